@@ -1,0 +1,453 @@
+//! Sender configuration: a builder whose `build()` validates everything up front, so a bad value is
+//! a clear [`ConfigError`] before any thread, socket or buffer exists.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::wire::header::HEADER_LEN;
+
+/// Largest UDP payload over IPv4 (65,535 − 20 − 8).
+pub const MAX_UDP_PAYLOAD: usize = 65_507;
+/// Default batch: packets taken from the ready queue per submit.
+pub const DEFAULT_BATCH: usize = 64;
+/// Default slab size in slots.
+pub const DEFAULT_SLOTS: u32 = 4096;
+/// Default size at or above which io_uring uses SEND_ZC (per datagram).
+pub const DEFAULT_ZC_THRESHOLD: usize = 4096;
+/// Largest batch accepted (sanity bound on per-batch arrays).
+pub const MAX_BATCH: usize = 1024;
+
+/// Which send backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// io_uring if it works, else sendmmsg, else one send per packet; the choice is logged once.
+    #[default]
+    Auto,
+    /// io_uring SENDMSG (and SEND_ZC above the threshold). Linux only.
+    Uring,
+    /// sendmmsg. Linux, FreeBSD, NetBSD.
+    Mmsg,
+    /// One send per packet (or one sendmsg per GSO super-packet): the deliberate baseline.
+    Send,
+}
+
+impl BackendChoice {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendChoice::Auto => "auto",
+            BackendChoice::Uring => "uring",
+            BackendChoice::Mmsg => "mmsg",
+            BackendChoice::Send => "send",
+        }
+    }
+}
+
+impl FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(BackendChoice::Auto),
+            "uring" => Ok(BackendChoice::Uring),
+            "mmsg" => Ok(BackendChoice::Mmsg),
+            "send" => Ok(BackendChoice::Send),
+            _ => Err(format!(
+                "unknown backend '{s}' (expected auto, uring, mmsg or send)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the engine does while it has nothing to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdlePolicy {
+    /// Busy-poll: lowest latency, burns the pinned core.
+    Spin,
+    /// Spin briefly, then yield, then park (woken by the app's commit).
+    #[default]
+    Adaptive,
+}
+
+/// A validated sender configuration. Build it with [`SenderConfig::builder`].
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    pub(crate) dest: SocketAddr,
+    pub(crate) bind: Option<SocketAddr>,
+    pub(crate) backend: BackendChoice,
+    pub(crate) gso: bool,
+    pub(crate) payload: usize,
+    pub(crate) batch: usize,
+    pub(crate) slots: u32,
+    pub(crate) tx_core: Option<usize>,
+    pub(crate) sched_fifo: Option<i32>,
+    pub(crate) mlockall: bool,
+    pub(crate) zc_threshold: Option<usize>,
+    pub(crate) sqpoll_idle: Option<Duration>,
+    pub(crate) sndbuf: usize,
+    pub(crate) stream_id: u32,
+    pub(crate) window_packets: Option<u64>,
+    pub(crate) idle: IdlePolicy,
+    pub(crate) faults: TxFaults,
+}
+
+/// Test-only fault injection on the send path. Not part of the stable API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxFaults {
+    /// Make the n-th GSO submission (0-based) fail as the kernel does when the path cannot
+    /// segment (EIO), to exercise the permanent downgrade.
+    pub gso_fail_at: Option<u64>,
+    /// Behave as if io_uring were disabled (as with sysctl kernel.io_uring_disabled=2).
+    pub uring_unavailable: bool,
+}
+
+impl SenderConfig {
+    /// Starts a builder for a stream to `dest` with the defaults: auto backend, GSO when the
+    /// kernel has it, 1472-byte payloads, batches of 64, 4096 slots.
+    pub fn builder(dest: SocketAddr) -> SenderConfigBuilder {
+        SenderConfigBuilder {
+            cfg: SenderConfig {
+                dest,
+                bind: None,
+                backend: BackendChoice::Auto,
+                gso: true,
+                payload: 1472,
+                batch: DEFAULT_BATCH,
+                slots: DEFAULT_SLOTS,
+                tx_core: None,
+                sched_fifo: None,
+                mlockall: false,
+                zc_threshold: Some(DEFAULT_ZC_THRESHOLD),
+                sqpoll_idle: None,
+                sndbuf: 8 << 20,
+                stream_id: 0,
+                window_packets: None,
+                idle: IdlePolicy::Adaptive,
+                faults: TxFaults::default(),
+            },
+        }
+    }
+
+    pub fn dest(&self) -> SocketAddr {
+        self.dest
+    }
+    pub fn backend(&self) -> BackendChoice {
+        self.backend
+    }
+    pub fn gso(&self) -> bool {
+        self.gso
+    }
+    /// Largest UDP payload a packet may have (header included).
+    pub fn payload(&self) -> usize {
+        self.payload
+    }
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+    pub fn slots(&self) -> u32 {
+        self.slots
+    }
+    pub fn tx_core(&self) -> Option<usize> {
+        self.tx_core
+    }
+    pub fn window_packets(&self) -> Option<u64> {
+        self.window_packets
+    }
+    pub fn zc_threshold(&self) -> Option<usize> {
+        self.zc_threshold
+    }
+    pub fn stream_id(&self) -> u32 {
+        self.stream_id
+    }
+}
+
+/// Builder for [`SenderConfig`]; every setter is checked in [`build`](Self::build).
+#[derive(Debug, Clone)]
+pub struct SenderConfigBuilder {
+    cfg: SenderConfig,
+}
+
+impl SenderConfigBuilder {
+    /// Local address to bind the sending socket to (default: unspecified, ephemeral port).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.cfg.bind = Some(addr);
+        self
+    }
+    pub fn backend(mut self, b: BackendChoice) -> Self {
+        self.cfg.backend = b;
+        self
+    }
+    /// Use UDP GSO when the kernel supports it (default on).
+    pub fn gso(mut self, on: bool) -> Self {
+        self.cfg.gso = on;
+        self
+    }
+    /// UDP payload size in bytes, ringshot header included (16..=65,507).
+    pub fn payload(mut self, bytes: usize) -> Self {
+        self.cfg.payload = bytes;
+        self
+    }
+    /// Packets per submit (1..=1024).
+    pub fn batch(mut self, n: usize) -> Self {
+        self.cfg.batch = n;
+        self
+    }
+    /// Packet buffers in the slab (at least one batch).
+    pub fn slots(mut self, n: u32) -> Self {
+        self.cfg.slots = n;
+        self
+    }
+    /// Pin the engine thread to this core id.
+    pub fn tx_core(mut self, core: usize) -> Self {
+        self.cfg.tx_core = Some(core);
+        self
+    }
+    /// Run the engine thread under SCHED_FIFO at this priority (1..=99); a warning if refused.
+    pub fn sched_fifo(mut self, prio: i32) -> Self {
+        self.cfg.sched_fifo = Some(prio);
+        self
+    }
+    /// Lock all current and future pages in memory; a warning if refused.
+    pub fn mlockall(mut self, on: bool) -> Self {
+        self.cfg.mlockall = on;
+        self
+    }
+    /// Datagram size at or above which io_uring uses SEND_ZC / SENDMSG_ZC; `None` disables it.
+    pub fn zc_threshold(mut self, bytes: Option<usize>) -> Self {
+        self.cfg.zc_threshold = bytes;
+        self
+    }
+    /// Use an io_uring SQPOLL kernel thread that sleeps after `idle`.
+    pub fn sqpoll(mut self, idle: Option<Duration>) -> Self {
+        self.cfg.sqpoll_idle = idle;
+        self
+    }
+    /// SO_SNDBUF in bytes (SO_SNDBUFFORCE is tried first).
+    pub fn sndbuf(mut self, bytes: usize) -> Self {
+        self.cfg.sndbuf = bytes;
+        self
+    }
+    /// Stream id written into every packet header.
+    pub fn stream_id(mut self, id: u32) -> Self {
+        self.cfg.stream_id = id;
+        self
+    }
+    /// At most this many packets sent but not acknowledged.
+    pub fn window_packets(mut self, n: u64) -> Self {
+        self.cfg.window_packets = Some(n);
+        self
+    }
+    pub fn idle(mut self, p: IdlePolicy) -> Self {
+        self.cfg.idle = p;
+        self
+    }
+    #[doc(hidden)]
+    pub fn faults(mut self, f: TxFaults) -> Self {
+        self.cfg.faults = f;
+        self
+    }
+
+    /// Validates and returns the configuration.
+    pub fn build(self) -> Result<SenderConfig, ConfigError> {
+        let c = self.cfg;
+        if c.batch == 0 {
+            return Err(ConfigError::ZeroBatch);
+        }
+        if c.batch > MAX_BATCH {
+            return Err(ConfigError::BatchTooLarge {
+                batch: c.batch,
+                max: MAX_BATCH,
+            });
+        }
+        if c.payload > MAX_UDP_PAYLOAD {
+            return Err(ConfigError::PayloadTooLarge {
+                payload: c.payload,
+                max: MAX_UDP_PAYLOAD,
+            });
+        }
+        if c.payload < HEADER_LEN {
+            return Err(ConfigError::PayloadTooSmall {
+                payload: c.payload,
+                min: HEADER_LEN,
+            });
+        }
+        if (c.slots as usize) < c.batch {
+            return Err(ConfigError::SlabSmallerThanBatch {
+                slots: c.slots,
+                batch: c.batch,
+            });
+        }
+        if let Some(w) = c.window_packets {
+            if w < c.batch as u64 {
+                return Err(ConfigError::WindowSmallerThanBatch {
+                    window: w,
+                    batch: c.batch,
+                });
+            }
+        }
+        if let Some(core) = c.tx_core {
+            let available: Vec<usize> = core_affinity::get_core_ids()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
+            if !available.contains(&core) {
+                return Err(ConfigError::UnknownCore { core, available });
+            }
+        }
+        if let Some(p) = c.sched_fifo {
+            if !(1..=99).contains(&p) {
+                return Err(ConfigError::BadPriority(p));
+            }
+        }
+        if c.dest.port() == 0 {
+            return Err(ConfigError::ZeroPort);
+        }
+        if c.backend == BackendChoice::Uring && !cfg!(target_os = "linux") {
+            return Err(ConfigError::BackendUnsupported(BackendChoice::Uring));
+        }
+        if c.backend == BackendChoice::Mmsg
+            && !cfg!(any(
+                target_os = "linux",
+                target_os = "freebsd",
+                target_os = "netbsd"
+            ))
+        {
+            return Err(ConfigError::BackendUnsupported(BackendChoice::Mmsg));
+        }
+        Ok(c)
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    ZeroBatch,
+    BatchTooLarge { batch: usize, max: usize },
+    PayloadTooLarge { payload: usize, max: usize },
+    PayloadTooSmall { payload: usize, min: usize },
+    SlabSmallerThanBatch { slots: u32, batch: usize },
+    WindowSmallerThanBatch { window: u64, batch: usize },
+    UnknownCore { core: usize, available: Vec<usize> },
+    BadPriority(i32),
+    ZeroPort,
+    BackendUnsupported(BackendChoice),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ZeroBatch => write!(f, "batch: must be at least 1 packet"),
+            ConfigError::BatchTooLarge { batch, max } => {
+                write!(f, "batch: {batch} packets is more than the maximum {max}")
+            }
+            ConfigError::PayloadTooLarge { payload, max } => write!(
+                f,
+                "payload: {payload} bytes is more than the largest UDP payload, {max}"
+            ),
+            ConfigError::PayloadTooSmall { payload, min } => write!(
+                f,
+                "payload: {payload} bytes cannot hold the {min}-byte ringshot header"
+            ),
+            ConfigError::SlabSmallerThanBatch { slots, batch } => write!(
+                f,
+                "slots: {slots} packet buffers cannot hold one batch of {batch}"
+            ),
+            ConfigError::WindowSmallerThanBatch { window, batch } => write!(
+                f,
+                "window-packets: a window of {window} is smaller than one batch of {batch}"
+            ),
+            ConfigError::UnknownCore { core, available } => {
+                write!(
+                    f,
+                    "tx-core: core {core} does not exist (available: {available:?})"
+                )
+            }
+            ConfigError::BadPriority(p) => {
+                write!(f, "sched-fifo: priority {p} is outside 1..=99")
+            }
+            ConfigError::ZeroPort => write!(f, "to: destination port 0 is not sendable"),
+            ConfigError::BackendUnsupported(b) => {
+                write!(
+                    f,
+                    "backend: '{b}' is not available on this operating system"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest() -> SocketAddr {
+        "127.0.0.1:9".parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = SenderConfig::builder(dest()).build().unwrap();
+        assert_eq!(c.batch(), 64);
+        assert_eq!(c.payload(), 1472);
+        assert_eq!(c.backend(), BackendChoice::Auto);
+    }
+
+    #[test]
+    fn bad_values_give_documented_errors() {
+        let b = || SenderConfig::builder(dest());
+        assert_eq!(b().batch(0).build().unwrap_err(), ConfigError::ZeroBatch);
+        assert_eq!(
+            b().payload(65_508).build().unwrap_err(),
+            ConfigError::PayloadTooLarge {
+                payload: 65_508,
+                max: 65_507
+            }
+        );
+        assert!(b().payload(65_507).build().is_ok());
+        assert!(matches!(
+            b().payload(8).build().unwrap_err(),
+            ConfigError::PayloadTooSmall { .. }
+        ));
+        assert!(matches!(
+            b().tx_core(100_000).build().unwrap_err(),
+            ConfigError::UnknownCore { core: 100_000, .. }
+        ));
+        assert_eq!(
+            b().batch(64).window_packets(10).build().unwrap_err(),
+            ConfigError::WindowSmallerThanBatch {
+                window: 10,
+                batch: 64
+            }
+        );
+        assert!(matches!(
+            b().slots(8).batch(16).build().unwrap_err(),
+            ConfigError::SlabSmallerThanBatch { .. }
+        ));
+        assert_eq!(
+            SenderConfig::builder("127.0.0.1:0".parse().unwrap())
+                .build()
+                .unwrap_err(),
+            ConfigError::ZeroPort
+        );
+        let msg = b().batch(0).build().unwrap_err().to_string();
+        assert!(msg.starts_with("batch:"), "{msg}");
+    }
+
+    #[test]
+    fn backend_names_parse() {
+        for b in ["auto", "uring", "mmsg", "send"] {
+            assert_eq!(b.parse::<BackendChoice>().unwrap().name(), b);
+        }
+        assert!("epoll".parse::<BackendChoice>().is_err());
+    }
+}

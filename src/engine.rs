@@ -1,0 +1,670 @@
+//! The send engine: a thread pinned to its own core that takes ready packets in batches, stamps
+//! each with its sequence number, submits the batch through a [`TxBackend`] and returns each
+//! buffer to the app only after the kernel is done with it.
+//!
+//! Two ways to feed it:
+//! - push: [`Sender::reserve`] a slot, write into it, [`Reserved::commit`]; or the copying
+//!   [`Sender::send`]. Slot indices travel through two lock-free SPSC rings (app → engine: ready,
+//!   engine → app: free), so the hand-off costs no allocation, lock or syscall per packet.
+//! - pull: [`SourceSender::spawn`] with a [`PacketSource`] that the engine calls on its own thread.
+
+use std::io;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::{IdlePolicy, SenderConfig};
+use crate::stats::{Percentiles, TxMetrics};
+use crate::sys::{self, Slab, SlotToken, TxBackend, TxDesc};
+use crate::wire::header::{self, HEADER_LEN};
+
+/// Supplies packets to the engine on the engine's own thread (pull mode).
+pub trait PacketSource: Send + 'static {
+    /// Writes the application bytes of packet `seq` into `buf` (the space after the 16-byte
+    /// ringshot header, `payload − 16` bytes long) and returns how many bytes it wrote, or `None`
+    /// when the stream is over.
+    fn fill(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize>;
+
+    /// Header flags to stamp on every packet (for example [`header::FLAG_PATTERN`]).
+    fn flags(&self) -> u8 {
+        0
+    }
+}
+
+/// Why the engine stopped with an error.
+#[derive(Debug)]
+pub enum EngineError {
+    /// Creating or configuring the socket failed.
+    Socket(io::Error),
+    /// The chosen backend cannot run here.
+    BackendUnavailable {
+        backend: &'static str,
+        reason: String,
+    },
+    /// A send or completion syscall failed with an error that cannot be retried.
+    Send(io::Error),
+    /// The engine thread panicked.
+    Panicked,
+    /// The engine is gone (it stopped with an error reported by `finish`).
+    Closed,
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Socket(e) => write!(f, "socket set-up failed: {e}"),
+            EngineError::BackendUnavailable { backend, reason } => {
+                write!(f, "backend {backend} is unavailable: {reason}")
+            }
+            EngineError::Send(e) => write!(f, "send failed: {e}"),
+            EngineError::Panicked => write!(f, "the engine thread panicked"),
+            EngineError::Closed => write!(f, "the engine has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// What the engine measured, returned when the stream ends. Serialises to the `--json` keys.
+#[derive(Debug, Clone, Serialize)]
+pub struct TxReport {
+    pub backend: &'static str,
+    pub gso: bool,
+    pub packets: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub pps: f64,
+    pub gbps: f64,
+    pub submits: u64,
+    pub syscalls: u64,
+    pub submit_ns: Percentiles,
+    pub submits_over_100us: u64,
+    pub submits_over_1ms: u64,
+    pub errors: std::collections::BTreeMap<String, u64>,
+    pub gso_downgrades: u64,
+    pub resent_packets: u64,
+    pub batch_packets: Percentiles,
+    /// CPU time of the engine thread, ns.
+    pub cpu_ns: u64,
+    /// One-time messages: fallbacks, refused tuning.
+    pub notices: Vec<String>,
+    #[serde(skip)]
+    pub submit_hist: hdrhistogram::Histogram<u64>,
+    #[serde(skip)]
+    pub started: std::time::SystemTime,
+}
+
+impl TxReport {
+    fn new(metrics: &TxMetrics, backend: &dyn TxBackend, elapsed: Duration, cpu_ns: u64) -> Self {
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        TxReport {
+            backend: backend.name(),
+            gso: backend.gso_active(),
+            packets: metrics.packets,
+            bytes: metrics.bytes,
+            seconds,
+            pps: metrics.packets as f64 / seconds,
+            gbps: metrics.bytes as f64 * 8.0 / seconds / 1e9,
+            submits: metrics.submits,
+            syscalls: metrics.syscalls,
+            submit_ns: Percentiles::of(&metrics.submit_ns),
+            submits_over_100us: metrics.submits_over_100us,
+            submits_over_1ms: metrics.submits_over_1ms,
+            errors: metrics.errors_by_name(),
+            gso_downgrades: metrics.gso_downgrades,
+            resent_packets: metrics.resent_packets,
+            batch_packets: Percentiles::of(&metrics.batch_packets),
+            cpu_ns,
+            notices: Vec::new(),
+            submit_hist: metrics.submit_ns.clone(),
+            started: std::time::SystemTime::now() - elapsed,
+        }
+    }
+}
+
+/// A packet the app committed: its slot and UDP payload length (header included).
+#[derive(Debug)]
+struct ReadyPacket {
+    token: SlotToken,
+    len: u32,
+    flags: u8,
+}
+
+/// State shared by the app handle and the engine thread (nothing on the per-packet path but the
+/// `parked` flag, read only after a push).
+#[derive(Debug, Default)]
+struct Shared {
+    parked: AtomicBool,
+    stop: AtomicBool,
+}
+
+/// Where the engine gets packets from.
+enum Supply {
+    Rings {
+        ready: rtrb::Consumer<ReadyPacket>,
+        free: rtrb::Producer<SlotToken>,
+    },
+    Source {
+        source: Box<dyn PacketSource>,
+        free: Vec<SlotToken>,
+        flags: u8,
+        ended: bool,
+    },
+}
+
+/// Everything the engine thread owns.
+struct Engine {
+    cfg: SenderConfig,
+    slab: Arc<Slab>,
+    backend: Box<dyn TxBackend>,
+    supply: Supply,
+    shared: Arc<Shared>,
+    /// Tokens of slots the kernel may still be reading, indexed by slot.
+    in_kernel: Vec<Option<SlotToken>>,
+    pending: Vec<TxDesc>,
+    next_seq: u64,
+    metrics: TxMetrics,
+    notices: Vec<String>,
+}
+
+fn open(
+    cfg: &SenderConfig,
+) -> Result<(Arc<Slab>, Vec<SlotToken>, Box<dyn TxBackend>, Vec<String>), EngineError> {
+    let (slab, tokens) = Slab::new(cfg.slots, cfg.payload);
+    let slab = Arc::new(slab);
+    let (backend, notices) = sys::open_tx(cfg, &slab)?;
+    for n in &notices {
+        eprintln!("ringshot: {n}");
+    }
+    Ok((slab, tokens, backend, notices))
+}
+
+fn spawn_engine(
+    mut engine: Engine,
+) -> Result<JoinHandle<Result<TxReport, EngineError>>, EngineError> {
+    std::thread::Builder::new()
+        .name("ringshot-tx".into())
+        .spawn(move || {
+            engine.tune_thread();
+            engine.run()
+        })
+        .map_err(EngineError::Socket)
+}
+
+impl Engine {
+    fn tune_thread(&mut self) {
+        if let Some(core) = self.cfg.tx_core {
+            if !sys::unix::thread::pin_current(core) {
+                self.notice(format!(
+                    "could not pin ringshot-tx to core {core}; running unpinned"
+                ));
+            }
+        }
+        if let Some(prio) = self.cfg.sched_fifo {
+            if let Err(e) = sys::unix::thread::set_fifo(prio) {
+                self.notice(format!(
+                    "SCHED_FIFO priority {prio} refused ({e}); running SCHED_OTHER"
+                ));
+            }
+        }
+        if self.cfg.mlockall {
+            if let Err(e) = sys::unix::thread::lock_memory() {
+                self.notice(format!(
+                    "mlockall refused ({e}); pages may fault in on the hot path"
+                ));
+            }
+        }
+    }
+
+    fn notice(&mut self, msg: String) {
+        eprintln!("ringshot: warning: {msg}");
+        self.notices.push(msg);
+    }
+
+    /// Returns slots the kernel is done with to whoever hands them out next.
+    fn reap(&mut self, wait: bool) -> Result<(), EngineError> {
+        let in_kernel = &mut self.in_kernel;
+        let supply = &mut self.supply;
+        self.backend
+            .reap(
+                wait,
+                &mut |slot| {
+                    let token = in_kernel[slot as usize]
+                        .take()
+                        .expect("backend completed a slot it was not given");
+                    match supply {
+                        // Capacity equals the slot count, so the push cannot fail.
+                        Supply::Rings { free, .. } => free.push(token).expect("free ring full"),
+                        Supply::Source { free, .. } => free.push(token),
+                    }
+                },
+                &mut self.metrics,
+            )
+            .map_err(EngineError::Send)
+    }
+
+    /// Takes up to one batch of packets, stamping headers. Returns false when the stream is over.
+    fn gather(&mut self, budget: usize) -> bool {
+        self.pending.clear();
+        let mut open = true;
+        while self.pending.len() < budget {
+            let (mut token, len, flags) = match &mut self.supply {
+                Supply::Rings { ready, .. } => match ready.pop() {
+                    Ok(p) => (p.token, p.len, p.flags),
+                    Err(_) => {
+                        open = !ready.is_abandoned() || !ready.is_empty();
+                        break;
+                    }
+                },
+                Supply::Source {
+                    source,
+                    free,
+                    flags,
+                    ended,
+                } => {
+                    if *ended {
+                        open = false;
+                        break;
+                    }
+                    let Some(mut token) = free.pop() else { break };
+                    let buf = &mut self.slab.bytes_mut(&mut token)[HEADER_LEN..self.cfg.payload];
+                    match source.fill(self.next_seq, buf) {
+                        Some(n) => (token, (HEADER_LEN + n.min(buf.len())) as u32, *flags),
+                        None => {
+                            *ended = true;
+                            free.push(token);
+                            open = false;
+                            break;
+                        }
+                    }
+                }
+            };
+            let bytes = self.slab.bytes_mut(&mut token);
+            header::Repr {
+                flags,
+                stream_id: self.cfg.stream_id,
+                seq: self.next_seq,
+            }
+            .emit(&mut header::Packet::new_unchecked(&mut bytes[..HEADER_LEN]));
+            self.next_seq += 1;
+            let slot = token.index();
+            self.in_kernel[slot as usize] = Some(token);
+            self.pending.push(TxDesc { slot, len });
+        }
+        if let Supply::Rings { .. } = self.supply {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                open = false;
+            }
+        } else if self.shared.stop.load(Ordering::Relaxed) {
+            if let Supply::Source { ended, .. } = &mut self.supply {
+                *ended = true;
+            }
+        }
+        open
+    }
+
+    fn submit_pending(&mut self) -> Result<(), EngineError> {
+        let mut off = 0;
+        while off < self.pending.len() {
+            let k = self
+                .backend
+                .submit(&self.slab, &self.pending[off..], &mut self.metrics)
+                .map_err(EngineError::Send)?;
+            off += k;
+            if k == 0 {
+                self.reap(true)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn idle(&mut self, spins: &mut u32) {
+        *spins += 1;
+        if self.cfg.idle == IdlePolicy::Spin || *spins < 2_000 {
+            std::hint::spin_loop();
+        } else if *spins < 2_100 {
+            std::thread::yield_now();
+        } else {
+            self.shared.parked.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let empty = match &self.supply {
+                Supply::Rings { ready, .. } => ready.is_empty() && !ready.is_abandoned(),
+                Supply::Source { .. } => true,
+            };
+            if empty && !self.shared.stop.load(Ordering::Relaxed) {
+                // Bounded, so a wake-up lost to a race costs at most this long.
+                std::thread::park_timeout(Duration::from_micros(200));
+            }
+            self.shared.parked.store(false, Ordering::Relaxed);
+        }
+    }
+
+    fn run(mut self) -> Result<TxReport, EngineError> {
+        let cpu0 = sys::unix::thread::thread_cpu_ns();
+        let mut started: Option<Instant> = None;
+        let mut spins = 0u32;
+        let batch = self.cfg.batch;
+        loop {
+            self.reap(false)?;
+            let open = self.gather(batch);
+            if self.pending.is_empty() {
+                if !open {
+                    break;
+                }
+                if self.backend.in_flight() > 0 && matches!(self.supply, Supply::Source { .. }) {
+                    // All slots are with the kernel: wait for one back.
+                    self.reap(true)?;
+                } else {
+                    self.idle(&mut spins);
+                }
+                continue;
+            }
+            spins = 0;
+            started.get_or_insert_with(Instant::now);
+            self.submit_pending()?;
+            if !open {
+                break;
+            }
+        }
+        while self.backend.in_flight() > 0 {
+            self.reap(true)?;
+        }
+        let elapsed = started.map_or(Duration::ZERO, |t| t.elapsed());
+        let cpu = sys::unix::thread::thread_cpu_ns().saturating_sub(cpu0);
+        let mut report = TxReport::new(&self.metrics, self.backend.as_ref(), elapsed, cpu);
+        report.notices = std::mem::take(&mut self.notices);
+        Ok(report)
+    }
+}
+
+/// The app's handle on an engine fed in push mode.
+#[derive(Debug)]
+pub struct Sender {
+    slab: Arc<Slab>,
+    ready: rtrb::Producer<ReadyPacket>,
+    free: rtrb::Consumer<SlotToken>,
+    spare: Option<SlotToken>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<Result<TxReport, EngineError>>>,
+    payload: usize,
+}
+
+impl Sender {
+    /// Opens the socket and backend (so set-up errors come back here) and starts the engine
+    /// thread, `ringshot-tx`.
+    pub fn spawn(cfg: SenderConfig) -> Result<Sender, EngineError> {
+        let (slab, tokens, backend, notices) = open(&cfg)?;
+        let slots = slab.slots() as usize;
+        let (ready_tx, ready_rx) = rtrb::RingBuffer::new(slots);
+        let (mut free_tx, free_rx) = rtrb::RingBuffer::new(slots);
+        for t in tokens {
+            free_tx.push(t).expect("free ring sized for every slot");
+        }
+        let shared = Arc::new(Shared::default());
+        let payload = cfg.payload;
+        let engine = Engine {
+            in_kernel: (0..slots).map(|_| None).collect(),
+            pending: Vec::with_capacity(cfg.batch),
+            cfg,
+            slab: slab.clone(),
+            backend,
+            supply: Supply::Rings {
+                ready: ready_rx,
+                free: free_tx,
+            },
+            shared: shared.clone(),
+            next_seq: 0,
+            metrics: TxMetrics::new(),
+            notices,
+        };
+        let thread = spawn_engine(engine)?;
+        Ok(Sender {
+            slab,
+            ready: ready_tx,
+            free: free_rx,
+            spare: None,
+            shared,
+            thread: Some(thread),
+            payload,
+        })
+    }
+
+    /// Largest application payload per packet (the configured payload minus the header).
+    pub fn max_app_payload(&self) -> usize {
+        self.payload - HEADER_LEN
+    }
+
+    /// Takes a free packet buffer, or `None` if every slot is queued or with the kernel.
+    pub fn reserve(&mut self) -> Option<Reserved<'_>> {
+        let token = match self.spare.take() {
+            Some(t) => t,
+            None => self.free.pop().ok()?,
+        };
+        Some(Reserved {
+            sender: self,
+            token: Some(token),
+            flags: 0,
+        })
+    }
+
+    /// Copies `data` into a slot and queues it, waiting for a free slot if needed.
+    pub fn send(&mut self, data: &[u8]) -> Result<(), EngineError> {
+        assert!(
+            data.len() <= self.max_app_payload(),
+            "packet larger than the configured payload"
+        );
+        let mut spins = 0u32;
+        loop {
+            if let Some(mut r) = self.reserve() {
+                r.payload_mut()[..data.len()].copy_from_slice(data);
+                r.commit(data.len());
+                return Ok(());
+            }
+            if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+                return Err(EngineError::Closed);
+            }
+            spins += 1;
+            if spins > 1000 {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    fn push_ready(&mut self, token: SlotToken, len: u32, flags: u8) {
+        // The ready ring holds every slot, and every slot is either here or free: never full.
+        self.ready
+            .push(ReadyPacket { token, len, flags })
+            .expect("ready ring sized for every slot");
+        fence(Ordering::SeqCst);
+        if self.shared.parked.load(Ordering::Relaxed) {
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
+            }
+        }
+    }
+
+    /// Ends the stream after every queued packet is sent and returns the engine's report.
+    pub fn finish(mut self) -> Result<TxReport, EngineError> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<TxReport, EngineError> {
+        let Some(t) = self.thread.take() else {
+            return Err(EngineError::Closed);
+        };
+        // Abandoning the ready ring tells the engine no more packets will come.
+        let (dead, _) = rtrb::RingBuffer::new(1);
+        drop(std::mem::replace(&mut self.ready, dead));
+        t.thread().unpark();
+        t.join().map_err(|_| EngineError::Panicked)?
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
+/// A reserved packet buffer. Write the application bytes, then [`commit`](Self::commit); dropping
+/// it uncommitted gives the slot back.
+#[derive(Debug)]
+pub struct Reserved<'a> {
+    sender: &'a mut Sender,
+    token: Option<SlotToken>,
+    flags: u8,
+}
+
+impl Reserved<'_> {
+    /// The application part of the packet (after the ringshot header).
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let payload = self.sender.payload;
+        let token = self.token.as_mut().expect("reserved slot");
+        &mut self.sender.slab.bytes_mut(token)[HEADER_LEN..payload]
+    }
+
+    /// Sets header flags (for example [`header::FLAG_PATTERN`]).
+    pub fn set_flags(&mut self, flags: u8) {
+        self.flags = flags;
+    }
+
+    /// Queues the packet with `len` application bytes.
+    pub fn commit(mut self, len: usize) {
+        let len = len.min(self.sender.payload - HEADER_LEN);
+        let token = self.token.take().expect("reserved slot");
+        self.sender
+            .push_ready(token, (HEADER_LEN + len) as u32, self.flags);
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.token.take() {
+            self.sender.spare = Some(t);
+        }
+    }
+}
+
+/// An engine fed in pull mode by a [`PacketSource`] on its own thread.
+#[derive(Debug)]
+pub struct SourceSender {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<Result<TxReport, EngineError>>>,
+}
+
+impl SourceSender {
+    /// Opens the socket and backend and starts `ringshot-tx` pulling from `source`.
+    pub fn spawn<S: PacketSource>(
+        cfg: SenderConfig,
+        source: S,
+    ) -> Result<SourceSender, EngineError> {
+        let (slab, tokens, backend, notices) = open(&cfg)?;
+        let slots = slab.slots() as usize;
+        let shared = Arc::new(Shared::default());
+        let flags = source.flags();
+        let engine = Engine {
+            in_kernel: (0..slots).map(|_| None).collect(),
+            pending: Vec::with_capacity(cfg.batch),
+            cfg,
+            slab,
+            backend,
+            supply: Supply::Source {
+                source: Box::new(source),
+                free: tokens.into_iter().rev().collect(),
+                flags,
+                ended: false,
+            },
+            shared: shared.clone(),
+            next_seq: 0,
+            metrics: TxMetrics::new(),
+            notices,
+        };
+        let thread = spawn_engine(engine)?;
+        Ok(SourceSender {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// A flag that, once set, ends the stream at the next batch (for Ctrl-C handlers).
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the engine has finished.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Waits for the stream to end and returns the report.
+    pub fn join(mut self) -> Result<TxReport, EngineError> {
+        let t = self.thread.take().ok_or(EngineError::Closed)?;
+        t.join().map_err(|_| EngineError::Panicked)?
+    }
+}
+
+impl Drop for SourceSender {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.stop();
+            let _ = t.join();
+        }
+    }
+}
+
+/// A [`PacketSource`] that sends `count` packets (or until `duration` passes) of `payload` bytes,
+/// each filled with the check pattern so receivers can verify contents.
+#[derive(Debug, Clone)]
+pub struct PatternSource {
+    count: Option<u64>,
+    deadline: Option<Instant>,
+    duration: Option<Duration>,
+    app_len: usize,
+    sent: u64,
+}
+
+impl PatternSource {
+    /// `payload` is the whole UDP payload (header included).
+    pub fn new(payload: usize, count: Option<u64>, duration: Option<Duration>) -> PatternSource {
+        PatternSource {
+            count,
+            deadline: None,
+            duration,
+            app_len: payload.saturating_sub(HEADER_LEN),
+            sent: 0,
+        }
+    }
+}
+
+impl PacketSource for PatternSource {
+    fn fill(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize> {
+        if self.count.is_some_and(|c| self.sent >= c) {
+            return None;
+        }
+        if let Some(d) = self.duration {
+            // Check the clock once per 64 packets: a vDSO call per packet is wasted work.
+            if self.sent % 64 == 0 {
+                let now = Instant::now();
+                let deadline = *self.deadline.get_or_insert(now + d);
+                if now >= deadline {
+                    return None;
+                }
+            }
+        }
+        let n = self.app_len.min(buf.len());
+        header::fill_pattern(seq, &mut buf[..n]);
+        self.sent += 1;
+        Some(n)
+    }
+
+    fn flags(&self) -> u8 {
+        header::FLAG_PATTERN
+    }
+}

@@ -1,0 +1,1 @@
+//! The draining receiver (being written).

@@ -1,0 +1,311 @@
+//! Measurement: pre-allocated HDR histograms and counters, recorded on the hot path without
+//! allocation, summarised at the end.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Lowest and highest trackable value of a latency histogram, in ns (1 ns .. 60 s).
+pub const LATENCY_LOW_NS: u64 = 1;
+pub const LATENCY_HIGH_NS: u64 = 60_000_000_000;
+/// Significant decimal digits kept by every histogram.
+pub const SIGFIG: u8 = 3;
+
+/// A 1 ns .. 60 s histogram at 3 significant digits. All its buckets are allocated here, so
+/// recording never allocates (values above the bound are clamped, not resized).
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(LATENCY_LOW_NS, LATENCY_HIGH_NS, SIGFIG)
+        .expect("static histogram bounds are valid")
+}
+
+/// Records `v` into `h`, clamping it to the histogram's range (never allocates, never fails).
+#[inline]
+pub fn record_clamped(h: &mut Histogram<u64>, v: u64) {
+    let v = v.clamp(h.low(), h.high());
+    // Cannot fail: the value is inside the bounds and auto-resize is off.
+    let _ = h.record(v);
+}
+
+/// Percentile summary of a latency histogram, in ns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub p9999: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            p9999: h.value_at_quantile(0.9999),
+            max: h.max(),
+        }
+    }
+}
+
+/// Counts how many recorded values in `h` are strictly above `threshold`.
+pub fn count_above(h: &Histogram<u64>, threshold: u64) -> u64 {
+    if h.max() <= threshold {
+        return 0;
+    }
+    let at_or_below = h
+        .iter_recorded()
+        .take_while(|v| v.value_iterated_to() <= threshold)
+        .map(|v| v.count_at_value())
+        .sum::<u64>();
+    h.len() - at_or_below
+}
+
+/// Errno values the send path counts by name; anything else lands in `other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ErrnoKind {
+    Eagain,
+    Enobufs,
+    Econnrefused,
+    Eio,
+    Einval,
+    Emsgsize,
+    Other(i32),
+}
+
+impl ErrnoKind {
+    pub fn from_raw(errno: i32) -> ErrnoKind {
+        match errno {
+            libc::EAGAIN => ErrnoKind::Eagain,
+            libc::ENOBUFS => ErrnoKind::Enobufs,
+            libc::ECONNREFUSED => ErrnoKind::Econnrefused,
+            libc::EIO => ErrnoKind::Eio,
+            libc::EINVAL => ErrnoKind::Einval,
+            libc::EMSGSIZE => ErrnoKind::Emsgsize,
+            other => ErrnoKind::Other(other),
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            ErrnoKind::Eagain => "EAGAIN".into(),
+            ErrnoKind::Enobufs => "ENOBUFS".into(),
+            ErrnoKind::Econnrefused => "ECONNREFUSED".into(),
+            ErrnoKind::Eio => "EIO".into(),
+            ErrnoKind::Einval => "EINVAL".into(),
+            ErrnoKind::Emsgsize => "EMSGSIZE".into(),
+            ErrnoKind::Other(n) => format!("errno_{n}"),
+        }
+    }
+}
+
+/// Everything the TX side measures. Owned by the engine thread; backends record into it.
+#[derive(Debug)]
+pub struct TxMetrics {
+    /// Duration of every submit syscall (io_uring_enter, sendmmsg, sendmsg, send), ns.
+    pub submit_ns: Histogram<u64>,
+    /// Packets handed to the kernel per submit syscall.
+    pub batch_packets: Histogram<u64>,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Submit syscalls (the histogram's count equals this).
+    pub submits: u64,
+    /// All send-path syscalls, including waits for writability and completion reaping.
+    pub syscalls: u64,
+    /// Send errors seen, by errno. Fixed small array so recording never allocates.
+    errors: [(i32, u64); 8],
+    errors_other: u64,
+    /// Submits that took over 100 µs and over 1 ms, counted exactly (not from histogram buckets).
+    pub submits_over_100us: u64,
+    pub submits_over_1ms: u64,
+    pub gso_downgrades: u64,
+    /// Packets re-sent after a recoverable error (GSO downgrade, ENOBUFS, ECONNREFUSED).
+    pub resent_packets: u64,
+}
+
+const COUNTED_ERRNOS: [i32; 8] = [
+    libc::EAGAIN,
+    libc::ENOBUFS,
+    libc::ECONNREFUSED,
+    libc::EIO,
+    libc::EINVAL,
+    libc::EMSGSIZE,
+    libc::EPERM,
+    libc::ENETUNREACH,
+];
+
+impl Default for TxMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TxMetrics {
+    pub fn new() -> TxMetrics {
+        TxMetrics {
+            submit_ns: latency_histogram(),
+            batch_packets: Histogram::new_with_bounds(1, 65_536, SIGFIG).expect("bounds"),
+            packets: 0,
+            bytes: 0,
+            submits: 0,
+            syscalls: 0,
+            errors: COUNTED_ERRNOS.map(|e| (e, 0)),
+            errors_other: 0,
+            submits_over_100us: 0,
+            submits_over_1ms: 0,
+            gso_downgrades: 0,
+            resent_packets: 0,
+        }
+    }
+
+    /// Records one submit syscall that took `ns` and carried `packets` packets.
+    #[inline]
+    pub fn record_submit(&mut self, ns: u64, packets: usize) {
+        self.submits += 1;
+        self.syscalls += 1;
+        record_clamped(&mut self.submit_ns, ns.max(1));
+        if ns > 100_000 {
+            self.submits_over_100us += 1;
+            if ns > 1_000_000 {
+                self.submits_over_1ms += 1;
+            }
+        }
+        if packets > 0 {
+            record_clamped(&mut self.batch_packets, packets as u64);
+        }
+    }
+
+    /// Counts one occurrence of `errno` on the send path.
+    #[inline]
+    pub fn record_errno(&mut self, errno: i32) {
+        match self.errors.iter_mut().find(|(e, _)| *e == errno) {
+            Some((_, n)) => *n += 1,
+            None => self.errors_other += 1,
+        }
+    }
+
+    /// Error counts by errno name (only non-zero ones).
+    pub fn errors_by_name(&self) -> BTreeMap<String, u64> {
+        let mut m: BTreeMap<String, u64> = self
+            .errors
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(e, n)| (ErrnoKind::from_raw(*e).name(), *n))
+            .collect();
+        if self.errors_other > 0 {
+            m.insert("other".into(), self.errors_other);
+        }
+        m
+    }
+
+    /// Merges another thread's metrics into this one.
+    pub fn add(&mut self, other: &TxMetrics) {
+        let _ = self.submit_ns.add(&other.submit_ns);
+        let _ = self.batch_packets.add(&other.batch_packets);
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.submits += other.submits;
+        self.syscalls += other.syscalls;
+        for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
+            a.1 += b.1;
+        }
+        self.errors_other += other.errors_other;
+        self.submits_over_100us += other.submits_over_100us;
+        self.submits_over_1ms += other.submits_over_1ms;
+        self.gso_downgrades += other.gso_downgrades;
+        self.resent_packets += other.resent_packets;
+    }
+}
+
+/// Writes `h` as an HdrHistogram V2 interval log (one interval covering the whole run), readable by
+/// HdrHistogram's `HistogramLogProcessor` and hdrhistogram-rs.
+pub fn write_interval_log<W: std::io::Write>(
+    out: &mut W,
+    h: &Histogram<u64>,
+    start: std::time::SystemTime,
+    duration: std::time::Duration,
+    tag: &str,
+) -> std::io::Result<()> {
+    use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+    use hdrhistogram::serialization::V2DeflateSerializer;
+    let mut ser = V2DeflateSerializer::new();
+    let mut builder = IntervalLogWriterBuilder::new();
+    builder
+        .add_comment("ringshot submit latency, ns")
+        .with_start_time(start)
+        .with_base_time(start)
+        .with_max_value_divisor(1.0);
+    let mut w = builder.begin_log_with(out, &mut ser).map_err(io_other)?;
+    w.write_histogram(h, std::time::Duration::ZERO, duration, Tag::new(tag))
+        .map_err(io_other)?;
+    Ok(())
+}
+
+fn io_other<E: std::fmt::Debug>(e: E) -> std::io::Error {
+    std::io::Error::other(format!("{e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_never_grows_and_counts_over_thresholds() {
+        let mut h = latency_histogram();
+        let before = h.distinct_values();
+        for v in [0, 1, 50, 90_000, 110_000, 2_000_000, u64::MAX] {
+            record_clamped(&mut h, v);
+        }
+        assert_eq!(h.distinct_values(), before, "histogram must not resize");
+        assert_eq!(h.len(), 7);
+        assert_eq!(count_above(&h, 100_000), 3);
+        assert_eq!(count_above(&h, 1_000_000), 2);
+        assert_eq!(h.max(), h.highest_equivalent(LATENCY_HIGH_NS));
+    }
+
+    #[test]
+    fn errno_counts_by_name() {
+        let mut m = TxMetrics::new();
+        m.record_errno(libc::ENOBUFS);
+        m.record_errno(libc::ENOBUFS);
+        m.record_errno(libc::EAGAIN);
+        m.record_errno(12345);
+        let e = m.errors_by_name();
+        assert_eq!(e["ENOBUFS"], 2);
+        assert_eq!(e["EAGAIN"], 1);
+        assert_eq!(e["other"], 1);
+    }
+
+    #[test]
+    fn interval_log_round_trips() {
+        use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+        let mut h = latency_histogram();
+        for v in 1..=1000u64 {
+            record_clamped(&mut h, v * 1000);
+        }
+        let mut buf = Vec::new();
+        write_interval_log(
+            &mut buf,
+            &h,
+            std::time::SystemTime::now(),
+            std::time::Duration::from_secs(1),
+            "submit",
+        )
+        .unwrap();
+        let text = String::from_utf8(buf.clone()).unwrap();
+        assert!(text.contains("#[StartTime:"));
+        let mut n = 0;
+        for e in IntervalLogIterator::new(&buf) {
+            if let Ok(LogEntry::Interval(i)) = e {
+                assert_eq!(i.tag().map(|t| t.as_str()), Some("submit"));
+                n += 1;
+            }
+        }
+        assert_eq!(n, 1);
+    }
+}

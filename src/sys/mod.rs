@@ -1,0 +1,229 @@
+//! Everything that talks to the operating system. `unsafe` is allowed here and nowhere else.
+//!
+//! The contract between the portable engine and the OS backends is [`TxBackend`]. It serves both
+//! I/O models: readiness-style backends (`send`, `sendmmsg`) finish a submission before `submit`
+//! returns, completion-style backends (io_uring; Windows overlapped I/O) keep the packet buffers
+//! until the kernel reports them done through `reap`. Slot ownership stays in the engine: a backend
+//! only sees slot indices and reads the slab through raw pointers while the engine holds the
+//! tokens.
+#![allow(unsafe_code)]
+
+use std::io;
+
+use crate::stats::TxMetrics;
+
+/// Turns a libc call's `-1`/errno convention into `io::Result`.
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        #[allow(unused_unsafe)]
+        // SAFETY: each call site passes pointers to live, correctly sized buffers it owns.
+        let res = unsafe { libc::$fn($($arg),*) };
+        if res == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+
+pub mod slab;
+#[cfg(unix)]
+pub mod unix;
+#[cfg(target_os = "linux")]
+pub mod uring;
+
+pub use slab::{Slab, SlotToken};
+
+/// One packet for a backend: the slot holding it and its UDP payload length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxDesc {
+    pub slot: u32,
+    pub len: u32,
+}
+
+/// The contract between the engine and an OS send backend.
+pub trait TxBackend: Send {
+    /// Short name used in reports: `uring`, `mmsg` or `send`.
+    fn name(&self) -> &'static str;
+
+    /// Whether UDP GSO is in use now (it can be switched off for good after a kernel refusal).
+    fn gso_active(&self) -> bool;
+
+    /// Hands a prefix of `pkts` to the kernel and returns how many were accepted (0 when the
+    /// backend is saturated: reap with `wait` first). Packets are sent in order and none is
+    /// dropped: recoverable errors (EAGAIN, ENOBUFS, ECONNREFUSED, a GSO refusal) are counted and
+    /// retried. Every submit syscall is timed into `m`.
+    fn submit(&mut self, slab: &Slab, pkts: &[TxDesc], m: &mut TxMetrics) -> io::Result<usize>;
+
+    /// Calls `done` for every slot the kernel has finished with (for SEND_ZC: after the
+    /// notification). With `wait`, blocks until at least one slot is done if any is in flight.
+    fn reap(&mut self, wait: bool, done: &mut dyn FnMut(u32), m: &mut TxMetrics) -> io::Result<()>;
+
+    /// Slots accepted by `submit` and not yet reported by `reap`.
+    fn in_flight(&self) -> usize;
+}
+
+/// Opens the socket and the backend `cfg` asks for. `auto` tries io_uring, then sendmmsg, then
+/// plain send; every fallback or refused feature comes back as a one-line notice.
+pub fn open_tx(
+    cfg: &crate::SenderConfig,
+    slab: &std::sync::Arc<Slab>,
+) -> Result<(Box<dyn TxBackend>, Vec<String>), crate::EngineError> {
+    use crate::config::BackendChoice;
+    use crate::EngineError;
+    use std::os::fd::AsRawFd;
+
+    let mut notices = Vec::new();
+    let sock =
+        unix::socket::connected_udp(cfg.dest, cfg.bind, cfg.sndbuf).map_err(EngineError::Socket)?;
+    let gso = cfg.gso && unix::socket::gso_supported(sock.as_raw_fd());
+    if cfg.gso && !gso {
+        notices.push(
+            "UDP GSO is not available on this socket; sending one datagram per packet".into(),
+        );
+    }
+    let fail_at = cfg.faults.gso_fail_at;
+    let mut choice = cfg.backend;
+    if matches!(choice, BackendChoice::Auto | BackendChoice::Uring) {
+        let attempt = if cfg.faults.uring_unavailable {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "io_uring disabled (forced by test fault injection)",
+            ))
+        } else {
+            open_uring(
+                sock.try_clone().map_err(EngineError::Socket)?,
+                gso,
+                cfg,
+                slab,
+            )
+        };
+        match attempt {
+            Ok(b) => return Ok((b, notices)),
+            Err(e) if choice == BackendChoice::Auto => {
+                notices.push(format!(
+                    "io_uring is unavailable ({e}); auto falls back to sendmmsg/send"
+                ));
+                choice = BackendChoice::Mmsg;
+            }
+            Err(e) => {
+                return Err(EngineError::BackendUnavailable {
+                    backend: "uring",
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+    if choice == BackendChoice::Mmsg {
+        #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+        return Ok((
+            Box::new(unix::mmsg::MmsgBackend::new(sock, gso, fail_at)),
+            notices,
+        ));
+    }
+    Ok((
+        Box::new(unix::send::SendBackend::new(sock, gso, fail_at)),
+        notices,
+    ))
+}
+
+#[cfg(target_os = "linux")]
+fn open_uring(
+    sock: std::net::UdpSocket,
+    gso: bool,
+    cfg: &crate::SenderConfig,
+    slab: &std::sync::Arc<Slab>,
+) -> std::io::Result<Box<dyn TxBackend>> {
+    Ok(Box::new(uring::UringBackend::new(
+        sock,
+        gso,
+        cfg,
+        slab.clone(),
+    )?))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_uring(
+    _sock: std::net::UdpSocket,
+    _gso: bool,
+    _cfg: &crate::SenderConfig,
+    _slab: &std::sync::Arc<Slab>,
+) -> std::io::Result<Box<dyn TxBackend>> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "io_uring is Linux-only",
+    ))
+}
+
+/// Largest number of segments the kernel takes in one UDP GSO send.
+pub const GSO_MAX_SEGMENTS: usize = 64;
+/// Largest UDP payload of one GSO super-packet.
+pub const GSO_MAX_BYTES: usize = 65_507;
+
+/// Length of the run of packets at the start of `pkts` that can go out as one GSO super-packet:
+/// all the same size except the last, which may be shorter; at most 64 segments and 65,507 bytes.
+pub fn gso_run_len(pkts: &[TxDesc]) -> usize {
+    let Some(first) = pkts.first() else { return 0 };
+    let seg = first.len as usize;
+    if seg == 0 {
+        return 1;
+    }
+    let max = GSO_MAX_SEGMENTS.min(GSO_MAX_BYTES / seg).max(1);
+    let mut n = 1;
+    while n < pkts.len() && n < max {
+        let len = pkts[n].len as usize;
+        if len > seg || len == 0 {
+            break;
+        }
+        n += 1;
+        if len < seg {
+            break; // a shorter segment must be the last one
+        }
+    }
+    n
+}
+
+/// The one place a negative io_uring CQE result becomes an `io::Error`.
+pub fn cqe_result(res: i32) -> io::Result<u32> {
+    if res < 0 {
+        Err(io::Error::from_raw_os_error(-res))
+    } else {
+        Ok(res as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(lens: &[u32]) -> Vec<TxDesc> {
+        lens.iter()
+            .enumerate()
+            .map(|(i, &len)| TxDesc {
+                slot: i as u32,
+                len,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gso_runs() {
+        assert_eq!(gso_run_len(&d(&[])), 0);
+        assert_eq!(gso_run_len(&d(&[100])), 1);
+        assert_eq!(gso_run_len(&d(&[100, 100, 100])), 3);
+        assert_eq!(gso_run_len(&d(&[100, 100, 50, 100])), 3);
+        assert_eq!(gso_run_len(&d(&[100, 200])), 1);
+        assert_eq!(gso_run_len(&d(&[1472; 100])), 44);
+        assert_eq!(gso_run_len(&d(&[64; 100])), 64);
+        assert_eq!(gso_run_len(&d(&[65_507, 65_507])), 1);
+    }
+
+    #[test]
+    fn negative_cqe_is_errno() {
+        assert_eq!(cqe_result(5).unwrap(), 5);
+        assert_eq!(
+            cqe_result(-libc::ENOBUFS).unwrap_err().raw_os_error(),
+            Some(libc::ENOBUFS)
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! The packet slab: one allocation of `slots × slot_size` bytes, made once, page-aligned so it can
+//! be registered with io_uring as a fixed buffer, and shared between the app thread, the engine
+//! thread and the kernel.
+//!
+//! Access is governed by [`SlotToken`]s: exactly one token exists per slot, it is not `Clone`, and
+//! only its holder may touch the slot's bytes. Tokens move between threads through SPSC rings whose
+//! Release/Acquire ordering publishes the bytes written before the move. While the kernel reads a
+//! slot (between submission and completion) the engine keeps the token parked, so nobody can write.
+
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::ptr::NonNull;
+
+/// Page alignment: io_uring pins whole pages of a registered buffer.
+const ALIGN: usize = 4096;
+
+/// The right to read and write one slot of a [`Slab`]. One exists per slot.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SlotToken {
+    index: u32,
+    slab_id: u32,
+}
+
+impl SlotToken {
+    /// Index of the slot this token owns.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+}
+
+/// Fixed-size packet buffers, allocated once.
+#[derive(Debug)]
+pub struct Slab {
+    base: NonNull<u8>,
+    slot_size: usize,
+    slots: u32,
+    layout: Layout,
+    id: u32,
+}
+
+// SAFETY: the slab is plain memory; concurrent access to a slot is excluded by the unique
+// SlotToken protocol described in the module docs, and raw-pointer reads by backends happen only
+// for slots whose token the engine holds.
+unsafe impl Send for Slab {}
+// SAFETY: as above; `&Slab` only hands out slot bytes against a token.
+unsafe impl Sync for Slab {}
+
+impl Slab {
+    /// Allocates `slots` zeroed slots of `slot_size` bytes (rounded up to 64 for cache-line
+    /// alignment) and returns the slab with one token per slot.
+    pub fn new(slots: u32, slot_size: usize) -> (Slab, Vec<SlotToken>) {
+        static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        assert!(slots > 0 && slot_size > 0, "empty slab");
+        let slot_size = slot_size.div_ceil(64) * 64;
+        let len = slot_size
+            .checked_mul(slots as usize)
+            .expect("slab size overflows usize");
+        let layout = Layout::from_size_align(len, ALIGN).expect("slab layout");
+        // SAFETY: layout has non-zero size (slots > 0, slot_size > 0).
+        let ptr = unsafe { alloc_zeroed(layout) };
+        let base = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tokens = (0..slots)
+            .map(|index| SlotToken { index, slab_id: id })
+            .collect();
+        (
+            Slab {
+                base,
+                slot_size,
+                slots,
+                layout,
+                id,
+            },
+            tokens,
+        )
+    }
+
+    /// Bytes per slot (after rounding).
+    pub fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// Number of slots.
+    pub fn slots(&self) -> u32 {
+        self.slots
+    }
+
+    /// Start and length of the whole region, for buffer registration.
+    pub fn region(&self) -> (*mut u8, usize) {
+        (self.base.as_ptr(), self.layout.size())
+    }
+
+    /// Raw pointer to the first byte of slot `index`. Backends read through it while the engine
+    /// holds the slot's token on their behalf.
+    pub fn slot_ptr(&self, index: u32) -> *mut u8 {
+        assert!(index < self.slots, "slot index out of range");
+        // SAFETY: index < slots, so the offset stays inside the allocation.
+        unsafe { self.base.as_ptr().add(index as usize * self.slot_size) }
+    }
+
+    /// The bytes of the slot `token` owns.
+    pub fn bytes(&self, token: &SlotToken) -> &[u8] {
+        assert_eq!(token.slab_id, self.id, "token from another slab");
+        // SAFETY: the token is the unique right to this slot, borrowed shared here, so no `&mut`
+        // to the same bytes can exist at the same time; the range is inside the allocation.
+        unsafe { std::slice::from_raw_parts(self.slot_ptr(token.index), self.slot_size) }
+    }
+
+    /// The bytes of the slot `token` owns, writable.
+    pub fn bytes_mut(&self, token: &mut SlotToken) -> &mut [u8] {
+        assert_eq!(token.slab_id, self.id, "token from another slab");
+        // SAFETY: the token is the unique right to this slot and is borrowed mutably for the
+        // lifetime of the returned slice, so this is the only live reference to these bytes.
+        unsafe { std::slice::from_raw_parts_mut(self.slot_ptr(token.index), self.slot_size) }
+    }
+}
+
+impl Drop for Slab {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with exactly this layout, freed once.
+        unsafe { dealloc(self.base.as_ptr(), self.layout) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unique_and_slots_disjoint() {
+        let (slab, mut tokens) = Slab::new(4, 100);
+        assert_eq!(slab.slot_size(), 128);
+        assert_eq!(tokens.len(), 4);
+        for (i, t) in tokens.iter_mut().enumerate() {
+            slab.bytes_mut(t).fill(i as u8);
+        }
+        for (i, t) in tokens.iter().enumerate() {
+            assert!(slab.bytes(t).iter().all(|&b| b == i as u8));
+        }
+        assert_eq!(slab.region().0 as usize % ALIGN, 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "another slab")]
+    fn foreign_token_is_refused() {
+        let (a, _ta) = Slab::new(1, 64);
+        let (_b, tb) = Slab::new(1, 64);
+        let _ = a.bytes(&tb[0]);
+    }
+}

@@ -1,0 +1,44 @@
+//! Wire formats, in the smoltcp style: a zero-copy `Packet<T: AsRef<[u8]>>` view that checks
+//! lengths once, plus a `Repr` with `parse`/`emit`. Byte-fixture tests live beside each format and
+//! every parser has a fuzz target under `fuzz/`.
+
+pub mod header;
+
+/// Why a packet was rejected by a parser. Each reason is counted separately by the receivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WireError {
+    /// Shorter than the fixed header, or than the length the header claims.
+    Truncated,
+    /// Magic number or protocol identifier does not match.
+    BadMagic,
+    /// A version this build does not understand.
+    BadVersion,
+    /// Checksum over the packet does not match.
+    BadChecksum,
+    /// A field holds a value the format forbids.
+    BadField,
+    /// Well-formed but of a kind the caller did not ask for (other packet type or stream).
+    Unexpected,
+}
+
+impl WireError {
+    /// Stable snake_case name used as a JSON key when counting drops by reason.
+    pub fn name(self) -> &'static str {
+        match self {
+            WireError::Truncated => "truncated",
+            WireError::BadMagic => "bad_magic",
+            WireError::BadVersion => "bad_version",
+            WireError::BadChecksum => "bad_checksum",
+            WireError::BadField => "bad_field",
+            WireError::Unexpected => "unexpected",
+        }
+    }
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::error::Error for WireError {}
