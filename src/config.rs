@@ -16,6 +16,8 @@ pub const DEFAULT_BATCH: usize = 64;
 pub const DEFAULT_SLOTS: u32 = 4096;
 /// Default size at or above which io_uring uses SEND_ZC (per datagram).
 pub const DEFAULT_ZC_THRESHOLD: usize = 4096;
+/// Largest slab accepted: io_uring's completion queue must hold two CQEs per slot.
+pub const MAX_SLOTS: u32 = 32_768;
 /// Largest batch accepted (sanity bound on per-batch arrays).
 pub const MAX_BATCH: usize = 1024;
 
@@ -284,6 +286,12 @@ impl SenderConfigBuilder {
                 batch: c.batch,
             });
         }
+        if c.slots > MAX_SLOTS {
+            return Err(ConfigError::TooManySlots {
+                slots: c.slots,
+                max: MAX_SLOTS,
+            });
+        }
         if let Some(w) = c.window_packets {
             if w < c.batch as u64 {
                 return Err(ConfigError::WindowSmallerThanBatch {
@@ -334,6 +342,7 @@ pub enum ConfigError {
     PayloadTooLarge { payload: usize, max: usize },
     PayloadTooSmall { payload: usize, min: usize },
     SlabSmallerThanBatch { slots: u32, batch: usize },
+    TooManySlots { slots: u32, max: u32 },
     WindowSmallerThanBatch { window: u64, batch: usize },
     UnknownCore { core: usize, available: Vec<usize> },
     BadPriority(i32),
@@ -360,6 +369,12 @@ impl fmt::Display for ConfigError {
                 f,
                 "slots: {slots} packet buffers cannot hold one batch of {batch}"
             ),
+            ConfigError::TooManySlots { slots, max } => {
+                write!(
+                    f,
+                    "slots: {slots} packet buffers is more than the maximum {max}"
+                )
+            }
             ConfigError::WindowSmallerThanBatch { window, batch } => write!(
                 f,
                 "window-packets: a window of {window} is smaller than one batch of {batch}"

@@ -86,6 +86,8 @@ pub struct TxReport {
     pub errors: std::collections::BTreeMap<String, u64>,
     pub gso_downgrades: u64,
     pub resent_packets: u64,
+    pub zero_copy_sends: u64,
+    pub zero_copy_notifications: u64,
     pub batch_packets: Percentiles,
     /// CPU time of the engine thread, ns.
     pub cpu_ns: u64,
@@ -116,6 +118,8 @@ impl TxReport {
             errors: metrics.errors_by_name(),
             gso_downgrades: metrics.gso_downgrades,
             resent_packets: metrics.resent_packets,
+            zero_copy_sends: metrics.zero_copy_sends,
+            zero_copy_notifications: metrics.zero_copy_notifications,
             batch_packets: Percentiles::of(&metrics.batch_packets),
             cpu_ns,
             notices: Vec::new(),
@@ -170,9 +174,10 @@ struct Engine {
     notices: Vec<String>,
 }
 
-fn open(
-    cfg: &SenderConfig,
-) -> Result<(Arc<Slab>, Vec<SlotToken>, Box<dyn TxBackend>, Vec<String>), EngineError> {
+/// What `open` sets up before the engine thread starts.
+type Opened = (Arc<Slab>, Vec<SlotToken>, Box<dyn TxBackend>, Vec<String>);
+
+fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
     let (slab, tokens) = Slab::new(cfg.slots, cfg.payload);
     let slab = Arc::new(slab);
     let (backend, notices) = sys::open_tx(cfg, &slab)?;

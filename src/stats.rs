@@ -124,6 +124,9 @@ pub struct TxMetrics {
     pub submits_over_100us: u64,
     pub submits_over_1ms: u64,
     pub gso_downgrades: u64,
+    /// Sends that went out zero-copy (io_uring SEND_ZC / SENDMSG_ZC), and their notifications.
+    pub zero_copy_sends: u64,
+    pub zero_copy_notifications: u64,
     /// Packets re-sent after a recoverable error (GSO downgrade, ENOBUFS, ECONNREFUSED).
     pub resent_packets: u64,
 }
@@ -159,6 +162,8 @@ impl TxMetrics {
             submits_over_100us: 0,
             submits_over_1ms: 0,
             gso_downgrades: 0,
+            zero_copy_sends: 0,
+            zero_copy_notifications: 0,
             resent_packets: 0,
         }
     }
@@ -218,6 +223,8 @@ impl TxMetrics {
         self.submits_over_100us += other.submits_over_100us;
         self.submits_over_1ms += other.submits_over_1ms;
         self.gso_downgrades += other.gso_downgrades;
+        self.zero_copy_sends += other.zero_copy_sends;
+        self.zero_copy_notifications += other.zero_copy_notifications;
         self.resent_packets += other.resent_packets;
     }
 }

@@ -106,6 +106,8 @@ impl Slab {
     }
 
     /// The bytes of the slot `token` owns, writable.
+    // The exclusivity comes from `&mut SlotToken`, not from `&mut self`: one token per slot.
+    #[allow(clippy::mut_from_ref)]
     pub fn bytes_mut(&self, token: &mut SlotToken) -> &mut [u8] {
         assert_eq!(token.slab_id, self.id, "token from another slab");
         // SAFETY: the token is the unique right to this slot and is borrowed mutably for the

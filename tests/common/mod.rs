@@ -1,0 +1,102 @@
+//! A plain, independent test receiver: std sockets, one datagram per `recv`, every packet checked
+//! (header, sequence, pattern). Deliberately not ringshot's own receiver, so the two check each
+//! other.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ringshot::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
+
+#[derive(Debug, Default)]
+pub struct Received {
+    pub packets: u64,
+    pub unique: u64,
+    pub duplicates: u64,
+    pub corrupt: u64,
+    pub bad_header: u64,
+    pub max_seq: Option<u64>,
+    pub lengths_ok: bool,
+}
+
+pub struct TestReceiver {
+    pub addr: SocketAddr,
+    handle: JoinHandle<Received>,
+}
+
+impl TestReceiver {
+    /// Receives until `expect` unique packets arrived or `idle` passes with nothing.
+    pub fn start(expect: u64, payload: usize, idle: Duration) -> TestReceiver {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        ringshot::sys::unix::socket::set_recv_buffer(sock.as_raw_fd(), 256 << 20);
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let addr = sock.local_addr().unwrap();
+        let handle = std::thread::spawn(move || {
+            let mut r = Received {
+                lengths_ok: true,
+                ..Default::default()
+            };
+            let mut seen = vec![false; expect as usize];
+            let mut buf = vec![0u8; 65_536];
+            let mut last = Instant::now();
+            while r.unique < expect && last.elapsed() < idle {
+                let n = match sock.recv(&mut buf) {
+                    Ok(n) => n,
+                    Err(_) => continue,
+                };
+                last = Instant::now();
+                r.packets += 1;
+                let pkt = Packet::new_unchecked(&buf[..n]);
+                let Ok(repr) = Repr::parse(&pkt) else {
+                    r.bad_header += 1;
+                    continue;
+                };
+                if n != payload {
+                    r.lengths_ok = false;
+                }
+                if repr.flags & FLAG_PATTERN != 0 && !check_pattern(repr.seq, pkt.payload()) {
+                    r.corrupt += 1;
+                }
+                r.max_seq = r.max_seq.max(Some(repr.seq));
+                match seen.get_mut(repr.seq as usize) {
+                    Some(s) if *s => r.duplicates += 1,
+                    Some(s) => {
+                        *s = true;
+                        r.unique += 1
+                    }
+                    None => r.bad_header += 1,
+                }
+            }
+            r
+        });
+        TestReceiver { addr, handle }
+    }
+
+    pub fn join(self) -> Received {
+        self.handle.join().unwrap()
+    }
+}
+
+/// Whether io_uring can be set up here (it may be disabled by sysctl or seccomp).
+pub fn uring_available() -> bool {
+    io_uring_probe().is_ok()
+}
+
+fn io_uring_probe() -> std::io::Result<()> {
+    let rx = UdpSocket::bind("127.0.0.1:0")?;
+    let cfg = ringshot::SenderConfig::builder(rx.local_addr()?)
+        .backend(ringshot::BackendChoice::Uring)
+        .slots(64)
+        .build()
+        .unwrap();
+    match ringshot::engine::SourceSender::spawn(
+        cfg,
+        ringshot::engine::PatternSource::new(1472, Some(0), None),
+    ) {
+        Ok(s) => s.join().map(drop).map_err(std::io::Error::other),
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    }
+}
