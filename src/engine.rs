@@ -9,7 +9,7 @@
 //! - pull: [`SourceSender::spawn`] with a [`PacketSource`] that the engine calls on its own thread.
 
 use std::io;
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -143,6 +143,8 @@ struct ReadyPacket {
 struct Shared {
     parked: AtomicBool,
     stop: AtomicBool,
+    /// Packets handed to the kernel so far, stored once per batch (for progress displays).
+    sent: AtomicU64,
 }
 
 /// Where the engine gets packets from.
@@ -370,6 +372,7 @@ impl Engine {
             spins = 0;
             started.get_or_insert_with(Instant::now);
             self.submit_pending()?;
+            self.shared.sent.store(self.metrics.packets, Ordering::Relaxed);
             if !open {
                 break;
             }
@@ -435,6 +438,11 @@ impl Sender {
             thread: Some(thread),
             payload,
         })
+    }
+
+    /// Packets sent so far (updated once per batch).
+    pub fn progress(&self) -> u64 {
+        self.shared.sent.load(Ordering::Relaxed)
     }
 
     /// Largest application payload per packet (the configured payload minus the header).
@@ -601,6 +609,11 @@ impl SourceSender {
     /// A flag that, once set, ends the stream at the next batch (for Ctrl-C handlers).
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Packets sent so far (updated once per batch).
+    pub fn progress(&self) -> u64 {
+        self.shared.sent.load(Ordering::Relaxed)
     }
 
     /// Whether the engine has finished.

@@ -338,9 +338,12 @@ impl UringBackend {
                 } else {
                     classify_send_error(&e, with_gso, m)
                 };
+                let cancelled = e.raw_os_error() == Some(libc::ECANCELED);
                 match action {
                     SendFailure::WaitWritable | SendFailure::Retry => {
-                        m.resent_packets += count as u64;
+                        if !cancelled {
+                            m.resent_packets += count as u64;
+                        }
                         if more {
                             self.ops[idx as usize].state = OpState::RetryAfterNotif;
                         } else {

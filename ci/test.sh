@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The project's test command (README: "ci/test.sh"). Format, lints, every test target, docs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+echo "== cargo clippy --all-targets -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+echo "== cargo test --all-targets"
+cargo test --all-targets
+
+echo "== cargo test --doc"
+cargo test --doc
+
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps

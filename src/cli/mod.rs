@@ -1,0 +1,89 @@
+//! Command-line front end. Bad arguments exit 2 with one line naming the flag and the reason;
+//! runtime failures exit 1.
+
+mod output;
+mod send;
+
+use clap::{Parser, Subcommand};
+
+/// ringshot: stream UDP packets at line rate, with no stalls and no loss.
+#[derive(Debug, Parser)]
+#[command(name = "ringshot", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Stream packets to a receiver or device.
+    Send(send::SendArgs),
+}
+
+/// A usage error: printed as one line, exit status 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                        2
+                    } else {
+                        0
+                    }
+                }
+                _ => {
+                    eprintln!("ringshot: {}", one_line(&e.to_string()));
+                    2
+                }
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Send(args) => send::run(args),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => match e.downcast_ref::<UsageError>() {
+            Some(u) => {
+                eprintln!("ringshot: error: {u}");
+                2
+            }
+            None => {
+                eprintln!("ringshot: error: {e:#}");
+                1
+            }
+        },
+    }
+}
+
+/// The first meaningful line of a clap error, without its "error: " prefix.
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+/// Turns a library configuration error into a usage error naming the flag.
+pub fn usage(e: impl std::fmt::Display) -> anyhow::Error {
+    UsageError(format!("--{e}")).into()
+}

@@ -1,0 +1,186 @@
+//! `ringshot send`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::output::{fmt_ns, fmt_rate, print_kv, Progress};
+use super::usage;
+use ringshot::engine::{PatternSource, SourceSender};
+use ringshot::{BackendChoice, SenderConfig, TxReport};
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Destination address, e.g. 127.0.0.1:5000.
+    #[arg(long, value_name = "ADDR")]
+    to: SocketAddr,
+    /// Local address to send from.
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<SocketAddr>,
+    /// Send backend.
+    #[arg(long, default_value = "auto", value_name = "auto|uring|mmsg|send")]
+    backend: BackendChoice,
+    /// Use UDP GSO when the kernel has it (the default).
+    #[arg(long, overrides_with = "no_gso")]
+    gso: bool,
+    /// Never use UDP GSO.
+    #[arg(long = "no-gso")]
+    no_gso: bool,
+    /// UDP payload bytes per packet, the 16-byte ringshot header included.
+    #[arg(long, default_value_t = 1472, value_name = "BYTES")]
+    payload: usize,
+    /// Packets to send.
+    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    count: Option<u64>,
+    /// Seconds to send for.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    duration: Option<Duration>,
+    /// Packets per submit.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    batch: usize,
+    /// Packet buffers in the slab.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    slots: u32,
+    /// Pin the engine thread to this core.
+    #[arg(long, value_name = "N")]
+    tx_core: Option<usize>,
+    /// Datagram size at or above which io_uring sends zero-copy ("off" to disable).
+    #[arg(long, default_value = "4096", value_name = "BYTES|off", value_parser = parse_threshold)]
+    zc_threshold: Threshold,
+    /// Use an io_uring SQPOLL thread that sleeps after this many ms idle.
+    #[arg(long, value_name = "MS")]
+    sqpoll_idle_ms: Option<u64>,
+    /// Run the engine under SCHED_FIFO at this priority (a warning if not permitted).
+    #[arg(long, value_name = "PRIO")]
+    sched_fifo: Option<i32>,
+    /// Lock memory (mlockall; a warning if not permitted).
+    #[arg(long)]
+    mlockall: bool,
+    /// Stream id written into each packet header.
+    #[arg(long, default_value_t = 0, value_name = "ID")]
+    stream_id: u32,
+    /// Print one JSON object at the end instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Write the submit-latency histogram as an HdrHistogram V2 interval log.
+    #[arg(long, value_name = "PATH")]
+    hdr_log: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Threshold(Option<usize>);
+
+fn parse_threshold(s: &str) -> Result<Threshold, String> {
+    if s == "off" {
+        return Ok(Threshold(None));
+    }
+    s.parse::<usize>()
+        .map(|v| Threshold(Some(v)))
+        .map_err(|_| format!("'{s}' is not a byte count or 'off'"))
+}
+
+pub fn parse_secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim_end_matches('s')
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("'{s}' must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+pub fn run(a: SendArgs) -> anyhow::Result<()> {
+    let mut b = SenderConfig::builder(a.to)
+        .backend(a.backend)
+        .gso(!a.no_gso)
+        .payload(a.payload)
+        .batch(a.batch)
+        .slots(a.slots)
+        .zc_threshold(a.zc_threshold.0)
+        .stream_id(a.stream_id)
+        .mlockall(a.mlockall)
+        .sqpoll(a.sqpoll_idle_ms.map(Duration::from_millis));
+    if let Some(addr) = a.bind {
+        b = b.bind(addr);
+    }
+    if let Some(c) = a.tx_core {
+        b = b.tx_core(c);
+    }
+    if let Some(p) = a.sched_fifo {
+        b = b.sched_fifo(p);
+    }
+    let cfg = b.build().map_err(usage)?;
+    let count = match (a.count, a.duration) {
+        (None, None) => Some(1_000_000),
+        (c, _) => c,
+    };
+    let source = PatternSource::new(cfg.payload(), count, a.duration);
+    let tx = SourceSender::spawn(cfg, source).context("starting the send engine")?;
+    let mut progress = Progress::new("send");
+    while !tx.is_finished() {
+        std::thread::sleep(Duration::from_millis(50));
+        progress.update(tx.progress());
+    }
+    progress.finish();
+    let report = tx.join().context("sending")?;
+    if let Some(path) = &a.hdr_log {
+        let mut f = std::fs::File::create(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        ringshot::stats::write_interval_log(
+            &mut f,
+            &report.submit_hist,
+            report.started,
+            Duration::from_secs_f64(report.seconds),
+            "submit",
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_send_table(&report);
+    }
+    Ok(())
+}
+
+fn print_send_table(r: &TxReport) {
+    let s = &r.submit_ns;
+    print_kv(
+        &format!("ringshot send: backend {}, GSO {}", r.backend, if r.gso { "on" } else { "off" }),
+        &[
+            ("packets", format!("{} ({} bytes)", r.packets, r.bytes)),
+            ("time", format!("{:.3} s", r.seconds)),
+            ("rate", format!("{} ({:.2} Gbit/s payload)", fmt_rate(r.pps), r.gbps)),
+            ("submits", format!("{} ({} syscalls)", r.submits, r.syscalls)),
+            (
+                "submit latency",
+                format!(
+                    "p50 {} p90 {} p99 {} p99.9 {} p99.99 {} max {}",
+                    fmt_ns(s.p50),
+                    fmt_ns(s.p90),
+                    fmt_ns(s.p99),
+                    fmt_ns(s.p999),
+                    fmt_ns(s.p9999),
+                    fmt_ns(s.max)
+                ),
+            ),
+            (
+                "slow submits",
+                format!("{} over 100 µs, {} over 1 ms", r.submits_over_100us, r.submits_over_1ms),
+            ),
+            ("errors", format!("{:?}", r.errors)),
+            ("GSO downgrades", r.gso_downgrades.to_string()),
+            (
+                "CPU",
+                format!(
+                    "{:.0} ns per packet on ringshot-tx",
+                    r.cpu_ns as f64 / r.packets.max(1) as f64
+                ),
+            ),
+        ],
+    );
+}
