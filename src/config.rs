@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::pacing::Rate;
 use crate::wire::header::HEADER_LEN;
 
 /// Largest UDP payload over IPv4 (65,535 − 20 − 8).
@@ -18,6 +19,8 @@ pub const DEFAULT_SLOTS: u32 = 4096;
 pub const DEFAULT_ZC_THRESHOLD: usize = 4096;
 /// Largest slab accepted: io_uring's completion queue must hold two CQEs per slot.
 pub const MAX_SLOTS: u32 = 32_768;
+/// Default catch-up burst of a paced stream, packets.
+pub const DEFAULT_BURST: u64 = 16;
 /// Largest batch accepted (sanity bound on per-batch arrays).
 pub const MAX_BATCH: usize = 1024;
 
@@ -96,6 +99,8 @@ pub struct SenderConfig {
     pub(crate) stream_id: u32,
     pub(crate) window_packets: Option<u64>,
     pub(crate) idle: IdlePolicy,
+    pub(crate) rate: Option<Rate>,
+    pub(crate) burst: u64,
     pub(crate) faults: TxFaults,
 }
 
@@ -132,6 +137,8 @@ impl SenderConfig {
                 stream_id: 0,
                 window_packets: None,
                 idle: IdlePolicy::Adaptive,
+                rate: None,
+                burst: DEFAULT_BURST,
                 faults: TxFaults::default(),
             },
         }
@@ -167,6 +174,9 @@ impl SenderConfig {
     }
     pub fn stream_id(&self) -> u32 {
         self.stream_id
+    }
+    pub fn rate(&self) -> Option<Rate> {
+        self.rate
     }
 }
 
@@ -246,6 +256,16 @@ impl SenderConfigBuilder {
         self.cfg.window_packets = Some(n);
         self
     }
+    /// Pace departures at `rate` on an absolute schedule.
+    pub fn rate(mut self, rate: Rate) -> Self {
+        self.cfg.rate = Some(rate);
+        self
+    }
+    /// Most packets sent back to back when catching up with the schedule (default 16).
+    pub fn burst(mut self, packets: u64) -> Self {
+        self.cfg.burst = packets;
+        self
+    }
     pub fn idle(mut self, p: IdlePolicy) -> Self {
         self.cfg.idle = p;
         self
@@ -300,6 +320,9 @@ impl SenderConfigBuilder {
                 });
             }
         }
+        if c.burst == 0 {
+            return Err(ConfigError::ZeroBurst);
+        }
         if let Some(core) = c.tx_core {
             let available: Vec<usize> = core_affinity::get_core_ids()
                 .unwrap_or_default()
@@ -346,6 +369,7 @@ pub enum ConfigError {
     WindowSmallerThanBatch { window: u64, batch: usize },
     UnknownCore { core: usize, available: Vec<usize> },
     BadPriority(i32),
+    ZeroBurst,
     ZeroPort,
     BackendUnsupported(BackendChoice),
 }
@@ -388,6 +412,7 @@ impl fmt::Display for ConfigError {
             ConfigError::BadPriority(p) => {
                 write!(f, "sched-fifo: priority {p} is outside 1..=99")
             }
+            ConfigError::ZeroBurst => write!(f, "burst: must be at least 1 packet"),
             ConfigError::ZeroPort => write!(f, "to: destination port 0 is not sendable"),
             ConfigError::BackendUnsupported(b) => {
                 write!(

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::{IdlePolicy, SenderConfig};
-use crate::stats::{Percentiles, TxMetrics};
+use crate::pacing::Pacer;
+use crate::stats::{latency_histogram, record_clamped, Percentiles, TxMetrics};
 use crate::sys::{self, Slab, SlotToken, TxBackend, TxDesc};
 use crate::wire::header::{self, HEADER_LEN};
 
@@ -91,6 +92,16 @@ pub struct TxReport {
     pub batch_packets: Percentiles,
     /// CPU time of the engine thread, ns.
     pub cpu_ns: u64,
+    /// Paced streams: the target rate, how far the achieved rate was from it, and how late each
+    /// batch left against its schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_target_pps: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_error_pct: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lateness_ns: Option<Percentiles>,
+    /// Schedule slots given up after stalls longer than the burst allowance.
+    pub schedule_slips: u64,
     /// One-time messages: fallbacks, refused tuning.
     pub notices: Vec<String>,
     #[serde(skip)]
@@ -122,6 +133,10 @@ impl TxReport {
             zero_copy_notifications: metrics.zero_copy_notifications,
             batch_packets: Percentiles::of(&metrics.batch_packets),
             cpu_ns,
+            rate_target_pps: None,
+            rate_error_pct: None,
+            lateness_ns: None,
+            schedule_slips: 0,
             notices: Vec::new(),
             submit_hist: metrics.submit_ns.clone(),
             started: std::time::SystemTime::now() - elapsed,
@@ -352,11 +367,30 @@ impl Engine {
     fn run(mut self) -> Result<TxReport, EngineError> {
         let cpu0 = sys::unix::thread::thread_cpu_ns();
         let mut started: Option<Instant> = None;
+        let mut last_submit = Instant::now();
         let mut spins = 0u32;
         let batch = self.cfg.batch;
+        let mut pacer = self
+            .cfg
+            .rate
+            .map(|r| Pacer::new(r.pps(self.cfg.payload), self.cfg.burst));
+        let mut lateness = latency_histogram();
         loop {
             self.reap(false)?;
-            let open = self.gather(batch);
+            let mut budget = batch;
+            let mut late = None;
+            if let Some(p) = &mut pacer {
+                let (allow, l) = loop {
+                    let (a, l) = p.allowance(Instant::now());
+                    if a > 0 {
+                        break (a, l);
+                    }
+                    Pacer::wait_until(p.next_due().expect("schedule started"));
+                };
+                budget = budget.min(allow as usize);
+                late = Some(l);
+            }
+            let open = self.gather(budget);
             if self.pending.is_empty() {
                 if !open {
                     break;
@@ -371,8 +405,17 @@ impl Engine {
             }
             spins = 0;
             started.get_or_insert_with(Instant::now);
+            if let Some(l) = late {
+                record_clamped(&mut lateness, l.as_nanos() as u64);
+            }
             self.submit_pending()?;
-            self.shared.sent.store(self.metrics.packets, Ordering::Relaxed);
+            last_submit = Instant::now();
+            if let Some(p) = &mut pacer {
+                p.release(self.pending.len() as u64);
+            }
+            self.shared
+                .sent
+                .store(self.metrics.packets, Ordering::Relaxed);
             if !open {
                 break;
             }
@@ -384,6 +427,17 @@ impl Engine {
         let cpu = sys::unix::thread::thread_cpu_ns().saturating_sub(cpu0);
         let mut report = TxReport::new(&self.metrics, self.backend.as_ref(), elapsed, cpu);
         report.notices = std::mem::take(&mut self.notices);
+        if let (Some(p), Some(t0)) = (&pacer, started) {
+            let target = self.cfg.rate.expect("paced").pps(self.cfg.payload);
+            // Packets sent on schedule span (n − 1) intervals from the first departure to the
+            // last; adding one interval makes an exact schedule measure exactly `target`.
+            let span = last_submit.duration_since(t0).as_secs_f64() + 1.0 / target;
+            let achieved = self.metrics.packets as f64 / span;
+            report.rate_target_pps = Some(target);
+            report.rate_error_pct = Some((achieved - target) / target * 100.0);
+            report.lateness_ns = Some(Percentiles::of(&lateness));
+            report.schedule_slips = p.slipped();
+        }
         Ok(report)
     }
 }

@@ -33,13 +33,19 @@ impl Progress {
         }
         let bar = self.bar.get_or_insert_with(|| {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
-            b.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("template"));
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("template"),
+            );
             b
         });
         let dt = now.duration_since(self.last.0).as_secs_f64();
         if dt >= 0.25 {
             let rate = (packets - self.last.1) as f64 / dt;
-            bar.set_message(format!("{}: {packets} packets, {}", self.label, fmt_rate(rate)));
+            bar.set_message(format!(
+                "{}: {packets} packets, {}",
+                self.label,
+                fmt_rate(rate)
+            ));
             bar.tick();
             self.last = (now, packets);
         }

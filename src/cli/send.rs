@@ -10,6 +10,7 @@ use clap::Args;
 use super::output::{fmt_ns, fmt_rate, print_kv, Progress};
 use super::usage;
 use ringshot::engine::{PatternSource, SourceSender};
+use ringshot::pacing::Rate;
 use ringshot::{BackendChoice, SenderConfig, TxReport};
 
 #[derive(Debug, Args)]
@@ -59,6 +60,12 @@ pub struct SendArgs {
     /// Lock memory (mlockall; a warning if not permitted).
     #[arg(long)]
     mlockall: bool,
+    /// Pace at this rate: 68870pps, 1.2Mpps, 850Mbps, 10Gbps (bits of UDP payload).
+    #[arg(long, value_name = "RATE")]
+    rate: Option<Rate>,
+    /// Most packets sent back to back when catching up with the schedule.
+    #[arg(long, default_value_t = ringshot::config::DEFAULT_BURST, value_name = "PACKETS")]
+    burst: u64,
     /// Stream id written into each packet header.
     #[arg(long, default_value_t = 0, value_name = "ID")]
     stream_id: u32,
@@ -103,12 +110,16 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
         .zc_threshold(a.zc_threshold.0)
         .stream_id(a.stream_id)
         .mlockall(a.mlockall)
+        .burst(a.burst)
         .sqpoll(a.sqpoll_idle_ms.map(Duration::from_millis));
     if let Some(addr) = a.bind {
         b = b.bind(addr);
     }
     if let Some(c) = a.tx_core {
         b = b.tx_core(c);
+    }
+    if let Some(r) = a.rate {
+        b = b.rate(r);
     }
     if let Some(p) = a.sched_fifo {
         b = b.sched_fifo(p);
@@ -128,8 +139,8 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
     progress.finish();
     let report = tx.join().context("sending")?;
     if let Some(path) = &a.hdr_log {
-        let mut f = std::fs::File::create(path)
-            .with_context(|| format!("creating {}", path.display()))?;
+        let mut f =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         ringshot::stats::write_interval_log(
             &mut f,
             &report.submit_hist,
@@ -174,6 +185,21 @@ fn print_send_table(r: &TxReport) {
             ),
             ("errors", format!("{:?}", r.errors)),
             ("GSO downgrades", r.gso_downgrades.to_string()),
+            (
+                "pacing",
+                match (r.rate_target_pps, r.rate_error_pct, r.lateness_ns) {
+                    (Some(t), Some(e), Some(l)) => format!(
+                        "target {} error {e:+.3} % lateness p50 {} p99 {} p99.99 {} max {}, {} slots slipped",
+                        fmt_rate(t),
+                        fmt_ns(l.p50),
+                        fmt_ns(l.p99),
+                        fmt_ns(l.p9999),
+                        fmt_ns(l.max),
+                        r.schedule_slips
+                    ),
+                    _ => "unpaced".into(),
+                },
+            ),
             (
                 "CPU",
                 format!(

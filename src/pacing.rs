@@ -1,0 +1,210 @@
+//! Pacing: departures on an absolute schedule `t0 + n / rate`, so rounding never accumulates into
+//! drift. Short waits spin on the monotonic clock, long ones sleep first. After a stall the
+//! sender may catch up by at most `burst` packets at once; any larger backlog is dropped from the
+//! schedule (counted as slipped) instead of being sent back to back into the device.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// A send rate: packets per second, or bits per second of UDP payload (converted to packets with
+/// the configured payload size).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    Pps(f64),
+    /// Bits of UDP payload per second (ringshot header included, IP/UDP headers not).
+    Bps(f64),
+}
+
+impl Rate {
+    /// Packets per second for packets of `payload` bytes.
+    pub fn pps(self, payload: usize) -> f64 {
+        match self {
+            Rate::Pps(p) => p,
+            Rate::Bps(b) => b / (payload as f64 * 8.0),
+        }
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+    /// Accepts `68870pps`, `1.2Mpps`, `500kpps`, `850Mbps`, `10Gbps`, `64kbps`, `1000bps`.
+    fn from_str(s: &str) -> Result<Rate, String> {
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E' || c == '_'))
+            .ok_or_else(|| {
+                format!("'{s}' needs a unit: pps, kpps, Mpps, bps, kbps, Mbps or Gbps")
+            })?;
+        let (num, unit) = t.split_at(split);
+        let v: f64 = num
+            .replace('_', "")
+            .parse()
+            .map_err(|_| format!("'{s}' does not start with a number"))?;
+        let rate = match unit {
+            "pps" => Rate::Pps(v),
+            "kpps" | "Kpps" => Rate::Pps(v * 1e3),
+            "Mpps" | "mpps" => Rate::Pps(v * 1e6),
+            "bps" => Rate::Bps(v),
+            "kbps" | "Kbps" => Rate::Bps(v * 1e3),
+            "Mbps" => Rate::Bps(v * 1e6),
+            "Gbps" => Rate::Bps(v * 1e9),
+            _ => {
+                return Err(format!(
+                    "unknown unit '{unit}' in '{s}' (pps, kpps, Mpps, bps, kbps, Mbps, Gbps)"
+                ))
+            }
+        };
+        match rate {
+            Rate::Pps(x) | Rate::Bps(x) if !(x.is_finite() && x > 0.0) => {
+                Err(format!("'{s}' must be a positive rate"))
+            }
+            r => Ok(r),
+        }
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rate::Pps(p) => write!(f, "{p} pps"),
+            Rate::Bps(b) => write!(f, "{b} bit/s"),
+        }
+    }
+}
+
+/// The departure schedule of a paced stream.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    t0: Option<Instant>,
+    interval_ns: f64,
+    burst: u64,
+    /// Packets released so far (departure slots used).
+    released: u64,
+    /// Schedule slots skipped after stalls.
+    slipped: u64,
+}
+
+impl Pacer {
+    /// A schedule of `pps` packets per second that releases at most `burst` packets at once.
+    pub fn new(pps: f64, burst: u64) -> Pacer {
+        Pacer {
+            t0: None,
+            interval_ns: 1e9 / pps,
+            burst: burst.max(1),
+            released: 0,
+            slipped: 0,
+        }
+    }
+
+    /// Departure time of slot `n`.
+    fn due(&self, t0: Instant, n: u64) -> Instant {
+        t0 + Duration::from_nanos((n as f64 * self.interval_ns) as u64)
+    }
+
+    /// How many packets may leave at `now` (0..=burst), and how late the first of them is
+    /// against its scheduled time. The schedule starts at the first call.
+    pub fn allowance(&mut self, now: Instant) -> (u64, Duration) {
+        let t0 = *self.t0.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(t0).as_nanos() as f64;
+        // Slots 0..=k are due when k * interval <= elapsed.
+        let due_total = (elapsed / self.interval_ns).floor() as u64 + 1;
+        let mut backlog = due_total.saturating_sub(self.released);
+        if backlog > self.burst {
+            // A stall: forget the slots we can no longer send on time rather than bursting.
+            let skip = backlog - self.burst;
+            self.slipped += skip;
+            self.released += skip;
+            backlog = self.burst;
+        }
+        if backlog == 0 {
+            return (0, Duration::ZERO);
+        }
+        let late = now.saturating_duration_since(self.due(t0, self.released));
+        (backlog, late)
+    }
+
+    /// Records that `n` packets left.
+    pub fn release(&mut self, n: u64) {
+        self.released += n;
+    }
+
+    /// When the next packet is due (None before the first call to `allowance`).
+    pub fn next_due(&self) -> Option<Instant> {
+        self.t0.map(|t0| self.due(t0, self.released))
+    }
+
+    /// Schedule slots dropped after stalls.
+    pub fn slipped(&self) -> u64 {
+        self.slipped
+    }
+
+    /// The scheduled start (first departure).
+    pub fn start(&self) -> Option<Instant> {
+        self.t0
+    }
+
+    /// Waits until `deadline`: sleeps while it is far, spins for the last stretch, so the wake-up
+    /// error is the clock's, not the scheduler's.
+    pub fn wait_until(deadline: Instant) {
+        const SPIN: Duration = Duration::from_micros(150);
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            let left = deadline - now;
+            if left > SPIN + Duration::from_micros(50) {
+                std::thread::sleep(left - SPIN);
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rates() {
+        assert_eq!("68870pps".parse::<Rate>().unwrap(), Rate::Pps(68870.0));
+        assert_eq!("1.2Mpps".parse::<Rate>().unwrap(), Rate::Pps(1.2e6));
+        assert_eq!("850Mbps".parse::<Rate>().unwrap(), Rate::Bps(850e6));
+        assert_eq!("10Gbps".parse::<Rate>().unwrap(), Rate::Bps(10e9));
+        assert!((Rate::Bps(10e9).pps(1250) - 1e6).abs() < 1e-6);
+        for bad in ["", "fast", "10", "10 furlongs", "-5pps", "0pps", "1e400pps"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn schedule_is_absolute_and_caps_bursts() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(1000.0, 4); // one packet per ms
+        assert_eq!(p.allowance(t0).0, 1);
+        p.release(1);
+        assert_eq!(p.allowance(t0 + Duration::from_micros(999)).0, 0);
+        assert_eq!(p.next_due(), Some(t0 + Duration::from_millis(1)));
+        let (n, late) = p.allowance(t0 + Duration::from_micros(2500));
+        assert_eq!(n, 2, "slots 1 and 2 are due at 2.5 ms");
+        assert_eq!(late, Duration::from_micros(1500));
+        p.release(2);
+        // A 100 ms stall: at most `burst` go out; the rest of the backlog is slipped.
+        let (n, _) = p.allowance(t0 + Duration::from_millis(103));
+        assert_eq!(n, 4);
+        assert_eq!(p.slipped(), 104 - 3 - 4);
+        p.release(4);
+        assert_eq!(p.allowance(t0 + Duration::from_millis(103)).0, 0);
+        // No drift: 1000 slots later the schedule is still anchored to t0.
+        assert_eq!(p.next_due(), Some(t0 + Duration::from_millis(104)));
+    }
+
+    #[test]
+    fn wait_until_is_not_early() {
+        let d = Instant::now() + Duration::from_micros(700);
+        Pacer::wait_until(d);
+        assert!(Instant::now() >= d);
+    }
+}
