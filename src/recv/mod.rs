@@ -1,1 +1,2 @@
 //! The draining receiver (being written).
+pub mod seq;
