@@ -361,7 +361,9 @@ pub struct RecvReport {
     pub duplicates: u64,
     /// Arrived after having been declared lost (below the reorder window).
     pub late: u64,
-    /// Datagrams the kernel dropped at the socket (SO_RXQ_OVFL), as last reported.
+    /// Datagrams the kernel dropped at the socket (SO_RXQ_OVFL), as last reported. The kernel
+    /// counts receive buffers, so with GRO one dropped coalesced buffer counts once however many
+    /// packets it held; `lost` counts packets.
     pub kernel_drops: u64,
     pub gaps_ns: GapSummary,
     /// Malformed datagrams by reason.
@@ -710,7 +712,7 @@ impl<S: DatagramSink + 'static> Receiver<S> {
 
     /// Whether the receive thread has ended (stop condition reached or failed).
     pub fn is_finished(&self) -> bool {
-        self.handle.as_ref().is_none_or(|h| h.is_finished())
+        self.handle.as_ref().map_or(true, |h| h.is_finished())
     }
 
     /// Waits for the receiver to end (by count, idle exit or [`stop`](Self::stop)) and returns

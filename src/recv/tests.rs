@@ -29,6 +29,26 @@ fn send_seqs(tx: &UdpSocket, to: SocketAddr, seqs: &[u64], len: usize) {
     }
 }
 
+/// Most datagrams the tests let a sender get ahead of its receiver, so that even a small
+/// (non-root) receive buffer never overflows on a busy machine.
+const MAX_AHEAD: u64 = 32;
+
+/// Waits (up to 2 s) until the receiver has taken all but `MAX_AHEAD` of `sent` packets.
+fn pace(control: &RecvControl, sent: u64) {
+    let t = Instant::now();
+    while control.progress().0 + MAX_AHEAD < sent && t.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// Like `send_seqs`, paced by the receiver's progress.
+fn send_paced(tx: &UdpSocket, to: SocketAddr, seqs: &[u64], len: usize, control: &RecvControl) {
+    for (i, &s) in seqs.iter().enumerate() {
+        pace(control, i as u64);
+        assert_eq!(tx.send_to(&pkt(0, s, len), to).unwrap(), len);
+    }
+}
+
 /// The backends this kernel can run; io_uring is skipped with a printed reason when missing.
 fn backends() -> Vec<RecvBackend> {
     let mut v = vec![RecvBackend::Mmsg];
@@ -54,7 +74,8 @@ fn delivers_exactly_what_was_sent() {
         assert_eq!(rx.backend(), b.name());
         let control = rx.control();
         let tx = sender();
-        send_seqs(&tx, rx.local_addr(), &(0..N).collect::<Vec<_>>(), 1472);
+        let seqs: Vec<u64> = (0..N).collect();
+        send_paced(&tx, rx.local_addr(), &seqs, 1472, &control);
         let r = rx.join().unwrap();
         assert_eq!(r.stop, StopReason::Count, "{b}");
         assert_eq!(r.packets, N, "{b}");
@@ -103,7 +124,7 @@ fn gaps_duplicates_swaps_and_late_arrivals_are_exact() {
         // 300 finally arrives, far below the window: late, and still lost.
         seqs.push(300);
         let tx = sender();
-        send_seqs(&tx, rx.local_addr(), &seqs, 200);
+        send_paced(&tx, rx.local_addr(), &seqs, 200, &rx.control());
         let r = rx.join().unwrap();
         assert_eq!(r.stop, StopReason::Idle, "{b}");
         assert_eq!(r.packets, seqs.len() as u64, "{b}");
@@ -124,10 +145,14 @@ fn send_gso_stream(
     per: u64,
     seg: usize,
     last: Option<usize>,
+    control: Option<&RecvControl>,
 ) -> (u64, u64) {
     let mut seq = 0;
     let mut bytes = 0;
     for _ in 0..supers {
+        if let Some(c) = control {
+            pace(c, seq);
+        }
         let mut buf = Vec::new();
         for i in 0..per {
             let len = if i == per - 1 {
@@ -152,7 +177,15 @@ fn gro_buffers_are_cut_into_their_segments() {
             let supers = 20;
             let rx = Receiver::spawn(cfg(b).count(supers * per).build().unwrap()).unwrap();
             let tx = sender();
-            let (segments, bytes) = send_gso_stream(&tx, rx.local_addr(), supers, per, seg, last);
+            let (segments, bytes) = send_gso_stream(
+                &tx,
+                rx.local_addr(),
+                supers,
+                per,
+                seg,
+                last,
+                Some(&rx.control()),
+            );
             let gro = rx.gro();
             let r = rx.join().unwrap();
             assert_eq!(r.gro, gro);
@@ -190,7 +223,7 @@ fn backend_reports_the_gro_segment_size() {
             return;
         }
         let tx = sender();
-        let (segments, bytes) = send_gso_stream(&tx, to, 1, 10, 1200, Some(50));
+        let (segments, bytes) = send_gso_stream(&tx, to, 1, 10, 1200, Some(50), None);
         assert_eq!(segments, 10);
         let mut got = Vec::new();
         for _ in 0..100 {
@@ -341,12 +374,8 @@ fn uring_rearms_after_running_out_of_buffers() {
             .unwrap(),
     )
     .unwrap();
-    send_seqs(
-        &sender(),
-        rx.local_addr(),
-        &(0..N).collect::<Vec<_>>(),
-        1000,
-    );
+    let seqs: Vec<u64> = (0..N).collect();
+    send_paced(&sender(), rx.local_addr(), &seqs, 1000, &rx.control());
     let r = rx.join().unwrap();
     assert_eq!((r.packets, r.lost, r.duplicates), (N, 0, 0));
     assert!(
@@ -424,7 +453,11 @@ fn middleware_sinks_wrap_the_checker() {
             finished: false,
         };
         let rx = Receiver::spawn_with(cfg(b).idle_exit_ms(200).build().unwrap(), sink).unwrap();
-        send_seqs(&sender(), rx.local_addr(), &(0..N).collect::<Vec<_>>(), 300);
+        let tx = sender();
+        for chunk in (0..N).collect::<Vec<_>>().chunks(50) {
+            send_seqs(&tx, rx.local_addr(), chunk, 300);
+            std::thread::sleep(Duration::from_millis(2));
+        }
         let (r, sink) = rx.join_with_sink().unwrap();
         assert!(sink.finished);
         assert_eq!(sink.dropped_seqs.len() as u64, N / 7);
@@ -555,22 +588,94 @@ fn bad_configs_name_the_flag() {
 }
 
 #[test]
-fn pinned_receiver_runs() {
+fn pinned_named_receiver_thread() {
+    struct Named(Option<String>, StreamChecker);
+    impl DatagramSink for Named {
+        fn datagram(&mut self, payload: &[u8], meta: &RxMeta) {
+            if self.0.is_none() {
+                self.0 = std::thread::current().name().map(str::to_string);
+            }
+            self.1.datagram(payload, meta);
+        }
+        fn checker(&self) -> Option<&StreamChecker> {
+            Some(&self.1)
+        }
+    }
     let cores = crate::sys::unix::thread::available_cores();
     let core = *cores.last().unwrap();
-    let rx = Receiver::spawn(
-        cfg(RecvBackend::Auto)
-            .rx_core(core)
-            .count(5)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let config = cfg(RecvBackend::Auto)
+        .rx_core(core)
+        .count(5)
+        .build()
+        .unwrap();
+    let rx = Receiver::spawn_with(config, Named(None, StreamChecker::new(64, true))).unwrap();
     send_seqs(&sender(), rx.local_addr(), &(0..5).collect::<Vec<_>>(), 64);
     assert!(
         rx.notices().iter().all(|n| !n.contains("pin")),
         "{:?}",
         rx.notices()
     );
-    assert_eq!(rx.join().unwrap().packets, 5);
+    let (r, sink) = rx.join_with_sink().unwrap();
+    assert_eq!(r.packets, 5);
+    assert_eq!(sink.0.as_deref(), Some("ringshot-rx"));
+}
+
+/// Receiver capacity on loopback, for the record (not a pass/fail test):
+/// `cargo test --release --lib recv::tests::rx_capacity -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn rx_capacity() {
+    for b in backends() {
+        for (gro, gso) in [(false, false), (false, true), (true, true)] {
+            let config = cfg(b)
+                .gro(gro)
+                .verify(true)
+                .idle_exit_ms(300)
+                .build()
+                .unwrap();
+            let rx = Receiver::spawn(config).unwrap();
+            let to = rx.local_addr();
+            let tx = sender();
+            // Packets differ only in the seq field and in the pattern, which repeats every 256.
+            let mut templates: Vec<Vec<u8>> = (0..256).map(|s| pkt(0, s, 1472)).collect();
+            let t = Instant::now();
+            let mut seq = 0u64;
+            let mut buf = vec![0u8; 44 * 1472];
+            while t.elapsed() < Duration::from_secs(3) {
+                if gso {
+                    for chunk in buf.chunks_mut(1472) {
+                        chunk.copy_from_slice(&templates[(seq % 256) as usize]);
+                        chunk[8..16].copy_from_slice(&seq.to_be_bytes());
+                        seq += 1;
+                    }
+                    crate::sys::rx::send_gso(&tx, to, &buf, 1472).unwrap();
+                } else {
+                    for _ in 0..64 {
+                        let p = &mut templates[(seq % 256) as usize];
+                        p[8..16].copy_from_slice(&seq.to_be_bytes());
+                        tx.send_to(p, to).unwrap();
+                        seq += 1;
+                    }
+                }
+            }
+            let sent = seq;
+            let r = rx.join().unwrap();
+            eprintln!(
+                "{b:5} gro={:5} sender={} sent {sent} ({:.0} pps); received {} = {:.1} % at {:.0} pps, \
+                 lost {}, kernel_drops {}, corrupt {}, batches {}, rearms {}",
+                r.gro,
+                if gso { "gso44" } else { "send " },
+                sent as f64 / 3.0,
+                r.packets,
+                100.0 * r.packets as f64 / sent as f64,
+                r.pps,
+                r.lost,
+                r.kernel_drops,
+                r.corrupt,
+                r.batches,
+                r.rearms,
+            );
+            assert_eq!(r.corrupt, 0);
+        }
+    }
 }

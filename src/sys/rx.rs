@@ -61,7 +61,8 @@ pub trait RxBackend: Send {
 
     /// Datagrams the kernel dropped at this socket since it was created, as last reported by the
     /// SO_RXQ_OVFL control message (the kernel attaches the count to the datagrams queued after
-    /// a drop, so drops after the last received datagram are not seen).
+    /// a drop, so drops after the last received datagram are not seen). The kernel counts
+    /// buffers: a dropped GRO-coalesced buffer of 44 segments counts once.
     fn kernel_drops(&self) -> u64;
 
     /// Times a multishot receive had to be re-armed (io_uring only; 0 elsewhere).

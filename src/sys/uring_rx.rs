@@ -112,13 +112,15 @@ impl std::fmt::Debug for UringRx {
             .field("gro", &self.st.gro)
             .field("entries", &self.st.entries)
             .field("rearms", &self.st.rearms)
+            .field("enobufs", &self.st.enobufs)
             .finish_non_exhaustive()
     }
 }
 
-// SAFETY: the raw pointers (the two mappings, the msghdr) are owned by this struct and used only
-// through `&mut self`; the ring's thread affinity (SINGLE_ISSUER) is documented: the backend is
-// created on the thread that uses it and is only moved before first use by `open_rx` callers.
+// SAFETY: the raw pointers (the two mappings, the msghdr) point into memory this struct owns and
+// are used only through `&mut self`, so moving the struct to another thread moves sole access with
+// it. (With SINGLE_ISSUER the kernel refuses submissions from any thread but the creator with
+// EEXIST: an error, not unsafety; `open_rx` callers create the backend on the receiving thread.)
 unsafe impl Send for UringRx {}
 
 impl UringRx {
@@ -208,7 +210,7 @@ impl UringRx {
         Ok(rx)
     }
 
-    /// Queues the multishot receive (submitted by the next enter).
+    /// Queues the multishot receive and submits it.
     fn arm(&mut self) -> io::Result<()> {
         let sqe = opcode::RecvMsgMulti::new(
             types::Fd(self.st.sock.as_raw_fd()),

@@ -112,6 +112,7 @@ impl RxBackend for MmsgRx {
             let m = &self.msgs[i];
             let len = (m.msg_len as usize).min(RX_BUF_LEN);
             let namelen = (m.msg_hdr.msg_namelen as usize).min(NAME_LEN);
+            #[allow(clippy::unnecessary_cast)] // socklen_t on some libcs, usize on glibc
             let controllen = (m.msg_hdr.msg_controllen as usize).min(CONTROL_LEN);
             let truncated = m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             let info = parse_control(&self.controls[i].0[..controllen]);
