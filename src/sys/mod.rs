@@ -26,11 +26,14 @@ macro_rules! syscall {
     }};
 }
 
+pub mod rx;
 pub mod slab;
 #[cfg(unix)]
 pub mod unix;
 #[cfg(target_os = "linux")]
 pub mod uring;
+#[cfg(target_os = "linux")]
+pub mod uring_rx;
 
 pub use slab::{Slab, SlotToken};
 

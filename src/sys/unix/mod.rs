@@ -1,6 +1,8 @@
 //! Unix: sockets, the `send` and `sendmmsg` backends, thread tuning.
 
 pub mod msg;
+#[cfg(target_os = "linux")]
+pub mod rx;
 pub mod send;
 pub mod socket;
 pub mod thread;

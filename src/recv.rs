@@ -1,1 +1,0 @@
-//! The draining receiver (being written).

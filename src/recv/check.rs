@@ -1,0 +1,287 @@
+//! [`StreamChecker`]: the sink that validates ringshot data packets and keeps the counts the
+//! report is made of.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use super::seq::SeqTracker;
+use super::sink::{DatagramSink, RxMeta};
+use crate::stats::{latency_histogram, record_clamped};
+use crate::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
+use crate::wire::WireError;
+
+/// Distinct stream ids tracked; packets of further streams are counted as malformed
+/// (`unexpected`).
+pub const MAX_STREAMS: usize = 16;
+
+const REASONS: [WireError; 6] = [
+    WireError::Truncated,
+    WireError::BadMagic,
+    WireError::BadVersion,
+    WireError::BadChecksum,
+    WireError::BadField,
+    WireError::Unexpected,
+];
+
+fn reason_index(e: WireError) -> usize {
+    match e {
+        WireError::Truncated => 0,
+        WireError::BadMagic => 1,
+        WireError::BadVersion => 2,
+        WireError::BadChecksum => 3,
+        WireError::BadField => 4,
+        WireError::Unexpected => 5,
+    }
+}
+
+/// Parses each datagram as a ringshot data packet, checks its contents (when the header's
+/// [`FLAG_PATTERN`] is set and verification is on) and tracks its sequence number per stream id.
+/// Malformed datagrams are counted by reason and otherwise ignored; nothing here can panic on
+/// network input, and after the first packet of each stream nothing allocates.
+#[derive(Debug)]
+pub struct StreamChecker {
+    verify: bool,
+    window: usize,
+    streams: Vec<(u32, SeqTracker)>,
+    /// Index into `streams` of the last stream seen (the common case is one stream).
+    last: usize,
+    packets: u64,
+    bytes: u64,
+    corrupt: u64,
+    malformed: [u64; REASONS.len()],
+    gaps: Histogram<u64>,
+    first_ns: Option<u64>,
+    last_ns: u64,
+}
+
+impl StreamChecker {
+    /// A checker with a reorder window of `window` sequence numbers per stream; `verify` turns
+    /// the payload pattern check on.
+    pub fn new(window: usize, verify: bool) -> StreamChecker {
+        StreamChecker {
+            verify,
+            window,
+            streams: Vec::with_capacity(MAX_STREAMS),
+            last: 0,
+            packets: 0,
+            bytes: 0,
+            corrupt: 0,
+            malformed: [0; REASONS.len()],
+            gaps: latency_histogram(),
+            first_ns: None,
+            last_ns: 0,
+        }
+    }
+
+    /// Valid ringshot packets received (duplicates included).
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// UDP payload bytes of those packets.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Packets whose payload failed the pattern check.
+    pub fn corrupt(&self) -> u64 {
+        self.corrupt
+    }
+
+    /// Seconds from the first to the last packet.
+    pub fn seconds(&self) -> f64 {
+        self.first_ns
+            .map_or(0.0, |f| self.last_ns.saturating_sub(f) as f64 / 1e9)
+    }
+
+    /// Inter-arrival gaps between consecutive packets, ns.
+    pub fn gaps(&self) -> &Histogram<u64> {
+        &self.gaps
+    }
+
+    /// Malformed datagrams by reason ([`WireError::name`]), non-zero ones only.
+    pub fn malformed(&self) -> BTreeMap<String, u64> {
+        REASONS
+            .iter()
+            .zip(self.malformed)
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| (r.name().to_string(), n))
+            .collect()
+    }
+
+    /// Malformed datagrams of one reason.
+    pub fn malformed_count(&self, reason: WireError) -> u64 {
+        self.malformed[reason_index(reason)]
+    }
+
+    /// The per-stream trackers, by stream id, in order of first appearance.
+    pub fn streams(&self) -> impl Iterator<Item = (u32, &SeqTracker)> {
+        self.streams.iter().map(|(id, t)| (*id, t))
+    }
+
+    /// Sums of the per-stream counts: (lost, reordered, duplicates, late).
+    pub fn totals(&self) -> (u64, u64, u64, u64) {
+        self.streams
+            .iter()
+            .fold((0, 0, 0, 0), |(l, r, d, la), (_, t)| {
+                let c = t.counts();
+                (l + t.lost(), r + c.reordered, d + c.duplicates, la + c.late)
+            })
+    }
+
+    /// Forgets every stream's window (a device restart): see [`SeqTracker::restart`].
+    pub fn restart(&mut self) {
+        for (_, t) in &mut self.streams {
+            t.restart();
+        }
+    }
+
+    #[inline]
+    fn tracker(&mut self, stream: u32) -> Option<&mut SeqTracker> {
+        if self
+            .streams
+            .get(self.last)
+            .is_some_and(|(id, _)| *id == stream)
+        {
+            return Some(&mut self.streams[self.last].1);
+        }
+        let i = match self.streams.iter().position(|(id, _)| *id == stream) {
+            Some(i) => i,
+            None if self.streams.len() < MAX_STREAMS => {
+                self.streams.push((stream, SeqTracker::new(self.window)));
+                self.streams.len() - 1
+            }
+            None => return None,
+        };
+        self.last = i;
+        Some(&mut self.streams[i].1)
+    }
+
+    #[inline]
+    fn reject(&mut self, e: WireError) {
+        self.malformed[reason_index(e)] += 1;
+    }
+}
+
+impl DatagramSink for StreamChecker {
+    #[inline]
+    fn datagram(&mut self, payload: &[u8], meta: &RxMeta) {
+        let packet = Packet::new_unchecked(payload);
+        let repr = match Repr::parse(&packet) {
+            Ok(r) => r,
+            Err(e) => return self.reject(e),
+        };
+        let Some(tracker) = self.tracker(repr.stream_id) else {
+            return self.reject(WireError::Unexpected);
+        };
+        tracker.record(repr.seq);
+        if self.verify
+            && repr.flags & FLAG_PATTERN != 0
+            && !check_pattern(repr.seq, packet.payload())
+        {
+            self.corrupt += 1;
+        }
+        self.packets += 1;
+        self.bytes += payload.len() as u64;
+        match self.first_ns {
+            None => self.first_ns = Some(meta.at_ns),
+            Some(_) => record_clamped(&mut self.gaps, meta.at_ns.saturating_sub(self.last_ns)),
+        }
+        self.last_ns = self.last_ns.max(meta.at_ns);
+    }
+
+    fn checker(&self) -> Option<&StreamChecker> {
+        Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::header::{fill_pattern, HEADER_LEN};
+
+    fn packet(stream: u32, seq: u64, len: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; len];
+        let mut p = Packet::new_unchecked(&mut buf[..]);
+        Repr {
+            flags: FLAG_PATTERN,
+            stream_id: stream,
+            seq,
+        }
+        .emit(&mut p);
+        fill_pattern(seq, p.payload_mut());
+        buf
+    }
+
+    fn meta(at_ns: u64) -> RxMeta {
+        RxMeta {
+            src: "127.0.0.1:9".parse().unwrap(),
+            at_ns,
+        }
+    }
+
+    #[test]
+    fn counts_packets_malformed_corrupt_and_gaps() {
+        let mut c = StreamChecker::new(64, true);
+        for (i, seq) in [0u64, 1, 3, 2, 2].into_iter().enumerate() {
+            c.datagram(&packet(7, seq, 100), &meta(1_000 + i as u64 * 500));
+        }
+        c.datagram(&[1, 2, 3], &meta(4_000)); // short
+        let mut bad = packet(7, 4, 100);
+        bad[0] = b'X';
+        c.datagram(&bad, &meta(4_000));
+        let mut bad = packet(7, 4, 100);
+        bad[2] = 9;
+        c.datagram(&bad, &meta(4_000));
+        let mut flipped = packet(7, 4, 100);
+        flipped[HEADER_LEN + 10] ^= 1;
+        c.datagram(&flipped, &meta(5_000));
+
+        assert_eq!(c.packets(), 6);
+        assert_eq!(c.bytes(), 600);
+        assert_eq!(c.corrupt(), 1);
+        assert_eq!(c.totals(), (0, 1, 1, 0));
+        let m = c.malformed();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m["truncated"], 1);
+        assert_eq!(m["bad_magic"], 1);
+        assert_eq!(m["bad_version"], 1);
+        assert_eq!(c.gaps().len(), 5);
+        assert_eq!(c.gaps().max(), c.gaps().highest_equivalent(2_000));
+        assert_eq!(
+            c.gaps().value_at_quantile(0.5),
+            c.gaps().highest_equivalent(500)
+        );
+        assert!((c.seconds() - 4e-6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn unflagged_payload_is_not_checked_and_verify_can_be_off() {
+        let mut c = StreamChecker::new(64, true);
+        let mut p = packet(0, 0, 64);
+        p[3] = 0; // no FLAG_PATTERN
+        p[HEADER_LEN] ^= 0xff;
+        c.datagram(&p, &meta(1));
+        assert_eq!(c.corrupt(), 0);
+        let mut c = StreamChecker::new(64, false);
+        let mut p = packet(0, 0, 64);
+        p[HEADER_LEN] ^= 0xff;
+        c.datagram(&p, &meta(1));
+        assert_eq!((c.packets(), c.corrupt()), (1, 0));
+    }
+
+    #[test]
+    fn streams_are_tracked_apart_up_to_the_limit() {
+        let mut c = StreamChecker::new(64, true);
+        for s in 0..MAX_STREAMS as u32 + 2 {
+            c.datagram(&packet(s, 1, 32), &meta(1)); // seq 0 of every stream missing
+        }
+        assert_eq!(c.packets(), MAX_STREAMS as u64);
+        assert_eq!(c.malformed_count(WireError::Unexpected), 2);
+        assert_eq!(c.totals().0, MAX_STREAMS as u64);
+        c.datagram(&packet(3, 0, 32), &meta(2));
+        assert_eq!(c.totals(), (MAX_STREAMS as u64 - 1, 1, 0, 0));
+        assert_eq!(c.streams().count(), MAX_STREAMS);
+    }
+}

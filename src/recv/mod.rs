@@ -1,0 +1,745 @@
+//! The draining receiver: it keeps up with the sender, checks every packet, and is the base the
+//! device emulator builds on.
+//!
+//! # The receive path
+//!
+//! ```text
+//!   socket ──► RxBackend (src/sys) ──► run loop (here) ──► DatagramSink stack ──► RecvReport
+//!              recvmmsg ×64 | io_uring     cuts GRO buffers     e.g. FaultInjector
+//!              multishot RECVMSG           into segments,        └► StreamChecker
+//!                                          stop conditions,          (header, pattern,
+//!                                          progress atomics           SeqTracker per stream)
+//! ```
+//!
+//! 1. **Backend** ([`crate::sys::rx::RxBackend`]). The OS-specific part: receive a batch of
+//!    datagrams into buffers allocated once, without blocking, and report each one's bytes,
+//!    source address, kernel receive timestamp and GRO segment size; wait for readability with a
+//!    timeout. `mmsg` calls recvmmsg for 64 datagrams at a time; `uring` keeps one io_uring
+//!    multishot RECVMSG armed over a ring of provided buffers and re-arms it whenever a completion
+//!    arrives without `IORING_CQE_F_MORE` (for example when the buffers ran out: `ENOBUFS`).
+//!    `auto` prefers `uring` and falls back to `mmsg` with a one-line notice. The socket gets a
+//!    large receive buffer (SO_RCVBUFFORCE when permitted), UDP GRO, the SO_RXQ_OVFL kernel drop
+//!    counter and SO_TIMESTAMPNS receive timestamps, each where the kernel allows it.
+//! 2. **Run loop** ([`Receiver`]). Drains the socket until the backend reports nothing ready
+//!    (EAGAIN), then waits for readability (at most 50 ms, so a stop request is seen promptly).
+//!    With GRO one buffer may hold many datagrams: the loop cuts it into segments of the size
+//!    the kernel reported (the last one possibly shorter) and hands each to the sink with its
+//!    source address and receive time. Per batch, not per packet, it publishes progress
+//!    ([`RecvControl::progress`]), checks the stop flag and the packet count, and calls
+//!    [`DatagramSink::tick`]. It stops after `count` packets, after `idle_exit` without a packet
+//!    (once the first has arrived), or when asked ([`Receiver::stop`]).
+//! 3. **Sinks** ([`DatagramSink`]). Everything that looks at the datagrams. The
+//!    [`StreamChecker`] at the bottom parses the ringshot header (malformed datagrams are counted
+//!    by [`crate::wire::WireError::name`] and dropped), verifies the payload pattern, records the
+//!    inter-arrival gap in a pre-allocated HDR histogram and feeds a [`SeqTracker`] per stream
+//!    id, which classifies each sequence number exactly (lost, reordered, duplicate, late) with a
+//!    bounded reorder window. Middleware such as the device emulator's seeded fault injector
+//!    wraps the checker, as smoltcp's `FaultInjector` wraps a device, and forwards
+//!    [`DatagramSink::checker`] so the report can still be built.
+//!
+//! Nothing on this path allocates, locks or makes a syscall per packet: buffers, histograms and
+//! windows are allocated before the first packet (a new stream id allocates its window once).
+
+pub mod check;
+pub mod seq;
+pub mod sink;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use crate::sys::rx::RxChoice as RecvBackend;
+use crate::sys::rx::{open_rx, RxBackend, RxOptions};
+pub use check::StreamChecker;
+pub use seq::{Arrival, SeqCounts, SeqTracker, DEFAULT_WINDOW};
+pub use sink::{now_ns, DatagramSink, RxMeta};
+
+/// Default receive buffer asked for: 32 MiB.
+pub const DEFAULT_RCVBUF: usize = 32 << 20;
+/// Default number of io_uring provided buffers (64 KiB each).
+pub const DEFAULT_URING_BUFFERS: u16 = 256;
+/// Longest single wait for data, so stop requests and idle exits are noticed promptly.
+const MAX_WAIT: Duration = Duration::from_millis(50);
+
+/// A validated receiver configuration. Build it with [`RecvConfig::builder`].
+#[derive(Debug, Clone)]
+pub struct RecvConfig {
+    pub(crate) bind: SocketAddr,
+    pub(crate) count: Option<u64>,
+    pub(crate) idle_exit: Option<Duration>,
+    pub(crate) rx_core: Option<usize>,
+    pub(crate) backend: RecvBackend,
+    pub(crate) rcvbuf: usize,
+    pub(crate) window: usize,
+    pub(crate) verify: bool,
+    pub(crate) gro: bool,
+    pub(crate) uring_buffers: u16,
+    pub(crate) uring_unavailable: bool,
+}
+
+impl RecvConfig {
+    /// Starts a builder for a receiver bound to `bind` (port 0 picks a free port), with the
+    /// defaults: auto backend, GRO on, 32 MiB receive buffer, a 4096-packet reorder window,
+    /// payload verification on, no count limit, no idle exit, no pinning.
+    pub fn builder(bind: SocketAddr) -> RecvConfigBuilder {
+        RecvConfigBuilder {
+            cfg: RecvConfig {
+                bind,
+                count: None,
+                idle_exit: None,
+                rx_core: None,
+                backend: RecvBackend::Auto,
+                rcvbuf: DEFAULT_RCVBUF,
+                window: DEFAULT_WINDOW,
+                verify: true,
+                gro: true,
+                uring_buffers: DEFAULT_URING_BUFFERS,
+                uring_unavailable: false,
+            },
+        }
+    }
+
+    pub fn bind(&self) -> SocketAddr {
+        self.bind
+    }
+    pub fn count(&self) -> Option<u64> {
+        self.count
+    }
+    pub fn idle_exit(&self) -> Option<Duration> {
+        self.idle_exit
+    }
+    pub fn rx_core(&self) -> Option<usize> {
+        self.rx_core
+    }
+    pub fn backend(&self) -> RecvBackend {
+        self.backend
+    }
+    pub fn rcvbuf(&self) -> usize {
+        self.rcvbuf
+    }
+    pub fn window(&self) -> usize {
+        self.window
+    }
+    pub fn verify(&self) -> bool {
+        self.verify
+    }
+    pub fn gro(&self) -> bool {
+        self.gro
+    }
+
+    fn rx_options(&self) -> RxOptions {
+        RxOptions {
+            choice: self.backend,
+            gro: self.gro,
+            rcvbuf: self.rcvbuf,
+            uring_buffers: self.uring_buffers,
+            uring_unavailable: self.uring_unavailable,
+        }
+    }
+}
+
+/// Builder for [`RecvConfig`]; [`build`](Self::build) validates.
+#[derive(Debug, Clone)]
+pub struct RecvConfigBuilder {
+    cfg: RecvConfig,
+}
+
+impl RecvConfigBuilder {
+    /// Stop after this many valid packets (checked once per batch, so a batch may take it a
+    /// little past). At least 1.
+    pub fn count(mut self, n: u64) -> Self {
+        self.cfg.count = Some(n);
+        self
+    }
+    /// Stop when no datagram has arrived for this long, once the first one has.
+    pub fn idle_exit(mut self, d: Duration) -> Self {
+        self.cfg.idle_exit = Some(d);
+        self
+    }
+    /// [`idle_exit`](Self::idle_exit) in milliseconds.
+    pub fn idle_exit_ms(self, ms: u64) -> Self {
+        self.idle_exit(Duration::from_millis(ms))
+    }
+    /// Pin the receive thread to this core.
+    pub fn rx_core(mut self, core: usize) -> Self {
+        self.cfg.rx_core = Some(core);
+        self
+    }
+    pub fn backend(mut self, b: RecvBackend) -> Self {
+        self.cfg.backend = b;
+        self
+    }
+    /// SO_RCVBUF to ask for, in bytes (SO_RCVBUFFORCE first); 0 keeps the system default.
+    pub fn rcvbuf(mut self, bytes: usize) -> Self {
+        self.cfg.rcvbuf = bytes;
+        self
+    }
+    /// Reorder window per stream, in sequence numbers (rounded up to a multiple of 64).
+    pub fn window(mut self, n: usize) -> Self {
+        self.cfg.window = n;
+        self
+    }
+    /// Check the payload pattern of packets that carry [`crate::wire::header::FLAG_PATTERN`].
+    pub fn verify(mut self, on: bool) -> Self {
+        self.cfg.verify = on;
+        self
+    }
+    /// Ask for UDP GRO (used when the kernel has it).
+    pub fn gro(mut self, on: bool) -> Self {
+        self.cfg.gro = on;
+        self
+    }
+    /// Provided buffers in the io_uring backend's ring (a power of two, up to 32768).
+    pub fn uring_buffers(mut self, n: u16) -> Self {
+        self.cfg.uring_buffers = n;
+        self
+    }
+    /// Test-only: behave as if io_uring were unavailable.
+    #[doc(hidden)]
+    pub fn force_uring_unavailable(mut self, on: bool) -> Self {
+        self.cfg.uring_unavailable = on;
+        self
+    }
+
+    pub fn build(self) -> Result<RecvConfig, RecvConfigError> {
+        let c = self.cfg;
+        let err = |field, reason: String| Err(RecvConfigError { field, reason });
+        if c.count == Some(0) {
+            return err("count", "must be at least 1".into());
+        }
+        if c.idle_exit == Some(Duration::ZERO) {
+            return err("idle-exit-ms", "must be at least 1 ms".into());
+        }
+        if c.window == 0 || c.window > seq::MAX_WINDOW {
+            return err(
+                "window",
+                format!("must be between 1 and {} packets", seq::MAX_WINDOW),
+            );
+        }
+        if !c.uring_buffers.is_power_of_two() || c.uring_buffers > 32_768 {
+            return err(
+                "uring-buffers",
+                format!("{} is not a power of two up to 32768", c.uring_buffers),
+            );
+        }
+        if let Some(core) = c.rx_core {
+            let cores = crate::sys::unix::thread::available_cores();
+            if !cores.contains(&core) {
+                return err(
+                    "rx-core",
+                    format!("core {core} is not available to this process (cores: {cores:?})"),
+                );
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// A configuration value that cannot work. `field` is the CLI flag's name without dashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecvConfigError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for RecvConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "--{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for RecvConfigError {}
+
+/// Why a receiver could not start or stopped with an error.
+#[derive(Debug)]
+pub enum RecvError {
+    /// Binding or setting up the socket failed.
+    Socket(io::Error),
+    /// The backend asked for cannot run here.
+    BackendUnavailable {
+        backend: &'static str,
+        reason: String,
+    },
+    /// A receive call failed while running.
+    Io(io::Error),
+    /// The receive thread could not be started or panicked.
+    Thread(String),
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvError::Socket(e) => write!(f, "receive socket: {e}"),
+            RecvError::BackendUnavailable { backend, reason } => {
+                write!(f, "receive backend {backend} is unavailable: {reason}")
+            }
+            RecvError::Io(e) => write!(f, "receive failed: {e}"),
+            RecvError::Thread(e) => write!(f, "receive thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RecvError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RecvError::Socket(e) | RecvError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Shared between the receive thread and its owner: the stop flag and the live progress counters
+/// (updated once per batch, relaxed).
+#[derive(Debug, Default)]
+pub struct RecvControl {
+    stop: AtomicBool,
+    packets: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl RecvControl {
+    pub fn new() -> RecvControl {
+        RecvControl::default()
+    }
+    /// Asks the receiver to stop; it does within about 50 ms.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+    pub fn is_stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+    /// (packets, bytes) received so far: valid packets when a [`StreamChecker`] is in the sink
+    /// stack, else datagrams.
+    pub fn progress(&self) -> (u64, u64) {
+        (
+            self.packets.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Why the run loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StopReason {
+    /// The configured packet count was reached.
+    Count,
+    /// No datagram arrived for the idle-exit time.
+    Idle,
+    /// [`Receiver::stop`] or [`RecvControl::stop`].
+    #[default]
+    Stopped,
+}
+
+/// Inter-arrival gap summary, ns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct GapSummary {
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+/// What a receiver run saw. Serialises to the `ringshot recv --json` object; the fields marked
+/// `skip` are extra detail for library users and tests.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecvReport {
+    /// Valid ringshot packets (duplicates included; malformed datagrams excluded).
+    pub packets: u64,
+    /// UDP payload bytes of those packets.
+    pub bytes: u64,
+    /// From the first to the last packet.
+    pub seconds: f64,
+    pub pps: f64,
+    pub lost: u64,
+    pub reordered: u64,
+    pub duplicates: u64,
+    /// Arrived after having been declared lost (below the reorder window).
+    pub late: u64,
+    /// Datagrams the kernel dropped at the socket (SO_RXQ_OVFL), as last reported. The kernel
+    /// counts receive buffers, so with GRO one dropped coalesced buffer counts once however many
+    /// packets it held; `lost` counts packets.
+    pub kernel_drops: u64,
+    pub gaps_ns: GapSummary,
+    /// Malformed datagrams by reason.
+    pub malformed: BTreeMap<String, u64>,
+    /// Packets whose payload failed the pattern check.
+    pub corrupt: u64,
+    pub backend: &'static str,
+    pub gro: bool,
+    /// Datagrams handed to the sink stack (GRO segments counted one by one).
+    #[serde(skip)]
+    pub datagrams: u64,
+    /// Receive batches that delivered something.
+    #[serde(skip)]
+    pub batches: u64,
+    /// io_uring multishot re-arms.
+    #[serde(skip)]
+    pub rearms: u64,
+    #[serde(skip)]
+    pub stop: StopReason,
+}
+
+/// What the run loop itself counted.
+#[derive(Debug, Default)]
+struct RunStats {
+    datagrams: u64,
+    bytes: u64,
+    truncated: u64,
+    batches: u64,
+    stop: StopReason,
+}
+
+impl RecvReport {
+    fn new(checker: Option<&StreamChecker>, run: &RunStats, backend: &dyn RxBackend) -> Self {
+        let empty;
+        let c = match checker {
+            Some(c) => c,
+            None => {
+                empty = StreamChecker::new(64, false);
+                &empty
+            }
+        };
+        let (lost, reordered, duplicates, late) = c.totals();
+        let seconds = c.seconds();
+        let mut malformed = c.malformed();
+        if run.truncated > 0 {
+            *malformed
+                .entry(crate::wire::WireError::Truncated.name().to_string())
+                .or_default() += run.truncated;
+        }
+        let g = c.gaps();
+        let gaps_ns = if g.is_empty() {
+            GapSummary::default()
+        } else {
+            GapSummary {
+                p50: g.value_at_quantile(0.5),
+                p99: g.value_at_quantile(0.99),
+                max: g.max(),
+            }
+        };
+        RecvReport {
+            packets: c.packets(),
+            bytes: c.bytes(),
+            seconds,
+            pps: if seconds > 0.0 {
+                c.packets() as f64 / seconds
+            } else {
+                0.0
+            },
+            lost,
+            reordered,
+            duplicates,
+            late,
+            kernel_drops: backend.kernel_drops(),
+            gaps_ns,
+            malformed,
+            corrupt: c.corrupt(),
+            backend: backend.name(),
+            gro: backend.gro(),
+            datagrams: run.datagrams,
+            batches: run.batches,
+            rearms: backend.rearms(),
+            stop: run.stop,
+        }
+    }
+}
+
+/// Binds (unless given a socket) and opens the backend.
+fn open(
+    cfg: &RecvConfig,
+    sock: Option<UdpSocket>,
+) -> Result<(Box<dyn RxBackend>, Vec<String>), RecvError> {
+    let sock = match sock {
+        Some(s) => s,
+        None => UdpSocket::bind(cfg.bind).map_err(RecvError::Socket)?,
+    };
+    open_rx(sock, &cfg.rx_options()).map_err(|e| RecvError::BackendUnavailable {
+        backend: e.backend,
+        reason: e.error.to_string(),
+    })
+}
+
+/// Drains `backend` into `sink` until a stop condition. See the module documentation.
+fn drive<S: DatagramSink + ?Sized>(
+    backend: &mut dyn RxBackend,
+    sink: &mut S,
+    cfg: &RecvConfig,
+    control: &RecvControl,
+) -> Result<RunStats, RecvError> {
+    let mut run = RunStats::default();
+    let mut last_rx: Option<Instant> = None;
+    run.stop = loop {
+        if control.is_stopped() {
+            break StopReason::Stopped;
+        }
+        let mut batch_ns = 0u64;
+        let mut datagrams = 0u64;
+        let mut bytes = 0u64;
+        let mut truncated = 0u64;
+        let n = backend
+            .recv_batch(&mut |d| {
+                if d.truncated {
+                    truncated += 1;
+                    return;
+                }
+                let at_ns = if d.at_ns != 0 {
+                    d.at_ns
+                } else {
+                    if batch_ns == 0 {
+                        batch_ns = now_ns();
+                    }
+                    batch_ns
+                };
+                let meta = RxMeta { src: d.src, at_ns };
+                bytes += d.data.len() as u64;
+                if d.segment > 0 && d.data.len() > d.segment {
+                    for seg in d.data.chunks(d.segment) {
+                        sink.datagram(seg, &meta);
+                        datagrams += 1;
+                    }
+                } else {
+                    sink.datagram(d.data, &meta);
+                    datagrams += 1;
+                }
+            })
+            .map_err(RecvError::Io)?;
+        run.datagrams += datagrams;
+        run.bytes += bytes;
+        run.truncated += truncated;
+        if n > 0 {
+            run.batches += 1;
+            last_rx = Some(Instant::now());
+            sink.tick(now_ns());
+            let (packets, bytes) = match sink.checker() {
+                Some(c) => (c.packets(), c.bytes()),
+                None => (run.datagrams, run.bytes),
+            };
+            control.packets.store(packets, Ordering::Relaxed);
+            control.bytes.store(bytes, Ordering::Relaxed);
+            if cfg.count.is_some_and(|c| packets >= c) {
+                break StopReason::Count;
+            }
+            continue; // drain until the backend has nothing (EAGAIN)
+        }
+        let mut timeout = MAX_WAIT;
+        if let (Some(idle), Some(last)) = (cfg.idle_exit, last_rx) {
+            let quiet = last.elapsed();
+            if quiet >= idle {
+                break StopReason::Idle;
+            }
+            timeout = timeout.min(idle - quiet);
+        }
+        if let Some(t) = sink.tick(now_ns()) {
+            timeout = timeout.min(t);
+        }
+        backend.wait(timeout).map_err(RecvError::Io)?;
+    };
+    sink.finish(now_ns());
+    Ok(run)
+}
+
+/// What the receive thread tells `spawn` once it is ready.
+struct Ready {
+    local_addr: io::Result<SocketAddr>,
+    backend: &'static str,
+    gro: bool,
+    notices: Vec<String>,
+}
+
+/// A receiver running on its own thread (`ringshot-rx`, pinned when configured), feeding a sink
+/// stack `S` ([`StreamChecker`] by default). Dropping it stops the thread and waits for it.
+#[derive(Debug)]
+pub struct Receiver<S: DatagramSink + 'static = StreamChecker> {
+    handle: Option<JoinHandle<Result<(RecvReport, S), RecvError>>>,
+    control: Arc<RecvControl>,
+    local_addr: SocketAddr,
+    backend: &'static str,
+    gro: bool,
+    notices: Vec<String>,
+}
+
+impl Receiver<StreamChecker> {
+    /// Starts a receiver with the standard checker. Returns once the socket is bound and the
+    /// backend open, so [`local_addr`](Self::local_addr) is known and senders can start.
+    pub fn spawn(cfg: RecvConfig) -> Result<Receiver<StreamChecker>, RecvError> {
+        let sink = StreamChecker::new(cfg.window, cfg.verify);
+        Receiver::spawn_with(cfg, sink)
+    }
+
+    /// Runs a receiver with the standard checker on the calling thread until a stop condition
+    /// (no pinning, no thread). `control` may be shared to stop it or watch its progress.
+    pub fn run(cfg: &RecvConfig, control: &RecvControl) -> Result<RecvReport, RecvError> {
+        let mut sink = StreamChecker::new(cfg.window, cfg.verify);
+        Receiver::run_with(cfg, &mut sink, control)
+    }
+}
+
+impl<S: DatagramSink + 'static> Receiver<S> {
+    /// Starts a receiver that feeds `sink` (a middleware stack, typically with a
+    /// [`StreamChecker`] at the bottom).
+    pub fn spawn_with(cfg: RecvConfig, sink: S) -> Result<Receiver<S>, RecvError> {
+        Receiver::start(cfg, None, sink)
+    }
+
+    /// Like [`spawn_with`](Self::spawn_with) on a socket the caller bound (and may have cloned,
+    /// e.g. to send ACKs from the same port). `cfg.bind` is ignored.
+    pub fn spawn_on(cfg: RecvConfig, socket: UdpSocket, sink: S) -> Result<Receiver<S>, RecvError> {
+        Receiver::start(cfg, Some(socket), sink)
+    }
+
+    /// Runs on the calling thread, feeding `sink`, until a stop condition.
+    pub fn run_with(
+        cfg: &RecvConfig,
+        sink: &mut S,
+        control: &RecvControl,
+    ) -> Result<RecvReport, RecvError> {
+        let (mut backend, _notices) = open(cfg, None)?;
+        let run = drive(backend.as_mut(), sink, cfg, control)?;
+        Ok(RecvReport::new(sink.checker(), &run, backend.as_ref()))
+    }
+
+    fn start(
+        cfg: RecvConfig,
+        sock: Option<UdpSocket>,
+        mut sink: S,
+    ) -> Result<Receiver<S>, RecvError> {
+        let control = Arc::new(RecvControl::new());
+        let ctl = control.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<Ready, RecvError>>(1);
+        let handle = std::thread::Builder::new()
+            .name("ringshot-rx".into())
+            .spawn(move || {
+                let mut notices = Vec::new();
+                if let Some(core) = cfg.rx_core {
+                    if !crate::sys::unix::thread::pin_current(core) {
+                        notices.push(format!(
+                            "could not pin the receive thread to core {core}; it runs unpinned"
+                        ));
+                    }
+                }
+                // The backend is opened here: an io_uring ring belongs to the thread that made it.
+                let (mut backend, more) = match open(&cfg, sock) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let reason = e.to_string();
+                        let _ = ready_tx.send(Err(e));
+                        return Err(RecvError::Thread(reason));
+                    }
+                };
+                notices.extend(more);
+                let _ = ready_tx.send(Ok(Ready {
+                    local_addr: backend.local_addr(),
+                    backend: backend.name(),
+                    gro: backend.gro(),
+                    notices,
+                }));
+                let run = drive(backend.as_mut(), &mut sink, &cfg, &ctl)?;
+                let report = RecvReport::new(sink.checker(), &run, backend.as_ref());
+                Ok((report, sink))
+            })
+            .map_err(|e| RecvError::Thread(e.to_string()))?;
+        let ready = match ready_rx.recv() {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = handle.join();
+                return Err(RecvError::Thread(
+                    "the receive thread died while starting".into(),
+                ));
+            }
+        };
+        let local_addr = match ready.local_addr {
+            Ok(a) => a,
+            Err(e) => {
+                control.stop();
+                let _ = handle.join();
+                return Err(RecvError::Socket(e));
+            }
+        };
+        Ok(Receiver {
+            handle: Some(handle),
+            control,
+            local_addr,
+            backend: ready.backend,
+            gro: ready.gro,
+            notices: ready.notices,
+        })
+    }
+
+    /// The bound address (with the port the kernel picked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The backend in use: `uring` or `mmsg`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Whether UDP GRO is on.
+    pub fn gro(&self) -> bool {
+        self.gro
+    }
+
+    /// One-line notices from start-up (backend fallback, refused options, pinning).
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
+    /// The shared stop flag and progress counters.
+    pub fn control(&self) -> Arc<RecvControl> {
+        self.control.clone()
+    }
+
+    /// Asks the receiver to stop (within about 50 ms); then [`join`](Self::join).
+    pub fn stop(&self) {
+        self.control.stop();
+    }
+
+    /// (packets, bytes) so far, updated once per batch.
+    pub fn progress(&self) -> (u64, u64) {
+        self.control.progress()
+    }
+
+    /// Whether the receive thread has ended (stop condition reached or failed).
+    pub fn is_finished(&self) -> bool {
+        self.handle.as_ref().map_or(true, |h| h.is_finished())
+    }
+
+    /// Waits for the receiver to end (by count, idle exit or [`stop`](Self::stop)) and returns
+    /// its report.
+    pub fn join(self) -> Result<RecvReport, RecvError> {
+        self.join_with_sink().map(|(r, _)| r)
+    }
+
+    /// Like [`join`](Self::join), and gives the sink stack back (e.g. for a device model's own
+    /// counters).
+    pub fn join_with_sink(mut self) -> Result<(RecvReport, S), RecvError> {
+        let handle = self.handle.take().expect("joined once");
+        match handle.join() {
+            Ok(r) => r,
+            Err(_) => Err(RecvError::Thread("the receive thread panicked".into())),
+        }
+    }
+}
+
+impl<S: DatagramSink + 'static> Drop for Receiver<S> {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.control.stop();
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,445 @@
+//! Exact sequence accounting with a bounded reorder window.
+//!
+//! A [`SeqTracker`] follows one stream whose sequence numbers start at 0 and grow by one per
+//! packet. It keeps a bitmap of the last `window` sequence numbers (a multiple of 64, 4096 by
+//! default) ending at the highest number seen so far, and classifies every arrival `s`:
+//!
+//! - **in order**: `s` is exactly one past the highest seen;
+//! - **ahead**: `s` skips over numbers not yet seen (they stay in the window as candidates for
+//!   reordering, not yet lost);
+//! - **reordered**: `s` is below the highest seen, inside the window, and not seen before;
+//! - **duplicate**: `s` is inside the window and already seen;
+//! - **late**: `s` is below the window, so it was already declared lost when the window slid past
+//!   it. A late arrival is not subtracted from `lost`. (A duplicate of a number that has left the
+//!   window cannot be told apart from a late first copy and is counted as late too.)
+//!
+//! `lost` counts every number the window slid past without having seen it, and at the end of the
+//! stream ([`SeqTracker::lost`]) every number below the highest seen that the window still holds
+//! unseen. Numbers above the highest seen cannot be known to exist and are never counted. The
+//! counts are exact: for any arrival order, `lost` equals the number of distinct sequence numbers
+//! below the highest seen that never arrived inside the window.
+//!
+//! Per packet the work is one bit test and, when the window moves by one, one bit cleared; a jump
+//! of `d` numbers costs `d / 64` word operations (at most the whole window). Nothing allocates after
+//! [`SeqTracker::new`].
+
+/// Default reorder window, in sequence numbers.
+pub const DEFAULT_WINDOW: usize = 4096;
+/// Largest accepted reorder window (16 Mi numbers, a 2 MiB bitmap).
+pub const MAX_WINDOW: usize = 1 << 24;
+
+/// How one arrival was classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// One past the highest seen.
+    InOrder,
+    /// Beyond one past the highest seen: a gap opened below it.
+    Ahead,
+    /// Below the highest seen, inside the window, first copy.
+    Reordered,
+    /// Inside the window, already seen.
+    Duplicate,
+    /// Below the window: it had already been declared lost.
+    Late,
+}
+
+/// Running counts of a [`SeqTracker`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeqCounts {
+    /// Arrivals of any kind.
+    pub arrivals: u64,
+    pub in_order: u64,
+    pub ahead: u64,
+    pub reordered: u64,
+    pub duplicates: u64,
+    pub late: u64,
+}
+
+/// Sequence tracker for one stream. See the module documentation for the exact semantics.
+#[derive(Debug, Clone)]
+pub struct SeqTracker {
+    /// Bit `p % window` is set when position `p` of the window `[next - window, next)` was seen.
+    /// Positions below 0 count as seen, so the bitmap starts all ones.
+    bits: Box<[u64]>,
+    window: u64,
+    /// One past the highest sequence number seen (0 before the first packet). u128 so that
+    /// `u64::MAX` from the network is an ordinary number, not an overflow.
+    next: u128,
+    /// Numbers declared lost as the window slid past them.
+    slid_lost: u64,
+    counts: SeqCounts,
+}
+
+impl Default for SeqTracker {
+    fn default() -> Self {
+        SeqTracker::new(DEFAULT_WINDOW)
+    }
+}
+
+impl SeqTracker {
+    /// A tracker with a reorder window of `window` numbers, rounded up to a multiple of 64 and
+    /// clamped to 64..=[`MAX_WINDOW`].
+    pub fn new(window: usize) -> SeqTracker {
+        let window = window.clamp(64, MAX_WINDOW).next_multiple_of(64);
+        SeqTracker {
+            bits: vec![!0u64; window / 64].into_boxed_slice(),
+            window: window as u64,
+            next: 0,
+            slid_lost: 0,
+            counts: SeqCounts::default(),
+        }
+    }
+
+    /// The window size in sequence numbers.
+    pub fn window(&self) -> usize {
+        self.window as usize
+    }
+
+    /// Highest sequence number seen, if any.
+    pub fn highest(&self) -> Option<u64> {
+        self.next.checked_sub(1).map(|h| h as u64)
+    }
+
+    /// Running counts.
+    pub fn counts(&self) -> SeqCounts {
+        self.counts
+    }
+
+    /// Numbers lost so far: those the window slid past unseen plus those still unseen inside the
+    /// window below the highest seen. Final once the stream has ended.
+    pub fn lost(&self) -> u64 {
+        let seen: u64 = self.bits.iter().map(|w| u64::from(w.count_ones())).sum();
+        self.slid_lost.saturating_add(self.window - seen)
+    }
+
+    /// Forgets the window (as after a device restart) so the next stream starts again at 0. The
+    /// numbers still unseen are declared lost first; the counts carry on.
+    pub fn restart(&mut self) {
+        self.slid_lost = self.lost();
+        self.bits.fill(!0);
+        self.next = 0;
+    }
+
+    /// Records the arrival of `seq` and says how it was classified.
+    #[inline]
+    pub fn record(&mut self, seq: u64) -> Arrival {
+        self.counts.arrivals += 1;
+        let s = u128::from(seq);
+        let w = u128::from(self.window);
+        if s >= self.next {
+            let kind = if s == self.next {
+                self.counts.in_order += 1;
+                Arrival::InOrder
+            } else {
+                self.counts.ahead += 1;
+                Arrival::Ahead
+            };
+            let d = s + 1 - self.next;
+            if d >= w {
+                // The whole window slides out, and `d - window` numbers pass through it unseen.
+                let lost = self.lost() - self.slid_lost + saturate(d - w);
+                self.slid_lost = self.slid_lost.saturating_add(lost);
+                self.bits.fill(0);
+            } else {
+                let start = (self.next % w) as u64;
+                let zeros = self.clear_range(start, d as u64);
+                self.slid_lost = self.slid_lost.saturating_add(zeros);
+            }
+            self.set(seq);
+            self.next = s + 1;
+            kind
+        } else if self.next - s > w {
+            self.counts.late += 1;
+            Arrival::Late
+        } else if self.test(seq) {
+            self.counts.duplicates += 1;
+            Arrival::Duplicate
+        } else {
+            self.set(seq);
+            self.counts.reordered += 1;
+            Arrival::Reordered
+        }
+    }
+
+    #[inline]
+    fn index(&self, seq: u64) -> (usize, u64) {
+        let i = seq % self.window;
+        ((i / 64) as usize, 1u64 << (i % 64))
+    }
+
+    #[inline]
+    fn test(&self, seq: u64) -> bool {
+        let (word, mask) = self.index(seq);
+        self.bits[word] & mask != 0
+    }
+
+    #[inline]
+    fn set(&mut self, seq: u64) {
+        let (word, mask) = self.index(seq);
+        self.bits[word] |= mask;
+    }
+
+    /// Clears `len` (< window) bits of the circular bitmap from bit index `start` and returns how
+    /// many of them were clear already (numbers leaving the window unseen).
+    #[inline]
+    fn clear_range(&mut self, mut start: u64, mut len: u64) -> u64 {
+        let mut zeros = 0;
+        while len > 0 {
+            let bit = start % 64;
+            let n = (64 - bit).min(len);
+            let mask = if n == 64 {
+                !0
+            } else {
+                ((1u64 << n) - 1) << bit
+            };
+            let word = &mut self.bits[(start / 64) as usize];
+            zeros += n - u64::from((*word & mask).count_ones());
+            *word &= !mask;
+            start = (start + n) % self.window;
+            len -= n;
+        }
+        zeros
+    }
+}
+
+fn saturate(v: u128) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    /// The obviously correct model: a set of everything seen inside the window.
+    #[derive(Default)]
+    struct Model {
+        window: u128,
+        seen: BTreeSet<u64>,
+        highest: Option<u64>,
+        late: u64,
+        dups: u64,
+        reordered: u64,
+    }
+
+    impl Model {
+        fn record(&mut self, s: u64) {
+            match self.highest {
+                Some(h) if s <= h => {
+                    if u128::from(s) + self.window <= u128::from(h) {
+                        self.late += 1;
+                    } else if !self.seen.insert(s) {
+                        self.dups += 1;
+                    } else {
+                        self.reordered += 1;
+                    }
+                }
+                _ => {
+                    self.highest = Some(s);
+                    self.seen.insert(s);
+                }
+            }
+        }
+        fn lost(&self) -> u64 {
+            self.highest.map_or(0, |h| h + 1 - self.seen.len() as u64)
+        }
+    }
+
+    fn run(window: usize, arrivals: &[u64]) -> SeqTracker {
+        let mut t = SeqTracker::new(window);
+        for &s in arrivals {
+            t.record(s);
+        }
+        t
+    }
+
+    #[test]
+    fn in_order_stream_has_nothing_to_report() {
+        let t = run(4096, &(0..10_000).collect::<Vec<_>>());
+        let c = t.counts();
+        assert_eq!(c.in_order, 10_000);
+        assert_eq!((c.ahead, c.reordered, c.duplicates, c.late), (0, 0, 0, 0));
+        assert_eq!(t.lost(), 0);
+        assert_eq!(t.highest(), Some(9_999));
+    }
+
+    #[test]
+    fn empty_tracker() {
+        let t = SeqTracker::new(100);
+        assert_eq!(t.window(), 128);
+        assert_eq!(t.lost(), 0);
+        assert_eq!(t.highest(), None);
+    }
+
+    #[test]
+    fn classifies_each_kind() {
+        let mut t = SeqTracker::new(64);
+        assert_eq!(t.record(0), Arrival::InOrder);
+        assert_eq!(t.record(2), Arrival::Ahead); // 1 missing for now
+        assert_eq!(t.lost(), 1);
+        assert_eq!(t.record(1), Arrival::Reordered);
+        assert_eq!(t.lost(), 0);
+        assert_eq!(t.record(1), Arrival::Duplicate);
+        assert_eq!(t.record(3), Arrival::InOrder);
+        // Skip 4, then slide the window far past it.
+        assert_eq!(t.record(5), Arrival::Ahead);
+        for s in 6..100 {
+            t.record(s);
+        }
+        assert_eq!(t.lost(), 1);
+        assert_eq!(t.record(4), Arrival::Late);
+        assert_eq!(t.lost(), 1, "a late arrival stays lost");
+        let c = t.counts();
+        assert_eq!((c.reordered, c.duplicates, c.late, c.ahead), (1, 1, 1, 2));
+    }
+
+    #[test]
+    fn first_packet_missing_is_lost_and_can_still_be_reordered() {
+        let mut t = SeqTracker::new(64);
+        assert_eq!(t.record(1), Arrival::Ahead);
+        assert_eq!(t.lost(), 1);
+        assert_eq!(t.record(0), Arrival::Reordered);
+        assert_eq!(t.lost(), 0);
+    }
+
+    #[test]
+    fn window_edges_are_exact() {
+        // Exactly `window` numbers behind the highest is outside; one less is inside.
+        let mut t = SeqTracker::new(64);
+        t.record(64); // the window is now [1, 64]: 0 slid out unseen, 1..=63 are still inside
+        assert_eq!(t.lost(), 64);
+        assert_eq!(t.record(0), Arrival::Late);
+        assert_eq!(t.record(1), Arrival::Reordered);
+        assert_eq!(t.lost(), 63);
+    }
+
+    #[test]
+    fn huge_jumps_and_extremes_do_not_overflow() {
+        let mut t = SeqTracker::new(4096);
+        t.record(0);
+        t.record(u64::MAX);
+        assert_eq!(t.lost(), u64::MAX - 1);
+        assert_eq!(t.record(u64::MAX), Arrival::Duplicate);
+        assert_eq!(t.record(5), Arrival::Late);
+        let mut t = SeqTracker::new(64);
+        t.record(u64::MAX);
+        assert_eq!(t.lost(), u64::MAX);
+    }
+
+    #[test]
+    fn restart_keeps_counts_and_declares_the_rest_lost() {
+        let mut t = SeqTracker::new(64);
+        t.record(0);
+        t.record(3);
+        t.restart();
+        assert_eq!(t.lost(), 2);
+        assert_eq!(t.record(0), Arrival::InOrder);
+        assert_eq!(t.lost(), 2);
+        assert_eq!(t.counts().arrivals, 3);
+    }
+
+    #[test]
+    fn jumps_of_every_length_around_the_window() {
+        for window in [64usize, 128, 192] {
+            for jump in 1..(3 * window as u64) {
+                let mut t = SeqTracker::new(window);
+                let mut m = Model {
+                    window: window as u128,
+                    ..Model::default()
+                };
+                for s in [0, 3, jump + 3, jump + 4, jump / 2 + 2, 1] {
+                    t.record(s);
+                    m.record(s);
+                }
+                assert_eq!(t.lost(), m.lost(), "window {window} jump {jump}");
+                assert_eq!(t.counts().late, m.late, "window {window} jump {jump}");
+                assert_eq!(t.counts().reordered, m.reordered);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any arrival sequence at all: the tracker agrees with the set model exactly.
+        #[test]
+        fn matches_model_on_arbitrary_arrivals(
+            window in prop::sample::select(vec![64usize, 128, 256]),
+            arrivals in prop::collection::vec(0u64..2_000, 0..600),
+        ) {
+            let t = run(window, &arrivals);
+            let mut m = Model { window: window as u128, ..Model::default() };
+            for &s in &arrivals {
+                m.record(s);
+            }
+            let c = t.counts();
+            prop_assert_eq!(t.lost(), m.lost());
+            prop_assert_eq!(c.late, m.late);
+            prop_assert_eq!(c.duplicates, m.dups);
+            prop_assert_eq!(c.reordered, m.reordered);
+            prop_assert_eq!(c.arrivals, arrivals.len() as u64);
+            prop_assert_eq!(t.highest(), arrivals.iter().copied().max());
+        }
+
+        /// A stream 0..n with some numbers dropped, some duplicated, and local swaps that stay
+        /// well inside the window: lost is exactly the drops below the highest delivered number,
+        /// duplicates exactly the extra copies, and nothing is late.
+        #[test]
+        fn drops_dups_and_local_reordering_are_exact(
+            n in 1u64..3_000,
+            drop_mask in prop::collection::vec(prop::bool::weighted(0.1), 3_000),
+            dup_mask in prop::collection::vec(prop::bool::weighted(0.05), 3_000),
+            swaps in prop::collection::vec((0usize..3_000, 1usize..32), 0..200),
+        ) {
+            let mut arrivals = Vec::new();
+            let mut dropped = BTreeSet::new();
+            let mut dups = 0u64;
+            for s in 0..n {
+                if drop_mask[s as usize] {
+                    dropped.insert(s);
+                    continue;
+                }
+                arrivals.push(s);
+                if dup_mask[s as usize] {
+                    arrivals.push(s);
+                    dups += 1;
+                }
+            }
+            for (at, dist) in swaps {
+                if arrivals.len() > 1 {
+                    let i = at % arrivals.len();
+                    let j = (i + dist).min(arrivals.len() - 1);
+                    arrivals.swap(i, j);
+                }
+            }
+            let t = run(DEFAULT_WINDOW, &arrivals);
+            let highest = arrivals.iter().copied().max();
+            let expected_lost = highest.map_or(0, |h| dropped.range(..h).count() as u64);
+            let c = t.counts();
+            prop_assert_eq!(t.lost(), expected_lost);
+            prop_assert_eq!(c.duplicates, dups);
+            prop_assert_eq!(c.late, 0);
+            prop_assert_eq!(c.arrivals, arrivals.len() as u64);
+            // Every first copy is in order, ahead or reordered.
+            prop_assert_eq!(c.in_order + c.ahead + c.reordered, arrivals.len() as u64 - dups);
+        }
+
+        /// A random permutation of 0..n (n below the window) loses nothing and reorders exactly
+        /// the numbers that arrive after a larger one.
+        #[test]
+        fn permutations_count_reorders_exactly(perm in Just((0u64..1_000).collect::<Vec<_>>()).prop_shuffle()) {
+            let t = run(DEFAULT_WINDOW, &perm);
+            let mut max = None::<u64>;
+            let mut expected = 0;
+            for &s in &perm {
+                if max.is_some_and(|m| s < m) {
+                    expected += 1;
+                }
+                max = max.max(Some(s));
+            }
+            prop_assert_eq!(t.lost(), 0);
+            prop_assert_eq!(t.counts().reordered, expected);
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The `mmsg` receive backend: recvmmsg with MSG_DONTWAIT into 64 pre-allocated 64 KiB buffers,
+//! drained until EAGAIN by the receiver, poll(2) for readability in between.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use crate::sys::rx::{
+    parse_control, parse_sockaddr, ControlBuf, DropCounter, NameBuf, RxBackend, RxDatagram,
+    CONTROL_LEN, NAME_LEN, RX_BATCH, RX_BUF_LEN, UNKNOWN_SRC,
+};
+
+/// recvmmsg into fixed buffers. All memory is allocated in [`MmsgRx::new`].
+pub struct MmsgRx {
+    sock: UdpSocket,
+    gro: bool,
+    /// `RX_BATCH` buffers of `RX_BUF_LEN` bytes, back to back.
+    bufs: Box<[u8]>,
+    names: Box<[NameBuf]>,
+    controls: Box<[ControlBuf]>,
+    iovs: Box<[libc::iovec]>,
+    msgs: Box<[libc::mmsghdr]>,
+    drops: DropCounter,
+}
+
+impl std::fmt::Debug for MmsgRx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MmsgRx")
+            .field("sock", &self.sock)
+            .field("gro", &self.gro)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: the raw pointers inside `iovs` and `msgs` only ever point into the heap allocations
+// owned by this same struct (rebuilt before every call), so moving the struct to another thread
+// moves everything they point to with it; nothing is shared.
+unsafe impl Send for MmsgRx {}
+
+impl MmsgRx {
+    /// Wraps a socket already set up by [`crate::sys::rx::prepare_socket`].
+    pub fn new(sock: UdpSocket, gro: bool) -> MmsgRx {
+        MmsgRx {
+            sock,
+            gro,
+            bufs: vec![0u8; RX_BATCH * RX_BUF_LEN].into_boxed_slice(),
+            names: vec![NameBuf([0; NAME_LEN]); RX_BATCH].into_boxed_slice(),
+            controls: vec![ControlBuf([0; CONTROL_LEN]); RX_BATCH].into_boxed_slice(),
+            iovs: vec![super::msg::empty_iovec(); RX_BATCH].into_boxed_slice(),
+            msgs: (0..RX_BATCH)
+                .map(|_| libc::mmsghdr {
+                    msg_hdr: super::msg::empty_msghdr(),
+                    msg_len: 0,
+                })
+                .collect(),
+            drops: DropCounter::default(),
+        }
+    }
+
+    /// Points every mmsghdr at its buffer, name and control space, with full lengths (the kernel
+    /// shrinks them on return).
+    fn arm(&mut self) {
+        let bufs = self.bufs.as_mut_ptr();
+        for i in 0..RX_BATCH {
+            let iov = &mut self.iovs[i];
+            // `i * RX_BUF_LEN + RX_BUF_LEN <= bufs.len()`: the pointer stays inside `bufs`.
+            iov.iov_base = bufs.wrapping_add(i * RX_BUF_LEN).cast();
+            iov.iov_len = RX_BUF_LEN;
+            let h = &mut self.msgs[i].msg_hdr;
+            h.msg_name = self.names[i].0.as_mut_ptr().cast();
+            h.msg_namelen = NAME_LEN as libc::socklen_t;
+            h.msg_iov = iov;
+            h.msg_iovlen = 1;
+            h.msg_control = self.controls[i].0.as_mut_ptr().cast();
+            h.msg_controllen = CONTROL_LEN as _;
+            h.msg_flags = 0;
+            self.msgs[i].msg_len = 0;
+        }
+    }
+}
+
+impl RxBackend for MmsgRx {
+    fn name(&self) -> &'static str {
+        "mmsg"
+    }
+
+    fn gro(&self) -> bool {
+        self.gro
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()
+    }
+
+    fn recv_batch(&mut self, on: &mut dyn FnMut(&RxDatagram<'_>)) -> io::Result<usize> {
+        self.arm();
+        let res = syscall!(recvmmsg(
+            self.sock.as_raw_fd(),
+            self.msgs.as_mut_ptr(),
+            RX_BATCH as _,
+            libc::MSG_DONTWAIT as _,
+            std::ptr::null_mut(),
+        ));
+        let n = match res {
+            Ok(n) => n as usize,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        for i in 0..n {
+            let m = &self.msgs[i];
+            let len = (m.msg_len as usize).min(RX_BUF_LEN);
+            let namelen = (m.msg_hdr.msg_namelen as usize).min(NAME_LEN);
+            #[allow(clippy::unnecessary_cast)] // socklen_t on some libcs, usize on glibc
+            let controllen = (m.msg_hdr.msg_controllen as usize).min(CONTROL_LEN);
+            let truncated = m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            let info = parse_control(&self.controls[i].0[..controllen]);
+            if let Some(d) = info.drops {
+                self.drops.update(d);
+            }
+            let start = i * RX_BUF_LEN;
+            on(&RxDatagram {
+                data: &self.bufs[start..start + len],
+                segment: if self.gro { info.segment } else { 0 },
+                src: parse_sockaddr(&self.names[i].0[..namelen]).unwrap_or(UNKNOWN_SRC),
+                at_ns: info.at_ns,
+                truncated,
+            });
+        }
+        Ok(n)
+    }
+
+    fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
+        let mut pfd = libc::pollfd {
+            fd: self.sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+        match syscall!(poll(&mut pfd, 1, ms)) {
+            Ok(n) => Ok(n > 0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn kernel_drops(&self) -> u64 {
+        self.drops.total()
+    }
+}
