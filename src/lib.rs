@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
+pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod pacing;

@@ -1,7 +1,9 @@
 //! Command-line front end. Bad arguments exit 2 with one line naming the flag and the reason;
 //! runtime failures exit 1.
 
+mod bench;
 mod output;
+mod recv;
 mod send;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +20,10 @@ struct Cli {
 enum Command {
     /// Stream packets to a receiver or device.
     Send(send::SendArgs),
+    /// Receive, drain and check a stream (the receiver / device side).
+    Recv(recv::RecvArgs),
+    /// Run the benchmark suite over loopback: every backend × GSO × payload.
+    Bench(bench::BenchArgs),
 }
 
 /// A usage error: printed as one line, exit status 2.
@@ -57,6 +63,8 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Send(args) => send::run(args),
+        Command::Recv(args) => recv::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -1,0 +1,229 @@
+//! The benchmark suite behind `ringshot bench` and the criterion benchmarks under `bench/`.
+//!
+//! Each case runs the send engine and ringshot's receiver in one process over loopback, on
+//! distinct cores when there are enough, and judges throughput by packets *delivered* to the
+//! receiver over the receiver's own first-to-last-packet time: on loopback a sender facing a lossy
+//! receiver looks faster, so sent rates are reported but never ranked.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::BackendChoice;
+use crate::engine::{EngineError, PatternSource, SourceSender};
+use crate::recv::{RecvConfig, RecvError, RecvReport, Receiver};
+use crate::stats::Percentiles;
+use crate::SenderConfig;
+
+/// Where the sender and receiver threads run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Placement {
+    pub tx_core: Option<usize>,
+    pub rx_core: Option<usize>,
+    pub description: String,
+}
+
+impl Placement {
+    /// TX on the first core, RX on the second when there are two or more; unpinned otherwise.
+    pub fn auto() -> Placement {
+        let cores = crate::sys::unix::thread::available_cores();
+        match cores.as_slice() {
+            [a, b, ..] => Placement {
+                tx_core: Some(*a),
+                rx_core: Some(*b),
+                description: format!(
+                    "ringshot-tx pinned to core {a}, ringshot-rx pinned to core {b} ({} cores)",
+                    cores.len()
+                ),
+            },
+            _ => Placement {
+                tx_core: None,
+                rx_core: None,
+                description: format!(
+                    "{} core(s): sender and receiver share the CPU unpinned",
+                    cores.len()
+                ),
+            },
+        }
+    }
+}
+
+/// One case of the suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Case {
+    #[serde(serialize_with = "ser_backend")]
+    pub backend: BackendChoice,
+    pub gso: bool,
+    pub payload: usize,
+}
+
+fn ser_backend<S: serde::Serializer>(b: &BackendChoice, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(b.name())
+}
+
+/// What one case measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub backend: &'static str,
+    /// GSO as requested, and as in effect at the end (a downgrade turns it off).
+    pub gso_requested: bool,
+    pub gso: bool,
+    pub payload: usize,
+    pub sent: u64,
+    pub delivered: u64,
+    pub delivered_pct: f64,
+    /// Delivered packets per second, over the receiver's first-to-last-packet time.
+    pub pps: f64,
+    /// Delivered UDP payload, Gbit/s.
+    pub gbps: f64,
+    /// Sent packets per second over the sender's own time (not ranked; see module docs).
+    pub sent_pps: f64,
+    /// CPU time of ringshot-tx per delivered packet, ns.
+    pub cpu_ns_per_packet: f64,
+    pub submit_ns: Percentiles,
+    pub submits: u64,
+    pub submits_over_1ms: u64,
+    pub kernel_drops: u64,
+    pub lost: u64,
+    pub corrupt: u64,
+    pub receiver_backend: &'static str,
+    pub receiver_gro: bool,
+    /// Delivered pps ÷ the `send` backend without GSO at the same payload, this run.
+    pub ratio_to_send: Option<f64>,
+}
+
+/// Why a benchmark case failed.
+#[derive(Debug)]
+pub enum BenchError {
+    Receiver(RecvError),
+    Sender(EngineError),
+    Config(String),
+}
+
+impl std::fmt::Display for BenchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BenchError::Receiver(e) => write!(f, "receiver: {e}"),
+            BenchError::Sender(e) => write!(f, "sender: {e}"),
+            BenchError::Config(e) => write!(f, "configuration: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+/// The default suite: every backend × GSO off/on × 64 B and 1472 B.
+pub fn default_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for payload in [64, 1472] {
+        for backend in [BackendChoice::Send, BackendChoice::Mmsg, BackendChoice::Uring] {
+            for gso in [false, true] {
+                v.push(Case {
+                    backend,
+                    gso,
+                    payload,
+                });
+            }
+        }
+    }
+    v
+}
+
+/// Starts ringshot's receiver on loopback for a benchmark.
+pub fn start_receiver(rx_core: Option<usize>) -> Result<Receiver, BenchError> {
+    let mut b = RecvConfig::builder("127.0.0.1:0".parse::<SocketAddr>().expect("literal"))
+        .rcvbuf(64 << 20);
+    if let Some(c) = rx_core {
+        b = b.rx_core(c);
+    }
+    let cfg = b.build().map_err(|e| BenchError::Config(e.to_string()))?;
+    Receiver::spawn(cfg).map_err(BenchError::Receiver)
+}
+
+/// Waits until the receiver has been quiet for `quiet`, then stops it and returns its report.
+pub fn drain_and_stop(rx: Receiver, quiet: Duration) -> Result<RecvReport, BenchError> {
+    let mut last = rx.progress().0;
+    loop {
+        std::thread::sleep(quiet);
+        let now = rx.progress().0;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    rx.stop();
+    rx.join().map_err(BenchError::Receiver)
+}
+
+/// Runs one case for `duration`, sending unpaced as fast as the backend goes.
+pub fn run_case(case: Case, duration: Duration, place: &Placement) -> Result<CaseResult, BenchError> {
+    let rx = start_receiver(place.rx_core)?;
+    let mut b = SenderConfig::builder(rx.local_addr())
+        .backend(case.backend)
+        .gso(case.gso)
+        .payload(case.payload);
+    if let Some(c) = place.tx_core {
+        b = b.tx_core(c);
+    }
+    let cfg = b.build().map_err(|e| BenchError::Config(e.to_string()))?;
+    let tx = SourceSender::spawn(cfg, PatternSource::new(case.payload, None, Some(duration)))
+        .map_err(BenchError::Sender)?;
+    let report = tx.join().map_err(BenchError::Sender)?;
+    let got = drain_and_stop(rx, Duration::from_millis(150))?;
+    let delivered = got.packets - got.duplicates;
+    Ok(CaseResult {
+        backend: report.backend,
+        gso_requested: case.gso,
+        gso: report.gso,
+        payload: case.payload,
+        sent: report.packets,
+        delivered,
+        delivered_pct: 100.0 * delivered as f64 / report.packets.max(1) as f64,
+        pps: got.pps,
+        gbps: got.pps * case.payload as f64 * 8.0 / 1e9,
+        sent_pps: report.pps,
+        cpu_ns_per_packet: report.cpu_ns as f64 / delivered.max(1) as f64,
+        submit_ns: report.submit_ns,
+        submits: report.submits,
+        submits_over_1ms: report.submits_over_1ms,
+        kernel_drops: got.kernel_drops,
+        lost: got.lost,
+        corrupt: got.corrupt,
+        receiver_backend: got.backend,
+        receiver_gro: got.gro,
+        ratio_to_send: None,
+    })
+}
+
+/// Fills in `ratio_to_send` for every result that has a `send`-without-GSO row at its payload.
+pub fn fill_ratios(results: &mut [CaseResult]) {
+    let base: Vec<(usize, f64)> = results
+        .iter()
+        .filter(|r| r.backend == "send" && !r.gso_requested)
+        .map(|r| (r.payload, r.pps))
+        .collect();
+    for r in results.iter_mut() {
+        r.ratio_to_send = base
+            .iter()
+            .find(|(p, _)| *p == r.payload)
+            .filter(|(_, pps)| *pps > 0.0)
+            .map(|(_, pps)| r.pps / pps);
+    }
+}
+
+/// Runs `cases` in order, calling `progress(i, case)` before each.
+pub fn run_suite(
+    cases: &[Case],
+    duration: Duration,
+    place: &Placement,
+    mut progress: impl FnMut(usize, &Case),
+) -> Result<Vec<CaseResult>, BenchError> {
+    let mut out = Vec::with_capacity(cases.len());
+    for (i, case) in cases.iter().enumerate() {
+        progress(i, case);
+        out.push(run_case(*case, duration, place)?);
+    }
+    fill_ratios(&mut out);
+    Ok(out)
+}
