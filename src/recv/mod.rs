@@ -383,6 +383,9 @@ pub struct RecvReport {
     pub rearms: u64,
     #[serde(skip)]
     pub stop: StopReason,
+    /// One-line notices from start-up (backend fallback, refused socket options, pinning).
+    #[serde(skip)]
+    pub notices: Vec<String>,
 }
 
 /// What the run loop itself counted.
@@ -396,7 +399,12 @@ struct RunStats {
 }
 
 impl RecvReport {
-    fn new(checker: Option<&StreamChecker>, run: &RunStats, backend: &dyn RxBackend) -> Self {
+    fn new(
+        checker: Option<&StreamChecker>,
+        run: &RunStats,
+        backend: &dyn RxBackend,
+        notices: Vec<String>,
+    ) -> Self {
         let empty;
         let c = match checker {
             Some(c) => c,
@@ -446,6 +454,7 @@ impl RecvReport {
             batches: run.batches,
             rearms: backend.rearms(),
             stop: run.stop,
+            notices,
         }
     }
 }
@@ -599,9 +608,14 @@ impl<S: DatagramSink + 'static> Receiver<S> {
         sink: &mut S,
         control: &RecvControl,
     ) -> Result<RecvReport, RecvError> {
-        let (mut backend, _notices) = open(cfg, None)?;
+        let (mut backend, notices) = open(cfg, None)?;
         let run = drive(backend.as_mut(), sink, cfg, control)?;
-        Ok(RecvReport::new(sink.checker(), &run, backend.as_ref()))
+        Ok(RecvReport::new(
+            sink.checker(),
+            &run,
+            backend.as_ref(),
+            notices,
+        ))
     }
 
     fn start(
@@ -637,10 +651,10 @@ impl<S: DatagramSink + 'static> Receiver<S> {
                     local_addr: backend.local_addr(),
                     backend: backend.name(),
                     gro: backend.gro(),
-                    notices,
+                    notices: notices.clone(),
                 }));
                 let run = drive(backend.as_mut(), &mut sink, &cfg, &ctl)?;
-                let report = RecvReport::new(sink.checker(), &run, backend.as_ref());
+                let report = RecvReport::new(sink.checker(), &run, backend.as_ref(), notices);
                 Ok((report, sink))
             })
             .map_err(|e| RecvError::Thread(e.to_string()))?;

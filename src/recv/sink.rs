@@ -28,7 +28,7 @@ pub trait DatagramSink: Send {
     /// One datagram: its UDP payload, source and receive time.
     fn datagram(&mut self, payload: &[u8], meta: &RxMeta);
 
-    /// Called after each received batch and after each wait for data, with the current time (ns
+    /// Called after each received batch and before each wait for data, with the current time (ns
     /// since the epoch, CLOCK_REALTIME). Returns how long the receiver may sleep before calling
     /// again (for time-driven work such as periodic ACKs); `None` for no deadline.
     fn tick(&mut self, now_ns: u64) -> Option<Duration> {

@@ -331,7 +331,14 @@ fn auto_prefers_uring_and_falls_back_with_a_notice() {
         rx.notices()
     );
     rx.stop();
-    rx.join().unwrap();
+    let r = rx.join().unwrap();
+    assert_eq!(r.backend, "mmsg");
+    let fallbacks = r
+        .notices
+        .iter()
+        .filter(|n| n.contains("falls back"))
+        .count();
+    assert_eq!(fallbacks, 1, "{:?}", r.notices);
 
     let err = Receiver::spawn(
         cfg(RecvBackend::Uring)
@@ -402,7 +409,7 @@ fn kernel_drops_match_lost_exactly() {
         drive(backend.as_mut(), &mut sink, &drain, &control).unwrap();
         send_seqs(&tx, to, &[N], 1000);
         let run = drive(backend.as_mut(), &mut sink, &drain, &control).unwrap();
-        let r = RecvReport::new(Some(&sink), &run, backend.as_ref());
+        let r = RecvReport::new(Some(&sink), &run, backend.as_ref(), Vec::new());
         assert!(r.kernel_drops > 0, "{b}: a tiny buffer must overflow");
         assert_eq!(r.lost, r.kernel_drops, "{b}");
         assert_eq!(r.packets + r.lost, N + 1, "{b}");
