@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::config::BackendChoice;
 use crate::engine::{EngineError, PatternSource, SourceSender};
-use crate::recv::{RecvConfig, RecvError, RecvReport, Receiver};
+use crate::recv::{Receiver, RecvConfig, RecvError, RecvReport};
 use crate::stats::Percentiles;
 use crate::SenderConfig;
 
@@ -117,7 +117,11 @@ impl std::error::Error for BenchError {}
 pub fn default_cases() -> Vec<Case> {
     let mut v = Vec::new();
     for payload in [64, 1472] {
-        for backend in [BackendChoice::Send, BackendChoice::Mmsg, BackendChoice::Uring] {
+        for backend in [
+            BackendChoice::Send,
+            BackendChoice::Mmsg,
+            BackendChoice::Uring,
+        ] {
             for gso in [false, true] {
                 v.push(Case {
                     backend,
@@ -132,8 +136,8 @@ pub fn default_cases() -> Vec<Case> {
 
 /// Starts ringshot's receiver on loopback for a benchmark.
 pub fn start_receiver(rx_core: Option<usize>) -> Result<Receiver, BenchError> {
-    let mut b = RecvConfig::builder("127.0.0.1:0".parse::<SocketAddr>().expect("literal"))
-        .rcvbuf(64 << 20);
+    let mut b =
+        RecvConfig::builder("127.0.0.1:0".parse::<SocketAddr>().expect("literal")).rcvbuf(64 << 20);
     if let Some(c) = rx_core {
         b = b.rx_core(c);
     }
@@ -157,7 +161,11 @@ pub fn drain_and_stop(rx: Receiver, quiet: Duration) -> Result<RecvReport, Bench
 }
 
 /// Runs one case for `duration`, sending unpaced as fast as the backend goes.
-pub fn run_case(case: Case, duration: Duration, place: &Placement) -> Result<CaseResult, BenchError> {
+pub fn run_case(
+    case: Case,
+    duration: Duration,
+    place: &Placement,
+) -> Result<CaseResult, BenchError> {
     let rx = start_receiver(place.rx_core)?;
     let mut b = SenderConfig::builder(rx.local_addr())
         .backend(case.backend)

@@ -93,8 +93,18 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
 fn print_table(rows: &[CaseResult]) {
     println!(
         "{:<7} {:<8} {:>6} {:>11} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
-        "backend", "gso", "bytes", "pps", "Gbit/s", "deliv %", "CPU ns/p", "sub p50", "sub p99",
-        "p99.99", "max", "× send"
+        "backend",
+        "gso",
+        "bytes",
+        "pps",
+        "Gbit/s",
+        "deliv %",
+        "CPU ns/p",
+        "sub p50",
+        "sub p99",
+        "p99.99",
+        "max",
+        "× send"
     );
     for r in rows {
         let gso = match (r.gso_requested, r.gso) {

@@ -79,7 +79,11 @@ pub fn run(a: RecvArgs) -> anyhow::Result<()> {
 
 fn print_recv_table(r: &RecvReport) {
     print_kv(
-        &format!("ringshot recv: backend {}, GRO {}", r.backend, if r.gro { "on" } else { "off" }),
+        &format!(
+            "ringshot recv: backend {}, GRO {}",
+            r.backend,
+            if r.gro { "on" } else { "off" }
+        ),
         &[
             ("packets", format!("{} ({} bytes)", r.packets, r.bytes)),
             ("time", format!("{:.3} s (first to last packet)", r.seconds)),
