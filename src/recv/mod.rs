@@ -726,7 +726,7 @@ impl<S: DatagramSink + 'static> Receiver<S> {
 
     /// Whether the receive thread has ended (stop condition reached or failed).
     pub fn is_finished(&self) -> bool {
-        self.handle.as_ref().map_or(true, |h| h.is_finished())
+        self.handle.as_ref().is_none_or(|h| h.is_finished())
     }
 
     /// Waits for the receiver to end (by count, idle exit or [`stop`](Self::stop)) and returns
