@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod flow;
 pub mod recv;
 pub mod stats;
 pub mod sys;
