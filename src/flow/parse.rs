@@ -167,11 +167,12 @@ impl AckParser for ChdrParser {
             chdr::Body::StreamStatus(s) => s,
             chdr::Body::StreamCommand(_) => return Err(WireError::Unexpected),
         };
-        let device_ref = acked.saturating_sub(self.base_packets);
-        let pkts = seq::extend(device_ref, s.xfer_count_pkts, 40);
+        // The device counts from zero at the stream's start: shift into sequence space modulo
+        // 2^40, then extend against the reference there (no overflow at either end).
+        let wire = self.base_packets.wrapping_add(s.xfer_count_pkts);
         Ok(AckUpdate {
             stream_id: u32::from(s.src_epid),
-            acked_packets: Some(self.base_packets.saturating_add(pkts)),
+            acked_packets: Some(seq::extend(acked, wire, 40)),
             acked_bytes: Some(s.xfer_count_bytes),
             capacity_bytes: Some(s.capacity_bytes),
             capacity_packets: (s.capacity_pkts != CHDR_NO_PACKET_LIMIT)
