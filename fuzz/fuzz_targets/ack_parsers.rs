@@ -7,12 +7,22 @@ use ringshot::flow::AckFormat;
 use ringshot::wire::{chdr, usrp2};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((head, rest)) = data.split_first_chunk::<8>() else { return };
+    let Some((head, rest)) = data.split_first_chunk::<8>() else {
+        return;
+    };
     let reference = u64::from_le_bytes(*head);
     let base = reference / 2;
-    for format in [AckFormat::Native, AckFormat::Usrp2 { stream_id: 2 }, AckFormat::Chdr] {
-        let Ok(update) = format.parser(base).parse(rest, reference) else { continue };
-        let Some(acked) = update.acked_packets else { continue };
+    for format in [
+        AckFormat::Native,
+        AckFormat::Usrp2 { stream_id: 2 },
+        AckFormat::Chdr,
+    ] {
+        let Ok(update) = format.parser(base).parse(rest, reference) else {
+            continue;
+        };
+        let Some(acked) = update.acked_packets else {
+            continue;
+        };
         match format {
             AckFormat::Usrp2 { stream_id } => {
                 let wire = usrp2::AckRepr::parse(rest, stream_id).unwrap();

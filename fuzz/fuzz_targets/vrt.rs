@@ -6,7 +6,9 @@ use ringshot::wire::vrt::{Packet, Repr};
 
 fuzz_target!(|data: &[u8]| {
     let packet = Packet::new_unchecked(data);
-    let Ok(repr) = Repr::parse(&packet) else { return };
+    let Ok(repr) = Repr::parse(&packet) else {
+        return;
+    };
     let _ = (packet.payload_word(0), packet.trailer(), packet.class_id());
     assert!(packet.header_len() + packet.payload().len() <= packet.packet_len());
     let mut buf = vec![0u8; repr.buffer_len()];

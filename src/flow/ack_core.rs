@@ -217,7 +217,7 @@ struct Worker {
 }
 
 /// Transient receive errors: an ICMP error queued on the socket (the device port was closed for
-/// a moment), a signal, memory pressure.
+/// a moment, a route flapped), a signal, memory pressure.
 fn transient(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -225,19 +225,20 @@ fn transient(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::Interrupted
             | io::ErrorKind::OutOfMemory
-            | io::ErrorKind::HostUnreachable
-            | io::ErrorKind::NetworkUnreachable
-    ) || e.raw_os_error() == Some(libc_enobufs())
+    ) || transient_errno(e.raw_os_error())
 }
 
 #[cfg(unix)]
-fn libc_enobufs() -> i32 {
-    libc::ENOBUFS
+fn transient_errno(code: Option<i32>) -> bool {
+    matches!(
+        code,
+        Some(libc::ENOBUFS | libc::EHOSTUNREACH | libc::ENETUNREACH)
+    )
 }
 
 #[cfg(not(unix))]
-fn libc_enobufs() -> i32 {
-    -1
+fn transient_errno(_code: Option<i32>) -> bool {
+    false
 }
 
 fn is_empty(e: &io::Error) -> bool {
@@ -300,7 +301,9 @@ impl Worker {
                     }
                     Err(e) if is_empty(&e) => break,
                     Err(e) if transient(&e) => {
+                        // Back to the wait, which also checks the stop flag.
                         self.stats.s.recv_errors += 1;
+                        break;
                     }
                     Err(e) => {
                         self.stats.s.error = Some(format!("receive on the ACK socket: {e}"));
@@ -361,7 +364,9 @@ fn handle(
     let update: AckUpdate = match parser.parse(datagram, acked) {
         Ok(u) => u,
         Err(e) => {
-            c.malformed[e as usize] += 1;
+            if let Some(n) = c.malformed.get_mut(e as usize) {
+                *n += 1;
+            }
             return;
         }
     };

@@ -154,19 +154,23 @@ fn duplicated_reordered_and_stale_never_go_back() {
         let (state, done) = (rig.state.clone(), done.clone());
         std::thread::spawn(move || {
             let mut last = 0;
-            while !done.load(Ordering::Relaxed) {
+            loop {
+                // Read the flag first so the last reading comes after the final ACK.
+                let finished = done.load(Ordering::Acquire);
                 let now = state.acked_packets();
                 assert!(now >= last, "went back from {last} to {now}");
                 last = now;
+                if finished {
+                    return last;
+                }
             }
-            last
         })
     };
     for c in [50, 40, 50, 60, 10, 60, 59, 61] {
         rig.send(&native(c));
     }
     rig.wait_acked(61);
-    done.store(true, Ordering::Relaxed);
+    done.store(true, Ordering::Release);
     assert_eq!(watcher.join().unwrap(), 61);
     let s = rig.core.stop();
     assert_eq!((s.accepted, s.stale), (5, 3));

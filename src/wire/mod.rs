@@ -60,3 +60,18 @@ impl std::fmt::Display for WireError {
 }
 
 impl std::error::Error for WireError {}
+
+#[cfg(test)]
+mod tests {
+    use super::WireError;
+
+    #[test]
+    fn all_is_indexed_by_discriminant() {
+        for (i, e) in WireError::ALL.iter().enumerate() {
+            assert_eq!(*e as usize, i);
+        }
+        let mut names: Vec<_> = WireError::ALL.iter().map(|e| e.name()).collect();
+        names.dedup();
+        assert_eq!(names.len(), WireError::ALL.len());
+    }
+}
