@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod config;
 pub mod engine;
+pub mod flow;
 pub mod pacing;
 pub mod recv;
 pub mod stats;

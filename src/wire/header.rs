@@ -173,6 +173,17 @@ pub fn check_pattern(seq: u64, payload: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let p = Packet::new_unchecked(&bytes[..]);
+            if Repr::parse(&p).is_ok() {
+                let _ = check_pattern(p.seq(), p.payload());
+            }
+        }
+    }
 
     static FIXTURE: [u8; 20] = [
         b'R', b'S', 0x01, 0x01, // magic, version, flags

@@ -2,7 +2,15 @@
 //! lengths once, plus a `Repr` with `parse`/`emit`. Byte-fixture tests live beside each format and
 //! every parser has a fuzz target under `fuzz/`.
 
+pub mod ack;
+pub mod chdr;
+mod crc32c;
 pub mod header;
+pub mod seq;
+pub mod usrp2;
+pub mod vrt;
+
+pub use crc32c::checksum as crc32c;
 
 /// Why a packet was rejected by a parser. Each reason is counted separately by the receivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,6 +30,16 @@ pub enum WireError {
 }
 
 impl WireError {
+    /// Every reason, in declaration order (`reason as usize` indexes this array).
+    pub const ALL: [WireError; 6] = [
+        WireError::Truncated,
+        WireError::BadMagic,
+        WireError::BadVersion,
+        WireError::BadChecksum,
+        WireError::BadField,
+        WireError::Unexpected,
+    ];
+
     /// Stable snake_case name used as a JSON key when counting drops by reason.
     pub fn name(self) -> &'static str {
         match self {
@@ -42,3 +60,18 @@ impl std::fmt::Display for WireError {
 }
 
 impl std::error::Error for WireError {}
+
+#[cfg(test)]
+mod tests {
+    use super::WireError;
+
+    #[test]
+    fn all_is_indexed_by_discriminant() {
+        for (i, e) in WireError::ALL.iter().enumerate() {
+            assert_eq!(*e as usize, i);
+        }
+        let mut names: Vec<_> = WireError::ALL.iter().map(|e| e.name()).collect();
+        names.dedup();
+        assert_eq!(names.len(), WireError::ALL.len());
+    }
+}

@@ -1,0 +1,414 @@
+//! The ACK core: a thread that owns the ACK socket, drains it in batches, parses each datagram
+//! and publishes the result into [`FlowState`].
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::parse::{AckFormat, AckParser, AckUpdate};
+use super::rx::{BatchRx, BATCH};
+use super::state::FlowState;
+use crate::wire::ack::EventSet;
+use crate::wire::WireError;
+
+/// How the ACK core waits for the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckWait {
+    /// Sleep in poll(2) until readable, waking at least every [`AckCoreConfig::poll_timeout`]
+    /// to check the stop flag.
+    #[default]
+    Block,
+    /// Never sleep: try a non-blocking receive in a loop (lowest latency, one core at 100 %).
+    /// The portable fallback receiver (no recvmmsg) always blocks.
+    BusyPoll,
+}
+
+/// Configuration of [`AckCore::spawn`].
+#[derive(Debug, Clone)]
+pub struct AckCoreConfig {
+    pub format: AckFormat,
+    /// Only ACKs from this address are believed; others are counted in `foreign_source`. Port 0
+    /// matches any port of that IP. `None` accepts every source (a connected socket, such as a
+    /// clone of the data socket, is already filtered by the kernel).
+    pub device: Option<SocketAddr>,
+    /// Pin the thread to this core.
+    pub core: Option<usize>,
+    pub wait: AckWait,
+    /// Longest blocked wait before the stop flag is checked again.
+    pub poll_timeout: Duration,
+    /// Slots of the event queue read through [`AckCore::events`].
+    pub event_capacity: usize,
+    /// SO_RCVBUF to request, in bytes (Unix only).
+    pub rcvbuf: Option<usize>,
+}
+
+impl Default for AckCoreConfig {
+    fn default() -> AckCoreConfig {
+        AckCoreConfig {
+            format: AckFormat::Native,
+            device: None,
+            core: None,
+            wait: AckWait::Block,
+            poll_timeout: Duration::from_millis(20),
+            event_capacity: 1024,
+            rcvbuf: None,
+        }
+    }
+}
+
+/// A non-flow-control event reported by the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckEvent {
+    pub events: EventSet,
+    pub stream_id: u32,
+    /// The cumulative count the ACK carried, if it carried one.
+    pub acked_packets: Option<u64>,
+    /// [`FlowState::now_ns`] when the datagram was received.
+    pub rx_ns: u64,
+}
+
+/// What the ACK core counted, returned when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AckStats {
+    /// Valid ACKs from the device, applied.
+    pub accepted: u64,
+    /// Valid ACKs whose count was below the acknowledged count (reordered or duplicated late).
+    pub stale: u64,
+    /// ACKs for more packets or bytes than the TX core had published as sent; ignored.
+    pub beyond_sent: u64,
+    /// Datagrams from an address other than the device; ignored.
+    pub foreign_source: u64,
+    /// Datagrams a parser rejected, by [`WireError::name`].
+    pub malformed: BTreeMap<&'static str, u64>,
+    /// Events seen, by [`EventSet`] name (counted even when the queue was full).
+    pub events: BTreeMap<&'static str, u64>,
+    /// Events that did not fit in the queue.
+    pub events_dropped: u64,
+    /// ACKs that moved the acknowledged packet count.
+    pub advances: u64,
+    /// Device restarts seen (each bumps [`FlowState::generation`]).
+    pub restarts: u64,
+    pub datagrams: u64,
+    /// Receive calls that returned at least one datagram.
+    pub batches: u64,
+    pub max_batch: u64,
+    /// Receive errors survived (ECONNREFUSED after an ICMP error, EINTR, ENOMEM ...).
+    pub recv_errors: u64,
+    /// Whether pinning to the requested core succeeded (`None`: not requested).
+    pub pinned: Option<bool>,
+    /// The error that ended the thread early, if any.
+    pub error: Option<String>,
+}
+
+impl AckStats {
+    pub fn malformed_total(&self) -> u64 {
+        self.malformed.values().sum()
+    }
+}
+
+/// The running ACK core. Dropping it stops the thread too.
+#[derive(Debug)]
+pub struct AckCore {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<AckStats>>,
+    events: rtrb::Consumer<AckEvent>,
+}
+
+impl AckCore {
+    /// Starts the `ringshot-ack` thread on `socket` (a clone of the data socket, or one bound
+    /// for ACKs) with the parser for `cfg.format`.
+    pub fn spawn(
+        socket: UdpSocket,
+        state: Arc<FlowState>,
+        cfg: AckCoreConfig,
+    ) -> io::Result<AckCore> {
+        let parser = cfg.format.parser(state.start_seq());
+        AckCore::spawn_with_parser(socket, state, cfg, parser)
+    }
+
+    /// As [`AckCore::spawn`], with a parser of the caller's (`cfg.format` is not used).
+    pub fn spawn_with_parser(
+        socket: UdpSocket,
+        state: Arc<FlowState>,
+        cfg: AckCoreConfig,
+        parser: Box<dyn AckParser>,
+    ) -> io::Result<AckCore> {
+        #[cfg(unix)]
+        if let Some(size) = cfg.rcvbuf {
+            nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &size)?;
+        }
+        BatchRx::prepare(&socket, cfg.poll_timeout)?;
+        let (producer, events) = rtrb::RingBuffer::new(cfg.event_capacity.max(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker {
+            state,
+            parser,
+            device: cfg.device,
+            events: producer,
+            stats: Counters::default(),
+        };
+        let stop2 = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("ringshot-ack".into())
+            .spawn(move || worker.run(BatchRx::new(socket), &cfg, &stop2))?;
+        Ok(AckCore {
+            stop,
+            handle: Some(handle),
+            events,
+        })
+    }
+
+    /// Pops every queued device event (underflow, sequence error, ...). Never blocks.
+    pub fn events(&mut self) -> impl Iterator<Item = AckEvent> + '_ {
+        std::iter::from_fn(move || self.events.pop().ok())
+    }
+
+    /// True once the thread has ended (only early on a fatal socket error).
+    pub fn is_finished(&self) -> bool {
+        self.handle.as_ref().map_or(true, JoinHandle::is_finished)
+    }
+
+    /// Stops the thread (within one poll timeout) and returns its counters.
+    pub fn stop(mut self) -> AckStats {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> AckStats {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(stats)) => stats,
+            Some(Err(_)) => AckStats {
+                error: Some("the ACK thread panicked".into()),
+                ..AckStats::default()
+            },
+            None => AckStats::default(),
+        }
+    }
+}
+
+impl Drop for AckCore {
+    fn drop(&mut self) {
+        if self.handle.is_some() {
+            self.stop_and_join();
+        }
+    }
+}
+
+/// Hot-path counters: arrays, no allocation; turned into maps when the thread ends.
+#[derive(Debug, Default)]
+struct Counters {
+    malformed: [u64; WireError::ALL.len()],
+    events: [u64; EventSet::NAMED.len()],
+    s: AckStats,
+}
+
+struct Worker {
+    state: Arc<FlowState>,
+    parser: Box<dyn AckParser>,
+    device: Option<SocketAddr>,
+    events: rtrb::Producer<AckEvent>,
+    stats: Counters,
+}
+
+/// Transient receive errors: an ICMP error queued on the socket (the device port was closed for
+/// a moment, a route flapped), a signal, memory pressure.
+fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::OutOfMemory
+    ) || transient_errno(e.raw_os_error())
+}
+
+#[cfg(unix)]
+fn transient_errno(code: Option<i32>) -> bool {
+    matches!(
+        code,
+        Some(libc::ENOBUFS | libc::EHOSTUNREACH | libc::ENETUNREACH)
+    )
+}
+
+#[cfg(not(unix))]
+fn transient_errno(_code: Option<i32>) -> bool {
+    false
+}
+
+fn is_empty(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn same_source(device: SocketAddr, src: Option<SocketAddr>) -> bool {
+    src.is_some_and(|s| {
+        s.ip().to_canonical() == device.ip().to_canonical()
+            && (device.port() == 0 || device.port() == s.port())
+    })
+}
+
+impl Worker {
+    fn run(mut self, mut rx: BatchRx, cfg: &AckCoreConfig, stop: &AtomicBool) -> AckStats {
+        if let Some(core) = cfg.core {
+            self.stats.s.pinned = Some(core_affinity::set_for_current(core_affinity::CoreId {
+                id: core,
+            }));
+        }
+        'outer: while !stop.load(Ordering::Relaxed) {
+            if cfg.wait == AckWait::Block {
+                match rx.wait(cfg.poll_timeout) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        self.stats.s.error = Some(format!("poll on the ACK socket: {e}"));
+                        break;
+                    }
+                }
+            }
+            // Drain: read batches until the queue is empty (a short batch means it was).
+            loop {
+                let state = &self.state;
+                let rx_ns = state.now_ns();
+                let mut batch_n = 0u64;
+                let res = rx.recv_batch(&mut |d, src| {
+                    batch_n += 1;
+                    handle(
+                        &mut self.stats,
+                        &mut self.events,
+                        &mut *self.parser,
+                        state,
+                        self.device,
+                        d,
+                        src,
+                        rx_ns,
+                    );
+                });
+                match res {
+                    Ok(n) => {
+                        self.stats.s.batches += 1;
+                        self.stats.s.max_batch = self.stats.s.max_batch.max(batch_n);
+                        if n < BATCH {
+                            break;
+                        }
+                    }
+                    Err(e) if is_empty(&e) => break,
+                    Err(e) if transient(&e) => {
+                        // Back to the wait, which also checks the stop flag.
+                        self.stats.s.recv_errors += 1;
+                        break;
+                    }
+                    Err(e) => {
+                        self.stats.s.error = Some(format!("receive on the ACK socket: {e}"));
+                        break 'outer;
+                    }
+                }
+            }
+            if cfg.wait == AckWait::BusyPoll {
+                std::hint::spin_loop();
+            }
+        }
+        self.finish()
+    }
+
+    fn finish(self) -> AckStats {
+        let Counters {
+            malformed,
+            events,
+            mut s,
+        } = self.stats;
+        s.malformed = WireError::ALL
+            .iter()
+            .zip(malformed)
+            .map(|(e, n)| (e.name(), n))
+            .collect();
+        s.events = EventSet::NAMED
+            .iter()
+            .zip(events)
+            .filter(|(_, n)| *n > 0)
+            .map(|((_, name), n)| (*name, n))
+            .collect();
+        s
+    }
+}
+
+/// Handles one datagram. A free function so the receive callback can borrow the worker's
+/// fields separately.
+#[allow(clippy::too_many_arguments)]
+fn handle(
+    c: &mut Counters,
+    events: &mut rtrb::Producer<AckEvent>,
+    parser: &mut dyn AckParser,
+    state: &FlowState,
+    device: Option<SocketAddr>,
+    datagram: &[u8],
+    src: Option<SocketAddr>,
+    rx_ns: u64,
+) {
+    c.s.datagrams += 1;
+    if let Some(dev) = device {
+        if !same_source(dev, src) {
+            c.s.foreign_source += 1;
+            return;
+        }
+    }
+    // This thread is the only writer of the acknowledged count.
+    let acked = state.acked_packets();
+    let update: AckUpdate = match parser.parse(datagram, acked) {
+        Ok(u) => u,
+        Err(e) => {
+            if let Some(n) = c.malformed.get_mut(e as usize) {
+                *n += 1;
+            }
+            return;
+        }
+    };
+    let beyond_pkts = update
+        .acked_packets
+        .is_some_and(|p| p > state.sent_packets());
+    let beyond_bytes = update.acked_bytes.is_some_and(|b| b > state.sent_bytes());
+    if beyond_pkts || beyond_bytes {
+        c.s.beyond_sent += 1;
+        return;
+    }
+    let stale = update.acked_packets.is_some_and(|p| p < acked);
+    if stale {
+        c.s.stale += 1;
+    } else {
+        c.s.accepted += 1;
+        if let Some(p) = update.acked_packets {
+            if state.advance(p, update.acked_bytes, rx_ns) {
+                c.s.advances += 1;
+            }
+        }
+        state.set_capacity(update.capacity_bytes, update.capacity_packets);
+    }
+    // Events are facts about the device whatever the age of the count beside them.
+    if !update.events.is_empty() {
+        for (i, (e, _)) in EventSet::NAMED.iter().enumerate() {
+            if update.events.contains_any(*e) {
+                c.events[i] += 1;
+            }
+        }
+        if update.events.contains_any(EventSet::RESTART) {
+            c.s.restarts += 1;
+            state.bump_generation();
+        }
+        let ev = AckEvent {
+            events: update.events,
+            stream_id: update.stream_id,
+            acked_packets: update.acked_packets,
+            rx_ns,
+        };
+        if events.push(ev).is_err() {
+            c.s.events_dropped += 1;
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Batch receive for the ACK core: recvmmsg where the OS has it, a `recv_from` loop elsewhere.
+//!
+//! Neither path changes the socket's O_NONBLOCK flag: the socket may be a clone of the data
+//! socket, which shares that flag with the TX core. recvmmsg asks for non-blocking behaviour per
+//! call (MSG_DONTWAIT) and waits with poll; the fallback blocks with a receive timeout instead.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// Datagrams per receive call.
+pub const BATCH: usize = 64;
+/// Bytes kept of each datagram; every ACK format is far shorter.
+pub const SLOT: usize = 2048;
+
+/// A receiver that hands each datagram of a batch to a callback.
+#[derive(Debug)]
+pub(crate) enum BatchRx {
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd"
+    ))]
+    Mmsg(mmsg::MmsgRx),
+    // Where recvmmsg exists only the tests build this; they keep it from rotting.
+    #[cfg_attr(
+        any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "freebsd",
+            target_os = "netbsd"
+        ),
+        allow(dead_code)
+    )]
+    Std(StdRx),
+}
+
+impl BatchRx {
+    /// Readies `sock` for [`BatchRx::new`]; fallible work happens here, before the thread.
+    /// `wait` is the longest a blocked wait lasts (so the caller can check its stop flag).
+    pub(crate) fn prepare(sock: &UdpSocket, wait: Duration) -> io::Result<()> {
+        if cfg!(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "freebsd",
+            target_os = "netbsd"
+        )) {
+            Ok(())
+        } else {
+            StdRx::prepare(sock, wait)
+        }
+    }
+
+    /// The best receiver for this OS, on a socket [`BatchRx::prepare`] has readied. Built on the
+    /// thread that uses it: the recvmmsg headers hold raw pointers and are not `Send`.
+    pub(crate) fn new(sock: UdpSocket) -> BatchRx {
+        #[cfg(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "freebsd",
+            target_os = "netbsd"
+        ))]
+        {
+            BatchRx::Mmsg(mmsg::MmsgRx::new(sock))
+        }
+        #[cfg(not(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "freebsd",
+            target_os = "netbsd"
+        )))]
+        {
+            BatchRx::Std(StdRx::new(sock))
+        }
+    }
+
+    /// Waits up to `timeout` for the socket to become readable; false on timeout.
+    pub(crate) fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
+        match self {
+            #[cfg(any(
+                target_os = "linux",
+                target_os = "android",
+                target_os = "freebsd",
+                target_os = "netbsd"
+            ))]
+            BatchRx::Mmsg(m) => m.wait(timeout),
+            // The fallback's receive call does the waiting.
+            BatchRx::Std(_) => Ok(true),
+        }
+    }
+
+    /// Receives up to [`BATCH`] datagrams without blocking (the fallback blocks up to its
+    /// timeout) and calls `f` with each one's bytes and source. Returns how many; an empty
+    /// queue is `Err(WouldBlock)`.
+    pub(crate) fn recv_batch(
+        &mut self,
+        f: &mut dyn FnMut(&[u8], Option<SocketAddr>),
+    ) -> io::Result<usize> {
+        match self {
+            #[cfg(any(
+                target_os = "linux",
+                target_os = "android",
+                target_os = "freebsd",
+                target_os = "netbsd"
+            ))]
+            BatchRx::Mmsg(m) => m.recv_batch(f),
+            BatchRx::Std(s) => s.recv_batch(f),
+        }
+    }
+}
+
+/// Portable fallback: a blocking socket with a receive timeout.
+#[derive(Debug)]
+pub(crate) struct StdRx {
+    sock: UdpSocket,
+    buf: Vec<u8>,
+}
+
+impl StdRx {
+    pub(crate) fn prepare(sock: &UdpSocket, wait: Duration) -> io::Result<()> {
+        sock.set_read_timeout(Some(wait.max(Duration::from_micros(1))))
+    }
+
+    #[cfg_attr(
+        any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "freebsd",
+            target_os = "netbsd"
+        ),
+        allow(dead_code)
+    )]
+    pub(crate) fn new(sock: UdpSocket) -> StdRx {
+        StdRx {
+            sock,
+            buf: vec![0; SLOT],
+        }
+    }
+
+    /// One datagram per call: a second read on a blocking socket would wait out the timeout.
+    fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8], Option<SocketAddr>)) -> io::Result<usize> {
+        let (len, src) = self.sock.recv_from(&mut self.buf)?;
+        f(&self.buf[..len.min(SLOT)], Some(src));
+        Ok(1)
+    }
+}
+
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd"
+))]
+mod mmsg {
+    use super::{BATCH, SLOT};
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+    use std::io::{self, IoSliceMut};
+    use std::net::{SocketAddr, UdpSocket};
+    use std::os::fd::{AsFd, AsRawFd};
+    use std::time::Duration;
+
+    pub(crate) struct MmsgRx {
+        sock: UdpSocket,
+        bufs: Vec<u8>,
+        headers: MultiHeaders<SockaddrStorage>,
+    }
+
+    impl std::fmt::Debug for MmsgRx {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("MmsgRx").field("sock", &self.sock).finish()
+        }
+    }
+
+    fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
+        if let Some(v4) = a.as_sockaddr_in() {
+            return Some(SocketAddr::V4((*v4).into()));
+        }
+        a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
+    }
+
+    impl MmsgRx {
+        pub(crate) fn new(sock: UdpSocket) -> MmsgRx {
+            MmsgRx {
+                sock,
+                bufs: vec![0; BATCH * SLOT],
+                headers: MultiHeaders::preallocate(BATCH, None),
+            }
+        }
+
+        pub(crate) fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
+            let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(n) => Ok(n > 0),
+                Err(nix::errno::Errno::EINTR) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        }
+
+        pub(crate) fn recv_batch(
+            &mut self,
+            f: &mut dyn FnMut(&[u8], Option<SocketAddr>),
+        ) -> io::Result<usize> {
+            let mut meta = [(0usize, None::<SocketAddr>); BATCH];
+            let fd = self.sock.as_raw_fd();
+            let n = {
+                let mut chunks = self.bufs.chunks_exact_mut(SLOT);
+                let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] =
+                    std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or(&mut []))]);
+                let results = recvmmsg(
+                    fd,
+                    &mut self.headers,
+                    iovs.iter_mut(),
+                    MsgFlags::MSG_DONTWAIT,
+                    None,
+                )
+                .map_err(io::Error::from)?;
+                let mut n = 0;
+                for (slot, msg) in meta.iter_mut().zip(results) {
+                    *slot = (msg.bytes, msg.address.as_ref().and_then(to_std));
+                    n += 1;
+                }
+                n
+            };
+            for (i, &(len, src)) in meta[..n].iter().enumerate() {
+                let start = i * SLOT;
+                f(&self.bufs[start..start + len.min(SLOT)], src);
+            }
+            Ok(n)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (UdpSocket, UdpSocket) {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        (a, b)
+    }
+
+    fn drain(rx: &mut BatchRx) -> Vec<(Vec<u8>, Option<SocketAddr>)> {
+        let mut got = Vec::new();
+        loop {
+            match rx.recv_batch(&mut |d, s| got.push((d.to_vec(), s))) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        got
+    }
+
+    fn check(mut rx: BatchRx, tx: &UdpSocket, to: SocketAddr) {
+        // More than one batch, of varying sizes, including an empty datagram.
+        for i in 0..150u32 {
+            tx.send_to(&i.to_be_bytes()[..(i % 5) as usize], to)
+                .unwrap();
+        }
+        assert!(rx.wait(Duration::from_secs(2)).unwrap());
+        let got = drain(&mut rx);
+        assert_eq!(got.len(), 150);
+        for (i, (d, src)) in got.iter().enumerate() {
+            assert_eq!(&d[..], &(i as u32).to_be_bytes()[..i % 5]);
+            assert_eq!(*src, Some(tx.local_addr().unwrap()));
+        }
+        assert!(!rx.wait(Duration::from_millis(1)).unwrap() || drain(&mut rx).is_empty());
+    }
+
+    #[test]
+    fn best_receiver_drains_in_order() {
+        let (a, b) = pair();
+        let to = a.local_addr().unwrap();
+        BatchRx::prepare(&a, Duration::from_millis(5)).unwrap();
+        check(BatchRx::new(a), &b, to);
+    }
+
+    #[test]
+    fn fallback_receiver_drains_in_order() {
+        let (a, b) = pair();
+        let to = a.local_addr().unwrap();
+        StdRx::prepare(&a, Duration::from_millis(5)).unwrap();
+        let rx = BatchRx::Std(StdRx::new(a));
+        check(rx, &b, to);
+    }
+}
