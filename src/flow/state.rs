@@ -191,6 +191,7 @@ impl FlowState {
 
     /// Moves the acknowledged counts forward to `packets` (and `bytes`), never backwards, and
     /// records `rx_ns` as the receive time when the packet count moved. Returns whether it did.
+    /// Only one thread may call the ACK-side writers (normally the [`super::AckCore`]).
     pub fn advance(&self, packets: u64, bytes: Option<u64>, rx_ns: u64) -> bool {
         if let Some(b) = bytes {
             if !self.ack.bytes_reported.load(Relaxed) {
