@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::flow::AckFormat;
 use crate::pacing::Rate;
 use crate::wire::header::HEADER_LEN;
 
@@ -21,6 +22,8 @@ pub const DEFAULT_ZC_THRESHOLD: usize = 4096;
 pub const MAX_SLOTS: u32 = 32_768;
 /// Default catch-up burst of a paced stream, packets.
 pub const DEFAULT_BURST: u64 = 16;
+/// Default time the window may stay closed before the stream ends as stalled.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest batch accepted (sanity bound on per-batch arrays).
 pub const MAX_BATCH: usize = 1024;
 
@@ -101,6 +104,14 @@ pub struct SenderConfig {
     pub(crate) idle: IdlePolicy,
     pub(crate) rate: Option<Rate>,
     pub(crate) burst: u64,
+    pub(crate) window_bytes: Option<u64>,
+    pub(crate) ack: Option<AckFormat>,
+    pub(crate) ack_bind: Option<SocketAddr>,
+    pub(crate) ack_core: Option<usize>,
+    pub(crate) ack_busy_poll: bool,
+    pub(crate) window_wait: IdlePolicy,
+    pub(crate) stall_timeout: Duration,
+    pub(crate) start_seq: u64,
     pub(crate) faults: TxFaults,
 }
 
@@ -139,6 +150,14 @@ impl SenderConfig {
                 idle: IdlePolicy::Adaptive,
                 rate: None,
                 burst: DEFAULT_BURST,
+                window_bytes: None,
+                ack: None,
+                ack_bind: None,
+                ack_core: None,
+                ack_busy_poll: false,
+                window_wait: IdlePolicy::Adaptive,
+                stall_timeout: DEFAULT_STALL_TIMEOUT,
+                start_seq: 0,
                 faults: TxFaults::default(),
             },
         }
@@ -177,6 +196,19 @@ impl SenderConfig {
     }
     pub fn rate(&self) -> Option<Rate> {
         self.rate
+    }
+    pub fn ack(&self) -> Option<AckFormat> {
+        self.ack
+    }
+    pub fn window_bytes(&self) -> Option<u64> {
+        self.window_bytes
+    }
+    pub fn start_seq(&self) -> u64 {
+        self.start_seq
+    }
+    /// Whether the engine keeps a flow-control window.
+    pub fn flow_controlled(&self) -> bool {
+        self.ack.is_some()
     }
 }
 
@@ -266,6 +298,47 @@ impl SenderConfigBuilder {
         self.cfg.burst = packets;
         self
     }
+    /// At most this many bytes sent but not acknowledged.
+    pub fn window_bytes(mut self, n: u64) -> Self {
+        self.cfg.window_bytes = Some(n);
+        self
+    }
+    /// Run an ACK core that parses the device's flow-control packets in this format; they arrive
+    /// on the data socket unless [`ack_bind`](Self::ack_bind) names another address.
+    pub fn ack(mut self, format: AckFormat) -> Self {
+        self.cfg.ack = Some(format);
+        self
+    }
+    /// Receive ACKs on a socket bound here instead of on the data socket.
+    pub fn ack_bind(mut self, addr: SocketAddr) -> Self {
+        self.cfg.ack_bind = Some(addr);
+        self
+    }
+    /// Pin the ACK core (`ringshot-ack`) to this core.
+    pub fn ack_core(mut self, core: usize) -> Self {
+        self.cfg.ack_core = Some(core);
+        self
+    }
+    /// Busy-poll the ACK socket instead of sleeping in poll(2).
+    pub fn ack_busy_poll(mut self, on: bool) -> Self {
+        self.cfg.ack_busy_poll = on;
+        self
+    }
+    /// How the engine waits while the window is closed: spin, or spin, yield, then sleep briefly.
+    pub fn window_wait(mut self, p: IdlePolicy) -> Self {
+        self.cfg.window_wait = p;
+        self
+    }
+    /// End the stream with [`crate::EngineError::Stalled`] if the window stays closed this long.
+    pub fn stall_timeout(mut self, d: Duration) -> Self {
+        self.cfg.stall_timeout = d;
+        self
+    }
+    /// Sequence number of the first packet (default 0).
+    pub fn start_seq(mut self, seq: u64) -> Self {
+        self.cfg.start_seq = seq;
+        self
+    }
     pub fn idle(mut self, p: IdlePolicy) -> Self {
         self.cfg.idle = p;
         self
@@ -320,6 +393,29 @@ impl SenderConfigBuilder {
                 });
             }
         }
+        if let Some(w) = c.window_bytes {
+            if w < c.payload as u64 {
+                return Err(ConfigError::WindowBytesSmallerThanPacket {
+                    window: w,
+                    payload: c.payload,
+                });
+            }
+        }
+        if (c.window_packets.is_some() || c.window_bytes.is_some()) && c.ack.is_none() {
+            return Err(ConfigError::WindowWithoutAck);
+        }
+        if c.ack_bind.is_some() && c.ack.is_none() {
+            return Err(ConfigError::AckBindWithoutAck);
+        }
+        if c.stall_timeout.is_zero() {
+            return Err(ConfigError::ZeroStallTimeout);
+        }
+        if let Some(core) = c.ack_core {
+            let available = crate::sys::unix::thread::available_cores();
+            if !available.contains(&core) {
+                return Err(ConfigError::UnknownAckCore { core, available });
+            }
+        }
         if c.burst == 0 {
             return Err(ConfigError::ZeroBurst);
         }
@@ -370,6 +466,11 @@ pub enum ConfigError {
     UnknownCore { core: usize, available: Vec<usize> },
     BadPriority(i32),
     ZeroBurst,
+    WindowBytesSmallerThanPacket { window: u64, payload: usize },
+    WindowWithoutAck,
+    AckBindWithoutAck,
+    ZeroStallTimeout,
+    UnknownAckCore { core: usize, available: Vec<usize> },
     ZeroPort,
     BackendUnsupported(BackendChoice),
 }
@@ -413,6 +514,22 @@ impl fmt::Display for ConfigError {
                 write!(f, "sched-fifo: priority {p} is outside 1..=99")
             }
             ConfigError::ZeroBurst => write!(f, "burst: must be at least 1 packet"),
+            ConfigError::WindowBytesSmallerThanPacket { window, payload } => write!(
+                f,
+                "window-bytes: a window of {window} bytes cannot hold one {payload}-byte packet"
+            ),
+            ConfigError::WindowWithoutAck => write!(
+                f,
+                "ack: a window needs an ACK format (native, usrp2 or chdr) to ever reopen"
+            ),
+            ConfigError::AckBindWithoutAck => {
+                write!(f, "ack-bind: needs --ack to say which format arrives there")
+            }
+            ConfigError::ZeroStallTimeout => write!(f, "stall-timeout: must be more than 0 ms"),
+            ConfigError::UnknownAckCore { core, available } => write!(
+                f,
+                "ack-core: core {core} does not exist (available: {available:?})"
+            ),
             ConfigError::ZeroPort => write!(f, "to: destination port 0 is not sendable"),
             ConfigError::BackendUnsupported(b) => {
                 write!(
@@ -462,6 +579,10 @@ mod tests {
             b().tx_core(100_000).build().unwrap_err(),
             ConfigError::UnknownCore { core: 100_000, .. }
         ));
+        assert_eq!(
+            b().window_packets(1000).build().unwrap_err(),
+            ConfigError::WindowWithoutAck
+        );
         assert_eq!(
             b().batch(64).window_packets(10).build().unwrap_err(),
             ConfigError::WindowSmallerThanBatch {

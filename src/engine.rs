@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::{IdlePolicy, SenderConfig};
+use crate::flow::{AckCore, AckCoreConfig, AckStats, AckWait, AckWatch, FlowState};
 use crate::pacing::Pacer;
 use crate::stats::{latency_histogram, record_clamped, Percentiles, TxMetrics};
 use crate::sys::{self, Slab, SlotToken, TxBackend, TxDesc};
@@ -36,7 +37,6 @@ pub trait PacketSource: Send + 'static {
 }
 
 /// Why the engine stopped with an error.
-#[derive(Debug)]
 pub enum EngineError {
     /// Creating or configuring the socket failed.
     Socket(io::Error),
@@ -51,6 +51,64 @@ pub enum EngineError {
     Panicked,
     /// The engine is gone (it stopped with an error reported by `finish`).
     Closed,
+    /// The flow-control window stayed closed for the whole stall timeout.
+    Stalled {
+        sent: u64,
+        acked: u64,
+        waited: Duration,
+        report: Box<TxReport>,
+    },
+    /// The device announced a restart: whatever it had buffered is gone, so the stream stops
+    /// rather than losing packets silently.
+    DeviceRestarted {
+        sent: u64,
+        acked: u64,
+        report: Box<TxReport>,
+    },
+    /// The ACK core could not be started.
+    AckCore(io::Error),
+}
+
+impl std::fmt::Debug for EngineError {
+    // By hand: the reports inside carry whole histograms, too long for a panic message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Socket(e) => f.debug_tuple("Socket").field(e).finish(),
+            EngineError::BackendUnavailable { backend, reason } => f
+                .debug_struct("BackendUnavailable")
+                .field("backend", backend)
+                .field("reason", reason)
+                .finish(),
+            EngineError::Send(e) => f.debug_tuple("Send").field(e).finish(),
+            EngineError::Panicked => f.write_str("Panicked"),
+            EngineError::Closed => f.write_str("Closed"),
+            EngineError::Stalled { .. } | EngineError::DeviceRestarted { .. } => {
+                write!(f, "{self}")
+            }
+            EngineError::AckCore(e) => f.debug_tuple("AckCore").field(e).finish(),
+        }
+    }
+}
+
+impl EngineError {
+    /// The report of a stream that ended early (stall, device restart), if there is one.
+    pub fn report(&self) -> Option<&TxReport> {
+        match self {
+            EngineError::Stalled { report, .. } | EngineError::DeviceRestarted { report, .. } => {
+                Some(report)
+            }
+            _ => None,
+        }
+    }
+
+    fn report_mut(&mut self) -> Option<&mut TxReport> {
+        match self {
+            EngineError::Stalled { report, .. } | EngineError::DeviceRestarted { report, .. } => {
+                Some(report)
+            }
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for EngineError {
@@ -63,6 +121,25 @@ impl std::fmt::Display for EngineError {
             EngineError::Send(e) => write!(f, "send failed: {e}"),
             EngineError::Panicked => write!(f, "the engine thread panicked"),
             EngineError::Closed => write!(f, "the engine has stopped"),
+            EngineError::Stalled {
+                sent,
+                acked,
+                waited,
+                ..
+            } => write!(
+                f,
+                "stalled: the device opened no window for {:.1} ms (sent {sent}, acknowledged \
+                 {acked}, {} outstanding)",
+                waited.as_secs_f64() * 1e3,
+                sent.saturating_sub(*acked)
+            ),
+            EngineError::DeviceRestarted { sent, acked, .. } => write!(
+                f,
+                "the device restarted (sent {sent}, acknowledged {acked}); the {} packets it \
+                 had not consumed are lost, so the stream stops",
+                sent.saturating_sub(*acked)
+            ),
+            EngineError::AckCore(e) => write!(f, "starting the ACK core failed: {e}"),
         }
     }
 }
@@ -102,6 +179,19 @@ pub struct TxReport {
     pub lateness_ns: Option<Percentiles>,
     /// Schedule slots given up after stalls longer than the burst allowance.
     pub schedule_slips: u64,
+    /// Flow control: how often the window was closed when a batch was due, and for how long;
+    /// and the time from the ACK core receiving an ACK to this engine first seeing its credit.
+    pub window_waits: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_wait_ns: Option<Percentiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack_visibility_ns: Option<Percentiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acks: Option<AckCounts>,
+    /// Device events seen by the ACK core, by name.
+    pub events: std::collections::BTreeMap<String, u64>,
+    /// The stream ended because the window stayed closed for the stall timeout.
+    pub stalled: bool,
     /// One-time messages: fallbacks, refused tuning.
     pub notices: Vec<String>,
     #[serde(skip)]
@@ -137,9 +227,44 @@ impl TxReport {
             rate_error_pct: None,
             lateness_ns: None,
             schedule_slips: 0,
+            window_waits: 0,
+            window_wait_ns: None,
+            ack_visibility_ns: None,
+            acks: None,
+            events: Default::default(),
+            stalled: false,
             notices: Vec::new(),
             submit_hist: metrics.submit_ns.clone(),
             started: std::time::SystemTime::now() - elapsed,
+        }
+    }
+}
+
+/// What the ACK core did with the datagrams it received.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AckCounts {
+    pub accepted: u64,
+    pub stale: u64,
+    pub beyond_sent: u64,
+    pub foreign_source: u64,
+    pub malformed: u64,
+    /// Malformed datagrams by reason.
+    pub malformed_by_reason: std::collections::BTreeMap<String, u64>,
+}
+
+impl AckCounts {
+    fn from_stats(s: &AckStats) -> AckCounts {
+        AckCounts {
+            accepted: s.accepted,
+            stale: s.stale,
+            beyond_sent: s.beyond_sent,
+            foreign_source: s.foreign_source,
+            malformed: s.malformed_total(),
+            malformed_by_reason: s
+                .malformed
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
         }
     }
 }
@@ -189,19 +314,159 @@ struct Engine {
     next_seq: u64,
     metrics: TxMetrics,
     notices: Vec<String>,
+    flow: Option<TxFlow>,
+}
+
+/// Flow-control state kept on the engine thread. Only `state` is shared (with the ACK core).
+struct TxFlow {
+    state: Arc<FlowState>,
+    window_packets: Option<u64>,
+    window_bytes: Option<u64>,
+    frame: u64,
+    watch: AckWatch,
+    generation: u64,
+    sent_bytes: u64,
+    waits: u64,
+    wait_ns: hdrhistogram::Histogram<u64>,
+    visibility_ns: hdrhistogram::Histogram<u64>,
+}
+
+impl TxFlow {
+    fn new(cfg: &SenderConfig, state: Arc<FlowState>) -> TxFlow {
+        TxFlow {
+            watch: AckWatch::new(&state),
+            generation: state.generation(),
+            state,
+            window_packets: cfg.window_packets,
+            window_bytes: cfg.window_bytes,
+            frame: cfg.payload as u64,
+            sent_bytes: 0,
+            waits: 0,
+            wait_ns: latency_histogram(),
+            visibility_ns: latency_histogram(),
+        }
+    }
+}
+
+/// Why the window wait ended without credit.
+enum FlowStop {
+    Stalled(Duration),
+    Restarted,
+    Stopped,
 }
 
 /// What `open` sets up before the engine thread starts.
-type Opened = (Arc<Slab>, Vec<SlotToken>, Box<dyn TxBackend>, Vec<String>);
+struct Opened {
+    slab: Arc<Slab>,
+    tokens: Vec<SlotToken>,
+    backend: Box<dyn TxBackend>,
+    notices: Vec<String>,
+    flow: Option<Arc<FlowState>>,
+    ack: Option<AckCore>,
+}
 
 fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
     let (slab, tokens) = Slab::new(cfg.slots, cfg.payload);
     let slab = Arc::new(slab);
-    let (backend, notices) = sys::open_tx(cfg, &slab)?;
+    let (backend, notices, data_sock) = sys::open_tx(cfg, &slab)?;
     for n in &notices {
         eprintln!("ringshot: {n}");
     }
-    Ok((slab, tokens, backend, notices))
+    let (flow, ack) = match cfg.ack {
+        None => (None, None),
+        Some(format) => {
+            let state = Arc::new(FlowState::new(cfg.start_seq));
+            let (sock, device) = match cfg.ack_bind {
+                // The data socket is connected to the device, so the kernel filters sources.
+                None => (data_sock, Some(cfg.dest)),
+                // A separate socket: believe only the device's IP (any port).
+                Some(addr) => (
+                    std::net::UdpSocket::bind(addr).map_err(EngineError::AckCore)?,
+                    Some(std::net::SocketAddr::new(cfg.dest.ip(), 0)),
+                ),
+            };
+            let ack_cfg = AckCoreConfig {
+                format,
+                device,
+                core: cfg.ack_core,
+                wait: if cfg.ack_busy_poll {
+                    AckWait::BusyPoll
+                } else {
+                    AckWait::Block
+                },
+                ..AckCoreConfig::default()
+            };
+            let core =
+                AckCore::spawn(sock, state.clone(), ack_cfg).map_err(EngineError::AckCore)?;
+            (Some(state), Some(core))
+        }
+    };
+    Ok(Opened {
+        slab,
+        tokens,
+        backend,
+        notices,
+        flow,
+        ack,
+    })
+}
+
+/// The engine thread and the ACK core behind an app handle.
+#[derive(Debug)]
+struct EngineThread {
+    thread: Option<JoinHandle<Result<TxReport, EngineError>>>,
+    ack: Option<AckCore>,
+    flow: Option<Arc<FlowState>>,
+}
+
+impl EngineThread {
+    fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    fn unpark(&self) {
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
+        }
+    }
+
+    /// Waits for the engine, then stops the ACK core and adds what it counted to the report.
+    fn join(&mut self) -> Result<TxReport, EngineError> {
+        let t = self.thread.take().ok_or(EngineError::Closed)?;
+        let mut result = t.join().map_err(|_| EngineError::Panicked)?;
+        if let Some(ack) = self.ack.take() {
+            let stats = ack.stop();
+            let report = match &mut result {
+                Ok(r) => Some(r),
+                Err(e) => e.report_mut(),
+            };
+            if let Some(r) = report {
+                r.acks = Some(AckCounts::from_stats(&stats));
+                r.events = stats
+                    .events
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect();
+                if let Some(e) = &stats.error {
+                    r.notices.push(format!("the ACK core stopped early: {e}"));
+                }
+            }
+        }
+        result
+    }
+
+    /// Packets the device has room for now, per the latest ACK (`None` without flow control).
+    fn credit(&self, cfg_window: (Option<u64>, Option<u64>), frame: u64) -> Option<u64> {
+        self.flow.as_ref().map(|s| {
+            s.credit(
+                s.sent_packets(),
+                s.sent_bytes(),
+                cfg_window.0,
+                cfg_window.1,
+                frame,
+            )
+        })
+    }
 }
 
 fn spawn_engine(
@@ -364,6 +629,61 @@ impl Engine {
         }
     }
 
+    /// Packets the window allows now. While it is closed, waits (spin, then yield, then short
+    /// sleeps, per `window_wait`) until an ACK opens it, the device restarts, the stall timeout
+    /// passes or the stream is stopped.
+    fn credit(&mut self) -> Result<u64, FlowStop> {
+        let sent = self.next_seq;
+        let policy = self.cfg.window_wait;
+        let timeout = self.cfg.stall_timeout;
+        let shared = &self.shared;
+        let Some(f) = &mut self.flow else {
+            return Ok(u64::MAX);
+        };
+        let mut closed_since: Option<Instant> = None;
+        let mut spins = 0u32;
+        loop {
+            if let Some(ns) = f.watch.poll(&f.state) {
+                record_clamped(&mut f.visibility_ns, ns.max(1));
+            }
+            if f.state.generation() != f.generation {
+                return Err(FlowStop::Restarted);
+            }
+            let credit = f.state.credit(
+                sent,
+                f.sent_bytes,
+                f.window_packets,
+                f.window_bytes,
+                f.frame,
+            );
+            if credit > 0 {
+                if let Some(t) = closed_since {
+                    record_clamped(&mut f.wait_ns, t.elapsed().as_nanos() as u64);
+                }
+                return Ok(credit);
+            }
+            let now = Instant::now();
+            let since = *closed_since.get_or_insert_with(|| {
+                f.waits += 1;
+                now
+            });
+            if now.duration_since(since) >= timeout {
+                return Err(FlowStop::Stalled(now.duration_since(since)));
+            }
+            if shared.stop.load(Ordering::Relaxed) {
+                return Err(FlowStop::Stopped);
+            }
+            spins += 1;
+            if policy == IdlePolicy::Spin || spins < 4_000 {
+                std::hint::spin_loop();
+            } else if spins < 4_100 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(20));
+            }
+        }
+    }
+
     fn run(mut self) -> Result<TxReport, EngineError> {
         let cpu0 = sys::unix::thread::thread_cpu_ns();
         let mut started: Option<Instant> = None;
@@ -375,20 +695,31 @@ impl Engine {
             .rate
             .map(|r| Pacer::new(r.pps(self.cfg.payload), self.cfg.burst));
         let mut lateness = latency_histogram();
+        let mut flow_end: Option<FlowStop> = None;
         loop {
             self.reap(false)?;
             let mut budget = batch;
-            let mut late = None;
             if let Some(p) = &mut pacer {
-                let (allow, l) = loop {
-                    let (a, l) = p.allowance(Instant::now());
+                let allow = loop {
+                    let (a, _) = p.allowance(Instant::now());
                     if a > 0 {
-                        break (a, l);
+                        break a;
                     }
                     Pacer::wait_until(p.next_due().expect("schedule started"));
                 };
                 budget = budget.min(allow as usize);
-                late = Some(l);
+            }
+            match self.credit() {
+                Ok(c) => budget = budget.min(c.min(batch as u64) as usize),
+                Err(FlowStop::Stopped) => break,
+                Err(FlowStop::Stalled(w)) => {
+                    flow_end = Some(FlowStop::Stalled(w));
+                    break;
+                }
+                Err(FlowStop::Restarted) => {
+                    flow_end = Some(FlowStop::Restarted);
+                    break;
+                }
             }
             let open = self.gather(budget);
             if self.pending.is_empty() {
@@ -405,8 +736,14 @@ impl Engine {
             }
             spins = 0;
             started.get_or_insert_with(Instant::now);
-            if let Some(l) = late {
-                record_clamped(&mut lateness, l.as_nanos() as u64);
+            if let Some(due) = pacer.as_ref().and_then(Pacer::next_due) {
+                let late = Instant::now().saturating_duration_since(due);
+                record_clamped(&mut lateness, late.as_nanos() as u64);
+            }
+            if let Some(f) = &mut self.flow {
+                f.sent_bytes += self.pending.iter().map(|p| p.len as u64).sum::<u64>();
+                // Before the kernel sees them: a loopback device can answer before send returns.
+                f.state.publish_sent(self.next_seq, f.sent_bytes);
             }
             self.submit_pending()?;
             last_submit = Instant::now();
@@ -438,8 +775,68 @@ impl Engine {
             report.lateness_ns = Some(Percentiles::of(&lateness));
             report.schedule_slips = p.slipped();
         }
+        if let Some(f) = &self.flow {
+            report.window_waits = f.waits;
+            report.window_wait_ns = Some(Percentiles::of(&f.wait_ns));
+            report.ack_visibility_ns = Some(Percentiles::of(&f.visibility_ns));
+            let (sent, acked) = (self.next_seq, f.state.acked_packets());
+            match flow_end {
+                Some(FlowStop::Stalled(waited)) => {
+                    report.stalled = true;
+                    return Err(EngineError::Stalled {
+                        sent,
+                        acked,
+                        waited,
+                        report: Box::new(report),
+                    });
+                }
+                Some(FlowStop::Restarted) => {
+                    return Err(EngineError::DeviceRestarted {
+                        sent,
+                        acked,
+                        report: Box::new(report),
+                    })
+                }
+                Some(FlowStop::Stopped) | None => {}
+            }
+        }
         Ok(report)
     }
+}
+
+/// Builds the engine for `supply` and starts its thread.
+fn start(
+    cfg: SenderConfig,
+    opened: Opened,
+    supply: Supply,
+) -> Result<(EngineThread, Arc<Shared>, Vec<String>), EngineError> {
+    let slots = opened.slab.slots() as usize;
+    let shared = Arc::new(Shared::default());
+    let flow = opened.flow.clone().map(|s| TxFlow::new(&cfg, s));
+    let notices = opened.notices.clone();
+    let engine = Engine {
+        in_kernel: (0..slots).map(|_| None).collect(),
+        pending: Vec::with_capacity(cfg.batch),
+        next_seq: cfg.start_seq,
+        cfg,
+        slab: opened.slab,
+        backend: opened.backend,
+        supply,
+        shared: shared.clone(),
+        metrics: TxMetrics::new(),
+        notices: opened.notices,
+        flow,
+    };
+    let thread = spawn_engine(engine)?;
+    Ok((
+        EngineThread {
+            thread: Some(thread),
+            ack: opened.ack,
+            flow: opened.flow,
+        },
+        shared,
+        notices,
+    ))
 }
 
 /// The app's handle on an engine fed in push mode.
@@ -450,53 +847,67 @@ pub struct Sender {
     free: rtrb::Consumer<SlotToken>,
     spare: Option<SlotToken>,
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<Result<TxReport, EngineError>>>,
+    engine: EngineThread,
     payload: usize,
+    window: (Option<u64>, Option<u64>),
 }
 
 impl Sender {
-    /// Opens the socket and backend (so set-up errors come back here) and starts the engine
-    /// thread, `ringshot-tx`.
+    /// Opens the socket and backend (so set-up errors come back here), starts the ACK core when
+    /// flow control is configured, and starts the engine thread, `ringshot-tx`.
     pub fn spawn(cfg: SenderConfig) -> Result<Sender, EngineError> {
-        let (slab, tokens, backend, notices) = open(&cfg)?;
+        let mut opened = open(&cfg)?;
+        let slab = opened.slab.clone();
         let slots = slab.slots() as usize;
         let (ready_tx, ready_rx) = rtrb::RingBuffer::new(slots);
         let (mut free_tx, free_rx) = rtrb::RingBuffer::new(slots);
-        for t in tokens {
+        for t in std::mem::take(&mut opened.tokens) {
             free_tx.push(t).expect("free ring sized for every slot");
         }
-        let shared = Arc::new(Shared::default());
         let payload = cfg.payload;
-        let engine = Engine {
-            in_kernel: (0..slots).map(|_| None).collect(),
-            pending: Vec::with_capacity(cfg.batch),
-            cfg,
-            slab: slab.clone(),
-            backend,
-            supply: Supply::Rings {
-                ready: ready_rx,
-                free: free_tx,
-            },
-            shared: shared.clone(),
-            next_seq: 0,
-            metrics: TxMetrics::new(),
-            notices,
+        let window = (cfg.window_packets, cfg.window_bytes);
+        let supply = Supply::Rings {
+            ready: ready_rx,
+            free: free_tx,
         };
-        let thread = spawn_engine(engine)?;
+        let (engine, shared, _) = start(cfg, opened, supply)?;
         Ok(Sender {
             slab,
             ready: ready_tx,
             free: free_rx,
             spare: None,
             shared,
-            thread: Some(thread),
+            engine,
             payload,
+            window,
         })
     }
 
     /// Packets sent so far (updated once per batch).
     pub fn progress(&self) -> u64 {
         self.shared.sent.load(Ordering::Relaxed)
+    }
+
+    /// Packets the device has room for now, per the latest ACK, or `None` without flow control.
+    /// Packets committed but not yet sent are not subtracted.
+    pub fn credit(&self) -> Option<u64> {
+        self.engine.credit(self.window, self.payload as u64)
+    }
+
+    /// Whether the device can take at least one more packet now (always true without flow
+    /// control): the original streamer's `ready()`.
+    pub fn ready(&self) -> bool {
+        self.credit().is_none_or(|c| c > 0)
+    }
+
+    /// The flow-control state shared with the ACK core, for apps that want to watch it.
+    pub fn flow(&self) -> Option<&Arc<FlowState>> {
+        self.engine.flow.as_ref()
+    }
+
+    /// Device events (underflow, sequence error, ...) queued by the ACK core. Never blocks.
+    pub fn events(&mut self) -> impl Iterator<Item = crate::flow::AckEvent> + '_ {
+        self.engine.ack.iter_mut().flat_map(|a| a.events())
     }
 
     /// Largest application payload per packet (the configured payload minus the header).
@@ -530,7 +941,7 @@ impl Sender {
                 r.commit(data.len());
                 return Ok(());
             }
-            if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+            if self.engine.is_finished() {
                 return Err(EngineError::Closed);
             }
             spins += 1;
@@ -549,9 +960,7 @@ impl Sender {
             .expect("ready ring sized for every slot");
         fence(Ordering::SeqCst);
         if self.shared.parked.load(Ordering::Relaxed) {
-            if let Some(t) = &self.thread {
-                t.thread().unpark();
-            }
+            self.engine.unpark();
         }
     }
 
@@ -561,20 +970,17 @@ impl Sender {
     }
 
     fn join(&mut self) -> Result<TxReport, EngineError> {
-        let Some(t) = self.thread.take() else {
-            return Err(EngineError::Closed);
-        };
         // Abandoning the ready ring tells the engine no more packets will come.
         let (dead, _) = rtrb::RingBuffer::new(1);
         drop(std::mem::replace(&mut self.ready, dead));
-        t.thread().unpark();
-        t.join().map_err(|_| EngineError::Panicked)?
+        self.engine.unpark();
+        self.engine.join()
     }
 }
 
 impl Drop for Sender {
     fn drop(&mut self) {
-        if self.thread.is_some() {
+        if self.engine.thread.is_some() {
             let _ = self.join();
         }
     }
@@ -623,44 +1029,52 @@ impl Drop for Reserved<'_> {
 #[derive(Debug)]
 pub struct SourceSender {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<Result<TxReport, EngineError>>>,
+    engine: EngineThread,
+    notices: Vec<String>,
 }
 
 impl SourceSender {
-    /// Opens the socket and backend and starts `ringshot-tx` pulling from `source`.
+    /// Opens the socket and backend, starts the ACK core when flow control is configured, and
+    /// starts `ringshot-tx` pulling from `source`.
     pub fn spawn<S: PacketSource>(
         cfg: SenderConfig,
         source: S,
     ) -> Result<SourceSender, EngineError> {
-        let (slab, tokens, backend, notices) = open(&cfg)?;
-        let slots = slab.slots() as usize;
-        let shared = Arc::new(Shared::default());
+        let mut opened = open(&cfg)?;
         let flags = source.flags();
-        let engine = Engine {
-            in_kernel: (0..slots).map(|_| None).collect(),
-            pending: Vec::with_capacity(cfg.batch),
-            cfg,
-            slab,
-            backend,
-            supply: Supply::Source {
-                source: Box::new(source),
-                free: tokens.into_iter().rev().collect(),
-                flags,
-                ended: false,
-            },
-            shared: shared.clone(),
-            next_seq: 0,
-            metrics: TxMetrics::new(),
-            notices,
+        let supply = Supply::Source {
+            source: Box::new(source),
+            free: std::mem::take(&mut opened.tokens)
+                .into_iter()
+                .rev()
+                .collect(),
+            flags,
+            ended: false,
         };
-        let thread = spawn_engine(engine)?;
+        let (engine, shared, notices) = start(cfg, opened, supply)?;
         Ok(SourceSender {
             shared,
-            thread: Some(thread),
+            engine,
+            notices,
         })
     }
 
-    /// A flag that, once set, ends the stream at the next batch (for Ctrl-C handlers).
+    /// One-line messages from set-up: backend fallbacks, features the kernel lacks.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
+    /// The flow-control state shared with the ACK core.
+    pub fn flow(&self) -> Option<&Arc<FlowState>> {
+        self.engine.flow.as_ref()
+    }
+
+    /// Device events queued by the ACK core. Never blocks.
+    pub fn events(&mut self) -> impl Iterator<Item = crate::flow::AckEvent> + '_ {
+        self.engine.ack.iter_mut().flat_map(|a| a.events())
+    }
+
+    /// Ends the stream at the next batch (for Ctrl-C handlers).
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
     }
@@ -672,21 +1086,20 @@ impl SourceSender {
 
     /// Whether the engine has finished.
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(|t| t.is_finished())
+        self.engine.is_finished()
     }
 
     /// Waits for the stream to end and returns the report.
     pub fn join(mut self) -> Result<TxReport, EngineError> {
-        let t = self.thread.take().ok_or(EngineError::Closed)?;
-        t.join().map_err(|_| EngineError::Panicked)?
+        self.engine.join()
     }
 }
 
 impl Drop for SourceSender {
     fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
+        if self.engine.thread.is_some() {
             self.stop();
-            let _ = t.join();
+            let _ = self.engine.join();
         }
     }
 }

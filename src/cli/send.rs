@@ -9,7 +9,9 @@ use clap::Args;
 
 use super::output::{fmt_ns, fmt_rate, print_kv, Progress};
 use super::usage;
+use ringshot::engine::EngineError;
 use ringshot::engine::{PatternSource, SourceSender};
+use ringshot::flow::AckFormat;
 use ringshot::pacing::Rate;
 use ringshot::{BackendChoice, SenderConfig, TxReport};
 
@@ -66,6 +68,27 @@ pub struct SendArgs {
     /// Most packets sent back to back when catching up with the schedule.
     #[arg(long, default_value_t = ringshot::config::DEFAULT_BURST, value_name = "PACKETS")]
     burst: u64,
+    /// Flow control: at most this many packets sent but not acknowledged.
+    #[arg(long, value_name = "N")]
+    window_packets: Option<u64>,
+    /// Flow control: at most this many bytes sent but not acknowledged.
+    #[arg(long, value_name = "N")]
+    window_bytes: Option<u64>,
+    /// Flow control: the device's ACK format (ACKs arrive on the data socket unless --ack-bind).
+    #[arg(long, value_name = "native|usrp2|chdr")]
+    ack: Option<AckFormat>,
+    /// Receive ACKs on this address instead of the data socket.
+    #[arg(long, value_name = "ADDR")]
+    ack_bind: Option<SocketAddr>,
+    /// Pin the ACK core thread to this core.
+    #[arg(long, value_name = "N")]
+    ack_core: Option<usize>,
+    /// End the stream with an error if the window stays closed this long.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    stall_timeout: u64,
+    /// Sequence number of the first packet.
+    #[arg(long, default_value_t = 0, value_name = "SEQ")]
+    start_seq: u64,
     /// Stream id written into each packet header.
     #[arg(long, default_value_t = 0, value_name = "ID")]
     stream_id: u32,
@@ -111,6 +134,8 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
         .stream_id(a.stream_id)
         .mlockall(a.mlockall)
         .burst(a.burst)
+        .stall_timeout(Duration::from_millis(a.stall_timeout))
+        .start_seq(a.start_seq)
         .sqpoll(a.sqpoll_idle_ms.map(Duration::from_millis));
     if let Some(addr) = a.bind {
         b = b.bind(addr);
@@ -120,6 +145,21 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
     }
     if let Some(r) = a.rate {
         b = b.rate(r);
+    }
+    if let Some(w) = a.window_packets {
+        b = b.window_packets(w);
+    }
+    if let Some(w) = a.window_bytes {
+        b = b.window_bytes(w);
+    }
+    if let Some(f) = a.ack {
+        b = b.ack(f);
+    }
+    if let Some(addr) = a.ack_bind {
+        b = b.ack_bind(addr);
+    }
+    if let Some(c) = a.ack_core {
+        b = b.ack_core(c);
     }
     if let Some(p) = a.sched_fifo {
         b = b.sched_fifo(p);
@@ -137,7 +177,14 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
         progress.update(tx.progress());
     }
     progress.finish();
-    let report = tx.join().context("sending")?;
+    // A stream that ended early (stall, device restart) still reports what it measured.
+    let (report, failure) = match tx.join() {
+        Ok(r) => (r, None),
+        Err(e) => match e.report().cloned() {
+            Some(r) => (r, Some(e)),
+            None => return Err(anyhow::Error::new(e).context("sending")),
+        },
+    };
     if let Some(path) = &a.hdr_log {
         let mut f =
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -155,7 +202,13 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
     } else {
         print_send_table(&report);
     }
-    Ok(())
+    match failure {
+        Some(e @ (EngineError::Stalled { .. } | EngineError::DeviceRestarted { .. })) => {
+            Err(anyhow::Error::new(e))
+        }
+        Some(e) => Err(anyhow::Error::new(e).context("sending")),
+        None => Ok(()),
+    }
 }
 
 fn print_send_table(r: &TxReport) {
@@ -200,6 +253,29 @@ fn print_send_table(r: &TxReport) {
                     _ => "unpaced".into(),
                 },
             ),
+            (
+                "flow control",
+                match (&r.acks, r.ack_visibility_ns, r.window_wait_ns) {
+                    (Some(acks), Some(vis), Some(wait)) => format!(
+                        "{} ACKs accepted ({} stale, {} beyond sent, {} foreign, {} malformed); \
+                         {} window waits (p99 {}, max {}); ACK visibility p50 {} p99 {} max {}{}",
+                        acks.accepted,
+                        acks.stale,
+                        acks.beyond_sent,
+                        acks.foreign_source,
+                        acks.malformed,
+                        r.window_waits,
+                        fmt_ns(wait.p99),
+                        fmt_ns(wait.max),
+                        fmt_ns(vis.p50),
+                        fmt_ns(vis.p99),
+                        fmt_ns(vis.max),
+                        if r.stalled { "; STALLED" } else { "" }
+                    ),
+                    _ => "off".into(),
+                },
+            ),
+            ("device events", format!("{:?}", r.events)),
             (
                 "CPU",
                 format!(

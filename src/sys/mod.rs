@@ -71,7 +71,7 @@ pub trait TxBackend: Send {
 pub fn open_tx(
     cfg: &crate::SenderConfig,
     slab: &std::sync::Arc<Slab>,
-) -> Result<(Box<dyn TxBackend>, Vec<String>), crate::EngineError> {
+) -> Result<(Box<dyn TxBackend>, Vec<String>, std::net::UdpSocket), crate::EngineError> {
     use crate::config::BackendChoice;
     use crate::EngineError;
     use std::os::fd::AsRawFd;
@@ -79,6 +79,8 @@ pub fn open_tx(
     let mut notices = Vec::new();
     let sock =
         unix::socket::connected_udp(cfg.dest, cfg.bind, cfg.sndbuf).map_err(EngineError::Socket)?;
+    // A second handle on the data socket for the ACK core: devices answer the source port.
+    let ack_sock = sock.try_clone().map_err(EngineError::Socket)?;
     let gso = cfg.gso && unix::socket::gso_supported(sock.as_raw_fd());
     if cfg.gso && !gso {
         notices.push(
@@ -102,7 +104,7 @@ pub fn open_tx(
             )
         };
         match attempt {
-            Ok(b) => return Ok((b, notices)),
+            Ok(b) => return Ok((b, notices, ack_sock)),
             Err(e) if choice == BackendChoice::Auto => {
                 notices.push(format!(
                     "io_uring is unavailable ({e}); auto falls back to sendmmsg/send"
@@ -122,11 +124,13 @@ pub fn open_tx(
         return Ok((
             Box::new(unix::mmsg::MmsgBackend::new(sock, gso, fail_at)),
             notices,
+            ack_sock,
         ));
     }
     Ok((
         Box::new(unix::send::SendBackend::new(sock, gso, fail_at)),
         notices,
+        ack_sock,
     ))
 }
 
