@@ -171,7 +171,7 @@ impl AckCore {
 
     /// True once the thread has ended (only early on a fatal socket error).
     pub fn is_finished(&self) -> bool {
-        self.handle.as_ref().map_or(true, JoinHandle::is_finished)
+        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// Stops the thread (within one poll timeout) and returns its counters.

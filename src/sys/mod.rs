@@ -66,12 +66,16 @@ pub trait TxBackend: Send {
     fn in_flight(&self) -> usize;
 }
 
+/// A backend ready to send, what set-up had to say, and a second handle on its socket (for the
+/// ACK core: devices answer the source port).
+pub type OpenedTx = (Box<dyn TxBackend>, Vec<String>, std::net::UdpSocket);
+
 /// Opens the socket and the backend `cfg` asks for. `auto` tries io_uring, then sendmmsg, then
 /// plain send; every fallback or refused feature comes back as a one-line notice.
 pub fn open_tx(
     cfg: &crate::SenderConfig,
     slab: &std::sync::Arc<Slab>,
-) -> Result<(Box<dyn TxBackend>, Vec<String>, std::net::UdpSocket), crate::EngineError> {
+) -> Result<OpenedTx, crate::EngineError> {
     use crate::config::BackendChoice;
     use crate::EngineError;
     use std::os::fd::AsRawFd;
