@@ -19,9 +19,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Stream packets to a receiver or device.
-    Send(send::SendArgs),
+    Send(Box<send::SendArgs>),
     /// Receive, drain and check a stream (the receiver / device side).
-    Recv(recv::RecvArgs),
+    Recv(Box<recv::RecvArgs>),
     /// Run the benchmark suite over loopback: every backend × GSO × payload.
     Bench(bench::BenchArgs),
 }
@@ -62,8 +62,8 @@ pub fn main() -> i32 {
         }
     };
     let result = match cli.command {
-        Command::Send(args) => send::run(args),
-        Command::Recv(args) => recv::run(args),
+        Command::Send(args) => send::run(*args),
+        Command::Recv(args) => recv::run(*args),
         Command::Bench(args) => bench::run(args),
     };
     match result {
