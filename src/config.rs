@@ -104,6 +104,7 @@ pub struct SenderConfig {
     pub(crate) idle: IdlePolicy,
     pub(crate) rate: Option<Rate>,
     pub(crate) burst: u64,
+    pub(crate) prefill: u64,
     pub(crate) window_bytes: Option<u64>,
     pub(crate) ack: Option<AckFormat>,
     pub(crate) ack_bind: Option<SocketAddr>,
@@ -150,6 +151,7 @@ impl SenderConfig {
                 idle: IdlePolicy::Adaptive,
                 rate: None,
                 burst: DEFAULT_BURST,
+                prefill: 0,
                 window_bytes: None,
                 ack: None,
                 ack_bind: None,
@@ -298,6 +300,12 @@ impl SenderConfigBuilder {
         self.cfg.burst = packets;
         self
     }
+    /// Send this many packets at once at the start of a paced stream (to fill the device's
+    /// buffer), then pace the rest.
+    pub fn prefill(mut self, packets: u64) -> Self {
+        self.cfg.prefill = packets;
+        self
+    }
     /// At most this many bytes sent but not acknowledged.
     pub fn window_bytes(mut self, n: u64) -> Self {
         self.cfg.window_bytes = Some(n);
@@ -416,6 +424,17 @@ impl SenderConfigBuilder {
                 return Err(ConfigError::UnknownAckCore { core, available });
             }
         }
+        if c.prefill > 0 && c.rate.is_none() {
+            return Err(ConfigError::PrefillWithoutRate);
+        }
+        if let Some(w) = c.window_packets {
+            if c.prefill > w {
+                return Err(ConfigError::PrefillBeyondWindow {
+                    prefill: c.prefill,
+                    window: w,
+                });
+            }
+        }
         if c.burst == 0 {
             return Err(ConfigError::ZeroBurst);
         }
@@ -466,6 +485,8 @@ pub enum ConfigError {
     UnknownCore { core: usize, available: Vec<usize> },
     BadPriority(i32),
     ZeroBurst,
+    PrefillWithoutRate,
+    PrefillBeyondWindow { prefill: u64, window: u64 },
     WindowBytesSmallerThanPacket { window: u64, payload: usize },
     WindowWithoutAck,
     AckBindWithoutAck,
@@ -514,6 +535,16 @@ impl fmt::Display for ConfigError {
                 write!(f, "sched-fifo: priority {p} is outside 1..=99")
             }
             ConfigError::ZeroBurst => write!(f, "burst: must be at least 1 packet"),
+            ConfigError::PrefillWithoutRate => {
+                write!(
+                    f,
+                    "prefill: only means something for a paced stream (--rate)"
+                )
+            }
+            ConfigError::PrefillBeyondWindow { prefill, window } => write!(
+                f,
+                "prefill: {prefill} packets do not fit in a window of {window}"
+            ),
             ConfigError::WindowBytesSmallerThanPacket { window, payload } => write!(
                 f,
                 "window-bytes: a window of {window} bytes cannot hold one {payload}-byte packet"

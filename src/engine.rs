@@ -696,10 +696,9 @@ impl Engine {
         let mut last_submit = Instant::now();
         let mut spins = 0u32;
         let batch = self.cfg.batch;
-        let mut pacer = self
-            .cfg
-            .rate
-            .map(|r| Pacer::new(r.pps(self.cfg.payload), self.cfg.burst));
+        let mut pacer = self.cfg.rate.map(|r| {
+            Pacer::new(r.pps(self.cfg.payload), self.cfg.burst).with_prefill(self.cfg.prefill)
+        });
         let mut lateness = latency_histogram();
         let mut flow_end: Option<FlowStop> = None;
         loop {
@@ -780,7 +779,8 @@ impl Engine {
             // Packets sent on schedule span (n − 1) intervals from the first departure to the
             // last; adding one interval makes an exact schedule measure exactly `target`.
             let span = last_submit.duration_since(t0).as_secs_f64() + 1.0 / target;
-            let achieved = self.metrics.packets as f64 / span;
+            // The prefill leaves at once by design; the rate is that of the paced part.
+            let achieved = self.metrics.packets.saturating_sub(p.prefill()) as f64 / span;
             report.rate_target_pps = Some(target);
             report.rate_error_pct = Some((achieved - target) / target * 100.0);
             report.lateness_ns = Some(Percentiles::of(&lateness));

@@ -81,6 +81,8 @@ pub struct Pacer {
     burst: u64,
     /// Packets released so far (departure slots used).
     released: u64,
+    /// Packets due at the very start, before the paced schedule (to fill a device buffer).
+    prefill: u64,
     /// Schedule slots skipped after stalls.
     slipped: u64,
 }
@@ -93,13 +95,22 @@ impl Pacer {
             interval_ns: 1e9 / pps,
             burst: burst.max(1),
             released: 0,
+            prefill: 0,
             slipped: 0,
         }
     }
 
-    /// Departure time of slot `n`.
+    /// Makes the first `n` packets due at once at the start, then paces the rest from there:
+    /// how a streamer fills a device's buffer before playing out at the sample rate.
+    pub fn with_prefill(mut self, n: u64) -> Pacer {
+        self.prefill = n;
+        self
+    }
+
+    /// Departure time of slot `n` (the prefill slots are all due at `t0`).
     fn due(&self, t0: Instant, n: u64) -> Instant {
-        t0 + Duration::from_nanos((n as f64 * self.interval_ns) as u64)
+        let paced = n.saturating_sub(self.prefill);
+        t0 + Duration::from_nanos((paced as f64 * self.interval_ns) as u64)
     }
 
     /// How many packets may leave at `now` (0..=burst), and how late the first of them is
@@ -108,9 +119,11 @@ impl Pacer {
         let t0 = *self.t0.get_or_insert(now);
         let elapsed = now.saturating_duration_since(t0).as_nanos() as f64;
         // Slots 0..=k are due when k * interval <= elapsed.
-        let due_total = (elapsed / self.interval_ns).floor() as u64 + 1;
+        let due_total = self.prefill + (elapsed / self.interval_ns).floor() as u64 + 1;
         let mut backlog = due_total.saturating_sub(self.released);
-        if backlog > self.burst {
+        if self.released < self.prefill {
+            // Still filling: everything due may go, however much.
+        } else if backlog > self.burst {
             // A stall: forget the slots we can no longer send on time rather than bursting.
             let skip = backlog - self.burst;
             self.slipped += skip;
@@ -132,6 +145,11 @@ impl Pacer {
     /// When the next packet is due (None before the first call to `allowance`).
     pub fn next_due(&self) -> Option<Instant> {
         self.t0.map(|t0| self.due(t0, self.released))
+    }
+
+    /// Packets sent before the paced schedule began.
+    pub fn prefill(&self) -> u64 {
+        self.prefill
     }
 
     /// Schedule slots dropped after stalls.
@@ -206,6 +224,25 @@ mod tests {
         assert_eq!(p.allowance(t0 + Duration::from_millis(103)).0, 0);
         // No drift: 1000 slots later the schedule is still anchored to t0.
         assert_eq!(p.next_due(), Some(t0 + Duration::from_millis(104)));
+    }
+
+    #[test]
+    fn prefill_goes_at_once_then_paces() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(1000.0, 4).with_prefill(100);
+        let (n, late) = p.allowance(t0);
+        assert_eq!(
+            n, 101,
+            "the prefill and slot 0 are due at the start, burst or not"
+        );
+        assert_eq!(late, Duration::ZERO);
+        p.release(64);
+        assert_eq!(p.allowance(t0).0, 37);
+        p.release(37);
+        assert_eq!(p.slipped(), 0);
+        assert_eq!(p.allowance(t0 + Duration::from_micros(500)).0, 0);
+        assert_eq!(p.next_due(), Some(t0 + Duration::from_millis(1)));
+        assert_eq!(p.allowance(t0 + Duration::from_millis(1)).0, 1);
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct SendArgs {
     /// Most packets sent back to back when catching up with the schedule.
     #[arg(long, default_value_t = ringshot::config::DEFAULT_BURST, value_name = "PACKETS")]
     burst: u64,
+    /// Paced streams: send this many packets at once first, to fill the device's buffer.
+    #[arg(long, default_value_t = 0, value_name = "PACKETS")]
+    prefill: u64,
     /// Flow control: at most this many packets sent but not acknowledged.
     #[arg(long, value_name = "N")]
     window_packets: Option<u64>,
@@ -150,6 +153,7 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
         .stream_id(a.stream_id)
         .mlockall(a.mlockall)
         .burst(a.burst)
+        .prefill(a.prefill)
         .stall_timeout(Duration::from_millis(a.stall_timeout))
         .start_seq(a.start_seq)
         .ack_busy_poll(a.ack_busy_poll)
