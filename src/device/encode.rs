@@ -166,7 +166,12 @@ mod tests {
             AckFormat::Usrp2 { stream_id: 9 },
             AckFormat::Chdr,
         ] {
-            for (start, pos) in [(0u64, 1u64), (0, 712), (1000, 1089), ((1 << 32) - 3, (1 << 32) + 4)] {
+            for (start, pos) in [
+                (0u64, 1u64),
+                (0, 712),
+                (1000, 1089),
+                ((1 << 32) - 3, (1 << 32) + 4),
+            ] {
                 let mut enc = AckEncoder::new(format);
                 let st = state(pos, start);
                 let mut parser = format.parser(start);
@@ -192,7 +197,8 @@ mod tests {
 
     #[test]
     fn events_reach_the_sender_as_events() {
-        let all = EventSet::UNDERFLOW | EventSet::SEQ_ERROR | EventSet::OVERFLOW | EventSet::RESTART;
+        let all =
+            EventSet::UNDERFLOW | EventSet::SEQ_ERROR | EventSet::OVERFLOW | EventSet::RESTART;
         let st = state(100, 0);
         let collect = |format: AckFormat| {
             let mut enc = AckEncoder::new(format);

@@ -687,7 +687,9 @@ impl<L: AckLink> AckLink for AckFaults<L> {
             self.delayed.pop_front();
             self.inner.send(&s.buf[..s.len], s.to, now_ns);
         }
-        let held_due = self.held.map(|h| h.at_ns.saturating_add(self.hold_limit_ns));
+        let held_due = self
+            .held
+            .map(|h| h.at_ns.saturating_add(self.hold_limit_ns));
         let delayed_due = self.delayed.front().map(|s| s.at_ns);
         let own = match (held_due, delayed_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -762,7 +764,10 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(e.field, "drop-acks");
-        let e = FaultConfig::builder().dup_data(f64::NAN).build().unwrap_err();
+        let e = FaultConfig::builder()
+            .dup_data(f64::NAN)
+            .build()
+            .unwrap_err();
         assert_eq!(e.field, "dup-data");
         let e = FaultConfig::builder().reorder_depth(0).build().unwrap_err();
         assert_eq!(e.field, "reorder-depth");

@@ -184,10 +184,7 @@ impl DeviceConfigBuilder {
         if c.ack_interval.is_zero() || c.ack_interval > MAX_ACK_INTERVAL {
             return err(
                 "ack-interval-us",
-                format!(
-                    "must be between 1 and {} µs",
-                    MAX_ACK_INTERVAL.as_micros()
-                ),
+                format!("must be between 1 and {} µs", MAX_ACK_INTERVAL.as_micros()),
             );
         }
         Ok(c)

@@ -605,7 +605,9 @@ mod tests {
         assert_eq!((r.consumed, r.underflows), (5, 1));
         let ups = parse_all(&d, AckFormat::Native);
         assert_eq!(
-            ups.iter().filter(|u| u.events == EventSet::UNDERFLOW).count(),
+            ups.iter()
+                .filter(|u| u.events == EventSet::UNDERFLOW)
+                .count(),
             1
         );
     }
