@@ -319,8 +319,14 @@ impl Emulator {
 
     /// Waits for the emulator to end and returns the whole report.
     pub fn join(self) -> Result<EmulatorReport, RecvError> {
+        self.join_with_stack().map(|(r, _)| r)
+    }
+
+    /// Like [`join`](Self::join), and gives the sink stack back (the checker's per-stream
+    /// trackers, the device model, the injectors).
+    pub fn join_with_stack(self) -> Result<(EmulatorReport, EmulatorStack), RecvError> {
         let (recv, stack) = self.rx.join_with_sink()?;
-        Ok(EmulatorReport::new(recv, &stack))
+        Ok((EmulatorReport::new(recv, &stack), stack))
     }
 }
 

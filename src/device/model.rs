@@ -15,8 +15,9 @@ use crate::pacing::Rate;
 use crate::recv::{DatagramSink, RxMeta, StreamChecker};
 use crate::wire::header;
 
-/// Heartbeat ACKs continue for this many ACK intervals after the device's state last changed, so a
-/// lost final ACK is repeated without the device chattering forever at an idle sender.
+/// Heartbeat ACKs after the device's state last changed (one per ACK interval), so a lost final
+/// ACK is repeated without the device chattering forever at an idle sender. Counted in ACKs, not
+/// in time, so a receive thread that was descheduled for a while still sends them.
 pub const HEARTBEATS: u64 = 16;
 /// Shortest wake-up asked of the receive loop.
 const MIN_WAIT: Duration = Duration::from_micros(10);
@@ -110,8 +111,8 @@ struct Entry {
 ///   duplicate, or one that arrived after its successors) is discarded.
 /// - **ACKs.** Cumulative, to the source address of the latest data packet: after every
 ///   `ack_every` packets consumed, whenever the buffer runs empty, and at least every
-///   `ack_interval` while the device is active (heartbeats continue for [`HEARTBEATS`] intervals
-///   after the last change). Events go out at once, each as its own ACK.
+///   `ack_interval` while the device is active ([`HEARTBEATS`] heartbeats after the last
+///   change). Events go out at once, each as its own ACK.
 /// - **Restart** ([`Restart::restart`]). The device forgets everything: the buffered packets are
 ///   lost (counted), its consumed position goes back to `start_seq`, its byte count to 0, and it
 ///   announces a restart. Until a packet with `start_seq` arrives (the sender restarting its
@@ -148,7 +149,7 @@ pub struct DeviceModel<S, L = SocketLink> {
     credited_bytes: u64,
     since_ack: u64,
     last_ack_ns: u64,
-    last_change_ns: u64,
+    heartbeats_left: u64,
     peer: Option<SocketAddr>,
     stream_id: u32,
     pending: EventSet,
@@ -188,7 +189,7 @@ impl<S: DatagramSink + Restart, L: AckLink> DeviceModel<S, L> {
             credited_bytes: 0,
             since_ack: 0,
             last_ack_ns: 0,
-            last_change_ns: 0,
+            heartbeats_left: 0,
             peer: None,
             stream_id: 0,
             pending: EventSet::NONE,
@@ -281,7 +282,7 @@ impl<S: DatagramSink + Restart, L: AckLink> DeviceModel<S, L> {
             }
         }
         if consumed {
-            self.last_change_ns = now_ns;
+            self.heartbeats_left = HEARTBEATS;
             if self.since_ack >= self.ack_every || self.queue.is_empty() {
                 self.send_flow(now_ns);
             }
@@ -322,7 +323,7 @@ impl<S: DatagramSink + Restart, L: AckLink> DeviceModel<S, L> {
             self.last_ack_ns = now_ns;
         }
         let now = self.rel(now_ns);
-        self.last_change_ns = now_ns;
+        self.heartbeats_left = HEARTBEATS;
         if self.awaiting_resync {
             if seq != self.start_seq {
                 self.report.discarded += 1;
@@ -380,7 +381,7 @@ impl<S: DatagramSink + Restart, L: AckLink> DeviceModel<S, L> {
         self.position = self.start_seq;
         self.credited_bytes = 0;
         self.since_ack = 0;
-        self.last_change_ns = now_ns;
+        self.heartbeats_left = HEARTBEATS;
         self.pending = self.pending | EventSet::RESTART;
         self.flush_events(now_ns);
     }
@@ -434,11 +435,12 @@ impl<S: DatagramSink + Restart, L: AckLink> DatagramSink for DeviceModel<S, L> {
     fn tick(&mut self, now_ns: u64) -> Option<Duration> {
         let now = self.clock(now_ns);
         self.advance(now);
-        let active = self.t0.is_some()
-            && now.saturating_sub(self.last_change_ns) <= HEARTBEATS * self.interval_ns;
+        let active = self.t0.is_some() && self.heartbeats_left > 0;
         if active && now.saturating_sub(self.last_ack_ns) >= self.interval_ns {
             self.send_flow(now);
+            self.heartbeats_left -= 1;
         }
+        let active = self.heartbeats_left > 0;
         let mut due: Option<u64> = self.link.poll(now);
         let mut earliest = |t: Option<u64>| {
             if let Some(t) = t {
