@@ -235,3 +235,126 @@ pub fn run_suite(
     fill_ratios(&mut out);
     Ok(out)
 }
+
+/// Finds the highest rate in `lo..=hi` (pps) for which `trial` passes, by bisection over
+/// `steps` trials after checking `lo`, the way spead2_bench searches. `None` if even `lo` fails.
+pub fn search_max_rate(
+    lo: f64,
+    hi: f64,
+    steps: u32,
+    mut trial: impl FnMut(f64) -> Result<bool, BenchError>,
+) -> Result<Option<f64>, BenchError> {
+    if !trial(lo)? {
+        return Ok(None);
+    }
+    let (mut good, mut bad) = (lo, hi);
+    if trial(hi)? {
+        return Ok(Some(hi));
+    }
+    for _ in 0..steps {
+        // Geometric midpoint: rates span decades.
+        let mid = (good * bad).sqrt();
+        if trial(mid)? {
+            good = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    Ok(Some(good))
+}
+
+/// One trial of the receiver-capacity search.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityTrial {
+    pub rate_pps: f64,
+    pub sent: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub kernel_drops: u64,
+    pub achieved_pps: f64,
+    pub pass: bool,
+}
+
+/// Receiver capacity at one payload and receive backend: the highest paced rate it drains
+/// without a kernel drop or a lost packet.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityResult {
+    pub receiver_backend: String,
+    pub payload: usize,
+    /// The sender's best unpaced delivered rate measured in this run (the search's upper bound).
+    pub sender_best_pps: f64,
+    pub capacity_pps: Option<f64>,
+    pub trials: Vec<CapacityTrial>,
+}
+
+/// Runs the sender paced at `rate` for `duration` into a receiver with backend `rx_backend`, and
+/// says whether every packet arrived with no kernel drop, at (nearly) the asked rate.
+pub fn capacity_trial(
+    rx_backend: crate::recv::RecvBackend,
+    payload: usize,
+    rate: f64,
+    duration: Duration,
+    place: &Placement,
+) -> Result<CapacityTrial, BenchError> {
+    let mut b = RecvConfig::builder("127.0.0.1:0".parse::<SocketAddr>().expect("literal"))
+        .rcvbuf(64 << 20)
+        .backend(rx_backend);
+    if let Some(c) = place.rx_core {
+        b = b.rx_core(c);
+    }
+    let rx = Receiver::spawn(b.build().map_err(|e| BenchError::Config(e.to_string()))?)
+        .map_err(BenchError::Receiver)?;
+    let mut t = SenderConfig::builder(rx.local_addr())
+        .payload(payload)
+        .rate(crate::pacing::Rate::Pps(rate))
+        .burst(64);
+    if let Some(c) = place.tx_core {
+        t = t.tx_core(c);
+    }
+    let cfg = t.build().map_err(|e| BenchError::Config(e.to_string()))?;
+    let report = SourceSender::spawn(cfg, PatternSource::new(payload, None, Some(duration)))
+        .map_err(BenchError::Sender)?
+        .join()
+        .map_err(BenchError::Sender)?;
+    let got = drain_and_stop(rx, Duration::from_millis(100))?;
+    let achieved = report.packets as f64 / report.seconds.max(1e-9);
+    let received = got.packets - got.duplicates;
+    Ok(CapacityTrial {
+        rate_pps: rate,
+        sent: report.packets,
+        received,
+        lost: got.lost,
+        kernel_drops: got.kernel_drops,
+        achieved_pps: achieved,
+        // A sender that cannot keep the asked rate does not prove the receiver can.
+        pass: got.lost == 0
+            && got.kernel_drops == 0
+            && received == report.packets
+            && achieved >= 0.97 * rate,
+    })
+}
+
+/// Searches the receive capacity of `rx_backend` at `payload` up to `sender_best_pps`.
+pub fn receiver_capacity(
+    rx_backend: crate::recv::RecvBackend,
+    payload: usize,
+    sender_best_pps: f64,
+    trial_len: Duration,
+    steps: u32,
+    place: &Placement,
+) -> Result<CapacityResult, BenchError> {
+    let mut trials = Vec::new();
+    let capacity = search_max_rate(10_000.0, sender_best_pps.max(20_000.0), steps, |rate| {
+        let t = capacity_trial(rx_backend, payload, rate, trial_len, place)?;
+        let pass = t.pass;
+        trials.push(t);
+        Ok(pass)
+    })?;
+    Ok(CapacityResult {
+        receiver_backend: rx_backend.to_string(),
+        payload,
+        sender_best_pps,
+        capacity_pps: capacity,
+        trials,
+    })
+}

@@ -332,6 +332,14 @@ struct TxFlow {
 }
 
 impl TxFlow {
+    /// Records ACK-to-TX visibility when the acknowledged count has moved since the last look.
+    #[inline]
+    fn observe(&mut self) {
+        if let Some(ns) = self.watch.poll(&self.state) {
+            record_clamped(&mut self.visibility_ns, ns.max(1));
+        }
+    }
+
     fn new(cfg: &SenderConfig, state: Arc<FlowState>) -> TxFlow {
         TxFlow {
             watch: AckWatch::new(&state),
@@ -643,9 +651,7 @@ impl Engine {
         let mut closed_since: Option<Instant> = None;
         let mut spins = 0u32;
         loop {
-            if let Some(ns) = f.watch.poll(&f.state) {
-                record_clamped(&mut f.visibility_ns, ns.max(1));
-            }
+            f.observe();
             if f.state.generation() != f.generation {
                 return Err(FlowStop::Restarted);
             }
@@ -705,7 +711,12 @@ impl Engine {
                     if a > 0 {
                         break a;
                     }
-                    Pacer::wait_until(p.next_due().expect("schedule started"));
+                    let due = p.next_due().expect("schedule started");
+                    // Keep noticing ACKs while waiting, so visibility is not one interval late.
+                    match &mut self.flow {
+                        Some(f) => Pacer::wait_until_with(due, || f.observe()),
+                        None => Pacer::wait_until(due),
+                    }
                 };
                 budget = budget.min(allow as usize);
             }

@@ -147,8 +147,15 @@ impl Pacer {
     /// Waits until `deadline`: sleeps while it is far, spins for the last stretch, so the wake-up
     /// error is the clock's, not the scheduler's.
     pub fn wait_until(deadline: Instant) {
+        Self::wait_until_with(deadline, || {});
+    }
+
+    /// As [`wait_until`](Self::wait_until), calling `on_spin` on every turn of the spin, so the
+    /// engine can keep watching for ACKs while it waits for a departure.
+    pub fn wait_until_with(deadline: Instant, mut on_spin: impl FnMut()) {
         const SPIN: Duration = Duration::from_micros(150);
         loop {
+            on_spin();
             let now = Instant::now();
             if now >= deadline {
                 return;

@@ -9,8 +9,21 @@ use super::output::fmt_ns;
 use ringshot::bench::{default_cases, fill_ratios, run_case, BenchError, CaseResult, Placement};
 use ringshot::engine::EngineError;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// Every send backend × GSO × payload, unpaced, delivered rates (about a minute).
+    Throughput,
+    /// Receive capacity per receive backend and payload, found by search.
+    Capacity,
+    /// Everything above, then the SDR workload and the zero-loss search.
+    All,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// Which suite to run.
+    #[arg(long, value_enum, default_value = "throughput")]
+    suite: Suite,
     /// Seconds per case (12 cases by default).
     #[arg(long, default_value = "4", value_name = "SECS", value_parser = super::send::parse_secs)]
     case_secs: Duration,
@@ -23,7 +36,27 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
-    for &p in &a.payloads {
+    validate_payloads(&a.payloads)?;
+    let place = Placement::auto();
+    let mut json = serde_json::Map::new();
+    json.insert("placement".into(), serde_json::to_value(&place)?);
+    if !a.json {
+        println!("ringshot bench: loopback, {}", place.description);
+    }
+    if matches!(a.suite, Suite::Throughput | Suite::All) {
+        json.insert("throughput".into(), throughput(&a, &place)?);
+    }
+    if matches!(a.suite, Suite::Capacity | Suite::All) {
+        json.insert("capacity".into(), capacity(&a, &place)?);
+    }
+    if a.json {
+        println!("{}", serde_json::Value::Object(json));
+    }
+    Ok(())
+}
+
+fn validate_payloads(payloads: &[usize]) -> anyhow::Result<()> {
+    for &p in payloads {
         if !(ringshot::wire::header::HEADER_LEN..=ringshot::config::MAX_UDP_PAYLOAD).contains(&p) {
             return Err(super::usage(format!(
                 "payloads: {p} is outside 16..={}",
@@ -31,7 +64,10 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             )));
         }
     }
-    let place = Placement::auto();
+    Ok(())
+}
+
+fn throughput(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
     let cases: Vec<_> = default_cases()
         .into_iter()
         .filter(|c| a.payloads.contains(&c.payload))
@@ -42,7 +78,6 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         .flat_map(|p| cases.iter().filter(move |c| c.payload == *p).copied())
         .collect();
     if !a.json {
-        println!("ringshot bench: loopback, {}", place.description);
         println!(
             "  {} cases × {:.1} s; throughput is packets delivered to ringshot's receiver",
             cases.len(),
@@ -62,7 +97,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             if case.gso { "on" } else { "off" },
             case.payload
         ));
-        match run_case(*case, a.case_secs, &place) {
+        match run_case(*case, a.case_secs, place) {
             Ok(r) => results.push(r),
             Err(BenchError::Sender(EngineError::BackendUnavailable { backend, reason })) => {
                 skipped.push(format!("{backend}: {reason}"));
@@ -73,21 +108,74 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
     fill_ratios(&mut results);
-    if a.json {
-        let out = serde_json::json!({
-            "placement": place,
-            "case_seconds": a.case_secs.as_secs_f64(),
-            "results": results,
-            "skipped": skipped,
-        });
-        println!("{out}");
-        return Ok(());
+    if !a.json {
+        print_table(&results);
+        for s in &skipped {
+            println!("  skipped: {s}");
+        }
     }
-    print_table(&results);
-    for s in skipped {
-        println!("  skipped: {s}");
+    Ok(serde_json::json!({
+        "case_seconds": a.case_secs.as_secs_f64(),
+        "results": results,
+        "skipped": skipped,
+    }))
+}
+
+/// Receive capacity of each receive backend at each payload, beside the sender's best rate.
+fn capacity(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
+    use ringshot::bench::{receiver_capacity, Case};
+    use ringshot::recv::RecvBackend;
+    let backends = [RecvBackend::Mmsg, RecvBackend::Uring];
+    let bar = ProgressBar::new((a.payloads.len() * (1 + backends.len())) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("static template"),
+    );
+    let mut rows = Vec::new();
+    for &payload in &a.payloads {
+        bar.set_message(format!("sender's best rate at {payload} B"));
+        let best = run_case(
+            Case {
+                backend: ringshot::BackendChoice::Auto,
+                gso: true,
+                payload,
+            },
+            Duration::from_secs(2),
+            place,
+        )?;
+        bar.inc(1);
+        for b in backends {
+            bar.set_message(format!("{b} receiver at {payload} B: searching"));
+            rows.push(receiver_capacity(
+                b,
+                payload,
+                best.sent_pps,
+                Duration::from_millis(1000),
+                6,
+                place,
+            )?);
+            bar.inc(1);
+        }
     }
-    Ok(())
+    bar.finish_and_clear();
+    if !a.json {
+        println!("receive capacity (highest paced rate with 0 lost and 0 kernel drops; GSO sender, GRO receiver)");
+        println!(
+            "{:<8} {:>6} {:>14} {:>14} {:>7}",
+            "receiver", "bytes", "capacity pps", "sender best", "trials"
+        );
+        for r in &rows {
+            println!(
+                "{:<8} {:>6} {:>14} {:>14.0} {:>7}",
+                r.receiver_backend,
+                r.payload,
+                r.capacity_pps
+                    .map_or("< 10000".into(), |c| format!("{c:.0}")),
+                r.sender_best_pps,
+                r.trials.len()
+            );
+        }
+    }
+    Ok(serde_json::to_value(&rows)?)
 }
 
 fn print_table(rows: &[CaseResult]) {

@@ -55,7 +55,7 @@ pub fn main() -> i32 {
                     }
                 }
                 _ => {
-                    eprintln!("ringshot: {}", one_line(&e.to_string()));
+                    eprintln!("ringshot: error: {}", one_line(&e.to_string()));
                     2
                 }
             };
@@ -81,14 +81,18 @@ pub fn main() -> i32 {
     }
 }
 
-/// The first meaningful line of a clap error, without its "error: " prefix.
+/// A clap error as one line: its first line without the "error: " prefix, joined with the
+/// line after it when the first ends in ':' (as "required arguments were not provided:" does).
 fn one_line(msg: &str) -> String {
-    msg.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
+    let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines
+        .next()
         .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ")
-        .to_string()
+        .trim_start_matches("error: ");
+    match (first.ends_with(':'), lines.next()) {
+        (true, Some(next)) => format!("{first} {next}"),
+        _ => first.to_string(),
+    }
 }
 
 /// Turns a library configuration error into a usage error naming the flag.

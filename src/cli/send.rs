@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::output::{fmt_ns, fmt_rate, print_kv, Progress};
 use super::usage;
+use ringshot::config::IdlePolicy;
 use ringshot::engine::EngineError;
 use ringshot::engine::{PatternSource, SourceSender};
 use ringshot::flow::AckFormat;
@@ -63,7 +64,7 @@ pub struct SendArgs {
     #[arg(long)]
     mlockall: bool,
     /// Pace at this rate: 68870pps, 1.2Mpps, 850Mbps, 10Gbps (bits of UDP payload).
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
     rate: Option<Rate>,
     /// Most packets sent back to back when catching up with the schedule.
     #[arg(long, default_value_t = ringshot::config::DEFAULT_BURST, value_name = "PACKETS")]
@@ -83,6 +84,13 @@ pub struct SendArgs {
     /// Pin the ACK core thread to this core.
     #[arg(long, value_name = "N")]
     ack_core: Option<usize>,
+    /// Busy-poll the ACK socket instead of sleeping in poll(2) (lowest visibility latency, one
+    /// core at 100 %).
+    #[arg(long)]
+    ack_busy_poll: bool,
+    /// While the window is closed: spin, or spin then yield then sleep briefly (adaptive).
+    #[arg(long, default_value = "adaptive", value_name = "spin|adaptive", value_parser = parse_wait)]
+    window_wait: IdlePolicy,
     /// End the stream with an error if the window stays closed this long.
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     stall_timeout: u64,
@@ -112,6 +120,14 @@ fn parse_threshold(s: &str) -> Result<Threshold, String> {
         .map_err(|_| format!("'{s}' is not a byte count or 'off'"))
 }
 
+fn parse_wait(s: &str) -> Result<IdlePolicy, String> {
+    match s {
+        "spin" => Ok(IdlePolicy::Spin),
+        "adaptive" => Ok(IdlePolicy::Adaptive),
+        _ => Err(format!("'{s}' is not spin or adaptive")),
+    }
+}
+
 pub fn parse_secs(s: &str) -> Result<Duration, String> {
     let v: f64 = s
         .trim_end_matches('s')
@@ -136,6 +152,8 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
         .burst(a.burst)
         .stall_timeout(Duration::from_millis(a.stall_timeout))
         .start_seq(a.start_seq)
+        .ack_busy_poll(a.ack_busy_poll)
+        .window_wait(a.window_wait)
         .sqpoll(a.sqpoll_idle_ms.map(Duration::from_millis));
     if let Some(addr) = a.bind {
         b = b.bind(addr);
