@@ -843,6 +843,7 @@ fn cli_bad_device_values_exit_2_naming_the_flag() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("ringshot: error: "), "{args:?}: {err}");
         assert!(err.contains(flag), "{args:?}: {err}");
         assert!(!err.contains("---"), "{args:?}: {err}");
     }
