@@ -2,7 +2,7 @@
 //! wraps what it disturbs.
 //!
 //! - [`FaultInjector`] wraps a [`DatagramSink`] (the device model, or a bare
-//!   [`StreamChecker`](crate::recv::StreamChecker)) on the *data* path, between the socket and
+//!   [`StreamChecker`]) on the *data* path, between the socket and
 //!   everything that looks at the packets: it drops, duplicates and reorders ringshot data packets
 //!   and restarts the device it wraps every `restart_after` packets.
 //! - [`AckFaults`] wraps an [`AckLink`] on the *ACK* path, between the device model and the
