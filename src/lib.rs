@@ -4,12 +4,14 @@
 //! The portable engine ([`engine`]) owns a fixed slab of packet buffers and hands batches of them to
 //! one of several OS backends (io_uring, sendmmsg, plain send) that live under [`sys`] behind the
 //! [`sys::TxBackend`] trait. Every submit is timed into a pre-allocated HDR histogram ([`stats`]).
-//! [`recv`] is the draining receiver that checks what arrived.
+//! [`recv`] is the draining receiver that checks what arrived; [`device`] turns it into a device
+//! emulator with a finite buffer, flow-control ACKs and seeded fault injection.
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 pub mod bench;
 pub mod config;
+pub mod device;
 pub mod engine;
 pub mod flow;
 pub mod pacing;

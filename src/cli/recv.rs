@@ -1,14 +1,20 @@
-//! `ringshot recv`.
+//! `ringshot recv`, and `ringshot recv --device`, the device emulator.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use serde::Serialize;
 
 use super::output::{fmt_ns, fmt_rate, print_kv, Progress};
-use super::usage;
-use ringshot::recv::{Receiver, RecvBackend, RecvConfig, RecvReport};
+use super::UsageError;
+use ringshot::device::{
+    DeviceConfig, DeviceReport, Emulator, FaultConfig, FaultCounts, FaultInjector,
+};
+use ringshot::flow::AckFormat;
+use ringshot::pacing::Rate;
+use ringshot::recv::{Receiver, RecvBackend, RecvConfig, RecvReport, StreamChecker};
 
 #[derive(Debug, Args)]
 pub struct RecvArgs {
@@ -36,9 +42,197 @@ pub struct RecvArgs {
     /// Print one JSON object at the end instead of a table.
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    faults: FaultArgs,
+}
+
+/// The device emulator's flags (all need `--device`).
+#[derive(Debug, Args)]
+struct DeviceArgs {
+    /// Act as a device: a buffer drained at a fixed rate that sends flow-control ACKs to the
+    /// sender, from the port the data arrives on.
+    #[arg(long)]
+    device: bool,
+    /// Device buffer size in bytes of UDP payload [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    device_buffer: Option<u64>,
+    /// Drain rate in packets per second [default: 68870].
+    #[arg(long, value_name = "N", conflicts_with = "drain_rate")]
+    drain_pps: Option<f64>,
+    /// Drain rate as packets or bits of UDP payload per second: 68870pps, 850Mbps, 1Gbps ...
+    #[arg(long, value_name = "RATE")]
+    drain_rate: Option<Rate>,
+    /// ACK format [default: native].
+    #[arg(long, value_name = "native|usrp2|usrp2:SID|chdr")]
+    ack: Option<AckFormat>,
+    /// Send an ACK after every N packets consumed [default: 1/8 of the buffer in 1472 B packets].
+    #[arg(long, value_name = "N")]
+    ack_every: Option<u64>,
+    /// Send an ACK at least this often while active, µs [default: 1000].
+    #[arg(long, value_name = "US")]
+    ack_interval_us: Option<u64>,
+    /// The sequence number the stream starts at (the sender's --start-seq) [default: 0].
+    #[arg(long, value_name = "N")]
+    start_seq: Option<u64>,
+}
+
+/// Seeded fault injection. Data faults work with or without `--device`; ACK faults and restarts
+/// need it.
+#[derive(Debug, Args)]
+struct FaultArgs {
+    /// Seed of the fault generator [default: 0].
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Probability that a data packet is dropped.
+    #[arg(long, value_name = "P")]
+    drop_data: Option<f64>,
+    /// Probability that a data packet is delivered twice.
+    #[arg(long, value_name = "P")]
+    dup_data: Option<f64>,
+    /// Probability that a data packet is delivered after --reorder-depth later ones.
+    #[arg(long, value_name = "P")]
+    reorder_data: Option<f64>,
+    /// How many later packets overtake a reordered one [default: 8].
+    #[arg(long, value_name = "N")]
+    reorder_depth: Option<usize>,
+    /// Probability that an ACK is dropped.
+    #[arg(long, value_name = "P")]
+    drop_acks: Option<f64>,
+    /// Probability that an ACK is sent twice.
+    #[arg(long, value_name = "P")]
+    dup_acks: Option<f64>,
+    /// Probability that an ACK is sent after the next one.
+    #[arg(long, value_name = "P")]
+    reorder_acks: Option<f64>,
+    /// Delay every ACK by this many µs.
+    #[arg(long, value_name = "US")]
+    delay_acks_us: Option<u64>,
+    /// Probability that an ACK is replaced by a damaged copy.
+    #[arg(long, value_name = "P")]
+    corrupt_acks: Option<f64>,
+    /// The device restarts (forgets its buffer and position) after every N data packets.
+    #[arg(long, value_name = "N")]
+    restart_after: Option<u64>,
+}
+
+/// A library configuration error (its Display already reads `--flag: reason`) as a usage error.
+fn flag_error(e: impl std::fmt::Display) -> anyhow::Error {
+    UsageError(e.to_string()).into()
+}
+
+fn needs_device(flag: &str) -> anyhow::Error {
+    UsageError(format!("--{flag}: needs --device")).into()
+}
+
+impl DeviceArgs {
+    /// The first device flag given without `--device`.
+    fn stray(&self) -> Option<&'static str> {
+        [
+            ("device-buffer", self.device_buffer.is_some()),
+            ("drain-pps", self.drain_pps.is_some()),
+            ("drain-rate", self.drain_rate.is_some()),
+            ("ack", self.ack.is_some()),
+            ("ack-every", self.ack_every.is_some()),
+            ("ack-interval-us", self.ack_interval_us.is_some()),
+            ("start-seq", self.start_seq.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(f, set)| set.then_some(f))
+    }
+
+    fn config(&self) -> anyhow::Result<DeviceConfig> {
+        let mut b = DeviceConfig::builder();
+        if let Some(n) = self.device_buffer {
+            b = b.buffer_bytes(n);
+        }
+        if let Some(p) = self.drain_pps {
+            b = b.drain(Rate::Pps(p));
+        }
+        if let Some(r) = self.drain_rate {
+            b = b.drain(r);
+        }
+        if let Some(f) = self.ack {
+            b = b.ack(f);
+        }
+        if let Some(n) = self.ack_every {
+            b = b.ack_every(n);
+        }
+        if let Some(us) = self.ack_interval_us {
+            b = b.ack_interval(Duration::from_micros(us));
+        }
+        if let Some(s) = self.start_seq {
+            b = b.start_seq(s);
+        }
+        b.build().map_err(flag_error)
+    }
+}
+
+impl FaultArgs {
+    /// The first flag given that only makes sense with a device.
+    fn device_only(&self) -> Option<&'static str> {
+        [
+            ("drop-acks", self.drop_acks.is_some()),
+            ("dup-acks", self.dup_acks.is_some()),
+            ("reorder-acks", self.reorder_acks.is_some()),
+            ("delay-acks-us", self.delay_acks_us.is_some()),
+            ("corrupt-acks", self.corrupt_acks.is_some()),
+            ("restart-after", self.restart_after.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(f, set)| set.then_some(f))
+    }
+
+    fn config(&self) -> anyhow::Result<FaultConfig> {
+        let mut b = FaultConfig::builder();
+        macro_rules! set {
+            ($($field:ident),*) => {$(
+                if let Some(v) = self.$field {
+                    b = b.$field(v);
+                }
+            )*};
+        }
+        set!(
+            seed,
+            drop_data,
+            dup_data,
+            reorder_data,
+            reorder_depth,
+            drop_acks,
+            dup_acks,
+            reorder_acks,
+            corrupt_acks,
+            restart_after
+        );
+        if let Some(us) = self.delay_acks_us {
+            b = b.delay_acks(Duration::from_micros(us));
+        }
+        b.build().map_err(flag_error)
+    }
+}
+
+/// `recv --json` with data faults but no device.
+#[derive(Debug, Serialize)]
+struct FaultyRecvReport {
+    #[serde(flatten)]
+    recv: RecvReport,
+    injected: FaultCounts,
 }
 
 pub fn run(a: RecvArgs) -> anyhow::Result<()> {
+    if !a.device.device {
+        if let Some(flag) = a.device.stray().or(a.faults.device_only()) {
+            return Err(needs_device(flag));
+        }
+    }
+    let device = if a.device.device {
+        Some(a.device.config()?)
+    } else {
+        None
+    };
+    let faults = a.faults.config()?;
     let mut b = RecvConfig::builder(a.bind)
         .backend(a.backend)
         .rcvbuf(a.rcvbuf)
@@ -52,27 +246,85 @@ pub fn run(a: RecvArgs) -> anyhow::Result<()> {
     if let Some(c) = a.rx_core {
         b = b.rx_core(c);
     }
-    let cfg = b.build().map_err(usage)?;
-    let rx = Receiver::spawn(cfg).context("starting the receiver")?;
-    if !a.json {
-        eprintln!(
-            "ringshot recv: listening on {} (backend {}, GRO {})",
-            rx.local_addr(),
-            rx.backend(),
-            if rx.gro() { "on" } else { "off" }
-        );
+    let cfg = b.build().map_err(flag_error)?;
+    match device {
+        Some(d) => run_device(cfg, d, faults, a.json),
+        None if faults.data_faults() => run_faulty(cfg, faults, a.json),
+        None => run_plain(cfg, a.json),
     }
-    let mut progress = Progress::new("recv");
-    while !rx.is_finished() {
+}
+
+fn listening(addr: SocketAddr, backend: &str, gro: bool, what: &str) {
+    // On stderr even with --json (stdout stays one JSON object), so scripts can find the port.
+    eprintln!(
+        "ringshot recv: {what}listening on {addr} (backend {backend}, GRO {})",
+        if gro { "on" } else { "off" }
+    );
+}
+
+fn wait(is_finished: impl Fn() -> bool, progress: impl Fn() -> u64) {
+    let mut p = Progress::new("recv");
+    while !is_finished() {
         std::thread::sleep(Duration::from_millis(50));
-        progress.update(rx.progress().0);
+        p.update(progress());
     }
-    progress.finish();
+    p.finish();
+}
+
+fn run_plain(cfg: RecvConfig, json: bool) -> anyhow::Result<()> {
+    let rx = Receiver::spawn(cfg).context("starting the receiver")?;
+    listening(rx.local_addr(), rx.backend(), rx.gro(), "");
+    wait(|| rx.is_finished(), || rx.progress().0);
     let report = rx.join().context("receiving")?;
-    if a.json {
+    if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_recv_table(&report);
+    }
+    Ok(())
+}
+
+fn run_faulty(cfg: RecvConfig, faults: FaultConfig, json: bool) -> anyhow::Result<()> {
+    let sink = FaultInjector::new(StreamChecker::new(cfg.window(), cfg.verify()), &faults);
+    let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;
+    listening(rx.local_addr(), rx.backend(), rx.gro(), "");
+    wait(|| rx.is_finished(), || rx.progress().0);
+    let (recv, sink) = rx.join_with_sink().context("receiving")?;
+    let report = FaultyRecvReport {
+        recv,
+        injected: sink.counts(),
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_recv_table(&report.recv);
+        print_injected(&report.injected);
+    }
+    Ok(())
+}
+
+fn run_device(
+    cfg: RecvConfig,
+    device: DeviceConfig,
+    faults: FaultConfig,
+    json: bool,
+) -> anyhow::Result<()> {
+    let what = format!(
+        "device ({} B buffer, drain {}, {} ACKs) ",
+        device.buffer_bytes(),
+        device.drain(),
+        device.ack()
+    );
+    let emu = Emulator::spawn(cfg, device, faults).context("starting the device emulator")?;
+    listening(emu.local_addr(), emu.backend(), emu.gro(), &what);
+    wait(|| emu.is_finished(), || emu.progress().0);
+    let report = emu.join().context("receiving")?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_recv_table(&report.recv);
+        print_device(&report.device);
+        print_injected(&report.injected);
     }
     Ok(())
 }
@@ -107,6 +359,69 @@ fn print_recv_table(r: &RecvReport) {
                     fmt_ns(r.gaps_ns.max)
                 ),
             ),
+        ],
+    );
+}
+
+fn print_device(d: &DeviceReport) {
+    print_kv(
+        "device",
+        &[
+            (
+                "consumed",
+                format!("{} packets ({} bytes)", d.consumed, d.consumed_bytes),
+            ),
+            (
+                "buffer",
+                format!(
+                    "max fill {} bytes, {} at the end",
+                    d.max_fill_bytes, d.fill_bytes
+                ),
+            ),
+            (
+                "events",
+                format!(
+                    "{} overflows, {} underflows, {} sequence errors, {} restarts",
+                    d.overflows, d.underflows, d.seq_errors, d.restarts
+                ),
+            ),
+            (
+                "sequence",
+                format!(
+                    "{} skipped, {} discarded, {} lost in restarts",
+                    d.skipped, d.discarded, d.lost_in_restart
+                ),
+            ),
+            (
+                "acks",
+                format!(
+                    "{} sent, {} datagrams, {} send errors",
+                    d.acks_sent, d.ack_datagrams, d.ack_send_errors
+                ),
+            ),
+        ],
+    );
+}
+
+fn print_injected(c: &FaultCounts) {
+    print_kv(
+        "injected faults",
+        &[
+            (
+                "data",
+                format!(
+                    "{} dropped, {} duplicated, {} reordered",
+                    c.drop_data, c.dup_data, c.reorder_data
+                ),
+            ),
+            (
+                "acks",
+                format!(
+                    "{} dropped, {} duplicated, {} reordered, {} delayed, {} corrupted",
+                    c.drop_acks, c.dup_acks, c.reorder_acks, c.delay_acks, c.corrupt_acks
+                ),
+            ),
+            ("restarts", c.restarts.to_string()),
         ],
     );
 }

@@ -1,0 +1,365 @@
+//! The device emulator: the receiver turned into a device with a finite buffer that drains at a
+//! fixed rate and acknowledges what it consumed, with seeded fault injection, so flow control can
+//! be tested end to end on one machine.
+//!
+//! # The stack
+//!
+//! ```text
+//!   socket ─► Receiver run loop ─► FaultInjector ─► DeviceModel ─► StreamChecker
+//!                                  (data faults,     (buffer, drain,   (what reached the
+//!                                   restarts)         events, ACKs)     device's port)
+//!                                                        │
+//!                                                        ▼
+//!                                  sender ◄─ socket ◄─ AckFaults ◄─ AckEncoder
+//!                                  (clone of the       (ACK faults)   (native | usrp2 | chdr)
+//!                                   receive socket)
+//! ```
+//!
+//! Data faults sit *above* both the device model and the checker: a dropped packet is never seen
+//! by either, a duplicated one is seen twice by both, a reordered one reaches both late. So the
+//! checker's report is the network's effect on the stream, exactly: `lost` = injected drops,
+//! `duplicates` = injected duplicates, `reordered` = injected reorders (see
+//! [`fault`] for the precise definitions). What the device then does with each packet
+//! (consume, discard, overflow) is the device's own report, [`DeviceReport`]. ACK faults sit
+//! between the device model and the socket, so the device's own count (`acks_sent`) is what it
+//! meant to say, and the sender's ACK counters show what reached it.
+//!
+//! [`Emulator`] wires all of this onto a loopback or network socket; the pieces are public for
+//! library tests that want a different stack (a [`FaultInjector`] over a bare
+//! [`StreamChecker`], a [`DeviceModel`] that records its ACKs, ...). See `docs/device.md`.
+
+mod encode;
+pub mod fault;
+mod link;
+mod model;
+
+use std::fmt;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use encode::{AckEncoder, CHDR_NO_PACKET_LIMIT, USRP2_CODE_RESTART};
+pub use fault::{
+    AckFaults, Corruption, FaultConfig, FaultConfigBuilder, FaultConfigError, FaultCounts,
+    FaultInjector, Restart, SplitMix64,
+};
+pub use link::{AckLink, SocketLink, MAX_ACK_LEN};
+pub use model::{AckState, DeviceModel, DeviceReport, HEARTBEATS};
+
+use crate::flow::AckFormat;
+use crate::pacing::Rate;
+use crate::recv::{Receiver, RecvConfig, RecvControl, RecvError, RecvReport, StreamChecker};
+
+/// Default device buffer: 1 MiB, the SDR of design.md §1.
+pub const DEFAULT_BUFFER: u64 = 1 << 20;
+/// Default drain: the SDR workload's 68,870 packets per second.
+pub const DEFAULT_DRAIN: Rate = Rate::Pps(68_870.0);
+/// Default longest time between ACKs while the device is active.
+pub const DEFAULT_ACK_INTERVAL: Duration = Duration::from_millis(1);
+/// Packet size the default `ack_every` assumes (a 1500-byte IP packet's UDP payload).
+const NOMINAL_PACKET: u64 = 1472;
+/// Smallest device buffer accepted, bytes.
+pub const MIN_BUFFER: u64 = 64;
+/// Largest device buffer accepted: the native ACK's credit field is 32 bits.
+pub const MAX_BUFFER: u64 = u32::MAX as u64;
+/// Longest ACK interval accepted.
+pub const MAX_ACK_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A validated device configuration. Build it with [`DeviceConfig::builder`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceConfig {
+    pub(crate) buffer_bytes: u64,
+    pub(crate) drain: Rate,
+    pub(crate) ack: AckFormat,
+    pub(crate) ack_every: u64,
+    pub(crate) ack_interval: Duration,
+    pub(crate) start_seq: u64,
+}
+
+impl DeviceConfig {
+    /// Starts a builder with the defaults: a 1 MiB buffer drained at 68,870 pps, native ACKs
+    /// every 1/8 of the buffer in 1472-byte packets (89) and at least every millisecond, a stream
+    /// starting at sequence 0.
+    pub fn builder() -> DeviceConfigBuilder {
+        DeviceConfigBuilder {
+            cfg: DeviceConfig {
+                buffer_bytes: DEFAULT_BUFFER,
+                drain: DEFAULT_DRAIN,
+                ack: AckFormat::Native,
+                ack_every: 0,
+                ack_interval: DEFAULT_ACK_INTERVAL,
+                start_seq: 0,
+            },
+            ack_every: None,
+        }
+    }
+
+    pub fn buffer_bytes(&self) -> u64 {
+        self.buffer_bytes
+    }
+    pub fn drain(&self) -> Rate {
+        self.drain
+    }
+    pub fn ack(&self) -> AckFormat {
+        self.ack
+    }
+    pub fn ack_every(&self) -> u64 {
+        self.ack_every
+    }
+    pub fn ack_interval(&self) -> Duration {
+        self.ack_interval
+    }
+    pub fn start_seq(&self) -> u64 {
+        self.start_seq
+    }
+}
+
+/// Builder for [`DeviceConfig`]; [`build`](Self::build) validates.
+#[derive(Debug, Clone)]
+pub struct DeviceConfigBuilder {
+    cfg: DeviceConfig,
+    ack_every: Option<u64>,
+}
+
+impl DeviceConfigBuilder {
+    /// Buffer size in bytes of UDP payload ([`MIN_BUFFER`]..=[`MAX_BUFFER`]).
+    pub fn buffer_bytes(mut self, n: u64) -> Self {
+        self.cfg.buffer_bytes = n;
+        self
+    }
+    /// Consumption rate: packets per second, or bits of UDP payload per second.
+    pub fn drain(mut self, r: Rate) -> Self {
+        self.cfg.drain = r;
+        self
+    }
+    pub fn drain_pps(self, pps: f64) -> Self {
+        self.drain(Rate::Pps(pps))
+    }
+    /// The ACK format (its parser on the sender side is [`AckFormat::parser`]).
+    pub fn ack(mut self, f: AckFormat) -> Self {
+        self.cfg.ack = f;
+        self
+    }
+    /// Send a flow-control ACK after every `n` packets consumed.
+    pub fn ack_every(mut self, n: u64) -> Self {
+        self.ack_every = Some(n);
+        self
+    }
+    /// Send an ACK at least this often while the device is active.
+    pub fn ack_interval(mut self, d: Duration) -> Self {
+        self.cfg.ack_interval = d;
+        self
+    }
+    /// The sequence number the stream starts at (what a host sets up with a stream command).
+    pub fn start_seq(mut self, seq: u64) -> Self {
+        self.cfg.start_seq = seq;
+        self
+    }
+
+    pub fn build(self) -> Result<DeviceConfig, DeviceConfigError> {
+        let mut c = self.cfg;
+        let err = |field, reason: String| Err(DeviceConfigError { field, reason });
+        if !(MIN_BUFFER..=MAX_BUFFER).contains(&c.buffer_bytes) {
+            return err(
+                "device-buffer",
+                format!("must be between {MIN_BUFFER} and {MAX_BUFFER} bytes"),
+            );
+        }
+        match c.drain {
+            Rate::Pps(p) if !(p.is_finite() && p > 0.0) => {
+                return err("drain-pps", format!("{p} is not a positive rate"))
+            }
+            Rate::Bps(b) if !(b.is_finite() && b > 0.0) => {
+                return err("drain-rate", format!("{b} is not a positive rate"))
+            }
+            _ => {}
+        }
+        c.ack_every = match self.ack_every {
+            Some(0) => return err("ack-every", "must be at least 1 packet".into()),
+            Some(n) => n,
+            None => (c.buffer_bytes / 8 / NOMINAL_PACKET).max(1),
+        };
+        if c.ack_interval.is_zero() || c.ack_interval > MAX_ACK_INTERVAL {
+            return err(
+                "ack-interval-us",
+                format!("must be between 1 and {} µs", MAX_ACK_INTERVAL.as_micros()),
+            );
+        }
+        Ok(c)
+    }
+}
+
+/// A device configuration that cannot work. `field` is the CLI flag's name without dashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceConfigError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for DeviceConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "--{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for DeviceConfigError {}
+
+/// How [`AckFaults`] damages ACKs of `format` so that the sender can tell (see [`Corruption`]).
+pub fn corruption_for(format: AckFormat) -> Corruption {
+    match format {
+        AckFormat::Native => Corruption::FlipBit,
+        AckFormat::Usrp2 { .. } | AckFormat::Chdr => Corruption::Truncate,
+    }
+}
+
+/// The emulator's sink stack: data faults over the device over the checker, ACKs through the
+/// ACK-fault layer to the socket.
+pub type EmulatorStack = FaultInjector<DeviceModel<StreamChecker, AckFaults<SocketLink>>>;
+
+/// Builds the emulator's sink stack over `ack_socket` (a clone of the receive socket).
+pub fn stack(
+    recv: &RecvConfig,
+    device: &DeviceConfig,
+    faults: &FaultConfig,
+    ack_socket: UdpSocket,
+) -> EmulatorStack {
+    let link = AckFaults::new(
+        SocketLink::new(ack_socket),
+        faults,
+        corruption_for(device.ack),
+        // A reordered ACK waits for the next one at most two intervals (heartbeats come at
+        // least once an interval while the device is active).
+        device.ack_interval * 2,
+    );
+    let checker = StreamChecker::new(recv.window(), recv.verify());
+    FaultInjector::new(DeviceModel::new(device, checker, link), faults)
+}
+
+/// Everything `ringshot recv --device --json` prints: the receiver's report, the device's and
+/// the faults injected.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmulatorReport {
+    #[serde(flatten)]
+    pub recv: RecvReport,
+    pub device: DeviceReport,
+    pub injected: FaultCounts,
+}
+
+impl EmulatorReport {
+    /// The report of a finished stack.
+    pub fn new(recv: RecvReport, stack: &EmulatorStack) -> EmulatorReport {
+        EmulatorReport {
+            recv,
+            device: stack.inner().report(),
+            injected: stack.counts().merged(stack.inner().ack_faults()),
+        }
+    }
+}
+
+/// A device emulator running on the receiver's thread: binds the socket, sends its ACKs from a
+/// clone of it (so they come from the data port), and stops like a receiver (count, idle exit,
+/// [`stop`](Self::stop)).
+#[derive(Debug)]
+pub struct Emulator {
+    rx: Receiver<EmulatorStack>,
+}
+
+impl Emulator {
+    /// Binds `recv.bind()` and starts the emulator. Returns once the socket is bound, so
+    /// [`local_addr`](Self::local_addr) is known and a sender can start.
+    pub fn spawn(
+        recv: RecvConfig,
+        device: DeviceConfig,
+        faults: FaultConfig,
+    ) -> Result<Emulator, RecvError> {
+        let sock = UdpSocket::bind(recv.bind()).map_err(RecvError::Socket)?;
+        let ack = sock.try_clone().map_err(RecvError::Socket)?;
+        let sink = stack(&recv, &device, &faults, ack);
+        let rx = Receiver::spawn_on(recv, sock, sink)?;
+        Ok(Emulator { rx })
+    }
+
+    /// The bound address (the device's address, and where its ACKs come from).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.rx.local_addr()
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.rx.backend()
+    }
+
+    pub fn gro(&self) -> bool {
+        self.rx.gro()
+    }
+
+    /// One-line notices from start-up.
+    pub fn notices(&self) -> &[String] {
+        self.rx.notices()
+    }
+
+    pub fn control(&self) -> Arc<RecvControl> {
+        self.rx.control()
+    }
+
+    /// Asks the emulator to stop (within about 50 ms); then [`join`](Self::join).
+    pub fn stop(&self) {
+        self.rx.stop();
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.rx.is_finished()
+    }
+
+    /// (packets, bytes) received so far.
+    pub fn progress(&self) -> (u64, u64) {
+        self.rx.progress()
+    }
+
+    /// Waits for the emulator to end and returns the whole report.
+    pub fn join(self) -> Result<EmulatorReport, RecvError> {
+        self.join_with_stack().map(|(r, _)| r)
+    }
+
+    /// Like [`join`](Self::join), and gives the sink stack back (the checker's per-stream
+    /// trackers, the device model, the injectors).
+    pub fn join_with_stack(self) -> Result<(EmulatorReport, EmulatorStack), RecvError> {
+        let (recv, stack) = self.rx.join_with_sink()?;
+        Ok((EmulatorReport::new(recv, &stack), stack))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_and_validation() {
+        let c = DeviceConfig::builder().build().unwrap();
+        assert_eq!(c.buffer_bytes(), 1 << 20);
+        assert_eq!(c.ack_every(), 89);
+        assert_eq!(c.ack(), AckFormat::Native);
+        let small = DeviceConfig::builder().buffer_bytes(1000).build().unwrap();
+        assert_eq!(small.ack_every(), 1);
+        for (b, field) in [
+            (DeviceConfig::builder().buffer_bytes(10), "device-buffer"),
+            (
+                DeviceConfig::builder().buffer_bytes(MAX_BUFFER + 1),
+                "device-buffer",
+            ),
+            (DeviceConfig::builder().drain_pps(0.0), "drain-pps"),
+            (DeviceConfig::builder().drain_pps(f64::NAN), "drain-pps"),
+            (DeviceConfig::builder().drain(Rate::Bps(-1.0)), "drain-rate"),
+            (DeviceConfig::builder().ack_every(0), "ack-every"),
+            (
+                DeviceConfig::builder().ack_interval(Duration::ZERO),
+                "ack-interval-us",
+            ),
+        ] {
+            let e = b.build().unwrap_err();
+            assert_eq!(e.field, field);
+            assert!(e.to_string().starts_with(&format!("--{field}: ")), "{e}");
+        }
+    }
+}

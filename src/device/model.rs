@@ -1,0 +1,756 @@
+//! [`DeviceModel`]: a device with a finite buffer drained at a fixed rate, as a [`DatagramSink`].
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::encode::AckEncoder;
+use super::fault::{FaultCounts, Restart};
+use super::link::{AckLink, SocketLink};
+use super::DeviceConfig;
+use crate::flow::EventSet;
+use crate::pacing::Rate;
+use crate::recv::{DatagramSink, RxMeta, StreamChecker};
+use crate::wire::header;
+
+/// Heartbeat ACKs after the device's state last changed (one per ACK interval), so a lost final
+/// ACK is repeated without the device chattering forever at an idle sender. Counted in ACKs, not
+/// in time, so a receive thread that was descheduled for a while still sends them.
+pub const HEARTBEATS: u64 = 16;
+/// Shortest wake-up asked of the receive loop.
+const MIN_WAIT: Duration = Duration::from_micros(10);
+/// Longest stretch of the buffer scanned to find when the next ACK falls due.
+const MAX_SCAN: usize = 1024;
+
+/// What the device reports in an ACK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckState {
+    /// Consumed position in the sender's sequence space: the sequence number after the last
+    /// packet consumed (gaps before it are credited as consumed).
+    pub position: u64,
+    /// UDP payload bytes consumed since the stream (re)started, gaps credited (see the model).
+    pub bytes: u64,
+    /// Buffer size in bytes.
+    pub capacity: u64,
+    /// The sequence number the stream starts at.
+    pub start_seq: u64,
+    /// Native: the data stream id; CHDR: the source endpoint (low 16 bits).
+    pub stream_id: u32,
+}
+
+/// The `device` object of `ringshot recv --device --json`: what the device did with the packets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DeviceReport {
+    /// Packets consumed (played out), over all restarts.
+    pub consumed: u64,
+    /// Packets that arrived with no room in the buffer and were dropped. Never, with correct
+    /// flow control.
+    pub overflows: u64,
+    /// Times the buffer ran dry while the stream went on (once per dry spell; the drain at the
+    /// end of a stream is not an underflow).
+    pub underflows: u64,
+    /// Highest buffer fill, bytes.
+    pub max_fill_bytes: u64,
+    /// ACKs the device emitted (flow updates, events, heartbeats), before any ACK fault.
+    pub acks_sent: u64,
+    /// UDP payload bytes consumed.
+    pub consumed_bytes: u64,
+    /// Gaps in the sequence (each announced with a sequence-error event).
+    pub seq_errors: u64,
+    /// Sequence numbers that never arrived in time and were credited as consumed when the packet
+    /// after them was.
+    pub skipped: u64,
+    /// Packets thrown away on arrival: duplicates, packets older than one already taken, and
+    /// packets after a restart until the stream restarts at its first sequence number.
+    pub discarded: u64,
+    /// Device restarts.
+    pub restarts: u64,
+    /// Packets that were in the buffer when the device restarted (lost with it).
+    pub lost_in_restart: u64,
+    /// Buffer fill when the device stopped, bytes.
+    pub fill_bytes: u64,
+    /// ACK datagrams that left the socket (after ACK faults).
+    pub ack_datagrams: u64,
+    /// ACK sends that failed.
+    pub ack_send_errors: u64,
+}
+
+/// One packet in the buffer.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    seq: u64,
+    /// Sequence numbers skipped right before this one.
+    gap: u64,
+    len: u32,
+}
+
+/// A device as a [`DatagramSink`] over an inner sink `S` (normally the [`StreamChecker`]) that
+/// sends its ACKs through `L` (normally a [`SocketLink`] on a clone of the receive socket).
+///
+/// # Model
+///
+/// Every datagram goes to the inner sink first, so the checker sees exactly what reached the
+/// device's port. Then, for ringshot data packets:
+///
+/// - **Drain.** The buffer is drained like a DAC from the first packet on: each packet takes
+///   `1/drain_pps` (or `len × 8 / drain_rate`) to consume, back to back on an absolute schedule
+///   computed from the receive timestamps ([`RxMeta::at_ns`]) and the times `tick` is called; no
+///   per-packet timers. A packet's bytes leave the buffer when it has been consumed. When the
+///   buffer runs dry, the drain stops; the next packet restarts it at its arrival time.
+/// - **Underflow.** The buffer ran dry and a packet then arrived (the stream went on): counted once
+///   per dry spell and announced when the packet arrives. Running dry at the end of a stream is
+///   not an underflow.
+/// - **Overflow.** A packet arrives and does not fit (`fill + len > buffer`): dropped, counted,
+///   announced. With correct flow control it never happens.
+/// - **Sequence.** The device expects `start_seq` first and then +1 per packet. A packet beyond
+///   the expected one opens a gap: a sequence error is announced and the gap is skipped (its
+///   numbers are credited as consumed when this packet is consumed, in bytes at this packet's
+///   size — exact for streams of equal-sized packets). A packet below the expected one (a
+///   duplicate, or one that arrived after its successors) is discarded.
+/// - **ACKs.** Cumulative, to the source address of the latest data packet: after every
+///   `ack_every` packets consumed, whenever the buffer runs empty, and at least every
+///   `ack_interval` while the device is active ([`HEARTBEATS`] heartbeats after the last
+///   change). Events go out at once, each as its own ACK.
+/// - **Restart** ([`Restart::restart`]). The device forgets everything: the buffered packets are
+///   lost (counted), its consumed position goes back to `start_seq`, its byte count to 0, and it
+///   announces a restart. Until a packet with `start_seq` arrives (the sender restarting its
+///   stream) it discards data, and its ACKs report the reset position, which the sender sees as
+///   stale, so a sender that missed the announcement stalls rather than believing anything it
+///   sent was consumed. When the stream does restart, the inner checker restarts too.
+#[derive(Debug)]
+pub struct DeviceModel<S, L = SocketLink> {
+    inner: S,
+    link: L,
+    enc: AckEncoder,
+    buffer_bytes: u64,
+    /// Drain cost of a packet: `cost_fixed + cost_per_byte × len` ns.
+    cost_fixed: f64,
+    cost_per_byte: f64,
+    ack_every: u64,
+    interval_ns: u64,
+    start_seq: u64,
+    /// Receive time of the first packet: times below are ns after it, as f64.
+    t0: Option<u64>,
+    last_now: u64,
+    queue: VecDeque<Entry>,
+    fill: u64,
+    /// When the head of the queue will have been consumed.
+    head_done: f64,
+    /// When the buffer last ran dry while streaming.
+    dry_at: Option<f64>,
+    awaiting_resync: bool,
+    /// Next sequence number expected on arrival.
+    expected: u64,
+    /// Sequence number after the last packet taken into the buffer.
+    accepted_end: u64,
+    position: u64,
+    credited_bytes: u64,
+    since_ack: u64,
+    last_ack_ns: u64,
+    heartbeats_left: u64,
+    peer: Option<SocketAddr>,
+    stream_id: u32,
+    pending: EventSet,
+    report: DeviceReport,
+}
+
+impl<S: DatagramSink + Restart, L: AckLink> DeviceModel<S, L> {
+    /// A device per `cfg` over `inner`, sending ACKs through `link`.
+    pub fn new(cfg: &DeviceConfig, inner: S, link: L) -> DeviceModel<S, L> {
+        let (cost_fixed, cost_per_byte) = match cfg.drain {
+            Rate::Pps(p) => (1e9 / p, 0.0),
+            Rate::Bps(b) => (0.0, 8e9 / b),
+        };
+        // Enough entries for a buffer of minimum-size packets, within reason: beyond that the
+        // queue grows (once).
+        let entries = (cfg.buffer_bytes / header::HEADER_LEN as u64 + 1).min(1 << 16) as usize;
+        DeviceModel {
+            inner,
+            link,
+            enc: AckEncoder::new(cfg.ack),
+            buffer_bytes: cfg.buffer_bytes,
+            cost_fixed,
+            cost_per_byte,
+            ack_every: cfg.ack_every,
+            interval_ns: cfg.ack_interval.as_nanos() as u64,
+            start_seq: cfg.start_seq,
+            t0: None,
+            last_now: 0,
+            queue: VecDeque::with_capacity(entries),
+            fill: 0,
+            head_done: 0.0,
+            dry_at: None,
+            awaiting_resync: false,
+            expected: cfg.start_seq,
+            accepted_end: cfg.start_seq,
+            position: cfg.start_seq,
+            credited_bytes: 0,
+            since_ack: 0,
+            last_ack_ns: 0,
+            heartbeats_left: 0,
+            peer: None,
+            stream_id: 0,
+            pending: EventSet::NONE,
+            report: DeviceReport::default(),
+        }
+    }
+
+    /// The device's counters so far.
+    pub fn report(&self) -> DeviceReport {
+        DeviceReport {
+            fill_bytes: self.fill,
+            ack_datagrams: self.link.sent(),
+            ack_send_errors: self.link.send_errors(),
+            ..self.report
+        }
+    }
+
+    /// Faults injected on the ACK path (zero without an [`AckFaults`](super::AckFaults) link).
+    pub fn ack_faults(&self) -> FaultCounts {
+        self.link.fault_counts()
+    }
+
+    /// What the next ACK would say.
+    pub fn ack_state(&self) -> AckState {
+        AckState {
+            position: self.position,
+            bytes: self.credited_bytes,
+            capacity: self.buffer_bytes,
+            start_seq: self.start_seq,
+            stream_id: self.stream_id,
+        }
+    }
+
+    /// Bytes in the buffer now (as of the last call).
+    pub fn fill_bytes(&self) -> u64 {
+        self.fill
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    pub fn link(&self) -> &L {
+        &self.link
+    }
+
+    #[inline]
+    fn cost(&self, len: u32) -> f64 {
+        self.cost_fixed + self.cost_per_byte * f64::from(len)
+    }
+
+    #[inline]
+    fn rel(&self, now_ns: u64) -> f64 {
+        self.t0.map_or(0.0, |t0| now_ns.saturating_sub(t0) as f64)
+    }
+
+    /// The device's clock never goes backwards, whatever the timestamps say.
+    #[inline]
+    fn clock(&mut self, now_ns: u64) -> u64 {
+        self.last_now = self.last_now.max(now_ns);
+        self.last_now
+    }
+
+    /// Consumes everything the drain has finished by `now_ns`; ACKs when due.
+    fn advance(&mut self, now_ns: u64) {
+        if self.t0.is_none() {
+            return;
+        }
+        let now = self.rel(now_ns);
+        let mut consumed = false;
+        while let Some(&head) = self.queue.front() {
+            if self.head_done > now {
+                break;
+            }
+            self.queue.pop_front();
+            let len = u64::from(head.len);
+            self.fill -= len;
+            self.position = head.seq.saturating_add(1);
+            self.credited_bytes = self
+                .credited_bytes
+                .saturating_add(len.saturating_mul(head.gap.saturating_add(1)));
+            self.report.consumed += 1;
+            self.report.consumed_bytes += len;
+            self.report.skipped = self.report.skipped.saturating_add(head.gap);
+            self.since_ack += 1;
+            consumed = true;
+            match self.queue.front() {
+                Some(next) => self.head_done += self.cost(next.len),
+                None => self.dry_at = Some(self.head_done),
+            }
+        }
+        if consumed {
+            self.heartbeats_left = HEARTBEATS;
+            if self.since_ack >= self.ack_every || self.queue.is_empty() {
+                self.send_flow(now_ns);
+            }
+        }
+    }
+
+    fn send_flow(&mut self, now_ns: u64) {
+        let Some(peer) = self.peer else { return };
+        let st = self.ack_state();
+        let ack = self.enc.flow(&st);
+        self.link.send(ack, peer, now_ns);
+        self.report.acks_sent += 1;
+        self.since_ack = 0;
+        self.last_ack_ns = now_ns;
+    }
+
+    fn flush_events(&mut self, now_ns: u64) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let Some(peer) = self.peer else { return };
+        let events = std::mem::replace(&mut self.pending, EventSet::NONE);
+        let st = self.ack_state();
+        let link = &mut self.link;
+        let mut n = 0;
+        self.enc.events(&st, events, |b| {
+            link.send(b, peer, now_ns);
+            n += 1;
+        });
+        self.report.acks_sent += n;
+    }
+
+    /// Takes in one data packet.
+    fn arrive(&mut self, seq: u64, len: u32, now_ns: u64) {
+        if self.t0.is_none() {
+            self.t0 = Some(now_ns);
+            // The first heartbeat is due one interval after the first packet.
+            self.last_ack_ns = now_ns;
+        }
+        let now = self.rel(now_ns);
+        self.heartbeats_left = HEARTBEATS;
+        if self.awaiting_resync {
+            if seq != self.start_seq {
+                self.report.discarded += 1;
+                return;
+            }
+            self.awaiting_resync = false;
+        }
+        if seq < self.expected {
+            self.report.discarded += 1;
+            return;
+        }
+        if seq > self.expected {
+            self.report.seq_errors += 1;
+            self.pending = self.pending | EventSet::SEQ_ERROR;
+        }
+        self.expected = seq.saturating_add(1);
+        let len64 = u64::from(len);
+        if self.fill + len64 > self.buffer_bytes {
+            self.report.overflows += 1;
+            self.pending = self.pending | EventSet::OVERFLOW;
+            return;
+        }
+        if self.queue.is_empty() {
+            if let Some(dry) = self.dry_at.take() {
+                if now > dry {
+                    self.report.underflows += 1;
+                    self.pending = self.pending | EventSet::UNDERFLOW;
+                }
+            }
+            // The drain (re)starts with this packet.
+            self.head_done = now + self.cost(len);
+        }
+        self.queue.push_back(Entry {
+            seq,
+            gap: seq.saturating_sub(self.accepted_end),
+            len,
+        });
+        self.accepted_end = seq.saturating_add(1);
+        self.fill += len64;
+        self.report.max_fill_bytes = self.report.max_fill_bytes.max(self.fill);
+    }
+
+    /// The device reboots: see the type's documentation.
+    fn reboot(&mut self, now_ns: u64) {
+        let now_ns = self.clock(now_ns);
+        self.advance(now_ns);
+        self.report.restarts += 1;
+        self.report.lost_in_restart += self.queue.len() as u64;
+        self.queue.clear();
+        self.fill = 0;
+        self.dry_at = None;
+        self.awaiting_resync = true;
+        self.expected = self.start_seq;
+        self.accepted_end = self.start_seq;
+        self.position = self.start_seq;
+        self.credited_bytes = 0;
+        self.since_ack = 0;
+        self.heartbeats_left = HEARTBEATS;
+        self.pending = self.pending | EventSet::RESTART;
+        self.flush_events(now_ns);
+    }
+
+    /// When the next ACK falls due by consumption (the `ack_every`-th packet from now, or the
+    /// last one in the buffer), as an absolute time.
+    fn next_consumption_ack(&self) -> Option<u64> {
+        let t0 = self.t0?;
+        let len = self.queue.len();
+        if len == 0 {
+            return None;
+        }
+        let k = self.ack_every.saturating_sub(self.since_ack).max(1);
+        let idx = (k.min(len as u64) as usize - 1).min(MAX_SCAN);
+        let mut at = self.head_done;
+        if self.cost_per_byte == 0.0 {
+            at += self.cost_fixed * idx as f64;
+        } else {
+            for e in self.queue.iter().skip(1).take(idx) {
+                at += self.cost(e.len);
+            }
+        }
+        Some(t0.saturating_add(at.max(0.0).ceil() as u64))
+    }
+}
+
+impl<S: DatagramSink + Restart, L: AckLink> DatagramSink for DeviceModel<S, L> {
+    fn datagram(&mut self, payload: &[u8], meta: &RxMeta) {
+        let repr = match header::Repr::parse(&header::Packet::new_unchecked(payload)) {
+            Ok(r) => r,
+            Err(_) => {
+                // Not data: the checker counts it as malformed; the device ignores it.
+                self.inner.datagram(payload, meta);
+                return;
+            }
+        };
+        if self.awaiting_resync && repr.seq == self.start_seq {
+            // The sender restarted its stream: so does the checker's sequence tracking.
+            self.inner.restart(meta.at_ns);
+        }
+        self.inner.datagram(payload, meta);
+        let now = self.clock(meta.at_ns);
+        self.advance(now);
+        self.peer = Some(meta.src);
+        self.stream_id = repr.stream_id;
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        self.arrive(repr.seq, len, now);
+        self.flush_events(now);
+    }
+
+    fn tick(&mut self, now_ns: u64) -> Option<Duration> {
+        let now = self.clock(now_ns);
+        self.advance(now);
+        let active = self.t0.is_some() && self.heartbeats_left > 0;
+        if active && now.saturating_sub(self.last_ack_ns) >= self.interval_ns {
+            self.send_flow(now);
+            self.heartbeats_left -= 1;
+        }
+        let active = self.heartbeats_left > 0;
+        let mut due: Option<u64> = self.link.poll(now);
+        let mut earliest = |t: Option<u64>| {
+            if let Some(t) = t {
+                due = Some(due.map_or(t, |d| d.min(t)));
+            }
+        };
+        earliest(self.next_consumption_ack());
+        if active {
+            earliest(Some(self.last_ack_ns.saturating_add(self.interval_ns)));
+        }
+        let own = due.map(|d| Duration::from_nanos(d.saturating_sub(now)).max(MIN_WAIT));
+        match (own, self.inner.tick(now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn finish(&mut self, now_ns: u64) {
+        let now = self.clock(now_ns);
+        self.advance(now);
+        self.link.finish(now);
+        self.inner.finish(now);
+    }
+
+    fn checker(&self) -> Option<&StreamChecker> {
+        self.inner.checker()
+    }
+}
+
+impl<S: DatagramSink + Restart, L: AckLink> Restart for DeviceModel<S, L> {
+    fn restart(&mut self, now_ns: u64) {
+        self.reboot(now_ns);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{AckFormat, AckParser, AckUpdate};
+    use crate::wire::header::{fill_pattern, Packet, Repr, FLAG_PATTERN};
+
+    /// Records ACKs with their send times.
+    #[derive(Debug, Default)]
+    struct Wire {
+        acks: Vec<(u64, Vec<u8>)>,
+    }
+
+    impl AckLink for Wire {
+        fn send(&mut self, ack: &[u8], _to: SocketAddr, now_ns: u64) {
+            self.acks.push((now_ns, ack.to_vec()));
+        }
+        fn sent(&self) -> u64 {
+            self.acks.len() as u64
+        }
+    }
+
+    const LEN: usize = 1000;
+    const MS: u64 = 1_000_000;
+
+    fn pkt(seq: u64) -> Vec<u8> {
+        let mut buf = vec![0u8; LEN];
+        let mut p = Packet::new_unchecked(&mut buf[..]);
+        Repr {
+            flags: FLAG_PATTERN,
+            stream_id: 3,
+            seq,
+        }
+        .emit(&mut p);
+        fill_pattern(seq, p.payload_mut());
+        buf
+    }
+
+    fn meta(at_ns: u64) -> RxMeta {
+        RxMeta {
+            src: "127.0.0.1:9".parse().unwrap(),
+            at_ns,
+        }
+    }
+
+    /// 1000 pps (1 ms per packet), a 4-packet buffer, ACK every 2, interval 10 ms.
+    fn device(format: AckFormat) -> DeviceModel<StreamChecker, Wire> {
+        let cfg = DeviceConfig::builder()
+            .buffer_bytes(4 * LEN as u64)
+            .drain(Rate::Pps(1000.0))
+            .ack(format)
+            .ack_every(2)
+            .ack_interval(Duration::from_millis(10))
+            .build()
+            .unwrap();
+        DeviceModel::new(&cfg, StreamChecker::new(64, true), Wire::default())
+    }
+
+    fn parse_all(dev: &DeviceModel<StreamChecker, Wire>, format: AckFormat) -> Vec<AckUpdate> {
+        let mut p: Box<dyn AckParser> = format.parser(0);
+        let mut acked = 0;
+        dev.link()
+            .acks
+            .iter()
+            .map(|(_, b)| {
+                let u = p.parse(b, acked).unwrap();
+                acked = acked.max(u.acked_packets.unwrap_or(0));
+                u
+            })
+            .collect()
+    }
+
+    const T0: u64 = 1_700_000_000 * 1_000_000_000;
+
+    #[test]
+    fn drains_at_the_rate_and_acks_every_n() {
+        let mut d = device(AckFormat::Native);
+        for s in 0..4 {
+            d.datagram(&pkt(s), &meta(T0));
+        }
+        assert_eq!(d.fill_bytes(), 4000);
+        // Packet 0 finishes at 1 ms, 1 at 2 ms: the first ACK is due at 2 ms.
+        assert_eq!(d.tick(T0), Some(Duration::from_millis(2)));
+        d.tick(T0 + MS + MS / 2);
+        assert_eq!(d.report().consumed, 1);
+        assert!(d.link().acks.is_empty());
+        d.tick(T0 + 2 * MS);
+        assert_eq!(d.report().consumed, 2);
+        assert_eq!(d.link().acks.len(), 1);
+        // Two packets fit again; the next two do not.
+        for s in 4..8 {
+            d.datagram(&pkt(s), &meta(T0 + 2 * MS));
+        }
+        let r = d.report();
+        assert_eq!((r.overflows, r.max_fill_bytes), (2, 4000));
+        // 2, 3, 4, 5 are consumed by 6 ms; the buffer is then empty, which ACKs.
+        d.tick(T0 + 6 * MS);
+        let r = d.report();
+        assert_eq!((r.consumed, r.fill_bytes, r.underflows), (6, 0, 0));
+        let ups = parse_all(&d, AckFormat::Native);
+        let counts: Vec<_> = ups.iter().filter_map(|u| u.acked_packets).collect();
+        assert_eq!(counts, vec![2, 2, 2, 6]);
+        assert_eq!(ups[1].events, EventSet::OVERFLOW);
+        assert_eq!(ups[2].events, EventSet::OVERFLOW);
+        assert_eq!(ups[3].acked_bytes, Some(6000));
+        assert_eq!(ups[3].capacity_bytes, Some(4000));
+        // 8 follows the dropped 6 and 7 without a sequence error; consumed, it credits them.
+        // The buffer ran dry at 6 ms and 8 came at 7 ms: one underflow.
+        d.datagram(&pkt(8), &meta(T0 + 7 * MS));
+        d.tick(T0 + 8 * MS);
+        let last = parse_all(&d, AckFormat::Native).pop().unwrap();
+        assert_eq!(last.acked_packets, Some(9));
+        assert_eq!(last.acked_bytes, Some(9000));
+        let r = d.report();
+        assert_eq!((r.skipped, r.seq_errors, r.underflows), (2, 0, 1));
+        assert_eq!(r.consumed_bytes, 7000);
+    }
+
+    #[test]
+    fn underflow_once_per_dry_spell_and_not_at_the_end() {
+        let mut d = device(AckFormat::Native);
+        d.datagram(&pkt(0), &meta(T0));
+        d.datagram(&pkt(1), &meta(T0 + MS / 2)); // still playing 0: no underflow
+        d.datagram(&pkt(2), &meta(T0 + 2 * MS)); // 1 ends exactly now: no gap in the output
+        d.datagram(&pkt(3), &meta(T0 + 10 * MS)); // dry from 3 ms to 10 ms
+        d.datagram(&pkt(4), &meta(T0 + 10 * MS));
+        d.tick(T0 + 100 * MS); // dry again, and the stream ended: not an underflow
+        d.finish(T0 + 200 * MS);
+        let r = d.report();
+        assert_eq!((r.consumed, r.underflows), (5, 1));
+        let ups = parse_all(&d, AckFormat::Native);
+        assert_eq!(
+            ups.iter()
+                .filter(|u| u.events == EventSet::UNDERFLOW)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn gaps_duplicates_and_late_packets() {
+        for format in [
+            AckFormat::Native,
+            AckFormat::Usrp2 { stream_id: 2 },
+            AckFormat::Chdr,
+        ] {
+            let mut d = device(format);
+            for s in [0u64, 1, 1, 4, 2, 5] {
+                d.datagram(&pkt(s), &meta(T0));
+            }
+            d.finish(T0 + 100 * MS);
+            let r = d.report();
+            assert_eq!(
+                (r.consumed, r.seq_errors, r.skipped, r.discarded),
+                (4, 1, 2, 2),
+                "{format}"
+            );
+            let ups = parse_all(&d, format);
+            assert_eq!(
+                ups.iter()
+                    .filter(|u| u.events.contains_any(EventSet::SEQ_ERROR))
+                    .count(),
+                1,
+                "{format}"
+            );
+            // The last flow update covers 0..=5 (2 and 3 skipped).
+            let last = ups.iter().rev().find_map(|u| u.acked_packets).unwrap();
+            assert_eq!(last, 6, "{format}");
+            // The checker saw all six arrivals.
+            let c = d.inner();
+            assert_eq!(c.packets(), 6);
+            assert_eq!(c.totals(), (1, 1, 1, 0));
+        }
+    }
+
+    #[test]
+    fn heartbeats_repeat_then_stop() {
+        let mut d = device(AckFormat::Native);
+        d.datagram(&pkt(0), &meta(T0));
+        let mut t = T0;
+        let mut n = 0;
+        while t < T0 + 1000 * MS {
+            if let Some(w) = d.tick(t) {
+                t += w.as_nanos() as u64;
+            } else {
+                break;
+            }
+            n += 1;
+            assert!(n < 10_000, "no busy loop");
+        }
+        let acks = d.link().acks.len() as u64;
+        // One at 1 ms (buffer empty), then heartbeats every 10 ms up to 16 intervals later.
+        assert!((HEARTBEATS..=HEARTBEATS + 2).contains(&acks), "{acks} ACKs");
+        assert_eq!(d.tick(T0 + 2000 * MS), None);
+    }
+
+    #[test]
+    fn restart_forgets_and_waits_for_the_stream_to_restart() {
+        for format in [
+            AckFormat::Native,
+            AckFormat::Usrp2 { stream_id: 2 },
+            AckFormat::Chdr,
+        ] {
+            let mut d = device(format);
+            for s in 0..4 {
+                d.datagram(&pkt(s), &meta(T0));
+            }
+            d.tick(T0 + 2 * MS); // 0 and 1 consumed, ACK for 2
+            d.restart(T0 + 2 * MS);
+            let r = d.report();
+            assert_eq!((r.restarts, r.lost_in_restart, r.fill_bytes), (1, 2, 0));
+            // Data of the old stream is discarded; heartbeats report the reset position.
+            d.datagram(&pkt(4), &meta(T0 + 3 * MS));
+            d.datagram(&pkt(5), &meta(T0 + 3 * MS));
+            d.tick(T0 + 20 * MS);
+            assert_eq!(d.report().discarded, 2);
+            assert_eq!(d.report().consumed, 2);
+            let mut parser = format.parser(0);
+            let mut acked = 2;
+            let mut restart_seen = false;
+            let mut stale = 0;
+            for (_, b) in &d.link().acks[1..] {
+                let u = parser.parse(b, acked).unwrap();
+                restart_seen |= u.events.contains_any(EventSet::RESTART)
+                    || u.events.contains_any(EventSet::CMD_ERROR)
+                    || u.events.0 == u16::from(super::super::encode::USRP2_CODE_RESTART);
+                if let Some(p) = u.acked_packets {
+                    assert!(p <= 2, "{format}: an ACK after the restart claims {p}");
+                    stale += u64::from(p < acked);
+                }
+                acked = acked.max(u.acked_packets.unwrap_or(0));
+            }
+            assert!(restart_seen, "{format}");
+            assert!(stale > 0, "{format}");
+            // The sender restarts at 0: the device and the checker take it as a new stream.
+            d.datagram(&pkt(0), &meta(T0 + 30 * MS));
+            d.datagram(&pkt(1), &meta(T0 + 30 * MS));
+            d.finish(T0 + 40 * MS);
+            let r = d.report();
+            assert_eq!((r.consumed, r.discarded, r.seq_errors), (4, 2, 0));
+            assert_eq!(d.inner().totals().2, 0, "no duplicates after the restart");
+        }
+    }
+
+    #[test]
+    fn drain_rate_in_bits() {
+        let cfg = DeviceConfig::builder()
+            .buffer_bytes(1 << 20)
+            .drain(Rate::Bps(8e6)) // 1 byte per µs: 1000 µs per packet
+            .ack_every(1)
+            .build()
+            .unwrap();
+        let mut d = DeviceModel::new(&cfg, StreamChecker::new(64, true), Wire::default());
+        d.datagram(&pkt(0), &meta(T0));
+        d.datagram(&pkt(1), &meta(T0));
+        d.tick(T0 + MS - 1);
+        assert_eq!(d.report().consumed, 0);
+        d.tick(T0 + MS);
+        assert_eq!(d.report().consumed, 1);
+        d.tick(T0 + 2 * MS);
+        assert_eq!(d.report().consumed, 2);
+    }
+
+    #[test]
+    fn garbage_and_hostile_sequences_do_not_panic() {
+        let mut d = device(AckFormat::Usrp2 { stream_id: 2 });
+        d.datagram(b"", &meta(T0));
+        d.datagram(&[0xFF; 3], &meta(0));
+        for s in [u64::MAX, 0, u64::MAX - 1, u64::MAX, 5] {
+            d.datagram(&pkt(s), &meta(T0 - 5)); // time going backwards too
+        }
+        d.tick(0);
+        d.tick(u64::MAX);
+        d.restart(u64::MAX);
+        d.datagram(&pkt(u64::MAX), &meta(u64::MAX));
+        d.finish(u64::MAX);
+        assert_eq!(d.report().overflows, 0);
+    }
+}

@@ -1,0 +1,851 @@
+//! The device emulator end to end over loopback: sender and emulator in one process.
+//!
+//! Two senders drive it. A small in-test sender that honours the ACKs itself (send only while
+//! `sent − acked < window`, ACKs parsed with `AckFormat::parser`) and reads every ACK until the
+//! emulator has stopped, so ACK-side counts can be compared exactly. And the real engine with its
+//! ACK core (`SenderConfig::ack`, `window_packets`, `stall_timeout`).
+//!
+//! The device buffer holds exactly the sender's window (64 packets of 1472 B) and drains at
+//! 100,000 packets per second while the senders are unpaced, so the window is full most of the
+//! time: without flow control the buffer overflows (checked), with it it never does.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use ringshot::device::{
+    DeviceConfig, Emulator, EmulatorReport, FaultConfig, FaultConfigBuilder, FaultCounts,
+    FaultInjector, USRP2_CODE_RESTART,
+};
+use ringshot::engine::{EngineError, PatternSource, SourceSender};
+use ringshot::flow::{AckFormat, AckParser, EventSet};
+use ringshot::recv::{DatagramSink, RecvConfig, RxMeta, StreamChecker};
+use ringshot::wire::header::{fill_pattern, Packet, Repr, FLAG_PATTERN};
+use ringshot::{SenderConfig, TxReport};
+
+const PAYLOAD: usize = 1472;
+const WINDOW: u64 = 64;
+const BUFFER: u64 = WINDOW * PAYLOAD as u64;
+const DRAIN_PPS: f64 = 100_000.0;
+const N: u64 = 4_000;
+const STALL: Duration = Duration::from_secs(3);
+
+const FORMATS: [AckFormat; 3] = [
+    AckFormat::Native,
+    AckFormat::Usrp2 { stream_id: 2 },
+    AckFormat::Chdr,
+];
+
+fn device_cfg(format: AckFormat, start_seq: u64) -> DeviceConfig {
+    DeviceConfig::builder()
+        .buffer_bytes(BUFFER)
+        .drain_pps(DRAIN_PPS)
+        .ack(format)
+        .ack_every(8)
+        .ack_interval(Duration::from_millis(1))
+        .start_seq(start_seq)
+        .build()
+        .unwrap()
+}
+
+fn emulator(format: AckFormat, start_seq: u64, faults: &FaultConfig) -> Emulator {
+    let recv = RecvConfig::builder("127.0.0.1:0".parse().unwrap())
+        .idle_exit(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    Emulator::spawn(recv, device_cfg(format, start_seq), faults.clone()).unwrap()
+}
+
+/// The emulator's report and the highest sequence number its checker saw.
+struct Run {
+    r: EmulatorReport,
+    highest: Option<u64>,
+}
+
+fn finish(emu: Emulator) -> Run {
+    let (r, stack) = emu.join_with_stack().unwrap();
+    let highest = stack
+        .checker()
+        .and_then(|c| c.streams().next().and_then(|(_, t)| t.highest()));
+    Run { r, highest }
+}
+
+fn faults(f: impl FnOnce(FaultConfigBuilder) -> FaultConfigBuilder) -> FaultConfig {
+    f(FaultConfig::builder()).build().unwrap()
+}
+
+/// The engine with flow control, streaming `n` pattern packets to `dest`.
+fn engine(
+    dest: SocketAddr,
+    format: AckFormat,
+    start_seq: u64,
+    n: u64,
+) -> Result<TxReport, EngineError> {
+    engine_with_stall(dest, format, start_seq, n, STALL)
+}
+
+fn engine_with_stall(
+    dest: SocketAddr,
+    format: AckFormat,
+    start_seq: u64,
+    n: u64,
+    stall: Duration,
+) -> Result<TxReport, EngineError> {
+    let cfg = SenderConfig::builder(dest)
+        .payload(PAYLOAD)
+        .batch(16)
+        .window_packets(WINDOW)
+        .ack(format)
+        .stall_timeout(stall)
+        .start_seq(start_seq)
+        .build()
+        .unwrap();
+    SourceSender::spawn(cfg, PatternSource::new(PAYLOAD, Some(n), None))
+        .unwrap()
+        .join()
+}
+
+/// What must hold after any run without restarts in which `sent` packets left the sender
+/// (sequence numbers `0..sent`): every count the receiver and the device report follows from the
+/// faults injected, exactly.
+fn assert_accounted(run: &Run, sent: u64, what: &str) {
+    let r = &run.r;
+    let (i, d) = (r.injected, r.device);
+    assert_eq!(r.recv.kernel_drops, 0, "{what}: the kernel dropped packets");
+    assert_eq!(
+        d.overflows, 0,
+        "{what}: flow control let the device overflow"
+    );
+    assert!(d.max_fill_bytes <= BUFFER, "{what}");
+    // A packet dropped after the last one delivered cannot be seen by any receiver.
+    let tail = run.highest.map_or(sent, |h| sent - 1 - h);
+    assert_eq!(
+        r.recv.lost + tail,
+        i.drop_data,
+        "{what}: lost vs injected drops"
+    );
+    assert_eq!(r.recv.duplicates, i.dup_data, "{what}: duplicates");
+    assert_eq!(r.recv.reordered, i.reorder_data, "{what}: reordered");
+    assert_eq!(r.recv.late, 0, "{what}");
+    assert_eq!(r.recv.packets, sent - i.drop_data + i.dup_data, "{what}");
+    assert_eq!(r.recv.corrupt, 0, "{what}");
+    assert!(
+        r.recv.malformed.is_empty(),
+        "{what}: {:?}",
+        r.recv.malformed
+    );
+    // The device consumes each packet that arrived in order once; copies and packets overtaken
+    // by later ones are discarded, their numbers skipped.
+    assert_eq!(
+        d.consumed,
+        sent - i.drop_data - i.reorder_data,
+        "{what}: consumed"
+    );
+    assert_eq!(
+        d.discarded,
+        i.dup_data + i.reorder_data,
+        "{what}: discarded"
+    );
+    assert_eq!(d.fill_bytes, 0, "{what}: the buffer drained");
+    assert!(d.seq_errors <= i.drop_data + i.reorder_data, "{what}");
+    assert_eq!((d.restarts, d.lost_in_restart, i.restarts), (0, 0, 0));
+    assert!(d.acks_sent > 0, "{what}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The in-test sender.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Finished,
+    Stalled,
+    Restarted,
+}
+
+#[derive(Debug)]
+struct TestTx {
+    sent: u64,
+    /// Acknowledged position, in sequence space.
+    acked: u64,
+    accepted: u64,
+    stale: u64,
+    beyond: u64,
+    malformed: u64,
+    events: BTreeMap<&'static str, u64>,
+    restarts: u64,
+    outcome: Outcome,
+}
+
+/// Sends ringshot pattern packets only while fewer than `window` are unacknowledged; reads and
+/// checks every ACK like the engine's ACK core. Its restart policy is the engine's: stop.
+struct TestSender {
+    sock: UdpSocket,
+    dest: SocketAddr,
+    format: AckFormat,
+    parser: Box<dyn AckParser>,
+    start: u64,
+    window: u64,
+    buf: Vec<u8>,
+    rx: Vec<u8>,
+    st: TestTx,
+}
+
+impl TestSender {
+    fn new(dest: SocketAddr, format: AckFormat, start: u64, window: u64) -> TestSender {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_nonblocking(true).unwrap();
+        ringshot::sys::unix::socket::set_recv_buffer(sock.as_raw_fd(), 16 << 20);
+        TestSender {
+            sock,
+            dest,
+            format,
+            parser: format.parser(start),
+            start,
+            window,
+            buf: vec![0u8; PAYLOAD],
+            rx: vec![0u8; 2048],
+            st: TestTx {
+                sent: 0,
+                acked: start,
+                accepted: 0,
+                stale: 0,
+                beyond: 0,
+                malformed: 0,
+                events: BTreeMap::new(),
+                restarts: 0,
+                outcome: Outcome::Finished,
+            },
+        }
+    }
+
+    fn send_next(&mut self) {
+        let seq = self.start + self.st.sent;
+        let mut p = Packet::new_unchecked(&mut self.buf[..]);
+        Repr {
+            flags: FLAG_PATTERN,
+            stream_id: 0,
+            seq,
+        }
+        .emit(&mut p);
+        fill_pattern(seq, p.payload_mut());
+        loop {
+            match self.sock.send_to(&self.buf, self.dest) {
+                Ok(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        self.st.sent += 1;
+    }
+
+    /// Reads every ACK queued; returns whether one announced a device restart.
+    fn drain_acks(&mut self) -> bool {
+        let mut restarted = false;
+        loop {
+            let n = match self.sock.recv_from(&mut self.rx) {
+                Ok((n, _)) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return restarted,
+                Err(e) => panic!("recv: {e}"),
+            };
+            let st = &mut self.st;
+            let u = match self.parser.parse(&self.rx[..n], st.acked) {
+                Ok(u) => u,
+                Err(_) => {
+                    st.malformed += 1;
+                    continue;
+                }
+            };
+            match u.acked_packets {
+                Some(p) if p > self.start + st.sent => st.beyond += 1,
+                Some(p) if p < st.acked => st.stale += 1,
+                Some(p) => {
+                    st.accepted += 1;
+                    st.acked = p;
+                }
+                None => st.accepted += 1,
+            }
+            for (e, name) in EventSet::NAMED {
+                if u.events.contains_any(e) {
+                    *st.events.entry(name).or_default() += 1;
+                }
+            }
+            // RESTART (native), the emulator's USRP2 restart code, CMDERR (CHDR).
+            let restart = u.events.contains_any(EventSet::RESTART)
+                || u.events.contains_any(EventSet::CMD_ERROR)
+                || (self.format != AckFormat::Native
+                    && self.format != AckFormat::Chdr
+                    && u.events.0 == u16::from(USRP2_CODE_RESTART));
+            if restart {
+                st.restarts += 1;
+                restarted = true;
+            }
+        }
+    }
+
+    /// Streams `n` packets (or stops on a restart or a 2 s stall), then keeps reading ACKs until
+    /// the emulator has stopped.
+    fn run(mut self, n: u64, emu: &Emulator) -> TestTx {
+        let mut progress = (self.st.acked, Instant::now());
+        while self.st.sent < n {
+            if self.drain_acks() {
+                self.st.outcome = Outcome::Restarted;
+                break;
+            }
+            if self.st.acked != progress.0 {
+                progress = (self.st.acked, Instant::now());
+            }
+            if self.start + self.st.sent - self.st.acked < self.window {
+                self.send_next();
+            } else if progress.1.elapsed() > Duration::from_secs(2) {
+                self.st.outcome = Outcome::Stalled;
+                break;
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+        while !emu.is_finished() {
+            self.drain_acks();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.drain_acks();
+        self.st
+    }
+}
+
+fn test_sender(format: AckFormat, faults: &FaultConfig, window: u64, n: u64) -> (TestTx, Run) {
+    let emu = emulator(format, 0, faults);
+    let tx = TestSender::new(emu.local_addr(), format, 0, window).run(n, &emu);
+    (tx, finish(emu))
+}
+
+#[test]
+fn in_test_sender_no_faults_everything_consumed_and_acknowledged() {
+    for format in FORMATS {
+        let (tx, run) = test_sender(format, &FaultConfig::none(), WINDOW, N);
+        let what = format!("{format}");
+        assert_eq!(tx.outcome, Outcome::Finished, "{what}");
+        assert_accounted(&run, N, &what);
+        assert_eq!(run.r.device.consumed, N, "{what}");
+        assert_eq!(run.r.recv.lost, 0, "{what}");
+        // The last ACK covers the whole stream; nothing the device said was rejected.
+        assert_eq!(tx.acked, N, "{what}");
+        assert_eq!((tx.malformed, tx.beyond), (0, 0), "{what}");
+        assert_eq!(tx.stale, 0, "{what}: ACKs arrive in order on loopback");
+        // Events seen by the sender are exactly those the device had to report.
+        assert_eq!(tx.events.get("seq_error"), None, "{what}");
+        if format != AckFormat::Chdr {
+            // (CHDR's STRS has no underflow status.)
+            let underflows = tx.events.get("underflow").copied().unwrap_or(0);
+            assert_eq!(underflows, run.r.device.underflows, "{what}");
+        }
+    }
+}
+
+#[test]
+fn without_flow_control_the_device_overflows_and_says_so() {
+    // A window of the whole stream: the sender outruns the drain and the buffer.
+    let (tx, run) = test_sender(AckFormat::Native, &FaultConfig::none(), N, N);
+    let d = run.r.device;
+    assert!(d.overflows > 0, "{d:?}");
+    assert_eq!(tx.events.get("overflow").copied(), Some(d.overflows));
+    assert_eq!(d.max_fill_bytes, BUFFER);
+    // Every packet that reached the device was either consumed or dropped for lack of room.
+    // (Without flow control a small, unprivileged socket buffer may drop some before that.)
+    assert_eq!(d.consumed + d.overflows, run.r.recv.packets);
+    if run.r.recv.kernel_drops == 0 {
+        assert_eq!(run.r.recv.packets, N);
+    }
+}
+
+#[test]
+fn in_test_sender_counts_every_corrupted_ack_and_sequence_error() {
+    for format in FORMATS {
+        for seed in [1, 2] {
+            let f = faults(|b| b.seed(seed).corrupt_acks(0.2).drop_data(0.02));
+            let (tx, run) = test_sender(format, &f, WINDOW, N);
+            let what = format!("{format} seed {seed}");
+            assert_eq!(tx.outcome, Outcome::Finished, "{what}");
+            assert_accounted(&run, N, &what);
+            let i = run.r.injected;
+            assert!(i.corrupt_acks > 0 && i.drop_data > 0, "{what}: {i:?}");
+            // Every damaged ACK reached the sender and was rejected; every good one accepted.
+            assert_eq!(tx.malformed, i.corrupt_acks, "{what}");
+            assert_eq!(
+                tx.accepted + tx.stale + tx.beyond,
+                run.r.device.ack_datagrams - i.corrupt_acks,
+                "{what}"
+            );
+            assert_eq!(tx.beyond, 0, "{what}");
+            // Each gap was announced once (the ACKs carrying them were not damaged or were:
+            // a damaged event ACK is lost, like any damaged ACK).
+            let seq_errors = tx.events.get("seq_error").copied().unwrap_or(0);
+            assert!(seq_errors <= run.r.device.seq_errors, "{what}");
+            assert!(seq_errors > 0, "{what}");
+        }
+    }
+}
+
+#[test]
+fn in_test_sender_sees_each_sequence_error_exactly() {
+    for format in FORMATS {
+        let f = faults(|b| b.seed(11).drop_data(0.03).reorder_data(0.01));
+        let (tx, run) = test_sender(format, &f, WINDOW, N);
+        let what = format!("{format}");
+        assert_eq!(tx.outcome, Outcome::Finished, "{what}");
+        assert_accounted(&run, N, &what);
+        assert!(run.r.device.seq_errors > 0, "{what}");
+        assert_eq!(
+            tx.events.get("seq_error").copied().unwrap_or(0),
+            run.r.device.seq_errors,
+            "{what}"
+        );
+        assert_eq!(tx.malformed, 0, "{what}");
+    }
+}
+
+#[test]
+fn in_test_sender_stops_on_a_restart_and_nothing_is_lost_silently() {
+    for format in FORMATS {
+        let f = faults(|b| b.restart_after(1_500));
+        let (tx, run) = test_sender(format, &f, WINDOW, N);
+        let what = format!("{format}");
+        let d = run.r.device;
+        assert_eq!(tx.outcome, Outcome::Restarted, "{what}");
+        assert_eq!((d.restarts, run.r.injected.restarts), (1, 1), "{what}");
+        // Every packet sent is accounted for by the device: consumed, lost in the restart, or
+        // discarded after it; and the sender never believed more consumed than was.
+        assert_eq!(
+            tx.sent,
+            d.consumed + d.lost_in_restart + d.discarded,
+            "{what}"
+        );
+        assert!(
+            tx.acked <= d.consumed,
+            "{what}: acked {} > consumed {}",
+            tx.acked,
+            d.consumed
+        );
+        assert!(
+            tx.sent - tx.acked >= d.lost_in_restart + d.discarded,
+            "{what}"
+        );
+        assert!(
+            d.lost_in_restart > 0,
+            "{what}: the window was full, the buffer was not empty"
+        );
+        assert_eq!(run.r.recv.lost, 0, "{what}");
+        assert_eq!(run.r.recv.duplicates, 0, "{what}");
+    }
+}
+
+/// A sender that resyncs instead (as UHD does with an STRC RESYNC): it restarts its sequence at
+/// the start and resends what was not acknowledged. The device takes the new stream, the checker
+/// restarts with it, and every packet of data is consumed.
+#[test]
+fn a_sender_that_resyncs_gets_everything_consumed() {
+    let f = faults(|b| b.restart_after(2_500));
+    let emu = emulator(AckFormat::Native, 0, &f);
+    let dest = emu.local_addr();
+    let data = N;
+    let mut confirmed = 0u64; // data packets confirmed consumed over all streams
+    let mut streams = 0;
+    while confirmed < data {
+        streams += 1;
+        assert!(streams <= 3, "resync loop");
+        let tx = TestSender::new(dest, AckFormat::Native, 0, WINDOW);
+        // The in-test sender reads until the emulator stops; here run the stream by hand.
+        let mut s = tx;
+        let n = data - confirmed;
+        let mut restarted = false;
+        let t = Instant::now();
+        while s.st.sent < n || s.st.acked < n {
+            if s.drain_acks() {
+                restarted = true;
+                break;
+            }
+            if s.st.sent < n && s.st.sent - s.st.acked < WINDOW {
+                s.send_next();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "stream {streams} stuck"
+            );
+        }
+        confirmed += s.st.acked;
+        if !restarted {
+            assert_eq!(s.st.acked, n);
+        }
+    }
+    let run = finish(emu);
+    let d = run.r.device;
+    assert_eq!(streams, 2);
+    assert_eq!((d.restarts, d.overflows), (1, 0));
+    assert_eq!(confirmed, data);
+    // Everything confirmed was consumed. What the device consumed after the last ACK the sender
+    // saw before the restart was resent (at least once, as with any resync): at most a window.
+    assert!(d.consumed >= data && d.consumed - data <= WINDOW, "{d:?}");
+    assert_eq!(run.r.recv.lost, 0);
+    assert_eq!(
+        run.r.recv.duplicates, 0,
+        "the checker restarted with the stream"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine's flow control against the emulator.
+
+fn engine_run(format: AckFormat, f: &FaultConfig) -> (Result<TxReport, EngineError>, Run) {
+    let emu = emulator(format, 0, f);
+    let res = engine(emu.local_addr(), format, 0, N);
+    (res, finish(emu))
+}
+
+#[test]
+fn engine_no_faults_zero_loss_zero_overflow_all_consumed() {
+    for format in FORMATS {
+        let (res, run) = engine_run(format, &FaultConfig::none());
+        let what = format!("{format}");
+        let tx = res.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(tx.packets, N, "{what}");
+        assert!(!tx.stalled, "{what}");
+        assert_accounted(&run, N, &what);
+        assert_eq!(run.r.recv.lost, 0, "{what}");
+        assert_eq!(run.r.device.consumed, N, "{what}");
+        let acks = tx.acks.as_ref().expect("flow control reports ACK counts");
+        assert!(acks.accepted > 0, "{what}");
+        assert_eq!(
+            (acks.malformed, acks.beyond_sent, acks.foreign_source),
+            (0, 0, 0),
+            "{what}"
+        );
+        assert!(
+            !tx.events.contains_key("seq_error"),
+            "{what}: {:?}",
+            tx.events
+        );
+        assert!(tx.window_waits > 0, "{what}: the window never closed");
+    }
+}
+
+/// Each fault kind alone, at a few seeds, then all together in every format.
+#[test]
+fn engine_each_fault_alone_and_all_together() {
+    type Tweak = fn(FaultConfigBuilder) -> FaultConfigBuilder;
+    let kinds: [(&str, Tweak); 8] = [
+        ("drop-data", |b| b.drop_data(0.02)),
+        ("dup-data", |b| b.dup_data(0.02)),
+        ("reorder-data", |b| b.reorder_data(0.02).reorder_depth(4)),
+        ("drop-acks", |b| b.drop_acks(0.3)),
+        ("dup-acks", |b| b.dup_acks(0.3)),
+        ("reorder-acks", |b| b.reorder_acks(0.3)),
+        ("delay-acks", |b| b.delay_acks(Duration::from_micros(300))),
+        ("corrupt-acks", |b| b.corrupt_acks(0.2)),
+    ];
+    let mut cases: Vec<(String, AckFormat, FaultConfig)> = Vec::new();
+    for (name, tweak) in kinds {
+        for seed in [1, 2] {
+            cases.push((
+                format!("{name} seed {seed}"),
+                AckFormat::Native,
+                tweak(FaultConfig::builder().seed(seed)).build().unwrap(),
+            ));
+        }
+    }
+    for format in FORMATS {
+        for seed in [3, 4] {
+            let all = faults(|b| {
+                b.seed(seed)
+                    .drop_data(0.01)
+                    .dup_data(0.01)
+                    .reorder_data(0.01)
+                    .drop_acks(0.1)
+                    .dup_acks(0.1)
+                    .reorder_acks(0.1)
+                    .corrupt_acks(0.1)
+                    .delay_acks(Duration::from_micros(200))
+            });
+            cases.push((format!("all faults {format} seed {seed}"), format, all));
+        }
+    }
+    for (what, format, f) in cases {
+        let (res, run) = engine_run(format, &f);
+        let tx = res.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(tx.packets, N, "{what}");
+        assert_accounted(&run, N, &what);
+        let i: FaultCounts = run.r.injected;
+        let acks = tx.acks.as_ref().unwrap();
+        assert!(acks.accepted > 0, "{what}");
+        // Damaged ACKs are malformed at the sender, never believed: only the ones that arrived
+        // before the engine stopped are counted.
+        assert!(
+            acks.malformed <= i.corrupt_acks,
+            "{what}: {acks:?} vs {i:?}"
+        );
+        if i.corrupt_acks >= 20 {
+            assert!(acks.malformed > 0, "{what}");
+        }
+        assert_eq!(acks.beyond_sent, 0, "{what}");
+        let seq_errors = tx.events.get("seq_error").copied().unwrap_or(0);
+        assert!(seq_errors <= run.r.device.seq_errors, "{what}");
+        // The fault the case is about did happen.
+        let injected = [
+            i.drop_data,
+            i.dup_data,
+            i.reorder_data,
+            i.drop_acks,
+            i.dup_acks,
+            i.reorder_acks,
+            i.delay_acks,
+            i.corrupt_acks,
+        ];
+        assert!(injected.iter().any(|&n| n > 0), "{what}: nothing injected");
+    }
+}
+
+#[test]
+fn engine_stops_on_a_device_restart_and_loses_nothing_silently() {
+    for format in FORMATS {
+        let what = format!("{format}");
+        let emu = emulator(format, 0, &faults(|b| b.restart_after(1_500)));
+        let res = engine_with_stall(emu.local_addr(), format, 0, N, Duration::from_secs(1));
+        let run = finish(emu);
+        let d = run.r.device;
+        let (sent, acked) = match &res {
+            // The native ACK carries RESTART: the engine stops at once.
+            Err(EngineError::DeviceRestarted { sent, acked, .. }) => {
+                assert_eq!(format, AckFormat::Native, "{what}");
+                (*sent, *acked)
+            }
+            // USRP2 and CHDR have no restart event the flow module maps to RESTART: the
+            // device's ACKs go stale and the window stays closed.
+            Err(EngineError::Stalled { sent, acked, .. }) => {
+                assert_ne!(format, AckFormat::Native, "{what}");
+                (*sent, *acked)
+            }
+            other => panic!("{what}: expected a restart or stall error, got {other:?}"),
+        };
+        let report = res.as_ref().unwrap_err().report().unwrap();
+        assert_eq!(report.packets, sent, "{what}");
+        assert_eq!((d.restarts, run.r.injected.restarts), (1, 1), "{what}");
+        assert_eq!(sent, d.consumed + d.lost_in_restart + d.discarded, "{what}");
+        assert!(
+            acked <= d.consumed,
+            "{what}: acked {acked} > consumed {}",
+            d.consumed
+        );
+        assert!(sent - acked >= d.lost_in_restart + d.discarded, "{what}");
+        assert!(d.lost_in_restart > 0, "{what}");
+        assert_eq!((run.r.recv.lost, run.r.recv.duplicates), (0, 0), "{what}");
+        assert_eq!(d.overflows, 0, "{what}");
+        let events = &report.events;
+        match format {
+            AckFormat::Native => assert_eq!(events.get("restart"), Some(&1), "{what}"),
+            AckFormat::Chdr => assert_eq!(events.get("cmd_error"), Some(&1), "{what}"),
+            AckFormat::Usrp2 { .. } => assert_eq!(events.get("other"), Some(&1), "{what}"),
+        }
+        assert!(report.acks.as_ref().unwrap().stale > 0 || format == AckFormat::Native);
+    }
+}
+
+/// USRP2 reports 32-bit sequence numbers: a stream that starts just below 2^32 crosses the wrap
+/// inside the device and the sender extends it back.
+#[test]
+fn engine_usrp2_across_the_32_bit_wrap() {
+    let start = (1u64 << 32) - 1_000;
+    let format = AckFormat::Usrp2 { stream_id: 2 };
+    let emu = emulator(format, start, &FaultConfig::none());
+    let tx = engine(emu.local_addr(), format, start, N).unwrap();
+    let run = finish(emu);
+    let d = run.r.device;
+    assert_eq!(tx.packets, N);
+    assert_eq!(
+        (d.consumed, d.overflows, d.seq_errors, d.discarded),
+        (N, 0, 0, 0)
+    );
+    let acks = tx.acks.unwrap();
+    assert!(acks.accepted > 0);
+    assert_eq!((acks.beyond_sent, acks.malformed), (0, 0));
+    assert_eq!(run.highest, Some(start + N - 1));
+}
+
+/// Data faults depend only on the order of the data packets: the same seed gives the same
+/// faults in a live run as in a replay of the stream through the injector alone.
+#[test]
+fn data_faults_replay_exactly_from_the_seed() {
+    let f = faults(|b| b.seed(42).drop_data(0.03).dup_data(0.03));
+    let (res, run) = engine_run(AckFormat::Native, &f);
+    res.unwrap();
+    let mut replay = FaultInjector::new(StreamChecker::new(4096, true), &f);
+    let mut buf = vec![0u8; PAYLOAD];
+    let meta = RxMeta {
+        src: "127.0.0.1:1".parse().unwrap(),
+        at_ns: 1,
+    };
+    for seq in 0..N {
+        let mut p = Packet::new_unchecked(&mut buf[..]);
+        Repr {
+            flags: FLAG_PATTERN,
+            stream_id: 0,
+            seq,
+        }
+        .emit(&mut p);
+        fill_pattern(seq, p.payload_mut());
+        replay.datagram(&buf, &meta);
+    }
+    replay.finish(2);
+    assert_eq!(replay.counts().drop_data, run.r.injected.drop_data);
+    assert_eq!(replay.counts().dup_data, run.r.injected.dup_data);
+    let (lost, _, dups, _) = replay.inner().totals();
+    assert_eq!((lost, dups), (run.r.recv.lost, run.r.recv.duplicates));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The CLI.
+
+#[test]
+fn cli_device_json_reports_device_and_injected() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let f = faults(|b| b.seed(5).drop_data(0.02).dup_data(0.02));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringshot"))
+        .args([
+            "recv",
+            "--bind",
+            "127.0.0.1:0",
+            "--device",
+            "--device-buffer",
+            &BUFFER.to_string(),
+            "--drain-rate",
+            &format!("{}Mbps", DRAIN_PPS * PAYLOAD as f64 * 8.0 / 1e6),
+            "--ack",
+            "chdr",
+            "--ack-every",
+            "8",
+            "--ack-interval-us",
+            "1000",
+            "--seed",
+            "5",
+            "--drop-data",
+            "0.02",
+            "--dup-data",
+            "0.02",
+            "--idle-exit-ms",
+            "300",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no address printed"
+        );
+    }
+    let addr: SocketAddr = line
+        .split_whitespace()
+        .skip_while(|w| *w != "on")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .parse()
+        .unwrap();
+    let tx = engine(addr, AckFormat::Chdr, 0, N).unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let dev = &v["device"];
+    for k in [
+        "consumed",
+        "overflows",
+        "underflows",
+        "max_fill_bytes",
+        "acks_sent",
+    ] {
+        assert!(dev[k].is_u64(), "device.{k} missing in {out}");
+    }
+    let inj = &v["injected"];
+    for k in [
+        "drop_data",
+        "dup_data",
+        "reorder_data",
+        "drop_acks",
+        "dup_acks",
+        "reorder_acks",
+        "delay_acks",
+        "corrupt_acks",
+        "restarts",
+    ] {
+        assert!(inj[k].is_u64(), "injected.{k} missing in {out}");
+    }
+    assert_eq!(dev["overflows"], 0);
+    assert_eq!(v["duplicates"], inj["dup_data"]);
+    let drops = inj["drop_data"].as_u64().unwrap();
+    assert!(drops > 0);
+    assert!(v["lost"].as_u64().unwrap() <= drops);
+    assert_eq!(
+        dev["consumed"].as_u64().unwrap(),
+        tx.packets - drops,
+        "{out}"
+    );
+    // Same seed, same stream: the injector alone predicts the drops exactly.
+    let mut replay = FaultInjector::new(StreamChecker::new(4096, true), &f);
+    let mut buf = vec![0u8; PAYLOAD];
+    for seq in 0..N {
+        let mut p = Packet::new_unchecked(&mut buf[..]);
+        Repr {
+            flags: FLAG_PATTERN,
+            stream_id: 0,
+            seq,
+        }
+        .emit(&mut p);
+        replay.datagram(
+            &buf,
+            &RxMeta {
+                src: addr,
+                at_ns: 1,
+            },
+        );
+    }
+    assert_eq!(replay.counts().drop_data, drops);
+}
+
+#[test]
+fn cli_bad_device_values_exit_2_naming_the_flag() {
+    use std::process::Command;
+    for (args, flag) in [
+        (vec!["--device-buffer", "4096"], "--device-buffer"),
+        (vec!["--device", "--device-buffer", "1"], "--device-buffer"),
+        (vec!["--device", "--drain-rate", "fast"], "--drain-rate"),
+        (vec!["--device", "--ack", "tcp"], "--ack"),
+        (vec!["--device", "--ack-every", "0"], "--ack-every"),
+        (vec!["--device", "--corrupt-acks", "1.5"], "--corrupt-acks"),
+        (vec!["--delay-acks-us", "5"], "--delay-acks-us"),
+        (vec!["--device", "--restart-after", "0"], "--restart-after"),
+        (vec!["--count", "0"], "--count"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ringshot"))
+            .args(["recv", "--bind", "127.0.0.1:0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("ringshot: error: "), "{args:?}: {err}");
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(!err.contains("---"), "{args:?}: {err}");
+    }
+}
