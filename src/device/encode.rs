@@ -8,7 +8,7 @@ use crate::wire::{ack, chdr, usrp2};
 
 /// USRP2 event code the emulator uses to announce a restart. UHD defines codes 0x1..0x40; 0x80 is
 /// unused there, so this is a ringshot extension (the flow module reads it as event `other`).
-pub const USRP2_CODE_RESTART: u8 = 0x80;
+pub const USRP2_CODE_RESTART: u8 = crate::wire::usrp2::CODE_RESTART;
 /// CHDR STRS "capacity in packets" meaning no packet limit (the buffer is counted in bytes).
 pub const CHDR_NO_PACKET_LIMIT: u32 = 0xFF_FFFF;
 

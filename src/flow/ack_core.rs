@@ -378,6 +378,12 @@ fn handle(
         c.s.beyond_sent += 1;
         return;
     }
+    // Before the count moves: a TX core that sees the count a restart ACK carries must also see
+    // the restart.
+    if update.events.contains_any(EventSet::RESTART) {
+        c.s.restarts += 1;
+        state.bump_generation();
+    }
     let stale = update.acked_packets.is_some_and(|p| p < acked);
     if stale {
         c.s.stale += 1;
@@ -396,10 +402,6 @@ fn handle(
             if update.events.contains_any(*e) {
                 c.events[i] += 1;
             }
-        }
-        if update.events.contains_any(EventSet::RESTART) {
-            c.s.restarts += 1;
-            state.bump_generation();
         }
         let ev = AckEvent {
             events: update.events,

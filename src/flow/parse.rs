@@ -135,10 +135,13 @@ impl AckParser for Usrp2Parser {
         Ok(AckUpdate {
             stream_id: r.stream_id,
             acked_packets: r.consumed_count().map(|c| seq::extend32(acked, c)),
-            events: if r.event_code == usrp2::CODE_FLOW_CONTROL {
-                EventSet::NONE
-            } else {
-                EventSet(u16::from(r.event_code))
+            events: match r.event_code {
+                usrp2::CODE_FLOW_CONTROL => EventSet::NONE,
+                // UHD leaves 0x80 unused; ringshot devices use it to announce a restart.
+                code if code & usrp2::CODE_RESTART != 0 => {
+                    EventSet(u16::from(code & !usrp2::CODE_RESTART)).union(EventSet::RESTART)
+                }
+                code => EventSet(u16::from(code)),
             },
             ..AckUpdate::default()
         })
@@ -179,6 +182,11 @@ impl AckParser for ChdrParser {
                 .then_some(u64::from(s.capacity_pkts)),
             events: match s.status {
                 StrsStatus::Okay => EventSet::NONE,
+                // ringshot devices put the event bits in status_info; a restart is a CMDERR
+                // whose info carries the RESTART bit.
+                StrsStatus::CmdErr if s.status_info & u64::from(EventSet::RESTART.0) != 0 => {
+                    EventSet::CMD_ERROR.union(EventSet::RESTART)
+                }
                 StrsStatus::CmdErr => EventSet::CMD_ERROR,
                 StrsStatus::SeqErr => EventSet::SEQ_ERROR,
                 StrsStatus::DataErr => EventSet::DATA_ERROR,

@@ -13,6 +13,8 @@ use super::WireError;
 pub const DEFAULT_ASYNC_SID: u32 = 2;
 /// The event code of a flow-control update.
 pub const CODE_FLOW_CONTROL: u8 = 0;
+/// Event code for a device restart. UHD leaves 0x80 unused; ringshot's device emulator sends it.
+pub const CODE_RESTART: u8 = 0x80;
 /// Bytes of sequence number in front of the VRT packet in a data datagram.
 pub const DATA_PREFIX_LEN: usize = 4;
 
