@@ -137,7 +137,6 @@ impl DeviceArgs {
             ("ack", self.ack.is_some()),
             ("ack-every", self.ack_every.is_some()),
             ("ack-interval-us", self.ack_interval_us.is_some()),
-            ("start-seq", self.start_seq.is_some()),
         ]
         .into_iter()
         .find_map(|(f, set)| set.then_some(f))
@@ -246,6 +245,9 @@ pub fn run(a: RecvArgs) -> anyhow::Result<()> {
     if let Some(c) = a.rx_core {
         b = b.rx_core(c);
     }
+    if let Some(s) = a.device.start_seq {
+        b = b.start_seq(s);
+    }
     let cfg = b.build().map_err(flag_error)?;
     match device {
         Some(d) => run_device(cfg, d, faults, a.json),
@@ -285,7 +287,10 @@ fn run_plain(cfg: RecvConfig, json: bool) -> anyhow::Result<()> {
 }
 
 fn run_faulty(cfg: RecvConfig, faults: FaultConfig, json: bool) -> anyhow::Result<()> {
-    let sink = FaultInjector::new(StreamChecker::new(cfg.window(), cfg.verify()), &faults);
+    let sink = FaultInjector::new(
+        StreamChecker::new(cfg.window(), cfg.verify()).with_start_seq(cfg.start_seq()),
+        &faults,
+    );
     let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;
     listening(rx.local_addr(), rx.backend(), rx.gro(), "");
     wait(|| rx.is_finished(), || rx.progress().0);

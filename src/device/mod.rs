@@ -233,7 +233,7 @@ pub fn stack(
         // least once an interval while the device is active).
         device.ack_interval * 2,
     );
-    let checker = StreamChecker::new(recv.window(), recv.verify());
+    let checker = StreamChecker::new(recv.window(), recv.verify()).with_start_seq(device.start_seq);
     FaultInjector::new(DeviceModel::new(device, checker, link), faults)
 }
 

@@ -43,6 +43,7 @@ fn reason_index(e: WireError) -> usize {
 pub struct StreamChecker {
     verify: bool,
     window: usize,
+    start_seq: u64,
     streams: Vec<(u32, SeqTracker)>,
     /// Index into `streams` of the last stream seen (the common case is one stream).
     last: usize,
@@ -62,6 +63,7 @@ impl StreamChecker {
         StreamChecker {
             verify,
             window,
+            start_seq: 0,
             streams: Vec::with_capacity(MAX_STREAMS),
             last: 0,
             packets: 0,
@@ -137,6 +139,12 @@ impl StreamChecker {
         }
     }
 
+    /// Streams start at sequence `start` instead of 0 (the sender's `--start-seq`).
+    pub fn with_start_seq(mut self, start: u64) -> StreamChecker {
+        self.start_seq = start;
+        self
+    }
+
     #[inline]
     fn tracker(&mut self, stream: u32) -> Option<&mut SeqTracker> {
         if self
@@ -149,7 +157,8 @@ impl StreamChecker {
         let i = match self.streams.iter().position(|(id, _)| *id == stream) {
             Some(i) => i,
             None if self.streams.len() < MAX_STREAMS => {
-                self.streams.push((stream, SeqTracker::new(self.window)));
+                let t = SeqTracker::with_start(self.window, self.start_seq);
+                self.streams.push((stream, t));
                 self.streams.len() - 1
             }
             None => return None,

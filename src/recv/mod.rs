@@ -82,6 +82,7 @@ pub struct RecvConfig {
     pub(crate) gro: bool,
     pub(crate) uring_buffers: u16,
     pub(crate) uring_unavailable: bool,
+    pub(crate) start_seq: u64,
 }
 
 impl RecvConfig {
@@ -102,6 +103,7 @@ impl RecvConfig {
                 gro: true,
                 uring_buffers: DEFAULT_URING_BUFFERS,
                 uring_unavailable: false,
+                start_seq: 0,
             },
         }
     }
@@ -126,6 +128,10 @@ impl RecvConfig {
     }
     pub fn window(&self) -> usize {
         self.window
+    }
+    /// The sequence number streams start at.
+    pub fn start_seq(&self) -> u64 {
+        self.start_seq
     }
     pub fn verify(&self) -> bool {
         self.verify
@@ -187,6 +193,11 @@ impl RecvConfigBuilder {
         self
     }
     /// Check the payload pattern of packets that carry [`crate::wire::header::FLAG_PATTERN`].
+    /// Streams start at this sequence number (the sender's `--start-seq`), not 0.
+    pub fn start_seq(mut self, seq: u64) -> Self {
+        self.cfg.start_seq = seq;
+        self
+    }
     pub fn verify(mut self, on: bool) -> Self {
         self.cfg.verify = on;
         self
@@ -577,14 +588,14 @@ impl Receiver<StreamChecker> {
     /// Starts a receiver with the standard checker. Returns once the socket is bound and the
     /// backend open, so [`local_addr`](Self::local_addr) is known and senders can start.
     pub fn spawn(cfg: RecvConfig) -> Result<Receiver<StreamChecker>, RecvError> {
-        let sink = StreamChecker::new(cfg.window, cfg.verify);
+        let sink = StreamChecker::new(cfg.window, cfg.verify).with_start_seq(cfg.start_seq);
         Receiver::spawn_with(cfg, sink)
     }
 
     /// Runs a receiver with the standard checker on the calling thread until a stop condition
     /// (no pinning, no thread). `control` may be shared to stop it or watch its progress.
     pub fn run(cfg: &RecvConfig, control: &RecvControl) -> Result<RecvReport, RecvError> {
-        let mut sink = StreamChecker::new(cfg.window, cfg.verify);
+        let mut sink = StreamChecker::new(cfg.window, cfg.verify).with_start_seq(cfg.start_seq);
         Receiver::run_with(cfg, &mut sink, control)
     }
 }

@@ -68,6 +68,8 @@ pub struct SeqTracker {
     /// Numbers declared lost as the window slid past them.
     slid_lost: u64,
     counts: SeqCounts,
+    /// The stream's first sequence number (numbers below it were never sent).
+    start: u64,
 }
 
 impl Default for SeqTracker {
@@ -87,7 +89,16 @@ impl SeqTracker {
             next: 0,
             slid_lost: 0,
             counts: SeqCounts::default(),
+            start: 0,
         }
+    }
+
+    /// A tracker for a stream whose first sequence number is `start` rather than 0.
+    pub fn with_start(window: usize, start: u64) -> SeqTracker {
+        let mut t = SeqTracker::new(window);
+        t.start = start;
+        t.next = u128::from(start);
+        t
     }
 
     /// The window size in sequence numbers.
@@ -97,6 +108,9 @@ impl SeqTracker {
 
     /// Highest sequence number seen, if any.
     pub fn highest(&self) -> Option<u64> {
+        if self.next == u128::from(self.start) {
+            return None;
+        }
         self.next.checked_sub(1).map(|h| h as u64)
     }
 
@@ -112,12 +126,12 @@ impl SeqTracker {
         self.slid_lost.saturating_add(self.window - seen)
     }
 
-    /// Forgets the window (as after a device restart) so the next stream starts again at 0. The
-    /// numbers still unseen are declared lost first; the counts carry on.
+    /// Forgets the window (as after a device restart) so the next stream starts again at its
+    /// start sequence. The numbers still unseen are declared lost first; the counts carry on.
     pub fn restart(&mut self) {
         self.slid_lost = self.lost();
         self.bits.fill(!0);
-        self.next = 0;
+        self.next = u128::from(self.start);
     }
 
     /// Records the arrival of `seq` and says how it was classified.
@@ -252,6 +266,23 @@ mod tests {
             t.record(s);
         }
         t
+    }
+
+    #[test]
+    fn a_stream_starting_elsewhere_loses_nothing_before_its_start() {
+        let start = (1u64 << 32) - 10;
+        let mut t = SeqTracker::with_start(64, start);
+        assert_eq!(t.highest(), None);
+        for s in start..start + 20 {
+            if s != start + 5 {
+                t.record(s);
+            }
+        }
+        assert_eq!(t.lost(), 1);
+        assert_eq!(t.highest(), Some(start + 19));
+        t.restart();
+        assert_eq!(t.lost(), 1);
+        assert_eq!(t.record(start), Arrival::InOrder);
     }
 
     #[test]
