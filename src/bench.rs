@@ -5,6 +5,8 @@
 //! receiver over the receiver's own first-to-last-packet time: on loopback a sender facing a lossy
 //! receiver looks faster, so sent rates are reported but never ranked.
 
+pub mod sdr;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -357,4 +359,66 @@ pub fn receiver_capacity(
         capacity_pps: capacity,
         trials,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_finds_the_threshold_by_bisection() {
+        let mut calls = 0;
+        let r = search_max_rate(10_000.0, 1_000_000.0, 20, |rate| {
+            calls += 1;
+            Ok(rate <= 123_456.0)
+        })
+        .unwrap()
+        .unwrap();
+        assert!(r <= 123_456.0 && r > 123_456.0 * 0.999, "{r}");
+        assert_eq!(calls, 22);
+        assert_eq!(
+            search_max_rate(10_000.0, 1e6, 5, |_| Ok(false)).unwrap(),
+            None
+        );
+        assert_eq!(
+            search_max_rate(10_000.0, 1e6, 5, |_| Ok(true)).unwrap(),
+            Some(1e6)
+        );
+    }
+
+    #[test]
+    fn ratios_are_against_send_without_gso_at_the_same_payload() {
+        let row = |backend, gso, payload, pps| CaseResult {
+            backend,
+            gso_requested: gso,
+            gso,
+            payload,
+            sent: 0,
+            delivered: 0,
+            delivered_pct: 100.0,
+            pps,
+            gbps: 0.0,
+            sent_pps: 0.0,
+            cpu_ns_per_packet: 0.0,
+            submit_ns: Percentiles::default(),
+            submits: 0,
+            submits_over_1ms: 0,
+            kernel_drops: 0,
+            lost: 0,
+            corrupt: 0,
+            receiver_backend: "mmsg",
+            receiver_gro: true,
+            ratio_to_send: None,
+        };
+        let mut v = vec![
+            row("send", false, 64, 100.0),
+            row("uring", true, 64, 250.0),
+            row("send", true, 1472, 999.0),
+            row("send", false, 1472, 50.0),
+            row("mmsg", false, 1472, 75.0),
+        ];
+        fill_ratios(&mut v);
+        let r: Vec<_> = v.iter().map(|r| r.ratio_to_send.unwrap()).collect();
+        assert_eq!(r, vec![1.0, 2.5, 19.98, 1.0, 1.5]);
+    }
 }

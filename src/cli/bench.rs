@@ -15,6 +15,10 @@ pub enum Suite {
     Throughput,
     /// Receive capacity per receive backend and payload, found by search.
     Capacity,
+    /// The SDR workload through the device emulator (60 s by default) against its goals.
+    Sdr,
+    /// Highest zero-loss rate of the sender → device path with flow control, found by search.
+    ZeroLoss,
     /// Everything above, then the SDR workload and the zero-loss search.
     All,
 }
@@ -30,6 +34,12 @@ pub struct BenchArgs {
     /// Payload sizes to run, comma separated.
     #[arg(long, value_delimiter = ',', default_values_t = [64usize, 1472], value_name = "BYTES")]
     payloads: Vec<usize>,
+    /// Seconds of the SDR workload.
+    #[arg(long, default_value = "60", value_name = "SECS", value_parser = super::send::parse_secs)]
+    sdr_secs: Duration,
+    /// ACK format of the SDR workload's device.
+    #[arg(long, default_value = "native", value_name = "native|usrp2|chdr")]
+    sdr_ack: ringshot::flow::AckFormat,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -48,6 +58,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     }
     if matches!(a.suite, Suite::Capacity | Suite::All) {
         json.insert("capacity".into(), capacity(&a, &place)?);
+    }
+    if matches!(a.suite, Suite::Sdr | Suite::All) {
+        json.insert("sdr".into(), sdr(&a, &place)?);
+    }
+    if matches!(a.suite, Suite::ZeroLoss | Suite::All) {
+        json.insert("zero_loss".into(), zero_loss(&a, &place)?);
     }
     if a.json {
         println!("{}", serde_json::Value::Object(json));
@@ -216,4 +232,126 @@ fn print_table(rows: &[CaseResult]) {
             r.ratio_to_send.map_or("-".into(), |x| format!("{x:.2}")),
         );
     }
+}
+
+fn sdr(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
+    use ringshot::bench::sdr::{run_sdr, SdrConfig};
+    let cfg = SdrConfig {
+        seconds: a.sdr_secs.as_secs_f64(),
+        format: a.sdr_ack,
+        ..SdrConfig::default()
+    };
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message(format!(
+        "SDR workload: {:.0} pps × {} B for {:.0} s into a {} KiB device ({} ACKs)",
+        cfg.rate_pps,
+        cfg.payload,
+        cfg.seconds,
+        cfg.device_buffer / 1024,
+        cfg.format
+    ));
+    spinner.enable_steady_tick(Duration::from_millis(250));
+    let r = run_sdr(&cfg, place)?;
+    spinner.finish_and_clear();
+    if !a.json {
+        let tx = &r.run.tx;
+        println!(
+            "SDR workload: {:.0} pps × {} B, {:.0} s, window {} packets, ACK every {}, prefill {}, {} ACKs",
+            cfg.rate_pps,
+            cfg.payload,
+            cfg.seconds,
+            r.run.window_packets,
+            r.run.ack_every,
+            r.run.prefill,
+            cfg.format
+        );
+        println!(
+            "  sent {} consumed {} lost {}; max fill {} B; {} window waits; {} ACKs accepted",
+            tx.packets,
+            r.run.device.consumed,
+            r.run.lost,
+            r.run.device.max_fill_bytes,
+            tx.window_waits,
+            tx.acks.as_ref().map_or(0, |a| a.accepted)
+        );
+        let s = &tx.submit_ns;
+        println!(
+            "  submit p50 {} p99 {} p99.99 {} max {}",
+            fmt_ns(s.p50),
+            fmt_ns(s.p99),
+            fmt_ns(s.p9999),
+            fmt_ns(s.max)
+        );
+        if let (Some(l), Some(v)) = (tx.lateness_ns, tx.ack_visibility_ns) {
+            println!(
+                "  lateness p50 {} p99 {} p99.99 {} max {}; ACK visibility p50 {} p99 {} max {}",
+                fmt_ns(l.p50),
+                fmt_ns(l.p99),
+                fmt_ns(l.p9999),
+                fmt_ns(l.max),
+                fmt_ns(v.p50),
+                fmt_ns(v.p99),
+                fmt_ns(v.max)
+            );
+        }
+        println!(
+            "  {:<28} {:>10} {:>32}  result",
+            "goal", "target", "measured"
+        );
+        for g in &r.goals {
+            println!(
+                "  {:<28} {:>10} {:>32}  {}",
+                g.goal,
+                g.target,
+                g.measured,
+                if g.pass { "met" } else { "MISSED" }
+            );
+        }
+    }
+    Ok(serde_json::to_value(&r)?)
+}
+
+fn zero_loss(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
+    use ringshot::bench::sdr::{zero_loss_search, SdrConfig};
+    use ringshot::bench::Case;
+    let bar = ProgressBar::new_spinner();
+    bar.set_message("zero-loss search: the sender's best rate first");
+    bar.enable_steady_tick(Duration::from_millis(250));
+    let best = run_case(
+        Case {
+            backend: ringshot::BackendChoice::Auto,
+            gso: true,
+            payload: 1472,
+        },
+        Duration::from_secs(2),
+        place,
+    )?;
+    bar.set_message("zero-loss search through the device emulator with flow control");
+    let cfg = SdrConfig {
+        format: a.sdr_ack,
+        ..SdrConfig::default()
+    };
+    let r = zero_loss_search(&cfg, best.sent_pps, 1.0, 7, place)?;
+    bar.finish_and_clear();
+    if !a.json {
+        println!(
+            "zero-loss rate, sender → device emulator with flow control (1472 B, 1 MiB buffer, {} ACKs): {}",
+            cfg.format,
+            r.zero_loss_pps
+                .map_or("below 10000 pps".into(), |p| format!("{p:.0} pps ({:.2} Gbit/s)", p * 1472.0 * 8.0 / 1e9))
+        );
+        for t in &r.trials {
+            println!(
+                "  {:>10.0} pps: sent {:>9} lost {:>6} overflow {:>4} underflow {:>4}{} {}",
+                t.rate_pps,
+                t.sent,
+                t.lost,
+                t.overflows,
+                t.underflows,
+                if t.stalled { " stalled" } else { "" },
+                if t.pass { "pass" } else { "fail" }
+            );
+        }
+    }
+    Ok(serde_json::to_value(&r)?)
 }

@@ -1,0 +1,300 @@
+//! The SDR workload and the zero-loss search of the whole sender → device path with flow control.
+//!
+//! The device is ringshot's emulator (`crate::device`): a 1 MiB buffer played out at the stream
+//! rate from the first packet on, acknowledging every eighth of its buffer. The sender paces at the
+//! same rate after filling half the buffer (`prefill`), keeps a window of one buffer, and takes
+//! its ACKs on its own pinned core.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{BenchError, Placement};
+use crate::device::{DeviceConfig, DeviceReport, Emulator, EmulatorReport, FaultConfig};
+use crate::engine::{PatternSource, SourceSender};
+use crate::flow::AckFormat;
+use crate::pacing::Rate;
+use crate::recv::RecvConfig;
+use crate::{SenderConfig, TxReport};
+
+/// The SDR workload's parameters (design.md §1: 1472 B at 68,870 pps into a 1 MiB buffer).
+#[derive(Debug, Clone, Serialize)]
+pub struct SdrConfig {
+    pub seconds: f64,
+    pub rate_pps: f64,
+    pub payload: usize,
+    pub device_buffer: u64,
+    #[serde(serialize_with = "ser_display")]
+    pub format: AckFormat,
+}
+
+fn ser_display<S: serde::Serializer>(v: &AckFormat, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+impl Default for SdrConfig {
+    fn default() -> SdrConfig {
+        SdrConfig {
+            seconds: 60.0,
+            rate_pps: 68_870.0,
+            payload: 1472,
+            device_buffer: 1 << 20,
+            format: AckFormat::Native,
+        }
+    }
+}
+
+impl SdrConfig {
+    /// Packets the device buffer holds: the flow-control window.
+    pub fn window_packets(&self) -> u64 {
+        self.device_buffer / self.payload as u64
+    }
+}
+
+/// One goal of design.md §2 and whether this run met it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GoalCheck {
+    pub goal: &'static str,
+    pub target: String,
+    pub measured: String,
+    pub pass: bool,
+}
+
+/// What one run through the emulator measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceRun {
+    pub rate_pps: f64,
+    pub window_packets: u64,
+    pub ack_every: u64,
+    pub prefill: u64,
+    pub tx: TxReport,
+    pub device: DeviceReport,
+    pub lost: u64,
+    pub kernel_drops: u64,
+    pub received: u64,
+    /// Sent = consumed, no loss, no overflow, no underflow, no stall.
+    pub zero_loss: bool,
+}
+
+/// Streams `seconds` at `rate_pps` into an emulated device that plays out at the same rate.
+pub fn device_run(
+    cfg: &SdrConfig,
+    rate_pps: f64,
+    seconds: f64,
+    place: &Placement,
+) -> Result<DeviceRun, BenchError> {
+    let window = cfg.window_packets();
+    let ack_every = (window / 8).max(1);
+    let prefill = window / 2;
+    let mut r =
+        RecvConfig::builder("127.0.0.1:0".parse::<SocketAddr>().expect("literal")).rcvbuf(16 << 20);
+    if let Some(c) = place.rx_core {
+        r = r.rx_core(c);
+    }
+    let recv_cfg = r.build().map_err(|e| BenchError::Config(e.to_string()))?;
+    let device = DeviceConfig::builder()
+        .buffer_bytes(cfg.device_buffer)
+        .drain(Rate::Pps(rate_pps))
+        .ack(cfg.format)
+        .ack_every(ack_every)
+        .ack_interval(Duration::from_millis(1))
+        .build()
+        .map_err(|e| BenchError::Config(e.to_string()))?;
+    let emu =
+        Emulator::spawn(recv_cfg, device, FaultConfig::none()).map_err(BenchError::Receiver)?;
+    let mut t = SenderConfig::builder(emu.local_addr())
+        .payload(cfg.payload)
+        .rate(Rate::Pps(rate_pps))
+        .prefill(prefill)
+        .window_packets(window)
+        .ack(cfg.format)
+        .stall_timeout(Duration::from_secs(2));
+    if let Some(c) = place.tx_core {
+        t = t.tx_core(c);
+    }
+    // The ACK core shares the receive side's core: the TX core spins while pacing.
+    if let Some(c) = place.rx_core {
+        t = t.ack_core(c);
+    }
+    let sender_cfg = t.build().map_err(|e| BenchError::Config(e.to_string()))?;
+    let source = PatternSource::new(cfg.payload, None, Some(Duration::from_secs_f64(seconds)));
+    let result = SourceSender::spawn(sender_cfg, source)
+        .map_err(BenchError::Sender)?
+        .join();
+    // Let the device play out what it holds (half a buffer is a few ms at these rates).
+    std::thread::sleep(Duration::from_millis(100));
+    let got = drain(emu)?;
+    let (tx, stalled) = match result {
+        Ok(r) => (r, false),
+        Err(e) => match e.report() {
+            Some(r) => (r.clone(), true),
+            None => return Err(BenchError::Sender(e)),
+        },
+    };
+    let d = got.device;
+    let zero_loss = !stalled
+        && got.recv.lost == 0
+        && d.overflows == 0
+        && d.underflows == 0
+        && d.consumed == tx.packets;
+    Ok(DeviceRun {
+        rate_pps,
+        window_packets: window,
+        ack_every,
+        prefill,
+        lost: got.recv.lost,
+        kernel_drops: got.recv.kernel_drops,
+        received: got.recv.packets,
+        device: d,
+        tx,
+        zero_loss,
+    })
+}
+
+/// The SDR workload and its goals.
+#[derive(Debug, Clone, Serialize)]
+pub struct SdrResult {
+    pub config: SdrConfig,
+    pub run: DeviceRun,
+    pub goals: Vec<GoalCheck>,
+}
+
+/// Runs the SDR workload and checks it against design.md §2's goals.
+pub fn run_sdr(cfg: &SdrConfig, place: &Placement) -> Result<SdrResult, BenchError> {
+    let run = device_run(cfg, cfg.rate_pps, cfg.seconds, place)?;
+    let tx = &run.tx;
+    let d = &run.device;
+    let mut goals = Vec::new();
+    let mut goal = |goal, target: &str, measured: String, pass| {
+        goals.push(GoalCheck {
+            goal,
+            target: target.into(),
+            measured,
+            pass,
+        })
+    };
+    goal(
+        "loss",
+        "0",
+        format!(
+            "{} lost, {} sent, {} consumed",
+            run.lost, tx.packets, d.consumed
+        ),
+        run.lost == 0 && d.consumed == tx.packets,
+    );
+    goal(
+        "device overflow / underflow",
+        "0 / 0",
+        format!("{} / {}", d.overflows, d.underflows),
+        d.overflows == 0 && d.underflows == 0,
+    );
+    let err = tx.rate_error_pct.unwrap_or(f64::NAN);
+    goal(
+        "rate error",
+        "< 0.1 %",
+        format!("{err:+.4} %"),
+        err.abs() < 0.1,
+    );
+    goal(
+        "submit p99.99",
+        "< 50 µs",
+        format!("{:.1} µs", tx.submit_ns.p9999 as f64 / 1e3),
+        tx.submit_ns.p9999 < 50_000,
+    );
+    goal(
+        "submits over 1 ms",
+        "0",
+        format!(
+            "{} (max {:.1} µs)",
+            tx.submits_over_1ms,
+            tx.submit_ns.max as f64 / 1e3
+        ),
+        tx.submits_over_1ms == 0,
+    );
+    let late = tx.lateness_ns.map_or(u64::MAX, |l| l.max);
+    goal(
+        "lateness max",
+        "< 500 µs",
+        format!("{:.1} µs", late as f64 / 1e3),
+        late < 500_000,
+    );
+    let vis = tx.ack_visibility_ns.map_or(u64::MAX, |v| v.p99);
+    goal(
+        "ACK visibility p99",
+        "< 10 µs",
+        format!("{:.2} µs", vis as f64 / 1e3),
+        vis < 10_000,
+    );
+    Ok(SdrResult {
+        config: cfg.clone(),
+        run,
+        goals,
+    })
+}
+
+/// The zero-loss search: highest rate at which the sender streams into a device playing out at
+/// that rate with no loss, overflow or underflow.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZeroLossResult {
+    pub payload: usize,
+    pub upper_bound_pps: f64,
+    pub zero_loss_pps: Option<f64>,
+    pub trials: Vec<ZeroLossTrial>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ZeroLossTrial {
+    pub rate_pps: f64,
+    pub sent: u64,
+    pub lost: u64,
+    pub overflows: u64,
+    pub underflows: u64,
+    pub stalled: bool,
+    pub pass: bool,
+}
+
+/// Searches the highest zero-loss rate up to `upper_pps` with trials of `trial_secs`.
+pub fn zero_loss_search(
+    cfg: &SdrConfig,
+    upper_pps: f64,
+    trial_secs: f64,
+    steps: u32,
+    place: &Placement,
+) -> Result<ZeroLossResult, BenchError> {
+    let mut trials = Vec::new();
+    let found = super::search_max_rate(10_000.0, upper_pps.max(20_000.0), steps, |rate| {
+        let r = device_run(cfg, rate, trial_secs, place)?;
+        trials.push(ZeroLossTrial {
+            rate_pps: rate,
+            sent: r.tx.packets,
+            lost: r.lost,
+            overflows: r.device.overflows,
+            underflows: r.device.underflows,
+            stalled: r.tx.stalled,
+            pass: r.zero_loss,
+        });
+        Ok(r.zero_loss)
+    })?;
+    Ok(ZeroLossResult {
+        payload: cfg.payload,
+        upper_bound_pps: upper_pps,
+        zero_loss_pps: found,
+        trials,
+    })
+}
+
+/// Stops an emulator once it has been quiet briefly and returns its report.
+pub fn drain(emu: Emulator) -> Result<EmulatorReport, BenchError> {
+    let mut last = emu.progress().0;
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = emu.progress().0;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    emu.stop();
+    emu.join().map_err(BenchError::Receiver)
+}
