@@ -358,3 +358,5 @@ pub fn receiver_capacity(
         trials,
     })
 }
+
+pub mod peers;

@@ -15,6 +15,8 @@ pub enum Suite {
     Throughput,
     /// Receive capacity per receive backend and payload, found by search.
     Capacity,
+    /// iperf3, sockperf and spead2 (each with its own receiver) beside ringshot, same run.
+    Peers,
     /// Everything above, then the SDR workload and the zero-loss search.
     All,
 }
@@ -48,6 +50,10 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     }
     if matches!(a.suite, Suite::Capacity | Suite::All) {
         json.insert("capacity".into(), capacity(&a, &place)?);
+    }
+    if matches!(a.suite, Suite::Peers | Suite::All) {
+        let peers = ringshot::bench::peers::bench_peers(a.case_secs, &place, a.json)?;
+        json.insert("peers".into(), peers);
     }
     if a.json {
         println!("{}", serde_json::Value::Object(json));
