@@ -11,12 +11,15 @@
 //! | sockperf | `sockperf server`'s "Total N messages received and handled" (printed on SIGINT) | client's "Total of N messages sent" |
 //! | spead2 | `spead2_recv.py`'s `packets` stream statistic | computed from the heap count (exact when every heap arrived) |
 //!
-//! For each peer the suite measures one unpaced run and then the highest offered rate with zero
-//! loss, by the same bisection ringshot's receive-capacity search uses
-//! ([`search_max_rate`]) over short paced trials, the way `spead2_bench.py` searches. A trial
-//! passes when the peer's receiver reports nothing lost, it received every packet the sender
-//! sent, and the sender achieved at least 97 % of the offered rate (the rule
-//! [`capacity_trial`] applies to ringshot).
+//! For each sender (ringshot with GSO on and off, and each peer) the suite measures one unpaced
+//! run and then its highest zero-loss rate, by the bisection on the offered rate that ringshot's
+//! receive-capacity search uses ([`search_max_rate`]) over short paced trials, the way
+//! `spead2_bench.py` searches. A trial passes when the sender's own receiver reports nothing lost
+//! and counted every packet sent; like `spead2_bench.py`, the rate reported is the one the
+//! passing trial achieved, not the one offered. A failed trial is repeated once (the machine is
+//! shared and noisy); every sender gets the same rule. Ringshot's GSO trials are
+//! [`capacity_trial`]'s (judged by the rule above rather than its own, which also asks for 97 %
+//! of the offered rate).
 //!
 //! A peer that is not installed, or whose output cannot be understood, is reported as skipped
 //! with the reason; it never passes silently and never panics.
@@ -270,8 +273,14 @@ pub struct PeerTrial {
     pub sent_exact: bool,
     /// Packets the peer's own receiver counted.
     pub delivered: u64,
-    /// `sent − delivered`, or what the receiver itself says it lost when that is more.
+    /// `sent − delivered − uncounted_tail`, or what the receiver itself says it lost when that
+    /// is more.
     pub lost: u64,
+    /// Packets sent after the last one the receiver counted that the peer's own test protocol
+    /// stops counting (iperf3's server ends the test when the client says so, and the last pacing
+    /// burst can still be in flight). Excused only up to two pacing intervals' worth (2 ms of the
+    /// offered rate, at least 16); a longer tail is `lost`.
+    pub uncounted_tail: u64,
     /// Whether the receiver itself reports nothing lost.
     pub receiver_zero_loss: bool,
     /// Time base of `delivered_pps`, seconds.
@@ -284,14 +293,13 @@ pub struct PeerTrial {
 }
 
 impl PeerTrial {
-    /// Zero loss at (nearly) the offered rate.
+    /// Zero loss: the receiver reports nothing lost and counted every packet sent (but an
+    /// excused tail). Like `spead2_bench.py`, a trial is judged by loss alone; the rate it
+    /// stands for is what the sender achieved (`sent_pps`), not what was offered.
     pub fn passes(&self) -> bool {
         self.receiver_zero_loss
             && self.lost == 0
-            && self.delivered >= self.sent
-            && self
-                .offered_pps
-                .is_none_or(|r| self.sent_pps >= RATE_TOLERANCE * r)
+            && self.delivered + self.uncounted_tail >= self.sent
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -302,6 +310,7 @@ impl PeerTrial {
         sent_exact: bool,
         delivered: u64,
         receiver_lost: u64,
+        uncounted_tail: u64,
         receiver_zero_loss: bool,
         sent_seconds: f64,
         delivered_seconds: f64,
@@ -313,7 +322,11 @@ impl PeerTrial {
             sent,
             sent_exact,
             delivered,
-            lost: sent.saturating_sub(delivered).max(receiver_lost),
+            lost: sent
+                .saturating_sub(delivered)
+                .saturating_sub(uncounted_tail)
+                .max(receiver_lost),
+            uncounted_tail,
             receiver_zero_loss,
             seconds: delivered_seconds,
             sent_pps: sent as f64 / sent_seconds.max(1e-9),
@@ -642,6 +655,16 @@ pub fn parse_iperf3_json(text: &str) -> Result<Iperf3Counts, PeerError> {
     })
 }
 
+/// How much of a paced iperf3 trial's tail (packets sent after the last one the server counted)
+/// is the end-of-test race rather than loss: up to two 1 ms pacing intervals of the offered rate,
+/// at least 16 packets. Unpaced runs excuse nothing.
+pub fn iperf3_excused_tail(offered: Option<f64>, tail: u64) -> u64 {
+    match offered {
+        Some(r) if (tail as f64) <= (r / 500.0).ceil().max(16.0) => tail,
+        _ => 0,
+    }
+}
+
 fn iperf3_trial(
     bin: &Path,
     offered: Option<f64>,
@@ -704,6 +727,8 @@ fn iperf3_trial(
         });
     }
     let delivered = c.delivered();
+    let tail = c.sent_packets.saturating_sub(c.receiver_packets);
+    let excused = iperf3_excused_tail(offered, tail);
     Ok(PeerTrial::new(
         Peer::Iperf3,
         offered,
@@ -711,12 +736,18 @@ fn iperf3_trial(
         true,
         delivered,
         c.receiver_lost,
+        excused,
         c.receiver_lost == 0,
         c.sent_seconds,
         c.receiver_seconds,
         format!(
-            "server: {} packets ({} lost) in {:.3} s; client sent {} in {:.3} s",
-            c.receiver_packets, c.receiver_lost, c.receiver_seconds, c.sent_packets, c.sent_seconds
+            "server: {} packets ({} lost) in {:.3} s; client sent {} in {:.3} s; {tail} sent after the server's last{}",
+            c.receiver_packets,
+            c.receiver_lost,
+            c.receiver_seconds,
+            c.sent_packets,
+            c.sent_seconds,
+            if excused > 0 { " (excused: end of test)" } else { "" }
         ),
     ))
 }
@@ -830,6 +861,7 @@ fn sockperf_trial(
         sent,
         true,
         delivered,
+        0,
         0,
         // sockperf's server has no loss counter (without -g); it lost what it did not receive.
         delivered >= sent,
@@ -995,6 +1027,7 @@ fn spead2_trial(
         receiver_zero_loss,
         st.packets,
         0,
+        0,
         receiver_zero_loss,
         sent_secs,
         // The receiver prints no time of its own: the sender's duration is the time base.
@@ -1023,6 +1056,8 @@ pub struct PeersOptions {
     pub steps: u32,
     /// Lowest rate the search tries, pps.
     pub lo_pps: f64,
+    /// Run a failed search trial once more before calling the rate failed.
+    pub retry_failures: bool,
     /// Which peers to run.
     pub peers: Vec<Peer>,
     pub peer: PeerOptions,
@@ -1036,6 +1071,7 @@ impl PeersOptions {
             trial: Duration::from_secs(1),
             steps: 6,
             lo_pps: 10_000.0,
+            retry_failures: true,
             peers: Peer::ALL.to_vec(),
             peer: PeerOptions::new(place),
         }
@@ -1061,7 +1097,9 @@ impl From<&CapacityTrial> for SearchTrial {
             delivered: t.received,
             lost: t.sent.saturating_sub(t.received).max(t.lost),
             sent_pps: t.achieved_pps,
-            pass: t.pass,
+            // The same rule as the peers' (loss alone), not `capacity_trial`'s, which also asks
+            // for 97 % of the offered rate.
+            pass: t.lost == 0 && t.kernel_drops == 0 && t.received >= t.sent,
         }
     }
 }
@@ -1118,6 +1156,35 @@ pub struct PeersReport {
     pub best_peer_delivered: Option<(String, f64)>,
     pub best_peer_zero_loss: Option<(String, f64)>,
     pub ratios: Vec<PeersRatio>,
+}
+
+/// The zero-loss search every sender gets: [`search_max_rate`] from `opts.lo_pps` to `hi` over
+/// trials of `run`; a failed trial is run once more and the rate passes if either run did (the
+/// machine is shared and noisy; the same for every sender). The answer is the highest rate a
+/// passing trial *achieved* (what `spead2_bench.py` reports), `None` if the lowest rate failed.
+fn zero_loss_search(
+    opts: &PeersOptions,
+    hi: f64,
+    mut run: impl FnMut(f64) -> Result<SearchTrial, BenchError>,
+) -> Result<(Option<f64>, Vec<SearchTrial>), BenchError> {
+    let mut trials: Vec<SearchTrial> = Vec::new();
+    let found = search_max_rate(opts.lo_pps, hi, opts.steps, |rate| {
+        for _ in 0..if opts.retry_failures { 2 } else { 1 } {
+            let t = run(rate)?;
+            let pass = t.pass;
+            trials.push(t);
+            if pass {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })?;
+    let best = trials
+        .iter()
+        .filter(|t| t.pass)
+        .map(|t| t.sent_pps)
+        .max_by(f64::total_cmp);
+    Ok((found.and(best), trials))
 }
 
 /// Ringshot paced at `rate` without GSO: [`capacity_trial`]'s rule with GSO off (`capacity_trial`
@@ -1201,23 +1268,16 @@ pub fn run_peers(
     for r in &ringshot_cases {
         let label = ringshot_label(r);
         progress(&format!("{label}: zero-loss search"));
-        let mut trials = Vec::new();
         let gso = r.gso_requested;
-        let zero = search_max_rate(
-            opts.lo_pps,
-            r.sent_pps.max(opts.lo_pps * 2.0),
-            opts.steps,
-            |rate| {
-                let t = if gso {
-                    capacity_trial(RecvBackend::Auto, PAYLOAD, rate, opts.trial, place)?
-                } else {
-                    ringshot_paced_no_gso(rate, opts.trial, place)?
-                };
-                let pass = t.pass;
-                trials.push(SearchTrial::from(&t));
-                Ok(pass)
-            },
-        )?;
+        let hi = r.sent_pps.max(opts.lo_pps * 2.0);
+        let (zero, trials) = zero_loss_search(opts, hi, |rate| {
+            let t = if gso {
+                capacity_trial(RecvBackend::Auto, PAYLOAD, rate, opts.trial, place)?
+            } else {
+                ringshot_paced_no_gso(rate, opts.trial, place)?
+            };
+            Ok(SearchTrial::from(&t))
+        })?;
         rows.push(PeersRow {
             sender: label,
             is_ringshot: true,
@@ -1233,16 +1293,11 @@ pub fn run_peers(
     }
     for (peer, u) in &peer_unpaced {
         progress(&format!("{}: zero-loss search", peer.name()));
-        let mut trials = Vec::new();
         let mut failure = None;
         let hi = u.sent_pps.max(opts.lo_pps * 2.0);
-        let zero = search_max_rate(opts.lo_pps, hi, opts.steps, |rate| {
+        let found = zero_loss_search(opts, hi, |rate| {
             match peer.trial(Some(rate), opts.trial, &opts.peer) {
-                Ok(t) => {
-                    let pass = t.passes();
-                    trials.push(SearchTrial::from(&t));
-                    Ok(pass)
-                }
+                Ok(t) => Ok(SearchTrial::from(&t)),
                 Err(e) => {
                     // Stop the search: a peer that cannot run a trial has no zero-loss rate.
                     failure = Some(e.to_string());
@@ -1250,10 +1305,10 @@ pub fn run_peers(
                 }
             }
         });
-        let (zero, search_error) = match (zero, failure) {
-            (Ok(z), None) => (z, None),
-            (_, Some(f)) => (None, Some(f)),
-            (Err(e), None) => (None, Some(e.to_string())),
+        let (zero, trials, search_error) = match (found, failure) {
+            (Ok((z, t)), None) => (z, t, None),
+            (_, Some(f)) => (None, Vec::new(), Some(f)),
+            (Err(e), None) => (None, Vec::new(), Some(e.to_string())),
         };
         if let Some(e) = &search_error {
             skipped.push(format!("{} zero-loss search: {e}", peer.name()));
@@ -1365,13 +1420,32 @@ impl PeersReport {
         };
         let _ = writeln!(
             s,
+            "zero-loss search trials (offered pps → achieved pps: ok | lost N):"
+        );
+        for r in &self.rows {
+            let trials: Vec<String> = r
+                .search
+                .iter()
+                .map(|t| {
+                    let verdict = if t.pass {
+                        "ok".to_string()
+                    } else {
+                        format!("lost {}", t.lost)
+                    };
+                    format!("{:.0}→{:.0} {verdict}", t.offered_pps, t.sent_pps)
+                })
+                .collect();
+            let _ = writeln!(s, "  {}: {}", r.sender, trials.join(", "));
+        }
+        let _ = writeln!(
+            s,
             "best peer: delivered {}; zero-loss {}",
             fmt_best(&self.best_peer_delivered),
             fmt_best(&self.best_peer_zero_loss)
         );
         let goal = |x: Option<f64>| match x {
             Some(x) => format!(
-                "{x:.2}× ({})",
+                "{x:.2}× best peer ({})",
                 if x >= 2.0 {
                     "goal ≥ 2×: met"
                 } else {
@@ -1383,7 +1457,7 @@ impl PeersReport {
         for q in &self.ratios {
             let _ = writeln!(
                 s,
-                "{}: delivered {} best peer; zero-loss {}",
+                "{}: delivered {}; zero-loss {}",
                 q.sender,
                 goal(q.delivered_x),
                 goal(q.zero_loss_x)
@@ -1397,8 +1471,8 @@ impl PeersReport {
         }
         let _ = writeln!(
             s,
-            "  zero-loss: a trial passes with 0 lost at the sender's own receiver, every sent packet received and ≥ {:.0} % of the offered rate sent; ringshot's trials are paced (no flow control), like the peers'",
-            RATE_TOLERANCE * 100.0
+            "  zero-loss = highest rate a passing trial achieved; pass = 0 lost at the sender's own receiver and every sent packet counted{}; ringshot's trials are paced, without flow control, like the peers'",
+            if o.retry_failures { "; a failed trial is run once more" } else { "" }
         );
         let _ = writeln!(
             s,
@@ -1566,65 +1640,60 @@ mod tests {
         assert!(!proc_net_has("garbage\nline", 1, Bound::Udp));
     }
 
+    fn trial(
+        offered: Option<f64>,
+        sent: u64,
+        delivered: u64,
+        rx_lost: u64,
+        tail: u64,
+    ) -> PeerTrial {
+        PeerTrial::new(
+            Peer::Iperf3,
+            offered,
+            sent,
+            true,
+            delivered,
+            rx_lost,
+            tail,
+            rx_lost == 0,
+            1.0,
+            1.0,
+            String::new(),
+        )
+    }
+
     #[test]
     fn trial_pass_rule() {
-        let t = PeerTrial::new(
-            Peer::Iperf3,
-            Some(100_000.0),
-            100_000,
-            true,
-            100_000,
-            0,
-            true,
-            1.0,
-            1.0,
-            String::new(),
-        );
+        assert!(trial(Some(1e5), 100_000, 100_000, 0, 0).passes());
+        // A sender slower than offered still passes: it is judged by what it achieved.
+        let t = trial(Some(1e5), 90_000, 90_000, 0, 0);
         assert!(t.passes());
-        // Too slow a sender proves nothing.
-        let t = PeerTrial::new(
-            Peer::Iperf3,
-            Some(100_000.0),
-            90_000,
-            true,
-            90_000,
-            0,
-            true,
-            1.0,
-            1.0,
-            String::new(),
-        );
-        assert!(!t.passes());
+        assert_eq!(t.sent_pps, 90_000.0);
         // One packet short at the receiver.
-        let t = PeerTrial::new(
-            Peer::Sockperf,
-            Some(100_000.0),
-            100_000,
-            true,
-            99_999,
-            0,
-            false,
-            1.0,
-            1.0,
-            String::new(),
-        );
+        let t = trial(Some(1e5), 100_000, 99_999, 0, 0);
         assert!(!t.passes());
         assert_eq!(t.lost, 1);
         // The receiver's own loss count wins when it is larger.
-        let t = PeerTrial::new(
-            Peer::Iperf3,
-            None,
-            10,
-            true,
-            10,
-            2,
-            false,
-            1.0,
-            1.0,
-            String::new(),
-        );
+        let t = trial(None, 10, 10, 2, 0);
         assert_eq!(t.lost, 2);
         assert!(!t.passes());
+        // An excused tail is not loss, but is not delivered either.
+        let t = trial(Some(1e4), 10_000, 9_992, 0, 8);
+        assert!(t.passes());
+        assert_eq!(t.lost, 0);
+        assert!(t.delivered_pct < 100.0);
+    }
+
+    #[test]
+    fn iperf3_tail_allowance() {
+        // Captured: 10 000 packets at 10 k pps, the server counted 9 992 and lost none.
+        assert_eq!(iperf3_excused_tail(Some(10_000.0), 8), 8);
+        assert_eq!(iperf3_excused_tail(Some(10_000.0), 20), 20);
+        assert_eq!(iperf3_excused_tail(Some(10_000.0), 21), 0);
+        assert_eq!(iperf3_excused_tail(Some(1_000.0), 16), 16);
+        assert_eq!(iperf3_excused_tail(Some(500_000.0), 1000), 1000);
+        assert_eq!(iperf3_excused_tail(Some(500_000.0), 1001), 0);
+        assert_eq!(iperf3_excused_tail(None, 1), 0);
     }
 
     #[test]
