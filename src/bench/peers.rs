@@ -64,6 +64,8 @@ pub enum PeerError {
     NotReady {
         program: String,
         after: Duration,
+        /// Its exit code if it exited (127: a wrapper such as a pyenv shim found no program).
+        code: Option<i32>,
         output: String,
     },
     /// A process overstayed its time and was killed.
@@ -82,7 +84,10 @@ impl std::fmt::Display for PeerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PeerError::NotInstalled { program, install } => {
-                write!(f, "`{program}` is not on PATH (install: {install})")
+                write!(
+                    f,
+                    "`{program}` not found on PATH or not runnable (install: {install})"
+                )
             }
             PeerError::Spawn { program, error } => write!(f, "cannot start {program}: {error}"),
             PeerError::Port(e) => write!(f, "no free loopback port: {e}"),
@@ -90,6 +95,7 @@ impl std::fmt::Display for PeerError {
                 program,
                 after,
                 output,
+                ..
             } => write!(
                 f,
                 "{program} did not bind its port within {:.1} s{}",
@@ -202,10 +208,20 @@ impl Peer {
         opts: &PeerOptions,
     ) -> Result<PeerTrial, PeerError> {
         let bins = self.locate()?;
-        match self {
+        let r = match self {
             Peer::Iperf3 => iperf3_trial(&bins[0], offered, secs, opts),
             Peer::Sockperf => sockperf_trial(&bins[0], offered, secs, opts),
             Peer::Spead2 => spead2_trial(&bins[0], &bins[1], offered, secs, opts),
+        };
+        match r {
+            // On PATH but not runnable: a shim (pyenv) whose interpreter lacks the package.
+            Err(PeerError::NotReady {
+                code: Some(127), ..
+            }) => Err(PeerError::NotInstalled {
+                program: self.programs()[self.programs().len() - 1],
+                install: self.install_hint(),
+            }),
+            r => r,
         }
     }
 }
@@ -571,6 +587,7 @@ fn wait_bound(proc: &mut Proc, port: u16, kind: Bound, limit: Duration) -> Resul
             return Err(PeerError::NotReady {
                 program: proc.program.clone(),
                 after: start.elapsed(),
+                code: status.and_then(|s| s.code()),
                 output: format!("{o}\n{e}"),
             });
         }
@@ -1452,7 +1469,7 @@ impl PeersReport {
                     "goal ≥ 2×: NOT met"
                 }
             ),
-            None => "n/a".to_string(),
+            None => "n/a (no peer or no result)".to_string(),
         };
         for q in &self.ratios {
             let _ = writeln!(
