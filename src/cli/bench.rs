@@ -15,11 +15,13 @@ pub enum Suite {
     Throughput,
     /// Receive capacity per receive backend and payload, found by search.
     Capacity,
+    /// iperf3, sockperf and spead2 (each with its own receiver) beside ringshot, same run.
+    Peers,
     /// The SDR workload through the device emulator (60 s by default) against its goals.
     Sdr,
     /// Highest zero-loss rate of the sender → device path with flow control, found by search.
     ZeroLoss,
-    /// Everything above, then the SDR workload and the zero-loss search.
+    /// Every suite above.
     All,
 }
 
@@ -58,6 +60,10 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     }
     if matches!(a.suite, Suite::Capacity | Suite::All) {
         json.insert("capacity".into(), capacity(&a, &place)?);
+    }
+    if matches!(a.suite, Suite::Peers | Suite::All) {
+        let peers = ringshot::bench::peers::bench_peers(a.case_secs, &place, a.json)?;
+        json.insert("peers".into(), peers);
     }
     if matches!(a.suite, Suite::Sdr | Suite::All) {
         json.insert("sdr".into(), sdr(&a, &place)?);
