@@ -3,7 +3,9 @@
 //! The device is ringshot's emulator (`crate::device`): a 1 MiB buffer played out at the stream
 //! rate from the first packet on, acknowledging every eighth of its buffer. The sender paces at the
 //! same rate after filling half the buffer (`prefill`), keeps a window of one buffer, and takes
-//! its ACKs on its own pinned core.
+//! its ACKs on its own pinned core. Its catch-up burst is the other half of the buffer: a device
+//! that plays out at a fixed rate loses margin for good when a sender slips its schedule after a
+//! stall, and the window already guarantees the catch-up cannot overrun it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -68,6 +70,7 @@ pub struct DeviceRun {
     pub window_packets: u64,
     pub ack_every: u64,
     pub prefill: u64,
+    pub burst: u64,
     pub tx: TxReport,
     pub device: DeviceReport,
     pub lost: u64,
@@ -107,6 +110,7 @@ pub fn device_run(
         .payload(cfg.payload)
         .rate(Rate::Pps(rate_pps))
         .prefill(prefill)
+        .burst(window - prefill)
         .window_packets(window)
         .ack(cfg.format)
         .stall_timeout(Duration::from_secs(2));
@@ -143,6 +147,7 @@ pub fn device_run(
         window_packets: window,
         ack_every,
         prefill,
+        burst: window - prefill,
         lost: got.recv.lost,
         kernel_drops: got.recv.kernel_drops,
         received: got.recv.packets,

@@ -262,21 +262,23 @@ fn sdr(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
     if !a.json {
         let tx = &r.run.tx;
         println!(
-            "SDR workload: {:.0} pps × {} B, {:.0} s, window {} packets, ACK every {}, prefill {}, {} ACKs",
+            "SDR workload: {:.0} pps × {} B, {:.0} s, window {} packets, ACK every {}, prefill {}, burst {}, {} ACKs",
             cfg.rate_pps,
             cfg.payload,
             cfg.seconds,
             r.run.window_packets,
             r.run.ack_every,
             r.run.prefill,
+            r.run.burst,
             cfg.format
         );
         println!(
-            "  sent {} consumed {} lost {}; max fill {} B; {} window waits; {} ACKs accepted",
+            "  sent {} consumed {} lost {}; max fill {} B; {} schedule slips; {} window waits; {} ACKs accepted",
             tx.packets,
             r.run.device.consumed,
             r.run.lost,
             r.run.device.max_fill_bytes,
+            tx.schedule_slips,
             tx.window_waits,
             tx.acks.as_ref().map_or(0, |a| a.accepted)
         );
