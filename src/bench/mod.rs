@@ -290,11 +290,13 @@ pub struct CapacityResult {
     pub trials: Vec<CapacityTrial>,
 }
 
-/// Runs the sender paced at `rate` for `duration` into a receiver with backend `rx_backend`, and
-/// says whether every packet arrived with no kernel drop, at (nearly) the asked rate.
+/// Runs the sender (GSO as `gso` says) paced at `rate` for `duration` into a receiver with
+/// backend `rx_backend`, and says whether every packet arrived with no kernel drop, at (nearly)
+/// the asked rate.
 pub fn capacity_trial(
     rx_backend: crate::recv::RecvBackend,
     payload: usize,
+    gso: bool,
     rate: f64,
     duration: Duration,
     place: &Placement,
@@ -309,6 +311,7 @@ pub fn capacity_trial(
         .map_err(BenchError::Receiver)?;
     let mut t = SenderConfig::builder(rx.local_addr())
         .payload(payload)
+        .gso(gso)
         .rate(crate::pacing::Rate::Pps(rate))
         .burst(64);
     if let Some(c) = place.tx_core {
@@ -348,7 +351,7 @@ pub fn receiver_capacity(
 ) -> Result<CapacityResult, BenchError> {
     let mut trials = Vec::new();
     let capacity = search_max_rate(10_000.0, sender_best_pps.max(20_000.0), steps, |rate| {
-        let t = capacity_trial(rx_backend, payload, rate, trial_len, place)?;
+        let t = capacity_trial(rx_backend, payload, true, rate, trial_len, place)?;
         let pass = t.pass;
         trials.push(t);
         Ok(pass)

@@ -17,7 +17,7 @@
 //! `spead2_bench.py` searches. A trial passes when the sender's own receiver reports nothing lost
 //! and counted every packet sent; like `spead2_bench.py`, the rate reported is the one the
 //! passing trial achieved, not the one offered. A failed trial is repeated once (the machine is
-//! shared and noisy); every sender gets the same rule. Ringshot's GSO trials are
+//! shared and noisy); every sender gets the same rule. Ringshot's trials, GSO on and off, are
 //! [`capacity_trial`]'s (judged by the rule above rather than its own, which also asks for 97 %
 //! of the offered rate).
 //!
@@ -36,14 +36,10 @@ use serde::Serialize;
 use super::{
     capacity_trial, run_case, search_max_rate, BenchError, CapacityTrial, Case, Placement,
 };
-use crate::engine::{PatternSource, SourceSender};
 use crate::recv::RecvBackend;
 
 /// UDP payload of every packet in this suite.
 pub const PAYLOAD: usize = 1472;
-
-/// A pass needs the sender to reach this share of the offered rate.
-const RATE_TOLERANCE: f64 = 0.97;
 
 /// What went wrong running or reading one peer.
 #[derive(Debug)]
@@ -1204,44 +1200,6 @@ fn zero_loss_search(
     Ok((found.and(best), trials))
 }
 
-/// Ringshot paced at `rate` without GSO: [`capacity_trial`]'s rule with GSO off (`capacity_trial`
-/// itself always sends with GSO).
-fn ringshot_paced_no_gso(
-    rate: f64,
-    duration: Duration,
-    place: &Placement,
-) -> Result<CapacityTrial, BenchError> {
-    let rx = super::start_receiver(place.rx_core)?;
-    let mut t = crate::SenderConfig::builder(rx.local_addr())
-        .payload(PAYLOAD)
-        .gso(false)
-        .rate(crate::pacing::Rate::Pps(rate))
-        .burst(64);
-    if let Some(c) = place.tx_core {
-        t = t.tx_core(c);
-    }
-    let cfg = t.build().map_err(|e| BenchError::Config(e.to_string()))?;
-    let report = SourceSender::spawn(cfg, PatternSource::new(PAYLOAD, None, Some(duration)))
-        .map_err(BenchError::Sender)?
-        .join()
-        .map_err(BenchError::Sender)?;
-    let got = super::drain_and_stop(rx, Duration::from_millis(100))?;
-    let achieved = report.packets as f64 / report.seconds.max(1e-9);
-    let received = got.packets - got.duplicates;
-    Ok(CapacityTrial {
-        rate_pps: rate,
-        sent: report.packets,
-        received,
-        lost: got.lost,
-        kernel_drops: got.kernel_drops,
-        achieved_pps: achieved,
-        pass: got.lost == 0
-            && got.kernel_drops == 0
-            && received == report.packets
-            && achieved >= RATE_TOLERANCE * rate,
-    })
-}
-
 /// Runs the suite: ringshot (GSO on and off) and every peer unpaced, then each one's zero-loss
 /// search. `progress` gets a line before each step. Ringshot failing is an error; a peer failing
 /// is a `skipped` line.
@@ -1288,11 +1246,7 @@ pub fn run_peers(
         let gso = r.gso_requested;
         let hi = r.sent_pps.max(opts.lo_pps * 2.0);
         let (zero, trials) = zero_loss_search(opts, hi, |rate| {
-            let t = if gso {
-                capacity_trial(RecvBackend::Auto, PAYLOAD, rate, opts.trial, place)?
-            } else {
-                ringshot_paced_no_gso(rate, opts.trial, place)?
-            };
+            let t = capacity_trial(RecvBackend::Auto, PAYLOAD, gso, rate, opts.trial, place)?;
             Ok(SearchTrial::from(&t))
         })?;
         rows.push(PeersRow {
