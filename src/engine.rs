@@ -170,23 +170,18 @@ pub struct TxReport {
     /// CPU time of the engine thread, ns.
     pub cpu_ns: u64,
     /// Paced streams: the target rate, how far the achieved rate was from it, and how late each
-    /// batch left against its schedule.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// batch left against its schedule (JSON null when unpaced).
     pub rate_target_pps: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_error_pct: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lateness_ns: Option<Percentiles>,
     /// Schedule slots given up after stalls longer than the burst allowance.
     pub schedule_slips: u64,
     /// Flow control: how often the window was closed when a batch was due, and for how long;
-    /// and the time from the ACK core receiving an ACK to this engine first seeing its credit.
+    /// and the time from the ACK core receiving an ACK to this engine first seeing its credit
+    /// (JSON null without flow control).
     pub window_waits: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub window_wait_ns: Option<Percentiles>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ack_visibility_ns: Option<Percentiles>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub acks: Option<AckCounts>,
     /// Device events seen by the ACK core, by name.
     pub events: std::collections::BTreeMap<String, u64>,
