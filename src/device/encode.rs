@@ -213,8 +213,12 @@ mod tests {
         assert_eq!(native[0].acked_packets, Some(100));
 
         let usrp2 = collect(AckFormat::Usrp2 { stream_id: 2 });
-        let codes: Vec<u16> = usrp2.iter().map(|u| u.events.0).collect();
-        assert_eq!(codes, vec![0x2, 0x4, u16::from(USRP2_CODE_RESTART)]);
+        let evs: Vec<EventSet> = usrp2.iter().map(|u| u.events).collect();
+        // Code 0x80 (USRP2_CODE_RESTART) comes back as the RESTART event.
+        assert_eq!(
+            evs,
+            vec![EventSet::UNDERFLOW, EventSet::SEQ_ERROR, EventSet::RESTART]
+        );
         assert!(usrp2.iter().all(|u| u.acked_packets.is_none()));
 
         let chdr = collect(AckFormat::Chdr);
@@ -225,7 +229,7 @@ mod tests {
                 EventSet::NONE,
                 EventSet::SEQ_ERROR,
                 EventSet::DATA_ERROR,
-                EventSet::CMD_ERROR
+                EventSet::CMD_ERROR | EventSet::RESTART
             ]
         );
         assert!(chdr.iter().all(|u| u.acked_packets == Some(100)));
