@@ -378,26 +378,14 @@ fn handle(
         c.s.beyond_sent += 1;
         return;
     }
-    // Before the count moves: a TX core that sees the count a restart ACK carries must also see
-    // the restart.
-    if update.events.contains_any(EventSet::RESTART) {
-        c.s.restarts += 1;
-        state.bump_generation();
-    }
-    let stale = update.acked_packets.is_some_and(|p| p < acked);
-    if stale {
-        c.s.stale += 1;
-    } else {
-        c.s.accepted += 1;
-        if let Some(p) = update.acked_packets {
-            if state.advance(p, update.acked_bytes, rx_ns) {
-                c.s.advances += 1;
-            }
-        }
-        state.set_capacity(update.capacity_bytes, update.capacity_packets);
-    }
-    // Events are facts about the device whatever the age of the count beside them.
+    // Events are facts about the device whatever the age of the count beside them. They are
+    // published before the count moves, so whoever sees the count (the TX core, an app) also
+    // sees the restart or error that came with it.
     if !update.events.is_empty() {
+        if update.events.contains_any(EventSet::RESTART) {
+            c.s.restarts += 1;
+            state.bump_generation();
+        }
         for (i, (e, _)) in EventSet::NAMED.iter().enumerate() {
             if update.events.contains_any(*e) {
                 c.events[i] += 1;
@@ -412,5 +400,17 @@ fn handle(
         if events.push(ev).is_err() {
             c.s.events_dropped += 1;
         }
+    }
+    let stale = update.acked_packets.is_some_and(|p| p < acked);
+    if stale {
+        c.s.stale += 1;
+    } else {
+        c.s.accepted += 1;
+        if let Some(p) = update.acked_packets {
+            if state.advance(p, update.acked_bytes, rx_ns) {
+                c.s.advances += 1;
+            }
+        }
+        state.set_capacity(update.capacity_bytes, update.capacity_packets);
     }
 }
