@@ -105,6 +105,7 @@ pub struct SenderConfig {
     pub(crate) rate: Option<Rate>,
     pub(crate) burst: u64,
     pub(crate) prefill: u64,
+    pub(crate) pace_quantum: Duration,
     pub(crate) window_bytes: Option<u64>,
     pub(crate) ack: Option<AckFormat>,
     pub(crate) ack_bind: Option<SocketAddr>,
@@ -152,6 +153,7 @@ impl SenderConfig {
                 rate: None,
                 burst: DEFAULT_BURST,
                 prefill: 0,
+                pace_quantum: Duration::ZERO,
                 window_bytes: None,
                 ack: None,
                 ack_bind: None,
@@ -306,6 +308,12 @@ impl SenderConfigBuilder {
         self.cfg.prefill = packets;
         self
     }
+    /// Paced streams: hold due packets until the first is this late (or a batch is due) and send
+    /// them in one submit. Trades up to this much lateness for fewer syscalls and wake-ups.
+    pub fn pace_quantum(mut self, d: Duration) -> Self {
+        self.cfg.pace_quantum = d;
+        self
+    }
     /// At most this many bytes sent but not acknowledged.
     pub fn window_bytes(mut self, n: u64) -> Self {
         self.cfg.window_bytes = Some(n);
@@ -427,6 +435,9 @@ impl SenderConfigBuilder {
         if c.prefill > 0 && c.rate.is_none() {
             return Err(ConfigError::PrefillWithoutRate);
         }
+        if !c.pace_quantum.is_zero() && c.rate.is_none() {
+            return Err(ConfigError::QuantumWithoutRate);
+        }
         if let Some(w) = c.window_packets {
             if c.prefill > w {
                 return Err(ConfigError::PrefillBeyondWindow {
@@ -486,6 +497,7 @@ pub enum ConfigError {
     BadPriority(i32),
     ZeroBurst,
     PrefillWithoutRate,
+    QuantumWithoutRate,
     PrefillBeyondWindow { prefill: u64, window: u64 },
     WindowBytesSmallerThanPacket { window: u64, payload: usize },
     WindowWithoutAck,
@@ -539,6 +551,12 @@ impl fmt::Display for ConfigError {
                 write!(
                     f,
                     "prefill: only means something for a paced stream (--rate)"
+                )
+            }
+            ConfigError::QuantumWithoutRate => {
+                write!(
+                    f,
+                    "pace-quantum-us: only means something for a paced stream (--rate)"
                 )
             }
             ConfigError::PrefillBeyondWindow { prefill, window } => write!(

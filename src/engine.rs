@@ -700,12 +700,23 @@ impl Engine {
             self.reap(false)?;
             let mut budget = batch;
             if let Some(p) = &mut pacer {
+                let quantum = self.cfg.pace_quantum;
+                // More than a burst never becomes due at once (the rest slips), so a full
+                // gathering is whichever is smaller.
+                let full = (batch as u64).min(self.cfg.burst);
                 let allow = loop {
-                    let (a, _) = p.allowance(Instant::now());
-                    if a > 0 {
+                    let (a, late) = p.allowance(Instant::now());
+                    // With a quantum, gather what falls due within it into one submit (fewer
+                    // syscalls and receiver wake-ups) unless a full gathering is due already.
+                    if a > 0 && (late >= quantum || a >= full) {
                         break a;
                     }
-                    let due = p.next_due().expect("schedule started");
+                    let first = p.next_due().expect("schedule started");
+                    let due = if a == 0 {
+                        first
+                    } else {
+                        (first + quantum).min(p.due_after(full - 1))
+                    };
                     // Keep noticing ACKs while waiting, so visibility is not one interval late.
                     match &mut self.flow {
                         Some(f) => Pacer::wait_until_with(due, || f.observe()),

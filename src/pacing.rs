@@ -147,6 +147,12 @@ impl Pacer {
         self.t0.map(|t0| self.due(t0, self.released))
     }
 
+    /// When the packet `n` places after the next one is due.
+    pub fn due_after(&self, n: u64) -> Instant {
+        let t0 = self.t0.unwrap_or_else(Instant::now);
+        self.due(t0, self.released + n)
+    }
+
     /// Packets sent before the paced schedule began.
     pub fn prefill(&self) -> u64 {
         self.prefill

@@ -220,3 +220,29 @@ fn push_mode_reserve_commit_and_send() {
         assert_exact(&report, &got, n);
     }
 }
+
+#[test]
+fn a_pacing_quantum_gathers_due_packets_into_fewer_submits() {
+    let n = 4_000u64;
+    let (plain, got) = run_source(BackendChoice::Mmsg, true, 1472, n, |b| {
+        b.rate(ringshot::pacing::Rate::Pps(40_000.0))
+    });
+    assert_exact(&plain, &got, n);
+    let (gathered, got) = run_source(BackendChoice::Mmsg, true, 1472, n, |b| {
+        b.rate(ringshot::pacing::Rate::Pps(40_000.0))
+            .pace_quantum(Duration::from_millis(1))
+    });
+    assert_exact(&gathered, &got, n);
+    // 1 ms at 40 k pps is 40 packets a submit; allow plenty of slack for a busy machine.
+    assert!(
+        gathered.submits * 4 < plain.submits,
+        "quantum: {} submits, none: {}",
+        gathered.submits,
+        plain.submits
+    );
+    assert!(
+        gathered.batch_packets.max >= 8,
+        "{:?}",
+        gathered.batch_packets
+    );
+}

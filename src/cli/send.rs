@@ -69,6 +69,9 @@ pub struct SendArgs {
     /// Most packets sent back to back when catching up with the schedule.
     #[arg(long, default_value_t = ringshot::config::DEFAULT_BURST, value_name = "PACKETS")]
     burst: u64,
+    /// Paced streams: gather what falls due within this many µs into one submit.
+    #[arg(long, default_value_t = 0, value_name = "US")]
+    pace_quantum_us: u64,
     /// Paced streams: send this many packets at once first, to fill the device's buffer.
     #[arg(long, default_value_t = 0, value_name = "PACKETS")]
     prefill: u64,
@@ -154,6 +157,7 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
         .mlockall(a.mlockall)
         .burst(a.burst)
         .prefill(a.prefill)
+        .pace_quantum(Duration::from_micros(a.pace_quantum_us))
         .stall_timeout(Duration::from_millis(a.stall_timeout))
         .start_seq(a.start_seq)
         .ack_busy_poll(a.ack_busy_poll)
