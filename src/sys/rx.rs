@@ -304,10 +304,10 @@ pub fn parse_control(control: &[u8]) -> CmsgInfo {
     let align = size_of::<usize>();
     let mut off = 0;
     while control.len() - off >= hdr_len {
-        // SAFETY: `off + hdr_len <= control.len()`, so the read stays inside `control`;
-        // cmsghdr is plain integers, valid for any bit pattern; the read is unaligned-safe.
-        let h =
-            unsafe { std::ptr::read_unaligned(control.as_ptr().add(off).cast::<libc::cmsghdr>()) };
+        let at = control[off..].as_ptr().cast::<libc::cmsghdr>();
+        // SAFETY: `off + hdr_len <= control.len()`, so the unaligned read of a plain-integer
+        // cmsghdr (valid for any bit pattern) stays inside `control`.
+        let h = unsafe { std::ptr::read_unaligned(at) };
         let len = h.cmsg_len as usize;
         if len < data_start || len > control.len() - off {
             break;

@@ -264,9 +264,9 @@ impl State {
     fn give_back(&mut self, bid: u16) {
         let slot = usize::from(self.tail & (self.entries - 1));
         let entries = self.ring_mem.ptr.cast::<types::BufRingEntry>();
-        // SAFETY: `slot < entries`, so the entry lies inside `ring_mem`. The slot is free: the
-        // kernel consumed it (head passed it) before handing out the buffer we return. The setters
-        // write only addr/len/bid, never the shared tail that overlays slot 0.
+        // The slot is free: the kernel consumed it (head passed it) before handing out the buffer
+        // we return. The setters write only addr/len/bid, never the shared tail over slot 0.
+        // SAFETY: `slot < entries`, so the entry lies inside `ring_mem`, and it is free (above).
         unsafe {
             let e = &mut *entries.add(slot);
             e.set_addr(self.bufs.ptr.add(usize::from(bid) * BUF_STRIDE) as u64);
@@ -279,9 +279,9 @@ impl State {
     /// Makes the buffers given back so far visible to the kernel.
     fn publish(&mut self) {
         let base = self.ring_mem.ptr.cast::<types::BufRingEntry>();
-        // SAFETY: BufRingEntry::tail gives the address of the ring's u16 tail inside `ring_mem`
-        // (page-aligned, so the u16 is aligned). The kernel reads it concurrently, hence the
-        // atomic release store: entries written before are visible before the new tail.
+        // The kernel reads the tail concurrently, hence the atomic release store: entries written
+        // before are visible before the new tail.
+        // SAFETY: BufRingEntry::tail is the ring's aligned u16 tail inside page-aligned `ring_mem`.
         unsafe {
             let tail = types::BufRingEntry::tail(base) as *mut u16;
             std::sync::atomic::AtomicU16::from_ptr(tail)
