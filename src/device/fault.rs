@@ -728,7 +728,7 @@ impl<L: AckLink> AckLink for AckFaults<L> {
 mod tests {
     use super::*;
     use crate::flow::AckFormat;
-    use crate::wire::header::{fill_pattern, Packet, Repr, FLAG_PATTERN};
+    use crate::wire::header::{Packet, Repr};
     use proptest::prelude::*;
 
     #[test]
@@ -794,16 +794,7 @@ mod tests {
     }
 
     fn pkt(seq: u64, len: usize) -> Vec<u8> {
-        let mut buf = vec![0u8; len];
-        let mut p = Packet::new_unchecked(&mut buf[..]);
-        Repr {
-            flags: FLAG_PATTERN,
-            stream_id: 0,
-            seq,
-        }
-        .emit(&mut p);
-        fill_pattern(seq, p.payload_mut());
-        buf
+        crate::wire::header::pattern_packet(0, seq, len)
     }
 
     fn meta(at_ns: u64) -> RxMeta {

@@ -480,7 +480,6 @@ impl<S: DatagramSink + Restart, L: AckLink> Restart for DeviceModel<S, L> {
 mod tests {
     use super::*;
     use crate::flow::{AckFormat, AckParser, AckUpdate};
-    use crate::wire::header::{fill_pattern, Packet, Repr, FLAG_PATTERN};
 
     /// Records ACKs with their send times.
     #[derive(Debug, Default)]
@@ -501,16 +500,7 @@ mod tests {
     const MS: u64 = 1_000_000;
 
     fn pkt(seq: u64) -> Vec<u8> {
-        let mut buf = vec![0u8; LEN];
-        let mut p = Packet::new_unchecked(&mut buf[..]);
-        Repr {
-            flags: FLAG_PATTERN,
-            stream_id: 3,
-            seq,
-        }
-        .emit(&mut p);
-        fill_pattern(seq, p.payload_mut());
-        buf
+        crate::wire::header::pattern_packet(3, seq, LEN)
     }
 
     fn meta(at_ns: u64) -> RxMeta {

@@ -208,19 +208,10 @@ impl DatagramSink for StreamChecker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::header::{fill_pattern, HEADER_LEN};
+    use crate::wire::header::HEADER_LEN;
 
     fn packet(stream: u32, seq: u64, len: usize) -> Vec<u8> {
-        let mut buf = vec![0u8; len];
-        let mut p = Packet::new_unchecked(&mut buf[..]);
-        Repr {
-            flags: FLAG_PATTERN,
-            stream_id: stream,
-            seq,
-        }
-        .emit(&mut p);
-        fill_pattern(seq, p.payload_mut());
-        buf
+        crate::wire::header::pattern_packet(stream, seq, len)
     }
 
     fn meta(at_ns: u64) -> RxMeta {

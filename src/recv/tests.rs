@@ -1,22 +1,13 @@
 //! Receiver tests on real loopback sockets (port 0), for each backend.
 
 use super::*;
-use crate::wire::header::{fill_pattern, Packet, Repr, FLAG_PATTERN, HEADER_LEN};
+use crate::wire::header::{Packet, HEADER_LEN};
 
 const LOOPBACK: &str = "127.0.0.1:0";
 
 /// A ringshot data packet of `len` bytes carrying the check pattern.
 fn pkt(stream: u32, seq: u64, len: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; len];
-    let mut p = Packet::new_unchecked(&mut buf[..]);
-    Repr {
-        flags: FLAG_PATTERN,
-        stream_id: stream,
-        seq,
-    }
-    .emit(&mut p);
-    fill_pattern(seq, p.payload_mut());
-    buf
+    crate::wire::header::pattern_packet(stream, seq, len)
 }
 
 fn sender() -> UdpSocket {

@@ -164,6 +164,22 @@ pub fn fill_pattern(seq: u64, payload: &mut [u8]) {
     payload[..n].copy_from_slice(&ramp()[start..start + n]);
 }
 
+/// A whole data packet of `len` bytes (header included, `len >= HEADER_LEN`) carrying the check
+/// pattern: what a test or a tool sends when ringshot's receiver should verify every byte.
+/// Allocates; not for the hot path.
+pub fn pattern_packet(stream_id: u32, seq: u64, len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    let mut p = Packet::new_unchecked(&mut buf[..]);
+    Repr {
+        flags: FLAG_PATTERN,
+        stream_id,
+        seq,
+    }
+    .emit(&mut p);
+    fill_pattern(seq, p.payload_mut());
+    buf
+}
+
 /// True when `payload` holds exactly the check pattern for `seq`.
 pub fn check_pattern(seq: u64, payload: &[u8]) -> bool {
     let start = (seq & 0xff) as usize;
