@@ -137,8 +137,13 @@ impl RxBackend for MmsgRx {
             events: libc::POLLIN,
             revents: 0,
         };
-        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
-        match syscall!(poll(&mut pfd, 1, ms)) {
+        // ppoll takes a timespec, so short deadlines (the device emulator's ACK interval) are not
+        // rounded up to a whole millisecond as poll's would be.
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        match syscall!(ppoll(&mut pfd, 1, &ts, std::ptr::null())) {
             Ok(n) => Ok(n > 0),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
             Err(e) => Err(e),
