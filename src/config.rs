@@ -98,6 +98,7 @@ pub struct SenderConfig {
     pub(crate) mlockall: bool,
     pub(crate) zc_threshold: Option<usize>,
     pub(crate) sqpoll_idle: Option<Duration>,
+    pub(crate) sqpoll_cpu: Option<u32>,
     pub(crate) sndbuf: usize,
     pub(crate) stream_id: u32,
     pub(crate) window_packets: Option<u64>,
@@ -146,6 +147,7 @@ impl SenderConfig {
                 mlockall: false,
                 zc_threshold: Some(DEFAULT_ZC_THRESHOLD),
                 sqpoll_idle: None,
+                sqpoll_cpu: None,
                 sndbuf: 8 << 20,
                 stream_id: 0,
                 window_packets: None,
@@ -275,6 +277,11 @@ impl SenderConfigBuilder {
     /// Use an io_uring SQPOLL kernel thread that sleeps after `idle`.
     pub fn sqpoll(mut self, idle: Option<Duration>) -> Self {
         self.cfg.sqpoll_idle = idle;
+        self
+    }
+    /// Pin the SQPOLL kernel thread to this CPU (with [`sqpoll`](Self::sqpoll)).
+    pub fn sqpoll_cpu(mut self, cpu: u32) -> Self {
+        self.cfg.sqpoll_cpu = Some(cpu);
         self
     }
     /// SO_SNDBUF in bytes (SO_SNDBUFFORCE is tried first).
@@ -435,6 +442,9 @@ impl SenderConfigBuilder {
         if c.prefill > 0 && c.rate.is_none() {
             return Err(ConfigError::PrefillWithoutRate);
         }
+        if c.sqpoll_cpu.is_some() && c.sqpoll_idle.is_none() {
+            return Err(ConfigError::SqpollCpuWithoutSqpoll);
+        }
         if !c.pace_quantum.is_zero() && c.rate.is_none() {
             return Err(ConfigError::QuantumWithoutRate);
         }
@@ -498,6 +508,7 @@ pub enum ConfigError {
     ZeroBurst,
     PrefillWithoutRate,
     QuantumWithoutRate,
+    SqpollCpuWithoutSqpoll,
     PrefillBeyondWindow { prefill: u64, window: u64 },
     WindowBytesSmallerThanPacket { window: u64, payload: usize },
     WindowWithoutAck,
@@ -551,6 +562,12 @@ impl fmt::Display for ConfigError {
                 write!(
                     f,
                     "prefill: only means something for a paced stream (--rate)"
+                )
+            }
+            ConfigError::SqpollCpuWithoutSqpoll => {
+                write!(
+                    f,
+                    "sqpoll-cpu: needs --sqpoll-idle-ms (there is no SQPOLL thread to pin)"
                 )
             }
             ConfigError::QuantumWithoutRate => {

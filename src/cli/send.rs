@@ -57,6 +57,9 @@ pub struct SendArgs {
     /// Use an io_uring SQPOLL thread that sleeps after this many ms idle.
     #[arg(long, value_name = "MS")]
     sqpoll_idle_ms: Option<u64>,
+    /// Pin the SQPOLL kernel thread to this CPU.
+    #[arg(long, value_name = "N", requires = "sqpoll_idle_ms")]
+    sqpoll_cpu: Option<u32>,
     /// Run the engine under SCHED_FIFO at this priority (a warning if not permitted).
     #[arg(long, value_name = "PRIO")]
     sched_fifo: Option<i32>,
@@ -168,6 +171,9 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
     }
     if let Some(c) = a.tx_core {
         b = b.tx_core(c);
+    }
+    if let Some(c) = a.sqpoll_cpu {
+        b = b.sqpoll_cpu(c);
     }
     if let Some(r) = a.rate {
         b = b.rate(r);

@@ -142,6 +142,9 @@ impl UringBackend {
         builder.setup_cqsize(cq_entries);
         if let Some(idle) = cfg.sqpoll_idle {
             builder.setup_sqpoll(idle.as_millis().clamp(1, u32::MAX as u128) as u32);
+            if let Some(cpu) = cfg.sqpoll_cpu {
+                builder.setup_sqpoll_cpu(cpu);
+            }
         }
         let ring = builder.build(sq_entries)?;
 
