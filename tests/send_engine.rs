@@ -246,3 +246,18 @@ fn a_pacing_quantum_gathers_due_packets_into_fewer_submits() {
         gathered.batch_packets
     );
 }
+
+#[test]
+fn sqpoll_delivers_exactly_n() {
+    if !uring_available() {
+        eprintln!("skipping: io_uring is unavailable here");
+        return;
+    }
+    for gso in [false, true] {
+        let (report, got) = run_source(BackendChoice::Uring, gso, 1472, 20_000, |b| {
+            b.sqpoll(Some(Duration::from_millis(20)))
+        });
+        assert_eq!(report.backend, "uring");
+        assert_exact(&report, &got, 20_000);
+    }
+}
