@@ -351,6 +351,41 @@ impl TxFlow {
     }
 }
 
+/// The spin → yield → rest ladder every wait in the engine climbs: spin first (lowest latency),
+/// then yield, then hand the core back. `Spin` never leaves the first rung.
+#[derive(Debug)]
+struct Backoff {
+    spins: u32,
+    policy: IdlePolicy,
+}
+
+impl Backoff {
+    const SPINS: u32 = 2_000;
+    const YIELDS: u32 = 100;
+
+    fn new(policy: IdlePolicy) -> Backoff {
+        Backoff { spins: 0, policy }
+    }
+
+    fn reset(&mut self) {
+        self.spins = 0;
+    }
+
+    /// Takes one step; returns true when the caller should rest (sleep or park) now.
+    fn step(&mut self) -> bool {
+        self.spins = self.spins.saturating_add(1);
+        if self.policy == IdlePolicy::Spin || self.spins < Self::SPINS {
+            std::hint::spin_loop();
+            false
+        } else if self.spins < Self::SPINS + Self::YIELDS {
+            std::thread::yield_now();
+            false
+        } else {
+            true
+        }
+    }
+}
+
 /// Why the window wait ended without credit.
 enum FlowStop {
     Stalled(Duration),
@@ -584,16 +619,7 @@ impl Engine {
             self.in_kernel[slot as usize] = Some(token);
             self.pending.push(TxDesc { slot, len });
         }
-        if let Supply::Rings { .. } = self.supply {
-            if self.shared.stop.load(Ordering::Relaxed) {
-                open = false;
-            }
-        } else if self.shared.stop.load(Ordering::Relaxed) {
-            if let Supply::Source { ended, .. } = &mut self.supply {
-                *ended = true;
-            }
-        }
-        open
+        open && !self.shared.stop.load(Ordering::Relaxed)
     }
 
     fn submit_pending(&mut self) -> Result<(), EngineError> {
@@ -611,25 +637,21 @@ impl Engine {
         Ok(())
     }
 
-    fn idle(&mut self, spins: &mut u32) {
-        *spins += 1;
-        if self.cfg.idle == IdlePolicy::Spin || *spins < 2_000 {
-            std::hint::spin_loop();
-        } else if *spins < 2_100 {
-            std::thread::yield_now();
-        } else {
-            self.shared.parked.store(true, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            let empty = match &self.supply {
-                Supply::Rings { ready, .. } => ready.is_empty() && !ready.is_abandoned(),
-                Supply::Source { .. } => true,
-            };
-            if empty && !self.shared.stop.load(Ordering::Relaxed) {
-                // Bounded, so a wake-up lost to a race costs at most this long.
-                std::thread::park_timeout(Duration::from_micros(200));
-            }
-            self.shared.parked.store(false, Ordering::Relaxed);
+    fn idle(&mut self, backoff: &mut Backoff) {
+        if !backoff.step() {
+            return;
         }
+        self.shared.parked.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let empty = match &self.supply {
+            Supply::Rings { ready, .. } => ready.is_empty() && !ready.is_abandoned(),
+            Supply::Source { .. } => true,
+        };
+        if empty && !self.shared.stop.load(Ordering::Relaxed) {
+            // Bounded, so a wake-up lost to a race costs at most this long.
+            std::thread::park_timeout(Duration::from_micros(200));
+        }
+        self.shared.parked.store(false, Ordering::Relaxed);
     }
 
     /// Packets the window allows now. While it is closed, waits (spin, then yield, then short
@@ -644,7 +666,7 @@ impl Engine {
             return Ok(u64::MAX);
         };
         let mut closed_since: Option<Instant> = None;
-        let mut spins = 0u32;
+        let mut backoff = Backoff::new(policy);
         loop {
             f.observe();
             if f.state.generation() != f.generation {
@@ -674,12 +696,7 @@ impl Engine {
             if shared.stop.load(Ordering::Relaxed) {
                 return Err(FlowStop::Stopped);
             }
-            spins += 1;
-            if policy == IdlePolicy::Spin || spins < 4_000 {
-                std::hint::spin_loop();
-            } else if spins < 4_100 {
-                std::thread::yield_now();
-            } else {
+            if backoff.step() {
                 std::thread::sleep(Duration::from_micros(20));
             }
         }
@@ -689,7 +706,7 @@ impl Engine {
         let cpu0 = sys::unix::thread::thread_cpu_ns();
         let mut started: Option<Instant> = None;
         let mut last_submit = Instant::now();
-        let mut spins = 0u32;
+        let mut backoff = Backoff::new(self.cfg.idle);
         let batch = self.cfg.batch;
         let mut pacer = self.cfg.rate.map(|r| {
             Pacer::new(r.pps(self.cfg.payload), self.cfg.burst).with_prefill(self.cfg.prefill)
@@ -746,11 +763,11 @@ impl Engine {
                     // All slots are with the kernel: wait for one back.
                     self.reap(true)?;
                 } else {
-                    self.idle(&mut spins);
+                    self.idle(&mut backoff);
                 }
                 continue;
             }
-            spins = 0;
+            backoff.reset();
             started.get_or_insert_with(Instant::now);
             if let Some(due) = pacer.as_ref().and_then(Pacer::next_due) {
                 let late = Instant::now().saturating_duration_since(due);
@@ -951,7 +968,7 @@ impl Sender {
             data.len() <= self.max_app_payload(),
             "packet larger than the configured payload"
         );
-        let mut spins = 0u32;
+        let mut backoff = Backoff::new(IdlePolicy::Adaptive);
         loop {
             if let Some(mut r) = self.reserve() {
                 r.payload_mut()[..data.len()].copy_from_slice(data);
@@ -961,11 +978,8 @@ impl Sender {
             if self.engine.is_finished() {
                 return Err(EngineError::Closed);
             }
-            spins += 1;
-            if spins > 1000 {
+            if backoff.step() {
                 std::thread::yield_now();
-            } else {
-                std::hint::spin_loop();
             }
         }
     }

@@ -163,11 +163,6 @@ impl Pacer {
         self.slipped
     }
 
-    /// The scheduled start (first departure).
-    pub fn start(&self) -> Option<Instant> {
-        self.t0
-    }
-
     /// Waits until `deadline`: sleeps while it is far, spins for the last stretch, so the wake-up
     /// error is the clock's, not the scheduler's.
     pub fn wait_until(deadline: Instant) {

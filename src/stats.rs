@@ -207,26 +207,6 @@ impl TxMetrics {
         }
         m
     }
-
-    /// Merges another thread's metrics into this one.
-    pub fn add(&mut self, other: &TxMetrics) {
-        let _ = self.submit_ns.add(&other.submit_ns);
-        let _ = self.batch_packets.add(&other.batch_packets);
-        self.packets += other.packets;
-        self.bytes += other.bytes;
-        self.submits += other.submits;
-        self.syscalls += other.syscalls;
-        for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
-            a.1 += b.1;
-        }
-        self.errors_other += other.errors_other;
-        self.submits_over_100us += other.submits_over_100us;
-        self.submits_over_1ms += other.submits_over_1ms;
-        self.gso_downgrades += other.gso_downgrades;
-        self.zero_copy_sends += other.zero_copy_sends;
-        self.zero_copy_notifications += other.zero_copy_notifications;
-        self.resent_packets += other.resent_packets;
-    }
 }
 
 /// Writes `h` as an HdrHistogram V2 interval log (one interval covering the whole run), readable by

@@ -137,28 +137,50 @@ pub fn default_cases() -> Vec<Case> {
     v
 }
 
-/// Starts ringshot's receiver on loopback for a benchmark.
-pub fn start_receiver(rx_core: Option<usize>) -> Result<Receiver, BenchError> {
-    let mut b =
-        RecvConfig::builder("127.0.0.1:0".parse::<SocketAddr>().expect("literal")).rcvbuf(64 << 20);
+/// A receiver configuration on a free loopback port, pinned to `rx_core`, for a benchmark.
+pub fn loopback_recv_config(
+    rx_core: Option<usize>,
+    backend: crate::recv::RecvBackend,
+    rcvbuf: usize,
+) -> Result<RecvConfig, BenchError> {
+    let mut b = RecvConfig::builder("127.0.0.1:0".parse::<SocketAddr>().expect("literal"))
+        .rcvbuf(rcvbuf)
+        .backend(backend);
     if let Some(c) = rx_core {
         b = b.rx_core(c);
     }
-    let cfg = b.build().map_err(|e| BenchError::Config(e.to_string()))?;
+    b.build().map_err(|e| BenchError::Config(e.to_string()))
+}
+
+/// Starts ringshot's receiver on loopback for a benchmark.
+pub fn start_receiver(rx_core: Option<usize>) -> Result<Receiver, BenchError> {
+    start_receiver_with(rx_core, crate::recv::RecvBackend::Auto)
+}
+
+fn start_receiver_with(
+    rx_core: Option<usize>,
+    backend: crate::recv::RecvBackend,
+) -> Result<Receiver, BenchError> {
+    let cfg = loopback_recv_config(rx_core, backend, 64 << 20)?;
     Receiver::spawn(cfg).map_err(BenchError::Receiver)
+}
+
+/// Returns once `packets()` has stopped growing for `quiet`: the stream has drained.
+pub fn wait_quiet(packets: impl Fn() -> u64, quiet: Duration) {
+    let mut last = packets();
+    loop {
+        std::thread::sleep(quiet);
+        let now = packets();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
 }
 
 /// Waits until the receiver has been quiet for `quiet`, then stops it and returns its report.
 pub fn drain_and_stop(rx: Receiver, quiet: Duration) -> Result<RecvReport, BenchError> {
-    let mut last = rx.progress().0;
-    loop {
-        std::thread::sleep(quiet);
-        let now = rx.progress().0;
-        if now == last {
-            break;
-        }
-        last = now;
-    }
+    wait_quiet(|| rx.progress().0, quiet);
     rx.stop();
     rx.join().map_err(BenchError::Receiver)
 }
@@ -301,14 +323,7 @@ pub fn capacity_trial(
     duration: Duration,
     place: &Placement,
 ) -> Result<CapacityTrial, BenchError> {
-    let mut b = RecvConfig::builder("127.0.0.1:0".parse::<SocketAddr>().expect("literal"))
-        .rcvbuf(64 << 20)
-        .backend(rx_backend);
-    if let Some(c) = place.rx_core {
-        b = b.rx_core(c);
-    }
-    let rx = Receiver::spawn(b.build().map_err(|e| BenchError::Config(e.to_string()))?)
-        .map_err(BenchError::Receiver)?;
+    let rx = start_receiver_with(place.rx_core, rx_backend)?;
     let mut t = SenderConfig::builder(rx.local_addr())
         .payload(payload)
         .gso(gso)

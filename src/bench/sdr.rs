@@ -8,7 +8,6 @@
 //! that plays out at a fixed rate loses margin for good when a sender slips its schedule after a
 //! stall, and the window already guarantees the catch-up cannot overrun it.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -18,7 +17,7 @@ use crate::device::{DeviceConfig, DeviceReport, Emulator, EmulatorReport, FaultC
 use crate::engine::{PatternSource, SourceSender};
 use crate::flow::AckFormat;
 use crate::pacing::Rate;
-use crate::recv::RecvConfig;
+use crate::recv::RecvBackend;
 use crate::{SenderConfig, TxReport};
 
 /// The SDR workload's parameters (design.md §1: 1472 B at 68,870 pps into a 1 MiB buffer).
@@ -94,12 +93,7 @@ pub fn device_run(
     // consumed since the last ACK (up to `ack_every`) plus those in flight, or the sender would
     // wait on ACKs in steady state. The fuller the buffer, the longer a stall it rides out.
     let prefill = window.saturating_sub(2 * ack_every).max(1);
-    let mut r =
-        RecvConfig::builder("127.0.0.1:0".parse::<SocketAddr>().expect("literal")).rcvbuf(16 << 20);
-    if let Some(c) = place.rx_core {
-        r = r.rx_core(c);
-    }
-    let recv_cfg = r.build().map_err(|e| BenchError::Config(e.to_string()))?;
+    let recv_cfg = super::loopback_recv_config(place.rx_core, RecvBackend::Auto, 16 << 20)?;
     let device = DeviceConfig::builder()
         .buffer_bytes(cfg.device_buffer)
         .drain(Rate::Pps(rate_pps))
@@ -321,15 +315,7 @@ pub fn zero_loss_search(
 
 /// Stops an emulator once it has been quiet briefly and returns its report.
 pub fn drain(emu: Emulator) -> Result<EmulatorReport, BenchError> {
-    let mut last = emu.progress().0;
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = emu.progress().0;
-        if now == last {
-            break;
-        }
-        last = now;
-    }
+    super::wait_quiet(|| emu.progress().0, Duration::from_millis(50));
     emu.stop();
     emu.join().map_err(BenchError::Receiver)
 }

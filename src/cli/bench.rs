@@ -145,7 +145,7 @@ fn throughput(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Va
 
 /// Receive capacity of each receive backend at each payload, beside the sender's best rate.
 fn capacity(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
-    use ringshot::bench::{receiver_capacity, Case};
+    use ringshot::bench::receiver_capacity;
     use ringshot::recv::RecvBackend;
     let backends = [RecvBackend::Mmsg, RecvBackend::Uring];
     let bar = ProgressBar::new((a.payloads.len() * (1 + backends.len())) as u64);
@@ -155,15 +155,7 @@ fn capacity(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Valu
     let mut rows = Vec::new();
     for &payload in &a.payloads {
         bar.set_message(format!("sender's best rate at {payload} B"));
-        let best = run_case(
-            Case {
-                backend: ringshot::BackendChoice::Auto,
-                gso: true,
-                payload,
-            },
-            Duration::from_secs(2),
-            place,
-        )?;
+        let best = sender_best(payload, place)?;
         bar.inc(1);
         for b in backends {
             bar.set_message(format!("{b} receiver at {payload} B: searching"));
@@ -321,19 +313,10 @@ fn sdr(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
 
 fn zero_loss(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
     use ringshot::bench::sdr::{zero_loss_search, SdrConfig};
-    use ringshot::bench::Case;
     let bar = ProgressBar::new_spinner();
     bar.set_message("zero-loss search: the sender's best rate first");
     bar.enable_steady_tick(Duration::from_millis(250));
-    let best = run_case(
-        Case {
-            backend: ringshot::BackendChoice::Auto,
-            gso: true,
-            payload: 1472,
-        },
-        Duration::from_secs(2),
-        place,
-    )?;
+    let best = sender_best(1472, place)?;
     bar.set_message("zero-loss search through the device emulator with flow control");
     let cfg = SdrConfig {
         format: a.sdr_ack,
@@ -379,4 +362,15 @@ fn zero_loss(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Val
         }
     }
     Ok(serde_json::to_value(&r)?)
+}
+
+/// The sender's best unpaced rate at `payload` (auto backend, GSO), measured for 2 s: the upper
+/// bound of the capacity and zero-loss searches.
+fn sender_best(payload: usize, place: &Placement) -> anyhow::Result<CaseResult> {
+    let case = ringshot::bench::Case {
+        backend: ringshot::BackendChoice::Auto,
+        gso: true,
+        payload,
+    };
+    Ok(run_case(case, Duration::from_secs(2), place)?)
 }
