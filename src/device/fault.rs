@@ -346,6 +346,58 @@ struct Held {
     held_at_ns: u64,
 }
 
+/// What one draw picks. Both fault layers share the rule: cumulative probabilities, one uniform
+/// draw per datagram (none at all when every probability is 0), so a seed replays exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Drop,
+    Dup,
+    Reorder,
+    Corrupt,
+    Pass,
+}
+
+/// Cumulative thresholds: u < drop → drop; < dup → duplicate; < reorder → hold; < corrupt →
+/// damage.
+#[derive(Debug, Clone, Copy)]
+struct Odds {
+    drop: f64,
+    dup: f64,
+    reorder: f64,
+    corrupt: f64,
+}
+
+impl Odds {
+    fn new(drop: f64, dup: f64, reorder: f64, corrupt: f64) -> Odds {
+        let dup = drop + dup;
+        let reorder = dup + reorder;
+        Odds {
+            drop,
+            dup,
+            reorder,
+            corrupt: reorder + corrupt,
+        }
+    }
+
+    fn pick(&self, rng: &mut SplitMix64) -> Pick {
+        if self.corrupt <= 0.0 {
+            return Pick::Pass;
+        }
+        let u = rng.unit();
+        if u < self.drop {
+            Pick::Drop
+        } else if u < self.dup {
+            Pick::Dup
+        } else if u < self.reorder {
+            Pick::Reorder
+        } else if u < self.corrupt {
+            Pick::Corrupt
+        } else {
+            Pick::Pass
+        }
+    }
+}
+
 /// Data-path fault middleware over a sink `S`. Only datagrams that parse as ringshot data packets
 /// are disturbed (and counted); anything else passes through untouched.
 ///
@@ -355,11 +407,7 @@ struct Held {
 pub struct FaultInjector<S> {
     inner: S,
     rng: SplitMix64,
-    /// Cumulative thresholds: u < drop → drop; < dup → duplicate; < reorder → hold.
-    t_drop: f64,
-    t_dup: f64,
-    t_reorder: f64,
-    enabled: bool,
+    odds: Odds,
     depth: u64,
     held: VecDeque<Held>,
     spare: Vec<Vec<u8>>,
@@ -375,16 +423,10 @@ impl<S: DatagramSink + Restart> FaultInjector<S> {
     /// [`AckFaults`]).
     pub fn new(inner: S, cfg: &FaultConfig) -> FaultInjector<S> {
         let (rng, _) = cfg.streams();
-        let t_drop = cfg.drop_data;
-        let t_dup = t_drop + cfg.dup_data;
-        let t_reorder = t_dup + cfg.reorder_data;
         FaultInjector {
             inner,
             rng,
-            t_drop,
-            t_dup,
-            t_reorder,
-            enabled: t_reorder > 0.0,
+            odds: Odds::new(cfg.drop_data, cfg.dup_data, cfg.reorder_data, 0.0),
             depth: cfg.reorder_depth as u64,
             held: VecDeque::with_capacity(cfg.reorder_depth),
             spare: Vec::new(),
@@ -477,22 +519,25 @@ impl<S: DatagramSink + Restart> DatagramSink for FaultInjector<S> {
             self.inner.datagram(payload, meta);
             return;
         }
-        let u = if self.enabled { self.rng.unit() } else { 1.0 };
-        if u < self.t_drop {
-            self.counts.drop_data += 1;
-            return;
-        }
-        if u < self.t_dup {
-            self.counts.dup_data += 1;
-            self.fresh += 2;
-            self.deliver(payload, meta);
-            self.deliver(payload, meta);
-        } else if u < self.t_reorder && (self.held.len() as u64) < self.depth {
-            self.hold(payload, meta);
-            return;
-        } else {
-            self.fresh += 1;
-            self.deliver(payload, meta);
+        match self.odds.pick(&mut self.rng) {
+            Pick::Drop => {
+                self.counts.drop_data += 1;
+                return;
+            }
+            Pick::Dup => {
+                self.counts.dup_data += 1;
+                self.fresh += 2;
+                self.deliver(payload, meta);
+                self.deliver(payload, meta);
+            }
+            Pick::Reorder if (self.held.len() as u64) < self.depth => {
+                self.hold(payload, meta);
+                return;
+            }
+            _ => {
+                self.fresh += 1;
+                self.deliver(payload, meta);
+            }
         }
         self.release_due_by_count();
     }
@@ -568,11 +613,7 @@ impl AckSlot {
 pub struct AckFaults<L> {
     inner: L,
     rng: SplitMix64,
-    t_drop: f64,
-    t_dup: f64,
-    t_reorder: f64,
-    t_corrupt: f64,
-    enabled: bool,
+    odds: Odds,
     corruption: Corruption,
     delay_ns: u64,
     /// Longest a reordered ACK waits for the next one before it goes alone (not counted).
@@ -592,18 +633,15 @@ impl<L: AckLink> AckFaults<L> {
         hold_limit: Duration,
     ) -> AckFaults<L> {
         let (_, rng) = cfg.streams();
-        let t_drop = cfg.drop_acks;
-        let t_dup = t_drop + cfg.dup_acks;
-        let t_reorder = t_dup + cfg.reorder_acks;
-        let t_corrupt = t_reorder + cfg.corrupt_acks;
         AckFaults {
             inner,
             rng,
-            t_drop,
-            t_dup,
-            t_reorder,
-            t_corrupt,
-            enabled: t_corrupt > 0.0,
+            odds: Odds::new(
+                cfg.drop_acks,
+                cfg.dup_acks,
+                cfg.reorder_acks,
+                cfg.corrupt_acks,
+            ),
             corruption,
             delay_ns: cfg.delay_acks.as_nanos() as u64,
             hold_limit_ns: hold_limit.as_nanos().max(1) as u64,
@@ -647,24 +685,26 @@ impl<L: AckLink> AckFaults<L> {
 impl<L: AckLink> AckLink for AckFaults<L> {
     fn send(&mut self, ack: &[u8], to: SocketAddr, now_ns: u64) {
         let mut slot = AckSlot::new(ack, to, now_ns);
-        let u = if self.enabled { self.rng.unit() } else { 1.0 };
-        if u < self.t_drop {
-            self.counts.drop_acks += 1;
-            return;
-        }
-        if u < self.t_dup {
-            self.counts.dup_acks += 1;
-            self.emit(slot, now_ns);
-            self.emit(slot, now_ns);
-        } else if u < self.t_reorder && self.held.is_none() {
-            self.held = Some(slot);
-            return;
-        } else if u >= self.t_reorder && u < self.t_corrupt {
-            self.counts.corrupt_acks += 1;
-            self.damage(&mut slot);
-            self.emit(slot, now_ns);
-        } else {
-            self.emit(slot, now_ns);
+        match self.odds.pick(&mut self.rng) {
+            Pick::Drop => {
+                self.counts.drop_acks += 1;
+                return;
+            }
+            Pick::Dup => {
+                self.counts.dup_acks += 1;
+                self.emit(slot, now_ns);
+                self.emit(slot, now_ns);
+            }
+            Pick::Reorder if self.held.is_none() => {
+                self.held = Some(slot);
+                return;
+            }
+            Pick::Corrupt => {
+                self.counts.corrupt_acks += 1;
+                self.damage(&mut slot);
+                self.emit(slot, now_ns);
+            }
+            _ => self.emit(slot, now_ns),
         }
         // Whatever was held goes out right behind the ACK that overtook it.
         if let Some(h) = self.held.take() {
