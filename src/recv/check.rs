@@ -15,26 +15,6 @@ use crate::wire::WireError;
 /// (`unexpected`).
 pub const MAX_STREAMS: usize = 16;
 
-const REASONS: [WireError; 6] = [
-    WireError::Truncated,
-    WireError::BadMagic,
-    WireError::BadVersion,
-    WireError::BadChecksum,
-    WireError::BadField,
-    WireError::Unexpected,
-];
-
-fn reason_index(e: WireError) -> usize {
-    match e {
-        WireError::Truncated => 0,
-        WireError::BadMagic => 1,
-        WireError::BadVersion => 2,
-        WireError::BadChecksum => 3,
-        WireError::BadField => 4,
-        WireError::Unexpected => 5,
-    }
-}
-
 /// Parses each datagram as a ringshot data packet, checks its contents (when the header's
 /// [`FLAG_PATTERN`] is set and verification is on) and tracks its sequence number per stream id.
 /// Malformed datagrams are counted by reason and otherwise ignored; nothing here can panic on
@@ -50,7 +30,7 @@ pub struct StreamChecker {
     packets: u64,
     bytes: u64,
     corrupt: u64,
-    malformed: [u64; REASONS.len()],
+    malformed: [u64; WireError::ALL.len()],
     gaps: Histogram<u64>,
     first_ns: Option<u64>,
     last_ns: u64,
@@ -69,7 +49,7 @@ impl StreamChecker {
             packets: 0,
             bytes: 0,
             corrupt: 0,
-            malformed: [0; REASONS.len()],
+            malformed: [0; WireError::ALL.len()],
             gaps: latency_histogram(),
             first_ns: None,
             last_ns: 0,
@@ -104,7 +84,7 @@ impl StreamChecker {
 
     /// Malformed datagrams by reason ([`WireError::name`]), non-zero ones only.
     pub fn malformed(&self) -> BTreeMap<String, u64> {
-        REASONS
+        WireError::ALL
             .iter()
             .zip(self.malformed)
             .filter(|(_, n)| *n > 0)
@@ -114,7 +94,7 @@ impl StreamChecker {
 
     /// Malformed datagrams of one reason.
     pub fn malformed_count(&self, reason: WireError) -> u64 {
-        self.malformed[reason_index(reason)]
+        self.malformed[reason as usize]
     }
 
     /// The per-stream trackers, by stream id, in order of first appearance.
@@ -169,7 +149,7 @@ impl StreamChecker {
 
     #[inline]
     fn reject(&mut self, e: WireError) {
-        self.malformed[reason_index(e)] += 1;
+        self.malformed[e as usize] += 1;
     }
 }
 
