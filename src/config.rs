@@ -127,6 +127,9 @@ pub struct TxFaults {
     pub gso_fail_at: Option<u64>,
     /// Behave as if io_uring were disabled (as with sysctl kernel.io_uring_disabled=2).
     pub uring_unavailable: bool,
+    /// A seeded plan of syscall-level faults (see [`crate::fault`]), injected by a wrapper
+    /// around the backend's kernel calls.
+    pub plan: Option<crate::fault::FaultPlan>,
 }
 
 impl SenderConfig {

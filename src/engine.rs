@@ -164,6 +164,13 @@ pub struct TxReport {
     pub errors: std::collections::BTreeMap<String, u64>,
     pub gso_downgrades: u64,
     pub resent_packets: u64,
+    /// Packets committed by the app that never left (fatal error, early end); `packets +
+    /// failed_packets` equals the packets committed.
+    pub failed_packets: u64,
+    /// Completions that matched no op (stale generation, duplicate notification): ignored.
+    pub stray_completions: u64,
+    /// Faults injected by a test's fault plan (all 0 in production).
+    pub injected_faults: crate::fault::InjectedFaults,
     pub zero_copy_sends: u64,
     pub zero_copy_notifications: u64,
     pub batch_packets: Percentiles,
@@ -214,6 +221,9 @@ impl TxReport {
             errors: metrics.errors_by_name(),
             gso_downgrades: metrics.gso_downgrades,
             resent_packets: metrics.resent_packets,
+            failed_packets: metrics.failed_packets,
+            stray_completions: metrics.stray_completions,
+            injected_faults: metrics.injected,
             zero_copy_sends: metrics.zero_copy_sends,
             zero_copy_notifications: metrics.zero_copy_notifications,
             batch_packets: Percentiles::of(&metrics.batch_packets),

@@ -13,6 +13,7 @@ pub mod bench;
 pub mod config;
 pub mod device;
 pub mod engine;
+pub mod fault;
 pub mod flow;
 pub mod pacing;
 pub mod recv;

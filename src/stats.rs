@@ -129,6 +129,14 @@ pub struct TxMetrics {
     pub zero_copy_notifications: u64,
     /// Packets re-sent after a recoverable error (GSO downgrade, ENOBUFS, ECONNREFUSED).
     pub resent_packets: u64,
+    /// Packets the engine accepted from the app that never left (a fatal error or an early end
+    /// while they were queued or in flight). `packets + failed_packets` = packets committed.
+    pub failed_packets: u64,
+    /// Completions that matched no op in the state it could be in (a stale generation, an
+    /// unknown index, a second notification): counted and ignored, never acted on.
+    pub stray_completions: u64,
+    /// Faults injected by a test's fault plan (0 in production).
+    pub injected: crate::fault::InjectedFaults,
 }
 
 const COUNTED_ERRNOS: [i32; 8] = [
@@ -165,6 +173,9 @@ impl TxMetrics {
             zero_copy_sends: 0,
             zero_copy_notifications: 0,
             resent_packets: 0,
+            failed_packets: 0,
+            stray_completions: 0,
+            injected: Default::default(),
         }
     }
 

@@ -53,17 +53,38 @@ pub trait TxBackend: Send {
     fn gso_active(&self) -> bool;
 
     /// Hands a prefix of `pkts` to the kernel and returns how many were accepted (0 when the
-    /// backend is saturated: reap with `wait` first). Packets are sent in order and none is
-    /// dropped: recoverable errors (EAGAIN, ENOBUFS, ECONNREFUSED, a GSO refusal) are counted and
-    /// retried. Every submit syscall is timed into `m`.
+    /// backend is saturated or a recoverable error stopped it: reap with `wait`, then call
+    /// again). Packets are sent in order and none is dropped: recoverable errors (EAGAIN,
+    /// ENOBUFS, ECONNREFUSED, a GSO refusal) are counted and the packets kept for the next call.
+    /// Never blocks for long (a wait for writability is bounded to a few milliseconds) and never
+    /// loops on an error: the engine decides whether to call again, so it can honour its stop
+    /// flag and stall timeout. Every submit syscall is timed into `m`.
     fn submit(&mut self, slab: &Slab, pkts: &[TxDesc], m: &mut TxMetrics) -> io::Result<usize>;
 
     /// Calls `done` for every slot the kernel has finished with (for SEND_ZC: after the
-    /// notification). With `wait`, blocks until at least one slot is done if any is in flight.
+    /// notification). With `wait`, blocks until at least one slot is done if any is in flight,
+    /// but never longer than a few milliseconds: the caller loops, checking stop and timeouts.
     fn reap(&mut self, wait: bool, done: &mut dyn FnMut(u32), m: &mut TxMetrics) -> io::Result<()>;
 
     /// Slots accepted by `submit` and not yet reported by `reap`.
     fn in_flight(&self) -> usize;
+
+    /// Ends the stream early: cancels every request still in flight and waits, at most
+    /// `timeout`, for each one's final completion (for zero-copy sends, the notification),
+    /// reporting every finished slot through `done`. Returns how many slots the kernel still
+    /// held when the time ran out (0 on a clean end); a backend that returns more than 0 keeps
+    /// the slab alive for good rather than free memory the kernel may still read.
+    fn cancel(
+        &mut self,
+        timeout: std::time::Duration,
+        done: &mut dyn FnMut(u32),
+        m: &mut TxMetrics,
+    ) -> usize {
+        // Readiness backends finish every send inside `submit`: nothing to cancel.
+        let _ = timeout;
+        let _ = self.reap(false, done, m);
+        self.in_flight()
+    }
 }
 
 /// A backend ready to send, what set-up had to say, and a second handle on its socket (for the
