@@ -26,6 +26,17 @@ pub const DEFAULT_BURST: u64 = 16;
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest batch accepted (sanity bound on per-batch arrays).
 pub const MAX_BATCH: usize = 1024;
+/// Slowest paced rate accepted, packets per second (at the configured payload).
+pub const MIN_RATE_PPS: f64 = 1.0;
+/// Fastest paced rate accepted, packets per second (at the configured payload): far above any
+/// NIC, and low enough that the schedule's arithmetic stays exact.
+pub const MAX_RATE_PPS: f64 = 1e9;
+/// Longest duration accepted anywhere in the configuration (stream length, timeouts): one year.
+/// Longer values would overflow deadline arithmetic and mean nothing in practice.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Largest first sequence number of a stream bounded by time rather than a count: the stream
+/// then has 2^62 sequence numbers left, more than any run can use, so sequences never wrap.
+pub const MAX_TIMED_START_SEQ: u64 = u64::MAX - (1 << 62);
 
 /// Which send backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,6 +121,7 @@ pub struct SenderConfig {
     pub(crate) window_bytes: Option<u64>,
     pub(crate) ack: Option<AckFormat>,
     pub(crate) ack_bind: Option<SocketAddr>,
+    pub(crate) ack_from: Option<SocketAddr>,
     pub(crate) ack_core: Option<usize>,
     pub(crate) ack_busy_poll: bool,
     pub(crate) window_wait: IdlePolicy,
@@ -162,6 +174,7 @@ impl SenderConfig {
                 window_bytes: None,
                 ack: None,
                 ack_bind: None,
+                ack_from: None,
                 ack_core: None,
                 ack_busy_poll: false,
                 window_wait: IdlePolicy::Adaptive,
@@ -214,6 +227,16 @@ impl SenderConfig {
     }
     pub fn start_seq(&self) -> u64 {
         self.start_seq
+    }
+    /// The only address ACKs are accepted from, when set explicitly; `None` means the
+    /// destination ([`dest`](Self::dest)) itself.
+    pub fn ack_from(&self) -> Option<SocketAddr> {
+        self.ack_from
+    }
+    /// The exact address (IP and port) ACKs are accepted from: [`ack_from`](Self::ack_from) when
+    /// set, else the destination.
+    pub fn ack_source(&self) -> SocketAddr {
+        self.ack_from.unwrap_or(self.dest)
     }
     /// Whether the engine keeps a flow-control window.
     pub fn flow_controlled(&self) -> bool {
@@ -272,7 +295,8 @@ impl SenderConfigBuilder {
         self.cfg.mlockall = on;
         self
     }
-    /// Datagram size at or above which io_uring uses SEND_ZC / SENDMSG_ZC; `None` disables it.
+    /// Datagram size at or above which io_uring uses SEND_ZC / SENDMSG_ZC (at least 1 byte);
+    /// `None` disables zero copy.
     pub fn zc_threshold(mut self, bytes: Option<usize>) -> Self {
         self.cfg.zc_threshold = bytes;
         self
@@ -340,6 +364,12 @@ impl SenderConfigBuilder {
         self.cfg.ack_bind = Some(addr);
         self
     }
+    /// Accept ACKs only from this exact address and port, for a device that answers from
+    /// somewhere other than the destination (default: the destination).
+    pub fn ack_from(mut self, addr: SocketAddr) -> Self {
+        self.cfg.ack_from = Some(addr);
+        self
+    }
     /// Pin the ACK core (`ringshot-ack`) to this core.
     pub fn ack_core(mut self, core: usize) -> Self {
         self.cfg.ack_core = Some(core);
@@ -378,126 +408,203 @@ impl SenderConfigBuilder {
     /// Validates and returns the configuration.
     pub fn build(self) -> Result<SenderConfig, ConfigError> {
         let c = self.cfg;
-        if c.batch == 0 {
-            return Err(ConfigError::ZeroBatch);
-        }
-        if c.batch > MAX_BATCH {
-            return Err(ConfigError::BatchTooLarge {
-                batch: c.batch,
-                max: MAX_BATCH,
-            });
-        }
-        if c.payload > MAX_UDP_PAYLOAD {
-            return Err(ConfigError::PayloadTooLarge {
-                payload: c.payload,
-                max: MAX_UDP_PAYLOAD,
-            });
-        }
-        if c.payload < HEADER_LEN {
-            return Err(ConfigError::PayloadTooSmall {
-                payload: c.payload,
-                min: HEADER_LEN,
-            });
-        }
-        if (c.slots as usize) < c.batch {
-            return Err(ConfigError::SlabSmallerThanBatch {
-                slots: c.slots,
-                batch: c.batch,
-            });
-        }
-        if c.slots > MAX_SLOTS {
-            return Err(ConfigError::TooManySlots {
-                slots: c.slots,
-                max: MAX_SLOTS,
-            });
-        }
-        if let Some(w) = c.window_packets {
-            if w < c.batch as u64 {
-                return Err(ConfigError::WindowSmallerThanBatch {
-                    window: w,
-                    batch: c.batch,
-                });
-            }
-        }
-        if let Some(w) = c.window_bytes {
-            if w < c.payload as u64 {
-                return Err(ConfigError::WindowBytesSmallerThanPacket {
-                    window: w,
-                    payload: c.payload,
-                });
-            }
-        }
-        if (c.window_packets.is_some() || c.window_bytes.is_some()) && c.ack.is_none() {
-            return Err(ConfigError::WindowWithoutAck);
-        }
-        if c.ack_bind.is_some() && c.ack.is_none() {
-            return Err(ConfigError::AckBindWithoutAck);
-        }
-        if c.stall_timeout.is_zero() {
-            return Err(ConfigError::ZeroStallTimeout);
-        }
-        if let Some(core) = c.ack_core {
-            let available = crate::sys::unix::thread::available_cores();
-            if !available.contains(&core) {
-                return Err(ConfigError::UnknownAckCore { core, available });
-            }
-        }
-        if c.prefill > 0 && c.rate.is_none() {
-            return Err(ConfigError::PrefillWithoutRate);
-        }
-        if c.sqpoll_cpu.is_some() && c.sqpoll_idle.is_none() {
-            return Err(ConfigError::SqpollCpuWithoutSqpoll);
-        }
-        if !c.pace_quantum.is_zero() && c.rate.is_none() {
-            return Err(ConfigError::QuantumWithoutRate);
-        }
-        if let Some(w) = c.window_packets {
-            if c.prefill > w {
-                return Err(ConfigError::PrefillBeyondWindow {
-                    prefill: c.prefill,
-                    window: w,
-                });
-            }
-        }
-        if c.burst == 0 {
-            return Err(ConfigError::ZeroBurst);
-        }
-        if let Some(core) = c.tx_core {
-            let available: Vec<usize> = core_affinity::get_core_ids()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|c| c.id)
-                .collect();
-            if !available.contains(&core) {
-                return Err(ConfigError::UnknownCore { core, available });
-            }
-        }
-        if let Some(p) = c.sched_fifo {
-            if !(1..=99).contains(&p) {
-                return Err(ConfigError::BadPriority(p));
-            }
-        }
-        if c.dest.port() == 0 {
-            return Err(ConfigError::ZeroPort);
-        }
-        if c.backend == BackendChoice::Uring && !cfg!(target_os = "linux") {
-            return Err(ConfigError::BackendUnsupported(BackendChoice::Uring));
-        }
-        if c.backend == BackendChoice::Mmsg
-            && !cfg!(any(
-                target_os = "linux",
-                target_os = "freebsd",
-                target_os = "netbsd"
-            ))
-        {
-            return Err(ConfigError::BackendUnsupported(BackendChoice::Mmsg));
-        }
+        check_sizes(&c)?;
+        check_flow_control(&c)?;
+        check_pacing(&c)?;
+        check_durations(&c)?;
+        check_threads(&c)?;
+        check_platform(&c)?;
         Ok(c)
     }
 }
 
-/// Why a configuration was refused.
+/// Checks a stream's sequence numbers against wrapping: a stream of `count` packets from
+/// `start_seq` must end at or below `u64::MAX`; a stream bounded by time (`count` `None`) must
+/// start at or below [`MAX_TIMED_START_SEQ`].
+pub fn check_stream_length(start_seq: u64, count: Option<u64>) -> Result<(), ConfigError> {
+    let fits = match count {
+        Some(n) => start_seq.checked_add(n).is_some(),
+        None => start_seq <= MAX_TIMED_START_SEQ,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(ConfigError::SequenceOverflow { start_seq, count })
+    }
+}
+
+fn check_sizes(c: &SenderConfig) -> Result<(), ConfigError> {
+    if c.batch == 0 {
+        return Err(ConfigError::ZeroBatch);
+    }
+    if c.batch > MAX_BATCH {
+        return Err(ConfigError::BatchTooLarge {
+            batch: c.batch,
+            max: MAX_BATCH,
+        });
+    }
+    if c.payload > MAX_UDP_PAYLOAD {
+        return Err(ConfigError::PayloadTooLarge {
+            payload: c.payload,
+            max: MAX_UDP_PAYLOAD,
+        });
+    }
+    if c.payload < HEADER_LEN {
+        return Err(ConfigError::PayloadTooSmall {
+            payload: c.payload,
+            min: HEADER_LEN,
+        });
+    }
+    // u32 → usize widens on every supported target.
+    if (c.slots as usize) < c.batch {
+        return Err(ConfigError::SlabSmallerThanBatch {
+            slots: c.slots,
+            batch: c.batch,
+        });
+    }
+    if c.slots > MAX_SLOTS {
+        return Err(ConfigError::TooManySlots {
+            slots: c.slots,
+            max: MAX_SLOTS,
+        });
+    }
+    if c.zc_threshold == Some(0) {
+        return Err(ConfigError::ZeroZcThreshold);
+    }
+    if c.dest.port() == 0 {
+        return Err(ConfigError::ZeroPort);
+    }
+    Ok(())
+}
+
+fn check_flow_control(c: &SenderConfig) -> Result<(), ConfigError> {
+    if let Some(w) = c.window_packets {
+        if w < c.batch as u64 {
+            return Err(ConfigError::WindowSmallerThanBatch {
+                window: w,
+                batch: c.batch,
+            });
+        }
+        if c.prefill > w {
+            return Err(ConfigError::PrefillBeyondWindow {
+                prefill: c.prefill,
+                window: w,
+            });
+        }
+    }
+    if let Some(w) = c.window_bytes {
+        if w < c.payload as u64 {
+            return Err(ConfigError::WindowBytesSmallerThanPacket {
+                window: w,
+                payload: c.payload,
+            });
+        }
+    }
+    let explicit_window = c.window_packets.is_some() || c.window_bytes.is_some();
+    match c.ack {
+        None if explicit_window => return Err(ConfigError::WindowWithoutAck),
+        None if c.ack_bind.is_some() => return Err(ConfigError::AckBindWithoutAck),
+        None if c.ack_from.is_some() => return Err(ConfigError::AckFromWithoutAck),
+        // USRP2 ACKs carry a position but never the device's capacity: without an explicit
+        // window nothing would ever bound what is outstanding, so refuse rather than overflow.
+        Some(format @ AckFormat::Usrp2 { .. }) if !explicit_window => {
+            return Err(ConfigError::WindowRequired(format))
+        }
+        _ => {}
+    }
+    if let Some(from) = c.ack_from {
+        if from.port() == 0 || from.ip().is_unspecified() {
+            return Err(ConfigError::AckFromUnspecified(from));
+        }
+    }
+    Ok(())
+}
+
+fn check_pacing(c: &SenderConfig) -> Result<(), ConfigError> {
+    if let Some(rate) = c.rate {
+        let pps = rate.pps(c.payload);
+        // Written so that NaN fails too.
+        if !(MIN_RATE_PPS..=MAX_RATE_PPS).contains(&pps) {
+            return Err(ConfigError::RateOutOfRange {
+                rate: rate.to_string(),
+                payload: c.payload,
+            });
+        }
+    } else if c.prefill > 0 {
+        return Err(ConfigError::PrefillWithoutRate);
+    } else if !c.pace_quantum.is_zero() {
+        return Err(ConfigError::QuantumWithoutRate);
+    }
+    if c.burst == 0 {
+        return Err(ConfigError::ZeroBurst);
+    }
+    Ok(())
+}
+
+fn check_durations(c: &SenderConfig) -> Result<(), ConfigError> {
+    if c.stall_timeout.is_zero() {
+        return Err(ConfigError::ZeroStallTimeout);
+    }
+    let bounded = [
+        ("stall-timeout", Some(c.stall_timeout)),
+        ("pace-quantum-us", Some(c.pace_quantum)),
+        ("sqpoll-idle-ms", c.sqpoll_idle),
+    ];
+    for (flag, d) in bounded {
+        if d.is_some_and(|d| d > MAX_DURATION) {
+            return Err(ConfigError::DurationTooLong { flag });
+        }
+    }
+    Ok(())
+}
+
+fn check_threads(c: &SenderConfig) -> Result<(), ConfigError> {
+    if let Some(core) = c.ack_core {
+        let available = crate::sys::unix::thread::available_cores();
+        if !available.contains(&core) {
+            return Err(ConfigError::UnknownAckCore { core, available });
+        }
+    }
+    if c.sqpoll_cpu.is_some() && c.sqpoll_idle.is_none() {
+        return Err(ConfigError::SqpollCpuWithoutSqpoll);
+    }
+    if let Some(core) = c.tx_core {
+        let available: Vec<usize> = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        if !available.contains(&core) {
+            return Err(ConfigError::UnknownCore { core, available });
+        }
+    }
+    if let Some(p) = c.sched_fifo {
+        if !(1..=99).contains(&p) {
+            return Err(ConfigError::BadPriority(p));
+        }
+    }
+    Ok(())
+}
+
+fn check_platform(c: &SenderConfig) -> Result<(), ConfigError> {
+    if c.backend == BackendChoice::Uring && !cfg!(target_os = "linux") {
+        return Err(ConfigError::BackendUnsupported(BackendChoice::Uring));
+    }
+    if c.backend == BackendChoice::Mmsg
+        && !cfg!(any(
+            target_os = "linux",
+            target_os = "freebsd",
+            target_os = "netbsd"
+        ))
+    {
+        return Err(ConfigError::BackendUnsupported(BackendChoice::Mmsg));
+    }
+    Ok(())
+}
+
+/// Why a configuration was refused. Each message starts with the name of the flag at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     ZeroBatch,
     BatchTooLarge { batch: usize, max: usize },
@@ -520,6 +627,19 @@ pub enum ConfigError {
     UnknownAckCore { core: usize, available: Vec<usize> },
     ZeroPort,
     BackendUnsupported(BackendChoice),
+    /// A zero-copy threshold of 0 bytes (the threshold is a datagram size, at least 1).
+    ZeroZcThreshold,
+    /// A paced rate outside [`MIN_RATE_PPS`]..=[`MAX_RATE_PPS`] at the configured payload.
+    RateOutOfRange { rate: String, payload: usize },
+    /// A duration longer than [`MAX_DURATION`].
+    DurationTooLong { flag: &'static str },
+    /// The ACK format reports no capacity, so the window must be given explicitly.
+    WindowRequired(AckFormat),
+    AckFromWithoutAck,
+    /// `ack_from` must name one exact address and port.
+    AckFromUnspecified(SocketAddr),
+    /// The stream's sequence numbers would wrap past `u64::MAX`.
+    SequenceOverflow { start_seq: u64, count: Option<u64> },
 }
 
 impl fmt::Display for ConfigError {
@@ -606,6 +726,44 @@ impl fmt::Display for ConfigError {
                     "backend: '{b}' is not available on this operating system"
                 )
             }
+            ConfigError::ZeroZcThreshold => write!(
+                f,
+                "zc-threshold: 0 bytes is not a datagram size (use 1 or more, or 'off')"
+            ),
+            ConfigError::RateOutOfRange { rate, payload } => write!(
+                f,
+                "rate: {rate} at {payload}-byte payloads is outside {MIN_RATE_PPS}..={MAX_RATE_PPS:e} \
+                 packets per second"
+            ),
+            ConfigError::DurationTooLong { flag } => write!(
+                f,
+                "{flag}: longer than the maximum of one year ({} s)",
+                MAX_DURATION.as_secs()
+            ),
+            ConfigError::WindowRequired(format) => write!(
+                f,
+                "ack: {format} ACKs report no device capacity; give --window-packets or \
+                 --window-bytes"
+            ),
+            ConfigError::AckFromWithoutAck => {
+                write!(f, "ack-from: needs --ack (there are no ACKs to filter)")
+            }
+            ConfigError::AckFromUnspecified(a) => write!(
+                f,
+                "ack-from: {a} is not one exact address and port"
+            ),
+            ConfigError::SequenceOverflow { start_seq, count } => match count {
+                Some(n) => write!(
+                    f,
+                    "start-seq: {start_seq} + {n} packets wraps past {}",
+                    u64::MAX
+                ),
+                None => write!(
+                    f,
+                    "start-seq: {start_seq} is above {MAX_TIMED_START_SEQ}, the largest start of \
+                     a stream bounded by --duration"
+                ),
+            },
         }
     }
 }
@@ -671,6 +829,100 @@ mod tests {
         );
         let msg = b().batch(0).build().unwrap_err().to_string();
         assert!(msg.starts_with("batch:"), "{msg}");
+    }
+
+    #[test]
+    fn rates_outside_the_bounds_are_refused_at_the_configured_payload() {
+        let b = || SenderConfig::builder(dest());
+        for bad in [Rate::Pps(1e30), Rate::Pps(0.5), Rate::Pps(f64::NAN), Rate::Bps(1e20)] {
+            let e = b().rate(bad).build().unwrap_err();
+            assert!(matches!(e, ConfigError::RateOutOfRange { .. }), "{bad}: {e}");
+            assert!(e.to_string().starts_with("rate:"), "{e}");
+        }
+        assert!(b().rate(Rate::Pps(1.0)).build().is_ok());
+        assert!(b().rate(Rate::Pps(1e9)).build().is_ok());
+        // 8 kbit/s of 1000-byte payloads is 1 pps; of 1472-byte payloads it is below 1 pps.
+        assert!(b().payload(1000).rate(Rate::Bps(8e3)).build().is_ok());
+        assert!(b().payload(1472).rate(Rate::Bps(8e3)).build().is_err());
+    }
+
+    #[test]
+    fn durations_longer_than_a_year_are_refused() {
+        let b = || SenderConfig::builder(dest());
+        assert_eq!(
+            b().stall_timeout(MAX_DURATION + Duration::from_secs(1))
+                .build()
+                .unwrap_err(),
+            ConfigError::DurationTooLong {
+                flag: "stall-timeout"
+            }
+        );
+        assert!(b().stall_timeout(MAX_DURATION).build().is_ok());
+        assert_eq!(
+            b().sqpoll(Some(Duration::MAX)).build().unwrap_err(),
+            ConfigError::DurationTooLong {
+                flag: "sqpoll-idle-ms"
+            }
+        );
+    }
+
+    #[test]
+    fn zero_copy_threshold_zero_is_refused_and_off_is_not() {
+        let b = || SenderConfig::builder(dest());
+        assert_eq!(
+            b().zc_threshold(Some(0)).build().unwrap_err(),
+            ConfigError::ZeroZcThreshold
+        );
+        assert!(b().zc_threshold(Some(1)).build().is_ok());
+        assert!(b().zc_threshold(None).build().is_ok());
+    }
+
+    #[test]
+    fn usrp2_needs_an_explicit_window_and_native_and_chdr_do_not() {
+        let b = || SenderConfig::builder(dest());
+        let usrp2 = AckFormat::Usrp2 { stream_id: 2 };
+        assert_eq!(
+            b().ack(usrp2).build().unwrap_err(),
+            ConfigError::WindowRequired(usrp2)
+        );
+        assert!(b().ack(usrp2).window_packets(100).build().is_ok());
+        assert!(b().ack(usrp2).window_bytes(1 << 20).build().is_ok());
+        assert!(b().ack(AckFormat::Native).build().is_ok());
+        assert!(b().ack(AckFormat::Chdr).build().is_ok());
+    }
+
+    #[test]
+    fn ack_from_is_the_ack_source_and_needs_ack() {
+        let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let b = || SenderConfig::builder(dest());
+        let c = b().ack(AckFormat::Native).build().unwrap();
+        assert_eq!((c.ack_from(), c.ack_source()), (None, dest()));
+        let c = b().ack(AckFormat::Native).ack_from(from).build().unwrap();
+        assert_eq!((c.ack_from(), c.ack_source()), (Some(from), from));
+        assert_eq!(
+            b().ack_from(from).build().unwrap_err(),
+            ConfigError::AckFromWithoutAck
+        );
+        let any: SocketAddr = "0.0.0.0:7000".parse().unwrap();
+        assert_eq!(
+            b().ack(AckFormat::Native).ack_from(any).build().unwrap_err(),
+            ConfigError::AckFromUnspecified(any)
+        );
+    }
+
+    #[test]
+    fn stream_sequences_never_wrap() {
+        assert!(check_stream_length(0, Some(u64::MAX)).is_ok());
+        assert!(check_stream_length(u64::MAX - 10, Some(10)).is_ok());
+        assert_eq!(
+            check_stream_length(u64::MAX - 10, Some(11)),
+            Err(ConfigError::SequenceOverflow {
+                start_seq: u64::MAX - 10,
+                count: Some(11)
+            })
+        );
+        assert!(check_stream_length(MAX_TIMED_START_SEQ, None).is_ok());
+        assert!(check_stream_length(MAX_TIMED_START_SEQ + 1, None).is_err());
     }
 
     #[test]
