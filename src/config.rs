@@ -607,39 +607,77 @@ fn check_platform(c: &SenderConfig) -> Result<(), ConfigError> {
 #[non_exhaustive]
 pub enum ConfigError {
     ZeroBatch,
-    BatchTooLarge { batch: usize, max: usize },
-    PayloadTooLarge { payload: usize, max: usize },
-    PayloadTooSmall { payload: usize, min: usize },
-    SlabSmallerThanBatch { slots: u32, batch: usize },
-    TooManySlots { slots: u32, max: u32 },
-    WindowSmallerThanBatch { window: u64, batch: usize },
-    UnknownCore { core: usize, available: Vec<usize> },
+    BatchTooLarge {
+        batch: usize,
+        max: usize,
+    },
+    PayloadTooLarge {
+        payload: usize,
+        max: usize,
+    },
+    PayloadTooSmall {
+        payload: usize,
+        min: usize,
+    },
+    SlabSmallerThanBatch {
+        slots: u32,
+        batch: usize,
+    },
+    TooManySlots {
+        slots: u32,
+        max: u32,
+    },
+    WindowSmallerThanBatch {
+        window: u64,
+        batch: usize,
+    },
+    UnknownCore {
+        core: usize,
+        available: Vec<usize>,
+    },
     BadPriority(i32),
     ZeroBurst,
     PrefillWithoutRate,
     QuantumWithoutRate,
     SqpollCpuWithoutSqpoll,
-    PrefillBeyondWindow { prefill: u64, window: u64 },
-    WindowBytesSmallerThanPacket { window: u64, payload: usize },
+    PrefillBeyondWindow {
+        prefill: u64,
+        window: u64,
+    },
+    WindowBytesSmallerThanPacket {
+        window: u64,
+        payload: usize,
+    },
     WindowWithoutAck,
     AckBindWithoutAck,
     ZeroStallTimeout,
-    UnknownAckCore { core: usize, available: Vec<usize> },
+    UnknownAckCore {
+        core: usize,
+        available: Vec<usize>,
+    },
     ZeroPort,
     BackendUnsupported(BackendChoice),
     /// A zero-copy threshold of 0 bytes (the threshold is a datagram size, at least 1).
     ZeroZcThreshold,
     /// A paced rate outside [`MIN_RATE_PPS`]..=[`MAX_RATE_PPS`] at the configured payload.
-    RateOutOfRange { rate: String, payload: usize },
+    RateOutOfRange {
+        rate: String,
+        payload: usize,
+    },
     /// A duration longer than [`MAX_DURATION`].
-    DurationTooLong { flag: &'static str },
+    DurationTooLong {
+        flag: &'static str,
+    },
     /// The ACK format reports no capacity, so the window must be given explicitly.
     WindowRequired(AckFormat),
     AckFromWithoutAck,
     /// `ack_from` must name one exact address and port.
     AckFromUnspecified(SocketAddr),
     /// The stream's sequence numbers would wrap past `u64::MAX`.
-    SequenceOverflow { start_seq: u64, count: Option<u64> },
+    SequenceOverflow {
+        start_seq: u64,
+        count: Option<u64>,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -834,9 +872,17 @@ mod tests {
     #[test]
     fn rates_outside_the_bounds_are_refused_at_the_configured_payload() {
         let b = || SenderConfig::builder(dest());
-        for bad in [Rate::Pps(1e30), Rate::Pps(0.5), Rate::Pps(f64::NAN), Rate::Bps(1e20)] {
+        for bad in [
+            Rate::Pps(1e30),
+            Rate::Pps(0.5),
+            Rate::Pps(f64::NAN),
+            Rate::Bps(1e20),
+        ] {
             let e = b().rate(bad).build().unwrap_err();
-            assert!(matches!(e, ConfigError::RateOutOfRange { .. }), "{bad}: {e}");
+            assert!(
+                matches!(e, ConfigError::RateOutOfRange { .. }),
+                "{bad}: {e}"
+            );
             assert!(e.to_string().starts_with("rate:"), "{e}");
         }
         assert!(b().rate(Rate::Pps(1.0)).build().is_ok());
@@ -905,7 +951,10 @@ mod tests {
         );
         let any: SocketAddr = "0.0.0.0:7000".parse().unwrap();
         assert_eq!(
-            b().ack(AckFormat::Native).ack_from(any).build().unwrap_err(),
+            b().ack(AckFormat::Native)
+                .ack_from(any)
+                .build()
+                .unwrap_err(),
             ConfigError::AckFromUnspecified(any)
         );
     }

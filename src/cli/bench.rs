@@ -31,13 +31,13 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "throughput")]
     suite: Suite,
     /// Seconds per case (12 cases by default).
-    #[arg(long, default_value = "4", value_name = "SECS", value_parser = super::send::parse_secs)]
+    #[arg(long, default_value = "4", value_name = "SECS", value_parser = super::parse::secs)]
     case_secs: Duration,
     /// Payload sizes to run, comma separated.
     #[arg(long, value_delimiter = ',', default_values_t = [64usize, 1472], value_name = "BYTES")]
     payloads: Vec<usize>,
     /// Seconds of the SDR workload.
-    #[arg(long, default_value = "60", value_name = "SECS", value_parser = super::send::parse_secs)]
+    #[arg(long, default_value = "60", value_name = "SECS", value_parser = super::parse::secs)]
     sdr_secs: Duration,
     /// ACK format of the SDR workload's device.
     #[arg(long, default_value = "native", value_name = "native|usrp2|chdr")]

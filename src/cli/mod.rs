@@ -1,10 +1,14 @@
-//! Command-line front end. Bad arguments exit 2 with one line naming the flag and the reason;
-//! runtime failures exit 1.
+//! Command-line front end. Exit statuses: 0 when the stream completed; 1 when it stopped with an
+//! error (the report is still printed, with `--json` as the usual object plus `"error"`); 2 for
+//! bad arguments (one line naming the flag and the reason); 130 / 143 when SIGINT / SIGTERM
+//! stopped it (the report is printed with `"interrupted": true`).
 
 mod bench;
 mod output;
+mod parse;
 mod recv;
 mod send;
+mod signals;
 
 use clap::{Parser, Subcommand};
 
@@ -64,10 +68,10 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Send(args) => send::run(*args),
         Command::Recv(args) => recv::run(*args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(args).map(|()| 0),
     };
     match result {
-        Ok(()) => 0,
+        Ok(status) => status,
         Err(e) => match e.downcast_ref::<UsageError>() {
             Some(u) => {
                 eprintln!("ringshot: error: {u}");

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
 
 /// A one-line progress display on stderr that appears only once a run has lasted 2 s (and only
 /// on a terminal).
@@ -85,4 +86,22 @@ pub fn print_kv(title: &str, rows: &[(&str, String)]) {
     for (k, v) in rows {
         println!("  {k:<w$}  {v}");
     }
+}
+
+/// A report as one JSON object with the ending added: `"interrupted"` always, and `"error"` with
+/// the message when the run stopped with one. Set on the object itself, so a report that already
+/// has an `interrupted` key is overwritten rather than given a second one.
+pub fn report_json(
+    report: &impl Serialize,
+    interrupted: bool,
+    error: Option<&str>,
+) -> serde_json::Result<String> {
+    let mut v = serde_json::to_value(report)?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("interrupted".into(), interrupted.into());
+        if let Some(e) = error {
+            obj.insert("error".into(), e.into());
+        }
+    }
+    serde_json::to_string(&v)
 }

@@ -7,8 +7,9 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use super::output::{fmt_ns, fmt_rate, print_kv, Progress};
-use super::UsageError;
+use super::output::{fmt_ns, fmt_rate, print_kv, report_json, Progress};
+use super::signals::{StopSignal, StopSignals};
+use super::{parse, UsageError};
 use ringshot::device::{
     DeviceConfig, DeviceReport, Emulator, FaultConfig, FaultCounts, FaultInjector,
 };
@@ -24,12 +25,15 @@ pub struct RecvArgs {
     /// Receive backend.
     #[arg(long, default_value = "auto", value_name = "auto|uring|mmsg")]
     backend: RecvBackend,
-    /// Stop after this many packets.
-    #[arg(long, value_name = "N")]
+    /// Follow only the sender at this address and port [default: the first sender seen].
+    #[arg(long, value_name = "ADDR")]
+    from: Option<SocketAddr>,
+    /// Stop after this many packets (at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
-    /// Stop after this long without a packet (once the first has arrived).
-    #[arg(long, value_name = "MS")]
-    idle_exit_ms: Option<u64>,
+    /// Stop after this long without a packet (once the first has arrived): ms, or with a unit.
+    #[arg(long, value_name = "MS", value_parser = parse::millis)]
+    idle_exit_ms: Option<Duration>,
     /// Pin the receive thread to this core.
     #[arg(long, value_name = "N")]
     rx_core: Option<usize>,
@@ -72,8 +76,8 @@ struct DeviceArgs {
     #[arg(long, value_name = "N")]
     ack_every: Option<u64>,
     /// Send an ACK at least this often while active, µs [default: 1000].
-    #[arg(long, value_name = "US")]
-    ack_interval_us: Option<u64>,
+    #[arg(long, value_name = "US", value_parser = parse::micros)]
+    ack_interval_us: Option<Duration>,
     /// The sequence number the stream starts at (the sender's --start-seq) [default: 0].
     #[arg(long, value_name = "N")]
     start_seq: Option<u64>,
@@ -108,8 +112,8 @@ struct FaultArgs {
     #[arg(long, value_name = "P")]
     reorder_acks: Option<f64>,
     /// Delay every ACK by this many µs.
-    #[arg(long, value_name = "US")]
-    delay_acks_us: Option<u64>,
+    #[arg(long, value_name = "US", value_parser = parse::micros_or_zero)]
+    delay_acks_us: Option<Duration>,
     /// Probability that an ACK is replaced by a damaged copy.
     #[arg(long, value_name = "P")]
     corrupt_acks: Option<f64>,
@@ -159,8 +163,8 @@ impl DeviceArgs {
         if let Some(n) = self.ack_every {
             b = b.ack_every(n);
         }
-        if let Some(us) = self.ack_interval_us {
-            b = b.ack_interval(Duration::from_micros(us));
+        if let Some(d) = self.ack_interval_us {
+            b = b.ack_interval(d);
         }
         if let Some(s) = self.start_seq {
             b = b.start_seq(s);
@@ -205,8 +209,8 @@ impl FaultArgs {
             corrupt_acks,
             restart_after
         );
-        if let Some(us) = self.delay_acks_us {
-            b = b.delay_acks(Duration::from_micros(us));
+        if let Some(d) = self.delay_acks_us {
+            b = b.delay_acks(d);
         }
         b.build().map_err(flag_error)
     }
@@ -220,12 +224,25 @@ struct FaultyRecvReport {
     injected: FaultCounts,
 }
 
-pub fn run(a: RecvArgs) -> anyhow::Result<()> {
+/// `--from` must name one sender: a specific address and a port.
+fn check_from(from: Option<SocketAddr>) -> anyhow::Result<()> {
+    match from {
+        Some(addr) if addr.port() == 0 || addr.ip().is_unspecified() => Err(UsageError(format!(
+            "--from: {addr} is not one sender's address and port"
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Runs the receiver; returns the exit status (0, or 130 / 143 when a signal stopped it).
+pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
     if !a.device.device {
         if let Some(flag) = a.device.stray().or(a.faults.device_only()) {
             return Err(needs_device(flag));
         }
     }
+    check_from(a.from)?;
     let device = if a.device.device {
         Some(a.device.config()?)
     } else {
@@ -239,8 +256,8 @@ pub fn run(a: RecvArgs) -> anyhow::Result<()> {
     if let Some(n) = a.count {
         b = b.count(n);
     }
-    if let Some(ms) = a.idle_exit_ms {
-        b = b.idle_exit_ms(ms);
+    if let Some(d) = a.idle_exit_ms {
+        b = b.idle_exit(d);
     }
     if let Some(c) = a.rx_core {
         b = b.rx_core(c);
@@ -249,10 +266,11 @@ pub fn run(a: RecvArgs) -> anyhow::Result<()> {
         b = b.start_seq(s);
     }
     let cfg = b.build().map_err(flag_error)?;
+    let signals = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
     match device {
-        Some(d) => run_device(cfg, d, faults, a.json),
-        None if faults.data_faults() => run_faulty(cfg, faults, a.json),
-        None => run_plain(cfg, a.json),
+        Some(d) => run_device(cfg, d, faults, a.json, &signals),
+        None if faults.data_faults() => run_faulty(cfg, faults, a.json, &signals),
+        None => run_plain(cfg, a.json, &signals),
     }
 }
 
@@ -264,48 +282,84 @@ fn listening(addr: SocketAddr, backend: &str, gro: bool, what: &str) {
     );
 }
 
-fn wait(is_finished: impl Fn() -> bool, progress: impl Fn() -> u64) {
+/// Waits for the receiver to end, asking it to stop once a stop signal arrives.
+fn wait(
+    signals: &StopSignals,
+    is_finished: impl Fn() -> bool,
+    stop: impl Fn(),
+    progress: impl Fn() -> u64,
+) {
     let mut p = Progress::new("recv");
     while !is_finished() {
+        if signals.received().is_some() {
+            stop();
+        }
         std::thread::sleep(Duration::from_millis(50));
         p.update(progress());
     }
     p.finish();
 }
 
-fn run_plain(cfg: RecvConfig, json: bool) -> anyhow::Result<()> {
-    let rx = Receiver::spawn(cfg).context("starting the receiver")?;
-    listening(rx.local_addr(), rx.backend(), rx.gro(), "");
-    wait(|| rx.is_finished(), || rx.progress().0);
-    let report = rx.join().context("receiving")?;
+/// Prints `report` (JSON, or the tables `print_tables` prints) and returns the exit status.
+fn print_ending(
+    report: &impl Serialize,
+    json: bool,
+    interrupted: Option<StopSignal>,
+    print_tables: impl FnOnce(),
+) -> anyhow::Result<i32> {
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{}", report_json(report, interrupted.is_some(), None)?);
     } else {
-        print_recv_table(&report);
+        print_tables();
+        if let Some(sig) = interrupted {
+            println!("  interrupted by {}", sig.name());
+        }
     }
-    Ok(())
+    Ok(interrupted.map_or(0, StopSignal::exit_status))
 }
 
-fn run_faulty(cfg: RecvConfig, faults: FaultConfig, json: bool) -> anyhow::Result<()> {
+fn run_plain(cfg: RecvConfig, json: bool, signals: &StopSignals) -> anyhow::Result<i32> {
+    let rx = Receiver::spawn(cfg).context("starting the receiver")?;
+    listening(rx.local_addr(), rx.backend(), rx.gro(), "");
+    wait(
+        signals,
+        || rx.is_finished(),
+        || rx.stop(),
+        || rx.progress().0,
+    );
+    let report = rx.join().context("receiving")?;
+    print_ending(&report, json, signals.received(), || {
+        print_recv_table(&report)
+    })
+}
+
+fn run_faulty(
+    cfg: RecvConfig,
+    faults: FaultConfig,
+    json: bool,
+    signals: &StopSignals,
+) -> anyhow::Result<i32> {
     let sink = FaultInjector::new(
         StreamChecker::new(cfg.window(), cfg.verify()).with_start_seq(cfg.start_seq()),
         &faults,
     );
     let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;
     listening(rx.local_addr(), rx.backend(), rx.gro(), "");
-    wait(|| rx.is_finished(), || rx.progress().0);
+    wait(
+        signals,
+        || rx.is_finished(),
+        || rx.stop(),
+        || rx.progress().0,
+    );
     let (recv, sink) = rx.join_with_sink().context("receiving")?;
     let report = FaultyRecvReport {
         recv,
         injected: sink.counts(),
     };
-    if json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
+    print_ending(&report, json, signals.received(), || {
         print_recv_table(&report.recv);
         print_injected(&report.injected);
-    }
-    Ok(())
+    })
 }
 
 fn run_device(
@@ -313,7 +367,8 @@ fn run_device(
     device: DeviceConfig,
     faults: FaultConfig,
     json: bool,
-) -> anyhow::Result<()> {
+    signals: &StopSignals,
+) -> anyhow::Result<i32> {
     let what = format!(
         "device ({} B buffer, drain {}, {} ACKs) ",
         device.buffer_bytes(),
@@ -322,16 +377,18 @@ fn run_device(
     );
     let emu = Emulator::spawn(cfg, device, faults).context("starting the device emulator")?;
     listening(emu.local_addr(), emu.backend(), emu.gro(), &what);
-    wait(|| emu.is_finished(), || emu.progress().0);
+    wait(
+        signals,
+        || emu.is_finished(),
+        || emu.stop(),
+        || emu.progress().0,
+    );
     let report = emu.join().context("receiving")?;
-    if json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
+    print_ending(&report, json, signals.received(), || {
         print_recv_table(&report.recv);
         print_device(&report.device);
         print_injected(&report.injected);
-    }
-    Ok(())
+    })
 }
 
 fn print_recv_table(r: &RecvReport) {

@@ -1,15 +1,16 @@
 //! `ringshot send`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 
-use super::output::{fmt_ns, fmt_rate, print_kv, Progress};
-use super::usage;
-use ringshot::config::IdlePolicy;
+use super::output::{fmt_ns, fmt_rate, print_kv, report_json, Progress};
+use super::signals::StopSignals;
+use super::{parse, usage};
+use ringshot::config::{check_stream_length, IdlePolicy};
 use ringshot::engine::EngineError;
 use ringshot::engine::{PatternSource, SourceSender};
 use ringshot::flow::AckFormat;
@@ -36,11 +37,12 @@ pub struct SendArgs {
     /// UDP payload bytes per packet, the 16-byte ringshot header included.
     #[arg(long, default_value_t = 1472, value_name = "BYTES")]
     payload: usize,
-    /// Packets to send.
-    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    /// Packets to send (at least 1) [default: 1000000 unless --duration].
+    #[arg(long, value_name = "N", conflicts_with = "duration",
+          value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
-    /// Seconds to send for.
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    /// Time to send for: seconds, or with a unit (500ms, 2s); more than 0, at most one year.
+    #[arg(long, value_name = "SECS", value_parser = parse::secs)]
     duration: Option<Duration>,
     /// Packets per submit.
     #[arg(long, default_value_t = 64, value_name = "N")]
@@ -51,12 +53,12 @@ pub struct SendArgs {
     /// Pin the engine thread to this core.
     #[arg(long, value_name = "N")]
     tx_core: Option<usize>,
-    /// Datagram size at or above which io_uring sends zero-copy ("off" to disable).
-    #[arg(long, default_value = "4096", value_name = "BYTES|off", value_parser = parse_threshold)]
-    zc_threshold: Threshold,
+    /// Datagram size (1 byte or more) at or above which io_uring sends zero-copy; "off" never.
+    #[arg(long, default_value = "4096", value_name = "BYTES|off", value_parser = parse::zc_threshold)]
+    zc_threshold: Option<usize>,
     /// Use an io_uring SQPOLL thread that sleeps after this many ms idle.
-    #[arg(long, value_name = "MS")]
-    sqpoll_idle_ms: Option<u64>,
+    #[arg(long, value_name = "MS", value_parser = parse::millis)]
+    sqpoll_idle_ms: Option<Duration>,
     /// Pin the SQPOLL kernel thread to this CPU.
     #[arg(long, value_name = "N", requires = "sqpoll_idle_ms")]
     sqpoll_cpu: Option<u32>,
@@ -66,15 +68,16 @@ pub struct SendArgs {
     /// Lock memory (mlockall; a warning if not permitted).
     #[arg(long)]
     mlockall: bool,
-    /// Pace at this rate: 68870pps, 1.2Mpps, 850Mbps, 10Gbps (bits of UDP payload).
+    /// Pace at this rate: 68870pps, 1.2Mpps, 850Mbps, 10Gbps (bits of UDP payload); it must come
+    /// to 1 ..= 1e9 packets per second at the payload size.
     #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
     rate: Option<Rate>,
     /// Most packets sent back to back when catching up with the schedule.
     #[arg(long, default_value_t = ringshot::config::DEFAULT_BURST, value_name = "PACKETS")]
     burst: u64,
     /// Paced streams: gather what falls due within this many µs into one submit.
-    #[arg(long, default_value_t = 0, value_name = "US")]
-    pace_quantum_us: u64,
+    #[arg(long, default_value = "0", value_name = "US", value_parser = parse::micros_or_zero)]
+    pace_quantum_us: Duration,
     /// Paced streams: send this many packets at once first, to fill the device's buffer.
     #[arg(long, default_value_t = 0, value_name = "PACKETS")]
     prefill: u64,
@@ -90,6 +93,9 @@ pub struct SendArgs {
     /// Receive ACKs on this address instead of the data socket.
     #[arg(long, value_name = "ADDR")]
     ack_bind: Option<SocketAddr>,
+    /// Accept ACKs only from this address and port [default: the --to address].
+    #[arg(long, value_name = "ADDR")]
+    ack_from: Option<SocketAddr>,
     /// Pin the ACK core thread to this core.
     #[arg(long, value_name = "N")]
     ack_core: Option<usize>,
@@ -100,10 +106,12 @@ pub struct SendArgs {
     /// While the window is closed: spin, or spin then yield then sleep briefly (adaptive).
     #[arg(long, default_value = "adaptive", value_name = "spin|adaptive", value_parser = parse_wait)]
     window_wait: IdlePolicy,
-    /// End the stream with an error if the window stays closed this long.
-    #[arg(long, default_value_t = 2000, value_name = "MS")]
-    stall_timeout: u64,
-    /// Sequence number of the first packet.
+    /// End the stream with an error if the window stays closed this long: ms, or with a unit
+    /// (200ms, 2s).
+    #[arg(long, default_value = "2000", value_name = "MS", value_parser = parse::millis)]
+    stall_timeout: Duration,
+    /// Sequence number of the first packet; the stream must not wrap past 2^64 - 1 (a --duration
+    /// stream must start at or below 2^64 - 2^62 - 1).
     #[arg(long, default_value_t = 0, value_name = "SEQ")]
     start_seq: u64,
     /// Stream id written into each packet header.
@@ -117,18 +125,6 @@ pub struct SendArgs {
     hdr_log: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Threshold(Option<usize>);
-
-fn parse_threshold(s: &str) -> Result<Threshold, String> {
-    if s == "off" {
-        return Ok(Threshold(None));
-    }
-    s.parse::<usize>()
-        .map(|v| Threshold(Some(v)))
-        .map_err(|_| format!("'{s}' is not a byte count or 'off'"))
-}
-
 fn parse_wait(s: &str) -> Result<IdlePolicy, String> {
     match s {
         "spin" => Ok(IdlePolicy::Spin),
@@ -137,35 +133,27 @@ fn parse_wait(s: &str) -> Result<IdlePolicy, String> {
     }
 }
 
-pub fn parse_secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .trim_end_matches('s')
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(format!("'{s}' must be a positive number of seconds"));
-    }
-    Ok(Duration::from_secs_f64(v))
-}
+/// The default length of a stream given neither `--count` nor `--duration`.
+const DEFAULT_COUNT: u64 = 1_000_000;
 
-pub fn run(a: SendArgs) -> anyhow::Result<()> {
+fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
     let mut b = SenderConfig::builder(a.to)
         .backend(a.backend)
         .gso(!a.no_gso)
         .payload(a.payload)
         .batch(a.batch)
         .slots(a.slots)
-        .zc_threshold(a.zc_threshold.0)
+        .zc_threshold(a.zc_threshold)
         .stream_id(a.stream_id)
         .mlockall(a.mlockall)
         .burst(a.burst)
         .prefill(a.prefill)
-        .pace_quantum(Duration::from_micros(a.pace_quantum_us))
-        .stall_timeout(Duration::from_millis(a.stall_timeout))
+        .pace_quantum(a.pace_quantum_us)
+        .stall_timeout(a.stall_timeout)
         .start_seq(a.start_seq)
         .ack_busy_poll(a.ack_busy_poll)
         .window_wait(a.window_wait)
-        .sqpoll(a.sqpoll_idle_ms.map(Duration::from_millis));
+        .sqpoll(a.sqpoll_idle_ms);
     if let Some(addr) = a.bind {
         b = b.bind(addr);
     }
@@ -190,26 +178,41 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
     if let Some(addr) = a.ack_bind {
         b = b.ack_bind(addr);
     }
+    if let Some(addr) = a.ack_from {
+        b = b.ack_from(addr);
+    }
     if let Some(c) = a.ack_core {
         b = b.ack_core(c);
     }
     if let Some(p) = a.sched_fifo {
         b = b.sched_fifo(p);
     }
-    let cfg = b.build().map_err(usage)?;
+    b.build().map_err(usage)
+}
+
+/// Runs the stream; returns the exit status (0, or 130 / 143 when a signal stopped it), or the
+/// error that stopped it (after printing its report when it has one).
+pub fn run(a: SendArgs) -> anyhow::Result<i32> {
+    let cfg = config(&a)?;
     let count = match (a.count, a.duration) {
-        (None, None) => Some(1_000_000),
+        (None, None) => Some(DEFAULT_COUNT),
         (c, _) => c,
     };
+    check_stream_length(cfg.start_seq(), count).map_err(usage)?;
+    let signals = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
     let source = PatternSource::new(cfg.payload(), count, a.duration);
     let tx = SourceSender::spawn(cfg, source).context("starting the send engine")?;
     let mut progress = Progress::new("send");
     while !tx.is_finished() {
+        if signals.received().is_some() {
+            tx.stop();
+        }
         std::thread::sleep(Duration::from_millis(50));
         progress.update(tx.progress());
     }
     progress.finish();
-    // A stream that ended early (stall, device restart) still reports what it measured.
+    // A stream that ended early (stall, device restart, send error) still reports what it
+    // measured.
     let (report, failure) = match tx.join() {
         Ok(r) => (r, None),
         Err(e) => match e.report().cloned() {
@@ -217,30 +220,43 @@ pub fn run(a: SendArgs) -> anyhow::Result<()> {
             None => return Err(anyhow::Error::new(e).context("sending")),
         },
     };
+    let interrupted = signals.received();
     if let Some(path) = &a.hdr_log {
-        let mut f =
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        ringshot::stats::write_interval_log(
-            &mut f,
-            &report.submit_hist,
-            report.started,
-            Duration::from_secs_f64(report.seconds),
-            "submit",
-        )
-        .with_context(|| format!("writing {}", path.display()))?;
+        write_hdr_log(path, &report)?;
     }
+    let error = failure.as_ref().map(|e| e.to_string());
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!(
+            "{}",
+            report_json(&report, interrupted.is_some(), error.as_deref())?
+        );
     } else {
         print_send_table(&report);
+        if let Some(sig) = interrupted {
+            println!("  interrupted by {}", sig.name());
+        }
     }
-    match failure {
-        Some(e @ (EngineError::Stalled { .. } | EngineError::DeviceRestarted { .. })) => {
+    match (failure, interrupted) {
+        (Some(e @ (EngineError::Stalled { .. } | EngineError::DeviceRestarted { .. })), _) => {
             Err(anyhow::Error::new(e))
         }
-        Some(e) => Err(anyhow::Error::new(e).context("sending")),
-        None => Ok(()),
+        (Some(e), _) => Err(anyhow::Error::new(e).context("sending")),
+        (None, Some(sig)) => Ok(sig.exit_status()),
+        (None, None) => Ok(0),
     }
+}
+
+fn write_hdr_log(path: &Path, report: &TxReport) -> anyhow::Result<()> {
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    ringshot::stats::write_interval_log(
+        &mut f,
+        &report.submit_hist,
+        report.started,
+        Duration::from_secs_f64(report.seconds),
+        "submit",
+    )
+    .with_context(|| format!("writing {}", path.display()))
 }
 
 fn print_send_table(r: &TxReport) {

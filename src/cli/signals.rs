@@ -1,0 +1,69 @@
+//! SIGINT and SIGTERM as a request to stop: the handler only records which signal came (an
+//! atomic store, async-signal-safe); the command's wait loop sees it, stops the engine or
+//! receiver, prints the report and exits 128 + the signal number. A second signal while the
+//! first is being handled exits at once.
+//!
+//! The `signal-hook` crate registers the handlers: its `flag` API is safe and async-signal-safe,
+//! whereas registering a handler through `nix` needs `unsafe`, which the command-line code does
+//! not contain.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+/// Which stop signal has arrived, if any.
+#[derive(Debug)]
+pub struct StopSignals {
+    which: Arc<AtomicUsize>,
+}
+
+impl StopSignals {
+    /// Installs the handlers for SIGINT and SIGTERM.
+    pub fn install() -> io::Result<StopSignals> {
+        let which = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(AtomicBool::new(false));
+        for sig in [SIGINT, SIGTERM] {
+            // Registered first, so it runs before `seen` is set: exits only on a second signal.
+            signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, seen.clone())?;
+            signal_hook::flag::register(sig, seen.clone())?;
+            // `sig` is a small positive signal number, so the cast is exact.
+            signal_hook::flag::register_usize(sig, which.clone(), sig as usize)?;
+        }
+        Ok(StopSignals { which })
+    }
+
+    /// The signal received (SIGINT or SIGTERM), if one has been.
+    pub fn received(&self) -> Option<StopSignal> {
+        match self.which.load(Ordering::Relaxed) {
+            0 => None,
+            n if n == SIGTERM as usize => Some(StopSignal::Term),
+            _ => Some(StopSignal::Int),
+        }
+    }
+}
+
+/// A signal that asked the command to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    Int,
+    Term,
+}
+
+impl StopSignal {
+    pub fn name(self) -> &'static str {
+        match self {
+            StopSignal::Int => "SIGINT",
+            StopSignal::Term => "SIGTERM",
+        }
+    }
+
+    /// The documented exit status: 130 for SIGINT, 143 for SIGTERM (128 + the signal number).
+    pub fn exit_status(self) -> i32 {
+        match self {
+            StopSignal::Int => 128 + SIGINT,
+            StopSignal::Term => 128 + SIGTERM,
+        }
+    }
+}
