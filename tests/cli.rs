@@ -1,7 +1,13 @@
 //! The binary's contract: exit 2 with one line naming the flag on bad input; `--json` objects with
-//! the documented keys from real runs over loopback.
+//! the documented keys from real runs over loopback; SIGINT / SIGTERM end a run with its report and
+//! exit 130 / 143; an engine error prints the report with the error and exits 1.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 fn ringshot() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ringshot"))
@@ -69,6 +75,142 @@ fn bad_arguments_exit_2_with_one_line_naming_the_flag() {
         ),
         (&["bench", "--payloads", "8"], "--payloads"),
         (&["send"], "--to"),
+        // Numbers out of range: each used to spin, panic, wrap or do nothing.
+        (
+            &["send", "--to", "127.0.0.1:9", "--rate", "1e30pps"],
+            "--rate",
+        ),
+        (
+            &["send", "--to", "127.0.0.1:9", "--rate", "0.5pps"],
+            "--rate",
+        ),
+        (
+            &["send", "--to", "127.0.0.1:9", "--rate", "1e20Gbps"],
+            "--rate",
+        ),
+        (
+            &["send", "--to", "127.0.0.1:9", "--duration", "1e20"],
+            "--duration",
+        ),
+        (
+            &["send", "--to", "127.0.0.1:9", "--duration", "inf"],
+            "--duration",
+        ),
+        (
+            &["send", "--to", "127.0.0.1:9", "--duration", "400d"],
+            "--duration",
+        ),
+        (&["send", "--to", "127.0.0.1:9", "--count", "0"], "--count"),
+        (&["send", "--to", "127.0.0.1:9", "--count", "-1"], "--count"),
+        (
+            &["send", "--to", "127.0.0.1:9", "--zc-threshold", "0"],
+            "--zc-threshold",
+        ),
+        (
+            &["send", "--to", "127.0.0.1:9", "--stall-timeout", "0"],
+            "--stall-timeout",
+        ),
+        (
+            &["send", "--to", "127.0.0.1:9", "--stall-timeout", "1e19"],
+            "--stall-timeout",
+        ),
+        (
+            &["send", "--to", "127.0.0.1:9", "--sqpoll-idle-ms", "1e300"],
+            "--sqpoll-idle-ms",
+        ),
+        (
+            &["send", "--to", "127.0.0.1:9", "--pace-quantum-us", "-5"],
+            "--pace-quantum-us",
+        ),
+        (
+            &[
+                "send",
+                "--to",
+                "127.0.0.1:9",
+                "--start-seq",
+                "18446744073709551615",
+                "--count",
+                "2",
+            ],
+            "--start-seq",
+        ),
+        (
+            // The default stream is 1,000,000 packets.
+            &[
+                "send",
+                "--to",
+                "127.0.0.1:9",
+                "--start-seq",
+                "18446744073709000000",
+            ],
+            "--start-seq",
+        ),
+        (
+            // A --duration stream must leave 2^62 sequence numbers.
+            &[
+                "send",
+                "--to",
+                "127.0.0.1:9",
+                "--start-seq",
+                "13835058055282163712",
+                "--duration",
+                "1",
+            ],
+            "--start-seq",
+        ),
+        // Fail-closed flow control: USRP2 ACKs report no capacity, so a window is required.
+        (&["send", "--to", "127.0.0.1:9", "--ack", "usrp2"], "--ack"),
+        (
+            &["send", "--to", "127.0.0.1:9", "--ack", "usrp2:7"],
+            "--ack",
+        ),
+        (
+            &["send", "--to", "127.0.0.1:9", "--ack-from", "127.0.0.1:7"],
+            "--ack-from",
+        ),
+        (
+            &[
+                "send",
+                "--to",
+                "127.0.0.1:9",
+                "--ack",
+                "native",
+                "--ack-from",
+                "0.0.0.0:7",
+            ],
+            "--ack-from",
+        ),
+        (
+            &["recv", "--bind", "127.0.0.1:0", "--from", "0.0.0.0:5000"],
+            "--from",
+        ),
+        (
+            &["recv", "--bind", "127.0.0.1:0", "--from", "127.0.0.1:0"],
+            "--from",
+        ),
+        (
+            &["recv", "--bind", "127.0.0.1:0", "--from", "somewhere"],
+            "--from",
+        ),
+        (
+            &["recv", "--bind", "127.0.0.1:0", "--count", "0"],
+            "--count",
+        ),
+        (
+            &["recv", "--bind", "127.0.0.1:0", "--idle-exit-ms", "1e20"],
+            "--idle-exit-ms",
+        ),
+        (
+            &[
+                "recv",
+                "--bind",
+                "127.0.0.1:0",
+                "--device",
+                "--ack-interval-us",
+                "1e30",
+            ],
+            "--ack-interval-us",
+        ),
     ];
     for (args, flag) in cases {
         let out = ringshot().args(*args).output().unwrap();
@@ -108,7 +250,7 @@ fn send_and_recv_json_over_loopback() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(300));
     let hlog = std::env::temp_dir().join(format!("ringshot-cli-{port}.hlog"));
     let tx = ringshot()
         .args([
@@ -184,4 +326,216 @@ fn send_and_recv_json_over_loopback() {
         log.contains("#[StartTime:") && log.contains("submit"),
         "{log}"
     );
+}
+
+/// A UDP socket the test holds (so sends to it are never refused), with a read timeout.
+fn held_socket() -> (std::net::UdpSocket, String) {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let addr = s.local_addr().unwrap().to_string();
+    (s, addr)
+}
+
+/// Waits (generously, the machine may be loaded) for the first datagram on `sock`: proof that
+/// the sender is running, and so has its signal handlers installed.
+fn wait_for_traffic(sock: &std::net::UdpSocket, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut buf = [0u8; 2048];
+    while Instant::now() < deadline {
+        if sock.recv(&mut buf).is_ok() {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the sender exited before sending: {status}");
+        }
+    }
+    panic!("the sender sent nothing within 60 s");
+}
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Waits for `child`, killing it if it outlives `limit` (so a hang fails instead of blocking).
+fn output_within(child: std::process::Child, limit: Duration) -> std::process::Output {
+    let pid = child.id();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if done_rx.recv_timeout(limit).is_err() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = done_tx.send(());
+    watchdog.join().unwrap();
+    out
+}
+
+fn send_is_stopped_cleanly_by(signal: Signal, status: i32) {
+    let (sock, addr) = held_socket();
+    let hlog = std::env::temp_dir().join(format!(
+        "ringshot-cli-signal-{}-{signal}.hlog",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&hlog);
+    let mut child = ringshot()
+        .args([
+            "send",
+            "--to",
+            &addr,
+            "--duration",
+            "600",
+            "--rate",
+            "2kpps",
+            "--json",
+        ])
+        .arg("--hdr-log")
+        .arg(&hlog)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = Pid::from_raw(child.id() as i32);
+    wait_for_traffic(&sock, &mut child);
+    std::thread::sleep(Duration::from_millis(1000));
+    kill(pid, signal).unwrap();
+    let out = output_within(child, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(status), "{signal}: {err}");
+    let report = json_of(&out);
+    assert_eq!(report["interrupted"], true, "{report}");
+    assert!(report.get("error").is_none(), "{report}");
+    let packets = report["packets"].as_u64().unwrap();
+    assert!(packets >= 1, "{report}");
+    let log = std::fs::read_to_string(&hlog).unwrap_or_else(|e| panic!("no hdr-log: {e}"));
+    let _ = std::fs::remove_file(&hlog);
+    assert!(
+        log.contains("#[StartTime:") && log.contains("submit"),
+        "{log}"
+    );
+}
+
+#[test]
+fn sigint_stops_send_with_the_report_and_exit_130() {
+    send_is_stopped_cleanly_by(Signal::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_stops_send_with_the_report_and_exit_143() {
+    send_is_stopped_cleanly_by(Signal::SIGTERM, 143);
+}
+
+fn recv_is_stopped_cleanly_by(signal: Signal, status: i32) {
+    let mut child = ringshot()
+        .args(["recv", "--bind", "127.0.0.1:0", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = Pid::from_raw(child.id() as i32);
+    // The "listening on" line comes once the receiver runs (handlers are installed before).
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("listening on"), "{line}");
+    let port: u16 = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        .map(|a| a.port())
+        .unwrap_or_else(|| panic!("no address in {line}"));
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let pkt = [0u8; 64];
+    tx.send_to(&pkt, ("127.0.0.1", port)).unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    kill(pid, signal).unwrap();
+    let out = output_within(child, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(status), "{signal}");
+    let report = json_of(&out);
+    assert_eq!(report["interrupted"], true, "{report}");
+    assert!(report.get("packets").is_some(), "{report}");
+}
+
+#[test]
+fn sigint_stops_recv_with_the_report_and_exit_130() {
+    recv_is_stopped_cleanly_by(Signal::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_stops_recv_with_the_report_and_exit_143() {
+    recv_is_stopped_cleanly_by(Signal::SIGTERM, 143);
+}
+
+#[test]
+fn a_send_to_a_closed_port_completes_with_every_packet_counted_once() {
+    let port = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let child = ringshot()
+        .args([
+            "send", "--to", &addr, "--count", "5000", "--rate", "50kpps", "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_within(child, Duration::from_secs(120));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out);
+    assert_eq!(report["packets"], 5000, "{report}");
+    assert_eq!(report["interrupted"], false, "{report}");
+}
+
+#[test]
+fn a_stalled_stream_prints_its_report_with_the_error_and_exits_1() {
+    // The held socket never ACKs, so the window of 16 closes and stays closed.
+    let (_sock, addr) = held_socket();
+    let child = ringshot()
+        .args([
+            "send",
+            "--to",
+            &addr,
+            "--count",
+            "100000",
+            "--ack",
+            "native",
+            "--window-packets",
+            "16",
+            "--batch",
+            "8",
+            "--stall-timeout",
+            "200ms",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_within(child, Duration::from_secs(120));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let report = json_of(&out);
+    assert_eq!(report["stalled"], true, "{report}");
+    let msg = report["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error: {report}"));
+    assert!(msg.contains("stalled"), "{msg}");
+    assert_eq!(report["interrupted"], false, "{report}");
+    assert!(report["packets"].as_u64().unwrap() <= 16, "{report}");
+    assert!(err.contains("ringshot: error: stalled"), "{err}");
 }

@@ -79,14 +79,19 @@ pub fn micros_or_zero(s: &str) -> Result<Duration, String> {
     duration(s, Unit::Micros, true)
 }
 
+/// A zero-copy threshold in bytes, `None` for `off`. A newtype, because clap would read a bare
+/// `Option` as "the flag may be absent".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZcThreshold(pub Option<usize>);
+
 /// A zero-copy threshold: a datagram size of at least 1 byte, or `off`.
-pub fn zc_threshold(s: &str) -> Result<Option<usize>, String> {
+pub fn zc_threshold(s: &str) -> Result<ZcThreshold, String> {
     if s == "off" {
-        return Ok(None);
+        return Ok(ZcThreshold(None));
     }
     match s.parse::<usize>() {
         Ok(0) => Err("0 bytes is not a datagram size (use 1 or more, or 'off')".into()),
-        Ok(v) => Ok(Some(v)),
+        Ok(v) => Ok(ZcThreshold(Some(v))),
         Err(_) => Err(format!("'{s}' is not a byte count or 'off'")),
     }
 }
@@ -116,8 +121,8 @@ mod tests {
 
     #[test]
     fn zc_threshold_zero_is_refused() {
-        assert_eq!(zc_threshold("off").unwrap(), None);
-        assert_eq!(zc_threshold("1").unwrap(), Some(1));
+        assert_eq!(zc_threshold("off").unwrap(), ZcThreshold(None));
+        assert_eq!(zc_threshold("1").unwrap(), ZcThreshold(Some(1)));
         assert!(zc_threshold("0").is_err());
         assert!(zc_threshold("-1").is_err());
     }

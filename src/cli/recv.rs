@@ -29,10 +29,10 @@ pub struct RecvArgs {
     #[arg(long, value_name = "ADDR")]
     from: Option<SocketAddr>,
     /// Stop after this many packets (at least 1).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), allow_hyphen_values = true)]
     count: Option<u64>,
     /// Stop after this long without a packet (once the first has arrived): ms, or with a unit.
-    #[arg(long, value_name = "MS", value_parser = parse::millis)]
+    #[arg(long, value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
     idle_exit_ms: Option<Duration>,
     /// Pin the receive thread to this core.
     #[arg(long, value_name = "N")]
@@ -76,7 +76,7 @@ struct DeviceArgs {
     #[arg(long, value_name = "N")]
     ack_every: Option<u64>,
     /// Send an ACK at least this often while active, µs [default: 1000].
-    #[arg(long, value_name = "US", value_parser = parse::micros)]
+    #[arg(long, value_name = "US", value_parser = parse::micros, allow_hyphen_values = true)]
     ack_interval_us: Option<Duration>,
     /// The sequence number the stream starts at (the sender's --start-seq) [default: 0].
     #[arg(long, value_name = "N")]
@@ -112,7 +112,7 @@ struct FaultArgs {
     #[arg(long, value_name = "P")]
     reorder_acks: Option<f64>,
     /// Delay every ACK by this many µs.
-    #[arg(long, value_name = "US", value_parser = parse::micros_or_zero)]
+    #[arg(long, value_name = "US", value_parser = parse::micros_or_zero, allow_hyphen_values = true)]
     delay_acks_us: Option<Duration>,
     /// Probability that an ACK is replaced by a damaged copy.
     #[arg(long, value_name = "P")]

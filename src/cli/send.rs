@@ -39,10 +39,10 @@ pub struct SendArgs {
     payload: usize,
     /// Packets to send (at least 1) [default: 1000000 unless --duration].
     #[arg(long, value_name = "N", conflicts_with = "duration",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..), allow_hyphen_values = true)]
     count: Option<u64>,
     /// Time to send for: seconds, or with a unit (500ms, 2s); more than 0, at most one year.
-    #[arg(long, value_name = "SECS", value_parser = parse::secs)]
+    #[arg(long, value_name = "SECS", value_parser = parse::secs, allow_hyphen_values = true)]
     duration: Option<Duration>,
     /// Packets per submit.
     #[arg(long, default_value_t = 64, value_name = "N")]
@@ -54,10 +54,10 @@ pub struct SendArgs {
     #[arg(long, value_name = "N")]
     tx_core: Option<usize>,
     /// Datagram size (1 byte or more) at or above which io_uring sends zero-copy; "off" never.
-    #[arg(long, default_value = "4096", value_name = "BYTES|off", value_parser = parse::zc_threshold)]
-    zc_threshold: Option<usize>,
+    #[arg(long, default_value = "4096", value_name = "BYTES|off", value_parser = parse::zc_threshold, allow_hyphen_values = true)]
+    zc_threshold: parse::ZcThreshold,
     /// Use an io_uring SQPOLL thread that sleeps after this many ms idle.
-    #[arg(long, value_name = "MS", value_parser = parse::millis)]
+    #[arg(long, value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
     sqpoll_idle_ms: Option<Duration>,
     /// Pin the SQPOLL kernel thread to this CPU.
     #[arg(long, value_name = "N", requires = "sqpoll_idle_ms")]
@@ -76,7 +76,7 @@ pub struct SendArgs {
     #[arg(long, default_value_t = ringshot::config::DEFAULT_BURST, value_name = "PACKETS")]
     burst: u64,
     /// Paced streams: gather what falls due within this many µs into one submit.
-    #[arg(long, default_value = "0", value_name = "US", value_parser = parse::micros_or_zero)]
+    #[arg(long, default_value = "0", value_name = "US", value_parser = parse::micros_or_zero, allow_hyphen_values = true)]
     pace_quantum_us: Duration,
     /// Paced streams: send this many packets at once first, to fill the device's buffer.
     #[arg(long, default_value_t = 0, value_name = "PACKETS")]
@@ -108,7 +108,7 @@ pub struct SendArgs {
     window_wait: IdlePolicy,
     /// End the stream with an error if the window stays closed this long: ms, or with a unit
     /// (200ms, 2s).
-    #[arg(long, default_value = "2000", value_name = "MS", value_parser = parse::millis)]
+    #[arg(long, default_value = "2000", value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
     stall_timeout: Duration,
     /// Sequence number of the first packet; the stream must not wrap past 2^64 - 1 (a --duration
     /// stream must start at or below 2^64 - 2^62 - 1).
@@ -143,7 +143,7 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         .payload(a.payload)
         .batch(a.batch)
         .slots(a.slots)
-        .zc_threshold(a.zc_threshold)
+        .zc_threshold(a.zc_threshold.0)
         .stream_id(a.stream_id)
         .mlockall(a.mlockall)
         .burst(a.burst)
