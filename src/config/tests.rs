@@ -1,0 +1,171 @@
+use super::*;
+
+fn dest() -> SocketAddr {
+    "127.0.0.1:9".parse().unwrap()
+}
+
+#[test]
+fn defaults_are_valid() {
+    let c = SenderConfig::builder(dest()).build().unwrap();
+    assert_eq!(c.batch(), 64);
+    assert_eq!(c.payload(), 1472);
+    assert_eq!(c.backend(), BackendChoice::Auto);
+}
+
+#[test]
+fn bad_values_give_documented_errors() {
+    let b = || SenderConfig::builder(dest());
+    assert_eq!(b().batch(0).build().unwrap_err(), ConfigError::ZeroBatch);
+    assert_eq!(
+        b().payload(65_508).build().unwrap_err(),
+        ConfigError::PayloadTooLarge {
+            payload: 65_508,
+            max: 65_507
+        }
+    );
+    assert!(b().payload(65_507).build().is_ok());
+    assert!(matches!(
+        b().payload(8).build().unwrap_err(),
+        ConfigError::PayloadTooSmall { .. }
+    ));
+    assert!(matches!(
+        b().tx_core(100_000).build().unwrap_err(),
+        ConfigError::UnknownCore { core: 100_000, .. }
+    ));
+    assert_eq!(
+        b().window_packets(1000).build().unwrap_err(),
+        ConfigError::WindowWithoutAck
+    );
+    assert_eq!(
+        b().batch(64).window_packets(10).build().unwrap_err(),
+        ConfigError::WindowSmallerThanBatch {
+            window: 10,
+            batch: 64
+        }
+    );
+    assert!(matches!(
+        b().slots(8).batch(16).build().unwrap_err(),
+        ConfigError::SlabSmallerThanBatch { .. }
+    ));
+    assert_eq!(
+        SenderConfig::builder("127.0.0.1:0".parse().unwrap())
+            .build()
+            .unwrap_err(),
+        ConfigError::ZeroPort
+    );
+    let msg = b().batch(0).build().unwrap_err().to_string();
+    assert!(msg.starts_with("batch:"), "{msg}");
+}
+
+#[test]
+fn rates_outside_the_bounds_are_refused_at_the_configured_payload() {
+    let b = || SenderConfig::builder(dest());
+    for bad in [
+        Rate::Pps(1e30),
+        Rate::Pps(0.5),
+        Rate::Pps(f64::NAN),
+        Rate::Bps(1e20),
+    ] {
+        let e = b().rate(bad).build().unwrap_err();
+        assert!(
+            matches!(e, ConfigError::RateOutOfRange { .. }),
+            "{bad}: {e}"
+        );
+        assert!(e.to_string().starts_with("rate:"), "{e}");
+    }
+    assert!(b().rate(Rate::Pps(1.0)).build().is_ok());
+    assert!(b().rate(Rate::Pps(1e9)).build().is_ok());
+    // 8 kbit/s of 1000-byte payloads is 1 pps; of 1472-byte payloads it is below 1 pps.
+    assert!(b().payload(1000).rate(Rate::Bps(8e3)).build().is_ok());
+    assert!(b().payload(1472).rate(Rate::Bps(8e3)).build().is_err());
+}
+
+#[test]
+fn durations_longer_than_a_year_are_refused() {
+    let b = || SenderConfig::builder(dest());
+    assert_eq!(
+        b().stall_timeout(MAX_DURATION + Duration::from_secs(1))
+            .build()
+            .unwrap_err(),
+        ConfigError::DurationTooLong {
+            flag: "stall-timeout"
+        }
+    );
+    assert!(b().stall_timeout(MAX_DURATION).build().is_ok());
+    assert_eq!(
+        b().sqpoll(Some(Duration::MAX)).build().unwrap_err(),
+        ConfigError::DurationTooLong {
+            flag: "sqpoll-idle-ms"
+        }
+    );
+}
+
+#[test]
+fn zero_copy_threshold_zero_is_refused_and_off_is_not() {
+    let b = || SenderConfig::builder(dest());
+    assert_eq!(
+        b().zc_threshold(Some(0)).build().unwrap_err(),
+        ConfigError::ZeroZcThreshold
+    );
+    assert!(b().zc_threshold(Some(1)).build().is_ok());
+    assert!(b().zc_threshold(None).build().is_ok());
+}
+
+#[test]
+fn usrp2_needs_an_explicit_window_and_native_and_chdr_do_not() {
+    let b = || SenderConfig::builder(dest());
+    let usrp2 = AckFormat::Usrp2 { stream_id: 2 };
+    assert_eq!(
+        b().ack(usrp2).build().unwrap_err(),
+        ConfigError::WindowRequired(usrp2)
+    );
+    assert!(b().ack(usrp2).window_packets(100).build().is_ok());
+    assert!(b().ack(usrp2).window_bytes(1 << 20).build().is_ok());
+    assert!(b().ack(AckFormat::Native).build().is_ok());
+    assert!(b().ack(AckFormat::Chdr).build().is_ok());
+}
+
+#[test]
+fn ack_from_is_the_ack_source_and_needs_ack() {
+    let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    let b = || SenderConfig::builder(dest());
+    let c = b().ack(AckFormat::Native).build().unwrap();
+    assert_eq!((c.ack_from(), c.ack_source()), (None, dest()));
+    let c = b().ack(AckFormat::Native).ack_from(from).build().unwrap();
+    assert_eq!((c.ack_from(), c.ack_source()), (Some(from), from));
+    assert_eq!(
+        b().ack_from(from).build().unwrap_err(),
+        ConfigError::AckFromWithoutAck
+    );
+    let any: SocketAddr = "0.0.0.0:7000".parse().unwrap();
+    assert_eq!(
+        b().ack(AckFormat::Native)
+            .ack_from(any)
+            .build()
+            .unwrap_err(),
+        ConfigError::AckFromUnspecified(any)
+    );
+}
+
+#[test]
+fn stream_sequences_never_wrap() {
+    assert!(check_stream_length(0, Some(u64::MAX)).is_ok());
+    assert!(check_stream_length(u64::MAX - 10, Some(10)).is_ok());
+    assert_eq!(
+        check_stream_length(u64::MAX - 10, Some(11)),
+        Err(ConfigError::SequenceOverflow {
+            start_seq: u64::MAX - 10,
+            count: Some(11)
+        })
+    );
+    assert!(check_stream_length(MAX_TIMED_START_SEQ, None).is_ok());
+    assert!(check_stream_length(MAX_TIMED_START_SEQ + 1, None).is_err());
+}
+
+#[test]
+fn backend_names_parse() {
+    for b in ["auto", "uring", "mmsg", "send"] {
+        assert_eq!(b.parse::<BackendChoice>().unwrap().name(), b);
+    }
+    assert!("epoll".parse::<BackendChoice>().is_err());
+}
