@@ -532,7 +532,7 @@ fn check_pacing(c: &SenderConfig) -> Result<(), ConfigError> {
         // Written so that NaN fails too.
         if !(MIN_RATE_PPS..=MAX_RATE_PPS).contains(&pps) {
             return Err(ConfigError::RateOutOfRange {
-                rate: rate.to_string(),
+                pps: format!("{pps:.3e}"),
                 payload: c.payload,
             });
         }

@@ -14,7 +14,15 @@ use clap::{Parser, Subcommand};
 
 /// ringshot: stream UDP packets at line rate, with no stalls and no loss.
 #[derive(Debug, Parser)]
-#[command(name = "ringshot", version, about, propagate_version = true)]
+#[command(
+    name = "ringshot",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Exit status: 0 the stream completed; 1 it stopped with an error (the report is \
+                  still printed; with --json it has an \"error\" key); 2 bad arguments; 130 / 143 \
+                  stopped by SIGINT / SIGTERM (the report is printed with \"interrupted\": true)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

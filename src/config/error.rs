@@ -65,7 +65,8 @@ pub enum ConfigError {
     ZeroZcThreshold,
     /// A paced rate outside [`MIN_RATE_PPS`]..=[`MAX_RATE_PPS`] at the configured payload.
     RateOutOfRange {
-        rate: String,
+        /// The rate in packets per second, as text (it may be NaN, so it is not kept as a float).
+        pps: String,
         payload: usize,
     },
     /// A duration longer than [`MAX_DURATION`].
@@ -172,10 +173,10 @@ impl fmt::Display for ConfigError {
                 f,
                 "zc-threshold: 0 bytes is not a datagram size (use 1 or more, or 'off')"
             ),
-            ConfigError::RateOutOfRange { rate, payload } => write!(
+            ConfigError::RateOutOfRange { pps, payload } => write!(
                 f,
-                "rate: {rate} at {payload}-byte payloads is outside {MIN_RATE_PPS}..={MAX_RATE_PPS:e} \
-                 packets per second"
+                "rate: {pps} packets per second at {payload}-byte payloads is outside \
+                 {MIN_RATE_PPS}..={MAX_RATE_PPS:e}"
             ),
             ConfigError::DurationTooLong { flag } => write!(
                 f,
@@ -190,10 +191,9 @@ impl fmt::Display for ConfigError {
             ConfigError::AckFromWithoutAck => {
                 write!(f, "ack-from: needs --ack (there are no ACKs to filter)")
             }
-            ConfigError::AckFromUnspecified(a) => write!(
-                f,
-                "ack-from: {a} is not one exact address and port"
-            ),
+            ConfigError::AckFromUnspecified(a) => {
+                write!(f, "ack-from: {a} is not one exact address and port")
+            }
             ConfigError::SequenceOverflow { start_seq, count } => match count {
                 Some(n) => write!(
                     f,
