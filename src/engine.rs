@@ -606,8 +606,9 @@ impl Engine {
                     }
                     let Some(mut token) = free.pop() else { break };
                     let buf = &mut self.slab.bytes_mut(&mut token)[HEADER_LEN..self.cfg.payload];
+                    let room = buf.len();
                     match source.fill(self.next_seq, buf) {
-                        Some(n) => (token, (HEADER_LEN + n.min(buf.len())) as u32, *flags),
+                        Some(n) => (token, (HEADER_LEN + n.min(room)) as u32, *flags),
                         None => {
                             *ended = true;
                             free.push(token);
