@@ -427,10 +427,10 @@ fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
             let (sock, device) = match cfg.ack_bind {
                 // The data socket is connected to the device, so the kernel filters sources.
                 None => (data_sock, Some(cfg.dest)),
-                // A separate socket: believe only the device's IP (any port).
+                // A separate socket: believe only the device's exact address and port.
                 Some(addr) => (
                     std::net::UdpSocket::bind(addr).map_err(EngineError::AckCore)?,
-                    Some(std::net::SocketAddr::new(cfg.dest.ip(), 0)),
+                    Some(cfg.dest),
                 ),
             };
             let ack_cfg = AckCoreConfig {
