@@ -29,7 +29,11 @@ fn recv_cfg() -> RecvConfig {
 fn wait_packets(progress: impl Fn() -> (u64, u64), n: u64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while progress().0 < n {
-        assert!(Instant::now() < deadline, "receiver stuck at {:?}", progress());
+        assert!(
+            Instant::now() < deadline,
+            "receiver stuck at {:?}",
+            progress()
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -93,7 +97,10 @@ fn recv_with_a_configured_sender_drops_everyone_else() {
 #[test]
 fn recv_config_refuses_a_zero_jump_bound_and_a_wildcard_sender() {
     let b = || RecvConfig::builder("127.0.0.1:0".parse().unwrap());
-    assert_eq!(b().max_seq_jump(0).build().unwrap_err().field, "max-seq-jump");
+    assert_eq!(
+        b().max_seq_jump(0).build().unwrap_err().field,
+        "max-seq-jump"
+    );
     let any_port = Some("127.0.0.1:0".parse().unwrap());
     assert_eq!(b().from_addr(any_port).build().unwrap_err().field, "from");
 }
@@ -137,7 +144,9 @@ fn the_emulator_ignores_a_forged_jump_and_keeps_acking_the_real_stream() {
     let mut buf = [0u8; 2048];
     while acked < N {
         assert!(Instant::now() < deadline, "the ACKs stopped at {acked}");
-        let Ok(n) = sender.recv(&mut buf) else { continue };
+        let Ok(n) = sender.recv(&mut buf) else {
+            continue;
+        };
         if let Ok(u) = parser.parse(&buf[..n], acked) {
             let p = u.acked_packets.unwrap_or(acked);
             assert!(p <= N, "the device acknowledged {p} of {N} sent");

@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::parse::{AckFormat, AckParser, AckUpdate};
 use super::rx::{BatchRx, Wake, BATCH};
-use crate::sys::rx::ErrorReport;
 use super::state::FlowState;
+use crate::sys::rx::ErrorReport;
 use crate::wire::ack::EventSet;
 use crate::wire::WireError;
 

@@ -312,7 +312,9 @@ mod tests {
             assert_eq!(&d[..], &(i as u32).to_be_bytes()[..i % 5]);
             assert_eq!(*src, Some(tx.local_addr().unwrap()));
         }
-        assert!(rx.wait(Duration::from_millis(1)).unwrap() == Wake::Idle || drain(&mut rx).is_empty());
+        assert!(
+            rx.wait(Duration::from_millis(1)).unwrap() == Wake::Idle || drain(&mut rx).is_empty()
+        );
     }
 
     #[test]

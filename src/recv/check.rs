@@ -116,7 +116,10 @@ impl StreamChecker {
 
     /// Arrivals not believed because they were implausibly far ahead, over all streams.
     pub fn implausible(&self) -> u64 {
-        self.streams.iter().map(|(_, t)| t.counts().implausible).sum()
+        self.streams
+            .iter()
+            .map(|(_, t)| t.counts().implausible)
+            .sum()
     }
 
     /// Sets the bound on a believable sequence jump (see [`SeqTracker`]) for streams seen from

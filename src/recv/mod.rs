@@ -60,8 +60,8 @@ pub use crate::sys::rx::RxChoice as RecvBackend;
 use crate::sys::rx::{open_rx, RxBackend, RxOptions};
 pub use check::StreamChecker;
 pub use seq::{Arrival, SeqCounts, SeqTracker, DEFAULT_MAX_SEQ_JUMP, DEFAULT_WINDOW};
-pub use source::SourceFilter;
 pub use sink::{now_ns, DatagramSink, RxMeta};
+pub use source::SourceFilter;
 
 /// Default receive buffer asked for: 32 MiB.
 pub const DEFAULT_RCVBUF: usize = 32 << 20;
@@ -263,7 +263,9 @@ impl RecvConfigBuilder {
         if c.max_seq_jump == 0 {
             return err("max-seq-jump", "must be at least 1".into());
         }
-        if c.from.is_some_and(|a| a.port() == 0 || a.ip().is_unspecified()) {
+        if c.from
+            .is_some_and(|a| a.port() == 0 || a.ip().is_unspecified())
+        {
             return err("from", "must be an exact address and port".into());
         }
         if c.window == 0 || c.window > seq::MAX_WINDOW {

@@ -465,7 +465,8 @@ fn parse_error_report(control: &[u8]) -> Option<ErrorReport> {
     let mut off = 0;
     while control.len() - off >= hdr_len {
         // SAFETY: `off + hdr_len <= control.len()`; cmsghdr is plain integers, read unaligned.
-        let h = unsafe { std::ptr::read_unaligned(control[off..].as_ptr().cast::<libc::cmsghdr>()) };
+        let h =
+            unsafe { std::ptr::read_unaligned(control[off..].as_ptr().cast::<libc::cmsghdr>()) };
         let len = h.cmsg_len as usize;
         if len < data_start || len > control.len() - off {
             return None;
