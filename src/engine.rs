@@ -427,10 +427,10 @@ fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
             let (sock, device) = match cfg.ack_bind {
                 // The data socket is connected to the device, so the kernel filters sources.
                 None => (data_sock, Some(cfg.dest)),
-                // A separate socket: believe only the device's IP (any port).
+                // A separate socket: believe only the device's exact address and port.
                 Some(addr) => (
                     std::net::UdpSocket::bind(addr).map_err(EngineError::AckCore)?,
-                    Some(std::net::SocketAddr::new(cfg.dest.ip(), 0)),
+                    Some(cfg.dest),
                 ),
             };
             let ack_cfg = AckCoreConfig {
@@ -606,8 +606,9 @@ impl Engine {
                     }
                     let Some(mut token) = free.pop() else { break };
                     let buf = &mut self.slab.bytes_mut(&mut token)[HEADER_LEN..self.cfg.payload];
+                    let room = buf.len();
                     match source.fill(self.next_seq, buf) {
-                        Some(n) => (token, (HEADER_LEN + n.min(buf.len())) as u32, *flags),
+                        Some(n) => (token, (HEADER_LEN + n.min(room)) as u32, *flags),
                         None => {
                             *ended = true;
                             free.push(token);

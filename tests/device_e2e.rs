@@ -194,6 +194,17 @@ struct TestSender {
 impl TestSender {
     fn new(dest: SocketAddr, format: AckFormat, start: u64, window: u64) -> TestSender {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        TestSender::on(sock, dest, format, start, window)
+    }
+
+    /// A sender on a socket of the caller's (the emulator follows one source address).
+    fn on(
+        sock: UdpSocket,
+        dest: SocketAddr,
+        format: AckFormat,
+        start: u64,
+        window: u64,
+    ) -> TestSender {
         sock.set_nonblocking(true).unwrap();
         ringshot::sys::unix::socket::set_recv_buffer(sock.as_raw_fd(), 16 << 20);
         TestSender {
@@ -450,10 +461,18 @@ fn a_sender_that_resyncs_gets_everything_consumed() {
     let data = N;
     let mut confirmed = 0u64; // data packets confirmed consumed over all streams
     let mut streams = 0;
+    // The restarted stream comes from the same socket: the emulator follows one sender.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     while confirmed < data {
         streams += 1;
         assert!(streams <= 3, "resync loop");
-        let tx = TestSender::new(dest, AckFormat::Native, 0, WINDOW);
+        let tx = TestSender::on(
+            sock.try_clone().unwrap(),
+            dest,
+            AckFormat::Native,
+            0,
+            WINDOW,
+        );
         // The in-test sender reads until the emulator stops; here run the stream by hand.
         let mut s = tx;
         let n = data - confirmed;
@@ -770,8 +789,12 @@ fn cli_device_json_reports_device_and_injected() {
         "underflows",
         "max_fill_bytes",
         "acks_sent",
+        "implausible",
     ] {
         assert!(dev[k].is_u64(), "device.{k} missing in {out}");
+    }
+    for k in ["foreign", "implausible"] {
+        assert_eq!(v[k], 0, "{k} in {out}");
     }
     let inj = &v["injected"];
     for k in [

@@ -138,7 +138,8 @@ impl Device {
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let handle = std::thread::spawn(move || {
-            let ack_sock = cfg.ack_to.map(|_| UdpSocket::bind("127.0.0.1:0").unwrap());
+            // ACKs leave from the device's own address and port: the only source believed.
+            let ack_sock = cfg.ack_to.map(|_| sock.try_clone().unwrap());
             let mut st = DeviceStats {
                 in_order: true,
                 ..Default::default()

@@ -76,6 +76,7 @@ pub struct DeviceConfig {
     pub(crate) ack_every: u64,
     pub(crate) ack_interval: Duration,
     pub(crate) start_seq: u64,
+    pub(crate) max_seq_jump: u64,
 }
 
 impl DeviceConfig {
@@ -91,6 +92,7 @@ impl DeviceConfig {
                 ack_every: 0,
                 ack_interval: DEFAULT_ACK_INTERVAL,
                 start_seq: 0,
+                max_seq_jump: crate::recv::DEFAULT_MAX_SEQ_JUMP,
             },
             ack_every: None,
         }
@@ -157,6 +159,13 @@ impl DeviceConfigBuilder {
         self.cfg.start_seq = seq;
         self
     }
+    /// Largest believable jump of the sequence number past the one expected, in packets
+    /// (default 2^20, as the receiver's); farther ones are counted as `implausible` and change
+    /// nothing. At least 1.
+    pub fn max_seq_jump(mut self, packets: u64) -> Self {
+        self.cfg.max_seq_jump = packets;
+        self
+    }
 
     pub fn build(self) -> Result<DeviceConfig, DeviceConfigError> {
         let mut c = self.cfg;
@@ -181,6 +190,9 @@ impl DeviceConfigBuilder {
             Some(n) => n,
             None => (c.buffer_bytes / 8 / NOMINAL_PACKET).max(1),
         };
+        if c.max_seq_jump == 0 {
+            return err("max-seq-jump", "must be at least 1".into());
+        }
         if c.ack_interval.is_zero() || c.ack_interval > MAX_ACK_INTERVAL {
             return err(
                 "ack-interval-us",
@@ -233,7 +245,7 @@ pub fn stack(
         // least once an interval while the device is active).
         device.ack_interval * 2,
     );
-    let checker = StreamChecker::new(recv.window(), recv.verify()).with_start_seq(device.start_seq);
+    let checker = recv.checker().with_start_seq(device.start_seq);
     FaultInjector::new(DeviceModel::new(device, checker, link), faults)
 }
 

@@ -65,6 +65,9 @@ pub struct DeviceReport {
     /// Packets thrown away on arrival: duplicates, packets older than one already taken, and
     /// packets after a restart until the stream restarts at its first sequence number.
     pub discarded: u64,
+    /// Packets not believed because their sequence number was implausibly far past the one
+    /// expected (more than the configured `max_seq_jump`); they change nothing.
+    pub implausible: u64,
     /// Device restarts.
     pub restarts: u64,
     /// Packets that were in the buffer when the device restarted (lost with it).
@@ -108,7 +111,10 @@ struct Entry {
 ///   the expected one opens a gap: a sequence error is announced and the gap is skipped (its
 ///   numbers are credited as consumed when this packet is consumed, in bytes at this packet's
 ///   size — exact for streams of equal-sized packets). A packet below the expected one (a
-///   duplicate, or one that arrived after its successors) is discarded.
+///   duplicate, or one that arrived after its successors) is discarded. A packet more than
+///   `max_seq_jump` past the expected one is not believed: counted as `implausible`, it changes
+///   nothing (no gap skipped, no ACK target, no sequence error), so one forged packet cannot make
+///   the device discard the real stream that follows.
 /// - **ACKs.** Cumulative, to the source address of the latest data packet: after every
 ///   `ack_every` packets consumed, whenever the buffer runs empty, and at least every
 ///   `ack_interval` while the device is active ([`HEARTBEATS`] heartbeats after the last
@@ -131,6 +137,7 @@ pub struct DeviceModel<S, L = SocketLink> {
     ack_every: u64,
     interval_ns: u64,
     start_seq: u64,
+    max_seq_jump: u64,
     /// Receive time of the first packet: times below are ns after it, as f64.
     t0: Option<u64>,
     last_now: u64,
@@ -176,6 +183,7 @@ impl<S: DatagramSink + Restart, L: AckLink> DeviceModel<S, L> {
             ack_every: cfg.ack_every,
             interval_ns: cfg.ack_interval.as_nanos() as u64,
             start_seq: cfg.start_seq,
+            max_seq_jump: cfg.max_seq_jump,
             t0: None,
             last_now: 0,
             queue: VecDeque::with_capacity(entries),
@@ -366,6 +374,14 @@ impl<S: DatagramSink + Restart, L: AckLink> DeviceModel<S, L> {
         self.report.max_fill_bytes = self.report.max_fill_bytes.max(self.fill);
     }
 
+    /// Whether `seq` is too far past the expected number to believe. The first packet is where
+    /// the stream starts; after a restart only `start_seq` is taken anyway.
+    fn implausible(&self, seq: u64) -> bool {
+        self.t0.is_some()
+            && !self.awaiting_resync
+            && seq.saturating_sub(self.expected) >= self.max_seq_jump
+    }
+
     /// The device reboots: see the type's documentation.
     fn reboot(&mut self, now_ns: u64) {
         let now_ns = self.clock(now_ns);
@@ -423,6 +439,10 @@ impl<S: DatagramSink + Restart, L: AckLink> DatagramSink for DeviceModel<S, L> {
             self.inner.restart(meta.at_ns);
         }
         self.inner.datagram(payload, meta);
+        if self.implausible(repr.seq) {
+            self.report.implausible += 1;
+            return;
+        }
         let now = self.clock(meta.at_ns);
         self.advance(now);
         self.peer = Some(meta.src);

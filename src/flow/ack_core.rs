@@ -12,8 +12,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::parse::{AckFormat, AckParser, AckUpdate};
-use super::rx::{BatchRx, BATCH};
+use super::rx::{BatchRx, Wake, BATCH};
 use super::state::FlowState;
+use crate::sys::rx::ErrorReport;
 use crate::wire::ack::EventSet;
 use crate::wire::WireError;
 
@@ -33,9 +34,10 @@ pub enum AckWait {
 #[derive(Debug, Clone)]
 pub struct AckCoreConfig {
     pub format: AckFormat,
-    /// Only ACKs from this address are believed; others are counted in `foreign_source`. Port 0
-    /// matches any port of that IP. `None` accepts every source (a connected socket, such as a
-    /// clone of the data socket, is already filtered by the kernel).
+    /// Only ACKs from exactly this address and port are believed; others are counted in
+    /// `foreign_source` and ignored. There is no wildcard: [`AckCore::spawn`] refuses port 0.
+    /// `None` accepts every source (a connected socket, such as a clone of the data socket, is
+    /// already filtered by the kernel).
     pub device: Option<SocketAddr>,
     /// Pin the thread to this core.
     pub core: Option<usize>,
@@ -100,10 +102,44 @@ pub struct AckStats {
     pub max_batch: u64,
     /// Receive errors survived (ECONNREFUSED after an ICMP error, EINTR, ENOMEM ...).
     pub recv_errors: u64,
+    /// Reports read from the socket's error queue, by kind (see [`IcmpErrors`]).
+    pub icmp_errors: IcmpErrors,
     /// Whether pinning to the requested core succeeded (`None`: not requested).
     pub pinned: Option<bool>,
     /// The error that ended the thread early, if any.
     pub error: Option<String>,
+}
+
+/// Error reports the kernel queued on the ACK socket (IP_RECVERR), by kind. They come from ICMP
+/// errors answering the sender's own datagrams, so on the data socket they say what the network
+/// thinks of the stream: `port_unreachable` means nothing listens at the device's port (the
+/// device is down or restarting), `host_unreachable` that the device or the route to it is
+/// gone. They are counted and read off the queue, never believed as flow-control input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IcmpErrors {
+    /// ICMP / ICMPv6 port unreachable.
+    pub port_unreachable: u64,
+    /// ICMP / ICMPv6 host or network unreachable.
+    pub host_unreachable: u64,
+    /// Any other ICMP error.
+    pub other: u64,
+    /// Reports raised by this host rather than by an ICMP message.
+    pub local: u64,
+}
+
+impl IcmpErrors {
+    fn count(&mut self, report: ErrorReport) {
+        *match report {
+            ErrorReport::PortUnreachable => &mut self.port_unreachable,
+            ErrorReport::HostUnreachable => &mut self.host_unreachable,
+            ErrorReport::OtherIcmp => &mut self.other,
+            ErrorReport::Local => &mut self.local,
+        } += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.port_unreachable + self.host_unreachable + self.other + self.local
+    }
 }
 
 impl AckStats {
@@ -116,6 +152,7 @@ impl AckStats {
 #[derive(Debug)]
 pub struct AckCore {
     stop: Arc<AtomicBool>,
+    thread_id: Option<u32>,
     handle: Option<JoinHandle<AckStats>>,
     events: rtrb::Consumer<AckEvent>,
 }
@@ -143,6 +180,12 @@ impl AckCore {
         if let Some(size) = cfg.rcvbuf {
             nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &size)?;
         }
+        if cfg.device.is_some_and(|d| d.port() == 0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the ACK source must be an exact address and port (port 0 matches nothing)",
+            ));
+        }
         BatchRx::prepare(&socket, cfg.poll_timeout)?;
         let (producer, events) = rtrb::RingBuffer::new(cfg.event_capacity.max(1));
         let stop = Arc::new(AtomicBool::new(false));
@@ -154,11 +197,16 @@ impl AckCore {
             stats: Counters::default(),
         };
         let stop2 = stop.clone();
+        let (tid_tx, tid_rx) = std::sync::mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
             .name("ringshot-ack".into())
-            .spawn(move || worker.run(BatchRx::new(socket), &cfg, &stop2))?;
+            .spawn(move || {
+                let _ = tid_tx.send(current_thread_id());
+                worker.run(BatchRx::new(socket), &cfg, &stop2)
+            })?;
         Ok(AckCore {
             stop,
+            thread_id: tid_rx.recv().ok().flatten(),
             handle: Some(handle),
             events,
         })
@@ -167,6 +215,12 @@ impl AckCore {
     /// Pops every queued device event (underflow, sequence error, ...). Never blocks.
     pub fn events(&mut self) -> impl Iterator<Item = AckEvent> + '_ {
         std::iter::from_fn(move || self.events.pop().ok())
+    }
+
+    /// The kernel's id of the ACK thread (Linux), for tools that watch or place it
+    /// (`/proc/<pid>/task/<tid>`, `taskset -p`).
+    pub fn thread_id(&self) -> Option<u32> {
+        self.thread_id
     }
 
     /// True once the thread has ended (only early on a fatal socket error).
@@ -248,11 +302,17 @@ fn is_empty(e: &io::Error) -> bool {
     )
 }
 
+/// Exact match of address and port (an IPv4-mapped IPv6 source equals its IPv4 address).
 fn same_source(device: SocketAddr, src: Option<SocketAddr>) -> bool {
     src.is_some_and(|s| {
-        s.ip().to_canonical() == device.ip().to_canonical()
-            && (device.port() == 0 || device.port() == s.port())
+        s.ip().to_canonical() == device.ip().to_canonical() && device.port() == s.port()
     })
+}
+
+/// The calling thread's kernel id, read from `/proc/thread-self` (Linux; `None` elsewhere).
+fn current_thread_id() -> Option<u32> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
 }
 
 impl Worker {
@@ -265,8 +325,9 @@ impl Worker {
         'outer: while !stop.load(Ordering::Relaxed) {
             if cfg.wait == AckWait::Block {
                 match rx.wait(cfg.poll_timeout) {
-                    Ok(true) => {}
-                    Ok(false) => continue,
+                    Ok(Wake::Readable) => {}
+                    Ok(Wake::ErrorQueued) => self.drain_errors(&mut rx),
+                    Ok(Wake::Idle) => continue,
                     Err(e) => {
                         self.stats.s.error = Some(format!("poll on the ACK socket: {e}"));
                         break;
@@ -301,8 +362,10 @@ impl Worker {
                     }
                     Err(e) if is_empty(&e) => break,
                     Err(e) if transient(&e) => {
-                        // Back to the wait, which also checks the stop flag.
+                        // Back to the wait, which also checks the stop flag. The report behind
+                        // an ICMP error is read now: busy polling never waits to be told.
                         self.stats.s.recv_errors += 1;
+                        self.drain_errors(&mut rx);
                         break;
                     }
                     Err(e) => {
@@ -316,6 +379,11 @@ impl Worker {
             }
         }
         self.finish()
+    }
+
+    fn drain_errors(&mut self, rx: &mut BatchRx) {
+        let icmp = &mut self.stats.s.icmp_errors;
+        rx.drain_errors(&mut |r| icmp.count(r));
     }
 
     fn finish(self) -> AckStats {

@@ -7,7 +7,8 @@
 //!   packets the TX core may send now.
 //! - [`AckCore`]: the `ringshot-ack` thread that drains the ACK socket in recvmmsg batches, drops
 //!   and counts whatever is foreign, malformed, stale or beyond what was sent, publishes the rest,
-//!   and queues device events for [`AckCore::events`].
+//!   and queues device events for [`AckCore::events`]. ICMP errors queued on the socket are read
+//!   and counted by kind ([`IcmpErrors`]).
 //! - [`AckWatch`]: ACK-to-TX visibility, measured on the TX core.
 //!
 //! Typical wiring on the TX side:
@@ -31,10 +32,12 @@ mod parse;
 mod rx;
 mod state;
 
-pub use self::ack_core::{AckCore, AckCoreConfig, AckEvent, AckStats, AckWait};
+pub use self::ack_core::{AckCore, AckCoreConfig, AckEvent, AckStats, AckWait, IcmpErrors};
 pub use self::parse::{AckFormat, AckParser, AckUpdate, ChdrParser, NativeParser, Usrp2Parser};
 pub use self::state::{AckWatch, FlowSnapshot, FlowState};
 pub use crate::wire::ack::EventSet;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trust_tests;

@@ -8,10 +8,24 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
+use crate::sys::rx::ErrorReport;
+
 /// Datagrams per receive call.
 pub const BATCH: usize = 64;
 /// Bytes kept of each datagram; every ACK format is far shorter.
 pub const SLOT: usize = 2048;
+
+/// What a wait for the socket ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// The timeout passed (or a signal came) with nothing to do.
+    Idle,
+    /// Datagrams are queued.
+    Readable,
+    /// A report is queued on the error queue (an ICMP error, with IP_RECVERR): it must be read
+    /// with [`BatchRx::drain_errors`], or poll keeps saying so and the wait never sleeps.
+    ErrorQueued,
+}
 
 /// A receiver that hands each datagram of a batch to a callback.
 #[derive(Debug)]
@@ -75,8 +89,8 @@ impl BatchRx {
         }
     }
 
-    /// Waits up to `timeout` for the socket to become readable; false on timeout.
-    pub(crate) fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
+    /// Waits up to `timeout` for the socket to become readable or to have an error queued.
+    pub(crate) fn wait(&mut self, timeout: Duration) -> io::Result<Wake> {
         match self {
             #[cfg(any(
                 target_os = "linux",
@@ -86,8 +100,23 @@ impl BatchRx {
             ))]
             BatchRx::Mmsg(m) => m.wait(timeout),
             // The fallback's receive call does the waiting.
-            BatchRx::Std(_) => Ok(true),
+            BatchRx::Std(_) => Ok(Wake::Readable),
         }
+    }
+
+    /// Reads the socket's error queue (see [`crate::sys::rx::drain_error_queue`]).
+    pub(crate) fn drain_errors(&mut self, on: &mut dyn FnMut(ErrorReport)) -> usize {
+        let sock = match self {
+            #[cfg(any(
+                target_os = "linux",
+                target_os = "android",
+                target_os = "freebsd",
+                target_os = "netbsd"
+            ))]
+            BatchRx::Mmsg(m) => &m.sock,
+            BatchRx::Std(s) => &s.sock,
+        };
+        crate::sys::rx::drain_error_queue(sock, on)
     }
 
     /// Receives up to [`BATCH`] datagrams without blocking (the fallback blocks up to its
@@ -113,7 +142,7 @@ impl BatchRx {
 /// Portable fallback: a blocking socket with a receive timeout.
 #[derive(Debug)]
 pub(crate) struct StdRx {
-    sock: UdpSocket,
+    pub(super) sock: UdpSocket,
     buf: Vec<u8>,
 }
 
@@ -153,7 +182,7 @@ impl StdRx {
     target_os = "netbsd"
 ))]
 mod mmsg {
-    use super::{BATCH, SLOT};
+    use super::{Wake, BATCH, SLOT};
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
     use std::io::{self, IoSliceMut};
@@ -162,7 +191,7 @@ mod mmsg {
     use std::time::Duration;
 
     pub(crate) struct MmsgRx {
-        sock: UdpSocket,
+        pub(super) sock: UdpSocket,
         bufs: Vec<u8>,
         headers: MultiHeaders<SockaddrStorage>,
     }
@@ -189,12 +218,20 @@ mod mmsg {
             }
         }
 
-        pub(crate) fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
+        pub(crate) fn wait(&mut self, timeout: Duration) -> io::Result<Wake> {
             let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
             let mut fds = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::from(ms)) {
-                Ok(n) => Ok(n > 0),
-                Err(nix::errno::Errno::EINTR) => Ok(false),
+                Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(Wake::Idle),
+                Ok(_) => {
+                    let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+                    // POLLERR is reported whether asked for or not; it wins so the queue is read.
+                    if revents.contains(PollFlags::POLLERR) {
+                        Ok(Wake::ErrorQueued)
+                    } else {
+                        Ok(Wake::Readable)
+                    }
+                }
                 Err(e) => Err(e.into()),
             }
         }
@@ -268,14 +305,16 @@ mod tests {
             tx.send_to(&i.to_be_bytes()[..(i % 5) as usize], to)
                 .unwrap();
         }
-        assert!(rx.wait(Duration::from_secs(2)).unwrap());
+        assert_eq!(rx.wait(Duration::from_secs(2)).unwrap(), Wake::Readable);
         let got = drain(&mut rx);
         assert_eq!(got.len(), 150);
         for (i, (d, src)) in got.iter().enumerate() {
             assert_eq!(&d[..], &(i as u32).to_be_bytes()[..i % 5]);
             assert_eq!(*src, Some(tx.local_addr().unwrap()));
         }
-        assert!(!rx.wait(Duration::from_millis(1)).unwrap() || drain(&mut rx).is_empty());
+        assert!(
+            rx.wait(Duration::from_millis(1)).unwrap() == Wake::Idle || drain(&mut rx).is_empty()
+        );
     }
 
     #[test]

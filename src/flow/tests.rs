@@ -307,19 +307,16 @@ fn restart_bumps_generation_and_full_queue_is_counted() {
 }
 
 #[test]
-fn busy_poll_and_any_port_filter() {
-    let rig = Rig::new(AckFormat::Native, 0, |c| {
-        c.wait = AckWait::BusyPoll;
-        c.device = Some("127.0.0.1:0".parse().unwrap());
-    });
+fn busy_poll_believes_only_the_exact_device_port() {
+    let rig = Rig::new(AckFormat::Native, 0, |c| c.wait = AckWait::BusyPoll);
     rig.state.publish_sent(10, 0);
-    // Any port of the device's IP is the device.
+    // Another port of the device's IP is someone else.
     let other_port = UdpSocket::bind("127.0.0.1:0").unwrap();
     other_port.send_to(&native(4), rig.to).unwrap();
     rig.send(&native(9));
     rig.wait_acked(9);
     let s = rig.core.stop();
-    assert_eq!((s.accepted, s.foreign_source), (2, 0));
+    assert_eq!((s.accepted, s.foreign_source), (1, 1));
 }
 
 #[test]

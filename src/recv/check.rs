@@ -24,6 +24,7 @@ pub struct StreamChecker {
     verify: bool,
     window: usize,
     start_seq: u64,
+    max_seq_jump: u64,
     streams: Vec<(u32, SeqTracker)>,
     /// Index into `streams` of the last stream seen (the common case is one stream).
     last: usize,
@@ -44,6 +45,7 @@ impl StreamChecker {
             verify,
             window,
             start_seq: 0,
+            max_seq_jump: super::seq::DEFAULT_MAX_SEQ_JUMP,
             streams: Vec::with_capacity(MAX_STREAMS),
             last: 0,
             packets: 0,
@@ -112,6 +114,21 @@ impl StreamChecker {
             })
     }
 
+    /// Arrivals not believed because they were implausibly far ahead, over all streams.
+    pub fn implausible(&self) -> u64 {
+        self.streams
+            .iter()
+            .map(|(_, t)| t.counts().implausible)
+            .sum()
+    }
+
+    /// Sets the bound on a believable sequence jump (see [`SeqTracker`]) for streams seen from
+    /// now on.
+    pub fn with_max_seq_jump(mut self, max_jump: u64) -> StreamChecker {
+        self.max_seq_jump = max_jump;
+        self
+    }
+
     /// Forgets every stream's window (a device restart): see [`SeqTracker::restart`].
     pub fn restart(&mut self) {
         for (_, t) in &mut self.streams {
@@ -137,7 +154,8 @@ impl StreamChecker {
         let i = match self.streams.iter().position(|(id, _)| *id == stream) {
             Some(i) => i,
             None if self.streams.len() < MAX_STREAMS => {
-                let t = SeqTracker::with_start(self.window, self.start_seq);
+                let t = SeqTracker::with_start(self.window, self.start_seq)
+                    .with_max_jump(self.max_seq_jump);
                 self.streams.push((stream, t));
                 self.streams.len() - 1
             }

@@ -43,6 +43,7 @@
 pub mod check;
 pub mod seq;
 pub mod sink;
+pub mod source;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -58,8 +59,9 @@ use serde::Serialize;
 pub use crate::sys::rx::RxChoice as RecvBackend;
 use crate::sys::rx::{open_rx, RxBackend, RxOptions};
 pub use check::StreamChecker;
-pub use seq::{Arrival, SeqCounts, SeqTracker, DEFAULT_WINDOW};
+pub use seq::{Arrival, SeqCounts, SeqTracker, DEFAULT_MAX_SEQ_JUMP, DEFAULT_WINDOW};
 pub use sink::{now_ns, DatagramSink, RxMeta};
+pub use source::SourceFilter;
 
 /// Default receive buffer asked for: 32 MiB.
 pub const DEFAULT_RCVBUF: usize = 32 << 20;
@@ -83,6 +85,8 @@ pub struct RecvConfig {
     pub(crate) uring_buffers: u16,
     pub(crate) uring_unavailable: bool,
     pub(crate) start_seq: u64,
+    pub(crate) from: Option<SocketAddr>,
+    pub(crate) max_seq_jump: u64,
 }
 
 impl RecvConfig {
@@ -104,6 +108,8 @@ impl RecvConfig {
                 uring_buffers: DEFAULT_URING_BUFFERS,
                 uring_unavailable: false,
                 start_seq: 0,
+                from: None,
+                max_seq_jump: DEFAULT_MAX_SEQ_JUMP,
             },
         }
     }
@@ -138,6 +144,20 @@ impl RecvConfig {
     }
     pub fn gro(&self) -> bool {
         self.gro
+    }
+    /// The only sender believed, if configured (else the first datagram's source).
+    pub fn from_addr(&self) -> Option<SocketAddr> {
+        self.from
+    }
+    /// The bound on a believable sequence jump (see [`SeqTracker`]).
+    pub fn max_seq_jump(&self) -> u64 {
+        self.max_seq_jump
+    }
+    /// The [`StreamChecker`] this configuration asks for.
+    pub fn checker(&self) -> StreamChecker {
+        StreamChecker::new(self.window, self.verify)
+            .with_start_seq(self.start_seq)
+            .with_max_seq_jump(self.max_seq_jump)
     }
 
     fn rx_options(&self) -> RxOptions {
@@ -212,6 +232,18 @@ impl RecvConfigBuilder {
         self.cfg.uring_buffers = n;
         self
     }
+    /// Believe only datagrams from this address and port; `None` (the default) follows the
+    /// source of the first datagram. Others are counted as `foreign` and dropped.
+    pub fn from_addr(mut self, from: Option<SocketAddr>) -> Self {
+        self.cfg.from = from;
+        self
+    }
+    /// Largest believable jump of a stream's sequence number above the highest seen, in packets
+    /// (default 2^20); farther ones are counted as `implausible` and ignored. At least 1.
+    pub fn max_seq_jump(mut self, packets: u64) -> Self {
+        self.cfg.max_seq_jump = packets;
+        self
+    }
     /// Test-only: behave as if io_uring were unavailable.
     #[doc(hidden)]
     pub fn force_uring_unavailable(mut self, on: bool) -> Self {
@@ -227,6 +259,14 @@ impl RecvConfigBuilder {
         }
         if c.idle_exit == Some(Duration::ZERO) {
             return err("idle-exit-ms", "must be at least 1 ms".into());
+        }
+        if c.max_seq_jump == 0 {
+            return err("max-seq-jump", "must be at least 1".into());
+        }
+        if c.from
+            .is_some_and(|a| a.port() == 0 || a.ip().is_unspecified())
+        {
+            return err("from", "must be an exact address and port".into());
         }
         if c.window == 0 || c.window > seq::MAX_WINDOW {
             return err(
@@ -372,6 +412,10 @@ pub struct RecvReport {
     pub duplicates: u64,
     /// Arrived after having been declared lost (below the reorder window).
     pub late: u64,
+    /// Datagrams from a source other than the followed sender, dropped unchecked.
+    pub foreign: u64,
+    /// Packets not believed because their sequence number was implausibly far ahead.
+    pub implausible: u64,
     /// Datagrams the kernel dropped at the socket (SO_RXQ_OVFL), as last reported. The kernel
     /// counts receive buffers, so with GRO one dropped coalesced buffer counts once however many
     /// packets it held; `lost` counts packets.
@@ -403,6 +447,7 @@ pub struct RecvReport {
 #[derive(Debug, Default)]
 struct RunStats {
     datagrams: u64,
+    foreign: u64,
     bytes: u64,
     truncated: u64,
     batches: u64,
@@ -455,6 +500,8 @@ impl RecvReport {
             reordered,
             duplicates,
             late,
+            foreign: run.foreign,
+            implausible: c.implausible(),
             kernel_drops: backend.kernel_drops(),
             gaps_ns,
             malformed,
@@ -493,6 +540,7 @@ fn drive<S: DatagramSink + ?Sized>(
     control: &RecvControl,
 ) -> Result<RunStats, RecvError> {
     let mut run = RunStats::default();
+    let mut sources = SourceFilter::new(cfg.from);
     let mut last_rx: Option<Instant> = None;
     run.stop = loop {
         if control.is_stopped() {
@@ -504,6 +552,9 @@ fn drive<S: DatagramSink + ?Sized>(
         let mut truncated = 0u64;
         let n = backend
             .recv_batch(&mut |d| {
+                if !sources.admit(d.src) {
+                    return;
+                }
                 if d.truncated {
                     truncated += 1;
                     return;
@@ -530,6 +581,7 @@ fn drive<S: DatagramSink + ?Sized>(
             })
             .map_err(RecvError::Io)?;
         run.datagrams += datagrams;
+        run.foreign = sources.foreign();
         run.bytes += bytes;
         run.truncated += truncated;
         if n > 0 {
@@ -588,14 +640,14 @@ impl Receiver<StreamChecker> {
     /// Starts a receiver with the standard checker. Returns once the socket is bound and the
     /// backend open, so [`local_addr`](Self::local_addr) is known and senders can start.
     pub fn spawn(cfg: RecvConfig) -> Result<Receiver<StreamChecker>, RecvError> {
-        let sink = StreamChecker::new(cfg.window, cfg.verify).with_start_seq(cfg.start_seq);
+        let sink = cfg.checker();
         Receiver::spawn_with(cfg, sink)
     }
 
     /// Runs a receiver with the standard checker on the calling thread until a stop condition
     /// (no pinning, no thread). `control` may be shared to stop it or watch its progress.
     pub fn run(cfg: &RecvConfig, control: &RecvControl) -> Result<RecvReport, RecvError> {
-        let mut sink = StreamChecker::new(cfg.window, cfg.verify).with_start_seq(cfg.start_seq);
+        let mut sink = cfg.checker();
         Receiver::run_with(cfg, &mut sink, control)
     }
 }

@@ -19,6 +19,18 @@
 //! counts are exact: for any arrival order, `lost` equals the number of distinct sequence numbers
 //! below the highest seen that never arrived inside the window.
 //!
+//! **Implausible jumps.** An arrival more than `max_jump` numbers ahead of the highest seen
+//! (2^20 by default, [`DEFAULT_MAX_SEQ_JUMP`]) is not believed: it is counted as `implausible`
+//! and changes nothing else (no loss declared, the window stays put). One forged packet with a
+//! huge sequence number would otherwise declare up to 2^64 packets lost and slide every real
+//! packet below the window. The bound is far above any reorder window (at most
+//! [`MAX_WINDOW`]) and above any real burst of loss a receiver reports usefully (2^20 packets is
+//! a second of total outage at a million packets per second). If the sender really did jump that
+//! far, [`RESYNC_RUN`] consecutive numbers ahead (each one past the previous, with no plausible
+//! arrival between them) are believed: the last of them is taken as an ordinary jump ahead, and
+//! the ones before it stay counted as implausible (and lost). The first arrival of a stream is
+//! never implausible: where a stream starts is the sender's choice.
+//!
 //! Per packet the work is one bit test and, when the window moves by one, one bit cleared; a jump
 //! of `d` numbers costs `d / 64` word operations (at most the whole window). Nothing allocates after
 //! [`SeqTracker::new`].
@@ -27,6 +39,10 @@
 pub const DEFAULT_WINDOW: usize = 4096;
 /// Largest accepted reorder window (16 Mi numbers, a 2 MiB bitmap).
 pub const MAX_WINDOW: usize = 1 << 24;
+/// Default bound on a believable jump ahead of the highest sequence number seen.
+pub const DEFAULT_MAX_SEQ_JUMP: u64 = 1 << 20;
+/// Consecutive implausible numbers after which the tracker believes the stream really jumped.
+pub const RESYNC_RUN: u32 = 64;
 
 /// How one arrival was classified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +57,8 @@ pub enum Arrival {
     Duplicate,
     /// Below the window: it had already been declared lost.
     Late,
+    /// Implausibly far ahead of the highest seen: not believed, nothing changed.
+    Implausible,
 }
 
 /// Running counts of a [`SeqTracker`].
@@ -53,6 +71,8 @@ pub struct SeqCounts {
     pub reordered: u64,
     pub duplicates: u64,
     pub late: u64,
+    /// Not believed: too far ahead (see the module documentation).
+    pub implausible: u64,
 }
 
 /// Sequence tracker for one stream. See the module documentation for the exact semantics.
@@ -70,6 +90,11 @@ pub struct SeqTracker {
     counts: SeqCounts,
     /// The stream's first sequence number (numbers below it were never sent).
     start: u64,
+    /// Largest believable distance above the highest seen.
+    max_jump: u64,
+    /// The number that would continue the current run of implausible arrivals, and its length.
+    resync_next: u128,
+    resync_run: u32,
 }
 
 impl Default for SeqTracker {
@@ -90,7 +115,38 @@ impl SeqTracker {
             slid_lost: 0,
             counts: SeqCounts::default(),
             start: 0,
+            max_jump: DEFAULT_MAX_SEQ_JUMP,
+            resync_next: 0,
+            resync_run: 0,
         }
+    }
+
+    /// Sets the bound on a believable jump ahead (at least 1; `u64::MAX` believes everything).
+    pub fn with_max_jump(mut self, max_jump: u64) -> SeqTracker {
+        self.max_jump = max_jump.max(1);
+        self
+    }
+
+    /// Whether an arrival `s` at or past `next` is too far ahead to believe, keeping track of
+    /// runs of them (see the module documentation).
+    #[inline]
+    fn implausible(&mut self, s: u128) -> bool {
+        let first = self.next == u128::from(self.start);
+        if first || s - self.next < u128::from(self.max_jump) {
+            self.resync_run = 0;
+            return false;
+        }
+        if self.resync_run > 0 && s == self.resync_next {
+            self.resync_run += 1;
+        } else {
+            self.resync_run = 1;
+        }
+        self.resync_next = s + 1;
+        if self.resync_run >= RESYNC_RUN {
+            self.resync_run = 0;
+            return false;
+        }
+        true
     }
 
     /// A tracker for a stream whose first sequence number is `start` rather than 0.
@@ -140,7 +196,10 @@ impl SeqTracker {
         self.counts.arrivals += 1;
         let s = u128::from(seq);
         let w = u128::from(self.window);
-        if s >= self.next {
+        if s >= self.next && self.implausible(s) {
+            self.counts.implausible += 1;
+            Arrival::Implausible
+        } else if s >= self.next {
             let kind = if s == self.next {
                 self.counts.in_order += 1;
                 Arrival::InOrder
@@ -347,7 +406,7 @@ mod tests {
 
     #[test]
     fn huge_jumps_and_extremes_do_not_overflow() {
-        let mut t = SeqTracker::new(4096);
+        let mut t = SeqTracker::new(4096).with_max_jump(u64::MAX);
         t.record(0);
         t.record(u64::MAX);
         assert_eq!(t.lost(), u64::MAX - 1);
@@ -356,6 +415,54 @@ mod tests {
         let mut t = SeqTracker::new(64);
         t.record(u64::MAX);
         assert_eq!(t.lost(), u64::MAX);
+    }
+
+    #[test]
+    fn implausible_jumps_change_nothing() {
+        let mut t = SeqTracker::new(4096).with_max_jump(1000);
+        for s in 0..10 {
+            t.record(s);
+        }
+        // Just inside the bound: believed.
+        assert_eq!(t.record(9 + 1000), Arrival::Ahead);
+        assert_eq!(t.lost(), 999);
+        let before = (t.lost(), t.highest());
+        for forged in [u64::MAX - 1, 1_000_000_000_000, 9 + 1000 + 1001] {
+            assert_eq!(t.record(forged), Arrival::Implausible);
+        }
+        assert_eq!((t.lost(), t.highest()), before);
+        assert_eq!(t.record(1010), Arrival::InOrder);
+        assert_eq!(t.counts().implausible, 3);
+        assert_eq!(t.counts().arrivals, 15);
+        // The first arrival of a stream is where the sender chose to start.
+        let mut t = SeqTracker::new(64).with_max_jump(10);
+        assert_eq!(t.record(1 << 40), Arrival::Ahead);
+        assert_eq!(t.lost(), 1 << 40);
+    }
+
+    #[test]
+    fn a_real_jump_beyond_the_bound_is_believed_after_a_run() {
+        let mut t = SeqTracker::new(4096).with_max_jump(1000);
+        t.record(0);
+        let far = 1_000_000u64;
+        for k in 0..u64::from(RESYNC_RUN) - 1 {
+            assert_eq!(t.record(far + k), Arrival::Implausible);
+        }
+        let last = far + u64::from(RESYNC_RUN) - 1;
+        assert_eq!(t.record(last), Arrival::Ahead);
+        assert_eq!(t.record(last + 1), Arrival::InOrder);
+        assert_eq!(t.counts().implausible, u64::from(RESYNC_RUN) - 1);
+        assert_eq!(t.lost(), last - 1);
+        // A run broken by a plausible arrival starts over.
+        let mut t = SeqTracker::new(4096).with_max_jump(1000);
+        t.record(0);
+        for k in 0..u64::from(RESYNC_RUN) * 2 {
+            if k % 10 == 9 {
+                t.record(k / 10 + 1);
+            } else {
+                assert_eq!(t.record(far + k), Arrival::Implausible, "{k}");
+            }
+        }
     }
 
     #[test]

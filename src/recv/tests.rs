@@ -543,6 +543,8 @@ fn json_has_exactly_the_documented_keys() {
         "reordered",
         "duplicates",
         "late",
+        "foreign",
+        "implausible",
         "kernel_drops",
         "gaps_ns",
         "malformed",

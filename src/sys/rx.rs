@@ -398,6 +398,109 @@ impl DropCounter {
     }
 }
 
+/// What one report on a socket's error queue (IP_RECVERR / IPV6_RECVERR) was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorReport {
+    /// ICMP / ICMPv6 port unreachable: nothing listens on the peer's port.
+    PortUnreachable,
+    /// ICMP / ICMPv6 host or network unreachable.
+    HostUnreachable,
+    /// Any other ICMP error (time exceeded, fragmentation needed, administratively prohibited ...).
+    OtherIcmp,
+    /// A report raised by this host, not by an ICMP message (for example EMSGSIZE).
+    Local,
+}
+
+/// Most error-queue reports read by one [`drain_error_queue`] call, so a flood cannot hold the
+/// caller; what is left keeps the socket's POLLERR up for the next call.
+pub const ERRQUEUE_BATCH: usize = 64;
+
+/// Reads up to [`ERRQUEUE_BATCH`] reports from `sock`'s error queue without blocking and calls
+/// `on` with each one's kind. Reading the queue also clears the pending socket error the kernel
+/// raised with the report, which is what keeps poll(2) saying POLLERR. Returns how many were
+/// read.
+#[cfg(target_os = "linux")]
+pub fn drain_error_queue(sock: &UdpSocket, on: &mut dyn FnMut(ErrorReport)) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut data = [0u8; 64];
+    let mut control = ControlBuf([0; CONTROL_LEN]);
+    let mut n = 0;
+    while n < ERRQUEUE_BATCH {
+        let mut iov = libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
+        };
+        let mut hdr = super::unix::msg::empty_msghdr();
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        hdr.msg_control = control.0.as_mut_ptr().cast();
+        hdr.msg_controllen = CONTROL_LEN as _;
+        let flags = libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT;
+        if syscall!(recvmsg(sock.as_raw_fd(), &mut hdr, flags)).is_err() {
+            break;
+        }
+        n += 1;
+        #[allow(clippy::unnecessary_cast)] // socklen_t on some libcs, usize on glibc
+        let len = (hdr.msg_controllen as usize).min(CONTROL_LEN);
+        if let Some(report) = parse_error_report(&control.0[..len]) {
+            on(report);
+        }
+    }
+    n
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn drain_error_queue(_sock: &UdpSocket, _on: &mut dyn FnMut(ErrorReport)) -> usize {
+    0
+}
+
+/// Finds the `sock_extended_err` in the control messages of an error-queue read and classifies
+/// it. Bounds-checked like [`parse_control`].
+#[cfg(target_os = "linux")]
+fn parse_error_report(control: &[u8]) -> Option<ErrorReport> {
+    use std::mem::size_of;
+    let hdr_len = size_of::<libc::cmsghdr>();
+    // SAFETY: CMSG_LEN is a pure size computation.
+    let data_start = unsafe { libc::CMSG_LEN(0) } as usize;
+    let mut off = 0;
+    while control.len() - off >= hdr_len {
+        // SAFETY: `off + hdr_len <= control.len()`; cmsghdr is plain integers, read unaligned.
+        let h =
+            unsafe { std::ptr::read_unaligned(control[off..].as_ptr().cast::<libc::cmsghdr>()) };
+        let len = h.cmsg_len as usize;
+        if len < data_start || len > control.len() - off {
+            return None;
+        }
+        let data = &control[off + data_start..off + len];
+        let is_recverr = matches!(
+            (h.cmsg_level, h.cmsg_type),
+            (libc::IPPROTO_IP, libc::IP_RECVERR) | (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
+        );
+        if is_recverr && data.len() >= size_of::<libc::sock_extended_err>() {
+            // SAFETY: `data` holds at least a sock_extended_err's bytes; it is plain integers.
+            let ee = unsafe {
+                std::ptr::read_unaligned(data.as_ptr().cast::<libc::sock_extended_err>())
+            };
+            let icmp = matches!(
+                ee.ee_origin,
+                libc::SO_EE_ORIGIN_ICMP | libc::SO_EE_ORIGIN_ICMP6
+            );
+            // The kernel maps the ICMP type and code to an errno for both IP versions.
+            return Some(match (icmp, ee.ee_errno as i32) {
+                (false, _) => ErrorReport::Local,
+                (true, libc::ECONNREFUSED) => ErrorReport::PortUnreachable,
+                (true, libc::EHOSTUNREACH | libc::ENETUNREACH) => ErrorReport::HostUnreachable,
+                (true, _) => ErrorReport::OtherIcmp,
+            });
+        }
+        off = match (off + len).checked_next_multiple_of(size_of::<usize>()) {
+            Some(next) if next <= control.len() => next,
+            _ => return None,
+        };
+    }
+    None
+}
+
 /// Sends `data` as one UDP GSO super-packet of `segment`-byte datagrams from `sock` to `dest`
 /// (a test and benchmark helper: what a GSO sender puts on the wire).
 #[cfg(target_os = "linux")]

@@ -97,8 +97,10 @@ impl Slab {
         unsafe { self.base.as_ptr().add(index as usize * self.slot_size) }
     }
 
-    /// The bytes of the slot `token` owns.
-    pub fn bytes(&self, token: &SlotToken) -> &[u8] {
+    /// The bytes of the slot `token` owns. The slice borrows the token as well as the slab, so
+    /// the token cannot be used for [`bytes_mut`](Self::bytes_mut) (or handed away) while the
+    /// slice lives.
+    pub fn bytes<'a>(&'a self, token: &'a SlotToken) -> &'a [u8] {
         assert_eq!(token.slab_id, self.id, "token from another slab");
         // SAFETY: the token is the unique right to this slot, borrowed shared here, so no `&mut`
         // to the same bytes can exist at the same time; the range is inside the allocation.
@@ -106,9 +108,44 @@ impl Slab {
     }
 
     /// The bytes of the slot `token` owns, writable.
+    ///
+    /// The slice borrows the token mutably for as long as it lives, and the token is the only
+    /// right to its slot, so no second reference to these bytes can exist meanwhile:
+    ///
+    /// ```
+    /// use ringshot::sys::slab::Slab;
+    /// let (slab, mut tokens) = Slab::new(2, 64);
+    /// let (first, second) = tokens.split_at_mut(1);
+    /// let a = slab.bytes_mut(&mut first[0]);
+    /// let b = slab.bytes_mut(&mut second[0]);
+    /// a[0] = 1; // two slots, two tokens: both slices may live together
+    /// b[0] = 2;
+    /// assert_eq!((slab.bytes(&tokens[0])[0], slab.bytes(&tokens[1])[0]), (1, 2));
+    /// ```
+    ///
+    /// Asking twice with the same token while the first slice is alive does not compile:
+    ///
+    /// ```compile_fail,E0499
+    /// use ringshot::sys::slab::Slab;
+    /// let (slab, mut tokens) = Slab::new(1, 64);
+    /// let a = slab.bytes_mut(&mut tokens[0]);
+    /// let b = slab.bytes_mut(&mut tokens[0]);
+    /// a[0] = 1;
+    /// b[0] = 2;
+    /// ```
+    ///
+    /// Nor does reading the slot through [`bytes`](Self::bytes) while a writable slice lives:
+    ///
+    /// ```compile_fail,E0502
+    /// use ringshot::sys::slab::Slab;
+    /// let (slab, mut tokens) = Slab::new(1, 64);
+    /// let a = slab.bytes_mut(&mut tokens[0]);
+    /// let b = slab.bytes(&tokens[0]);
+    /// a[0] = b[0];
+    /// ```
     // The exclusivity comes from `&mut SlotToken`, not from `&mut self`: one token per slot.
     #[allow(clippy::mut_from_ref)]
-    pub fn bytes_mut(&self, token: &mut SlotToken) -> &mut [u8] {
+    pub fn bytes_mut<'a>(&'a self, token: &'a mut SlotToken) -> &'a mut [u8] {
         assert_eq!(token.slab_id, self.id, "token from another slab");
         // SAFETY: the token is the unique right to this slot and is borrowed mutably for the
         // lifetime of the returned slice, so this is the only live reference to these bytes.
