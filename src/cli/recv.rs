@@ -252,7 +252,8 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
     let mut b = RecvConfig::builder(a.bind)
         .backend(a.backend)
         .rcvbuf(a.rcvbuf)
-        .gro(!a.no_gro);
+        .gro(!a.no_gro)
+        .from_addr(a.from);
     if let Some(n) = a.count {
         b = b.count(n);
     }
