@@ -1,6 +1,6 @@
 //! The `mmsg` backend: a whole batch per `sendmmsg` call (each message one datagram, or one GSO
-//! super-packet), partial sends resumed, EAGAIN answered by waiting for writability. Nothing is
-//! dropped.
+//! super-packet), partial sends resumed where they stopped. Nothing is dropped: after a
+//! recoverable error `submit` returns what was accepted so far and the engine calls again.
 
 use std::io;
 use std::net::UdpSocket;
@@ -8,8 +8,8 @@ use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use super::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
-use super::socket::wait_writable;
-use super::{classify_send_error, downgrade_gso, injected_gso_failure, SendFailure};
+use super::sendsys::{RealSys, SendSys};
+use super::{classify_send_error, downgrade_gso, SendFailure, WRITABLE_WAIT_MS};
 use crate::config::MAX_BATCH;
 use crate::stats::TxMetrics;
 use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc};
@@ -21,13 +21,12 @@ struct MsgSpan {
     count: u32,
 }
 
-/// sendmmsg batches.
+/// sendmmsg batches, through the syscall seam `S` (the real calls unless a test injects faults).
 #[derive(Debug)]
-pub struct MmsgBackend {
+pub struct MmsgBackend<S = RealSys> {
     sock: UdpSocket,
     gso: bool,
-    gso_fail_at: Option<u64>,
-    gso_submits: u64,
+    sys: S,
     done: Vec<u32>,
     hdrs: Box<[libc::mmsghdr]>,
     iovs: Box<[libc::iovec]>,
@@ -37,11 +36,11 @@ pub struct MmsgBackend {
 
 // SAFETY: the raw pointers inside the headers point into this struct or the slab and are only
 // used on the thread that owns the backend during a call.
-unsafe impl Send for MmsgBackend {}
+unsafe impl<S: SendSys> Send for MmsgBackend<S> {}
 
-impl MmsgBackend {
+impl<S: SendSys> MmsgBackend<S> {
     /// `gso` must already be known to work on this socket (see `socket::gso_supported`).
-    pub fn new(sock: UdpSocket, gso: bool, gso_fail_at: Option<u64>) -> MmsgBackend {
+    pub fn new(sock: UdpSocket, gso: bool, sys: S) -> MmsgBackend<S> {
         let hdr = libc::mmsghdr {
             msg_hdr: empty_msghdr(),
             msg_len: 0,
@@ -49,14 +48,18 @@ impl MmsgBackend {
         MmsgBackend {
             sock,
             gso,
-            gso_fail_at,
-            gso_submits: 0,
+            sys,
             done: Vec::with_capacity(MAX_BATCH),
             hdrs: vec![hdr; MAX_BATCH].into_boxed_slice(),
             iovs: vec![empty_iovec(); MAX_BATCH].into_boxed_slice(),
             cmsgs: vec![CmsgBuf::default(); MAX_BATCH].into_boxed_slice(),
             spans: vec![MsgSpan::default(); MAX_BATCH].into_boxed_slice(),
         }
+    }
+
+    /// The syscall seam.
+    pub fn sys(&self) -> &S {
+        &self.sys
     }
 
     /// Builds messages for `pkts[from..]` starting at message index `msg`; returns the message
@@ -85,9 +88,19 @@ impl MmsgBackend {
         }
         msg
     }
+
+    /// Counts messages `from..to` as sent and queues their slots for `reap`.
+    fn accept(&mut self, pkts: &[TxDesc], from: usize, to: usize, m: &mut TxMetrics) {
+        for s in &self.spans[from..to] {
+            let run = &pkts[s.first as usize..(s.first + s.count) as usize];
+            m.packets += run.len() as u64;
+            m.bytes += run.iter().map(|p| p.len as u64).sum::<u64>();
+            self.done.extend(run.iter().map(|p| p.slot));
+        }
+    }
 }
 
-impl TxBackend for MmsgBackend {
+impl<S: SendSys> TxBackend for MmsgBackend<S> {
     fn name(&self) -> &'static str {
         "mmsg"
     }
@@ -101,61 +114,58 @@ impl TxBackend for MmsgBackend {
         let mut nmsg = self.build(slab, pkts, 0, 0);
         let fd = self.sock.as_raw_fd();
         let mut next = 0; // first message not yet sent
+        let mut waited = false;
         while next < nmsg {
             let span = self.spans[next];
             let with_gso = self.gso && span.count > 1;
-            let res = if with_gso && injected_gso_failure(self.gso_fail_at, &mut self.gso_submits) {
-                Err(io::Error::from_raw_os_error(libc::EIO))
-            } else {
-                let t0 = Instant::now();
-                let r = syscall!(sendmmsg(
-                    fd,
-                    self.hdrs[next..].as_mut_ptr(),
-                    (nmsg - next) as libc::c_uint,
-                    0
-                ));
-                let sent_pkts = match r {
-                    Ok(k) => self.spans[next..next + k as usize]
-                        .iter()
-                        .map(|s| s.count as usize)
-                        .sum(),
-                    Err(_) => 0,
-                };
-                m.record_submit(t0.elapsed().as_nanos() as u64, sent_pkts);
-                r
+            let t0 = Instant::now();
+            // SAFETY: `build` pointed headers `next..nmsg` at iovecs and cmsgs owned by `self`
+            // (not moved during the call) and at slots of `slab`, which the engine holds for us.
+            let res = unsafe {
+                self.sys
+                    .sendmmsg(fd, &mut self.hdrs[next..nmsg], with_gso, m)
             };
+            let sent = *res.as_ref().unwrap_or(&0);
+            let sent_pkts = self.spans[next..next + sent]
+                .iter()
+                .map(|s| s.count as usize)
+                .sum();
+            m.record_submit(t0.elapsed().as_nanos() as u64, sent_pkts);
             match res {
+                // Cannot happen for a non-empty vector; never loop on it.
+                Ok(0) => break,
                 Ok(k) => {
-                    for s in &self.spans[next..next + k as usize] {
-                        let run = &pkts[s.first as usize..(s.first + s.count) as usize];
-                        m.packets += run.len() as u64;
-                        m.bytes += run.iter().map(|p| p.len as u64).sum::<u64>();
-                        self.done.extend(run.iter().map(|p| p.slot));
-                    }
-                    next += k as usize;
+                    self.accept(pkts, next, next + k, m);
+                    next += k;
                 }
                 Err(e) => match classify_send_error(&e, with_gso, m) {
-                    SendFailure::WaitWritable => {
+                    SendFailure::WaitWritable if !waited => {
+                        waited = true;
                         m.syscalls += 1;
-                        wait_writable(fd, 100)?;
+                        if !self.sys.wait_writable(fd, WRITABLE_WAIT_MS)? {
+                            break;
+                        }
                     }
+                    SendFailure::WaitWritable => break,
                     SendFailure::Retry => {
                         m.resent_packets += span.count as u64;
-                        std::thread::yield_now();
+                        break;
                     }
                     SendFailure::DisableGso => {
                         m.resent_packets += span.count as u64;
                         downgrade_gso(&mut self.gso, "mmsg", &e, m);
                         nmsg = self.build(slab, pkts, span.first as usize, next);
                     }
-                    SendFailure::Fatal if next > 0 => {
-                        return Ok(self.spans[next].first as usize);
-                    }
+                    SendFailure::Fatal if next > 0 => break,
                     SendFailure::Fatal => return Err(e),
                 },
             }
         }
-        Ok(pkts.len())
+        Ok(if next < nmsg {
+            self.spans[next].first as usize
+        } else {
+            pkts.len()
+        })
     }
 
     fn reap(

@@ -7,19 +7,19 @@ use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use super::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
-use super::socket::wait_writable;
-use super::{classify_send_error, downgrade_gso, injected_gso_failure, SendFailure};
+use super::sendsys::{RealSys, SendSys};
+use super::{classify_send_error, downgrade_gso, SendFailure, WRITABLE_WAIT_MS};
 use crate::config::MAX_BATCH;
 use crate::stats::TxMetrics;
 use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc, GSO_MAX_SEGMENTS};
 
-/// One syscall per packet (or per GSO super-packet).
+/// One syscall per packet (or per GSO super-packet), through the syscall seam `S` (the real
+/// calls unless a test injects faults).
 #[derive(Debug)]
-pub struct SendBackend {
+pub struct SendBackend<S = RealSys> {
     sock: UdpSocket,
     gso: bool,
-    gso_fail_at: Option<u64>,
-    gso_submits: u64,
+    sys: S,
     done: Vec<u32>,
     hdr: libc::msghdr,
     iovs: Box<[libc::iovec]>,
@@ -28,16 +28,15 @@ pub struct SendBackend {
 
 // SAFETY: the raw pointers inside `hdr`/`iovs` point into this struct or the slab and are only
 // used on the thread that owns the backend during a call.
-unsafe impl Send for SendBackend {}
+unsafe impl<S: SendSys> Send for SendBackend<S> {}
 
-impl SendBackend {
+impl<S: SendSys> SendBackend<S> {
     /// `gso` must already be known to work on this socket (see `socket::gso_supported`).
-    pub fn new(sock: UdpSocket, gso: bool, gso_fail_at: Option<u64>) -> SendBackend {
+    pub fn new(sock: UdpSocket, gso: bool, sys: S) -> SendBackend<S> {
         SendBackend {
             sock,
             gso,
-            gso_fail_at,
-            gso_submits: 0,
+            sys,
             done: Vec::with_capacity(MAX_BATCH),
             hdr: empty_msghdr(),
             iovs: vec![empty_iovec(); GSO_MAX_SEGMENTS].into_boxed_slice(),
@@ -45,12 +44,20 @@ impl SendBackend {
         }
     }
 
-    fn send_run(&mut self, slab: &Slab, run: &[TxDesc], gso: bool) -> io::Result<()> {
+    /// The syscall seam.
+    pub fn sys(&self) -> &S {
+        &self.sys
+    }
+
+    fn send_run(
+        &mut self,
+        slab: &Slab,
+        run: &[TxDesc],
+        gso: bool,
+        m: &mut TxMetrics,
+    ) -> io::Result<()> {
         let fd = self.sock.as_raw_fd();
         if gso {
-            if injected_gso_failure(self.gso_fail_at, &mut self.gso_submits) {
-                return Err(io::Error::from_raw_os_error(libc::EIO));
-            }
             fill_msghdr(
                 &mut self.hdr,
                 &mut self.iovs,
@@ -59,15 +66,24 @@ impl SendBackend {
                 run,
                 true,
             );
-            syscall!(sendmsg(fd, &self.hdr, 0)).map(drop)
+            // SAFETY: `hdr` points at `iovs` and `cmsg`, owned by `self` and not moved during
+            // the call, and at slots of `slab`, which the engine holds for us.
+            unsafe { self.sys.sendmsg(fd, &self.hdr, true, m) }.map(drop)
         } else {
             let p = run[0];
-            syscall!(send(fd, slab.slot_ptr(p.slot).cast(), p.len as usize, 0)).map(drop)
+            debug_assert!(p.len as usize <= slab.slot_size());
+            // SAFETY: the packet lies in its slot of `slab` (at most a slot long), which the
+            // engine holds for us during the call.
+            unsafe {
+                self.sys
+                    .send(fd, slab.slot_ptr(p.slot), p.len as usize, m)
+            }
+            .map(drop)
         }
     }
 }
 
-impl TxBackend for SendBackend {
+impl<S: SendSys> TxBackend for SendBackend<S> {
     fn name(&self) -> &'static str {
         "send"
     }
@@ -79,12 +95,13 @@ impl TxBackend for SendBackend {
     fn submit(&mut self, slab: &Slab, pkts: &[TxDesc], m: &mut TxMetrics) -> io::Result<usize> {
         let pkts = &pkts[..pkts.len().min(MAX_BATCH - self.done.len())];
         let mut i = 0;
+        let mut waited = false;
         while i < pkts.len() {
             let n = if self.gso { gso_run_len(&pkts[i..]) } else { 1 };
             let run = &pkts[i..i + n];
             let with_gso = self.gso && n > 1;
             let t0 = Instant::now();
-            let res = self.send_run(slab, run, with_gso);
+            let res = self.send_run(slab, run, with_gso, m);
             m.record_submit(
                 t0.elapsed().as_nanos() as u64,
                 if res.is_ok() { n } else { 0 },
@@ -97,19 +114,26 @@ impl TxBackend for SendBackend {
                     i += n;
                 }
                 Err(e) => match classify_send_error(&e, with_gso, m) {
-                    SendFailure::WaitWritable => {
+                    SendFailure::WaitWritable if !waited => {
+                        waited = true;
                         m.syscalls += 1;
-                        wait_writable(self.sock.as_raw_fd(), 100)?;
+                        if !self
+                            .sys
+                            .wait_writable(self.sock.as_raw_fd(), WRITABLE_WAIT_MS)?
+                        {
+                            break;
+                        }
                     }
+                    SendFailure::WaitWritable => break,
                     SendFailure::Retry => {
                         m.resent_packets += n as u64;
-                        std::thread::yield_now();
+                        break;
                     }
                     SendFailure::DisableGso => {
                         m.resent_packets += n as u64;
                         downgrade_gso(&mut self.gso, "send", &e, m);
                     }
-                    SendFailure::Fatal if i > 0 => return Ok(i),
+                    SendFailure::Fatal if i > 0 => break,
                     SendFailure::Fatal => return Err(e),
                 },
             }
