@@ -15,6 +15,8 @@ use crate::sys::{Slab, TxBackend, TxDesc};
 /// What the scripted seam does with one send call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// Make the real call.
+    Pass,
     /// Fail with this errno without sending.
     Fail(i32),
     /// `sendmmsg` takes only this many messages (other calls: pass).
@@ -42,7 +44,7 @@ impl Scripted {
         match self.steps.pop_front() {
             Some(Step::Fail(errno)) => Err(io::Error::from_raw_os_error(errno)),
             Some(Step::Prefix(k)) => Ok(Some(k)),
-            None => Ok(None),
+            Some(Step::Pass) | None => Ok(None),
         }
     }
 }
