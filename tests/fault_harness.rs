@@ -124,7 +124,11 @@ fn check(
     report: &TxReport,
     got: &Arrivals,
 ) -> Result<(), TestCaseError> {
-    let ctx = format!("{backend}: {report:?}\nplan {plan:?}\nreceiver saw {} datagrams", got.seqs.len());
+    let ctx = format!(
+        "{backend} n={n} batch={batch}: {}\nplan {plan:?}\nreceiver saw {} datagrams",
+        summary(report),
+        got.seqs.len()
+    );
     prop_assert_eq!(report.packets + report.failed_packets, n, "{}", ctx);
     prop_assert_eq!(got.bad_header, 0, "{}", ctx);
     prop_assert_eq!(got.corrupt, 0, "{}", ctx);
@@ -137,14 +141,45 @@ fn check(
         )));
     }
     prop_assert_eq!(got.seqs.len() as u64, report.packets, "{}", ctx);
-    prop_assert_eq!(report.zero_copy_notifications, report.zero_copy_sends, "{}", ctx);
-    prop_assert!(report.resent_packets >= report.injected_faults.enobufs, "{}", ctx);
+    prop_assert_eq!(
+        report.zero_copy_notifications,
+        report.zero_copy_sends,
+        "{}",
+        ctx
+    );
+    prop_assert!(
+        report.resent_packets >= report.injected_faults.enobufs,
+        "{}",
+        ctx
+    );
     // Every send-path fault hits with at least 10% per call when the plan is active (see
     // `plan_strategy`), so a hundred calls without one would be a broken wrapper.
     if plan.is_active() && n / batch as u64 >= 100 {
-        prop_assert!(report.injected_faults.total() > 0, "nothing injected: {}", ctx);
+        prop_assert!(
+            report.injected_faults.total() > 0,
+            "nothing injected: {}",
+            ctx
+        );
     }
     Ok(())
+}
+
+/// The report's counters, without its histograms.
+fn summary(r: &TxReport) -> String {
+    format!(
+        "gso={} packets={} failed={} resent={} downgrades={} zc={}/{} stray={} errors={:?} \
+         injected={:?}",
+        r.gso,
+        r.packets,
+        r.failed_packets,
+        r.resent_packets,
+        r.gso_downgrades,
+        r.zero_copy_notifications,
+        r.zero_copy_sends,
+        r.stray_completions,
+        r.errors,
+        r.injected_faults
+    )
 }
 
 fn ppm() -> impl Strategy<Value = u32> {
@@ -156,7 +191,13 @@ fn ppm() -> impl Strategy<Value = u32> {
 fn plan_strategy() -> impl Strategy<Value = FaultPlan> {
     let odds = (ppm(), ppm(), ppm(), ppm(), ppm(), ppm(), ppm(), ppm());
     (any::<u64>(), odds, 0usize..4, 1u64..300, 0u8..8).prop_map(
-        |(seed, (eagain, enobufs, econnrefused, gso_refuse, partial, cancel, delay, reorder), hot, max, off)| {
+        |(
+            seed,
+            (eagain, enobufs, econnrefused, gso_refuse, partial, cancel, delay, reorder),
+            hot,
+            max,
+            off,
+        )| {
             let mut plan = FaultPlan {
                 seed,
                 eagain,
@@ -170,7 +211,12 @@ fn plan_strategy() -> impl Strategy<Value = FaultPlan> {
                 max_faults: Some(max),
             };
             match (off, hot) {
-                (0, _) => return FaultPlan { seed, ..FaultPlan::none() },
+                (0, _) => {
+                    return FaultPlan {
+                        seed,
+                        ..FaultPlan::none()
+                    }
+                }
                 (_, 0) => plan.eagain = plan.eagain.max(100_000),
                 (_, 1) => plan.enobufs = plan.enobufs.max(100_000),
                 _ => plan.econnrefused = plan.econnrefused.max(100_000),

@@ -74,11 +74,7 @@ impl<S: SendSys> SendBackend<S> {
             debug_assert!(p.len as usize <= slab.slot_size());
             // SAFETY: the packet lies in its slot of `slab` (at most a slot long), which the
             // engine holds for us during the call.
-            unsafe {
-                self.sys
-                    .send(fd, slab.slot_ptr(p.slot), p.len as usize, m)
-            }
-            .map(drop)
+            unsafe { self.sys.send(fd, slab.slot_ptr(p.slot), p.len as usize, m) }.map(drop)
         }
     }
 }
@@ -200,7 +196,10 @@ mod tests {
                 assert_eq!(d.done, in_order(64), "{ctx}");
                 assert_eq!(m.packets, 64, "{ctx}");
                 assert_eq!(m.resent_packets, 1, "{ctx}");
-                assert_eq!(m.submits, 65, "{ctx}: one call per packet plus the failed one");
+                assert_eq!(
+                    m.submits, 65,
+                    "{ctx}: one call per packet plus the failed one"
+                );
                 let errors = m.errors_by_name();
                 assert_eq!(errors.get(&errno_name(errno)), Some(&1), "{ctx}");
                 assert_eq!(errors.values().sum::<u64>(), 1, "{ctx}");

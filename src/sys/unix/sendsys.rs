@@ -226,7 +226,9 @@ mod tests {
         let mut m = TxMetrics::new();
         assert!(f.injected_error(false, &mut m).is_none());
         assert!(f.injected_error(true, &mut m).is_none()); // GSO send 0
-        let e = f.injected_error(true, &mut m).expect("GSO send 1 is refused");
+        let e = f
+            .injected_error(true, &mut m)
+            .expect("GSO send 1 is refused");
         assert_eq!(e.raw_os_error(), Some(libc::EIO));
         assert!(f.injected_error(true, &mut m).is_none());
         assert_eq!(m.injected.gso_refuse, 1);
