@@ -193,7 +193,8 @@ mod tests {
     use crate::stats::errno_name;
     use crate::sys::unix::sendsys::Faulty;
     use crate::sys::unix::testkit::{
-        drive_with, loopback_pair, numbered_packets, received_numbers, Scripted, Step,
+        check_refused_datagram_is_sent_again, drive_with, loopback_pair, numbered_packets,
+        received_numbers, Scripted, Step,
     };
 
     fn scripted(gso: bool, steps: &[Step]) -> (UdpSocket, MmsgBackend<Scripted>) {
@@ -340,6 +341,28 @@ mod tests {
             } else {
                 assert!(m.resent_packets >= inj.enobufs + inj.econnrefused, "{ctx}");
             }
+        }
+    }
+
+    #[test]
+    fn kernel_econnrefused_datagram_is_sent_again() {
+        check_refused_datagram_is_sent_again(|tx| MmsgBackend::new(tx, false, RealSys));
+    }
+
+    #[test]
+    fn persistent_errors_never_loop_inside_submit() {
+        let (slab, pkts) = numbered_packets(64, 200);
+        for (errno, calls) in [
+            (libc::ENOBUFS, 1),
+            (libc::ECONNREFUSED, 1),
+            (libc::EAGAIN, 2),
+        ] {
+            let (rx, mut b) = scripted(false, &[Step::Fail(errno); 100]);
+            let mut m = TxMetrics::new();
+            assert_eq!(b.submit(&slab, &pkts, &mut m).unwrap(), 0);
+            assert_eq!(b.sys().calls, calls, "{}", errno_name(errno));
+            assert_eq!(b.in_flight(), 0);
+            assert!(received_numbers(&rx, 200).is_empty());
         }
     }
 }

@@ -188,3 +188,50 @@ pub fn drive_with<B: TxBackend>(
     }
     out
 }
+
+/// A sender connected to a loopback port where nothing listens (yet), and that port.
+pub fn sender_to_closed_port() -> (UdpSocket, std::net::SocketAddr) {
+    let holder = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap();
+    drop(holder);
+    (connected_udp(addr, None, 4 << 20).unwrap(), addr)
+}
+
+/// Waits (up to 5 s) until the socket reports a pending error, as after an ICMP
+/// port-unreachable; true if one came.
+pub fn wait_for_socket_error(sock: &UdpSocket) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(sock.as_fd(), PollFlags::empty())];
+    poll(&mut fds, PollTimeout::from(5000u16)).is_ok_and(|n| {
+        n > 0
+            && fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLERR))
+    })
+}
+
+/// The real kernel's ECONNREFUSED: packet 0 goes to a closed port, the ICMP error comes back,
+/// a receiver then binds that port, and packets 1.. must all arrive: the first call after the
+/// error is refused without sending, and its datagram goes again on the next call.
+pub fn check_refused_datagram_is_sent_again<B: TxBackend>(make: impl FnOnce(UdpSocket) -> B) {
+    let (tx, addr) = sender_to_closed_port();
+    let probe = tx.try_clone().unwrap();
+    let mut b = make(tx);
+    let (slab, pkts) = numbered_packets(16, 100);
+    let mut m = TxMetrics::new();
+    assert_eq!(b.submit(&slab, &pkts[..1], &mut m).unwrap(), 1);
+    assert!(wait_for_socket_error(&probe), "no ICMP error came back");
+    let Ok(rx) = UdpSocket::bind(addr) else {
+        eprintln!("skipping: port {addr} was taken before the receiver could bind it");
+        return;
+    };
+    set_recv_buffer(rx.as_raw_fd(), 1 << 20);
+    let d = drive_with(&mut b, &slab, &pkts[1..], 16, &mut m);
+    let returns: Vec<_> = d.returns.iter().map(|r| *r.as_ref().unwrap()).collect();
+    assert_eq!(returns, vec![0, 15]);
+    assert_eq!(received_numbers(&rx, 100), (1..16).collect::<Vec<_>>());
+    assert_eq!(m.errors_by_name()["ECONNREFUSED"], 1);
+    assert_eq!(m.resent_packets, 1);
+    assert_eq!(m.packets, 16);
+}
