@@ -66,42 +66,34 @@ pub fn count_above(h: &Histogram<u64>, threshold: u64) -> u64 {
     h.len() - at_or_below
 }
 
-/// Errno values the send path counts by name; anything else lands in `other`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ErrnoKind {
-    Eagain,
-    Enobufs,
-    Econnrefused,
-    Eio,
-    Einval,
-    Emsgsize,
-    Other(i32),
-}
+/// The errnos the send path expects, each with its name: the one errno list. Every one has a
+/// counter slot reserved in [`TxMetrics`]; [`errno_name`] names them.
+const NAMED_ERRNOS: [(i32, &str); 12] = [
+    (libc::EAGAIN, "EAGAIN"),
+    (libc::ENOBUFS, "ENOBUFS"),
+    (libc::ECONNREFUSED, "ECONNREFUSED"),
+    (libc::EINTR, "EINTR"),
+    (libc::EIO, "EIO"),
+    (libc::EINVAL, "EINVAL"),
+    (libc::EMSGSIZE, "EMSGSIZE"),
+    (libc::EPERM, "EPERM"),
+    (libc::EACCES, "EACCES"),
+    (libc::ENETUNREACH, "ENETUNREACH"),
+    (libc::EHOSTUNREACH, "EHOSTUNREACH"),
+    (libc::EBADF, "EBADF"),
+];
 
-impl ErrnoKind {
-    pub fn from_raw(errno: i32) -> ErrnoKind {
-        match errno {
-            libc::EAGAIN => ErrnoKind::Eagain,
-            libc::ENOBUFS => ErrnoKind::Enobufs,
-            libc::ECONNREFUSED => ErrnoKind::Econnrefused,
-            libc::EIO => ErrnoKind::Eio,
-            libc::EINVAL => ErrnoKind::Einval,
-            libc::EMSGSIZE => ErrnoKind::Emsgsize,
-            other => ErrnoKind::Other(other),
-        }
-    }
+/// Counter slots left for errnos outside [`NAMED_ERRNOS`]; further unexpected ones count as
+/// `other`.
+const SPARE_ERRNO_SLOTS: usize = 4;
 
-    pub fn name(self) -> String {
-        match self {
-            ErrnoKind::Eagain => "EAGAIN".into(),
-            ErrnoKind::Enobufs => "ENOBUFS".into(),
-            ErrnoKind::Econnrefused => "ECONNREFUSED".into(),
-            ErrnoKind::Eio => "EIO".into(),
-            ErrnoKind::Einval => "EINVAL".into(),
-            ErrnoKind::Emsgsize => "EMSGSIZE".into(),
-            ErrnoKind::Other(n) => format!("errno_{n}"),
-        }
-    }
+/// The name of `errno` in error reports: its symbol for the errnos the send path expects,
+/// `errno_N` for any other.
+pub fn errno_name(errno: i32) -> String {
+    NAMED_ERRNOS
+        .iter()
+        .find(|(e, _)| *e == errno)
+        .map_or_else(|| format!("errno_{errno}"), |(_, name)| (*name).to_string())
 }
 
 /// Everything the TX side measures. Owned by the engine thread; backends record into it.
@@ -117,8 +109,9 @@ pub struct TxMetrics {
     pub submits: u64,
     /// All send-path syscalls, including waits for writability and completion reaping.
     pub syscalls: u64,
-    /// Send errors seen, by errno. Fixed small array so recording never allocates.
-    errors: [(i32, u64); 8],
+    /// Send errors seen, by errno: the named ones first, then spare slots taken by the first
+    /// unexpected errnos (errno 0 marks a free one). Fixed array so recording never allocates.
+    errors: [(i32, u64); NAMED_ERRNOS.len() + SPARE_ERRNO_SLOTS],
     errors_other: u64,
     /// Submits that took over 100 µs and over 1 ms, counted exactly (not from histogram buckets).
     pub submits_over_100us: u64,
@@ -139,17 +132,6 @@ pub struct TxMetrics {
     pub injected: crate::fault::InjectedFaults,
 }
 
-const COUNTED_ERRNOS: [i32; 8] = [
-    libc::EAGAIN,
-    libc::ENOBUFS,
-    libc::ECONNREFUSED,
-    libc::EIO,
-    libc::EINVAL,
-    libc::EMSGSIZE,
-    libc::EPERM,
-    libc::ENETUNREACH,
-];
-
 impl Default for TxMetrics {
     fn default() -> Self {
         Self::new()
@@ -165,7 +147,13 @@ impl TxMetrics {
             bytes: 0,
             submits: 0,
             syscalls: 0,
-            errors: COUNTED_ERRNOS.map(|e| (e, 0)),
+            errors: {
+                let mut slots = [(0, 0); NAMED_ERRNOS.len() + SPARE_ERRNO_SLOTS];
+                for (slot, (errno, _)) in slots.iter_mut().zip(NAMED_ERRNOS) {
+                    slot.0 = errno;
+                }
+                slots
+            },
             errors_other: 0,
             submits_over_100us: 0,
             submits_over_1ms: 0,
@@ -199,8 +187,16 @@ impl TxMetrics {
     /// Counts one occurrence of `errno` on the send path.
     #[inline]
     pub fn record_errno(&mut self, errno: i32) {
-        match self.errors.iter_mut().find(|(e, _)| *e == errno) {
-            Some((_, n)) => *n += 1,
+        let slot = match self.errors.iter().position(|(e, _)| *e == errno) {
+            Some(i) => Some(i),
+            None if errno != 0 => self.errors.iter().position(|(e, _)| *e == 0),
+            None => None,
+        };
+        match slot {
+            Some(i) => {
+                self.errors[i].0 = errno;
+                self.errors[i].1 += 1;
+            }
             None => self.errors_other += 1,
         }
     }
@@ -211,7 +207,7 @@ impl TxMetrics {
             .errors
             .iter()
             .filter(|(_, n)| *n > 0)
-            .map(|(e, n)| (ErrnoKind::from_raw(*e).name(), *n))
+            .map(|(e, n)| (errno_name(*e), *n))
             .collect();
         if self.errors_other > 0 {
             m.insert("other".into(), self.errors_other);
@@ -272,11 +268,32 @@ mod tests {
         m.record_errno(libc::ENOBUFS);
         m.record_errno(libc::ENOBUFS);
         m.record_errno(libc::EAGAIN);
+        m.record_errno(libc::EPERM);
+        m.record_errno(libc::ENETUNREACH);
         m.record_errno(12345);
+        m.record_errno(12345);
+        for unexpected in 20_000..20_000 + SPARE_ERRNO_SLOTS as i32 {
+            m.record_errno(unexpected);
+        }
+        m.record_errno(0);
         let e = m.errors_by_name();
         assert_eq!(e["ENOBUFS"], 2);
         assert_eq!(e["EAGAIN"], 1);
-        assert_eq!(e["other"], 1);
+        assert_eq!(e["EPERM"], 1);
+        assert_eq!(e["ENETUNREACH"], 1);
+        assert_eq!(e["errno_12345"], 2);
+        // 12345 took the first spare slot; the last unexpected errno and errno 0 found none.
+        assert_eq!(e["other"], 2);
+        assert_eq!(e.values().sum::<u64>(), 12);
+    }
+
+    #[test]
+    fn every_named_errno_has_its_symbol() {
+        for (errno, name) in NAMED_ERRNOS {
+            assert_eq!(errno_name(errno), name);
+        }
+        assert_eq!(errno_name(libc::EPERM), "EPERM");
+        assert_eq!(errno_name(4242), "errno_4242");
     }
 
     #[test]

@@ -112,7 +112,6 @@ pub fn open_tx(
             "UDP GSO is not available on this socket; sending one datagram per packet".into(),
         );
     }
-    let fail_at = cfg.faults.gso_fail_at;
     let mut choice = cfg.backend;
     if matches!(choice, BackendChoice::Auto | BackendChoice::Uring) {
         let attempt = if cfg.faults.uring_unavailable {
@@ -144,19 +143,31 @@ pub fn open_tx(
             }
         }
     }
-    if choice == BackendChoice::Mmsg {
-        #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
-        return Ok((
-            Box::new(unix::mmsg::MmsgBackend::new(sock, gso, fail_at)),
-            notices,
-            ack_sock,
-        ));
+    let mmsg = choice == BackendChoice::Mmsg;
+    let backend = match (cfg.faults.plan, cfg.faults.gso_fail_at) {
+        (None, None) => readiness_backend(mmsg, sock, gso, unix::sendsys::RealSys),
+        (plan, fail_at) => {
+            let sys = unix::sendsys::Faulty::new(unix::sendsys::RealSys, plan, fail_at);
+            readiness_backend(mmsg, sock, gso, sys)
+        }
+    };
+    Ok((backend, notices, ack_sock))
+}
+
+/// The `sendmmsg` backend (where the OS has the call) or the `send` one, over the syscall seam
+/// `sys`.
+fn readiness_backend<S: unix::sendsys::SendSys + 'static>(
+    mmsg: bool,
+    sock: std::net::UdpSocket,
+    gso: bool,
+    sys: S,
+) -> Box<dyn TxBackend> {
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    if mmsg {
+        return Box::new(unix::mmsg::MmsgBackend::new(sock, gso, sys));
     }
-    Ok((
-        Box::new(unix::send::SendBackend::new(sock, gso, fail_at)),
-        notices,
-        ack_sock,
-    ))
+    let _ = mmsg;
+    Box::new(unix::send::SendBackend::new(sock, gso, sys))
 }
 
 #[cfg(target_os = "linux")]

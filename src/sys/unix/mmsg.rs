@@ -1,6 +1,6 @@
 //! The `mmsg` backend: a whole batch per `sendmmsg` call (each message one datagram, or one GSO
-//! super-packet), partial sends resumed, EAGAIN answered by waiting for writability. Nothing is
-//! dropped.
+//! super-packet), partial sends resumed where they stopped. Nothing is dropped: after a
+//! recoverable error `submit` returns what was accepted so far and the engine calls again.
 
 use std::io;
 use std::net::UdpSocket;
@@ -8,8 +8,8 @@ use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use super::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
-use super::socket::wait_writable;
-use super::{classify_send_error, downgrade_gso, injected_gso_failure, SendFailure};
+use super::sendsys::{RealSys, SendSys};
+use super::{classify_send_error, downgrade_gso, SendFailure, WRITABLE_WAIT_MS};
 use crate::config::MAX_BATCH;
 use crate::stats::TxMetrics;
 use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc};
@@ -21,13 +21,12 @@ struct MsgSpan {
     count: u32,
 }
 
-/// sendmmsg batches.
+/// sendmmsg batches, through the syscall seam `S` (the real calls unless a test injects faults).
 #[derive(Debug)]
-pub struct MmsgBackend {
+pub struct MmsgBackend<S = RealSys> {
     sock: UdpSocket,
     gso: bool,
-    gso_fail_at: Option<u64>,
-    gso_submits: u64,
+    sys: S,
     done: Vec<u32>,
     hdrs: Box<[libc::mmsghdr]>,
     iovs: Box<[libc::iovec]>,
@@ -37,11 +36,11 @@ pub struct MmsgBackend {
 
 // SAFETY: the raw pointers inside the headers point into this struct or the slab and are only
 // used on the thread that owns the backend during a call.
-unsafe impl Send for MmsgBackend {}
+unsafe impl<S: SendSys> Send for MmsgBackend<S> {}
 
-impl MmsgBackend {
+impl<S: SendSys> MmsgBackend<S> {
     /// `gso` must already be known to work on this socket (see `socket::gso_supported`).
-    pub fn new(sock: UdpSocket, gso: bool, gso_fail_at: Option<u64>) -> MmsgBackend {
+    pub fn new(sock: UdpSocket, gso: bool, sys: S) -> MmsgBackend<S> {
         let hdr = libc::mmsghdr {
             msg_hdr: empty_msghdr(),
             msg_len: 0,
@@ -49,14 +48,18 @@ impl MmsgBackend {
         MmsgBackend {
             sock,
             gso,
-            gso_fail_at,
-            gso_submits: 0,
+            sys,
             done: Vec::with_capacity(MAX_BATCH),
             hdrs: vec![hdr; MAX_BATCH].into_boxed_slice(),
             iovs: vec![empty_iovec(); MAX_BATCH].into_boxed_slice(),
             cmsgs: vec![CmsgBuf::default(); MAX_BATCH].into_boxed_slice(),
             spans: vec![MsgSpan::default(); MAX_BATCH].into_boxed_slice(),
         }
+    }
+
+    /// The syscall seam.
+    pub fn sys(&self) -> &S {
+        &self.sys
     }
 
     /// Builds messages for `pkts[from..]` starting at message index `msg`; returns the message
@@ -85,9 +88,19 @@ impl MmsgBackend {
         }
         msg
     }
+
+    /// Counts messages `from..to` as sent and queues their slots for `reap`.
+    fn accept(&mut self, pkts: &[TxDesc], from: usize, to: usize, m: &mut TxMetrics) {
+        for s in &self.spans[from..to] {
+            let run = &pkts[s.first as usize..(s.first + s.count) as usize];
+            m.packets += run.len() as u64;
+            m.bytes += run.iter().map(|p| p.len as u64).sum::<u64>();
+            self.done.extend(run.iter().map(|p| p.slot));
+        }
+    }
 }
 
-impl TxBackend for MmsgBackend {
+impl<S: SendSys> TxBackend for MmsgBackend<S> {
     fn name(&self) -> &'static str {
         "mmsg"
     }
@@ -101,61 +114,58 @@ impl TxBackend for MmsgBackend {
         let mut nmsg = self.build(slab, pkts, 0, 0);
         let fd = self.sock.as_raw_fd();
         let mut next = 0; // first message not yet sent
+        let mut waited = false;
         while next < nmsg {
             let span = self.spans[next];
             let with_gso = self.gso && span.count > 1;
-            let res = if with_gso && injected_gso_failure(self.gso_fail_at, &mut self.gso_submits) {
-                Err(io::Error::from_raw_os_error(libc::EIO))
-            } else {
-                let t0 = Instant::now();
-                let r = syscall!(sendmmsg(
-                    fd,
-                    self.hdrs[next..].as_mut_ptr(),
-                    (nmsg - next) as libc::c_uint,
-                    0
-                ));
-                let sent_pkts = match r {
-                    Ok(k) => self.spans[next..next + k as usize]
-                        .iter()
-                        .map(|s| s.count as usize)
-                        .sum(),
-                    Err(_) => 0,
-                };
-                m.record_submit(t0.elapsed().as_nanos() as u64, sent_pkts);
-                r
+            let t0 = Instant::now();
+            // SAFETY: `build` pointed headers `next..nmsg` at iovecs and cmsgs owned by `self`
+            // (not moved during the call) and at slots of `slab`, which the engine holds for us.
+            let res = unsafe {
+                self.sys
+                    .sendmmsg(fd, &mut self.hdrs[next..nmsg], with_gso, m)
             };
+            let sent = *res.as_ref().unwrap_or(&0);
+            let sent_pkts = self.spans[next..next + sent]
+                .iter()
+                .map(|s| s.count as usize)
+                .sum();
+            m.record_submit(t0.elapsed().as_nanos() as u64, sent_pkts);
             match res {
+                // Cannot happen for a non-empty vector; never loop on it.
+                Ok(0) => break,
                 Ok(k) => {
-                    for s in &self.spans[next..next + k as usize] {
-                        let run = &pkts[s.first as usize..(s.first + s.count) as usize];
-                        m.packets += run.len() as u64;
-                        m.bytes += run.iter().map(|p| p.len as u64).sum::<u64>();
-                        self.done.extend(run.iter().map(|p| p.slot));
-                    }
-                    next += k as usize;
+                    self.accept(pkts, next, next + k, m);
+                    next += k;
                 }
                 Err(e) => match classify_send_error(&e, with_gso, m) {
-                    SendFailure::WaitWritable => {
+                    SendFailure::WaitWritable if !waited => {
+                        waited = true;
                         m.syscalls += 1;
-                        wait_writable(fd, 100)?;
+                        if !self.sys.wait_writable(fd, WRITABLE_WAIT_MS)? {
+                            break;
+                        }
                     }
+                    SendFailure::WaitWritable => break,
                     SendFailure::Retry => {
                         m.resent_packets += span.count as u64;
-                        std::thread::yield_now();
+                        break;
                     }
                     SendFailure::DisableGso => {
                         m.resent_packets += span.count as u64;
                         downgrade_gso(&mut self.gso, "mmsg", &e, m);
                         nmsg = self.build(slab, pkts, span.first as usize, next);
                     }
-                    SendFailure::Fatal if next > 0 => {
-                        return Ok(self.spans[next].first as usize);
-                    }
+                    SendFailure::Fatal if next > 0 => break,
                     SendFailure::Fatal => return Err(e),
                 },
             }
         }
-        Ok(pkts.len())
+        Ok(if next < nmsg {
+            self.spans[next].first as usize
+        } else {
+            pkts.len()
+        })
     }
 
     fn reap(
@@ -173,5 +183,186 @@ impl TxBackend for MmsgBackend {
 
     fn in_flight(&self) -> usize {
         self.done.len()
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::fault::FaultPlan;
+    use crate::stats::errno_name;
+    use crate::sys::unix::sendsys::Faulty;
+    use crate::sys::unix::testkit::{
+        check_refused_datagram_is_sent_again, drive_with, loopback_pair, numbered_packets,
+        received_numbers, Scripted, Step,
+    };
+
+    fn scripted(gso: bool, steps: &[Step]) -> (UdpSocket, MmsgBackend<Scripted>) {
+        let (rx, tx) = loopback_pair();
+        (rx, MmsgBackend::new(tx, gso, Scripted::new(steps)))
+    }
+
+    fn in_order(n: u32) -> Vec<u32> {
+        (0..n).collect()
+    }
+
+    fn returns(d: &crate::sys::unix::testkit::Driven) -> Vec<Option<usize>> {
+        d.returns.iter().map(|r| r.as_ref().ok().copied()).collect()
+    }
+
+    #[test]
+    fn retryable_errno_at_any_position_returns_the_prefix_and_loses_nothing() {
+        for errno in [libc::ENOBUFS, libc::ECONNREFUSED, libc::EINTR] {
+            for pos in [0, 1, 17, 63] {
+                let ctx = format!("{} at message {pos}", errno_name(errno));
+                let (slab, pkts) = numbered_packets(64, 200);
+                let steps = match pos {
+                    0 => vec![Step::Fail(errno)],
+                    _ => vec![Step::Prefix(pos), Step::Fail(errno)],
+                };
+                let (rx, mut b) = scripted(false, &steps);
+                let mut m = TxMetrics::new();
+                let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
+                assert_eq!(received_numbers(&rx, 200), in_order(64), "{ctx}");
+                assert_eq!(d.done, in_order(64), "{ctx}");
+                // The failed call returns what went before it; the next call sends the rest.
+                assert_eq!(returns(&d), vec![Some(pos), Some(64 - pos)], "{ctx}");
+                assert_eq!(m.packets, 64, "{ctx}");
+                assert_eq!(m.bytes, 64 * 200, "{ctx}");
+                assert_eq!(m.resent_packets, 1, "{ctx}");
+                let errors = m.errors_by_name();
+                assert_eq!(errors.get(&errno_name(errno)), Some(&1), "{ctx}");
+                assert_eq!(errors.values().sum::<u64>(), 1, "{ctx}");
+            }
+        }
+    }
+
+    #[test]
+    fn eagain_waits_once_then_returns_to_the_engine() {
+        let (slab, pkts) = numbered_packets(64, 200);
+        // One EAGAIN: the bounded wait finds the socket writable and the same call goes on.
+        let (rx, mut b) = scripted(false, &[Step::Prefix(5), Step::Fail(libc::EAGAIN)]);
+        let mut m = TxMetrics::new();
+        let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
+        assert_eq!(returns(&d), vec![Some(64)]);
+        assert_eq!(received_numbers(&rx, 200), in_order(64));
+        assert_eq!(m.resent_packets, 0);
+        assert_eq!(m.syscalls, m.submits + 1, "the wait is a syscall");
+
+        // A second EAGAIN in the same call: return what was sent; the engine calls again.
+        let eagain = Step::Fail(libc::EAGAIN);
+        let (rx, mut b) = scripted(false, &[Step::Prefix(5), eagain, eagain]);
+        let mut m = TxMetrics::new();
+        let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
+        assert_eq!(returns(&d), vec![Some(5), Some(59)]);
+        assert_eq!(received_numbers(&rx, 200), in_order(64));
+        assert_eq!(d.done, in_order(64));
+        assert_eq!(m.packets, 64);
+        assert_eq!(m.errors_by_name()["EAGAIN"], 2);
+    }
+
+    #[test]
+    fn gso_refusal_mid_batch_downgrades_and_resends_in_the_same_call() {
+        // 200 packets of 1000 bytes: GSO messages of 64, 64, 64 and 8 packets.
+        let (slab, pkts) = numbered_packets(200, 1000);
+        let (rx, mut b) = scripted(true, &[Step::Prefix(1), Step::Fail(libc::EIO)]);
+        let mut m = TxMetrics::new();
+        let d = drive_with(&mut b, &slab, &pkts, 200, &mut m);
+        assert_eq!(returns(&d), vec![Some(200)]);
+        assert_eq!(received_numbers(&rx, 1000), in_order(200));
+        assert_eq!(d.done, in_order(200));
+        assert!(!b.gso_active(), "GSO stays off after a refusal");
+        assert_eq!(m.gso_downgrades, 1);
+        assert_eq!(m.resent_packets, 64, "the refused message's packets");
+        assert_eq!(m.packets, 200);
+        assert_eq!(m.errors_by_name()["EIO"], 1);
+    }
+
+    #[test]
+    fn fatal_errno_after_a_prefix_keeps_the_prefix_then_fails() {
+        let (slab, pkts) = numbered_packets(64, 200);
+        let fatal = Step::Fail(libc::EPERM);
+        let (rx, mut b) = scripted(false, &[Step::Prefix(10), fatal, fatal]);
+        let mut m = TxMetrics::new();
+        let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
+        assert_eq!(d.returns.len(), 2);
+        assert_eq!(*d.returns[0].as_ref().unwrap(), 10);
+        let err = d.returns[1].as_ref().unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+        assert_eq!(received_numbers(&rx, 200), in_order(10));
+        assert_eq!(d.done, in_order(10));
+        assert_eq!(m.packets, 10);
+        assert_eq!(m.errors_by_name()["EPERM"], 2);
+
+        // EIO without GSO is not a GSO refusal: fatal, nothing sent, GSO state untouched.
+        let (rx, mut b) = scripted(false, &[Step::Fail(libc::EIO)]);
+        let d = drive_with(&mut b, &slab, &pkts, 64, &mut TxMetrics::new());
+        assert_eq!(d.returns.len(), 1);
+        assert!(d.returns[0].is_err());
+        assert!(received_numbers(&rx, 200).is_empty());
+    }
+
+    #[test]
+    fn seeded_faults_lose_nothing_and_counters_add_up() {
+        for (gso, seed) in [(false, 1), (false, 2), (true, 3), (true, 4)] {
+            let ctx = format!("gso {gso} seed {seed}");
+            let plan = FaultPlan {
+                seed,
+                eagain: 30_000,
+                enobufs: 30_000,
+                econnrefused: 30_000,
+                gso_refuse: 20_000,
+                partial: 200_000,
+                max_faults: Some(150),
+                ..FaultPlan::none()
+            };
+            let (rx, tx) = loopback_pair();
+            let mut b = MmsgBackend::new(tx, gso, Faulty::new(RealSys, Some(plan), None));
+            let (slab, pkts) = numbered_packets(3000, 500);
+            let mut m = TxMetrics::new();
+            let d = drive_with(&mut b, &slab, &pkts, 256, &mut m);
+            assert!(d.returns.iter().all(|r| r.is_ok()), "{ctx}");
+            assert_eq!(received_numbers(&rx, 500), in_order(3000), "{ctx}");
+            assert_eq!(d.done, in_order(3000), "{ctx}");
+            assert_eq!(m.packets, 3000, "{ctx}");
+            let inj = b.sys().injected();
+            assert_eq!(m.injected, inj, "{ctx}");
+            assert!(inj.total() > 0, "{ctx}: nothing injected");
+            let errors = m.errors_by_name();
+            let count = |name: &str| errors.get(name).copied().unwrap_or(0);
+            assert_eq!(count("EAGAIN"), inj.eagain, "{ctx}");
+            assert_eq!(count("ENOBUFS"), inj.enobufs, "{ctx}");
+            assert_eq!(count("ECONNREFUSED"), inj.econnrefused, "{ctx}");
+            assert_eq!(count("EIO"), inj.gso_refuse, "{ctx}");
+            assert_eq!(m.gso_downgrades, inj.gso_refuse, "{ctx}");
+            if !gso {
+                // One packet per message: every refused message is one packet sent again.
+                assert_eq!(m.resent_packets, inj.enobufs + inj.econnrefused, "{ctx}");
+            } else {
+                assert!(m.resent_packets >= inj.enobufs + inj.econnrefused, "{ctx}");
+            }
+        }
+    }
+
+    #[test]
+    fn kernel_econnrefused_datagram_is_sent_again() {
+        check_refused_datagram_is_sent_again(|tx| MmsgBackend::new(tx, false, RealSys));
+    }
+
+    #[test]
+    fn persistent_errors_never_loop_inside_submit() {
+        let (slab, pkts) = numbered_packets(64, 200);
+        for (errno, calls) in [
+            (libc::ENOBUFS, 1),
+            (libc::ECONNREFUSED, 1),
+            (libc::EAGAIN, 2),
+        ] {
+            let (rx, mut b) = scripted(false, &[Step::Fail(errno); 100]);
+            let mut m = TxMetrics::new();
+            assert_eq!(b.submit(&slab, &pkts, &mut m).unwrap(), 0);
+            assert_eq!(b.sys().calls, calls, "{}", errno_name(errno));
+            assert_eq!(b.in_flight(), 0);
+            assert!(received_numbers(&rx, 200).is_empty());
+        }
     }
 }

@@ -4,7 +4,10 @@ pub mod msg;
 #[cfg(target_os = "linux")]
 pub mod rx;
 pub mod send;
+pub mod sendsys;
 pub mod socket;
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) mod testkit;
 pub mod thread;
 
 #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
@@ -14,12 +17,17 @@ use std::io;
 
 use crate::stats::TxMetrics;
 
+/// How long one `submit` may wait for the socket to become writable after EAGAIN before it
+/// returns to the engine (which then checks its stop flag and stall timeout and calls again).
+pub(crate) const WRITABLE_WAIT_MS: i32 = 5;
+
 /// What to do after a send syscall failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SendFailure {
-    /// Socket buffer full: wait until writable, then resend the same packets.
+    /// Socket buffer full: wait (bounded) until writable, then resend the same packets.
     WaitWritable,
-    /// Transient (qdisc full, a stale ICMP error): resend the same packets.
+    /// Transient (qdisc full, an ICMP error reported late, a signal): nothing of the failed
+    /// call was sent; resend the same packets on a later call.
     Retry,
     /// The path cannot segment: switch GSO off for good and resend without it.
     DisableGso,
@@ -49,14 +57,15 @@ pub(crate) fn downgrade_gso(gso: &mut bool, backend: &str, err: &io::Error, m: &
     if *gso {
         *gso = false;
         m.gso_downgrades += 1;
-        eprintln!(
-            "ringshot: {backend}: the kernel refused UDP GSO ({err}); GSO is off for the rest of \
-             this stream and the refused packets are re-sent one datagram each"
+        log::warn!(
+            "{backend}: the kernel refused UDP GSO ({err}); GSO is off for the rest of this \
+             stream and the refused packets are re-sent one datagram each"
         );
     }
 }
 
-/// Decides whether this GSO submission is the one a test asked to fail.
+/// Decides whether this GSO submission is the one a test asked to fail. Only the io_uring
+/// backend still asks this; `send` and `mmsg` get the same fault from `sendsys::Faulty`.
 pub(crate) fn injected_gso_failure(fail_at: Option<u64>, gso_submits: &mut u64) -> bool {
     let n = *gso_submits;
     *gso_submits += 1;

@@ -7,19 +7,19 @@ use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use super::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
-use super::socket::wait_writable;
-use super::{classify_send_error, downgrade_gso, injected_gso_failure, SendFailure};
+use super::sendsys::{RealSys, SendSys};
+use super::{classify_send_error, downgrade_gso, SendFailure, WRITABLE_WAIT_MS};
 use crate::config::MAX_BATCH;
 use crate::stats::TxMetrics;
 use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc, GSO_MAX_SEGMENTS};
 
-/// One syscall per packet (or per GSO super-packet).
+/// One syscall per packet (or per GSO super-packet), through the syscall seam `S` (the real
+/// calls unless a test injects faults).
 #[derive(Debug)]
-pub struct SendBackend {
+pub struct SendBackend<S = RealSys> {
     sock: UdpSocket,
     gso: bool,
-    gso_fail_at: Option<u64>,
-    gso_submits: u64,
+    sys: S,
     done: Vec<u32>,
     hdr: libc::msghdr,
     iovs: Box<[libc::iovec]>,
@@ -28,16 +28,15 @@ pub struct SendBackend {
 
 // SAFETY: the raw pointers inside `hdr`/`iovs` point into this struct or the slab and are only
 // used on the thread that owns the backend during a call.
-unsafe impl Send for SendBackend {}
+unsafe impl<S: SendSys> Send for SendBackend<S> {}
 
-impl SendBackend {
+impl<S: SendSys> SendBackend<S> {
     /// `gso` must already be known to work on this socket (see `socket::gso_supported`).
-    pub fn new(sock: UdpSocket, gso: bool, gso_fail_at: Option<u64>) -> SendBackend {
+    pub fn new(sock: UdpSocket, gso: bool, sys: S) -> SendBackend<S> {
         SendBackend {
             sock,
             gso,
-            gso_fail_at,
-            gso_submits: 0,
+            sys,
             done: Vec::with_capacity(MAX_BATCH),
             hdr: empty_msghdr(),
             iovs: vec![empty_iovec(); GSO_MAX_SEGMENTS].into_boxed_slice(),
@@ -45,12 +44,20 @@ impl SendBackend {
         }
     }
 
-    fn send_run(&mut self, slab: &Slab, run: &[TxDesc], gso: bool) -> io::Result<()> {
+    /// The syscall seam.
+    pub fn sys(&self) -> &S {
+        &self.sys
+    }
+
+    fn send_run(
+        &mut self,
+        slab: &Slab,
+        run: &[TxDesc],
+        gso: bool,
+        m: &mut TxMetrics,
+    ) -> io::Result<()> {
         let fd = self.sock.as_raw_fd();
         if gso {
-            if injected_gso_failure(self.gso_fail_at, &mut self.gso_submits) {
-                return Err(io::Error::from_raw_os_error(libc::EIO));
-            }
             fill_msghdr(
                 &mut self.hdr,
                 &mut self.iovs,
@@ -59,15 +66,20 @@ impl SendBackend {
                 run,
                 true,
             );
-            syscall!(sendmsg(fd, &self.hdr, 0)).map(drop)
+            // SAFETY: `hdr` points at `iovs` and `cmsg`, owned by `self` and not moved during
+            // the call, and at slots of `slab`, which the engine holds for us.
+            unsafe { self.sys.sendmsg(fd, &self.hdr, true, m) }.map(drop)
         } else {
             let p = run[0];
-            syscall!(send(fd, slab.slot_ptr(p.slot).cast(), p.len as usize, 0)).map(drop)
+            debug_assert!(p.len as usize <= slab.slot_size());
+            // SAFETY: the packet lies in its slot of `slab` (at most a slot long), which the
+            // engine holds for us during the call.
+            unsafe { self.sys.send(fd, slab.slot_ptr(p.slot), p.len as usize, m) }.map(drop)
         }
     }
 }
 
-impl TxBackend for SendBackend {
+impl<S: SendSys> TxBackend for SendBackend<S> {
     fn name(&self) -> &'static str {
         "send"
     }
@@ -79,12 +91,13 @@ impl TxBackend for SendBackend {
     fn submit(&mut self, slab: &Slab, pkts: &[TxDesc], m: &mut TxMetrics) -> io::Result<usize> {
         let pkts = &pkts[..pkts.len().min(MAX_BATCH - self.done.len())];
         let mut i = 0;
+        let mut waited = false;
         while i < pkts.len() {
             let n = if self.gso { gso_run_len(&pkts[i..]) } else { 1 };
             let run = &pkts[i..i + n];
             let with_gso = self.gso && n > 1;
             let t0 = Instant::now();
-            let res = self.send_run(slab, run, with_gso);
+            let res = self.send_run(slab, run, with_gso, m);
             m.record_submit(
                 t0.elapsed().as_nanos() as u64,
                 if res.is_ok() { n } else { 0 },
@@ -97,19 +110,26 @@ impl TxBackend for SendBackend {
                     i += n;
                 }
                 Err(e) => match classify_send_error(&e, with_gso, m) {
-                    SendFailure::WaitWritable => {
+                    SendFailure::WaitWritable if !waited => {
+                        waited = true;
                         m.syscalls += 1;
-                        wait_writable(self.sock.as_raw_fd(), 100)?;
+                        if !self
+                            .sys
+                            .wait_writable(self.sock.as_raw_fd(), WRITABLE_WAIT_MS)?
+                        {
+                            break;
+                        }
                     }
+                    SendFailure::WaitWritable => break,
                     SendFailure::Retry => {
                         m.resent_packets += n as u64;
-                        std::thread::yield_now();
+                        break;
                     }
                     SendFailure::DisableGso => {
                         m.resent_packets += n as u64;
                         downgrade_gso(&mut self.gso, "send", &e, m);
                     }
-                    SendFailure::Fatal if i > 0 => return Ok(i),
+                    SendFailure::Fatal if i > 0 => break,
                     SendFailure::Fatal => return Err(e),
                 },
             }
@@ -132,5 +152,185 @@ impl TxBackend for SendBackend {
 
     fn in_flight(&self) -> usize {
         self.done.len()
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::fault::FaultPlan;
+    use crate::stats::errno_name;
+    use crate::sys::unix::sendsys::Faulty;
+    use crate::sys::unix::testkit::{
+        check_refused_datagram_is_sent_again, drive, drive_with, loopback_pair, numbered_packets,
+        received_numbers, Scripted, Step,
+    };
+
+    fn scripted(gso: bool, steps: &[Step]) -> (UdpSocket, SendBackend<Scripted>) {
+        let (rx, tx) = loopback_pair();
+        (rx, SendBackend::new(tx, gso, Scripted::new(steps)))
+    }
+
+    fn in_order(n: u32) -> Vec<u32> {
+        (0..n).collect()
+    }
+
+    /// `pos` real calls, then `then`.
+    fn after(pos: usize, then: &[Step]) -> Vec<Step> {
+        let mut steps = vec![Step::Pass; pos];
+        steps.extend_from_slice(then);
+        steps
+    }
+
+    #[test]
+    fn retryable_errno_at_any_position_returns_the_prefix_and_loses_nothing() {
+        for errno in [libc::ENOBUFS, libc::ECONNREFUSED, libc::EINTR] {
+            for pos in [0, 1, 17, 63] {
+                let ctx = format!("{} at packet {pos}", errno_name(errno));
+                let (slab, pkts) = numbered_packets(64, 200);
+                let (rx, mut b) = scripted(false, &after(pos, &[Step::Fail(errno)]));
+                let mut m = TxMetrics::new();
+                let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
+                let returns: Vec<_> = d.returns.iter().map(|r| *r.as_ref().unwrap()).collect();
+                assert_eq!(returns, vec![pos, 64 - pos], "{ctx}");
+                assert_eq!(received_numbers(&rx, 200), in_order(64), "{ctx}");
+                assert_eq!(d.done, in_order(64), "{ctx}");
+                assert_eq!(m.packets, 64, "{ctx}");
+                assert_eq!(m.resent_packets, 1, "{ctx}");
+                assert_eq!(
+                    m.submits, 65,
+                    "{ctx}: one call per packet plus the failed one"
+                );
+                let errors = m.errors_by_name();
+                assert_eq!(errors.get(&errno_name(errno)), Some(&1), "{ctx}");
+                assert_eq!(errors.values().sum::<u64>(), 1, "{ctx}");
+            }
+        }
+    }
+
+    #[test]
+    fn eagain_waits_once_then_returns_to_the_engine() {
+        let (slab, pkts) = numbered_packets(64, 200);
+        let eagain = Step::Fail(libc::EAGAIN);
+        let (rx, mut b) = scripted(false, &after(5, &[eagain]));
+        let d = drive(&mut b, &slab, &pkts, 64);
+        assert_eq!(*d.returns[0].as_ref().unwrap(), 64);
+        assert_eq!(received_numbers(&rx, 200), in_order(64));
+
+        let (rx, mut b) = scripted(false, &after(5, &[eagain, eagain]));
+        let mut m = TxMetrics::new();
+        let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
+        let returns: Vec<_> = d.returns.iter().map(|r| *r.as_ref().unwrap()).collect();
+        assert_eq!(returns, vec![5, 59]);
+        assert_eq!(received_numbers(&rx, 200), in_order(64));
+        assert_eq!(m.resent_packets, 0);
+        assert_eq!(m.errors_by_name()["EAGAIN"], 2);
+    }
+
+    #[test]
+    fn gso_refusal_mid_batch_downgrades_and_resends_in_the_same_call() {
+        // 200 packets of 1000 bytes: GSO sends of 64, 64, 64 and 8 packets; the second refused.
+        let (slab, pkts) = numbered_packets(200, 1000);
+        let (rx, mut b) = scripted(true, &after(1, &[Step::Fail(libc::EIO)]));
+        let mut m = TxMetrics::new();
+        let d = drive_with(&mut b, &slab, &pkts, 200, &mut m);
+        assert_eq!(*d.returns[0].as_ref().unwrap(), 200);
+        assert_eq!(received_numbers(&rx, 1000), in_order(200));
+        assert_eq!(d.done, in_order(200));
+        assert!(!b.gso_active());
+        assert_eq!(m.gso_downgrades, 1);
+        assert_eq!(m.resent_packets, 64);
+        assert_eq!(m.packets, 200);
+        // One GSO send, the refused one, then one send per remaining packet.
+        assert_eq!(m.submits, 1 + 1 + 136);
+    }
+
+    #[test]
+    fn fatal_errno_after_a_prefix_keeps_the_prefix_then_fails() {
+        let (slab, pkts) = numbered_packets(64, 200);
+        let fatal = Step::Fail(libc::ENETUNREACH);
+        let (rx, mut b) = scripted(false, &after(10, &[fatal, fatal]));
+        let mut m = TxMetrics::new();
+        let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
+        assert_eq!(d.returns.len(), 2);
+        assert_eq!(*d.returns[0].as_ref().unwrap(), 10);
+        let err = d.returns[1].as_ref().unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENETUNREACH));
+        assert_eq!(received_numbers(&rx, 200), in_order(10));
+        assert_eq!(d.done, in_order(10));
+        assert_eq!(m.errors_by_name()["ENETUNREACH"], 2);
+    }
+
+    #[test]
+    fn seeded_faults_lose_nothing_and_counters_add_up() {
+        for (gso, seed) in [(false, 11), (true, 12)] {
+            let ctx = format!("gso {gso} seed {seed}");
+            let plan = FaultPlan {
+                seed,
+                eagain: 30_000,
+                enobufs: 30_000,
+                econnrefused: 30_000,
+                gso_refuse: 20_000,
+                max_faults: Some(100),
+                ..FaultPlan::none()
+            };
+            let (rx, tx) = loopback_pair();
+            let mut b = SendBackend::new(tx, gso, Faulty::new(RealSys, Some(plan), None));
+            let (slab, pkts) = numbered_packets(2000, 500);
+            let mut m = TxMetrics::new();
+            let d = drive_with(&mut b, &slab, &pkts, 256, &mut m);
+            assert!(d.returns.iter().all(|r| r.is_ok()), "{ctx}");
+            assert_eq!(received_numbers(&rx, 500), in_order(2000), "{ctx}");
+            assert_eq!(d.done, in_order(2000), "{ctx}");
+            assert_eq!(m.packets, 2000, "{ctx}");
+            let inj = b.sys().injected();
+            assert_eq!(m.injected, inj, "{ctx}");
+            assert!(inj.total() > 0, "{ctx}");
+            let errors = m.errors_by_name();
+            let count = |name: &str| errors.get(name).copied().unwrap_or(0);
+            assert_eq!(count("EAGAIN"), inj.eagain, "{ctx}");
+            assert_eq!(count("ENOBUFS"), inj.enobufs, "{ctx}");
+            assert_eq!(count("ECONNREFUSED"), inj.econnrefused, "{ctx}");
+            assert_eq!(count("EIO"), inj.gso_refuse, "{ctx}");
+            assert_eq!(m.gso_downgrades, inj.gso_refuse, "{ctx}");
+            if !gso {
+                assert_eq!(m.resent_packets, inj.enobufs + inj.econnrefused, "{ctx}");
+            }
+        }
+    }
+
+    #[test]
+    fn forced_gso_failure_goes_through_the_seam() {
+        let (slab, pkts) = numbered_packets(300, 1000);
+        let (rx, tx) = loopback_pair();
+        let mut b = SendBackend::new(tx, true, Faulty::new(RealSys, None, Some(2)));
+        let mut m = TxMetrics::new();
+        drive_with(&mut b, &slab, &pkts, 300, &mut m);
+        assert_eq!(received_numbers(&rx, 1000), in_order(300));
+        assert_eq!(m.gso_downgrades, 1);
+        assert_eq!(m.injected.gso_refuse, 1);
+        assert_eq!(m.resent_packets, 64, "the third GSO send's packets");
+    }
+
+    #[test]
+    fn kernel_econnrefused_datagram_is_sent_again() {
+        check_refused_datagram_is_sent_again(|tx| SendBackend::new(tx, false, RealSys));
+    }
+
+    #[test]
+    fn persistent_errors_never_loop_inside_submit() {
+        let (slab, pkts) = numbered_packets(64, 200);
+        for (errno, calls) in [
+            (libc::ENOBUFS, 1),
+            (libc::ECONNREFUSED, 1),
+            (libc::EAGAIN, 2),
+        ] {
+            let (rx, mut b) = scripted(false, &[Step::Fail(errno); 100]);
+            let mut m = TxMetrics::new();
+            assert_eq!(b.submit(&slab, &pkts, &mut m).unwrap(), 0);
+            assert_eq!(b.sys().calls, calls, "{}", errno_name(errno));
+            assert_eq!(b.in_flight(), 0);
+            assert!(received_numbers(&rx, 200).is_empty());
+        }
     }
 }

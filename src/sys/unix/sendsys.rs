@@ -1,0 +1,256 @@
+//! The kernel calls of the `send` and `mmsg` backends behind one small trait, so that a test's
+//! fault plan can answer in the kernel's place without a single fault flag inside the backends.
+//!
+//! [`RealSys`] makes the calls. [`Faulty`] wraps any [`SendSys`] and, per call, asks a
+//! [`FaultInjector`] whether to answer an errno *instead of* calling (the datagrams are then not
+//! sent, exactly as when the kernel refuses them) or to hand `sendmmsg` only a prefix of the
+//! messages. The backends take the implementation as a generic parameter: no dynamic dispatch
+//! and no allocation per call.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use crate::fault::{FaultInjector, FaultPlan, InjectedFaults};
+use crate::stats::TxMetrics;
+
+/// The send-side syscalls the readiness backends make.
+pub trait SendSys: Send + std::fmt::Debug {
+    /// `send(2)` of one datagram on a connected socket; returns the bytes sent.
+    ///
+    /// # Safety
+    ///
+    /// `buf` points at `len` readable bytes that stay valid and unchanged during the call.
+    unsafe fn send(
+        &mut self,
+        fd: RawFd,
+        buf: *const u8,
+        len: usize,
+        m: &mut TxMetrics,
+    ) -> io::Result<usize>;
+
+    /// `sendmsg(2)`; `gso` says whether `hdr` carries a UDP_SEGMENT control message.
+    ///
+    /// # Safety
+    ///
+    /// `hdr` and everything it points to (iovecs, their buffers, the control buffer) are valid
+    /// for reads during the call.
+    unsafe fn sendmsg(
+        &mut self,
+        fd: RawFd,
+        hdr: &libc::msghdr,
+        gso: bool,
+        m: &mut TxMetrics,
+    ) -> io::Result<usize>;
+
+    /// `sendmmsg(2)` of `hdrs` (not empty); returns how many messages the kernel accepted.
+    /// `first_gso` says whether the first message carries a UDP_SEGMENT control message.
+    ///
+    /// # Safety
+    ///
+    /// Every header in `hdrs` and everything it points to are valid during the call (the
+    /// kernel writes each header's `msg_len`, and nothing else).
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    unsafe fn sendmmsg(
+        &mut self,
+        fd: RawFd,
+        hdrs: &mut [libc::mmsghdr],
+        first_gso: bool,
+        m: &mut TxMetrics,
+    ) -> io::Result<usize>;
+
+    /// Waits at most `timeout_ms` for the socket to accept more data (see
+    /// [`super::socket::wait_writable`]).
+    fn wait_writable(&mut self, fd: RawFd, timeout_ms: i32) -> io::Result<bool>;
+}
+
+/// The real kernel calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealSys;
+
+impl SendSys for RealSys {
+    unsafe fn send(
+        &mut self,
+        fd: RawFd,
+        buf: *const u8,
+        len: usize,
+        _m: &mut TxMetrics,
+    ) -> io::Result<usize> {
+        syscall!(send(fd, buf.cast(), len, 0)).map(|n| n as usize)
+    }
+
+    unsafe fn sendmsg(
+        &mut self,
+        fd: RawFd,
+        hdr: &libc::msghdr,
+        _gso: bool,
+        _m: &mut TxMetrics,
+    ) -> io::Result<usize> {
+        syscall!(sendmsg(fd, hdr, 0)).map(|n| n as usize)
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    unsafe fn sendmmsg(
+        &mut self,
+        fd: RawFd,
+        hdrs: &mut [libc::mmsghdr],
+        _first_gso: bool,
+        _m: &mut TxMetrics,
+    ) -> io::Result<usize> {
+        let n = hdrs.len().min(libc::c_uint::MAX as usize) as libc::c_uint;
+        syscall!(sendmmsg(fd, hdrs.as_mut_ptr(), n, 0)).map(|k| k as usize)
+    }
+
+    fn wait_writable(&mut self, fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+        super::socket::wait_writable(fd, timeout_ms)
+    }
+}
+
+/// Answers injected faults in place of `S`'s calls: the seeded plan's errnos and partial
+/// `sendmmsg` counts, and the forced refusal of the n-th GSO send (`TxFaults::gso_fail_at`).
+/// Every fault injected is recorded in `TxMetrics::injected`.
+#[derive(Debug)]
+pub struct Faulty<S> {
+    inner: S,
+    injector: Option<FaultInjector>,
+    gso_fail_at: Option<u64>,
+    /// Sends carrying GSO seen so far (what `gso_fail_at` counts).
+    gso_sends: u64,
+    /// Refusals forced by `gso_fail_at`.
+    forced_gso_refusals: u64,
+}
+
+impl<S: SendSys> Faulty<S> {
+    pub fn new(inner: S, plan: Option<FaultPlan>, gso_fail_at: Option<u64>) -> Faulty<S> {
+        Faulty {
+            inner,
+            injector: plan.map(FaultInjector::new),
+            gso_fail_at,
+            gso_sends: 0,
+            forced_gso_refusals: 0,
+        }
+    }
+
+    /// Every fault injected so far.
+    pub fn injected(&self) -> InjectedFaults {
+        let mut all = self
+            .injector
+            .as_ref()
+            .map(FaultInjector::injected)
+            .unwrap_or_default();
+        all.gso_refuse += self.forced_gso_refusals;
+        all
+    }
+
+    /// The error this send answers instead of running, if one is injected.
+    fn injected_error(&mut self, gso: bool, m: &mut TxMetrics) -> Option<io::Error> {
+        let forced = gso && {
+            let n = self.gso_sends;
+            self.gso_sends += 1;
+            self.gso_fail_at == Some(n)
+        };
+        let errno = if forced {
+            self.forced_gso_refusals += 1;
+            Some(libc::EIO)
+        } else {
+            self.injector.as_mut().and_then(|f| f.send_error(gso))
+        };
+        m.injected = self.injected();
+        errno.map(io::Error::from_raw_os_error)
+    }
+}
+
+impl<S: SendSys> SendSys for Faulty<S> {
+    unsafe fn send(
+        &mut self,
+        fd: RawFd,
+        buf: *const u8,
+        len: usize,
+        m: &mut TxMetrics,
+    ) -> io::Result<usize> {
+        match self.injected_error(false, m) {
+            Some(e) => Err(e),
+            // SAFETY: the caller's guarantee for `buf`, passed on unchanged.
+            None => unsafe { self.inner.send(fd, buf, len, m) },
+        }
+    }
+
+    unsafe fn sendmsg(
+        &mut self,
+        fd: RawFd,
+        hdr: &libc::msghdr,
+        gso: bool,
+        m: &mut TxMetrics,
+    ) -> io::Result<usize> {
+        match self.injected_error(gso, m) {
+            Some(e) => Err(e),
+            // SAFETY: the caller's guarantee for `hdr`, passed on unchanged.
+            None => unsafe { self.inner.sendmsg(fd, hdr, gso, m) },
+        }
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    unsafe fn sendmmsg(
+        &mut self,
+        fd: RawFd,
+        hdrs: &mut [libc::mmsghdr],
+        first_gso: bool,
+        m: &mut TxMetrics,
+    ) -> io::Result<usize> {
+        // An error on the first message fails the whole call; one on a later message shows up
+        // as a short count, then as the error of the next call (which starts there).
+        if let Some(e) = self.injected_error(first_gso, m) {
+            return Err(e);
+        }
+        let accepted = match self.injector.as_mut() {
+            Some(f) if !hdrs.is_empty() => f.accepted_prefix(hdrs.len()),
+            _ => hdrs.len(),
+        };
+        m.injected = self.injected();
+        // SAFETY: a prefix of the caller's headers, all valid by the caller's guarantee.
+        unsafe { self.inner.sendmmsg(fd, &mut hdrs[..accepted], first_gso, m) }
+    }
+
+    fn wait_writable(&mut self, fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+        self.inner.wait_writable(fd, timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::PPM;
+
+    #[test]
+    fn forced_gso_refusal_counts_only_gso_sends() {
+        let mut f = Faulty::new(RealSys, None, Some(1));
+        let mut m = TxMetrics::new();
+        assert!(f.injected_error(false, &mut m).is_none());
+        assert!(f.injected_error(true, &mut m).is_none()); // GSO send 0
+        let e = f
+            .injected_error(true, &mut m)
+            .expect("GSO send 1 is refused");
+        assert_eq!(e.raw_os_error(), Some(libc::EIO));
+        assert!(f.injected_error(true, &mut m).is_none());
+        assert_eq!(m.injected.gso_refuse, 1);
+        assert_eq!(m.injected.total(), 1);
+    }
+
+    #[test]
+    fn plan_errors_are_recorded_as_injected() {
+        let plan = FaultPlan {
+            seed: 9,
+            enobufs: PPM,
+            max_faults: Some(3),
+            ..FaultPlan::none()
+        };
+        let mut f = Faulty::new(RealSys, Some(plan), None);
+        let mut m = TxMetrics::new();
+        let errors = (0..10)
+            .filter_map(|_| f.injected_error(false, &mut m))
+            .map(|e| e.raw_os_error())
+            .collect::<Vec<_>>();
+        assert_eq!(errors, vec![Some(libc::ENOBUFS); 3]);
+        assert_eq!(m.injected.enobufs, 3);
+        assert_eq!(m.injected, f.injected());
+    }
+}
