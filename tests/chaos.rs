@@ -42,11 +42,13 @@ const RESTART_GAP: Duration = Duration::from_millis(150);
 /// No receiver: unpaced, so refusals hit full batches.
 const NOBODY_COUNT: u64 = 3_000;
 /// Device restart: the emulator restarts after `DEVICE_RESTART_AFTER` packets of a stream of
-/// `DEVICE_COUNT`, with a window of `DEVICE_WINDOW` packets in a buffer of 64 packets.
+/// `DEVICE_COUNT`, with a window of `DEVICE_WINDOW` packets (one default batch) in a buffer of
+/// twice that, acknowledged every `DEVICE_ACK_EVERY` packets.
 const DEVICE_COUNT: u64 = 2_000;
 const DEVICE_RESTART_AFTER: u64 = 500;
-const DEVICE_WINDOW: u64 = 32;
-const DEVICE_BUFFER_PACKETS: usize = 64;
+const DEVICE_WINDOW: u64 = 64;
+const DEVICE_BUFFER_PACKETS: usize = 128;
+const DEVICE_ACK_EVERY: u64 = 16;
 /// Receivers stop this long after their last packet.
 const IDLE_EXIT_MS: u64 = 500;
 /// Big enough that a receiver slowed down by a loaded machine drops nothing.
@@ -54,7 +56,7 @@ const RCVBUF: u64 = 256 << 20;
 /// Watchdogs: a sender must end this long after it started (every stream here lasts ≤ 2 s); a
 /// receiver this long after its sender ended; a receiver must announce its port within
 /// `LISTEN_TIMEOUT`.
-const SENDER_WATCHDOG: Duration = Duration::from_secs(20);
+const SENDER_WATCHDOG: Duration = Duration::from_secs(15);
 const RECEIVER_GRACE: Duration = Duration::from_millis(IDLE_EXIT_MS + 5_000);
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
