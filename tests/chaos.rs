@@ -10,7 +10,8 @@
 //! the end listing every failing cell with its reasons.
 //!
 //! `CHAOS_FILTER=uring` (a substring of the cell's label) runs a subset; `CHAOS_JOBS=N` sets how
-//! many cells run at once across the four tests (default 3). `--nocapture` shows the lines live.
+//! many cells run at once across the four tests (default 3); `CHAOS_SEND_ARGS="--zc-threshold off"`
+//! adds flags to every sender. `--nocapture` shows the lines live.
 
 mod common;
 #[path = "common/process.rs"]
@@ -130,6 +131,7 @@ impl Cell {
         }
         a.extend(strings(&["--payload", &self.payload.to_string()]));
         a.extend(strings(&["--count", &count.to_string(), "--json"]));
+        a.extend(extra_send_args());
         a
     }
 
@@ -143,6 +145,13 @@ impl Cell {
         ]));
         a
     }
+}
+
+/// `CHAOS_SEND_ARGS`, split at whitespace: flags added to every sender (to tell which mechanism
+/// a failing cell depends on, e.g. `--zc-threshold off`).
+fn extra_send_args() -> Vec<String> {
+    let extra = std::env::var("CHAOS_SEND_ARGS").unwrap_or_default();
+    extra.split_whitespace().map(String::from).collect()
 }
 
 fn strings(s: &[&str]) -> Vec<String> {
