@@ -172,10 +172,32 @@ fn recv_args(port: u16) -> Vec<String> {
     ])
 }
 
-/// A port nobody listens on right now: bind port 0, read it, let it go.
+/// A port nobody listens on right now, outside the kernel's ephemeral range: the cells leave
+/// their port unbound for a while (before the late receiver, between receivers A and B), and a
+/// port from the ephemeral range could meanwhile be handed to any new socket, another cell's
+/// sender included. Ports are taken in turn from an offset that depends on the process id (so
+/// two runs at once rarely meet), each checked by binding it.
 fn free_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or(32_768);
+    const LOW: usize = 10_000;
+    if ephemeral_low < LOW + 1_000 {
+        // No room below the ephemeral range: take what the kernel gives.
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        return s.local_addr().unwrap().port();
+    }
+    let span = ephemeral_low - LOW;
+    let offset = std::process::id() as usize * 7_919;
+    for _ in 0..1_000 {
+        let port = (LOW + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free UDP port in {LOW}..{ephemeral_low}");
 }
 
 /// What one cell saw, for its line and the summary.
@@ -438,24 +460,18 @@ fn device_restart(cell: &Cell, o: &mut Outcome) {
     o.count = DEVICE_COUNT;
     let port = free_port();
     let mut args = recv_args(port);
-    let buffer = DEVICE_BUFFER_PACKETS * cell.payload;
+    let buffer = (DEVICE_BUFFER_PACKETS * cell.payload).to_string();
+    let ack_every = DEVICE_ACK_EVERY.to_string();
+    let restart_after = DEVICE_RESTART_AFTER.to_string();
     args.extend(strings(&[
         "--device",
         "--device-buffer",
-        &buffer.to_string(),
-    ]));
-    args.extend(strings(&[
+        &buffer,
         "--drain-pps",
         "20000",
-        "--ack",
-        "native",
-        "--ack-every",
-        "8",
     ]));
-    args.extend(strings(&[
-        "--restart-after",
-        &DEVICE_RESTART_AFTER.to_string(),
-    ]));
+    args.extend(strings(&["--ack", "native", "--ack-every", &ack_every]));
+    args.extend(strings(&["--restart-after", &restart_after]));
     let rx = start_receiver(o, "device", &args);
     let start = Instant::now();
     let mut tx_args = cell.send_args(port, DEVICE_COUNT);
