@@ -50,6 +50,10 @@ const DEVICE_RESTART_AFTER: u64 = 500;
 const DEVICE_WINDOW: u64 = 64;
 const DEVICE_BUFFER_PACKETS: usize = 128;
 const DEVICE_ACK_EVERY: u64 = 16;
+/// Slab of the senders: big enough for several batches in flight, small enough that a debug
+/// build sets it up (65507-byte slots) well within the late receiver's 0.5 s, and slots are reused
+/// many times per stream.
+const SLOTS: usize = 512;
 /// Receivers stop this long after their last packet.
 const IDLE_EXIT_MS: u64 = 500;
 /// Big enough that a receiver slowed down by a loaded machine drops nothing.
@@ -131,6 +135,7 @@ impl Cell {
         }
         a.extend(strings(&["--payload", &self.payload.to_string()]));
         a.extend(strings(&["--count", &count.to_string(), "--json"]));
+        a.extend(strings(&["--slots", &SLOTS.to_string()]));
         a.extend(extra_send_args());
         a
     }
