@@ -1,0 +1,722 @@
+//! The chaos matrix: backend {uring, mmsg, send} × GSO {on, off} × payload {1472, 4096, 8000,
+//! 65507} × fault {late receiver, receiver restarted mid-stream, no receiver, device restart},
+//! 96 cells, each run as separate `ringshot send` / `ringshot recv` processes over loopback so that
+//! exit statuses are part of what is checked.
+//!
+//! Every cell: no process hangs (a watchdog kills it and fails the cell), every receiver sees no
+//! duplicate and no reordered packet, the sender's count is exact, and every exit status is the
+//! documented one (0: the stream completed, nobody listening included; 1: the engine stopped with
+//! an error, the JSON report still printed with an `"error"` key). All cells run; the test fails at
+//! the end listing every failing cell with its reasons.
+//!
+//! `CHAOS_FILTER=uring` (a substring of the cell's label) runs a subset; `CHAOS_JOBS=N` sets how
+//! many cells run at once across the four tests (default 3); `CHAOS_SEND_ARGS="--zc-threshold off"`
+//! adds flags to every sender. `--nocapture` shows the lines live.
+
+mod common;
+#[path = "common/process.rs"]
+mod process;
+
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use process::{Exit, Proc};
+use serde_json::Value;
+
+const PAYLOADS: [usize; 4] = [1472, 4096, 8000, 65507];
+/// Pace of the streams that need a receiver to come and go while they run.
+const RATE_PPS: u64 = 2_000;
+/// Paced submits gather what falls due within this window, so a submit often carries several
+/// packets and a refused send can land in the middle of a batch.
+const PACE_QUANTUM_US: u64 = 2_000;
+/// Late receiver: 1.5 s of stream; the receiver binds 0.5 s in.
+const LATE_COUNT: u64 = 3_000;
+const LATE_START: Duration = Duration::from_millis(500);
+/// Receiver restart: 2 s of stream; receiver A stops after `FIRST_PART` packets, B binds
+/// `RESTART_GAP` after A has gone.
+const RESTART_COUNT: u64 = 4_000;
+const FIRST_PART: u64 = 1_000;
+const RESTART_GAP: Duration = Duration::from_millis(150);
+/// No receiver: unpaced, so refusals hit full batches.
+const NOBODY_COUNT: u64 = 3_000;
+/// Device restart: the emulator restarts after `DEVICE_RESTART_AFTER` packets of a stream of
+/// `DEVICE_COUNT`, with a window of `DEVICE_WINDOW` packets (one default batch) in a buffer of
+/// twice that, acknowledged every `DEVICE_ACK_EVERY` packets.
+const DEVICE_COUNT: u64 = 2_000;
+const DEVICE_RESTART_AFTER: u64 = 500;
+const DEVICE_WINDOW: u64 = 64;
+const DEVICE_BUFFER_PACKETS: usize = 128;
+const DEVICE_ACK_EVERY: u64 = 16;
+/// Slab of the senders: big enough for several batches in flight, small enough that a debug
+/// build sets it up (65507-byte slots) well within the late receiver's 0.5 s, and slots are reused
+/// many times per stream.
+const SLOTS: usize = 512;
+/// Receivers stop this long after their last packet.
+const IDLE_EXIT_MS: u64 = 500;
+/// Big enough that a receiver slowed down by a loaded machine drops nothing.
+const RCVBUF: u64 = 256 << 20;
+/// Watchdogs: a sender must end this long after it started (every stream here lasts ≤ 2 s); a
+/// receiver this long after its sender ended; a receiver must announce its port within
+/// `LISTEN_TIMEOUT`.
+const SENDER_WATCHDOG: Duration = Duration::from_secs(15);
+const RECEIVER_GRACE: Duration = Duration::from_millis(IDLE_EXIT_MS + 5_000);
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Uring,
+    Mmsg,
+    Send,
+}
+
+impl Backend {
+    const ALL: [Backend; 3] = [Backend::Uring, Backend::Mmsg, Backend::Send];
+
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Uring => "uring",
+            Backend::Mmsg => "mmsg",
+            Backend::Send => "send",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// Nobody listens for the first 0.5 s of a paced stream.
+    LateReceiver,
+    /// Receiver A takes the first part and goes away; B binds the same port shortly after.
+    ReceiverRestart,
+    /// Nobody listens at all.
+    NoReceiver,
+    /// The device emulator restarts mid-stream under flow control.
+    DeviceRestart,
+}
+
+impl Fault {
+    fn name(self) -> &'static str {
+        match self {
+            Fault::LateReceiver => "late-receiver",
+            Fault::ReceiverRestart => "receiver-restart",
+            Fault::NoReceiver => "no-receiver",
+            Fault::DeviceRestart => "device-restart",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Cell {
+    backend: Backend,
+    gso: bool,
+    payload: usize,
+    fault: Fault,
+}
+
+impl Cell {
+    fn label(&self) -> String {
+        format!(
+            "{:<5} gso={:<3} payload={:<5} {:<16}",
+            self.backend.name(),
+            if self.gso { "on" } else { "off" },
+            self.payload,
+            self.fault.name()
+        )
+    }
+
+    /// `ringshot send` to `port` with this cell's backend, GSO and payload.
+    fn send_args(&self, port: u16, count: u64) -> Vec<String> {
+        let mut a = strings(&["send", "--to", &format!("127.0.0.1:{port}")]);
+        a.extend(strings(&["--backend", self.backend.name()]));
+        if !self.gso {
+            a.push("--no-gso".into());
+        }
+        a.extend(strings(&["--payload", &self.payload.to_string()]));
+        a.extend(strings(&["--count", &count.to_string(), "--json"]));
+        a.extend(strings(&["--slots", &SLOTS.to_string()]));
+        a.extend(extra_send_args());
+        a
+    }
+
+    /// The same, paced so the stream lasts `count / RATE_PPS` seconds.
+    fn paced_send_args(&self, port: u16, count: u64) -> Vec<String> {
+        let mut a = self.send_args(port, count);
+        a.extend(strings(&["--rate", &format!("{RATE_PPS}pps")]));
+        a.extend(strings(&[
+            "--pace-quantum-us",
+            &PACE_QUANTUM_US.to_string(),
+        ]));
+        a
+    }
+}
+
+/// `CHAOS_SEND_ARGS`, split at whitespace: flags added to every sender (to tell which mechanism
+/// a failing cell depends on, e.g. `--zc-threshold off`).
+fn extra_send_args() -> Vec<String> {
+    let extra = std::env::var("CHAOS_SEND_ARGS").unwrap_or_default();
+    extra.split_whitespace().map(String::from).collect()
+}
+
+fn strings(s: &[&str]) -> Vec<String> {
+    s.iter().map(|s| s.to_string()).collect()
+}
+
+/// `ringshot recv` on `port`, stopping `IDLE_EXIT_MS` after its last packet.
+fn recv_args(port: u16) -> Vec<String> {
+    strings(&[
+        "recv",
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+        "--json",
+        "--idle-exit-ms",
+        &IDLE_EXIT_MS.to_string(),
+        "--rcvbuf",
+        &RCVBUF.to_string(),
+    ])
+}
+
+/// A port nobody listens on right now, outside the kernel's ephemeral range: the cells leave
+/// their port unbound for a while (before the late receiver, between receivers A and B), and a
+/// port from the ephemeral range could meanwhile be handed to any new socket, another cell's
+/// sender included. Ports are taken in turn from an offset that depends on the process id (so
+/// two runs at once rarely meet), each checked by binding it.
+fn free_port() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or(32_768);
+    const LOW: usize = 10_000;
+    if ephemeral_low < LOW + 1_000 {
+        // No room below the ephemeral range: take what the kernel gives.
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        return s.local_addr().unwrap().port();
+    }
+    let span = ephemeral_low - LOW;
+    let offset = std::process::id() as usize * 7_919;
+    for _ in 0..1_000 {
+        let port = (LOW + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free UDP port in {LOW}..{ephemeral_low}");
+}
+
+/// What one cell saw, for its line and the summary.
+#[derive(Default)]
+struct Outcome {
+    count: u64,
+    sent: Option<u64>,
+    /// Packets per receiver, "+"-joined.
+    received: String,
+    dups: u64,
+    reordered: u64,
+    /// Exit statuses: sender, then receivers.
+    exits: String,
+    seconds: f64,
+    failures: Vec<String>,
+    /// Set when the machine was too slow for the cell to show anything (a receiver came up
+    /// after the stream had ended); such a cell neither passes nor fails.
+    inconclusive: Option<String>,
+}
+
+impl Outcome {
+    fn fail(&mut self, msg: impl Into<String>) {
+        self.failures.push(msg.into());
+    }
+
+    fn expect_eq(&mut self, what: &str, got: Option<u64>, want: u64) {
+        if got != Some(want) {
+            self.fail(format!("{what}: {} (expected {want})", show(got)));
+        }
+    }
+
+    fn verdict(&self) -> &'static str {
+        if !self.failures.is_empty() {
+            "FAIL"
+        } else if self.inconclusive.is_some() {
+            "INCONCLUSIVE"
+        } else {
+            "ok"
+        }
+    }
+}
+
+fn show(v: Option<u64>) -> String {
+    v.map_or("missing".into(), |v| v.to_string())
+}
+
+/// The unsigned number at `path` (dot-separated keys) of `v`.
+fn num(v: &Value, path: &str) -> Option<u64> {
+    path.split('.').try_fold(v, |v, k| v.get(k))?.as_u64()
+}
+
+/// A receiver's JSON: parsed, with the checks every receiver must pass (clean exit, no
+/// duplicate, no reordered, no late, no corrupt or malformed packet, no kernel drop).
+fn check_receiver(o: &mut Outcome, who: &str, exit: &Exit) -> Option<Value> {
+    if exit.killed {
+        o.fail(format!("{who}: hung, killed by the watchdog"));
+        return None;
+    }
+    if exit.code != Some(0) {
+        o.fail(format!("{who}: exit {} (expected 0)", exit.status()));
+    }
+    let v = match exit.json() {
+        Ok(v) => v,
+        Err(e) => {
+            o.fail(format!("{who}: no JSON report: {e}"));
+            return None;
+        }
+    };
+    o.dups += num(&v, "duplicates").unwrap_or(0);
+    o.reordered += num(&v, "reordered").unwrap_or(0);
+    for key in ["duplicates", "reordered", "late", "corrupt"] {
+        o.expect_eq(&format!("{who} {key}"), num(&v, key), 0);
+    }
+    let drops = num(&v, "kernel_drops");
+    if drops != Some(0) {
+        o.fail(format!(
+            "{who} kernel_drops: {} (expected 0; stderr {:?})",
+            show(drops),
+            process::clip(&exit.stderr)
+        ));
+    }
+    if v["malformed"].as_object().is_none_or(|m| !m.is_empty()) {
+        o.fail(format!("{who} malformed: {}", v["malformed"]));
+    }
+    let sep = if o.received.is_empty() { "" } else { "+" };
+    o.received = format!("{}{sep}{}", o.received, show(num(&v, "packets")));
+    Some(v)
+}
+
+/// What a receiver's counts say about the sequence numbers it got, for a stream starting at 0:
+/// `(distinct, highest)`. `lost` counts the numbers below the highest seen that never arrived,
+/// so the highest is `lost + distinct - 1`.
+fn seq_span(v: &Value) -> Option<(u64, Option<u64>)> {
+    let distinct = num(v, "packets")? - num(v, "duplicates")? - num(v, "late")?;
+    let highest = (distinct > 0).then(|| num(v, "lost").map(|l| l + distinct - 1));
+    Some((distinct, highest.flatten()))
+}
+
+/// A receiver that got packets holds a run of sequence numbers ending at the stream's last,
+/// `count - 1`, with nothing missing inside it. The JSON gives the highest number exactly (from
+/// `lost`); the run's first number needs the receiver's `first_seq`, checked when reported.
+fn check_suffix(o: &mut Outcome, who: &str, v: &Value, count: u64) -> Option<u64> {
+    let (distinct, highest) = seq_span(v)?;
+    o.expect_eq(&format!("{who} highest sequence"), highest, count - 1);
+    let first = count - distinct.min(count);
+    if let Some(reported) = num(v, "first_seq") {
+        if reported != first {
+            o.fail(format!(
+                "{who}: first_seq {reported} but {distinct} distinct packets end at {}: a hole",
+                count - 1
+            ));
+        }
+    }
+    Some(first)
+}
+
+/// The sender of a stream that must complete: exit 0, the exact count, nothing failed.
+fn check_completed_sender(o: &mut Outcome, cell: &Cell, exit: &Exit) -> Option<Value> {
+    o.exits = exit.status();
+    if exit.killed {
+        o.fail(format!(
+            "sender: hung, killed by the watchdog after {SENDER_WATCHDOG:?}"
+        ));
+        return None;
+    }
+    if exit.code != Some(0) {
+        o.fail(format!(
+            "sender: exit {} (expected 0): {}",
+            exit.status(),
+            process::clip(&exit.stderr)
+        ));
+    }
+    let v = match exit.json() {
+        Ok(v) => v,
+        Err(e) => {
+            o.fail(format!("sender: no JSON report: {e}"));
+            return None;
+        }
+    };
+    o.sent = num(&v, "packets");
+    o.expect_eq("sender packets", o.sent, o.count);
+    o.expect_eq(
+        "sender bytes",
+        num(&v, "bytes"),
+        o.count * cell.payload as u64,
+    );
+    o.expect_eq("sender failed_packets", num(&v, "failed_packets"), 0);
+    o.expect_eq("sender stray_completions", num(&v, "stray_completions"), 0);
+    if let Some(e) = v.get("error") {
+        o.fail(format!("sender: error {e} in a completed stream"));
+    }
+    if v.get("interrupted").and_then(Value::as_bool) == Some(true) {
+        o.fail("sender: reported interrupted");
+    }
+    Some(v)
+}
+
+/// Nobody listened for a while during the stream: the sender saw ECONNREFUSED.
+fn check_refused(o: &mut Outcome, sender: &Option<Value>) {
+    if let Some(v) = sender {
+        if num(v, "errors.ECONNREFUSED").unwrap_or(0) == 0 {
+            o.fail(format!(
+                "sender: no ECONNREFUSED among errors {}",
+                v["errors"]
+            ));
+        }
+    }
+}
+
+/// Starts a receiver on `port` and waits until it has bound.
+fn start_receiver(o: &mut Outcome, who: &str, args: &[String]) -> Proc {
+    let mut p = Proc::spawn(who, args);
+    if !p.wait_for_stderr("listening on", LISTEN_TIMEOUT) {
+        o.fail(format!("{who}: never announced that it listens"));
+    }
+    p
+}
+
+/// Ends a receiver whose sender ended at `sender_end`. One that came up only after the stream
+/// had ended (`late`) and so never got a packet is killed and makes the cell inconclusive.
+fn finish_receiver(o: &mut Outcome, rx: Proc, sender_end: Instant, late: bool) -> Option<Value> {
+    let who = rx.name.clone();
+    let exit = rx.finish_by(sender_end.max(Instant::now()) + RECEIVER_GRACE);
+    o.exits = format!("{}/{}", o.exits, exit.status());
+    if exit.killed && late {
+        o.inconclusive = Some(format!("{who} bound after the stream had ended"));
+        return None;
+    }
+    check_receiver(o, &who, &exit)
+}
+
+/// Nobody listens for the first 0.5 s of a paced 1.5 s stream. Sends refused meanwhile are
+/// retried, so the sender counts every packet once and exits 0; the receiver gets the stream
+/// from some point on, complete to the end: once it is bound, loopback with a big buffer loses
+/// nothing, and a send refused for a packet dropped before it bound is retried, not skipped.
+fn late_receiver(cell: &Cell, o: &mut Outcome) {
+    o.count = LATE_COUNT;
+    let port = free_port();
+    let start = Instant::now();
+    let mut tx = Proc::spawn("sender", &cell.paced_send_args(port, LATE_COUNT));
+    thread::sleep(LATE_START);
+    let rx = start_receiver(o, "receiver", &recv_args(port));
+    let late = !tx.running();
+    let sent = tx.finish_by(start + SENDER_WATCHDOG);
+    let sender = check_completed_sender(o, cell, &sent);
+    let Some(v) = finish_receiver(o, rx, sent.at, late) else {
+        return;
+    };
+    if num(&v, "packets") == Some(0) {
+        return o.fail("receiver: got nothing although it listened before the stream ended");
+    }
+    if check_suffix(o, "receiver", &v, LATE_COUNT) == Some(0) {
+        // The receiver has the whole stream: the sender started only after it had bound.
+        o.inconclusive = Some("the stream started after the receiver had bound".into());
+    } else {
+        check_refused(o, &sender);
+    }
+}
+
+/// Receiver A takes the first `FIRST_PART` packets and stops; B binds the same port
+/// `RESTART_GAP` later. A holds exactly 0..n from the start (it listened before the sender
+/// started); B holds a run ending at the last packet and starting after A's last: no number in
+/// both, and the sender, which saw refusals in between, exits 0 with the exact count.
+fn receiver_restart(cell: &Cell, o: &mut Outcome) {
+    o.count = RESTART_COUNT;
+    let port = free_port();
+    let mut a_args = recv_args(port);
+    a_args.extend(strings(&["--count", &FIRST_PART.to_string()]));
+    let rx_a = start_receiver(o, "receiver A", &a_args);
+    let start = Instant::now();
+    let mut tx = Proc::spawn("sender", &cell.paced_send_args(port, RESTART_COUNT));
+    let a = rx_a.finish_by(start + SENDER_WATCHDOG);
+    let a_json = check_receiver(o, "receiver A", &a);
+    thread::sleep(RESTART_GAP);
+    let rx_b = start_receiver(o, "receiver B", &recv_args(port));
+    let late = !tx.running();
+    let sent = tx.finish_by(start + SENDER_WATCHDOG);
+    let exit_a = a.status();
+    let sender = check_completed_sender(o, cell, &sent);
+    check_refused(o, &sender);
+    o.exits = format!("{}/{exit_a}", o.exits);
+    let b_json = finish_receiver(o, rx_b, sent.at, late);
+    let mut a_end = None;
+    if let Some(v) = &a_json {
+        o.expect_eq("receiver A lost", num(v, "lost"), 0);
+        a_end = seq_span(v).map(|(distinct, _)| distinct);
+        if a_end.unwrap_or(0) < FIRST_PART {
+            o.fail(format!(
+                "receiver A: {} packets before stopping",
+                show(a_end)
+            ));
+        }
+    }
+    let Some(v) = b_json else { return };
+    if num(&v, "packets") == Some(0) {
+        return o.fail("receiver B: got nothing although it listened before the stream ended");
+    }
+    let b_first = check_suffix(o, "receiver B", &v, RESTART_COUNT);
+    if let (Some(a_end), Some(b_first)) = (a_end, b_first) {
+        if b_first < a_end {
+            o.fail(format!(
+                "receivers overlap: A holds 0..{a_end}, B's run starts at {b_first}"
+            ));
+        }
+    }
+}
+
+/// Nobody listens at all: every packet is sent once (refusals retried), exit 0, bounded time.
+fn no_receiver(cell: &Cell, o: &mut Outcome) {
+    o.count = NOBODY_COUNT;
+    let start = Instant::now();
+    let tx = Proc::spawn("sender", &cell.send_args(free_port(), NOBODY_COUNT));
+    let sent = tx.finish_by(start + SENDER_WATCHDOG);
+    let sender = check_completed_sender(o, cell, &sent);
+    check_refused(o, &sender);
+    o.received = "-".into();
+}
+
+/// The device emulator restarts after `DEVICE_RESTART_AFTER` packets under flow control. The
+/// sender stops with an error: exit 1, its JSON report still printed with an `"error"` naming
+/// the restart, and every packet it counts reached the device; the device sees no duplicate and
+/// no reordered packet.
+fn device_restart(cell: &Cell, o: &mut Outcome) {
+    o.count = DEVICE_COUNT;
+    let port = free_port();
+    let mut args = recv_args(port);
+    let buffer = (DEVICE_BUFFER_PACKETS * cell.payload).to_string();
+    let ack_every = DEVICE_ACK_EVERY.to_string();
+    let restart_after = DEVICE_RESTART_AFTER.to_string();
+    args.extend(strings(&[
+        "--device",
+        "--device-buffer",
+        &buffer,
+        "--drain-pps",
+        "20000",
+    ]));
+    args.extend(strings(&["--ack", "native", "--ack-every", &ack_every]));
+    args.extend(strings(&["--restart-after", &restart_after]));
+    let rx = start_receiver(o, "device", &args);
+    let start = Instant::now();
+    let mut tx_args = cell.send_args(port, DEVICE_COUNT);
+    tx_args.extend(strings(&["--ack", "native", "--window-packets"]));
+    tx_args.push(DEVICE_WINDOW.to_string());
+    let sent = Proc::spawn("sender", &tx_args).finish_by(start + SENDER_WATCHDOG);
+    o.exits = sent.status();
+    let sender_json = check_failed_sender(o, &sent);
+    let Some(dev) = finish_receiver(o, rx, sent.at, false) else {
+        return;
+    };
+    o.expect_eq("device lost", num(&dev, "lost"), 0);
+    o.expect_eq("device overflows", num(&dev, "device.overflows"), 0);
+    let restarts = num(&dev, "device.restarts").unwrap_or(0);
+    if restarts == 0 {
+        o.fail("device: no restart happened");
+    }
+    o.expect_eq(
+        "device injected restarts",
+        num(&dev, "injected.restarts"),
+        restarts,
+    );
+    if let Some(v) = sender_json {
+        o.sent = num(&v, "packets");
+        o.expect_eq(
+            "sender packets (= device packets)",
+            o.sent,
+            num(&dev, "packets").unwrap_or(0),
+        );
+        if num(&v, "events.restart").unwrap_or(0) == 0 {
+            o.fail(format!("sender: no restart event in {}", v["events"]));
+        }
+    }
+}
+
+/// The sender of a stream the device's restart stops: exit 1 and the JSON report with an
+/// `"error"` naming the restart.
+fn check_failed_sender(o: &mut Outcome, exit: &Exit) -> Option<Value> {
+    if exit.killed {
+        o.fail(format!(
+            "sender: hung, killed by the watchdog after {SENDER_WATCHDOG:?}"
+        ));
+        return None;
+    }
+    if exit.code != Some(1) {
+        o.fail(format!("sender: exit {} (expected 1)", exit.status()));
+    }
+    let v = match exit.json() {
+        Ok(v) => v,
+        Err(e) => {
+            o.fail(format!("sender: no JSON report: {e}"));
+            return None;
+        }
+    };
+    match v.get("error").and_then(Value::as_str) {
+        Some(e) if e.to_lowercase().contains("restart") => {}
+        Some(e) => o.fail(format!(
+            "sender: error {e:?} does not name the device restart"
+        )),
+        None => o.fail(format!(
+            "sender: JSON report lacks \"error\" (stderr: {})",
+            process::clip(&exit.stderr)
+        )),
+    }
+    Some(v)
+}
+
+fn run_cell(cell: &Cell) -> Outcome {
+    let mut o = Outcome::default();
+    let start = Instant::now();
+    match cell.fault {
+        Fault::LateReceiver => late_receiver(cell, &mut o),
+        Fault::ReceiverRestart => receiver_restart(cell, &mut o),
+        Fault::NoReceiver => no_receiver(cell, &mut o),
+        Fault::DeviceRestart => device_restart(cell, &mut o),
+    }
+    o.seconds = start.elapsed().as_secs_f64();
+    o
+}
+
+/// Cells running at once across all the tests of this file.
+static RUNNING: Mutex<usize> = Mutex::new(0);
+static FREED: Condvar = Condvar::new();
+
+fn jobs() -> usize {
+    std::env::var("CHAOS_JOBS")
+        .ok()
+        .and_then(|j| j.parse().ok())
+        .filter(|&j| j > 0)
+        .unwrap_or(3)
+}
+
+/// Runs `cell` once a slot is free.
+fn run_cell_in_slot(cell: &Cell) -> Outcome {
+    let mut running = RUNNING.lock().unwrap();
+    while *running >= jobs() {
+        running = FREED.wait(running).unwrap();
+    }
+    *running += 1;
+    drop(running);
+    let o = run_cell(cell);
+    *RUNNING.lock().unwrap() -= 1;
+    FREED.notify_one();
+    o
+}
+
+fn line(cell: &Cell, o: &Outcome) -> String {
+    let mut s = format!(
+        "{} count={:<5} sent={:<5} recv={:<11} dups={} reord={} exit={:<8} {:>5.2}s {}",
+        cell.label(),
+        o.count,
+        show(o.sent),
+        o.received,
+        o.dups,
+        o.reordered,
+        o.exits,
+        o.seconds,
+        o.verdict()
+    );
+    for f in &o.failures {
+        s.push_str(&format!("\n      - {f}"));
+    }
+    if let Some(why) = &o.inconclusive {
+        s.push_str(&format!("\n      ~ {why}"));
+    }
+    s
+}
+
+/// Runs the 24 cells of `fault` (those matching `CHAOS_FILTER`), prints a line per cell and a
+/// summary, and fails listing every failing cell.
+fn run_fault(fault: Fault) {
+    let filter = std::env::var("CHAOS_FILTER").unwrap_or_default();
+    let uring = common::uring_available();
+    if !uring {
+        println!(
+            "chaos {}: io_uring unavailable here, uring cells skipped",
+            fault.name()
+        );
+    }
+    let cells: Vec<Cell> = Backend::ALL
+        .into_iter()
+        .filter(|&b| uring || b != Backend::Uring)
+        .flat_map(|backend| [true, false].map(|gso| (backend, gso)))
+        .flat_map(|(backend, gso)| {
+            PAYLOADS.map(|payload| Cell {
+                backend,
+                gso,
+                payload,
+                fault,
+            })
+        })
+        .filter(|c| c.label().contains(filter.as_str()))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::new());
+    let start = Instant::now();
+    thread::scope(|s| {
+        for _ in 0..jobs().min(cells.len()) {
+            s.spawn(|| {
+                while let Some(cell) = cells.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let o = run_cell_in_slot(cell);
+                    println!("{}", line(cell, &o));
+                    done.lock().unwrap().push((*cell, o));
+                }
+            });
+        }
+    });
+    summarize(fault, &done.into_inner().unwrap(), start.elapsed());
+}
+
+fn summarize(fault: Fault, done: &[(Cell, Outcome)], took: Duration) {
+    let failed: Vec<_> = done
+        .iter()
+        .filter(|(_, o)| !o.failures.is_empty())
+        .collect();
+    let inconclusive = done
+        .iter()
+        .filter(|(_, o)| o.failures.is_empty() && o.inconclusive.is_some())
+        .count();
+    println!(
+        "chaos {}: {} cells, {} ok, {} failed, {} inconclusive, {:.1} s",
+        fault.name(),
+        done.len(),
+        done.len() - failed.len() - inconclusive,
+        failed.len(),
+        inconclusive,
+        took.as_secs_f64()
+    );
+    if !failed.is_empty() {
+        let list: Vec<String> = failed.iter().map(|(c, o)| line(c, o)).collect();
+        panic!(
+            "{} of {} {} cells failed:\n{}",
+            failed.len(),
+            done.len(),
+            fault.name(),
+            list.join("\n")
+        );
+    }
+}
+
+#[test]
+fn chaos_late_receiver() {
+    run_fault(Fault::LateReceiver);
+}
+
+#[test]
+fn chaos_receiver_restart() {
+    run_fault(Fault::ReceiverRestart);
+}
+
+#[test]
+fn chaos_no_receiver() {
+    run_fault(Fault::NoReceiver);
+}
+
+#[test]
+fn chaos_device_restart() {
+    run_fault(Fault::DeviceRestart);
+}
