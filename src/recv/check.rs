@@ -114,6 +114,13 @@ impl StreamChecker {
             })
     }
 
+    /// Lowest and highest sequence numbers believed, over all streams.
+    pub fn seq_range(&self) -> (Option<u64>, Option<u64>) {
+        let lowest = self.streams.iter().filter_map(|(_, t)| t.lowest()).min();
+        let highest = self.streams.iter().filter_map(|(_, t)| t.highest()).max();
+        (lowest, highest)
+    }
+
     /// Arrivals not believed because they were implausibly far ahead, over all streams.
     pub fn implausible(&self) -> u64 {
         self.streams

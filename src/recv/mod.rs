@@ -416,6 +416,12 @@ pub struct RecvReport {
     pub foreign: u64,
     /// Packets not believed because their sequence number was implausibly far ahead.
     pub implausible: u64,
+    /// Lowest and highest sequence numbers received and believed (null before any packet). When
+    /// `packets − duplicates = last_seq − first_seq + 1`, the range arrived whole (a receiver
+    /// that joined late can check its run this way, whatever `lost` says about the numbers
+    /// before it joined).
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
     /// Datagrams the kernel dropped at the socket (SO_RXQ_OVFL), as last reported. The kernel
     /// counts receive buffers, so with GRO one dropped coalesced buffer counts once however many
     /// packets it held; `lost` counts packets.
@@ -502,6 +508,8 @@ impl RecvReport {
             late,
             foreign: run.foreign,
             implausible: c.implausible(),
+            first_seq: c.seq_range().0,
+            last_seq: c.seq_range().1,
             kernel_drops: backend.kernel_drops(),
             gaps_ns,
             malformed,
@@ -524,7 +532,8 @@ fn open(
 ) -> Result<(Box<dyn RxBackend>, Vec<String>), RecvError> {
     let sock = match sock {
         Some(s) => s,
-        None => UdpSocket::bind(cfg.bind).map_err(RecvError::Socket)?,
+        None => crate::sys::unix::socket::bound_udp(cfg.bind, cfg.rx_options().rcvbuf)
+            .map_err(RecvError::Socket)?,
     };
     open_rx(sock, &cfg.rx_options()).map_err(|e| RecvError::BackendUnavailable {
         backend: e.backend,

@@ -95,6 +95,9 @@ pub struct SeqTracker {
     /// The number that would continue the current run of implausible arrivals, and its length.
     resync_next: u128,
     resync_run: u32,
+    /// Lowest sequence number believed so far (the first arrival of a receiver that joined a
+    /// stream late is usually it).
+    lowest: Option<u64>,
 }
 
 impl Default for SeqTracker {
@@ -118,6 +121,7 @@ impl SeqTracker {
             max_jump: DEFAULT_MAX_SEQ_JUMP,
             resync_next: 0,
             resync_run: 0,
+            lowest: None,
         }
     }
 
@@ -170,6 +174,11 @@ impl SeqTracker {
         self.next.checked_sub(1).map(|h| h as u64)
     }
 
+    /// Lowest sequence number seen and believed, if any.
+    pub fn lowest(&self) -> Option<u64> {
+        self.lowest
+    }
+
     /// Running counts.
     pub fn counts(&self) -> SeqCounts {
         self.counts
@@ -198,8 +207,10 @@ impl SeqTracker {
         let w = u128::from(self.window);
         if s >= self.next && self.implausible(s) {
             self.counts.implausible += 1;
-            Arrival::Implausible
-        } else if s >= self.next {
+            return Arrival::Implausible;
+        }
+        self.lowest = Some(self.lowest.map_or(seq, |l| l.min(seq)));
+        if s >= self.next {
             let kind = if s == self.next {
                 self.counts.in_order += 1;
                 Arrival::InOrder

@@ -61,6 +61,27 @@ pub fn connected_udp(
     Ok(sock)
 }
 
+/// A UDP socket bound to `addr` whose receive buffer is sized to about `rcvbuf` bytes *before*
+/// the bind: a datagram that arrives between bind and a later resize would otherwise meet the
+/// default buffer (a few 64 KiB datagrams) and could be dropped.
+pub fn bound_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<UdpSocket> {
+    use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    let flags = SockFlag::SOCK_CLOEXEC;
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd")))]
+    let flags = SockFlag::empty();
+    let fd = socket(family, SockType::Datagram, flags, None)?;
+    if rcvbuf > 0 {
+        set_recv_buffer(fd.as_raw_fd(), rcvbuf);
+    }
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    Ok(UdpSocket::from(fd))
+}
+
 /// Sets SO_SNDBUF, trying SO_SNDBUFFORCE first (root may exceed wmem_max). Best effort.
 pub fn set_send_buffer(fd: RawFd, bytes: usize) {
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
