@@ -192,7 +192,13 @@ impl<R: Ring> Faulty<R> {
 
     /// Synthesises the completions of an SQE that never reached the kernel.
     fn synthesise(&mut self, info: &SqeInfo<'_>, errno: i32) {
-        let more = if info.zc { F_MORE } else { 0 };
+        // As the kernel does: F_MORE on a failed zero-copy result, none on a cancelled one, and
+        // a notification for both.
+        let more = if info.zc && errno != libc::ECANCELED {
+            F_MORE
+        } else {
+            0
+        };
         self.held.push_back((
             0,
             Cqe {
