@@ -240,8 +240,7 @@ impl UringBackend {
         // is what we want; on an O_NONBLOCK socket it would hand us EAGAIN to spin on instead.
         sock.set_nonblocking(false)?;
         let real = RealRing::new(ring);
-        let ring: Box<dyn Ring> = if cfg.faults.plan.is_some() || cfg.faults.gso_fail_at.is_some()
-        {
+        let ring: Box<dyn Ring> = if cfg.faults.plan.is_some() || cfg.faults.gso_fail_at.is_some() {
             let faults = cfg.faults.plan.map(FaultInjector::new);
             Box::new(Faulty::new(real, faults, cfg.faults.gso_fail_at))
         } else {
@@ -567,7 +566,13 @@ impl UringBackend {
         Ok(())
     }
 
-    fn on_result(&mut self, idx: u32, res: i32, more: bool, m: &mut TxMetrics) -> Result<(), Stray> {
+    fn on_result(
+        &mut self,
+        idx: u32,
+        res: i32,
+        more: bool,
+        m: &mut TxMetrics,
+    ) -> Result<(), Stray> {
         let state = self.ops[idx as usize].state;
         if !matches!(state, OpState::InFlight | OpState::NotifFirst) {
             return Err(Stray);

@@ -173,7 +173,10 @@ mod tests {
             on_notif(S::FailedAwaitNotif, true),
             Ok((S::QueuedRetry, E::Queue))
         );
-        assert_eq!(on_notif(S::DroppedAwaitNotif, true), Ok((S::Free, E::Release)));
+        assert_eq!(
+            on_notif(S::DroppedAwaitNotif, true),
+            Ok((S::Free, E::Release))
+        );
     }
 
     #[test]
@@ -206,7 +209,10 @@ mod tests {
     #[test]
     fn user_data_round_trips_and_never_collides_with_cancel() {
         assert_eq!(split_user_data(user_data(7, 3)), (7, 3));
-        assert_eq!(split_user_data(user_data(u32::MAX - 1, u32::MAX)), (u32::MAX - 1, u32::MAX));
+        assert_eq!(
+            split_user_data(user_data(u32::MAX - 1, u32::MAX)),
+            (u32::MAX - 1, u32::MAX)
+        );
         assert_ne!(user_data(u32::MAX - 1, u32::MAX), CANCEL_USER_DATA);
         let held: Vec<_> = S::ALL.iter().filter(|s| s.kernel_holds()).collect();
         assert_eq!(held.len(), 5);

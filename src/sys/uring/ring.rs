@@ -278,6 +278,9 @@ impl<R: Ring> Ring for Faulty<R> {
     }
 
     fn injected(&self) -> InjectedFaults {
-        self.faults.as_ref().map(|f| f.injected()).unwrap_or_default()
+        self.faults
+            .as_ref()
+            .map(|f| f.injected())
+            .unwrap_or_default()
     }
 }

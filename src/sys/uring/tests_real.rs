@@ -69,7 +69,9 @@ impl Driver {
             wait,
             &mut |slot| {
                 on_done(slot);
-                let t = parked[slot as usize].take().expect("slot handed back twice");
+                let t = parked[slot as usize]
+                    .take()
+                    .expect("slot handed back twice");
                 free.push(t);
             },
             &mut self.m,
@@ -99,7 +101,9 @@ impl Driver {
         let mut off = 0;
         let mut tries = 0;
         while off < pending.len() {
-            let k = self.backend.submit(&self.slab, &pending[off..], &mut self.m)?;
+            let k = self
+                .backend
+                .submit(&self.slab, &pending[off..], &mut self.m)?;
             off += k;
             if k == 0 {
                 self.reap(true)?;
@@ -164,7 +168,8 @@ struct Receiver {
 
 fn receiver(sock: UdpSocket, expect: u64) -> Receiver {
     set_recv_buffer(sock.as_raw_fd(), 32 << 20);
-    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
     let got = Arc::new(AtomicU64::new(0));
     let g = got.clone();
     let handle = std::thread::spawn(move || {
@@ -186,7 +191,12 @@ fn receiver(sock: UdpSocket, expect: u64) -> Receiver {
 
 fn assert_in_order_once(seqs: &[u64]) {
     for w in seqs.windows(2) {
-        assert!(w[0] < w[1], "duplicate or reordered: {} then {}", w[0], w[1]);
+        assert!(
+            w[0] < w[1],
+            "duplicate or reordered: {} then {}",
+            w[0],
+            w[1]
+        );
     }
 }
 
@@ -215,7 +225,10 @@ fn send_all(d: &mut Driver, n: u64, payload: u32, got: Option<&AtomicU64>, pause
 #[test]
 fn closed_port_zero_copy_counts_every_packet_once() {
     for gso in [true, false] {
-        let dest = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let dest = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         // The socket above is closed again: nothing listens on `dest`.
         let Some(mut d) = real_backend(dest, 8000, 256, gso, None) else {
             return;
@@ -258,7 +271,10 @@ fn late_receiver_sees_no_duplicate_and_no_reordering() {
     assert_eq!(d.m.failed_packets, 0);
     assert_eq!(d.m.stray_completions, 0);
     assert_eq!(d.backend.in_flight(), 0);
-    assert!(!seqs.is_empty(), "the receiver came up while the sender still ran");
+    assert!(
+        !seqs.is_empty(),
+        "the receiver came up while the sender still ran"
+    );
 }
 
 #[test]
@@ -285,7 +301,11 @@ fn injected_link_failures_delays_and_reordering_keep_every_packet_once_in_order(
             d
         });
         let seqs = rx.handle.join().expect("receiver");
-        assert_eq!(seqs, (0..N).collect::<Vec<_>>(), "payload {payload} gso {gso}");
+        assert_eq!(
+            seqs,
+            (0..N).collect::<Vec<_>>(),
+            "payload {payload} gso {gso}"
+        );
         let m = &d.m;
         assert_eq!(m.packets, N);
         assert_eq!(m.failed_packets, 0);
@@ -327,10 +347,17 @@ fn kernel_zero_copy_failure_completions() {
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(5) {
         ring.submit_and_wait(0).unwrap();
-        cqes.extend(ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+        cqes.extend(
+            ring.completion()
+                .map(|c| (c.user_data(), c.result(), c.flags())),
+        );
         let finals = |ud| {
-            let result = cqes.iter().find(|c| c.0 == ud && !io_uring::cqueue::notif(c.2));
-            let notifs = cqes.iter().filter(|c| c.0 == ud && io_uring::cqueue::notif(c.2));
+            let result = cqes
+                .iter()
+                .find(|c| c.0 == ud && !io_uring::cqueue::notif(c.2));
+            let notifs = cqes
+                .iter()
+                .filter(|c| c.0 == ud && io_uring::cqueue::notif(c.2));
             result.is_some() && notifs.count() == 1
         };
         if finals(1) && finals(2) {
@@ -340,15 +367,30 @@ fn kernel_zero_copy_failure_completions() {
     }
     println!("zero-copy failure completions on this kernel: {cqes:?}");
     for ud in [1u64, 2] {
-        let results: Vec<_> = cqes.iter().filter(|c| c.0 == ud && !io_uring::cqueue::notif(c.2)).collect();
-        let notifs = cqes.iter().filter(|c| c.0 == ud && io_uring::cqueue::notif(c.2)).count();
+        let results: Vec<_> = cqes
+            .iter()
+            .filter(|c| c.0 == ud && !io_uring::cqueue::notif(c.2))
+            .collect();
+        let notifs = cqes
+            .iter()
+            .filter(|c| c.0 == ud && io_uring::cqueue::notif(c.2))
+            .count();
         assert_eq!(results.len(), 1, "one result for {ud}: {cqes:?}");
         assert!(results[0].1 < 0, "request {ud} failed: {cqes:?}");
         assert_eq!(notifs, 1, "one notification for {ud}: {cqes:?}");
     }
-    let failed = cqes.iter().find(|c| c.0 == 1 && !io_uring::cqueue::notif(c.2)).unwrap();
-    assert!(io_uring::cqueue::more(failed.2), "a failed send's result carries F_MORE");
-    let cancelled = cqes.iter().find(|c| c.0 == 2 && !io_uring::cqueue::notif(c.2)).unwrap();
+    let failed = cqes
+        .iter()
+        .find(|c| c.0 == 1 && !io_uring::cqueue::notif(c.2))
+        .unwrap();
+    assert!(
+        io_uring::cqueue::more(failed.2),
+        "a failed send's result carries F_MORE"
+    );
+    let cancelled = cqes
+        .iter()
+        .find(|c| c.0 == 2 && !io_uring::cqueue::notif(c.2))
+        .unwrap();
     assert_eq!(cancelled.1, -libc::ECANCELED);
 }
 

@@ -108,7 +108,11 @@ impl Ring for FakeRing {
         let mut sh = self.shared.lock().unwrap();
         sh.seen.push(info.user_data);
         for p in info.pkts {
-            assert!(sh.held.insert(p.slot), "slot {} submitted while held", p.slot);
+            assert!(
+                sh.held.insert(p.slot),
+                "slot {} submitted while held",
+                p.slot
+            );
         }
         self.pending.push(Sqe {
             ud: info.user_data,
@@ -131,7 +135,11 @@ impl Ring for FakeRing {
                 let more = if sqe.zc { F_MORE } else { 0 };
                 self.complete(&sqe, -errno, more, &mut sh);
             } else {
-                let seqs: Vec<u64> = sqe.pkts.iter().map(|p| sh.slot_seq[p.slot as usize]).collect();
+                let seqs: Vec<u64> = sqe
+                    .pkts
+                    .iter()
+                    .map(|p| sh.slot_seq[p.slot as usize])
+                    .collect();
                 sh.wire.extend(seqs);
                 let bytes: u32 = sqe.pkts.iter().map(|p| p.len).sum();
                 let more = if sqe.zc { F_MORE } else { 0 };
@@ -161,7 +169,12 @@ impl Ring for FakeRing {
 }
 
 /// A driver over the fake kernel, its fault plan and `gso_fail_at` wrapped around it.
-fn sim(gso: bool, kernel: FaultPlan, wrapper: Option<FaultPlan>, gso_fail_at: Option<u64>) -> (Driver, Arc<Mutex<Shared>>) {
+fn sim(
+    gso: bool,
+    kernel: FaultPlan,
+    wrapper: Option<FaultPlan>,
+    gso_fail_at: Option<u64>,
+) -> (Driver, Arc<Mutex<Shared>>) {
     let shared = Arc::new(Mutex::new(Shared {
         slot_seq: vec![u64::MAX; SLOTS as usize],
         ..Shared::default()
@@ -217,11 +230,27 @@ fn stray_completions_are_counted_and_ignored() {
     let (idx, generation) = ops::split_user_data(ud);
     shared.lock().unwrap().extra.extend([
         // A second notification and a second result for the finished op.
-        Cqe { user_data: ud, res: 0, flags: F_NOTIF },
-        Cqe { user_data: ud, res: 5000, flags: F_MORE },
+        Cqe {
+            user_data: ud,
+            res: 0,
+            flags: F_NOTIF,
+        },
+        Cqe {
+            user_data: ud,
+            res: 5000,
+            flags: F_MORE,
+        },
         // An unknown op, and a stale generation.
-        Cqe { user_data: ops::user_data(SLOTS + 7, 1), res: 0, flags: 0 },
-        Cqe { user_data: ops::user_data(idx, generation.wrapping_sub(1)), res: 0, flags: 0 },
+        Cqe {
+            user_data: ops::user_data(SLOTS + 7, 1),
+            res: 0,
+            flags: 0,
+        },
+        Cqe {
+            user_data: ops::user_data(idx, generation.wrapping_sub(1)),
+            res: 0,
+            flags: 0,
+        },
     ]);
     d.step(&[5000, 100]).unwrap();
     d.finish().unwrap();
@@ -234,15 +263,18 @@ fn stray_completions_are_counted_and_ignored() {
 
 /// One batch: how many packets and their size class.
 fn batch() -> impl Strategy<Value = Vec<u32>> {
-    (1usize..40, prop_oneof![100u32..1500, 4000u32..9000], any::<bool>()).prop_map(
-        |(n, len, short_last)| {
+    (
+        1usize..40,
+        prop_oneof![100u32..1500, 4000u32..9000],
+        any::<bool>(),
+    )
+        .prop_map(|(n, len, short_last)| {
             let mut v = vec![len; n];
             if short_last && len > 200 {
                 *v.last_mut().unwrap() = len / 2;
             }
             v
-        },
-    )
+        })
 }
 
 proptest! {
