@@ -73,26 +73,54 @@ pub(crate) trait Ring: Send {
     }
 }
 
-/// A real io_uring.
+/// A real io_uring. SQEs are staged and published together in [`Ring::enter`], so an SQPOLL
+/// thread never sees half a linked chain.
 pub(crate) struct RealRing {
     ring: IoUring,
     ext_arg: bool,
+    staged: Vec<squeue::Entry>,
 }
 
 impl RealRing {
     pub(crate) fn new(ring: IoUring) -> RealRing {
         let ext_arg = ring.params().is_feature_ext_arg();
-        RealRing { ring, ext_arg }
+        let capacity = ring.params().sq_entries() as usize;
+        RealRing {
+            ring,
+            ext_arg,
+            staged: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn stage(&mut self, entry: &squeue::Entry) -> bool {
+        let mut sq = self.ring.submission();
+        sq.sync();
+        if sq.len() + self.staged.len() >= sq.capacity() {
+            return false;
+        }
+        self.staged.push(entry.clone());
+        true
+    }
+
+    fn publish(&mut self) {
+        if self.staged.is_empty() {
+            return;
+        }
+        // SAFETY: every staged entry came through `Ring::push`, whose caller keeps what it
+        // points at alive until its final completion (cancel entries point at nothing).
+        let r = unsafe { self.ring.submission().push_multiple(&self.staged) };
+        debug_assert!(r.is_ok(), "room was checked when staging");
+        self.staged.clear();
     }
 }
 
 impl Ring for RealRing {
     unsafe fn push(&mut self, _info: &SqeInfo<'_>, entry: &squeue::Entry) -> bool {
-        // SAFETY: the caller keeps everything `entry` points at alive until its final CQE.
-        unsafe { self.ring.submission().push(entry) }.is_ok()
+        self.stage(entry)
     }
 
     fn enter(&mut self, want: usize, timeout: Duration) -> io::Result<()> {
+        self.publish();
         let r = if want == 0 {
             self.ring.submitter().submit()
         } else if self.ext_arg {
@@ -136,9 +164,7 @@ impl Ring for RealRing {
             None => opcode::AsyncCancel2::new(types::CancelBuilder::any()).build(),
             Some(ud) => opcode::AsyncCancel::new(ud).build(),
         };
-        let entry = entry.user_data(CANCEL_USER_DATA);
-        // SAFETY: a cancel SQE points at no memory.
-        unsafe { self.ring.submission().push(&entry) }.is_ok()
+        self.stage(&entry.user_data(CANCEL_USER_DATA))
     }
 }
 
