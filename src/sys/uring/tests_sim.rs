@@ -33,6 +33,8 @@ struct Shared {
     extra: Vec<Cqe>,
     /// `user_data` of every SQE seen.
     seen: Vec<u64>,
+    /// The kernel never lets go of zero-copy buffers (no notification is ever posted).
+    stuck: bool,
 }
 
 struct Sqe {
@@ -83,6 +85,9 @@ impl FakeRing {
     }
 
     fn post_due_notifs(&mut self, sh: &mut Shared) {
+        if sh.stuck {
+            return;
+        }
         let mut i = 0;
         while i < self.late.len() {
             if self.late[i].0 == 0 {
@@ -259,6 +264,34 @@ fn stray_completions_are_counted_and_ignored() {
     assert_eq!(d.m.packets, 3);
     assert_eq!(d.m.zero_copy_sends, 2);
     assert_eq!(d.m.zero_copy_notifications, 2);
+}
+
+#[test]
+fn cancel_reports_held_slots_and_drop_leaks_rather_than_frees() {
+    let (mut d, shared) = sim(false, FaultPlan::none(), None, None);
+    shared.lock().unwrap().stuck = true;
+    d.step(&[5000, 5000, 100]).unwrap();
+    let slab = d.slab.clone();
+    let (d, held) = watchdog(30, move || {
+        let mut back = 0;
+        let held = d
+            .backend
+            .cancel(Duration::from_millis(50), &mut |_| back += 1, &mut d.m);
+        // The copying send's slot already came back in `step`; nothing else may.
+        assert_eq!(back, 0);
+        assert_eq!(d.backend.in_flight(), 2);
+        (d, held)
+    });
+    assert_eq!(held, 2, "two zero-copy slots still held by the kernel");
+    assert_eq!(d.m.packets, 3);
+    assert_eq!(d.m.zero_copy_sends, 2);
+    assert_eq!(d.m.zero_copy_notifications, 0);
+    watchdog(30, move || drop(d));
+    assert_eq!(
+        Arc::strong_count(&slab),
+        2,
+        "the backend leaked its slab reference instead of freeing memory the kernel holds"
+    );
 }
 
 /// One batch: how many packets and their size class.
