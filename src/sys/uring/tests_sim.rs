@@ -145,7 +145,12 @@ impl Ring for FakeRing {
                     .iter()
                     .map(|p| sh.slot_seq[p.slot as usize])
                     .collect();
-                sh.wire.extend(seqs);
+                if sqe.gso || seqs.len() == 1 {
+                    sh.wire.extend(seqs);
+                } else {
+                    // Several iovecs without UDP_SEGMENT: one datagram holding them all.
+                    sh.wire.push(u64::MAX);
+                }
                 let bytes: u32 = sqe.pkts.iter().map(|p| p.len).sum();
                 let more = if sqe.zc { F_MORE } else { 0 };
                 self.complete(&sqe, bytes as i32, more, &mut sh);
