@@ -8,10 +8,10 @@
 //! Every SQE is one *op*, and every op is in exactly one state of the machine in [`ops`] (Free,
 //! InFlight, NotifFirst, AwaitNotif, FailedAwaitNotif, DroppedAwaitNotif, QueuedRetry). An op's
 //! slots go back to the engine only when its final completion is in: the result for a copying
-//! send, the notification for a zero-copy one. The kernel posts a notification for every
-//! zero-copy request it accepted, failed ones included; a request cancelled by a broken link gets
-//! one too although its ECANCELED result lacks F_MORE, so a zero-copy result is always treated as
-//! "notification to follow". `user_data` carries the op index and a generation bumped on every (re)submission, so
+//! send, the notification for a zero-copy one. The kernel flags a result that a notification
+//! will follow with F_MORE, failed sends included, except for a zero-copy request cancelled by a
+//! broken link: its ECANCELED result lacks F_MORE and the notification still comes, so that case
+//! is treated as "notification due" too. `user_data` carries the op index and a generation bumped on every (re)submission, so
 //! a late, duplicate or unknown completion is counted in `stray_completions` and ignored.
 //!
 //! Order: the SQEs of a batch are linked, so the kernel sends them in order even when one waits
@@ -544,11 +544,13 @@ impl UringBackend {
         let r = if c.flags & F_NOTIF != 0 {
             self.on_notif(idx, m)
         } else {
-            // A zero-copy request always gets a notification: the kernel prepares one with the
-            // request and posts it even when a broken link cancelled the request, whose result
-            // then lacks F_MORE (the test kernel_zero_copy_failure_completions pins this down).
+            // A notification follows a zero-copy result that carries F_MORE, and also an
+            // ECANCELED one without it: the kernel prepared the notification with the request
+            // and posts it even when a broken link cancelled the request (the test
+            // kernel_zero_copy_failure_completions pins this down).
             let zc = self.ops[idx as usize].zc;
-            self.on_result(idx, c.res, zc || c.flags & F_MORE != 0, m)
+            let notif_due = c.flags & F_MORE != 0 || (zc && c.res == -libc::ECANCELED);
+            self.on_result(idx, c.res, notif_due, m)
         };
         if r.is_err() {
             m.stray_completions += 1;

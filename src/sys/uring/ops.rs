@@ -4,27 +4,28 @@
 //! completion the table has no row for (a second result, a notification for an op that awaits
 //! none, a result for a free op) is *stray*: the caller counts it and changes nothing.
 //!
-//! | state            | event                 | next             | effect          |
-//! |------------------|-----------------------|------------------|-----------------|
-//! | Free             | submit                | InFlight         |                 |
-//! | Free             | split off a refusal   | QueuedRetry      |                 |
-//! | QueuedRetry      | resubmit              | InFlight         |                 |
-//! | InFlight         | result sent           | Free             | release         |
-//! | InFlight         | result sent, F_MORE   | AwaitNotif       |                 |
-//! | InFlight         | result retry          | QueuedRetry      | queue           |
-//! | InFlight         | result retry, F_MORE  | FailedAwaitNotif |                 |
-//! | InFlight         | result dropped        | Free             | release         |
-//! | InFlight         | result dropped, F_MORE| DroppedAwaitNotif|                 |
-//! | InFlight (ZC)    | notification          | NotifFirst       |                 |
-//! | NotifFirst       | result sent           | Free             | release         |
-//! | NotifFirst       | result retry          | QueuedRetry      | queue           |
-//! | NotifFirst       | result dropped        | Free             | release         |
-//! | AwaitNotif       | notification          | Free             | release         |
-//! | FailedAwaitNotif | notification          | QueuedRetry      | queue           |
-//! | DroppedAwaitNotif| notification          | Free             | release         |
+//! | state             | event                    | next              | effect  |
+//! |-------------------|--------------------------|-------------------|---------|
+//! | Free              | submit                   | InFlight          |         |
+//! | Free              | split off a refused op   | QueuedRetry       |         |
+//! | QueuedRetry       | resubmit                 | InFlight          |         |
+//! | InFlight          | result sent              | Free              | release |
+//! | InFlight          | result sent, notif due   | AwaitNotif        |         |
+//! | InFlight          | result retry             | QueuedRetry       | queue   |
+//! | InFlight          | result retry, notif due  | FailedAwaitNotif  |         |
+//! | InFlight          | result dropped           | Free              | release |
+//! | InFlight          | result dropped, notif due| DroppedAwaitNotif |         |
+//! | InFlight (ZC)     | notification             | NotifFirst        |         |
+//! | NotifFirst        | result sent or dropped   | Free              | release |
+//! | NotifFirst        | result retry             | QueuedRetry       | queue   |
+//! | AwaitNotif        | notification             | Free              | release |
+//! | FailedAwaitNotif  | notification             | QueuedRetry       | queue   |
+//! | DroppedAwaitNotif | notification             | Free              | release |
 //!
-//! "retry" is a recoverable send error (the packets go again, in order); "dropped" is a fatal
-//! error or a cancellation at the end of the stream (the packets count as failed).
+//! "notif due": a zero-copy notification will follow the result (F_MORE, or a zero-copy request
+//! cancelled by a broken link). "retry": a recoverable send error or a cancelled follower (the
+//! packets go again, in order). "dropped": a fatal error, or a cancellation that ends the stream
+//! (the packets count as failed).
 
 /// Where an op is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +95,7 @@ pub(crate) enum Effect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stray;
 
-/// The transition for a result CQE. `more` is the result's F_MORE flag (a notification follows).
+/// The transition for a result CQE. `more`: a notification will follow.
 pub(crate) fn on_result(
     state: OpState,
     outcome: Outcome,
