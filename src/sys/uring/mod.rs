@@ -42,7 +42,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use io_uring::{opcode, squeue, types, IoUring, Probe};
+use io_uring::{opcode, squeue, types, Probe};
 
 use self::ops::{on_notif, on_result, Effect, OpState, Outcome, Stray};
 use self::ring::{Cqe, Faulty, RealRing, Ring, SqeInfo, F_MORE, F_NOTIF};
@@ -189,21 +189,8 @@ impl UringBackend {
         cfg: &SenderConfig,
         slab: Arc<Slab>,
     ) -> io::Result<UringBackend> {
-        let slots = slab.slots() as usize;
-        let sq_entries = (2 * cfg.batch).next_power_of_two().clamp(64, 4096) as u32;
-        // Two CQEs per zero-copy send (result, notification); every slot may be one send.
-        let cq_entries = (2 * slots)
-            .next_power_of_two()
-            .clamp(2 * sq_entries as usize, 65_536) as u32;
-        let mut builder = IoUring::builder();
-        builder.setup_cqsize(cq_entries);
-        if let Some(idle) = cfg.sqpoll_idle {
-            builder.setup_sqpoll(idle.as_millis().clamp(1, u32::MAX as u128) as u32);
-            if let Some(cpu) = cfg.sqpoll_cpu {
-                builder.setup_sqpoll_cpu(cpu);
-            }
-        }
-        let ring = builder.build(sq_entries)?;
+        let ring = ring::build(cfg, slab.slots() as usize)?;
+        let sq_entries = ring.params().sq_entries();
 
         let mut probe = Probe::new();
         ring.submitter().register_probe(&mut probe)?;

@@ -73,6 +73,24 @@ pub(crate) trait Ring: Send {
     }
 }
 
+/// Builds the ring for `cfg`: an SQ of two batches, a CQ with room for two completions (result
+/// and notification) per slot, SQPOLL when asked for.
+pub(crate) fn build(cfg: &crate::SenderConfig, slots: usize) -> io::Result<IoUring> {
+    let sq_entries = (2 * cfg.batch).next_power_of_two().clamp(64, 4096) as u32;
+    let cq_entries = (2 * slots)
+        .next_power_of_two()
+        .clamp(2 * sq_entries as usize, 65_536) as u32;
+    let mut builder = IoUring::builder();
+    builder.setup_cqsize(cq_entries);
+    if let Some(idle) = cfg.sqpoll_idle {
+        builder.setup_sqpoll(idle.as_millis().clamp(1, u32::MAX as u128) as u32);
+        if let Some(cpu) = cfg.sqpoll_cpu {
+            builder.setup_sqpoll_cpu(cpu);
+        }
+    }
+    builder.build(sq_entries)
+}
+
 /// A real io_uring. SQEs are staged and published together in [`Ring::enter`], so an SQPOLL
 /// thread never sees half a linked chain.
 pub(crate) struct RealRing {
