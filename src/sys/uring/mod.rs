@@ -492,10 +492,15 @@ impl UringBackend {
         Ok(accepted)
     }
 
-    /// Waits (bounded) for at least one completion and handles what arrived.
+    /// Waits (bounded) for the completions that would settle the ring, at least one, and
+    /// handles what arrived. Waiting for all of them at once matters: the kernel runs linked
+    /// SQEs one after another from task work, which only advances while we are in the kernel.
     fn wait(&mut self, timeout: Duration, m: &mut TxMetrics) -> io::Result<()> {
         m.syscalls += 1;
-        self.ring.enter(1, timeout)?;
+        let want = self.count(OpState::InFlight)
+            + self.count(OpState::NotifFirst)
+            + self.count(OpState::FailedAwaitNotif);
+        self.ring.enter(want.max(1), timeout)?;
         self.drain(m);
         Ok(())
     }
@@ -693,7 +698,11 @@ impl TxBackend for UringBackend {
         self.take_fatal(m)?;
         self.drain(m);
         // A new batch may not overtake a send the kernel parked waiting for socket space, nor a
-        // failed zero-copy send still waiting for its notification.
+        // failed zero-copy send still waiting for its notification: wait a little (bounded),
+        // then give up with 0 if the ring has still not settled.
+        if !self.settled() {
+            self.wait(WAIT, m)?;
+        }
         let accepted = if self.settled() {
             self.push_batch(pkts, m)?
         } else {
