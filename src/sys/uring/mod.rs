@@ -5,7 +5,7 @@
 //!   UDP_SEGMENT cmsg); a whole batch goes in with one `io_uring_enter`.
 //! - At or above the zero-copy threshold, SEND_ZC (fixed buffer) or SENDMSG_ZC (GSO) is used.
 //!
-//! Every SQE is one *op*, and every op is in exactly one state of the machine in [`ops`] (Free,
+//! Every SQE is one *op*, and every op is in exactly one state of the machine in `ops.rs` (Free,
 //! InFlight, NotifFirst, AwaitNotif, FailedAwaitNotif, DroppedAwaitNotif, QueuedRetry). An op's
 //! slots go back to the engine only when its final completion is in: the result for a copying
 //! send, the notification for a zero-copy one. The kernel flags a result that a notification
@@ -27,7 +27,13 @@
 //! stream has ended cleanly; `failed_packets` counts packets dropped by a fatal error or by
 //! [`TxBackend::cancel`].
 //!
-//! Faults are injected by wrapping the ring ([`ring::Faulty`]); the logic here never asks.
+//! Every wait for completions is bounded (a few ms, `WAIT`): `submit` then returns 0 and `reap`
+//! returns without a slot, and the engine decides whether to call again. [`TxBackend::cancel`]
+//! cancels everything in flight and waits, at most its timeout, for the final completions;
+//! `Drop` does the same with a one-second limit and leaks the ring, the op storage and the slab
+//! if the kernel still holds any of them.
+//!
+//! Faults are injected by wrapping the ring (`Faulty` in `ring.rs`); the logic here never asks.
 
 mod ops;
 mod ring;
