@@ -343,8 +343,8 @@ impl UringBackend {
                 opcode::SendMsg::new(types::Fixed(0), &op.hdr).build()
             }
         };
-        // Every SQE links to the next; the kernel ends a chain at the end of a submission.
-        let entry = entry.user_data(ud).flags(squeue::Flags::IO_LINK);
+        // Every SQE links to the next one of its submission (the ring adds the flag).
+        let entry = entry.user_data(ud);
         let info = SqeInfo {
             user_data: ud,
             link: true,

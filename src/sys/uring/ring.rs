@@ -49,7 +49,8 @@ fn flag_bits_match_the_kernel() {
 
 /// The ring operations the backend uses.
 pub(crate) trait Ring: Send {
-    /// Queues one SQE for the next [`Ring::enter`]. False when the SQ is full.
+    /// Queues one SQE for the next [`Ring::enter`]. False when the SQ is full. `entry` carries
+    /// no IO_LINK; `info.link` asks for a link to the next SQE of the same submission, if any.
     ///
     /// # Safety
     /// Every pointer in `entry` (msghdr, iovecs, cmsg, buffers) must stay valid and unchanged
@@ -92,11 +93,15 @@ pub(crate) fn build(cfg: &crate::SenderConfig, slots: usize) -> io::Result<IoUri
 }
 
 /// A real io_uring. SQEs are staged and published together in [`Ring::enter`], so an SQPOLL
-/// thread never sees half a linked chain.
+/// thread never sees half a linked chain, and so the last SQE of a submission goes without
+/// IO_LINK: the kernel hands a chain left open at the end of a submission to a worker thread
+/// instead of running it inline, which costs a thread hop per batch.
 pub(crate) struct RealRing {
     ring: IoUring,
     ext_arg: bool,
+    /// Entries without IO_LINK, and whether each links to the next one staged.
     staged: Vec<squeue::Entry>,
+    links: Vec<bool>,
 }
 
 impl RealRing {
@@ -107,16 +112,18 @@ impl RealRing {
             ring,
             ext_arg,
             staged: Vec::with_capacity(capacity),
+            links: Vec::with_capacity(capacity),
         }
     }
 
-    fn stage(&mut self, entry: &squeue::Entry) -> bool {
+    fn stage(&mut self, entry: &squeue::Entry, link: bool) -> bool {
         let mut sq = self.ring.submission();
         sq.sync();
         if sq.len() + self.staged.len() >= sq.capacity() {
             return false;
         }
         self.staged.push(entry.clone());
+        self.links.push(link);
         true
     }
 
@@ -124,17 +131,24 @@ impl RealRing {
         if self.staged.is_empty() {
             return;
         }
+        let n = self.staged.len();
+        for k in 0..n - 1 {
+            if self.links[k] {
+                self.staged[k] = self.staged[k].clone().flags(squeue::Flags::IO_LINK);
+            }
+        }
         // SAFETY: every staged entry came through `Ring::push`, whose caller keeps what it
         // points at alive until its final completion (cancel entries point at nothing).
         let r = unsafe { self.ring.submission().push_multiple(&self.staged) };
         debug_assert!(r.is_ok(), "room was checked when staging");
         self.staged.clear();
+        self.links.clear();
     }
 }
 
 impl Ring for RealRing {
-    unsafe fn push(&mut self, _info: &SqeInfo<'_>, entry: &squeue::Entry) -> bool {
-        self.stage(entry)
+    unsafe fn push(&mut self, info: &SqeInfo<'_>, entry: &squeue::Entry) -> bool {
+        self.stage(entry, info.link)
     }
 
     fn enter(&mut self, want: usize, timeout: Duration) -> io::Result<()> {
@@ -182,7 +196,7 @@ impl Ring for RealRing {
             None => opcode::AsyncCancel2::new(types::CancelBuilder::any()).build(),
             Some(ud) => opcode::AsyncCancel::new(ud).build(),
         };
-        self.stage(&entry.user_data(CANCEL_USER_DATA))
+        self.stage(&entry.user_data(CANCEL_USER_DATA), false)
     }
 }
 
