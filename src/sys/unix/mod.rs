@@ -63,11 +63,3 @@ pub(crate) fn downgrade_gso(gso: &mut bool, backend: &str, err: &io::Error, m: &
         );
     }
 }
-
-/// Decides whether this GSO submission is the one a test asked to fail. Only the io_uring
-/// backend still asks this; `send` and `mmsg` get the same fault from `sendsys::Faulty`.
-pub(crate) fn injected_gso_failure(fail_at: Option<u64>, gso_submits: &mut u64) -> bool {
-    let n = *gso_submits;
-    *gso_submits += 1;
-    fail_at == Some(n)
-}

@@ -244,8 +244,10 @@ impl<R: Ring> Faulty<R> {
             }
         }
         let f = self.faults.as_mut()?;
-        // One draw per SQE: does the chain break here.
-        f.cancel_link(1).map(|_| f.link_errno(info.gso))
+        // The plan's send errors hit an SQE as they hit a sendmsg call; then one draw per SQE
+        // for a broken link. Either way the SQEs linked after it are cancelled.
+        f.send_error(info.gso)
+            .or_else(|| f.cancel_link(1).map(|_| f.link_errno(info.gso)))
     }
 
     /// Synthesises the completions of an SQE that never reached the kernel.
