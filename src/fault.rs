@@ -236,7 +236,9 @@ mod tests {
             ..FaultPlan::none()
         };
         let mut f = FaultInjector::new(plan);
-        let hits = (0..100_000).filter(|_| f.send_error(false).is_some()).count();
+        let hits = (0..100_000)
+            .filter(|_| f.send_error(false).is_some())
+            .count();
         assert!((9_000..11_000).contains(&hits), "{hits}");
         assert_eq!(f.injected().enobufs, hits as u64);
 
@@ -244,7 +246,9 @@ mod tests {
             max_faults: Some(3),
             ..plan
         });
-        let hits = (0..100_000).filter(|_| f.send_error(false).is_some()).count();
+        let hits = (0..100_000)
+            .filter(|_| f.send_error(false).is_some())
+            .count();
         assert_eq!(hits, 3);
     }
 
