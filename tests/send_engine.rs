@@ -277,7 +277,10 @@ fn stop_on_a_real_socket_ends_interrupted_and_adds_up() {
         let tx = SourceSender::spawn(cfg, PatternSource::new(1472, None, None)).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while tx.progress() < 100 {
-            assert!(std::time::Instant::now() < deadline, "{backend}: no progress");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{backend}: no progress"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         tx.stop();

@@ -36,7 +36,10 @@ impl Sender {
     }
 
     /// Starts the engine on a backend that is already open (tests drive a simulated one).
-    pub(crate) fn spawn_opened(cfg: SenderConfig, mut opened: Opened) -> Result<Sender, EngineError> {
+    pub(crate) fn spawn_opened(
+        cfg: SenderConfig,
+        mut opened: Opened,
+    ) -> Result<Sender, EngineError> {
         let slab = opened.slab.clone();
         let slots = slab.slots() as usize;
         let (ready_tx, ready_rx) = rtrb::RingBuffer::new(slots);

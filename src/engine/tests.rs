@@ -38,7 +38,10 @@ fn spawn_source_in(
 ) -> (SourceSender, Log) {
     let (opened, log) = opened(&cfg, script, wait);
     let source = PatternSource::new(cfg.payload, n, None);
-    (SourceSender::spawn_opened(cfg, source, opened).unwrap(), log)
+    (
+        SourceSender::spawn_opened(cfg, source, opened).unwrap(),
+        log,
+    )
 }
 
 /// Waits for the stream's end on another thread, failing the test if it takes past `limit`.
@@ -85,7 +88,11 @@ fn every_committed_packet_reaches_the_backend_once_in_order() {
     assert_eq!((r.packets, r.committed, r.failed_packets), (N, N, 0));
     assert!(!r.interrupted && !r.stalled);
     assert_eq!(r.stray_completions, 0);
-    assert_eq!(log.lock().unwrap().cancels, 1, "the wind-down always cancels");
+    assert_eq!(
+        log.lock().unwrap().cancels,
+        1,
+        "the wind-down always cancels"
+    );
     assert!(log.lock().unwrap().held.is_empty());
 }
 
@@ -124,7 +131,10 @@ fn no_slot_is_handed_out_while_the_backend_holds_it() {
 
 #[test]
 fn stop_while_the_backend_refuses_ends_with_the_report() {
-    let c = cfg().stall_timeout(Duration::from_secs(600)).build().unwrap();
+    let c = cfg()
+        .stall_timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
     let script = SimScript {
         hold_reaps: 2,
         refuse_after: Some(100),
@@ -133,7 +143,10 @@ fn stop_while_the_backend_refuses_ends_with_the_report() {
     let (tx, log) = spawn_source(c, script, None);
     let deadline = Instant::now() + Duration::from_secs(30);
     while log.lock().unwrap().seqs.len() < 100 {
-        assert!(Instant::now() < deadline, "the backend never got 100 packets");
+        assert!(
+            Instant::now() < deadline,
+            "the backend never got 100 packets"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(20));
@@ -143,7 +156,10 @@ fn stop_while_the_backend_refuses_ends_with_the_report() {
     assert!(!r.stalled);
     assert_adds_up(&r);
     assert!(r.packets <= 100, "{} sent past the refusal", r.packets);
-    assert!(r.failed_packets > 0, "the refused batch must count as failed");
+    assert!(
+        r.failed_packets > 0,
+        "the refused batch must count as failed"
+    );
     assert_eq!(log.lock().unwrap().cancels, 1);
     assert_in_order(&log, 100);
 }
@@ -191,7 +207,10 @@ fn a_fatal_error_mid_stream_carries_the_report_and_cancels() {
     assert!(report.failed_packets > 0);
     assert_eq!(report.errors.get("EINVAL"), Some(&1), "{:?}", report.errors);
     let log = log.lock().unwrap();
-    assert_eq!(log.cancels, 1, "the fatal path must cancel what is in flight");
+    assert_eq!(
+        log.cancels, 1,
+        "the fatal path must cancel what is in flight"
+    );
     assert!(log.held.is_empty(), "slots left with the backend");
 }
 
@@ -200,12 +219,7 @@ fn rt_wait_mode_paces_without_spinning() {
     const N: u64 = 10_000;
     // 10 kpps for 1 s: a spinning pacer would use ~100 % of the wall time in CPU.
     let c = cfg().rate(Rate::Pps(10_000.0)).build().unwrap();
-    let (tx, log) = spawn_source_in(
-        c,
-        SimScript::default(),
-        Some(N),
-        Some(WaitMode::SleepOnly),
-    );
+    let (tx, log) = spawn_source_in(c, SimScript::default(), Some(N), Some(WaitMode::SleepOnly));
     let r = finish_within(tx, Duration::from_secs(60)).unwrap();
     assert_in_order(&log, N);
     assert_eq!(r.packets, N);
@@ -222,11 +236,7 @@ fn rt_wait_mode_paces_without_spinning() {
 fn lateness_is_measured_before_the_slip() {
     // 1,000 pps, burst 4; the backend stalls 40 ms once (as a throttled thread would), so the
     // packet after it, due 1 ms later, is 39 ms late before the pacer slips its backlog.
-    let c = cfg()
-        .rate(Rate::Pps(1_000.0))
-        .burst(4)
-        .build()
-        .unwrap();
+    let c = cfg().rate(Rate::Pps(1_000.0)).burst(4).build().unwrap();
     let script = SimScript {
         stall_once: Some((100, Duration::from_millis(40))),
         ..Default::default()

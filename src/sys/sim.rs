@@ -102,7 +102,10 @@ impl TxBackend for SimBackend {
         if s.accept_max > 0 {
             n = n.min(s.accept_max);
         }
-        for limit in [s.refuse_after, s.fail_after.map(|f| f.0)].into_iter().flatten() {
+        for limit in [s.refuse_after, s.fail_after.map(|f| f.0)]
+            .into_iter()
+            .flatten()
+        {
             n = n.min(limit.saturating_sub(self.accepted) as usize);
         }
         if let Some((at, d)) = s.stall_once {
@@ -115,7 +118,8 @@ impl TxBackend for SimBackend {
         log.submits += 1;
         for p in &pkts[..n] {
             if !log.held.insert(p.slot) {
-                log.violations.push(format!("slot {} submitted while held", p.slot));
+                log.violations
+                    .push(format!("slot {} submitted while held", p.slot));
             }
             log.seqs.push(read_seq(slab, p.slot));
             self.flights.push_back((p.slot, 0));
@@ -148,7 +152,12 @@ impl TxBackend for SimBackend {
         self.flights.len()
     }
 
-    fn cancel(&mut self, _timeout: Duration, done: &mut dyn FnMut(u32), _m: &mut TxMetrics) -> usize {
+    fn cancel(
+        &mut self,
+        _timeout: Duration,
+        done: &mut dyn FnMut(u32),
+        _m: &mut TxMetrics,
+    ) -> usize {
         let mut log = self.log.lock().unwrap();
         log.cancels += 1;
         // Cancelled requests never left: their slots come back without counting as sent.

@@ -84,7 +84,9 @@ pub fn sleep_until(deadline: std::time::Instant) {
         // `Instant` reads the same monotonic clock; carry the remaining time over to it.
         let nanos = ts.tv_nsec as u64 + u64::from(left.subsec_nanos());
         let target = libc::timespec {
-            tv_sec: ts.tv_sec + left.as_secs() as libc::time_t + (nanos / 1_000_000_000) as libc::time_t,
+            tv_sec: ts.tv_sec
+                + left.as_secs() as libc::time_t
+                + (nanos / 1_000_000_000) as libc::time_t,
             tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
         };
         loop {
