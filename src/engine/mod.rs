@@ -79,6 +79,17 @@ enum Supply {
     },
 }
 
+/// Where a slot is, as far as the engine knows.
+#[derive(Debug)]
+enum SlotState {
+    /// With the app or in a free list: not the engine's.
+    Away,
+    /// Taken into the batch being submitted, not yet accepted by the backend.
+    Gathered(SlotToken),
+    /// Accepted by the backend: the kernel may read it until its completion.
+    InKernel(SlotToken),
+}
+
 /// Everything the engine thread owns.
 struct Engine {
     cfg: SenderConfig,
@@ -86,8 +97,8 @@ struct Engine {
     backend: Box<dyn TxBackend>,
     supply: Supply,
     shared: Arc<Shared>,
-    /// Tokens of slots the kernel may still be reading, indexed by slot.
-    in_kernel: Vec<Option<SlotToken>>,
+    /// Where each slot is, indexed by slot; the engine holds the tokens of slots it has taken.
+    slots: Vec<SlotState>,
     /// The batch being submitted; `accepted` of it the backend has taken so far.
     pending: Vec<TxDesc>,
     accepted: usize,
@@ -301,7 +312,7 @@ fn start(
     let flow = opened.flow.clone().map(|s| TxFlow::new(&cfg, s));
     let notices = opened.notices.clone();
     let engine = Engine {
-        in_kernel: (0..slots).map(|_| None).collect(),
+        slots: (0..slots).map(|_| SlotState::Away).collect(),
         pending: Vec::with_capacity(cfg.batch),
         accepted: 0,
         next_seq: cfg.start_seq,

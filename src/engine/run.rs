@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::wait::{Backoff, FlowStop};
-use super::{Engine, EngineError, Supply, TxReport};
+use super::{Engine, EngineError, SlotState, Supply, TxReport};
 use crate::pacing::Pacer;
 use crate::stats::{latency_histogram, record_clamped, Percentiles};
 use crate::sys::{self, SlotToken, TxDesc};
@@ -55,12 +55,20 @@ impl Supply {
     }
 }
 
-/// Returns the slot of a completion to the supply; a slot the engine is not waiting for is a
-/// stray completion, counted and otherwise ignored.
-fn give_back(in_kernel: &mut [Option<SlotToken>], supply: &mut Supply, slot: u32, stray: &mut u64) {
-    match in_kernel.get_mut(slot as usize).and_then(Option::take) {
-        Some(token) => supply.give(token),
-        None => *stray += 1,
+/// Returns the slot of a completion to the supply. Only a slot in the kernel can complete; any
+/// other (out of range, never submitted, already completed) is a stray completion, counted and
+/// otherwise ignored, never a reuse.
+fn give_back(slots: &mut [SlotState], supply: &mut Supply, slot: u32, stray: &mut u64) {
+    let Some(state) = slots.get_mut(slot as usize) else {
+        *stray += 1;
+        return;
+    };
+    match std::mem::replace(state, SlotState::Away) {
+        SlotState::InKernel(token) => supply.give(token),
+        other => {
+            *state = other;
+            *stray += 1;
+        }
     }
 }
 
@@ -190,11 +198,11 @@ impl Engine {
 
     /// Returns slots the kernel is done with to whoever hands them out next.
     fn reap(&mut self, wait: bool) -> io::Result<()> {
-        let (in_kernel, supply) = (&mut self.in_kernel, &mut self.supply);
+        let (slots, supply) = (&mut self.slots, &mut self.supply);
         let mut stray = 0;
         let r = self.backend.reap(
             wait,
-            &mut |slot| give_back(in_kernel, supply, slot, &mut stray),
+            &mut |slot| give_back(slots, supply, slot, &mut stray),
             &mut self.metrics,
         );
         self.metrics.stray_completions += stray;
@@ -243,7 +251,7 @@ impl Engine {
             .emit(&mut header::Packet::new_unchecked(&mut bytes[..HEADER_LEN]));
             self.next_seq += 1;
             let slot = token.index();
-            self.in_kernel[slot as usize] = Some(token);
+            self.slots[slot as usize] = SlotState::Gathered(token);
             self.pending.push(TxDesc { slot, len });
         }
         true
@@ -262,7 +270,14 @@ impl Engine {
                 .submit(&self.slab, left, &mut self.metrics)
                 .map_err(Ending::Fatal)?;
             if k > 0 {
-                self.accepted += k.min(left.len());
+                let k = k.min(left.len());
+                for d in &self.pending[self.accepted..self.accepted + k] {
+                    let state = &mut self.slots[d.slot as usize];
+                    if let SlotState::Gathered(token) = std::mem::replace(state, SlotState::Away) {
+                        *state = SlotState::InKernel(token);
+                    }
+                }
+                self.accepted += k;
                 progress_at = Instant::now();
                 backoff.reset();
                 continue;
@@ -314,8 +329,9 @@ impl Engine {
     fn wind_down(&mut self) {
         let unsent = &self.pending[self.accepted.min(self.pending.len())..];
         for d in unsent {
-            if let Some(token) = self.in_kernel[d.slot as usize].take() {
-                self.supply.give(token);
+            match std::mem::replace(&mut self.slots[d.slot as usize], SlotState::Away) {
+                SlotState::Gathered(token) => self.supply.give(token),
+                other => self.slots[d.slot as usize] = other,
             }
         }
         self.metrics.failed_packets += unsent.len() as u64;
@@ -324,11 +340,11 @@ impl Engine {
 
         let in_flight = self.backend.in_flight() as u64;
         let (packets0, failed0) = (self.metrics.packets, self.metrics.failed_packets);
-        let (in_kernel, supply) = (&mut self.in_kernel, &mut self.supply);
+        let (slots, supply) = (&mut self.slots, &mut self.supply);
         let mut stray = 0;
         let held = self.backend.cancel(
             CANCEL_TIMEOUT,
-            &mut |slot| give_back(in_kernel, supply, slot, &mut stray),
+            &mut |slot| give_back(slots, supply, slot, &mut stray),
             &mut self.metrics,
         );
         self.metrics.stray_completions += stray;

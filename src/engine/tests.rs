@@ -248,3 +248,19 @@ fn lateness_is_measured_before_the_slip() {
     let max = r.lateness_ns.expect("paced").max;
     assert!(max >= 30_000_000, "lateness max {max} ns hides the stall");
 }
+
+#[test]
+fn duplicate_completions_are_counted_stray_never_reused() {
+    const N: u64 = 2_000;
+    let script = SimScript {
+        hold_reaps: 2,
+        duplicate_every: 100,
+        ..Default::default()
+    };
+    let (tx, log) = spawn_source(cfg().build().unwrap(), script, Some(N));
+    let r = finish_within(tx, Duration::from_secs(60)).unwrap();
+    // A duplicate names a slot already given back (or gathered again): it must not be freed.
+    assert_in_order(&log, N);
+    assert_eq!(r.stray_completions, N / 100);
+    assert_eq!((r.packets, r.committed, r.failed_packets), (N, N, 0));
+}

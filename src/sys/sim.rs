@@ -25,6 +25,8 @@ pub(crate) struct SimScript {
     pub fail_after: Option<(u64, i32)>,
     /// Sleep this long inside the submit call that first passes this many accepted packets.
     pub stall_once: Option<(u64, Duration)>,
+    /// Report every n-th completion twice (a duplicated notification; 0: never).
+    pub duplicate_every: u64,
 }
 
 /// What the simulated kernel saw, shared with the test.
@@ -46,6 +48,7 @@ pub(crate) struct SimBackend {
     log: Arc<Mutex<SimLog>>,
     flights: VecDeque<(u32, u32)>,
     accepted: u64,
+    completed: u64,
     stalled: bool,
 }
 
@@ -57,6 +60,7 @@ impl SimBackend {
             log: log.clone(),
             flights: VecDeque::new(),
             accepted: 0,
+            completed: 0,
             stalled: false,
         };
         (b, log)
@@ -68,6 +72,11 @@ impl SimBackend {
             self.log.lock().unwrap().held.remove(&slot);
             m.packets += 1;
             done(slot);
+            self.completed += 1;
+            let every = self.script.duplicate_every;
+            if every > 0 && self.completed % every == 0 {
+                done(slot);
+            }
         }
     }
 }
