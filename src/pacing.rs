@@ -1,7 +1,10 @@
 //! Pacing: departures on an absolute schedule `t0 + n / rate`, so rounding never accumulates into
-//! drift. Short waits spin on the monotonic clock, long ones sleep first. After a stall the
-//! sender may catch up by at most `burst` packets at once; any larger backlog is dropped from the
-//! schedule (counted as slipped) instead of being sent back to back into the device.
+//! drift. Under a normal scheduling policy short waits spin on the monotonic clock and long ones
+//! sleep first ([`WaitMode::SleepThenSpin`]); under a real-time policy every wait is an absolute
+//! sleep ([`WaitMode::SleepOnly`]), because a spinning real-time thread is stopped by the kernel's
+//! RT throttling for tens of milliseconds every second. After a stall the sender may catch up by
+//! at most `burst` packets at once; any larger backlog is dropped from the schedule (counted as
+//! slipped) instead of being sent back to back into the device.
 
 use std::fmt;
 use std::str::FromStr;
@@ -73,6 +76,18 @@ impl fmt::Display for Rate {
     }
 }
 
+/// How the engine waits for a deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitMode {
+    /// Sleep while the deadline is far, spin for the last stretch: the most precise wake-up,
+    /// for threads under the normal scheduling policy.
+    #[default]
+    SleepThenSpin,
+    /// Sleep to the absolute deadline (1 ns timer slack) and never spin: for real-time threads,
+    /// whose CPU use must stay far below the kernel's RT throttling budget.
+    SleepOnly,
+}
+
 /// The departure schedule of a paced stream.
 #[derive(Debug, Clone)]
 pub struct Pacer {
@@ -113,14 +128,20 @@ impl Pacer {
         t0 + Duration::from_nanos((paced as f64 * self.interval_ns) as u64)
     }
 
-    /// How many packets may leave at `now` (0..=burst), and how late the first of them is
-    /// against its scheduled time. The schedule starts at the first call.
+    /// How many packets may leave at `now` (0..=burst), and how late the first due packet is
+    /// against its original schedule, measured before any slots are given up: a stall shows in
+    /// the lateness in full even when most of its backlog slips. The schedule starts at the
+    /// first call.
     pub fn allowance(&mut self, now: Instant) -> (u64, Duration) {
         let t0 = *self.t0.get_or_insert(now);
         let elapsed = now.saturating_duration_since(t0).as_nanos() as f64;
         // Slots 0..=k are due when k * interval <= elapsed.
         let due_total = self.prefill + (elapsed / self.interval_ns).floor() as u64 + 1;
         let mut backlog = due_total.saturating_sub(self.released);
+        if backlog == 0 {
+            return (0, Duration::ZERO);
+        }
+        let late = now.saturating_duration_since(self.due(t0, self.released));
         if self.released < self.prefill {
             // Still filling: everything due may go, however much.
         } else if backlog > self.burst {
@@ -130,10 +151,6 @@ impl Pacer {
             self.released += skip;
             backlog = self.burst;
         }
-        if backlog == 0 {
-            return (0, Duration::ZERO);
-        }
-        let late = now.saturating_duration_since(self.due(t0, self.released));
         (backlog, late)
     }
 
@@ -171,7 +188,19 @@ impl Pacer {
 
     /// As [`wait_until`](Self::wait_until), calling `on_spin` on every turn of the spin, so the
     /// engine can keep watching for ACKs while it waits for a departure.
-    pub fn wait_until_with(deadline: Instant, mut on_spin: impl FnMut()) {
+    pub fn wait_until_with(deadline: Instant, on_spin: impl FnMut()) {
+        Self::wait_until_in(WaitMode::SleepThenSpin, deadline, on_spin);
+    }
+
+    /// Waits until `deadline` in `mode`, calling `on_spin` on every turn of a spin (in
+    /// [`WaitMode::SleepOnly`]: before and after the one sleep).
+    pub fn wait_until_in(mode: WaitMode, deadline: Instant, mut on_spin: impl FnMut()) {
+        if mode == WaitMode::SleepOnly {
+            on_spin();
+            crate::sys::unix::thread::sleep_until(deadline);
+            on_spin();
+            return;
+        }
         const SPIN: Duration = Duration::from_micros(150);
         loop {
             on_spin();
@@ -218,9 +247,11 @@ mod tests {
         assert_eq!(late, Duration::from_micros(1500));
         p.release(2);
         // A 100 ms stall: at most `burst` go out; the rest of the backlog is slipped.
-        let (n, _) = p.allowance(t0 + Duration::from_millis(103));
+        let (n, late) = p.allowance(t0 + Duration::from_millis(103));
         assert_eq!(n, 4);
         assert_eq!(p.slipped(), 104 - 3 - 4);
+        // The lateness is that of slot 3 (due at 3 ms) before the slip, not of slot 100.
+        assert_eq!(late, Duration::from_millis(100));
         p.release(4);
         assert_eq!(p.allowance(t0 + Duration::from_millis(103)).0, 0);
         // No drift: 1000 slots later the schedule is still anchored to t0.
@@ -248,8 +279,12 @@ mod tests {
 
     #[test]
     fn wait_until_is_not_early() {
-        let d = Instant::now() + Duration::from_micros(700);
-        Pacer::wait_until(d);
-        assert!(Instant::now() >= d);
+        for mode in [WaitMode::SleepThenSpin, WaitMode::SleepOnly] {
+            let d = Instant::now() + Duration::from_micros(700);
+            let mut calls = 0;
+            Pacer::wait_until_in(mode, d, || calls += 1);
+            assert!(Instant::now() >= d, "{mode:?} woke early");
+            assert!(calls >= 1, "{mode:?} never called on_spin");
+        }
     }
 }

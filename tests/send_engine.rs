@@ -30,7 +30,7 @@ fn run_source(
     .unwrap();
     let report = SourceSender::spawn(cfg, PatternSource::new(payload, Some(n), None))
         .unwrap()
-        .join()
+        .finish()
         .unwrap();
     (report, rx.join())
 }
@@ -41,6 +41,8 @@ fn assert_exact(report: &ringshot::TxReport, got: &common::Received, n: u64) {
         "engine counted {} packets",
         report.packets
     );
+    assert_eq!((report.committed, report.failed_packets), (n, 0));
+    assert!(!report.interrupted && !report.stalled);
     assert_eq!(got.unique, n, "receiver got {got:?}");
     assert_eq!(got.duplicates, 0, "{got:?}");
     assert_eq!(got.corrupt, 0, "{got:?}");
@@ -260,4 +262,64 @@ fn sqpoll_delivers_exactly_n() {
         assert_eq!(report.backend, "uring");
         assert_exact(&report, &got, 20_000);
     }
+}
+
+#[test]
+fn stop_on_a_real_socket_ends_interrupted_and_adds_up() {
+    for backend in backends() {
+        // Nobody reads this socket: the stream only ends when stopped.
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let cfg = SenderConfig::builder(sink.local_addr().unwrap())
+            .backend(backend)
+            .rate(ringshot::pacing::Rate::Pps(20_000.0))
+            .build()
+            .unwrap();
+        let tx = SourceSender::spawn(cfg, PatternSource::new(1472, None, None)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while tx.progress() < 100 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{backend}: no progress"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        tx.stop();
+        let report = tx.finish().expect("a stop is not an error");
+        assert!(report.interrupted, "{backend}");
+        assert!(report.packets >= 100, "{backend}: {}", report.packets);
+        assert_eq!(
+            report.packets + report.failed_packets,
+            report.committed,
+            "{backend}: counters do not add up"
+        );
+    }
+}
+
+#[test]
+fn sched_fifo_pacing_sleeps_instead_of_spinning() {
+    let rx = TestReceiver::start(10_000, 1472, Duration::from_secs(3));
+    let cfg = SenderConfig::builder(rx.addr)
+        .backend(BackendChoice::Mmsg)
+        .rate(ringshot::pacing::Rate::Pps(10_000.0))
+        .sched_fifo(1)
+        .build()
+        .unwrap();
+    let report = SourceSender::spawn(cfg, PatternSource::new(1472, Some(10_000), None))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let got = rx.join();
+    if let Some(n) = report.notices.iter().find(|n| n.contains("SCHED_FIFO")) {
+        eprintln!("skipping the CPU check: {n}");
+        return;
+    }
+    assert_exact(&report, &got, 10_000);
+    // A spinning pacer under SCHED_FIFO burns the whole second (and gets throttled).
+    let wall_ns = report.seconds * 1e9;
+    assert!(
+        (report.cpu_ns as f64) < wall_ns * 0.5,
+        "engine thread used {} ms of CPU in {:.0} ms",
+        report.cpu_ns / 1_000_000,
+        wall_ns / 1e6
+    );
 }

@@ -21,6 +21,10 @@ struct AckSide {
     ack_rx_ns: AtomicU64,
     generation: AtomicU64,
     bytes_reported: AtomicBool,
+    /// Set (after the value) once the device has reported that capacity: until then the
+    /// capacity is unknown, which is not the same as 0.
+    capacity_bytes_known: AtomicBool,
+    capacity_packets_known: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -152,7 +156,11 @@ impl FlowState {
     /// the byte window, and the capacity the device reports (bytes, packets). A byte limit is
     /// applied as `(limit − outstanding bytes) / frame_bytes`; when the ACK format does not report
     /// consumed bytes, outstanding bytes are estimated as outstanding packets × `frame_bytes`.
-    /// `u64::MAX` means no limit applies.
+    ///
+    /// Fail-closed: a reported capacity of 0 means no room, and with neither a reported
+    /// capacity nor an explicit window the credit is 0 (a device that has said nothing yet is
+    /// not a device with unlimited room). Before the first report an explicit window applies
+    /// alone.
     pub fn credit(
         &self,
         sent_pkts: u64,
@@ -171,20 +179,29 @@ impl FlowState {
         };
         let by_pkts = |limit: u64| limit.saturating_sub(out_pkts);
         let by_bytes = |limit: u64| limit.saturating_sub(out_bytes) / frame;
+        let mut limited = false;
         let mut credit = u64::MAX;
+        let mut apply = |c: u64| {
+            limited = true;
+            credit = credit.min(c);
+        };
         if let Some(w) = window_packets {
-            credit = credit.min(by_pkts(w));
+            apply(by_pkts(w));
         }
         if let Some(w) = window_bytes {
-            credit = credit.min(by_bytes(w));
+            apply(by_bytes(w));
         }
-        if s.capacity_packets > 0 {
-            credit = credit.min(by_pkts(s.capacity_packets));
+        if self.ack.capacity_packets_known.load(Acquire) {
+            apply(by_pkts(self.capacity_packets()));
         }
-        if s.capacity_bytes > 0 {
-            credit = credit.min(by_bytes(s.capacity_bytes));
+        if self.ack.capacity_bytes_known.load(Acquire) {
+            apply(by_bytes(self.capacity_bytes()));
         }
-        credit
+        if limited {
+            credit
+        } else {
+            0
+        }
     }
 
     // ---- ACK side, write (one writer: the ACK core) ----
@@ -212,12 +229,16 @@ impl FlowState {
     }
 
     /// Records the device buffer size it reported (bytes, packets); `None` leaves a value as is.
+    /// A reported 0 is a real capacity of 0 (no credit), not "unknown".
     pub fn set_capacity(&self, bytes: Option<u64>, packets: Option<u64>) {
         if let Some(b) = bytes {
             self.ack.capacity_bytes.store(b, Release);
+            // After the value: a reader that sees the flag sees the value (or a newer one).
+            self.ack.capacity_bytes_known.store(true, Release);
         }
         if let Some(p) = packets {
             self.ack.capacity_packets.store(p, Release);
+            self.ack.capacity_packets_known.store(true, Release);
         }
     }
 
@@ -263,7 +284,27 @@ mod tests {
         let s = FlowState::new(1 << 32);
         assert_eq!((s.sent_packets(), s.acked_packets()), (1 << 32, 1 << 32));
         assert_eq!(s.credit(1 << 32, 0, Some(8), None, 1000), 8);
-        assert_eq!(s.credit(1 << 32, 0, None, None, 1000), u64::MAX);
+        // Fail-closed: no window and no capacity report yet means no credit.
+        assert_eq!(s.credit(1 << 32, 0, None, None, 1000), 0);
+    }
+
+    #[test]
+    fn credit_fails_closed() {
+        let s = FlowState::new(0);
+        // Before any report: 0 without a window, the explicit window with one.
+        assert_eq!(s.credit(0, 0, None, None, 1000), 0);
+        assert_eq!(s.credit(0, 0, Some(16), None, 1000), 16);
+        assert_eq!(s.credit(0, 0, None, Some(8_000), 1000), 8);
+        // A reported capacity of 0 is 0, whatever the window says.
+        s.set_capacity(None, Some(0));
+        assert_eq!(s.credit(0, 0, None, None, 1000), 0);
+        assert_eq!(s.credit(0, 0, Some(16), None, 1000), 0);
+        s.set_capacity(Some(0), Some(32));
+        assert_eq!(s.credit(0, 0, Some(16), None, 1000), 0);
+        // Once both report room, the tightest limit applies.
+        s.set_capacity(Some(1 << 20), None);
+        assert_eq!(s.credit(0, 0, None, None, 1000), 32);
+        assert_eq!(s.credit(0, 0, Some(16), None, 1000), 16);
     }
 
     #[test]

@@ -378,3 +378,31 @@ fn data_socket_clone_gets_acks_from_its_peer() {
     }
     assert_eq!(core.stop().accepted, 1);
 }
+
+#[test]
+fn native_credit_is_fail_closed() {
+    let rig = Rig::new(AckFormat::Native, 0, |_| {});
+    let frame = 1000;
+    rig.state.publish_sent(10, 10 * frame);
+    // Nothing reported yet: no credit without a window, the window alone with one.
+    assert_eq!(rig.state.credit(10, 10 * frame, None, None, frame), 0);
+    assert_eq!(rig.state.credit(10, 10 * frame, Some(64), None, frame), 54);
+    // An ACK without a credit field reports no capacity: still closed without a window.
+    rig.send(&native(4));
+    rig.wait_acked(4);
+    assert_eq!(rig.state.credit(10, 10 * frame, None, None, frame), 0);
+    // A device that reports 0 bytes of room gets nothing, whatever the window says.
+    rig.send(&native_full(5, Some(5 * frame), Some(0), EventSet::NONE));
+    rig.wait_acked(5);
+    assert_eq!(rig.state.capacity_bytes(), 0);
+    assert_eq!(rig.state.credit(10, 10 * frame, Some(64), None, frame), 0);
+    // Room for 12 frames, 4 outstanding (bytes reported): 8.
+    rig.send(&native_full(
+        6,
+        Some(6 * frame),
+        Some(8 * frame as u32 + 4_000),
+        EventSet::NONE,
+    ));
+    rig.wait_acked(6);
+    assert_eq!(rig.state.credit(10, 10 * frame, None, None, frame), 8);
+}

@@ -27,6 +27,8 @@ macro_rules! syscall {
 }
 
 pub mod rx;
+#[cfg(test)]
+pub(crate) mod sim;
 pub mod slab;
 #[cfg(unix)]
 pub mod unix;

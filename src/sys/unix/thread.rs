@@ -48,3 +48,87 @@ pub fn available_cores() -> Vec<usize> {
         .map(|c| c.id)
         .collect()
 }
+
+/// Sets the calling thread's timer slack to `ns` nanoseconds, so the kernel wakes it close to
+/// the deadline it asked for rather than batching the wake-up (the default slack is 50 µs).
+pub fn set_timer_slack_ns(ns: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        syscall!(prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0)).map(drop)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = ns;
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
+/// Sleeps until `deadline` on the monotonic clock with an absolute timer, so a sleep cut short by
+/// a signal or started late still ends at the same instant and no rounding accumulates. Returns at
+/// once when the deadline has passed. Never spins.
+pub fn sleep_until(deadline: std::time::Instant) {
+    let now = std::time::Instant::now();
+    let Some(left) = deadline.checked_duration_since(now) else {
+        return;
+    };
+    #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if syscall!(clock_gettime(libc::CLOCK_MONOTONIC, &mut ts)).is_err() {
+            std::thread::sleep(left);
+            return;
+        }
+        // `Instant` reads the same monotonic clock; carry the remaining time over to it.
+        let nanos = ts.tv_nsec as u64 + u64::from(left.subsec_nanos());
+        let target = libc::timespec {
+            tv_sec: ts.tv_sec
+                + left.as_secs() as libc::time_t
+                + (nanos / 1_000_000_000) as libc::time_t,
+            tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+        };
+        loop {
+            // SAFETY: `target` is a valid timespec that outlives the call; the remaining-time
+            // pointer may be null with TIMER_ABSTIME.
+            let rc = unsafe {
+                libc::clock_nanosleep(
+                    libc::CLOCK_MONOTONIC,
+                    libc::TIMER_ABSTIME,
+                    &target,
+                    std::ptr::null_mut(),
+                )
+            };
+            // clock_nanosleep returns the error number itself; only EINTR is worth a retry.
+            if rc != libc::EINTR {
+                return;
+            }
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+    std::thread::sleep(left);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn sleep_until_is_not_early_and_does_not_spin() {
+        set_timer_slack_ns(1).expect("PR_SET_TIMERSLACK");
+        let cpu0 = thread_cpu_ns();
+        let start = Instant::now();
+        for i in 1..=20 {
+            let d = start + Duration::from_millis(5 * i);
+            sleep_until(d);
+            assert!(Instant::now() >= d, "woke before the deadline");
+        }
+        let wall = start.elapsed().as_nanos() as u64;
+        let cpu = thread_cpu_ns() - cpu0;
+        // A spinning wait would burn ~100 ms of CPU here; sleeping burns microseconds.
+        assert!(cpu < wall / 2, "cpu {cpu} ns over wall {wall} ns");
+        sleep_until(start); // a past deadline returns at once
+    }
+}

@@ -1,0 +1,136 @@
+//! Why an engine stopped with an error. Every error after set-up carries the report of the
+//! stream up to that point.
+
+use std::io;
+use std::time::Duration;
+
+use super::TxReport;
+
+/// Why the engine stopped with an error.
+#[non_exhaustive]
+pub enum EngineError {
+    /// Creating or configuring the socket failed.
+    Socket(io::Error),
+    /// The chosen backend cannot run here.
+    BackendUnavailable {
+        backend: &'static str,
+        reason: String,
+    },
+    /// A send or completion syscall failed with an error that cannot be retried. What was in
+    /// flight was cancelled; packets that never left are counted in `report.failed_packets`.
+    Send {
+        error: io::Error,
+        report: Box<TxReport>,
+    },
+    /// The engine thread panicked.
+    Panicked,
+    /// The engine is gone (it stopped with an error reported by `finish`).
+    Closed,
+    /// The flow-control window stayed closed for the whole stall timeout.
+    Stalled {
+        sent: u64,
+        acked: u64,
+        waited: Duration,
+        report: Box<TxReport>,
+    },
+    /// The kernel accepted no packet (every send refused or saturated) for the whole stall
+    /// timeout.
+    NoProgress {
+        waited: Duration,
+        report: Box<TxReport>,
+    },
+    /// The device announced a restart: whatever it had buffered is gone, so the stream stops
+    /// rather than losing packets silently.
+    DeviceRestarted {
+        sent: u64,
+        acked: u64,
+        report: Box<TxReport>,
+    },
+    /// The ACK core could not be started.
+    AckCore(io::Error),
+}
+
+impl std::fmt::Debug for EngineError {
+    // By hand: the reports inside carry whole histograms, too long for a panic message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Socket(e) => f.debug_tuple("Socket").field(e).finish(),
+            EngineError::BackendUnavailable { backend, reason } => f
+                .debug_struct("BackendUnavailable")
+                .field("backend", backend)
+                .field("reason", reason)
+                .finish(),
+            EngineError::Send { error, .. } => f.debug_tuple("Send").field(error).finish(),
+            EngineError::Panicked => f.write_str("Panicked"),
+            EngineError::Closed => f.write_str("Closed"),
+            EngineError::Stalled { .. }
+            | EngineError::NoProgress { .. }
+            | EngineError::DeviceRestarted { .. } => write!(f, "{self}"),
+            EngineError::AckCore(e) => f.debug_tuple("AckCore").field(e).finish(),
+        }
+    }
+}
+
+impl EngineError {
+    /// The report of a stream that ended early (send error, stall, device restart); `None` for
+    /// set-up errors and a panicked engine.
+    pub fn report(&self) -> Option<&TxReport> {
+        match self {
+            EngineError::Send { report, .. }
+            | EngineError::Stalled { report, .. }
+            | EngineError::NoProgress { report, .. }
+            | EngineError::DeviceRestarted { report, .. } => Some(report),
+            _ => None,
+        }
+    }
+
+    pub(super) fn report_mut(&mut self) -> Option<&mut TxReport> {
+        match self {
+            EngineError::Send { report, .. }
+            | EngineError::Stalled { report, .. }
+            | EngineError::NoProgress { report, .. }
+            | EngineError::DeviceRestarted { report, .. } => Some(report),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Socket(e) => write!(f, "socket set-up failed: {e}"),
+            EngineError::BackendUnavailable { backend, reason } => {
+                write!(f, "backend {backend} is unavailable: {reason}")
+            }
+            EngineError::Send { error, .. } => write!(f, "send failed: {error}"),
+            EngineError::Panicked => write!(f, "the engine thread panicked"),
+            EngineError::Closed => write!(f, "the engine has stopped"),
+            EngineError::Stalled {
+                sent,
+                acked,
+                waited,
+                ..
+            } => write!(
+                f,
+                "stalled: the device opened no window for {:.1} ms (sent {sent}, acknowledged \
+                 {acked}, {} outstanding)",
+                waited.as_secs_f64() * 1e3,
+                sent.saturating_sub(*acked)
+            ),
+            EngineError::NoProgress { waited, .. } => write!(
+                f,
+                "stalled: the kernel accepted no packet for {:.1} ms",
+                waited.as_secs_f64() * 1e3
+            ),
+            EngineError::DeviceRestarted { sent, acked, .. } => write!(
+                f,
+                "the device restarted (sent {sent}, acknowledged {acked}); the {} packets it \
+                 had not consumed are lost, so the stream stops",
+                sent.saturating_sub(*acked)
+            ),
+            EngineError::AckCore(e) => write!(f, "starting the ACK core failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}

@@ -1,0 +1,366 @@
+//! The app's handles on an engine: [`Sender`] (push) with its [`Reserved`] buffers, and
+//! [`SourceSender`] (pull) with the stock [`PatternSource`].
+
+use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::wait::Backoff;
+use super::{open, start, EngineError, EngineThread, Opened, PacketSource, ReadyPacket, Shared};
+use super::{Supply, TxReport};
+use crate::config::{IdlePolicy, SenderConfig};
+use crate::flow::FlowState;
+use crate::pacing::WaitMode;
+use crate::sys::{Slab, SlotToken};
+use crate::wire::header::{self, HEADER_LEN};
+
+/// The app's handle on an engine fed in push mode.
+#[derive(Debug)]
+pub struct Sender {
+    slab: Arc<Slab>,
+    ready: rtrb::Producer<ReadyPacket>,
+    free: rtrb::Consumer<SlotToken>,
+    spare: Option<SlotToken>,
+    shared: Arc<Shared>,
+    engine: EngineThread,
+    payload: usize,
+    window: (Option<u64>, Option<u64>),
+}
+
+impl Sender {
+    /// Opens the socket and backend (so set-up errors come back here), starts the ACK core when
+    /// flow control is configured, and starts the engine thread, `ringshot-tx`.
+    pub fn spawn(cfg: SenderConfig) -> Result<Sender, EngineError> {
+        let opened = open(&cfg)?;
+        Sender::spawn_opened(cfg, opened)
+    }
+
+    /// Starts the engine on a backend that is already open (tests drive a simulated one).
+    pub(crate) fn spawn_opened(
+        cfg: SenderConfig,
+        mut opened: Opened,
+    ) -> Result<Sender, EngineError> {
+        let slab = opened.slab.clone();
+        let slots = slab.slots() as usize;
+        let (ready_tx, ready_rx) = rtrb::RingBuffer::new(slots);
+        let (mut free_tx, free_rx) = rtrb::RingBuffer::new(slots);
+        for t in std::mem::take(&mut opened.tokens) {
+            free_tx.push(t).expect("free ring sized for every slot");
+        }
+        let payload = cfg.payload;
+        let window = (cfg.window_packets, cfg.window_bytes);
+        let supply = Supply::Rings {
+            ready: ready_rx,
+            free: free_tx,
+        };
+        let (engine, shared, _) = start(cfg, opened, supply)?;
+        Ok(Sender {
+            slab,
+            ready: ready_tx,
+            free: free_rx,
+            spare: None,
+            shared,
+            engine,
+            payload,
+            window,
+        })
+    }
+
+    /// Packets sent so far (updated once per batch).
+    pub fn progress(&self) -> u64 {
+        self.shared.sent.load(Ordering::Relaxed)
+    }
+
+    /// Packets the device has room for now, per the latest ACK, or `None` without flow control.
+    /// Packets committed but not yet sent are not subtracted.
+    pub fn credit(&self) -> Option<u64> {
+        self.engine.credit(self.window, self.payload as u64)
+    }
+
+    /// Whether the device can take at least one more packet now (always true without flow
+    /// control): the original streamer's `ready()`.
+    pub fn ready(&self) -> bool {
+        self.credit().is_none_or(|c| c > 0)
+    }
+
+    /// The flow-control state shared with the ACK core, for apps that want to watch it.
+    pub fn flow(&self) -> Option<&Arc<FlowState>> {
+        self.engine.flow.as_ref()
+    }
+
+    /// Device events (underflow, sequence error, ...) queued by the ACK core. Never blocks.
+    pub fn events(&mut self) -> impl Iterator<Item = crate::flow::AckEvent> + '_ {
+        self.engine.ack.iter_mut().flat_map(|a| a.events())
+    }
+
+    /// Largest application payload per packet (the configured payload minus the header).
+    pub fn max_app_payload(&self) -> usize {
+        self.payload - HEADER_LEN
+    }
+
+    /// Takes a free packet buffer, or `None` if every slot is queued or with the kernel.
+    pub fn reserve(&mut self) -> Option<Reserved<'_>> {
+        let token = match self.spare.take() {
+            Some(t) => t,
+            None => self.free.pop().ok()?,
+        };
+        Some(Reserved {
+            sender: self,
+            token: Some(token),
+            flags: 0,
+        })
+    }
+
+    /// Copies `data` into a slot and queues it, waiting for a free slot if needed.
+    pub fn send(&mut self, data: &[u8]) -> Result<(), EngineError> {
+        assert!(
+            data.len() <= self.max_app_payload(),
+            "packet larger than the configured payload"
+        );
+        let mut backoff = Backoff::new(IdlePolicy::Adaptive, WaitMode::SleepThenSpin);
+        loop {
+            if let Some(mut r) = self.reserve() {
+                r.payload_mut()[..data.len()].copy_from_slice(data);
+                r.commit(data.len());
+                return Ok(());
+            }
+            if self.engine.is_finished() {
+                return Err(EngineError::Closed);
+            }
+            if backoff.step() {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    fn push_ready(&mut self, token: SlotToken, len: u32, flags: u8) {
+        // The ready ring holds every slot, and every slot is either here or free: never full.
+        self.ready
+            .push(ReadyPacket { token, len, flags })
+            .expect("ready ring sized for every slot");
+        fence(Ordering::SeqCst);
+        if self.shared.parked.load(Ordering::Relaxed) {
+            self.engine.unpark();
+        }
+    }
+
+    /// Ends the stream at the next batch: packets committed but not yet taken stay unsent, and
+    /// what is in flight is cancelled (counted in `failed_packets`). The report says
+    /// `interrupted`.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.engine.unpark();
+    }
+
+    /// Ends the stream after every queued packet is sent and returns the engine's report.
+    pub fn finish(mut self) -> Result<TxReport, EngineError> {
+        self.close()
+    }
+
+    fn close(&mut self) -> Result<TxReport, EngineError> {
+        // Abandoning the ready ring tells the engine no more packets will come.
+        let (dead, _) = rtrb::RingBuffer::new(1);
+        drop(std::mem::replace(&mut self.ready, dead));
+        self.engine.unpark();
+        self.engine.join()
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        if self.engine.thread.is_some() {
+            let _ = self.close();
+        }
+    }
+}
+
+/// A reserved packet buffer. Write the application bytes, then [`commit`](Self::commit); dropping
+/// it uncommitted gives the slot back.
+#[derive(Debug)]
+pub struct Reserved<'a> {
+    sender: &'a mut Sender,
+    token: Option<SlotToken>,
+    flags: u8,
+}
+
+impl Reserved<'_> {
+    /// The application part of the packet (after the ringshot header).
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let payload = self.sender.payload;
+        let token = self.token.as_mut().expect("reserved slot");
+        &mut self.sender.slab.bytes_mut(token)[HEADER_LEN..payload]
+    }
+
+    /// Index of the slot this buffer lives in (tests check it against what the backend holds).
+    #[cfg(test)]
+    pub(crate) fn slot(&self) -> u32 {
+        self.token.as_ref().expect("reserved slot").index()
+    }
+
+    /// Sets header flags (for example [`header::FLAG_PATTERN`]).
+    pub fn set_flags(&mut self, flags: u8) {
+        self.flags = flags;
+    }
+
+    /// Queues the packet with `len` application bytes.
+    pub fn commit(mut self, len: usize) {
+        let len = len.min(self.sender.payload - HEADER_LEN);
+        let token = self.token.take().expect("reserved slot");
+        self.sender
+            .push_ready(token, (HEADER_LEN + len) as u32, self.flags);
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.token.take() {
+            self.sender.spare = Some(t);
+        }
+    }
+}
+
+/// An engine fed in pull mode by a [`PacketSource`] on its own thread.
+#[derive(Debug)]
+pub struct SourceSender {
+    shared: Arc<Shared>,
+    engine: EngineThread,
+    notices: Vec<String>,
+}
+
+impl SourceSender {
+    /// Opens the socket and backend, starts the ACK core when flow control is configured, and
+    /// starts `ringshot-tx` pulling from `source`.
+    pub fn spawn<S: PacketSource>(
+        cfg: SenderConfig,
+        source: S,
+    ) -> Result<SourceSender, EngineError> {
+        let opened = open(&cfg)?;
+        SourceSender::spawn_opened(cfg, source, opened)
+    }
+
+    /// Starts the engine on a backend that is already open (tests drive a simulated one).
+    pub(crate) fn spawn_opened<S: PacketSource>(
+        cfg: SenderConfig,
+        source: S,
+        mut opened: Opened,
+    ) -> Result<SourceSender, EngineError> {
+        let flags = source.flags();
+        let supply = Supply::Source {
+            source: Box::new(source),
+            free: std::mem::take(&mut opened.tokens)
+                .into_iter()
+                .rev()
+                .collect(),
+            flags,
+            ended: false,
+        };
+        let (engine, shared, notices) = start(cfg, opened, supply)?;
+        Ok(SourceSender {
+            shared,
+            engine,
+            notices,
+        })
+    }
+
+    /// One-line messages from set-up: backend fallbacks, features the kernel lacks.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
+    /// The flow-control state shared with the ACK core.
+    pub fn flow(&self) -> Option<&Arc<FlowState>> {
+        self.engine.flow.as_ref()
+    }
+
+    /// Device events queued by the ACK core. Never blocks.
+    pub fn events(&mut self) -> impl Iterator<Item = crate::flow::AckEvent> + '_ {
+        self.engine.ack.iter_mut().flat_map(|a| a.events())
+    }
+
+    /// Ends the stream at the next batch (for Ctrl-C handlers): what is in flight is cancelled
+    /// and counted in `failed_packets`, and the report says `interrupted`.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.engine.unpark();
+    }
+
+    /// Packets sent so far (updated once per batch).
+    pub fn progress(&self) -> u64 {
+        self.shared.sent.load(Ordering::Relaxed)
+    }
+
+    /// Whether the engine has finished.
+    pub fn is_finished(&self) -> bool {
+        self.engine.is_finished()
+    }
+
+    /// Waits for the stream to end (the source says it is over, or [`stop`](Self::stop) was
+    /// called) and returns the report.
+    pub fn finish(mut self) -> Result<TxReport, EngineError> {
+        self.engine.join()
+    }
+
+    /// The same as [`finish`](Self::finish), under its older name.
+    pub fn join(self) -> Result<TxReport, EngineError> {
+        self.finish()
+    }
+}
+
+impl Drop for SourceSender {
+    fn drop(&mut self) {
+        if self.engine.thread.is_some() {
+            self.stop();
+            let _ = self.engine.join();
+        }
+    }
+}
+
+/// A [`PacketSource`] that sends `count` packets (or until `duration` passes) of `payload` bytes,
+/// each filled with the check pattern so receivers can verify contents.
+#[derive(Debug, Clone)]
+pub struct PatternSource {
+    count: Option<u64>,
+    deadline: Option<Instant>,
+    duration: Option<Duration>,
+    app_len: usize,
+    sent: u64,
+}
+
+impl PatternSource {
+    /// `payload` is the whole UDP payload (header included).
+    pub fn new(payload: usize, count: Option<u64>, duration: Option<Duration>) -> PatternSource {
+        PatternSource {
+            count,
+            deadline: None,
+            duration,
+            app_len: payload.saturating_sub(HEADER_LEN),
+            sent: 0,
+        }
+    }
+}
+
+impl PacketSource for PatternSource {
+    fn fill(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize> {
+        if self.count.is_some_and(|c| self.sent >= c) {
+            return None;
+        }
+        if let Some(d) = self.duration {
+            // Check the clock once per 64 packets: a vDSO call per packet is wasted work.
+            if self.sent % 64 == 0 {
+                let now = Instant::now();
+                let deadline = *self.deadline.get_or_insert(now + d);
+                if now >= deadline {
+                    return None;
+                }
+            }
+        }
+        let n = self.app_len.min(buf.len());
+        header::fill_pattern(seq, &mut buf[..n]);
+        self.sent += 1;
+        Some(n)
+    }
+
+    fn flags(&self) -> u8 {
+        header::FLAG_PATTERN
+    }
+}

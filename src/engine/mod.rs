@@ -1,0 +1,384 @@
+//! The send engine: a thread pinned to its own core that takes ready packets in batches, stamps
+//! each with its sequence number, submits the batch through a [`TxBackend`] and returns each
+//! buffer to the app only after the kernel is done with it.
+//!
+//! Two ways to feed it:
+//! - push: [`Sender::reserve`] a slot, write into it, [`Reserved::commit`]; or the copying
+//!   [`Sender::send`]. Slot indices travel through two lock-free SPSC rings (app → engine: ready,
+//!   engine → app: free), so the hand-off costs no allocation, lock or syscall per packet.
+//! - pull: [`SourceSender::spawn`] with a [`PacketSource`] that the engine calls on its own thread.
+//!
+//! However the stream ends (the source runs dry, `stop()`, a stall, a device restart, a fatal
+//! send error), the engine cancels what is still in flight, gets every slot back before it
+//! returns, and accounts for every packet it took: `packets + failed_packets == committed`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::config::SenderConfig;
+use crate::flow::{AckCore, AckCoreConfig, AckWait, AckWatch, FlowState};
+use crate::pacing::WaitMode;
+use crate::stats::{latency_histogram, record_clamped, TxMetrics};
+use crate::sys::{self, Slab, SlotToken, TxBackend, TxDesc};
+
+mod error;
+mod handles;
+mod report;
+mod run;
+#[cfg(test)]
+mod tests;
+mod wait;
+
+pub use error::EngineError;
+pub use handles::{PatternSource, Reserved, Sender, SourceSender};
+pub use report::{AckCounts, TxReport};
+
+/// Supplies packets to the engine on the engine's own thread (pull mode).
+pub trait PacketSource: Send + 'static {
+    /// Writes the application bytes of packet `seq` into `buf` (the space after the 16-byte
+    /// ringshot header, `payload − 16` bytes long) and returns how many bytes it wrote, or `None`
+    /// when the stream is over.
+    fn fill(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize>;
+
+    /// Header flags to stamp on every packet (for example [`header::FLAG_PATTERN`]).
+    fn flags(&self) -> u8 {
+        0
+    }
+}
+
+/// A packet the app committed: its slot and UDP payload length (header included).
+#[derive(Debug)]
+struct ReadyPacket {
+    token: SlotToken,
+    len: u32,
+    flags: u8,
+}
+
+/// State shared by the app handle and the engine thread (nothing on the per-packet path but the
+/// `parked` flag, read only after a push).
+#[derive(Debug, Default)]
+struct Shared {
+    parked: AtomicBool,
+    stop: AtomicBool,
+    /// Packets handed to the kernel so far, stored once per batch (for progress displays).
+    sent: AtomicU64,
+}
+
+/// Where the engine gets packets from.
+enum Supply {
+    Rings {
+        ready: rtrb::Consumer<ReadyPacket>,
+        free: rtrb::Producer<SlotToken>,
+    },
+    Source {
+        source: Box<dyn PacketSource>,
+        free: Vec<SlotToken>,
+        flags: u8,
+        ended: bool,
+    },
+}
+
+/// Where a slot is, as far as the engine knows.
+#[derive(Debug)]
+enum SlotState {
+    /// With the app or in a free list: not the engine's.
+    Away,
+    /// Taken into the batch being submitted, not yet accepted by the backend.
+    Gathered(SlotToken),
+    /// Accepted by the backend: the kernel may read it until its completion.
+    InKernel(SlotToken),
+}
+
+/// Everything the engine thread owns.
+struct Engine {
+    cfg: SenderConfig,
+    slab: Arc<Slab>,
+    backend: Box<dyn TxBackend>,
+    supply: Supply,
+    shared: Arc<Shared>,
+    /// Where each slot is, indexed by slot; the engine holds the tokens of slots it has taken.
+    slots: Vec<SlotState>,
+    /// The batch being submitted; `accepted` of it the backend has taken so far.
+    pending: Vec<TxDesc>,
+    accepted: usize,
+    next_seq: u64,
+    metrics: TxMetrics,
+    notices: Vec<String>,
+    flow: Option<TxFlow>,
+    /// How every wait sleeps: absolute sleeps only once the thread runs under SCHED_FIFO.
+    wait: WaitMode,
+    /// A wait mode chosen by the caller (tests), kept whatever the thread tuning grants.
+    forced_wait: Option<WaitMode>,
+}
+
+/// Flow-control state kept on the engine thread. Only `state` is shared (with the ACK core).
+struct TxFlow {
+    state: Arc<FlowState>,
+    window_packets: Option<u64>,
+    window_bytes: Option<u64>,
+    frame: u64,
+    watch: AckWatch,
+    generation: u64,
+    sent_bytes: u64,
+    waits: u64,
+    wait_ns: hdrhistogram::Histogram<u64>,
+    visibility_ns: hdrhistogram::Histogram<u64>,
+}
+
+impl TxFlow {
+    /// Records ACK-to-TX visibility when the acknowledged count has moved since the last look.
+    #[inline]
+    fn observe(&mut self) {
+        if let Some(ns) = self.watch.poll(&self.state) {
+            record_clamped(&mut self.visibility_ns, ns.max(1));
+        }
+    }
+
+    fn new(cfg: &SenderConfig, state: Arc<FlowState>) -> TxFlow {
+        TxFlow {
+            watch: AckWatch::new(&state),
+            generation: state.generation(),
+            state,
+            window_packets: cfg.window_packets,
+            window_bytes: cfg.window_bytes,
+            frame: cfg.payload as u64,
+            sent_bytes: 0,
+            waits: 0,
+            wait_ns: latency_histogram(),
+            visibility_ns: latency_histogram(),
+        }
+    }
+}
+
+/// What `open` sets up before the engine thread starts.
+pub(crate) struct Opened {
+    slab: Arc<Slab>,
+    tokens: Vec<SlotToken>,
+    backend: Box<dyn TxBackend>,
+    notices: Vec<String>,
+    flow: Option<Arc<FlowState>>,
+    ack: Option<AckCore>,
+    wait: Option<WaitMode>,
+}
+
+impl Opened {
+    /// An engine set-up around a backend built elsewhere, without flow control (tests), with
+    /// `wait` forced when given.
+    #[cfg(test)]
+    pub(crate) fn with_backend(
+        slab: Arc<Slab>,
+        tokens: Vec<SlotToken>,
+        backend: Box<dyn TxBackend>,
+        wait: Option<WaitMode>,
+    ) -> Opened {
+        Opened {
+            slab,
+            tokens,
+            backend,
+            notices: Vec::new(),
+            flow: None,
+            ack: None,
+            wait,
+        }
+    }
+}
+
+fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
+    let (slab, tokens) = Slab::new(cfg.slots, cfg.payload);
+    let slab = Arc::new(slab);
+    let (backend, notices, data_sock) = sys::open_tx(cfg, &slab)?;
+    for n in &notices {
+        log::info!("{n}");
+    }
+    let (flow, ack) = match cfg.ack {
+        None => (None, None),
+        Some(format) => {
+            let state = Arc::new(FlowState::new(cfg.start_seq));
+            let (sock, device) = match cfg.ack_bind {
+                // The data socket is connected to the device, so the kernel filters sources.
+                None => (data_sock, Some(cfg.dest)),
+                // A separate socket: believe only the device's exact address and port.
+                Some(addr) => (
+                    std::net::UdpSocket::bind(addr).map_err(EngineError::AckCore)?,
+                    Some(cfg.ack_source()),
+                ),
+            };
+            let ack_cfg = AckCoreConfig {
+                format,
+                device,
+                core: cfg.ack_core,
+                wait: if cfg.ack_busy_poll {
+                    AckWait::BusyPoll
+                } else {
+                    AckWait::Block
+                },
+                ..AckCoreConfig::default()
+            };
+            let core =
+                AckCore::spawn(sock, state.clone(), ack_cfg).map_err(EngineError::AckCore)?;
+            (Some(state), Some(core))
+        }
+    };
+    Ok(Opened {
+        slab,
+        tokens,
+        backend,
+        notices,
+        flow,
+        ack,
+        wait: None,
+    })
+}
+
+/// The engine thread and the ACK core behind an app handle.
+#[derive(Debug)]
+struct EngineThread {
+    thread: Option<JoinHandle<Result<TxReport, EngineError>>>,
+    ack: Option<AckCore>,
+    flow: Option<Arc<FlowState>>,
+}
+
+impl EngineThread {
+    fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    fn unpark(&self) {
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
+        }
+    }
+
+    /// Waits for the engine, then stops the ACK core and adds what it counted to the report.
+    fn join(&mut self) -> Result<TxReport, EngineError> {
+        let t = self.thread.take().ok_or(EngineError::Closed)?;
+        let mut result = t.join().map_err(|_| EngineError::Panicked)?;
+        if let Some(ack) = self.ack.take() {
+            let stats = ack.stop();
+            let report = match &mut result {
+                Ok(r) => Some(r),
+                Err(e) => e.report_mut(),
+            };
+            if let Some(r) = report {
+                r.acks = Some(AckCounts::from_stats(&stats));
+                r.events = stats
+                    .events
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect();
+                if let Some(e) = &stats.error {
+                    r.notices.push(format!("the ACK core stopped early: {e}"));
+                }
+            }
+        }
+        result
+    }
+
+    /// Packets the device has room for now, per the latest ACK (`None` without flow control).
+    fn credit(&self, cfg_window: (Option<u64>, Option<u64>), frame: u64) -> Option<u64> {
+        self.flow.as_ref().map(|s| {
+            s.credit(
+                s.sent_packets(),
+                s.sent_bytes(),
+                cfg_window.0,
+                cfg_window.1,
+                frame,
+            )
+        })
+    }
+}
+
+fn spawn_engine(
+    mut engine: Engine,
+) -> Result<JoinHandle<Result<TxReport, EngineError>>, EngineError> {
+    std::thread::Builder::new()
+        .name("ringshot-tx".into())
+        .spawn(move || {
+            engine.tune_thread();
+            engine.run()
+        })
+        .map_err(EngineError::Socket)
+}
+
+/// Builds the engine for `supply` and starts its thread.
+fn start(
+    cfg: SenderConfig,
+    opened: Opened,
+    supply: Supply,
+) -> Result<(EngineThread, Arc<Shared>, Vec<String>), EngineError> {
+    let slots = opened.slab.slots() as usize;
+    let shared = Arc::new(Shared::default());
+    let flow = opened.flow.clone().map(|s| TxFlow::new(&cfg, s));
+    let notices = opened.notices.clone();
+    let engine = Engine {
+        slots: (0..slots).map(|_| SlotState::Away).collect(),
+        pending: Vec::with_capacity(cfg.batch),
+        accepted: 0,
+        next_seq: cfg.start_seq,
+        cfg,
+        slab: opened.slab,
+        backend: opened.backend,
+        supply,
+        shared: shared.clone(),
+        metrics: TxMetrics::new(),
+        notices: opened.notices,
+        flow,
+        wait: opened.wait.unwrap_or_default(),
+        forced_wait: opened.wait,
+    };
+    let thread = spawn_engine(engine)?;
+    Ok((
+        EngineThread {
+            thread: Some(thread),
+            ack: opened.ack,
+            flow: opened.flow,
+        },
+        shared,
+        notices,
+    ))
+}
+
+impl Engine {
+    fn tune_thread(&mut self) {
+        if let Some(core) = self.cfg.tx_core {
+            if !sys::unix::thread::pin_current(core) {
+                self.notice(format!(
+                    "could not pin ringshot-tx to core {core}; running unpinned"
+                ));
+            }
+        }
+        if let Some(prio) = self.cfg.sched_fifo {
+            match sys::unix::thread::set_fifo(prio) {
+                // A spinning real-time thread is throttled by the kernel for tens of ms each
+                // second: from here on every wait sleeps to an absolute deadline.
+                Ok(()) => self.wait = WaitMode::SleepOnly,
+                Err(e) => self.notice(format!(
+                    "SCHED_FIFO priority {prio} refused ({e}); running SCHED_OTHER"
+                )),
+            }
+        }
+        if let Some(w) = self.forced_wait {
+            self.wait = w;
+        }
+        if self.wait == WaitMode::SleepOnly {
+            if let Err(e) = sys::unix::thread::set_timer_slack_ns(1) {
+                self.notice(format!(
+                    "timer slack refused ({e}); sleeps may wake up to 50 µs late"
+                ));
+            }
+        }
+        if self.cfg.mlockall {
+            if let Err(e) = sys::unix::thread::lock_memory() {
+                self.notice(format!(
+                    "mlockall refused ({e}); pages may fault in on the hot path"
+                ));
+            }
+        }
+    }
+
+    fn notice(&mut self, msg: String) {
+        log::warn!("{msg}");
+        self.notices.push(msg);
+    }
+}

@@ -1,0 +1,152 @@
+//! The report the engine returns when a stream ends, and the ACK core's counts inside it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::flow::AckStats;
+use crate::stats::{Percentiles, TxMetrics};
+use crate::sys::TxBackend;
+
+/// What the engine measured, returned when the stream ends. Serialises to the `--json` keys.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct TxReport {
+    pub backend: &'static str,
+    pub gso: bool,
+    /// Packets the kernel accepted (for completion backends: reported sent).
+    pub packets: u64,
+    /// Packets taken from the app or the source; `packets + failed_packets == committed` on
+    /// every way the stream can end.
+    pub committed: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub pps: f64,
+    pub gbps: f64,
+    pub submits: u64,
+    pub syscalls: u64,
+    pub submit_ns: Percentiles,
+    pub submits_over_100us: u64,
+    pub submits_over_1ms: u64,
+    pub errors: std::collections::BTreeMap<String, u64>,
+    pub gso_downgrades: u64,
+    pub resent_packets: u64,
+    /// Packets committed by the app that never left (fatal error, early end); `packets +
+    /// failed_packets` equals the packets committed.
+    pub failed_packets: u64,
+    /// Completions that matched no op (stale generation, duplicate notification): ignored.
+    pub stray_completions: u64,
+    /// Faults injected by a test's fault plan (all 0 in production).
+    pub injected_faults: crate::fault::InjectedFaults,
+    pub zero_copy_sends: u64,
+    pub zero_copy_notifications: u64,
+    pub batch_packets: Percentiles,
+    /// CPU time of the engine thread, ns.
+    pub cpu_ns: u64,
+    /// Paced streams: the target rate, how far the achieved rate was from it, and how late each
+    /// batch left against its schedule (JSON null when unpaced).
+    pub rate_target_pps: Option<f64>,
+    pub rate_error_pct: Option<f64>,
+    pub lateness_ns: Option<Percentiles>,
+    /// Schedule slots given up after stalls longer than the burst allowance.
+    pub schedule_slips: u64,
+    /// Flow control: how often the window was closed when a batch was due, and for how long;
+    /// and the time from the ACK core receiving an ACK to this engine first seeing its credit
+    /// (JSON null without flow control).
+    pub window_waits: u64,
+    pub window_wait_ns: Option<Percentiles>,
+    pub ack_visibility_ns: Option<Percentiles>,
+    pub acks: Option<AckCounts>,
+    /// Device events seen by the ACK core, by name.
+    pub events: std::collections::BTreeMap<String, u64>,
+    /// The stream ended because nothing moved for the stall timeout (the window stayed closed,
+    /// or the kernel accepted no packet).
+    pub stalled: bool,
+    /// The stream ended because `stop()` was called (for example on SIGINT or SIGTERM).
+    pub interrupted: bool,
+    /// One-time messages: fallbacks, refused tuning.
+    pub notices: Vec<String>,
+    #[serde(skip)]
+    pub submit_hist: hdrhistogram::Histogram<u64>,
+    #[serde(skip)]
+    pub started: std::time::SystemTime,
+}
+
+impl TxReport {
+    pub(super) fn new(
+        metrics: &TxMetrics,
+        backend: &dyn TxBackend,
+        elapsed: Duration,
+        cpu_ns: u64,
+    ) -> Self {
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        TxReport {
+            backend: backend.name(),
+            gso: backend.gso_active(),
+            packets: metrics.packets,
+            committed: 0,
+            bytes: metrics.bytes,
+            seconds,
+            pps: metrics.packets as f64 / seconds,
+            gbps: metrics.bytes as f64 * 8.0 / seconds / 1e9,
+            submits: metrics.submits,
+            syscalls: metrics.syscalls,
+            submit_ns: Percentiles::of(&metrics.submit_ns),
+            submits_over_100us: metrics.submits_over_100us,
+            submits_over_1ms: metrics.submits_over_1ms,
+            errors: metrics.errors_by_name(),
+            gso_downgrades: metrics.gso_downgrades,
+            resent_packets: metrics.resent_packets,
+            failed_packets: metrics.failed_packets,
+            stray_completions: metrics.stray_completions,
+            injected_faults: metrics.injected,
+            zero_copy_sends: metrics.zero_copy_sends,
+            zero_copy_notifications: metrics.zero_copy_notifications,
+            batch_packets: Percentiles::of(&metrics.batch_packets),
+            cpu_ns,
+            rate_target_pps: None,
+            rate_error_pct: None,
+            lateness_ns: None,
+            schedule_slips: 0,
+            window_waits: 0,
+            window_wait_ns: None,
+            ack_visibility_ns: None,
+            acks: None,
+            events: Default::default(),
+            stalled: false,
+            interrupted: false,
+            notices: Vec::new(),
+            submit_hist: metrics.submit_ns.clone(),
+            started: std::time::SystemTime::now() - elapsed,
+        }
+    }
+}
+
+/// What the ACK core did with the datagrams it received.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AckCounts {
+    pub accepted: u64,
+    pub stale: u64,
+    pub beyond_sent: u64,
+    pub foreign_source: u64,
+    pub malformed: u64,
+    /// Malformed datagrams by reason.
+    pub malformed_by_reason: std::collections::BTreeMap<String, u64>,
+}
+
+impl AckCounts {
+    pub(super) fn from_stats(s: &AckStats) -> AckCounts {
+        AckCounts {
+            accepted: s.accepted,
+            stale: s.stale,
+            beyond_sent: s.beyond_sent,
+            foreign_source: s.foreign_source,
+            malformed: s.malformed_total(),
+            malformed_by_reason: s
+                .malformed
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+        }
+    }
+}

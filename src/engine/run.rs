@@ -1,0 +1,429 @@
+//! The engine loop (pace → window → gather → submit) and the wind-down every ending goes
+//! through: cancel what is in flight, take every slot back, count what never left.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::wait::{Backoff, FlowStop};
+use super::{Engine, EngineError, SlotState, Supply, TxReport};
+use crate::pacing::{Pacer, WaitMode};
+use crate::stats::{latency_histogram, record_clamped, Percentiles};
+use crate::sys::{self, SlotToken, TxDesc};
+use crate::wire::header::{self, HEADER_LEN};
+
+/// How long the wind-down waits for the kernel to give back cancelled requests.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest single pacing sleep, so a stop request is seen promptly even at very low rates.
+const MAX_PACE_WAIT: Duration = Duration::from_millis(10);
+/// Under a real-time policy, how far ahead of its slot a packet may leave. A wake-up from an
+/// absolute sleep costs several µs of CPU and arrives several µs late, so one wake-up per
+/// packet at high rates would keep the thread busy nearly all the time, close to the RT
+/// throttling budget; releasing what falls due within this horizon sends a few packets per
+/// wake-up instead. The schedule stays absolute: nothing drifts.
+const RT_GATHER_AHEAD: Duration = Duration::from_micros(30);
+
+/// How a stream ended.
+#[derive(Debug)]
+enum Ending {
+    /// The supply ran dry and the kernel finished everything.
+    Completed,
+    /// `stop()` was called.
+    Stopped,
+    /// The flow-control window stayed closed for the stall timeout.
+    WindowStalled(Duration),
+    /// The kernel accepted or finished nothing for the stall timeout.
+    NoProgress(Duration),
+    /// The device announced a restart.
+    Restarted,
+    /// A send or completion call failed with an error that cannot be retried.
+    Fatal(io::Error),
+}
+
+/// The pacing schedule and what the loop measures against it.
+struct Schedule {
+    pacer: Option<Pacer>,
+    lateness: hdrhistogram::Histogram<u64>,
+    /// Original due time of the first packet of the batch on its way (before any slip).
+    first_due: Option<Instant>,
+    started: Option<Instant>,
+    last_submit: Instant,
+}
+
+impl Supply {
+    /// Hands a slot the kernel is done with to whoever hands slots out next.
+    fn give(&mut self, token: SlotToken) {
+        match self {
+            // Capacity equals the slot count, so the push cannot fail.
+            Supply::Rings { free, .. } => free.push(token).expect("free ring full"),
+            Supply::Source { free, .. } => free.push(token),
+        }
+    }
+}
+
+/// Returns the slot of a completion to the supply. Only a slot in the kernel can complete; any
+/// other (out of range, never submitted, already completed) is a stray completion, counted and
+/// otherwise ignored, never a reuse.
+fn give_back(slots: &mut [SlotState], supply: &mut Supply, slot: u32, stray: &mut u64) {
+    let Some(state) = slots.get_mut(slot as usize) else {
+        *stray += 1;
+        return;
+    };
+    match std::mem::replace(state, SlotState::Away) {
+        SlotState::InKernel(token) => supply.give(token),
+        other => {
+            *state = other;
+            *stray += 1;
+        }
+    }
+}
+
+impl Engine {
+    pub(super) fn run(mut self) -> Result<TxReport, EngineError> {
+        let cpu0 = sys::unix::thread::thread_cpu_ns();
+        let mut sched = Schedule {
+            pacer: self.cfg.rate.map(|r| {
+                Pacer::new(r.pps(self.cfg.payload), self.cfg.burst).with_prefill(self.cfg.prefill)
+            }),
+            lateness: latency_histogram(),
+            first_due: None,
+            started: None,
+            last_submit: Instant::now(),
+        };
+        let mut ending = self.stream(&mut sched);
+        if matches!(ending, Ending::Completed) {
+            ending = self.drain();
+        }
+        self.wind_down();
+        let cpu = sys::unix::thread::thread_cpu_ns().saturating_sub(cpu0);
+        let report = self.report(&sched, cpu, &ending);
+        self.outcome(ending, report)
+    }
+
+    /// The loop proper, until the stream ends one way or another.
+    fn stream(&mut self, s: &mut Schedule) -> Ending {
+        let batch = self.cfg.batch;
+        let mut backoff = Backoff::new(self.cfg.idle, self.wait);
+        loop {
+            if let Err(e) = self.reap(false) {
+                return Ending::Fatal(e);
+            }
+            if self.stop_requested() {
+                return Ending::Stopped;
+            }
+            let mut budget = batch;
+            if s.pacer.is_some() {
+                match self.pace(s) {
+                    Some(allow) => budget = budget.min(allow),
+                    None => return Ending::Stopped,
+                }
+            }
+            match self.credit() {
+                Ok(c) => budget = budget.min(c.min(batch as u64) as usize),
+                Err(FlowStop::Stopped) => return Ending::Stopped,
+                Err(FlowStop::Stalled(w)) => return Ending::WindowStalled(w),
+                Err(FlowStop::Restarted) => return Ending::Restarted,
+            }
+            let open = self.gather(budget);
+            if self.pending.is_empty() {
+                if !open {
+                    return Ending::Completed;
+                }
+                if self.backend.in_flight() > 0 && matches!(self.supply, Supply::Source { .. }) {
+                    // All slots are with the kernel: wait for one back.
+                    if let Err(e) = self.reap(true) {
+                        return Ending::Fatal(e);
+                    }
+                } else {
+                    self.idle(&mut backoff);
+                }
+                continue;
+            }
+            backoff.reset();
+            s.started.get_or_insert_with(Instant::now);
+            if let Some(due) = s.first_due.take() {
+                let late = Instant::now().saturating_duration_since(due);
+                record_clamped(&mut s.lateness, late.as_nanos() as u64);
+            }
+            if let Some(f) = &mut self.flow {
+                f.sent_bytes += self.pending.iter().map(|p| p.len as u64).sum::<u64>();
+                // Before the kernel sees them: a loopback device can answer before send returns.
+                f.state.publish_sent(self.next_seq, f.sent_bytes);
+            }
+            if let Err(end) = self.submit_pending() {
+                return end;
+            }
+            s.last_submit = Instant::now();
+            if let Some(p) = &mut s.pacer {
+                p.release(self.pending.len() as u64);
+            }
+            self.pending.clear();
+            self.accepted = 0;
+            self.shared
+                .sent
+                .store(self.metrics.packets, Ordering::Relaxed);
+            if !open {
+                return Ending::Completed;
+            }
+        }
+    }
+
+    /// Waits until packets are due; returns how many may leave, or `None` when stopped.
+    fn pace(&mut self, s: &mut Schedule) -> Option<usize> {
+        let quantum = self.cfg.pace_quantum;
+        // More than a burst never becomes due at once (the rest slips), so a full gathering is
+        // whichever is smaller.
+        let full = (self.cfg.batch as u64).min(self.cfg.burst);
+        let ahead = match self.wait {
+            WaitMode::SleepOnly => RT_GATHER_AHEAD,
+            WaitMode::SleepThenSpin => Duration::ZERO,
+        };
+        let p = s.pacer.as_mut().expect("paced stream");
+        loop {
+            let now = Instant::now();
+            // The schedule is read `ahead` of the clock: once the first due packet is due (or a
+            // quantum late), everything falling due within the horizon leaves with it.
+            let view = now + ahead;
+            let (a, late) = p.allowance(view);
+            // With a quantum, gather what falls due within it into one submit (fewer syscalls
+            // and receiver wake-ups) unless a full gathering is due already.
+            if a > 0 && (late >= ahead + quantum || a >= full) {
+                s.first_due = Some(view.checked_sub(late).unwrap_or(now));
+                return Some(a as usize);
+            }
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            let first = p.next_due().expect("schedule started");
+            let due = if a == 0 {
+                first
+            } else {
+                let full_due = p.due_after(full - 1);
+                (first + quantum).min(full_due.checked_sub(ahead).unwrap_or(full_due))
+            };
+            let due = due.min(now + MAX_PACE_WAIT);
+            // Keep noticing ACKs while waiting, so visibility is not one interval late.
+            match &mut self.flow {
+                Some(f) => Pacer::wait_until_in(self.wait, due, || f.observe()),
+                None => Pacer::wait_until_in(self.wait, due, || {}),
+            }
+        }
+    }
+
+    /// Returns slots the kernel is done with to whoever hands them out next.
+    fn reap(&mut self, wait: bool) -> io::Result<()> {
+        let (slots, supply) = (&mut self.slots, &mut self.supply);
+        let mut stray = 0;
+        let r = self.backend.reap(
+            wait,
+            &mut |slot| give_back(slots, supply, slot, &mut stray),
+            &mut self.metrics,
+        );
+        self.metrics.stray_completions += stray;
+        r
+    }
+
+    /// Takes up to one batch of packets, stamping headers. Returns false when the stream is over.
+    fn gather(&mut self, budget: usize) -> bool {
+        self.pending.clear();
+        self.accepted = 0;
+        while self.pending.len() < budget {
+            let (mut token, len, flags) = match &mut self.supply {
+                Supply::Rings { ready, .. } => match ready.pop() {
+                    Ok(p) => (p.token, p.len, p.flags),
+                    Err(_) => return !ready.is_abandoned() || !ready.is_empty(),
+                },
+                Supply::Source {
+                    source,
+                    free,
+                    flags,
+                    ended,
+                } => {
+                    if *ended {
+                        return false;
+                    }
+                    let Some(mut token) = free.pop() else {
+                        return true;
+                    };
+                    let buf = &mut self.slab.bytes_mut(&mut token)[HEADER_LEN..self.cfg.payload];
+                    let room = buf.len();
+                    match source.fill(self.next_seq, buf) {
+                        Some(n) => (token, (HEADER_LEN + n.min(room)) as u32, *flags),
+                        None => {
+                            *ended = true;
+                            free.push(token);
+                            return false;
+                        }
+                    }
+                }
+            };
+            let bytes = self.slab.bytes_mut(&mut token);
+            header::Repr {
+                flags,
+                stream_id: self.cfg.stream_id,
+                seq: self.next_seq,
+            }
+            .emit(&mut header::Packet::new_unchecked(&mut bytes[..HEADER_LEN]));
+            self.next_seq += 1;
+            let slot = token.index();
+            self.slots[slot as usize] = SlotState::Gathered(token);
+            self.pending.push(TxDesc { slot, len });
+        }
+        true
+    }
+
+    /// Hands the whole pending batch to the backend. A refusal (0 accepted) is answered by
+    /// reaping (or a short rest when nothing is in flight) and another call, until the batch is
+    /// in, `stop()` is called, or nothing was accepted for the stall timeout.
+    fn submit_pending(&mut self) -> Result<(), Ending> {
+        let mut backoff = Backoff::new(self.cfg.idle, self.wait);
+        let mut progress_at = Instant::now();
+        while self.accepted < self.pending.len() {
+            let left = &self.pending[self.accepted..];
+            let k = self
+                .backend
+                .submit(&self.slab, left, &mut self.metrics)
+                .map_err(Ending::Fatal)?;
+            if k > 0 {
+                let k = k.min(left.len());
+                for d in &self.pending[self.accepted..self.accepted + k] {
+                    let state = &mut self.slots[d.slot as usize];
+                    if let SlotState::Gathered(token) = std::mem::replace(state, SlotState::Away) {
+                        *state = SlotState::InKernel(token);
+                    }
+                }
+                self.accepted += k;
+                progress_at = Instant::now();
+                backoff.reset();
+                continue;
+            }
+            if self.stop_requested() {
+                return Err(Ending::Stopped);
+            }
+            let waited = progress_at.elapsed();
+            if waited >= self.cfg.stall_timeout {
+                return Err(Ending::NoProgress(waited));
+            }
+            if self.backend.in_flight() > 0 {
+                self.reap(true).map_err(Ending::Fatal)?;
+            } else {
+                self.rest_after_refusal(&mut backoff);
+            }
+        }
+        Ok(())
+    }
+
+    /// After the last batch: waits for the kernel to finish what is in flight, as long as it
+    /// keeps finishing something within the stall timeout and nobody calls `stop()`.
+    fn drain(&mut self) -> Ending {
+        let mut progress_at = Instant::now();
+        let mut left = self.backend.in_flight();
+        while left > 0 {
+            if self.stop_requested() {
+                return Ending::Stopped;
+            }
+            if let Err(e) = self.reap(true) {
+                return Ending::Fatal(e);
+            }
+            let now_left = self.backend.in_flight();
+            if now_left < left {
+                progress_at = Instant::now();
+            }
+            left = now_left;
+            let waited = progress_at.elapsed();
+            if left > 0 && waited >= self.cfg.stall_timeout {
+                return Ending::NoProgress(waited);
+            }
+        }
+        Ending::Completed
+    }
+
+    /// Every ending goes through here: packets gathered but not accepted go back unsent, what
+    /// is in flight is cancelled (bounded), and every packet that never left is counted failed.
+    /// Slots the kernel still holds after the timeout are never handed out again.
+    fn wind_down(&mut self) {
+        let unsent = &self.pending[self.accepted.min(self.pending.len())..];
+        for d in unsent {
+            match std::mem::replace(&mut self.slots[d.slot as usize], SlotState::Away) {
+                SlotState::Gathered(token) => self.supply.give(token),
+                other => self.slots[d.slot as usize] = other,
+            }
+        }
+        self.metrics.failed_packets += unsent.len() as u64;
+        self.pending.clear();
+        self.accepted = 0;
+
+        let in_flight = self.backend.in_flight() as u64;
+        let (packets0, failed0) = (self.metrics.packets, self.metrics.failed_packets);
+        let (slots, supply) = (&mut self.slots, &mut self.supply);
+        let mut stray = 0;
+        let held = self.backend.cancel(
+            CANCEL_TIMEOUT,
+            &mut |slot| give_back(slots, supply, slot, &mut stray),
+            &mut self.metrics,
+        );
+        self.metrics.stray_completions += stray;
+        // What finished during the cancel either left (counted as packets by the backend) or
+        // was already counted failed by it; the rest of what was in flight never left.
+        let accounted = (self.metrics.packets - packets0) + (self.metrics.failed_packets - failed0);
+        self.metrics.failed_packets += in_flight.saturating_sub(accounted);
+        if held > 0 {
+            self.notice(format!(
+                "{held} slots were still with the kernel {} ms after cancelling; their memory \
+                 stays allocated",
+                CANCEL_TIMEOUT.as_millis()
+            ));
+        }
+    }
+
+    fn report(&mut self, s: &Schedule, cpu_ns: u64, ending: &Ending) -> TxReport {
+        let elapsed = s.started.map_or(Duration::ZERO, |t| t.elapsed());
+        let mut report = TxReport::new(&self.metrics, self.backend.as_ref(), elapsed, cpu_ns);
+        report.committed = self.next_seq - self.cfg.start_seq;
+        report.interrupted = matches!(ending, Ending::Stopped);
+        report.stalled = matches!(ending, Ending::WindowStalled(_) | Ending::NoProgress(_));
+        report.notices = std::mem::take(&mut self.notices);
+        if let (Some(p), Some(t0)) = (&s.pacer, s.started) {
+            let target = self.cfg.rate.expect("paced").pps(self.cfg.payload);
+            // Packets sent on schedule span (n − 1) intervals from the first departure to the
+            // last; adding one interval makes an exact schedule measure exactly `target`.
+            let span = s.last_submit.duration_since(t0).as_secs_f64() + 1.0 / target;
+            // The prefill leaves at once by design; the rate is that of the paced part.
+            let achieved = self.metrics.packets.saturating_sub(p.prefill()) as f64 / span;
+            report.rate_target_pps = Some(target);
+            report.rate_error_pct = Some((achieved - target) / target * 100.0);
+            report.lateness_ns = Some(Percentiles::of(&s.lateness));
+            report.schedule_slips = p.slipped();
+        }
+        if let Some(f) = &self.flow {
+            report.window_waits = f.waits;
+            report.window_wait_ns = Some(Percentiles::of(&f.wait_ns));
+            report.ack_visibility_ns = Some(Percentiles::of(&f.visibility_ns));
+        }
+        report
+    }
+
+    fn outcome(&self, ending: Ending, report: TxReport) -> Result<TxReport, EngineError> {
+        let sent = self.next_seq;
+        let acked = self.flow.as_ref().map_or(0, |f| f.state.acked_packets());
+        let report = Box::new(report);
+        let err = match ending {
+            Ending::Completed | Ending::Stopped => return Ok(*report),
+            Ending::WindowStalled(waited) => EngineError::Stalled {
+                sent,
+                acked,
+                waited,
+                report,
+            },
+            Ending::NoProgress(waited) => EngineError::NoProgress { waited, report },
+            Ending::Restarted => EngineError::DeviceRestarted {
+                sent,
+                acked,
+                report,
+            },
+            Ending::Fatal(error) => EngineError::Send { error, report },
+        };
+        log::warn!("the stream ended early: {err}");
+        Err(err)
+    }
+}
