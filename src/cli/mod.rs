@@ -107,7 +107,7 @@ fn one_line(msg: &str) -> String {
     }
 }
 
-/// Turns a library configuration error into a usage error naming the flag.
+/// A usage error from a `flag: reason` message (the flag without its dashes).
 pub fn usage(e: impl std::fmt::Display) -> anyhow::Error {
     UsageError(format!("--{e}")).into()
 }
