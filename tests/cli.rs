@@ -552,7 +552,10 @@ fn config_errors_name_the_send_flag_that_set_the_option() {
             "--pace-quantum-us: ",
         ),
         (&["--to", "127.0.0.1:9", "--prefill", "5"], "--prefill: "),
-        (&["--to", "127.0.0.1:9", "--sched-fifo", "0"], "--sched-fifo: "),
+        (
+            &["--to", "127.0.0.1:9", "--sched-fifo", "0"],
+            "--sched-fifo: ",
+        ),
         (
             &["--to", "127.0.0.1:9", "--slots", "8", "--batch", "16"],
             "--slots: ",

@@ -1,7 +1,7 @@
 //! Why a sender configuration was refused.
 
-use std::fmt;
 use std::borrow::Cow;
+use std::fmt;
 use std::net::SocketAddr;
 
 use super::{BackendChoice, MAX_DURATION, MAX_RATE_PPS, MAX_TIMED_START_SEQ, MIN_RATE_PPS};

@@ -94,9 +94,7 @@ fn durations_longer_than_a_year_are_refused() {
     assert!(b().stall_timeout(MAX_DURATION).build().is_ok());
     assert_eq!(
         b().sqpoll(Some(Duration::MAX)).build().unwrap_err(),
-        ConfigError::DurationTooLong {
-            field: "sqpoll"
-        }
+        ConfigError::DurationTooLong { field: "sqpoll" }
     );
 }
 
@@ -179,14 +177,20 @@ fn one_bad_value_per_group() -> Vec<(&'static str, SenderConfigBuilder)> {
         ("payload", b().payload(8)),
         ("slots", b().slots(MAX_SLOTS + 1)),
         ("zc_threshold", b().zc_threshold(Some(0))),
-        ("dest", SenderConfig::builder("127.0.0.1:0".parse().unwrap())),
+        (
+            "dest",
+            SenderConfig::builder("127.0.0.1:0".parse().unwrap()),
+        ),
         ("sqpoll", b().sqpoll(Some(Duration::MAX))),
         ("sqpoll_cpu", b().sqpoll_cpu(0)),
         ("rate", b().rate(Rate::Pps(0.5))),
         ("burst", b().burst(0)),
         ("prefill", b().prefill(10)),
         ("pace_quantum", b().pace_quantum(Duration::from_micros(5))),
-        ("window_packets", b().ack(AckFormat::Native).window_packets(1)),
+        (
+            "window_packets",
+            b().ack(AckFormat::Native).window_packets(1),
+        ),
         ("window_bytes", b().ack(AckFormat::Native).window_bytes(1)),
         ("ack", b().window_packets(1000)),
         ("ack_bind", b().ack_bind(from)),
@@ -257,7 +261,12 @@ fn a_valid_builder_reaches_the_engine_unchanged() {
     );
     assert_eq!(
         (c.ack, c.window_packets, c.window_bytes, c.ack_from),
-        (Some(AckFormat::Native), Some(128), Some(1 << 22), Some(from))
+        (
+            Some(AckFormat::Native),
+            Some(128),
+            Some(1 << 22),
+            Some(from)
+        )
     );
     assert!(c.ack_busy_poll && c.mlockall);
     assert_eq!(
