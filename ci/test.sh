@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --all --check
 
+echo "== lean library: no CLI or bench dependencies (--no-default-features)"
+cargo build --lib --no-default-features
+cargo clippy --lib --no-default-features -- -D warnings
+
 echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --all-targets -- -D warnings
 

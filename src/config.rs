@@ -8,13 +8,16 @@ use std::time::Duration;
 
 use crate::flow::AckFormat;
 use crate::pacing::Rate;
-use crate::wire::header::HEADER_LEN;
 
 mod error;
+mod groups;
 #[cfg(test)]
 mod tests;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, FieldError};
+use groups::{
+    FlowOptions, PacingOptions, SocketOptions, StreamOptions, ThreadOptions, UringOptions,
+};
 
 /// Largest UDP payload over IPv4 (65,535 − 20 − 8).
 pub const MAX_UDP_PAYLOAD: usize = 65_507;
@@ -155,39 +158,13 @@ impl SenderConfig {
     /// kernel has it, 1472-byte payloads, batches of 64, 4096 slots.
     pub fn builder(dest: SocketAddr) -> SenderConfigBuilder {
         SenderConfigBuilder {
-            cfg: SenderConfig {
-                dest,
-                bind: None,
-                backend: BackendChoice::Auto,
-                gso: true,
-                payload: 1472,
-                batch: DEFAULT_BATCH,
-                slots: DEFAULT_SLOTS,
-                tx_core: None,
-                sched_fifo: None,
-                mlockall: false,
-                zc_threshold: Some(DEFAULT_ZC_THRESHOLD),
-                sqpoll_idle: None,
-                sqpoll_cpu: None,
-                sndbuf: 8 << 20,
-                stream_id: 0,
-                window_packets: None,
-                idle: IdlePolicy::Adaptive,
-                rate: None,
-                burst: DEFAULT_BURST,
-                prefill: 0,
-                pace_quantum: Duration::ZERO,
-                window_bytes: None,
-                ack: None,
-                ack_bind: None,
-                ack_from: None,
-                ack_core: None,
-                ack_busy_poll: false,
-                window_wait: IdlePolicy::Adaptive,
-                stall_timeout: DEFAULT_STALL_TIMEOUT,
-                start_seq: 0,
-                faults: TxFaults::default(),
-            },
+            stream: StreamOptions::default(),
+            socket: SocketOptions::new(dest),
+            uring: UringOptions::default(),
+            pacing: PacingOptions::default(),
+            flow: FlowOptions::default(),
+            thread: ThreadOptions::default(),
+            faults: TxFaults::default(),
         }
     }
 
@@ -253,174 +230,232 @@ impl SenderConfig {
 /// Builder for [`SenderConfig`]; every setter is checked in [`build`](Self::build).
 #[derive(Debug, Clone)]
 pub struct SenderConfigBuilder {
-    cfg: SenderConfig,
+    stream: StreamOptions,
+    socket: SocketOptions,
+    uring: UringOptions,
+    pacing: PacingOptions,
+    flow: FlowOptions,
+    thread: ThreadOptions,
+    faults: TxFaults,
 }
 
 impl SenderConfigBuilder {
     /// Local address to bind the sending socket to (default: unspecified, ephemeral port).
     pub fn bind(mut self, addr: SocketAddr) -> Self {
-        self.cfg.bind = Some(addr);
+        self.socket.bind = Some(addr);
         self
     }
     pub fn backend(mut self, b: BackendChoice) -> Self {
-        self.cfg.backend = b;
+        self.socket.backend = b;
         self
     }
     /// Use UDP GSO when the kernel supports it (default on).
     pub fn gso(mut self, on: bool) -> Self {
-        self.cfg.gso = on;
+        self.socket.gso = on;
         self
     }
     /// UDP payload size in bytes, ringshot header included (16..=65,507).
     pub fn payload(mut self, bytes: usize) -> Self {
-        self.cfg.payload = bytes;
+        self.stream.payload = bytes;
         self
     }
     /// Packets per submit (1..=1024).
     pub fn batch(mut self, n: usize) -> Self {
-        self.cfg.batch = n;
+        self.stream.batch = n;
         self
     }
     /// Packet buffers in the slab (at least one batch).
     pub fn slots(mut self, n: u32) -> Self {
-        self.cfg.slots = n;
+        self.stream.slots = n;
         self
     }
     /// Pin the engine thread to this core id.
     pub fn tx_core(mut self, core: usize) -> Self {
-        self.cfg.tx_core = Some(core);
+        self.thread.tx_core = Some(core);
         self
     }
     /// Run the engine thread under SCHED_FIFO at this priority (1..=99); a warning if refused.
     pub fn sched_fifo(mut self, prio: i32) -> Self {
-        self.cfg.sched_fifo = Some(prio);
+        self.thread.sched_fifo = Some(prio);
         self
     }
     /// Lock all current and future pages in memory; a warning if refused.
     pub fn mlockall(mut self, on: bool) -> Self {
-        self.cfg.mlockall = on;
+        self.thread.mlockall = on;
         self
     }
     /// Datagram size at or above which io_uring uses SEND_ZC / SENDMSG_ZC (at least 1 byte);
     /// `None` disables zero copy.
     pub fn zc_threshold(mut self, bytes: Option<usize>) -> Self {
-        self.cfg.zc_threshold = bytes;
+        self.socket.zc_threshold = bytes;
         self
     }
     /// Use an io_uring SQPOLL kernel thread that sleeps after `idle`.
     pub fn sqpoll(mut self, idle: Option<Duration>) -> Self {
-        self.cfg.sqpoll_idle = idle;
+        self.uring.sqpoll_idle = idle;
         self
     }
     /// Pin the SQPOLL kernel thread to this CPU (with [`sqpoll`](Self::sqpoll)).
     pub fn sqpoll_cpu(mut self, cpu: u32) -> Self {
-        self.cfg.sqpoll_cpu = Some(cpu);
+        self.uring.sqpoll_cpu = Some(cpu);
         self
     }
     /// SO_SNDBUF in bytes (SO_SNDBUFFORCE is tried first).
     pub fn sndbuf(mut self, bytes: usize) -> Self {
-        self.cfg.sndbuf = bytes;
+        self.socket.sndbuf = bytes;
         self
     }
     /// Stream id written into every packet header.
     pub fn stream_id(mut self, id: u32) -> Self {
-        self.cfg.stream_id = id;
+        self.stream.stream_id = id;
         self
     }
     /// At most this many packets sent but not acknowledged.
     pub fn window_packets(mut self, n: u64) -> Self {
-        self.cfg.window_packets = Some(n);
+        self.flow.window_packets = Some(n);
         self
     }
     /// Pace departures at `rate` on an absolute schedule.
     pub fn rate(mut self, rate: Rate) -> Self {
-        self.cfg.rate = Some(rate);
+        self.pacing.rate = Some(rate);
         self
     }
     /// Most packets sent back to back when catching up with the schedule (default 16).
     pub fn burst(mut self, packets: u64) -> Self {
-        self.cfg.burst = packets;
+        self.pacing.burst = packets;
         self
     }
     /// Send this many packets at once at the start of a paced stream (to fill the device's
     /// buffer), then pace the rest.
     pub fn prefill(mut self, packets: u64) -> Self {
-        self.cfg.prefill = packets;
+        self.pacing.prefill = packets;
         self
     }
     /// Paced streams: hold due packets until the first is this late (or a batch is due) and send
     /// them in one submit. Trades up to this much lateness for fewer syscalls and wake-ups.
     pub fn pace_quantum(mut self, d: Duration) -> Self {
-        self.cfg.pace_quantum = d;
+        self.pacing.quantum = d;
         self
     }
     /// At most this many bytes sent but not acknowledged.
     pub fn window_bytes(mut self, n: u64) -> Self {
-        self.cfg.window_bytes = Some(n);
+        self.flow.window_bytes = Some(n);
         self
     }
     /// Run an ACK core that parses the device's flow-control packets in this format; they arrive
     /// on the data socket unless [`ack_bind`](Self::ack_bind) names another address.
     pub fn ack(mut self, format: AckFormat) -> Self {
-        self.cfg.ack = Some(format);
+        self.flow.ack = Some(format);
         self
     }
     /// Receive ACKs on a socket bound here instead of on the data socket.
     pub fn ack_bind(mut self, addr: SocketAddr) -> Self {
-        self.cfg.ack_bind = Some(addr);
+        self.flow.ack_bind = Some(addr);
         self
     }
     /// Accept ACKs only from this exact address and port, for a device that answers from
     /// somewhere other than the destination (default: the destination).
     pub fn ack_from(mut self, addr: SocketAddr) -> Self {
-        self.cfg.ack_from = Some(addr);
+        self.flow.ack_from = Some(addr);
         self
     }
     /// Pin the ACK core (`ringshot-ack`) to this core.
     pub fn ack_core(mut self, core: usize) -> Self {
-        self.cfg.ack_core = Some(core);
+        self.flow.ack_core = Some(core);
         self
     }
     /// Busy-poll the ACK socket instead of sleeping in poll(2).
     pub fn ack_busy_poll(mut self, on: bool) -> Self {
-        self.cfg.ack_busy_poll = on;
+        self.flow.ack_busy_poll = on;
         self
     }
     /// How the engine waits while the window is closed: spin, or spin, yield, then sleep briefly.
     pub fn window_wait(mut self, p: IdlePolicy) -> Self {
-        self.cfg.window_wait = p;
+        self.flow.window_wait = p;
         self
     }
     /// End the stream with [`crate::EngineError::Stalled`] if the window stays closed this long.
     pub fn stall_timeout(mut self, d: Duration) -> Self {
-        self.cfg.stall_timeout = d;
+        self.flow.stall_timeout = d;
         self
     }
     /// Sequence number of the first packet (default 0).
     pub fn start_seq(mut self, seq: u64) -> Self {
-        self.cfg.start_seq = seq;
+        self.stream.start_seq = seq;
         self
     }
     pub fn idle(mut self, p: IdlePolicy) -> Self {
-        self.cfg.idle = p;
+        self.thread.idle = p;
         self
     }
     #[doc(hidden)]
     pub fn faults(mut self, f: TxFaults) -> Self {
-        self.cfg.faults = f;
+        self.faults = f;
         self
     }
 
-    /// Validates and returns the configuration.
+    /// Validates every group of options and returns the configuration.
     pub fn build(self) -> Result<SenderConfig, ConfigError> {
-        let c = self.cfg;
-        check_sizes(&c)?;
-        check_flow_control(&c)?;
-        check_pacing(&c)?;
-        check_durations(&c)?;
-        check_threads(&c)?;
-        check_platform(&c)?;
-        Ok(c)
+        self.stream.validate()?;
+        self.socket.validate()?;
+        self.flow.validate(&self.stream, self.pacing.prefill)?;
+        // The data socket is connected to the destination, so the kernel drops anything from
+        // another source: ACKs from elsewhere need their own socket.
+        if let Some(from) = self.flow.ack_from {
+            if from != self.socket.dest && self.flow.ack_bind.is_none() {
+                return Err(ConfigError::AckFromNeedsAckBind(from));
+            }
+        }
+        self.pacing.validate(self.stream.payload)?;
+        self.uring.validate()?;
+        self.thread.validate()?;
+        Ok(self.into_config())
+    }
+
+    /// The engine's flat view of the validated groups.
+    fn into_config(self) -> SenderConfig {
+        let SenderConfigBuilder {
+            stream,
+            socket,
+            uring,
+            pacing,
+            flow,
+            thread,
+            faults,
+        } = self;
+        SenderConfig {
+            dest: socket.dest,
+            bind: socket.bind,
+            backend: socket.backend,
+            gso: socket.gso,
+            payload: stream.payload,
+            batch: stream.batch,
+            slots: stream.slots,
+            tx_core: thread.tx_core,
+            sched_fifo: thread.sched_fifo,
+            mlockall: thread.mlockall,
+            zc_threshold: socket.zc_threshold,
+            sqpoll_idle: uring.sqpoll_idle,
+            sqpoll_cpu: uring.sqpoll_cpu,
+            sndbuf: socket.sndbuf,
+            stream_id: stream.stream_id,
+            window_packets: flow.window_packets,
+            idle: thread.idle,
+            rate: pacing.rate,
+            burst: pacing.burst,
+            prefill: pacing.prefill,
+            pace_quantum: pacing.quantum,
+            window_bytes: flow.window_bytes,
+            ack: flow.ack,
+            ack_bind: flow.ack_bind,
+            ack_from: flow.ack_from,
+            ack_core: flow.ack_core,
+            ack_busy_poll: flow.ack_busy_poll,
+            window_wait: flow.window_wait,
+            stall_timeout: flow.stall_timeout,
+            start_seq: stream.start_seq,
+            faults,
+        }
     }
 }
 
@@ -437,173 +472,4 @@ pub fn check_stream_length(start_seq: u64, count: Option<u64>) -> Result<(), Con
     } else {
         Err(ConfigError::SequenceOverflow { start_seq, count })
     }
-}
-
-fn check_sizes(c: &SenderConfig) -> Result<(), ConfigError> {
-    if c.batch == 0 {
-        return Err(ConfigError::ZeroBatch);
-    }
-    if c.batch > MAX_BATCH {
-        return Err(ConfigError::BatchTooLarge {
-            batch: c.batch,
-            max: MAX_BATCH,
-        });
-    }
-    if c.payload > MAX_UDP_PAYLOAD {
-        return Err(ConfigError::PayloadTooLarge {
-            payload: c.payload,
-            max: MAX_UDP_PAYLOAD,
-        });
-    }
-    if c.payload < HEADER_LEN {
-        return Err(ConfigError::PayloadTooSmall {
-            payload: c.payload,
-            min: HEADER_LEN,
-        });
-    }
-    // u32 → usize widens on every supported target.
-    if (c.slots as usize) < c.batch {
-        return Err(ConfigError::SlabSmallerThanBatch {
-            slots: c.slots,
-            batch: c.batch,
-        });
-    }
-    if c.slots > MAX_SLOTS {
-        return Err(ConfigError::TooManySlots {
-            slots: c.slots,
-            max: MAX_SLOTS,
-        });
-    }
-    if c.zc_threshold == Some(0) {
-        return Err(ConfigError::ZeroZcThreshold);
-    }
-    if c.dest.port() == 0 {
-        return Err(ConfigError::ZeroPort);
-    }
-    Ok(())
-}
-
-fn check_flow_control(c: &SenderConfig) -> Result<(), ConfigError> {
-    if let Some(w) = c.window_packets {
-        if w < c.batch as u64 {
-            return Err(ConfigError::WindowSmallerThanBatch {
-                window: w,
-                batch: c.batch,
-            });
-        }
-        if c.prefill > w {
-            return Err(ConfigError::PrefillBeyondWindow {
-                prefill: c.prefill,
-                window: w,
-            });
-        }
-    }
-    if let Some(w) = c.window_bytes {
-        if w < c.payload as u64 {
-            return Err(ConfigError::WindowBytesSmallerThanPacket {
-                window: w,
-                payload: c.payload,
-            });
-        }
-    }
-    let explicit_window = c.window_packets.is_some() || c.window_bytes.is_some();
-    match c.ack {
-        None if explicit_window => return Err(ConfigError::WindowWithoutAck),
-        None if c.ack_bind.is_some() => return Err(ConfigError::AckBindWithoutAck),
-        None if c.ack_from.is_some() => return Err(ConfigError::AckFromWithoutAck),
-        // USRP2 ACKs carry a position but never the device's capacity: without an explicit
-        // window nothing would ever bound what is outstanding, so refuse rather than overflow.
-        Some(format @ AckFormat::Usrp2 { .. }) if !explicit_window => {
-            return Err(ConfigError::WindowRequired(format))
-        }
-        _ => {}
-    }
-    if let Some(from) = c.ack_from {
-        if from.port() == 0 || from.ip().is_unspecified() {
-            return Err(ConfigError::AckFromUnspecified(from));
-        }
-    }
-    Ok(())
-}
-
-fn check_pacing(c: &SenderConfig) -> Result<(), ConfigError> {
-    if let Some(rate) = c.rate {
-        let pps = rate.pps(c.payload);
-        // Written so that NaN fails too.
-        if !(MIN_RATE_PPS..=MAX_RATE_PPS).contains(&pps) {
-            return Err(ConfigError::RateOutOfRange {
-                pps: format!("{pps:.3e}"),
-                payload: c.payload,
-            });
-        }
-    } else if c.prefill > 0 {
-        return Err(ConfigError::PrefillWithoutRate);
-    } else if !c.pace_quantum.is_zero() {
-        return Err(ConfigError::QuantumWithoutRate);
-    }
-    if c.burst == 0 {
-        return Err(ConfigError::ZeroBurst);
-    }
-    Ok(())
-}
-
-fn check_durations(c: &SenderConfig) -> Result<(), ConfigError> {
-    if c.stall_timeout.is_zero() {
-        return Err(ConfigError::ZeroStallTimeout);
-    }
-    let bounded = [
-        ("stall-timeout", Some(c.stall_timeout)),
-        ("pace-quantum-us", Some(c.pace_quantum)),
-        ("sqpoll-idle-ms", c.sqpoll_idle),
-    ];
-    for (flag, d) in bounded {
-        if d.is_some_and(|d| d > MAX_DURATION) {
-            return Err(ConfigError::DurationTooLong { flag });
-        }
-    }
-    Ok(())
-}
-
-fn check_threads(c: &SenderConfig) -> Result<(), ConfigError> {
-    if let Some(core) = c.ack_core {
-        let available = crate::sys::unix::thread::available_cores();
-        if !available.contains(&core) {
-            return Err(ConfigError::UnknownAckCore { core, available });
-        }
-    }
-    if c.sqpoll_cpu.is_some() && c.sqpoll_idle.is_none() {
-        return Err(ConfigError::SqpollCpuWithoutSqpoll);
-    }
-    if let Some(core) = c.tx_core {
-        let available: Vec<usize> = core_affinity::get_core_ids()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
-        if !available.contains(&core) {
-            return Err(ConfigError::UnknownCore { core, available });
-        }
-    }
-    if let Some(p) = c.sched_fifo {
-        if !(1..=99).contains(&p) {
-            return Err(ConfigError::BadPriority(p));
-        }
-    }
-    Ok(())
-}
-
-fn check_platform(c: &SenderConfig) -> Result<(), ConfigError> {
-    if c.backend == BackendChoice::Uring && !cfg!(target_os = "linux") {
-        return Err(ConfigError::BackendUnsupported(BackendChoice::Uring));
-    }
-    if c.backend == BackendChoice::Mmsg
-        && !cfg!(any(
-            target_os = "linux",
-            target_os = "freebsd",
-            target_os = "netbsd"
-        ))
-    {
-        return Err(ConfigError::BackendUnsupported(BackendChoice::Mmsg));
-    }
-    Ok(())
 }

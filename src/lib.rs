@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
+#[cfg(feature = "cli")]
 pub mod bench;
 pub mod config;
 pub mod device;

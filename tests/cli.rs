@@ -539,3 +539,70 @@ fn a_stalled_stream_prints_its_report_with_the_error_and_exits_1() {
     assert!(report["packets"].as_u64().unwrap() <= 16, "{report}");
     assert!(err.contains("ringshot: error: stalled"), "{err}");
 }
+
+/// The library names its own options (`dest`, `pace_quantum`, ...); the CLI prints the flag that
+/// set each one.
+#[test]
+fn config_errors_name_the_send_flag_that_set_the_option() {
+    let max = u64::MAX.to_string();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--to", "127.0.0.1:0"], "--to: "),
+        (
+            &["--to", "127.0.0.1:9", "--pace-quantum-us", "50"],
+            "--pace-quantum-us: ",
+        ),
+        (&["--to", "127.0.0.1:9", "--prefill", "5"], "--prefill: "),
+        (
+            &["--to", "127.0.0.1:9", "--sched-fifo", "0"],
+            "--sched-fifo: ",
+        ),
+        (
+            &["--to", "127.0.0.1:9", "--slots", "8", "--batch", "16"],
+            "--slots: ",
+        ),
+        (
+            &["--to", "127.0.0.1:9", "--start-seq", &max, "--count", "2"],
+            "--start-seq: ",
+        ),
+    ];
+    for (args, prefix) in cases {
+        let out = ringshot().arg("send").args(*args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: not one line: {err}");
+        let expected = format!("ringshot: error: {prefix}");
+        assert!(lines[0].starts_with(&expected), "{args:?}: {err}");
+    }
+}
+
+/// `-v` (before or after the subcommand) and `RINGSHOT_LOG` are accepted, and whatever the
+/// library logs reaches stderr as `ringshot: <level>: ...` lines.
+#[test]
+fn verbose_flags_and_the_log_variable_keep_the_line_format() {
+    let runs: &[(&[&str], Option<&str>)] = &[
+        (&["-v", "send"], None),
+        (&["send", "-vvv"], None),
+        (&["send"], Some("trace")),
+    ];
+    for (lead, env) in runs {
+        let (sock, addr) = held_socket();
+        let mut cmd = ringshot();
+        cmd.args(*lead)
+            .args(["--to", &addr, "--count", "200", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match env {
+            Some(filter) => cmd.env("RINGSHOT_LOG", filter),
+            None => cmd.env_remove("RINGSHOT_LOG"),
+        };
+        let out = output_within(cmd.spawn().unwrap(), Duration::from_secs(120));
+        drop(sock);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{lead:?} {env:?}: {err}");
+        assert_eq!(json_of(&out)["packets"], 200, "{lead:?} {env:?}");
+        for l in err.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(l.starts_with("ringshot: "), "{lead:?} {env:?}: {l}");
+        }
+    }
+}

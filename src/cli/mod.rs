@@ -4,6 +4,7 @@
 //! stopped it (the report is printed with `"interrupted": true`).
 
 mod bench;
+mod logging;
 mod output;
 mod parse;
 mod recv;
@@ -24,6 +25,10 @@ use clap::{Parser, Subcommand};
                   stopped by SIGINT / SIGTERM (the report is printed with \"interrupted\": true)."
 )]
 struct Cli {
+    /// Log more: -v info, -vv debug, -vvv trace (default: warnings). RINGSHOT_LOG takes a filter
+    /// such as `debug` or `ringshot::flow=trace` and overrides this for what it names.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,6 +78,7 @@ pub fn main() -> i32 {
             };
         }
     };
+    logging::init(cli.verbose);
     let result = match cli.command {
         Command::Send(args) => send::run(*args),
         Command::Recv(args) => recv::run(*args),
@@ -107,7 +113,7 @@ fn one_line(msg: &str) -> String {
     }
 }
 
-/// Turns a library configuration error into a usage error naming the flag.
+/// A usage error from a `flag: reason` message (the flag without its dashes).
 pub fn usage(e: impl std::fmt::Display) -> anyhow::Error {
     UsageError(format!("--{e}")).into()
 }

@@ -9,8 +9,8 @@ use clap::Args;
 
 use super::output::{fmt_ns, fmt_rate, print_kv, report_json, Progress};
 use super::signals::StopSignals;
-use super::{parse, usage};
-use ringshot::config::{check_stream_length, IdlePolicy};
+use super::{parse, UsageError};
+use ringshot::config::{check_stream_length, ConfigError, IdlePolicy};
 use ringshot::engine::EngineError;
 use ringshot::engine::{PatternSource, SourceSender};
 use ringshot::flow::AckFormat;
@@ -136,6 +136,23 @@ fn parse_wait(s: &str) -> Result<IdlePolicy, String> {
 /// The default length of a stream given neither `--count` nor `--duration`.
 const DEFAULT_COUNT: u64 = 1_000_000;
 
+/// The `send` flag that sets a [`SenderConfigBuilder`](ringshot::SenderConfigBuilder) option:
+/// the option's name with dashes, except where the flag carries a unit or another name.
+fn flag_of(field: &str) -> String {
+    match field {
+        "dest" => "to".into(),
+        "gso" => "no-gso".into(),
+        "sqpoll" => "sqpoll-idle-ms".into(),
+        "pace_quantum" => "pace-quantum-us".into(),
+        other => other.replace('_', "-"),
+    }
+}
+
+/// A library configuration error as a usage error naming the `send` flag at fault.
+fn config_usage(e: ConfigError) -> anyhow::Error {
+    UsageError(format!("--{}: {}", flag_of(e.field()), e.reason())).into()
+}
+
 fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
     let mut b = SenderConfig::builder(a.to)
         .backend(a.backend)
@@ -187,7 +204,7 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
     if let Some(p) = a.sched_fifo {
         b = b.sched_fifo(p);
     }
-    b.build().map_err(usage)
+    b.build().map_err(config_usage)
 }
 
 /// Runs the stream; returns the exit status (0, or 130 / 143 when a signal stopped it), or the
@@ -198,7 +215,7 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
         (None, None) => Some(DEFAULT_COUNT),
         (c, _) => c,
     };
-    check_stream_length(cfg.start_seq(), count).map_err(usage)?;
+    check_stream_length(cfg.start_seq(), count).map_err(config_usage)?;
     let signals = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
     let source = PatternSource::new(cfg.payload(), count, a.duration);
     let tx = SourceSender::spawn(cfg, source).context("starting the send engine")?;
@@ -333,4 +350,45 @@ fn print_send_table(r: &TxReport) {
             ),
         ],
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flag_of;
+    use clap::CommandFactory;
+
+    /// Every option a `ConfigError` can name (`ConfigError::field`) is set by a `send` flag.
+    #[test]
+    fn every_config_field_maps_to_a_send_flag() {
+        let cli = super::super::Cli::command();
+        let send = cli.find_subcommand("send").expect("send subcommand");
+        let flags: Vec<&str> = send.get_arguments().filter_map(|a| a.get_long()).collect();
+        for field in [
+            "batch",
+            "payload",
+            "slots",
+            "dest",
+            "backend",
+            "zc_threshold",
+            "sqpoll",
+            "sqpoll_cpu",
+            "rate",
+            "burst",
+            "prefill",
+            "pace_quantum",
+            "window_packets",
+            "window_bytes",
+            "ack",
+            "ack_bind",
+            "ack_from",
+            "ack_core",
+            "stall_timeout",
+            "tx_core",
+            "sched_fifo",
+            "start_seq",
+        ] {
+            let flag = flag_of(field);
+            assert!(flags.contains(&flag.as_str()), "{field} -> --{flag}");
+        }
+    }
 }

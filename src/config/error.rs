@@ -1,12 +1,15 @@
 //! Why a sender configuration was refused.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 
 use super::{BackendChoice, MAX_DURATION, MAX_RATE_PPS, MAX_TIMED_START_SEQ, MIN_RATE_PPS};
 use crate::flow::AckFormat;
 
-/// Why a configuration was refused. Each message starts with the name of the flag at fault.
+/// Why a configuration was refused. [`field`](Self::field) names the builder option at fault (the
+/// [`SenderConfigBuilder`](super::SenderConfigBuilder) method of that name); the message reads
+/// `field: reason`, and [`FieldError`] carries the same pair for callers that only need those two.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -71,13 +74,16 @@ pub enum ConfigError {
     },
     /// A duration longer than [`MAX_DURATION`].
     DurationTooLong {
-        flag: &'static str,
+        field: &'static str,
     },
     /// The ACK format reports no capacity, so the window must be given explicitly.
     WindowRequired(AckFormat),
     AckFromWithoutAck,
     /// `ack_from` must name one exact address and port.
     AckFromUnspecified(SocketAddr),
+    /// ACKs from an address other than the destination need their own socket (`ack_bind`): the
+    /// data socket is connected and hears only the destination.
+    AckFromNeedsAckBind(SocketAddr),
     /// The stream's sequence numbers would wrap past `u64::MAX`.
     SequenceOverflow {
         start_seq: u64,
@@ -85,129 +91,167 @@ pub enum ConfigError {
     },
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ConfigError {
+    /// The builder option at fault (a [`SenderConfigBuilder`](super::SenderConfigBuilder) method
+    /// name, e.g. `"window_packets"`). A front end maps it to its own name for the option.
+    pub fn field(&self) -> &'static str {
         match self {
-            ConfigError::ZeroBatch => write!(f, "batch: must be at least 1 packet"),
+            ConfigError::ZeroBatch | ConfigError::BatchTooLarge { .. } => "batch",
+            ConfigError::PayloadTooLarge { .. } | ConfigError::PayloadTooSmall { .. } => "payload",
+            ConfigError::SlabSmallerThanBatch { .. } | ConfigError::TooManySlots { .. } => "slots",
+            ConfigError::WindowSmallerThanBatch { .. } => "window_packets",
+            ConfigError::UnknownCore { .. } => "tx_core",
+            ConfigError::BadPriority(_) => "sched_fifo",
+            ConfigError::ZeroBurst => "burst",
+            ConfigError::PrefillWithoutRate | ConfigError::PrefillBeyondWindow { .. } => "prefill",
+            ConfigError::QuantumWithoutRate => "pace_quantum",
+            ConfigError::SqpollCpuWithoutSqpoll => "sqpoll_cpu",
+            ConfigError::WindowBytesSmallerThanPacket { .. } => "window_bytes",
+            ConfigError::WindowWithoutAck | ConfigError::WindowRequired(_) => "ack",
+            ConfigError::AckBindWithoutAck => "ack_bind",
+            ConfigError::ZeroStallTimeout => "stall_timeout",
+            ConfigError::UnknownAckCore { .. } => "ack_core",
+            ConfigError::ZeroPort => "dest",
+            ConfigError::BackendUnsupported(_) => "backend",
+            ConfigError::ZeroZcThreshold => "zc_threshold",
+            ConfigError::RateOutOfRange { .. } => "rate",
+            ConfigError::DurationTooLong { field } => field,
+            ConfigError::AckFromWithoutAck
+            | ConfigError::AckFromUnspecified(_)
+            | ConfigError::AckFromNeedsAckBind(_) => "ack_from",
+            ConfigError::SequenceOverflow { .. } => "start_seq",
+        }
+    }
+
+    /// What is wrong with [`field`](Self::field)'s value, as one phrase. It names other options
+    /// by what they are, never by a front end's spelling of them.
+    pub fn reason(&self) -> Cow<'static, str> {
+        let text = |s: &'static str| Cow::Borrowed(s);
+        match self {
+            ConfigError::ZeroBatch => text("must be at least 1 packet"),
             ConfigError::BatchTooLarge { batch, max } => {
-                write!(f, "batch: {batch} packets is more than the maximum {max}")
+                format!("{batch} packets is more than the maximum {max}").into()
             }
-            ConfigError::PayloadTooLarge { payload, max } => write!(
-                f,
-                "payload: {payload} bytes is more than the largest UDP payload, {max}"
-            ),
-            ConfigError::PayloadTooSmall { payload, min } => write!(
-                f,
-                "payload: {payload} bytes cannot hold the {min}-byte ringshot header"
-            ),
-            ConfigError::SlabSmallerThanBatch { slots, batch } => write!(
-                f,
-                "slots: {slots} packet buffers cannot hold one batch of {batch}"
-            ),
+            ConfigError::PayloadTooLarge { payload, max } => {
+                format!("{payload} bytes is more than the largest UDP payload, {max}").into()
+            }
+            ConfigError::PayloadTooSmall { payload, min } => {
+                format!("{payload} bytes cannot hold the {min}-byte ringshot header").into()
+            }
+            ConfigError::SlabSmallerThanBatch { slots, batch } => {
+                format!("{slots} packet buffers cannot hold one batch of {batch}").into()
+            }
             ConfigError::TooManySlots { slots, max } => {
-                write!(
-                    f,
-                    "slots: {slots} packet buffers is more than the maximum {max}"
-                )
+                format!("{slots} packet buffers is more than the maximum {max}").into()
             }
-            ConfigError::WindowSmallerThanBatch { window, batch } => write!(
-                f,
-                "window-packets: a window of {window} is smaller than one batch of {batch}"
-            ),
-            ConfigError::UnknownCore { core, available } => {
-                write!(
-                    f,
-                    "tx-core: core {core} does not exist (available: {available:?})"
-                )
+            ConfigError::WindowSmallerThanBatch { window, batch } => {
+                format!("a window of {window} is smaller than one batch of {batch}").into()
             }
-            ConfigError::BadPriority(p) => {
-                write!(f, "sched-fifo: priority {p} is outside 1..=99")
+            ConfigError::UnknownCore { core, available }
+            | ConfigError::UnknownAckCore { core, available } => {
+                format!("core {core} does not exist (available: {available:?})").into()
             }
-            ConfigError::ZeroBurst => write!(f, "burst: must be at least 1 packet"),
-            ConfigError::PrefillWithoutRate => {
-                write!(
-                    f,
-                    "prefill: only means something for a paced stream (--rate)"
-                )
+            ConfigError::BadPriority(p) => format!("priority {p} is outside 1..=99").into(),
+            ConfigError::ZeroBurst => text("must be at least 1 packet"),
+            ConfigError::PrefillWithoutRate | ConfigError::QuantumWithoutRate => {
+                text("only means something for a paced stream (one with a rate)")
             }
             ConfigError::SqpollCpuWithoutSqpoll => {
-                write!(
-                    f,
-                    "sqpoll-cpu: needs --sqpoll-idle-ms (there is no SQPOLL thread to pin)"
-                )
+                text("needs an SQPOLL idle time (there is no SQPOLL thread to pin)")
             }
-            ConfigError::QuantumWithoutRate => {
-                write!(
-                    f,
-                    "pace-quantum-us: only means something for a paced stream (--rate)"
-                )
+            ConfigError::PrefillBeyondWindow { prefill, window } => {
+                format!("{prefill} packets do not fit in a window of {window}").into()
             }
-            ConfigError::PrefillBeyondWindow { prefill, window } => write!(
-                f,
-                "prefill: {prefill} packets do not fit in a window of {window}"
-            ),
-            ConfigError::WindowBytesSmallerThanPacket { window, payload } => write!(
-                f,
-                "window-bytes: a window of {window} bytes cannot hold one {payload}-byte packet"
-            ),
-            ConfigError::WindowWithoutAck => write!(
-                f,
-                "ack: a window needs an ACK format (native, usrp2 or chdr) to ever reopen"
-            ),
+            ConfigError::WindowBytesSmallerThanPacket { window, payload } => {
+                format!("a window of {window} bytes cannot hold one {payload}-byte packet").into()
+            }
+            ConfigError::WindowWithoutAck => {
+                text("a window needs an ACK format (native, usrp2 or chdr) to ever reopen")
+            }
             ConfigError::AckBindWithoutAck => {
-                write!(f, "ack-bind: needs --ack to say which format arrives there")
+                text("needs an ACK format to say which ACKs arrive there")
             }
-            ConfigError::ZeroStallTimeout => write!(f, "stall-timeout: must be more than 0 ms"),
-            ConfigError::UnknownAckCore { core, available } => write!(
-                f,
-                "ack-core: core {core} does not exist (available: {available:?})"
-            ),
-            ConfigError::ZeroPort => write!(f, "to: destination port 0 is not sendable"),
+            ConfigError::ZeroStallTimeout => text("must be more than 0 ms"),
+            ConfigError::ZeroPort => text("destination port 0 is not sendable"),
             ConfigError::BackendUnsupported(b) => {
-                write!(
-                    f,
-                    "backend: '{b}' is not available on this operating system"
-                )
+                format!("'{b}' is not available on this operating system").into()
             }
-            ConfigError::ZeroZcThreshold => write!(
-                f,
-                "zc-threshold: 0 bytes is not a datagram size (use 1 or more, or 'off')"
-            ),
-            ConfigError::RateOutOfRange { pps, payload } => write!(
-                f,
-                "rate: {pps} packets per second at {payload}-byte payloads is outside \
+            ConfigError::ZeroZcThreshold => {
+                text("0 bytes is not a datagram size (use 1 or more, or no zero copy)")
+            }
+            ConfigError::RateOutOfRange { pps, payload } => format!(
+                "{pps} packets per second at {payload}-byte payloads is outside \
                  {MIN_RATE_PPS}..={MAX_RATE_PPS:e}"
-            ),
-            ConfigError::DurationTooLong { flag } => write!(
-                f,
-                "{flag}: longer than the maximum of one year ({} s)",
+            )
+            .into(),
+            ConfigError::DurationTooLong { .. } => format!(
+                "longer than the maximum of one year ({} s)",
                 MAX_DURATION.as_secs()
-            ),
-            ConfigError::WindowRequired(format) => write!(
-                f,
-                "ack: {format} ACKs report no device capacity; give --window-packets or \
-                 --window-bytes"
-            ),
+            )
+            .into(),
+            ConfigError::WindowRequired(format) => format!(
+                "{format} ACKs report no device capacity; give a window in packets or bytes"
+            )
+            .into(),
             ConfigError::AckFromWithoutAck => {
-                write!(f, "ack-from: needs --ack (there are no ACKs to filter)")
+                text("needs an ACK format (there are no ACKs to filter)")
             }
             ConfigError::AckFromUnspecified(a) => {
-                write!(f, "ack-from: {a} is not one exact address and port")
+                format!("{a} is not one exact address and port").into()
             }
+            ConfigError::AckFromNeedsAckBind(a) => format!(
+                "ACKs from {a}, not the destination, need their own socket (ack_bind): the data \
+                 socket hears only the destination"
+            )
+            .into(),
             ConfigError::SequenceOverflow { start_seq, count } => match count {
-                Some(n) => write!(
-                    f,
-                    "start-seq: {start_seq} + {n} packets wraps past {}",
-                    u64::MAX
-                ),
-                None => write!(
-                    f,
-                    "start-seq: {start_seq} is above {MAX_TIMED_START_SEQ}, the largest start of \
-                     a stream bounded by --duration"
-                ),
+                Some(n) => format!("{start_seq} + {n} packets wraps past {}", u64::MAX).into(),
+                None => format!(
+                    "{start_seq} is above {MAX_TIMED_START_SEQ}, the largest start of a stream \
+                     bounded by time"
+                )
+                .into(),
             },
         }
     }
 }
 
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field(), self.reason())
+    }
+}
+
 impl std::error::Error for ConfigError {}
+
+/// The shape every configuration error reduces to: the option at fault and why, printed as
+/// `field: reason`. `field` is the library's name for the option; a front end that spells its
+/// options differently maps it when it prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        FieldError {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+impl From<ConfigError> for FieldError {
+    fn from(e: ConfigError) -> Self {
+        FieldError::new(e.field(), e.reason())
+    }
+}

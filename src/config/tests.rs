@@ -88,15 +88,13 @@ fn durations_longer_than_a_year_are_refused() {
             .build()
             .unwrap_err(),
         ConfigError::DurationTooLong {
-            flag: "stall-timeout"
+            field: "stall_timeout"
         }
     );
     assert!(b().stall_timeout(MAX_DURATION).build().is_ok());
     assert_eq!(
         b().sqpoll(Some(Duration::MAX)).build().unwrap_err(),
-        ConfigError::DurationTooLong {
-            flag: "sqpoll-idle-ms"
-        }
+        ConfigError::DurationTooLong { field: "sqpoll" }
     );
 }
 
@@ -131,7 +129,12 @@ fn ack_from_is_the_ack_source_and_needs_ack() {
     let b = || SenderConfig::builder(dest());
     let c = b().ack(AckFormat::Native).build().unwrap();
     assert_eq!((c.ack_from(), c.ack_source()), (None, dest()));
-    let c = b().ack(AckFormat::Native).ack_from(from).build().unwrap();
+    let c = b()
+        .ack(AckFormat::Native)
+        .ack_bind("127.0.0.1:0".parse().unwrap())
+        .ack_from(from)
+        .build()
+        .unwrap();
     assert_eq!((c.ack_from(), c.ack_source()), (Some(from), from));
     assert_eq!(
         b().ack_from(from).build().unwrap_err(),
@@ -145,6 +148,20 @@ fn ack_from_is_the_ack_source_and_needs_ack() {
             .unwrap_err(),
         ConfigError::AckFromUnspecified(any)
     );
+    // Another source than the destination cannot reach the connected data socket.
+    let err = b()
+        .ack(AckFormat::Native)
+        .window_packets(64)
+        .ack_from("127.0.0.1:7".parse().unwrap())
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::AckFromNeedsAckBind(_)), "{err}");
+    b().ack(AckFormat::Native)
+        .window_packets(64)
+        .ack_bind("127.0.0.1:0".parse().unwrap())
+        .ack_from("127.0.0.1:7".parse().unwrap())
+        .build()
+        .unwrap();
 }
 
 #[test]
@@ -168,4 +185,112 @@ fn backend_names_parse() {
         assert_eq!(b.parse::<BackendChoice>().unwrap().name(), b);
     }
     assert!("epoll".parse::<BackendChoice>().is_err());
+}
+
+/// One wrong value per option group; each error names the builder method that set it.
+fn one_bad_value_per_group() -> Vec<(&'static str, SenderConfigBuilder)> {
+    let b = || SenderConfig::builder(dest());
+    let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    vec![
+        ("batch", b().batch(0)),
+        ("payload", b().payload(8)),
+        ("slots", b().slots(MAX_SLOTS + 1)),
+        ("zc_threshold", b().zc_threshold(Some(0))),
+        (
+            "dest",
+            SenderConfig::builder("127.0.0.1:0".parse().unwrap()),
+        ),
+        ("sqpoll", b().sqpoll(Some(Duration::MAX))),
+        ("sqpoll_cpu", b().sqpoll_cpu(0)),
+        ("rate", b().rate(Rate::Pps(0.5))),
+        ("burst", b().burst(0)),
+        ("prefill", b().prefill(10)),
+        ("pace_quantum", b().pace_quantum(Duration::from_micros(5))),
+        (
+            "window_packets",
+            b().ack(AckFormat::Native).window_packets(1),
+        ),
+        ("window_bytes", b().ack(AckFormat::Native).window_bytes(1)),
+        ("ack", b().window_packets(1000)),
+        ("ack_bind", b().ack_bind(from)),
+        ("ack_from", b().ack_from(from)),
+        ("ack_core", b().ack(AckFormat::Native).ack_core(100_000)),
+        ("stall_timeout", b().stall_timeout(Duration::ZERO)),
+        ("tx_core", b().tx_core(100_000)),
+        ("sched_fifo", b().sched_fifo(0)),
+    ]
+}
+
+#[test]
+fn every_error_names_the_builder_option_at_fault() {
+    for (field, builder) in one_bad_value_per_group() {
+        let e = builder.build().unwrap_err();
+        assert_eq!(e.field(), field, "{e}");
+        let msg = e.to_string();
+        assert_eq!(msg, format!("{field}: {}", e.reason()));
+        // The library speaks of its own options, never of a command line's flags.
+        assert!(!msg.contains("--"), "{msg}");
+        let shared = FieldError::from(e.clone());
+        assert_eq!((shared.field, shared.to_string()), (field, msg));
+    }
+    let e = check_stream_length(MAX_TIMED_START_SEQ + 1, None).unwrap_err();
+    assert_eq!(e.field(), "start_seq");
+    assert!(!e.to_string().contains("--"), "{e}");
+}
+
+#[test]
+fn a_valid_builder_reaches_the_engine_unchanged() {
+    let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    let c = SenderConfig::builder(dest())
+        .payload(9000)
+        .batch(32)
+        .slots(512)
+        .stream_id(7)
+        .start_seq(100)
+        .backend(BackendChoice::Send)
+        .gso(false)
+        .zc_threshold(None)
+        .sndbuf(1 << 20)
+        .rate(Rate::Pps(1000.0))
+        .burst(4)
+        .prefill(64)
+        .pace_quantum(Duration::from_micros(50))
+        .ack(AckFormat::Native)
+        .window_packets(128)
+        .window_bytes(1 << 22)
+        .ack_bind("127.0.0.1:0".parse().unwrap())
+        .ack_from(from)
+        .ack_busy_poll(true)
+        .window_wait(IdlePolicy::Spin)
+        .stall_timeout(Duration::from_secs(3))
+        .mlockall(true)
+        .idle(IdlePolicy::Spin)
+        .build()
+        .unwrap();
+    assert_eq!(
+        (c.payload, c.batch, c.slots, c.stream_id, c.start_seq),
+        (9000, 32, 512, 7, 100)
+    );
+    assert_eq!(
+        (c.backend, c.gso, c.zc_threshold, c.sndbuf),
+        (BackendChoice::Send, false, None, 1 << 20)
+    );
+    assert_eq!(
+        (c.rate, c.burst, c.prefill, c.pace_quantum),
+        (Some(Rate::Pps(1000.0)), 4, 64, Duration::from_micros(50))
+    );
+    assert_eq!(
+        (c.ack, c.window_packets, c.window_bytes, c.ack_from),
+        (
+            Some(AckFormat::Native),
+            Some(128),
+            Some(1 << 22),
+            Some(from)
+        )
+    );
+    assert!(c.ack_busy_poll && c.mlockall);
+    assert_eq!(
+        (c.window_wait, c.idle, c.stall_timeout),
+        (IdlePolicy::Spin, IdlePolicy::Spin, Duration::from_secs(3))
+    );
 }

@@ -346,7 +346,7 @@ impl PacketSource for PatternSource {
         }
         if let Some(d) = self.duration {
             // Check the clock once per 64 packets: a vDSO call per packet is wasted work.
-            if self.sent % 64 == 0 {
+            if self.sent.is_multiple_of(64) {
                 let now = Instant::now();
                 let deadline = *self.deadline.get_or_insert(now + d);
                 if now >= deadline {

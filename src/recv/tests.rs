@@ -420,13 +420,13 @@ struct Faulty {
 impl DatagramSink for Faulty {
     fn datagram(&mut self, payload: &[u8], meta: &RxMeta) {
         self.n += 1;
-        if self.n % 7 == 0 {
+        if self.n.is_multiple_of(7) {
             let p = Packet::new_unchecked(payload);
             self.dropped_seqs.push(p.seq());
             return;
         }
         self.inner.datagram(payload, meta);
-        if self.n % 11 == 0 {
+        if self.n.is_multiple_of(11) {
             self.duplicated += 1;
             self.inner.datagram(payload, meta);
         }
@@ -558,7 +558,10 @@ fn json_has_exactly_the_documented_keys() {
     keys_sorted.sort_unstable();
     expect.sort_unstable();
     assert_eq!(keys_sorted, expect);
-    assert_eq!((v["first_seq"].as_u64(), v["last_seq"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (v["first_seq"].as_u64(), v["last_seq"].as_u64()),
+        (Some(0), Some(1))
+    );
     let gaps: Vec<&String> = v["gaps_ns"].as_object().unwrap().keys().collect();
     assert_eq!(gaps, ["max", "p50", "p99"]);
     assert_eq!(v["packets"], 2);

@@ -74,7 +74,7 @@ impl SimBackend {
             done(slot);
             self.completed += 1;
             let every = self.script.duplicate_every;
-            if every > 0 && self.completed % every == 0 {
+            if every > 0 && self.completed.is_multiple_of(every) {
                 done(slot);
             }
         }

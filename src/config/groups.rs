@@ -1,0 +1,315 @@
+//! The builder's options in groups (stream shape, socket, io_uring, pacing, flow control,
+//! threads), each checked by its own function. A check that relates two groups (a window against
+//! the batch, a rate against the payload) takes the other group's values as arguments.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{
+    BackendChoice, ConfigError, IdlePolicy, DEFAULT_BATCH, DEFAULT_BURST, DEFAULT_SLOTS,
+    DEFAULT_STALL_TIMEOUT, DEFAULT_ZC_THRESHOLD, MAX_BATCH, MAX_DURATION, MAX_RATE_PPS, MAX_SLOTS,
+    MAX_UDP_PAYLOAD, MIN_RATE_PPS,
+};
+use crate::flow::AckFormat;
+use crate::pacing::Rate;
+use crate::wire::header::HEADER_LEN;
+
+/// Refuses a duration longer than [`MAX_DURATION`] (deadline arithmetic would overflow).
+fn check_duration(field: &'static str, d: Option<Duration>) -> Result<(), ConfigError> {
+    if d.is_some_and(|d| d > MAX_DURATION) {
+        return Err(ConfigError::DurationTooLong { field });
+    }
+    Ok(())
+}
+
+/// What every stream has: packet size, batching, the slab, and the header's identity.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamOptions {
+    pub(crate) payload: usize,
+    pub(crate) batch: usize,
+    pub(crate) slots: u32,
+    pub(crate) stream_id: u32,
+    pub(crate) start_seq: u64,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            payload: 1472,
+            batch: DEFAULT_BATCH,
+            slots: DEFAULT_SLOTS,
+            stream_id: 0,
+            start_seq: 0,
+        }
+    }
+}
+
+impl StreamOptions {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.batch == 0 {
+            return Err(ConfigError::ZeroBatch);
+        }
+        if self.batch > MAX_BATCH {
+            return Err(ConfigError::BatchTooLarge {
+                batch: self.batch,
+                max: MAX_BATCH,
+            });
+        }
+        if self.payload > MAX_UDP_PAYLOAD {
+            return Err(ConfigError::PayloadTooLarge {
+                payload: self.payload,
+                max: MAX_UDP_PAYLOAD,
+            });
+        }
+        if self.payload < HEADER_LEN {
+            return Err(ConfigError::PayloadTooSmall {
+                payload: self.payload,
+                min: HEADER_LEN,
+            });
+        }
+        // u32 → usize widens on every supported target.
+        if (self.slots as usize) < self.batch {
+            return Err(ConfigError::SlabSmallerThanBatch {
+                slots: self.slots,
+                batch: self.batch,
+            });
+        }
+        if self.slots > MAX_SLOTS {
+            return Err(ConfigError::TooManySlots {
+                slots: self.slots,
+                max: MAX_SLOTS,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The sending socket and the backend that drives it.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketOptions {
+    pub(crate) dest: SocketAddr,
+    pub(crate) bind: Option<SocketAddr>,
+    pub(crate) sndbuf: usize,
+    pub(crate) backend: BackendChoice,
+    pub(crate) gso: bool,
+    pub(crate) zc_threshold: Option<usize>,
+}
+
+impl SocketOptions {
+    pub(crate) fn new(dest: SocketAddr) -> Self {
+        SocketOptions {
+            dest,
+            bind: None,
+            sndbuf: 8 << 20,
+            backend: BackendChoice::Auto,
+            gso: true,
+            zc_threshold: Some(DEFAULT_ZC_THRESHOLD),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.zc_threshold == Some(0) {
+            return Err(ConfigError::ZeroZcThreshold);
+        }
+        if self.dest.port() == 0 {
+            return Err(ConfigError::ZeroPort);
+        }
+        let unsupported = match self.backend {
+            BackendChoice::Uring => !cfg!(target_os = "linux"),
+            BackendChoice::Mmsg => !cfg!(any(
+                target_os = "linux",
+                target_os = "freebsd",
+                target_os = "netbsd"
+            )),
+            BackendChoice::Auto | BackendChoice::Send => false,
+        };
+        if unsupported {
+            return Err(ConfigError::BackendUnsupported(self.backend));
+        }
+        Ok(())
+    }
+}
+
+/// io_uring's kernel submission thread (SQPOLL).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UringOptions {
+    pub(crate) sqpoll_idle: Option<Duration>,
+    pub(crate) sqpoll_cpu: Option<u32>,
+}
+
+impl UringOptions {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        check_duration("sqpoll", self.sqpoll_idle)?;
+        if self.sqpoll_cpu.is_some() && self.sqpoll_idle.is_none() {
+            return Err(ConfigError::SqpollCpuWithoutSqpoll);
+        }
+        Ok(())
+    }
+}
+
+/// The departure schedule of a paced stream.
+#[derive(Debug, Clone)]
+pub(crate) struct PacingOptions {
+    pub(crate) rate: Option<Rate>,
+    pub(crate) burst: u64,
+    pub(crate) prefill: u64,
+    pub(crate) quantum: Duration,
+}
+
+impl Default for PacingOptions {
+    fn default() -> Self {
+        PacingOptions {
+            rate: None,
+            burst: DEFAULT_BURST,
+            prefill: 0,
+            quantum: Duration::ZERO,
+        }
+    }
+}
+
+impl PacingOptions {
+    /// `payload` turns a bit rate into packets per second.
+    pub(crate) fn validate(&self, payload: usize) -> Result<(), ConfigError> {
+        if let Some(rate) = self.rate {
+            let pps = rate.pps(payload);
+            // Written so that NaN fails too.
+            if !(MIN_RATE_PPS..=MAX_RATE_PPS).contains(&pps) {
+                return Err(ConfigError::RateOutOfRange {
+                    pps: format!("{pps:.3e}"),
+                    payload,
+                });
+            }
+        } else if self.prefill > 0 {
+            return Err(ConfigError::PrefillWithoutRate);
+        } else if !self.quantum.is_zero() {
+            return Err(ConfigError::QuantumWithoutRate);
+        }
+        if self.burst == 0 {
+            return Err(ConfigError::ZeroBurst);
+        }
+        check_duration("pace_quantum", Some(self.quantum))
+    }
+}
+
+/// Flow control: the window, the ACKs that reopen it, and the ACK core that reads them.
+#[derive(Debug, Clone)]
+pub(crate) struct FlowOptions {
+    pub(crate) window_packets: Option<u64>,
+    pub(crate) window_bytes: Option<u64>,
+    pub(crate) ack: Option<AckFormat>,
+    pub(crate) ack_bind: Option<SocketAddr>,
+    pub(crate) ack_from: Option<SocketAddr>,
+    pub(crate) ack_core: Option<usize>,
+    pub(crate) ack_busy_poll: bool,
+    pub(crate) window_wait: IdlePolicy,
+    pub(crate) stall_timeout: Duration,
+}
+
+impl Default for FlowOptions {
+    fn default() -> Self {
+        FlowOptions {
+            window_packets: None,
+            window_bytes: None,
+            ack: None,
+            ack_bind: None,
+            ack_from: None,
+            ack_core: None,
+            ack_busy_poll: false,
+            window_wait: IdlePolicy::Adaptive,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+        }
+    }
+}
+
+impl FlowOptions {
+    /// The window must hold one batch (of `stream`) and the paced stream's `prefill`.
+    pub(crate) fn validate(&self, stream: &StreamOptions, prefill: u64) -> Result<(), ConfigError> {
+        self.validate_window(stream, prefill)?;
+        self.validate_acks()?;
+        if self.stall_timeout.is_zero() {
+            return Err(ConfigError::ZeroStallTimeout);
+        }
+        check_duration("stall_timeout", Some(self.stall_timeout))?;
+        if let Some(core) = self.ack_core {
+            let available = crate::sys::unix::thread::available_cores();
+            if !available.contains(&core) {
+                return Err(ConfigError::UnknownAckCore { core, available });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_window(&self, stream: &StreamOptions, prefill: u64) -> Result<(), ConfigError> {
+        if let Some(window) = self.window_packets {
+            if window < stream.batch as u64 {
+                return Err(ConfigError::WindowSmallerThanBatch {
+                    window,
+                    batch: stream.batch,
+                });
+            }
+            if prefill > window {
+                return Err(ConfigError::PrefillBeyondWindow { prefill, window });
+            }
+        }
+        if let Some(window) = self.window_bytes {
+            if window < stream.payload as u64 {
+                return Err(ConfigError::WindowBytesSmallerThanPacket {
+                    window,
+                    payload: stream.payload,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_acks(&self) -> Result<(), ConfigError> {
+        let explicit_window = self.window_packets.is_some() || self.window_bytes.is_some();
+        match self.ack {
+            None if explicit_window => return Err(ConfigError::WindowWithoutAck),
+            None if self.ack_bind.is_some() => return Err(ConfigError::AckBindWithoutAck),
+            None if self.ack_from.is_some() => return Err(ConfigError::AckFromWithoutAck),
+            // USRP2 ACKs carry a position but never the device's capacity: without an explicit
+            // window nothing would ever bound what is outstanding, so refuse rather than overflow.
+            Some(format @ AckFormat::Usrp2 { .. }) if !explicit_window => {
+                return Err(ConfigError::WindowRequired(format))
+            }
+            _ => {}
+        }
+        if let Some(from) = self.ack_from {
+            if from.port() == 0 || from.ip().is_unspecified() {
+                return Err(ConfigError::AckFromUnspecified(from));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The engine thread: where it runs, at what priority, and how it idles.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ThreadOptions {
+    pub(crate) tx_core: Option<usize>,
+    pub(crate) sched_fifo: Option<i32>,
+    pub(crate) mlockall: bool,
+    pub(crate) idle: IdlePolicy,
+}
+
+impl ThreadOptions {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(core) = self.tx_core {
+            let available: Vec<usize> = core_affinity::get_core_ids()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
+            if !available.contains(&core) {
+                return Err(ConfigError::UnknownCore { core, available });
+            }
+        }
+        if let Some(p) = self.sched_fifo {
+            if !(1..=99).contains(&p) {
+                return Err(ConfigError::BadPriority(p));
+            }
+        }
+        Ok(())
+    }
+}
