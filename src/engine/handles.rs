@@ -197,7 +197,7 @@ impl Reserved<'_> {
         self.token.as_ref().expect("reserved slot").index()
     }
 
-    /// Sets header flags (for example [`header::FLAG_PATTERN`]).
+    /// Sets header flags (for example [`crate::wire::header::FLAG_PATTERN`]).
     pub fn set_flags(&mut self, flags: u8) {
         self.flags = flags;
     }

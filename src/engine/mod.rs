@@ -41,7 +41,7 @@ pub trait PacketSource: Send + 'static {
     /// when the stream is over.
     fn fill(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize>;
 
-    /// Header flags to stamp on every packet (for example [`header::FLAG_PATTERN`]).
+    /// Header flags to stamp on every packet (for example [`crate::wire::header::FLAG_PATTERN`]).
     fn flags(&self) -> u8 {
         0
     }
