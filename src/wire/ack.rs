@@ -48,7 +48,7 @@ mod field {
     pub const CRC: Range<usize> = 36..40;
 }
 
-/// Device events, a bit set. The low seven bits are UHD's async event codes (design.md §4) so a
+/// Device events, a bit set. The low seven bits are UHD's async event codes so a
 /// USRP2 code maps onto the same bit; the rest are ringshot's and RFNoC's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct EventSet(pub u16);

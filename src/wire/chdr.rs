@@ -1,4 +1,4 @@
-//! RFNoC CHDR with a 64-bit bus: little-endian 64-bit words (design.md §4). Parsed and emitted
+//! RFNoC CHDR with a 64-bit bus: little-endian 64-bit words. Parsed and emitted
 //! here: the header, stream status (STRS, device → host) and stream command (STRC, host → device).
 //!
 //! ```text

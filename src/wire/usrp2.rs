@@ -1,4 +1,4 @@
-//! USRP2/N2x0 framing on top of VRT (design.md §4).
+//! USRP2/N2x0 framing on top of VRT.
 //!
 //! Data: every TX datagram is `[u32 BE sequence][VRT IF data packet]`, the sequence counting from 0
 //! and +1 per datagram. Flow control: the device answers with VRT extension-context packets on its

@@ -1,4 +1,4 @@
-//! VITA-49.0 (VRT) packets: 32-bit big-endian words (design.md §5).
+//! VITA-49.0 (VRT) packets: 32-bit big-endian words.
 //!
 //! ```text
 //!  31   28 27 26 25 24 23 22 21 20 19   16 15                 0
