@@ -230,3 +230,78 @@ impl PeersReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(sender: &str, is_ringshot: bool, delivered_pps: f64, zero: Option<f64>) -> PeersRow {
+        PeersRow {
+            sender: sender.to_string(),
+            is_ringshot,
+            unpaced_sent_pps: delivered_pps,
+            delivered_pps,
+            delivered_pct: 100.0,
+            zero_loss_pps: zero,
+            search_error: None,
+            delivered_from: "its receiver".to_string(),
+            unpaced: serde_json::Value::Null,
+            search: vec![SearchTrial {
+                offered_pps: 20_000.0,
+                sent: 20_000,
+                delivered: 19_990,
+                lost: 10,
+                sent_pps: 19_000.0,
+                pass: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn best_peer_ratios_and_table_sections_in_order() {
+        let place = Placement {
+            tx_core: None,
+            rx_core: None,
+            description: "unpinned".to_string(),
+        };
+        let opts = PeersOptions::new(std::time::Duration::from_secs(1), &place);
+        let rows = vec![
+            row("iperf3", false, 100_000.0, Some(50_000.0)),
+            row("sockperf", false, 200_000.0, None),
+            row("ringshot GSO, GRO rx*", true, 500_000.0, Some(150_000.0)),
+        ];
+        let r = PeersReport::new(&opts, &place, rows, vec!["spead2: not installed".into()]);
+        assert_eq!(r.best_peer_delivered, Some(("sockperf".into(), 200_000.0)));
+        assert_eq!(r.best_peer_zero_loss, Some(("iperf3".into(), 50_000.0)));
+        assert_eq!(r.ratios.len(), 1);
+        assert_eq!(r.ratios[0].delivered_x, Some(2.5));
+        assert_eq!(r.ratios[0].zero_loss_x, Some(3.0));
+
+        let t = r.table();
+        let at = |needle: &str| {
+            t.find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} in\n{t}"))
+        };
+        let order = [
+            "peers: loopback 127.0.0.1, 1472 B UDP payload",
+            "  delivered = packets counted",
+            "sender ",
+            "iperf3 ",
+            "sockperf ",
+            "ringshot GSO, GRO rx* ",
+            "zero-loss search trials",
+            "  iperf3: 20000→19000 lost 10",
+            "best peer: delivered 200000 pps (sockperf); zero-loss 50000 pps (iperf3)",
+            "ringshot GSO, GRO rx*: delivered 2.50× best peer (goal ≥ 2×: met); zero-loss 3.00×",
+            "  * GSO super-packets",
+            "  zero-loss = highest rate",
+            "  spead2: offered pps",
+            "skipped: spead2: not installed",
+        ];
+        for w in order.windows(2) {
+            assert!(at(w[0]) < at(w[1]), "{:?} before {:?} in\n{t}", w[0], w[1]);
+        }
+        // No zero-loss rate and no search error: below the lowest rate tried.
+        assert!(t.contains("< 10000"), "{t}");
+    }
+}
