@@ -5,7 +5,7 @@
 //! # The stack
 //!
 //! ```text
-//!   socket ─► Receiver run loop ─► DataFaults ─► DeviceModel ─► StreamChecker
+//!   socket ─► Receiver run loop ─► DataFaults ───► DeviceModel ─► StreamChecker
 //!                                  (data faults,     (buffer, drain,   (what reached the
 //!                                   restarts)         events, ACKs)     device's port)
 //!                                                        │

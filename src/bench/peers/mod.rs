@@ -22,11 +22,12 @@
 //! of the offered rate).
 //!
 //! A peer that is not installed, or whose output cannot be understood, is reported as skipped
+//! with the reason; it never passes silently and never panics.
 //!
-//! The modules, one job each: [`process`] supervises the peers' processes; [`iperf3`],
+//! The modules, one job each: `process` supervises the peers' processes; [`iperf3`],
 //! [`sockperf`] and [`spead2`] each run one peer (a [`PeerProgram`]) and read its output;
-//! [`search`] runs the suite and its zero-loss searches; [`report`] holds what it measured and
-//! prints the table.
+//! `search` runs the suite and its zero-loss searches; `report` holds what it measured and
+//! writes the table.
 
 mod error;
 pub mod iperf3;
