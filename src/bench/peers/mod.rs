@@ -11,15 +11,15 @@
 //! | sockperf | `sockperf server`'s "Total N messages received and handled" (printed on SIGINT) | client's "Total of N messages sent" |
 //! | spead2 | `spead2_recv.py`'s `packets` stream statistic | computed from the heap count (exact when every heap arrived) |
 //!
-//! For each sender (ringshot with GSO on and off, and each peer) the suite measures one unpaced
-//! run and then its highest zero-loss rate, by the bisection on the offered rate that ringshot's
-//! receive-capacity search uses ([`search_max_rate`]) over short paced trials, the way
-//! `spead2_bench.py` searches. A trial passes when the sender's own receiver reports nothing lost
-//! and counted every packet sent; like `spead2_bench.py`, the rate reported is the one the
-//! passing trial achieved, not the one offered. A failed trial is repeated once (the machine is
-//! shared and noisy); every sender gets the same rule. Ringshot's trials, GSO on and off, are
-//! [`capacity_trial`]'s (judged by the rule above rather than its own, which also asks for 97 %
-//! of the offered rate).
+//! For each sender (ringshot with GSO on and off, and each peer) the suite measures one unpaced run
+//! and then its highest zero-loss rate, by the bisection on the offered rate that ringshot's
+//! receive-capacity search uses ([`search_max_rate`](super::search_max_rate)) over short paced
+//! trials, the way `spead2_bench.py` searches. A trial passes when the sender's own receiver
+//! reports nothing lost and counted every packet sent; like `spead2_bench.py`, the rate reported is
+//! the one the passing trial achieved, not the one offered. A failed trial is repeated once (the
+//! machine is shared and noisy); every sender gets the same rule. Ringshot's trials, GSO on and
+//! off, are [`capacity_trial`](super::capacity_trial)'s (judged by the rule above rather than its
+//! own, which also asks for 97 % of the offered rate).
 //!
 //! A peer that is not installed, or whose output cannot be understood, is reported as skipped
 //! with the reason; it never passes silently and never panics.

@@ -22,7 +22,8 @@ pub struct PeersRow {
     pub zero_loss_pps: Option<f64>,
     pub search_error: Option<String>,
     pub delivered_from: String,
-    /// The unpaced run in full (a peer's [`PeerTrial`] or ringshot's case result).
+    /// The unpaced run in full (a peer's [`PeerTrial`](super::PeerTrial) or ringshot's case
+    /// result).
     pub unpaced: serde_json::Value,
     pub search: Vec<SearchTrial>,
 }

@@ -41,7 +41,7 @@ pub struct DataFaults<S> {
 
 impl<S: DatagramSink + Restart> DataFaults<S> {
     /// Wraps `inner`; only the data-path part of `cfg` is used here (ACK faults live in
-    /// [`AckFaults`]).
+    /// [`AckFaults`](super::AckFaults)).
     pub fn new(inner: S, cfg: &FaultConfig) -> DataFaults<S> {
         let (rng, _) = cfg.streams();
         DataFaults {

@@ -1,12 +1,12 @@
 //! Seeded, counted fault injection, in the style of smoltcp's `FaultInjector`: middleware that
 //! wraps what it disturbs.
 //!
-//! - [`DataFaults`] wraps a [`DatagramSink`](crate::recv::DatagramSink) (the device model, or a bare
-//!   [`StreamChecker`]) on the *data* path, between the socket and
-//!   everything that looks at the packets: it drops, duplicates and reorders ringshot data packets
-//!   and restarts the device it wraps every `restart_after` packets.
-//! - [`AckFaults`] wraps an [`AckLink`](super::AckLink) on the *ACK* path, between the device model and the
-//!   socket: it drops, duplicates, reorders, delays and corrupts ACK datagrams.
+//! - [`DataFaults`] wraps a [`DatagramSink`](crate::recv::DatagramSink) (the device model, or a
+//!   bare [`StreamChecker`]) on the *data* path, between the socket and everything that looks at
+//!   the packets: it drops, duplicates and reorders ringshot data packets and restarts the device
+//!   it wraps every `restart_after` packets.
+//! - [`AckFaults`] wraps an [`AckLink`](super::AckLink) on the *ACK* path, between the device
+//!   model and the socket: it drops, duplicates, reorders, delays and corrupts ACK datagrams.
 //!
 //! Both draw from [`SplitMix64`] streams derived from one seed, a separate stream per path, so the
 //! data faults depend only on the order of the data packets and not on when ACKs happen to be
