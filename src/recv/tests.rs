@@ -558,10 +558,7 @@ fn json_has_exactly_the_documented_keys() {
     keys_sorted.sort_unstable();
     expect.sort_unstable();
     assert_eq!(keys_sorted, expect);
-    assert_eq!(
-        (v["first_seq"].as_u64(), v["last_seq"].as_u64()),
-        (Some(0), Some(1))
-    );
+    assert_eq!((v["first_seq"].as_u64(), v["last_seq"].as_u64()), (Some(0), Some(1)));
     let gaps: Vec<&String> = v["gaps_ns"].as_object().unwrap().keys().collect();
     assert_eq!(gaps, ["max", "p50", "p99"]);
     assert_eq!(v["packets"], 2);
