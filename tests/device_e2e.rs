@@ -15,8 +15,8 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use ringshot::device::{
-    DeviceConfig, Emulator, EmulatorReport, FaultConfig, FaultConfigBuilder, FaultCounts,
-    FaultInjector, USRP2_CODE_RESTART,
+    DataFaults, DeviceConfig, Emulator, EmulatorReport, FaultConfig, FaultConfigBuilder,
+    FaultCounts, USRP2_CODE_RESTART,
 };
 use ringshot::engine::{EngineError, PatternSource, SourceSender};
 use ringshot::flow::{AckFormat, AckParser, EventSet};
@@ -694,7 +694,7 @@ fn data_faults_replay_exactly_from_the_seed() {
     let f = faults(|b| b.seed(42).drop_data(0.03).dup_data(0.03));
     let (res, run) = engine_run(AckFormat::Native, &f);
     res.unwrap();
-    let mut replay = FaultInjector::new(StreamChecker::new(4096, true), &f);
+    let mut replay = DataFaults::new(StreamChecker::new(4096, true), &f);
     let mut buf = vec![0u8; PAYLOAD];
     let meta = RxMeta {
         src: "127.0.0.1:1".parse().unwrap(),
@@ -821,7 +821,7 @@ fn cli_device_json_reports_device_and_injected() {
         "{out}"
     );
     // Same seed, same stream: the injector alone predicts the drops exactly.
-    let mut replay = FaultInjector::new(StreamChecker::new(4096, true), &f);
+    let mut replay = DataFaults::new(StreamChecker::new(4096, true), &f);
     let mut buf = vec![0u8; PAYLOAD];
     for seq in 0..N {
         let mut p = Packet::new_unchecked(&mut buf[..]);

@@ -20,7 +20,7 @@ use crate::pacing::Rate;
 use crate::recv::RecvBackend;
 use crate::{SenderConfig, TxReport};
 
-/// The SDR workload's parameters (design.md §1: 1472 B at 68,870 pps into a 1 MiB buffer).
+/// The SDR workload's parameters (1472 B at 68,870 pps into a 1 MiB buffer).
 #[derive(Debug, Clone, Serialize)]
 pub struct SdrConfig {
     pub seconds: f64,
@@ -54,7 +54,7 @@ impl SdrConfig {
     }
 }
 
-/// One goal of design.md §2 and whether this run met it.
+/// One goal of the SDR workload and whether this run met it.
 #[derive(Debug, Clone, Serialize)]
 pub struct GoalCheck {
     pub goal: &'static str,
@@ -161,7 +161,7 @@ pub struct SdrResult {
     pub goals: Vec<GoalCheck>,
 }
 
-/// Runs the SDR workload and checks it against design.md §2's goals.
+/// Runs the SDR workload and checks it against the workload's goals.
 pub fn run_sdr(cfg: &SdrConfig, place: &Placement) -> Result<SdrResult, BenchError> {
     let run = device_run(cfg, cfg.rate_pps, cfg.seconds, place)?;
     let tx = &run.tx;

@@ -62,8 +62,15 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         json.insert("capacity".into(), capacity(&a, &place)?);
     }
     if matches!(a.suite, Suite::Peers | Suite::All) {
-        let peers = ringshot::bench::peers::bench_peers(a.case_secs, &place, a.json)?;
-        json.insert("peers".into(), peers);
+        let peers = ringshot::bench::peers::bench_peers(a.case_secs, &place, |m| {
+            if !a.json {
+                eprintln!("  peers: {m}");
+            }
+        })?;
+        if !a.json {
+            print!("{}", peers.table());
+        }
+        json.insert("peers".into(), serde_json::to_value(&peers)?);
     }
     if matches!(a.suite, Suite::Sdr | Suite::All) {
         json.insert("sdr".into(), sdr(&a, &place)?);

@@ -11,7 +11,7 @@ use super::output::{fmt_ns, fmt_rate, print_kv, report_json, Progress};
 use super::signals::{StopSignal, StopSignals};
 use super::{parse, UsageError};
 use ringshot::device::{
-    DeviceConfig, DeviceReport, Emulator, FaultConfig, FaultCounts, FaultInjector,
+    DataFaults, DeviceConfig, DeviceReport, Emulator, FaultConfig, FaultCounts,
 };
 use ringshot::flow::AckFormat;
 use ringshot::pacing::Rate;
@@ -340,7 +340,7 @@ fn run_faulty(
     json: bool,
     signals: &StopSignals,
 ) -> anyhow::Result<i32> {
-    let sink = FaultInjector::new(
+    let sink = DataFaults::new(
         StreamChecker::new(cfg.window(), cfg.verify()).with_start_seq(cfg.start_seq()),
         &faults,
     );

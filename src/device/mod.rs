@@ -5,7 +5,7 @@
 //! # The stack
 //!
 //! ```text
-//!   socket ─► Receiver run loop ─► FaultInjector ─► DeviceModel ─► StreamChecker
+//!   socket ─► Receiver run loop ─► DataFaults ───► DeviceModel ─► StreamChecker
 //!                                  (data faults,     (buffer, drain,   (what reached the
 //!                                   restarts)         events, ACKs)     device's port)
 //!                                                        │
@@ -25,7 +25,7 @@
 //! meant to say, and the sender's ACK counters show what reached it.
 //!
 //! [`Emulator`] wires all of this onto a loopback or network socket; the pieces are public for
-//! library tests that want a different stack (a [`FaultInjector`] over a bare
+//! library tests that want a different stack (a [`DataFaults`] over a bare
 //! [`StreamChecker`], a [`DeviceModel`] that records its ACKs, ...). See `docs/device.md`.
 
 mod encode;
@@ -42,8 +42,8 @@ use serde::Serialize;
 
 pub use encode::{AckEncoder, CHDR_NO_PACKET_LIMIT, USRP2_CODE_RESTART};
 pub use fault::{
-    AckFaults, Corruption, FaultConfig, FaultConfigBuilder, FaultConfigError, FaultCounts,
-    FaultInjector, Restart, SplitMix64,
+    AckFaults, Corruption, DataFaults, FaultConfig, FaultConfigBuilder, FaultConfigError,
+    FaultCounts, Restart, SplitMix64,
 };
 pub use link::{AckLink, SocketLink, MAX_ACK_LEN};
 pub use model::{AckState, DeviceModel, DeviceReport, HEARTBEATS};
@@ -52,7 +52,7 @@ use crate::flow::AckFormat;
 use crate::pacing::Rate;
 use crate::recv::{Receiver, RecvConfig, RecvControl, RecvError, RecvReport, StreamChecker};
 
-/// Default device buffer: 1 MiB, the SDR of design.md §1.
+/// Default device buffer: 1 MiB, the SDR workload's device.
 pub const DEFAULT_BUFFER: u64 = 1 << 20;
 /// Default drain: the SDR workload's 68,870 packets per second.
 pub const DEFAULT_DRAIN: Rate = Rate::Pps(68_870.0);
@@ -228,7 +228,7 @@ pub fn corruption_for(format: AckFormat) -> Corruption {
 
 /// The emulator's sink stack: data faults over the device over the checker, ACKs through the
 /// ACK-fault layer to the socket.
-pub type EmulatorStack = FaultInjector<DeviceModel<StreamChecker, AckFaults<SocketLink>>>;
+pub type EmulatorStack = DataFaults<DeviceModel<StreamChecker, AckFaults<SocketLink>>>;
 
 /// Builds the emulator's sink stack over `ack_socket` (a clone of the receive socket).
 pub fn stack(
@@ -246,7 +246,7 @@ pub fn stack(
         device.ack_interval * 2,
     );
     let checker = recv.checker().with_start_seq(device.start_seq);
-    FaultInjector::new(DeviceModel::new(device, checker, link), faults)
+    DataFaults::new(DeviceModel::new(device, checker, link), faults)
 }
 
 /// Everything `ringshot recv --device --json` prints: the receiver's report, the device's and

@@ -5,7 +5,7 @@
 //! nearest the reference: at most 2^(N-1) − 1 behind it or at most 2^(N-1) ahead of it. Values
 //! that would fall below zero are read forward instead, since a count is never negative.
 //!
-//! [`SeqTracker`] keeps the highest value seen and never moves it backwards: a stale, duplicated
+//! [`SeqExtender`] keeps the highest value seen and never moves it backwards: a stale, duplicated
 //! or reordered report extends to a value at or below the reference and is reported as such.
 
 /// Extends the `bits`-bit wire value `wire` to the 64-bit value nearest `reference`.
@@ -61,15 +61,15 @@ pub enum SeqClass {
 
 /// Tracks the highest extended value of an N-bit wire counter. Never moves backwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SeqTracker {
+pub struct SeqExtender {
     bits: u32,
     highest: u64,
 }
 
-impl SeqTracker {
+impl SeqExtender {
     /// A tracker for a `bits`-bit counter whose highest known value is `start`.
-    pub fn new(bits: u32, start: u64) -> SeqTracker {
-        SeqTracker {
+    pub fn new(bits: u32, start: u64) -> SeqExtender {
+        SeqExtender {
             bits: bits.clamp(1, 64),
             highest: start,
         }
@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn tracker_never_goes_back() {
-        let mut t = SeqTracker::new(16, 65_000);
+        let mut t = SeqExtender::new(16, 65_000);
         assert_eq!(
             t.observe(65_100),
             SeqClass::Advanced {
@@ -197,7 +197,7 @@ mod tests {
         ) {
             let modulus = 1u64 << bits;
             let start = (epochs + 1) * modulus - before_wrap;
-            let mut tracker = SeqTracker::new(bits, start);
+            let mut tracker = SeqExtender::new(bits, start);
             let mut truth = start;
             let mut max_seen = start;
             for (step, lag, dup) in steps {

@@ -1,0 +1,289 @@
+//! Supervision of the peers' processes: each runs in its own process group, bounded in time and
+//! killed with its whole group when it overstays; its output is collected by two threads.
+
+use std::io::Read;
+use std::net::{TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::PeerError;
+
+/// A child process in its own process group, its output collected by two threads.
+#[derive(Debug)]
+pub(super) struct Proc {
+    program: String,
+    child: Child,
+    out: Option<JoinHandle<Vec<u8>>>,
+    err: Option<JoinHandle<Vec<u8>>>,
+    status: Option<ExitStatus>,
+}
+
+/// A finished process's status and output.
+#[derive(Debug)]
+pub(super) struct Finished {
+    pub(super) status: ExitStatus,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
+}
+
+impl Finished {
+    fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    pub(super) fn fail(&self, program: &str) -> PeerError {
+        PeerError::Failed {
+            program: program.to_string(),
+            status: self.status.to_string(),
+            output: self.all_output(),
+        }
+    }
+}
+
+fn collect<R: Read + Send + 'static>(r: Option<R>) -> Option<JoinHandle<Vec<u8>>> {
+    r.map(|mut r| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    })
+}
+
+impl Proc {
+    pub(super) fn spawn(
+        program: &Path,
+        args: &[String],
+        core: Option<usize>,
+    ) -> Result<Proc, PeerError> {
+        use std::os::unix::process::CommandExt;
+        let name = program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| program.display().to_string());
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|error| PeerError::Spawn {
+                program: name.clone(),
+                error,
+            })?;
+        if let Some(c) = core {
+            pin_process(child.id(), c);
+        }
+        let out = collect(child.stdout.take());
+        let err = collect(child.stderr.take());
+        Ok(Proc {
+            program: name,
+            child,
+            out,
+            err,
+            status: None,
+        })
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), sig);
+        }
+    }
+
+    fn exited(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Waits up to `limit` for the process to exit by itself.
+    pub(super) fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.exited() {
+                return Some(s);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn kill(&mut self) {
+        if self.exited().is_none() {
+            self.signal(nix::sys::signal::Signal::SIGKILL);
+            let _ = self.child.kill();
+            self.status = self.child.wait().ok();
+        }
+    }
+
+    fn output(&mut self) -> (String, String) {
+        let join = |h: Option<JoinHandle<Vec<u8>>>| {
+            h.and_then(|h| h.join().ok())
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .unwrap_or_default()
+        };
+        (join(self.out.take()), join(self.err.take()))
+    }
+
+    /// Waits up to `limit` for the process to exit; kills it (and its group) otherwise.
+    pub(super) fn finish(mut self, limit: Duration) -> Result<Finished, PeerError> {
+        match self.wait_exit(limit) {
+            Some(status) => {
+                let (stdout, stderr) = self.output();
+                Ok(Finished {
+                    status,
+                    stdout,
+                    stderr,
+                })
+            }
+            None => {
+                self.kill();
+                Err(PeerError::Timeout {
+                    program: self.program.clone(),
+                    after: limit,
+                })
+            }
+        }
+    }
+
+    /// SIGINT to the process group, then [`Proc::finish`] with `grace`.
+    pub(super) fn interrupt(self, grace: Duration) -> Result<Finished, PeerError> {
+        self.signal(nix::sys::signal::Signal::SIGINT);
+        self.finish(grace)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Pins the process's first thread to `core` (threads it starts later inherit it). Best effort:
+/// the peers also get their own affinity flags, so a failure here only loses the early threads.
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+fn pin_process(pid: u32, core: usize) {
+    let mut set = nix::sched::CpuSet::new();
+    if set.set(core).is_ok() {
+        if let Ok(pid) = i32::try_from(pid) {
+            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(pid), &set);
+        }
+    }
+}
+
+/// Platforms without `sched_setaffinity` (macOS, NetBSD, ...): the child is not pinned here and
+/// relies on the peer's own affinity flag, where it has one.
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+fn pin_process(_pid: u32, _core: usize) {}
+
+/// A port free on 127.0.0.1 for both TCP and UDP at the time of asking.
+pub(super) fn free_port() -> Result<u16, PeerError> {
+    let mut last = None;
+    for _ in 0..32 {
+        let udp = UdpSocket::bind("127.0.0.1:0").map_err(PeerError::Port)?;
+        let port = udp.local_addr().map_err(PeerError::Port)?.port();
+        match TcpListener::bind(("127.0.0.1", port)) {
+            Ok(_) => return Ok(port),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(PeerError::Port(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::AddrInUse, "no port")
+    })))
+}
+
+/// Which socket table to look a port up in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Bound {
+    TcpListen,
+    Udp,
+}
+
+/// Whether `/proc/net/{tcp,udp}` text shows a socket on 127.0.0.1 (or any address) at `port`
+/// (TCP: in LISTEN state).
+fn proc_net_has(table: &str, port: u16, kind: Bound) -> bool {
+    let want_port = format!("{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let mut f = line.split_whitespace();
+        let (Some(_sl), Some(local), Some(_remote), Some(state)) =
+            (f.next(), f.next(), f.next(), f.next())
+        else {
+            return false;
+        };
+        let Some((addr, p)) = local.split_once(':') else {
+            return false;
+        };
+        let addr_ok = matches!(addr, "0100007F" | "00000000");
+        let state_ok = kind == Bound::Udp || state == "0A";
+        addr_ok && state_ok && p.eq_ignore_ascii_case(&want_port)
+    })
+}
+
+/// Waits until `proc` has bound `port`, or fails if it exits or `limit` passes.
+pub(super) fn wait_bound(
+    proc: &mut Proc,
+    port: u16,
+    kind: Bound,
+    limit: Duration,
+) -> Result<(), PeerError> {
+    let file = match kind {
+        Bound::TcpListen => "/proc/net/tcp",
+        Bound::Udp => "/proc/net/udp",
+    };
+    let start = Instant::now();
+    loop {
+        match std::fs::read_to_string(file) {
+            Ok(t) if proc_net_has(&t, port, kind) => return Ok(()),
+            Ok(_) => {}
+            Err(_) => {
+                // No /proc: give the program a fixed start-up time instead.
+                std::thread::sleep(Duration::from_millis(1500));
+                return Ok(());
+            }
+        }
+        if proc.exited().is_some() || start.elapsed() >= limit {
+            let status = proc.exited();
+            if status.is_none() {
+                proc.kill();
+            }
+            let (o, e) = proc.output();
+            return Err(PeerError::NotReady {
+                program: proc.program.clone(),
+                after: start.elapsed(),
+                code: status.and_then(|s| s.code()),
+                output: format!("{o}\n{e}"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub(super) fn whole_secs(d: Duration) -> u64 {
+    d.as_secs_f64().ceil().max(1.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_lookup() {
+        let udp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+          120: 0100007F:22B8 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 ffff 0\n";
+        assert!(proc_net_has(udp, 8888, Bound::Udp));
+        assert!(!proc_net_has(udp, 8889, Bound::Udp));
+        let tcp = "  sl  local_address rem_address   st\n\
+           0: 0100007F:14B5 00000000:0000 0A 0\n\
+           1: 0100007F:14B6 0100007F:9C40 01 0\n";
+        assert!(proc_net_has(tcp, 5301, Bound::TcpListen));
+        assert!(!proc_net_has(tcp, 5302, Bound::TcpListen));
+        assert!(!proc_net_has("garbage\nline", 1, Bound::Udp));
+    }
+}
