@@ -13,8 +13,11 @@ cargo clippy --lib --no-default-features -- -D warnings
 echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --all-targets -- -D warnings
 
-echo "== cargo test --all-targets"
+echo "== cargo test --all-targets (debug: overflow checks on; includes the chaos matrix and the fault harness)"
 cargo test --all-targets
+
+echo "== chaos matrix and fault harness, release build"
+cargo test --release --test chaos --test fault_harness
 
 echo "== cargo test --doc"
 cargo test --doc
