@@ -4,12 +4,14 @@
 //! stopped it (the report is printed with `"interrupted": true`).
 
 mod bench;
+mod interval;
 mod logging;
 mod output;
 mod parse;
 mod recv;
 mod send;
 mod signals;
+mod units;
 
 use clap::{Parser, Subcommand};
 
