@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
+pub mod caps;
 #[cfg(feature = "cli")]
 pub mod bench;
 pub mod config;
@@ -22,5 +23,6 @@ pub mod stats;
 pub mod sys;
 pub mod wire;
 
+pub use caps::{capabilities, Capabilities};
 pub use config::{BackendChoice, ConfigError, SenderConfig, SenderConfigBuilder};
 pub use engine::{EngineError, PacketSource, Reserved, Sender, TxReport};

@@ -20,21 +20,12 @@ use ringshot::{BackendChoice, SenderConfig, TxReport};
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Destination address, e.g. 127.0.0.1:5000.
+    /// Destination: 127.0.0.1:5000, [::1]:5000 or a host name (localhost:5000, resolved once).
     #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
     to: SocketAddr,
     /// Local address to send from.
     #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
     bind: Option<SocketAddr>,
-    /// Send backend.
-    #[arg(help_heading = "Engine", long, default_value = "auto", value_name = "auto|uring|mmsg|send")]
-    backend: BackendChoice,
-    /// Use UDP GSO when the kernel has it (the default).
-    #[arg(help_heading = "Engine", long, overrides_with = "no_gso")]
-    gso: bool,
-    /// Never use UDP GSO.
-    #[arg(help_heading = "Engine", long = "no-gso")]
-    no_gso: bool,
     /// UDP payload bytes per packet, the 16-byte ringshot header included.
     #[arg(help_heading = "Target", long, default_value_t = 1472, value_name = "BYTES")]
     payload: usize,
@@ -42,35 +33,20 @@ pub struct SendArgs {
     #[arg(help_heading = "Target", long, value_name = "N", conflicts_with = "duration",
           value_parser = clap::value_parser!(u64).range(1..), allow_hyphen_values = true)]
     count: Option<u64>,
-    /// Time to send for: seconds, or with a unit (500ms, 2s); more than 0, at most one year.
+    /// Time to send for: seconds, or with a unit (500ms, 2s, 1m, 2h); more than 0, at most one
+    /// year.
     #[arg(help_heading = "Target", long, value_name = "SECS", value_parser = parse::secs, allow_hyphen_values = true)]
     duration: Option<Duration>,
-    /// Packets per submit.
-    #[arg(help_heading = "Engine", long, default_value_t = 64, value_name = "N")]
-    batch: usize,
-    /// Packet buffers in the slab.
-    #[arg(help_heading = "Engine", long, default_value_t = 4096, value_name = "N")]
-    slots: u32,
-    /// Pin the engine thread to this core.
-    #[arg(help_heading = "Engine", long, value_name = "N")]
-    tx_core: Option<usize>,
-    /// Datagram size (1 byte or more) at or above which io_uring sends zero-copy; "off" never.
-    #[arg(help_heading = "Engine", long, default_value = "4096", value_name = "BYTES|off", value_parser = parse::zc_threshold, allow_hyphen_values = true)]
-    zc_threshold: parse::ZcThreshold,
-    /// Use an io_uring SQPOLL thread that sleeps after this many ms idle.
-    #[arg(help_heading = "Engine", long, value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
-    sqpoll_idle_ms: Option<Duration>,
-    /// Pin the SQPOLL kernel thread to this CPU.
-    #[arg(help_heading = "Engine", long, value_name = "N", requires = "sqpoll_idle_ms")]
-    sqpoll_cpu: Option<u32>,
-    /// Run the engine under SCHED_FIFO at this priority (a warning if not permitted).
-    #[arg(help_heading = "Engine", long, value_name = "PRIO")]
-    sched_fifo: Option<i32>,
-    /// Lock memory (mlockall; a warning if not permitted).
-    #[arg(help_heading = "Engine", long)]
-    mlockall: bool,
-    /// Pace at this rate: 68870pps, 1.2Mpps, 850Mbps, 10Gbps (bits of UDP payload); it must come
-    /// to 1 ..= 1e9 packets per second at the payload size.
+    /// Sequence number of the first packet; the stream must not wrap past 2^64 - 1 (a --duration
+    /// stream must start at or below 2^64 - 2^62 - 1).
+    #[arg(help_heading = "Target", long, default_value_t = 0, value_name = "SEQ")]
+    start_seq: u64,
+    /// Stream id written into each packet header.
+    #[arg(help_heading = "Target", long, default_value_t = 0, value_name = "ID")]
+    stream_id: u32,
+    /// Pace at this rate: packets (68870pps, 500kpps, 1.2Mpps) or bits of UDP payload (100M, 1G,
+    /// 850Mbps, 1Gbit/s); units are case-insensitive, but write Mpps, not mpps (milli?). It must
+    /// come to 1 ..= 1e9 packets per second at the payload size.
     #[arg(help_heading = "Rate and pacing", long, value_name = "RATE", value_parser = units::rate, allow_hyphen_values = true)]
     rate: Option<Rate>,
     /// Most packets sent back to back when catching up with the schedule.
@@ -111,13 +87,39 @@ pub struct SendArgs {
     /// (200ms, 2s).
     #[arg(help_heading = "Flow control", long, default_value = "2000", value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
     stall_timeout: Duration,
-    /// Sequence number of the first packet; the stream must not wrap past 2^64 - 1 (a --duration
-    /// stream must start at or below 2^64 - 2^62 - 1).
-    #[arg(help_heading = "Target", long, default_value_t = 0, value_name = "SEQ")]
-    start_seq: u64,
-    /// Stream id written into each packet header.
-    #[arg(help_heading = "Target", long, default_value_t = 0, value_name = "ID")]
-    stream_id: u32,
+    /// Send backend.
+    #[arg(help_heading = "Engine", long, default_value = "auto", value_name = "auto|uring|mmsg|send")]
+    backend: BackendChoice,
+    /// Use UDP GSO when the kernel has it (the default).
+    #[arg(help_heading = "Engine", long, overrides_with = "no_gso")]
+    gso: bool,
+    /// Never use UDP GSO.
+    #[arg(help_heading = "Engine", long = "no-gso")]
+    no_gso: bool,
+    /// Packets per submit.
+    #[arg(help_heading = "Engine", long, default_value_t = 64, value_name = "N")]
+    batch: usize,
+    /// Packet buffers in the slab.
+    #[arg(help_heading = "Engine", long, default_value_t = 4096, value_name = "N")]
+    slots: u32,
+    /// Pin the engine thread to this core.
+    #[arg(help_heading = "Engine", long, value_name = "N")]
+    tx_core: Option<usize>,
+    /// Datagram size (1 byte or more) at or above which io_uring sends zero-copy; "off" never.
+    #[arg(help_heading = "Engine", long, default_value = "4096", value_name = "BYTES|off", value_parser = parse::zc_threshold, allow_hyphen_values = true)]
+    zc_threshold: parse::ZcThreshold,
+    /// Use an io_uring SQPOLL thread that sleeps after this many ms idle.
+    #[arg(help_heading = "Engine", long, value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
+    sqpoll_idle_ms: Option<Duration>,
+    /// Pin the SQPOLL kernel thread to this CPU.
+    #[arg(help_heading = "Engine", long, value_name = "N", requires = "sqpoll_idle_ms")]
+    sqpoll_cpu: Option<u32>,
+    /// Run the engine under SCHED_FIFO at this priority (a warning if not permitted).
+    #[arg(help_heading = "Engine", long, value_name = "PRIO")]
+    sched_fifo: Option<i32>,
+    /// Lock memory (mlockall; a warning if not permitted).
+    #[arg(help_heading = "Engine", long)]
+    mlockall: bool,
     /// Print one JSON object at the end instead of a table.
     #[arg(help_heading = "Output", long)]
     json: bool,
