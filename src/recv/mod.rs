@@ -630,10 +630,12 @@ fn drive<S: DatagramSink + ?Sized>(
                 bytes += d.data.len() as u64;
                 if d.segment > 0 && d.data.len() > d.segment {
                     for seg in d.data.chunks(d.segment) {
+                        streams.saw(seg);
                         sink.datagram(seg, &meta);
                         datagrams += 1;
                     }
                 } else {
+                    streams.saw(d.data);
                     sink.datagram(d.data, &meta);
                     datagrams += 1;
                 }

@@ -165,10 +165,15 @@ impl Streams {
             }
         }
         self.last_ns = at_ns;
-        if let Some(s) = seq {
+        Admit::Yes
+    }
+
+    /// Records the sequence number of one admitted datagram (each GRO segment on its own).
+    #[inline]
+    pub fn saw(&mut self, data: &[u8]) {
+        if let Some(s) = seq_of(data) {
             self.seq = Some(self.seq.map_or((s, s), |(lo, hi)| (lo.min(s), hi.max(s))));
         }
-        Admit::Yes
     }
 
     fn restarted(&self, quiet: bool) -> bool {
@@ -260,6 +265,7 @@ mod tests {
                 v = st.admit(src, &p, at);
             }
             if v == Admit::Yes {
+                st.saw(&p);
                 c.datagram(&p, &RxMeta { src, at_ns: at });
             }
         }
