@@ -52,8 +52,21 @@ fn json_of(out: &Output) -> serde_json::Value {
     })
 }
 
+/// A running `ringshot recv` and the thread collecting its stderr.
+struct Rx {
+    child: Child,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+}
+
+/// Waits for the receiver (at most 60 s) and returns its output, stderr included.
+fn finish(rx: Rx) -> Output {
+    let mut out = output_within(rx.child, Duration::from_secs(60));
+    out.stderr = rx.stderr.join().unwrap();
+    out
+}
+
 /// Starts `ringshot recv` with `args` (stdout and stderr piped) and waits until it listens.
-fn recv(args: &[&str]) -> Child {
+fn recv(args: &[&str]) -> Rx {
     let mut child = ringshot()
         .arg("recv")
         .args(args)
@@ -64,7 +77,7 @@ fn recv(args: &[&str]) -> Child {
     // "listening on" comes on stderr once the socket is bound; read it without blocking forever.
     let mut err = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let stderr = std::thread::spawn(move || {
         use std::io::Read;
         let mut seen = Vec::new();
         let mut b = [0u8; 256];
@@ -77,10 +90,11 @@ fn recv(args: &[&str]) -> Child {
                 let _ = tx.send(());
             }
         }
+        seen
     });
     rx.recv_timeout(Duration::from_secs(60))
         .expect("the receiver did not start listening within 60 s");
-    child
+    Rx { child, stderr }
 }
 
 fn send_ok(args: &[&str]) -> Output {
@@ -141,7 +155,7 @@ fn recv_is_reusable_one_stream_per_sender() {
     send_ok(&["--to", &addr, "--count", "1000", "--rate", "100kpps"]);
     std::thread::sleep(Duration::from_millis(800)); // past the 500 ms stream idle time
     send_ok(&["--to", &addr, "--count", "2000", "--rate", "100kpps"]);
-    let out = output_within(rx, Duration::from_secs(60));
+    let out = finish(rx);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let r = json_of(&out);
     assert_eq!((r["packets"].as_u64(), r["duplicates"].as_u64()), (Some(3000), Some(0)), "{r}");
@@ -164,9 +178,11 @@ fn recv_one_off_follows_one_sender_and_counts_the_next_as_foreign() {
     send_ok(&["--to", &addr, "--count", "1000", "--rate", "100kpps"]);
     std::thread::sleep(Duration::from_millis(800));
     send_ok(&["--to", &addr, "--count", "500", "--rate", "100kpps"]);
-    let out = output_within(rx, Duration::from_secs(60));
+    let out = finish(rx);
     let r = json_of(&out);
-    assert_eq!((r["packets"].as_u64(), r["foreign"].as_u64()), (Some(1000), Some(500)), "{r}");
+    // `foreign` counts datagrams (a GRO buffer is one), so at least one, at most 500.
+    assert_eq!(r["packets"].as_u64(), Some(1000), "{r}");
+    assert!((1..=500).contains(&r["foreign"].as_u64().unwrap()), "{r}");
     assert_eq!(r["streams"].as_array().map(Vec::len), Some(1), "{r}");
 }
 
@@ -202,7 +218,7 @@ fn interval_reports_lines_and_json() {
         assert!(rows[0].get(key).is_some(), "interval lacks {key}: {}", rows[0]);
     }
     assert!(rows.iter().any(|r| r["lateness_max_ns"].is_u64()), "paced: lateness shown {s}");
-    let out = output_within(rx, Duration::from_secs(60));
+    let out = finish(rx);
     let r = json_of(&out);
     let rows = r["intervals"].as_array().expect("recv intervals[]");
     let total: u64 = rows.iter().map(|r| r["packets"].as_u64().unwrap()).sum();
@@ -230,7 +246,7 @@ fn fail_on_loss_underflow_and_overflow_exit_1_with_the_reason() {
         }
         let rx = recv(&args);
         send_ok(&["--to", &addr, "--count", "2000", "--rate", "100kpps"]);
-        let out = output_within(rx, Duration::from_secs(60));
+        let out = finish(rx);
         assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
         if fail {
             assert!(text(&out.stderr).contains("lost (--fail-on-loss)"), "{}", text(&out.stderr));
@@ -249,7 +265,7 @@ fn fail_on_loss_underflow_and_overflow_exit_1_with_the_reason() {
         .unwrap();
     assert_eq!(tx.status.code(), Some(1), "{}", text(&tx.stderr));
     assert!(text(&tx.stderr).contains("underflows (--fail-on-underflow)"));
-    let out = output_within(rx, Duration::from_secs(60));
+    let out = finish(rx);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("underflows (--fail-on-underflow)"));
     // Overflow: an unpaced sender without flow control fills a small buffer.
@@ -259,7 +275,7 @@ fn fail_on_loss_underflow_and_overflow_exit_1_with_the_reason() {
         "--idle-exit-ms", "1s", "--fail-on-overflow",
     ]);
     send_ok(&["--to", &addr, "--count", "5000"]);
-    let out = output_within(rx, Duration::from_secs(60));
+    let out = finish(rx);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("overflows (--fail-on-overflow)"));
     usage_error(&["recv", "--bind", "127.0.0.1:0", "--fail-on-underflow"], "--fail-on-underflow", "--device");
@@ -361,7 +377,7 @@ fn docs_cli_md_names_every_json_key() {
     let addr = free_addr();
     let rx = recv(&["--bind", &addr, "--idle-exit-ms", "1s", "--interval", "0.1", "--json"]);
     let tx = send_ok(&["--to", &addr, "--count", "3000", "--rate", "20kpps", "--interval", "0.1", "--json"]);
-    let r = json_of(&output_within(rx, Duration::from_secs(60)));
+    let r = json_of(&finish(rx));
     let s: serde_json::Value = serde_json::from_slice(&tx.stdout).unwrap();
     let mut missing = Vec::new();
     let mut check = |v: &serde_json::Value| {
