@@ -9,9 +9,9 @@
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
-pub mod caps;
 #[cfg(feature = "cli")]
 pub mod bench;
+pub mod caps;
 pub mod config;
 pub mod device;
 pub mod engine;

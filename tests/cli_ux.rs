@@ -120,7 +120,14 @@ fn units_durations_and_addresses_as_typed() {
     };
     let host = format!("localhost:{port}");
     let out = send_ok(&[
-        "--to", &host, "--count", "200", "--rate", "100M", "--stall-timeout", "1m",
+        "--to",
+        &host,
+        "--count",
+        "200",
+        "--rate",
+        "100M",
+        "--stall-timeout",
+        "1m",
     ]);
     assert!(
         text(&out.stderr).contains(&format!("localhost:{port} is ")),
@@ -132,20 +139,44 @@ fn units_durations_and_addresses_as_typed() {
     }
     send_ok(&["--to", &host, "--duration", "300ms", "--rate", "10kpps"]);
     drop(sock);
-    usage_error(&["send", "--to", "127.0.0.1:9", "--rate", "1mpps"], "--rate", "Mpps");
-    usage_error(&["send", "--to", "127.0.0.1:9", "--rate", "1000"], "--rate", "unit");
-    usage_error(&["send", "--to", "127.0.0.1:9", "--duration", "2y"], "--duration", "year");
+    usage_error(
+        &["send", "--to", "127.0.0.1:9", "--rate", "1mpps"],
+        "--rate",
+        "Mpps",
+    );
+    usage_error(
+        &["send", "--to", "127.0.0.1:9", "--rate", "1000"],
+        "--rate",
+        "unit",
+    );
+    usage_error(
+        &["send", "--to", "127.0.0.1:9", "--duration", "2y"],
+        "--duration",
+        "year",
+    );
     usage_error(&["send", "--to", "::1"], "--to", "brackets");
     usage_error(&["send", "--to", "localhost"], "--to", "port");
-    usage_error(&["send", "--to", "no-such-host.invalid:5000"], "--to", "resolve");
+    usage_error(
+        &["send", "--to", "no-such-host.invalid:5000"],
+        "--to",
+        "resolve",
+    );
     // [v6]:port parses (the run is refused later by --batch, which names its flag).
     usage_error(&["send", "--to", "[::1]:9", "--batch", "0"], "--batch", "");
 }
 
 #[test]
 fn clap_suggestions_stay_in_the_one_line_error() {
-    usage_error(&["send", "--to", "127.0.0.1:9", "--cont", "3"], "--cont", "--count");
-    usage_error(&["recv", "--bind", "127.0.0.1:0", "--idle-exit", "1"], "--idle-exit", "--idle-exit-ms");
+    usage_error(
+        &["send", "--to", "127.0.0.1:9", "--cont", "3"],
+        "--cont",
+        "--count",
+    );
+    usage_error(
+        &["recv", "--bind", "127.0.0.1:0", "--idle-exit", "1"],
+        "--idle-exit",
+        "--idle-exit-ms",
+    );
 }
 
 #[test]
@@ -158,15 +189,30 @@ fn recv_is_reusable_one_stream_per_sender() {
     let out = finish(rx);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let r = json_of(&out);
-    assert_eq!((r["packets"].as_u64(), r["duplicates"].as_u64()), (Some(3000), Some(0)), "{r}");
-    assert_eq!((r["lost"].as_u64(), r["foreign"].as_u64()), (Some(0), Some(0)), "{r}");
+    assert_eq!(
+        (r["packets"].as_u64(), r["duplicates"].as_u64()),
+        (Some(3000), Some(0)),
+        "{r}"
+    );
+    assert_eq!(
+        (r["lost"].as_u64(), r["foreign"].as_u64()),
+        (Some(0), Some(0)),
+        "{r}"
+    );
     let streams = r["streams"].as_array().expect("streams[]");
     assert_eq!(streams.len(), 2, "{r}");
     for (s, (n, why)) in streams.iter().zip([(1000, "new_source"), (2000, "end")]) {
         assert_eq!(s["packets"], n, "{s}");
         assert_eq!(s["closed_by"], why, "{s}");
-        assert_eq!((s["lost"].as_u64(), s["duplicates"].as_u64()), (Some(0), Some(0)), "{s}");
-        assert_eq!((s["first_seq"].as_u64(), s["last_seq"].as_u64()), (Some(0), Some(n - 1)));
+        assert_eq!(
+            (s["lost"].as_u64(), s["duplicates"].as_u64()),
+            (Some(0), Some(0)),
+            "{s}"
+        );
+        assert_eq!(
+            (s["first_seq"].as_u64(), s["last_seq"].as_u64()),
+            (Some(0), Some(n - 1))
+        );
     }
     assert_ne!(streams[0]["source"], streams[1]["source"]);
 }
@@ -174,7 +220,14 @@ fn recv_is_reusable_one_stream_per_sender() {
 #[test]
 fn recv_one_off_follows_one_sender_and_counts_the_next_as_foreign() {
     let addr = free_addr();
-    let rx = recv(&["--bind", &addr, "--one-off", "--idle-exit-ms", "1500", "--json"]);
+    let rx = recv(&[
+        "--bind",
+        &addr,
+        "--one-off",
+        "--idle-exit-ms",
+        "1500",
+        "--json",
+    ]);
     send_ok(&["--to", &addr, "--count", "1000", "--rate", "100kpps"]);
     std::thread::sleep(Duration::from_millis(800));
     send_ok(&["--to", &addr, "--count", "500", "--rate", "100kpps"]);
@@ -190,7 +243,14 @@ fn recv_one_off_follows_one_sender_and_counts_the_next_as_foreign() {
 fn idle_exit_applies_before_the_first_packet() {
     let out = output_within(
         ringshot()
-            .args(["recv", "--bind", "127.0.0.1:0", "--idle-exit-ms", "300ms", "--json"])
+            .args([
+                "recv",
+                "--bind",
+                "127.0.0.1:0",
+                "--idle-exit-ms",
+                "300ms",
+                "--json",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -199,25 +259,60 @@ fn idle_exit_applies_before_the_first_packet() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let r = json_of(&out);
-    assert_eq!((r["packets"].as_u64(), r["streams"].as_array().map(Vec::len)), (Some(0), Some(0)));
+    assert_eq!(
+        (r["packets"].as_u64(), r["streams"].as_array().map(Vec::len)),
+        (Some(0), Some(0))
+    );
 }
 
 #[test]
 fn interval_reports_lines_and_json() {
     let addr = free_addr();
-    let rx = recv(&["--bind", &addr, "--idle-exit-ms", "1s", "--interval", "0.2", "--json"]);
+    let rx = recv(&[
+        "--bind",
+        &addr,
+        "--idle-exit-ms",
+        "1s",
+        "--interval",
+        "0.2",
+        "--json",
+    ]);
     let tx = send_ok(&[
-        "--to", &addr, "--count", "20000", "--rate", "25kpps", "--interval", "200ms", "--json",
+        "--to",
+        &addr,
+        "--count",
+        "20000",
+        "--rate",
+        "25kpps",
+        "--interval",
+        "200ms",
+        "--json",
     ]);
     let s: serde_json::Value = serde_json::from_slice(&tx.stdout).unwrap();
     let rows = s["intervals"].as_array().expect("send intervals[]");
     assert!(rows.len() >= 2, "{s}");
     let total: u64 = rows.iter().map(|r| r["packets"].as_u64().unwrap()).sum();
     assert_eq!(total, 20_000, "the intervals add up to the run: {s}");
-    for key in ["start", "end", "packets", "bytes", "pps", "gbps", "submit_p99_ns", "lateness_max_ns"] {
-        assert!(rows[0].get(key).is_some(), "interval lacks {key}: {}", rows[0]);
+    for key in [
+        "start",
+        "end",
+        "packets",
+        "bytes",
+        "pps",
+        "gbps",
+        "submit_p99_ns",
+        "lateness_max_ns",
+    ] {
+        assert!(
+            rows[0].get(key).is_some(),
+            "interval lacks {key}: {}",
+            rows[0]
+        );
     }
-    assert!(rows.iter().any(|r| r["lateness_max_ns"].is_u64()), "paced: lateness shown {s}");
+    assert!(
+        rows.iter().any(|r| r["lateness_max_ns"].is_u64()),
+        "paced: lateness shown {s}"
+    );
     let out = finish(rx);
     let r = json_of(&out);
     let rows = r["intervals"].as_array().expect("recv intervals[]");
@@ -228,10 +323,31 @@ fn interval_reports_lines_and_json() {
     // As lines: one per interval, and none with --interval 0.
     let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let to = held.local_addr().unwrap().to_string();
-    let out = send_ok(&["--to", &to, "--count", "6000", "--rate", "20kpps", "--interval", "0.1"]);
-    let lines = text(&out.stdout).lines().filter(|l| l.starts_with('[')).count();
+    let out = send_ok(&[
+        "--to",
+        &to,
+        "--count",
+        "6000",
+        "--rate",
+        "20kpps",
+        "--interval",
+        "0.1",
+    ]);
+    let lines = text(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .count();
     assert!(lines >= 2, "{}", text(&out.stdout));
-    let out = send_ok(&["--to", &to, "--count", "2000", "--rate", "20kpps", "--interval", "0"]);
+    let out = send_ok(&[
+        "--to",
+        &to,
+        "--count",
+        "2000",
+        "--rate",
+        "20kpps",
+        "--interval",
+        "0",
+    ]);
     assert!(!text(&out.stdout).lines().any(|l| l.starts_with('[')));
 }
 
@@ -240,7 +356,16 @@ fn fail_on_loss_underflow_and_overflow_exit_1_with_the_reason() {
     // Loss: the receiver drops 5 % itself (seeded), so it sees loss without a lossy link.
     for (fail, code) in [(true, 1), (false, 0)] {
         let addr = free_addr();
-        let mut args = vec!["--bind", &addr, "--drop-data", "0.05", "--seed", "7", "--idle-exit-ms", "1s"];
+        let mut args = vec![
+            "--bind",
+            &addr,
+            "--drop-data",
+            "0.05",
+            "--seed",
+            "7",
+            "--idle-exit-ms",
+            "1s",
+        ];
         if fail {
             args.push("--fail-on-loss");
         }
@@ -249,18 +374,34 @@ fn fail_on_loss_underflow_and_overflow_exit_1_with_the_reason() {
         let out = finish(rx);
         assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
         if fail {
-            assert!(text(&out.stderr).contains("lost (--fail-on-loss)"), "{}", text(&out.stderr));
+            assert!(
+                text(&out.stderr).contains("lost (--fail-on-loss)"),
+                "{}",
+                text(&out.stderr)
+            );
         }
     }
     // Underflow: the device drains 5× faster than the sender paces.
     let addr = free_addr();
     let rx = recv(&[
-        "--bind", &addr, "--device", "--drain-rate", "50kpps", "--idle-exit-ms", "1s",
+        "--bind",
+        &addr,
+        "--device",
+        "--drain-rate",
+        "50kpps",
+        "--idle-exit-ms",
+        "1s",
         "--fail-on-underflow",
     ]);
     let tx = ringshot()
         .args(["send", "--to", &addr, "--count", "2000", "--rate", "10kpps"])
-        .args(["--window-bytes", "1048576", "--ack", "native", "--fail-on-underflow"])
+        .args([
+            "--window-bytes",
+            "1048576",
+            "--ack",
+            "native",
+            "--fail-on-underflow",
+        ])
         .output()
         .unwrap();
     assert_eq!(tx.status.code(), Some(1), "{}", text(&tx.stderr));
@@ -271,14 +412,26 @@ fn fail_on_loss_underflow_and_overflow_exit_1_with_the_reason() {
     // Overflow: an unpaced sender without flow control fills a small buffer.
     let addr = free_addr();
     let rx = recv(&[
-        "--bind", &addr, "--device", "--device-buffer", "65536", "--drain-rate", "10kpps",
-        "--idle-exit-ms", "1s", "--fail-on-overflow",
+        "--bind",
+        &addr,
+        "--device",
+        "--device-buffer",
+        "65536",
+        "--drain-rate",
+        "10kpps",
+        "--idle-exit-ms",
+        "1s",
+        "--fail-on-overflow",
     ]);
     send_ok(&["--to", &addr, "--count", "5000"]);
     let out = finish(rx);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("overflows (--fail-on-overflow)"));
-    usage_error(&["recv", "--bind", "127.0.0.1:0", "--fail-on-underflow"], "--fail-on-underflow", "--device");
+    usage_error(
+        &["recv", "--bind", "127.0.0.1:0", "--fail-on-underflow"],
+        "--fail-on-underflow",
+        "--device",
+    );
 }
 
 #[test]
@@ -290,7 +443,10 @@ fn nothing_listening_warns_and_maps_print_as_name_count() {
         .unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("warning") && err.contains("ECONNREFUSED") && err.contains(&addr), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("ECONNREFUSED") && err.contains(&addr),
+        "{err}"
+    );
     let table = text(&out.stdout);
     assert!(table.contains("ECONNREFUSED="), "{table}");
     assert!(!table.contains("{\""), "no debug maps: {table}");
@@ -300,14 +456,31 @@ fn nothing_listening_warns_and_maps_print_as_name_count() {
 fn help_has_headings_defaults_and_examples() {
     let send = text(&run(&["send", "--help"]).stdout);
     let mut at = 0;
-    for h in ["Target:", "Rate and pacing:", "Flow control:", "Engine:", "Output:", "Examples:"] {
-        let i = send.find(h).unwrap_or_else(|| panic!("send --help lacks {h}"));
+    for h in [
+        "Target:",
+        "Rate and pacing:",
+        "Flow control:",
+        "Engine:",
+        "Output:",
+        "Examples:",
+    ] {
+        let i = send
+            .find(h)
+            .unwrap_or_else(|| panic!("send --help lacks {h}"));
         assert!(i > at, "{h} out of order");
         at = i;
     }
-    assert!(send.contains("[default: 1472]") && send.contains("[default: 1000000 unless --duration]"));
+    assert!(
+        send.contains("[default: 1472]") && send.contains("[default: 1000000 unless --duration]")
+    );
     let recv = text(&run(&["recv", "--help"]).stdout);
-    for h in ["Target:", "Output:", "Device emulator:", "Fault injection:", "Examples:"] {
+    for h in [
+        "Target:",
+        "Output:",
+        "Device emulator:",
+        "Fault injection:",
+        "Examples:",
+    ] {
         assert!(recv.contains(h), "recv --help lacks {h}");
     }
     assert!(text(&run(&["bench", "--help"]).stdout).contains("× send"));
@@ -319,8 +492,19 @@ fn version_lists_build_and_kernel_features() {
         let out = run(&[flag]);
         assert!(out.status.success());
         let v = text(&out.stdout);
-        assert!(v.starts_with(&format!("ringshot {}", env!("CARGO_PKG_VERSION"))), "{v}");
-        for f in ["backends", "kernel:", "io_uring", "UDP GSO", "UDP GRO", "zero copy", "SQPOLL"] {
+        assert!(
+            v.starts_with(&format!("ringshot {}", env!("CARGO_PKG_VERSION"))),
+            "{v}"
+        );
+        for f in [
+            "backends",
+            "kernel:",
+            "io_uring",
+            "UDP GSO",
+            "UDP GRO",
+            "zero copy",
+            "SQPOLL",
+        ] {
             assert!(v.contains(f), "{flag} lacks {f}: {v}");
         }
     }
@@ -333,13 +517,18 @@ fn completions_and_man_page_come_from_the_clap_definition() {
     let bash = run(&["completions", "bash"]);
     assert!(bash.status.success());
     let b = text(&bash.stdout);
-    assert!(b.contains("_ringshot") && b.contains("--idle-exit-ms") && b.contains("--fail-on-loss"));
+    assert!(
+        b.contains("_ringshot") && b.contains("--idle-exit-ms") && b.contains("--fail-on-loss")
+    );
     assert!(text(&run(&["completions", "zsh"]).stdout).contains("#compdef ringshot"));
     usage_error(&["completions", "tcsh"], "SHELL", "");
     let man = run(&["man"]);
     assert!(man.status.success());
     let m = text(&man.stdout);
-    assert!(m.contains(".TH ringshot") && m.contains("send") && m.contains("recv"), "{m}");
+    assert!(
+        m.contains(".TH ringshot") && m.contains("send") && m.contains("recv"),
+        "{m}"
+    );
 }
 
 /// docs/cli.md holds each subcommand's `--help` between generated markers; this fails when it is
@@ -354,19 +543,33 @@ fn docs_cli_md_is_current() {
         panic!("docs/cli.md lacks the generated markers");
     };
     let mut gen = String::from("\n");
-    for sub in [&[][..], &["send"], &["recv"], &["bench"], &["completions"], &["man"]] {
+    for sub in [
+        &[][..],
+        &["send"],
+        &["recv"],
+        &["bench"],
+        &["completions"],
+        &["man"],
+    ] {
         let mut args: Vec<&str> = sub.to_vec();
         args.push("--help");
         let help = text(&run(&args).stdout);
-        gen += &format!("### `ringshot {}`\n\n```text\n{}```\n\n", sub.join(" "), help)
-            .replace("`ringshot `", "`ringshot`");
+        gen += &format!(
+            "### `ringshot {}`\n\n```text\n{}```\n\n",
+            sub.join(" "),
+            help
+        )
+        .replace("`ringshot `", "`ringshot`");
     }
     let fresh = format!("{}{begin}{gen}{}", &doc[..b], &doc[e..]);
     if std::env::var_os("RINGSHOT_BLESS").is_some() {
         std::fs::write(path, &fresh).unwrap();
         return;
     }
-    assert!(fresh == doc, "docs/cli.md is stale: run RINGSHOT_BLESS=1 cargo test --test cli_ux docs");
+    assert!(
+        fresh == doc,
+        "docs/cli.md is stale: run RINGSHOT_BLESS=1 cargo test --test cli_ux docs"
+    );
 }
 
 /// Every key of the JSON objects `send --json` and `recv --json` print is documented in
@@ -375,8 +578,26 @@ fn docs_cli_md_is_current() {
 fn docs_cli_md_names_every_json_key() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.md")).unwrap();
     let addr = free_addr();
-    let rx = recv(&["--bind", &addr, "--idle-exit-ms", "1s", "--interval", "0.1", "--json"]);
-    let tx = send_ok(&["--to", &addr, "--count", "3000", "--rate", "20kpps", "--interval", "0.1", "--json"]);
+    let rx = recv(&[
+        "--bind",
+        &addr,
+        "--idle-exit-ms",
+        "1s",
+        "--interval",
+        "0.1",
+        "--json",
+    ]);
+    let tx = send_ok(&[
+        "--to",
+        &addr,
+        "--count",
+        "3000",
+        "--rate",
+        "20kpps",
+        "--interval",
+        "0.1",
+        "--json",
+    ]);
     let r = json_of(&finish(rx));
     let s: serde_json::Value = serde_json::from_slice(&tx.stdout).unwrap();
     let mut missing = Vec::new();

@@ -134,7 +134,12 @@ pub fn main() -> i32 {
         Command::Recv(args) => recv::run(*args),
         Command::Bench(args) => bench::run(args).map(|()| 0),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "ringshot", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "ringshot",
+                &mut std::io::stdout(),
+            );
             Ok(0)
         }
         Command::Man => clap_mangen::Man::new(Cli::command())

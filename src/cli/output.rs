@@ -34,9 +34,7 @@ impl Progress {
         }
         let bar = self.bar.get_or_insert_with(|| {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
-            b.set_style(
-                ProgressStyle::with_template("{spinner} {msg}").expect("template"),
-            );
+            b.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
             b
         });
         let dt = now.duration_since(self.last.0).as_secs_f64();

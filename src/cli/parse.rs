@@ -40,10 +40,16 @@ fn duration(s: &str, bare: Unit, zero_ok: bool) -> Result<Duration, String> {
     } else if let Ok(d) = humantime::parse_duration(t) {
         d
     } else {
-        let (num, scale) = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0)]
-            .into_iter()
-            .find_map(|(unit, scale)| t.strip_suffix(unit).map(|n| (n, scale)))
-            .ok_or_else(|| format!("'{s}' is not a duration (e.g. 250ms, 2s, 1m, 2h, 1.5)"))?;
+        let (num, scale) = [
+            ("ns", 1e-9),
+            ("us", 1e-6),
+            ("µs", 1e-6),
+            ("ms", 1e-3),
+            ("s", 1.0),
+        ]
+        .into_iter()
+        .find_map(|(unit, scale)| t.strip_suffix(unit).map(|n| (n, scale)))
+        .ok_or_else(|| format!("'{s}' is not a duration (e.g. 250ms, 2s, 1m, 2h, 1.5)"))?;
         let v: f64 = num
             .trim()
             .parse()

@@ -26,7 +26,12 @@ pub struct RecvArgs {
     #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
     bind: SocketAddr,
     /// Receive backend.
-    #[arg(help_heading = "Engine", long, default_value = "auto", value_name = "auto|uring|mmsg")]
+    #[arg(
+        help_heading = "Engine",
+        long,
+        default_value = "auto",
+        value_name = "auto|uring|mmsg"
+    )]
     backend: RecvBackend,
     /// Follow only the sender at this address and port for the whole run (no new streams)
     /// [default: one sender at a time, a new stream when it has finished].
@@ -386,7 +391,12 @@ fn print_ending(
 ) -> anyhow::Result<i32> {
     if out.json {
         let rows = serde_json::to_value(intervals.rows())?;
-        let json = report_json(report, interrupted.is_some(), None, vec![("intervals", rows)])?;
+        let json = report_json(
+            report,
+            interrupted.is_some(),
+            None,
+            vec![("intervals", rows)],
+        )?;
         println!("{json}");
     } else {
         print_tables();
@@ -408,10 +418,16 @@ fn failed_check(out: Out, r: &RecvReport, d: Option<&DeviceReport>) -> Option<St
     }
     let d = d?;
     if out.fail_on_underflow && d.underflows > 0 {
-        return Some(format!("{} device underflows (--fail-on-underflow)", d.underflows));
+        return Some(format!(
+            "{} device underflows (--fail-on-underflow)",
+            d.underflows
+        ));
     }
     if out.fail_on_overflow && d.overflows > 0 {
-        return Some(format!("{} device overflows (--fail-on-overflow)", d.overflows));
+        return Some(format!(
+            "{} device overflows (--fail-on-overflow)",
+            d.overflows
+        ));
     }
     None
 }

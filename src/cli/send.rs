@@ -27,7 +27,12 @@ pub struct SendArgs {
     #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
     bind: Option<SocketAddr>,
     /// UDP payload bytes per packet, the 16-byte ringshot header included.
-    #[arg(help_heading = "Target", long, default_value_t = 1472, value_name = "BYTES")]
+    #[arg(
+        help_heading = "Target",
+        long,
+        default_value_t = 1472,
+        value_name = "BYTES"
+    )]
     payload: usize,
     /// Packets to send (at least 1) [default: 1000000 unless --duration].
     #[arg(help_heading = "Target", long, value_name = "N", conflicts_with = "duration",
@@ -56,7 +61,12 @@ pub struct SendArgs {
     #[arg(help_heading = "Rate and pacing", long, default_value = "0", value_name = "US", value_parser = parse::micros_or_zero, allow_hyphen_values = true)]
     pace_quantum_us: Duration,
     /// Paced streams: send this many packets at once first, to fill the device's buffer.
-    #[arg(help_heading = "Rate and pacing", long, default_value_t = 0, value_name = "PACKETS")]
+    #[arg(
+        help_heading = "Rate and pacing",
+        long,
+        default_value_t = 0,
+        value_name = "PACKETS"
+    )]
     prefill: u64,
     /// Flow control: at most this many packets sent but not acknowledged.
     #[arg(help_heading = "Flow control", long, value_name = "N")]
@@ -88,7 +98,12 @@ pub struct SendArgs {
     #[arg(help_heading = "Flow control", long, default_value = "2000", value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
     stall_timeout: Duration,
     /// Send backend.
-    #[arg(help_heading = "Engine", long, default_value = "auto", value_name = "auto|uring|mmsg|send")]
+    #[arg(
+        help_heading = "Engine",
+        long,
+        default_value = "auto",
+        value_name = "auto|uring|mmsg|send"
+    )]
     backend: BackendChoice,
     /// Use UDP GSO when the kernel has it (the default).
     #[arg(help_heading = "Engine", long, overrides_with = "no_gso")]
@@ -100,7 +115,12 @@ pub struct SendArgs {
     #[arg(help_heading = "Engine", long, default_value_t = 64, value_name = "N")]
     batch: usize,
     /// Packet buffers in the slab.
-    #[arg(help_heading = "Engine", long, default_value_t = 4096, value_name = "N")]
+    #[arg(
+        help_heading = "Engine",
+        long,
+        default_value_t = 4096,
+        value_name = "N"
+    )]
     slots: u32,
     /// Pin the engine thread to this core.
     #[arg(help_heading = "Engine", long, value_name = "N")]
@@ -112,7 +132,12 @@ pub struct SendArgs {
     #[arg(help_heading = "Engine", long, value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
     sqpoll_idle_ms: Option<Duration>,
     /// Pin the SQPOLL kernel thread to this CPU.
-    #[arg(help_heading = "Engine", long, value_name = "N", requires = "sqpoll_idle_ms")]
+    #[arg(
+        help_heading = "Engine",
+        long,
+        value_name = "N",
+        requires = "sqpoll_idle_ms"
+    )]
     sqpoll_cpu: Option<u32>,
     /// Run the engine under SCHED_FIFO at this priority (a warning if not permitted).
     #[arg(help_heading = "Engine", long, value_name = "PRIO")]
@@ -257,7 +282,12 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
         let rows = serde_json::to_value(intervals.rows())?;
         println!(
             "{}",
-            report_json(&report, interrupted.is_some(), error.as_deref(), vec![("intervals", rows)])?
+            report_json(
+                &report,
+                interrupted.is_some(),
+                error.as_deref(),
+                vec![("intervals", rows)]
+            )?
         );
     } else {
         print_send_table(&report);
@@ -346,7 +376,12 @@ fn failed_check(a: &SendArgs, r: &TxReport) -> Option<String> {
     .into_iter()
     .find_map(|(on, prefix, what)| {
         let n = count(prefix);
-        (on && n > 0).then(|| format!("the device reported {n} {what} (--fail-on-{})", flag(prefix)))
+        (on && n > 0).then(|| {
+            format!(
+                "the device reported {n} {what} (--fail-on-{})",
+                flag(prefix)
+            )
+        })
     })
 }
 

@@ -79,9 +79,7 @@ pub fn addr(s: &str) -> Result<SocketAddr, String> {
         return Ok(a);
     }
     if t.parse::<std::net::IpAddr>().is_ok() {
-        return Err(format!(
-            "'{s}' needs a port (IPv6 in brackets: [::1]:5000)"
-        ));
+        return Err(format!("'{s}' needs a port (IPv6 in brackets: [::1]:5000)"));
     }
     if !t.contains(':') {
         return Err(format!("'{s}' needs a port, e.g. {t}:5000"));

@@ -35,7 +35,11 @@ pub fn text(c: &Capabilities) -> String {
         std::env::consts::OS,
         std::env::consts::ARCH,
         yes(c.io_uring),
-        if ops.is_empty() { String::new() } else { format!(" ({ops})") },
+        if ops.is_empty() {
+            String::new()
+        } else {
+            format!(" ({ops})")
+        },
         yes(c.gso),
         yes(c.gro),
         yes(c.zero_copy),

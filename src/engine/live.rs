@@ -131,9 +131,7 @@ pub(crate) fn quantile_since(cur: &Histogram<u64>, prev: &Histogram<u64>, q: f64
     let mut last = 0;
     for v in cur.iter_recorded() {
         let value = v.value_iterated_to();
-        let n = v
-            .count_at_value()
-            .saturating_sub(prev.count_at(value));
+        let n = v.count_at_value().saturating_sub(prev.count_at(value));
         if n == 0 {
             continue;
         }

@@ -289,7 +289,10 @@ impl RecvConfigBuilder {
             return err("idle-exit-ms", "must be at least 1 ms".into());
         }
         if c.streams && c.from.is_some() {
-            return err("from", "follows one sender: it cannot be used with streams".into());
+            return err(
+                "from",
+                "follows one sender: it cannot be used with streams".into(),
+            );
         }
         if c.max_seq_jump == 0 {
             return err("max-seq-jump", "must be at least 1".into());

@@ -248,12 +248,23 @@ mod tests {
 
     fn packet(seq: u64) -> Vec<u8> {
         let mut b = vec![0u8; 64];
-        Repr { stream_id: 0, seq, flags: 0 }.emit(&mut Packet::new_unchecked(&mut b[..]));
+        Repr {
+            stream_id: 0,
+            seq,
+            flags: 0,
+        }
+        .emit(&mut Packet::new_unchecked(&mut b[..]));
         b
     }
 
     /// Feeds `seqs` from `src` starting at `t0` ms, 1 ms apart, as `drive` does.
-    fn feed(st: &mut Streams, c: &mut StreamChecker, src: &str, seqs: std::ops::Range<u64>, t0: u64) {
+    fn feed(
+        st: &mut Streams,
+        c: &mut StreamChecker,
+        src: &str,
+        seqs: std::ops::Range<u64>,
+        t0: u64,
+    ) {
         let src: SocketAddr = src.parse().unwrap();
         for (i, seq) in seqs.enumerate() {
             let at = (t0 + i as u64) * 1_000_000;
@@ -291,7 +302,11 @@ mod tests {
             (1000, "127.0.0.1:4001", "restart"),
             (500, "127.0.0.1:4001", "end"),
         ]) {
-            assert_eq!((x.packets, x.source.as_str(), x.closed_by), (n, src, why), "{x:?}");
+            assert_eq!(
+                (x.packets, x.source.as_str(), x.closed_by),
+                (n, src, why),
+                "{x:?}"
+            );
             assert_eq!((x.lost, x.duplicates, x.late), (0, 0, 0), "{x:?}");
             assert_eq!((x.first_seq, x.last_seq), (Some(0), Some(n - 1)));
         }

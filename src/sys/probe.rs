@@ -11,8 +11,9 @@ pub(crate) fn kernel() -> Capabilities {
     if let Ok(sock) = UdpSocket::bind("127.0.0.1:0") {
         let fd = sock.as_raw_fd();
         c.gso = super::unix::socket::gso_supported(fd);
-        c.gro = nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::UdpGroSegment, &true)
-            .is_ok();
+        c.gro =
+            nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::UdpGroSegment, &true)
+                .is_ok();
     }
     uring(&mut c);
     c
@@ -32,12 +33,21 @@ fn uring(c: &mut Capabilities) {
             ("SEND_ZC", probe.is_supported(opcode::SendZc::CODE)),
             ("SENDMSG_ZC", probe.is_supported(opcode::SendMsgZc::CODE)),
             ("RECVMSG", probe.is_supported(opcode::RecvMsg::CODE)),
-            ("RECVMSG_MULTI", probe.is_supported(opcode::RecvMsgMulti::CODE)),
-            ("PROVIDE_BUFFERS", probe.is_supported(opcode::ProvideBuffers::CODE)),
-            ("ASYNC_CANCEL", probe.is_supported(opcode::AsyncCancel::CODE)),
+            (
+                "RECVMSG_MULTI",
+                probe.is_supported(opcode::RecvMsgMulti::CODE),
+            ),
+            (
+                "PROVIDE_BUFFERS",
+                probe.is_supported(opcode::ProvideBuffers::CODE),
+            ),
+            (
+                "ASYNC_CANCEL",
+                probe.is_supported(opcode::AsyncCancel::CODE),
+            ),
         ];
-        c.zero_copy = probe.is_supported(opcode::SendZc::CODE)
-            && probe.is_supported(opcode::SendMsgZc::CODE);
+        c.zero_copy =
+            probe.is_supported(opcode::SendZc::CODE) && probe.is_supported(opcode::SendMsgZc::CODE);
     }
     c.sqpoll = IoUring::<io_uring::squeue::Entry, io_uring::cqueue::Entry>::builder()
         .setup_sqpoll(10)
