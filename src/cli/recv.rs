@@ -541,8 +541,8 @@ fn print_recv_table(r: &RecvReport) {
                     fmt_ns(r.gaps_ns.p99),
                     fmt_ns(r.gaps_ns.max),
                     if r.gro {
-                        " (GRO: a coalesced buffer's packets share one receive time, so most \
-                         gaps are ~0)"
+                        " (GRO on: a coalesced buffer's packets share one receive time, so \
+                         gaps can read ~0)"
                     } else {
                         ""
                     }
