@@ -11,6 +11,7 @@
 
 #[cfg(feature = "cli")]
 pub mod bench;
+pub mod caps;
 pub mod config;
 pub mod device;
 pub mod engine;
@@ -22,5 +23,6 @@ pub mod stats;
 pub mod sys;
 pub mod wire;
 
+pub use caps::{capabilities, Capabilities};
 pub use config::{BackendChoice, ConfigError, SenderConfig, SenderConfigBuilder};
 pub use engine::{EngineError, PacketSource, Reserved, Sender, TxReport};

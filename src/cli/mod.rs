@@ -4,14 +4,17 @@
 //! stopped it (the report is printed with `"interrupted": true`).
 
 mod bench;
+mod interval;
 mod logging;
 mod output;
 mod parse;
 mod recv;
 mod send;
 mod signals;
+mod units;
+mod version;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// ringshot: stream UDP packets at line rate, with no stalls and no loss.
 #[derive(Debug, Parser)]
@@ -19,7 +22,7 @@ use clap::{Parser, Subcommand};
     name = "ringshot",
     version,
     about,
-    propagate_version = true,
+    disable_version_flag = true,
     after_help = "Exit status: 0 the stream completed; 1 it stopped with an error (the report is \
                   still printed; with --json it has an \"error\" key); 2 bad arguments; 130 / 143 \
                   stopped by SIGINT / SIGTERM (the report is printed with \"interrupted\": true)."
@@ -29,19 +32,58 @@ struct Cli {
     /// such as `debug` or `ringshot::flow=trace` and overrides this for what it names.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Print the version, and the features of this build and of this kernel (io_uring opcodes,
+    /// GSO, GRO, zero copy, SQPOLL).
+    #[arg(short = 'V', long)]
+    version: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Stream packets to a receiver or device.
+    #[command(after_help = SEND_EXAMPLES)]
     Send(Box<send::SendArgs>),
     /// Receive, drain and check a stream (the receiver / device side).
+    #[command(after_help = RECV_EXAMPLES)]
     Recv(Box<recv::RecvArgs>),
     /// Run the benchmark suite over loopback: every backend × GSO × payload.
+    #[command(after_help = BENCH_EXAMPLES)]
     Bench(bench::BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(after_help = "Example: ringshot completions bash > /etc/bash_completion.d/ringshot")]
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout: `ringshot man | man -l -`.
+    Man,
 }
+
+const SEND_EXAMPLES: &str = "\
+Examples:
+  ringshot send --to 127.0.0.1:5000 --count 100000
+  ringshot send --to localhost:5000 --duration 10s --rate 1G --interval 1
+  ringshot send --to [::1]:5000 --rate 68870pps --window-bytes 1048576 --ack native \\
+      --prefill 356 --fail-on-underflow
+Exit status: 0 done; 1 error or a failed --fail-on-* check; 2 bad arguments; 130 / 143 signals.";
+
+const RECV_EXAMPLES: &str = "\
+Examples:
+  ringshot recv --bind 127.0.0.1:5000 --idle-exit-ms 2s          (one stream after another)
+  ringshot recv --bind 127.0.0.1:5000 --one-off --idle-exit-ms 500ms --fail-on-loss --json
+  ringshot recv --bind 127.0.0.1:5000 --device --drain-rate 68870pps --idle-exit-ms 2s
+Exit status: 0 done; 1 error or a failed --fail-on-* check; 2 bad arguments; 130 / 143 signals.";
+
+const BENCH_EXAMPLES: &str = "\
+Columns: pps and Gbit/s (UDP payload) the sender achieved; deliv % of packets the loopback \
+receiver got; CPU ns/p: CPU time of the engine thread per packet; sub p50 / sub p99 / p99.99 / \
+max: how long one submit (a syscall, or an io_uring submission) took; × send: pps as a \
+multiple of the plain send backend with the same GSO and payload in the same run (loopback).
+Examples:
+  ringshot bench --case-secs 2
+  ringshot bench --suite sdr --sdr-secs 10";
 
 /// A usage error: printed as one line, exit status 2.
 #[derive(Debug)]
@@ -79,10 +121,31 @@ pub fn main() -> i32 {
         }
     };
     logging::init(cli.verbose);
-    let result = match cli.command {
+    if cli.version {
+        print!("{}", version::text(&ringshot::capabilities()));
+        return 0;
+    }
+    let Some(command) = cli.command else {
+        let _ = Cli::command().print_help();
+        return 2;
+    };
+    let result = match command {
         Command::Send(args) => send::run(*args),
         Command::Recv(args) => recv::run(*args),
         Command::Bench(args) => bench::run(args).map(|()| 0),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "ringshot",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map(|()| 0)
+            .map_err(Into::into),
     };
     match result {
         Ok(status) => status,
@@ -100,17 +163,24 @@ pub fn main() -> i32 {
 }
 
 /// A clap error as one line: its first line without the "error: " prefix, joined with the
-/// line after it when the first ends in ':' (as "required arguments were not provided:" does).
+/// line after it when the first ends in ':' (as "required arguments were not provided:" does),
+/// and with clap's suggestions ("tip: a similar argument exists: '--count'") kept after a `;`.
 fn one_line(msg: &str) -> String {
     let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines
         .next()
         .unwrap_or("invalid arguments")
         .trim_start_matches("error: ");
-    match (first.ends_with(':'), lines.next()) {
+    let rest: Vec<&str> = lines.collect();
+    let mut line = match (first.ends_with(':'), rest.first()) {
         (true, Some(next)) => format!("{first} {next}"),
         _ => first.to_string(),
+    };
+    for tip in rest.iter().filter(|l| l.starts_with("tip:")) {
+        line += "; ";
+        line += tip;
     }
+    line
 }
 
 /// A usage error from a `flag: reason` message (the flag without its dashes).

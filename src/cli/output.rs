@@ -34,16 +34,16 @@ impl Progress {
         }
         let bar = self.bar.get_or_insert_with(|| {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
-            b.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("template"),
-            );
+            b.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
             b
         });
         let dt = now.duration_since(self.last.0).as_secs_f64();
         if dt >= 0.25 {
             let rate = (packets - self.last.1) as f64 / dt;
+            // The run's own elapsed time: the bar itself only appears after 2 s.
             bar.set_message(format!(
-                "{}: {packets} packets, {}",
+                "{:>4}s {}: {packets} packets, {}",
+                now.duration_since(self.start).as_secs(),
                 self.label,
                 fmt_rate(rate)
             ));
@@ -79,6 +79,17 @@ pub fn fmt_ns(ns: u64) -> String {
     }
 }
 
+/// A map as `name=count` pairs separated by spaces; `none` when empty.
+pub fn fmt_map<V: std::fmt::Display>(m: &std::collections::BTreeMap<String, V>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Prints `rows` of (label, value) aligned.
 pub fn print_kv(title: &str, rows: &[(&str, String)]) {
     println!("{title}");
@@ -89,16 +100,20 @@ pub fn print_kv(title: &str, rows: &[(&str, String)]) {
 }
 
 /// A report as one JSON object with the ending added: `"interrupted"` always, and `"error"` with
-/// the message when the run stopped with one. Set on the object itself, so a report that already
+/// the message when the run stopped with one, and the `extra` keys (`intervals`, `streams`). Set on the object itself, so a report that already
 /// has an `interrupted` key is overwritten rather than given a second one.
 pub fn report_json(
     report: &impl Serialize,
     interrupted: bool,
     error: Option<&str>,
+    extra: Vec<(&str, serde_json::Value)>,
 ) -> serde_json::Result<String> {
     let mut v = serde_json::to_value(report)?;
     if let Some(obj) = v.as_object_mut() {
         obj.insert("interrupted".into(), interrupted.into());
+        for (k, x) in extra {
+            obj.insert(k.into(), x);
+        }
         if let Some(e) = error {
             obj.insert("error".into(), e.into());
         }

@@ -23,45 +23,64 @@ impl Unit {
     }
 }
 
-/// A duration: a number, optionally followed by `ns`, `us`, `µs`, `ms` or `s`; a bare number is
-/// in `bare`. Refuses negative, non-finite and over-a-year values, and zero unless `zero_ok`.
+/// A duration: a bare number in `bare` units, or a number with a unit as [`humantime`] reads
+/// them (`500ms`, `2s`, `1m`, `2h`, `1h 30m`, `50us`), or a decimal with one simple unit
+/// (`1.5s`, `0.5ms`). Refuses negative, non-finite and over-a-year values, and zero unless
+/// `zero_ok`.
 fn duration(s: &str, bare: Unit, zero_ok: bool) -> Result<Duration, String> {
     let t = s.trim();
-    let (num, scale) = [
-        ("ns", 1e-9),
-        ("us", 1e-6),
-        ("µs", 1e-6),
-        ("ms", 1e-3),
-        ("s", 1.0),
-    ]
-    .into_iter()
-    .find_map(|(unit, scale)| t.strip_suffix(unit).map(|n| (n, scale)))
-    .unwrap_or((t, bare.secs()));
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (e.g. 250ms, 2s, 1.5)"))?;
-    if !v.is_finite() || v < 0.0 {
-        return Err(format!("'{s}' must be a positive duration"));
+    let too_long = || {
+        format!(
+            "'{s}' is longer than the maximum of one year ({} s)",
+            MAX_DURATION.as_secs()
+        )
+    };
+    let d = if let Ok(v) = t.parse::<f64>() {
+        scaled(s, v, bare.secs())?.ok_or_else(too_long)?
+    } else if let Ok(d) = humantime::parse_duration(t) {
+        d
+    } else {
+        let (num, scale) = [
+            ("ns", 1e-9),
+            ("us", 1e-6),
+            ("µs", 1e-6),
+            ("ms", 1e-3),
+            ("s", 1.0),
+        ]
+        .into_iter()
+        .find_map(|(unit, scale)| t.strip_suffix(unit).map(|n| (n, scale)))
+        .ok_or_else(|| format!("'{s}' is not a duration (e.g. 250ms, 2s, 1m, 2h, 1.5)"))?;
+        let v: f64 = num
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not a duration (e.g. 250ms, 2s, 1m, 2h, 1.5)"))?;
+        scaled(s, v, scale)?.ok_or_else(too_long)?
+    };
+    if d > MAX_DURATION {
+        return Err(too_long());
     }
-    let d = Duration::try_from_secs_f64(v * scale)
-        .ok()
-        .filter(|d| *d <= MAX_DURATION)
-        .ok_or_else(|| {
-            format!(
-                "'{s}' is longer than the maximum of one year ({} s)",
-                MAX_DURATION.as_secs()
-            )
-        })?;
     if d.is_zero() && !zero_ok {
         return Err(format!("'{s}' must be more than 0"));
     }
     Ok(d)
 }
 
+/// `v × scale` seconds; `None` when it does not fit a `Duration`.
+fn scaled(s: &str, v: f64, scale: f64) -> Result<Option<Duration>, String> {
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("'{s}' must be a positive duration"));
+    }
+    Ok(Duration::try_from_secs_f64(v * scale).ok())
+}
+
 /// Seconds (bare numbers), more than 0 and at most one year.
 pub fn secs(s: &str) -> Result<Duration, String> {
     duration(s, Unit::Secs, false)
+}
+
+/// Seconds (bare numbers), 0 allowed (it turns the option off), at most one year.
+pub fn secs_or_zero(s: &str) -> Result<Duration, String> {
+    duration(s, Unit::Secs, true)
 }
 
 /// Milliseconds (bare numbers), more than 0 and at most one year.
@@ -110,8 +129,12 @@ mod tests {
         assert_eq!(micros_or_zero("0").unwrap(), Duration::ZERO);
         assert_eq!(micros_or_zero("50us").unwrap(), Duration::from_micros(50));
         assert_eq!(secs("31536000").unwrap(), MAX_DURATION);
+        assert_eq!(secs("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(secs("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(millis("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(millis("1m").unwrap(), Duration::from_secs(60));
         for bad in [
-            "0", "-1", "1e20", "31536001", "inf", "NaN", "x", "", "1e400",
+            "0", "-1", "1e20", "31536001", "inf", "NaN", "x", "", "1e400", "2y", "-1s",
         ] {
             assert!(secs(bad).is_err(), "{bad}");
         }

@@ -7,45 +7,72 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use super::output::{fmt_ns, fmt_rate, print_kv, report_json, Progress};
+use super::interval::{Intervals, Sample};
+use super::output::{fmt_map, fmt_ns, fmt_rate, print_kv, report_json, Progress};
 use super::signals::{StopSignal, StopSignals};
-use super::{parse, UsageError};
+use super::{parse, units, UsageError};
 use ringshot::device::{
     DataFaults, DeviceConfig, DeviceReport, Emulator, FaultConfig, FaultCounts,
 };
 use ringshot::flow::AckFormat;
 use ringshot::pacing::Rate;
-use ringshot::recv::{Receiver, RecvBackend, RecvConfig, RecvReport, StreamChecker};
+use ringshot::recv::{
+    Receiver, RecvBackend, RecvConfig, RecvControl, RecvReport, StreamChecker, StreamSummary,
+};
 
 #[derive(Debug, Args)]
 pub struct RecvArgs {
     /// Address to receive on, e.g. 127.0.0.1:5000.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
     bind: SocketAddr,
     /// Receive backend.
-    #[arg(long, default_value = "auto", value_name = "auto|uring|mmsg")]
+    #[arg(
+        help_heading = "Engine",
+        long,
+        default_value = "auto",
+        value_name = "auto|uring|mmsg"
+    )]
     backend: RecvBackend,
-    /// Follow only the sender at this address and port [default: the first sender seen].
-    #[arg(long, value_name = "ADDR")]
+    /// Follow only the sender at this address and port for the whole run (no new streams)
+    /// [default: one sender at a time, a new stream when it has finished].
+    #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
     from: Option<SocketAddr>,
-    /// Stop after this many packets (at least 1).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), allow_hyphen_values = true)]
+    /// Stop after this many packets (at least 1); one run, no new streams.
+    #[arg(help_heading = "Target", long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), allow_hyphen_values = true)]
     count: Option<u64>,
-    /// Stop after this long without a packet (once the first has arrived): ms, or with a unit.
-    #[arg(long, value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
+    /// Stop after this long without a packet, also before the first: ms, or with a unit (500ms,
+    /// 2s, 1m).
+    #[arg(help_heading = "Target", long, value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
     idle_exit_ms: Option<Duration>,
     /// Pin the receive thread to this core.
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Engine", long, value_name = "N")]
     rx_core: Option<usize>,
     /// SO_RCVBUF in bytes (SO_RCVBUFFORCE when permitted).
-    #[arg(long, default_value_t = ringshot::recv::DEFAULT_RCVBUF, value_name = "BYTES")]
+    #[arg(help_heading = "Engine", long, default_value_t = ringshot::recv::DEFAULT_RCVBUF, value_name = "BYTES")]
     rcvbuf: usize,
     /// Turn UDP GRO off.
-    #[arg(long = "no-gro")]
+    #[arg(help_heading = "Engine", long = "no-gro")]
     no_gro: bool,
     /// Print one JSON object at the end instead of a table.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     json: bool,
+    /// One run from one sender (the first), as a script wants: no new streams; a later sender
+    /// is `foreign`.
+    #[arg(help_heading = "Target", long)]
+    one_off: bool,
+    /// Print one line per interval (packets, rate, loss) and add `intervals` to the JSON: seconds
+    /// or with a unit; 0 turns it off [default: 1 s on a terminal, shown for runs over 2 s].
+    #[arg(help_heading = "Output", long, value_name = "SECS", value_parser = parse::secs_or_zero)]
+    interval: Option<Duration>,
+    /// Exit 1 when packets were lost.
+    #[arg(help_heading = "Output", long)]
+    fail_on_loss: bool,
+    /// Exit 1 when the device's buffer ran dry (needs --device).
+    #[arg(help_heading = "Output", long)]
+    fail_on_underflow: bool,
+    /// Exit 1 when the device's buffer overflowed (needs --device).
+    #[arg(help_heading = "Output", long)]
+    fail_on_overflow: bool,
 
     #[command(flatten)]
     device: DeviceArgs,
@@ -55,6 +82,7 @@ pub struct RecvArgs {
 
 /// The device emulator's flags (all need `--device`).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Device emulator")]
 struct DeviceArgs {
     /// Act as a device: a buffer drained at a fixed rate that sends flow-control ACKs to the
     /// sender, from the port the data arrives on.
@@ -66,8 +94,8 @@ struct DeviceArgs {
     /// Drain rate in packets per second [default: 68870].
     #[arg(long, value_name = "N", conflicts_with = "drain_rate")]
     drain_pps: Option<f64>,
-    /// Drain rate as packets or bits of UDP payload per second: 68870pps, 850Mbps, 1Gbps ...
-    #[arg(long, value_name = "RATE")]
+    /// Drain rate as packets or bits of UDP payload per second: 68870pps, 850Mbps, 1G ...
+    #[arg(long, value_name = "RATE", value_parser = units::rate)]
     drain_rate: Option<Rate>,
     /// ACK format [default: native].
     #[arg(long, value_name = "native|usrp2|usrp2:SID|chdr")]
@@ -86,6 +114,7 @@ struct DeviceArgs {
 /// Seeded fault injection. Data faults work with or without `--device`; ACK faults and restarts
 /// need it.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Fault injection")]
 struct FaultArgs {
     /// Seed of the fault generator [default: 0].
     #[arg(long, value_name = "N")]
@@ -235,11 +264,27 @@ fn check_from(from: Option<SocketAddr>) -> anyhow::Result<()> {
     }
 }
 
+/// What the run's ending needs from the flags.
+#[derive(Debug, Clone, Copy)]
+struct Out {
+    json: bool,
+    interval: Option<Duration>,
+    fail_on_loss: bool,
+    fail_on_underflow: bool,
+    fail_on_overflow: bool,
+}
+
 /// Runs the receiver; returns the exit status (0, or 130 / 143 when a signal stopped it).
 pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
     if !a.device.device {
         if let Some(flag) = a.device.stray().or(a.faults.device_only()) {
             return Err(needs_device(flag));
+        }
+        if a.fail_on_underflow {
+            return Err(needs_device("fail-on-underflow"));
+        }
+        if a.fail_on_overflow {
+            return Err(needs_device("fail-on-overflow"));
         }
     }
     check_from(a.from)?;
@@ -249,11 +294,19 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
         None
     };
     let faults = a.faults.config()?;
+    // A plain receiver is reusable (one stream after another) unless told to do one run.
+    let reusable = device.is_none()
+        && !faults.data_faults()
+        && !a.one_off
+        && a.from.is_none()
+        && a.count.is_none();
     let mut b = RecvConfig::builder(a.bind)
         .backend(a.backend)
         .rcvbuf(a.rcvbuf)
         .gro(!a.no_gro)
-        .from_addr(a.from);
+        .from_addr(a.from)
+        .streams(reusable)
+        .idle_from_start(true);
     if let Some(n) = a.count {
         b = b.count(n);
     }
@@ -268,10 +321,17 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
     }
     let cfg = b.build().map_err(flag_error)?;
     let signals = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
+    let out = Out {
+        json: a.json,
+        interval: a.interval,
+        fail_on_loss: a.fail_on_loss,
+        fail_on_underflow: a.fail_on_underflow,
+        fail_on_overflow: a.fail_on_overflow,
+    };
     match device {
-        Some(d) => run_device(cfg, d, faults, a.json, &signals),
-        None if faults.data_faults() => run_faulty(cfg, faults, a.json, &signals),
-        None => run_plain(cfg, a.json, &signals),
+        Some(d) => run_device(cfg, d, faults, out, &signals),
+        None if faults.data_faults() => run_faulty(cfg, faults, out, &signals),
+        None => run_plain(cfg, out, &signals),
     }
 }
 
@@ -283,53 +343,108 @@ fn listening(addr: SocketAddr, backend: &str, gro: bool, what: &str) {
     );
 }
 
-/// Waits for the receiver to end, asking it to stop once a stop signal arrives.
+/// Waits for the receiver to end, asking it to stop once a stop signal arrives; shows the
+/// spinner or the interval lines.
 fn wait(
     signals: &StopSignals,
+    out: Out,
     is_finished: impl Fn() -> bool,
     stop: impl Fn(),
-    progress: impl Fn() -> u64,
-) {
+    control: &RecvControl,
+) -> Intervals {
     let mut p = Progress::new("recv");
+    let mut iv = Intervals::new(out.interval, out.json);
+    let sample = || {
+        let (packets, bytes) = control.progress();
+        Sample {
+            packets,
+            bytes,
+            lost: Some(control.lost()),
+            ..Sample::default()
+        }
+    };
     while !is_finished() {
         if signals.received().is_some() {
             stop();
         }
         std::thread::sleep(Duration::from_millis(50));
-        p.update(progress());
+        if iv.due() {
+            iv.close(sample());
+        } else if !iv.printing() {
+            p.update(control.progress().0);
+        }
     }
     p.finish();
+    iv.finish(sample());
+    iv
 }
 
-/// Prints `report` (JSON, or the tables `print_tables` prints) and returns the exit status.
+/// Prints `report` (JSON, or the tables `print_tables` prints) and returns the exit status, or
+/// the failed `--fail-on-*` check as an error.
 fn print_ending(
     report: &impl Serialize,
-    json: bool,
+    out: Out,
+    intervals: &Intervals,
     interrupted: Option<StopSignal>,
+    failed: Option<String>,
     print_tables: impl FnOnce(),
 ) -> anyhow::Result<i32> {
-    if json {
-        println!("{}", report_json(report, interrupted.is_some(), None)?);
+    if out.json {
+        let rows = serde_json::to_value(intervals.rows())?;
+        let json = report_json(
+            report,
+            interrupted.is_some(),
+            None,
+            vec![("intervals", rows)],
+        )?;
+        println!("{json}");
     } else {
         print_tables();
         if let Some(sig) = interrupted {
             println!("  interrupted by {}", sig.name());
         }
     }
-    Ok(interrupted.map_or(0, StopSignal::exit_status))
+    match (interrupted, failed) {
+        (Some(sig), _) => Ok(sig.exit_status()),
+        (None, Some(reason)) => Err(anyhow::anyhow!(reason)),
+        (None, None) => Ok(0),
+    }
 }
 
-fn run_plain(cfg: RecvConfig, json: bool, signals: &StopSignals) -> anyhow::Result<i32> {
+/// The reason a `--fail-on-*` check fails.
+fn failed_check(out: Out, r: &RecvReport, d: Option<&DeviceReport>) -> Option<String> {
+    if out.fail_on_loss && r.lost > 0 {
+        return Some(format!("{} packets lost (--fail-on-loss)", r.lost));
+    }
+    let d = d?;
+    if out.fail_on_underflow && d.underflows > 0 {
+        return Some(format!(
+            "{} device underflows (--fail-on-underflow)",
+            d.underflows
+        ));
+    }
+    if out.fail_on_overflow && d.overflows > 0 {
+        return Some(format!(
+            "{} device overflows (--fail-on-overflow)",
+            d.overflows
+        ));
+    }
+    None
+}
+
+fn run_plain(cfg: RecvConfig, out: Out, signals: &StopSignals) -> anyhow::Result<i32> {
     let rx = Receiver::spawn(cfg).context("starting the receiver")?;
     listening(rx.local_addr(), rx.backend(), rx.gro(), "");
-    wait(
+    let iv = wait(
         signals,
+        out,
         || rx.is_finished(),
         || rx.stop(),
-        || rx.progress().0,
+        &rx.control(),
     );
     let report = rx.join().context("receiving")?;
-    print_ending(&report, json, signals.received(), || {
+    let failed = failed_check(out, &report, None);
+    print_ending(&report, out, &iv, signals.received(), failed, || {
         print_recv_table(&report)
     })
 }
@@ -337,7 +452,7 @@ fn run_plain(cfg: RecvConfig, json: bool, signals: &StopSignals) -> anyhow::Resu
 fn run_faulty(
     cfg: RecvConfig,
     faults: FaultConfig,
-    json: bool,
+    out: Out,
     signals: &StopSignals,
 ) -> anyhow::Result<i32> {
     let sink = DataFaults::new(
@@ -346,18 +461,20 @@ fn run_faulty(
     );
     let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;
     listening(rx.local_addr(), rx.backend(), rx.gro(), "");
-    wait(
+    let iv = wait(
         signals,
+        out,
         || rx.is_finished(),
         || rx.stop(),
-        || rx.progress().0,
+        &rx.control(),
     );
     let (recv, sink) = rx.join_with_sink().context("receiving")?;
     let report = FaultyRecvReport {
         recv,
         injected: sink.counts(),
     };
-    print_ending(&report, json, signals.received(), || {
+    let failed = failed_check(out, &report.recv, None);
+    print_ending(&report, out, &iv, signals.received(), failed, || {
         print_recv_table(&report.recv);
         print_injected(&report.injected);
     })
@@ -367,7 +484,7 @@ fn run_device(
     cfg: RecvConfig,
     device: DeviceConfig,
     faults: FaultConfig,
-    json: bool,
+    out: Out,
     signals: &StopSignals,
 ) -> anyhow::Result<i32> {
     let what = format!(
@@ -378,14 +495,16 @@ fn run_device(
     );
     let emu = Emulator::spawn(cfg, device, faults).context("starting the device emulator")?;
     listening(emu.local_addr(), emu.backend(), emu.gro(), &what);
-    wait(
+    let iv = wait(
         signals,
+        out,
         || emu.is_finished(),
         || emu.stop(),
-        || emu.progress().0,
+        &emu.control(),
     );
     let report = emu.join().context("receiving")?;
-    print_ending(&report, json, signals.received(), || {
+    let failed = failed_check(out, &report.recv, Some(&report.device));
+    print_ending(&report, out, &iv, signals.received(), failed, || {
         print_recv_table(&report.recv);
         print_device(&report.device);
         print_injected(&report.injected);
@@ -412,18 +531,45 @@ fn print_recv_table(r: &RecvReport) {
             ),
             ("kernel drops", r.kernel_drops.to_string()),
             ("corrupt", r.corrupt.to_string()),
-            ("malformed", format!("{:?}", r.malformed)),
+            ("foreign", r.foreign.to_string()),
+            ("malformed", fmt_map(&r.malformed)),
             (
                 "gaps",
                 format!(
-                    "p50 {} p99 {} max {}",
+                    "p50 {} p99 {} max {}{}",
                     fmt_ns(r.gaps_ns.p50),
                     fmt_ns(r.gaps_ns.p99),
-                    fmt_ns(r.gaps_ns.max)
+                    fmt_ns(r.gaps_ns.max),
+                    if r.gro {
+                        " (GRO on: a coalesced buffer's packets share one receive time, so \
+                         gaps can read ~0)"
+                    } else {
+                        ""
+                    }
                 ),
             ),
         ],
     );
+    if r.streams.len() > 1 {
+        print_streams(&r.streams);
+    }
+}
+
+fn print_streams(streams: &[StreamSummary]) {
+    println!("streams");
+    for s in streams {
+        println!(
+            "  {:>3}  {:<22} {:>10} packets {:>12}  {} lost {} duplicates {} late  (closed by {})",
+            s.index,
+            s.source,
+            s.packets,
+            fmt_rate(s.pps),
+            s.lost,
+            s.duplicates,
+            s.late,
+            s.closed_by
+        );
+    }
 }
 
 fn print_device(d: &DeviceReport) {

@@ -7,9 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use super::output::{fmt_ns, fmt_rate, print_kv, report_json, Progress};
+use super::interval::{Intervals, Sample};
+use super::output::{fmt_map, fmt_ns, fmt_rate, print_kv, report_json, Progress};
 use super::signals::StopSignals;
-use super::{parse, UsageError};
+use super::{parse, units, UsageError};
 use ringshot::config::{check_stream_length, ConfigError, IdlePolicy};
 use ringshot::engine::EngineError;
 use ringshot::engine::{PatternSource, SourceSender};
@@ -19,110 +20,151 @@ use ringshot::{BackendChoice, SenderConfig, TxReport};
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Destination address, e.g. 127.0.0.1:5000.
-    #[arg(long, value_name = "ADDR")]
+    /// Destination: 127.0.0.1:5000, [::1]:5000 or a host name (localhost:5000, resolved once).
+    #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
     to: SocketAddr,
     /// Local address to send from.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
     bind: Option<SocketAddr>,
-    /// Send backend.
-    #[arg(long, default_value = "auto", value_name = "auto|uring|mmsg|send")]
-    backend: BackendChoice,
-    /// Use UDP GSO when the kernel has it (the default).
-    #[arg(long, overrides_with = "no_gso")]
-    gso: bool,
-    /// Never use UDP GSO.
-    #[arg(long = "no-gso")]
-    no_gso: bool,
     /// UDP payload bytes per packet, the 16-byte ringshot header included.
-    #[arg(long, default_value_t = 1472, value_name = "BYTES")]
+    #[arg(
+        help_heading = "Target",
+        long,
+        default_value_t = 1472,
+        value_name = "BYTES"
+    )]
     payload: usize,
     /// Packets to send (at least 1) [default: 1000000 unless --duration].
-    #[arg(long, value_name = "N", conflicts_with = "duration",
+    #[arg(help_heading = "Target", long, value_name = "N", conflicts_with = "duration",
           value_parser = clap::value_parser!(u64).range(1..), allow_hyphen_values = true)]
     count: Option<u64>,
-    /// Time to send for: seconds, or with a unit (500ms, 2s); more than 0, at most one year.
-    #[arg(long, value_name = "SECS", value_parser = parse::secs, allow_hyphen_values = true)]
+    /// Time to send for: seconds, or with a unit (500ms, 2s, 1m, 2h); more than 0, at most one
+    /// year.
+    #[arg(help_heading = "Target", long, value_name = "SECS", value_parser = parse::secs, allow_hyphen_values = true)]
     duration: Option<Duration>,
-    /// Packets per submit.
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    batch: usize,
-    /// Packet buffers in the slab.
-    #[arg(long, default_value_t = 4096, value_name = "N")]
-    slots: u32,
-    /// Pin the engine thread to this core.
-    #[arg(long, value_name = "N")]
-    tx_core: Option<usize>,
-    /// Datagram size (1 byte or more) at or above which io_uring sends zero-copy; "off" never.
-    #[arg(long, default_value = "4096", value_name = "BYTES|off", value_parser = parse::zc_threshold, allow_hyphen_values = true)]
-    zc_threshold: parse::ZcThreshold,
-    /// Use an io_uring SQPOLL thread that sleeps after this many ms idle.
-    #[arg(long, value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
-    sqpoll_idle_ms: Option<Duration>,
-    /// Pin the SQPOLL kernel thread to this CPU.
-    #[arg(long, value_name = "N", requires = "sqpoll_idle_ms")]
-    sqpoll_cpu: Option<u32>,
-    /// Run the engine under SCHED_FIFO at this priority (a warning if not permitted).
-    #[arg(long, value_name = "PRIO")]
-    sched_fifo: Option<i32>,
-    /// Lock memory (mlockall; a warning if not permitted).
-    #[arg(long)]
-    mlockall: bool,
-    /// Pace at this rate: 68870pps, 1.2Mpps, 850Mbps, 10Gbps (bits of UDP payload); it must come
-    /// to 1 ..= 1e9 packets per second at the payload size.
-    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
+    /// Sequence number of the first packet; the stream must not wrap past 2^64 - 1 (a --duration
+    /// stream must start at or below 2^64 - 2^62 - 1).
+    #[arg(help_heading = "Target", long, default_value_t = 0, value_name = "SEQ")]
+    start_seq: u64,
+    /// Stream id written into each packet header.
+    #[arg(help_heading = "Target", long, default_value_t = 0, value_name = "ID")]
+    stream_id: u32,
+    /// Pace at this rate: packets (68870pps, 500kpps, 1.2Mpps) or bits of UDP payload (100M, 1G,
+    /// 850Mbps, 1Gbit/s); units are case-insensitive, but write Mpps, not mpps (milli?). It must
+    /// come to 1 ..= 1e9 packets per second at the payload size.
+    #[arg(help_heading = "Rate and pacing", long, value_name = "RATE", value_parser = units::rate, allow_hyphen_values = true)]
     rate: Option<Rate>,
     /// Most packets sent back to back when catching up with the schedule.
-    #[arg(long, default_value_t = ringshot::config::DEFAULT_BURST, value_name = "PACKETS")]
+    #[arg(help_heading = "Rate and pacing", long, default_value_t = ringshot::config::DEFAULT_BURST, value_name = "PACKETS")]
     burst: u64,
     /// Paced streams: gather what falls due within this many µs into one submit.
-    #[arg(long, default_value = "0", value_name = "US", value_parser = parse::micros_or_zero, allow_hyphen_values = true)]
+    #[arg(help_heading = "Rate and pacing", long, default_value = "0", value_name = "US", value_parser = parse::micros_or_zero, allow_hyphen_values = true)]
     pace_quantum_us: Duration,
     /// Paced streams: send this many packets at once first, to fill the device's buffer.
-    #[arg(long, default_value_t = 0, value_name = "PACKETS")]
+    #[arg(
+        help_heading = "Rate and pacing",
+        long,
+        default_value_t = 0,
+        value_name = "PACKETS"
+    )]
     prefill: u64,
     /// Flow control: at most this many packets sent but not acknowledged.
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Flow control", long, value_name = "N")]
     window_packets: Option<u64>,
     /// Flow control: at most this many bytes sent but not acknowledged.
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Flow control", long, value_name = "N")]
     window_bytes: Option<u64>,
     /// Flow control: the device's ACK format (ACKs arrive on the data socket unless --ack-bind).
-    #[arg(long, value_name = "native|usrp2|chdr")]
+    #[arg(help_heading = "Flow control", long, value_name = "native|usrp2|chdr")]
     ack: Option<AckFormat>,
     /// Receive ACKs on this address instead of the data socket.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(help_heading = "Flow control", long, value_name = "ADDR", value_parser = units::addr)]
     ack_bind: Option<SocketAddr>,
     /// Accept ACKs only from this address and port [default: the --to address].
-    #[arg(long, value_name = "ADDR")]
+    #[arg(help_heading = "Flow control", long, value_name = "ADDR", value_parser = units::addr)]
     ack_from: Option<SocketAddr>,
     /// Pin the ACK core thread to this core.
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Flow control", long, value_name = "N")]
     ack_core: Option<usize>,
     /// Busy-poll the ACK socket instead of sleeping in poll(2) (lowest visibility latency, one
     /// core at 100 %).
-    #[arg(long)]
+    #[arg(help_heading = "Flow control", long)]
     ack_busy_poll: bool,
     /// While the window is closed: spin, or spin then yield then sleep briefly (adaptive).
-    #[arg(long, default_value = "adaptive", value_name = "spin|adaptive", value_parser = parse_wait)]
+    #[arg(help_heading = "Flow control", long, default_value = "adaptive", value_name = "spin|adaptive", value_parser = parse_wait)]
     window_wait: IdlePolicy,
     /// End the stream with an error if the window stays closed this long: ms, or with a unit
     /// (200ms, 2s).
-    #[arg(long, default_value = "2000", value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
+    #[arg(help_heading = "Flow control", long, default_value = "2000", value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
     stall_timeout: Duration,
-    /// Sequence number of the first packet; the stream must not wrap past 2^64 - 1 (a --duration
-    /// stream must start at or below 2^64 - 2^62 - 1).
-    #[arg(long, default_value_t = 0, value_name = "SEQ")]
-    start_seq: u64,
-    /// Stream id written into each packet header.
-    #[arg(long, default_value_t = 0, value_name = "ID")]
-    stream_id: u32,
+    /// Send backend.
+    #[arg(
+        help_heading = "Engine",
+        long,
+        default_value = "auto",
+        value_name = "auto|uring|mmsg|send"
+    )]
+    backend: BackendChoice,
+    /// Use UDP GSO when the kernel has it (the default).
+    #[arg(help_heading = "Engine", long, overrides_with = "no_gso")]
+    gso: bool,
+    /// Never use UDP GSO.
+    #[arg(help_heading = "Engine", long = "no-gso")]
+    no_gso: bool,
+    /// Packets per submit.
+    #[arg(help_heading = "Engine", long, default_value_t = 64, value_name = "N")]
+    batch: usize,
+    /// Packet buffers in the slab.
+    #[arg(
+        help_heading = "Engine",
+        long,
+        default_value_t = 4096,
+        value_name = "N"
+    )]
+    slots: u32,
+    /// Pin the engine thread to this core.
+    #[arg(help_heading = "Engine", long, value_name = "N")]
+    tx_core: Option<usize>,
+    /// Datagram size (1 byte or more) at or above which io_uring sends zero-copy; "off" never.
+    #[arg(help_heading = "Engine", long, default_value = "4096", value_name = "BYTES|off", value_parser = parse::zc_threshold, allow_hyphen_values = true)]
+    zc_threshold: parse::ZcThreshold,
+    /// Use an io_uring SQPOLL thread that sleeps after this many ms idle.
+    #[arg(help_heading = "Engine", long, value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
+    sqpoll_idle_ms: Option<Duration>,
+    /// Pin the SQPOLL kernel thread to this CPU.
+    #[arg(
+        help_heading = "Engine",
+        long,
+        value_name = "N",
+        requires = "sqpoll_idle_ms"
+    )]
+    sqpoll_cpu: Option<u32>,
+    /// Run the engine under SCHED_FIFO at this priority (a warning if not permitted).
+    #[arg(help_heading = "Engine", long, value_name = "PRIO")]
+    sched_fifo: Option<i32>,
+    /// Lock memory (mlockall; a warning if not permitted).
+    #[arg(help_heading = "Engine", long)]
+    mlockall: bool,
     /// Print one JSON object at the end instead of a table.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     json: bool,
     /// Write the submit-latency histogram as an HdrHistogram V2 interval log.
-    #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "Output", long, value_name = "PATH")]
     hdr_log: Option<PathBuf>,
+    /// Print one line per interval (packets, rate, submit p99, lateness, window waits, ACK
+    /// visibility) and add `intervals` to the JSON: seconds or with a unit; 0 turns it off
+    /// [default: 1 s on a terminal, shown for runs over 2 s].
+    #[arg(help_heading = "Output", long, value_name = "SECS", value_parser = parse::secs_or_zero)]
+    interval: Option<Duration>,
+    /// Exit 1 when the device reported a sequence error (a packet lost on the way).
+    #[arg(help_heading = "Output", long)]
+    fail_on_loss: bool,
+    /// Exit 1 when the device reported an underflow (its buffer ran dry).
+    #[arg(help_heading = "Output", long)]
+    fail_on_underflow: bool,
+    /// Exit 1 when the device reported an overflow (more arrived than its buffer holds).
+    #[arg(help_heading = "Output", long)]
+    fail_on_overflow: bool,
 }
 
 fn parse_wait(s: &str) -> Result<IdlePolicy, String> {
@@ -218,16 +260,10 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     check_stream_length(cfg.start_seq(), count).map_err(config_usage)?;
     let signals = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
     let source = PatternSource::new(cfg.payload(), count, a.duration);
+    let to = cfg.dest();
     let tx = SourceSender::spawn(cfg, source).context("starting the send engine")?;
-    let mut progress = Progress::new("send");
-    while !tx.is_finished() {
-        if signals.received().is_some() {
-            tx.stop();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        progress.update(tx.progress());
-    }
-    progress.finish();
+    let mut intervals = Intervals::new(a.interval, a.json);
+    watch(&tx, &signals, &mut intervals);
     // A stream that ended early (stall, device restart, send error) still reports what it
     // measured.
     let (report, failure) = match tx.join() {
@@ -243,9 +279,15 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     }
     let error = failure.as_ref().map(|e| e.to_string());
     if a.json {
+        let rows = serde_json::to_value(intervals.rows())?;
         println!(
             "{}",
-            report_json(&report, interrupted.is_some(), error.as_deref())?
+            report_json(
+                &report,
+                interrupted.is_some(),
+                error.as_deref(),
+                vec![("intervals", rows)]
+            )?
         );
     } else {
         print_send_table(&report);
@@ -253,13 +295,101 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
             println!("  interrupted by {}", sig.name());
         }
     }
+    if let Some(&n) = report.errors.get("ECONNREFUSED") {
+        eprintln!(
+            "ringshot: warning: {n} sends refused (ECONNREFUSED): is anything listening on {to}?"
+        );
+    }
     match (failure, interrupted) {
         (Some(e @ (EngineError::Stalled { .. } | EngineError::DeviceRestarted { .. })), _) => {
             Err(anyhow::Error::new(e))
         }
         (Some(e), _) => Err(anyhow::Error::new(e).context("sending")),
         (None, Some(sig)) => Ok(sig.exit_status()),
-        (None, None) => Ok(0),
+        (None, None) => match failed_check(&a, &report) {
+            Some(reason) => Err(anyhow::anyhow!(reason)),
+            None => Ok(0),
+        },
+    }
+}
+
+/// Waits for the engine, stopping it on a signal, with the spinner or the interval lines.
+fn watch(tx: &SourceSender, signals: &StopSignals, intervals: &mut Intervals) {
+    let mut progress = Progress::new("send");
+    while !tx.is_finished() {
+        if signals.received().is_some() {
+            tx.stop();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        if intervals.due() {
+            intervals.close(cut(tx));
+        } else if !intervals.printing() {
+            progress.update(tx.progress());
+        }
+    }
+    progress.finish();
+    intervals.finish(sample(tx, false));
+}
+
+/// Asks the engine to cut an interval and waits (briefly) for it; a paused engine gives no
+/// interval figures.
+fn cut(tx: &SourceSender) -> Sample {
+    let before = tx.live().cuts;
+    tx.request_cut();
+    for _ in 0..40 {
+        if tx.live().cuts != before || tx.is_finished() {
+            return sample(tx, tx.live().cuts != before);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sample(tx, false)
+}
+
+fn sample(tx: &SourceSender, figures: bool) -> Sample {
+    let l = tx.live();
+    let flow = tx.flow().is_some();
+    Sample {
+        packets: l.packets,
+        bytes: l.bytes,
+        lost: None,
+        window_waits: flow.then_some(l.window_waits),
+        submit_p99_ns: figures.then_some(l.submit_p99_ns),
+        lateness_max_ns: (figures && l.lateness_max_ns > 0).then_some(l.lateness_max_ns),
+        ack_visibility_p99_ns: (figures && flow).then_some(l.visibility_p99_ns),
+    }
+}
+
+/// The reason a `--fail-on-*` check fails, from the device events the ACKs reported.
+fn failed_check(a: &SendArgs, r: &TxReport) -> Option<String> {
+    let count = |prefix: &str| -> u64 {
+        r.events
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    [
+        (a.fail_on_loss, "seq_error", "sequence errors (loss)"),
+        (a.fail_on_underflow, "underflow", "underflows"),
+        (a.fail_on_overflow, "overflow", "overflows"),
+    ]
+    .into_iter()
+    .find_map(|(on, prefix, what)| {
+        let n = count(prefix);
+        (on && n > 0).then(|| {
+            format!(
+                "the device reported {n} {what} (--fail-on-{})",
+                flag(prefix)
+            )
+        })
+    })
+}
+
+fn flag(prefix: &str) -> &'static str {
+    match prefix {
+        "seq_error" => "loss",
+        "underflow" => "underflow",
+        _ => "overflow",
     }
 }
 
@@ -301,7 +431,7 @@ fn print_send_table(r: &TxReport) {
                 "slow submits",
                 format!("{} over 100 µs, {} over 1 ms", r.submits_over_100us, r.submits_over_1ms),
             ),
-            ("errors", format!("{:?}", r.errors)),
+            ("errors", fmt_map(&r.errors)),
             ("GSO downgrades", r.gso_downgrades.to_string()),
             (
                 "pacing",
@@ -340,7 +470,7 @@ fn print_send_table(r: &TxReport) {
                     _ => "off".into(),
                 },
             ),
-            ("device events", format!("{:?}", r.events)),
+            ("device events", fmt_map(&r.events)),
             (
                 "CPU",
                 format!(

@@ -289,6 +289,18 @@ impl SourceSender {
         self.shared.sent.load(Ordering::Relaxed)
     }
 
+    /// The running totals and the figures of the latest interval cut (see
+    /// [`request_cut`](Self::request_cut)). Cheap: a few relaxed loads.
+    pub fn live(&self) -> crate::engine::LiveSnapshot {
+        self.shared.live.snapshot(self.progress())
+    }
+
+    /// Asks the engine to close an interval at its next batch: the interval figures of
+    /// [`live`](Self::live) then cover the time since the previous cut (`cuts` goes up by one).
+    pub fn request_cut(&self) {
+        self.shared.live.request_cut();
+    }
+
     /// Whether the engine has finished.
     pub fn is_finished(&self) -> bool {
         self.engine.is_finished()

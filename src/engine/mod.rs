@@ -24,6 +24,7 @@ use crate::sys::{self, Slab, SlotToken, TxBackend, TxDesc};
 
 mod error;
 mod handles;
+mod live;
 mod report;
 mod run;
 #[cfg(test)]
@@ -32,6 +33,7 @@ mod wait;
 
 pub use error::EngineError;
 pub use handles::{PatternSource, Reserved, Sender, SourceSender};
+pub use live::LiveSnapshot;
 pub use report::{AckCounts, TxReport};
 
 /// Supplies packets to the engine on the engine's own thread (pull mode).
@@ -63,6 +65,8 @@ struct Shared {
     stop: AtomicBool,
     /// Packets handed to the kernel so far, stored once per batch (for progress displays).
     sent: AtomicU64,
+    /// Other running totals and interval figures for progress displays (see `live.rs`).
+    live: live::LiveShared,
 }
 
 /// Where the engine gets packets from.
@@ -108,6 +112,8 @@ struct Engine {
     flow: Option<TxFlow>,
     /// How every wait sleeps: absolute sleeps only once the thread runs under SCHED_FIFO.
     wait: WaitMode,
+    /// The histograms as they were at the last interval cut (see `live.rs`).
+    live_cut: live::LiveCut,
     /// A wait mode chosen by the caller (tests), kept whatever the thread tuning grants.
     forced_wait: Option<WaitMode>,
 }
@@ -326,6 +332,7 @@ fn start(
         flow,
         wait: opened.wait.unwrap_or_default(),
         forced_wait: opened.wait,
+        live_cut: live::LiveCut::new(),
     };
     let thread = spawn_engine(engine)?;
     Ok((

@@ -162,10 +162,24 @@ impl Engine {
             self.shared
                 .sent
                 .store(self.metrics.packets, Ordering::Relaxed);
+            self.publish_live(s);
             if !open {
                 return Ending::Completed;
             }
         }
+    }
+
+    /// Publishes the live totals; cuts an interval when a watcher asked (see `live.rs`).
+    fn publish_live(&mut self, s: &Schedule) {
+        let flow = self.flow.as_ref();
+        self.live_cut.publish(
+            &self.shared.live,
+            self.metrics.bytes,
+            flow.map_or(0, |f| f.waits),
+            &self.metrics.submit_ns,
+            s.pacer.as_ref().map(|_| &s.lateness),
+            flow.map(|f| &f.visibility_ns),
+        );
     }
 
     /// Waits until packets are due; returns how many may leave, or `None` when stopped.

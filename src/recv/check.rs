@@ -208,6 +208,10 @@ impl DatagramSink for StreamChecker {
     fn checker(&self) -> Option<&StreamChecker> {
         Some(self)
     }
+
+    fn new_stream(&mut self) {
+        self.restart();
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ pub mod check;
 pub mod seq;
 pub mod sink;
 pub mod source;
+pub mod streams;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -62,6 +63,7 @@ pub use check::StreamChecker;
 pub use seq::{Arrival, SeqCounts, SeqTracker, DEFAULT_MAX_SEQ_JUMP, DEFAULT_WINDOW};
 pub use sink::{now_ns, DatagramSink, RxMeta};
 pub use source::SourceFilter;
+pub use streams::{StreamSummary, Streams, DEFAULT_STREAM_IDLE};
 
 /// Default receive buffer asked for: 32 MiB.
 pub const DEFAULT_RCVBUF: usize = 32 << 20;
@@ -87,6 +89,9 @@ pub struct RecvConfig {
     pub(crate) start_seq: u64,
     pub(crate) from: Option<SocketAddr>,
     pub(crate) max_seq_jump: u64,
+    pub(crate) streams: bool,
+    pub(crate) stream_idle: Duration,
+    pub(crate) idle_from_start: bool,
 }
 
 impl RecvConfig {
@@ -110,6 +115,9 @@ impl RecvConfig {
                 start_seq: 0,
                 from: None,
                 max_seq_jump: DEFAULT_MAX_SEQ_JUMP,
+                streams: false,
+                stream_idle: DEFAULT_STREAM_IDLE,
+                idle_from_start: false,
             },
         }
     }
@@ -244,6 +252,26 @@ impl RecvConfigBuilder {
         self.cfg.max_seq_jump = packets;
         self
     }
+    /// Be reusable: follow one sender at a time and split the run into streams (see
+    /// [`streams`]); without it (the default) the receiver follows one sender for the whole
+    /// run. Needs a sink stack that forwards [`DatagramSink::new_stream`] to its checker, and no
+    /// [`from_addr`](Self::from_addr).
+    pub fn streams(mut self, on: bool) -> Self {
+        self.cfg.streams = on;
+        self
+    }
+    /// How long the followed sender must be quiet before another source opens a new stream
+    /// (default 500 ms).
+    pub fn stream_idle(mut self, d: Duration) -> Self {
+        self.cfg.stream_idle = d;
+        self
+    }
+    /// Let [`idle_exit`](Self::idle_exit) count from the start of the run too, so a receiver
+    /// that never gets a packet ends (default: only once the first has arrived).
+    pub fn idle_from_start(mut self, on: bool) -> Self {
+        self.cfg.idle_from_start = on;
+        self
+    }
     /// Test-only: behave as if io_uring were unavailable.
     #[doc(hidden)]
     pub fn force_uring_unavailable(mut self, on: bool) -> Self {
@@ -259,6 +287,12 @@ impl RecvConfigBuilder {
         }
         if c.idle_exit == Some(Duration::ZERO) {
             return err("idle-exit-ms", "must be at least 1 ms".into());
+        }
+        if c.streams && c.from.is_some() {
+            return err(
+                "from",
+                "follows one sender: it cannot be used with streams".into(),
+            );
         }
         if c.max_seq_jump == 0 {
             return err("max-seq-jump", "must be at least 1".into());
@@ -353,6 +387,7 @@ pub struct RecvControl {
     stop: AtomicBool,
     packets: AtomicU64,
     bytes: AtomicU64,
+    lost: AtomicU64,
 }
 
 impl RecvControl {
@@ -365,6 +400,10 @@ impl RecvControl {
     }
     pub fn is_stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+    /// Packets counted lost so far (0 without a [`StreamChecker`]), updated once per batch.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
     }
     /// (packets, bytes) received so far: valid packets when a [`StreamChecker`] is in the sink
     /// stack, else datagrams.
@@ -433,6 +472,8 @@ pub struct RecvReport {
     pub corrupt: u64,
     pub backend: &'static str,
     pub gro: bool,
+    /// One summary per stream, oldest first (see [`streams`]); a single-run receiver has one.
+    pub streams: Vec<StreamSummary>,
     /// Datagrams handed to the sink stack (GRO segments counted one by one).
     #[serde(skip)]
     pub datagrams: u64,
@@ -452,6 +493,7 @@ pub struct RecvReport {
 /// What the run loop itself counted.
 #[derive(Debug, Default)]
 struct RunStats {
+    streams: Vec<StreamSummary>,
     datagrams: u64,
     foreign: u64,
     bytes: u64,
@@ -516,6 +558,7 @@ impl RecvReport {
             corrupt: c.corrupt(),
             backend: backend.name(),
             gro: backend.gro(),
+            streams: run.streams.clone(),
             datagrams: run.datagrams,
             batches: run.batches,
             rearms: backend.rearms(),
@@ -550,7 +593,8 @@ fn drive<S: DatagramSink + ?Sized>(
 ) -> Result<RunStats, RecvError> {
     let mut run = RunStats::default();
     let mut sources = SourceFilter::new(cfg.from);
-    let mut last_rx: Option<Instant> = None;
+    let mut streams = Streams::with_split(cfg.streams, cfg.start_seq, cfg.stream_idle);
+    let mut last_rx: Option<Instant> = cfg.idle_from_start.then(Instant::now);
     run.stop = loop {
         if control.is_stopped() {
             break StopReason::Stopped;
@@ -561,11 +605,7 @@ fn drive<S: DatagramSink + ?Sized>(
         let mut truncated = 0u64;
         let n = backend
             .recv_batch(&mut |d| {
-                if !sources.admit(d.src) {
-                    return;
-                }
-                if d.truncated {
-                    truncated += 1;
+                if !cfg.streams && !sources.admit(d.src) {
                     return;
                 }
                 let at_ns = if d.at_ns != 0 {
@@ -576,21 +616,36 @@ fn drive<S: DatagramSink + ?Sized>(
                     }
                     batch_ns
                 };
+                match streams.admit(d.src, d.data, at_ns) {
+                    streams::Admit::Yes => {}
+                    streams::Admit::Foreign => return,
+                    streams::Admit::NewStream(why) => {
+                        sink.new_stream();
+                        streams.close(sink.checker(), why);
+                        streams.admit(d.src, d.data, at_ns);
+                    }
+                }
+                if d.truncated {
+                    truncated += 1;
+                    return;
+                }
                 let meta = RxMeta { src: d.src, at_ns };
                 bytes += d.data.len() as u64;
                 if d.segment > 0 && d.data.len() > d.segment {
                     for seg in d.data.chunks(d.segment) {
+                        streams.saw(seg);
                         sink.datagram(seg, &meta);
                         datagrams += 1;
                     }
                 } else {
+                    streams.saw(d.data);
                     sink.datagram(d.data, &meta);
                     datagrams += 1;
                 }
             })
             .map_err(RecvError::Io)?;
         run.datagrams += datagrams;
-        run.foreign = sources.foreign();
+        run.foreign = sources.foreign() + streams.foreign();
         run.bytes += bytes;
         run.truncated += truncated;
         if n > 0 {
@@ -598,7 +653,10 @@ fn drive<S: DatagramSink + ?Sized>(
             last_rx = Some(Instant::now());
             sink.tick(now_ns());
             let (packets, bytes) = match sink.checker() {
-                Some(c) => (c.packets(), c.bytes()),
+                Some(c) => {
+                    control.lost.store(c.totals().0, Ordering::Relaxed);
+                    (c.packets(), c.bytes())
+                }
                 None => (run.datagrams, run.bytes),
             };
             control.packets.store(packets, Ordering::Relaxed);
@@ -622,6 +680,8 @@ fn drive<S: DatagramSink + ?Sized>(
         backend.wait(timeout).map_err(RecvError::Io)?;
     };
     sink.finish(now_ns());
+    streams.close(sink.checker(), "end");
+    run.streams = streams.take();
     Ok(run)
 }
 

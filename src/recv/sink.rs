@@ -46,6 +46,10 @@ pub trait DatagramSink: Send {
     fn checker(&self) -> Option<&StreamChecker> {
         None
     }
+
+    /// A new stream begins (a reusable receiver saw a new sender, or the start sequence again):
+    /// forget per-stream state such as sequence windows. Counts carry on.
+    fn new_stream(&mut self) {}
 }
 
 impl<S: DatagramSink + ?Sized> DatagramSink for Box<S> {
@@ -61,6 +65,9 @@ impl<S: DatagramSink + ?Sized> DatagramSink for Box<S> {
     fn checker(&self) -> Option<&StreamChecker> {
         (**self).checker()
     }
+    fn new_stream(&mut self) {
+        (**self).new_stream()
+    }
 }
 
 impl<S: DatagramSink + ?Sized> DatagramSink for &mut S {
@@ -75,6 +82,9 @@ impl<S: DatagramSink + ?Sized> DatagramSink for &mut S {
     }
     fn checker(&self) -> Option<&StreamChecker> {
         (**self).checker()
+    }
+    fn new_stream(&mut self) {
+        (**self).new_stream()
     }
 }
 

@@ -553,6 +553,7 @@ fn json_has_exactly_the_documented_keys() {
         "corrupt",
         "backend",
         "gro",
+        "streams",
     ];
     let mut keys_sorted = keys.clone();
     keys_sorted.sort_unstable();

@@ -26,6 +26,7 @@ macro_rules! syscall {
     }};
 }
 
+pub(crate) mod probe;
 pub mod rx;
 #[cfg(test)]
 pub(crate) mod sim;

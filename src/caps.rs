@@ -1,0 +1,35 @@
+//! What this build and this kernel can do: [`capabilities`] for `ringshot --version` and for
+//! apps that want to choose a backend before they start one.
+
+use serde::Serialize;
+
+/// The features compiled into this build and those the running kernel offers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Backends compiled in: `uring` (Linux only), `mmsg`, `send`.
+    pub backends: Vec<&'static str>,
+    /// An io_uring could be set up.
+    pub io_uring: bool,
+    /// The io_uring opcodes the engine uses, by name, and whether the kernel has each.
+    pub uring_opcodes: Vec<(&'static str, bool)>,
+    /// UDP GSO (UDP_SEGMENT) on a UDP socket.
+    pub gso: bool,
+    /// UDP GRO (UDP_GRO) on a UDP socket.
+    pub gro: bool,
+    /// io_uring zero-copy sends (SEND_ZC and SENDMSG_ZC).
+    pub zero_copy: bool,
+    /// An io_uring with a kernel SQPOLL thread could be set up by this process.
+    pub sqpoll: bool,
+}
+
+/// Probes the kernel (a few sockets and small rings, opened and closed at once).
+pub fn capabilities() -> Capabilities {
+    let mut c = crate::sys::probe::kernel();
+    c.backends = if cfg!(target_os = "linux") {
+        vec!["uring", "mmsg", "send"]
+    } else {
+        vec!["mmsg", "send"]
+    };
+    c
+}

@@ -1,0 +1,186 @@
+//! Interval reports: one line per interval (as iperf3 prints one a second) and JSON
+//! `intervals[]`.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::output::{fmt_ns, fmt_rate};
+
+/// Runs shorter than this print no interval lines when the interval is the terminal default.
+const DEFAULT_QUIET: Duration = Duration::from_secs(2);
+
+/// One interval. Counts are for the interval; `*_ns` figures are null where they do not apply
+/// (unpaced, no flow control, a receiver) or when the engine made no batch in the interval.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IntervalRow {
+    /// Seconds since the start of the run: the interval is `start..end`.
+    pub start: f64,
+    pub end: f64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub pps: f64,
+    pub gbps: f64,
+    /// Receivers: packets counted lost in the interval.
+    pub lost: Option<u64>,
+    pub submit_p99_ns: Option<u64>,
+    pub lateness_max_ns: Option<u64>,
+    pub window_waits: Option<u64>,
+    pub ack_visibility_p99_ns: Option<u64>,
+}
+
+/// Running totals at one instant, and the interval figures measured by whoever sampled.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    pub packets: u64,
+    pub bytes: u64,
+    pub lost: Option<u64>,
+    pub window_waits: Option<u64>,
+    pub submit_p99_ns: Option<u64>,
+    pub lateness_max_ns: Option<u64>,
+    pub ack_visibility_p99_ns: Option<u64>,
+}
+
+/// Decides when an interval ends, keeps the rows and prints them.
+#[derive(Debug)]
+pub struct Intervals {
+    every: Option<Duration>,
+    /// Print lines (false with --json: the rows go into the JSON object only).
+    print: bool,
+    /// The terminal default: hold lines back until the run has lasted [`DEFAULT_QUIET`].
+    quiet_until: Option<Instant>,
+    start: Instant,
+    next: Instant,
+    prev: (f64, Sample),
+    rows: Vec<IntervalRow>,
+    printed: usize,
+}
+
+impl Intervals {
+    /// `flag`: `--interval` as given (`Some(ZERO)` turns reports off); without it, 1 s when
+    /// stdout is a terminal.
+    pub fn new(flag: Option<Duration>, json: bool) -> Intervals {
+        let start = Instant::now();
+        let (every, quiet_until) = match flag {
+            Some(d) if d.is_zero() => (None, None),
+            Some(d) => (Some(d), None),
+            None if std::io::stdout().is_terminal() => {
+                (Some(Duration::from_secs(1)), Some(start + DEFAULT_QUIET))
+            }
+            None => (None, None),
+        };
+        Intervals {
+            every,
+            print: !json,
+            quiet_until,
+            start,
+            next: start + every.unwrap_or(Duration::MAX / 4),
+            prev: (0.0, Sample::default()),
+            rows: Vec::new(),
+            printed: 0,
+        }
+    }
+
+    /// Whether lines are printed (the live spinner stays off then).
+    pub fn printing(&self) -> bool {
+        self.every.is_some() && self.print
+    }
+
+    /// Whether an interval has ended by now.
+    pub fn due(&self) -> bool {
+        self.every.is_some() && Instant::now() >= self.next
+    }
+
+    /// Closes the interval ending now with the running totals in `s`.
+    pub fn close(&mut self, s: Sample) {
+        let Some(every) = self.every else { return };
+        let now = self.start.elapsed().as_secs_f64();
+        while self.next <= Instant::now() {
+            self.next += every;
+        }
+        self.push(now, s);
+    }
+
+    /// Closes the last, partial interval at the end of the run (if it has any length).
+    pub fn finish(&mut self, s: Sample) {
+        if self.every.is_none() {
+            return;
+        }
+        let now = self.start.elapsed().as_secs_f64();
+        if now - self.prev.0 >= 0.05 && s.packets > self.prev.1.packets {
+            self.push(now, s);
+        }
+        if self.quiet_until.is_some_and(|q| Instant::now() < q) {
+            self.printed = self.rows.len(); // a short run: no lines
+        }
+        self.flush();
+    }
+
+    fn push(&mut self, now: f64, s: Sample) {
+        let (t0, p) = self.prev;
+        let dt = (now - t0).max(1e-9);
+        let packets = s.packets.saturating_sub(p.packets);
+        let bytes = s.bytes.saturating_sub(p.bytes);
+        let sub = |a: Option<u64>, b: Option<u64>| a.map(|a| a.saturating_sub(b.unwrap_or(0)));
+        self.rows.push(IntervalRow {
+            start: t0,
+            end: now,
+            packets,
+            bytes,
+            pps: packets as f64 / dt,
+            gbps: bytes as f64 * 8.0 / dt / 1e9,
+            lost: sub(s.lost, p.lost),
+            submit_p99_ns: s.submit_p99_ns,
+            lateness_max_ns: s.lateness_max_ns,
+            window_waits: sub(s.window_waits, p.window_waits),
+            ack_visibility_p99_ns: s.ack_visibility_p99_ns,
+        });
+        self.prev = (now, s);
+        if self.quiet_until.is_none_or(|q| Instant::now() >= q) {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.print {
+            return;
+        }
+        for r in &self.rows[self.printed..] {
+            println!("{}", line(r));
+        }
+        self.printed = self.rows.len();
+    }
+
+    pub fn rows(&self) -> &[IntervalRow] {
+        &self.rows
+    }
+}
+
+/// One interval as a line: `[  1.0-  2.0 s]  68870 packets  68.9 kpps  0.76 Gbit/s ...`.
+pub fn line(r: &IntervalRow) -> String {
+    let mut s = format!(
+        "[{:>6.1}-{:>6.1} s] {:>10} packets {:>12} {:>7.3} Gbit/s",
+        r.start,
+        r.end,
+        r.packets,
+        fmt_rate(r.pps),
+        r.gbps
+    );
+    if let Some(l) = r.lost {
+        s += &format!("  lost {l}");
+    }
+    if let Some(v) = r.submit_p99_ns.filter(|v| *v > 0) {
+        s += &format!("  submit p99 {}", fmt_ns(v));
+    }
+    if let Some(v) = r.lateness_max_ns {
+        s += &format!("  late max {}", fmt_ns(v));
+    }
+    if let Some(v) = r.window_waits {
+        s += &format!("  window waits {v}");
+    }
+    if let Some(v) = r.ack_visibility_p99_ns {
+        s += &format!("  ACK vis p99 {}", fmt_ns(v));
+    }
+    s
+}
