@@ -281,7 +281,7 @@ impl RecvConfigBuilder {
             );
         }
         if let Some(core) = c.rx_core {
-            let cores = crate::sys::unix::thread::available_cores();
+            let cores = crate::sys::available_cores();
             if !cores.contains(&core) {
                 return err(
                     "rx-core",
@@ -532,7 +532,7 @@ fn open(
 ) -> Result<(Box<dyn RxBackend>, Vec<String>), RecvError> {
     let sock = match sock {
         Some(s) => s,
-        None => crate::sys::unix::socket::bound_udp(cfg.bind, cfg.rx_options().rcvbuf)
+        None => crate::sys::open_recv_socket(cfg.bind, cfg.rx_options().rcvbuf)
             .map_err(RecvError::Socket)?,
     };
     open_rx(sock, &cfg.rx_options()).map_err(|e| RecvError::BackendUnavailable {
@@ -703,7 +703,7 @@ impl<S: DatagramSink + 'static> Receiver<S> {
             .spawn(move || {
                 let mut notices = Vec::new();
                 if let Some(core) = cfg.rx_core {
-                    if !crate::sys::unix::thread::pin_current(core) {
+                    if !crate::sys::pin_current(core) {
                         notices.push(format!(
                             "could not pin the receive thread to core {core}; it runs unpinned"
                         ));

@@ -6,8 +6,8 @@
 //! and, when UDP GRO coalesced several datagrams into one buffer, their segment size. It never
 //! blocks in [`RxBackend::recv_batch`]; [`RxBackend::wait`] blocks for readability with a timeout.
 //!
-//! Two backends exist on Linux: `mmsg` ([`super::unix::rx::MmsgRx`], recvmmsg in batches of 64)
-//! and `uring` ([`super::uring_rx::UringRx`], io_uring multishot RECVMSG with a provided buffer
+//! Two backends exist on Linux: `mmsg` ([`super::linux::mmsg_rx::MmsgRx`], recvmmsg in batches of 64)
+//! and `uring` ([`super::linux::uring_rx::UringRx`], io_uring multishot RECVMSG with a provided buffer
 //! ring). [`open_rx`] sets the socket up and picks one.
 
 use std::io;
@@ -177,7 +177,7 @@ pub fn open_rx(
     open_mmsg(sock, setup.gro).map(|b| (b, notices))
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_uring)]
 fn open_uring(sock: &UdpSocket, gro: bool, opts: &RxOptions) -> io::Result<Box<dyn RxBackend>> {
     if opts.uring_unavailable {
         return Err(io::Error::new(
@@ -185,14 +185,14 @@ fn open_uring(sock: &UdpSocket, gro: bool, opts: &RxOptions) -> io::Result<Box<d
             "io_uring disabled (forced by test fault injection)",
         ));
     }
-    Ok(Box::new(super::uring_rx::UringRx::new(
+    Ok(Box::new(super::linux::uring_rx::UringRx::new(
         sock.try_clone()?,
         gro,
         opts.uring_buffers,
     )?))
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(ringshot_uring))]
 fn open_uring(_: &UdpSocket, _: bool, _: &RxOptions) -> io::Result<Box<dyn RxBackend>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
@@ -200,12 +200,12 @@ fn open_uring(_: &UdpSocket, _: bool, _: &RxOptions) -> io::Result<Box<dyn RxBac
     ))
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_gso)]
 fn open_mmsg(sock: UdpSocket, gro: bool) -> Result<Box<dyn RxBackend>, OpenRxError> {
-    Ok(Box::new(super::unix::rx::MmsgRx::new(sock, gro)))
+    Ok(Box::new(super::linux::mmsg_rx::MmsgRx::new(sock, gro)))
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(ringshot_gso))]
 fn open_mmsg(_: UdpSocket, _: bool) -> Result<Box<dyn RxBackend>, OpenRxError> {
     Err(OpenRxError {
         backend: "mmsg",
@@ -238,7 +238,7 @@ pub fn prepare_socket(sock: &UdpSocket, opts: &RxOptions) -> io::Result<RxSetup>
     } else {
         0
     };
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_gso)]
     {
         let gro = opts.gro && setsockopt_on(fd, libc::SOL_UDP, libc::UDP_GRO).is_ok();
         let drop_counter = setsockopt_on(fd, libc::SOL_SOCKET, libc::SO_RXQ_OVFL).is_ok();
@@ -250,14 +250,14 @@ pub fn prepare_socket(sock: &UdpSocket, opts: &RxOptions) -> io::Result<RxSetup>
             timestamps,
         })
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(ringshot_gso))]
     Ok(RxSetup {
         rcvbuf,
         ..RxSetup::default()
     })
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_gso)]
 fn setsockopt_on(fd: std::os::fd::RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
     let one: libc::c_int = 1;
     syscall!(setsockopt(
@@ -294,7 +294,7 @@ pub struct CmsgInfo {
 /// Parses the control messages in `control` (as the kernel wrote them after a recvmsg). Unknown
 /// messages are skipped; a malformed length ends the walk. Every read is bounds-checked against
 /// `control`, which need not be aligned.
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_gso)]
 pub fn parse_control(control: &[u8]) -> CmsgInfo {
     use std::mem::size_of;
     let mut info = CmsgInfo::default();
@@ -343,7 +343,7 @@ pub fn parse_control(control: &[u8]) -> CmsgInfo {
 }
 
 /// Reads a `sockaddr_in`/`sockaddr_in6` the kernel wrote into `name` (its first `len` bytes).
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_gso)]
 pub fn parse_sockaddr(name: &[u8]) -> Option<SocketAddr> {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
     let family = u16::from_ne_bytes(name.get(0..2)?.try_into().ok()?);
@@ -419,7 +419,7 @@ pub const ERRQUEUE_BATCH: usize = 64;
 /// `on` with each one's kind. Reading the queue also clears the pending socket error the kernel
 /// raised with the report, which is what keeps poll(2) saying POLLERR. Returns how many were
 /// read.
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_errqueue)]
 pub fn drain_error_queue(sock: &UdpSocket, on: &mut dyn FnMut(ErrorReport)) -> usize {
     use std::os::fd::AsRawFd;
     let mut data = [0u8; 64];
@@ -449,14 +449,14 @@ pub fn drain_error_queue(sock: &UdpSocket, on: &mut dyn FnMut(ErrorReport)) -> u
     n
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(ringshot_errqueue))]
 pub fn drain_error_queue(_sock: &UdpSocket, _on: &mut dyn FnMut(ErrorReport)) -> usize {
     0
 }
 
 /// Finds the `sock_extended_err` in the control messages of an error-queue read and classifies
 /// it. Bounds-checked like [`parse_control`].
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_errqueue)]
 fn parse_error_report(control: &[u8]) -> Option<ErrorReport> {
     use std::mem::size_of;
     let hdr_len = size_of::<libc::cmsghdr>();
@@ -503,7 +503,7 @@ fn parse_error_report(control: &[u8]) -> Option<ErrorReport> {
 
 /// Sends `data` as one UDP GSO super-packet of `segment`-byte datagrams from `sock` to `dest`
 /// (a test and benchmark helper: what a GSO sender puts on the wire).
-#[cfg(target_os = "linux")]
+#[cfg(all(test, ringshot_gso))]
 pub fn send_gso(
     sock: &UdpSocket,
     dest: SocketAddr,
@@ -531,7 +531,7 @@ pub fn send_gso(
 }
 
 /// Writes `addr` as a `sockaddr_in`/`sockaddr_in6` into `out` and returns its length.
-#[cfg(target_os = "linux")]
+#[cfg(all(test, ringshot_gso))]
 fn write_sockaddr(addr: SocketAddr, out: &mut [u8; NAME_LEN]) -> usize {
     match addr {
         SocketAddr::V4(a) => {
@@ -551,7 +551,7 @@ fn write_sockaddr(addr: SocketAddr, out: &mut [u8; NAME_LEN]) -> usize {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(test, ringshot_gso))]
 mod tests {
     use super::*;
 

@@ -11,7 +11,7 @@ use crate::sys::{Slab, TxDesc};
 pub struct CmsgBuf([u8; 32]);
 
 /// Writes a UDP_SEGMENT cmsg carrying `segment_size` into `buf` and returns the control length.
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_gso)]
 pub fn write_gso_cmsg(buf: &mut CmsgBuf, segment_size: u16) -> usize {
     // SAFETY: CMSG_SPACE is a pure size computation.
     let space = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
@@ -33,7 +33,7 @@ pub fn write_gso_cmsg(buf: &mut CmsgBuf, segment_size: u16) -> usize {
     space
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(ringshot_gso))]
 pub fn write_gso_cmsg(_buf: &mut CmsgBuf, _segment_size: u16) -> usize {
     0
 }

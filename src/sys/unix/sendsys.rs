@@ -49,7 +49,7 @@ pub trait SendSys: Send + std::fmt::Debug {
     ///
     /// Every header in `hdrs` and everything it points to are valid during the call (the
     /// kernel writes each header's `msg_len`, and nothing else).
-    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    #[cfg(ringshot_mmsg)]
     unsafe fn sendmmsg(
         &mut self,
         fd: RawFd,
@@ -88,7 +88,7 @@ impl SendSys for RealSys {
         syscall!(sendmsg(fd, hdr, 0)).map(|n| n as usize)
     }
 
-    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    #[cfg(ringshot_mmsg)]
     unsafe fn sendmmsg(
         &mut self,
         fd: RawFd,
@@ -188,7 +188,7 @@ impl<S: SendSys> SendSys for Faulty<S> {
         }
     }
 
-    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    #[cfg(ringshot_mmsg)]
     unsafe fn sendmmsg(
         &mut self,
         fd: RawFd,

@@ -50,7 +50,7 @@ pub fn connected_udp(
     sock.connect(dest)?;
     sock.set_nonblocking(true)?;
     set_send_buffer(sock.as_raw_fd(), sndbuf);
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_errqueue)]
     {
         let (level, name) = match dest {
             SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_RECVERR),
@@ -70,9 +70,9 @@ pub fn bound_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<UdpSocket> {
         SocketAddr::V4(_) => AddressFamily::Inet,
         SocketAddr::V6(_) => AddressFamily::Inet6,
     };
-    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    #[cfg(ringshot_cloexec)]
     let flags = SockFlag::SOCK_CLOEXEC;
-    #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd")))]
+    #[cfg(not(ringshot_cloexec))]
     let flags = SockFlag::empty();
     let fd = socket(family, SockType::Datagram, flags, None)?;
     if rcvbuf > 0 {
@@ -85,7 +85,7 @@ pub fn bound_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<UdpSocket> {
 /// Sets SO_SNDBUF, trying SO_SNDBUFFORCE first (root may exceed wmem_max). Best effort.
 pub fn set_send_buffer(fd: RawFd, bytes: usize) {
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_bufforce)]
     if setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, v).is_ok() {
         return;
     }
@@ -96,9 +96,9 @@ pub fn set_send_buffer(fd: RawFd, bytes: usize) {
 /// (Linux doubles the request for bookkeeping).
 pub fn set_recv_buffer(fd: RawFd, bytes: usize) -> usize {
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_bufforce)]
     let forced = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v).is_ok();
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(ringshot_bufforce))]
     let forced = false;
     if !forced {
         let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, v);
@@ -107,17 +107,18 @@ pub fn set_recv_buffer(fd: RawFd, bytes: usize) -> usize {
 }
 
 /// SO_SNDBUF as the kernel reports it.
+#[cfg(test)]
 pub fn send_buffer(fd: RawFd) -> usize {
     getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF).map_or(0, |v| v as usize)
 }
 
 /// Whether this socket accepts the UDP_SEGMENT option (UDP GSO, Linux 4.18+).
 pub fn gso_supported(fd: RawFd) -> bool {
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_gso)]
     {
         getsockopt_int(fd, libc::SOL_UDP, libc::UDP_SEGMENT).is_ok()
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(ringshot_gso))]
     {
         let _ = fd;
         false
@@ -146,7 +147,7 @@ pub fn wait_writable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
 /// Reads and discards everything on the socket's error queue (IP_RECVERR reports). The pending
 /// socket error itself is returned by the next send, where it is counted.
 pub fn drain_error_queue(fd: RawFd) {
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_errqueue)]
     {
         let mut data = [0u8; 256];
         let mut control = [0u64; 64];
@@ -172,7 +173,7 @@ pub fn drain_error_queue(fd: RawFd) {
             }
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(ringshot_errqueue))]
     let _ = fd;
 }
 
@@ -194,7 +195,7 @@ mod tests {
             eprintln!("skipping the SO_SNDBUFFORCE check: not root");
             assert!(send_buffer(tx.as_raw_fd()) > 0);
         }
-        if cfg!(target_os = "linux") {
+        if cfg!(ringshot_gso) {
             assert!(
                 gso_supported(tx.as_raw_fd()),
                 "kernel 4.18+ has UDP_SEGMENT"

@@ -1,4 +1,4 @@
-//! Batch receive for the ACK core: recvmmsg where the OS has it, a `recv_from` loop elsewhere.
+//! The ACK socket's receive path (the flow-control core's): batch receive: recvmmsg where the OS has it, a `recv_from` loop elsewhere.
 //!
 //! Neither path changes the socket's O_NONBLOCK flag: the socket may be a clone of the data
 //! socket, which shares that flag with the TX core. recvmmsg asks for non-blocking behaviour per
@@ -11,115 +11,85 @@ use std::time::Duration;
 use crate::sys::rx::ErrorReport;
 
 /// Datagrams per receive call.
-pub const BATCH: usize = 64;
+pub const ACK_BATCH: usize = 64;
 /// Bytes kept of each datagram; every ACK format is far shorter.
-pub const SLOT: usize = 2048;
+pub const ACK_SLOT: usize = 2048;
 
 /// What a wait for the socket ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wake {
+pub(crate) enum AckWake {
     /// The timeout passed (or a signal came) with nothing to do.
     Idle,
     /// Datagrams are queued.
     Readable,
     /// A report is queued on the error queue (an ICMP error, with IP_RECVERR): it must be read
-    /// with [`BatchRx::drain_errors`], or poll keeps saying so and the wait never sleeps.
+    /// with [`AckRx::drain_errors`], or poll keeps saying so and the wait never sleeps.
     ErrorQueued,
 }
 
 /// A receiver that hands each datagram of a batch to a callback.
 #[derive(Debug)]
-pub(crate) enum BatchRx {
-    #[cfg(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "freebsd",
-        target_os = "netbsd"
-    ))]
+pub(crate) enum AckRx {
+    #[cfg(ringshot_mmsg)]
     Mmsg(mmsg::MmsgRx),
     // Where recvmmsg exists only the tests build this; they keep it from rotting.
-    #[cfg_attr(
-        any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd",
-            target_os = "netbsd"
-        ),
-        allow(dead_code)
-    )]
+    #[cfg_attr(ringshot_mmsg, allow(dead_code))]
     Std(StdRx),
 }
 
-impl BatchRx {
-    /// Readies `sock` for [`BatchRx::new`]; fallible work happens here, before the thread.
+impl AckRx {
+    /// Readies `sock` for [`AckRx::new`]; fallible work happens here, before the thread.
     /// `wait` is the longest a blocked wait lasts (so the caller can check its stop flag).
-    pub(crate) fn prepare(sock: &UdpSocket, wait: Duration) -> io::Result<()> {
-        if cfg!(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd",
-            target_os = "netbsd"
-        )) {
+    /// `rcvbuf` is the SO_RCVBUF to ask for, if any.
+    pub(crate) fn prepare(
+        sock: &UdpSocket,
+        rcvbuf: Option<usize>,
+        wait: Duration,
+    ) -> io::Result<()> {
+        if let Some(size) = rcvbuf {
+            nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::RcvBuf, &size)?;
+        }
+        if cfg!(ringshot_mmsg) {
             Ok(())
         } else {
             StdRx::prepare(sock, wait)
         }
     }
 
-    /// The best receiver for this OS, on a socket [`BatchRx::prepare`] has readied. Built on the
+    /// The best receiver for this OS, on a socket [`AckRx::prepare`] has readied. Built on the
     /// thread that uses it: the recvmmsg headers hold raw pointers and are not `Send`.
-    pub(crate) fn new(sock: UdpSocket) -> BatchRx {
-        #[cfg(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd",
-            target_os = "netbsd"
-        ))]
+    pub(crate) fn new(sock: UdpSocket) -> AckRx {
+        #[cfg(ringshot_mmsg)]
         {
-            BatchRx::Mmsg(mmsg::MmsgRx::new(sock))
+            AckRx::Mmsg(mmsg::MmsgRx::new(sock))
         }
-        #[cfg(not(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd",
-            target_os = "netbsd"
-        )))]
+        #[cfg(not(ringshot_mmsg))]
         {
-            BatchRx::Std(StdRx::new(sock))
+            AckRx::Std(StdRx::new(sock))
         }
     }
 
     /// Waits up to `timeout` for the socket to become readable or to have an error queued.
-    pub(crate) fn wait(&mut self, timeout: Duration) -> io::Result<Wake> {
+    pub(crate) fn wait(&mut self, timeout: Duration) -> io::Result<AckWake> {
         match self {
-            #[cfg(any(
-                target_os = "linux",
-                target_os = "android",
-                target_os = "freebsd",
-                target_os = "netbsd"
-            ))]
-            BatchRx::Mmsg(m) => m.wait(timeout),
+            #[cfg(ringshot_mmsg)]
+            AckRx::Mmsg(m) => m.wait(timeout),
             // The fallback's receive call does the waiting.
-            BatchRx::Std(_) => Ok(Wake::Readable),
+            AckRx::Std(_) => Ok(AckWake::Readable),
         }
     }
 
     /// Reads the socket's error queue (see [`crate::sys::rx::drain_error_queue`]).
     pub(crate) fn drain_errors(&mut self, on: &mut dyn FnMut(ErrorReport)) -> usize {
         let sock = match self {
-            #[cfg(any(
-                target_os = "linux",
-                target_os = "android",
-                target_os = "freebsd",
-                target_os = "netbsd"
-            ))]
-            BatchRx::Mmsg(m) => &m.sock,
-            BatchRx::Std(s) => &s.sock,
+            #[cfg(ringshot_mmsg)]
+            AckRx::Mmsg(m) => &m.sock,
+            AckRx::Std(s) => &s.sock,
         };
         crate::sys::rx::drain_error_queue(sock, on)
     }
 
-    /// Receives up to [`BATCH`] datagrams without blocking (the fallback blocks up to its
+    /// Receives up to [`ACK_BATCH`] datagrams without blocking (the fallback blocks up to its
     /// timeout) and calls `f` with each one's bytes and source. Returns how many; an empty
     /// queue is `Err(WouldBlock)`.
     pub(crate) fn recv_batch(
@@ -127,14 +97,9 @@ impl BatchRx {
         f: &mut dyn FnMut(&[u8], Option<SocketAddr>),
     ) -> io::Result<usize> {
         match self {
-            #[cfg(any(
-                target_os = "linux",
-                target_os = "android",
-                target_os = "freebsd",
-                target_os = "netbsd"
-            ))]
-            BatchRx::Mmsg(m) => m.recv_batch(f),
-            BatchRx::Std(s) => s.recv_batch(f),
+            #[cfg(ringshot_mmsg)]
+            AckRx::Mmsg(m) => m.recv_batch(f),
+            AckRx::Std(s) => s.recv_batch(f),
         }
     }
 }
@@ -151,38 +116,25 @@ impl StdRx {
         sock.set_read_timeout(Some(wait.max(Duration::from_micros(1))))
     }
 
-    #[cfg_attr(
-        any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd",
-            target_os = "netbsd"
-        ),
-        allow(dead_code)
-    )]
+    #[cfg_attr(ringshot_mmsg, allow(dead_code))]
     pub(crate) fn new(sock: UdpSocket) -> StdRx {
         StdRx {
             sock,
-            buf: vec![0; SLOT],
+            buf: vec![0; ACK_SLOT],
         }
     }
 
     /// One datagram per call: a second read on a blocking socket would wait out the timeout.
     fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8], Option<SocketAddr>)) -> io::Result<usize> {
         let (len, src) = self.sock.recv_from(&mut self.buf)?;
-        f(&self.buf[..len.min(SLOT)], Some(src));
+        f(&self.buf[..len.min(ACK_SLOT)], Some(src));
         Ok(1)
     }
 }
 
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd"
-))]
+#[cfg(ringshot_mmsg)]
 mod mmsg {
-    use super::{Wake, BATCH, SLOT};
+    use super::{AckWake, ACK_BATCH, ACK_SLOT};
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
     use std::io::{self, IoSliceMut};
@@ -213,23 +165,23 @@ mod mmsg {
         pub(crate) fn new(sock: UdpSocket) -> MmsgRx {
             MmsgRx {
                 sock,
-                bufs: vec![0; BATCH * SLOT],
-                headers: MultiHeaders::preallocate(BATCH, None),
+                bufs: vec![0; ACK_BATCH * ACK_SLOT],
+                headers: MultiHeaders::preallocate(ACK_BATCH, None),
             }
         }
 
-        pub(crate) fn wait(&mut self, timeout: Duration) -> io::Result<Wake> {
+        pub(crate) fn wait(&mut self, timeout: Duration) -> io::Result<AckWake> {
             let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
             let mut fds = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::from(ms)) {
-                Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(Wake::Idle),
+                Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(AckWake::Idle),
                 Ok(_) => {
                     let revents = fds[0].revents().unwrap_or(PollFlags::empty());
                     // POLLERR is reported whether asked for or not; it wins so the queue is read.
                     if revents.contains(PollFlags::POLLERR) {
-                        Ok(Wake::ErrorQueued)
+                        Ok(AckWake::ErrorQueued)
                     } else {
-                        Ok(Wake::Readable)
+                        Ok(AckWake::Readable)
                     }
                 }
                 Err(e) => Err(e.into()),
@@ -240,11 +192,11 @@ mod mmsg {
             &mut self,
             f: &mut dyn FnMut(&[u8], Option<SocketAddr>),
         ) -> io::Result<usize> {
-            let mut meta = [(0usize, None::<SocketAddr>); BATCH];
+            let mut meta = [(0usize, None::<SocketAddr>); ACK_BATCH];
             let fd = self.sock.as_raw_fd();
             let n = {
-                let mut chunks = self.bufs.chunks_exact_mut(SLOT);
-                let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] =
+                let mut chunks = self.bufs.chunks_exact_mut(ACK_SLOT);
+                let mut iovs: [[IoSliceMut<'_>; 1]; ACK_BATCH] =
                     std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or(&mut []))]);
                 let results = recvmmsg(
                     fd,
@@ -262,8 +214,8 @@ mod mmsg {
                 n
             };
             for (i, &(len, src)) in meta[..n].iter().enumerate() {
-                let start = i * SLOT;
-                f(&self.bufs[start..start + len.min(SLOT)], src);
+                let start = i * ACK_SLOT;
+                f(&self.bufs[start..start + len.min(ACK_SLOT)], src);
             }
             Ok(n)
         }
@@ -280,7 +232,7 @@ mod tests {
         (a, b)
     }
 
-    fn drain(rx: &mut BatchRx) -> Vec<(Vec<u8>, Option<SocketAddr>)> {
+    fn drain(rx: &mut AckRx) -> Vec<(Vec<u8>, Option<SocketAddr>)> {
         let mut got = Vec::new();
         loop {
             match rx.recv_batch(&mut |d, s| got.push((d.to_vec(), s))) {
@@ -299,13 +251,13 @@ mod tests {
         got
     }
 
-    fn check(mut rx: BatchRx, tx: &UdpSocket, to: SocketAddr) {
+    fn check(mut rx: AckRx, tx: &UdpSocket, to: SocketAddr) {
         // More than one batch, of varying sizes, including an empty datagram.
         for i in 0..150u32 {
             tx.send_to(&i.to_be_bytes()[..(i % 5) as usize], to)
                 .unwrap();
         }
-        assert_eq!(rx.wait(Duration::from_secs(2)).unwrap(), Wake::Readable);
+        assert_eq!(rx.wait(Duration::from_secs(2)).unwrap(), AckWake::Readable);
         let got = drain(&mut rx);
         assert_eq!(got.len(), 150);
         for (i, (d, src)) in got.iter().enumerate() {
@@ -313,7 +265,8 @@ mod tests {
             assert_eq!(*src, Some(tx.local_addr().unwrap()));
         }
         assert!(
-            rx.wait(Duration::from_millis(1)).unwrap() == Wake::Idle || drain(&mut rx).is_empty()
+            rx.wait(Duration::from_millis(1)).unwrap() == AckWake::Idle
+                || drain(&mut rx).is_empty()
         );
     }
 
@@ -321,8 +274,8 @@ mod tests {
     fn best_receiver_drains_in_order() {
         let (a, b) = pair();
         let to = a.local_addr().unwrap();
-        BatchRx::prepare(&a, Duration::from_millis(5)).unwrap();
-        check(BatchRx::new(a), &b, to);
+        AckRx::prepare(&a, None, Duration::from_millis(5)).unwrap();
+        check(AckRx::new(a), &b, to);
     }
 
     #[test]
@@ -330,7 +283,7 @@ mod tests {
         let (a, b) = pair();
         let to = a.local_addr().unwrap();
         StdRx::prepare(&a, Duration::from_millis(5)).unwrap();
-        let rx = BatchRx::Std(StdRx::new(a));
+        let rx = AckRx::Std(StdRx::new(a));
         check(rx, &b, to);
     }
 }

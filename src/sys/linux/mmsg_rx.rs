@@ -47,10 +47,10 @@ impl MmsgRx {
             bufs: vec![0u8; RX_BATCH * RX_BUF_LEN].into_boxed_slice(),
             names: vec![NameBuf([0; NAME_LEN]); RX_BATCH].into_boxed_slice(),
             controls: vec![ControlBuf([0; CONTROL_LEN]); RX_BATCH].into_boxed_slice(),
-            iovs: vec![super::msg::empty_iovec(); RX_BATCH].into_boxed_slice(),
+            iovs: vec![crate::sys::unix::msg::empty_iovec(); RX_BATCH].into_boxed_slice(),
             msgs: (0..RX_BATCH)
                 .map(|_| libc::mmsghdr {
-                    msg_hdr: super::msg::empty_msghdr(),
+                    msg_hdr: crate::sys::unix::msg::empty_msghdr(),
                     msg_len: 0,
                 })
                 .collect(),
