@@ -12,13 +12,16 @@
 //! | `ringshot_abs_sleep` | clock_nanosleep with TIMER_ABSTIME on CLOCK_MONOTONIC          |
 //! | `ringshot_cloexec`   | SOCK_CLOEXEC on socket(2)                                      |
 //! | `ringshot_cpuset`    | sched_setaffinity on another process (nix `CpuSet`)            |
+//! | `ringshot_ppoll`     | ppoll(2) (a poll with a nanosecond timeout)                    |
+//! | `ringshot_sa_len`    | socket addresses start with a length byte (the BSDs, macOS)    |
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let os = os.as_str();
     let linux = matches!(os, "linux" | "android");
-    let caps: [(&str, bool); 9] = [
+    let bsd_like = matches!(os, "freebsd" | "netbsd" | "openbsd" | "macos" | "ios");
+    let caps: [(&str, bool); 11] = [
         ("ringshot_uring", os == "linux"),
         ("ringshot_mmsg", linux || matches!(os, "freebsd" | "netbsd")),
         ("ringshot_gso", os == "linux"),
@@ -31,6 +34,11 @@ fn main() {
             linux || matches!(os, "freebsd" | "netbsd"),
         ),
         ("ringshot_cpuset", matches!(os, "linux" | "freebsd")),
+        (
+            "ringshot_ppoll",
+            linux || matches!(os, "freebsd" | "netbsd"),
+        ),
+        ("ringshot_sa_len", bsd_like),
     ];
     for (name, on) in caps {
         println!("cargo::rustc-check-cfg=cfg({name})");

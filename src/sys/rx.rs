@@ -6,7 +6,7 @@
 //! and, when UDP GRO coalesced several datagrams into one buffer, their segment size. It never
 //! blocks in [`RxBackend::recv_batch`]; [`RxBackend::wait`] blocks for readability with a timeout.
 //!
-//! Two backends exist on Linux: `mmsg` ([`super::linux::mmsg_rx::MmsgRx`], recvmmsg in batches of 64)
+//! Two backends exist on Linux: `mmsg` ([`super::unix::rx::MmsgRx`], recvmmsg in batches of 64)
 //! and `uring` ([`super::linux::uring_rx::UringRx`], io_uring multishot RECVMSG with a provided buffer
 //! ring). [`open_rx`] sets the socket up and picks one.
 
@@ -122,8 +122,10 @@ pub struct RxOptions {
     /// SO_RCVBUF to ask for (SO_RCVBUFFORCE first); 0 leaves the default.
     pub rcvbuf: usize,
     /// Buffers in the io_uring provided-buffer ring (a power of two).
+    #[cfg_attr(not(ringshot_uring), allow(dead_code))]
     pub uring_buffers: u16,
     /// Behave as if io_uring were unavailable (tests of the fallback).
+    #[cfg_attr(not(ringshot_uring), allow(dead_code))]
     pub uring_unavailable: bool,
 }
 
@@ -200,20 +202,8 @@ fn open_uring(_: &UdpSocket, _: bool, _: &RxOptions) -> io::Result<Box<dyn RxBac
     ))
 }
 
-#[cfg(ringshot_gso)]
 fn open_mmsg(sock: UdpSocket, gro: bool) -> Result<Box<dyn RxBackend>, OpenRxError> {
-    Ok(Box::new(super::linux::mmsg_rx::MmsgRx::new(sock, gro)))
-}
-
-#[cfg(not(ringshot_gso))]
-fn open_mmsg(_: UdpSocket, _: bool) -> Result<Box<dyn RxBackend>, OpenRxError> {
-    Err(OpenRxError {
-        backend: "mmsg",
-        error: io::Error::new(
-            io::ErrorKind::Unsupported,
-            "the receive backends are Linux-only for now",
-        ),
-    })
+    Ok(Box::new(super::unix::rx::MmsgRx::new(sock, gro)))
 }
 
 /// What [`prepare_socket`] managed to switch on.
@@ -343,10 +333,13 @@ pub fn parse_control(control: &[u8]) -> CmsgInfo {
 }
 
 /// Reads a `sockaddr_in`/`sockaddr_in6` the kernel wrote into `name` (its first `len` bytes).
-#[cfg(ringshot_gso)]
+/// Where addresses start with a length byte (the BSDs, macOS) the family is the second byte.
 pub fn parse_sockaddr(name: &[u8]) -> Option<SocketAddr> {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    #[cfg(not(ringshot_sa_len))]
     let family = u16::from_ne_bytes(name.get(0..2)?.try_into().ok()?);
+    #[cfg(ringshot_sa_len)]
+    let family = u16::from(*name.get(1)?);
     let port = u16::from_be_bytes(name.get(2..4)?.try_into().ok()?);
     match i32::from(family) {
         libc::AF_INET => {
@@ -400,6 +393,7 @@ impl DropCounter {
 
 /// What one report on a socket's error queue (IP_RECVERR / IPV6_RECVERR) was about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(ringshot_errqueue), allow(dead_code))] // no error queue: nothing reports these
 pub enum ErrorReport {
     /// ICMP / ICMPv6 port unreachable: nothing listens on the peer's port.
     PortUnreachable,
@@ -413,6 +407,7 @@ pub enum ErrorReport {
 
 /// Most error-queue reports read by one [`drain_error_queue`] call, so a flood cannot hold the
 /// caller; what is left keeps the socket's POLLERR up for the next call.
+#[cfg(ringshot_errqueue)]
 pub const ERRQUEUE_BATCH: usize = 64;
 
 /// Reads up to [`ERRQUEUE_BATCH`] reports from `sock`'s error queue without blocking and calls
@@ -530,29 +525,50 @@ pub fn send_gso(
     syscall!(sendmsg(sock.as_raw_fd(), &hdr, 0)).map(|n| n as usize)
 }
 
-/// Writes `addr` as a `sockaddr_in`/`sockaddr_in6` into `out` and returns its length.
-#[cfg(all(test, ringshot_gso))]
-fn write_sockaddr(addr: SocketAddr, out: &mut [u8; NAME_LEN]) -> usize {
+/// Where the OS has no UDP GSO there is nothing to send this way.
+#[cfg(all(test, not(ringshot_gso)))]
+pub fn send_gso(_: &UdpSocket, _: SocketAddr, _: &[u8], _: u16) -> io::Result<usize> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Without the Linux receive options there are no control messages to read.
+#[cfg(not(ringshot_gso))]
+pub fn parse_control(_control: &[u8]) -> CmsgInfo {
+    CmsgInfo::default()
+}
+
+/// Writes `addr` as a `sockaddr_in`/`sockaddr_in6` into `out` and returns its length. Where
+/// addresses start with a length byte (the BSDs, macOS) it is written with the family after it.
+pub fn write_sockaddr(addr: SocketAddr, out: &mut [u8; NAME_LEN]) -> usize {
+    let (family, len) = match addr {
+        SocketAddr::V4(_) => (libc::AF_INET, std::mem::size_of::<libc::sockaddr_in>()),
+        SocketAddr::V6(_) => (libc::AF_INET6, std::mem::size_of::<libc::sockaddr_in6>()),
+    };
+    *out = [0; NAME_LEN];
+    #[cfg(not(ringshot_sa_len))]
+    out[0..2].copy_from_slice(&(family as u16).to_ne_bytes());
+    #[cfg(ringshot_sa_len)]
+    {
+        out[0] = len as u8; // 16 or 28
+        out[1] = family as u8;
+    }
     match addr {
         SocketAddr::V4(a) => {
-            out[0..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
             out[2..4].copy_from_slice(&a.port().to_be_bytes());
             out[4..8].copy_from_slice(&a.ip().octets());
-            std::mem::size_of::<libc::sockaddr_in>()
         }
         SocketAddr::V6(a) => {
-            out[0..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
             out[2..4].copy_from_slice(&a.port().to_be_bytes());
             out[4..8].copy_from_slice(&a.flowinfo().to_ne_bytes());
             out[8..24].copy_from_slice(&a.ip().octets());
             out[24..28].copy_from_slice(&a.scope_id().to_ne_bytes());
-            std::mem::size_of::<libc::sockaddr_in6>()
         }
     }
+    len
 }
 
-#[cfg(all(test, ringshot_gso))]
-mod tests {
+#[cfg(test)]
+mod sockaddr_tests {
     use super::*;
 
     #[test]
@@ -566,6 +582,11 @@ mod tests {
         assert_eq!(parse_sockaddr(&[0u8; 16]), None, "AF_UNSPEC");
         assert_eq!(parse_sockaddr(&[2, 0, 1]), None, "short");
     }
+}
+
+#[cfg(all(test, ringshot_gso))]
+mod tests {
+    use super::*;
 
     #[test]
     fn drop_counter_widens_and_ignores_stale_counts() {

@@ -17,6 +17,7 @@ pub const ACK_SLOT: usize = 2048;
 
 /// What a wait for the socket ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(ringshot_mmsg), allow(dead_code))] // the fallback's wait is in its receive call
 pub(crate) enum AckWake {
     /// The timeout passed (or a signal came) with nothing to do.
     Idle,
@@ -75,7 +76,10 @@ impl AckRx {
             #[cfg(ringshot_mmsg)]
             AckRx::Mmsg(m) => m.wait(timeout),
             // The fallback's receive call does the waiting.
-            AckRx::Std(_) => Ok(AckWake::Readable),
+            AckRx::Std(_) => {
+                let _ = timeout;
+                Ok(AckWake::Readable)
+            }
         }
     }
 
@@ -155,10 +159,13 @@ mod mmsg {
     }
 
     fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
-        if let Some(v4) = a.as_sockaddr_in() {
-            return Some(SocketAddr::V4((*v4).into()));
-        }
-        a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
+        use nix::sys::socket::SockaddrLike;
+        let len = (a.len() as usize).min(std::mem::size_of::<SockaddrStorage>());
+        // SAFETY: `as_ptr` points at the storage `a` borrows, which is at least
+        // `size_of::<SockaddrStorage>()` bytes and lives as long as the borrow; bytes are
+        // valid for any bit pattern.
+        let bytes = unsafe { std::slice::from_raw_parts(a.as_ptr().cast::<u8>(), len) };
+        crate::sys::rx::parse_sockaddr(bytes)
     }
 
     impl MmsgRx {

@@ -58,7 +58,7 @@ impl<S: SendSys> MmsgBackend<S> {
     }
 
     /// The syscall seam.
-    #[cfg(test)]
+    #[cfg(all(test, ringshot_uring))]
     pub fn sys(&self) -> &S {
         &self.sys
     }

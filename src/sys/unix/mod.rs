@@ -4,6 +4,7 @@ pub(crate) mod ackrx;
 #[cfg(ringshot_mmsg)]
 pub(crate) mod mmsg;
 pub(crate) mod msg;
+pub(crate) mod rx;
 pub(crate) mod send;
 pub(crate) mod sendsys;
 pub(crate) mod socket;

@@ -45,7 +45,7 @@ impl<S: SendSys> SendBackend<S> {
     }
 
     /// The syscall seam.
-    #[cfg(test)]
+    #[cfg(all(test, ringshot_uring))]
     pub fn sys(&self) -> &S {
         &self.sys
     }

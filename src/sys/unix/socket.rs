@@ -65,20 +65,32 @@ pub fn connected_udp(
 /// the bind: a datagram that arrives between bind and a later resize would otherwise meet the
 /// default buffer (a few 64 KiB datagrams) and could be dropped.
 pub fn bound_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<UdpSocket> {
-    use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    use crate::sys::rx::{write_sockaddr, NameBuf, NAME_LEN};
+    use std::os::fd::{FromRawFd, OwnedFd};
     let family = match addr {
-        SocketAddr::V4(_) => AddressFamily::Inet,
-        SocketAddr::V6(_) => AddressFamily::Inet6,
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
     };
     #[cfg(ringshot_cloexec)]
-    let flags = SockFlag::SOCK_CLOEXEC;
+    let kind = libc::SOCK_DGRAM | libc::SOCK_CLOEXEC;
     #[cfg(not(ringshot_cloexec))]
-    let flags = SockFlag::empty();
-    let fd = socket(family, SockType::Datagram, flags, None)?;
+    let kind = libc::SOCK_DGRAM;
+    let raw = syscall!(socket(family, kind, 0))?;
+    // SAFETY: socket(2) just returned this descriptor; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    #[cfg(not(ringshot_cloexec))]
+    syscall!(fcntl(raw, libc::F_SETFD, libc::FD_CLOEXEC))?;
     if rcvbuf > 0 {
         set_recv_buffer(fd.as_raw_fd(), rcvbuf);
     }
-    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    let mut name = NameBuf([0; NAME_LEN]);
+    let len = write_sockaddr(addr, &mut name.0);
+    // `name` is an aligned buffer holding a sockaddr of `len` bytes; bind only reads it.
+    syscall!(bind(
+        fd.as_raw_fd(),
+        name.0.as_ptr().cast::<libc::sockaddr>(),
+        len as libc::socklen_t
+    ))?;
     Ok(UdpSocket::from(fd))
 }
 

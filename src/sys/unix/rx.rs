@@ -1,5 +1,7 @@
 //! The `mmsg` receive backend: recvmmsg with MSG_DONTWAIT into 64 pre-allocated 64 KiB buffers,
-//! drained until EAGAIN by the receiver, poll(2) for readability in between.
+//! drained until EAGAIN by the receiver, ppoll(2) (poll(2) where there is none) for readability
+//! in between. Where the OS has no recvmmsg (macOS) one call is a loop of recvmsg over the same
+//! buffers, stopping at the first EAGAIN.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -11,6 +13,16 @@ use crate::sys::rx::{
     CONTROL_LEN, NAME_LEN, RX_BATCH, RX_BUF_LEN, UNKNOWN_SRC,
 };
 
+/// One receive slot's header: the OS's `mmsghdr` where it has recvmmsg, the same shape elsewhere.
+#[cfg(ringshot_mmsg)]
+type Hdr = libc::mmsghdr;
+#[cfg(not(ringshot_mmsg))]
+#[derive(Clone, Copy)]
+struct Hdr {
+    msg_hdr: libc::msghdr,
+    msg_len: usize,
+}
+
 /// recvmmsg into fixed buffers. All memory is allocated in [`MmsgRx::new`].
 pub struct MmsgRx {
     sock: UdpSocket,
@@ -20,7 +32,7 @@ pub struct MmsgRx {
     names: Box<[NameBuf]>,
     controls: Box<[ControlBuf]>,
     iovs: Box<[libc::iovec]>,
-    msgs: Box<[libc::mmsghdr]>,
+    msgs: Box<[Hdr]>,
     drops: DropCounter,
 }
 
@@ -49,7 +61,7 @@ impl MmsgRx {
             controls: vec![ControlBuf([0; CONTROL_LEN]); RX_BATCH].into_boxed_slice(),
             iovs: vec![crate::sys::unix::msg::empty_iovec(); RX_BATCH].into_boxed_slice(),
             msgs: (0..RX_BATCH)
-                .map(|_| libc::mmsghdr {
+                .map(|_| Hdr {
                     msg_hdr: crate::sys::unix::msg::empty_msghdr(),
                     msg_len: 0,
                 })
@@ -80,6 +92,40 @@ impl MmsgRx {
     }
 }
 
+impl MmsgRx {
+    /// Fills the armed slots from the front; returns how many hold a datagram.
+    #[cfg(ringshot_mmsg)]
+    fn receive(&mut self) -> io::Result<usize> {
+        // The count and flags are `c_uint`/`c_int` on Linux and NetBSD, `size_t` on FreeBSD:
+        // RX_BATCH (64) fits every one of them.
+        let n = syscall!(recvmmsg(
+            self.sock.as_raw_fd(),
+            self.msgs.as_mut_ptr(),
+            RX_BATCH as _,
+            libc::MSG_DONTWAIT as _,
+            std::ptr::null_mut(),
+        ))?;
+        Ok(n as usize)
+    }
+
+    /// Fills the armed slots from the front; returns how many hold a datagram. One recvmsg per
+    /// slot, up to the first error: an error after something came ends the batch (the datagrams
+    /// already received are delivered; a lasting error comes back on the next call).
+    #[cfg(not(ringshot_mmsg))]
+    fn receive(&mut self) -> io::Result<usize> {
+        let fd = self.sock.as_raw_fd();
+        for i in 0..RX_BATCH {
+            let hdr: *mut libc::msghdr = &mut self.msgs[i].msg_hdr;
+            match syscall!(recvmsg(fd, hdr, libc::MSG_DONTWAIT)) {
+                Ok(len) => self.msgs[i].msg_len = len as usize,
+                Err(_) if i > 0 => return Ok(i),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(RX_BATCH)
+    }
+}
+
 impl RxBackend for MmsgRx {
     fn name(&self) -> &'static str {
         "mmsg"
@@ -95,21 +141,15 @@ impl RxBackend for MmsgRx {
 
     fn recv_batch(&mut self, on: &mut dyn FnMut(&RxDatagram<'_>)) -> io::Result<usize> {
         self.arm();
-        let res = syscall!(recvmmsg(
-            self.sock.as_raw_fd(),
-            self.msgs.as_mut_ptr(),
-            RX_BATCH as _,
-            libc::MSG_DONTWAIT as _,
-            std::ptr::null_mut(),
-        ));
-        let n = match res {
-            Ok(n) => n as usize,
+        let n = match self.receive() {
+            Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
             Err(e) => return Err(e),
         };
         for i in 0..n {
             let m = &self.msgs[i];
+            #[allow(clippy::unnecessary_cast)] // c_uint, ssize_t or usize by OS
             let len = (m.msg_len as usize).min(RX_BUF_LEN);
             let namelen = (m.msg_hdr.msg_namelen as usize).min(NAME_LEN);
             #[allow(clippy::unnecessary_cast)] // socklen_t on some libcs, usize on glibc
@@ -139,11 +179,21 @@ impl RxBackend for MmsgRx {
         };
         // ppoll takes a timespec, so short deadlines (the device emulator's ACK interval) are not
         // rounded up to a whole millisecond as poll's would be.
-        let ts = libc::timespec {
-            tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        #[cfg(ringshot_ppoll)]
+        let res = {
+            let ts = libc::timespec {
+                tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+                tv_nsec: timeout.subsec_nanos() as libc::c_long,
+            };
+            syscall!(ppoll(&mut pfd, 1, &ts, std::ptr::null()))
         };
-        match syscall!(ppoll(&mut pfd, 1, &ts, std::ptr::null())) {
+        // Without ppoll the timeout is rounded up to whole milliseconds (never down to 0).
+        #[cfg(not(ringshot_ppoll))]
+        let res = {
+            let ms = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int;
+            syscall!(poll(&mut pfd, 1, ms))
+        };
+        match res {
             Ok(n) => Ok(n > 0),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
             Err(e) => Err(e),
