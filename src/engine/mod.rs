@@ -200,7 +200,7 @@ fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
                 None => (data_sock, Some(cfg.dest)),
                 // A separate socket: believe only the device's exact address and port.
                 Some(addr) => (
-                    std::net::UdpSocket::bind(addr).map_err(EngineError::AckCore)?,
+                    sys::open_ack_socket(addr).map_err(EngineError::AckCore)?,
                     Some(cfg.ack_source()),
                 ),
             };

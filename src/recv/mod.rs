@@ -11,7 +11,7 @@
 //!                                          progress atomics           SeqTracker per stream)
 //! ```
 //!
-//! 1. **Backend** ([`crate::sys::rx::RxBackend`]). The OS-specific part: receive a batch of
+//! 1. **Backend** ([`crate::backend::RxBackend`]). The OS-specific part: receive a batch of
 //!    datagrams into buffers allocated once, without blocking, and report each one's bytes,
 //!    source address, kernel receive timestamp and GRO segment size; wait for readability with a
 //!    timeout. `mmsg` calls recvmmsg for 64 datagrams at a time; `uring` keeps one io_uring

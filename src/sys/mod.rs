@@ -75,6 +75,12 @@ pub enum SendErrorKind {
 
 pub use slab::{Slab, SlotToken};
 
+/// Opens a separate ACK socket bound to `addr` (when the data socket is not the one the device
+/// answers). With the data socket's clone from [`open_tx`] it feeds [`AckRx`].
+pub(crate) fn open_ack_socket(addr: std::net::SocketAddr) -> io::Result<std::net::UdpSocket> {
+    unix::socket::bound_udp(addr, 0)
+}
+
 /// Asks for a receive buffer of `bytes` on `sock` (forcing past the system limit where the OS
 /// allows it) and returns the size the OS reports afterwards; best effort.
 pub fn set_recv_buffer(sock: &std::net::UdpSocket, bytes: usize) -> usize {
