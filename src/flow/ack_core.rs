@@ -182,7 +182,7 @@ impl AckCore {
                 "the ACK source must be an exact address and port (port 0 matches nothing)",
             ));
         }
-        AckRx::prepare(&socket, cfg.rcvbuf, cfg.poll_timeout)?;
+        AckRx::prepare(&socket, cfg.rcvbuf)?;
         let (producer, events) = rtrb::RingBuffer::new(cfg.event_capacity.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
