@@ -21,12 +21,11 @@ use crate::wire::WireError;
 /// How the ACK core waits for the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AckWait {
-    /// Sleep in poll(2) until readable, waking at least every [`AckCoreConfig::poll_timeout`]
+    /// Sleep in ppoll(2) (poll(2) where there is none) until readable, waking at least every [`AckCoreConfig::poll_timeout`]
     /// to check the stop flag.
     #[default]
     Block,
     /// Never sleep: try a non-blocking receive in a loop (lowest latency, one core at 100 %).
-    /// The portable fallback receiver (no recvmmsg) always blocks.
     BusyPoll,
 }
 
