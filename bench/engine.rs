@@ -7,9 +7,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ringshot::backend::{gso_run_len, TxDesc};
 use ringshot::bench::{drain_and_stop, start_receiver, Placement};
 use ringshot::engine::{PatternSource, SourceSender};
-use ringshot::sys::{gso_run_len, TxDesc};
 use ringshot::wire::header::{fill_pattern, Packet, Repr, HEADER_LEN};
 use ringshot::{BackendChoice, SenderConfig};
 

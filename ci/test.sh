@@ -10,6 +10,9 @@ echo "== lean library: no CLI or bench dependencies (--no-default-features)"
 cargo build --lib --no-default-features
 cargo clippy --lib --no-default-features -- -D warnings
 
+echo "== other Unix targets: type-check and lint (ci/targets.sh)"
+ci/targets.sh
+
 echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --all-targets -- -D warnings
 

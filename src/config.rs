@@ -117,7 +117,10 @@ pub struct SenderConfig {
     pub(crate) sched_fifo: Option<i32>,
     pub(crate) mlockall: bool,
     pub(crate) zc_threshold: Option<usize>,
+    // Read by the io_uring backend only.
+    #[cfg_attr(not(ringshot_uring), allow(dead_code))]
     pub(crate) sqpoll_idle: Option<Duration>,
+    #[cfg_attr(not(ringshot_uring), allow(dead_code))]
     pub(crate) sqpoll_cpu: Option<u32>,
     pub(crate) sndbuf: usize,
     pub(crate) stream_id: u32,

@@ -197,7 +197,7 @@ impl Pacer {
     pub fn wait_until_in(mode: WaitMode, deadline: Instant, mut on_spin: impl FnMut()) {
         if mode == WaitMode::SleepOnly {
             on_spin();
-            crate::sys::unix::thread::sleep_until(deadline);
+            crate::sys::sleep_until(deadline);
             on_spin();
             return;
         }

@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use ringshot::device::{
@@ -206,7 +205,7 @@ impl TestSender {
         window: u64,
     ) -> TestSender {
         sock.set_nonblocking(true).unwrap();
-        ringshot::sys::unix::socket::set_recv_buffer(sock.as_raw_fd(), 16 << 20);
+        ringshot::os::set_recv_buffer(&sock, 16 << 20);
         TestSender {
             sock,
             dest,

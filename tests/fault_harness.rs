@@ -5,7 +5,6 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -41,7 +40,7 @@ struct Receiver {
 impl Receiver {
     fn start(payload: usize) -> Receiver {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        ringshot::sys::unix::socket::set_recv_buffer(sock.as_raw_fd(), 64 << 20);
+        ringshot::os::set_recv_buffer(&sock, 64 << 20);
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
         let addr = sock.local_addr().unwrap();

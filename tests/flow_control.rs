@@ -128,10 +128,7 @@ fn encode_ack(cfg: &DeviceCfg, consumed: u64, n: u32) -> Vec<u8> {
 impl Device {
     fn start(cfg: DeviceCfg) -> Device {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        ringshot::sys::unix::socket::set_recv_buffer(
-            std::os::fd::AsRawFd::as_raw_fd(&sock),
-            64 << 20,
-        );
+        ringshot::os::set_recv_buffer(&sock, 64 << 20);
         sock.set_read_timeout(Some(Duration::from_micros(300)))
             .unwrap();
         let addr = sock.local_addr().unwrap();

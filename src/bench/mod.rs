@@ -30,7 +30,7 @@ pub struct Placement {
 impl Placement {
     /// TX on the first core, RX on the second when there are two or more; unpinned otherwise.
     pub fn auto() -> Placement {
-        let cores = crate::sys::unix::thread::available_cores();
+        let cores = crate::sys::available_cores();
         match cores.as_slice() {
             [a, b, ..] => Placement {
                 tx_core: Some(*a),

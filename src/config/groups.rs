@@ -115,12 +115,8 @@ impl SocketOptions {
             return Err(ConfigError::ZeroPort);
         }
         let unsupported = match self.backend {
-            BackendChoice::Uring => !cfg!(target_os = "linux"),
-            BackendChoice::Mmsg => !cfg!(any(
-                target_os = "linux",
-                target_os = "freebsd",
-                target_os = "netbsd"
-            )),
+            BackendChoice::Uring => !crate::sys::HAS_URING,
+            BackendChoice::Mmsg => !crate::sys::HAS_SENDMMSG,
             BackendChoice::Auto | BackendChoice::Send => false,
         };
         if unsupported {
@@ -231,7 +227,7 @@ impl FlowOptions {
         }
         check_duration("stall_timeout", Some(self.stall_timeout))?;
         if let Some(core) = self.ack_core {
-            let available = crate::sys::unix::thread::available_cores();
+            let available = crate::sys::available_cores();
             if !available.contains(&core) {
                 return Err(ConfigError::UnknownAckCore { core, available });
             }

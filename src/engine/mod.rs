@@ -206,7 +206,7 @@ fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
                 None => (data_sock, Some(cfg.dest)),
                 // A separate socket: believe only the device's exact address and port.
                 Some(addr) => (
-                    std::net::UdpSocket::bind(addr).map_err(EngineError::AckCore)?,
+                    sys::open_ack_socket(addr).map_err(EngineError::AckCore)?,
                     Some(cfg.ack_source()),
                 ),
             };
@@ -349,14 +349,14 @@ fn start(
 impl Engine {
     fn tune_thread(&mut self) {
         if let Some(core) = self.cfg.tx_core {
-            if !sys::unix::thread::pin_current(core) {
+            if !sys::pin_current(core) {
                 self.notice(format!(
                     "could not pin ringshot-tx to core {core}; running unpinned"
                 ));
             }
         }
         if let Some(prio) = self.cfg.sched_fifo {
-            match sys::unix::thread::set_fifo(prio) {
+            match sys::set_rt_priority(prio) {
                 // A spinning real-time thread is throttled by the kernel for tens of ms each
                 // second: from here on every wait sleeps to an absolute deadline.
                 Ok(()) => self.wait = WaitMode::SleepOnly,
@@ -369,14 +369,14 @@ impl Engine {
             self.wait = w;
         }
         if self.wait == WaitMode::SleepOnly {
-            if let Err(e) = sys::unix::thread::set_timer_slack_ns(1) {
+            if let Err(e) = sys::set_timer_slack_ns(1) {
                 self.notice(format!(
                     "timer slack refused ({e}); sleeps may wake up to 50 µs late"
                 ));
             }
         }
         if self.cfg.mlockall {
-            if let Err(e) = sys::unix::thread::lock_memory() {
+            if let Err(e) = sys::lock_memory() {
                 self.notice(format!(
                     "mlockall refused ({e}); pages may fault in on the hot path"
                 ));

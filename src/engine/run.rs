@@ -80,7 +80,7 @@ fn give_back(slots: &mut [SlotState], supply: &mut Supply, slot: u32, stray: &mu
 
 impl Engine {
     pub(super) fn run(mut self) -> Result<TxReport, EngineError> {
-        let cpu0 = sys::unix::thread::thread_cpu_ns();
+        let cpu0 = sys::thread_cpu_ns();
         let mut sched = Schedule {
             pacer: self.cfg.rate.map(|r| {
                 Pacer::new(r.pps(self.cfg.payload), self.cfg.burst).with_prefill(self.cfg.prefill)
@@ -95,7 +95,7 @@ impl Engine {
             ending = self.drain();
         }
         self.wind_down();
-        let cpu = sys::unix::thread::thread_cpu_ns().saturating_sub(cpu0);
+        let cpu = sys::thread_cpu_ns().saturating_sub(cpu0);
         let report = self.report(&sched, cpu, &ending);
         self.outcome(ending, report)
     }

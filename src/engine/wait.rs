@@ -62,7 +62,7 @@ impl Backoff {
 /// spin), a plain sleep otherwise.
 pub(super) fn rest(mode: WaitMode, d: Duration) {
     match mode {
-        WaitMode::SleepOnly => crate::sys::unix::thread::sleep_until(Instant::now() + d),
+        WaitMode::SleepOnly => crate::sys::sleep_until(Instant::now() + d),
         WaitMode::SleepThenSpin => std::thread::sleep(d),
     }
 }

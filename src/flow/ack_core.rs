@@ -12,21 +12,20 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::parse::{AckFormat, AckParser, AckUpdate};
-use super::rx::{BatchRx, Wake, BATCH};
 use super::state::FlowState;
 use crate::sys::rx::ErrorReport;
+use crate::sys::{AckRx, AckWake, ACK_BATCH};
 use crate::wire::ack::EventSet;
 use crate::wire::WireError;
 
 /// How the ACK core waits for the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AckWait {
-    /// Sleep in poll(2) until readable, waking at least every [`AckCoreConfig::poll_timeout`]
+    /// Sleep in ppoll(2) (poll(2) where there is none) until readable, waking at least every [`AckCoreConfig::poll_timeout`]
     /// to check the stop flag.
     #[default]
     Block,
     /// Never sleep: try a non-blocking receive in a loop (lowest latency, one core at 100 %).
-    /// The portable fallback receiver (no recvmmsg) always blocks.
     BusyPoll,
 }
 
@@ -176,17 +175,13 @@ impl AckCore {
         cfg: AckCoreConfig,
         parser: Box<dyn AckParser>,
     ) -> io::Result<AckCore> {
-        #[cfg(unix)]
-        if let Some(size) = cfg.rcvbuf {
-            nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &size)?;
-        }
         if cfg.device.is_some_and(|d| d.port() == 0) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "the ACK source must be an exact address and port (port 0 matches nothing)",
             ));
         }
-        BatchRx::prepare(&socket, cfg.poll_timeout)?;
+        AckRx::prepare(&socket, cfg.rcvbuf)?;
         let (producer, events) = rtrb::RingBuffer::new(cfg.event_capacity.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
@@ -202,7 +197,7 @@ impl AckCore {
             .name("ringshot-ack".into())
             .spawn(move || {
                 let _ = tid_tx.send(current_thread_id());
-                worker.run(BatchRx::new(socket), &cfg, &stop2)
+                worker.run(AckRx::new(socket), &cfg, &stop2)
             })?;
         Ok(AckCore {
             stop,
@@ -282,17 +277,8 @@ fn transient(e: &io::Error) -> bool {
     ) || transient_errno(e.raw_os_error())
 }
 
-#[cfg(unix)]
 fn transient_errno(code: Option<i32>) -> bool {
-    matches!(
-        code,
-        Some(libc::ENOBUFS | libc::EHOSTUNREACH | libc::ENETUNREACH)
-    )
-}
-
-#[cfg(not(unix))]
-fn transient_errno(_code: Option<i32>) -> bool {
-    false
+    code.is_some_and(crate::sys::is_transient_recv_errno)
 }
 
 fn is_empty(e: &io::Error) -> bool {
@@ -316,18 +302,16 @@ fn current_thread_id() -> Option<u32> {
 }
 
 impl Worker {
-    fn run(mut self, mut rx: BatchRx, cfg: &AckCoreConfig, stop: &AtomicBool) -> AckStats {
+    fn run(mut self, mut rx: AckRx, cfg: &AckCoreConfig, stop: &AtomicBool) -> AckStats {
         if let Some(core) = cfg.core {
-            self.stats.s.pinned = Some(core_affinity::set_for_current(core_affinity::CoreId {
-                id: core,
-            }));
+            self.stats.s.pinned = Some(crate::sys::pin_current(core));
         }
         'outer: while !stop.load(Ordering::Relaxed) {
             if cfg.wait == AckWait::Block {
                 match rx.wait(cfg.poll_timeout) {
-                    Ok(Wake::Readable) => {}
-                    Ok(Wake::ErrorQueued) => self.drain_errors(&mut rx),
-                    Ok(Wake::Idle) => continue,
+                    Ok(AckWake::Readable) => {}
+                    Ok(AckWake::ErrorQueued) => self.drain_errors(&mut rx),
+                    Ok(AckWake::Idle) => continue,
                     Err(e) => {
                         self.stats.s.error = Some(format!("poll on the ACK socket: {e}"));
                         break;
@@ -356,7 +340,7 @@ impl Worker {
                     Ok(n) => {
                         self.stats.s.batches += 1;
                         self.stats.s.max_batch = self.stats.s.max_batch.max(batch_n);
-                        if n < BATCH {
+                        if n < ACK_BATCH {
                             break;
                         }
                     }
@@ -381,7 +365,7 @@ impl Worker {
         self.finish()
     }
 
-    fn drain_errors(&mut self, rx: &mut BatchRx) {
+    fn drain_errors(&mut self, rx: &mut AckRx) {
         let icmp = &mut self.stats.s.icmp_errors;
         rx.drain_errors(&mut |r| icmp.count(r));
     }

@@ -29,7 +29,6 @@
 
 mod ack_core;
 mod parse;
-mod rx;
 mod state;
 
 pub use self::ack_core::{AckCore, AckCoreConfig, AckEvent, AckStats, AckWait, IcmpErrors};

@@ -45,7 +45,7 @@ fn an_icmp_error_is_counted_and_does_not_spin_the_ack_core() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let data = crate::sys::unix::socket::connected_udp(dest, None, 1 << 16).unwrap();
+    let data = crate::sys::connected_udp(dest, None, 1 << 16).unwrap();
     let state = Arc::new(FlowState::new(0));
     let core = AckCore::spawn(
         data.try_clone().unwrap(),

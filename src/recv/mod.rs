@@ -11,7 +11,7 @@
 //!                                          progress atomics           SeqTracker per stream)
 //! ```
 //!
-//! 1. **Backend** ([`crate::sys::rx::RxBackend`]). The OS-specific part: receive a batch of
+//! 1. **Backend** ([`crate::backend::RxBackend`]). The OS-specific part: receive a batch of
 //!    datagrams into buffers allocated once, without blocking, and report each one's bytes,
 //!    source address, kernel receive timestamp and GRO segment size; wait for readability with a
 //!    timeout. `mmsg` calls recvmmsg for 64 datagrams at a time; `uring` keeps one io_uring
@@ -315,7 +315,7 @@ impl RecvConfigBuilder {
             );
         }
         if let Some(core) = c.rx_core {
-            let cores = crate::sys::unix::thread::available_cores();
+            let cores = crate::sys::available_cores();
             if !cores.contains(&core) {
                 return err(
                     "rx-core",
@@ -575,7 +575,7 @@ fn open(
 ) -> Result<(Box<dyn RxBackend>, Vec<String>), RecvError> {
     let sock = match sock {
         Some(s) => s,
-        None => crate::sys::unix::socket::bound_udp(cfg.bind, cfg.rx_options().rcvbuf)
+        None => crate::sys::open_recv_socket(cfg.bind, cfg.rx_options().rcvbuf)
             .map_err(RecvError::Socket)?,
     };
     open_rx(sock, &cfg.rx_options()).map_err(|e| RecvError::BackendUnavailable {
@@ -763,7 +763,7 @@ impl<S: DatagramSink + 'static> Receiver<S> {
             .spawn(move || {
                 let mut notices = Vec::new();
                 if let Some(core) = cfg.rx_core {
-                    if !crate::sys::unix::thread::pin_current(core) {
+                    if !crate::sys::pin_current(core) {
                         notices.push(format!(
                             "could not pin the receive thread to core {core}; it runs unpinned"
                         ));

@@ -44,9 +44,16 @@ fn send_paced(tx: &UdpSocket, to: SocketAddr, seqs: &[u64], len: usize, control:
 fn backends() -> Vec<RecvBackend> {
     let mut v = vec![RecvBackend::Mmsg];
     let probe = UdpSocket::bind(LOOPBACK).unwrap();
-    match crate::sys::uring_rx::UringRx::new(probe, false, 8) {
+    let opts = crate::sys::rx::RxOptions {
+        choice: RecvBackend::Uring,
+        gro: false,
+        rcvbuf: 0,
+        uring_buffers: 8,
+        uring_unavailable: false,
+    };
+    match crate::sys::rx::open_rx(probe, &opts) {
         Ok(_) => v.push(RecvBackend::Uring),
-        Err(e) => eprintln!("skipping the uring receive backend: {e}"),
+        Err(e) => eprintln!("skipping the uring receive backend: {}", e.error),
     }
     v
 }
@@ -608,7 +615,7 @@ fn pinned_named_receiver_thread() {
             Some(&self.1)
         }
     }
-    let cores = crate::sys::unix::thread::available_cores();
+    let cores = crate::sys::available_cores();
     let core = *cores.last().unwrap();
     let config = cfg(RecvBackend::Auto)
         .rx_core(core)

@@ -26,19 +26,68 @@ macro_rules! syscall {
     }};
 }
 
+// One module per platform family, chosen here and only here. What each target offers beyond its
+// family (sendmmsg, GSO, io_uring, the error queue, ...) is a `ringshot_*` cfg set by build.rs.
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(unix)]
+mod unix;
+
 pub(crate) mod probe;
-pub mod rx;
+pub(crate) mod rx;
 #[cfg(test)]
 pub(crate) mod sim;
-pub mod slab;
-#[cfg(unix)]
-pub mod unix;
-#[cfg(target_os = "linux")]
-pub mod uring;
-#[cfg(target_os = "linux")]
-pub mod uring_rx;
+pub(crate) mod slab;
+
+// The roles portable code calls. Nothing outside `sys` names a platform module.
+pub(crate) use unix::ackrx::{AckRx, AckWake, ACK_BATCH};
+pub(crate) use unix::is_transient_recv_errno;
+pub(crate) use unix::socket::bound_udp as open_recv_socket;
+#[cfg(test)]
+pub(crate) use unix::socket::connected_udp;
+pub(crate) use unix::thread::{
+    available_cores, lock_memory, pin_current, set_fifo as set_rt_priority, set_timer_slack_ns,
+    sleep_until, thread_cpu_ns,
+};
+
+/// Whether this target has the io_uring send backend.
+pub(crate) const HAS_URING: bool = cfg!(ringshot_uring);
+/// Whether this target has the sendmmsg send backend.
+pub(crate) const HAS_SENDMMSG: bool = cfg!(ringshot_mmsg);
+
+/// What a failed send means, whatever the OS: each backend turns its OS's error codes into one
+/// of these at the syscall boundary and reacts to the kind, never to a raw code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendErrorKind {
+    /// The socket buffer is full: wait (bounded) until writable, then resend.
+    WouldBlock,
+    /// The queueing layer below the socket is full: resend later.
+    NoBuffers,
+    /// An ICMP port unreachable came back for an earlier datagram: resend later.
+    Refused,
+    /// A signal cut the call short before anything was sent.
+    Interrupted,
+    /// The path cannot segment a GSO super-packet: send one datagram per packet from now on.
+    GsoRefused,
+    /// Anything else ends the stream.
+    Other,
+}
 
 pub use slab::{Slab, SlotToken};
+
+/// Opens a separate ACK socket bound to `addr` (when the data socket is not the one the device
+/// answers). With the data socket's clone from [`open_tx`] it feeds [`AckRx`].
+pub(crate) fn open_ack_socket(addr: std::net::SocketAddr) -> io::Result<std::net::UdpSocket> {
+    unix::socket::bound_udp(addr, 0)
+}
+
+/// Asks for a receive buffer of `bytes` on `sock` (forcing past the system limit where the OS
+/// allows it) and returns the size the OS reports afterwards; best effort.
+pub fn set_recv_buffer(sock: &std::net::UdpSocket, bytes: usize) -> usize {
+    use std::os::fd::AsRawFd;
+    unix::socket::set_recv_buffer(sock.as_raw_fd(), bytes)
+}
 
 /// One packet for a backend: the slot holding it and its UDP payload length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +214,7 @@ fn readiness_backend<S: unix::sendsys::SendSys + 'static>(
     gso: bool,
     sys: S,
 ) -> Box<dyn TxBackend> {
-    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    #[cfg(ringshot_mmsg)]
     if mmsg {
         return Box::new(unix::mmsg::MmsgBackend::new(sock, gso, sys));
     }
@@ -173,14 +222,14 @@ fn readiness_backend<S: unix::sendsys::SendSys + 'static>(
     Box::new(unix::send::SendBackend::new(sock, gso, sys))
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_uring)]
 fn open_uring(
     sock: std::net::UdpSocket,
     gso: bool,
     cfg: &crate::SenderConfig,
     slab: &std::sync::Arc<Slab>,
 ) -> std::io::Result<Box<dyn TxBackend>> {
-    Ok(Box::new(uring::UringBackend::new(
+    Ok(Box::new(linux::uring::UringBackend::new(
         sock,
         gso,
         cfg,
@@ -188,7 +237,7 @@ fn open_uring(
     )?))
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(ringshot_uring))]
 fn open_uring(
     _sock: std::net::UdpSocket,
     _gso: bool,
@@ -230,6 +279,7 @@ pub fn gso_run_len(pkts: &[TxDesc]) -> usize {
 }
 
 /// The one place a negative io_uring CQE result becomes an `io::Error`.
+#[cfg(ringshot_uring)]
 pub fn cqe_result(res: i32) -> io::Result<u32> {
     if res < 0 {
         Err(io::Error::from_raw_os_error(-res))
@@ -264,6 +314,7 @@ mod tests {
         assert_eq!(gso_run_len(&d(&[65_507, 65_507])), 1);
     }
 
+    #[cfg(ringshot_uring)]
     #[test]
     fn negative_cqe_is_errno() {
         assert_eq!(cqe_result(5).unwrap(), 5);

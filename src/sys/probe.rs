@@ -11,15 +11,13 @@ pub(crate) fn kernel() -> Capabilities {
     if let Ok(sock) = UdpSocket::bind("127.0.0.1:0") {
         let fd = sock.as_raw_fd();
         c.gso = super::unix::socket::gso_supported(fd);
-        c.gro =
-            nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::UdpGroSegment, &true)
-                .is_ok();
+        c.gro = super::rx::gro_supported(&sock);
     }
     uring(&mut c);
     c
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_uring)]
 fn uring(c: &mut Capabilities) {
     use io_uring::{opcode, IoUring, Probe};
     let Ok(ring) = IoUring::new(8) else {
@@ -55,5 +53,5 @@ fn uring(c: &mut Capabilities) {
         .is_ok();
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(ringshot_uring))]
 fn uring(_: &mut Capabilities) {}

@@ -7,7 +7,7 @@
 //! blocks in [`RxBackend::recv_batch`]; [`RxBackend::wait`] blocks for readability with a timeout.
 //!
 //! Two backends exist on Linux: `mmsg` ([`super::unix::rx::MmsgRx`], recvmmsg in batches of 64)
-//! and `uring` ([`super::uring_rx::UringRx`], io_uring multishot RECVMSG with a provided buffer
+//! and `uring` ([`super::linux::uring_rx::UringRx`], io_uring multishot RECVMSG with a provided buffer
 //! ring). [`open_rx`] sets the socket up and picks one.
 
 use std::io;
@@ -122,8 +122,10 @@ pub struct RxOptions {
     /// SO_RCVBUF to ask for (SO_RCVBUFFORCE first); 0 leaves the default.
     pub rcvbuf: usize,
     /// Buffers in the io_uring provided-buffer ring (a power of two).
+    #[cfg_attr(not(ringshot_uring), allow(dead_code))]
     pub uring_buffers: u16,
     /// Behave as if io_uring were unavailable (tests of the fallback).
+    #[cfg_attr(not(ringshot_uring), allow(dead_code))]
     pub uring_unavailable: bool,
 }
 
@@ -177,7 +179,7 @@ pub fn open_rx(
     open_mmsg(sock, setup.gro).map(|b| (b, notices))
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_uring)]
 fn open_uring(sock: &UdpSocket, gro: bool, opts: &RxOptions) -> io::Result<Box<dyn RxBackend>> {
     if opts.uring_unavailable {
         return Err(io::Error::new(
@@ -185,14 +187,14 @@ fn open_uring(sock: &UdpSocket, gro: bool, opts: &RxOptions) -> io::Result<Box<d
             "io_uring disabled (forced by test fault injection)",
         ));
     }
-    Ok(Box::new(super::uring_rx::UringRx::new(
+    Ok(Box::new(super::linux::uring_rx::UringRx::new(
         sock.try_clone()?,
         gro,
         opts.uring_buffers,
     )?))
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(ringshot_uring))]
 fn open_uring(_: &UdpSocket, _: bool, _: &RxOptions) -> io::Result<Box<dyn RxBackend>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
@@ -200,20 +202,8 @@ fn open_uring(_: &UdpSocket, _: bool, _: &RxOptions) -> io::Result<Box<dyn RxBac
     ))
 }
 
-#[cfg(target_os = "linux")]
 fn open_mmsg(sock: UdpSocket, gro: bool) -> Result<Box<dyn RxBackend>, OpenRxError> {
     Ok(Box::new(super::unix::rx::MmsgRx::new(sock, gro)))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn open_mmsg(_: UdpSocket, _: bool) -> Result<Box<dyn RxBackend>, OpenRxError> {
-    Err(OpenRxError {
-        backend: "mmsg",
-        error: io::Error::new(
-            io::ErrorKind::Unsupported,
-            "the receive backends are Linux-only for now",
-        ),
-    })
 }
 
 /// What [`prepare_socket`] managed to switch on.
@@ -238,7 +228,7 @@ pub fn prepare_socket(sock: &UdpSocket, opts: &RxOptions) -> io::Result<RxSetup>
     } else {
         0
     };
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_gso)]
     {
         let gro = opts.gro && setsockopt_on(fd, libc::SOL_UDP, libc::UDP_GRO).is_ok();
         let drop_counter = setsockopt_on(fd, libc::SOL_SOCKET, libc::SO_RXQ_OVFL).is_ok();
@@ -250,14 +240,28 @@ pub fn prepare_socket(sock: &UdpSocket, opts: &RxOptions) -> io::Result<RxSetup>
             timestamps,
         })
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(ringshot_gso))]
     Ok(RxSetup {
         rcvbuf,
         ..RxSetup::default()
     })
 }
 
-#[cfg(target_os = "linux")]
+/// Whether the kernel takes UDP GRO on a receive socket.
+pub(crate) fn gro_supported(sock: &UdpSocket) -> bool {
+    #[cfg(ringshot_gso)]
+    {
+        use std::os::fd::AsRawFd;
+        setsockopt_on(sock.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO).is_ok()
+    }
+    #[cfg(not(ringshot_gso))]
+    {
+        let _ = sock;
+        false
+    }
+}
+
+#[cfg(ringshot_gso)]
 fn setsockopt_on(fd: std::os::fd::RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
     let one: libc::c_int = 1;
     syscall!(setsockopt(
@@ -294,7 +298,7 @@ pub struct CmsgInfo {
 /// Parses the control messages in `control` (as the kernel wrote them after a recvmsg). Unknown
 /// messages are skipped; a malformed length ends the walk. Every read is bounds-checked against
 /// `control`, which need not be aligned.
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_gso)]
 pub fn parse_control(control: &[u8]) -> CmsgInfo {
     use std::mem::size_of;
     let mut info = CmsgInfo::default();
@@ -343,10 +347,13 @@ pub fn parse_control(control: &[u8]) -> CmsgInfo {
 }
 
 /// Reads a `sockaddr_in`/`sockaddr_in6` the kernel wrote into `name` (its first `len` bytes).
-#[cfg(target_os = "linux")]
+/// Where addresses start with a length byte (the BSDs, macOS) the family is the second byte.
 pub fn parse_sockaddr(name: &[u8]) -> Option<SocketAddr> {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    #[cfg(not(ringshot_sa_len))]
     let family = u16::from_ne_bytes(name.get(0..2)?.try_into().ok()?);
+    #[cfg(ringshot_sa_len)]
+    let family = u16::from(*name.get(1)?);
     let port = u16::from_be_bytes(name.get(2..4)?.try_into().ok()?);
     match i32::from(family) {
         libc::AF_INET => {
@@ -400,6 +407,7 @@ impl DropCounter {
 
 /// What one report on a socket's error queue (IP_RECVERR / IPV6_RECVERR) was about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(ringshot_errqueue), allow(dead_code))] // no error queue: nothing reports these
 pub enum ErrorReport {
     /// ICMP / ICMPv6 port unreachable: nothing listens on the peer's port.
     PortUnreachable,
@@ -413,13 +421,14 @@ pub enum ErrorReport {
 
 /// Most error-queue reports read by one [`drain_error_queue`] call, so a flood cannot hold the
 /// caller; what is left keeps the socket's POLLERR up for the next call.
+#[cfg(ringshot_errqueue)]
 pub const ERRQUEUE_BATCH: usize = 64;
 
 /// Reads up to [`ERRQUEUE_BATCH`] reports from `sock`'s error queue without blocking and calls
 /// `on` with each one's kind. Reading the queue also clears the pending socket error the kernel
 /// raised with the report, which is what keeps poll(2) saying POLLERR. Returns how many were
 /// read.
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_errqueue)]
 pub fn drain_error_queue(sock: &UdpSocket, on: &mut dyn FnMut(ErrorReport)) -> usize {
     use std::os::fd::AsRawFd;
     let mut data = [0u8; 64];
@@ -449,14 +458,14 @@ pub fn drain_error_queue(sock: &UdpSocket, on: &mut dyn FnMut(ErrorReport)) -> u
     n
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(ringshot_errqueue))]
 pub fn drain_error_queue(_sock: &UdpSocket, _on: &mut dyn FnMut(ErrorReport)) -> usize {
     0
 }
 
 /// Finds the `sock_extended_err` in the control messages of an error-queue read and classifies
 /// it. Bounds-checked like [`parse_control`].
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_errqueue)]
 fn parse_error_report(control: &[u8]) -> Option<ErrorReport> {
     use std::mem::size_of;
     let hdr_len = size_of::<libc::cmsghdr>();
@@ -503,7 +512,7 @@ fn parse_error_report(control: &[u8]) -> Option<ErrorReport> {
 
 /// Sends `data` as one UDP GSO super-packet of `segment`-byte datagrams from `sock` to `dest`
 /// (a test and benchmark helper: what a GSO sender puts on the wire).
-#[cfg(target_os = "linux")]
+#[cfg(all(test, ringshot_gso))]
 pub fn send_gso(
     sock: &UdpSocket,
     dest: SocketAddr,
@@ -530,29 +539,50 @@ pub fn send_gso(
     syscall!(sendmsg(sock.as_raw_fd(), &hdr, 0)).map(|n| n as usize)
 }
 
-/// Writes `addr` as a `sockaddr_in`/`sockaddr_in6` into `out` and returns its length.
-#[cfg(target_os = "linux")]
-fn write_sockaddr(addr: SocketAddr, out: &mut [u8; NAME_LEN]) -> usize {
+/// Where the OS has no UDP GSO there is nothing to send this way.
+#[cfg(all(test, not(ringshot_gso)))]
+pub fn send_gso(_: &UdpSocket, _: SocketAddr, _: &[u8], _: u16) -> io::Result<usize> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Without the Linux receive options there are no control messages to read.
+#[cfg(not(ringshot_gso))]
+pub fn parse_control(_control: &[u8]) -> CmsgInfo {
+    CmsgInfo::default()
+}
+
+/// Writes `addr` as a `sockaddr_in`/`sockaddr_in6` into `out` and returns its length. Where
+/// addresses start with a length byte (the BSDs, macOS) it is written with the family after it.
+pub fn write_sockaddr(addr: SocketAddr, out: &mut [u8; NAME_LEN]) -> usize {
+    let (family, len) = match addr {
+        SocketAddr::V4(_) => (libc::AF_INET, std::mem::size_of::<libc::sockaddr_in>()),
+        SocketAddr::V6(_) => (libc::AF_INET6, std::mem::size_of::<libc::sockaddr_in6>()),
+    };
+    *out = [0; NAME_LEN];
+    #[cfg(not(ringshot_sa_len))]
+    out[0..2].copy_from_slice(&(family as u16).to_ne_bytes());
+    #[cfg(ringshot_sa_len)]
+    {
+        out[0] = len as u8; // 16 or 28
+        out[1] = family as u8;
+    }
     match addr {
         SocketAddr::V4(a) => {
-            out[0..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
             out[2..4].copy_from_slice(&a.port().to_be_bytes());
             out[4..8].copy_from_slice(&a.ip().octets());
-            std::mem::size_of::<libc::sockaddr_in>()
         }
         SocketAddr::V6(a) => {
-            out[0..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
             out[2..4].copy_from_slice(&a.port().to_be_bytes());
             out[4..8].copy_from_slice(&a.flowinfo().to_ne_bytes());
             out[8..24].copy_from_slice(&a.ip().octets());
             out[24..28].copy_from_slice(&a.scope_id().to_ne_bytes());
-            std::mem::size_of::<libc::sockaddr_in6>()
         }
     }
+    len
 }
 
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
+#[cfg(test)]
+mod sockaddr_tests {
     use super::*;
 
     #[test]
@@ -566,6 +596,11 @@ mod tests {
         assert_eq!(parse_sockaddr(&[0u8; 16]), None, "AF_UNSPEC");
         assert_eq!(parse_sockaddr(&[2, 0, 1]), None, "short");
     }
+}
+
+#[cfg(all(test, ringshot_gso))]
+mod tests {
+    use super::*;
 
     #[test]
     fn drop_counter_widens_and_ignores_stale_counts() {

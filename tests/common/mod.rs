@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,7 +29,7 @@ impl TestReceiver {
     /// Receives until `expect` unique packets arrived or `idle` passes with nothing.
     pub fn start(expect: u64, payload: usize, idle: Duration) -> TestReceiver {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        ringshot::sys::unix::socket::set_recv_buffer(sock.as_raw_fd(), 256 << 20);
+        ringshot::os::set_recv_buffer(&sock, 256 << 20);
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
         let addr = sock.local_addr().unwrap();

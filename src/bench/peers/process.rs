@@ -168,7 +168,7 @@ impl Drop for Proc {
 
 /// Pins the process's first thread to `core` (threads it starts later inherit it). Best effort:
 /// the peers also get their own affinity flags, so a failure here only loses the early threads.
-#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+#[cfg(ringshot_cpuset)]
 fn pin_process(pid: u32, core: usize) {
     let mut set = nix::sched::CpuSet::new();
     if set.set(core).is_ok() {
@@ -180,7 +180,7 @@ fn pin_process(pid: u32, core: usize) {
 
 /// Platforms without `sched_setaffinity` (macOS, NetBSD, ...): the child is not pinned here and
 /// relies on the peer's own affinity flag, where it has one.
-#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+#[cfg(not(ringshot_cpuset))]
 fn pin_process(_pid: u32, _core: usize) {}
 
 /// A port free on 127.0.0.1 for both TCP and UDP at the time of asking.

@@ -58,6 +58,7 @@ impl<S: SendSys> MmsgBackend<S> {
     }
 
     /// The syscall seam.
+    #[cfg(all(test, ringshot_uring))]
     pub fn sys(&self) -> &S {
         &self.sys
     }
@@ -186,7 +187,7 @@ impl<S: SendSys> TxBackend for MmsgBackend<S> {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(test, ringshot_uring))]
 mod tests {
     use super::*;
     use crate::fault::FaultPlan;

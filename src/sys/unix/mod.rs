@@ -1,21 +1,21 @@
 //! Unix: sockets, the `send` and `sendmmsg` backends, thread tuning.
 
-pub mod msg;
-#[cfg(target_os = "linux")]
-pub mod rx;
-pub mod send;
-pub mod sendsys;
-pub mod socket;
-#[cfg(all(test, target_os = "linux"))]
+pub(crate) mod ackrx;
+#[cfg(ringshot_mmsg)]
+pub(crate) mod mmsg;
+pub(crate) mod msg;
+pub(crate) mod rx;
+pub(crate) mod send;
+pub(crate) mod sendsys;
+pub(crate) mod socket;
+#[cfg(all(test, ringshot_uring))]
 pub(crate) mod testkit;
-pub mod thread;
-
-#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
-pub mod mmsg;
+pub(crate) mod thread;
 
 use std::io;
 
 use crate::stats::TxMetrics;
+use crate::sys::SendErrorKind;
 
 /// How long one `submit` may wait for the socket to become writable after EAGAIN before it
 /// returns to the engine (which then checks its stop flag and stall timeout and calls again).
@@ -35,21 +35,44 @@ pub(crate) enum SendFailure {
     Fatal,
 }
 
-/// Counts `err` and decides what to do. `with_gso` says whether the failed call carried a
-/// UDP_SEGMENT cmsg.
+/// The OS-neutral kind of a failed send. `with_gso` says whether the failed call carried a
+/// UDP_SEGMENT cmsg (EIO and EINVAL then mean the path cannot segment).
+pub(crate) fn send_error_kind(err: &io::Error, with_gso: bool) -> SendErrorKind {
+    match err.raw_os_error().unwrap_or(0) {
+        libc::EAGAIN => SendErrorKind::WouldBlock,
+        libc::ENOBUFS => SendErrorKind::NoBuffers,
+        libc::ECONNREFUSED => SendErrorKind::Refused,
+        libc::EINTR => SendErrorKind::Interrupted,
+        libc::EIO | libc::EINVAL if with_gso => SendErrorKind::GsoRefused,
+        _ => SendErrorKind::Other,
+    }
+}
+
+/// Counts `err` (by errno, named by [`crate::stats::errno_name`]) and decides what to do.
+/// `with_gso` says whether the failed call carried a UDP_SEGMENT cmsg.
 pub(crate) fn classify_send_error(
     err: &io::Error,
     with_gso: bool,
     m: &mut TxMetrics,
 ) -> SendFailure {
-    let errno = err.raw_os_error().unwrap_or(0);
-    m.record_errno(errno);
-    match errno {
-        libc::EAGAIN => SendFailure::WaitWritable,
-        libc::ENOBUFS | libc::ECONNREFUSED | libc::EINTR => SendFailure::Retry,
-        libc::EIO | libc::EINVAL if with_gso => SendFailure::DisableGso,
-        _ => SendFailure::Fatal,
+    m.record_errno(err.raw_os_error().unwrap_or(0));
+    match send_error_kind(err, with_gso) {
+        SendErrorKind::WouldBlock => SendFailure::WaitWritable,
+        SendErrorKind::NoBuffers | SendErrorKind::Refused | SendErrorKind::Interrupted => {
+            SendFailure::Retry
+        }
+        SendErrorKind::GsoRefused => SendFailure::DisableGso,
+        SendErrorKind::Other => SendFailure::Fatal,
     }
+}
+
+/// Whether a receive error on the ACK socket is transient (an ICMP report or a full queue that
+/// the next call gets past).
+pub(crate) fn is_transient_recv_errno(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::ENOBUFS | libc::EHOSTUNREACH | libc::ENETUNREACH
+    )
 }
 
 /// Switches GSO off for good, logging once per backend.

@@ -1,8 +1,6 @@
 //! Stable storage for `msghdr`s that point into the slab, with an optional UDP_SEGMENT (GSO)
 //! control message. Used by the sendmsg, sendmmsg and io_uring SENDMSG paths alike.
 
-use std::mem::size_of;
-
 use crate::sys::{Slab, TxDesc};
 
 /// Control-message space for one u16 cmsg, 8-byte aligned (CMSG_SPACE(2) is 24 on 64-bit Linux).
@@ -11,10 +9,10 @@ use crate::sys::{Slab, TxDesc};
 pub struct CmsgBuf([u8; 32]);
 
 /// Writes a UDP_SEGMENT cmsg carrying `segment_size` into `buf` and returns the control length.
-#[cfg(target_os = "linux")]
+#[cfg(ringshot_gso)]
 pub fn write_gso_cmsg(buf: &mut CmsgBuf, segment_size: u16) -> usize {
     // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as usize;
     assert!(space <= buf.0.len());
     buf.0 = [0; 32];
     // SAFETY: msghdr is plain data; all-zero is a valid empty header.
@@ -27,13 +25,13 @@ pub fn write_gso_cmsg(buf: &mut CmsgBuf, segment_size: u16) -> usize {
         let cmsg = libc::CMSG_FIRSTHDR(&hdr);
         (*cmsg).cmsg_level = libc::SOL_UDP;
         (*cmsg).cmsg_type = libc::UDP_SEGMENT;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), segment_size);
     }
     space
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(ringshot_gso))]
 pub fn write_gso_cmsg(_buf: &mut CmsgBuf, _segment_size: u16) -> usize {
     0
 }

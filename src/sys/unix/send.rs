@@ -45,6 +45,7 @@ impl<S: SendSys> SendBackend<S> {
     }
 
     /// The syscall seam.
+    #[cfg(all(test, ringshot_uring))]
     pub fn sys(&self) -> &S {
         &self.sys
     }
@@ -155,7 +156,7 @@ impl<S: SendSys> TxBackend for SendBackend<S> {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(test, ringshot_uring))]
 mod tests {
     use super::*;
     use crate::fault::FaultPlan;

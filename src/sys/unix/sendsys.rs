@@ -49,7 +49,7 @@ pub trait SendSys: Send + std::fmt::Debug {
     ///
     /// Every header in `hdrs` and everything it points to are valid during the call (the
     /// kernel writes each header's `msg_len`, and nothing else).
-    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    #[cfg(ringshot_mmsg)]
     unsafe fn sendmmsg(
         &mut self,
         fd: RawFd,
@@ -88,7 +88,7 @@ impl SendSys for RealSys {
         syscall!(sendmsg(fd, hdr, 0)).map(|n| n as usize)
     }
 
-    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    #[cfg(ringshot_mmsg)]
     unsafe fn sendmmsg(
         &mut self,
         fd: RawFd,
@@ -96,8 +96,10 @@ impl SendSys for RealSys {
         _first_gso: bool,
         _m: &mut TxMetrics,
     ) -> io::Result<usize> {
-        let n = hdrs.len().min(libc::c_uint::MAX as usize) as libc::c_uint;
-        syscall!(sendmmsg(fd, hdrs.as_mut_ptr(), n, 0)).map(|k| k as usize)
+        // The count is a `c_uint` on Linux and NetBSD and a `size_t` on FreeBSD (which also
+        // returns `ssize_t`): clamped to `c_uint`, it converts losslessly to either.
+        let n = hdrs.len().min(libc::c_uint::MAX as usize);
+        syscall!(sendmmsg(fd, hdrs.as_mut_ptr(), n as _, 0)).map(|k| k as usize)
     }
 
     fn wait_writable(&mut self, fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
@@ -188,7 +190,7 @@ impl<S: SendSys> SendSys for Faulty<S> {
         }
     }
 
-    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
+    #[cfg(ringshot_mmsg)]
     unsafe fn sendmmsg(
         &mut self,
         fd: RawFd,

@@ -50,7 +50,7 @@ pub fn connected_udp(
     sock.connect(dest)?;
     sock.set_nonblocking(true)?;
     set_send_buffer(sock.as_raw_fd(), sndbuf);
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_errqueue)]
     {
         let (level, name) = match dest {
             SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_RECVERR),
@@ -65,27 +65,39 @@ pub fn connected_udp(
 /// the bind: a datagram that arrives between bind and a later resize would otherwise meet the
 /// default buffer (a few 64 KiB datagrams) and could be dropped.
 pub fn bound_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<UdpSocket> {
-    use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    use crate::sys::rx::{write_sockaddr, NameBuf, NAME_LEN};
+    use std::os::fd::{FromRawFd, OwnedFd};
     let family = match addr {
-        SocketAddr::V4(_) => AddressFamily::Inet,
-        SocketAddr::V6(_) => AddressFamily::Inet6,
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
     };
-    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd"))]
-    let flags = SockFlag::SOCK_CLOEXEC;
-    #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "netbsd")))]
-    let flags = SockFlag::empty();
-    let fd = socket(family, SockType::Datagram, flags, None)?;
+    #[cfg(ringshot_cloexec)]
+    let kind = libc::SOCK_DGRAM | libc::SOCK_CLOEXEC;
+    #[cfg(not(ringshot_cloexec))]
+    let kind = libc::SOCK_DGRAM;
+    let raw = syscall!(socket(family, kind, 0))?;
+    // SAFETY: socket(2) just returned this descriptor; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    #[cfg(not(ringshot_cloexec))]
+    syscall!(fcntl(raw, libc::F_SETFD, libc::FD_CLOEXEC))?;
     if rcvbuf > 0 {
         set_recv_buffer(fd.as_raw_fd(), rcvbuf);
     }
-    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    let mut name = NameBuf([0; NAME_LEN]);
+    let len = write_sockaddr(addr, &mut name.0);
+    // `name` is an aligned buffer holding a sockaddr of `len` bytes; bind only reads it.
+    syscall!(bind(
+        fd.as_raw_fd(),
+        name.0.as_ptr().cast::<libc::sockaddr>(),
+        len as libc::socklen_t
+    ))?;
     Ok(UdpSocket::from(fd))
 }
 
 /// Sets SO_SNDBUF, trying SO_SNDBUFFORCE first (root may exceed wmem_max). Best effort.
 pub fn set_send_buffer(fd: RawFd, bytes: usize) {
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_bufforce)]
     if setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, v).is_ok() {
         return;
     }
@@ -96,9 +108,9 @@ pub fn set_send_buffer(fd: RawFd, bytes: usize) {
 /// (Linux doubles the request for bookkeeping).
 pub fn set_recv_buffer(fd: RawFd, bytes: usize) -> usize {
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_bufforce)]
     let forced = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v).is_ok();
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(ringshot_bufforce))]
     let forced = false;
     if !forced {
         let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, v);
@@ -107,17 +119,18 @@ pub fn set_recv_buffer(fd: RawFd, bytes: usize) -> usize {
 }
 
 /// SO_SNDBUF as the kernel reports it.
+#[cfg(test)]
 pub fn send_buffer(fd: RawFd) -> usize {
     getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF).map_or(0, |v| v as usize)
 }
 
 /// Whether this socket accepts the UDP_SEGMENT option (UDP GSO, Linux 4.18+).
 pub fn gso_supported(fd: RawFd) -> bool {
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_gso)]
     {
         getsockopt_int(fd, libc::SOL_UDP, libc::UDP_SEGMENT).is_ok()
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(ringshot_gso))]
     {
         let _ = fd;
         false
@@ -146,7 +159,7 @@ pub fn wait_writable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
 /// Reads and discards everything on the socket's error queue (IP_RECVERR reports). The pending
 /// socket error itself is returned by the next send, where it is counted.
 pub fn drain_error_queue(fd: RawFd) {
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_errqueue)]
     {
         let mut data = [0u8; 256];
         let mut control = [0u64; 64];
@@ -172,7 +185,7 @@ pub fn drain_error_queue(fd: RawFd) {
             }
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(ringshot_errqueue))]
     let _ = fd;
 }
 
@@ -194,7 +207,7 @@ mod tests {
             eprintln!("skipping the SO_SNDBUFFORCE check: not root");
             assert!(send_buffer(tx.as_raw_fd()) > 0);
         }
-        if cfg!(target_os = "linux") {
+        if cfg!(ringshot_gso) {
             assert!(
                 gso_supported(tx.as_raw_fd()),
                 "kernel 4.18+ has UDP_SEGMENT"

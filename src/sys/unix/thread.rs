@@ -9,14 +9,14 @@ pub fn pin_current(core: usize) -> bool {
 
 /// Puts the calling thread under SCHED_FIFO at `priority`.
 pub fn set_fifo(priority: i32) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_rt)]
     {
         let param = libc::sched_param {
             sched_priority: priority,
         };
         syscall!(sched_setscheduler(0, libc::SCHED_FIFO, &param)).map(drop)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(ringshot_rt))]
     {
         let _ = priority;
         Err(io::Error::from(io::ErrorKind::Unsupported))
@@ -52,11 +52,11 @@ pub fn available_cores() -> Vec<usize> {
 /// Sets the calling thread's timer slack to `ns` nanoseconds, so the kernel wakes it close to
 /// the deadline it asked for rather than batching the wake-up (the default slack is 50 µs).
 pub fn set_timer_slack_ns(ns: u64) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
+    #[cfg(ringshot_rt)]
     {
         syscall!(prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0)).map(drop)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(ringshot_rt))]
     {
         let _ = ns;
         Err(io::Error::from(io::ErrorKind::Unsupported))
@@ -71,7 +71,7 @@ pub fn sleep_until(deadline: std::time::Instant) {
     let Some(left) = deadline.checked_duration_since(now) else {
         return;
     };
-    #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+    #[cfg(ringshot_abs_sleep)]
     {
         let mut ts = libc::timespec {
             tv_sec: 0,
@@ -106,7 +106,7 @@ pub fn sleep_until(deadline: std::time::Instant) {
             }
         }
     }
-    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+    #[cfg(not(ringshot_abs_sleep))]
     std::thread::sleep(left);
 }
 

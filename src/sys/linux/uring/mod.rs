@@ -52,11 +52,11 @@ use io_uring::{opcode, squeue, types, Probe};
 
 use self::ops::{on_notif, on_result, Effect, OpState, Outcome, Stray};
 use self::ring::{Cqe, Faulty, RealRing, Ring, SqeInfo, F_MORE, F_NOTIF};
-use super::unix::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
-use super::unix::{classify_send_error, SendFailure};
-use super::{cqe_result, gso_run_len, Slab, TxBackend, TxDesc, GSO_MAX_SEGMENTS};
 use crate::fault::FaultInjector;
 use crate::stats::TxMetrics;
+use crate::sys::unix::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
+use crate::sys::unix::{classify_send_error, SendFailure};
+use crate::sys::{cqe_result, gso_run_len, Slab, TxBackend, TxDesc, GSO_MAX_SEGMENTS};
 use crate::SenderConfig;
 
 /// Longest a `submit` or `reap` waits for completions.

@@ -164,7 +164,7 @@ impl UringRx {
                 format!("provided-buffer rings are not available ({e})"),
             )
         })?;
-        let mut msghdr = Box::new(super::unix::msg::empty_msghdr());
+        let mut msghdr = Box::new(crate::sys::unix::msg::empty_msghdr());
         msghdr.msg_namelen = NAME_LEN as libc::socklen_t;
         msghdr.msg_controllen = CONTROL_LEN as _;
         let mut rx = UringRx {
@@ -196,7 +196,7 @@ impl UringRx {
         let first: Vec<cqueue::Entry> = rx.ring.completion().collect();
         for cqe in &first {
             if cqe.user_data() == UD_RECV && !cqueue::more(cqe.flags()) {
-                if let Err(e) = super::cqe_result(cqe.result()) {
+                if let Err(e) = crate::sys::cqe_result(cqe.result()) {
                     if e.raw_os_error() == Some(libc::EINVAL) {
                         return Err(io::Error::new(
                             io::ErrorKind::Unsupported,
@@ -303,7 +303,7 @@ impl State {
         if !cqueue::more(flags) {
             self.armed = false;
         }
-        let n = match super::cqe_result(cqe.result()) {
+        let n = match crate::sys::cqe_result(cqe.result()) {
             Ok(n) => n as usize,
             Err(e) => {
                 return match e.raw_os_error() {
