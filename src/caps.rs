@@ -26,10 +26,13 @@ pub struct Capabilities {
 /// Probes the kernel (a few sockets and small rings, opened and closed at once).
 pub fn capabilities() -> Capabilities {
     let mut c = crate::sys::probe::kernel();
-    c.backends = if cfg!(target_os = "linux") {
-        vec!["uring", "mmsg", "send"]
-    } else {
-        vec!["mmsg", "send"]
-    };
+    c.backends = [
+        ("uring", crate::sys::HAS_URING),
+        ("mmsg", crate::sys::HAS_SENDMMSG),
+        ("send", true),
+    ]
+    .into_iter()
+    .filter_map(|(name, built)| built.then_some(name))
+    .collect();
     c
 }

@@ -113,7 +113,7 @@ impl Slab {
     /// right to its slot, so no second reference to these bytes can exist meanwhile:
     ///
     /// ```
-    /// use ringshot::sys::slab::Slab;
+    /// use ringshot::backend::Slab;
     /// let (slab, mut tokens) = Slab::new(2, 64);
     /// let (first, second) = tokens.split_at_mut(1);
     /// let a = slab.bytes_mut(&mut first[0]);
@@ -126,7 +126,7 @@ impl Slab {
     /// Asking twice with the same token while the first slice is alive does not compile:
     ///
     /// ```compile_fail,E0499
-    /// use ringshot::sys::slab::Slab;
+    /// use ringshot::backend::Slab;
     /// let (slab, mut tokens) = Slab::new(1, 64);
     /// let a = slab.bytes_mut(&mut tokens[0]);
     /// let b = slab.bytes_mut(&mut tokens[0]);
@@ -137,7 +137,7 @@ impl Slab {
     /// Nor does reading the slot through [`bytes`](Self::bytes) while a writable slice lives:
     ///
     /// ```compile_fail,E0502
-    /// use ringshot::sys::slab::Slab;
+    /// use ringshot::backend::Slab;
     /// let (slab, mut tokens) = Slab::new(1, 64);
     /// let a = slab.bytes_mut(&mut tokens[0]);
     /// let b = slab.bytes(&tokens[0]);
