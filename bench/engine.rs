@@ -79,7 +79,7 @@ fn loopback(c: &mut Criterion) {
                             return Duration::from_nanos(1);
                         }
                     };
-                    tx.join().expect("sender");
+                    tx.finish().expect("sender");
                     total += t0.elapsed();
                     let got = drain_and_stop(rx, Duration::from_millis(20)).expect("receiver");
                     black_box(got.packets);

@@ -102,7 +102,7 @@ fn engine_with_stall(
         .unwrap();
     SourceSender::spawn(cfg, PatternSource::new(PAYLOAD, Some(n), None))
         .unwrap()
-        .join()
+        .finish()
 }
 
 /// What must hold after any run without restarts in which `sent` packets left the sender

@@ -103,7 +103,7 @@ fn run_case(
     std::thread::spawn(move || {
         let result = SourceSender::spawn(cfg, PatternSource::new(payload, Some(n), None))
             .map_err(|e| e.to_string())
-            .and_then(|s| s.join().map_err(|e| e.to_string()));
+            .and_then(|s| s.finish().map_err(|e| e.to_string()));
         let _ = tx.send(result);
     });
     let report = match done.recv_timeout(WATCHDOG) {

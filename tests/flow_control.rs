@@ -248,7 +248,7 @@ fn stream(
         cfg,
         PatternSource::new(dev.payload as usize, Some(count), None),
     )?
-    .join()
+    .finish()
 }
 
 fn check_clean_run(dev: DeviceCfg, count: u64, window: u64) -> (TxReport, DeviceStats) {

@@ -99,7 +99,7 @@ fn recv_config_refuses_a_zero_jump_bound_and_a_wildcard_sender() {
     let b = || RecvConfig::builder("127.0.0.1:0".parse().unwrap());
     assert_eq!(
         b().max_seq_jump(0).build().unwrap_err().field,
-        "max-seq-jump"
+        "max_seq_jump"
     );
     let any_port = Some("127.0.0.1:0".parse().unwrap());
     assert_eq!(b().from_addr(any_port).build().unwrap_err().field, "from");
@@ -198,7 +198,7 @@ fn the_engine_does_not_stall_when_forged_data_reaches_the_emulator() {
             n
         })
     };
-    let tx = sender.join();
+    let tx = sender.finish();
     stop.store(true, Ordering::Relaxed);
     let sprayed = spray.join().unwrap();
     let r = emu.join().unwrap();

@@ -202,7 +202,7 @@ pub fn run_case(
     let cfg = b.build().map_err(|e| BenchError::Config(e.to_string()))?;
     let tx = SourceSender::spawn(cfg, PatternSource::new(case.payload, None, Some(duration)))
         .map_err(BenchError::Sender)?;
-    let report = tx.join().map_err(BenchError::Sender)?;
+    let report = tx.finish().map_err(BenchError::Sender)?;
     let got = drain_and_stop(rx, Duration::from_millis(150))?;
     let delivered = got.packets - got.duplicates;
     Ok(CaseResult {
@@ -335,7 +335,7 @@ pub fn capacity_trial(
     let cfg = t.build().map_err(|e| BenchError::Config(e.to_string()))?;
     let report = SourceSender::spawn(cfg, PatternSource::new(payload, None, Some(duration)))
         .map_err(BenchError::Sender)?
-        .join()
+        .finish()
         .map_err(BenchError::Sender)?;
     let got = drain_and_stop(rx, Duration::from_millis(100))?;
     let achieved = report.packets as f64 / report.seconds.max(1e-9);

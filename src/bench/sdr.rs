@@ -123,7 +123,7 @@ pub fn device_run(
     let source = PatternSource::new(cfg.payload, None, Some(Duration::from_secs_f64(seconds)));
     let result = SourceSender::spawn(sender_cfg, source)
         .map_err(BenchError::Sender)?
-        .join();
+        .finish();
     // Let the device play out what it holds (half a buffer is a few ms at these rates).
     std::thread::sleep(Duration::from_millis(100));
     let got = drain(emu)?;

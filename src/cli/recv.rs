@@ -11,6 +11,7 @@ use super::interval::{Intervals, Sample};
 use super::output::{fmt_map, fmt_ns, fmt_rate, print_kv, report_json, Progress};
 use super::signals::{StopSignal, StopSignals};
 use super::{parse, units, UsageError};
+use ringshot::config::FieldError;
 use ringshot::device::{
     DataFaults, DeviceConfig, DeviceReport, Emulator, FaultConfig, FaultCounts,
 };
@@ -151,9 +152,32 @@ struct FaultArgs {
     restart_after: Option<u64>,
 }
 
-/// A library configuration error (its Display already reads `--flag: reason`) as a usage error.
-fn flag_error(e: impl std::fmt::Display) -> anyhow::Error {
-    UsageError(e.to_string()).into()
+/// The `recv` flag that sets a receiver, device or fault builder option.
+fn recv_flag_of(field: &str, drain_in_pps: bool) -> String {
+    match field {
+        "idle_exit" => "idle-exit-ms".into(),
+        "buffer_bytes" => "device-buffer".into(),
+        "drain" if drain_in_pps => "drain-pps".into(),
+        "drain" => "drain-rate".into(),
+        "ack_interval" => "ack-interval-us".into(),
+        "delay_acks" => "delay-acks-us".into(),
+        other => other.replace('_', "-"),
+    }
+}
+
+/// A library configuration error (which names the builder option) as a usage error naming the
+/// flag. The library never names CLI flags.
+fn flag_error(e: FieldError) -> anyhow::Error {
+    flag_error_drain(e, true)
+}
+
+fn flag_error_drain(e: FieldError, drain_in_pps: bool) -> anyhow::Error {
+    let reason = e.reason.replace('_', "-");
+    UsageError(format!(
+        "--{}: {reason}",
+        recv_flag_of(e.field, drain_in_pps)
+    ))
+    .into()
 }
 
 fn needs_device(flag: &str) -> anyhow::Error {
@@ -198,7 +222,8 @@ impl DeviceArgs {
         if let Some(s) = self.start_seq {
             b = b.start_seq(s);
         }
-        b.build().map_err(flag_error)
+        let in_pps = self.drain_rate.is_none();
+        b.build().map_err(|e| flag_error_drain(e, in_pps))
     }
 }
 

@@ -266,7 +266,7 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     watch(&tx, &signals, &mut intervals);
     // A stream that ended early (stall, device restart, send error) still reports what it
     // measured.
-    let (report, failure) = match tx.join() {
+    let (report, failure) = match tx.finish() {
         Ok(r) => (r, None),
         Err(e) => match e.report().cloned() {
             Some(r) => (r, Some(e)),

@@ -33,7 +33,6 @@ pub mod fault;
 mod link;
 mod model;
 
-use std::fmt;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
@@ -169,33 +168,33 @@ impl DeviceConfigBuilder {
 
     pub fn build(self) -> Result<DeviceConfig, DeviceConfigError> {
         let mut c = self.cfg;
-        let err = |field, reason: String| Err(DeviceConfigError { field, reason });
+        let err = |field, reason: String| Err(DeviceConfigError::new(field, reason));
         if !(MIN_BUFFER..=MAX_BUFFER).contains(&c.buffer_bytes) {
             return err(
-                "device-buffer",
+                "buffer_bytes",
                 format!("must be between {MIN_BUFFER} and {MAX_BUFFER} bytes"),
             );
         }
         match c.drain {
             Rate::Pps(p) if !(p.is_finite() && p > 0.0) => {
-                return err("drain-pps", format!("{p} is not a positive rate"))
+                return err("drain", format!("{p} is not a positive rate"))
             }
             Rate::Bps(b) if !(b.is_finite() && b > 0.0) => {
-                return err("drain-rate", format!("{b} is not a positive rate"))
+                return err("drain", format!("{b} is not a positive rate"))
             }
             _ => {}
         }
         c.ack_every = match self.ack_every {
-            Some(0) => return err("ack-every", "must be at least 1 packet".into()),
+            Some(0) => return err("ack_every", "must be at least 1 packet".into()),
             Some(n) => n,
             None => (c.buffer_bytes / 8 / NOMINAL_PACKET).max(1),
         };
         if c.max_seq_jump == 0 {
-            return err("max-seq-jump", "must be at least 1".into());
+            return err("max_seq_jump", "must be at least 1".into());
         }
         if c.ack_interval.is_zero() || c.ack_interval > MAX_ACK_INTERVAL {
             return err(
-                "ack-interval-us",
+                "ack_interval",
                 format!("must be between 1 and {} µs", MAX_ACK_INTERVAL.as_micros()),
             );
         }
@@ -203,20 +202,8 @@ impl DeviceConfigBuilder {
     }
 }
 
-/// A device configuration that cannot work. `field` is the CLI flag's name without dashes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceConfigError {
-    pub field: &'static str,
-    pub reason: String,
-}
-
-impl fmt::Display for DeviceConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "--{}: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for DeviceConfigError {}
+/// A configuration value that cannot work: the builder option (`field`) and why.
+pub type DeviceConfigError = crate::config::FieldError;
 
 /// How [`AckFaults`] damages ACKs of `format` so that the sender can tell (see [`Corruption`]).
 pub fn corruption_for(format: AckFormat) -> Corruption {
@@ -355,23 +342,23 @@ mod tests {
         let small = DeviceConfig::builder().buffer_bytes(1000).build().unwrap();
         assert_eq!(small.ack_every(), 1);
         for (b, field) in [
-            (DeviceConfig::builder().buffer_bytes(10), "device-buffer"),
+            (DeviceConfig::builder().buffer_bytes(10), "buffer_bytes"),
             (
                 DeviceConfig::builder().buffer_bytes(MAX_BUFFER + 1),
-                "device-buffer",
+                "buffer_bytes",
             ),
-            (DeviceConfig::builder().drain_pps(0.0), "drain-pps"),
-            (DeviceConfig::builder().drain_pps(f64::NAN), "drain-pps"),
-            (DeviceConfig::builder().drain(Rate::Bps(-1.0)), "drain-rate"),
-            (DeviceConfig::builder().ack_every(0), "ack-every"),
+            (DeviceConfig::builder().drain_pps(0.0), "drain"),
+            (DeviceConfig::builder().drain_pps(f64::NAN), "drain"),
+            (DeviceConfig::builder().drain(Rate::Bps(-1.0)), "drain"),
+            (DeviceConfig::builder().ack_every(0), "ack_every"),
             (
                 DeviceConfig::builder().ack_interval(Duration::ZERO),
-                "ack-interval-us",
+                "ack_interval",
             ),
         ] {
             let e = b.build().unwrap_err();
             assert_eq!(e.field, field);
-            assert!(e.to_string().starts_with(&format!("--{field}: ")), "{e}");
+            assert!(e.to_string().starts_with(&format!("{field}: ")), "{e}");
         }
     }
 }

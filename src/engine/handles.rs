@@ -311,11 +311,6 @@ impl SourceSender {
     pub fn finish(mut self) -> Result<TxReport, EngineError> {
         self.engine.join()
     }
-
-    /// The same as [`finish`](Self::finish), under its older name.
-    pub fn join(self) -> Result<TxReport, EngineError> {
-        self.finish()
-    }
 }
 
 impl Drop for SourceSender {

@@ -281,12 +281,12 @@ impl RecvConfigBuilder {
 
     pub fn build(self) -> Result<RecvConfig, RecvConfigError> {
         let c = self.cfg;
-        let err = |field, reason: String| Err(RecvConfigError { field, reason });
+        let err = |field, reason: String| Err(RecvConfigError::new(field, reason));
         if c.count == Some(0) {
             return err("count", "must be at least 1".into());
         }
         if c.idle_exit == Some(Duration::ZERO) {
-            return err("idle-exit-ms", "must be at least 1 ms".into());
+            return err("idle_exit", "must be at least 1 ms".into());
         }
         if c.streams && c.from.is_some() {
             return err(
@@ -295,7 +295,7 @@ impl RecvConfigBuilder {
             );
         }
         if c.max_seq_jump == 0 {
-            return err("max-seq-jump", "must be at least 1".into());
+            return err("max_seq_jump", "must be at least 1".into());
         }
         if c.from
             .is_some_and(|a| a.port() == 0 || a.ip().is_unspecified())
@@ -310,7 +310,7 @@ impl RecvConfigBuilder {
         }
         if !c.uring_buffers.is_power_of_two() || c.uring_buffers > 32_768 {
             return err(
-                "uring-buffers",
+                "uring_buffers",
                 format!("{} is not a power of two up to 32768", c.uring_buffers),
             );
         }
@@ -318,7 +318,7 @@ impl RecvConfigBuilder {
             let cores = crate::sys::available_cores();
             if !cores.contains(&core) {
                 return err(
-                    "rx-core",
+                    "rx_core",
                     format!("core {core} is not available to this process (cores: {cores:?})"),
                 );
             }
@@ -327,20 +327,8 @@ impl RecvConfigBuilder {
     }
 }
 
-/// A configuration value that cannot work. `field` is the CLI flag's name without dashes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecvConfigError {
-    pub field: &'static str,
-    pub reason: String,
-}
-
-impl fmt::Display for RecvConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "--{}: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for RecvConfigError {}
+/// A configuration value that cannot work: the builder option (`field`) and why.
+pub type RecvConfigError = crate::config::FieldError;
 
 /// Why a receiver could not start or stopped with an error.
 #[derive(Debug)]

@@ -577,17 +577,17 @@ fn json_has_exactly_the_documented_keys() {
 }
 
 #[test]
-fn bad_configs_name_the_flag() {
+fn bad_configs_name_the_option() {
     let b = || RecvConfig::builder(LOOPBACK.parse().unwrap());
     let field = |r: Result<RecvConfig, RecvConfigError>| r.unwrap_err().field;
     assert_eq!(field(b().count(0).build()), "count");
-    assert_eq!(field(b().idle_exit_ms(0).build()), "idle-exit-ms");
+    assert_eq!(field(b().idle_exit_ms(0).build()), "idle_exit");
     assert_eq!(field(b().window(0).build()), "window");
     assert_eq!(field(b().window(seq::MAX_WINDOW + 1).build()), "window");
-    assert_eq!(field(b().uring_buffers(3).build()), "uring-buffers");
-    assert_eq!(field(b().rx_core(1 << 20).build()), "rx-core");
+    assert_eq!(field(b().uring_buffers(3).build()), "uring_buffers");
+    assert_eq!(field(b().rx_core(1 << 20).build()), "rx_core");
     let e = b().rx_core(1 << 20).build().unwrap_err();
-    assert!(e.to_string().starts_with("--rx-core: core 1048576"), "{e}");
+    assert!(e.to_string().starts_with("rx_core: core 1048576"), "{e}");
     assert!(b().build().is_ok());
     // A port in use is a socket error, not a panic.
     let taken = UdpSocket::bind(LOOPBACK).unwrap();

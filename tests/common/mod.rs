@@ -95,7 +95,7 @@ fn io_uring_probe() -> std::io::Result<()> {
         cfg,
         ringshot::engine::PatternSource::new(1472, Some(0), None),
     ) {
-        Ok(s) => s.join().map(drop).map_err(std::io::Error::other),
+        Ok(s) => s.finish().map(drop).map_err(std::io::Error::other),
         Err(e) => Err(std::io::Error::other(e.to_string())),
     }
 }

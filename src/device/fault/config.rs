@@ -1,6 +1,5 @@
 //! [`FaultConfig`]: what to inject, validated once, with its builder.
 
-use std::fmt;
 use std::time::Duration;
 
 use super::rng::SplitMix64;
@@ -148,15 +147,15 @@ impl FaultConfigBuilder {
 
     pub fn build(self) -> Result<FaultConfig, FaultConfigError> {
         let c = self.cfg;
-        let err = |field, reason: String| Err(FaultConfigError { field, reason });
+        let err = |field, reason: String| Err(FaultConfigError::new(field, reason));
         for (field, p) in [
-            ("drop-data", c.drop_data),
-            ("dup-data", c.dup_data),
-            ("reorder-data", c.reorder_data),
-            ("drop-acks", c.drop_acks),
-            ("dup-acks", c.dup_acks),
-            ("reorder-acks", c.reorder_acks),
-            ("corrupt-acks", c.corrupt_acks),
+            ("drop_data", c.drop_data),
+            ("dup_data", c.dup_data),
+            ("reorder_data", c.reorder_data),
+            ("drop_acks", c.drop_acks),
+            ("dup_acks", c.dup_acks),
+            ("reorder_acks", c.reorder_acks),
+            ("corrupt_acks", c.corrupt_acks),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return err(field, format!("{p} is not a probability between 0 and 1"));
@@ -164,87 +163,75 @@ impl FaultConfigBuilder {
         }
         if c.drop_data + c.dup_data + c.reorder_data > 1.0 {
             return err(
-                "drop-data",
-                "drop-data + dup-data + reorder-data exceed 1 (each packet gets at most one fault)"
+                "drop_data",
+                "drop_data + dup_data + reorder_data exceed 1 (each packet gets at most one fault)"
                     .into(),
             );
         }
         if c.drop_acks + c.dup_acks + c.reorder_acks + c.corrupt_acks > 1.0 {
             return err(
-                "drop-acks",
-                "drop-acks + dup-acks + reorder-acks + corrupt-acks exceed 1 (each ACK gets at \
+                "drop_acks",
+                "drop_acks + dup_acks + reorder_acks + corrupt_acks exceed 1 (each ACK gets at \
                  most one fault)"
                     .into(),
             );
         }
         if c.reorder_depth == 0 || c.reorder_depth > MAX_REORDER_DEPTH {
             return err(
-                "reorder-depth",
+                "reorder_depth",
                 format!("must be between 1 and {MAX_REORDER_DEPTH} packets"),
             );
         }
         if c.delay_acks > MAX_ACK_DELAY {
             return err(
-                "delay-acks-us",
+                "delay_acks",
                 format!("must be at most {} µs", MAX_ACK_DELAY.as_micros()),
             );
         }
         if c.restart_after == Some(0) {
-            return err("restart-after", "must be at least 1 packet".into());
+            return err("restart_after", "must be at least 1 packet".into());
         }
         Ok(c)
     }
 }
 
-/// A fault configuration that cannot work. `field` is the CLI flag's name without dashes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FaultConfigError {
-    pub field: &'static str,
-    pub reason: String,
-}
-
-impl fmt::Display for FaultConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "--{}: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for FaultConfigError {}
+/// A configuration value that cannot work: the builder option (`field`) and why.
+pub type FaultConfigError = crate::config::FieldError;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn config_validation_names_the_flag() {
+    fn config_validation_names_the_option() {
         let e = FaultConfig::builder().drop_data(1.5).build().unwrap_err();
-        assert_eq!(e.field, "drop-data");
-        assert!(e.to_string().starts_with("--drop-data: "), "{e}");
+        assert_eq!(e.field, "drop_data");
+        assert!(e.to_string().starts_with("drop_data: "), "{e}");
         let e = FaultConfig::builder()
             .dup_acks(0.6)
             .corrupt_acks(0.6)
             .build()
             .unwrap_err();
-        assert_eq!(e.field, "drop-acks");
+        assert_eq!(e.field, "drop_acks");
         let e = FaultConfig::builder()
             .dup_data(f64::NAN)
             .build()
             .unwrap_err();
-        assert_eq!(e.field, "dup-data");
+        assert_eq!(e.field, "dup_data");
         let e = FaultConfig::builder().reorder_depth(0).build().unwrap_err();
-        assert_eq!(e.field, "reorder-depth");
+        assert_eq!(e.field, "reorder_depth");
         let e = FaultConfig::builder()
             .reorder_depth(MAX_REORDER_DEPTH + 1)
             .build()
             .unwrap_err();
-        assert_eq!(e.field, "reorder-depth");
+        assert_eq!(e.field, "reorder_depth");
         let e = FaultConfig::builder().restart_after(0).build().unwrap_err();
-        assert_eq!(e.field, "restart-after");
+        assert_eq!(e.field, "restart_after");
         let e = FaultConfig::builder()
             .delay_acks(Duration::from_secs(11))
             .build()
             .unwrap_err();
-        assert_eq!(e.field, "delay-acks-us");
+        assert_eq!(e.field, "delay_acks");
         let ok = FaultConfig::builder()
             .drop_data(0.5)
             .dup_data(0.25)
