@@ -51,6 +51,9 @@ use crate::flow::AckFormat;
 use crate::pacing::Rate;
 use crate::recv::{Receiver, RecvConfig, RecvControl, RecvError, RecvReport, StreamChecker};
 
+/// Highest drain rate in bits per second a device may be given (10 Tbit/s).
+pub const MAX_DRAIN_BPS: f64 = 1e13;
+
 /// Default device buffer: 1 MiB, the SDR workload's device.
 pub const DEFAULT_BUFFER: u64 = 1 << 20;
 /// Default drain: the SDR workload's 68,870 packets per second.
@@ -181,6 +184,19 @@ impl DeviceConfigBuilder {
             }
             Rate::Bps(b) if !(b.is_finite() && b > 0.0) => {
                 return err("drain", format!("{b} is not a positive rate"))
+            }
+            // The same ceiling as a sender's rate: beyond it the drain clock would not tick.
+            Rate::Pps(p) if p > crate::config::MAX_RATE_PPS => {
+                return err(
+                    "drain",
+                    format!(
+                        "{p:e} packets per second is above {:e}",
+                        crate::config::MAX_RATE_PPS
+                    ),
+                )
+            }
+            Rate::Bps(b) if b > MAX_DRAIN_BPS => {
+                return err("drain", format!("{b:e} bit/s is above {MAX_DRAIN_BPS:e}"))
             }
             _ => {}
         }
@@ -350,6 +366,8 @@ mod tests {
             (DeviceConfig::builder().drain_pps(0.0), "drain"),
             (DeviceConfig::builder().drain_pps(f64::NAN), "drain"),
             (DeviceConfig::builder().drain(Rate::Bps(-1.0)), "drain"),
+            (DeviceConfig::builder().drain_pps(1e30), "drain"),
+            (DeviceConfig::builder().drain(Rate::Bps(1e30)), "drain"),
             (DeviceConfig::builder().ack_every(0), "ack_every"),
             (
                 DeviceConfig::builder().ack_interval(Duration::ZERO),
