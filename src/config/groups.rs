@@ -12,7 +12,7 @@ use super::{
 };
 use crate::flow::AckFormat;
 use crate::pacing::Rate;
-use crate::wire::header::HEADER_LEN;
+use crate::framing::Framing;
 
 /// Refuses a duration longer than [`MAX_DURATION`] (deadline arithmetic would overflow).
 fn check_duration(field: &'static str, d: Option<Duration>) -> Result<(), ConfigError> {
@@ -30,6 +30,7 @@ pub(crate) struct StreamOptions {
     pub(crate) slots: u32,
     pub(crate) stream_id: u32,
     pub(crate) start_seq: u64,
+    pub(crate) framing: Framing,
 }
 
 impl Default for StreamOptions {
@@ -40,6 +41,7 @@ impl Default for StreamOptions {
             slots: DEFAULT_SLOTS,
             stream_id: 0,
             start_seq: 0,
+            framing: Framing::default(),
         }
     }
 }
@@ -61,11 +63,16 @@ impl StreamOptions {
                 max: MAX_UDP_PAYLOAD,
             });
         }
-        if self.payload < HEADER_LEN {
+        // At least one byte, and room for the framing's header.
+        let min = self.framing.header_len().max(1);
+        if self.payload < min {
             return Err(ConfigError::PayloadTooSmall {
                 payload: self.payload,
-                min: HEADER_LEN,
+                min,
             });
+        }
+        if self.framing.sample_bytes == 0 {
+            return Err(ConfigError::ZeroSampleBytes);
         }
         // u32 → usize widens on every supported target.
         if (self.slots as usize) < self.batch {

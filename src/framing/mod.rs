@@ -1,0 +1,253 @@
+//! The framing stage: how the engine writes the front of each datagram from its sequence number,
+//! on the TX core, just before the batch is submitted.
+//!
+//! One [`Framing`] is chosen at configuration; the engine builds a [`Stamper`] from it. The app
+//! writes its bytes after the framing's header room ([`Stamper::header_len`]); the stamp writes
+//! the header in front and returns the datagram's length (VRT formats pad the payload to whole
+//! 32-bit words, so the room the app gets is rounded down to a word).
+//!
+//! | format     | header bytes          | sequence on the wire                          |
+//! |------------|-----------------------|-----------------------------------------------|
+//! | `ringshot` | 16                    | 64-bit sequence                               |
+//! | `raw`      | 0                     | none (the engine still counts internally)     |
+//! | `usrp2`    | 4 + 8 (+ 8 with TSF)  | 32-bit sequence word, VRT packet count mod 16 |
+//! | `vrt`      | 8 (+ 8 with TSF)      | VRT packet count mod 16                       |
+//! | `chdr`     | 8 (+ 8 with timestamp)| CHDR SeqNum mod 2^16                          |
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::wire::header::{self, HEADER_LEN};
+use crate::wire::{chdr, usrp2, vrt};
+
+/// The data packet formats the engine can stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// ringshot's own 16-byte header.
+    #[default]
+    Ringshot,
+    /// No header: the app's bytes go out as they are.
+    Raw,
+    /// A 32-bit big-endian flow-control sequence word, then a VRT IF data packet (USRP2/N2x0).
+    Usrp2,
+    /// VITA-49.0 IF data packets with a stream id.
+    Vrt,
+    /// RFNoC CHDR data packets (64-bit bus).
+    Chdr,
+}
+
+impl Format {
+    /// Every format, in declaration order.
+    pub const ALL: [Format; 5] = [
+        Format::Ringshot,
+        Format::Raw,
+        Format::Usrp2,
+        Format::Vrt,
+        Format::Chdr,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Format::Ringshot => "ringshot",
+            Format::Raw => "raw",
+            Format::Usrp2 => "usrp2",
+            Format::Vrt => "vrt",
+            Format::Chdr => "chdr",
+        }
+    }
+
+    /// Payload bytes are padded to a multiple of this.
+    pub const fn align(self) -> usize {
+        match self {
+            Format::Usrp2 | Format::Vrt => 4,
+            _ => 1,
+        }
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Format, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                format!("unknown format '{s}' (expected ringshot, raw, usrp2, vrt or chdr)")
+            })
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Bytes per sample by default: sc16 (16-bit I and Q).
+pub const DEFAULT_SAMPLE_BYTES: usize = 4;
+
+/// The framing chosen at configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framing {
+    pub format: Format,
+    /// VRT / USRP2: carry a sample-count fractional timestamp (TSF = 1); CHDR: carry the
+    /// timestamp word (PktType 7). It starts at 0 and advances by the samples in each packet.
+    pub sample_count_ts: bool,
+    /// Bytes per sample, to count samples for the timestamp (default 4, sc16).
+    pub sample_bytes: usize,
+    /// CHDR destination endpoint id.
+    pub dst_epid: u16,
+}
+
+impl Default for Framing {
+    fn default() -> Framing {
+        Framing {
+            format: Format::Ringshot,
+            sample_count_ts: false,
+            sample_bytes: DEFAULT_SAMPLE_BYTES,
+            dst_epid: 0,
+        }
+    }
+}
+
+impl Framing {
+    /// Framing of `format` with the other options at their defaults.
+    pub fn of(format: Format) -> Framing {
+        Framing {
+            format,
+            ..Framing::default()
+        }
+    }
+
+    /// Header room in front of the app's bytes.
+    pub const fn header_len(&self) -> usize {
+        let ts = if self.sample_count_ts { 8 } else { 0 };
+        match self.format {
+            Format::Ringshot => HEADER_LEN,
+            Format::Raw => 0,
+            Format::Usrp2 => usrp2::DATA_PREFIX_LEN + 8 + ts,
+            Format::Vrt => 8 + ts,
+            Format::Chdr => chdr::HEADER_LEN + ts,
+        }
+    }
+
+    /// Largest app payload in a datagram of `payload` bytes (header room taken off, rounded down
+    /// to the format's alignment); 0 when the header does not fit.
+    pub const fn max_app_payload(&self, payload: usize) -> usize {
+        let room = payload.saturating_sub(self.header_len());
+        room - room % self.format.align()
+    }
+}
+
+/// The engine's per-stream framing state: it stamps each packet's header from its sequence
+/// number. No allocation; one match per packet.
+#[derive(Debug, Clone)]
+pub struct Stamper {
+    framing: Framing,
+    stream_id: u32,
+    header_len: usize,
+    /// Sample count of the next packet's first sample.
+    samples: u64,
+}
+
+impl Stamper {
+    pub fn new(framing: Framing, stream_id: u32) -> Stamper {
+        Stamper {
+            header_len: framing.header_len(),
+            framing,
+            stream_id,
+            samples: 0,
+        }
+    }
+
+    /// Header room in front of the app's bytes.
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        self.header_len
+    }
+
+    pub fn framing(&self) -> &Framing {
+        &self.framing
+    }
+
+    /// Writes the header of packet `seq` carrying `app_len` app bytes (already at
+    /// `buf[header_len..]`) and returns the datagram's length. VRT formats pad the payload with
+    /// zeros to whole words.
+    ///
+    /// # Panics
+    /// If `buf` is shorter than the header plus the padded payload (the engine's slots are sized
+    /// so it never is).
+    #[inline]
+    pub fn stamp(&mut self, buf: &mut [u8], seq: u64, flags: u8, app_len: usize) -> usize {
+        let h = self.header_len;
+        match self.framing.format {
+            Format::Ringshot => {
+                header::Repr {
+                    flags,
+                    stream_id: self.stream_id,
+                    seq,
+                }
+                .emit(&mut header::Packet::new_unchecked(&mut buf[..HEADER_LEN]));
+                h + app_len
+            }
+            Format::Raw => app_len,
+            Format::Vrt => self.stamp_vrt(buf, 0, seq, app_len),
+            Format::Usrp2 => {
+                // Wraps at 2^32 by design: the USRP2 word is the low 32 bits of the sequence.
+                buf[..usrp2::DATA_PREFIX_LEN].copy_from_slice(&(seq as u32).to_be_bytes());
+                self.stamp_vrt(buf, usrp2::DATA_PREFIX_LEN, seq, app_len)
+            }
+            Format::Chdr => {
+                let len = h + app_len;
+                let repr = chdr::DataRepr {
+                    vc: 0,
+                    eob: false,
+                    eov: false,
+                    seq_num: seq as u16,
+                    dst_epid: self.framing.dst_epid,
+                    timestamp: self.next_timestamp(app_len),
+                    payload_len: app_len,
+                };
+                repr.emit(&mut chdr::Packet::new_unchecked(&mut buf[..len]));
+                len
+            }
+        }
+    }
+
+    /// The timestamp of this packet when timestamps are on; advances the sample count.
+    #[inline]
+    fn next_timestamp(&mut self, app_len: usize) -> Option<u64> {
+        if !self.framing.sample_count_ts {
+            return None;
+        }
+        let ts = self.samples;
+        let n = (app_len / self.framing.sample_bytes.max(1)) as u64;
+        self.samples = self.samples.wrapping_add(n);
+        Some(ts)
+    }
+
+    fn stamp_vrt(&mut self, buf: &mut [u8], at: usize, seq: u64, app_len: usize) -> usize {
+        let words = app_len.div_ceil(4);
+        let padded = words * 4;
+        let end = self.header_len + padded;
+        buf[self.header_len + app_len..end].fill(0);
+        let repr = vrt::Repr {
+            packet_type: vrt::PacketType::IfDataWithStreamId,
+            stream_id: Some(self.stream_id),
+            class_id: None,
+            tsm: false,
+            integer_timestamp: None,
+            fractional_timestamp: self
+                .next_timestamp(app_len)
+                .map(|t| (vrt::Tsf::SampleCount, t)),
+            packet_count: (seq & 0xF) as u8,
+            trailer: None,
+            payload_words: words,
+        };
+        repr.emit(&mut vrt::Packet::new_unchecked(&mut buf[at..end]));
+        end
+    }
+}
+
+#[cfg(test)]
+mod tests;
