@@ -11,8 +11,8 @@ use super::{
     MAX_UDP_PAYLOAD, MIN_RATE_PPS,
 };
 use crate::flow::AckFormat;
-use crate::pacing::Rate;
 use crate::framing::Framing;
+use crate::pacing::Rate;
 
 /// Refuses a duration longer than [`MAX_DURATION`] (deadline arithmetic would overflow).
 fn check_duration(field: &'static str, d: Option<Duration>) -> Result<(), ConfigError> {

@@ -10,9 +10,9 @@ use super::{open, start, EngineError, EngineThread, Opened, PacketSource, ReadyP
 use super::{Supply, TxReport};
 use crate::config::{IdlePolicy, SenderConfig};
 use crate::flow::FlowState;
+use crate::framing::Framing;
 use crate::pacing::WaitMode;
 use crate::sys::{Slab, SlotToken};
-use crate::framing::Framing;
 use crate::wire::header;
 
 /// The app's handle on an engine fed in push mode.

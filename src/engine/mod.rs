@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::config::SenderConfig;
-use crate::framing::Stamper;
 use crate::flow::{AckCore, AckCoreConfig, AckWait, AckWatch, FlowState};
+use crate::framing::Stamper;
 use crate::pacing::WaitMode;
 use crate::stats::{latency_histogram, record_clamped, TxMetrics};
 use crate::sys::{self, Slab, SlotToken, TxBackend, TxDesc};

@@ -628,7 +628,6 @@ mod tests {
         assert_eq!(parse(&b), Err(WireError::BadField));
     }
 
-
     /// Data with timestamp, written by hand: type 7, EOB, seq 0x0304, length 20, dst 0x0506,
     /// timestamp 0x1122334455667788, four payload bytes.
     static DATA_FIXTURE: [u8; 20] = [
