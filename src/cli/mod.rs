@@ -4,6 +4,7 @@
 //! stopped it (the report is printed with `"interrupted": true`).
 
 mod bench;
+mod framing;
 mod logging;
 mod output;
 mod parse;

@@ -9,11 +9,12 @@ use serde::Serialize;
 
 use super::output::{fmt_ns, fmt_rate, print_kv, report_json, Progress};
 use super::signals::{StopSignal, StopSignals};
-use super::{parse, UsageError};
+use super::{framing, parse, UsageError};
 use ringshot::device::{
     DataFaults, DeviceConfig, DeviceReport, Emulator, FaultConfig, FaultCounts,
 };
 use ringshot::flow::AckFormat;
+use ringshot::framing::Format;
 use ringshot::pacing::Rate;
 use ringshot::recv::{Receiver, RecvBackend, RecvConfig, RecvReport, StreamChecker};
 
@@ -51,6 +52,10 @@ pub struct RecvArgs {
     device: DeviceArgs,
     #[command(flatten)]
     faults: FaultArgs,
+
+    // Data format (`--format` and its options).
+    #[command(flatten)]
+    framing: framing::RecvFraming,
 }
 
 /// The device emulator's flags (all need `--device`).
@@ -146,8 +151,8 @@ impl DeviceArgs {
         .find_map(|(f, set)| set.then_some(f))
     }
 
-    fn config(&self) -> anyhow::Result<DeviceConfig> {
-        let mut b = DeviceConfig::builder();
+    fn config(&self, format: Format) -> anyhow::Result<DeviceConfig> {
+        let mut b = DeviceConfig::builder().format(format);
         if let Some(n) = self.device_buffer {
             b = b.buffer_bytes(n);
         }
@@ -243,8 +248,9 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
         }
     }
     check_from(a.from)?;
+    let format = a.framing.format;
     let device = if a.device.device {
-        Some(a.device.config()?)
+        Some(a.device.config(format)?)
     } else {
         None
     };
@@ -253,6 +259,7 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
         .backend(a.backend)
         .rcvbuf(a.rcvbuf)
         .gro(!a.no_gro)
+        .verify(!a.framing.no_verify)
         .from_addr(a.from);
     if let Some(n) = a.count {
         b = b.count(n);
@@ -270,8 +277,8 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
     let signals = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
     match device {
         Some(d) => run_device(cfg, d, faults, a.json, &signals),
-        None if faults.data_faults() => run_faulty(cfg, faults, a.json, &signals),
-        None => run_plain(cfg, a.json, &signals),
+        None if faults.data_faults() => run_faulty(cfg, format, faults, a.json, &signals),
+        None => run_plain(cfg, format, a.json, &signals),
     }
 }
 
@@ -319,8 +326,14 @@ fn print_ending(
     Ok(interrupted.map_or(0, StopSignal::exit_status))
 }
 
-fn run_plain(cfg: RecvConfig, json: bool, signals: &StopSignals) -> anyhow::Result<i32> {
-    let rx = Receiver::spawn(cfg).context("starting the receiver")?;
+fn run_plain(
+    cfg: RecvConfig,
+    format: Format,
+    json: bool,
+    signals: &StopSignals,
+) -> anyhow::Result<i32> {
+    let sink = cfg.checker().with_format(format);
+    let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;
     listening(rx.local_addr(), rx.backend(), rx.gro(), "");
     wait(
         signals,
@@ -336,12 +349,15 @@ fn run_plain(cfg: RecvConfig, json: bool, signals: &StopSignals) -> anyhow::Resu
 
 fn run_faulty(
     cfg: RecvConfig,
+    format: Format,
     faults: FaultConfig,
     json: bool,
     signals: &StopSignals,
 ) -> anyhow::Result<i32> {
     let sink = DataFaults::new(
-        StreamChecker::new(cfg.window(), cfg.verify()).with_start_seq(cfg.start_seq()),
+        StreamChecker::new(cfg.window(), cfg.verify())
+            .with_start_seq(cfg.start_seq())
+            .with_format(format),
         &faults,
     );
     let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;

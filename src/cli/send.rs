@@ -9,12 +9,11 @@ use clap::Args;
 
 use super::output::{fmt_ns, fmt_rate, print_kv, report_json, Progress};
 use super::signals::StopSignals;
-use super::{parse, UsageError};
+use super::{framing, parse, UsageError};
 use ringshot::config::{check_stream_length, ConfigError, IdlePolicy};
 use ringshot::engine::EngineError;
-use ringshot::engine::{PatternSource, SourceSender};
+use ringshot::engine::SourceSender;
 use ringshot::flow::AckFormat;
-use ringshot::pacing::Rate;
 use ringshot::{BackendChoice, SenderConfig, TxReport};
 
 #[derive(Debug, Args)]
@@ -68,10 +67,11 @@ pub struct SendArgs {
     /// Lock memory (mlockall; a warning if not permitted).
     #[arg(long)]
     mlockall: bool,
-    /// Pace at this rate: 68870pps, 1.2Mpps, 850Mbps, 10Gbps (bits of UDP payload); it must come
-    /// to 1 ..= 1e9 packets per second at the payload size.
-    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
-    rate: Option<Rate>,
+    /// Pace at this rate: 68870pps, 1.2Mpps, 850Mbps, 10Gbps (bits of UDP payload), or samples
+    /// per second, 25Msps (divided by the samples per packet); it must come to 1 ..= 1e9
+    /// packets per second at the payload size.
+    #[arg(long, value_name = "RATE", allow_hyphen_values = true, value_parser = framing::parse_rate)]
+    rate: Option<framing::RateArg>,
     /// Most packets sent back to back when catching up with the schedule.
     #[arg(long, default_value_t = ringshot::config::DEFAULT_BURST, value_name = "PACKETS")]
     burst: u64,
@@ -123,6 +123,10 @@ pub struct SendArgs {
     /// Write the submit-latency histogram as an HdrHistogram V2 interval log.
     #[arg(long, value_name = "PATH")]
     hdr_log: Option<PathBuf>,
+
+    // Data format (`--format` and its options).
+    #[command(flatten)]
+    framing: framing::SendFraming,
 }
 
 fn parse_wait(s: &str) -> Result<IdlePolicy, String> {
@@ -170,7 +174,8 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         .start_seq(a.start_seq)
         .ack_busy_poll(a.ack_busy_poll)
         .window_wait(a.window_wait)
-        .sqpoll(a.sqpoll_idle_ms);
+        .sqpoll(a.sqpoll_idle_ms)
+        .framing(a.framing.framing());
     if let Some(addr) = a.bind {
         b = b.bind(addr);
     }
@@ -181,7 +186,8 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         b = b.sqpoll_cpu(c);
     }
     if let Some(r) = a.rate {
-        b = b.rate(r);
+        let app_len = a.framing.app_len(a.payload)?;
+        b = b.rate(a.framing.rate(r, app_len)?);
     }
     if let Some(w) = a.window_packets {
         b = b.window_packets(w);
@@ -217,7 +223,8 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     };
     check_stream_length(cfg.start_seq(), count).map_err(config_usage)?;
     let signals = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
-    let source = PatternSource::new(cfg.payload(), count, a.duration);
+    let app_len = a.framing.app_len(cfg.payload())?;
+    let source = a.framing.source(app_len, count, a.duration)?;
     let tx = SourceSender::spawn(cfg, source).context("starting the send engine")?;
     let mut progress = Progress::new("send");
     while !tx.is_finished() {
@@ -386,6 +393,7 @@ mod tests {
             "tx_core",
             "sched_fifo",
             "start_seq",
+            "sample_bytes",
         ] {
             let flag = flag_of(field);
             assert!(flags.contains(&flag.as_str()), "{field} -> --{flag}");

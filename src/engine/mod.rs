@@ -48,6 +48,16 @@ pub trait PacketSource: Send + 'static {
     }
 }
 
+impl<P: PacketSource + ?Sized> PacketSource for Box<P> {
+    fn fill(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize> {
+        (**self).fill(seq, buf)
+    }
+
+    fn flags(&self) -> u8 {
+        (**self).flags()
+    }
+}
+
 /// A packet the app committed: its slot and length, the framing's header room included.
 #[derive(Debug)]
 struct ReadyPacket {

@@ -18,7 +18,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::wire::header::{self, HEADER_LEN};
+
+mod file;
 use crate::wire::{chdr, usrp2, vrt};
+pub use file::FileSource;
 
 /// The data packet formats the engine can stamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -93,6 +93,57 @@ pub fn decode(format: Format, datagram: &[u8]) -> Result<Decoded<'_>, WireError>
     }
 }
 
+/// Reads one stream's 64-bit sequence numbers out of datagrams of one format, widening narrow
+/// counters against the highest sequence read so far (the device emulator's view of a stream).
+#[derive(Debug, Clone)]
+pub struct SeqReader {
+    format: Format,
+    start: u64,
+    reference: u64,
+    arrivals: u64,
+}
+
+impl SeqReader {
+    /// A reader for a stream of `format` starting at sequence `start`.
+    pub fn new(format: Format, start: u64) -> SeqReader {
+        SeqReader {
+            format,
+            start,
+            reference: start,
+            arrivals: 0,
+        }
+    }
+
+    /// The stream id and sequence number of `datagram`. With `resync` (the sender may have
+    /// started its stream again), a counter whose low bits are those of the start sequence is
+    /// taken as the start, and widening starts over from there.
+    pub fn read(&mut self, datagram: &[u8], resync: bool) -> Result<(u32, u64), WireError> {
+        let d = decode(self.format, datagram)?;
+        let seq = match d.seq_bits {
+            0 => {
+                let s = self.start.saturating_add(self.arrivals);
+                self.arrivals += 1;
+                s
+            }
+            bits => {
+                let mask = if bits >= 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << bits) - 1
+                };
+                if resync && d.wire_seq == self.start & mask {
+                    self.reference = self.start;
+                    self.start
+                } else {
+                    widen(d.wire_seq, bits, self.reference)
+                }
+            }
+        };
+        self.reference = self.reference.max(seq);
+        Ok((d.stream_id, seq))
+    }
+}
+
 /// Stream id, packet count and payload of a VRT IF data packet with a stream id.
 fn vrt_data<'a>(p: &vrt::Packet<&'a [u8]>) -> Result<(u32, u8, &'a [u8]), WireError> {
     let r = vrt::Repr::parse(p)?;
