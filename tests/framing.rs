@@ -178,6 +178,9 @@ fn push_mode_writes_after_the_header_room() {
         assert_eq!(d.len(), 20);
         let (word, p) = usrp2::parse_data(d).unwrap();
         assert_eq!(word, i as u32);
-        assert_eq!(p.payload(), &[i as u8, i as u8, i as u8, i as u8, i as u8, 0, 0, 0]);
+        assert_eq!(
+            p.payload(),
+            &[i as u8, i as u8, i as u8, i as u8, i as u8, 0, 0, 0]
+        );
     }
 }
