@@ -146,7 +146,11 @@ fn framing_rates() {
                 .finish()
                 .expect("sender");
             pps[i].push(report.pps);
-            black_box(drain_and_stop(rx, Duration::from_millis(20)).map(|r| r.packets).ok());
+            black_box(
+                drain_and_stop(rx, Duration::from_millis(20))
+                    .map(|r| r.packets)
+                    .ok(),
+            );
         }
     }
     let median = |v: &mut Vec<f64>| {

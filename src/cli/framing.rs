@@ -8,8 +8,11 @@ use clap::Args;
 
 use super::UsageError;
 use ringshot::engine::{PacketSource, PatternSource};
-use ringshot::framing::{FileSource, Format, Framing, DEFAULT_SAMPLE_BYTES};
+use ringshot::framing::{
+    FileSource, Format, Framing, Spead, DEFAULT_HEAP_SIZE, DEFAULT_ITEM_ID, DEFAULT_SAMPLE_BYTES,
+};
 use ringshot::pacing::Rate;
+use ringshot::wire::spead::Flavour;
 
 /// `send`'s data-format flags.
 #[derive(Debug, Args)]
@@ -41,6 +44,22 @@ pub struct SendFraming {
     /// With --payload-file: start again from the top at the end of the file.
     #[arg(long = "loop", requires = "payload_file")]
     pub looped: bool,
+    /// SPEAD: bytes of data per heap.
+    #[arg(long, default_value_t = DEFAULT_HEAP_SIZE, value_name = "BYTES")]
+    pub heap_size: u64,
+    /// SPEAD: send exactly this many data heaps, then the stop heap.
+    #[arg(long, value_name = "N", conflicts_with_all = ["count", "duration"],
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub heaps: Option<u64>,
+    /// SPEAD: heap address width.
+    #[arg(long, default_value = "64-40", value_name = "64-40|64-48")]
+    pub flavour: Flavour,
+    /// SPEAD: heap cnt of the first heap (several senders into one receiver: their indices).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub heap_cnt_start: u64,
+    /// SPEAD: heap cnt step between heaps (several senders: their number).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub heap_cnt_step: u64,
 }
 
 fn parse_tsf(s: &str) -> Result<bool, String> {
@@ -88,6 +107,13 @@ impl SendFraming {
             sample_count_ts: self.tsf.unwrap_or(false),
             sample_bytes: self.sample_bytes,
             dst_epid: self.dst_epid,
+            spead: Spead {
+                flavour: self.flavour,
+                heap_size: self.heap_size,
+                first_heap_cnt: self.heap_cnt_start,
+                heap_cnt_step: self.heap_cnt_step,
+                item_id: DEFAULT_ITEM_ID,
+            },
         }
     }
 
@@ -110,6 +136,29 @@ impl SendFraming {
             ))
             .into()),
         }
+    }
+
+    /// The packet count `--heaps` asks for (each heap is cut into packets of the app room), or
+    /// `count` when it is not given. A usage error outside SPEAD.
+    pub fn count(&self, app_len: usize, count: Option<u64>) -> anyhow::Result<Option<u64>> {
+        let Some(heaps) = self.heaps else {
+            return Ok(count);
+        };
+        if self.format != Format::Spead {
+            return Err(
+                UsageError("--heaps: only means something with --format spead".into()).into(),
+            );
+        }
+        if app_len == 0 {
+            return Err(
+                UsageError("--heaps: the packets have no room for heap data".into()).into(),
+            );
+        }
+        let per_heap = self.heap_size.div_ceil(app_len as u64);
+        heaps
+            .checked_mul(per_heap)
+            .map(Some)
+            .ok_or_else(|| UsageError(format!("--heaps: {heaps} heaps is too many packets")).into())
     }
 
     /// `--rate` in packets per second terms: a sample rate is divided by the samples each

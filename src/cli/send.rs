@@ -33,8 +33,14 @@ pub struct SendArgs {
     /// Never use UDP GSO.
     #[arg(long = "no-gso")]
     no_gso: bool,
-    /// UDP payload bytes per packet, the 16-byte ringshot header included.
-    #[arg(long, default_value_t = 1472, value_name = "BYTES")]
+    /// UDP payload bytes per packet, the 16-byte ringshot header included (the framing's header
+    /// in general; SPEAD: the most bytes a packet may have, rounded down to 8).
+    #[arg(
+        long,
+        visible_alias = "packet",
+        default_value_t = 1472,
+        value_name = "BYTES"
+    )]
     payload: usize,
     /// Packets to send (at least 1) [default: 1000000 unless --duration].
     #[arg(long, value_name = "N", conflicts_with = "duration",
@@ -224,6 +230,7 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     check_stream_length(cfg.start_seq(), count).map_err(config_usage)?;
     let signals = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
     let app_len = a.framing.app_len(cfg.payload())?;
+    let count = a.framing.count(app_len, count)?;
     let source = a.framing.source(app_len, count, a.duration)?;
     let tx = SourceSender::spawn(cfg, source).context("starting the send engine")?;
     let mut progress = Progress::new("send");
@@ -394,6 +401,8 @@ mod tests {
             "sched_fifo",
             "start_seq",
             "sample_bytes",
+            "heap_size",
+            "heap_cnt_step",
         ] {
             let flag = flag_of(field);
             assert!(flags.contains(&flag.as_str()), "{field} -> --{flag}");

@@ -91,6 +91,11 @@ pub enum ConfigError {
     },
     /// A sample of 0 bytes (samples are counted for timestamps and sample rates).
     ZeroSampleBytes,
+    /// A SPEAD option out of range: `field` is `heap_size` or `heap_cnt_step`.
+    SpeadOutOfRange {
+        field: &'static str,
+        reason: &'static str,
+    },
 }
 
 impl ConfigError {
@@ -123,6 +128,7 @@ impl ConfigError {
             | ConfigError::AckFromNeedsAckBind(_) => "ack_from",
             ConfigError::SequenceOverflow { .. } => "start_seq",
             ConfigError::ZeroSampleBytes => "sample_bytes",
+            ConfigError::SpeadOutOfRange { field, .. } => field,
         }
     }
 
@@ -216,6 +222,7 @@ impl ConfigError {
                 .into(),
             },
             ConfigError::ZeroSampleBytes => text("a sample must be at least 1 byte"),
+            ConfigError::SpeadOutOfRange { reason, .. } => text(reason),
         }
     }
 }

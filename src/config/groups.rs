@@ -74,6 +74,19 @@ impl StreamOptions {
         if self.framing.sample_bytes == 0 {
             return Err(ConfigError::ZeroSampleBytes);
         }
+        let s = &self.framing.spead;
+        if s.heap_size == 0 || s.heap_size > s.flavour.max_value() {
+            return Err(ConfigError::SpeadOutOfRange {
+                field: "heap_size",
+                reason: "must be at least 1 byte and within the flavour's heap addresses",
+            });
+        }
+        if s.heap_cnt_step == 0 {
+            return Err(ConfigError::SpeadOutOfRange {
+                field: "heap_cnt_step",
+                reason: "must be at least 1",
+            });
+        }
         // u32 → usize widens on every supported target.
         if (self.slots as usize) < self.batch {
             return Err(ConfigError::SlabSmallerThanBatch {

@@ -35,6 +35,9 @@ impl Sender {
     /// Opens the socket and backend (so set-up errors come back here), starts the ACK core when
     /// flow control is configured, and starts the engine thread, `ringshot-tx`.
     pub fn spawn(cfg: SenderConfig) -> Result<Sender, EngineError> {
+        if !cfg.framing.push_mode_ok() {
+            return Err(EngineError::FramingNeedsSource(cfg.framing.format.name()));
+        }
         let opened = open(&cfg)?;
         Sender::spawn_opened(cfg, opened)
     }

@@ -245,13 +245,27 @@ impl Engine {
                         return true;
                     };
                     let h = self.stamper.header_len();
-                    let room = self.cfg.max_app_payload();
+                    let room = self.stamper.next_room(self.cfg.max_app_payload());
                     let buf = &mut self.slab.bytes_mut(&mut token)[h..h + room];
                     match source.fill(self.next_seq, buf) {
                         Some(n) => (token, (h + n.min(room)) as u32, *flags),
                         None => {
                             *ended = true;
-                            free.push(token);
+                            // A framing that ends its stream with a packet of its own (the SPEAD
+                            // stop item) sends it now.
+                            let bytes = self.slab.bytes_mut(&mut token);
+                            match self.stamper.stamp_end(bytes, self.next_seq) {
+                                Some(len) => {
+                                    self.next_seq += 1;
+                                    let slot = token.index();
+                                    self.slots[slot as usize] = SlotState::Gathered(token);
+                                    self.pending.push(TxDesc {
+                                        slot,
+                                        len: len as u32,
+                                    });
+                                }
+                                None => free.push(token),
+                            }
                             return false;
                         }
                     }

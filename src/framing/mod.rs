@@ -13,15 +13,20 @@
 //! | `usrp2`    | 4 + 8 (+ 8 with TSF)  | 32-bit sequence word, VRT packet count mod 16 |
 //! | `vrt`      | 8 (+ 8 with TSF)      | VRT packet count mod 16                       |
 //! | `chdr`     | 8 (+ 8 with timestamp)| CHDR SeqNum mod 2^16                          |
+//! | `spead`    | 48                    | heap cnt (per heap), heap offset              |
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::wire::header::{self, HEADER_LEN};
 
-mod file;
 use crate::wire::{chdr, usrp2, vrt};
+
+mod file;
+mod spead;
 pub use file::FileSource;
+pub use spead::Spead;
+pub use spead::{DEFAULT_HEAP_SIZE, DEFAULT_ITEM_ID};
 
 /// The data packet formats the engine can stamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -37,16 +42,19 @@ pub enum Format {
     Vrt,
     /// RFNoC CHDR data packets (64-bit bus).
     Chdr,
+    /// SPEAD heaps (spead2's packet layout).
+    Spead,
 }
 
 impl Format {
     /// Every format, in declaration order.
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Ringshot,
         Format::Raw,
         Format::Usrp2,
         Format::Vrt,
         Format::Chdr,
+        Format::Spead,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -56,6 +64,7 @@ impl Format {
             Format::Usrp2 => "usrp2",
             Format::Vrt => "vrt",
             Format::Chdr => "chdr",
+            Format::Spead => "spead",
         }
     }
 
@@ -63,6 +72,7 @@ impl Format {
     pub const fn align(self) -> usize {
         match self {
             Format::Usrp2 | Format::Vrt => 4,
+            Format::Spead => 8,
             _ => 1,
         }
     }
@@ -75,7 +85,7 @@ impl FromStr for Format {
             .into_iter()
             .find(|f| f.name() == s)
             .ok_or_else(|| {
-                format!("unknown format '{s}' (expected ringshot, raw, usrp2, vrt or chdr)")
+                format!("unknown format '{s}' (expected ringshot, raw, usrp2, vrt, chdr or spead)")
             })
     }
 }
@@ -100,6 +110,8 @@ pub struct Framing {
     pub sample_bytes: usize,
     /// CHDR destination endpoint id.
     pub dst_epid: u16,
+    /// SPEAD heaps.
+    pub spead: Spead,
 }
 
 impl Default for Framing {
@@ -109,6 +121,7 @@ impl Default for Framing {
             sample_count_ts: false,
             sample_bytes: DEFAULT_SAMPLE_BYTES,
             dst_epid: 0,
+            spead: Spead::default(),
         }
     }
 }
@@ -131,7 +144,14 @@ impl Framing {
             Format::Usrp2 => usrp2::DATA_PREFIX_LEN + 8 + ts,
             Format::Vrt => 8 + ts,
             Format::Chdr => chdr::HEADER_LEN + ts,
+            Format::Spead => spead::HEADER_LEN,
         }
+    }
+
+    /// Whether a push-mode [`crate::Sender`] can feed this framing: not SPEAD, whose heaps
+    /// decide each packet's length.
+    pub const fn push_mode_ok(&self) -> bool {
+        !matches!(self.format, Format::Spead)
     }
 
     /// Largest app payload in a datagram of `payload` bytes (header room taken off, rounded down
@@ -151,11 +171,13 @@ pub struct Stamper {
     header_len: usize,
     /// Sample count of the next packet's first sample.
     samples: u64,
+    heap: spead::HeapCursor,
 }
 
 impl Stamper {
     pub fn new(framing: Framing, stream_id: u32) -> Stamper {
         Stamper {
+            heap: spead::HeapCursor::new(&framing.spead),
             header_len: framing.header_len(),
             framing,
             stream_id,
@@ -171,6 +193,25 @@ impl Stamper {
 
     pub fn framing(&self) -> &Framing {
         &self.framing
+    }
+
+    /// Room for the next packet's app bytes, at most `max` (SPEAD: what is left of the heap).
+    #[inline]
+    pub fn next_room(&self, max: usize) -> usize {
+        match self.framing.format {
+            Format::Spead => self.heap.room(&self.framing.spead, max),
+            _ => max,
+        }
+    }
+
+    /// The packet that ends the stream, for framings that have one (SPEAD's stop heap), written
+    /// once; returns its length. It takes the next sequence number, `seq`.
+    pub fn stamp_end(&mut self, buf: &mut [u8], seq: u64) -> Option<usize> {
+        let _ = seq;
+        match self.framing.format {
+            Format::Spead => self.heap.stamp_stop(&self.framing.spead, buf),
+            _ => None,
+        }
     }
 
     /// Writes the header of packet `seq` carrying `app_len` app bytes (already at
@@ -214,6 +255,7 @@ impl Stamper {
                 repr.emit(&mut chdr::Packet::new_unchecked(&mut buf[..len]));
                 len
             }
+            Format::Spead => self.heap.stamp(&self.framing.spead, buf, app_len),
         }
     }
 

@@ -7,13 +7,14 @@
 //! | `vrt`   | VRT packet count, 4 bits                | VRT stream id   |
 //! | `chdr`  | SeqNum, 16 bits                         | DstEPID         |
 //! | `raw`   | none: arrivals are numbered in order    | 0               |
+//! | `spead` | none here (heaps: `recv::spead`)        | 0               |
 //!
 //! A narrow counter is widened against the highest sequence seen on its stream: the nearest
 //! value with the same low bits. A run of lost packets as long as half the counter's range or
 //! longer (8 packets for VRT's 4-bit count) cannot be told from a shorter one.
 
 use crate::framing::Format;
-use crate::wire::{chdr, header, usrp2, vrt, WireError};
+use crate::wire::{chdr, header, spead, usrp2, vrt, WireError};
 
 /// What a data packet says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,20 @@ pub fn decode(format: Format, datagram: &[u8]) -> Result<Decoded<'_>, WireError>
                 seq_bits: 32,
                 flags: 0,
                 payload,
+            })
+        }
+        Format::Spead => {
+            let p = spead::Packet::new_checked(datagram)?;
+            let r = spead::Repr::parse(&p)?;
+            let at = p.payload_at();
+            // Parse checked that the payload fits, so the length fits in usize.
+            let len = r.payload_len as usize;
+            Ok(Decoded {
+                stream_id: 0,
+                wire_seq: 0,
+                seq_bits: 0,
+                flags: 0,
+                payload: &datagram[at..at + len],
             })
         }
         Format::Chdr => {
@@ -208,7 +223,7 @@ mod tests {
     proptest! {
         /// What the stamper writes decodes to the same stream, sequence and app bytes.
         #[test]
-        fn stamped_packets_decode(fi in 0usize..5, ts in any::<bool>(), sid in any::<u32>(),
+        fn stamped_packets_decode(fi in 0usize..6, ts in any::<bool>(), sid in any::<u32>(),
                                   seq in any::<u64>(), words in 0usize..16) {
             let framing = Framing { sample_count_ts: ts, ..Framing::of(Format::ALL[fi]) };
             let mut s = Stamper::new(framing, sid);
@@ -223,14 +238,14 @@ mod tests {
             let mask = if d.seq_bits >= 64 { u64::MAX } else { (1u64 << d.seq_bits) - 1 };
             prop_assert_eq!(d.wire_seq, seq & mask);
             match framing.format {
-                Format::Raw => {}
+                Format::Raw | Format::Spead => {}
                 Format::Chdr => prop_assert_eq!(d.stream_id, 0),
                 _ => prop_assert_eq!(d.stream_id, sid),
             }
         }
 
         #[test]
-        fn arbitrary_bytes_never_panic(fi in 0usize..5, bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
+        fn arbitrary_bytes_never_panic(fi in 0usize..6, bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
             let _ = decode(Format::ALL[fi], &bytes);
         }
 

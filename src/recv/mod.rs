@@ -45,6 +45,7 @@ pub mod formats;
 pub mod seq;
 pub mod sink;
 pub mod source;
+pub mod spead;
 
 use std::collections::BTreeMap;
 use std::fmt;

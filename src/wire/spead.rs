@@ -82,7 +82,9 @@ impl std::str::FromStr for Flavour {
         match s {
             "64-40" => Ok(Flavour::Spead64_40),
             "64-48" => Ok(Flavour::Spead64_48),
-            _ => Err(format!("unknown SPEAD flavour '{s}' (expected 64-40 or 64-48)")),
+            _ => Err(format!(
+                "unknown SPEAD flavour '{s}' (expected 64-40 or 64-48)"
+            )),
         }
     }
 }
@@ -340,17 +342,26 @@ mod tests {
     fn rejections() {
         let mut b = FIXTURE;
         b[0] = 0x54;
-        assert_eq!(Packet::new_checked(&b[..]).map(|_| ()), Err(WireError::BadMagic));
+        assert_eq!(
+            Packet::new_checked(&b[..]).map(|_| ()),
+            Err(WireError::BadMagic)
+        );
         let mut b = FIXTURE;
         b[3] = 4;
-        assert_eq!(Packet::new_checked(&b[..]).map(|_| ()), Err(WireError::BadField));
+        assert_eq!(
+            Packet::new_checked(&b[..]).map(|_| ()),
+            Err(WireError::BadField)
+        );
         // Payload length 8 but only 7 bytes.
         let p = Packet::new_checked(&FIXTURE[..55]).unwrap();
         assert_eq!(Repr::parse(&p), Err(WireError::Truncated));
         // Item count beyond the datagram.
         let mut b = FIXTURE;
         b[7] = 9;
-        assert_eq!(Packet::new_checked(&b[..]).map(|_| ()), Err(WireError::Truncated));
+        assert_eq!(
+            Packet::new_checked(&b[..]).map(|_| ()),
+            Err(WireError::Truncated)
+        );
         // No heap offset: heap offset item turned into a null.
         let mut b = FIXTURE;
         b[24..32].fill(0);
@@ -372,7 +383,10 @@ mod tests {
         let mut buf = [0u8; 64];
         let at = r.emit(&mut buf, &[]);
         assert_eq!(&buf[..4], &[0x53, 0x04, 0x02, 0x06]);
-        assert_eq!(&buf[8..16], &[0x80, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(
+            &buf[8..16],
+            &[0x80, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
+        );
         let p = Packet::new_checked(&buf[..at + 8]).unwrap();
         assert_eq!(Repr::parse(&p), Ok(r));
     }
