@@ -12,6 +12,7 @@ use ringshot::framing::{
     FileSource, Format, Framing, Spead, DEFAULT_HEAP_SIZE, DEFAULT_ITEM_ID, DEFAULT_SAMPLE_BYTES,
 };
 use ringshot::pacing::Rate;
+use ringshot::recv::spead::SpeadConfig;
 use ringshot::wire::spead::Flavour;
 
 /// `send`'s data-format flags.
@@ -210,6 +211,38 @@ pub struct RecvFraming {
     /// Do not check payload bytes against the check pattern (for streams of file data).
     #[arg(long)]
     pub no_verify: bool,
+    /// SPEAD: accept a heap's packets in any order (by default they must come in offset order).
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+    /// SPEAD: heaps under construction per substream.
+    #[arg(long, default_value_t = ringshot::recv::spead::DEFAULT_MAX_HEAPS, value_name = "N")]
+    pub max_heaps: usize,
+    /// SPEAD: substreams (heap cnt mod N picks one), each with its own --max-heaps.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub substreams: usize,
+}
+
+impl RecvFraming {
+    /// The SPEAD reassembly these flags ask for; a usage error naming the flag when out of range,
+    /// or when SPEAD options come without `--format spead`.
+    pub fn spead(&self) -> anyhow::Result<SpeadConfig> {
+        let cfg = SpeadConfig {
+            allow_out_of_order: self.allow_out_of_order,
+            max_heaps: self.max_heaps,
+            substreams: self.substreams,
+        };
+        if self.format != Format::Spead && cfg != SpeadConfig::default() {
+            return Err(UsageError(
+                "--max-heaps / --substreams / --allow-out-of-order: only mean something with \
+                 --format spead"
+                    .into(),
+            )
+            .into());
+        }
+        cfg.validate()
+            .map_err(|(flag, why)| UsageError(format!("--{flag}: {why}")))?;
+        Ok(cfg)
+    }
 }
 
 #[cfg(test)]

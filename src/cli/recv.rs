@@ -16,6 +16,7 @@ use ringshot::device::{
 use ringshot::flow::AckFormat;
 use ringshot::framing::Format;
 use ringshot::pacing::Rate;
+use ringshot::recv::spead::{SpeadConfig, SpeadReassembler, SpeadStats};
 use ringshot::recv::{Receiver, RecvBackend, RecvConfig, RecvReport, StreamChecker};
 
 #[derive(Debug, Args)]
@@ -249,12 +250,20 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
     }
     check_from(a.from)?;
     let format = a.framing.format;
+    let spead = a.framing.spead()?;
     let device = if a.device.device {
         Some(a.device.config(format)?)
     } else {
         None
     };
     let faults = a.faults.config()?;
+    if format == Format::Spead && (a.device.device || faults.data_faults()) {
+        return Err(UsageError(
+            "--format: spead is reassembled by the plain receiver (no --device, no data faults)"
+                .into(),
+        )
+        .into());
+    }
     let mut b = RecvConfig::builder(a.bind)
         .backend(a.backend)
         .rcvbuf(a.rcvbuf)
@@ -277,6 +286,7 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
     let signals = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
     match device {
         Some(d) => run_device(cfg, d, faults, a.json, &signals),
+        None if format == Format::Spead => run_spead(cfg, spead, a.json, &signals),
         None if faults.data_faults() => run_faulty(cfg, format, faults, a.json, &signals),
         None => run_plain(cfg, format, a.json, &signals),
     }
@@ -345,6 +355,60 @@ fn run_plain(
     print_ending(&report, json, signals.received(), || {
         print_recv_table(&report)
     })
+}
+
+/// `recv --format spead`: reassembles heaps until the stop item (or a stop condition).
+fn run_spead(
+    cfg: RecvConfig,
+    spead: SpeadConfig,
+    json: bool,
+    signals: &StopSignals,
+) -> anyhow::Result<i32> {
+    let sink = SpeadReassembler::new(spead);
+    let stopped = sink.stop_flag();
+    let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;
+    listening(rx.local_addr(), rx.backend(), rx.gro(), "SPEAD ");
+    wait(
+        signals,
+        || rx.is_finished() || stopped.load(std::sync::atomic::Ordering::Relaxed),
+        || rx.stop(),
+        || rx.progress().0,
+    );
+    rx.stop();
+    let (mut recv, sink) = rx.join_with_sink().context("receiving")?;
+    let stats = sink.stats();
+    recv.packets = stats.packets;
+    recv.malformed = sink.malformed();
+    let report = SpeadRecvReport { recv, spead: stats };
+    print_ending(&report, json, signals.received(), || {
+        print_recv_table(&report.recv);
+        print_kv(
+            "spead",
+            &[
+                ("heaps", stats.heaps.to_string()),
+                (
+                    "incomplete",
+                    format!(
+                        "{} evicted, {} flushed",
+                        stats.incomplete_heaps_evicted, stats.incomplete_heaps_flushed
+                    ),
+                ),
+                (
+                    "batches",
+                    format!("{} (max {})", stats.batches, stats.max_batch),
+                ),
+                ("single-packet heaps", stats.single_packet_heaps.to_string()),
+                ("stop item", stats.stopped.to_string()),
+            ],
+        );
+    })
+}
+
+#[derive(Debug, Serialize)]
+struct SpeadRecvReport {
+    #[serde(flatten)]
+    recv: RecvReport,
+    spead: SpeadStats,
 }
 
 fn run_faulty(
