@@ -192,3 +192,67 @@ fn push_mode_writes_after_the_header_room() {
         );
     }
 }
+
+/// SPEAD end to end inside ringshot: the engine cuts the generator's bytes into heaps (the last
+/// packet of each heap shorter) and ends with the stop heap; the reassembler completes every
+/// heap, with no eviction or flush, and sees the stop.
+#[test]
+fn spead_heaps_reassemble() {
+    use ringshot::framing::Spead;
+    use ringshot::recv::spead::{SpeadConfig, SpeadReassembler};
+    let framing = Framing {
+        spead: Spead {
+            heap_size: 5_000,
+            ..Spead::default()
+        },
+        ..Framing::of(Format::Spead)
+    };
+    let rcfg = RecvConfig::builder("127.0.0.1:0".parse().unwrap())
+        .idle_exit(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let sink = SpeadReassembler::new(SpeadConfig::default());
+    let stop = sink.stop_flag();
+    let rx = Receiver::spawn_with(rcfg, sink).unwrap();
+    let cfg = config(rx.local_addr(), framing);
+    // 952 bytes of room: 6 packets per 5,000-byte heap (5 × 952 + 240).
+    assert_eq!(cfg.max_app_payload(), 952);
+    let heaps = 25u64;
+    let src = PatternSource::framed(&framing, PAYLOAD, Some(heaps * 6), None);
+    let sent = SourceSender::spawn(cfg, src).unwrap().finish().unwrap();
+    assert_eq!(
+        sent.packets,
+        heaps * 6 + 1,
+        "data packets and the stop heap"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    rx.stop();
+    let (_, sink) = rx.join_with_sink().unwrap();
+    let s = sink.stats();
+    assert_eq!(
+        (s.heaps, s.packets, s.stopped),
+        (heaps, heaps * 6 + 1, true),
+        "{s:?}"
+    );
+    assert_eq!(
+        (s.incomplete_heaps_evicted, s.incomplete_heaps_flushed),
+        (0, 0)
+    );
+    assert!(sink.malformed().is_empty());
+}
+
+/// A push-mode sender cannot feed SPEAD (its heaps decide each packet's length).
+#[test]
+fn spead_needs_a_source() {
+    let cfg = SenderConfig::builder("127.0.0.1:9".parse().unwrap())
+        .framing(Framing::of(Format::Spead))
+        .build()
+        .unwrap();
+    assert!(matches!(
+        Sender::spawn(cfg),
+        Err(ringshot::EngineError::FramingNeedsSource("spead"))
+    ));
+}
