@@ -276,20 +276,24 @@ impl Stamper {
         let padded = words * 4;
         let end = self.header_len + padded;
         buf[self.header_len + app_len..end].fill(0);
-        let repr = vrt::Repr {
-            packet_type: vrt::PacketType::IfDataWithStreamId,
-            stream_id: Some(self.stream_id),
-            class_id: None,
-            tsm: false,
-            integer_timestamp: None,
-            fractional_timestamp: self
-                .next_timestamp(app_len)
-                .map(|t| (vrt::Tsf::SampleCount, t)),
-            packet_count: (seq & 0xF) as u8,
-            trailer: None,
-            payload_words: words,
+        // The header word and stream id by hand (the layout `vrt::Repr::emit` writes; the tests
+        // parse it back with `vrt::Packet`): one store each instead of a walk over the options.
+        let ts = self.next_timestamp(app_len);
+        let size = ((end - at) / 4) as u32;
+        let tsf = if ts.is_some() {
+            (vrt::Tsf::SampleCount as u32) << 20
+        } else {
+            0
         };
-        repr.emit(&mut vrt::Packet::new_unchecked(&mut buf[at..end]));
+        let header = u32::from(vrt::PacketType::IfDataWithStreamId.raw()) << 28
+            | tsf
+            | ((seq & 0xF) as u32) << 16
+            | (size & 0xFFFF);
+        buf[at..at + 4].copy_from_slice(&header.to_be_bytes());
+        buf[at + 4..at + 8].copy_from_slice(&self.stream_id.to_be_bytes());
+        if let Some(t) = ts {
+            buf[at + 8..at + 16].copy_from_slice(&t.to_be_bytes());
+        }
         end
     }
 }

@@ -3,7 +3,7 @@
 //! in the heap's first packet; a null item keeps the header room the same in the others. The
 //! stream ends with a stop heap (stream control = 2).
 
-use crate::wire::spead::{self, Flavour, ItemPointer};
+use crate::wire::spead::{self, Flavour};
 
 /// Item pointers in every packet: the four packet items and one more (the data item, a null, or
 /// stream control in the stop heap).
@@ -69,25 +69,40 @@ impl HeapCursor {
     /// Writes a data packet's header for `app_len` bytes at the cursor and moves it on.
     #[inline]
     pub(super) fn stamp(&mut self, s: &Spead, buf: &mut [u8], app_len: usize) -> usize {
+        // The layout `spead::Repr::emit` writes (the tests parse it back), one store per word.
+        let bits = s.flavour.addr_bits();
+        let imm =
+            |id: u32, v: u64| 1u64 << 63 | u64::from(id) << bits | (v & s.flavour.max_value());
         let extra = if self.offset == 0 {
-            ItemPointer {
-                immediate: false,
-                id: s.item_id,
-                value: 0,
-            }
+            u64::from(s.item_id & s.flavour.max_id()) << bits
         } else {
-            ItemPointer::imm(spead::ID_NULL, 0)
+            imm(spead::ID_NULL, 0)
         };
-        let repr = spead::Repr {
-            flavour: s.flavour,
-            heap_cnt: self.cnt,
-            heap_size: Some(s.heap_size),
-            heap_offset: self.offset,
-            payload_len: app_len as u64,
-            stream_ctrl: None,
-            other_items: 1,
+        let (ptr, hw) = match s.flavour {
+            Flavour::Spead64_40 => (3, 5),
+            Flavour::Spead64_48 => (2, 6),
         };
-        let at = repr.emit(buf, &[extra]);
+        let words = [
+            u64::from_be_bytes([
+                spead::MAGIC,
+                spead::VERSION,
+                ptr,
+                hw,
+                0,
+                0,
+                0,
+                POINTERS as u8,
+            ]),
+            imm(spead::ID_HEAP_CNT, self.cnt),
+            imm(spead::ID_HEAP_SIZE, s.heap_size),
+            imm(spead::ID_HEAP_OFFSET, self.offset),
+            imm(spead::ID_PAYLOAD_LEN, app_len as u64),
+            extra,
+        ];
+        for (i, w) in words.iter().enumerate() {
+            buf[i * 8..i * 8 + 8].copy_from_slice(&w.to_be_bytes());
+        }
+        let at = HEADER_LEN;
         self.offset += app_len as u64;
         if self.offset >= s.heap_size {
             self.cnt = self.cnt.wrapping_add(s.heap_cnt_step) & s.flavour.max_value();
