@@ -19,6 +19,14 @@ fn bad_framing_flags_exit_2_naming_the_flag() {
     let cases: &[(&[&str], &str)] = &[
         (&["--format", "mpeg"], "--format"),
         (&["--format", "vrt", "--payload", "6"], "--payload"),
+        (&["--format", "spead", "--payload", "48"], "--payload"),
+        (&["--format", "spead", "--heap-size", "0"], "--heap-size"),
+        (
+            &["--format", "spead", "--heap-cnt-step", "0"],
+            "--heap-cnt-step",
+        ),
+        (&["--heaps", "3"], "--heaps"),
+        (&["--format", "spead", "--flavour", "64-32"], "--flavour"),
         (
             &["--format", "vrt", "--samples-per-packet", "1000"],
             "--samples-per-packet",
@@ -44,6 +52,27 @@ fn bad_framing_flags_exit_2_naming_the_flag() {
             !lines.is_empty() && lines[0].contains(flag),
             "{args:?}: {err}"
         );
+    }
+    for (args, flag) in [
+        (
+            &["--max-heaps", "0", "--format", "spead"][..],
+            "--max-heaps",
+        ),
+        (
+            &["--substreams", "0", "--format", "spead"][..],
+            "--substreams",
+        ),
+        (&["--max-heaps", "8"][..], "--max-heaps"),
+        (&["--format", "spead", "--device"][..], "--format"),
+    ] {
+        let out = ringshot()
+            .args(["recv", "--bind", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(flag), "{args:?}: {err}");
     }
     let out = ringshot()
         .args(["recv", "--bind", "127.0.0.1:0", "--format", "spead7"])

@@ -64,7 +64,12 @@ impl StreamOptions {
             });
         }
         // At least one byte, and room for the framing's header.
-        let min = self.framing.header_len().max(1);
+        // At least one byte and the framing's header; SPEAD needs room for data too, or no
+        // heap would ever fill.
+        let min = match self.framing.format {
+            crate::framing::Format::Spead => self.framing.header_len() + 8,
+            _ => self.framing.header_len().max(1),
+        };
         if self.payload < min {
             return Err(ConfigError::PayloadTooSmall {
                 payload: self.payload,
