@@ -131,19 +131,16 @@ fn json_of(mut child: Child, limit: Duration) -> (Option<i32>, serde_json::Value
     (code, v)
 }
 
-/// The sequence word wraps from 2^32 − 1 to 0 mid-stream: the device reads it, ACKs it in
-/// USRP2 form, and the sender's window keeps opening (a stall would end the stream with 1).
-#[test]
-fn usrp2_stream_with_usrp2_acks_crosses_the_word_wrap() {
-    let start = (1u64 << 32) - 500;
-    let n = 3000u64;
+/// Streams `n` packets of `format` with `ack` flow control to the device emulator reading the same
+/// format, from `start`, and checks that every packet arrived once, in order, and was consumed.
+fn through_the_device(format: &str, ack: &str, start: u64, n: u64) {
     let start_s = start.to_string();
     let (rx, addr) = start_recv(&[
         "--device",
         "--format",
-        "usrp2",
+        format,
         "--ack",
-        "usrp2",
+        ack,
         "--device-buffer",
         "65536",
         "--drain-pps",
@@ -160,36 +157,49 @@ fn usrp2_stream_with_usrp2_acks_crosses_the_word_wrap() {
             &addr.to_string(),
             "--json",
             "--format",
-            "usrp2",
+            format,
         ])
+        .args(["--ack", ack, "--window-packets", "40", "--batch", "16"])
         .args([
-            "--ack",
-            "usrp2",
-            "--window-packets",
-            "40",
-            "--batch",
-            "16",
             "--stall-timeout",
             "5000",
+            "--tsf",
+            "sample-count",
+            "--payload",
+            "1456",
         ])
-        .args(["--tsf", "sample-count", "--payload", "1456"])
         .args(["--start-seq", &start_s, "--count", &n.to_string()])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "send: {err}");
+    assert_eq!(out.status.code(), Some(0), "{format}/{ack} send: {err}");
     let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(sent["packets"].as_u64(), Some(n), "{sent}");
     assert!(sent["acks"]["accepted"].as_u64().unwrap() > 0, "{sent}");
     let (code, v) = json_of(rx, Duration::from_secs(30));
     assert_eq!(code, Some(0), "{v}");
-    assert_eq!(v["packets"].as_u64(), Some(n), "{v}");
-    assert_eq!(v["lost"].as_u64(), Some(0), "{v}");
-    assert_eq!(v["corrupt"].as_u64(), Some(0), "{v}");
+    assert_eq!(v["packets"].as_u64(), Some(n), "{format}/{ack}: {v}");
+    assert_eq!(v["lost"].as_u64(), Some(0), "{format}/{ack}: {v}");
+    assert_eq!(v["corrupt"].as_u64(), Some(0), "{format}/{ack}: {v}");
     assert_eq!(v["first_seq"].as_u64(), Some(start), "{v}");
     assert_eq!(v["last_seq"].as_u64(), Some(start + n - 1), "{v}");
     assert_eq!(v["device"]["consumed"].as_u64(), Some(n), "{v}");
     assert_eq!(v["device"]["overflows"].as_u64().unwrap_or(0), 0, "{v}");
+}
+
+/// The sequence word wraps from 2^32 − 1 to 0 mid-stream: the device reads it, ACKs it in
+/// USRP2 form, and the sender's window keeps opening (a stall would end the stream with 1).
+#[test]
+fn usrp2_stream_with_usrp2_acks_crosses_the_word_wrap() {
+    through_the_device("usrp2", "usrp2", (1u64 << 32) - 500, 3000);
+}
+
+/// CHDR data credited by CHDR stream status across the 16-bit SeqNum wrap, and VRT data (4-bit
+/// count) under native ACKs: the device follows each format's own counter.
+#[test]
+fn chdr_and_vrt_streams_through_the_device() {
+    through_the_device("chdr", "chdr", (1u64 << 16) - 300, 2000);
+    through_the_device("vrt", "native", 0, 2000);
 }
 
 /// `--payload-file` with `--loop` streams the file's bytes in order, in whole samples, and a
