@@ -59,9 +59,7 @@ fn capture(framing: Framing) -> Vec<Vec<u8>> {
 /// A pcap file (LINKTYPE_RAW: each record an IPv4 packet) of `datagrams` to port [`PORT`].
 fn pcap(datagrams: &[Vec<u8>]) -> Vec<u8> {
     let mut f = Vec::new();
-    for v in [0xA1B2_C3D4u32] {
-        f.extend_from_slice(&v.to_le_bytes());
-    }
+    f.extend_from_slice(&0xA1B2_C3D4u32.to_le_bytes());
     f.extend_from_slice(&2u16.to_le_bytes());
     f.extend_from_slice(&4u16.to_le_bytes());
     for v in [0u32, 0, 65_535, 101] {

@@ -9,6 +9,7 @@ use ringshot::recv::formats::{decode, SeqReader};
 use ringshot::recv::spead::{SpeadConfig, SpeadReassembler};
 use ringshot::recv::{DatagramSink, RxMeta};
 use ringshot::wire::chdr::{DataRepr, Packet};
+use ringshot::wire::spead;
 
 fuzz_target!(|data: &[u8]| {
     for format in Format::ALL {
@@ -34,6 +35,20 @@ fuzz_target!(|data: &[u8]| {
     }
     spead.finish(0);
     assert!(spead.stats().heaps <= spead.stats().packets);
+    // A SPEAD packet that parses re-emits to the same Repr (other items as data pointers).
+    if let Ok(r) = spead::Repr::parse(&spead::Packet::new_unchecked(data)) {
+        let extra = vec![
+            spead::ItemPointer {
+                immediate: false,
+                id: 0x1000,
+                value: 0,
+            };
+            usize::from(r.other_items)
+        ];
+        let mut buf = vec![0u8; r.header_len(extra.len()) + r.payload_len as usize];
+        r.emit(&mut buf, &extra);
+        assert_eq!(spead::Repr::parse(&spead::Packet::new_unchecked(&buf[..])), Ok(r));
+    }
     let packet = Packet::new_unchecked(data);
     if let Ok(repr) = DataRepr::parse(&packet) {
         let mut buf = vec![0u8; repr.buffer_len()];
