@@ -34,6 +34,8 @@ fn bad_framing_flags_exit_2_naming_the_flag() {
         (&["--samples-per-packet", "0"], "--samples-per-packet"),
         (&["--sample-bytes", "0"], "--sample-bytes"),
         (&["--tsf", "gps"], "--tsf"),
+        (&["--class-id", "1000000:1:2"], "--class-id"),
+        (&["--trailer", "0xZZ"], "--trailer"),
         (&["--dst-epid", "70000"], "--dst-epid"),
         (&["--rate", "0Msps"], "--rate"),
         (&["--rate", "fastsps"], "--rate"),

@@ -94,6 +94,28 @@ fn pcap(datagrams: &[Vec<u8>]) -> Vec<u8> {
 
 /// tshark's view of each packet: type, sid, seq, len, tsi, tsf, fractional sample count.
 fn dissect(datagrams: &[Vec<u8>], uhd: bool, tag: &str) -> Vec<Vec<String>> {
+    dissect_fields(
+        datagrams,
+        uhd,
+        tag,
+        &[
+            "vrt.type",
+            "vrt.sid",
+            "vrt.seq",
+            "vrt.len",
+            "vrt.tsi",
+            "vrt.tsf",
+            "vrt.ts_frac_sample",
+        ],
+    )
+}
+
+fn dissect_fields(
+    datagrams: &[Vec<u8>],
+    uhd: bool,
+    tag: &str,
+    fields: &[&str],
+) -> Vec<Vec<String>> {
     let path =
         std::env::temp_dir().join(format!("ringshot-tshark-{tag}-{}.pcap", std::process::id()));
     std::fs::write(&path, pcap(datagrams)).unwrap();
@@ -105,15 +127,7 @@ fn dissect(datagrams: &[Vec<u8>], uhd: bool, tag: &str) -> Vec<Vec<String>> {
         cmd.args(["-o", "vrt.ettus_uhd_header_format:TRUE"]);
     }
     cmd.args(["-T", "fields", "-E", "separator=,"]);
-    for f in [
-        "vrt.type",
-        "vrt.sid",
-        "vrt.seq",
-        "vrt.len",
-        "vrt.tsi",
-        "vrt.tsf",
-        "vrt.ts_frac_sample",
-    ] {
+    for f in fields {
         cmd.args(["-e", f]);
     }
     let out = cmd.output().unwrap();
@@ -164,6 +178,48 @@ fn check(format: Format) {
     }
 }
 
+/// A VRT stream with a class id and a trailer: tshark sees both flags, the OUI, the class codes
+/// and the trailer word, and still the right sequence and length.
+fn check_class_id_and_trailer() {
+    let framing = Framing {
+        class_id: Some(ringshot::wire::vrt::ClassId {
+            oui: 0x0012_A2,
+            info_class: 0x0102,
+            packet_class: 0x0304,
+        }),
+        trailer: Some(0x0040_0000),
+        ..Framing::of(Format::Vrt)
+    };
+    let got = capture(framing);
+    let fields = [
+        "vrt.cidflag",
+        "vrt.tflag",
+        "vrt.oui",
+        "vrt.icc",
+        "vrt.pcc",
+        "vrt.trailer",
+        "vrt.seq",
+        "vrt.len",
+    ];
+    let rows = dissect_fields(&got, false, "vrt-cid", &fields);
+    assert_eq!(rows.len(), N, "rows {rows:?}");
+    eprintln!("vrt with class id and trailer: tshark row 3: {:?}", rows[3]);
+    for (i, (row, d)) in rows.iter().zip(&got).enumerate() {
+        let v: Vec<u64> = row.iter().map(|s| num(s)).collect();
+        let want = [
+            1,
+            1,
+            0x12A2,
+            0x0102,
+            0x0304,
+            0x0040_0000,
+            i as u64 % 16,
+            (d.len() / 4) as u64,
+        ];
+        assert_eq!(v, want, "#{i}: tshark {row:?}");
+    }
+}
+
 #[test]
 fn tshark_decodes_vrt_and_usrp2_streams() {
     if let Some(why) = tshark_missing() {
@@ -172,4 +228,5 @@ fn tshark_decodes_vrt_and_usrp2_streams() {
     }
     check(Format::Vrt);
     check(Format::Usrp2);
+    check_class_id_and_trailer();
 }

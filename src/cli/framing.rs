@@ -14,6 +14,7 @@ use ringshot::framing::{
 use ringshot::pacing::Rate;
 use ringshot::recv::spead::SpeadConfig;
 use ringshot::wire::spead::Flavour;
+use ringshot::wire::vrt::ClassId;
 
 /// `send`'s data-format flags.
 #[derive(Debug, Args)]
@@ -45,6 +46,12 @@ pub struct SendFraming {
     /// With --payload-file: start again from the top at the end of the file.
     #[arg(long = "loop", requires = "payload_file")]
     pub looped: bool,
+    /// VRT / USRP2: a class id in every packet, OUI:INFO:PACKET in hex (e.g. 0012A2:0001:0002).
+    #[arg(long, value_name = "OUI:INFO:PACKET", value_parser = parse_class_id)]
+    pub class_id: Option<ClassId>,
+    /// VRT / USRP2: end every packet with this trailer word (hex or decimal).
+    #[arg(long, value_name = "WORD", value_parser = parse_u32)]
+    pub trailer: Option<u32>,
     /// SPEAD: bytes of data per heap.
     #[arg(long, default_value_t = DEFAULT_HEAP_SIZE, value_name = "BYTES")]
     pub heap_size: u64,
@@ -61,6 +68,31 @@ pub struct SendFraming {
     /// SPEAD: heap cnt step between heaps (several senders: their number).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub heap_cnt_step: u64,
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|_| format!("'{s}' is not a 32-bit number"))
+}
+
+fn parse_class_id(s: &str) -> Result<ClassId, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let bad = || format!("'{s}' is not OUI:INFO:PACKET in hex (e.g. 0012A2:0001:0002)");
+    let [oui, info, packet] = parts[..] else {
+        return Err(bad());
+    };
+    let oui = u32::from_str_radix(oui, 16).map_err(|_| bad())?;
+    if oui > 0x00FF_FFFF {
+        return Err(bad());
+    }
+    Ok(ClassId {
+        oui,
+        info_class: u16::from_str_radix(info, 16).map_err(|_| bad())?,
+        packet_class: u16::from_str_radix(packet, 16).map_err(|_| bad())?,
+    })
 }
 
 fn parse_tsf(s: &str) -> Result<bool, String> {
@@ -108,6 +140,8 @@ impl SendFraming {
             sample_count_ts: self.tsf.unwrap_or(false),
             sample_bytes: self.sample_bytes,
             dst_epid: self.dst_epid,
+            class_id: self.class_id,
+            trailer: self.trailer,
             spead: Spead {
                 flavour: self.flavour,
                 heap_size: self.heap_size,

@@ -112,6 +112,10 @@ pub struct Framing {
     pub dst_epid: u16,
     /// SPEAD heaps.
     pub spead: Spead,
+    /// VRT / USRP2: a class id in every packet (C bit).
+    pub class_id: Option<vrt::ClassId>,
+    /// VRT / USRP2: this trailer word at the end of every packet (T bit).
+    pub trailer: Option<u32>,
 }
 
 impl Default for Framing {
@@ -122,6 +126,8 @@ impl Default for Framing {
             sample_bytes: DEFAULT_SAMPLE_BYTES,
             dst_epid: 0,
             spead: Spead::default(),
+            class_id: None,
+            trailer: None,
         }
     }
 }
@@ -138,13 +144,22 @@ impl Framing {
     /// Header room in front of the app's bytes.
     pub const fn header_len(&self) -> usize {
         let ts = if self.sample_count_ts { 8 } else { 0 };
+        let cid = if self.class_id.is_some() { 8 } else { 0 };
         match self.format {
             Format::Ringshot => HEADER_LEN,
             Format::Raw => 0,
-            Format::Usrp2 => usrp2::DATA_PREFIX_LEN + 8 + ts,
-            Format::Vrt => 8 + ts,
+            Format::Usrp2 => usrp2::DATA_PREFIX_LEN + 8 + cid + ts,
+            Format::Vrt => 8 + cid + ts,
             Format::Chdr => chdr::HEADER_LEN + ts,
             Format::Spead => spead::HEADER_LEN,
+        }
+    }
+
+    /// Bytes after the app's data: the VRT trailer word when there is one.
+    pub const fn tail_len(&self) -> usize {
+        match (self.format, self.trailer) {
+            (Format::Usrp2 | Format::Vrt, Some(_)) => 4,
+            _ => 0,
         }
     }
 
@@ -157,7 +172,7 @@ impl Framing {
     /// Largest app payload in a datagram of `payload` bytes (header room taken off, rounded down
     /// to the format's alignment); 0 when the header does not fit.
     pub const fn max_app_payload(&self, payload: usize) -> usize {
-        let room = payload.saturating_sub(self.header_len());
+        let room = payload.saturating_sub(self.header_len() + self.tail_len());
         room - room % self.format.align()
     }
 }
@@ -274,8 +289,9 @@ impl Stamper {
     fn stamp_vrt(&mut self, buf: &mut [u8], at: usize, seq: u64, app_len: usize) -> usize {
         let words = app_len.div_ceil(4);
         let padded = words * 4;
-        let end = self.header_len + padded;
-        buf[self.header_len + app_len..end].fill(0);
+        let data_end = self.header_len + padded;
+        buf[self.header_len + app_len..data_end].fill(0);
+        let end = data_end + self.framing.tail_len();
         // The header word and stream id by hand (the layout `vrt::Repr::emit` writes; the tests
         // parse it back with `vrt::Packet`): one store each instead of a walk over the options.
         let ts = self.next_timestamp(app_len);
@@ -285,14 +301,30 @@ impl Stamper {
         } else {
             0
         };
+        let (c, t) = (
+            u32::from(self.framing.class_id.is_some()) << 27,
+            u32::from(self.framing.tail_len() != 0) << 26,
+        );
         let header = u32::from(vrt::PacketType::IfDataWithStreamId.raw()) << 28
+            | c
+            | t
             | tsf
             | ((seq & 0xF) as u32) << 16
             | (size & 0xFFFF);
         buf[at..at + 4].copy_from_slice(&header.to_be_bytes());
         buf[at + 4..at + 8].copy_from_slice(&self.stream_id.to_be_bytes());
+        let mut next = at + 8;
+        if let Some(cid) = self.framing.class_id {
+            let w1 = u32::from(cid.info_class) << 16 | u32::from(cid.packet_class);
+            buf[next..next + 4].copy_from_slice(&(cid.oui & 0x00FF_FFFF).to_be_bytes());
+            buf[next + 4..next + 8].copy_from_slice(&w1.to_be_bytes());
+            next += 8;
+        }
         if let Some(t) = ts {
-            buf[at + 8..at + 16].copy_from_slice(&t.to_be_bytes());
+            buf[next..next + 8].copy_from_slice(&t.to_be_bytes());
+        }
+        if let (Some(word), true) = (self.framing.trailer, end > data_end) {
+            buf[data_end..end].copy_from_slice(&word.to_be_bytes());
         }
         end
     }

@@ -114,7 +114,7 @@ proptest! {
     #[test]
     fn stamp_then_parse(
         fi in 0usize..6, ts in any::<bool>(), sid in any::<u32>(), seq in any::<u64>(),
-        app_len in 0usize..64, epid in any::<u16>(),
+        app_len in 0usize..64, epid in any::<u16>(), cid in any::<bool>(), trailer in any::<bool>(),
     ) {
         let framing = Framing {
             format: Format::ALL[fi],
@@ -122,6 +122,8 @@ proptest! {
             sample_bytes: 4,
             dst_epid: epid,
             spead: Spead::default(),
+            class_id: cid.then_some(vrt::ClassId { oui: 0x12_3456, info_class: 7, packet_class: 9 }),
+            trailer: trailer.then_some(0x00C0_0000),
         };
         let app: Vec<u8> = (0..app_len as u8).collect();
         let b = stamped(framing, sid, seq, &app);
@@ -145,6 +147,8 @@ proptest! {
                 prop_assert_eq!(u64::from(p.packet_count()), seq & 0xF);
                 prop_assert_eq!(p.fractional_timestamp().is_some(), ts);
                 prop_assert_eq!(p.payload().len(), app_len.div_ceil(4) * 4);
+                prop_assert_eq!(p.class_id().map(|c| c.oui), cid.then_some(0x12_3456));
+                prop_assert_eq!(p.trailer(), trailer.then_some(0x00C0_0000));
             }
             Format::Spead => {
                 let p = crate::wire::spead::Packet::new_checked(&b[..]).unwrap();
