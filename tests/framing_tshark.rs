@@ -183,7 +183,7 @@ fn check(format: Format) {
 fn check_class_id_and_trailer() {
     let framing = Framing {
         class_id: Some(ringshot::wire::vrt::ClassId {
-            oui: 0x0012_A2,
+            oui: 0x12A2,
             info_class: 0x0102,
             packet_class: 0x0304,
         }),
