@@ -10,6 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ringshot::backend::{gso_run_len, TxDesc};
 use ringshot::bench::{drain_and_stop, start_receiver, Placement};
 use ringshot::engine::{PatternSource, SourceSender};
+use ringshot::framing::{Format, Framing, Stamper};
 use ringshot::wire::header::{fill_pattern, Packet, Repr, HEADER_LEN};
 use ringshot::{BackendChoice, SenderConfig};
 
@@ -91,5 +92,83 @@ fn loopback(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hot_path, loopback);
+/// Per-packet stamp cost of each framing (header only; the payload is the app's), with and
+/// without timestamps.
+fn framing_stamp(c: &mut Criterion) {
+    let mut g = c.benchmark_group("framing_stamp");
+    g.throughput(Throughput::Elements(1));
+    let mut buf = vec![0u8; 1472];
+    for format in Format::ALL {
+        for ts in [false, true] {
+            if ts && matches!(format, Format::Ringshot | Format::Raw | Format::Spead) {
+                continue;
+            }
+            let framing = Framing {
+                sample_count_ts: ts,
+                ..Framing::of(format)
+            };
+            let app = framing.max_app_payload(buf.len());
+            let mut stamper = Stamper::new(framing, 7);
+            let mut seq = 0u64;
+            let name = format!("{}{}", format.name(), if ts { "_ts" } else { "" });
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    seq += 1;
+                    black_box(stamper.stamp(&mut buf, seq, 1, black_box(app)))
+                })
+            });
+        }
+    }
+    g.finish();
+    framing_rates();
+}
+
+/// The sender's unpaced rate over loopback with each framing, against `ringshot` framing in the
+/// same run (interleaved rounds, median of each). Printed, never asserted.
+fn framing_rates() {
+    // `cargo bench` passes --bench; under `cargo test --all-targets` this is a smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let (n, rounds) = if full { (300_000u64, 5) } else { (2_000, 1) };
+    let place = Placement::auto();
+    let mut pps: Vec<Vec<f64>> = vec![Vec::new(); Format::ALL.len()];
+    for _ in 0..rounds {
+        for (i, format) in Format::ALL.into_iter().enumerate() {
+            let framing = Framing::of(format);
+            let rx = start_receiver(place.rx_core).expect("receiver");
+            let mut b = SenderConfig::builder(rx.local_addr()).framing(framing);
+            if let Some(core) = place.tx_core {
+                b = b.tx_core(core);
+            }
+            let cfg = b.build().expect("config");
+            let src = PatternSource::framed(&framing, 1472, Some(n), None);
+            let report = SourceSender::spawn(cfg, src)
+                .expect("sender")
+                .finish()
+                .expect("sender");
+            pps[i].push(report.pps);
+            black_box(
+                drain_and_stop(rx, Duration::from_millis(20))
+                    .map(|r| r.packets)
+                    .ok(),
+            );
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let base = median(&mut pps[0].clone());
+    eprintln!("framing_rates (loopback, 1472-byte datagrams, {n} packets, median of {rounds}):");
+    for (i, format) in Format::ALL.into_iter().enumerate() {
+        let m = median(&mut pps[i]);
+        eprintln!(
+            "  {:<8} {:>12.0} pps  {:>6.3} x ringshot",
+            format.name(),
+            m,
+            m / base
+        );
+    }
+}
+
+criterion_group!(benches, hot_path, loopback, framing_stamp);
 criterion_main!(benches);

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::flow::AckFormat;
+use crate::framing::Framing;
 use crate::pacing::Rate;
 
 mod error;
@@ -139,6 +140,7 @@ pub struct SenderConfig {
     pub(crate) window_wait: IdlePolicy,
     pub(crate) stall_timeout: Duration,
     pub(crate) start_seq: u64,
+    pub(crate) framing: Framing,
     pub(crate) faults: TxFaults,
 }
 
@@ -214,6 +216,14 @@ impl SenderConfig {
     pub fn start_seq(&self) -> u64 {
         self.start_seq
     }
+    /// How each packet's header is written (default: the ringshot header).
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+    /// Largest application payload per packet: the payload less the framing's header room.
+    pub fn max_app_payload(&self) -> usize {
+        self.framing.max_app_payload(self.payload)
+    }
     /// The only address ACKs are accepted from, when set explicitly; `None` means the
     /// destination ([`dest`](Self::dest)) itself.
     pub fn ack_from(&self) -> Option<SocketAddr> {
@@ -257,7 +267,8 @@ impl SenderConfigBuilder {
         self.socket.gso = on;
         self
     }
-    /// UDP payload size in bytes, ringshot header included (16..=65,507).
+    /// UDP payload size in bytes, the framing's header included (up to 65,507; at least the
+    /// header, 16 bytes for the ringshot header).
     pub fn payload(mut self, bytes: usize) -> Self {
         self.stream.payload = bytes;
         self
@@ -382,6 +393,12 @@ impl SenderConfigBuilder {
         self.flow.stall_timeout = d;
         self
     }
+    /// How the engine writes each packet's header: the ringshot header (the default), none, or a
+    /// device's own data format (USRP2, VRT, CHDR). See [`crate::framing`].
+    pub fn framing(mut self, framing: Framing) -> Self {
+        self.stream.framing = framing;
+        self
+    }
     /// Sequence number of the first packet (default 0).
     pub fn start_seq(mut self, seq: u64) -> Self {
         self.stream.start_seq = seq;
@@ -457,6 +474,7 @@ impl SenderConfigBuilder {
             window_wait: flow.window_wait,
             stall_timeout: flow.stall_timeout,
             start_seq: stream.start_seq,
+            framing: stream.framing,
             faults,
         }
     }

@@ -17,6 +17,7 @@ pub mod device;
 pub mod engine;
 pub mod fault;
 pub mod flow;
+pub mod framing;
 pub mod pacing;
 pub mod recv;
 pub mod stats;

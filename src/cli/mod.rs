@@ -4,6 +4,7 @@
 //! stopped it (the report is printed with `"interrupted": true`).
 
 mod bench;
+mod framing;
 mod interval;
 mod logging;
 mod output;

@@ -10,13 +10,15 @@ use serde::Serialize;
 use super::interval::{Intervals, Sample};
 use super::output::{fmt_map, fmt_ns, fmt_rate, print_kv, report_json, Progress};
 use super::signals::{StopSignal, StopSignals};
-use super::{parse, units, UsageError};
+use super::{framing, parse, units, UsageError};
 use ringshot::config::FieldError;
 use ringshot::device::{
     DataFaults, DeviceConfig, DeviceReport, Emulator, FaultConfig, FaultCounts,
 };
 use ringshot::flow::AckFormat;
+use ringshot::framing::Format;
 use ringshot::pacing::Rate;
+use ringshot::recv::spead::{SpeadConfig, SpeadReassembler, SpeadStats};
 use ringshot::recv::{
     Receiver, RecvBackend, RecvConfig, RecvControl, RecvReport, StreamChecker, StreamSummary,
 };
@@ -79,6 +81,10 @@ pub struct RecvArgs {
     device: DeviceArgs,
     #[command(flatten)]
     faults: FaultArgs,
+
+    // Data format (`--format` and its options).
+    #[command(flatten)]
+    framing: framing::RecvFraming,
 }
 
 /// The device emulator's flags (all need `--device`).
@@ -199,8 +205,8 @@ impl DeviceArgs {
         .find_map(|(f, set)| set.then_some(f))
     }
 
-    fn config(&self) -> anyhow::Result<DeviceConfig> {
-        let mut b = DeviceConfig::builder();
+    fn config(&self, format: Format) -> anyhow::Result<DeviceConfig> {
+        let mut b = DeviceConfig::builder().format(format);
         if let Some(n) = self.device_buffer {
             b = b.buffer_bytes(n);
         }
@@ -313,15 +319,26 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
         }
     }
     check_from(a.from)?;
+    let format = a.framing.format;
+    let spead = a.framing.spead()?;
     let device = if a.device.device {
-        Some(a.device.config()?)
+        Some(a.device.config(format)?)
     } else {
         None
     };
     let faults = a.faults.config()?;
-    // A plain receiver is reusable (one stream after another) unless told to do one run.
+    if format == Format::Spead && (a.device.device || faults.data_faults()) {
+        return Err(UsageError(
+            "--format: spead is reassembled by the plain receiver (no --device, no data faults)"
+                .into(),
+        )
+        .into());
+    }
+    // A plain receiver is reusable (one stream after another) unless told to do one run. SPEAD
+    // streams end with their stop item, so they are one run too.
     let reusable = device.is_none()
         && !faults.data_faults()
+        && format != Format::Spead
         && !a.one_off
         && a.from.is_none()
         && a.count.is_none();
@@ -329,6 +346,7 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
         .backend(a.backend)
         .rcvbuf(a.rcvbuf)
         .gro(!a.no_gro)
+        .verify(!a.framing.no_verify)
         .from_addr(a.from)
         .streams(reusable)
         .idle_from_start(true);
@@ -355,8 +373,9 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
     };
     match device {
         Some(d) => run_device(cfg, d, faults, out, &signals),
-        None if faults.data_faults() => run_faulty(cfg, faults, out, &signals),
-        None => run_plain(cfg, out, &signals),
+        None if format == Format::Spead => run_spead(cfg, spead, out, &signals),
+        None if faults.data_faults() => run_faulty(cfg, format, faults, out, &signals),
+        None => run_plain(cfg, format, out, &signals),
     }
 }
 
@@ -457,8 +476,14 @@ fn failed_check(out: Out, r: &RecvReport, d: Option<&DeviceReport>) -> Option<St
     None
 }
 
-fn run_plain(cfg: RecvConfig, out: Out, signals: &StopSignals) -> anyhow::Result<i32> {
-    let rx = Receiver::spawn(cfg).context("starting the receiver")?;
+fn run_plain(
+    cfg: RecvConfig,
+    format: Format,
+    out: Out,
+    signals: &StopSignals,
+) -> anyhow::Result<i32> {
+    let sink = cfg.checker().with_format(format);
+    let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;
     listening(rx.local_addr(), rx.backend(), rx.gro(), "");
     let iv = wait(
         signals,
@@ -474,14 +499,73 @@ fn run_plain(cfg: RecvConfig, out: Out, signals: &StopSignals) -> anyhow::Result
     })
 }
 
+/// `recv --format spead`: reassembles heaps until the stop item (or a stop condition).
+fn run_spead(
+    cfg: RecvConfig,
+    spead: SpeadConfig,
+    out: Out,
+    signals: &StopSignals,
+) -> anyhow::Result<i32> {
+    let sink = SpeadReassembler::new(spead);
+    let stopped = sink.stop_flag();
+    let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;
+    listening(rx.local_addr(), rx.backend(), rx.gro(), "SPEAD ");
+    let iv = wait(
+        signals,
+        out,
+        || rx.is_finished() || stopped.load(std::sync::atomic::Ordering::Relaxed),
+        || rx.stop(),
+        &rx.control(),
+    );
+    rx.stop();
+    let (mut recv, sink) = rx.join_with_sink().context("receiving")?;
+    let stats = sink.stats();
+    recv.packets = stats.packets;
+    recv.malformed = sink.malformed();
+    let report = SpeadRecvReport { recv, spead: stats };
+    let failed = failed_check(out, &report.recv, None);
+    print_ending(&report, out, &iv, signals.received(), failed, || {
+        print_recv_table(&report.recv);
+        print_kv(
+            "spead",
+            &[
+                ("heaps", stats.heaps.to_string()),
+                (
+                    "incomplete",
+                    format!(
+                        "{} evicted, {} flushed",
+                        stats.incomplete_heaps_evicted, stats.incomplete_heaps_flushed
+                    ),
+                ),
+                (
+                    "batches",
+                    format!("{} (max {})", stats.batches, stats.max_batch),
+                ),
+                ("single-packet heaps", stats.single_packet_heaps.to_string()),
+                ("stop item", stats.stopped.to_string()),
+            ],
+        );
+    })
+}
+
+#[derive(Debug, Serialize)]
+struct SpeadRecvReport {
+    #[serde(flatten)]
+    recv: RecvReport,
+    spead: SpeadStats,
+}
+
 fn run_faulty(
     cfg: RecvConfig,
+    format: Format,
     faults: FaultConfig,
     out: Out,
     signals: &StopSignals,
 ) -> anyhow::Result<i32> {
     let sink = DataFaults::new(
-        StreamChecker::new(cfg.window(), cfg.verify()).with_start_seq(cfg.start_seq()),
+        StreamChecker::new(cfg.window(), cfg.verify())
+            .with_start_seq(cfg.start_seq())
+            .with_format(format),
         &faults,
     );
     let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;

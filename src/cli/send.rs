@@ -10,12 +10,11 @@ use clap::Args;
 use super::interval::{Intervals, Sample};
 use super::output::{fmt_map, fmt_ns, fmt_rate, print_kv, report_json, Progress};
 use super::signals::StopSignals;
-use super::{parse, units, UsageError};
+use super::{framing, parse, units, UsageError};
 use ringshot::config::{check_stream_length, ConfigError, IdlePolicy};
 use ringshot::engine::EngineError;
-use ringshot::engine::{PatternSource, SourceSender};
+use ringshot::engine::SourceSender;
 use ringshot::flow::AckFormat;
-use ringshot::pacing::Rate;
 use ringshot::{BackendChoice, SenderConfig, TxReport};
 
 #[derive(Debug, Args)]
@@ -26,10 +25,12 @@ pub struct SendArgs {
     /// Local address to send from.
     #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
     bind: Option<SocketAddr>,
-    /// UDP payload bytes per packet, the 16-byte ringshot header included.
+    /// UDP payload bytes per packet, the 16-byte ringshot header included (the framing's header
+    /// in general; SPEAD: the most bytes a packet may have, rounded down to 8).
     #[arg(
         help_heading = "Target",
         long,
+        visible_alias = "packet",
         default_value_t = 1472,
         value_name = "BYTES"
     )]
@@ -52,8 +53,10 @@ pub struct SendArgs {
     /// Pace at this rate: packets (68870pps, 500kpps, 1.2Mpps) or bits of UDP payload (100M, 1G,
     /// 850Mbps, 1Gbit/s); units are case-insensitive, but write Mpps, not mpps (milli?). It must
     /// come to 1 ..= 1e9 packets per second at the payload size.
-    #[arg(help_heading = "Rate and pacing", long, value_name = "RATE", value_parser = units::rate, allow_hyphen_values = true)]
-    rate: Option<Rate>,
+    /// Samples per second also work for SDR streams: 25Msps, 500ksps (divided by the samples per
+    /// packet of the framing).
+    #[arg(help_heading = "Rate and pacing", long, value_name = "RATE", value_parser = framing::parse_rate, allow_hyphen_values = true)]
+    rate: Option<framing::RateArg>,
     /// Most packets sent back to back when catching up with the schedule.
     #[arg(help_heading = "Rate and pacing", long, default_value_t = ringshot::config::DEFAULT_BURST, value_name = "PACKETS")]
     burst: u64,
@@ -165,6 +168,10 @@ pub struct SendArgs {
     /// Exit 1 when the device reported an overflow (more arrived than its buffer holds).
     #[arg(help_heading = "Output", long)]
     fail_on_overflow: bool,
+
+    // Data format (`--format` and its options).
+    #[command(flatten, next_help_heading = "Data format")]
+    framing: framing::SendFraming,
 }
 
 fn parse_wait(s: &str) -> Result<IdlePolicy, String> {
@@ -212,7 +219,8 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         .start_seq(a.start_seq)
         .ack_busy_poll(a.ack_busy_poll)
         .window_wait(a.window_wait)
-        .sqpoll(a.sqpoll_idle_ms);
+        .sqpoll(a.sqpoll_idle_ms)
+        .framing(a.framing.framing());
     if let Some(addr) = a.bind {
         b = b.bind(addr);
     }
@@ -223,7 +231,8 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         b = b.sqpoll_cpu(c);
     }
     if let Some(r) = a.rate {
-        b = b.rate(r);
+        let app_len = a.framing.app_len(a.payload)?;
+        b = b.rate(a.framing.rate(r, app_len)?);
     }
     if let Some(w) = a.window_packets {
         b = b.window_packets(w);
@@ -259,7 +268,9 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     };
     check_stream_length(cfg.start_seq(), count).map_err(config_usage)?;
     let signals = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
-    let source = PatternSource::new(cfg.payload(), count, a.duration);
+    let app_len = a.framing.app_len(cfg.payload())?;
+    let count = a.framing.count(app_len, count)?;
+    let source = a.framing.source(app_len, count, a.duration)?;
     let to = cfg.dest();
     let tx = SourceSender::spawn(cfg, source).context("starting the send engine")?;
     let mut intervals = Intervals::new(a.interval, a.json);
@@ -516,6 +527,9 @@ mod tests {
             "tx_core",
             "sched_fifo",
             "start_seq",
+            "sample_bytes",
+            "heap_size",
+            "heap_cnt_step",
         ] {
             let flag = flag_of(field);
             assert!(flags.contains(&flag.as_str()), "{field} -> --{flag}");

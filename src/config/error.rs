@@ -89,6 +89,13 @@ pub enum ConfigError {
         start_seq: u64,
         count: Option<u64>,
     },
+    /// A sample of 0 bytes (samples are counted for timestamps and sample rates).
+    ZeroSampleBytes,
+    /// A SPEAD option out of range: `field` is `heap_size` or `heap_cnt_step`.
+    SpeadOutOfRange {
+        field: &'static str,
+        reason: &'static str,
+    },
 }
 
 impl ConfigError {
@@ -120,6 +127,8 @@ impl ConfigError {
             | ConfigError::AckFromUnspecified(_)
             | ConfigError::AckFromNeedsAckBind(_) => "ack_from",
             ConfigError::SequenceOverflow { .. } => "start_seq",
+            ConfigError::ZeroSampleBytes => "sample_bytes",
+            ConfigError::SpeadOutOfRange { field, .. } => field,
         }
     }
 
@@ -136,7 +145,7 @@ impl ConfigError {
                 format!("{payload} bytes is more than the largest UDP payload, {max}").into()
             }
             ConfigError::PayloadTooSmall { payload, min } => {
-                format!("{payload} bytes cannot hold the {min}-byte ringshot header").into()
+                format!("{payload} bytes cannot hold the {min}-byte header of the framing").into()
             }
             ConfigError::SlabSmallerThanBatch { slots, batch } => {
                 format!("{slots} packet buffers cannot hold one batch of {batch}").into()
@@ -212,6 +221,8 @@ impl ConfigError {
                 )
                 .into(),
             },
+            ConfigError::ZeroSampleBytes => text("a sample must be at least 1 byte"),
+            ConfigError::SpeadOutOfRange { reason, .. } => text(reason),
         }
     }
 }

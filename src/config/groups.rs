@@ -11,8 +11,8 @@ use super::{
     MAX_UDP_PAYLOAD, MIN_RATE_PPS,
 };
 use crate::flow::AckFormat;
+use crate::framing::Framing;
 use crate::pacing::Rate;
-use crate::wire::header::HEADER_LEN;
 
 /// Refuses a duration longer than [`MAX_DURATION`] (deadline arithmetic would overflow).
 fn check_duration(field: &'static str, d: Option<Duration>) -> Result<(), ConfigError> {
@@ -30,6 +30,7 @@ pub(crate) struct StreamOptions {
     pub(crate) slots: u32,
     pub(crate) stream_id: u32,
     pub(crate) start_seq: u64,
+    pub(crate) framing: Framing,
 }
 
 impl Default for StreamOptions {
@@ -40,6 +41,7 @@ impl Default for StreamOptions {
             slots: DEFAULT_SLOTS,
             stream_id: 0,
             start_seq: 0,
+            framing: Framing::default(),
         }
     }
 }
@@ -61,10 +63,33 @@ impl StreamOptions {
                 max: MAX_UDP_PAYLOAD,
             });
         }
-        if self.payload < HEADER_LEN {
+        // At least one byte, and room for the framing's header.
+        // At least one byte and the framing's header; SPEAD needs room for data too, or no
+        // heap would ever fill.
+        let min = match self.framing.format {
+            crate::framing::Format::Spead => self.framing.header_len() + 8,
+            _ => self.framing.header_len().max(1),
+        };
+        if self.payload < min {
             return Err(ConfigError::PayloadTooSmall {
                 payload: self.payload,
-                min: HEADER_LEN,
+                min,
+            });
+        }
+        if self.framing.sample_bytes == 0 {
+            return Err(ConfigError::ZeroSampleBytes);
+        }
+        let s = &self.framing.spead;
+        if s.heap_size == 0 || s.heap_size > s.flavour.max_value() {
+            return Err(ConfigError::SpeadOutOfRange {
+                field: "heap_size",
+                reason: "must be at least 1 byte and within the flavour's heap addresses",
+            });
+        }
+        if s.heap_cnt_step == 0 {
+            return Err(ConfigError::SpeadOutOfRange {
+                field: "heap_cnt_step",
+                reason: "must be at least 1",
             });
         }
         // u32 → usize widens on every supported target.

@@ -79,6 +79,7 @@ pub struct DeviceConfig {
     pub(crate) ack_interval: Duration,
     pub(crate) start_seq: u64,
     pub(crate) max_seq_jump: u64,
+    pub(crate) format: crate::framing::Format,
 }
 
 impl DeviceConfig {
@@ -95,6 +96,7 @@ impl DeviceConfig {
                 ack_interval: DEFAULT_ACK_INTERVAL,
                 start_seq: 0,
                 max_seq_jump: crate::recv::DEFAULT_MAX_SEQ_JUMP,
+                format: crate::framing::Format::Ringshot,
             },
             ack_every: None,
         }
@@ -154,6 +156,12 @@ impl DeviceConfigBuilder {
     /// Send an ACK at least this often while the device is active.
     pub fn ack_interval(mut self, d: Duration) -> Self {
         self.cfg.ack_interval = d;
+        self
+    }
+    /// The data format the device expects: its sequence is read from the format's own counter
+    /// (USRP2 word, VRT packet count, CHDR SeqNum; raw datagrams are numbered in order).
+    pub fn format(mut self, format: crate::framing::Format) -> Self {
+        self.cfg.format = format;
         self
     }
     /// The sequence number the stream starts at (what a host sets up with a stream command).
@@ -248,7 +256,10 @@ pub fn stack(
         // least once an interval while the device is active).
         device.ack_interval * 2,
     );
-    let checker = recv.checker().with_start_seq(device.start_seq);
+    let checker = recv
+        .checker()
+        .with_start_seq(device.start_seq)
+        .with_format(device.format);
     DataFaults::new(DeviceModel::new(device, checker, link), faults)
 }
 

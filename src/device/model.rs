@@ -12,6 +12,7 @@ use super::link::{AckLink, SocketLink};
 use super::DeviceConfig;
 use crate::flow::EventSet;
 use crate::pacing::Rate;
+use crate::recv::formats::SeqReader;
 use crate::recv::{DatagramSink, RxMeta, StreamChecker};
 use crate::wire::header;
 
@@ -161,6 +162,8 @@ pub struct DeviceModel<S, L = SocketLink> {
     stream_id: u32,
     pending: EventSet,
     report: DeviceReport,
+    /// Reads each arrival's sequence in the stream's data format.
+    reader: SeqReader,
 }
 
 impl<S: DatagramSink + Restart, L: AckLink> DeviceModel<S, L> {
@@ -202,6 +205,7 @@ impl<S: DatagramSink + Restart, L: AckLink> DeviceModel<S, L> {
             stream_id: 0,
             pending: EventSet::NONE,
             report: DeviceReport::default(),
+            reader: SeqReader::new(cfg.format, cfg.start_seq),
         }
     }
 
@@ -426,7 +430,7 @@ impl<S: DatagramSink + Restart, L: AckLink> DeviceModel<S, L> {
 
 impl<S: DatagramSink + Restart, L: AckLink> DatagramSink for DeviceModel<S, L> {
     fn datagram(&mut self, payload: &[u8], meta: &RxMeta) {
-        let repr = match header::Repr::parse(&header::Packet::new_unchecked(payload)) {
+        let (stream_id, seq) = match self.reader.read(payload, self.awaiting_resync) {
             Ok(r) => r,
             Err(_) => {
                 // Not data: the checker counts it as malformed; the device ignores it.
@@ -434,21 +438,21 @@ impl<S: DatagramSink + Restart, L: AckLink> DatagramSink for DeviceModel<S, L> {
                 return;
             }
         };
-        if self.awaiting_resync && repr.seq == self.start_seq {
+        if self.awaiting_resync && seq == self.start_seq {
             // The sender restarted its stream: so does the checker's sequence tracking.
             self.inner.restart(meta.at_ns);
         }
         self.inner.datagram(payload, meta);
-        if self.implausible(repr.seq) {
+        if self.implausible(seq) {
             self.report.implausible += 1;
             return;
         }
         let now = self.clock(meta.at_ns);
         self.advance(now);
         self.peer = Some(meta.src);
-        self.stream_id = repr.stream_id;
+        self.stream_id = stream_id;
         let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-        self.arrive(repr.seq, len, now);
+        self.arrive(seq, len, now);
         self.flush_events(now);
     }
 

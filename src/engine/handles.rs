@@ -10,9 +10,10 @@ use super::{open, start, EngineError, EngineThread, Opened, PacketSource, ReadyP
 use super::{Supply, TxReport};
 use crate::config::{IdlePolicy, SenderConfig};
 use crate::flow::FlowState;
+use crate::framing::Framing;
 use crate::pacing::WaitMode;
 use crate::sys::{Slab, SlotToken};
-use crate::wire::header::{self, HEADER_LEN};
+use crate::wire::header;
 
 /// The app's handle on an engine fed in push mode.
 #[derive(Debug)]
@@ -24,6 +25,9 @@ pub struct Sender {
     shared: Arc<Shared>,
     engine: EngineThread,
     payload: usize,
+    /// Header room in front of the app's bytes, and the app's room after it.
+    header_len: usize,
+    app_room: usize,
     window: (Option<u64>, Option<u64>),
 }
 
@@ -31,6 +35,9 @@ impl Sender {
     /// Opens the socket and backend (so set-up errors come back here), starts the ACK core when
     /// flow control is configured, and starts the engine thread, `ringshot-tx`.
     pub fn spawn(cfg: SenderConfig) -> Result<Sender, EngineError> {
+        if !cfg.framing.push_mode_ok() {
+            return Err(EngineError::FramingNeedsSource(cfg.framing.format.name()));
+        }
         let opened = open(&cfg)?;
         Sender::spawn_opened(cfg, opened)
     }
@@ -48,6 +55,7 @@ impl Sender {
             free_tx.push(t).expect("free ring sized for every slot");
         }
         let payload = cfg.payload;
+        let (header_len, app_room) = (cfg.framing.header_len(), cfg.max_app_payload());
         let window = (cfg.window_packets, cfg.window_bytes);
         let supply = Supply::Rings {
             ready: ready_rx,
@@ -62,6 +70,8 @@ impl Sender {
             shared,
             engine,
             payload,
+            header_len,
+            app_room,
             window,
         })
     }
@@ -93,9 +103,11 @@ impl Sender {
         self.engine.ack.iter_mut().flat_map(|a| a.events())
     }
 
-    /// Largest application payload per packet (the configured payload minus the header).
+    /// Largest application payload per packet: the configured payload less the framing's header
+    /// room (16 bytes for the ringshot header, none for raw), rounded down to whole 32-bit words
+    /// for the VRT formats.
     pub fn max_app_payload(&self) -> usize {
-        self.payload - HEADER_LEN
+        self.app_room
     }
 
     /// Takes a free packet buffer, or `None` if every slot is queued or with the kernel.
@@ -184,11 +196,12 @@ pub struct Reserved<'a> {
 }
 
 impl Reserved<'_> {
-    /// The application part of the packet (after the ringshot header).
+    /// The application part of the packet (after the framing's header room),
+    /// [`Sender::max_app_payload`] bytes long.
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        let payload = self.sender.payload;
+        let (h, room) = (self.sender.header_len, self.sender.app_room);
         let token = self.token.as_mut().expect("reserved slot");
-        &mut self.sender.slab.bytes_mut(token)[HEADER_LEN..payload]
+        &mut self.sender.slab.bytes_mut(token)[h..h + room]
     }
 
     /// Index of the slot this buffer lives in (tests check it against what the backend holds).
@@ -204,10 +217,10 @@ impl Reserved<'_> {
 
     /// Queues the packet with `len` application bytes.
     pub fn commit(mut self, len: usize) {
-        let len = len.min(self.sender.payload - HEADER_LEN);
+        let len = len.min(self.sender.app_room);
         let token = self.token.take().expect("reserved slot");
-        self.sender
-            .push_ready(token, (HEADER_LEN + len) as u32, self.flags);
+        let total = self.sender.header_len + len;
+        self.sender.push_ready(token, total as u32, self.flags);
     }
 }
 
@@ -334,13 +347,34 @@ pub struct PatternSource {
 }
 
 impl PatternSource {
-    /// `payload` is the whole UDP payload (header included).
+    /// `payload` is the whole UDP payload, the ringshot header included.
     pub fn new(payload: usize, count: Option<u64>, duration: Option<Duration>) -> PatternSource {
+        PatternSource::framed(&Framing::default(), payload, count, duration)
+    }
+
+    /// A source for a stream in `framing`: every packet fills the app room of a `payload`-byte
+    /// datagram.
+    pub fn framed(
+        framing: &Framing,
+        payload: usize,
+        count: Option<u64>,
+        duration: Option<Duration>,
+    ) -> PatternSource {
+        PatternSource::with_app_len(framing.max_app_payload(payload), count, duration)
+    }
+
+    /// A source whose packets carry exactly `app_len` app bytes (less if the room is smaller),
+    /// for example a whole number of samples.
+    pub fn with_app_len(
+        app_len: usize,
+        count: Option<u64>,
+        duration: Option<Duration>,
+    ) -> PatternSource {
         PatternSource {
             count,
             deadline: None,
             duration,
-            app_len: payload.saturating_sub(HEADER_LEN),
+            app_len,
             sent: 0,
         }
     }

@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 
 use crate::config::SenderConfig;
 use crate::flow::{AckCore, AckCoreConfig, AckWait, AckWatch, FlowState};
+use crate::framing::Stamper;
 use crate::pacing::WaitMode;
 use crate::stats::{latency_histogram, record_clamped, TxMetrics};
 use crate::sys::{self, Slab, SlotToken, TxBackend, TxDesc};
@@ -38,9 +39,9 @@ pub use report::{AckCounts, TxReport};
 
 /// Supplies packets to the engine on the engine's own thread (pull mode).
 pub trait PacketSource: Send + 'static {
-    /// Writes the application bytes of packet `seq` into `buf` (the space after the 16-byte
-    /// ringshot header, `payload − 16` bytes long) and returns how many bytes it wrote, or `None`
-    /// when the stream is over.
+    /// Writes the application bytes of packet `seq` into `buf` (the space after the framing's
+    /// header room, [`SenderConfig::max_app_payload`] bytes long: `payload − 16` with the ringshot
+    /// header) and returns how many bytes it wrote, or `None` when the stream is over.
     fn fill(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize>;
 
     /// Header flags to stamp on every packet (for example [`crate::wire::header::FLAG_PATTERN`]).
@@ -49,7 +50,17 @@ pub trait PacketSource: Send + 'static {
     }
 }
 
-/// A packet the app committed: its slot and UDP payload length (header included).
+impl<P: PacketSource + ?Sized> PacketSource for Box<P> {
+    fn fill(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize> {
+        (**self).fill(seq, buf)
+    }
+
+    fn flags(&self) -> u8 {
+        (**self).flags()
+    }
+}
+
+/// A packet the app committed: its slot and length, the framing's header room included.
 #[derive(Debug)]
 struct ReadyPacket {
     token: SlotToken,
@@ -107,6 +118,8 @@ struct Engine {
     pending: Vec<TxDesc>,
     accepted: usize,
     next_seq: u64,
+    /// Writes each packet's header from its sequence number (the configured framing).
+    stamper: Stamper,
     metrics: TxMetrics,
     notices: Vec<String>,
     flow: Option<TxFlow>,
@@ -322,6 +335,7 @@ fn start(
         pending: Vec::with_capacity(cfg.batch),
         accepted: 0,
         next_seq: cfg.start_seq,
+        stamper: Stamper::new(cfg.framing, cfg.stream_id),
         cfg,
         slab: opened.slab,
         backend: opened.backend,

@@ -10,7 +10,6 @@ use super::{Engine, EngineError, SlotState, Supply, TxReport};
 use crate::pacing::{Pacer, WaitMode};
 use crate::stats::{latency_histogram, record_clamped, Percentiles};
 use crate::sys::{self, SlotToken, TxDesc};
-use crate::wire::header::{self, HEADER_LEN};
 
 /// How long the wind-down waits for the kernel to give back cancelled requests.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -259,25 +258,36 @@ impl Engine {
                     let Some(mut token) = free.pop() else {
                         return true;
                     };
-                    let buf = &mut self.slab.bytes_mut(&mut token)[HEADER_LEN..self.cfg.payload];
-                    let room = buf.len();
+                    let h = self.stamper.header_len();
+                    let room = self.stamper.next_room(self.cfg.max_app_payload());
+                    let buf = &mut self.slab.bytes_mut(&mut token)[h..h + room];
                     match source.fill(self.next_seq, buf) {
-                        Some(n) => (token, (HEADER_LEN + n.min(room)) as u32, *flags),
+                        Some(n) => (token, (h + n.min(room)) as u32, *flags),
                         None => {
                             *ended = true;
-                            free.push(token);
+                            // A framing that ends its stream with a packet of its own (the SPEAD
+                            // stop item) sends it now.
+                            let bytes = self.slab.bytes_mut(&mut token);
+                            match self.stamper.stamp_end(bytes, self.next_seq) {
+                                Some(len) => {
+                                    self.next_seq += 1;
+                                    let slot = token.index();
+                                    self.slots[slot as usize] = SlotState::Gathered(token);
+                                    self.pending.push(TxDesc {
+                                        slot,
+                                        len: len as u32,
+                                    });
+                                }
+                                None => free.push(token),
+                            }
                             return false;
                         }
                     }
                 }
             };
             let bytes = self.slab.bytes_mut(&mut token);
-            header::Repr {
-                flags,
-                stream_id: self.cfg.stream_id,
-                seq: self.next_seq,
-            }
-            .emit(&mut header::Packet::new_unchecked(&mut bytes[..HEADER_LEN]));
+            let app_len = (len as usize).saturating_sub(self.stamper.header_len());
+            let len = self.stamper.stamp(bytes, self.next_seq, flags, app_len) as u32;
             self.next_seq += 1;
             let slot = token.index();
             self.slots[slot as usize] = SlotState::Gathered(token);

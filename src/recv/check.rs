@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
+use super::formats::{decode, widen};
 use super::seq::SeqTracker;
 use super::sink::{DatagramSink, RxMeta};
+use crate::framing::Format;
 use crate::stats::{latency_histogram, record_clamped};
 use crate::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
 use crate::wire::WireError;
@@ -21,6 +23,10 @@ pub const MAX_STREAMS: usize = 16;
 /// network input, and after the first packet of each stream nothing allocates.
 #[derive(Debug)]
 pub struct StreamChecker {
+    /// The data format expected (ringshot's header by default).
+    format: Format,
+    /// Raw datagrams carry no sequence: they are numbered in order of arrival.
+    raw_seq: u64,
     verify: bool,
     window: usize,
     start_seq: u64,
@@ -42,6 +48,8 @@ impl StreamChecker {
     /// the payload pattern check on.
     pub fn new(window: usize, verify: bool) -> StreamChecker {
         StreamChecker {
+            format: Format::Ringshot,
+            raw_seq: 0,
             verify,
             window,
             start_seq: 0,
@@ -143,6 +151,20 @@ impl StreamChecker {
         }
     }
 
+    /// Expect data packets of `format` and track its own sequence counter (USRP2 word, VRT
+    /// packet count, CHDR SeqNum; see [`super::formats`]). In a format other than ringshot's,
+    /// the payload pattern is checked whenever verification is on (there are no flags to say
+    /// so).
+    pub fn with_format(mut self, format: Format) -> StreamChecker {
+        self.format = format;
+        self
+    }
+
+    /// The data format expected.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// Streams start at sequence `start` instead of 0 (the sender's `--start-seq`).
     pub fn with_start_seq(mut self, start: u64) -> StreamChecker {
         self.start_seq = start;
@@ -181,6 +203,9 @@ impl StreamChecker {
 impl DatagramSink for StreamChecker {
     #[inline]
     fn datagram(&mut self, payload: &[u8], meta: &RxMeta) {
+        if self.format != Format::Ringshot {
+            return self.foreign(payload, meta);
+        }
         let packet = Packet::new_unchecked(payload);
         let repr = match Repr::parse(&packet) {
             Ok(r) => r,
@@ -196,13 +221,7 @@ impl DatagramSink for StreamChecker {
         {
             self.corrupt += 1;
         }
-        self.packets += 1;
-        self.bytes += payload.len() as u64;
-        match self.first_ns {
-            None => self.first_ns = Some(meta.at_ns),
-            Some(_) => record_clamped(&mut self.gaps, meta.at_ns.saturating_sub(self.last_ns)),
-        }
-        self.last_ns = self.last_ns.max(meta.at_ns);
+        self.arrived(payload.len(), meta);
     }
 
     fn checker(&self) -> Option<&StreamChecker> {
@@ -211,6 +230,45 @@ impl DatagramSink for StreamChecker {
 
     fn new_stream(&mut self) {
         self.restart();
+    }
+}
+
+impl StreamChecker {
+    /// A datagram in a format other than ringshot's: decode, widen its counter, track it.
+    fn foreign(&mut self, datagram: &[u8], meta: &RxMeta) {
+        let d = match decode(self.format, datagram) {
+            Ok(d) => d,
+            Err(e) => return self.reject(e),
+        };
+        let start = self.start_seq;
+        let raw_seq = self.raw_seq;
+        let Some(tracker) = self.tracker(d.stream_id) else {
+            return self.reject(WireError::Unexpected);
+        };
+        let seq = match d.seq_bits {
+            0 => start.saturating_add(raw_seq),
+            bits => {
+                let reference = tracker.highest().unwrap_or(start);
+                widen(d.wire_seq, bits, reference)
+            }
+        };
+        tracker.record(seq);
+        self.raw_seq += 1;
+        if self.verify && !check_pattern(seq, d.payload) {
+            self.corrupt += 1;
+        }
+        self.arrived(datagram.len(), meta);
+    }
+
+    #[inline]
+    fn arrived(&mut self, len: usize, meta: &RxMeta) {
+        self.packets += 1;
+        self.bytes += len as u64;
+        match self.first_ns {
+            None => self.first_ns = Some(meta.at_ns),
+            Some(_) => record_clamped(&mut self.gaps, meta.at_ns.saturating_sub(self.last_ns)),
+        }
+        self.last_ns = self.last_ns.max(meta.at_ns);
     }
 }
 
@@ -292,5 +350,37 @@ mod tests {
         c.datagram(&packet(3, 0, 32), &meta(2));
         assert_eq!(c.totals(), (MAX_STREAMS as u64 - 1, 1, 0, 0));
         assert_eq!(c.streams().count(), MAX_STREAMS);
+    }
+
+    /// Each format's own counter is tracked across its wrap: a lost packet and a corrupted one
+    /// are found, a context packet is counted by reason.
+    #[test]
+    fn foreign_formats_track_their_own_counters() {
+        use crate::framing::{Framing, Stamper};
+        for format in [Format::Vrt, Format::Usrp2, Format::Chdr] {
+            let mut s = Stamper::new(Framing::of(format), 3);
+            let mut c = StreamChecker::new(64, true).with_format(format);
+            let h = s.header_len();
+            // Start just below the 16-bit CHDR wrap; 40 packets cross it (and VRT's many times).
+            let start = 0xFFF0;
+            c = c.with_start_seq(start);
+            for seq in start..start + 40 {
+                let mut buf = [0u8; 64];
+                crate::wire::header::fill_pattern(seq, &mut buf[h..h + 32]);
+                if seq == start + 21 {
+                    buf[h] ^= 1;
+                }
+                let n = s.stamp(&mut buf, seq, 0, 32);
+                if seq != start + 20 {
+                    c.datagram(&buf[..n], &meta(seq));
+                }
+            }
+            c.datagram(&[0x40, 0, 0, 2, 0, 0, 0, 3], &meta(0));
+            assert_eq!(c.packets(), 39, "{format}");
+            assert_eq!(c.totals().0, 1, "{format} lost");
+            assert_eq!(c.corrupt(), 1, "{format} corrupt");
+            assert_eq!(c.seq_range(), (Some(start), Some(start + 39)), "{format}");
+            assert_eq!(c.malformed().values().sum::<u64>(), 1, "{format}");
+        }
     }
 }

@@ -41,9 +41,11 @@
 //! windows are allocated before the first packet (a new stream id allocates its window once).
 
 pub mod check;
+pub mod formats;
 pub mod seq;
 pub mod sink;
 pub mod source;
+pub mod spead;
 pub mod streams;
 
 use std::collections::BTreeMap;

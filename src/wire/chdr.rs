@@ -413,6 +413,80 @@ impl Repr {
     }
 }
 
+/// High-level form of a CHDR data packet (PktType 6, or 7 with a timestamp). Metadata words are
+/// skipped on parse and never emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataRepr {
+    /// 6 bits.
+    pub vc: u8,
+    pub eob: bool,
+    pub eov: bool,
+    pub seq_num: u16,
+    pub dst_epid: u16,
+    /// Present exactly for PktType 7.
+    pub timestamp: Option<u64>,
+    /// Payload bytes after the header (and timestamp).
+    pub payload_len: usize,
+}
+
+impl DataRepr {
+    /// Parses a data packet; STRS, STRC, control and management packets are
+    /// [`WireError::Unexpected`], reserved types [`WireError::BadField`].
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<DataRepr, WireError> {
+        packet.check_len()?;
+        match packet.pkt_type() {
+            PktType::DataNoTs | PktType::DataWithTs => {}
+            PktType::Reserved(_) => return Err(WireError::BadField),
+            _ => return Err(WireError::Unexpected),
+        }
+        Ok(DataRepr {
+            vc: packet.vc(),
+            eob: packet.eob(),
+            eov: packet.eov(),
+            seq_num: packet.seq_num(),
+            dst_epid: packet.dst_epid(),
+            timestamp: packet.timestamp(),
+            payload_len: packet.payload().len(),
+        })
+    }
+
+    /// Bytes before the payload: the header word and the timestamp word when present.
+    pub const fn header_len(&self) -> usize {
+        if self.timestamp.is_some() {
+            2 * HEADER_LEN
+        } else {
+            HEADER_LEN
+        }
+    }
+
+    /// The whole packet in bytes; Length is 16 bits, so this must stay at or below 65,535.
+    pub const fn buffer_len(&self) -> usize {
+        self.header_len() + self.payload_len
+    }
+
+    /// Writes the header (and timestamp); the caller fills the payload.
+    ///
+    /// # Panics
+    /// If the buffer is shorter than [`DataRepr::header_len`].
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
+        let pkt_type = match self.timestamp {
+            Some(_) => PktType::DataWithTs,
+            None => PktType::DataNoTs,
+        };
+        let h = u64::from(self.vc & 0x3F) << 58
+            | u64::from(self.eob) << 57
+            | u64::from(self.eov) << 56
+            | u64::from(pkt_type.raw()) << 53
+            | u64::from(self.seq_num) << 32
+            | (self.buffer_len() as u64 & 0xFFFF) << 16
+            | u64::from(self.dst_epid);
+        packet.set_header(h);
+        if let Some(ts) = self.timestamp {
+            set_word(packet.buffer.as_mut(), 1, ts);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,6 +628,36 @@ mod tests {
         assert_eq!(parse(&b), Err(WireError::BadField));
     }
 
+    /// Data with timestamp, written by hand: type 7, EOB, seq 0x0304, length 20, dst 0x0506,
+    /// timestamp 0x1122334455667788, four payload bytes.
+    static DATA_FIXTURE: [u8; 20] = [
+        0x06, 0x05, 0x14, 0x00, 0x04, 0x03, 0xE0, 0x02, // header 0x02E0_0304_0014_0506
+        0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, // timestamp
+        b'a', b'b', b'c', b'd',
+    ];
+
+    #[test]
+    fn data_fixture() {
+        let r = DataRepr::parse(&Packet::new_checked(&DATA_FIXTURE[..]).unwrap()).unwrap();
+        let want = DataRepr {
+            vc: 0,
+            eob: true,
+            eov: false,
+            seq_num: 0x0304,
+            dst_epid: 0x0506,
+            timestamp: Some(0x1122_3344_5566_7788),
+            payload_len: 4,
+        };
+        assert_eq!(r, want);
+        let mut buf = [0u8; 20];
+        want.emit(&mut Packet::new_unchecked(&mut buf[..]));
+        buf[16..].copy_from_slice(b"abcd");
+        assert_eq!(buf, DATA_FIXTURE);
+        // An STRS is not data.
+        let strs = Packet::new_unchecked(&STRS_FIXTURE[..]);
+        assert_eq!(DataRepr::parse(&strs), Err(WireError::Unexpected));
+    }
+
     fn arb_repr() -> impl Strategy<Value = Repr> {
         let status = (0u8..5).prop_map(|s| StrsStatus::from_raw(s).unwrap());
         let strs = (
@@ -615,6 +719,24 @@ mod tests {
             let n = r.emit_into(&mut buf);
             prop_assert_eq!(n, r.buffer_len());
             prop_assert_eq!(Repr::parse(&Packet::new_unchecked(&buf[..n])), Ok(r));
+        }
+
+        #[test]
+        fn data_round_trip(
+            vc in 0u8..64, eob in any::<bool>(), eov in any::<bool>(), seq_num in any::<u16>(),
+            dst_epid in any::<u16>(), timestamp in proptest::option::of(any::<u64>()),
+            payload_len in 0usize..64,
+        ) {
+            let r = DataRepr { vc, eob, eov, seq_num, dst_epid, timestamp, payload_len };
+            let mut buf = [0u8; 96];
+            r.emit(&mut Packet::new_unchecked(&mut buf[..]));
+            let n = r.buffer_len();
+            prop_assert_eq!(DataRepr::parse(&Packet::new_unchecked(&buf[..n])), Ok(r));
+        }
+
+        #[test]
+        fn data_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
+            let _ = DataRepr::parse(&Packet::new_unchecked(&bytes[..]));
         }
 
         #[test]

@@ -7,6 +7,7 @@ pub mod chdr;
 mod crc32c;
 pub mod header;
 pub mod seq;
+pub mod spead;
 pub mod usrp2;
 pub mod vrt;
 

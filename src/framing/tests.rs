@@ -1,0 +1,169 @@
+use super::*;
+use crate::wire::WireError;
+use proptest::prelude::*;
+
+fn stamped(framing: Framing, sid: u32, seq: u64, app: &[u8]) -> Vec<u8> {
+    let mut s = Stamper::new(framing, sid);
+    let mut buf = vec![0xAAu8; 128];
+    let h = s.header_len();
+    buf[h..h + app.len()].copy_from_slice(app);
+    let n = s.stamp(&mut buf, seq, 0, app.len());
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn names_round_trip() {
+    for f in Format::ALL {
+        assert_eq!(f.name().parse::<Format>(), Ok(f));
+    }
+    assert!("spead2".parse::<Format>().is_err());
+}
+
+#[test]
+fn header_room_and_app_payload() {
+    let ts = |format| Framing {
+        sample_count_ts: true,
+        ..Framing::of(format)
+    };
+    assert_eq!(Framing::of(Format::Ringshot).max_app_payload(1472), 1456);
+    assert_eq!(Framing::of(Format::Raw).max_app_payload(1472), 1472);
+    assert_eq!(Framing::of(Format::Vrt).max_app_payload(1472), 1464);
+    assert_eq!(ts(Format::Vrt).max_app_payload(1472), 1456);
+    assert_eq!(Framing::of(Format::Usrp2).max_app_payload(1473), 1460);
+    assert_eq!(ts(Format::Usrp2).max_app_payload(1472), 1452);
+    assert_eq!(Framing::of(Format::Chdr).max_app_payload(1471), 1463);
+    assert_eq!(ts(Format::Chdr).max_app_payload(1472), 1456);
+    assert_eq!(Framing::of(Format::Vrt).max_app_payload(4), 0);
+}
+
+/// USRP2: sequence word 0x1_0000_0002 → 2 (low 32 bits), VRT IF data with stream id 7,
+/// count 2, 4 words; 6 app bytes padded to 8. Written by hand.
+#[test]
+fn usrp2_fixture() {
+    let b = stamped(Framing::of(Format::Usrp2), 7, 0x1_0000_0002, b"abcdef");
+    assert_eq!(
+        b,
+        [
+            0, 0, 0, 2, // sequence word
+            0x10, 0x02, 0x00, 0x04, // type 1, count 2, 4 words
+            0, 0, 0, 7, // stream id
+            b'a', b'b', b'c', b'd', b'e', b'f', 0, 0,
+        ]
+    );
+    let (seq, p) = usrp2::parse_data(&b).unwrap();
+    assert_eq!((seq, p.stream_id(), p.packet_count()), (2, Some(7), 2));
+}
+
+/// VRT with a sample-count TSF: the second packet's timestamp is the first packet's samples.
+#[test]
+fn vrt_timestamps_advance_by_samples() {
+    let framing = Framing {
+        sample_count_ts: true,
+        sample_bytes: 4,
+        ..Framing::of(Format::Vrt)
+    };
+    let mut s = Stamper::new(framing, 0xDEAD_BEEF);
+    let mut buf = [0u8; 64];
+    let n = s.stamp(&mut buf, 17, 0, 16);
+    assert_eq!(
+        &buf[..16],
+        &[
+            0x10, 0x11, 0x00, 0x08, // type 1, TSF 1, count 1, 8 words
+            0xDE, 0xAD, 0xBE, 0xEF, // stream id
+            0, 0, 0, 0, 0, 0, 0, 0, // sample count 0
+        ]
+    );
+    assert_eq!(n, 32);
+    let n = s.stamp(&mut buf, 18, 0, 8);
+    let p = vrt::Packet::new_checked(&buf[..n]).unwrap();
+    assert_eq!(p.fractional_timestamp(), Some((vrt::Tsf::SampleCount, 4)));
+    assert_eq!(p.packet_count(), 2);
+}
+
+#[test]
+fn chdr_fixture() {
+    let framing = Framing {
+        dst_epid: 0x0506,
+        ..Framing::of(Format::Chdr)
+    };
+    let b = stamped(framing, 0, 0x1_0304, b"xyz");
+    // Header 0x00C0_0304_000B_0506: data without timestamp, seq 0x0304, length 11.
+    assert_eq!(
+        b,
+        [0x06, 0x05, 0x0B, 0x00, 0x04, 0x03, 0xC0, 0x00, b'x', b'y', b'z']
+    );
+    let r = chdr::DataRepr::parse(&chdr::Packet::new_checked(&b[..]).unwrap()).unwrap();
+    assert_eq!((r.seq_num, r.dst_epid, r.payload_len), (0x0304, 0x0506, 3));
+}
+
+#[test]
+fn raw_and_ringshot() {
+    assert_eq!(stamped(Framing::of(Format::Raw), 1, 5, b"hi"), b"hi");
+    let b = stamped(Framing::of(Format::Ringshot), 1, 5, b"hi");
+    let p = header::Packet::new_checked(&b[..]).unwrap();
+    assert_eq!((p.seq(), p.stream_id(), p.payload()), (5, 1, &b"hi"[..]));
+    assert_eq!(
+        header::Packet::new_checked(&b[..3]).map(|_| ()),
+        Err(WireError::Truncated)
+    );
+}
+
+proptest! {
+    /// Whatever the framing and length, the stamped datagram parses back to what was stamped.
+    #[test]
+    fn stamp_then_parse(
+        fi in 0usize..6, ts in any::<bool>(), sid in any::<u32>(), seq in any::<u64>(),
+        app_len in 0usize..64, epid in any::<u16>(), cid in any::<bool>(), trailer in any::<bool>(),
+    ) {
+        let framing = Framing {
+            format: Format::ALL[fi],
+            sample_count_ts: ts,
+            sample_bytes: 4,
+            dst_epid: epid,
+            spead: Spead::default(),
+            class_id: cid.then_some(vrt::ClassId { oui: 0x12_3456, info_class: 7, packet_class: 9 }),
+            trailer: trailer.then_some(0x00C0_0000),
+        };
+        let app: Vec<u8> = (0..app_len as u8).collect();
+        let b = stamped(framing, sid, seq, &app);
+        let h = framing.header_len();
+        prop_assert_eq!(&b[h..h + app_len], &app[..]);
+        match framing.format {
+            Format::Ringshot => {
+                let p = header::Packet::new_checked(&b[..]).unwrap();
+                prop_assert_eq!(p.seq(), seq);
+            }
+            Format::Raw => prop_assert_eq!(b.len(), app_len),
+            Format::Usrp2 | Format::Vrt => {
+                let at = if framing.format == Format::Usrp2 { 4 } else { 0 };
+                if at == 4 {
+                    let (word, _) = usrp2::parse_data(&b).unwrap();
+                    prop_assert_eq!(word, seq as u32);
+                }
+                let p = vrt::Packet::new_checked(&b[at..]).unwrap();
+                prop_assert_eq!(p.packet_len(), b.len() - at);
+                prop_assert_eq!(p.stream_id(), Some(sid));
+                prop_assert_eq!(u64::from(p.packet_count()), seq & 0xF);
+                prop_assert_eq!(p.fractional_timestamp().is_some(), ts);
+                prop_assert_eq!(p.payload().len(), app_len.div_ceil(4) * 4);
+                prop_assert_eq!(p.class_id().map(|c| c.oui), cid.then_some(0x12_3456));
+                prop_assert_eq!(p.trailer(), trailer.then_some(0x00C0_0000));
+            }
+            Format::Spead => {
+                let p = crate::wire::spead::Packet::new_checked(&b[..]).unwrap();
+                let r = crate::wire::spead::Repr::parse(&p).unwrap();
+                prop_assert_eq!(r.payload_len, app_len as u64);
+                prop_assert_eq!((r.heap_cnt, r.heap_offset), (1, 0));
+                prop_assert_eq!(p.item(4).id, DEFAULT_ITEM_ID);
+            }
+            Format::Chdr => {
+                let r = chdr::DataRepr::parse(&chdr::Packet::new_checked(&b[..]).unwrap()).unwrap();
+                prop_assert_eq!(r.seq_num, seq as u16);
+                prop_assert_eq!(r.payload_len, app_len);
+                prop_assert_eq!(r.dst_epid, epid);
+                prop_assert_eq!(r.timestamp, ts.then_some(0));
+            }
+        }
+    }
+}

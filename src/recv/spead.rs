@@ -1,0 +1,263 @@
+//! [`SpeadReassembler`]: a sink that puts SPEAD packets back together into heaps, as a spead2
+//! receiver does, and keeps spead2's statistics under spead2's names.
+//!
+//! A heap is keyed by its heap cnt and lives in substream `heap cnt mod substreams`, which keeps
+//! at most `max_heaps` heaps under construction; a new heap in a full substream evicts the
+//! oldest (`incomplete_heaps_evicted`). By default packets must arrive in heap-offset order, as
+//! spead2 requires by default: one that does not is dropped (`out_of_order_packets`) and its heap
+//! can no longer complete. A heap is complete once it holds `heap size` bytes. The stop item
+//! (stream control 2) ends the stream: heaps still under construction are flushed
+//! (`incomplete_heaps_flushed`) and later packets are ignored.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::sink::{DatagramSink, RxMeta};
+use crate::wire::spead::{Packet, Repr, CTRL_STOP};
+use crate::wire::WireError;
+
+/// Default heaps under construction per substream (spead2's default).
+pub const DEFAULT_MAX_HEAPS: usize = 4;
+/// Most heaps under construction over all substreams (a bound on memory).
+pub const MAX_LIVE_HEAPS: usize = 65_536;
+
+/// How heaps are reassembled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpeadConfig {
+    /// Accept a heap's packets in any order.
+    pub allow_out_of_order: bool,
+    /// Heaps under construction per substream (at least 1).
+    pub max_heaps: usize,
+    /// Substreams (at least 1): heap cnt mod this picks one.
+    pub substreams: usize,
+}
+
+impl Default for SpeadConfig {
+    fn default() -> SpeadConfig {
+        SpeadConfig {
+            allow_out_of_order: false,
+            max_heaps: DEFAULT_MAX_HEAPS,
+            substreams: 1,
+        }
+    }
+}
+
+impl SpeadConfig {
+    /// Refuses zero heaps or substreams, and more live heaps than [`MAX_LIVE_HEAPS`].
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.max_heaps == 0 {
+            return Err(("max-heaps", "must be at least 1".into()));
+        }
+        if self.substreams == 0 {
+            return Err(("substreams", "must be at least 1".into()));
+        }
+        if self.max_heaps.saturating_mul(self.substreams) > MAX_LIVE_HEAPS {
+            return Err((
+                "max-heaps",
+                format!("max heaps × substreams must stay at or below {MAX_LIVE_HEAPS}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// spead2's stream statistics (same names), plus what ringshot drops and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SpeadStats {
+    /// Complete data heaps.
+    pub heaps: u64,
+    pub incomplete_heaps_evicted: u64,
+    pub incomplete_heaps_flushed: u64,
+    /// SPEAD packets accepted.
+    pub packets: u64,
+    /// Receive batches that held at least one datagram.
+    pub batches: u64,
+    /// Most datagrams in one batch.
+    pub max_batch: u64,
+    /// Complete heaps that arrived in one packet.
+    pub single_packet_heaps: u64,
+    /// Packets dropped because they arrived out of heap-offset order.
+    pub out_of_order_packets: u64,
+    /// Whether the stop item arrived.
+    pub stopped: bool,
+    /// Packets after the stop item, ignored.
+    pub after_stop: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct LiveHeap {
+    in_use: bool,
+    broken: bool,
+    cnt: u64,
+    size: Option<u64>,
+    received: u64,
+    next_offset: u64,
+    packets: u64,
+    /// Arrival order of its first packet, for eviction.
+    born: u64,
+}
+
+/// Reassembles SPEAD heaps; see the module documentation. No allocation per datagram.
+#[derive(Debug)]
+pub struct SpeadReassembler {
+    cfg: SpeadConfig,
+    live: Vec<LiveHeap>,
+    births: u64,
+    stats: SpeadStats,
+    in_batch: u64,
+    malformed: [u64; WireError::ALL.len()],
+    stop: Arc<AtomicBool>,
+}
+
+impl SpeadReassembler {
+    pub fn new(cfg: SpeadConfig) -> SpeadReassembler {
+        let n = cfg.max_heaps.max(1) * cfg.substreams.max(1);
+        SpeadReassembler {
+            cfg,
+            live: vec![LiveHeap::default(); n.min(MAX_LIVE_HEAPS)],
+            births: 0,
+            stats: SpeadStats::default(),
+            in_batch: 0,
+            malformed: [0; WireError::ALL.len()],
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Set once the stop item has arrived (a front end stops the receiver on it).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    pub fn stats(&self) -> SpeadStats {
+        self.stats
+    }
+
+    /// Rejected datagrams by reason name, non-zero ones only.
+    pub fn malformed(&self) -> std::collections::BTreeMap<String, u64> {
+        WireError::ALL
+            .iter()
+            .zip(self.malformed)
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| (r.name().to_string(), n))
+            .collect()
+    }
+
+    fn substream(&mut self, cnt: u64) -> &mut [LiveHeap] {
+        let per = self.cfg.max_heaps.max(1);
+        let subs = (self.live.len() / per).max(1);
+        let s = (cnt % subs as u64) as usize;
+        &mut self.live[s * per..(s + 1) * per]
+    }
+
+    /// The slot of heap `cnt`, making one (evicting the oldest if need be).
+    fn heap(&mut self, cnt: u64) -> &mut LiveHeap {
+        let births = self.births;
+        let sub = self.substream(cnt);
+        let i = match sub.iter().position(|h| h.in_use && h.cnt == cnt) {
+            Some(i) => i,
+            None => {
+                let (i, evicted) = match sub.iter().position(|h| !h.in_use) {
+                    Some(i) => (i, false),
+                    None => {
+                        let (i, _) = sub
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|(_, h)| h.born)
+                            .expect("max_heaps is at least 1");
+                        (i, true)
+                    }
+                };
+                sub[i] = LiveHeap {
+                    in_use: true,
+                    cnt,
+                    born: births,
+                    ..LiveHeap::default()
+                };
+                self.births += 1;
+                if evicted {
+                    self.stats.incomplete_heaps_evicted += 1;
+                }
+                i
+            }
+        };
+        &mut self.substream(cnt)[i]
+    }
+
+    fn packet(&mut self, r: &Repr) {
+        let in_order = self.cfg.allow_out_of_order;
+        let h = self.heap(r.heap_cnt);
+        if h.size.is_none() {
+            h.size = r.heap_size;
+        }
+        if !in_order && (h.broken || r.heap_offset != h.next_offset) {
+            h.broken = true;
+            self.stats.out_of_order_packets += 1;
+            return;
+        }
+        h.received += r.payload_len;
+        h.next_offset = r.heap_offset.saturating_add(r.payload_len);
+        h.packets += 1;
+        if h.size.is_some_and(|s| h.received >= s) {
+            let single = h.packets == 1;
+            *h = LiveHeap::default();
+            self.stats.heaps += 1;
+            self.stats.single_packet_heaps += u64::from(single);
+        }
+    }
+
+    fn flush(&mut self) {
+        for h in &mut self.live {
+            if h.in_use {
+                self.stats.incomplete_heaps_flushed += 1;
+                *h = LiveHeap::default();
+            }
+        }
+    }
+}
+
+impl DatagramSink for SpeadReassembler {
+    fn datagram(&mut self, payload: &[u8], _meta: &RxMeta) {
+        self.in_batch += 1;
+        if self.stats.stopped {
+            self.stats.after_stop += 1;
+            return;
+        }
+        let r = match Repr::parse(&Packet::new_unchecked(payload)) {
+            Ok(r) => r,
+            Err(e) => {
+                self.malformed[e as usize] += 1;
+                return;
+            }
+        };
+        self.stats.packets += 1;
+        if r.stream_ctrl == Some(CTRL_STOP) {
+            self.stats.stopped = true;
+            self.flush();
+            self.stop.store(true, Ordering::Relaxed);
+            return;
+        }
+        if r.payload_len > 0 || r.heap_size.is_some() {
+            self.packet(&r);
+        }
+    }
+
+    fn tick(&mut self, _now_ns: u64) -> Option<Duration> {
+        if self.in_batch > 0 {
+            self.stats.batches += 1;
+            self.stats.max_batch = self.stats.max_batch.max(self.in_batch);
+            self.in_batch = 0;
+        }
+        None
+    }
+
+    fn finish(&mut self, now_ns: u64) {
+        self.tick(now_ns);
+        self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests;

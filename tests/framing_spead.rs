@@ -1,0 +1,234 @@
+//! SPEAD against spead2 (pip), both ways: spead2's receiver takes ringshot's heaps and every item
+//! value matches byte for byte (both flavours); `spead2_send.py` streams to `ringshot recv
+//! --format spead`, which reassembles every heap. Skips, saying so, when spead2 is missing.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ringshot::wire::header::fill_pattern;
+
+fn ringshot() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ringshot"))
+}
+
+fn spead2_missing() -> Option<String> {
+    let py = Command::new("python3")
+        .args(["-c", "import spead2"])
+        .output();
+    match py {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            return Some(format!(
+                "python3 cannot import spead2: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ))
+        }
+        Err(e) => return Some(format!("python3 not runnable: {e}")),
+    }
+    match Command::new("spead2_send.py").arg("--help").output() {
+        Ok(o) if o.status.success() => None,
+        _ => Some("spead2_send.py not on PATH".into()),
+    }
+}
+
+/// A spead2 receiver printing, as JSON, every heap's cnt, completeness and items (id, hex), and
+/// the stream's statistics, once the stop heap ends the stream.
+const RECEIVER: &str = r#"
+import json, sys, spead2, spead2.recv
+stream = spead2.recv.Stream(spead2.ThreadPool(), spead2.recv.StreamConfig(max_heaps=8))
+stream.add_udp_reader(int(sys.argv[1]), bind_hostname="127.0.0.1", buffer_size=8 << 20)
+print("ready", flush=True)
+heaps = []
+for heap in stream:
+    heaps.append({"cnt": heap.cnt, "complete": type(heap).__name__ == "Heap",
+                  "items": [[it.id, bytes(memoryview(it)).hex()] for it in heap.get_items()]})
+st = stream.stats
+print(json.dumps({"heaps": heaps, "stats": {k: st[k] for k in
+      ["heaps", "packets", "incomplete_heaps_evicted", "incomplete_heaps_flushed"]}}), flush=True)
+"#;
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits for `child` to end within `limit` (killing it after) and returns its stdout.
+fn output_within(mut child: Child, limit: Duration) -> (Option<i32>, String) {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let code = child.wait().unwrap().code();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    (code, out)
+}
+
+/// The bytes of heap `h` (0-based) as ringshot's generator sends them: the stream's packets
+/// each carry the check pattern of their sequence number, `room` bytes at most and never past
+/// the heap's end.
+fn expected_heap(h: u64, heap_size: usize, room: usize) -> Vec<u8> {
+    let per_heap = heap_size.div_ceil(room) as u64;
+    let mut out = Vec::new();
+    for k in 0..per_heap {
+        let len = room.min(heap_size - out.len());
+        let mut b = vec![0u8; len];
+        fill_pattern(h * per_heap + k, &mut b);
+        out.extend_from_slice(&b);
+    }
+    out
+}
+
+fn ringshot_to_spead2(flavour: &str) {
+    let port = free_port();
+    let mut rx = Command::new("python3")
+        .args(["-c", RECEIVER, &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(rx.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "spead2 receiver did not start");
+    let (heaps, heap_size, packet) = (12u64, 10_000usize, 1472usize);
+    let sent = ringshot()
+        .args([
+            "send",
+            "--to",
+            &format!("127.0.0.1:{port}"),
+            "--format",
+            "spead",
+        ])
+        .args(["--flavour", flavour, "--heap-size", &heap_size.to_string()])
+        .args([
+            "--heaps",
+            &heaps.to_string(),
+            "--packet",
+            &packet.to_string(),
+        ])
+        .args(["--rate", "20000pps", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        sent.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let mut rest = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rest.trim().is_empty() && Instant::now() < deadline {
+        rest.clear();
+        if out.read_line(&mut rest).unwrap() == 0 {
+            break;
+        }
+    }
+    let _ = rx.kill();
+    let _ = rx.wait();
+    let v: serde_json::Value =
+        serde_json::from_str(rest.trim()).unwrap_or_else(|e| panic!("{e}: {rest:?}"));
+    assert_eq!(
+        v["stats"]["heaps"].as_u64(),
+        Some(heaps),
+        "{flavour}: {}",
+        v["stats"]
+    );
+    let got = v["heaps"].as_array().unwrap();
+    assert_eq!(got.len() as u64, heaps, "{flavour}");
+    let room = (packet - 48) / 8 * 8;
+    for (h, heap) in got.iter().enumerate() {
+        assert_eq!(heap["cnt"].as_u64(), Some(h as u64 + 1), "{flavour}");
+        assert_eq!(heap["complete"].as_bool(), Some(true), "{flavour} heap {h}");
+        let items = heap["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{flavour} heap {h}: {items:?}");
+        assert_eq!(items[0][0].as_u64(), Some(0x1000));
+        let hex: String = expected_heap(h as u64, heap_size, room)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(
+            items[0][1].as_str() == Some(hex.as_str()),
+            "{flavour} heap {h}: bytes differ"
+        );
+    }
+}
+
+#[test]
+fn spead2_receives_ringshot_heaps_byte_for_byte() {
+    if let Some(why) = spead2_missing() {
+        eprintln!("SKIP spead2_receives_ringshot_heaps_byte_for_byte: {why}");
+        return;
+    }
+    ringshot_to_spead2("64-40");
+    ringshot_to_spead2("64-48");
+}
+
+#[test]
+fn ringshot_recv_reassembles_spead2_send_heaps() {
+    if let Some(why) = spead2_missing() {
+        eprintln!("SKIP ringshot_recv_reassembles_spead2_send_heaps: {why}");
+        return;
+    }
+    let mut rx = ringshot()
+        .args([
+            "recv",
+            "--bind",
+            "127.0.0.1:0",
+            "--format",
+            "spead",
+            "--json",
+        ])
+        .args(["--idle-exit-ms", "10000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(rx.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "recv ended early");
+    }
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let heaps = 30u64;
+    let send = Command::new("spead2_send.py")
+        .args(["--heap-size", "65536", "--heaps", &heaps.to_string()])
+        .args(["--rate", "0.3", &addr])
+        .output()
+        .unwrap();
+    assert!(
+        send.status.success(),
+        "spead2_send.py: {}",
+        String::from_utf8_lossy(&send.stderr)
+    );
+    let (code, out) = output_within(rx, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let s = &v["spead"];
+    assert_eq!(s["heaps"].as_u64(), Some(heaps), "{s}");
+    assert_eq!(s["stopped"].as_bool(), Some(true), "{s}");
+    assert_eq!(s["incomplete_heaps_evicted"].as_u64(), Some(0), "{s}");
+    assert_eq!(s["incomplete_heaps_flushed"].as_u64(), Some(0), "{s}");
+    assert_eq!(s["out_of_order_packets"].as_u64(), Some(0), "{s}");
+    assert!(s["batches"].as_u64().unwrap() >= 1, "{s}");
+    assert!(v["malformed"].as_object().unwrap().is_empty(), "{v}");
+}
