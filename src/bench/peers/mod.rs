@@ -178,24 +178,33 @@ pub struct PeerOptions {
 
 impl PeerOptions {
     /// Sender and receiver on the placement's cores; socket buffers as large as the kernel lets
-    /// an unprivileged `SO_RCVBUF` go.
+    /// an unprivileged `SO_RCVBUF` *and* `SO_SNDBUF` go (iperf3 refuses to run when the size it
+    /// asked for was cut, so the smaller of the two limits is the one to ask).
     pub fn new(place: &Placement) -> PeerOptions {
         PeerOptions {
             tx_core: place.tx_core,
             rx_core: place.rx_core,
-            socket_buffer: rmem_max().unwrap_or(4 << 20).clamp(256 << 10, 64 << 20),
+            socket_buffer: buffer_limit().clamp(128 << 10, 64 << 20),
             spead2_heap_size: 4 << 20,
             slack: Duration::from_secs(10),
         }
     }
 }
 
-fn rmem_max() -> Option<usize> {
-    std::fs::read_to_string("/proc/sys/net/core/rmem_max")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// The smaller of `net.core.rmem_max` and `net.core.wmem_max` (4 MiB where they cannot be read).
+fn buffer_limit() -> usize {
+    let read = |name: &str| -> Option<usize> {
+        std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    match (read("rmem_max"), read("wmem_max")) {
+        (Some(r), Some(w)) => r.min(w),
+        (Some(v), None) | (None, Some(v)) => v,
+        (None, None) => 4 << 20,
+    }
 }
 
 /// What one peer trial measured, by the peer's own receiver.
