@@ -266,6 +266,7 @@ pub fn stack(
 /// Everything `ringshot recv --device --json` prints: the receiver's report, the device's and
 /// the faults injected.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct EmulatorReport {
     #[serde(flatten)]
     pub recv: RecvReport,

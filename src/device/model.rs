@@ -43,6 +43,7 @@ pub struct AckState {
 
 /// The `device` object of `ringshot recv --device --json`: what the device did with the packets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct DeviceReport {
     /// Packets consumed (played out), over all restarts.
     pub consumed: u64,

@@ -76,6 +76,7 @@ pub struct AckEvent {
 
 /// What the ACK core counted, returned when it stops.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct AckStats {
     /// Valid ACKs from the device, applied.
     pub accepted: u64,

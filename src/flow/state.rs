@@ -90,7 +90,7 @@ impl FlowState {
     /// Publishes the cumulative packets and bytes the TX core has sent. Call it *before* handing
     /// those packets to the kernel: a device on loopback can answer before `send` returns, and an
     /// ACK for more than the published count is rejected as `beyond_sent`.
-    pub fn publish_sent(&self, packets: u64, bytes: u64) {
+    pub(crate) fn publish_sent(&self, packets: u64, bytes: u64) {
         self.tx.sent_bytes.store(bytes, Release);
         self.tx.sent_packets.store(packets, Release);
     }
@@ -209,7 +209,7 @@ impl FlowState {
     /// Moves the acknowledged counts forward to `packets` (and `bytes`), never backwards, and
     /// records `rx_ns` as the receive time when the packet count moved. Returns whether it did.
     /// Only one thread may call the ACK-side writers (normally the [`super::AckCore`]).
-    pub fn advance(&self, packets: u64, bytes: Option<u64>, rx_ns: u64) -> bool {
+    pub(crate) fn advance(&self, packets: u64, bytes: Option<u64>, rx_ns: u64) -> bool {
         if let Some(b) = bytes {
             if !self.ack.bytes_reported.load(Relaxed) {
                 self.ack.bytes_reported.store(true, Release);
@@ -230,7 +230,7 @@ impl FlowState {
 
     /// Records the device buffer size it reported (bytes, packets); `None` leaves a value as is.
     /// A reported 0 is a real capacity of 0 (no credit), not "unknown".
-    pub fn set_capacity(&self, bytes: Option<u64>, packets: Option<u64>) {
+    pub(crate) fn set_capacity(&self, bytes: Option<u64>, packets: Option<u64>) {
         if let Some(b) = bytes {
             self.ack.capacity_bytes.store(b, Release);
             // After the value: a reader that sees the flag sees the value (or a newer one).
@@ -243,7 +243,7 @@ impl FlowState {
     }
 
     /// Records a device restart; returns the new generation.
-    pub fn bump_generation(&self) -> u64 {
+    pub(crate) fn bump_generation(&self) -> u64 {
         self.ack.generation.fetch_add(1, Release) + 1
     }
 }

@@ -334,6 +334,7 @@ pub type RecvConfigError = crate::config::FieldError;
 
 /// Why a receiver could not start or stopped with an error.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum RecvError {
     /// Binding or setting up the socket failed.
     Socket(io::Error),
@@ -428,6 +429,7 @@ pub struct GapSummary {
 /// What a receiver run saw. Serialises to the `ringshot recv --json` object; the fields marked
 /// `skip` are extra detail for library users and tests.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct RecvReport {
     /// Valid ringshot packets (duplicates included; malformed datagrams excluded).
     pub packets: u64,
