@@ -9,6 +9,8 @@ mod interval;
 mod logging;
 mod output;
 mod parse;
+#[cfg(test)]
+mod parser_props;
 mod recv;
 mod send;
 mod signals;
