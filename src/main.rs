@@ -3,5 +3,7 @@
 mod cli;
 
 fn main() {
+    // `ringshot send --help | head` ends quietly instead of panicking on the closed pipe.
+    ringshot::os::default_sigpipe();
     std::process::exit(cli::main());
 }

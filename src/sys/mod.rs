@@ -82,6 +82,18 @@ pub(crate) fn open_ack_socket(addr: std::net::SocketAddr) -> io::Result<std::net
     unix::socket::bound_udp(addr, 0)
 }
 
+/// For command-line programs: a write to a closed pipe (`ringshot ... | head`) ends the process
+/// quietly, as it does for C programs, instead of making `println!` panic. Rust programs start
+/// with SIGPIPE ignored; this restores the default action.
+pub fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: installing SIG_DFL for SIGPIPE runs no code of ours in signal context; it is done
+    // once at start-up before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Asks for a receive buffer of `bytes` on `sock` (forcing past the system limit where the OS
 /// allows it) and returns the size the OS reports afterwards; best effort.
 pub fn set_recv_buffer(sock: &std::net::UdpSocket, bytes: usize) -> usize {
