@@ -191,157 +191,61 @@ impl<S: SendSys> TxBackend for MmsgBackend<S> {
 mod tests {
     use super::*;
     use crate::fault::FaultPlan;
-    use crate::stats::errno_name;
-    use crate::sys::unix::sendsys::Faulty;
     use crate::sys::unix::testkit::{
-        check_refused_datagram_is_sent_again, drive_with, loopback_pair, numbered_packets,
-        received_numbers, Scripted, Step,
+        check_eagain_waits_once_then_returns, check_fatal_errno_after_a_prefix,
+        check_gso_refusal_mid_batch, check_persistent_errors_never_loop,
+        check_refused_datagram_is_sent_again, check_retryable_errno_at_any_position,
+        check_seeded_faults, send_error_plan, SeamBackend, Step,
     };
 
-    fn scripted(gso: bool, steps: &[Step]) -> (UdpSocket, MmsgBackend<Scripted>) {
-        let (rx, tx) = loopback_pair();
-        (rx, MmsgBackend::new(tx, gso, Scripted::new(steps)))
-    }
-
-    fn in_order(n: u32) -> Vec<u32> {
-        (0..n).collect()
-    }
-
-    fn returns(d: &crate::sys::unix::testkit::Driven) -> Vec<Option<usize>> {
-        d.returns.iter().map(|r| r.as_ref().ok().copied()).collect()
-    }
-
-    #[test]
-    fn retryable_errno_at_any_position_returns_the_prefix_and_loses_nothing() {
-        for errno in [libc::ENOBUFS, libc::ECONNREFUSED, libc::EINTR] {
-            for pos in [0, 1, 17, 63] {
-                let ctx = format!("{} at message {pos}", errno_name(errno));
-                let (slab, pkts) = numbered_packets(64, 200);
-                let steps = match pos {
-                    0 => vec![Step::Fail(errno)],
-                    _ => vec![Step::Prefix(pos), Step::Fail(errno)],
-                };
-                let (rx, mut b) = scripted(false, &steps);
-                let mut m = TxMetrics::new();
-                let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
-                assert_eq!(received_numbers(&rx, 200), in_order(64), "{ctx}");
-                assert_eq!(d.done, in_order(64), "{ctx}");
-                // The failed call returns what went before it; the next call sends the rest.
-                assert_eq!(returns(&d), vec![Some(pos), Some(64 - pos)], "{ctx}");
-                assert_eq!(m.packets, 64, "{ctx}");
-                assert_eq!(m.bytes, 64 * 200, "{ctx}");
-                assert_eq!(m.resent_packets, 1, "{ctx}");
-                let errors = m.errors_by_name();
-                assert_eq!(errors.get(&errno_name(errno)), Some(&1), "{ctx}");
-                assert_eq!(errors.values().sum::<u64>(), 1, "{ctx}");
-            }
+    impl SeamBackend for MmsgBackend {
+        type With<S: SendSys> = MmsgBackend<S>;
+        fn build<S: SendSys>(tx: UdpSocket, gso: bool, sys: S) -> MmsgBackend<S> {
+            MmsgBackend::new(tx, gso, sys)
+        }
+        fn sys<S: SendSys>(b: &MmsgBackend<S>) -> &S {
+            b.sys()
+        }
+        /// One `sendmmsg` that takes only `pos` messages (none when `pos` is 0).
+        fn after(pos: usize, then: &[Step]) -> Vec<Step> {
+            let mut steps = match pos {
+                0 => vec![],
+                _ => vec![Step::Prefix(pos)],
+            };
+            steps.extend_from_slice(then);
+            steps
         }
     }
 
     #[test]
-    fn eagain_waits_once_then_returns_to_the_engine() {
-        let (slab, pkts) = numbered_packets(64, 200);
-        // One EAGAIN: the bounded wait finds the socket writable and the same call goes on.
-        let (rx, mut b) = scripted(false, &[Step::Prefix(5), Step::Fail(libc::EAGAIN)]);
-        let mut m = TxMetrics::new();
-        let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
-        assert_eq!(returns(&d), vec![Some(64)]);
-        assert_eq!(received_numbers(&rx, 200), in_order(64));
-        assert_eq!(m.resent_packets, 0);
-        assert_eq!(m.syscalls, m.submits + 1, "the wait is a syscall");
+    fn retryable_errno_at_any_position_returns_the_prefix_and_loses_nothing() {
+        check_retryable_errno_at_any_position::<MmsgBackend>(|_, _| {});
+    }
 
-        // A second EAGAIN in the same call: return what was sent; the engine calls again.
-        let eagain = Step::Fail(libc::EAGAIN);
-        let (rx, mut b) = scripted(false, &[Step::Prefix(5), eagain, eagain]);
-        let mut m = TxMetrics::new();
-        let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
-        assert_eq!(returns(&d), vec![Some(5), Some(59)]);
-        assert_eq!(received_numbers(&rx, 200), in_order(64));
-        assert_eq!(d.done, in_order(64));
-        assert_eq!(m.packets, 64);
-        assert_eq!(m.errors_by_name()["EAGAIN"], 2);
+    #[test]
+    fn eagain_waits_once_then_returns_to_the_engine() {
+        check_eagain_waits_once_then_returns::<MmsgBackend>();
     }
 
     #[test]
     fn gso_refusal_mid_batch_downgrades_and_resends_in_the_same_call() {
-        // 200 packets of 1000 bytes: GSO messages of 64, 64, 64 and 8 packets.
-        let (slab, pkts) = numbered_packets(200, 1000);
-        let (rx, mut b) = scripted(true, &[Step::Prefix(1), Step::Fail(libc::EIO)]);
-        let mut m = TxMetrics::new();
-        let d = drive_with(&mut b, &slab, &pkts, 200, &mut m);
-        assert_eq!(returns(&d), vec![Some(200)]);
-        assert_eq!(received_numbers(&rx, 1000), in_order(200));
-        assert_eq!(d.done, in_order(200));
-        assert!(!b.gso_active(), "GSO stays off after a refusal");
-        assert_eq!(m.gso_downgrades, 1);
-        assert_eq!(m.resent_packets, 64, "the refused message's packets");
-        assert_eq!(m.packets, 200);
-        assert_eq!(m.errors_by_name()["EIO"], 1);
+        check_gso_refusal_mid_batch::<MmsgBackend>(|_| {});
     }
 
     #[test]
     fn fatal_errno_after_a_prefix_keeps_the_prefix_then_fails() {
-        let (slab, pkts) = numbered_packets(64, 200);
-        let fatal = Step::Fail(libc::EPERM);
-        let (rx, mut b) = scripted(false, &[Step::Prefix(10), fatal, fatal]);
-        let mut m = TxMetrics::new();
-        let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
-        assert_eq!(d.returns.len(), 2);
-        assert_eq!(*d.returns[0].as_ref().unwrap(), 10);
-        let err = d.returns[1].as_ref().unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EPERM));
-        assert_eq!(received_numbers(&rx, 200), in_order(10));
-        assert_eq!(d.done, in_order(10));
-        assert_eq!(m.packets, 10);
-        assert_eq!(m.errors_by_name()["EPERM"], 2);
-
-        // EIO without GSO is not a GSO refusal: fatal, nothing sent, GSO state untouched.
-        let (rx, mut b) = scripted(false, &[Step::Fail(libc::EIO)]);
-        let d = drive_with(&mut b, &slab, &pkts, 64, &mut TxMetrics::new());
-        assert_eq!(d.returns.len(), 1);
-        assert!(d.returns[0].is_err());
-        assert!(received_numbers(&rx, 200).is_empty());
+        check_fatal_errno_after_a_prefix::<MmsgBackend>(libc::EPERM);
     }
 
     #[test]
     fn seeded_faults_lose_nothing_and_counters_add_up() {
         for (gso, seed) in [(false, 1), (false, 2), (true, 3), (true, 4)] {
-            let ctx = format!("gso {gso} seed {seed}");
+            // Partial `sendmmsg` counts too.
             let plan = FaultPlan {
-                seed,
-                eagain: 30_000,
-                enobufs: 30_000,
-                econnrefused: 30_000,
-                gso_refuse: 20_000,
                 partial: 200_000,
-                max_faults: Some(150),
-                ..FaultPlan::none()
+                ..send_error_plan(seed, 150)
             };
-            let (rx, tx) = loopback_pair();
-            let mut b = MmsgBackend::new(tx, gso, Faulty::new(RealSys, Some(plan), None));
-            let (slab, pkts) = numbered_packets(3000, 500);
-            let mut m = TxMetrics::new();
-            let d = drive_with(&mut b, &slab, &pkts, 256, &mut m);
-            assert!(d.returns.iter().all(|r| r.is_ok()), "{ctx}");
-            assert_eq!(received_numbers(&rx, 500), in_order(3000), "{ctx}");
-            assert_eq!(d.done, in_order(3000), "{ctx}");
-            assert_eq!(m.packets, 3000, "{ctx}");
-            let inj = b.sys().injected();
-            assert_eq!(m.injected, inj, "{ctx}");
-            assert!(inj.total() > 0, "{ctx}: nothing injected");
-            let errors = m.errors_by_name();
-            let count = |name: &str| errors.get(name).copied().unwrap_or(0);
-            assert_eq!(count("EAGAIN"), inj.eagain, "{ctx}");
-            assert_eq!(count("ENOBUFS"), inj.enobufs, "{ctx}");
-            assert_eq!(count("ECONNREFUSED"), inj.econnrefused, "{ctx}");
-            assert_eq!(count("EIO"), inj.gso_refuse, "{ctx}");
-            assert_eq!(m.gso_downgrades, inj.gso_refuse, "{ctx}");
-            if !gso {
-                // One packet per message: every refused message is one packet sent again.
-                assert_eq!(m.resent_packets, inj.enobufs + inj.econnrefused, "{ctx}");
-            } else {
-                assert!(m.resent_packets >= inj.enobufs + inj.econnrefused, "{ctx}");
-            }
+            check_seeded_faults::<MmsgBackend>(gso, plan, 3000);
         }
     }
 
@@ -352,18 +256,6 @@ mod tests {
 
     #[test]
     fn persistent_errors_never_loop_inside_submit() {
-        let (slab, pkts) = numbered_packets(64, 200);
-        for (errno, calls) in [
-            (libc::ENOBUFS, 1),
-            (libc::ECONNREFUSED, 1),
-            (libc::EAGAIN, 2),
-        ] {
-            let (rx, mut b) = scripted(false, &[Step::Fail(errno); 100]);
-            let mut m = TxMetrics::new();
-            assert_eq!(b.submit(&slab, &pkts, &mut m).unwrap(), 0);
-            assert_eq!(b.sys().calls, calls, "{}", errno_name(errno));
-            assert_eq!(b.in_flight(), 0);
-            assert!(received_numbers(&rx, 200).is_empty());
-        }
+        check_persistent_errors_never_loop::<MmsgBackend>();
     }
 }

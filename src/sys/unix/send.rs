@@ -159,144 +159,63 @@ impl<S: SendSys> TxBackend for SendBackend<S> {
 #[cfg(all(test, ringshot_uring))]
 mod tests {
     use super::*;
-    use crate::fault::FaultPlan;
-    use crate::stats::errno_name;
     use crate::sys::unix::sendsys::Faulty;
     use crate::sys::unix::testkit::{
-        check_refused_datagram_is_sent_again, drive, drive_with, loopback_pair, numbered_packets,
-        received_numbers, Scripted, Step,
+        check_eagain_waits_once_then_returns, check_fatal_errno_after_a_prefix,
+        check_gso_refusal_mid_batch, check_persistent_errors_never_loop,
+        check_refused_datagram_is_sent_again, check_retryable_errno_at_any_position,
+        check_seeded_faults, drive_with, in_order, loopback_pair, numbered_packets,
+        received_numbers, send_error_plan, SeamBackend, Step,
     };
 
-    fn scripted(gso: bool, steps: &[Step]) -> (UdpSocket, SendBackend<Scripted>) {
-        let (rx, tx) = loopback_pair();
-        (rx, SendBackend::new(tx, gso, Scripted::new(steps)))
-    }
-
-    fn in_order(n: u32) -> Vec<u32> {
-        (0..n).collect()
-    }
-
-    /// `pos` real calls, then `then`.
-    fn after(pos: usize, then: &[Step]) -> Vec<Step> {
-        let mut steps = vec![Step::Pass; pos];
-        steps.extend_from_slice(then);
-        steps
-    }
-
-    #[test]
-    fn retryable_errno_at_any_position_returns_the_prefix_and_loses_nothing() {
-        for errno in [libc::ENOBUFS, libc::ECONNREFUSED, libc::EINTR] {
-            for pos in [0, 1, 17, 63] {
-                let ctx = format!("{} at packet {pos}", errno_name(errno));
-                let (slab, pkts) = numbered_packets(64, 200);
-                let (rx, mut b) = scripted(false, &after(pos, &[Step::Fail(errno)]));
-                let mut m = TxMetrics::new();
-                let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
-                let returns: Vec<_> = d.returns.iter().map(|r| *r.as_ref().unwrap()).collect();
-                assert_eq!(returns, vec![pos, 64 - pos], "{ctx}");
-                assert_eq!(received_numbers(&rx, 200), in_order(64), "{ctx}");
-                assert_eq!(d.done, in_order(64), "{ctx}");
-                assert_eq!(m.packets, 64, "{ctx}");
-                assert_eq!(m.resent_packets, 1, "{ctx}");
-                assert_eq!(
-                    m.submits, 65,
-                    "{ctx}: one call per packet plus the failed one"
-                );
-                let errors = m.errors_by_name();
-                assert_eq!(errors.get(&errno_name(errno)), Some(&1), "{ctx}");
-                assert_eq!(errors.values().sum::<u64>(), 1, "{ctx}");
-            }
+    impl SeamBackend for SendBackend {
+        type With<S: SendSys> = SendBackend<S>;
+        fn build<S: SendSys>(tx: UdpSocket, gso: bool, sys: S) -> SendBackend<S> {
+            SendBackend::new(tx, gso, sys)
+        }
+        fn sys<S: SendSys>(b: &SendBackend<S>) -> &S {
+            b.sys()
+        }
+        /// `pos` real calls, then `then`.
+        fn after(pos: usize, then: &[Step]) -> Vec<Step> {
+            let mut steps = vec![Step::Pass; pos];
+            steps.extend_from_slice(then);
+            steps
         }
     }
 
     #[test]
-    fn eagain_waits_once_then_returns_to_the_engine() {
-        let (slab, pkts) = numbered_packets(64, 200);
-        let eagain = Step::Fail(libc::EAGAIN);
-        let (rx, mut b) = scripted(false, &after(5, &[eagain]));
-        let d = drive(&mut b, &slab, &pkts, 64);
-        assert_eq!(*d.returns[0].as_ref().unwrap(), 64);
-        assert_eq!(received_numbers(&rx, 200), in_order(64));
+    fn retryable_errno_at_any_position_returns_the_prefix_and_loses_nothing() {
+        check_retryable_errno_at_any_position::<SendBackend>(|m, ctx| {
+            assert_eq!(
+                m.submits, 65,
+                "{ctx}: one call per packet plus the failed one"
+            );
+        });
+    }
 
-        let (rx, mut b) = scripted(false, &after(5, &[eagain, eagain]));
-        let mut m = TxMetrics::new();
-        let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
-        let returns: Vec<_> = d.returns.iter().map(|r| *r.as_ref().unwrap()).collect();
-        assert_eq!(returns, vec![5, 59]);
-        assert_eq!(received_numbers(&rx, 200), in_order(64));
-        assert_eq!(m.resent_packets, 0);
-        assert_eq!(m.errors_by_name()["EAGAIN"], 2);
+    #[test]
+    fn eagain_waits_once_then_returns_to_the_engine() {
+        check_eagain_waits_once_then_returns::<SendBackend>();
     }
 
     #[test]
     fn gso_refusal_mid_batch_downgrades_and_resends_in_the_same_call() {
-        // 200 packets of 1000 bytes: GSO sends of 64, 64, 64 and 8 packets; the second refused.
-        let (slab, pkts) = numbered_packets(200, 1000);
-        let (rx, mut b) = scripted(true, &after(1, &[Step::Fail(libc::EIO)]));
-        let mut m = TxMetrics::new();
-        let d = drive_with(&mut b, &slab, &pkts, 200, &mut m);
-        assert_eq!(*d.returns[0].as_ref().unwrap(), 200);
-        assert_eq!(received_numbers(&rx, 1000), in_order(200));
-        assert_eq!(d.done, in_order(200));
-        assert!(!b.gso_active());
-        assert_eq!(m.gso_downgrades, 1);
-        assert_eq!(m.resent_packets, 64);
-        assert_eq!(m.packets, 200);
-        // One GSO send, the refused one, then one send per remaining packet.
-        assert_eq!(m.submits, 1 + 1 + 136);
+        check_gso_refusal_mid_batch::<SendBackend>(|m| {
+            // One GSO send, the refused one, then one send per remaining packet.
+            assert_eq!(m.submits, 1 + 1 + 136);
+        });
     }
 
     #[test]
     fn fatal_errno_after_a_prefix_keeps_the_prefix_then_fails() {
-        let (slab, pkts) = numbered_packets(64, 200);
-        let fatal = Step::Fail(libc::ENETUNREACH);
-        let (rx, mut b) = scripted(false, &after(10, &[fatal, fatal]));
-        let mut m = TxMetrics::new();
-        let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
-        assert_eq!(d.returns.len(), 2);
-        assert_eq!(*d.returns[0].as_ref().unwrap(), 10);
-        let err = d.returns[1].as_ref().unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ENETUNREACH));
-        assert_eq!(received_numbers(&rx, 200), in_order(10));
-        assert_eq!(d.done, in_order(10));
-        assert_eq!(m.errors_by_name()["ENETUNREACH"], 2);
+        check_fatal_errno_after_a_prefix::<SendBackend>(libc::ENETUNREACH);
     }
 
     #[test]
     fn seeded_faults_lose_nothing_and_counters_add_up() {
         for (gso, seed) in [(false, 11), (true, 12)] {
-            let ctx = format!("gso {gso} seed {seed}");
-            let plan = FaultPlan {
-                seed,
-                eagain: 30_000,
-                enobufs: 30_000,
-                econnrefused: 30_000,
-                gso_refuse: 20_000,
-                max_faults: Some(100),
-                ..FaultPlan::none()
-            };
-            let (rx, tx) = loopback_pair();
-            let mut b = SendBackend::new(tx, gso, Faulty::new(RealSys, Some(plan), None));
-            let (slab, pkts) = numbered_packets(2000, 500);
-            let mut m = TxMetrics::new();
-            let d = drive_with(&mut b, &slab, &pkts, 256, &mut m);
-            assert!(d.returns.iter().all(|r| r.is_ok()), "{ctx}");
-            assert_eq!(received_numbers(&rx, 500), in_order(2000), "{ctx}");
-            assert_eq!(d.done, in_order(2000), "{ctx}");
-            assert_eq!(m.packets, 2000, "{ctx}");
-            let inj = b.sys().injected();
-            assert_eq!(m.injected, inj, "{ctx}");
-            assert!(inj.total() > 0, "{ctx}");
-            let errors = m.errors_by_name();
-            let count = |name: &str| errors.get(name).copied().unwrap_or(0);
-            assert_eq!(count("EAGAIN"), inj.eagain, "{ctx}");
-            assert_eq!(count("ENOBUFS"), inj.enobufs, "{ctx}");
-            assert_eq!(count("ECONNREFUSED"), inj.econnrefused, "{ctx}");
-            assert_eq!(count("EIO"), inj.gso_refuse, "{ctx}");
-            assert_eq!(m.gso_downgrades, inj.gso_refuse, "{ctx}");
-            if !gso {
-                assert_eq!(m.resent_packets, inj.enobufs + inj.econnrefused, "{ctx}");
-            }
+            check_seeded_faults::<SendBackend>(gso, send_error_plan(seed, 100), 2000);
         }
     }
 
@@ -320,18 +239,6 @@ mod tests {
 
     #[test]
     fn persistent_errors_never_loop_inside_submit() {
-        let (slab, pkts) = numbered_packets(64, 200);
-        for (errno, calls) in [
-            (libc::ENOBUFS, 1),
-            (libc::ECONNREFUSED, 1),
-            (libc::EAGAIN, 2),
-        ] {
-            let (rx, mut b) = scripted(false, &[Step::Fail(errno); 100]);
-            let mut m = TxMetrics::new();
-            assert_eq!(b.submit(&slab, &pkts, &mut m).unwrap(), 0);
-            assert_eq!(b.sys().calls, calls, "{}", errno_name(errno));
-            assert_eq!(b.in_flight(), 0);
-            assert!(received_numbers(&rx, 200).is_empty());
-        }
+        check_persistent_errors_never_loop::<SendBackend>();
     }
 }

@@ -1,5 +1,6 @@
 //! Test kit for the readiness backends: a scripted syscall seam that fails chosen calls, a real
-//! loopback receiver, and a driver that calls `submit` the way the engine does.
+//! loopback receiver, a driver that calls `submit` the way the engine does, and the checks both
+//! backends must pass, written once over [`SeamBackend`].
 
 use std::collections::VecDeque;
 use std::io;
@@ -7,9 +8,10 @@ use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
-use super::sendsys::{RealSys, SendSys};
+use super::sendsys::{Faulty, RealSys, SendSys};
 use super::socket::{connected_udp, set_recv_buffer};
-use crate::stats::TxMetrics;
+use crate::fault::FaultPlan;
+use crate::stats::{errno_name, TxMetrics};
 use crate::sys::{Slab, TxBackend, TxDesc};
 
 /// What the scripted seam does with one send call.
@@ -149,13 +151,7 @@ pub struct Driven {
 }
 
 /// Calls `submit` as the engine does (again after `Ok(0)` or a short count, up to 10,000 calls)
-/// until every packet is accepted or an error ends it, reaping after each call.
-pub fn drive<B: TxBackend>(b: &mut B, slab: &Slab, pkts: &[TxDesc], batch: usize) -> Driven {
-    let mut m = TxMetrics::new();
-    drive_with(b, slab, pkts, batch, &mut m)
-}
-
-/// [`drive`] recording into `m`.
+/// until every packet is accepted or an error ends it, reaping after each call; records into `m`.
 pub fn drive_with<B: TxBackend>(
     b: &mut B,
     slab: &Slab,
@@ -234,4 +230,187 @@ pub fn check_refused_datagram_is_sent_again<B: TxBackend>(make: impl FnOnce(UdpS
     assert_eq!(m.errors_by_name()["ECONNREFUSED"], 1);
     assert_eq!(m.resent_packets, 1);
     assert_eq!(m.packets, 16);
+}
+
+/// A readiness backend that can be built over any syscall seam, so that one check serves both.
+pub trait SeamBackend {
+    /// The backend over the seam `S`.
+    type With<S: SendSys>: TxBackend;
+    /// Builds the backend on `tx` (GSO on when `gso`) over `sys`.
+    fn build<S: SendSys>(tx: UdpSocket, gso: bool, sys: S) -> Self::With<S>;
+    /// The backend's seam.
+    fn sys<S: SendSys>(b: &Self::With<S>) -> &S;
+    /// Script steps that let the first `pos` messages of one batch go (without GSO a message is
+    /// one packet), then follow `then`.
+    fn after(pos: usize, then: &[Step]) -> Vec<Step>;
+}
+
+/// Packets `0..n`, in order.
+pub fn in_order(n: u32) -> Vec<u32> {
+    (0..n).collect()
+}
+
+/// What each `submit` returned, errors as `None`.
+pub fn returns(d: &Driven) -> Vec<Option<usize>> {
+    d.returns.iter().map(|r| r.as_ref().ok().copied()).collect()
+}
+
+/// A loopback receiver and a `K` backend sending to it over a seam scripted with `steps`.
+pub fn scripted<K: SeamBackend>(gso: bool, steps: &[Step]) -> (UdpSocket, K::With<Scripted>) {
+    let (rx, tx) = loopback_pair();
+    (rx, K::build(tx, gso, Scripted::new(steps)))
+}
+
+/// A retryable errno at any position: the failed call returns the packets sent before it, the
+/// next call sends the rest, and nothing is lost. `extra` checks what only one backend promises.
+pub fn check_retryable_errno_at_any_position<K: SeamBackend>(extra: impl Fn(&TxMetrics, &str)) {
+    for errno in [libc::ENOBUFS, libc::ECONNREFUSED, libc::EINTR] {
+        for pos in [0, 1, 17, 63] {
+            let ctx = format!("{} at packet {pos}", errno_name(errno));
+            let (slab, pkts) = numbered_packets(64, 200);
+            let (rx, mut b) = scripted::<K>(false, &K::after(pos, &[Step::Fail(errno)]));
+            let mut m = TxMetrics::new();
+            let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
+            assert_eq!(received_numbers(&rx, 200), in_order(64), "{ctx}");
+            assert_eq!(d.done, in_order(64), "{ctx}");
+            assert_eq!(returns(&d), vec![Some(pos), Some(64 - pos)], "{ctx}");
+            assert_eq!(m.packets, 64, "{ctx}");
+            assert_eq!(m.bytes, 64 * 200, "{ctx}");
+            assert_eq!(m.resent_packets, 1, "{ctx}");
+            let errors = m.errors_by_name();
+            assert_eq!(errors.get(&errno_name(errno)), Some(&1), "{ctx}");
+            assert_eq!(errors.values().sum::<u64>(), 1, "{ctx}");
+            extra(&m, &ctx);
+        }
+    }
+}
+
+/// One EAGAIN: the bounded wait finds the socket writable and the same call goes on. A second
+/// EAGAIN in the same call: it returns what was sent and the engine calls again.
+pub fn check_eagain_waits_once_then_returns<K: SeamBackend>() {
+    let (slab, pkts) = numbered_packets(64, 200);
+    let eagain = Step::Fail(libc::EAGAIN);
+    let (rx, mut b) = scripted::<K>(false, &K::after(5, &[eagain]));
+    let mut m = TxMetrics::new();
+    let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
+    assert_eq!(returns(&d), vec![Some(64)]);
+    assert_eq!(received_numbers(&rx, 200), in_order(64));
+    assert_eq!(m.resent_packets, 0);
+    assert_eq!(m.syscalls, m.submits + 1, "the wait is a syscall");
+
+    let (rx, mut b) = scripted::<K>(false, &K::after(5, &[eagain, eagain]));
+    let mut m = TxMetrics::new();
+    let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
+    assert_eq!(returns(&d), vec![Some(5), Some(59)]);
+    assert_eq!(received_numbers(&rx, 200), in_order(64));
+    assert_eq!(d.done, in_order(64));
+    assert_eq!(m.packets, 64);
+    assert_eq!(m.resent_packets, 0);
+    assert_eq!(m.errors_by_name()["EAGAIN"], 2);
+}
+
+/// 200 packets of 1000 bytes go as GSO sends of 64, 64, 64 and 8 packets; the second is
+/// refused: GSO goes off for good and its packets go again in the same call. `extra` checks
+/// what only one backend promises.
+pub fn check_gso_refusal_mid_batch<K: SeamBackend>(extra: impl Fn(&TxMetrics)) {
+    let (slab, pkts) = numbered_packets(200, 1000);
+    let (rx, mut b) = scripted::<K>(true, &K::after(1, &[Step::Fail(libc::EIO)]));
+    let mut m = TxMetrics::new();
+    let d = drive_with(&mut b, &slab, &pkts, 200, &mut m);
+    assert_eq!(returns(&d), vec![Some(200)]);
+    assert_eq!(received_numbers(&rx, 1000), in_order(200));
+    assert_eq!(d.done, in_order(200));
+    assert!(!b.gso_active(), "GSO stays off after a refusal");
+    assert_eq!(m.gso_downgrades, 1);
+    assert_eq!(m.resent_packets, 64, "the refused send's packets");
+    assert_eq!(m.packets, 200);
+    assert_eq!(m.errors_by_name()["EIO"], 1);
+    extra(&m);
+}
+
+/// A fatal `errno` after 10 packets: the call returns them, the next call fails. EIO without
+/// GSO is not a GSO refusal: fatal, nothing sent.
+pub fn check_fatal_errno_after_a_prefix<K: SeamBackend>(errno: i32) {
+    let (slab, pkts) = numbered_packets(64, 200);
+    let fatal = Step::Fail(errno);
+    let (rx, mut b) = scripted::<K>(false, &K::after(10, &[fatal, fatal]));
+    let mut m = TxMetrics::new();
+    let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
+    assert_eq!(d.returns.len(), 2);
+    assert_eq!(*d.returns[0].as_ref().unwrap(), 10);
+    let err = d.returns[1].as_ref().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(errno));
+    assert_eq!(received_numbers(&rx, 200), in_order(10));
+    assert_eq!(d.done, in_order(10));
+    assert_eq!(m.packets, 10);
+    assert_eq!(m.errors_by_name()[&errno_name(errno)], 2);
+
+    let (rx, mut b) = scripted::<K>(false, &[Step::Fail(libc::EIO)]);
+    let d = drive_with(&mut b, &slab, &pkts, 64, &mut TxMetrics::new());
+    assert_eq!(d.returns.len(), 1);
+    assert!(d.returns[0].is_err());
+    assert!(received_numbers(&rx, 200).is_empty());
+}
+
+/// The fault plan both backends' seeded runs use (EAGAIN, ENOBUFS, ECONNREFUSED and GSO
+/// refusals), stopping after `max_faults`.
+pub fn send_error_plan(seed: u64, max_faults: u64) -> FaultPlan {
+    FaultPlan {
+        seed,
+        eagain: 30_000,
+        enobufs: 30_000,
+        econnrefused: 30_000,
+        gso_refuse: 20_000,
+        max_faults: Some(max_faults),
+        ..FaultPlan::none()
+    }
+}
+
+/// `n` packets of 500 bytes through a real seam under `plan`: nothing is lost, and the error
+/// counters, injected faults, downgrades and resends agree.
+pub fn check_seeded_faults<K: SeamBackend>(gso: bool, plan: FaultPlan, n: u32) {
+    let ctx = format!("gso {gso} seed {}", plan.seed);
+    let (rx, tx) = loopback_pair();
+    let mut b = K::build(tx, gso, Faulty::new(RealSys, Some(plan), None));
+    let (slab, pkts) = numbered_packets(n, 500);
+    let mut m = TxMetrics::new();
+    let d = drive_with(&mut b, &slab, &pkts, 256, &mut m);
+    assert!(d.returns.iter().all(|r| r.is_ok()), "{ctx}");
+    assert_eq!(received_numbers(&rx, 500), in_order(n), "{ctx}");
+    assert_eq!(d.done, in_order(n), "{ctx}");
+    assert_eq!(m.packets, u64::from(n), "{ctx}");
+    let inj = K::sys(&b).injected();
+    assert_eq!(m.injected, inj, "{ctx}");
+    assert!(inj.total() > 0, "{ctx}: nothing injected");
+    let errors = m.errors_by_name();
+    let count = |name: &str| errors.get(name).copied().unwrap_or(0);
+    assert_eq!(count("EAGAIN"), inj.eagain, "{ctx}");
+    assert_eq!(count("ENOBUFS"), inj.enobufs, "{ctx}");
+    assert_eq!(count("ECONNREFUSED"), inj.econnrefused, "{ctx}");
+    assert_eq!(count("EIO"), inj.gso_refuse, "{ctx}");
+    assert_eq!(m.gso_downgrades, inj.gso_refuse, "{ctx}");
+    if !gso {
+        // One packet per message: every refused message is one packet sent again.
+        assert_eq!(m.resent_packets, inj.enobufs + inj.econnrefused, "{ctx}");
+    } else {
+        assert!(m.resent_packets >= inj.enobufs + inj.econnrefused, "{ctx}");
+    }
+}
+
+/// An errno that persists ends `submit` after one call (two for EAGAIN: the call, the wait and
+/// the call again) with nothing accepted, never a loop inside it.
+pub fn check_persistent_errors_never_loop<K: SeamBackend>() {
+    let (slab, pkts) = numbered_packets(64, 200);
+    for (errno, calls) in [
+        (libc::ENOBUFS, 1),
+        (libc::ECONNREFUSED, 1),
+        (libc::EAGAIN, 2),
+    ] {
+        let (rx, mut b) = scripted::<K>(false, &[Step::Fail(errno); 100]);
+        let mut m = TxMetrics::new();
+        assert_eq!(b.submit(&slab, &pkts, &mut m).unwrap(), 0);
+        assert_eq!(K::sys(&b).calls, calls, "{}", errno_name(errno));
+        assert_eq!(b.in_flight(), 0);
+        assert!(received_numbers(&rx, 200).is_empty());
+    }
 }
