@@ -3,15 +3,15 @@
 //! exit 130 / 143; an engine error prints the report with the error and exits 1.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-fn ringshot() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ringshot"))
-}
+#[path = "common/binary.rs"]
+mod binary;
+use binary::{announced_addr, free_port, json_of, output_within, ringshot, spawn_piped};
 
 #[test]
 fn bad_arguments_exit_2_with_one_line_naming_the_flag() {
@@ -230,26 +230,18 @@ fn bad_arguments_exit_2_with_one_line_naming_the_flag() {
 
 #[test]
 fn send_and_recv_json_over_loopback() {
-    let port = {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let rx = ringshot()
-        .args([
-            "recv",
-            "--bind",
-            &addr,
-            "--count",
-            "20000",
-            "--idle-exit-ms",
-            "3000",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let rx = spawn_piped(&[
+        "recv",
+        "--bind",
+        &addr,
+        "--count",
+        "20000",
+        "--idle-exit-ms",
+        "3000",
+        "--json",
+    ]);
     std::thread::sleep(Duration::from_millis(300));
     let hlog = std::env::temp_dir().join(format!("ringshot-cli-{port}.hlog"));
     let tx = ringshot()
@@ -353,31 +345,6 @@ fn wait_for_traffic(sock: &std::net::UdpSocket, child: &mut std::process::Child)
     panic!("the sender sent nothing within 60 s");
 }
 
-fn json_of(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON object ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-/// Waits for `child`, killing it if it outlives `limit` (so a hang fails instead of blocking).
-fn output_within(child: std::process::Child, limit: Duration) -> std::process::Output {
-    let pid = child.id();
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if done_rx.recv_timeout(limit).is_err() {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        }
-    });
-    let out = child.wait_with_output().unwrap();
-    let _ = done_tx.send(());
-    watchdog.join().unwrap();
-    out
-}
-
 fn send_is_stopped_cleanly_by(signal: Signal, status: i32) {
     let (sock, addr) = held_socket();
     let hlog = std::env::temp_dir().join(format!(
@@ -433,23 +400,14 @@ fn sigterm_stops_send_with_the_report_and_exit_143() {
 }
 
 fn recv_is_stopped_cleanly_by(signal: Signal, status: i32) {
-    let mut child = ringshot()
-        .args(["recv", "--bind", "127.0.0.1:0", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&["recv", "--bind", "127.0.0.1:0", "--json"]);
     let pid = Pid::from_raw(child.id() as i32);
     // The "listening on" line comes once the receiver runs (handlers are installed before).
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     assert!(line.contains("listening on"), "{line}");
-    let port: u16 = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+    let port = announced_addr(&line)
         .map(|a| a.port())
         .unwrap_or_else(|| panic!("no address in {line}"));
     let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -476,19 +434,10 @@ fn sigterm_stops_recv_with_the_report_and_exit_143() {
 
 #[test]
 fn a_send_to_a_closed_port_completes_with_every_packet_counted_once() {
-    let port = {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.local_addr().unwrap().port()
-    };
-    let addr = format!("127.0.0.1:{port}");
-    let child = ringshot()
-        .args([
-            "send", "--to", &addr, "--count", "5000", "--rate", "50kpps", "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = spawn_piped(&[
+        "send", "--to", &addr, "--count", "5000", "--rate", "50kpps", "--json",
+    ]);
     let out = output_within(child, Duration::from_secs(120));
     assert_eq!(
         out.status.code(),
@@ -505,27 +454,22 @@ fn a_send_to_a_closed_port_completes_with_every_packet_counted_once() {
 fn a_stalled_stream_prints_its_report_with_the_error_and_exits_1() {
     // The held socket never ACKs, so the window of 16 closes and stays closed.
     let (_sock, addr) = held_socket();
-    let child = ringshot()
-        .args([
-            "send",
-            "--to",
-            &addr,
-            "--count",
-            "100000",
-            "--ack",
-            "native",
-            "--window-packets",
-            "16",
-            "--batch",
-            "8",
-            "--stall-timeout",
-            "200ms",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_piped(&[
+        "send",
+        "--to",
+        &addr,
+        "--count",
+        "100000",
+        "--ack",
+        "native",
+        "--window-packets",
+        "16",
+        "--batch",
+        "8",
+        "--stall-timeout",
+        "200ms",
+        "--json",
+    ]);
     let out = output_within(child, Duration::from_secs(120));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");

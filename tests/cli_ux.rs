@@ -3,53 +3,20 @@
 //! scripts can trust, help with headings and examples, `--version` with the kernel's features,
 //! completions, the man page, and docs/cli.md kept current. Real runs over loopback.
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
-fn ringshot() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ringshot"))
-}
+#[path = "common/binary.rs"]
+mod binary;
+use binary::{json_of, output_within, ringshot, spawn_piped, text};
 
 fn run(args: &[&str]) -> Output {
     ringshot().args(args).output().unwrap()
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// A free loopback port (bound and released; nothing else here takes ports at random).
 fn free_addr() -> String {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().to_string()
-}
-
-/// Waits for `child`, killing it if it outlives `limit` (so a hang fails instead of blocking).
-fn output_within(child: Child, limit: Duration) -> Output {
-    let pid = child.id();
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if done_rx.recv_timeout(limit).is_err() {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        }
-    });
-    let out = child.wait_with_output().unwrap();
-    let _ = done_tx.send(());
-    watchdog.join().unwrap();
-    out
-}
-
-fn json_of(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON object ({e}): {}\nstderr: {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
+    format!("127.0.0.1:{}", binary::free_port())
 }
 
 /// A running `ringshot recv` and the thread collecting its stderr.
@@ -67,13 +34,7 @@ fn finish(rx: Rx) -> Output {
 
 /// Starts `ringshot recv` with `args` (stdout and stderr piped) and waits until it listens.
 fn recv(args: &[&str]) -> Rx {
-    let mut child = ringshot()
-        .arg("recv")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&[&["recv"], args].concat());
     // "listening on" comes on stderr once the socket is bound; read it without blocking forever.
     let mut err = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -139,28 +100,21 @@ fn units_durations_and_addresses_as_typed() {
     }
     send_ok(&["--to", &host, "--duration", "300ms", "--rate", "10kpps"]);
     drop(sock);
-    usage_error(
-        &["send", "--to", "127.0.0.1:9", "--rate", "1mpps"],
-        "--rate",
-        "Mpps",
-    );
-    usage_error(
-        &["send", "--to", "127.0.0.1:9", "--rate", "1000"],
-        "--rate",
-        "unit",
-    );
-    usage_error(
-        &["send", "--to", "127.0.0.1:9", "--duration", "2y"],
-        "--duration",
-        "year",
-    );
-    usage_error(&["send", "--to", "::1"], "--to", "brackets");
-    usage_error(&["send", "--to", "localhost"], "--to", "port");
-    usage_error(
-        &["send", "--to", "no-such-host.invalid:5000"],
-        "--to",
-        "resolve",
-    );
+    let to = ["send", "--to", "127.0.0.1:9"];
+    for (flags, flag, also) in [
+        (["--rate", "1mpps"], "--rate", "Mpps"),
+        (["--rate", "1000"], "--rate", "unit"),
+        (["--duration", "2y"], "--duration", "year"),
+    ] {
+        usage_error(&[&to[..], &flags[..]].concat(), flag, also);
+    }
+    for (to, also) in [
+        ("::1", "brackets"),
+        ("localhost", "port"),
+        ("no-such-host.invalid:5000", "resolve"),
+    ] {
+        usage_error(&["send", "--to", to], "--to", also);
+    }
     // [v6]:port parses (the run is refused later by --batch, which names its flag).
     usage_error(&["send", "--to", "[::1]:9", "--batch", "0"], "--batch", "");
 }
@@ -242,19 +196,14 @@ fn recv_one_off_follows_one_sender_and_counts_the_next_as_foreign() {
 #[test]
 fn idle_exit_applies_before_the_first_packet() {
     let out = output_within(
-        ringshot()
-            .args([
-                "recv",
-                "--bind",
-                "127.0.0.1:0",
-                "--idle-exit-ms",
-                "300ms",
-                "--json",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+        spawn_piped(&[
+            "recv",
+            "--bind",
+            "127.0.0.1:0",
+            "--idle-exit-ms",
+            "300ms",
+            "--json",
+        ]),
         Duration::from_secs(60),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));

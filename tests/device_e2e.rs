@@ -23,6 +23,9 @@ use ringshot::recv::{DatagramSink, RecvConfig, RxMeta, StreamChecker};
 use ringshot::wire::header::{fill_pattern, Packet, Repr, FLAG_PATTERN};
 use ringshot::{SenderConfig, TxReport};
 
+#[path = "common/binary.rs"]
+mod binary;
+
 const PAYLOAD: usize = 1472;
 const WINDOW: u64 = 64;
 const BUFFER: u64 = WINDOW * PAYLOAD as u64;
@@ -722,64 +725,33 @@ fn data_faults_replay_exactly_from_the_seed() {
 
 #[test]
 fn cli_device_json_reports_device_and_injected() {
-    use std::io::{BufRead, BufReader, Read};
-    use std::process::{Command, Stdio};
     let f = faults(|b| b.seed(5).drop_data(0.02).dup_data(0.02));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringshot"))
-        .args([
-            "recv",
-            "--bind",
-            "127.0.0.1:0",
-            "--device",
-            "--device-buffer",
-            &BUFFER.to_string(),
-            "--drain-rate",
-            &format!("{}Mbps", DRAIN_PPS * PAYLOAD as f64 * 8.0 / 1e6),
-            "--ack",
-            "chdr",
-            "--ack-every",
-            "8",
-            "--ack-interval-us",
-            "1000",
-            "--seed",
-            "5",
-            "--drop-data",
-            "0.02",
-            "--dup-data",
-            "0.02",
-            "--idle-exit-ms",
-            "300",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "no address printed"
-        );
-    }
-    let addr: SocketAddr = line
-        .split_whitespace()
-        .skip_while(|w| *w != "on")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .parse()
-        .unwrap();
+    let (child, addr) = binary::start_recv(&[
+        "--device",
+        "--device-buffer",
+        &BUFFER.to_string(),
+        "--drain-rate",
+        &format!("{}Mbps", DRAIN_PPS * PAYLOAD as f64 * 8.0 / 1e6),
+        "--ack",
+        "chdr",
+        "--ack-every",
+        "8",
+        "--ack-interval-us",
+        "1000",
+        "--seed",
+        "5",
+        "--drop-data",
+        "0.02",
+        "--dup-data",
+        "0.02",
+        "--idle-exit-ms",
+        "300",
+        "--json",
+    ]);
     let tx = engine(addr, AckFormat::Chdr, 0, N).unwrap();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let done = binary::output_within(child, Duration::from_secs(120));
+    assert!(done.status.success());
+    let out = binary::text(&done.stdout);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let dev = &v["device"];
     for k in [

@@ -2,16 +2,14 @@
 //! exits 2 naming the flag; a USRP2 stream with `--ack usrp2` crosses the 32-bit wrap of its
 //! sequence word against the device emulator; a file streams byte for byte, looped.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::UdpSocket;
+use std::time::Duration;
 
 use ringshot::wire::usrp2;
 
-fn ringshot() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ringshot"))
-}
+#[path = "common/binary.rs"]
+mod binary;
+use binary::{json_of, output_within, ringshot, start_recv};
 
 #[test]
 fn bad_framing_flags_exit_2_naming_the_flag() {
@@ -84,60 +82,12 @@ fn bad_framing_flags_exit_2_naming_the_flag() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--format"));
 }
 
-/// Starts a `ringshot recv` and returns it with the address it announced.
-fn start_recv(args: &[&str]) -> (Child, SocketAddr) {
-    let mut child = ringshot()
-        .args(["recv", "--bind", "127.0.0.1:0", "--json"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "recv ended early");
-    }
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line}"));
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = stderr.read_to_string(&mut rest);
-    });
-    (child, addr)
-}
-
-/// Waits for `child` (killing it after `limit`) and parses its JSON report.
-fn json_of(mut child: Child, limit: Duration) -> (Option<i32>, serde_json::Value) {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let code = child.wait().unwrap().code();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let v = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
-    (code, v)
-}
-
 /// Streams `n` packets of `format` with `ack` flow control to the device emulator reading the same
 /// format, from `start`, and checks that every packet arrived once, in order, and was consumed.
 fn through_the_device(format: &str, ack: &str, start: u64, n: u64) {
     let start_s = start.to_string();
     let (rx, addr) = start_recv(&[
+        "--json",
         "--device",
         "--format",
         format,
@@ -178,8 +128,9 @@ fn through_the_device(format: &str, ack: &str, start: u64, n: u64) {
     let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(sent["packets"].as_u64(), Some(n), "{sent}");
     assert!(sent["acks"]["accepted"].as_u64().unwrap() > 0, "{sent}");
-    let (code, v) = json_of(rx, Duration::from_secs(30));
-    assert_eq!(code, Some(0), "{v}");
+    let out = output_within(rx, Duration::from_secs(30));
+    let v = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
     assert_eq!(v["packets"].as_u64(), Some(n), "{format}/{ack}: {v}");
     assert_eq!(v["lost"].as_u64(), Some(0), "{format}/{ack}: {v}");
     assert_eq!(v["corrupt"].as_u64(), Some(0), "{format}/{ack}: {v}");

@@ -2,16 +2,15 @@
 //! value matches byte for byte (both flavours); `spead2_send.py` streams to `ringshot recv
 //! --format spead`, which reassembles every heap. Skips, saying so, when spead2 is missing.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringshot::wire::header::fill_pattern;
 
-fn ringshot() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ringshot"))
-}
+#[path = "common/binary.rs"]
+mod binary;
+use binary::{free_port, json_of, output_within, ringshot, start_recv};
 
 fn spead2_missing() -> Option<String> {
     let py = Command::new("python3")
@@ -48,34 +47,6 @@ st = stream.stats
 print(json.dumps({"heaps": heaps, "stats": {k: st[k] for k in
       ["heaps", "packets", "incomplete_heaps_evicted", "incomplete_heaps_flushed"]}}), flush=True)
 "#;
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Waits for `child` to end within `limit` (killing it after) and returns its stdout.
-fn output_within(mut child: Child, limit: Duration) -> (Option<i32>, String) {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let code = child.wait().unwrap().code();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    (code, out)
-}
 
 /// The bytes of heap `h` (0-based) as ringshot's generator sends them: the stream's packets
 /// each carry the check pattern of their sequence number, `room` bytes at most and never past
@@ -183,32 +154,8 @@ fn ringshot_recv_reassembles_spead2_send_heaps() {
         eprintln!("SKIP ringshot_recv_reassembles_spead2_send_heaps: {why}");
         return;
     }
-    let mut rx = ringshot()
-        .args([
-            "recv",
-            "--bind",
-            "127.0.0.1:0",
-            "--format",
-            "spead",
-            "--json",
-        ])
-        .args(["--idle-exit-ms", "10000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(rx.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "recv ended early");
-    }
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let (rx, addr) = start_recv(&["--format", "spead", "--json", "--idle-exit-ms", "10000"]);
+    let addr = addr.to_string();
     let heaps = 30u64;
     let send = Command::new("spead2_send.py")
         .args(["--heap-size", "65536", "--heaps", &heaps.to_string()])
@@ -220,9 +167,9 @@ fn ringshot_recv_reassembles_spead2_send_heaps() {
         "spead2_send.py: {}",
         String::from_utf8_lossy(&send.stderr)
     );
-    let (code, out) = output_within(rx, Duration::from_secs(30));
-    assert_eq!(code, Some(0), "{out}");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let out = output_within(rx, Duration::from_secs(30));
+    let v = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
     let s = &v["spead"];
     assert_eq!(s["heaps"].as_u64(), Some(heaps), "{s}");
     assert_eq!(s["stopped"].as_bool(), Some(true), "{s}");

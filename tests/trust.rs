@@ -47,6 +47,18 @@ fn send_range(sock: &UdpSocket, to: SocketAddr, seqs: std::ops::Range<u64>) {
     }
 }
 
+/// Two forged packets: a huge sequence from `forger`, another port of the same host (not the
+/// sender being followed), and a far one from `sender` itself (a believable source with an
+/// unbelievable sequence).
+fn send_forgeries(sender: &UdpSocket, forger: &UdpSocket, to: SocketAddr) {
+    forger
+        .send_to(&pattern_packet(1, FORGED_HUGE, LEN), to)
+        .unwrap();
+    sender
+        .send_to(&pattern_packet(1, FORGED_FAR, LEN), to)
+        .unwrap();
+}
+
 #[test]
 fn recv_follows_one_sender_and_does_not_believe_a_huge_jump() {
     let rx = Receiver::spawn(recv_cfg()).unwrap();
@@ -55,14 +67,7 @@ fn recv_follows_one_sender_and_does_not_believe_a_huge_jump() {
     let forger = UdpSocket::bind("127.0.0.1:0").unwrap();
     send_range(&sender, to, 0..500);
     wait_packets(|| rx.progress(), 500);
-    // Another port of the same host: not the sender being followed.
-    forger
-        .send_to(&pattern_packet(1, FORGED_HUGE, LEN), to)
-        .unwrap();
-    // From the followed address itself: believable source, unbelievable sequence.
-    sender
-        .send_to(&pattern_packet(1, FORGED_FAR, LEN), to)
-        .unwrap();
+    send_forgeries(&sender, &forger, to);
     send_range(&sender, to, 500..1000);
     wait_packets(|| rx.progress(), 1001);
     rx.stop();
@@ -127,12 +132,7 @@ fn the_emulator_ignores_a_forged_jump_and_keeps_acking_the_real_stream() {
     let forger = UdpSocket::bind("127.0.0.1:0").unwrap();
     send_range(&sender, to, 0..N / 2);
     wait_packets(|| emu.progress(), N / 2);
-    forger
-        .send_to(&pattern_packet(1, FORGED_HUGE, LEN), to)
-        .unwrap();
-    sender
-        .send_to(&pattern_packet(1, FORGED_FAR, LEN), to)
-        .unwrap();
+    send_forgeries(&sender, &forger, to);
     send_range(&sender, to, N / 2..N);
     // The ACKs keep coming until the device says it consumed the whole real stream.
     let mut parser = AckFormat::Native.parser(0);

@@ -20,7 +20,8 @@ use ringshot::framing::Format;
 use ringshot::pacing::Rate;
 use ringshot::recv::spead::{SpeadConfig, SpeadReassembler, SpeadStats};
 use ringshot::recv::{
-    Receiver, RecvBackend, RecvConfig, RecvControl, RecvReport, StreamChecker, StreamSummary,
+    DatagramSink, Receiver, RecvBackend, RecvConfig, RecvControl, RecvReport, StreamChecker,
+    StreamSummary,
 };
 
 #[derive(Debug, Args)]
@@ -476,6 +477,28 @@ fn failed_check(out: Out, r: &RecvReport, d: Option<&DeviceReport>) -> Option<St
     None
 }
 
+/// Starts a receiver feeding `sink`, says where it listens (`what` names the mode) and waits
+/// until it ends, `also_done` says so or a signal stops it.
+fn start_and_wait<S: DatagramSink + 'static>(
+    cfg: RecvConfig,
+    sink: S,
+    what: &str,
+    out: Out,
+    signals: &StopSignals,
+    also_done: impl Fn() -> bool,
+) -> anyhow::Result<(Receiver<S>, Intervals)> {
+    let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;
+    listening(rx.local_addr(), rx.backend(), rx.gro(), what);
+    let iv = wait(
+        signals,
+        out,
+        || rx.is_finished() || also_done(),
+        || rx.stop(),
+        &rx.control(),
+    );
+    Ok((rx, iv))
+}
+
 fn run_plain(
     cfg: RecvConfig,
     format: Format,
@@ -483,15 +506,7 @@ fn run_plain(
     signals: &StopSignals,
 ) -> anyhow::Result<i32> {
     let sink = cfg.checker().with_format(format);
-    let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;
-    listening(rx.local_addr(), rx.backend(), rx.gro(), "");
-    let iv = wait(
-        signals,
-        out,
-        || rx.is_finished(),
-        || rx.stop(),
-        &rx.control(),
-    );
+    let (rx, iv) = start_and_wait(cfg, sink, "", out, signals, || false)?;
     let report = rx.join().context("receiving")?;
     let failed = failed_check(out, &report, None);
     print_ending(&report, out, &iv, signals.received(), failed, || {
@@ -508,15 +523,9 @@ fn run_spead(
 ) -> anyhow::Result<i32> {
     let sink = SpeadReassembler::new(spead);
     let stopped = sink.stop_flag();
-    let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;
-    listening(rx.local_addr(), rx.backend(), rx.gro(), "SPEAD ");
-    let iv = wait(
-        signals,
-        out,
-        || rx.is_finished() || stopped.load(std::sync::atomic::Ordering::Relaxed),
-        || rx.stop(),
-        &rx.control(),
-    );
+    let (rx, iv) = start_and_wait(cfg, sink, "SPEAD ", out, signals, || {
+        stopped.load(std::sync::atomic::Ordering::Relaxed)
+    })?;
     rx.stop();
     let (mut recv, sink) = rx.join_with_sink().context("receiving")?;
     let stats = sink.stats();
@@ -568,15 +577,7 @@ fn run_faulty(
             .with_format(format),
         &faults,
     );
-    let rx = Receiver::spawn_with(cfg, sink).context("starting the receiver")?;
-    listening(rx.local_addr(), rx.backend(), rx.gro(), "");
-    let iv = wait(
-        signals,
-        out,
-        || rx.is_finished(),
-        || rx.stop(),
-        &rx.control(),
-    );
+    let (rx, iv) = start_and_wait(cfg, sink, "", out, signals, || false)?;
     let (recv, sink) = rx.join_with_sink().context("receiving")?;
     let report = FaultyRecvReport {
         recv,

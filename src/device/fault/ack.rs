@@ -223,6 +223,16 @@ mod tests {
         "127.0.0.1:7".parse().unwrap()
     }
 
+    /// `cfg`'s ACK faults over a recording wire, corrupting by a flipped bit, holding 1 ms.
+    fn flip_bit_faults(cfg: &FaultConfig) -> AckFaults<Wire> {
+        AckFaults::new(
+            Wire::default(),
+            cfg,
+            Corruption::FlipBit,
+            Duration::from_millis(1),
+        )
+    }
+
     #[test]
     fn ack_faults_drop_dup_reorder_delay() {
         let cfg = FaultConfig::builder()
@@ -230,12 +240,7 @@ mod tests {
             .delay_acks(Duration::from_micros(5))
             .build()
             .unwrap();
-        let mut a = AckFaults::new(
-            Wire::default(),
-            &cfg,
-            Corruption::FlipBit,
-            Duration::from_millis(1),
-        );
+        let mut a = flip_bit_faults(&cfg);
         a.send(&[1], to(), 0); // held
         a.send(&[2], to(), 100); // wants holding too, but one is held: goes, then 1 behind it
         assert_eq!(a.poll(100), Some(5_100));
@@ -256,12 +261,7 @@ mod tests {
             .dup_acks(0.3)
             .build()
             .unwrap();
-        let mut a = AckFaults::new(
-            Wire::default(),
-            &cfg,
-            Corruption::FlipBit,
-            Duration::from_millis(1),
-        );
+        let mut a = flip_bit_faults(&cfg);
         for i in 0..1000u32 {
             a.send(&i.to_be_bytes(), to(), u64::from(i));
         }
