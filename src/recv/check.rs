@@ -94,12 +94,7 @@ impl StreamChecker {
 
     /// Malformed datagrams by reason ([`WireError::name`]), non-zero ones only.
     pub fn malformed(&self) -> BTreeMap<String, u64> {
-        WireError::ALL
-            .iter()
-            .zip(self.malformed)
-            .filter(|(_, n)| *n > 0)
-            .map(|(r, n)| (r.name().to_string(), n))
-            .collect()
+        malformed_by_name(&self.malformed)
     }
 
     /// Malformed datagrams of one reason.
@@ -270,6 +265,17 @@ impl StreamChecker {
         }
         self.last_ns = self.last_ns.max(meta.at_ns);
     }
+}
+
+/// Counts of malformed datagrams indexed by reason ([`WireError::ALL`]) as a map from reason
+/// name ([`WireError::name`]) to count, non-zero ones only.
+pub(crate) fn malformed_by_name(counts: &[u64; WireError::ALL.len()]) -> BTreeMap<String, u64> {
+    WireError::ALL
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| (r.name().to_string(), *n))
+        .collect()
 }
 
 #[cfg(test)]

@@ -137,12 +137,7 @@ impl SpeadReassembler {
 
     /// Rejected datagrams by reason name, non-zero ones only.
     pub fn malformed(&self) -> std::collections::BTreeMap<String, u64> {
-        WireError::ALL
-            .iter()
-            .zip(self.malformed)
-            .filter(|(_, n)| *n > 0)
-            .map(|(r, n)| (r.name().to_string(), n))
-            .collect()
+        super::check::malformed_by_name(&self.malformed)
     }
 
     fn substream(&mut self, cnt: u64) -> &mut [LiveHeap] {

@@ -1,10 +1,10 @@
 //! The kernel calls of the `send` and `mmsg` backends behind one small trait, so that a test's
 //! fault plan can answer in the kernel's place without a single fault flag inside the backends.
 //!
-//! [`RealSys`] makes the calls. [`Faulty`] wraps any [`SendSys`] and, per call, asks a
-//! [`FaultInjector`] whether to answer an errno *instead of* calling (the datagrams are then not
-//! sent, exactly as when the kernel refuses them) or to hand `sendmmsg` only a prefix of the
-//! messages. The backends take the implementation as a generic parameter: no dynamic dispatch
+//! [`RealSys`] makes the calls. [`Gated`] wraps any [`SendSys`] and, per call, asks a [`Gate`]
+//! whether to answer an errno *instead of* calling (the datagrams are then not sent, exactly as
+//! when the kernel refuses them) or to hand `sendmmsg` only a prefix of the messages; [`Faulty`]
+//! is the gate that asks a [`FaultInjector`] (tests script their own). The backends take the implementation as a generic parameter: no dynamic dispatch
 //! and no allocation per call.
 
 use std::io;
@@ -107,61 +107,40 @@ impl SendSys for RealSys {
     }
 }
 
-/// Answers injected faults in place of `S`'s calls: the seeded plan's errnos and partial
-/// `sendmmsg` counts, and the forced refusal of the n-th GSO send (`TxFaults::gso_fail_at`).
-/// Every fault injected is recorded in `TxMetrics::injected`.
+/// What [`Gated`] asks before each call of the seam it wraps.
+pub trait Gate: Send + std::fmt::Debug {
+    /// The error this call answers instead of running, if any; `gso` says whether the send
+    /// (for `sendmmsg`, its first message) carries GSO.
+    fn refuse(&mut self, gso: bool, m: &mut TxMetrics) -> Option<io::Error>;
+
+    /// How many of a `sendmmsg`'s `n` messages (not empty) are handed on, once the call was
+    /// not refused.
+    fn accepted_prefix(&mut self, n: usize, m: &mut TxMetrics) -> usize;
+}
+
+/// Any [`SendSys`] behind a [`Gate`] that may refuse a call (the datagrams are then not sent,
+/// exactly as when the kernel refuses them) or hand `sendmmsg` only a prefix of the messages.
+/// An error on a `sendmmsg`'s first message fails the whole call; one on a later message shows
+/// up as a short count, then as the error of the next call (which starts there).
 #[derive(Debug)]
-pub struct Faulty<S> {
+pub struct Gated<S, G> {
     inner: S,
-    injector: Option<FaultInjector>,
-    gso_fail_at: Option<u64>,
-    /// Sends carrying GSO seen so far (what `gso_fail_at` counts).
-    gso_sends: u64,
-    /// Refusals forced by `gso_fail_at`.
-    forced_gso_refusals: u64,
+    gate: G,
 }
 
-impl<S: SendSys> Faulty<S> {
-    pub fn new(inner: S, plan: Option<FaultPlan>, gso_fail_at: Option<u64>) -> Faulty<S> {
-        Faulty {
-            inner,
-            injector: plan.map(FaultInjector::new),
-            gso_fail_at,
-            gso_sends: 0,
-            forced_gso_refusals: 0,
-        }
+impl<S: SendSys, G: Gate> Gated<S, G> {
+    pub fn with_gate(inner: S, gate: G) -> Gated<S, G> {
+        Gated { inner, gate }
     }
 
-    /// Every fault injected so far.
-    pub fn injected(&self) -> InjectedFaults {
-        let mut all = self
-            .injector
-            .as_ref()
-            .map(FaultInjector::injected)
-            .unwrap_or_default();
-        all.gso_refuse += self.forced_gso_refusals;
-        all
-    }
-
-    /// The error this send answers instead of running, if one is injected.
-    fn injected_error(&mut self, gso: bool, m: &mut TxMetrics) -> Option<io::Error> {
-        let forced = gso && {
-            let n = self.gso_sends;
-            self.gso_sends += 1;
-            self.gso_fail_at == Some(n)
-        };
-        let errno = if forced {
-            self.forced_gso_refusals += 1;
-            Some(libc::EIO)
-        } else {
-            self.injector.as_mut().and_then(|f| f.send_error(gso))
-        };
-        m.injected = self.injected();
-        errno.map(io::Error::from_raw_os_error)
+    /// The gate.
+    #[cfg(all(test, ringshot_uring))]
+    pub fn gate(&self) -> &G {
+        &self.gate
     }
 }
 
-impl<S: SendSys> SendSys for Faulty<S> {
+impl<S: SendSys, G: Gate> SendSys for Gated<S, G> {
     unsafe fn send(
         &mut self,
         fd: RawFd,
@@ -169,7 +148,7 @@ impl<S: SendSys> SendSys for Faulty<S> {
         len: usize,
         m: &mut TxMetrics,
     ) -> io::Result<usize> {
-        match self.injected_error(false, m) {
+        match self.gate.refuse(false, m) {
             Some(e) => Err(e),
             // SAFETY: the caller's guarantee for `buf`, passed on unchanged.
             None => unsafe { self.inner.send(fd, buf, len, m) },
@@ -183,7 +162,7 @@ impl<S: SendSys> SendSys for Faulty<S> {
         gso: bool,
         m: &mut TxMetrics,
     ) -> io::Result<usize> {
-        match self.injected_error(gso, m) {
+        match self.gate.refuse(gso, m) {
             Some(e) => Err(e),
             // SAFETY: the caller's guarantee for `hdr`, passed on unchanged.
             None => unsafe { self.inner.sendmsg(fd, hdr, gso, m) },
@@ -198,22 +177,92 @@ impl<S: SendSys> SendSys for Faulty<S> {
         first_gso: bool,
         m: &mut TxMetrics,
     ) -> io::Result<usize> {
-        // An error on the first message fails the whole call; one on a later message shows up
-        // as a short count, then as the error of the next call (which starts there).
-        if let Some(e) = self.injected_error(first_gso, m) {
+        if let Some(e) = self.gate.refuse(first_gso, m) {
             return Err(e);
         }
-        let accepted = match self.injector.as_mut() {
-            Some(f) if !hdrs.is_empty() => f.accepted_prefix(hdrs.len()),
-            _ => hdrs.len(),
+        let accepted = match hdrs.len() {
+            0 => 0,
+            n => self.gate.accepted_prefix(n, m).min(n),
         };
-        m.injected = self.injected();
         // SAFETY: a prefix of the caller's headers, all valid by the caller's guarantee.
         unsafe { self.inner.sendmmsg(fd, &mut hdrs[..accepted], first_gso, m) }
     }
 
     fn wait_writable(&mut self, fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
         self.inner.wait_writable(fd, timeout_ms)
+    }
+}
+
+/// Injected faults in place of `S`'s calls: the seeded plan's errnos and partial `sendmmsg`
+/// counts, and the forced refusal of the n-th GSO send (`TxFaults::gso_fail_at`).
+pub type Faulty<S> = Gated<S, FaultGate>;
+
+/// The gate of [`Faulty`]. Every fault injected is recorded in `TxMetrics::injected`.
+#[derive(Debug)]
+pub struct FaultGate {
+    injector: Option<FaultInjector>,
+    gso_fail_at: Option<u64>,
+    /// Sends carrying GSO seen so far (what `gso_fail_at` counts).
+    gso_sends: u64,
+    /// Refusals forced by `gso_fail_at`.
+    forced_gso_refusals: u64,
+}
+
+impl<S: SendSys> Gated<S, FaultGate> {
+    pub fn new(inner: S, plan: Option<FaultPlan>, gso_fail_at: Option<u64>) -> Faulty<S> {
+        let gate = FaultGate {
+            injector: plan.map(FaultInjector::new),
+            gso_fail_at,
+            gso_sends: 0,
+            forced_gso_refusals: 0,
+        };
+        Gated::with_gate(inner, gate)
+    }
+
+    /// Every fault injected so far.
+    #[cfg(test)]
+    pub fn injected(&self) -> InjectedFaults {
+        self.gate.injected()
+    }
+}
+
+impl FaultGate {
+    /// Every fault injected so far.
+    pub fn injected(&self) -> InjectedFaults {
+        let mut all = self
+            .injector
+            .as_ref()
+            .map(FaultInjector::injected)
+            .unwrap_or_default();
+        all.gso_refuse += self.forced_gso_refusals;
+        all
+    }
+}
+
+impl Gate for FaultGate {
+    fn refuse(&mut self, gso: bool, m: &mut TxMetrics) -> Option<io::Error> {
+        let forced = gso && {
+            let n = self.gso_sends;
+            self.gso_sends += 1;
+            self.gso_fail_at == Some(n)
+        };
+        let errno = if forced {
+            self.forced_gso_refusals += 1;
+            Some(libc::EIO)
+        } else {
+            self.injector.as_mut().and_then(|f| f.send_error(gso))
+        };
+        m.injected = self.injected();
+        errno.map(io::Error::from_raw_os_error)
+    }
+
+    fn accepted_prefix(&mut self, n: usize, m: &mut TxMetrics) -> usize {
+        let accepted = match self.injector.as_mut() {
+            Some(f) => f.accepted_prefix(n),
+            None => n,
+        };
+        m.injected = self.injected();
+        accepted
     }
 }
 
@@ -226,13 +275,11 @@ mod tests {
     fn forced_gso_refusal_counts_only_gso_sends() {
         let mut f = Faulty::new(RealSys, None, Some(1));
         let mut m = TxMetrics::new();
-        assert!(f.injected_error(false, &mut m).is_none());
-        assert!(f.injected_error(true, &mut m).is_none()); // GSO send 0
-        let e = f
-            .injected_error(true, &mut m)
-            .expect("GSO send 1 is refused");
+        assert!(f.gate.refuse(false, &mut m).is_none());
+        assert!(f.gate.refuse(true, &mut m).is_none()); // GSO send 0
+        let e = f.gate.refuse(true, &mut m).expect("GSO send 1 is refused");
         assert_eq!(e.raw_os_error(), Some(libc::EIO));
-        assert!(f.injected_error(true, &mut m).is_none());
+        assert!(f.gate.refuse(true, &mut m).is_none());
         assert_eq!(m.injected.gso_refuse, 1);
         assert_eq!(m.injected.total(), 1);
     }
@@ -248,7 +295,7 @@ mod tests {
         let mut f = Faulty::new(RealSys, Some(plan), None);
         let mut m = TxMetrics::new();
         let errors = (0..10)
-            .filter_map(|_| f.injected_error(false, &mut m))
+            .filter_map(|_| f.gate.refuse(false, &mut m))
             .map(|e| e.raw_os_error())
             .collect::<Vec<_>>();
         assert_eq!(errors, vec![Some(libc::ENOBUFS); 3]);

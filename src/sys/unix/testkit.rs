@@ -5,10 +5,10 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::UdpSocket;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use super::sendsys::{Faulty, RealSys, SendSys};
+use super::sendsys::{Faulty, Gate, Gated, RealSys, SendSys};
 use super::socket::{connected_udp, set_recv_buffer};
 use crate::fault::FaultPlan;
 use crate::stats::{errno_name, TxMetrics};
@@ -25,71 +25,42 @@ pub enum Step {
     Prefix(usize),
 }
 
-/// Real syscalls, except that the next calls follow `steps` (then pass).
+/// A gate whose next calls follow `steps` (then pass); over [`RealSys`] (see [`scripted_sys`]).
 #[derive(Debug, Default)]
 pub struct Scripted {
     pub steps: VecDeque<Step>,
     /// Send calls made (failed ones included).
     pub calls: usize,
+    /// The prefix the current `sendmmsg` takes, from its step.
+    prefix: Option<usize>,
 }
 
-impl Scripted {
-    pub fn new(steps: &[Step]) -> Scripted {
-        Scripted {
-            steps: steps.iter().copied().collect(),
-            calls: 0,
-        }
-    }
+/// Real syscalls, except that the next calls follow `steps` (then pass).
+pub fn scripted_sys(steps: &[Step]) -> Gated<RealSys, Scripted> {
+    let gate = Scripted {
+        steps: steps.iter().copied().collect(),
+        calls: 0,
+        prefix: None,
+    };
+    Gated::with_gate(RealSys, gate)
+}
 
-    fn next(&mut self) -> Result<Option<usize>, io::Error> {
+impl Gate for Scripted {
+    fn refuse(&mut self, _gso: bool, _m: &mut TxMetrics) -> Option<io::Error> {
         self.calls += 1;
+        self.prefix = None;
         match self.steps.pop_front() {
-            Some(Step::Fail(errno)) => Err(io::Error::from_raw_os_error(errno)),
-            Some(Step::Prefix(k)) => Ok(Some(k)),
-            Some(Step::Pass) | None => Ok(None),
+            Some(Step::Fail(errno)) => Some(io::Error::from_raw_os_error(errno)),
+            Some(Step::Prefix(k)) => {
+                self.prefix = Some(k);
+                None
+            }
+            Some(Step::Pass) | None => None,
         }
     }
-}
 
-impl SendSys for Scripted {
-    unsafe fn send(
-        &mut self,
-        fd: RawFd,
-        buf: *const u8,
-        len: usize,
-        m: &mut TxMetrics,
-    ) -> io::Result<usize> {
-        self.next()?;
-        // SAFETY: the caller's guarantee, passed on.
-        unsafe { RealSys.send(fd, buf, len, m) }
-    }
-
-    unsafe fn sendmsg(
-        &mut self,
-        fd: RawFd,
-        hdr: &libc::msghdr,
-        gso: bool,
-        m: &mut TxMetrics,
-    ) -> io::Result<usize> {
-        self.next()?;
-        // SAFETY: the caller's guarantee, passed on.
-        unsafe { RealSys.sendmsg(fd, hdr, gso, m) }
-    }
-
-    unsafe fn sendmmsg(
-        &mut self,
-        fd: RawFd,
-        hdrs: &mut [libc::mmsghdr],
-        first_gso: bool,
-        m: &mut TxMetrics,
-    ) -> io::Result<usize> {
-        let k = self.next()?.unwrap_or(hdrs.len()).min(hdrs.len());
-        // SAFETY: a prefix of the caller's headers, valid by the caller's guarantee.
-        unsafe { RealSys.sendmmsg(fd, &mut hdrs[..k], first_gso, m) }
-    }
-
-    fn wait_writable(&mut self, fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
-        RealSys.wait_writable(fd, timeout_ms)
+    fn accepted_prefix(&mut self, n: usize, _m: &mut TxMetrics) -> usize {
+        self.prefix.take().unwrap_or(n)
     }
 }
 
@@ -256,9 +227,12 @@ pub fn returns(d: &Driven) -> Vec<Option<usize>> {
 }
 
 /// A loopback receiver and a `K` backend sending to it over a seam scripted with `steps`.
-pub fn scripted<K: SeamBackend>(gso: bool, steps: &[Step]) -> (UdpSocket, K::With<Scripted>) {
+pub fn scripted<K: SeamBackend>(
+    gso: bool,
+    steps: &[Step],
+) -> (UdpSocket, K::With<Gated<RealSys, Scripted>>) {
     let (rx, tx) = loopback_pair();
-    (rx, K::build(tx, gso, Scripted::new(steps)))
+    (rx, K::build(tx, gso, scripted_sys(steps)))
 }
 
 /// A retryable errno at any position: the failed call returns the packets sent before it, the
@@ -409,7 +383,7 @@ pub fn check_persistent_errors_never_loop<K: SeamBackend>() {
         let (rx, mut b) = scripted::<K>(false, &[Step::Fail(errno); 100]);
         let mut m = TxMetrics::new();
         assert_eq!(b.submit(&slab, &pkts, &mut m).unwrap(), 0);
-        assert_eq!(K::sys(&b).calls, calls, "{}", errno_name(errno));
+        assert_eq!(K::sys(&b).gate().calls, calls, "{}", errno_name(errno));
         assert_eq!(b.in_flight(), 0);
         assert!(received_numbers(&rx, 200).is_empty());
     }
