@@ -59,6 +59,8 @@ pub enum BackendChoice {
     Mmsg,
     /// One send per packet (or one sendmsg per GSO super-packet): the deliberate baseline.
     Send,
+    /// Overlapped WSASend calls drained from an I/O completion port. Windows only.
+    Iocp,
 }
 
 impl BackendChoice {
@@ -68,6 +70,7 @@ impl BackendChoice {
             BackendChoice::Uring => "uring",
             BackendChoice::Mmsg => "mmsg",
             BackendChoice::Send => "send",
+            BackendChoice::Iocp => "iocp",
         }
     }
 }
@@ -80,8 +83,9 @@ impl FromStr for BackendChoice {
             "uring" => Ok(BackendChoice::Uring),
             "mmsg" => Ok(BackendChoice::Mmsg),
             "send" => Ok(BackendChoice::Send),
+            "iocp" => Ok(BackendChoice::Iocp),
             _ => Err(format!(
-                "unknown backend '{s}' (expected auto, uring, mmsg or send)"
+                "unknown backend '{s}' (expected auto, uring, mmsg, iocp or send)"
             )),
         }
     }
