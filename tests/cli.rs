@@ -2,11 +2,17 @@
 //! the documented keys from real runs over loopback; SIGINT / SIGTERM end a run with its report and
 //! exit 130 / 143; an engine error prints the report with the error and exits 1.
 
+#[cfg(unix)]
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
+// Signals are Unix; on Windows the watchdog uses taskkill and the signal tests do not build.
+#[cfg(unix)]
 use nix::sys::signal::{kill, Signal};
+#[cfg(unix)]
 use nix::unistd::Pid;
 
 fn ringshot() -> Command {
@@ -339,6 +345,7 @@ fn held_socket() -> (std::net::UdpSocket, String) {
 
 /// Waits (generously, the machine may be loaded) for the first datagram on `sock`: proof that
 /// the sender is running, and so has its signal handlers installed.
+#[cfg(unix)]
 fn wait_for_traffic(sock: &std::net::UdpSocket, child: &mut std::process::Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut buf = [0u8; 2048];
@@ -363,13 +370,23 @@ fn json_of(out: &std::process::Output) -> serde_json::Value {
     })
 }
 
+/// Kills the process `pid` outright (the watchdog of a hung run).
+fn kill_hard(pid: u32) {
+    #[cfg(unix)]
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    #[cfg(windows)]
+    let _ = Command::new("taskkill")
+        .args(["/F", "/PID", &pid.to_string()])
+        .status();
+}
+
 /// Waits for `child`, killing it if it outlives `limit` (so a hang fails instead of blocking).
 fn output_within(child: std::process::Child, limit: Duration) -> std::process::Output {
     let pid = child.id();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
         if done_rx.recv_timeout(limit).is_err() {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            kill_hard(pid);
         }
     });
     let out = child.wait_with_output().unwrap();
@@ -378,6 +395,7 @@ fn output_within(child: std::process::Child, limit: Duration) -> std::process::O
     out
 }
 
+#[cfg(unix)]
 fn send_is_stopped_cleanly_by(signal: Signal, status: i32) {
     let (sock, addr) = held_socket();
     let hlog = std::env::temp_dir().join(format!(
@@ -422,16 +440,19 @@ fn send_is_stopped_cleanly_by(signal: Signal, status: i32) {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn sigint_stops_send_with_the_report_and_exit_130() {
     send_is_stopped_cleanly_by(Signal::SIGINT, 130);
 }
 
+#[cfg(unix)]
 #[test]
 fn sigterm_stops_send_with_the_report_and_exit_143() {
     send_is_stopped_cleanly_by(Signal::SIGTERM, 143);
 }
 
+#[cfg(unix)]
 fn recv_is_stopped_cleanly_by(signal: Signal, status: i32) {
     let mut child = ringshot()
         .args(["recv", "--bind", "127.0.0.1:0", "--json"])
@@ -464,11 +485,13 @@ fn recv_is_stopped_cleanly_by(signal: Signal, status: i32) {
     assert!(report.get("packets").is_some(), "{report}");
 }
 
+#[cfg(unix)]
 #[test]
 fn sigint_stops_recv_with_the_report_and_exit_130() {
     recv_is_stopped_cleanly_by(Signal::SIGINT, 130);
 }
 
+#[cfg(unix)]
 #[test]
 fn sigterm_stops_recv_with_the_report_and_exit_143() {
     recv_is_stopped_cleanly_by(Signal::SIGTERM, 143);

@@ -6,7 +6,10 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+// Signals are Unix; on Windows the watchdog uses taskkill and the signal tests do not build.
+#[cfg(unix)]
 use nix::sys::signal::{kill, Signal};
+#[cfg(unix)]
 use nix::unistd::Pid;
 
 fn ringshot() -> Command {
@@ -27,13 +30,23 @@ fn free_addr() -> String {
     s.local_addr().unwrap().to_string()
 }
 
+/// Kills the process `pid` outright (the watchdog of a hung run).
+fn kill_hard(pid: u32) {
+    #[cfg(unix)]
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    #[cfg(windows)]
+    let _ = Command::new("taskkill")
+        .args(["/F", "/PID", &pid.to_string()])
+        .status();
+}
+
 /// Waits for `child`, killing it if it outlives `limit` (so a hang fails instead of blocking).
 fn output_within(child: Child, limit: Duration) -> Output {
     let pid = child.id();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
         if done_rx.recv_timeout(limit).is_err() {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            kill_hard(pid);
         }
     });
     let out = child.wait_with_output().unwrap();

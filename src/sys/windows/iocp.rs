@@ -186,7 +186,13 @@ impl<S: WinSys> IocpBackend<S> {
                 m.record_errno(code);
                 match super::send_error_kind(code) {
                     SendErrorKind::Other => Err(io::Error::from_raw_os_error(code)),
-                    _ => Ok(false),
+                    // Socket buffer full: the same packet goes again once there is room.
+                    SendErrorKind::WouldBlock => Ok(false),
+                    // Refused for a transient reason: the packet is re-sent on the next call.
+                    _ => {
+                        m.resent_packets += 1;
+                        Ok(false)
+                    }
                 }
             }
         }

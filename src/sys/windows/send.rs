@@ -59,7 +59,13 @@ impl SendBackend {
                 m.record_errno(code);
                 match super::send_error_kind(code) {
                     SendErrorKind::Other => Err(e),
-                    _ => Ok(false),
+                    // Socket buffer full: the same packet goes again once there is room.
+                    SendErrorKind::WouldBlock => Ok(false),
+                    // Refused for a transient reason: the packet is re-sent on the next call.
+                    _ => {
+                        m.resent_packets += 1;
+                        Ok(false)
+                    }
                 }
             }
         }

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Cross-builds the crate for x86_64-pc-windows-gnu and runs, under Wine, the library tests and the
+# integration tests that make sense on Windows; prints each runner's summary line. Installs what
+# it needs (the Rust target, mingw-w64, wine64) and skips, with the reason, only where Wine cannot
+# be installed. Runnable alone from the project root.
+#
+#   ci/wine-test.sh            the tests
+#   ci/wine-test.sh --cli      also the `ringshot send`/`recv --json` loopback demo under Wine
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=x86_64-pc-windows-gnu
+# The integration tests that make sense on Windows: loopback send -> receive for every backend,
+# the ACK window against the device emulator, the fault harness, trust of the ACK source.
+TESTS=(send_engine flow_control fault_harness trust)
+
+skip() {
+    echo "wine-test: SKIPPED: $*"
+    exit 0
+}
+
+apt_install() {
+    command -v apt-get >/dev/null || return 1
+    if [ -z "${WINE_TEST_APT_UPDATED:-}" ]; then
+        apt-get update -qq >/dev/null || return 1
+        WINE_TEST_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET" >/dev/null
+command -v x86_64-w64-mingw32-gcc >/dev/null || apt_install gcc-mingw-w64-x86-64 ||
+    skip "x86_64-w64-mingw32-gcc is missing and could not be installed"
+WINE=""
+for w in wine64 /usr/lib/wine/wine64 wine; do
+    if command -v "$w" >/dev/null; then WINE=$(command -v "$w"); break; fi
+done
+if [ -z "$WINE" ]; then
+    apt_install wine64 || apt_install wine || skip "wine could not be installed (apt-get install wine64 failed)"
+    for w in wine64 /usr/lib/wine/wine64 wine; do
+        if command -v "$w" >/dev/null; then WINE=$(command -v "$w"); break; fi
+    done
+    [ -n "$WINE" ] || skip "wine was installed but no wine64 launcher was found"
+fi
+
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+export WINEPREFIX=${WINEPREFIX:-$PWD/$TARGET_DIR/wine-prefix}
+export WINEDEBUG=-all
+# Prefer the ProcessPrng stand-in next to the executables over Wine's own bcryptprimitives.
+export WINEDLLOVERRIDES="bcryptprimitives=n,b;mscoree,mshtml="
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$WINE
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
+# Wine is slower than the host, and the harness runs are load-sensitive; keep the case count.
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-2}
+
+mkdir -p "$WINEPREFIX"
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    echo "wine-test: creating the Wine prefix at $WINEPREFIX (first start is slow)"
+    "$WINE" wineboot --init >/dev/null 2>&1 || true
+fi
+
+echo "wine-test: $("$WINE" --version 2>/dev/null | head -1), target $TARGET"
+cargo build --quiet --target "$TARGET" --bins
+cargo test --quiet --target "$TARGET" --no-run --lib "${TESTS[@]/#/--test=}" 2>&1 | grep -v '^ *Executable' || true
+
+# The stand-in DLL next to every test executable and the binary.
+OUT=$TARGET_DIR/$TARGET/debug
+x86_64-w64-mingw32-gcc -shared -O2 -o "$OUT/bcryptprimitives.dll" ci/wine/processprng.c -lbcrypt
+cp "$OUT/bcryptprimitives.dll" "$OUT/deps/"
+
+fail=0
+run() {
+    local label=$1
+    shift
+    local log
+    log=$(mktemp)
+    if cargo test --quiet --target "$TARGET" "$@" >"$log" 2>&1; then
+        echo "wine-test: $label: $(grep -E '^test result:' "$log" | tail -1)"
+    else
+        echo "wine-test: $label FAILED"
+        tail -60 "$log"
+        fail=1
+    fi
+    rm -f "$log"
+}
+run "lib" --lib
+for t in "${TESTS[@]}"; do
+    run "$t" --test "$t"
+done
+
+if [ "${1:-}" = "--cli" ]; then
+    exe=$OUT/ringshot.exe
+    port_file=$(mktemp)
+    "$WINE" "$exe" recv --bind 127.0.0.1:47110 --count 100000 --idle-exit-ms 5s --json >"$port_file" 2>/dev/null &
+    rpid=$!
+    sleep 3
+    echo "wine-test: \$ wine ringshot.exe send --to 127.0.0.1:47110 --count 100000 --payload 1200 --json"
+    "$WINE" "$exe" send --to 127.0.0.1:47110 --count 100000 --payload 1200 --json 2>/dev/null
+    wait "$rpid" || true
+    echo "wine-test: \$ wine ringshot.exe recv --bind 127.0.0.1:47110 --count 100000 --idle-exit-ms 5s --json"
+    cat "$port_file"
+    rm -f "$port_file"
+fi
+exit $fail
