@@ -53,6 +53,19 @@ export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 # Wine is slower than the host, and the harness runs are load-sensitive; keep the case count.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-2}
 
+# Wine's SO_RCVBUF goes to the host socket without SO_RCVBUFFORCE, so the host's rmem_max caps
+# the tests' receive buffers; a slow Wine receiver then overflows a few-MiB buffer and the
+# exact-count tests see losses that are the receiver's. Raise the cap where we may.
+want=$((512 << 20))
+have=$(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo "$want")
+if [ "$have" -lt "$want" ]; then
+    if sysctl -qw net.core.rmem_max="$want" 2>/dev/null; then
+        echo "wine-test: raised net.core.rmem_max from $have to $want for Wine's receive buffers"
+    else
+        echo "wine-test: net.core.rmem_max is $have and cannot be raised: exact-count tests may see receiver overflows"
+    fi
+fi
+
 mkdir -p "$WINEPREFIX"
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
     echo "wine-test: creating the Wine prefix at $WINEPREFIX (first start is slow)"

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{batching_backend, uring_available, TestReceiver};
+#[cfg(any(ringshot_gso, ringshot_mmsg))]
 use ringshot::config::TxFaults;
 use ringshot::engine::{PatternSource, SourceSender};
 use ringshot::{BackendChoice, Sender, SenderConfig};
@@ -243,6 +244,9 @@ fn push_mode_reserve_commit_and_send() {
     }
 }
 
+// Windows sleeps end on the system timer's tick (1 ms or more), so unquantised pacing already
+// gathers several due packets per submit there and the comparison says nothing.
+#[cfg(not(ringshot_iocp))]
 #[test]
 fn a_pacing_quantum_gathers_due_packets_into_fewer_submits() {
     let n = 4_000u64;

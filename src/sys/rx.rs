@@ -165,7 +165,13 @@ pub fn open_rx(
             "UDP GRO is not available on this socket; receiving one datagram per buffer".into(),
         );
     }
-    if matches!(opts.choice, RxChoice::Auto | RxChoice::Uring) {
+    // Where io_uring is not built in, `auto` goes straight to the batched path without a notice.
+    let try_uring = match opts.choice {
+        RxChoice::Uring => true,
+        RxChoice::Auto => cfg!(ringshot_uring),
+        RxChoice::Mmsg => false,
+    };
+    if try_uring {
         match open_uring(&sock, setup.gro, opts) {
             Ok(b) => return Ok((b, notices)),
             Err(error) if opts.choice == RxChoice::Uring => {
