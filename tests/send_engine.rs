@@ -75,7 +75,11 @@ fn every_backend_delivers_exactly_n_with_and_without_gso() {
             assert_eq!(report.backend, backend.name());
             // Without UDP GSO (Windows sends no USO super-packets yet) asking for it is a notice.
             let want_gso = gso && cfg!(ringshot_gso);
-            assert_eq!(report.gso, want_gso, "{backend} gso={gso}: {:?}", report.notices);
+            assert_eq!(
+                report.gso, want_gso,
+                "{backend} gso={gso}: {:?}",
+                report.notices
+            );
             assert_exact(&report, &got, N);
             if want_gso {
                 // GSO must have merged packets: fewer submits than packets per batch allows.

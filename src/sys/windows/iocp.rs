@@ -288,6 +288,8 @@ impl<S: WinSys> TxBackend for IocpBackend<S> {
             }
         }
         m.record_submit(t0.elapsed().as_nanos() as u64, accepted);
+        // One WSASend per packet tried; record_submit counted the first.
+        m.syscalls += (accepted + usize::from(refused)).saturating_sub(1) as u64;
         m.injected = self.sys.injected();
         if refused && accepted == 0 && self.in_flight() == 0 {
             // Nothing to reap that would make room: a short, bounded pause before the engine
