@@ -5,7 +5,9 @@
 # be installed. Runnable alone from the project root.
 #
 #   ci/wine-test.sh            the tests
-#   ci/wine-test.sh --cli      also the `ringshot send`/`recv --json` loopback demo under Wine
+#   ci/wine-test.sh --cli      also `ringshot send` -> `recv --json` over loopback and
+#                              `ringshot bench` under Wine
+#   ci/wine-test.sh --cli-only only those
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -96,12 +98,14 @@ run() {
     fi
     rm -f "$log"
 }
-run "lib" --lib
-for t in "${TESTS[@]}"; do
-    run "$t" --test "$t"
-done
+if [ "${1:-}" != "--cli-only" ]; then
+    run "lib" --lib
+    for t in "${TESTS[@]}"; do
+        run "$t" --test "$t"
+    done
+fi
 
-if [ "${1:-}" = "--cli" ]; then
+if [ "${1:-}" = "--cli" ] || [ "${1:-}" = "--cli-only" ]; then
     exe=$OUT/ringshot.exe
     port_file=$(mktemp)
     "$WINE" "$exe" recv --bind 127.0.0.1:47110 --count 20000 --idle-exit-ms 10s --json >"$port_file" 2>/dev/null &
@@ -115,6 +119,12 @@ if [ "${1:-}" = "--cli" ]; then
     rm -f "$port_file"
     # Numbers under Wine are not Windows numbers: this shows the suite runs, nothing more.
     echo "wine-test: \$ wine ringshot.exe bench --case-secs 1 --payloads 1472"
-    "$WINE" "$exe" bench --case-secs 1 --payloads 1472 2>/dev/null
+    bench_err=$(mktemp)
+    if ! "$WINE" "$exe" bench --case-secs 1 --payloads 1472 2>"$bench_err"; then
+        echo "wine-test: ringshot bench FAILED"
+        tail -20 "$bench_err"
+        fail=1
+    fi
+    rm -f "$bench_err"
 fi
 exit $fail

@@ -208,6 +208,11 @@ impl<S: WinSys> IocpBackend<S> {
 
     /// Handles one drained completion.
     fn complete(&mut self, e: OVERLAPPED_ENTRY, done: &mut dyn FnMut(u32), m: &mut TxMetrics) {
+        if e.lpOverlapped.is_null() {
+            // Not a send of ours: a synchronous read through the ACK core's handle on this
+            // socket may queue a completion that carries no OVERLAPPED.
+            return;
+        }
         let Some(slot) = self
             .slot_of(e.lpOverlapped)
             .filter(|_| e.lpCompletionKey == KEY)
