@@ -52,7 +52,7 @@ export WINEDEBUG=-all
 export WINEDLLOVERRIDES="bcryptprimitives=n,b;mscoree,mshtml="
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$WINE
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
-# Wine is slower than the host, and the harness runs are load-sensitive; keep the case count.
+# Two test threads: the Wine server serialises socket calls, so more only add contention.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-2}
 
 # Wine's SO_RCVBUF goes to the host socket without SO_RCVBUFFORCE, so the host's rmem_max caps
