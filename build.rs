@@ -14,6 +14,7 @@
 //! | `ringshot_cpuset`    | sched_setaffinity on another process (nix `CpuSet`)            |
 //! | `ringshot_ppoll`     | ppoll(2) (a poll with a nanosecond timeout)                    |
 //! | `ringshot_sa_len`    | socket addresses start with a length byte (the BSDs, macOS)    |
+//! | `ringshot_iocp`      | overlapped sockets and I/O completion ports (Windows)          |
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
@@ -21,7 +22,7 @@ fn main() {
     let os = os.as_str();
     let linux = matches!(os, "linux" | "android");
     let bsd_like = matches!(os, "freebsd" | "netbsd" | "openbsd" | "macos" | "ios");
-    let caps: [(&str, bool); 11] = [
+    let caps: [(&str, bool); 12] = [
         ("ringshot_uring", os == "linux"),
         ("ringshot_mmsg", linux || matches!(os, "freebsd" | "netbsd")),
         ("ringshot_gso", os == "linux"),
@@ -39,6 +40,7 @@ fn main() {
             linux || matches!(os, "freebsd" | "netbsd"),
         ),
         ("ringshot_sa_len", bsd_like),
+        ("ringshot_iocp", os == "windows"),
     ];
     for (name, on) in caps {
         println!("cargo::rustc-check-cfg=cfg({name})");

@@ -13,6 +13,9 @@ cargo clippy --lib --no-default-features -- -D warnings
 echo "== other Unix targets: type-check and lint (ci/targets.sh)"
 ci/targets.sh
 
+echo "== Windows under Wine: cross-built lib and integration tests (ci/wine-test.sh)"
+ci/wine-test.sh
+
 echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --all-targets -- -D warnings
 

@@ -29,6 +29,7 @@ pub fn capabilities() -> Capabilities {
     c.backends = [
         ("uring", crate::sys::HAS_URING),
         ("mmsg", crate::sys::HAS_SENDMMSG),
+        ("iocp", crate::sys::HAS_IOCP),
         ("send", true),
     ]
     .into_iter()

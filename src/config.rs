@@ -60,6 +60,8 @@ pub enum BackendChoice {
     Mmsg,
     /// One send per packet (or one sendmsg per GSO super-packet): the deliberate baseline.
     Send,
+    /// Overlapped WSASend calls drained from an I/O completion port. Windows only.
+    Iocp,
 }
 
 impl BackendChoice {
@@ -69,6 +71,7 @@ impl BackendChoice {
             BackendChoice::Uring => "uring",
             BackendChoice::Mmsg => "mmsg",
             BackendChoice::Send => "send",
+            BackendChoice::Iocp => "iocp",
         }
     }
 }
@@ -81,8 +84,9 @@ impl FromStr for BackendChoice {
             "uring" => Ok(BackendChoice::Uring),
             "mmsg" => Ok(BackendChoice::Mmsg),
             "send" => Ok(BackendChoice::Send),
+            "iocp" => Ok(BackendChoice::Iocp),
             _ => Err(format!(
-                "unknown backend '{s}' (expected auto, uring, mmsg or send)"
+                "unknown backend '{s}' (expected auto, uring, mmsg, iocp or send)"
             )),
         }
     }

@@ -68,6 +68,7 @@ pub fn count_above(h: &Histogram<u64>, threshold: u64) -> u64 {
 
 /// The errnos the send path expects, each with its name: the one errno list. Every one has a
 /// counter slot reserved in [`TxMetrics`]; [`errno_name`] names them.
+#[cfg(not(windows))]
 const NAMED_ERRNOS: [(i32, &str); 12] = [
     (libc::EAGAIN, "EAGAIN"),
     (libc::ENOBUFS, "ENOBUFS"),
@@ -82,6 +83,10 @@ const NAMED_ERRNOS: [(i32, &str); 12] = [
     (libc::EHOSTUNREACH, "EHOSTUNREACH"),
     (libc::EBADF, "EBADF"),
 ];
+
+/// On Windows the send path sees WinSock errors: the same map, keyed by WSA names.
+#[cfg(windows)]
+const NAMED_ERRNOS: [(i32, &str); 12] = crate::sys::WSA_ERROR_NAMES;
 
 /// Counter slots left for errnos outside [`NAMED_ERRNOS`]; further unexpected ones count as
 /// `other`.
@@ -262,6 +267,7 @@ mod tests {
         assert_eq!(h.max(), h.highest_equivalent(LATENCY_HIGH_NS));
     }
 
+    #[cfg(not(windows))]
     #[test]
     fn errno_counts_by_name() {
         let mut m = TxMetrics::new();
@@ -292,7 +298,10 @@ mod tests {
         for (errno, name) in NAMED_ERRNOS {
             assert_eq!(errno_name(errno), name);
         }
+        #[cfg(not(windows))]
         assert_eq!(errno_name(libc::EPERM), "EPERM");
+        #[cfg(windows)]
+        assert_eq!(errno_name(10055), "WSAENOBUFS");
         assert_eq!(errno_name(4242), "errno_4242");
     }
 

@@ -2,16 +2,24 @@
 //! the documented keys from real runs over loopback; SIGINT / SIGTERM end a run with its report and
 //! exit 130 / 143; an engine error prints the report with the error and exits 1.
 
+#[cfg(unix)]
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
+// Signals are Unix; on Windows the watchdog uses taskkill and the signal tests do not build.
+#[cfg(unix)]
 use nix::sys::signal::{kill, Signal};
+#[cfg(unix)]
 use nix::unistd::Pid;
 
 #[path = "common/binary.rs"]
 mod binary;
-use binary::{announced_addr, free_port, json_of, output_within, ringshot, spawn_piped};
+#[cfg(unix)]
+use binary::announced_addr;
+use binary::{free_port, json_of, output_within, ringshot, spawn_piped};
 
 #[test]
 fn bad_arguments_exit_2_with_one_line_naming_the_flag() {
@@ -331,6 +339,7 @@ fn held_socket() -> (std::net::UdpSocket, String) {
 
 /// Waits (generously, the machine may be loaded) for the first datagram on `sock`: proof that
 /// the sender is running, and so has its signal handlers installed.
+#[cfg(unix)]
 fn wait_for_traffic(sock: &std::net::UdpSocket, child: &mut std::process::Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut buf = [0u8; 2048];
@@ -345,6 +354,7 @@ fn wait_for_traffic(sock: &std::net::UdpSocket, child: &mut std::process::Child)
     panic!("the sender sent nothing within 60 s");
 }
 
+#[cfg(unix)]
 fn send_is_stopped_cleanly_by(signal: Signal, status: i32) {
     let (sock, addr) = held_socket();
     let hlog = std::env::temp_dir().join(format!(
@@ -389,16 +399,19 @@ fn send_is_stopped_cleanly_by(signal: Signal, status: i32) {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn sigint_stops_send_with_the_report_and_exit_130() {
     send_is_stopped_cleanly_by(Signal::SIGINT, 130);
 }
 
+#[cfg(unix)]
 #[test]
 fn sigterm_stops_send_with_the_report_and_exit_143() {
     send_is_stopped_cleanly_by(Signal::SIGTERM, 143);
 }
 
+#[cfg(unix)]
 fn recv_is_stopped_cleanly_by(signal: Signal, status: i32) {
     let mut child = spawn_piped(&["recv", "--bind", "127.0.0.1:0", "--json"]);
     let pid = Pid::from_raw(child.id() as i32);
@@ -422,11 +435,13 @@ fn recv_is_stopped_cleanly_by(signal: Signal, status: i32) {
     assert!(report.get("packets").is_some(), "{report}");
 }
 
+#[cfg(unix)]
 #[test]
 fn sigint_stops_recv_with_the_report_and_exit_130() {
     recv_is_stopped_cleanly_by(Signal::SIGINT, 130);
 }
 
+#[cfg(unix)]
 #[test]
 fn sigterm_stops_recv_with_the_report_and_exit_143() {
     recv_is_stopped_cleanly_by(Signal::SIGTERM, 143);

@@ -246,6 +246,7 @@ fn config() -> ProptestConfig {
 proptest! {
     #![proptest_config(config())]
 
+    #[cfg(ringshot_mmsg)]
     #[test]
     fn mmsg_engine_keeps_every_packet_under_faults((gso, payload, batch, n, plan) in case_strategy()) {
         let (report, got) = run_case(BackendChoice::Mmsg, gso, payload, batch, n, plan);
@@ -260,6 +261,15 @@ proptest! {
         check(BackendChoice::Send, batch, n, &plan, &report, &got)?;
     }
 
+    #[cfg(ringshot_iocp)]
+    #[test]
+    fn iocp_engine_keeps_every_packet_under_faults((gso, payload, batch, n, plan) in case_strategy()) {
+        let (report, got) = run_case(BackendChoice::Iocp, gso, payload, batch, n, plan);
+        prop_assert_eq!(report.backend, "iocp");
+        check(BackendChoice::Iocp, batch, n, &plan, &report, &got)?;
+    }
+
+    #[cfg(ringshot_uring)]
     #[test]
     fn uring_engine_keeps_every_packet_under_faults((gso, payload, batch, n, plan) in case_strategy()) {
         if !common::uring_available() {

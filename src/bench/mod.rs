@@ -116,14 +116,19 @@ impl std::fmt::Display for BenchError {
 
 impl std::error::Error for BenchError {}
 
-/// The default suite: every backend × GSO off/on × 64 B and 1472 B.
+/// The default suite: every backend this target builds × GSO off/on × 64 B and 1472 B.
 pub fn default_cases() -> Vec<Case> {
     let mut v = Vec::new();
     for payload in [64, 1472] {
+        // The backends this target builds (a backend that cannot open at run time is skipped).
         for backend in [
             BackendChoice::Send,
+            #[cfg(ringshot_mmsg)]
             BackendChoice::Mmsg,
+            #[cfg(ringshot_uring)]
             BackendChoice::Uring,
+            #[cfg(ringshot_iocp)]
+            BackendChoice::Iocp,
         ] {
             for gso in [false, true] {
                 v.push(Case {

@@ -142,6 +142,7 @@ impl SocketOptions {
         let unsupported = match self.backend {
             BackendChoice::Uring => !crate::sys::HAS_URING,
             BackendChoice::Mmsg => !crate::sys::HAS_SENDMMSG,
+            BackendChoice::Iocp => !crate::sys::HAS_IOCP,
             BackendChoice::Auto | BackendChoice::Send => false,
         };
         if unsupported {

@@ -13,6 +13,7 @@ use std::io;
 use crate::stats::TxMetrics;
 
 /// Turns a libc call's `-1`/errno convention into `io::Result`.
+#[cfg(unix)]
 macro_rules! syscall {
     ($fn:ident ( $($arg:expr),* $(,)? )) => {{
         #[allow(unused_unsafe)]
@@ -32,6 +33,8 @@ macro_rules! syscall {
 mod linux;
 #[cfg(unix)]
 mod unix;
+#[cfg(windows)]
+mod windows;
 
 pub(crate) mod probe;
 pub(crate) mod rx;
@@ -40,20 +43,39 @@ pub(crate) mod sim;
 pub(crate) mod slab;
 
 // The roles portable code calls. Nothing outside `sys` names a platform module.
+#[cfg(unix)]
 pub(crate) use unix::ackrx::{AckRx, AckWake, ACK_BATCH};
+#[cfg(unix)]
 pub(crate) use unix::is_transient_recv_errno;
+#[cfg(unix)]
 pub(crate) use unix::socket::bound_udp as open_recv_socket;
-#[cfg(test)]
+#[cfg(all(test, unix))]
 pub(crate) use unix::socket::connected_udp;
+#[cfg(unix)]
 pub(crate) use unix::thread::{
     available_cores, lock_memory, pin_current, set_fifo as set_rt_priority, set_timer_slack_ns,
     sleep_until, thread_cpu_ns,
 };
+#[cfg(windows)]
+pub(crate) use windows::rx::{AckRx, AckWake, ACK_BATCH};
+#[cfg(windows)]
+pub(crate) use windows::socket::bound_udp as open_recv_socket;
+#[cfg(all(test, windows))]
+pub(crate) use windows::socket::connected_udp;
+#[cfg(windows)]
+pub(crate) use windows::thread::{
+    available_cores, lock_memory, pin_current, set_time_critical as set_rt_priority,
+    set_timer_slack_ns, sleep_until, thread_cpu_ns,
+};
+#[cfg(windows)]
+pub(crate) use windows::{is_transient_recv_errno, WSA_ERROR_NAMES};
 
 /// Whether this target has the io_uring send backend.
 pub(crate) const HAS_URING: bool = cfg!(ringshot_uring);
 /// Whether this target has the sendmmsg send backend.
 pub(crate) const HAS_SENDMMSG: bool = cfg!(ringshot_mmsg);
+/// Whether this target has the overlapped completion-port send backend.
+pub(crate) const HAS_IOCP: bool = cfg!(ringshot_iocp);
 
 /// What a failed send means, whatever the OS: each backend turns its OS's error codes into one
 /// of these at the syscall boundary and reacts to the kind, never to a raw code.
@@ -69,6 +91,7 @@ pub enum SendErrorKind {
     /// A signal cut the call short before anything was sent.
     Interrupted,
     /// The path cannot segment a GSO super-packet: send one datagram per packet from now on.
+    #[cfg_attr(windows, allow(dead_code))] // Windows sends no USO super-packets yet
     GsoRefused,
     /// Anything else ends the stream.
     Other,
@@ -79,7 +102,7 @@ pub use slab::{Slab, SlotToken};
 /// Opens a separate ACK socket bound to `addr` (when the data socket is not the one the device
 /// answers). With the data socket's clone from [`open_tx`] it feeds [`AckRx`].
 pub(crate) fn open_ack_socket(addr: std::net::SocketAddr) -> io::Result<std::net::UdpSocket> {
-    unix::socket::bound_udp(addr, 0)
+    open_recv_socket(addr, 0)
 }
 
 /// For command-line programs: a write to a closed pipe (`ringshot ... | head`) ends the process
@@ -97,8 +120,13 @@ pub fn default_sigpipe() {
 /// Asks for a receive buffer of `bytes` on `sock` (forcing past the system limit where the OS
 /// allows it) and returns the size the OS reports afterwards; best effort.
 pub fn set_recv_buffer(sock: &std::net::UdpSocket, bytes: usize) -> usize {
-    use std::os::fd::AsRawFd;
-    unix::socket::set_recv_buffer(sock.as_raw_fd(), bytes)
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        unix::socket::set_recv_buffer(sock.as_raw_fd(), bytes)
+    }
+    #[cfg(windows)]
+    windows::socket::set_recv_buffer(sock, bytes)
 }
 
 /// One packet for a backend: the slot holding it and its UDP payload length.
@@ -155,8 +183,19 @@ pub trait TxBackend: Send {
 /// ACK core: devices answer the source port).
 pub type OpenedTx = (Box<dyn TxBackend>, Vec<String>, std::net::UdpSocket);
 
+/// Opens the socket and the backend `cfg` asks for. On Windows `auto` is the overlapped
+/// completion-port backend (`iocp`).
+#[cfg(windows)]
+pub fn open_tx(
+    cfg: &crate::SenderConfig,
+    slab: &std::sync::Arc<Slab>,
+) -> Result<OpenedTx, crate::EngineError> {
+    windows::open_tx(cfg, slab)
+}
+
 /// Opens the socket and the backend `cfg` asks for. `auto` tries io_uring, then sendmmsg, then
 /// plain send; every fallback or refused feature comes back as a one-line notice.
+#[cfg(unix)]
 pub fn open_tx(
     cfg: &crate::SenderConfig,
     slab: &std::sync::Arc<Slab>,
@@ -220,6 +259,7 @@ pub fn open_tx(
 
 /// The `sendmmsg` backend (where the OS has the call) or the `send` one, over the syscall seam
 /// `sys`.
+#[cfg(unix)]
 fn readiness_backend<S: unix::sendsys::SendSys + 'static>(
     mmsg: bool,
     sock: std::net::UdpSocket,
@@ -249,7 +289,7 @@ fn open_uring(
     )?))
 }
 
-#[cfg(not(ringshot_uring))]
+#[cfg(all(unix, not(ringshot_uring)))]
 fn open_uring(
     _sock: std::net::UdpSocket,
     _gso: bool,

@@ -10,6 +10,9 @@
 //! and `uring` ([`super::linux::uring_rx::UringRx`], io_uring multishot RECVMSG with a provided buffer
 //! ring). [`open_rx`] sets the socket up and picks one.
 
+// The control-message and address helpers serve the Unix receive paths only.
+#![cfg_attr(windows, allow(dead_code))]
+
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -162,7 +165,13 @@ pub fn open_rx(
             "UDP GRO is not available on this socket; receiving one datagram per buffer".into(),
         );
     }
-    if matches!(opts.choice, RxChoice::Auto | RxChoice::Uring) {
+    // Where io_uring is not built in, `auto` goes straight to the batched path without a notice.
+    let try_uring = match opts.choice {
+        RxChoice::Uring => true,
+        RxChoice::Auto => cfg!(ringshot_uring),
+        RxChoice::Mmsg => false,
+    };
+    if try_uring {
         match open_uring(&sock, setup.gro, opts) {
             Ok(b) => return Ok((b, notices)),
             Err(error) if opts.choice == RxChoice::Uring => {
@@ -202,8 +211,15 @@ fn open_uring(_: &UdpSocket, _: bool, _: &RxOptions) -> io::Result<Box<dyn RxBac
     ))
 }
 
+#[cfg(unix)]
 fn open_mmsg(sock: UdpSocket, gro: bool) -> Result<Box<dyn RxBackend>, OpenRxError> {
     Ok(Box::new(super::unix::rx::MmsgRx::new(sock, gro)))
+}
+
+/// Windows: WSAPoll + recvfrom (there is no recvmmsg).
+#[cfg(windows)]
+fn open_mmsg(sock: UdpSocket, _gro: bool) -> Result<Box<dyn RxBackend>, OpenRxError> {
+    Ok(Box::new(super::windows::rx::PollRx::new(sock)))
 }
 
 /// What [`prepare_socket`] managed to switch on.
@@ -216,9 +232,25 @@ pub struct RxSetup {
     pub timestamps: bool,
 }
 
+/// Sets the receive buffer; Windows has no GRO, drop counter or receive timestamps to switch on.
+#[cfg(windows)]
+pub fn prepare_socket(sock: &UdpSocket, opts: &RxOptions) -> io::Result<RxSetup> {
+    // The receive path polls before every read; the blocking mode is left alone.
+    let rcvbuf = if opts.rcvbuf > 0 {
+        super::windows::socket::set_recv_buffer(sock, opts.rcvbuf)
+    } else {
+        0
+    };
+    Ok(RxSetup {
+        rcvbuf,
+        ..RxSetup::default()
+    })
+}
+
 /// Makes `sock` non-blocking and switches on what the receiver uses: a large receive buffer,
 /// UDP GRO (if `opts.gro`), the SO_RXQ_OVFL drop counter and SO_TIMESTAMPNS receive timestamps.
 /// Each option the kernel refuses is reported off, not as an error.
+#[cfg(unix)]
 pub fn prepare_socket(sock: &UdpSocket, opts: &RxOptions) -> io::Result<RxSetup> {
     use std::os::fd::AsRawFd;
     sock.set_nonblocking(true)?;
@@ -348,6 +380,7 @@ pub fn parse_control(control: &[u8]) -> CmsgInfo {
 
 /// Reads a `sockaddr_in`/`sockaddr_in6` the kernel wrote into `name` (its first `len` bytes).
 /// Where addresses start with a length byte (the BSDs, macOS) the family is the second byte.
+#[cfg(unix)]
 pub fn parse_sockaddr(name: &[u8]) -> Option<SocketAddr> {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
     #[cfg(not(ringshot_sa_len))]
@@ -553,6 +586,7 @@ pub fn parse_control(_control: &[u8]) -> CmsgInfo {
 
 /// Writes `addr` as a `sockaddr_in`/`sockaddr_in6` into `out` and returns its length. Where
 /// addresses start with a length byte (the BSDs, macOS) it is written with the family after it.
+#[cfg(unix)]
 pub fn write_sockaddr(addr: SocketAddr, out: &mut [u8; NAME_LEN]) -> usize {
     let (family, len) = match addr {
         SocketAddr::V4(_) => (libc::AF_INET, std::mem::size_of::<libc::sockaddr_in>()),
@@ -581,7 +615,7 @@ pub fn write_sockaddr(addr: SocketAddr, out: &mut [u8; NAME_LEN]) -> usize {
     len
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod sockaddr_tests {
     use super::*;
 

@@ -8,7 +8,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+#[cfg(unix)]
 use nix::sys::signal::{kill, Signal};
+#[cfg(unix)]
 use nix::unistd::Pid;
 
 /// The `ringshot` binary under test.
@@ -31,13 +33,23 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Kills the process `pid` outright (the watchdog of a hung run).
+pub fn kill_hard(pid: u32) {
+    #[cfg(unix)]
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    #[cfg(windows)]
+    let _ = std::process::Command::new("taskkill")
+        .args(["/F", "/PID", &pid.to_string()])
+        .status();
+}
+
 /// Waits for `child`, killing it if it outlives `limit` (so a hang fails instead of blocking).
 pub fn output_within(child: Child, limit: Duration) -> Output {
     let pid = child.id();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
         if done_rx.recv_timeout(limit).is_err() {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            kill_hard(pid);
         }
     });
     let out = child.wait_with_output().unwrap();

@@ -81,7 +81,16 @@ impl TestReceiver {
 
 /// Whether io_uring can be set up here (it may be disabled by sysctl or seccomp).
 pub fn uring_available() -> bool {
-    io_uring_probe().is_ok()
+    cfg!(ringshot_uring) && io_uring_probe().is_ok()
+}
+
+/// The target's batching send backend: sendmmsg where it exists, else the completion port.
+pub fn batching_backend() -> ringshot::BackendChoice {
+    if cfg!(ringshot_iocp) {
+        ringshot::BackendChoice::Iocp
+    } else {
+        ringshot::BackendChoice::Mmsg
+    }
 }
 
 fn io_uring_probe() -> std::io::Result<()> {

@@ -58,22 +58,21 @@ impl Proc {
         args: &[String],
         core: Option<usize>,
     ) -> Result<Proc, PeerError> {
-        use std::os::unix::process::CommandExt;
         let name = program
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| program.display().to_string());
-        let mut child = Command::new(program)
-            .args(args)
+        let mut cmd = Command::new(program);
+        cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|error| PeerError::Spawn {
-                program: name.clone(),
-                error,
-            })?;
+            .stderr(Stdio::piped());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().map_err(|error| PeerError::Spawn {
+            program: name.clone(),
+            error,
+        })?;
         if let Some(c) = core {
             pin_process(child.id(), c);
         }
@@ -88,6 +87,7 @@ impl Proc {
         })
     }
 
+    #[cfg(unix)]
     fn signal(&self, sig: nix::sys::signal::Signal) {
         if let Ok(pid) = i32::try_from(self.child.id()) {
             let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), sig);
@@ -117,7 +117,10 @@ impl Proc {
 
     fn kill(&mut self) {
         if self.exited().is_none() {
+            #[cfg(unix)]
             self.signal(nix::sys::signal::Signal::SIGKILL);
+            #[cfg(windows)]
+            let _ = self.child.kill();
             let _ = self.child.kill();
             self.status = self.child.wait().ok();
         }
@@ -155,6 +158,7 @@ impl Proc {
 
     /// SIGINT to the process group, then [`Proc::finish`] with `grace`.
     pub(super) fn interrupt(self, grace: Duration) -> Result<Finished, PeerError> {
+        #[cfg(unix)]
         self.signal(nix::sys::signal::Signal::SIGINT);
         self.finish(grace)
     }

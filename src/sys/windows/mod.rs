@@ -1,0 +1,125 @@
+//! Windows: overlapped sends drained from an I/O completion port (`iocp`), the one-send-per-packet
+//! baseline (`send`), WSAPoll + recvfrom receiving, thread placement and priority.
+
+pub(crate) mod iocp;
+pub(crate) mod rx;
+pub(crate) mod seam;
+pub(crate) mod send;
+pub(crate) mod socket;
+#[cfg(test)]
+mod tests;
+pub(crate) mod thread;
+
+use std::sync::Arc;
+
+use windows_sys::Win32::Networking::WinSock::{
+    WSAECONNREFUSED, WSAECONNRESET, WSAEHOSTUNREACH, WSAEINTR, WSAEMSGSIZE, WSAENETRESET,
+    WSAENETUNREACH, WSAENOBUFS, WSAETIMEDOUT, WSAEWOULDBLOCK,
+};
+
+use crate::config::BackendChoice;
+use crate::sys::{OpenedTx, SendErrorKind, Slab, TxBackend};
+
+/// The WinSock errors the send path expects, with their names: the keys of the `errors` map on
+/// Windows.
+pub(crate) const WSA_ERROR_NAMES: [(i32, &str); 12] = {
+    use windows_sys::Win32::Networking::WinSock as ws;
+    [
+        (ws::WSAEWOULDBLOCK, "WSAEWOULDBLOCK"),
+        (ws::WSAENOBUFS, "WSAENOBUFS"),
+        (ws::WSAECONNRESET, "WSAECONNRESET"),
+        (ws::WSAECONNREFUSED, "WSAECONNREFUSED"),
+        (ws::WSAEINTR, "WSAEINTR"),
+        (ws::WSAEMSGSIZE, "WSAEMSGSIZE"),
+        (ws::WSAEINVAL, "WSAEINVAL"),
+        (ws::WSAENETUNREACH, "WSAENETUNREACH"),
+        (ws::WSAEHOSTUNREACH, "WSAEHOSTUNREACH"),
+        (ws::WSAENETRESET, "WSAENETRESET"),
+        (ws::WSAETIMEDOUT, "WSAETIMEDOUT"),
+        (ws::WSA_OPERATION_ABORTED, "WSA_OPERATION_ABORTED"),
+    ]
+};
+
+/// The OS-neutral kind of a refused send, from its WinSock error. A connected UDP socket reports
+/// an ICMP port unreachable for an earlier datagram as WSAECONNRESET.
+pub(crate) fn send_error_kind(code: i32) -> SendErrorKind {
+    match code {
+        WSAEWOULDBLOCK | WSAETIMEDOUT => SendErrorKind::WouldBlock,
+        WSAENOBUFS => SendErrorKind::NoBuffers,
+        WSAECONNRESET | WSAECONNREFUSED | WSAENETRESET => SendErrorKind::Refused,
+        WSAEINTR => SendErrorKind::Interrupted,
+        _ => SendErrorKind::Other,
+    }
+}
+use crate::EngineError;
+
+/// Whether a receive error on the ACK socket is transient: an ICMP report about an earlier send
+/// (WSAECONNRESET, WSAENETRESET), an unreachable route, a full queue, an oversized datagram.
+pub(crate) fn is_transient_recv_errno(code: i32) -> bool {
+    matches!(
+        code,
+        WSAECONNRESET | WSAENETRESET | WSAENOBUFS | WSAEHOSTUNREACH | WSAENETUNREACH | WSAEMSGSIZE
+    )
+}
+
+/// Opens the connected socket and the backend `cfg` asks for: `auto` is the completion-port
+/// backend; `uring` and `mmsg` are configuration errors on Windows (refused earlier).
+pub(crate) fn open_tx(
+    cfg: &crate::SenderConfig,
+    slab: &Arc<Slab>,
+) -> Result<OpenedTx, EngineError> {
+    let mut notices = Vec::new();
+    let sock =
+        socket::connected_udp(cfg.dest, cfg.bind, cfg.sndbuf).map_err(EngineError::Socket)?;
+    let ack_sock = sock.try_clone().map_err(EngineError::Socket)?;
+    if cfg.gso {
+        let uso = if socket::uso_supported(&sock) {
+            "UDP send offload (UDP_SEND_MSG_SIZE) is accepted here but not used yet"
+        } else {
+            "UDP send offload (UDP_SEND_MSG_SIZE) is not available on this socket"
+        };
+        notices.push(format!("{uso}; sending one datagram per packet"));
+    }
+    let plan = cfg.faults.plan;
+    let backend: Box<dyn TxBackend> = match cfg.backend {
+        BackendChoice::Send => Box::new(
+            send::SendBackend::new(sock, slab.slots() as usize, plan)
+                .map_err(EngineError::Socket)?,
+        ),
+        BackendChoice::Auto | BackendChoice::Iocp => {
+            let b = match plan {
+                None => iocp_backend(sock, slab, seam::RealSys)?,
+                Some(p) => iocp_backend(sock, slab, seam::Faulty::new(seam::RealSys, p))?,
+            };
+            if !b.1 {
+                notices.push(
+                    "FILE_SKIP_COMPLETION_PORT_ON_SUCCESS refused: every send posts a completion"
+                        .into(),
+                );
+            }
+            b.0
+        }
+        other => {
+            return Err(EngineError::BackendUnavailable {
+                backend: other.name(),
+                reason: "not available on Windows (use iocp or send)".into(),
+            })
+        }
+    };
+    Ok((backend, notices, ack_sock))
+}
+
+fn iocp_backend<S: seam::WinSys + 'static>(
+    sock: std::net::UdpSocket,
+    slab: &Arc<Slab>,
+    sys: S,
+) -> Result<(Box<dyn TxBackend>, bool), EngineError> {
+    let b = iocp::IocpBackend::new(sock, slab.clone(), sys).map_err(|e| {
+        EngineError::BackendUnavailable {
+            backend: "iocp",
+            reason: e.to_string(),
+        }
+    })?;
+    let skip = b.skips_port_on_success();
+    Ok((Box::new(b), skip))
+}
