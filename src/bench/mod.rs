@@ -7,6 +7,7 @@
 
 pub mod peers;
 pub mod sdr;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -21,7 +21,10 @@ pub enum Suite {
     Sdr,
     /// Highest zero-loss rate of the sender → device path with flow control, found by search.
     ZeroLoss,
-    /// Every suite above.
+    /// Every backend × GSO × payload across a veth pair between two network namespaces
+    /// (sender-side and end-to-end), beside raw syscall loops and the peers (root; not in `all`).
+    Wire,
+    /// Every suite above except `wire`.
     All,
 }
 
@@ -52,8 +55,18 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let place = Placement::auto();
     let mut json = serde_json::Map::new();
     json.insert("placement".into(), serde_json::to_value(&place)?);
+    if a.suite == Suite::Wire {
+        if let Some(r) = ringshot::bench::wire::netns::unavailable_reason() {
+            return Err(super::usage(format!("suite wire: {r}")));
+        }
+    }
     if !a.json {
-        println!("ringshot bench: loopback, {}", place.description);
+        let net = if a.suite == Suite::Wire {
+            "veth wire between two network namespaces"
+        } else {
+            "loopback"
+        };
+        println!("ringshot bench: {net}, {}", place.description);
     }
     if matches!(a.suite, Suite::Throughput | Suite::All) {
         json.insert("throughput".into(), throughput(&a, &place)?);
@@ -77,6 +90,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     }
     if matches!(a.suite, Suite::ZeroLoss | Suite::All) {
         json.insert("zero_loss".into(), zero_loss(&a, &place)?);
+    }
+    if a.suite == Suite::Wire {
+        json.insert("wire".into(), wire(&a, &place)?);
     }
     if a.json {
         println!("{}", serde_json::Value::Object(json));
@@ -380,4 +396,57 @@ fn sender_best(payload: usize, place: &Placement) -> anyhow::Result<CaseResult> 
         payload,
     };
     Ok(run_case(case, Duration::from_secs(2), place)?)
+}
+
+/// The wire suite. A stop signal ends it between measurements (or cuts the running one short);
+/// the namespaces are removed before the process exits 128 + the signal.
+fn wire(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
+    use ringshot::bench::wire::{planned_steps, run_wire, wire_table, WireError, WireOptions};
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let which = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+        // Small positive signal numbers: the cast is exact.
+        signal_hook::flag::register_usize(sig, which.clone(), sig as usize)?;
+    }
+    let o = WireOptions {
+        case_secs: a.case_secs,
+        payloads: a.payloads.clone(),
+        ..WireOptions::default()
+    };
+    let bar = ProgressBar::new(planned_steps(&o));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("static template"),
+    );
+    let mut first = true;
+    let r = run_wire(&o, place, &stop, |m| {
+        if !std::mem::take(&mut first) {
+            bar.inc(1);
+        }
+        bar.set_message(m.to_string());
+    });
+    bar.finish_and_clear();
+    let r = match r {
+        Ok(r) => r,
+        Err(WireError::Interrupted) => {
+            let sig = which.load(std::sync::atomic::Ordering::Relaxed);
+            eprintln!("ringshot bench: interrupted; the wire's namespaces were removed");
+            std::process::exit(128 + sig as i32);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !a.json {
+        println!("  {}", r.topology);
+        println!(
+            "  {:.1} s per measurement, batch {}; sender-side = crossed the far interface ÷ the sender's time",
+            r.case_seconds, r.batch
+        );
+        print!("{}", wire_table(&r.rows, &r.goals));
+        for s in &r.skipped {
+            println!("  skipped: {s}");
+        }
+    }
+    Ok(serde_json::to_value(&r)?)
 }

@@ -26,6 +26,8 @@ macro_rules! syscall {
     }};
 }
 
+#[cfg(target_os = "linux")]
+pub mod rawloop;
 pub mod rx;
 #[cfg(test)]
 pub(crate) mod sim;
