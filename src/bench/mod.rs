@@ -6,6 +6,7 @@
 //! receiver looks faster, so sent rates are reported but never ranked.
 
 pub mod peers;
+pub mod report;
 pub mod sdr;
 pub mod wire;
 

@@ -48,11 +48,17 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Report folder: report.json, summary.md, HdrHistogram logs (*.hlog) and SVG plots.
+    #[arg(long, default_value = "bench-report", value_name = "DIR")]
+    out: std::path::PathBuf,
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     validate_payloads(&a.payloads)?;
     let place = Placement::auto();
+    let mut report = ringshot::bench::report::ReportWriter::create(&a.out)
+        .map_err(|e| super::usage(format!("out: {}: {e}", a.out.display())))?;
+    let mut summary = String::from("# ringshot bench\n\n");
     let mut json = serde_json::Map::new();
     json.insert("placement".into(), serde_json::to_value(&place)?);
     if a.suite == Suite::Wire {
@@ -92,10 +98,26 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         json.insert("zero_loss".into(), zero_loss(&a, &place)?);
     }
     if a.suite == Suite::Wire {
-        json.insert("wire".into(), wire(&a, &place)?);
+        json.insert("wire".into(), wire(&a, &place, &mut report, &mut summary)?);
     }
+    let command: Vec<String> = std::env::args().collect();
+    summary.insert_str(
+        summary.find('\n').map_or(0, |i| i + 2),
+        &format!("`{}`\n\n{}\n\n", command.join(" "), place.description),
+    );
+    for key in json.keys().filter(|k| *k != "placement") {
+        summary.push_str(&format!(
+            "\nsuite `{key}`: every number is in report.json.\n"
+        ));
+    }
+    report.text("summary.md", &summary)?;
+    let mut suites = json.clone();
+    suites.remove("placement");
+    report.report_json(&command, &place.description, suites)?;
     if a.json {
         println!("{}", serde_json::Value::Object(json));
+    } else {
+        println!("report: {}", a.out.join("report.json").display());
     }
     Ok(())
 }
@@ -400,7 +422,12 @@ fn sender_best(payload: usize, place: &Placement) -> anyhow::Result<CaseResult> 
 
 /// The wire suite. A stop signal ends it between measurements (or cuts the running one short);
 /// the namespaces are removed before the process exits 128 + the signal.
-fn wire(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
+fn wire(
+    a: &BenchArgs,
+    place: &Placement,
+    report: &mut ringshot::bench::report::ReportWriter,
+    summary: &mut String,
+) -> anyhow::Result<serde_json::Value> {
     use ringshot::bench::wire::{planned_steps, run_wire, wire_table, WireError, WireOptions};
     use std::sync::atomic::{AtomicBool, AtomicUsize};
     use std::sync::Arc;
@@ -448,5 +475,7 @@ fn wire(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
             println!("  skipped: {s}");
         }
     }
+    ringshot::bench::report::write_wire(report, &r)?;
+    summary.push_str(&ringshot::bench::report::wire_markdown(&r));
     Ok(serde_json::to_value(&r)?)
 }

@@ -104,6 +104,9 @@ pub struct WireRow {
     pub submit_ns: Option<Percentiles>,
     /// Sender-side ringshot rows: pps ÷ the raw loop of the same syscall, payload and GSO.
     pub raw_ratio: Option<f64>,
+    /// Ringshot rows: the submit-latency histogram (ns) and when the stream started.
+    #[serde(skip)]
+    pub hist: Option<(hdrhistogram::Histogram<u64>, std::time::SystemTime)>,
 }
 
 /// What the wire suite runs.
@@ -376,6 +379,7 @@ fn ringshot_sender_side(
         cpu_ns_per_packet: Some(rep.cpu_ns as f64 / crossed.max(1) as f64),
         submit_ns: Some(rep.submit_ns),
         raw_ratio: None,
+        hist: Some((rep.submit_hist.clone(), rep.started)),
     })
 }
 
@@ -418,6 +422,7 @@ fn ringshot_end_to_end(
         cpu_ns_per_packet: Some(rep.cpu_ns as f64 / delivered.max(1) as f64),
         submit_ns: Some(rep.submit_ns),
         raw_ratio: None,
+        hist: Some((rep.submit_hist.clone(), rep.started)),
     })
 }
 
@@ -460,5 +465,6 @@ fn raw_row(
         cpu_ns_per_packet: None,
         submit_ns: None,
         raw_ratio: None,
+        hist: None,
     })
 }
