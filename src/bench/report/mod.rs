@@ -148,7 +148,7 @@ pub fn write_wire(w: &mut ReportWriter, r: &WireReport) -> io::Result<()> {
     payloads.sort_unstable();
     payloads.dedup();
     for row in &r.rows {
-        if let Some((h, start)) = &row.hist {
+        if let Some(rh) = &row.hist {
             let mode = match row.mode {
                 Mode::SenderSide => "sender-side",
                 Mode::EndToEnd => "end-to-end",
@@ -158,7 +158,7 @@ pub fn write_wire(w: &mut ReportWriter, r: &WireReport) -> io::Result<()> {
                 file_safe(&label(row)),
                 row.payload
             );
-            w.hlog(&name, h, *start, row.seconds, "submit_ns")?;
+            w.hlog(&name, &rh.hist, rh.started, row.seconds, "submit_ns")?;
         }
     }
     for p in payloads {
@@ -166,7 +166,7 @@ pub fn write_wire(w: &mut ReportWriter, r: &WireReport) -> io::Result<()> {
             .rows
             .iter()
             .filter(|x| x.payload == p && x.mode == Mode::SenderSide)
-            .filter_map(|x| x.hist.as_ref().map(|(h, _)| (label(x), h)))
+            .filter_map(|x| x.hist.as_ref().map(|h| (label(x), &h.hist)))
             .collect();
         let path = w.path(&format!("wire-submit-nines-{p}.svg"));
         plot::nines_svg(

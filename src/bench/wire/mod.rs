@@ -106,7 +106,20 @@ pub struct WireRow {
     pub raw_ratio: Option<f64>,
     /// Ringshot rows: the submit-latency histogram (ns) and when the stream started.
     #[serde(skip)]
-    pub hist: Option<(hdrhistogram::Histogram<u64>, std::time::SystemTime)>,
+    pub hist: Option<RowHist>,
+}
+
+/// A row's submit-latency histogram and when its stream started.
+#[derive(Clone)]
+pub struct RowHist {
+    pub hist: hdrhistogram::Histogram<u64>,
+    pub started: std::time::SystemTime,
+}
+
+impl std::fmt::Debug for RowHist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RowHist({} values)", self.hist.len())
+    }
 }
 
 /// What the wire suite runs.
@@ -379,7 +392,10 @@ fn ringshot_sender_side(
         cpu_ns_per_packet: Some(rep.cpu_ns as f64 / crossed.max(1) as f64),
         submit_ns: Some(rep.submit_ns),
         raw_ratio: None,
-        hist: Some((rep.submit_hist.clone(), rep.started)),
+        hist: Some(RowHist {
+            hist: rep.submit_hist.clone(),
+            started: rep.started,
+        }),
     })
 }
 
@@ -422,7 +438,10 @@ fn ringshot_end_to_end(
         cpu_ns_per_packet: Some(rep.cpu_ns as f64 / delivered.max(1) as f64),
         submit_ns: Some(rep.submit_ns),
         raw_ratio: None,
-        hist: Some((rep.submit_hist.clone(), rep.started)),
+        hist: Some(RowHist {
+            hist: rep.submit_hist.clone(),
+            started: rep.started,
+        }),
     })
 }
 
