@@ -5,6 +5,7 @@
 //! receiver over the receiver's own first-to-last-packet time: on loopback a sender facing a lossy
 //! receiver looks faster, so sent rates are reported but never ranked.
 
+pub mod jitter;
 pub mod peers;
 pub mod report;
 pub mod sdr;

@@ -42,6 +42,13 @@ pub struct BenchArgs {
     /// Seconds of the SDR workload.
     #[arg(long, default_value = "60", value_name = "SECS", value_parser = super::parse::secs)]
     sdr_secs: Duration,
+    /// SDR suite: also run the workload with the engine under SCHED_FIFO at this priority, in a
+    /// row beside SCHED_OTHER.
+    #[arg(long, value_name = "PRIO", value_parser = clap::value_parser!(i32).range(1..=99))]
+    sched_fifo: Option<i32>,
+    /// SDR suite: seconds of the jitter probe on the TX core (and of cyclictest, when installed).
+    #[arg(long, default_value = "5", value_name = "SECS", value_parser = super::parse::secs)]
+    jitter_secs: Duration,
     /// ACK format of the SDR workload's device.
     #[arg(long, default_value = "native", value_name = "native|usrp2|chdr")]
     sdr_ack: ringshot::flow::AckFormat,
@@ -92,7 +99,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         json.insert("peers".into(), serde_json::to_value(&peers)?);
     }
     if matches!(a.suite, Suite::Sdr | Suite::All) {
-        json.insert("sdr".into(), sdr(&a, &place)?);
+        json.insert("sdr".into(), sdr(&a, &place, &mut report, &mut summary)?);
     }
     if matches!(a.suite, Suite::ZeroLoss | Suite::All) {
         json.insert("zero_loss".into(), zero_loss(&a, &place)?);
@@ -277,13 +284,57 @@ fn print_table(rows: &[CaseResult]) {
     }
 }
 
-fn sdr(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
-    use ringshot::bench::sdr::{run_sdr, SdrConfig};
+fn sdr(
+    a: &BenchArgs,
+    place: &Placement,
+    report: &mut ringshot::bench::report::ReportWriter,
+    summary: &mut String,
+) -> anyhow::Result<serde_json::Value> {
+    use ringshot::bench::sdr::SdrConfig;
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message(format!(
+        "jitter probe on the TX core for {:.0} s",
+        a.jitter_secs.as_secs_f64()
+    ));
+    spinner.enable_steady_tick(Duration::from_millis(250));
+    let floor = ringshot::bench::jitter::probe(place.tx_core, a.jitter_secs);
+    spinner.finish_and_clear();
     let cfg = SdrConfig {
         seconds: a.sdr_secs.as_secs_f64(),
         format: a.sdr_ack,
         ..SdrConfig::default()
     };
+    let mut runs = vec![("SCHED_OTHER".to_string(), sdr_run(a, place, &cfg)?)];
+    if let Some(p) = a.sched_fifo {
+        let fifo = SdrConfig {
+            sched_fifo: Some(p),
+            ..cfg.clone()
+        };
+        runs.push((format!("SCHED_FIFO {p}"), sdr_run(a, place, &fifo)?));
+    }
+    let rows = ringshot::bench::report::sdr_rows(&floor, &runs);
+    if !a.json {
+        print!(
+            "{}",
+            ringshot::bench::report::sdr_floor_table(&floor, &rows)
+        );
+    }
+    ringshot::bench::report::write_sdr(report, &floor, &runs)?;
+    summary.push_str(&ringshot::bench::report::sdr_markdown(&floor, &rows));
+    Ok(serde_json::json!({
+        "jitter_floor": floor,
+        "runs": runs.iter().map(|(policy, r)| serde_json::json!({"policy": policy, "result": r})).collect::<Vec<_>>(),
+        "excess_over_floor": rows,
+    }))
+}
+
+/// One SDR workload run with its printed summary.
+fn sdr_run(
+    a: &BenchArgs,
+    place: &Placement,
+    cfg: &ringshot::bench::sdr::SdrConfig,
+) -> anyhow::Result<ringshot::bench::sdr::SdrResult> {
+    use ringshot::bench::sdr::run_sdr;
     let spinner = ProgressBar::new_spinner();
     spinner.set_message(format!(
         "SDR workload: {:.0} pps × {} B for {:.0} s into a {} KiB device ({} ACKs)",
@@ -294,12 +345,13 @@ fn sdr(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
         cfg.format
     ));
     spinner.enable_steady_tick(Duration::from_millis(250));
-    let r = run_sdr(&cfg, place)?;
+    let r = run_sdr(cfg, place)?;
     spinner.finish_and_clear();
     if !a.json {
         let tx = &r.run.tx;
         println!(
-            "SDR workload: {:.0} pps × {} B, {:.0} s, window {} packets, ACK every {}, prefill {}, burst {}, {} ACKs",
+            "SDR workload ({}): {:.0} pps × {} B, {:.0} s, window {} packets, ACK every {}, prefill {}, burst {}, {} ACKs",
+            cfg.sched_fifo.map_or("SCHED_OTHER".into(), |p| format!("SCHED_FIFO {p}")),
             cfg.rate_pps,
             cfg.payload,
             cfg.seconds,
@@ -353,7 +405,7 @@ fn sdr(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
             );
         }
     }
-    Ok(serde_json::to_value(&r)?)
+    Ok(r)
 }
 
 fn zero_loss(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {

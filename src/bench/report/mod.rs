@@ -256,3 +256,155 @@ pub fn wire_markdown(r: &WireReport) -> String {
     }
     s
 }
+
+/// One SDR run's tails beside the machine's floor: the excess is the tail less the probe's largest
+/// gap (what the sender added on top of what the core itself lost), never below zero.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SdrFloorRow {
+    pub policy: String,
+    pub submit_max_ns: u64,
+    pub submit_p9999_ns: u64,
+    pub lateness_max_ns: Option<u64>,
+    pub lateness_p9999_ns: Option<u64>,
+    pub floor_max_gap_ns: u64,
+    pub submit_max_excess_ns: u64,
+    pub lateness_max_excess_ns: Option<u64>,
+    pub goals_met: usize,
+    pub goals: usize,
+}
+
+/// The excess-over-floor rows of `runs` (policy name, result).
+pub fn sdr_rows(
+    floor: &super::jitter::JitterFloor,
+    runs: &[(String, super::sdr::SdrResult)],
+) -> Vec<SdrFloorRow> {
+    runs.iter()
+        .map(|(policy, r)| {
+            let tx = &r.run.tx;
+            let f = floor.max_gap_ns;
+            SdrFloorRow {
+                policy: policy.clone(),
+                submit_max_ns: tx.submit_ns.max,
+                submit_p9999_ns: tx.submit_ns.p9999,
+                lateness_max_ns: tx.lateness_ns.map(|l| l.max),
+                lateness_p9999_ns: tx.lateness_ns.map(|l| l.p9999),
+                floor_max_gap_ns: f,
+                submit_max_excess_ns: tx.submit_ns.max.saturating_sub(f),
+                lateness_max_excess_ns: tx.lateness_ns.map(|l| l.max.saturating_sub(f)),
+                goals_met: r.goals.iter().filter(|g| g.pass).count(),
+                goals: r.goals.len(),
+            }
+        })
+        .collect()
+}
+
+fn us(ns: u64) -> String {
+    format!("{:.1} µs", ns as f64 / 1e3)
+}
+
+fn floor_line(f: &super::jitter::JitterFloor) -> String {
+    let ct = match &f.cyclictest {
+        Ok(c) => format!("cyclictest -p 50: avg {} µs, max {} µs", c.avg_us, c.max_us),
+        Err(e) => format!("cyclictest not run: {e}"),
+    };
+    format!(
+        "machine floor on core {}: {:.0} s of clock reads, largest gap {}, p99.99 {}, {} gaps over 100 µs and {} over 1 ms ({:.2}/s); {ct}",
+        f.core.map_or("(unpinned)".into(), |c| c.to_string()),
+        f.seconds,
+        us(f.max_gap_ns),
+        us(f.gap_ns.p9999),
+        f.gaps_over_100us,
+        f.gaps_over_1ms,
+        f.gaps_over_1ms as f64 / f.seconds.max(1e-9),
+    )
+}
+
+/// The floor and each policy's tails with their excess, as text.
+pub fn sdr_floor_table(f: &super::jitter::JitterFloor, rows: &[SdrFloorRow]) -> String {
+    let mut s = format!("{}\n", floor_line(f));
+    s += &format!(
+        "  {:<14} {:>12} {:>14} {:>12} {:>14} {:>8}\n",
+        "policy", "submit max", "excess", "late max", "excess", "goals"
+    );
+    for r in rows {
+        s += &format!(
+            "  {:<14} {:>12} {:>14} {:>12} {:>14} {:>4}/{}\n",
+            r.policy,
+            us(r.submit_max_ns),
+            us(r.submit_max_excess_ns),
+            r.lateness_max_ns.map_or("-".into(), us),
+            r.lateness_max_excess_ns.map_or("-".into(), us),
+            r.goals_met,
+            r.goals
+        );
+    }
+    s
+}
+
+/// The same as markdown.
+pub fn sdr_markdown(f: &super::jitter::JitterFloor, rows: &[SdrFloorRow]) -> String {
+    let mut s = format!("## sdr\n\n{}\n\n", floor_line(f));
+    s += "| policy | submit max | submit p99.99 | excess over floor | lateness max | lateness p99.99 | excess over floor | goals met |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    for r in rows {
+        s += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {}/{} |\n",
+            r.policy,
+            us(r.submit_max_ns),
+            us(r.submit_p9999_ns),
+            us(r.submit_max_excess_ns),
+            r.lateness_max_ns.map_or("–".into(), us),
+            r.lateness_p9999_ns.map_or("–".into(), us),
+            r.lateness_max_excess_ns.map_or("–".into(), us),
+            r.goals_met,
+            r.goals
+        );
+    }
+    s
+}
+
+/// The SDR suite's files: each run's submit histogram as `.hlog` and a nines plot of them, and
+/// the floor's largest gap per second over time beside each run's lateness maximum.
+pub fn write_sdr(
+    w: &mut ReportWriter,
+    f: &super::jitter::JitterFloor,
+    runs: &[(String, super::sdr::SdrResult)],
+) -> io::Result<()> {
+    for (policy, r) in runs {
+        let tx = &r.run.tx;
+        w.hlog(
+            &format!("sdr-submit-{}.hlog", file_safe(policy)),
+            &tx.submit_hist,
+            tx.started,
+            tx.seconds,
+            "submit_ns",
+        )?;
+    }
+    let series: Vec<(String, &Histogram<u64>)> = runs
+        .iter()
+        .map(|(p, r)| (format!("submit, {p}"), &r.run.tx.submit_hist))
+        .collect();
+    let path = w.path("sdr-submit-nines.svg");
+    plot::nines_svg(&path, "SDR workload: submit latency", &series)?;
+    let mut lines = vec![(
+        "machine floor: largest clock gap per second (µs)".to_string(),
+        f.per_second
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as f64 + 1.0, s.max_gap_ns as f64 / 1e3))
+            .collect::<Vec<_>>(),
+    )];
+    for (p, r) in runs {
+        if let Some(l) = r.run.tx.lateness_ns {
+            let secs = f.seconds.max(1.0);
+            let y = l.max as f64 / 1e3;
+            lines.push((format!("lateness max, {p} (µs)"), vec![(0.0, y), (secs, y)]));
+        }
+    }
+    let path = w.path("sdr-floor.svg");
+    plot::series_svg(
+        &path,
+        "jitter floor over time and the SDR run's lateness max",
+        "µs",
+        &lines,
+    )
+}
