@@ -61,6 +61,7 @@ fn sample() -> WireReport {
         rows,
         skipped: vec!["iperf3: not installed".into()],
         goals,
+        profiles: Vec::new(),
     }
 }
 

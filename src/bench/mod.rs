@@ -7,6 +7,7 @@
 
 pub mod jitter;
 pub mod peers;
+pub mod profile;
 pub mod report;
 pub mod sdr;
 pub mod wire;

@@ -55,6 +55,10 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Wire suite: record the TX core with `perf record -g -e cpu-clock` during each ringshot
+    /// sender-side case and write folded stacks and a flame graph (SVG) into the report folder.
+    #[arg(long)]
+    profile: bool,
     /// Report folder: report.json, summary.md, HdrHistogram logs (*.hlog) and SVG plots.
     #[arg(long, default_value = "bench-report", value_name = "DIR")]
     out: std::path::PathBuf,
@@ -493,6 +497,7 @@ fn wire(
     let o = WireOptions {
         case_secs: a.case_secs,
         payloads: a.payloads.clone(),
+        profile_dir: a.profile.then(|| report.dir().to_path_buf()),
         ..WireOptions::default()
     };
     let bar = ProgressBar::new(planned_steps(&o));
@@ -526,6 +531,9 @@ fn wire(
         for s in &r.skipped {
             println!("  skipped: {s}");
         }
+    }
+    for f in &r.profiles {
+        report.record(f);
     }
     ringshot::bench::report::write_wire(report, &r)?;
     summary.push_str(&ringshot::bench::report::wire_markdown(&r));

@@ -133,6 +133,8 @@ pub struct WireOptions {
     pub end_to_end: bool,
     pub raw_loops: bool,
     pub peers: bool,
+    /// Record each ringshot sender-side case with perf and write its flame graph here.
+    pub profile_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for WireOptions {
@@ -149,6 +151,7 @@ impl Default for WireOptions {
             end_to_end: true,
             raw_loops: true,
             peers: true,
+            profile_dir: None,
         }
     }
 }
@@ -163,6 +166,8 @@ pub struct WireReport {
     pub rows: Vec<WireRow>,
     pub skipped: Vec<String>,
     pub goals: Vec<WireGoal>,
+    /// Flame graphs and folded stacks written (`--profile`), relative to the profile folder.
+    pub profiles: Vec<String>,
 }
 
 /// The raw loop that matches a ringshot backend with or without GSO.
@@ -228,6 +233,7 @@ pub fn run_wire(
     let mut wire = Wire::setup()?;
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
+    let mut profiles = Vec::new();
     let drop_dest = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, Wire::DROP_PORT));
     let r = (|| -> Result<(), WireError> {
         for &payload in &o.payloads {
@@ -237,7 +243,31 @@ pub fn run_wire(
                     check(stop)?;
                     progress(&format!("{label}, sender-side"));
                     let case = (backend, gso, payload);
-                    match ringshot_sender_side(&wire, o, case, drop_dest, place, stop) {
+                    let rec = o.profile_dir.as_deref().map(|d| {
+                        let stem = format!("flame-wire-{backend}-gso-{}-{payload}", on(gso));
+                        let data = d.join(format!("{stem}.perf.data"));
+                        (
+                            stem,
+                            super::profile::start(
+                                place.tx_core,
+                                &data,
+                                o.case_secs * 2 + Duration::from_secs(5),
+                            ),
+                        )
+                    });
+                    let measured = ringshot_sender_side(&wire, o, case, drop_dest, place, stop);
+                    if let (Some((stem, rec)), Some(d)) = (rec, o.profile_dir.as_deref()) {
+                        let (folded, svg) = (format!("{stem}.folded"), format!("{stem}.svg"));
+                        let title = format!(
+                            "ringshot {backend}, GSO {}, {payload} B, wire, TX core",
+                            on(gso)
+                        );
+                        match rec.and_then(|r| r.finish(&d.join(&folded), &d.join(&svg), &title)) {
+                            Ok(()) => profiles.extend([folded, svg]),
+                            Err(e) => skipped.push(format!("profile of {label}: {e}")),
+                        }
+                    }
+                    match measured {
                         Ok(row) => rows.push(row),
                         Err(WireError::Bench(BenchError::Sender(
                             EngineError::BackendUnavailable { backend, reason },
@@ -304,6 +334,7 @@ pub fn run_wire(
         rows,
         skipped,
         goals,
+        profiles,
     })
 }
 
