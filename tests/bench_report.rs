@@ -62,6 +62,7 @@ fn sample() -> WireReport {
         skipped: vec!["iperf3: not installed".into()],
         goals,
         profiles: Vec::new(),
+        profile_summaries: Vec::new(),
     }
 }
 

@@ -168,6 +168,8 @@ pub struct WireReport {
     pub goals: Vec<WireGoal>,
     /// Flame graphs and folded stacks written (`--profile`), relative to the profile folder.
     pub profiles: Vec<String>,
+    /// Per profiled case: its flame graph's name and what the TX thread's samples say.
+    pub profile_summaries: Vec<(String, super::profile::ProfileSummary)>,
 }
 
 /// The raw loop that matches a ringshot backend with or without GSO.
@@ -234,6 +236,7 @@ pub fn run_wire(
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     let mut profiles = Vec::new();
+    let mut profile_summaries = Vec::new();
     let drop_dest = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, Wire::DROP_PORT));
     let r = (|| -> Result<(), WireError> {
         for &payload in &o.payloads {
@@ -263,7 +266,10 @@ pub fn run_wire(
                             on(gso)
                         );
                         match rec.and_then(|r| r.finish(&d.join(&folded), &d.join(&svg), &title)) {
-                            Ok(()) => profiles.extend([folded, svg]),
+                            Ok(sum) => {
+                                profile_summaries.push((svg.clone(), sum));
+                                profiles.extend([folded, svg]);
+                            }
                             Err(e) => skipped.push(format!("profile of {label}: {e}")),
                         }
                     }
@@ -335,6 +341,7 @@ pub fn run_wire(
         skipped,
         goals,
         profiles,
+        profile_summaries,
     })
 }
 
