@@ -1,7 +1,7 @@
-//! `--profile`: `perf record -g -e cpu-clock` on the TX core while a case runs (software events
-//! only, which is all a VM like this one offers; the frame-pointer build unwinds the user stack),
-//! then `perf script`, folded stacks and an SVG flame graph drawn by inferno. Recording the core
-//! rather than one thread also catches the softirq work the sends trigger on it.
+//! `--profile`: `perf record -g -e cpu-clock` of this process on the TX core while a case runs
+//! (software events only, which is all a VM like this one offers; the frame-pointer build unwinds
+//! the user stack), then `perf script`, folded stacks and an SVG flame graph drawn by inferno.
+//! The softirq work the sends raise runs in the TX thread's context, so its samples include it.
 
 use std::io::{BufReader, BufWriter, Cursor};
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use super::peers::process::Proc;
 /// What a recording says about the TX thread, from its samples on the core.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ProfileSummary {
-    /// Share of the core's samples that were the TX thread's (the rest: other processes).
+    /// Share of this process's samples on the TX core that were the TX thread's.
     pub tx_share: f64,
     /// Share of the TX thread's samples spent in the kernel.
     pub kernel_share: f64,
@@ -39,8 +39,8 @@ pub fn unavailable_reason() -> Option<String> {
     None
 }
 
-/// Starts `perf record -g -e cpu-clock` on `core` (every core when `None`), writing `data`,
-/// for at most `limit`.
+/// Starts `perf record -g -e cpu-clock` of this process on `core` (every core when `None`),
+/// writing `data`, for at most `limit` (`-- sleep`) or until [`Recording::finish`].
 pub fn start(core: Option<usize>, data: &Path, limit: Duration) -> Result<Recording, String> {
     if let Some(r) = unavailable_reason() {
         return Err(r);
@@ -49,9 +49,10 @@ pub fn start(core: Option<usize>, data: &Path, limit: Duration) -> Result<Record
     let mut args: Vec<String> = ["record", "-q", "-g", "-e", "cpu-clock", "-F", "999"]
         .map(String::from)
         .to_vec();
-    match core {
-        Some(c) => args.extend(["-C".into(), c.to_string()]),
-        None => args.push("-a".into()),
+    // This process only (other programs may name a thread ringshot-tx too), on the TX core.
+    args.extend(["-p".into(), std::process::id().to_string()]);
+    if let Some(c) = core {
+        args.extend(["-C".into(), c.to_string()]);
     }
     args.extend([
         "-o".into(),
@@ -116,7 +117,7 @@ pub fn fold_and_draw(
     }
     let mut opt = inferno::flamegraph::Options::default();
     opt.title = format!(
-        "{title} ({:.0} % of the core's samples; {:.0} % of them in the kernel)",
+        "{title} ({:.0} % of the process's samples on the core; {:.0} % of them in the kernel)",
         100.0 * sum.tx_share,
         100.0 * sum.kernel_share
     );

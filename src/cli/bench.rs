@@ -86,7 +86,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         println!("ringshot bench: {net}, {}", place.description);
     }
     if matches!(a.suite, Suite::Throughput | Suite::All) {
-        json.insert("throughput".into(), throughput(&a, &place)?);
+        json.insert("throughput".into(), throughput(&a, &place, &mut report)?);
     }
     if matches!(a.suite, Suite::Capacity | Suite::All) {
         json.insert("capacity".into(), capacity(&a, &place)?);
@@ -145,7 +145,11 @@ fn validate_payloads(payloads: &[usize]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn throughput(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
+fn throughput(
+    a: &BenchArgs,
+    place: &Placement,
+    report: &mut ringshot::bench::report::ReportWriter,
+) -> anyhow::Result<serde_json::Value> {
     let cases: Vec<_> = default_cases()
         .into_iter()
         .filter(|c| a.payloads.contains(&c.payload))
@@ -186,6 +190,23 @@ fn throughput(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Va
     }
     bar.finish_and_clear();
     fill_ratios(&mut results);
+    for &p in &a.payloads {
+        let bars: Vec<(String, f64)> = results
+            .iter()
+            .filter(|r| r.payload == p)
+            .map(|r| {
+                let gso = if r.gso { "on" } else { "off" };
+                (format!("{} GSO {gso}", r.backend), r.pps)
+            })
+            .collect();
+        let path = report.path(&format!("throughput-pps-{p}.svg"));
+        ringshot::bench::report::plot::bars_svg(
+            &path,
+            &format!("pps delivered on loopback, {p} B"),
+            "packets/s",
+            &bars,
+        )?;
+    }
     if !a.json {
         print_table(&results);
         for s in &skipped {
