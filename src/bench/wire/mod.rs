@@ -246,33 +246,17 @@ pub fn run_wire(
                     check(stop)?;
                     progress(&format!("{label}, sender-side"));
                     let case = (backend, gso, payload);
-                    let rec = o.profile_dir.as_deref().map(|d| {
-                        let stem = format!("flame-wire-{backend}-gso-{}-{payload}", on(gso));
-                        let data = d.join(format!("{stem}.perf.data"));
-                        (
-                            stem,
-                            super::profile::start(
-                                place.tx_core,
-                                &data,
-                                o.case_secs * 2 + Duration::from_secs(5),
-                            ),
-                        )
-                    });
-                    let measured = ringshot_sender_side(&wire, o, case, drop_dest, place, stop);
-                    if let (Some((stem, rec)), Some(d)) = (rec, o.profile_dir.as_deref()) {
-                        let (folded, svg) = (format!("{stem}.folded"), format!("{stem}.svg"));
-                        let title = format!(
-                            "ringshot {backend}, GSO {}, {payload} B, wire, TX core",
-                            on(gso)
-                        );
-                        match rec.and_then(|r| r.finish(&d.join(&folded), &d.join(&svg), &title)) {
-                            Ok(sum) => {
-                                profile_summaries.push((svg.clone(), sum));
-                                profiles.extend([folded, svg]);
-                            }
-                            Err(e) => skipped.push(format!("profile of {label}: {e}")),
-                        }
-                    }
+                    let measured = sender_side_profiled(
+                        &wire,
+                        o,
+                        case,
+                        drop_dest,
+                        place,
+                        stop,
+                        &mut profiles,
+                        &mut profile_summaries,
+                        &mut skipped,
+                    );
                     match measured {
                         Ok(row) => rows.push(row),
                         Err(WireError::Bench(BenchError::Sender(
@@ -294,19 +278,17 @@ pub fn run_wire(
                 }
             }
             if o.raw_loops {
-                for sys in [
-                    RawSyscall::Sendmsg,
-                    RawSyscall::Sendmmsg,
-                    RawSyscall::UringSendmsg,
-                    RawSyscall::GsoSendmsg,
-                ] {
-                    check(stop)?;
-                    progress(&format!("raw {} loop {payload} B", raw_name(sys)));
-                    match raw_row(&wire, o, sys, payload, drop_dest, place) {
-                        Ok(row) => rows.push(row),
-                        Err(e) => skipped.push(format!("raw {}: {e}", raw_name(sys))),
-                    }
-                }
+                raw_rows(
+                    &wire,
+                    o,
+                    payload,
+                    drop_dest,
+                    place,
+                    stop,
+                    &mut progress,
+                    &mut rows,
+                    &mut skipped,
+                )?;
             }
             if o.peers {
                 peers::run_peers(
@@ -343,6 +325,43 @@ pub fn run_wire(
         profiles,
         profile_summaries,
     })
+}
+
+/// One sender-side case, recorded with perf when `o.profile_dir` is set (its files' names and
+/// summary are appended; a failed recording is a skip reason, not an error).
+#[allow(clippy::too_many_arguments)]
+fn sender_side_profiled(
+    wire: &Wire,
+    o: &WireOptions,
+    case: (BackendChoice, bool, usize),
+    dest: SocketAddr,
+    place: &Placement,
+    stop: &AtomicBool,
+    profiles: &mut Vec<String>,
+    summaries: &mut Vec<(String, super::profile::ProfileSummary)>,
+    skipped: &mut Vec<String>,
+) -> Result<WireRow, WireError> {
+    let Some(dir) = o.profile_dir.as_deref() else {
+        return ringshot_sender_side(wire, o, case, dest, place, stop);
+    };
+    let (backend, gso, payload) = case;
+    let stem = format!("flame-wire-{backend}-gso-{}-{payload}", on(gso));
+    let limit = o.case_secs * 2 + Duration::from_secs(5);
+    let rec = super::profile::start(place.tx_core, &dir.join(format!("{stem}.perf.data")), limit);
+    let measured = ringshot_sender_side(wire, o, case, dest, place, stop);
+    let (folded, svg) = (format!("{stem}.folded"), format!("{stem}.svg"));
+    let title = format!(
+        "ringshot {backend}, GSO {}, {payload} B, wire, TX core",
+        on(gso)
+    );
+    match rec.and_then(|r| r.finish(&dir.join(&folded), &dir.join(&svg), &title)) {
+        Ok(sum) => {
+            summaries.push((svg.clone(), sum));
+            profiles.extend([folded, svg]);
+        }
+        Err(e) => skipped.push(format!("profile of {stem}: {e}")),
+    }
+    measured
 }
 
 fn on(b: bool) -> &'static str {
@@ -481,6 +500,35 @@ fn ringshot_end_to_end(
             started: rep.started,
         }),
     })
+}
+
+/// The four raw loops at `payload`, appended to `rows` (a loop that fails is a skip reason).
+#[allow(clippy::too_many_arguments)]
+fn raw_rows(
+    wire: &Wire,
+    o: &WireOptions,
+    payload: usize,
+    drop_dest: SocketAddr,
+    place: &Placement,
+    stop: &AtomicBool,
+    progress: &mut impl FnMut(&str),
+    rows: &mut Vec<WireRow>,
+    skipped: &mut Vec<String>,
+) -> Result<(), WireError> {
+    for sys in [
+        RawSyscall::Sendmsg,
+        RawSyscall::Sendmmsg,
+        RawSyscall::UringSendmsg,
+        RawSyscall::GsoSendmsg,
+    ] {
+        check(stop)?;
+        progress(&format!("raw {} loop {payload} B", raw_name(sys)));
+        match raw_row(wire, o, sys, payload, drop_dest, place) {
+            Ok(row) => rows.push(row),
+            Err(e) => skipped.push(format!("raw {}: {e}", raw_name(sys))),
+        }
+    }
+    Ok(())
 }
 
 fn raw_row(
