@@ -258,6 +258,36 @@ impl Wire {
             .ok_or_else(|| WireError::Setup("ip -j -s link: no stats64.rx.packets".into()))
     }
 
+    /// Packets the far end's drop rule has counted (UDP to [`Wire::DROP_PORT`] only; the
+    /// interface's `rx_packets` also counts the odd IGMP report a new link sends).
+    pub fn dropped_packets(&self) -> Result<u64, WireError> {
+        let out = run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.far_ns,
+                "nft",
+                "-j",
+                "list",
+                "chain",
+                "ip",
+                "raw",
+                "pre",
+            ],
+        )?;
+        let v: serde_json::Value =
+            serde_json::from_str(&out).map_err(|e| WireError::Setup(format!("nft -j: {e}")))?;
+        v["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o["rule"]["expr"].as_array())
+            .flatten()
+            .find_map(|e| e["counter"]["packets"].as_u64())
+            .ok_or_else(|| WireError::Setup("nft -j: no counter in the drop rule".into()))
+    }
+
     /// Runs `f` on a new thread inside the near (sender's) namespace.
     pub fn in_near<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, WireError> {
         in_namespace(&self.near_ns, f)
