@@ -15,6 +15,7 @@
 //! | `ringshot_ppoll`     | ppoll(2) (a poll with a nanosecond timeout)                    |
 //! | `ringshot_sa_len`    | socket addresses start with a length byte (the BSDs, macOS)    |
 //! | `ringshot_iocp`      | overlapped sockets and I/O completion ports (Windows)          |
+//! | `ringshot_netns`     | network namespaces, veth and nftables (the wire benchmark)     |
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
@@ -22,7 +23,7 @@ fn main() {
     let os = os.as_str();
     let linux = matches!(os, "linux" | "android");
     let bsd_like = matches!(os, "freebsd" | "netbsd" | "openbsd" | "macos" | "ios");
-    let caps: [(&str, bool); 12] = [
+    let caps: [(&str, bool); 13] = [
         ("ringshot_uring", os == "linux"),
         ("ringshot_mmsg", linux || matches!(os, "freebsd" | "netbsd")),
         ("ringshot_gso", os == "linux"),
@@ -41,6 +42,7 @@ fn main() {
         ),
         ("ringshot_sa_len", bsd_like),
         ("ringshot_iocp", os == "windows"),
+        ("ringshot_netns", os == "linux"),
     ];
     for (name, on) in caps {
         println!("cargo::rustc-check-cfg=cfg({name})");

@@ -5,8 +5,21 @@
 //! receiver over the receiver's own first-to-last-packet time: on loopback a sender facing a lossy
 //! receiver looks faster, so sent rates are reported but never ranked.
 
+pub mod jitter;
 pub mod peers;
+pub mod profile;
+pub mod report;
 pub mod sdr;
+#[cfg(ringshot_netns)]
+pub mod wire;
+
+/// The first file called `prog` on PATH.
+pub fn which(prog: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
 
 use std::net::SocketAddr;
 use std::time::Duration;

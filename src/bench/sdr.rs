@@ -29,6 +29,8 @@ pub struct SdrConfig {
     pub device_buffer: u64,
     #[serde(serialize_with = "ser_display")]
     pub format: AckFormat,
+    /// Run the engine thread under SCHED_FIFO at this priority (`None`: SCHED_OTHER).
+    pub sched_fifo: Option<i32>,
 }
 
 fn ser_display<S: serde::Serializer>(v: &AckFormat, s: S) -> Result<S::Ok, S::Error> {
@@ -43,6 +45,7 @@ impl Default for SdrConfig {
             payload: 1472,
             device_buffer: 1 << 20,
             format: AckFormat::Native,
+            sched_fifo: None,
         }
     }
 }
@@ -114,6 +117,9 @@ pub fn device_run(
         .stall_timeout(Duration::from_secs(2));
     if let Some(c) = place.tx_core {
         t = t.tx_core(c);
+    }
+    if let Some(p) = cfg.sched_fifo {
+        t = t.sched_fifo(p);
     }
     // The ACK core shares the receive side's core: the TX core spins while pacing.
     if let Some(c) = place.rx_core {

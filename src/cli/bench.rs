@@ -21,7 +21,10 @@ pub enum Suite {
     Sdr,
     /// Highest zero-loss rate of the sender → device path with flow control, found by search.
     ZeroLoss,
-    /// Every suite above.
+    /// Every backend × GSO × payload across a veth pair between two network namespaces
+    /// (sender-side and end-to-end), beside raw syscall loops and the peers (root; not in `all`).
+    Wire,
+    /// Every suite above except `wire`.
     All,
 }
 
@@ -39,24 +42,51 @@ pub struct BenchArgs {
     /// Seconds of the SDR workload.
     #[arg(long, default_value = "60", value_name = "SECS", value_parser = super::parse::secs)]
     sdr_secs: Duration,
+    /// SDR suite: also run the workload with the engine under SCHED_FIFO at this priority, in a
+    /// row beside SCHED_OTHER.
+    #[arg(long, value_name = "PRIO", value_parser = clap::value_parser!(i32).range(1..=99))]
+    sched_fifo: Option<i32>,
+    /// SDR suite: seconds of the jitter probe on the TX core (and of cyclictest, when installed).
+    #[arg(long, default_value = "5", value_name = "SECS", value_parser = super::parse::secs)]
+    jitter_secs: Duration,
     /// ACK format of the SDR workload's device.
     #[arg(long, default_value = "native", value_name = "native|usrp2|chdr")]
     sdr_ack: ringshot::flow::AckFormat,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Wire suite: record the TX core with `perf record -g -e cpu-clock` during each ringshot
+    /// sender-side case and write folded stacks and a flame graph (SVG) into the report folder.
+    #[arg(long)]
+    profile: bool,
+    /// Report folder: report.json, summary.md, HdrHistogram logs (*.hlog) and SVG plots.
+    #[arg(long, default_value = "bench-report", value_name = "DIR")]
+    out: std::path::PathBuf,
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     validate_payloads(&a.payloads)?;
     let place = Placement::auto();
+    let mut report = ringshot::bench::report::ReportWriter::create(&a.out)
+        .map_err(|e| super::usage(format!("out: {}: {e}", a.out.display())))?;
+    let mut summary = String::from("# ringshot bench\n\n");
     let mut json = serde_json::Map::new();
     json.insert("placement".into(), serde_json::to_value(&place)?);
+    if a.suite == Suite::Wire {
+        if let Some(r) = wire_unavailable() {
+            return Err(super::usage(format!("suite wire: {r}")));
+        }
+    }
     if !a.json {
-        println!("ringshot bench: loopback, {}", place.description);
+        let net = if a.suite == Suite::Wire {
+            "veth wire between two network namespaces"
+        } else {
+            "loopback"
+        };
+        println!("ringshot bench: {net}, {}", place.description);
     }
     if matches!(a.suite, Suite::Throughput | Suite::All) {
-        json.insert("throughput".into(), throughput(&a, &place)?);
+        json.insert("throughput".into(), throughput(&a, &place, &mut report)?);
     }
     if matches!(a.suite, Suite::Capacity | Suite::All) {
         json.insert("capacity".into(), capacity(&a, &place)?);
@@ -73,13 +103,32 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         json.insert("peers".into(), serde_json::to_value(&peers)?);
     }
     if matches!(a.suite, Suite::Sdr | Suite::All) {
-        json.insert("sdr".into(), sdr(&a, &place)?);
+        json.insert("sdr".into(), sdr(&a, &place, &mut report, &mut summary)?);
     }
     if matches!(a.suite, Suite::ZeroLoss | Suite::All) {
         json.insert("zero_loss".into(), zero_loss(&a, &place)?);
     }
+    if a.suite == Suite::Wire {
+        json.insert("wire".into(), wire(&a, &place, &mut report, &mut summary)?);
+    }
+    let command: Vec<String> = std::env::args().collect();
+    summary.insert_str(
+        summary.find('\n').map_or(0, |i| i + 2),
+        &format!("`{}`\n\n{}\n\n", command.join(" "), place.description),
+    );
+    for key in json.keys().filter(|k| *k != "placement") {
+        summary.push_str(&format!(
+            "\nsuite `{key}`: every number is in report.json.\n"
+        ));
+    }
+    report.text("summary.md", &summary)?;
+    let mut suites = json.clone();
+    suites.remove("placement");
+    report.report_json(&command, &place.description, suites)?;
     if a.json {
         println!("{}", serde_json::Value::Object(json));
+    } else {
+        println!("report: {}", a.out.join("report.json").display());
     }
     Ok(())
 }
@@ -96,7 +145,11 @@ fn validate_payloads(payloads: &[usize]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn throughput(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
+fn throughput(
+    a: &BenchArgs,
+    place: &Placement,
+    report: &mut ringshot::bench::report::ReportWriter,
+) -> anyhow::Result<serde_json::Value> {
     let cases: Vec<_> = default_cases()
         .into_iter()
         .filter(|c| a.payloads.contains(&c.payload))
@@ -137,6 +190,23 @@ fn throughput(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Va
     }
     bar.finish_and_clear();
     fill_ratios(&mut results);
+    for &p in &a.payloads {
+        let bars: Vec<(String, f64)> = results
+            .iter()
+            .filter(|r| r.payload == p)
+            .map(|r| {
+                let gso = if r.gso { "on" } else { "off" };
+                (format!("{} GSO {gso}", r.backend), r.pps)
+            })
+            .collect();
+        let path = report.path(&format!("throughput-pps-{p}.svg"));
+        ringshot::bench::report::plot::bars_svg(
+            &path,
+            &format!("pps delivered on loopback, {p} B"),
+            "packets/s",
+            &bars,
+        )?;
+    }
     if !a.json {
         print_table(&results);
         for s in &skipped {
@@ -239,13 +309,57 @@ fn print_table(rows: &[CaseResult]) {
     }
 }
 
-fn sdr(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
-    use ringshot::bench::sdr::{run_sdr, SdrConfig};
+fn sdr(
+    a: &BenchArgs,
+    place: &Placement,
+    report: &mut ringshot::bench::report::ReportWriter,
+    summary: &mut String,
+) -> anyhow::Result<serde_json::Value> {
+    use ringshot::bench::sdr::SdrConfig;
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message(format!(
+        "jitter probe on the TX core for {:.0} s",
+        a.jitter_secs.as_secs_f64()
+    ));
+    spinner.enable_steady_tick(Duration::from_millis(250));
+    let floor = ringshot::bench::jitter::probe(place.tx_core, a.jitter_secs);
+    spinner.finish_and_clear();
     let cfg = SdrConfig {
         seconds: a.sdr_secs.as_secs_f64(),
         format: a.sdr_ack,
         ..SdrConfig::default()
     };
+    let mut runs = vec![("SCHED_OTHER".to_string(), sdr_run(a, place, &cfg)?)];
+    if let Some(p) = a.sched_fifo {
+        let fifo = SdrConfig {
+            sched_fifo: Some(p),
+            ..cfg.clone()
+        };
+        runs.push((format!("SCHED_FIFO {p}"), sdr_run(a, place, &fifo)?));
+    }
+    let rows = ringshot::bench::report::sdr_rows(&floor, &runs);
+    if !a.json {
+        print!(
+            "{}",
+            ringshot::bench::report::sdr_floor_table(&floor, &rows)
+        );
+    }
+    ringshot::bench::report::write_sdr(report, &floor, &runs)?;
+    summary.push_str(&ringshot::bench::report::sdr_markdown(&floor, &rows));
+    Ok(serde_json::json!({
+        "jitter_floor": floor,
+        "runs": runs.iter().map(|(policy, r)| serde_json::json!({"policy": policy, "result": r})).collect::<Vec<_>>(),
+        "excess_over_floor": rows,
+    }))
+}
+
+/// One SDR workload run with its printed summary.
+fn sdr_run(
+    a: &BenchArgs,
+    place: &Placement,
+    cfg: &ringshot::bench::sdr::SdrConfig,
+) -> anyhow::Result<ringshot::bench::sdr::SdrResult> {
+    use ringshot::bench::sdr::run_sdr;
     let spinner = ProgressBar::new_spinner();
     spinner.set_message(format!(
         "SDR workload: {:.0} pps × {} B for {:.0} s into a {} KiB device ({} ACKs)",
@@ -256,12 +370,13 @@ fn sdr(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
         cfg.format
     ));
     spinner.enable_steady_tick(Duration::from_millis(250));
-    let r = run_sdr(&cfg, place)?;
+    let r = run_sdr(cfg, place)?;
     spinner.finish_and_clear();
     if !a.json {
         let tx = &r.run.tx;
         println!(
-            "SDR workload: {:.0} pps × {} B, {:.0} s, window {} packets, ACK every {}, prefill {}, burst {}, {} ACKs",
+            "SDR workload ({}): {:.0} pps × {} B, {:.0} s, window {} packets, ACK every {}, prefill {}, burst {}, {} ACKs",
+            cfg.sched_fifo.map_or("SCHED_OTHER".into(), |p| format!("SCHED_FIFO {p}")),
             cfg.rate_pps,
             cfg.payload,
             cfg.seconds,
@@ -315,7 +430,7 @@ fn sdr(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
             );
         }
     }
-    Ok(serde_json::to_value(&r)?)
+    Ok(r)
 }
 
 fn zero_loss(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
@@ -380,4 +495,93 @@ fn sender_best(payload: usize, place: &Placement) -> anyhow::Result<CaseResult> 
         payload,
     };
     Ok(run_case(case, Duration::from_secs(2), place)?)
+}
+
+/// Why the wire suite cannot run here, if it cannot.
+#[cfg(ringshot_netns)]
+fn wire_unavailable() -> Option<String> {
+    ringshot::bench::wire::netns::unavailable_reason()
+}
+
+#[cfg(not(ringshot_netns))]
+fn wire_unavailable() -> Option<String> {
+    Some("needs Linux network namespaces, veth and nftables".into())
+}
+
+#[cfg(not(ringshot_netns))]
+fn wire(
+    _: &BenchArgs,
+    _: &Placement,
+    _: &mut ringshot::bench::report::ReportWriter,
+    _: &mut String,
+) -> anyhow::Result<serde_json::Value> {
+    Err(super::usage(format!(
+        "suite wire: {}",
+        wire_unavailable().unwrap_or_default()
+    )))
+}
+
+/// The wire suite. A stop signal ends it between measurements (or cuts the running one short);
+/// the namespaces are removed before the process exits 128 + the signal.
+#[cfg(ringshot_netns)]
+fn wire(
+    a: &BenchArgs,
+    place: &Placement,
+    report: &mut ringshot::bench::report::ReportWriter,
+    summary: &mut String,
+) -> anyhow::Result<serde_json::Value> {
+    use ringshot::bench::wire::{planned_steps, run_wire, wire_table, WireError, WireOptions};
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let which = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+        // Small positive signal numbers: the cast is exact.
+        signal_hook::flag::register_usize(sig, which.clone(), sig as usize)?;
+    }
+    let o = WireOptions {
+        case_secs: a.case_secs,
+        payloads: a.payloads.clone(),
+        profile_dir: a.profile.then(|| report.dir().to_path_buf()),
+        ..WireOptions::default()
+    };
+    let bar = ProgressBar::new(planned_steps(&o));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("static template"),
+    );
+    let mut first = true;
+    let r = run_wire(&o, place, &stop, |m| {
+        if !std::mem::take(&mut first) {
+            bar.inc(1);
+        }
+        bar.set_message(m.to_string());
+    });
+    bar.finish_and_clear();
+    let r = match r {
+        Ok(r) => r,
+        Err(WireError::Interrupted) => {
+            let sig = which.load(std::sync::atomic::Ordering::Relaxed);
+            eprintln!("ringshot bench: interrupted; the wire's namespaces were removed");
+            std::process::exit(128 + sig as i32);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !a.json {
+        println!("  {}", r.topology);
+        println!(
+            "  {:.1} s per measurement, batch {}; sender-side = crossed the far interface ÷ the sender's time",
+            r.case_seconds, r.batch
+        );
+        print!("{}", wire_table(&r.rows, &r.goals));
+        for s in &r.skipped {
+            println!("  skipped: {s}");
+        }
+    }
+    for f in &r.profiles {
+        report.record(f);
+    }
+    ringshot::bench::report::write_wire(report, &r)?;
+    summary.push_str(&ringshot::bench::report::wire_markdown(&r));
+    Ok(serde_json::to_value(&r)?)
 }

@@ -37,6 +37,9 @@ mod unix;
 mod windows;
 
 pub(crate) mod probe;
+// Raw syscall loops the wire benchmark measures each backend against (io_uring, GSO: Linux).
+#[cfg(ringshot_uring)]
+pub(crate) mod rawloop;
 pub(crate) mod rx;
 #[cfg(test)]
 pub(crate) mod sim;

@@ -31,7 +31,7 @@
 
 mod error;
 pub mod iperf3;
-mod process;
+pub(in crate::bench) mod process;
 mod report;
 mod search;
 pub mod sockperf;

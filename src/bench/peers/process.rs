@@ -12,7 +12,7 @@ use super::PeerError;
 
 /// A child process in its own process group, its output collected by two threads.
 #[derive(Debug)]
-pub(super) struct Proc {
+pub(in crate::bench) struct Proc {
     program: String,
     child: Child,
     out: Option<JoinHandle<Vec<u8>>>,
@@ -22,10 +22,10 @@ pub(super) struct Proc {
 
 /// A finished process's status and output.
 #[derive(Debug)]
-pub(super) struct Finished {
-    pub(super) status: ExitStatus,
-    pub(super) stdout: String,
-    pub(super) stderr: String,
+pub(in crate::bench) struct Finished {
+    pub(in crate::bench) status: ExitStatus,
+    pub(in crate::bench) stdout: String,
+    pub(in crate::bench) stderr: String,
 }
 
 impl Finished {
@@ -33,7 +33,7 @@ impl Finished {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 
-    pub(super) fn fail(&self, program: &str) -> PeerError {
+    pub(in crate::bench) fn fail(&self, program: &str) -> PeerError {
         PeerError::Failed {
             program: program.to_string(),
             status: self.status.to_string(),
@@ -53,7 +53,7 @@ fn collect<R: Read + Send + 'static>(r: Option<R>) -> Option<JoinHandle<Vec<u8>>
 }
 
 impl Proc {
-    pub(super) fn spawn(
+    pub(in crate::bench) fn spawn(
         program: &Path,
         args: &[String],
         core: Option<usize>,
@@ -102,7 +102,7 @@ impl Proc {
     }
 
     /// Waits up to `limit` for the process to exit by itself.
-    pub(super) fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+    pub(in crate::bench) fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let until = Instant::now() + limit;
         loop {
             if let Some(s) = self.exited() {
@@ -136,7 +136,7 @@ impl Proc {
     }
 
     /// Waits up to `limit` for the process to exit; kills it (and its group) otherwise.
-    pub(super) fn finish(mut self, limit: Duration) -> Result<Finished, PeerError> {
+    pub(in crate::bench) fn finish(mut self, limit: Duration) -> Result<Finished, PeerError> {
         match self.wait_exit(limit) {
             Some(status) => {
                 let (stdout, stderr) = self.output();
@@ -157,7 +157,7 @@ impl Proc {
     }
 
     /// SIGINT to the process group, then [`Proc::finish`] with `grace`.
-    pub(super) fn interrupt(self, grace: Duration) -> Result<Finished, PeerError> {
+    pub(in crate::bench) fn interrupt(self, grace: Duration) -> Result<Finished, PeerError> {
         #[cfg(unix)]
         self.signal(nix::sys::signal::Signal::SIGINT);
         self.finish(grace)
@@ -188,7 +188,7 @@ fn pin_process(pid: u32, core: usize) {
 fn pin_process(_pid: u32, _core: usize) {}
 
 /// A port free on 127.0.0.1 for both TCP and UDP at the time of asking.
-pub(super) fn free_port() -> Result<u16, PeerError> {
+pub(in crate::bench) fn free_port() -> Result<u16, PeerError> {
     let mut last = None;
     for _ in 0..32 {
         let udp = UdpSocket::bind("127.0.0.1:0").map_err(PeerError::Port)?;
@@ -205,7 +205,7 @@ pub(super) fn free_port() -> Result<u16, PeerError> {
 
 /// Which socket table to look a port up in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Bound {
+pub(in crate::bench) enum Bound {
     TcpListen,
     Udp,
 }
@@ -231,7 +231,7 @@ fn proc_net_has(table: &str, port: u16, kind: Bound) -> bool {
 }
 
 /// Waits until `proc` has bound `port`, or fails if it exits or `limit` passes.
-pub(super) fn wait_bound(
+pub(in crate::bench) fn wait_bound(
     proc: &mut Proc,
     port: u16,
     kind: Bound,
@@ -269,7 +269,7 @@ pub(super) fn wait_bound(
     }
 }
 
-pub(super) fn whole_secs(d: Duration) -> u64 {
+pub(in crate::bench) fn whole_secs(d: Duration) -> u64 {
     d.as_secs_f64().ceil().max(1.0) as u64
 }
 

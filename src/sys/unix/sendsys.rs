@@ -114,7 +114,8 @@ pub trait Gate: Send + std::fmt::Debug {
     fn refuse(&mut self, gso: bool, m: &mut TxMetrics) -> Option<io::Error>;
 
     /// How many of a `sendmmsg`'s `n` messages (not empty) are handed on, once the call was
-    /// not refused.
+    /// not refused. (Unused where the target has no `sendmmsg`.)
+    #[cfg_attr(not(ringshot_mmsg), allow(dead_code))]
     fn accepted_prefix(&mut self, n: usize, m: &mut TxMetrics) -> usize;
 }
 

@@ -1,0 +1,575 @@
+//! The `wire` suite: senders measured across a veth pair between two network namespaces instead
+//! of loopback (see [`netns`] for the topology).
+//!
+//! Two measurements per sender, in one run and one setup:
+//! - **sender-side**: the far namespace drops the stream on arrival and the far interface's
+//!   `rx_packets` counts what crossed; the rate is that count over the sender's own time. GSO
+//!   super-packets are cut into wire-size datagrams on the near side, so a GSO row counts real
+//!   datagrams.
+//! - **end-to-end**: ringshot's receiver on a real socket in the far namespace; the rate is what
+//!   it delivered over its first-to-last-packet time, and loss is counted.
+//!
+//! Every ringshot backend × GSO × payload runs both ways, and each sender-side row stands beside a
+//! raw loop of the same syscall with the same batch ([`crate::sys::rawloop`]), so the table shows
+//! the engine's overhead as a ratio. The peers (sockperf `tp`, spead2's sender; iperf3 end to end)
+//! run in the same setup; one that is missing is skipped with the reason.
+
+pub mod netns;
+mod peers;
+mod table;
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{BenchError, Placement};
+use crate::config::BackendChoice;
+use crate::engine::{EngineError, PatternSource, SourceSender};
+use crate::recv::RecvConfig;
+use crate::stats::Percentiles;
+use crate::sys::rawloop::{raw_send_loop, RawSyscall};
+use crate::SenderConfig;
+
+pub use netns::Wire;
+pub use table::{goals, wire_table, WireGoal};
+
+/// Why the wire suite stopped.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WireError {
+    /// Not root, or a tool missing: the suite cannot run here.
+    Unavailable(String),
+    /// Creating or reading the namespaces failed.
+    Setup(String),
+    /// A stop signal arrived; the wire was removed.
+    Interrupted,
+    Bench(BenchError),
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WireError::Unavailable(r) => write!(f, "the wire suite {r}"),
+            WireError::Setup(r) => write!(f, "wire setup: {r}"),
+            WireError::Interrupted => write!(f, "interrupted; the wire was removed"),
+            WireError::Bench(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+impl From<BenchError> for WireError {
+    fn from(e: BenchError) -> WireError {
+        WireError::Bench(e)
+    }
+}
+
+/// How a row was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Far end drops on arrival; counted at the far interface.
+    SenderSide,
+    /// A real receiver socket in the far namespace.
+    EndToEnd,
+}
+
+/// One measured row.
+#[derive(Debug, Clone, Serialize)]
+pub struct WireRow {
+    /// `ringshot`, `raw`, `sockperf`, `spead2` or `iperf3`.
+    pub sender: String,
+    /// The ringshot backend, or the raw loop's syscall.
+    pub backend: String,
+    pub gso: bool,
+    pub payload: usize,
+    pub mode: Mode,
+    /// What the sender says it sent.
+    pub sent: u64,
+    /// Packets that crossed the far interface.
+    pub crossed: u64,
+    /// End-to-end: packets the receiver delivered.
+    pub delivered: Option<u64>,
+    /// End-to-end: packets sent but not delivered.
+    pub lost: Option<u64>,
+    /// The sender's own time, seconds.
+    pub seconds: f64,
+    /// Sender-side: crossed ÷ seconds. End-to-end: delivered over the receiver's time.
+    pub pps: f64,
+    pub gbps: f64,
+    pub cpu_ns_per_packet: Option<f64>,
+    pub submit_ns: Option<Percentiles>,
+    /// Sender-side ringshot rows: pps ÷ the raw loop of the same syscall, payload and GSO.
+    pub raw_ratio: Option<f64>,
+    /// Ringshot rows: the submit-latency histogram (ns) and when the stream started.
+    #[serde(skip)]
+    pub hist: Option<RowHist>,
+}
+
+/// A row's submit-latency histogram and when its stream started.
+#[derive(Clone)]
+pub struct RowHist {
+    pub hist: hdrhistogram::Histogram<u64>,
+    pub started: std::time::SystemTime,
+}
+
+impl std::fmt::Debug for RowHist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RowHist({} values)", self.hist.len())
+    }
+}
+
+/// What the wire suite runs.
+#[derive(Debug, Clone)]
+pub struct WireOptions {
+    pub case_secs: Duration,
+    pub payloads: Vec<usize>,
+    pub backends: Vec<BackendChoice>,
+    /// Batch of the engine and of the raw loops.
+    pub batch: usize,
+    pub end_to_end: bool,
+    pub raw_loops: bool,
+    pub peers: bool,
+    /// Record each ringshot sender-side case with perf and write its flame graph here.
+    pub profile_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for WireOptions {
+    fn default() -> WireOptions {
+        WireOptions {
+            case_secs: Duration::from_secs(3),
+            payloads: vec![64, 1472],
+            backends: vec![
+                BackendChoice::Send,
+                BackendChoice::Mmsg,
+                BackendChoice::Uring,
+            ],
+            batch: crate::config::DEFAULT_BATCH,
+            end_to_end: true,
+            raw_loops: true,
+            peers: true,
+            profile_dir: None,
+        }
+    }
+}
+
+/// Everything the wire suite measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct WireReport {
+    pub case_seconds: f64,
+    pub batch: usize,
+    pub placement: String,
+    pub topology: String,
+    pub rows: Vec<WireRow>,
+    pub skipped: Vec<String>,
+    pub goals: Vec<WireGoal>,
+    /// Flame graphs and folded stacks written (`--profile`), relative to the profile folder.
+    pub profiles: Vec<String>,
+    /// Per profiled case: its flame graph's name and what the TX thread's samples say.
+    pub profile_summaries: Vec<(String, super::profile::ProfileSummary)>,
+}
+
+/// The raw loop that matches a ringshot backend with or without GSO.
+pub fn raw_syscall_for(backend: &str, gso: bool) -> Option<RawSyscall> {
+    match (backend, gso) {
+        (_, true) => Some(RawSyscall::GsoSendmsg),
+        ("send", false) => Some(RawSyscall::Sendmsg),
+        ("mmsg", false) => Some(RawSyscall::Sendmmsg),
+        ("uring", false) => Some(RawSyscall::UringSendmsg),
+        _ => None,
+    }
+}
+
+/// Fills `raw_ratio` of every sender-side ringshot row that has a raw row of its syscall.
+pub fn fill_raw_ratios(rows: &mut [WireRow]) {
+    let raw: Vec<(String, bool, usize, f64)> = rows
+        .iter()
+        .filter(|r| r.sender == "raw" && r.mode == Mode::SenderSide)
+        .map(|r| (r.backend.clone(), r.gso, r.payload, r.pps))
+        .collect();
+    for r in rows.iter_mut() {
+        if r.sender != "ringshot" || r.mode != Mode::SenderSide {
+            continue;
+        }
+        let Some(sys) = raw_syscall_for(&r.backend, r.gso) else {
+            continue;
+        };
+        let name = raw_name(sys);
+        r.raw_ratio = raw
+            .iter()
+            .find(|(b, g, p, _)| *b == name && *g == r.gso && *p == r.payload)
+            .filter(|(.., pps)| *pps > 0.0)
+            .map(|(.., pps)| r.pps / pps);
+    }
+}
+
+/// The `backend` column of a raw loop's row.
+pub fn raw_name(sys: RawSyscall) -> &'static str {
+    match sys {
+        RawSyscall::Sendmsg => "sendmsg",
+        RawSyscall::Sendmmsg => "sendmmsg",
+        RawSyscall::UringSendmsg => "uring-sendmsg",
+        RawSyscall::GsoSendmsg => "gso-sendmsg",
+    }
+}
+
+/// Number of measurements `run_wire` makes with `o` (for a progress bar).
+pub fn planned_steps(o: &WireOptions) -> u64 {
+    let per_payload = o.backends.len() * 2 * (1 + usize::from(o.end_to_end))
+        + if o.raw_loops { 4 } else { 0 }
+        + if o.peers { 3 } else { 0 };
+    (per_payload * o.payloads.len()) as u64
+}
+
+/// Sets the wire up, runs every measurement, and removes the wire (also on error or when `stop`
+/// is raised, checked between measurements and every 50 ms during one).
+pub fn run_wire(
+    o: &WireOptions,
+    place: &Placement,
+    stop: &AtomicBool,
+    mut progress: impl FnMut(&str),
+) -> Result<WireReport, WireError> {
+    let mut wire = Wire::setup()?;
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    let mut profiles = Vec::new();
+    let mut profile_summaries = Vec::new();
+    let drop_dest = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, Wire::DROP_PORT));
+    let r = (|| -> Result<(), WireError> {
+        for &payload in &o.payloads {
+            for &backend in &o.backends {
+                for gso in [false, true] {
+                    let label = format!("ringshot {backend} GSO {} {payload} B", on(gso));
+                    check(stop)?;
+                    progress(&format!("{label}, sender-side"));
+                    let case = (backend, gso, payload);
+                    let measured = sender_side_profiled(
+                        &wire,
+                        o,
+                        case,
+                        drop_dest,
+                        place,
+                        stop,
+                        &mut profiles,
+                        &mut profile_summaries,
+                        &mut skipped,
+                    );
+                    match measured {
+                        Ok(row) => rows.push(row),
+                        Err(WireError::Bench(BenchError::Sender(
+                            EngineError::BackendUnavailable { backend, reason },
+                        ))) => skipped.push(format!("{backend}: {reason}")),
+                        Err(e) => return Err(e),
+                    }
+                    if o.end_to_end {
+                        check(stop)?;
+                        progress(&format!("{label}, end-to-end"));
+                        match ringshot_end_to_end(&wire, o, case, place, stop) {
+                            Ok(row) => rows.push(row),
+                            Err(WireError::Bench(BenchError::Sender(
+                                EngineError::BackendUnavailable { .. },
+                            ))) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+            if o.raw_loops {
+                raw_rows(
+                    &wire,
+                    o,
+                    payload,
+                    drop_dest,
+                    place,
+                    stop,
+                    &mut progress,
+                    &mut rows,
+                    &mut skipped,
+                )?;
+            }
+            if o.peers {
+                peers::run_peers(
+                    &wire,
+                    o,
+                    payload,
+                    place,
+                    stop,
+                    &mut progress,
+                    &mut rows,
+                    &mut skipped,
+                )?;
+            }
+        }
+        Ok(())
+    })();
+    let torn = wire.teardown();
+    r?;
+    torn?;
+    fill_raw_ratios(&mut rows);
+    let goals = goals(&rows);
+    Ok(WireReport {
+        case_seconds: o.case_secs.as_secs_f64(),
+        batch: o.batch,
+        placement: place.description.clone(),
+        topology: format!(
+            "veth {} ({}, {}, tx-udp-segmentation off) → {} ({}, {}); UDP port {} dropped by nftables at prerouting",
+            wire.near_if, wire.near_ns, wire.near_addr, wire.far_if, wire.far_ns, wire.far_addr,
+            Wire::DROP_PORT
+        ),
+        rows,
+        skipped,
+        goals,
+        profiles,
+        profile_summaries,
+    })
+}
+
+/// One sender-side case, recorded with perf when `o.profile_dir` is set (its files' names and
+/// summary are appended; a failed recording is a skip reason, not an error).
+#[allow(clippy::too_many_arguments)]
+fn sender_side_profiled(
+    wire: &Wire,
+    o: &WireOptions,
+    case: (BackendChoice, bool, usize),
+    dest: SocketAddr,
+    place: &Placement,
+    stop: &AtomicBool,
+    profiles: &mut Vec<String>,
+    summaries: &mut Vec<(String, super::profile::ProfileSummary)>,
+    skipped: &mut Vec<String>,
+) -> Result<WireRow, WireError> {
+    let Some(dir) = o.profile_dir.as_deref() else {
+        return ringshot_sender_side(wire, o, case, dest, place, stop);
+    };
+    let (backend, gso, payload) = case;
+    let stem = format!("flame-wire-{backend}-gso-{}-{payload}", on(gso));
+    let limit = o.case_secs * 2 + Duration::from_secs(5);
+    let rec = super::profile::start(place.tx_core, &dir.join(format!("{stem}.perf.data")), limit);
+    let measured = ringshot_sender_side(wire, o, case, dest, place, stop);
+    let (folded, svg) = (format!("{stem}.folded"), format!("{stem}.svg"));
+    let title = format!(
+        "ringshot {backend}, GSO {}, {payload} B, wire, TX core",
+        on(gso)
+    );
+    match rec.and_then(|r| r.finish(&dir.join(&folded), &dir.join(&svg), &title)) {
+        Ok(sum) => {
+            summaries.push((svg.clone(), sum));
+            profiles.extend([folded, svg]);
+        }
+        Err(e) => skipped.push(format!("profile of {stem}: {e}")),
+    }
+    measured
+}
+
+fn on(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+fn check(stop: &AtomicBool) -> Result<(), WireError> {
+    if stop.load(Ordering::Relaxed) {
+        Err(WireError::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+fn sender_config(
+    o: &WireOptions,
+    (backend, gso, payload): (BackendChoice, bool, usize),
+    dest: SocketAddr,
+    place: &Placement,
+) -> Result<SenderConfig, WireError> {
+    let mut b = SenderConfig::builder(dest)
+        .backend(backend)
+        .gso(gso)
+        .payload(payload)
+        .batch(o.batch);
+    if let Some(c) = place.tx_core {
+        b = b.tx_core(c);
+    }
+    b.build()
+        .map_err(|e| WireError::Bench(BenchError::Config(e.to_string())))
+}
+
+/// Runs the engine in the near namespace for the case's time, stopping early on `stop`.
+fn run_sender(
+    wire: &Wire,
+    cfg: SenderConfig,
+    o: &WireOptions,
+    stop: &AtomicBool,
+) -> Result<crate::TxReport, WireError> {
+    let payload = cfg.payload();
+    let secs = o.case_secs;
+    let tx = wire
+        .in_near(move || SourceSender::spawn(cfg, PatternSource::new(payload, None, Some(secs))))?
+        .map_err(BenchError::Sender)?;
+    while !tx.is_finished() {
+        if stop.load(Ordering::Relaxed) {
+            tx.stop();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(tx.finish().map_err(BenchError::Sender)?)
+}
+
+fn ringshot_sender_side(
+    wire: &Wire,
+    o: &WireOptions,
+    case: (BackendChoice, bool, usize),
+    dest: SocketAddr,
+    place: &Placement,
+    stop: &AtomicBool,
+) -> Result<WireRow, WireError> {
+    let cfg = sender_config(o, case, dest, place)?;
+    let before = wire.far_rx_packets()?;
+    let rep = run_sender(wire, cfg, o, stop)?;
+    std::thread::sleep(Duration::from_millis(100));
+    let crossed = wire.far_rx_packets()?.saturating_sub(before);
+    let pps = crossed as f64 / rep.seconds.max(1e-9);
+    Ok(WireRow {
+        sender: "ringshot".into(),
+        backend: rep.backend.into(),
+        gso: case.1,
+        payload: case.2,
+        mode: Mode::SenderSide,
+        sent: rep.packets,
+        crossed,
+        delivered: None,
+        lost: None,
+        seconds: rep.seconds,
+        pps,
+        gbps: pps * case.2 as f64 * 8.0 / 1e9,
+        cpu_ns_per_packet: Some(rep.cpu_ns as f64 / crossed.max(1) as f64),
+        submit_ns: Some(rep.submit_ns),
+        raw_ratio: None,
+        hist: Some(RowHist {
+            hist: rep.submit_hist.clone(),
+            started: rep.started,
+        }),
+    })
+}
+
+fn ringshot_end_to_end(
+    wire: &Wire,
+    o: &WireOptions,
+    case: (BackendChoice, bool, usize),
+    place: &Placement,
+    stop: &AtomicBool,
+) -> Result<WireRow, WireError> {
+    let bind = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, 0));
+    let mut rb = RecvConfig::builder(bind).rcvbuf(64 << 20);
+    if let Some(c) = place.rx_core {
+        rb = rb.rx_core(c);
+    }
+    let rcfg = rb.build().map_err(|e| BenchError::Config(e.to_string()))?;
+    let rx = wire
+        .in_far(move || crate::recv::Receiver::spawn(rcfg))?
+        .map_err(BenchError::Receiver)?;
+    let cfg = sender_config(o, case, rx.local_addr(), place)?;
+    let before = wire.far_rx_packets()?;
+    let rep = run_sender(wire, cfg, o, stop);
+    let got = super::drain_and_stop(rx, Duration::from_millis(150))?;
+    let rep = rep?;
+    let crossed = wire.far_rx_packets()?.saturating_sub(before);
+    let delivered = got.packets - got.duplicates;
+    Ok(WireRow {
+        sender: "ringshot".into(),
+        backend: rep.backend.into(),
+        gso: case.1,
+        payload: case.2,
+        mode: Mode::EndToEnd,
+        sent: rep.packets,
+        crossed,
+        delivered: Some(delivered),
+        lost: Some(rep.packets.saturating_sub(delivered)),
+        seconds: rep.seconds,
+        pps: got.pps,
+        gbps: got.pps * case.2 as f64 * 8.0 / 1e9,
+        cpu_ns_per_packet: Some(rep.cpu_ns as f64 / delivered.max(1) as f64),
+        submit_ns: Some(rep.submit_ns),
+        raw_ratio: None,
+        hist: Some(RowHist {
+            hist: rep.submit_hist.clone(),
+            started: rep.started,
+        }),
+    })
+}
+
+/// The four raw loops at `payload`, appended to `rows` (a loop that fails is a skip reason).
+#[allow(clippy::too_many_arguments)]
+fn raw_rows(
+    wire: &Wire,
+    o: &WireOptions,
+    payload: usize,
+    drop_dest: SocketAddr,
+    place: &Placement,
+    stop: &AtomicBool,
+    progress: &mut impl FnMut(&str),
+    rows: &mut Vec<WireRow>,
+    skipped: &mut Vec<String>,
+) -> Result<(), WireError> {
+    for sys in [
+        RawSyscall::Sendmsg,
+        RawSyscall::Sendmmsg,
+        RawSyscall::UringSendmsg,
+        RawSyscall::GsoSendmsg,
+    ] {
+        check(stop)?;
+        progress(&format!("raw {} loop {payload} B", raw_name(sys)));
+        match raw_row(wire, o, sys, payload, drop_dest, place) {
+            Ok(row) => rows.push(row),
+            Err(e) => skipped.push(format!("raw {}: {e}", raw_name(sys))),
+        }
+    }
+    Ok(())
+}
+
+fn raw_row(
+    wire: &Wire,
+    o: &WireOptions,
+    sys: RawSyscall,
+    payload: usize,
+    dest: SocketAddr,
+    place: &Placement,
+) -> Result<WireRow, WireError> {
+    let before = wire.far_rx_packets()?;
+    let (secs, batch, core) = (o.case_secs, o.batch, place.tx_core);
+    let r = wire
+        .in_near(move || {
+            if let Some(c) = core {
+                core_affinity::set_for_current(core_affinity::CoreId { id: c });
+            }
+            let sock = std::net::UdpSocket::bind("0.0.0.0:0")?;
+            sock.connect(dest)?;
+            raw_send_loop(sys, &sock, payload, batch, secs)
+        })?
+        .map_err(|e| WireError::Setup(format!("raw {}: {e}", raw_name(sys))))?;
+    std::thread::sleep(Duration::from_millis(100));
+    let crossed = wire.far_rx_packets()?.saturating_sub(before);
+    let pps = crossed as f64 / r.seconds.max(1e-9);
+    Ok(WireRow {
+        sender: "raw".into(),
+        backend: raw_name(sys).into(),
+        gso: sys == RawSyscall::GsoSendmsg,
+        payload,
+        mode: Mode::SenderSide,
+        sent: r.datagrams,
+        crossed,
+        delivered: None,
+        lost: None,
+        seconds: r.seconds,
+        pps,
+        gbps: pps * payload as f64 * 8.0 / 1e9,
+        cpu_ns_per_packet: None,
+        submit_ns: None,
+        raw_ratio: None,
+        hist: None,
+    })
+}

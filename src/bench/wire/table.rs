@@ -1,0 +1,143 @@
+//! The wire suite's goals, judged on one run's rows, and its text table.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{Mode, WireRow};
+
+/// One goal and whether this run met it (`None`: a number it needs was not measured).
+#[derive(Debug, Clone, Serialize)]
+pub struct WireGoal {
+    pub goal: String,
+    pub target: f64,
+    pub measured: Option<f64>,
+    pub pass: Option<bool>,
+}
+
+fn side(rows: &[WireRow], payload: usize) -> impl Iterator<Item = &WireRow> {
+    rows.iter()
+        .filter(move |r| r.mode == Mode::SenderSide && r.payload == payload)
+}
+
+fn best(it: impl Iterator<Item = f64>) -> Option<f64> {
+    it.fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+}
+
+fn goal(goal: String, target: f64, measured: Option<f64>) -> WireGoal {
+    WireGoal {
+        goal,
+        target,
+        measured,
+        pass: measured.map(|m| m >= target),
+    }
+}
+
+/// The suite's goals at every payload measured, from sender-side rows only.
+pub fn goals(rows: &[WireRow]) -> Vec<WireGoal> {
+    let mut payloads: Vec<usize> = rows.iter().map(|r| r.payload).collect();
+    payloads.sort_unstable();
+    payloads.dedup();
+    let mut out = Vec::new();
+    for p in payloads {
+        let ring = |gso: bool| {
+            best(
+                side(rows, p)
+                    .filter(|r| r.sender == "ringshot" && r.gso == gso)
+                    .map(|r| r.pps),
+            )
+        };
+        let peer = best(
+            side(rows, p)
+                .filter(|r| r.sender != "ringshot" && r.sender != "raw")
+                .map(|r| r.pps),
+        );
+        let backend = |b: &str| {
+            side(rows, p)
+                .find(|r| r.sender == "ringshot" && r.backend == b && !r.gso)
+                .map(|r| r.pps)
+        };
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        out.push(goal(
+            format!("{p} B: GSO sender-side ÷ best peer"),
+            2.5,
+            ratio(ring(true), peer),
+        ));
+        out.push(goal(
+            format!("{p} B: best per-datagram backend ÷ best peer"),
+            1.15,
+            ratio(ring(false), peer),
+        ));
+        out.push(goal(
+            format!("{p} B: uring ÷ mmsg per datagram"),
+            1.0,
+            ratio(backend("uring"), backend("mmsg")),
+        ));
+        let worst_raw = side(rows, p)
+            .filter_map(|r| r.raw_ratio)
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.min(x))));
+        out.push(goal(
+            format!("{p} B: every backend ÷ its raw loop (worst)"),
+            0.95,
+            worst_raw,
+        ));
+    }
+    out
+}
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or("-".into(), |x| format!("{x:.prec$}"))
+}
+
+/// The wire table: one line per row, then the goals.
+pub fn wire_table(rows: &[WireRow], goals: &[WireGoal]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<9} {:<14} {:<4} {:>5} {:<12} {:>11} {:>7} {:>8} {:>8} {:>7}",
+        "sender", "backend", "gso", "bytes", "mode", "pps", "Gbit/s", "lost %", "CPU ns/p", "× raw"
+    );
+    for r in rows {
+        let lost = r.lost.map(|l| 100.0 * l as f64 / r.sent.max(1) as f64);
+        let _ = writeln!(
+            s,
+            "{:<9} {:<14} {:<4} {:>5} {:<12} {:>11.0} {:>7.2} {:>8} {:>8} {:>7}",
+            r.sender,
+            r.backend,
+            if r.gso { "on" } else { "off" },
+            r.payload,
+            match r.mode {
+                Mode::SenderSide => "sender-side",
+                Mode::EndToEnd => "end-to-end",
+            },
+            r.pps,
+            r.gbps,
+            opt(lost, 2),
+            opt(r.cpu_ns_per_packet, 0),
+            opt(r.raw_ratio, 2),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{:<48} {:>7} {:>9}  result",
+        "goal (this run)", "target", "measured"
+    );
+    for g in goals {
+        let _ = writeln!(
+            s,
+            "{:<48} {:>7.2} {:>9}  {}",
+            g.goal,
+            g.target,
+            opt(g.measured, 2),
+            match g.pass {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "not measured",
+            }
+        );
+    }
+    s
+}

@@ -1,0 +1,262 @@
+//! Raw send loops: the bare syscall each backend is built on, with the same batch and nothing
+//! else (no slab, no sequence numbers, no metrics), so a benchmark can show a backend's own
+//! overhead as the ratio of its rate to its raw loop's.
+//!
+//! Every loop sends the same `payload`-byte buffer over a connected UDP socket until `duration`
+//! has passed, checking the clock once per call (one call carries a whole batch).
+
+use std::io;
+use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+/// The syscall a raw loop repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawSyscall {
+    /// One `sendmsg` per datagram (the `send` backend's call).
+    Sendmsg,
+    /// One `sendmmsg` of `batch` datagrams (the `mmsg` backend's call).
+    Sendmmsg,
+    /// `batch` IORING_OP_SENDMSG entries per `io_uring_enter`, waiting for all (the `uring`
+    /// backend's op).
+    UringSendmsg,
+    /// One `sendmsg` carrying up to `batch` datagrams as a UDP_SEGMENT super-packet (the GSO path
+    /// of every backend).
+    GsoSendmsg,
+}
+
+/// What a raw loop did.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct RawResult {
+    /// Datagrams the kernel accepted.
+    pub datagrams: u64,
+    /// Syscalls made.
+    pub calls: u64,
+    /// Calls (or completions) that failed, e.g. ENOBUFS.
+    pub errors: u64,
+    pub seconds: f64,
+}
+
+/// Largest number of segments one UDP_SEGMENT send may carry.
+const MAX_GSO_SEGMENTS: usize = 64;
+
+/// Segments per GSO send of `payload`-byte datagrams at batch `batch`: bounded by the batch,
+/// by the kernel's segment limit and by one IP datagram's 65,507 bytes of UDP payload.
+pub fn gso_segments(payload: usize, batch: usize) -> usize {
+    batch
+        .min(MAX_GSO_SEGMENTS)
+        .min(65_507 / payload.max(1))
+        .max(1)
+}
+
+/// Runs the raw loop `kind` on connected socket `sock` for `duration`.
+pub fn raw_send_loop(
+    kind: RawSyscall,
+    sock: &UdpSocket,
+    payload: usize,
+    batch: usize,
+    duration: Duration,
+) -> io::Result<RawResult> {
+    let batch = batch.clamp(1, 1024);
+    match kind {
+        RawSyscall::Sendmsg => sendmsg_loop(sock, payload, 1, false, duration),
+        RawSyscall::GsoSendmsg => {
+            let segs = gso_segments(payload, batch);
+            sendmsg_loop(sock, payload, segs, true, duration)
+        }
+        RawSyscall::Sendmmsg => sendmmsg_loop(sock, payload, batch, duration),
+        RawSyscall::UringSendmsg => uring_loop(sock, payload, batch, duration),
+    }
+}
+
+/// A `msghdr` for one connected send of `iov`, with `control` as its cmsg buffer if any.
+fn msghdr(iov: &mut libc::iovec, control: Option<&mut [u8]>) -> libc::msghdr {
+    // SAFETY: msghdr is plain old data; all-zero is a valid empty header.
+    let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+    h.msg_iov = iov;
+    h.msg_iovlen = 1;
+    if let Some(c) = control {
+        h.msg_control = c.as_mut_ptr().cast();
+        h.msg_controllen = c.len() as _;
+    }
+    h
+}
+
+/// Fills `buf` with one UDP_SEGMENT cmsg of `size` and returns its length.
+fn gso_cmsg(buf: &mut [u8; 64], size: u16) -> usize {
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as usize;
+    assert!(space <= buf.len(), "cmsg space");
+    let mut iov = libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    };
+    let h = msghdr(&mut iov, Some(&mut buf[..space]));
+    // SAFETY: `h` points at `buf[..space]`, which is large enough for one u16 cmsg (checked
+    // above), so CMSG_FIRSTHDR is non-null and CMSG_DATA stays inside `buf`.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&h);
+        (*c).cmsg_level = libc::SOL_UDP;
+        (*c).cmsg_type = libc::UDP_SEGMENT;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), size);
+    }
+    space
+}
+
+fn sendmsg_loop(
+    sock: &UdpSocket,
+    payload: usize,
+    segs: usize,
+    gso: bool,
+    duration: Duration,
+) -> io::Result<RawResult> {
+    let mut data = vec![0x5au8; payload * segs];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut cbuf = [0u8; 64];
+    let control = if gso {
+        let size = u16::try_from(payload)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "payload over 65535"))?;
+        let n = gso_cmsg(&mut cbuf, size);
+        Some(&mut cbuf[..n])
+    } else {
+        None
+    };
+    let h = msghdr(&mut iov, control);
+    let fd = sock.as_raw_fd();
+    let mut r = RawResult::default();
+    let t0 = Instant::now();
+    while t0.elapsed() < duration {
+        r.calls += 1;
+        // SAFETY: `h` points at `iov`, `data` and `cbuf`, all alive and unmoved for the loop.
+        let n = unsafe { libc::sendmsg(fd, &h, 0) };
+        if n < 0 {
+            r.errors += 1;
+        } else {
+            r.datagrams += segs as u64;
+        }
+    }
+    r.seconds = t0.elapsed().as_secs_f64();
+    Ok(r)
+}
+
+fn sendmmsg_loop(
+    sock: &UdpSocket,
+    payload: usize,
+    batch: usize,
+    duration: Duration,
+) -> io::Result<RawResult> {
+    let mut data = vec![0x5au8; payload];
+    let mut iovs: Vec<libc::iovec> = (0..batch)
+        .map(|_| libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: payload,
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|iov| libc::mmsghdr {
+            msg_hdr: msghdr(iov, None),
+            msg_len: 0,
+        })
+        .collect();
+    let fd = sock.as_raw_fd();
+    let mut r = RawResult::default();
+    let t0 = Instant::now();
+    while t0.elapsed() < duration {
+        r.calls += 1;
+        // SAFETY: `msgs` holds `batch` headers pointing at `iovs` and `data`, alive for the loop.
+        let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), batch as u32, 0) };
+        if n < 0 {
+            r.errors += 1;
+        } else {
+            r.datagrams += n as u64;
+        }
+    }
+    r.seconds = t0.elapsed().as_secs_f64();
+    Ok(r)
+}
+
+fn uring_loop(
+    sock: &UdpSocket,
+    payload: usize,
+    batch: usize,
+    duration: Duration,
+) -> io::Result<RawResult> {
+    use io_uring::{opcode, types, IoUring};
+    let mut ring = IoUring::new((batch as u32).next_power_of_two().max(8))?;
+    let mut data = vec![0x5au8; payload];
+    let mut iovs: Vec<libc::iovec> = (0..batch)
+        .map(|_| libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: payload,
+        })
+        .collect();
+    let hdrs: Vec<libc::msghdr> = iovs.iter_mut().map(|iov| msghdr(iov, None)).collect();
+    let fd = types::Fd(sock.as_raw_fd());
+    let mut r = RawResult::default();
+    let t0 = Instant::now();
+    while t0.elapsed() < duration {
+        {
+            let mut sq = ring.submission();
+            for h in &hdrs {
+                let e = opcode::SendMsg::new(fd, h).build();
+                // SAFETY: the entry points at `hdrs`, `iovs` and `data`, which outlive the loop,
+                // and every entry is completed (waited for below) before the next round reuses it.
+                unsafe { sq.push(&e) }.map_err(|_| io::Error::other("submission queue full"))?;
+            }
+        }
+        r.calls += 1;
+        ring.submit_and_wait(batch)?;
+        for cqe in ring.completion() {
+            if cqe.result() < 0 {
+                r.errors += 1;
+            } else {
+                r.datagrams += 1;
+            }
+        }
+    }
+    r.seconds = t0.elapsed().as_secs_f64();
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gso_segments_respect_batch_kernel_limit_and_ip_size() {
+        assert_eq!(gso_segments(1472, 64), 44);
+        assert_eq!(gso_segments(64, 64), 64);
+        assert_eq!(gso_segments(64, 8), 8);
+        assert_eq!(gso_segments(65_507, 64), 1);
+    }
+
+    #[test]
+    fn every_raw_loop_delivers_to_a_loopback_receiver() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.connect(rx.local_addr().unwrap()).unwrap();
+        for kind in [
+            RawSyscall::Sendmsg,
+            RawSyscall::Sendmmsg,
+            RawSyscall::UringSendmsg,
+            RawSyscall::GsoSendmsg,
+        ] {
+            let r = raw_send_loop(kind, &tx, 200, 8, Duration::from_millis(20)).unwrap();
+            assert!(r.datagrams > 0 && r.calls > 0, "{kind:?}: {r:?}");
+            let mut buf = [0u8; 2048];
+            let mut got = 0;
+            while let Ok(n) = rx.recv(&mut buf) {
+                assert_eq!(n, 200, "{kind:?}: GSO must arrive cut to the payload size");
+                got += 1;
+            }
+            assert!(got > 0, "{kind:?}: nothing arrived");
+        }
+    }
+}

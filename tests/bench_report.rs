@@ -1,0 +1,187 @@
+//! The report writer and the wire suite's goals on hand-made rows: no root, no timing. The JSON has
+//! every documented field, the SVGs parse as XML, and ratios and goals come from the numbers given.
+// The report's wire tables and plots exist where the wire suite builds (Linux).
+#![cfg(ringshot_netns)]
+
+use ringshot::bench::report::{wire_markdown, write_wire, ReportWriter, REPORT_FIELDS};
+use ringshot::bench::wire::{
+    fill_raw_ratios, goals, wire_table, Mode, RowHist, WireReport, WireRow,
+};
+
+fn row(sender: &str, backend: &str, gso: bool, payload: usize, mode: Mode, pps: f64) -> WireRow {
+    let mut hist = None;
+    if sender == "ringshot" {
+        let mut h = ringshot::stats::latency_histogram();
+        for v in 1..=1000u64 {
+            h.record(v * 1000).unwrap();
+        }
+        hist = Some(RowHist {
+            hist: h,
+            started: std::time::SystemTime::now(),
+        });
+    }
+    WireRow {
+        sender: sender.into(),
+        backend: backend.into(),
+        gso,
+        payload,
+        mode,
+        sent: 1000,
+        crossed: 1000,
+        delivered: (mode == Mode::EndToEnd).then_some(900),
+        lost: (mode == Mode::EndToEnd).then_some(100),
+        seconds: 1.0,
+        pps,
+        gbps: pps * payload as f64 * 8e-9,
+        cpu_ns_per_packet: None,
+        submit_ns: None,
+        raw_ratio: None,
+        hist,
+    }
+}
+
+fn sample() -> WireReport {
+    let s = Mode::SenderSide;
+    let mut rows = vec![
+        row("ringshot", "mmsg", false, 1472, s, 900.0),
+        row("ringshot", "uring", false, 1472, s, 800.0),
+        row("ringshot", "uring", true, 1472, s, 2000.0),
+        row("ringshot", "mmsg", false, 1472, Mode::EndToEnd, 400.0),
+        row("raw", "sendmmsg", false, 1472, s, 1000.0),
+        row("raw", "uring-sendmsg", false, 1472, s, 1000.0),
+        row("raw", "gso-sendmsg", true, 1472, s, 1600.0),
+        row("sockperf", "-", false, 1472, s, 1000.0),
+        row("spead2", "-", false, 1472, s, 500.0),
+    ];
+    fill_raw_ratios(&mut rows);
+    let goals = goals(&rows);
+    WireReport {
+        case_seconds: 1.0,
+        batch: 64,
+        placement: "test".into(),
+        topology: "none".into(),
+        rows,
+        skipped: vec!["iperf3: not installed".into()],
+        goals,
+        profiles: Vec::new(),
+        profile_summaries: Vec::new(),
+    }
+}
+
+#[test]
+fn ratios_and_goals_come_from_the_measured_numbers() {
+    let r = sample();
+    let ratio = |b: &str, gso: bool| {
+        r.rows
+            .iter()
+            .find(|x| {
+                x.sender == "ringshot"
+                    && x.backend == b
+                    && x.gso == gso
+                    && x.mode == Mode::SenderSide
+            })
+            .unwrap()
+            .raw_ratio
+            .unwrap()
+    };
+    assert_eq!(ratio("mmsg", false), 0.9);
+    assert_eq!(ratio("uring", false), 0.8);
+    assert_eq!(ratio("uring", true), 1.25);
+    assert!(r
+        .rows
+        .iter()
+        .filter(|x| x.mode == Mode::EndToEnd)
+        .all(|x| x.raw_ratio.is_none()));
+    let g: Vec<(f64, bool)> = r
+        .goals
+        .iter()
+        .map(|g| (g.measured.unwrap(), g.pass.unwrap()))
+        .collect();
+    // GSO ÷ best peer = 2000/1000; per-datagram best ÷ best peer = 900/1000; uring ÷ mmsg = 800/900;
+    // worst raw ratio = 0.8.
+    assert_eq!(g[0], (2.0, false));
+    assert_eq!(g[1], (0.9, false));
+    assert!((g[2].0 - 800.0 / 900.0).abs() < 1e-12 && !g[2].1);
+    assert_eq!(g[3], (0.8, false));
+    let t = wire_table(&r.rows, &r.goals);
+    assert_eq!(t.lines().count(), 1 + r.rows.len() + 1 + r.goals.len());
+    assert!(t.contains("MISSED"));
+}
+
+#[test]
+fn the_report_folder_has_every_field_and_valid_svgs() {
+    let r = sample();
+    let dir = std::env::temp_dir().join(format!("ringshot-report-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut w = ReportWriter::create(&dir).unwrap();
+    write_wire(&mut w, &r).unwrap();
+    w.text("summary.md", &wire_markdown(&r)).unwrap();
+    let mut suites = serde_json::Map::new();
+    suites.insert("wire".into(), serde_json::to_value(&r).unwrap());
+    w.report_json(&["ringshot".into(), "bench".into()], "test", suites)
+        .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    for f in REPORT_FIELDS {
+        assert!(json.get(f).is_some(), "report.json lacks {f}");
+    }
+    for f in ["kernel", "cpus", "cpu_model", "memory_kib", "load_average"] {
+        assert!(json["machine"].get(f).is_some(), "machine lacks {f}");
+    }
+    let row0 = &json["wire"]["rows"][0];
+    for f in [
+        "sender",
+        "backend",
+        "gso",
+        "payload",
+        "mode",
+        "sent",
+        "crossed",
+        "delivered",
+        "lost",
+        "seconds",
+        "pps",
+        "gbps",
+        "cpu_ns_per_packet",
+        "submit_ns",
+        "raw_ratio",
+    ] {
+        assert!(row0.get(f).is_some(), "row lacks {f}");
+    }
+    for f in [
+        "case_seconds",
+        "batch",
+        "placement",
+        "topology",
+        "rows",
+        "skipped",
+        "goals",
+    ] {
+        assert!(json["wire"].get(f).is_some(), "wire lacks {f}");
+    }
+    let files: Vec<String> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        files.contains(&"report.json".to_string()) && files.contains(&"summary.md".to_string())
+    );
+    // Four ringshot rows have histograms: one log each.
+    assert_eq!(files.iter().filter(|f| f.ends_with(".hlog")).count(), 4);
+    let svgs: Vec<_> = files.iter().filter(|f| f.ends_with(".svg")).collect();
+    assert_eq!(svgs.len(), 3, "{files:?}");
+    for f in svgs {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+    }
+    let hlog =
+        std::fs::read_to_string(dir.join(files.iter().find(|f| f.ends_with(".hlog")).unwrap()))
+            .unwrap();
+    assert!(hlog.contains("#[StartTime:") && hlog.lines().any(|l| l.starts_with("Tag=submit_ns,")));
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(md.contains("| ringshot | uring | on | 1472 | sender-side | 2000 |"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

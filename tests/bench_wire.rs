@@ -1,0 +1,188 @@
+//! The wire suite's setup and teardown, and a tiny run of it, where root and the tools
+//! (iproute2, ethtool, nftables) are present; otherwise each test prints why it skipped.
+//! Benchmark figures are never asserted: only counts, fields and ratios computed from them.
+// The wire needs Linux network namespaces, veth and nftables.
+#![cfg(ringshot_netns)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ringshot::bench::report::{write_wire, ReportWriter, REPORT_FIELDS};
+use ringshot::bench::wire::netns::{list_namespaces, unavailable_reason};
+use ringshot::bench::wire::{run_wire, Mode, Wire, WireError, WireOptions};
+use ringshot::bench::Placement;
+use ringshot::BackendChoice;
+
+/// One wire per process at a time (the names carry the pid).
+static ONE_WIRE: Mutex<()> = Mutex::new(());
+
+fn skip() -> bool {
+    if let Some(r) = unavailable_reason() {
+        println!("SKIPPED: the wire suite {r}");
+        return true;
+    }
+    false
+}
+
+fn gone(w_names: &[String]) -> bool {
+    let now = list_namespaces();
+    w_names.iter().all(|n| !now.contains(n))
+}
+
+#[test]
+fn the_wire_counts_exactly_what_crosses_and_is_removed() {
+    if skip() {
+        return;
+    }
+    let _g = ONE_WIRE.lock().unwrap_or_else(|e| e.into_inner());
+    let w = Wire::setup().expect("setup");
+    let names = vec![w.near_ns.clone(), w.far_ns.clone()];
+    assert!(names.iter().all(|n| list_namespaces().contains(n)));
+    // Sender-side: 100 datagrams to the drop port cross and are dropped, counted exactly by the
+    // rule (the interface may also see a stray IGMP report of the new link).
+    let before = w.dropped_packets().unwrap();
+    let rx_before = w.far_rx_packets().unwrap();
+    let dest = SocketAddr::new(w.far_addr.into(), Wire::DROP_PORT);
+    w.in_near(|| {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        for _ in 0..100 {
+            s.send_to(&[7u8; 1472], dest).unwrap();
+        }
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(w.dropped_packets().unwrap() - before, 100);
+    let crossed = w.far_rx_packets().unwrap() - rx_before;
+    assert!((100..=104).contains(&crossed), "{crossed}");
+    // End to end: a socket in the far namespace receives from the near one.
+    let rx = w
+        .in_far(|| {
+            let s = UdpSocket::bind(SocketAddr::new(w.far_addr.into(), 0)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s
+        })
+        .unwrap();
+    let to = rx.local_addr().unwrap();
+    w.in_near(|| {
+        UdpSocket::bind("0.0.0.0:0")
+            .unwrap()
+            .send_to(b"hello", to)
+            .unwrap()
+    })
+    .unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = rx.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello");
+    assert_eq!(from.ip(), std::net::IpAddr::from(w.near_addr));
+    drop(w);
+    assert!(
+        gone(&names),
+        "namespaces left behind: {:?}",
+        list_namespaces()
+    );
+}
+
+#[test]
+fn a_panic_while_the_wire_is_up_still_removes_it() {
+    if skip() {
+        return;
+    }
+    let _g = ONE_WIRE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut names = Vec::new();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let w = Wire::setup().expect("setup");
+        names = vec![w.near_ns.clone(), w.far_ns.clone()];
+        panic!("a case failed");
+    }));
+    assert!(r.is_err());
+    assert_eq!(names.len(), 2);
+    assert!(
+        gone(&names),
+        "namespaces left behind: {:?}",
+        list_namespaces()
+    );
+}
+
+#[test]
+fn a_stop_request_ends_the_suite_and_removes_the_wire() {
+    if skip() {
+        return;
+    }
+    let _g = ONE_WIRE.lock().unwrap_or_else(|e| e.into_inner());
+    let stop = AtomicBool::new(true);
+    let r = run_wire(&WireOptions::default(), &Placement::auto(), &stop, |_| {});
+    assert!(matches!(r, Err(WireError::Interrupted)), "{r:?}");
+    let pid = std::process::id();
+    assert!(
+        !list_namespaces()
+            .iter()
+            .any(|n| n.starts_with(&format!("rsw-{pid}-"))),
+        "{:?}",
+        list_namespaces()
+    );
+}
+
+#[test]
+fn a_tiny_wire_run_fills_every_row_and_its_report() {
+    if skip() {
+        return;
+    }
+    let _g = ONE_WIRE.lock().unwrap_or_else(|e| e.into_inner());
+    let o = WireOptions {
+        case_secs: Duration::from_millis(300),
+        payloads: vec![1472],
+        backends: vec![BackendChoice::Mmsg],
+        peers: false,
+        ..WireOptions::default()
+    };
+    let stop = AtomicBool::new(false);
+    let mut steps = 0;
+    let r = run_wire(&o, &Placement::auto(), &stop, |_| steps += 1).expect("wire run");
+    assert_eq!(steps, ringshot::bench::wire::planned_steps(&o));
+    let ring: Vec<_> = r.rows.iter().filter(|x| x.sender == "ringshot").collect();
+    let raw: Vec<_> = r.rows.iter().filter(|x| x.sender == "raw").collect();
+    assert_eq!(ring.len(), 4, "{:?}", r.rows);
+    assert_eq!(raw.len(), 4, "{:?}", r.rows);
+    for x in &r.rows {
+        assert!(x.sent > 0 && x.crossed > 0, "{x:?}");
+        // Nothing but the stream crosses the wire (no IPv6, a permanent neighbour entry), bar
+        // a few control datagrams of the engine.
+        assert!(x.crossed <= x.sent + 8, "{x:?}");
+        if x.mode == Mode::SenderSide {
+            assert!((x.pps - x.crossed as f64 / x.seconds).abs() < 1e-6 * x.pps.max(1.0));
+        } else {
+            assert!(x.delivered.unwrap() <= x.sent);
+            assert_eq!(x.lost.unwrap(), x.sent - x.delivered.unwrap());
+        }
+    }
+    // Each sender-side row's ratio is its rate over its raw loop's, from the measured numbers.
+    for x in ring.iter().filter(|x| x.mode == Mode::SenderSide) {
+        let sys = if x.gso { "gso-sendmsg" } else { "sendmmsg" };
+        let base = raw.iter().find(|y| y.backend == sys).unwrap();
+        assert!((x.raw_ratio.unwrap() - x.pps / base.pps).abs() < 1e-9);
+    }
+    let dir = std::env::temp_dir().join(format!("ringshot-wire-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut w = ReportWriter::create(&dir).unwrap();
+    write_wire(&mut w, &r).unwrap();
+    let mut suites = serde_json::Map::new();
+    suites.insert("wire".into(), serde_json::to_value(&r).unwrap());
+    w.report_json(&["test".into()], &r.placement, suites)
+        .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    for f in REPORT_FIELDS {
+        assert!(json.get(f).is_some(), "report.json lacks {f}");
+    }
+    assert_eq!(json["wire"]["rows"].as_array().unwrap().len(), 8);
+    let svgs: Vec<_> = w.files().iter().filter(|f| f.ends_with(".svg")).collect();
+    assert_eq!(svgs.len(), 3, "{:?}", w.files());
+    for f in svgs {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    assert_eq!(w.files().iter().filter(|f| f.ends_with(".hlog")).count(), 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
