@@ -262,6 +262,11 @@ fn interval_reports_lines_and_json() {
         rows.iter().any(|r| r["lateness_max_ns"].is_u64()),
         "paced: lateness shown {s}"
     );
+    // The engine cuts once more as it ends: the last interval has its figures too.
+    assert!(
+        rows.last().unwrap()["submit_p99_ns"].is_u64(),
+        "the last interval lacks its submit p99: {s}"
+    );
     let out = finish(rx);
     let r = json_of(&out);
     let rows = r["intervals"].as_array().expect("recv intervals[]");

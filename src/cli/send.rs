@@ -339,7 +339,8 @@ fn watch(tx: &SourceSender, signals: &StopSignals, intervals: &mut Intervals) {
         }
     }
     progress.finish();
-    intervals.finish(sample(tx, false));
+    // The engine cuts once more as it ends, so the last interval has its figures as well.
+    intervals.finish(sample(tx, true));
 }
 
 /// Asks the engine to cut an interval and waits (briefly) for it; a paused engine gives no
@@ -348,8 +349,9 @@ fn cut(tx: &SourceSender) -> Sample {
     let before = tx.live().cuts;
     tx.request_cut();
     for _ in 0..40 {
+        // A finished engine made its last cut as it ended: those are this interval's figures.
         if tx.live().cuts != before || tx.is_finished() {
-            return sample(tx, tx.live().cuts != before);
+            return sample(tx, true);
         }
         std::thread::sleep(Duration::from_millis(5));
     }

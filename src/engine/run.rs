@@ -94,6 +94,9 @@ impl Engine {
             ending = self.drain();
         }
         self.wind_down();
+        // The last interval gets its figures too: one final cut once nothing more will leave.
+        self.shared.live.request_cut();
+        self.publish_live(&sched);
         let cpu = sys::thread_cpu_ns().saturating_sub(cpu0);
         let report = self.report(&sched, cpu, &ending);
         self.outcome(ending, report)
