@@ -37,8 +37,9 @@ mod unix;
 mod windows;
 
 pub(crate) mod probe;
-// Raw syscall loops the wire benchmark measures each backend against (io_uring, GSO: Linux).
-#[cfg(ringshot_uring)]
+// Raw syscall loops the wire benchmark measures each backend against (io_uring, GSO: Linux);
+// only the benchmark suites (the `cli` feature) use them.
+#[cfg(all(ringshot_uring, feature = "cli"))]
 pub(crate) mod rawloop;
 pub(crate) mod rx;
 #[cfg(test)]
