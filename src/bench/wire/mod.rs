@@ -10,7 +10,7 @@
 //!   it delivered over its first-to-last-packet time, and loss is counted.
 //!
 //! Every ringshot backend × GSO × payload runs both ways, and each sender-side row stands beside a
-//! raw loop of the same syscall with the same batch ([`crate::sys::rawloop`]), so the table shows
+//! raw loop of the same syscall with the same batch (`src/sys/rawloop.rs`), so the table shows
 //! the engine's overhead as a ratio. The peers (sockperf `tp`, spead2's sender; iperf3 end to end)
 //! run in the same setup; one that is missing is skipped with the reason.
 
