@@ -38,6 +38,9 @@ pub(crate) struct Cqe {
 pub(crate) const F_MORE: u32 = 1 << 1;
 pub(crate) const F_NOTIF: u32 = 1 << 3;
 
+/// IORING_ENTER_GETEVENTS (the io-uring crate keeps its copy private).
+const ENTER_GETEVENTS: u32 = 1;
+
 /// The flag bits above are the kernel's (checked against the io-uring crate's readers).
 #[cfg(test)]
 #[test]
@@ -76,6 +79,10 @@ pub(crate) trait Ring: Send {
 
 /// Builds the ring for `cfg`: an SQ of two batches, a CQ with room for two completions (result
 /// and notification) per slot, SQPOLL when asked for.
+///
+/// Without SQPOLL the ring is first asked for deferred task work (SINGLE_ISSUER |
+/// DEFER_TASKRUN, kernel 6.1+), created disabled so that the thread that first enters it (the
+/// engine's) becomes its one submitter; a kernel that refuses gets a plain ring.
 pub(crate) fn build(cfg: &crate::SenderConfig, slots: usize) -> io::Result<IoUring> {
     let sq_entries = (2 * cfg.batch).next_power_of_two().clamp(64, 4096) as u32;
     let cq_entries = (2 * slots)
@@ -88,8 +95,20 @@ pub(crate) fn build(cfg: &crate::SenderConfig, slots: usize) -> io::Result<IoUri
         if let Some(cpu) = cfg.sqpoll_cpu {
             builder.setup_sqpoll_cpu(cpu);
         }
+        return builder.build(sq_entries);
     }
-    builder.build(sq_entries)
+    let mut deferred = builder.clone();
+    deferred
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_r_disabled();
+    match deferred.build(sq_entries) {
+        Ok(ring) => Ok(ring),
+        Err(e) => {
+            log::debug!("uring: no deferred task work ({e}); a plain ring");
+            builder.build(sq_entries)
+        }
+    }
 }
 
 /// A real io_uring. SQEs are staged and published together in [`Ring::enter`], so an SQPOLL
@@ -99,6 +118,11 @@ pub(crate) fn build(cfg: &crate::SenderConfig, slots: usize) -> io::Result<IoUri
 pub(crate) struct RealRing {
     ring: IoUring,
     ext_arg: bool,
+    /// DEFER_TASKRUN: completions that need task work (a linked follower's issue, a parked
+    /// send's retry) advance only in an enter that carries GETEVENTS.
+    defer: bool,
+    /// The ring was created disabled and still waits for its submitter's first enter.
+    disabled: bool,
     /// Entries without IO_LINK, and whether each links to the next one staged.
     staged: Vec<squeue::Entry>,
     links: Vec<bool>,
@@ -108,9 +132,12 @@ impl RealRing {
     pub(crate) fn new(ring: IoUring) -> RealRing {
         let ext_arg = ring.params().is_feature_ext_arg();
         let capacity = ring.params().sq_entries() as usize;
+        let defer = ring.params().is_setup_single_issuer();
         RealRing {
             ring,
             ext_arg,
+            defer,
+            disabled: defer,
             staged: Vec::with_capacity(capacity),
             links: Vec::with_capacity(capacity),
         }
@@ -152,8 +179,22 @@ impl Ring for RealRing {
     }
 
     fn enter(&mut self, want: usize, timeout: Duration) -> io::Result<()> {
+        if self.disabled {
+            // The calling thread becomes the ring's only submitter.
+            self.ring.submitter().register_enable_rings()?;
+            self.disabled = false;
+        }
         self.publish();
-        let r = if want == 0 {
+        let r = if want == 0 && self.defer {
+            let n = self.ring.submission().len() as u32;
+            // SAFETY: no argument pointer is passed; the SQEs it submits were published by
+            // `publish`, whose entries came through `Ring::push` with their pointers kept alive.
+            unsafe {
+                self.ring
+                    .submitter()
+                    .enter::<libc::sigset_t>(n, 0, ENTER_GETEVENTS, None)
+            }
+        } else if want == 0 {
             self.ring.submitter().submit()
         } else if self.ext_arg {
             let ts = types::Timespec::new()
