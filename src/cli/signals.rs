@@ -4,8 +4,8 @@
 //! first is being handled exits at once.
 //!
 //! The `signal-hook` crate registers the handlers: its `flag` API is safe and async-signal-safe,
-//! whereas registering a handler through `nix` needs `unsafe`, which the command-line code does
-//! not contain.
+//! whereas `nix`'s registration is not a safe function, and the command-line code calls only safe
+//! ones.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

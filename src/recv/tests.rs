@@ -1,6 +1,7 @@
 //! Receiver tests on real loopback sockets (port 0), for each backend.
 
 use super::*;
+use crate::sys::rx::RxOptions;
 use crate::wire::header::{Packet, HEADER_LEN};
 
 const LOOPBACK: &str = "127.0.0.1:0";

@@ -83,9 +83,8 @@ impl SimBackend {
 
 fn read_seq(slab: &Slab, slot: u32) -> u64 {
     let mut hdr = [0u8; HEADER_LEN];
-    // SAFETY: the engine holds this slot's token while the backend has the slot, so nobody
-    // writes it during this read (the same contract real backends read under); the slot is at
-    // least HEADER_LEN bytes long and `hdr` does not overlap the slab.
+    // The engine parks the slot's token while the backend has it (the real backends' contract).
+    // SAFETY: nobody writes the slot meanwhile; it holds ≥ HEADER_LEN bytes; `hdr` is separate.
     unsafe { std::ptr::copy_nonoverlapping(slab.slot_ptr(slot), hdr.as_mut_ptr(), HEADER_LEN) };
     header::Packet::new_unchecked(&hdr[..]).seq()
 }

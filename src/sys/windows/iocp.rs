@@ -95,8 +95,7 @@ impl<S: WinSys> IocpBackend<S> {
     /// Associates `sock` with a new completion port and readies one OVERLAPPED per slab slot.
     /// Returns the backend and whether FILE_SKIP_COMPLETION_PORT_ON_SUCCESS was accepted.
     pub(crate) fn new(sock: UdpSocket, slab: Arc<Slab>, sys: S) -> io::Result<Self> {
-        // SAFETY: INVALID_HANDLE_VALUE with no existing port creates a new port; nothing else is
-        // read.
+        // SAFETY: INVALID_HANDLE_VALUE with no port creates a new port; nothing else is read.
         let port =
             unsafe { CreateIoCompletionPort(INVALID_HANDLE_VALUE, std::ptr::null_mut(), 0, 1) };
         if port.is_null() {
@@ -166,9 +165,9 @@ impl<S: WinSys> IocpBackend<S> {
         unsafe { ov.write(OVERLAPPED::default()) };
         let buf = self.slab.slot_ptr(p.slot);
         let sock = raw(&self.sock);
-        // SAFETY: the slot's bytes and OVERLAPPED live in `self.slab` and `self.ovs`, which
-        // outlive the op: they are freed only after its completion was drained, or leaked.
-        // The engine does not touch a slot it handed to the backend until `reap` returns it.
+        // The engine leaves a slot alone until `reap` returns it; slab and OVERLAPPEDs are freed
+        // only after the op's completion was drained (or leaked).
+        // SAFETY: so `buf` and `ov` stay valid and unaliased until this post completes.
         match unsafe { self.sys.post(sock, buf, p.len, ov) } {
             Posted::Done if self.skip_on_success => {
                 m.packets += 1;

@@ -39,8 +39,7 @@ impl SendBackend {
             Some(errno) => Err(io::Error::from_raw_os_error(super::seam::wsa_for(errno))),
             None => {
                 debug_assert!(p.len as usize <= slab.slot_size());
-                // SAFETY: the engine handed this slot to the backend and does not touch it until
-                // `reap` reports it; the slot holds at least `p.len` bytes.
+                // SAFETY: the engine leaves this slot alone until `reap`; it holds ≥ `p.len` bytes.
                 let bytes =
                     unsafe { std::slice::from_raw_parts(slab.slot_ptr(p.slot), p.len as usize) };
                 m.syscalls += 1;

@@ -352,9 +352,9 @@ impl UringBackend {
             gso: op.gso,
             pkts: &op.pkts[..op.count],
         };
-        // SAFETY: the entry points at this op's msghdr storage (boxed, never moved) and at slab
-        // slots the engine keeps parked; both stay untouched until the op's final completion
-        // (result, or notification for zero-copy), and `Drop` leaks them if that never comes.
+        // The entry points at this op's boxed msghdr and at parked slab slots, untouched until
+        // the op's final completion (`Drop` leaks them if it never comes).
+        // SAFETY: those pointers stay valid and unaliased for as long as the kernel may read.
         if !unsafe { self.ring.push(&info, &entry) } {
             return false;
         }
