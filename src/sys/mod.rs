@@ -306,6 +306,12 @@ fn open_uring(
     ))
 }
 
+/// Readiness backends (`send`, `mmsg`, the Windows `send`): the kernel copied every accepted
+/// datagram before the call returned, so `reap` hands every listed slot back at once.
+pub(crate) fn hand_back(finished: &mut Vec<u32>, done: &mut dyn FnMut(u32)) {
+    finished.drain(..).for_each(done);
+}
+
 /// Largest number of segments the kernel takes in one UDP GSO send.
 pub const GSO_MAX_SEGMENTS: usize = 64;
 /// Largest UDP payload of one GSO super-packet.

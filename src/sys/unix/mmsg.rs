@@ -175,10 +175,7 @@ impl<S: SendSys> TxBackend for MmsgBackend<S> {
         done: &mut dyn FnMut(u32),
         _m: &mut TxMetrics,
     ) -> io::Result<()> {
-        // The kernel copied every accepted datagram before `sendmmsg` returned.
-        for slot in self.done.drain(..) {
-            done(slot);
-        }
+        crate::sys::hand_back(&mut self.done, done);
         Ok(())
     }
 

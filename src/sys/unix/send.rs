@@ -144,10 +144,7 @@ impl<S: SendSys> TxBackend for SendBackend<S> {
         done: &mut dyn FnMut(u32),
         _m: &mut TxMetrics,
     ) -> io::Result<()> {
-        // The kernel copied every accepted datagram before `send` returned.
-        for slot in self.done.drain(..) {
-            done(slot);
-        }
+        crate::sys::hand_back(&mut self.done, done);
         Ok(())
     }
 

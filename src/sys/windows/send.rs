@@ -108,9 +108,7 @@ impl TxBackend for SendBackend {
         done: &mut dyn FnMut(u32),
         _m: &mut TxMetrics,
     ) -> io::Result<()> {
-        for slot in self.done.drain(..) {
-            done(slot);
-        }
+        crate::sys::hand_back(&mut self.done, done);
         Ok(())
     }
 
