@@ -124,16 +124,24 @@ fn framing_stamp(c: &mut Criterion) {
 }
 
 /// The sender's unpaced rate over loopback with each framing, against `ringshot` framing in the
-/// same run (interleaved rounds, median of each). Printed, never asserted.
+/// same run (interleaved rounds, median of each), and the TX core's CPU time per packet, which
+/// the receiver sharing the machine disturbs far less than the rate. Printed, never asserted.
 fn framing_rates() {
     // `cargo bench` passes --bench; under `cargo test --all-targets` this is a smoke run.
     let full = std::env::args().any(|a| a == "--bench");
-    let (n, rounds) = if full { (300_000u64, 5) } else { (2_000, 1) };
+    let rounds: usize = std::env::var("RINGSHOT_FRAMING_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 7 } else { 1 });
+    let n = if full { 300_000u64 } else { 2_000 };
     let place = Placement::auto();
     let mut pps: Vec<Vec<f64>> = vec![Vec::new(); Format::ALL.len()];
-    for _ in 0..rounds {
-        for (i, format) in Format::ALL.into_iter().enumerate() {
-            let framing = Framing::of(format);
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); Format::ALL.len()];
+    for round in 0..rounds {
+        // Rotate the order each round so no framing always runs first or last.
+        for k in 0..Format::ALL.len() {
+            let i = (k + round) % Format::ALL.len();
+            let framing = Framing::of(Format::ALL[i]);
             let rx = start_receiver(place.rx_core).expect("receiver");
             let mut b = SenderConfig::builder(rx.local_addr()).framing(framing);
             if let Some(core) = place.tx_core {
@@ -146,6 +154,7 @@ fn framing_rates() {
                 .finish()
                 .expect("sender");
             pps[i].push(report.pps);
+            cpu[i].push(report.cpu_ns as f64 / report.packets.max(1) as f64);
             black_box(
                 drain_and_stop(rx, Duration::from_millis(20))
                     .map(|r| r.packets)
@@ -153,19 +162,23 @@ fn framing_rates() {
             );
         }
     }
-    let median = |v: &mut Vec<f64>| {
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let base = median(&mut pps[0].clone());
+    let (base_pps, base_cpu) = (median(&pps[0]), median(&cpu[0]));
     eprintln!("framing_rates (loopback, 1472-byte datagrams, {n} packets, median of {rounds}):");
+    eprintln!("  framing           pps  x ringshot   tx cpu ns/pkt  x ringshot");
     for (i, format) in Format::ALL.into_iter().enumerate() {
-        let m = median(&mut pps[i]);
+        let (p, c) = (median(&pps[i]), median(&cpu[i]));
         eprintln!(
-            "  {:<8} {:>12.0} pps  {:>6.3} x ringshot",
+            "  {:<8} {:>12.0}  {:>10.3}   {:>13.1}  {:>10.3}",
             format.name(),
-            m,
-            m / base
+            p,
+            p / base_pps,
+            c,
+            c / base_cpu
         );
     }
 }
