@@ -175,7 +175,11 @@ fn framing_rates() {
             v[v.len() / 2]
         };
         let (base_pps, base_cpu) = (median(&pps[0]), median(&cpu[0]));
-        let app = if blank { "app writes nothing" } else { "app fills the pattern" };
+        let app = if blank {
+            "app writes nothing"
+        } else {
+            "app fills the pattern"
+        };
         let gso = if gso { "GSO on" } else { "GSO off" };
         eprintln!(
             "framing_rates (loopback to a socket nobody reads, 1472-byte datagrams, {n} packets, {app}, {gso}, median of {rounds}):"

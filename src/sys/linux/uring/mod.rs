@@ -328,6 +328,12 @@ impl UringBackend {
                 e = e.buf_index(Some(0));
             }
             e.build()
+        } else if !op.gso {
+            // One datagram on the connected socket: SEND spares the kernel the msghdr copy and
+            // iovec import SENDMSG costs per op, which is most of what a per-datagram op adds.
+            debug_assert_eq!(op.count, 1, "without GSO an op carries one datagram");
+            let p = op.pkts[0];
+            opcode::Send::new(types::Fixed(0), slab.slot_ptr(p.slot), p.len).build()
         } else {
             fill_msghdr(
                 &mut op.hdr,
