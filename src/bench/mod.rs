@@ -10,6 +10,7 @@ pub mod peers;
 pub mod profile;
 pub mod report;
 pub mod sdr;
+pub mod series;
 #[cfg(ringshot_netns)]
 pub mod wire;
 
@@ -31,6 +32,7 @@ use crate::engine::{EngineError, PatternSource, SourceSender};
 use crate::recv::{Receiver, RecvConfig, RecvError, RecvReport};
 use crate::stats::Percentiles;
 use crate::SenderConfig;
+pub use series::{Series, SERIES_PERIOD};
 
 /// Where the sender and receiver threads run.
 #[derive(Debug, Clone, Serialize)]
@@ -107,6 +109,9 @@ pub struct CaseResult {
     pub receiver_gro: bool,
     /// Delivered pps ÷ the `send` backend without GSO at the same payload, this run.
     pub ratio_to_send: Option<f64>,
+    /// The sender's and receiver's histograms (interval logs and plots; not in the JSON).
+    #[serde(skip)]
+    pub series: Series,
 }
 
 /// Why a benchmark case failed.
@@ -163,7 +168,8 @@ pub fn loopback_recv_config(
 ) -> Result<RecvConfig, BenchError> {
     let mut b = RecvConfig::builder("127.0.0.1:0".parse::<SocketAddr>().expect("literal"))
         .rcvbuf(rcvbuf)
-        .backend(backend);
+        .backend(backend)
+        .timeline(SERIES_PERIOD);
     if let Some(c) = rx_core {
         b = b.rx_core(c);
     }
@@ -213,7 +219,8 @@ pub fn run_case(
     let mut b = SenderConfig::builder(rx.local_addr())
         .backend(case.backend)
         .gso(case.gso)
-        .payload(case.payload);
+        .payload(case.payload)
+        .timeline(SERIES_PERIOD);
     if let Some(c) = place.tx_core {
         b = b.tx_core(c);
     }
@@ -244,6 +251,7 @@ pub fn run_case(
         receiver_backend: got.backend,
         receiver_gro: got.gro,
         ratio_to_send: None,
+        series: Series::new(Some(&report), Some(&got)),
     })
 }
 
@@ -316,6 +324,9 @@ pub struct CapacityTrial {
     pub kernel_drops: u64,
     pub achieved_pps: f64,
     pub pass: bool,
+    /// The trial's histograms (not in the JSON).
+    #[serde(skip)]
+    pub series: Series,
 }
 
 /// Receiver capacity at one payload and receive backend: the highest paced rate it drains
@@ -346,7 +357,8 @@ pub fn capacity_trial(
         .payload(payload)
         .gso(gso)
         .rate(crate::pacing::Rate::Pps(rate))
-        .burst(64);
+        .burst(64)
+        .timeline(SERIES_PERIOD);
     if let Some(c) = place.tx_core {
         t = t.tx_core(c);
     }
@@ -365,6 +377,7 @@ pub fn capacity_trial(
         lost: got.lost,
         kernel_drops: got.kernel_drops,
         achieved_pps: achieved,
+        series: Series::new(Some(&report), Some(&got)),
         // A sender that cannot keep the asked rate does not prove the receiver can.
         pass: got.lost == 0
             && got.kernel_drops == 0
@@ -446,6 +459,7 @@ mod tests {
             receiver_backend: "mmsg",
             receiver_gro: true,
             ratio_to_send: None,
+            series: Series::default(),
         };
         let mut v = vec![
             row("send", false, 64, 100.0),

@@ -104,22 +104,9 @@ pub struct WireRow {
     pub submit_ns: Option<Percentiles>,
     /// Sender-side ringshot rows: pps ÷ the raw loop of the same syscall, payload and GSO.
     pub raw_ratio: Option<f64>,
-    /// Ringshot rows: the submit-latency histogram (ns) and when the stream started.
+    /// Ringshot rows: the sender's histograms, and the receiver's gaps end to end.
     #[serde(skip)]
-    pub hist: Option<RowHist>,
-}
-
-/// A row's submit-latency histogram and when its stream started.
-#[derive(Clone)]
-pub struct RowHist {
-    pub hist: hdrhistogram::Histogram<u64>,
-    pub started: std::time::SystemTime,
-}
-
-impl std::fmt::Debug for RowHist {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RowHist({} values)", self.hist.len())
-    }
+    pub series: super::Series,
 }
 
 /// What the wire suite runs.
@@ -390,7 +377,8 @@ fn sender_config(
         .backend(backend)
         .gso(gso)
         .payload(payload)
-        .batch(o.batch);
+        .batch(o.batch)
+        .timeline(super::SERIES_PERIOD);
     if let Some(c) = place.tx_core {
         b = b.tx_core(c);
     }
@@ -449,10 +437,7 @@ fn ringshot_sender_side(
         cpu_ns_per_packet: Some(rep.cpu_ns as f64 / crossed.max(1) as f64),
         submit_ns: Some(rep.submit_ns),
         raw_ratio: None,
-        hist: Some(RowHist {
-            hist: rep.submit_hist.clone(),
-            started: rep.started,
-        }),
+        series: super::Series::new(Some(&rep), None),
     })
 }
 
@@ -464,7 +449,9 @@ fn ringshot_end_to_end(
     stop: &AtomicBool,
 ) -> Result<WireRow, WireError> {
     let bind = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, 0));
-    let mut rb = RecvConfig::builder(bind).rcvbuf(64 << 20);
+    let mut rb = RecvConfig::builder(bind)
+        .rcvbuf(64 << 20)
+        .timeline(super::SERIES_PERIOD);
     if let Some(c) = place.rx_core {
         rb = rb.rx_core(c);
     }
@@ -495,10 +482,7 @@ fn ringshot_end_to_end(
         cpu_ns_per_packet: Some(rep.cpu_ns as f64 / delivered.max(1) as f64),
         submit_ns: Some(rep.submit_ns),
         raw_ratio: None,
-        hist: Some(RowHist {
-            hist: rep.submit_hist.clone(),
-            started: rep.started,
-        }),
+        series: super::Series::new(Some(&rep), Some(&got)),
     })
 }
 
@@ -570,6 +554,6 @@ fn raw_row(
         cpu_ns_per_packet: None,
         submit_ns: None,
         raw_ratio: None,
-        hist: None,
+        series: super::Series::default(),
     })
 }
