@@ -17,10 +17,12 @@ mod suites;
 #[cfg(ringshot_netns)]
 mod wire;
 
-pub use sdr::{sdr_floor_table, sdr_markdown, sdr_rows, write_sdr, SdrFloorRow};
+pub use sdr::{
+    lateness_lines, sdr_floor_table, sdr_json, sdr_markdown, sdr_rows, write_sdr, SdrFloorRow,
+};
 pub use suites::{
-    capacity_markdown, peers_markdown, throughput_markdown, write_capacity, write_peers,
-    write_throughput, write_zero_loss, zero_loss_markdown,
+    capacity_json, capacity_markdown, peers_markdown, throughput_json, throughput_markdown,
+    write_capacity, write_peers, write_throughput, write_zero_loss, zero_loss_markdown,
 };
 #[cfg(ringshot_netns)]
 pub use wire::{wire_markdown, write_wire};

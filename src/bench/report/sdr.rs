@@ -113,6 +113,20 @@ pub fn sdr_markdown(f: &JitterFloor, rows: &[SdrFloorRow]) -> String {
     s
 }
 
+/// The SDR suite's object in `report.json`: the floor, each run (its policy and result) and the
+/// excess over the floor.
+pub fn sdr_json(
+    f: &JitterFloor,
+    runs: &[(String, SdrResult)],
+    rows: &[SdrFloorRow],
+) -> serde_json::Value {
+    let runs: Vec<_> = runs
+        .iter()
+        .map(|(policy, r)| serde_json::json!({"policy": policy, "result": r}))
+        .collect();
+    serde_json::json!({ "jitter_floor": f, "runs": runs, "excess_over_floor": rows })
+}
+
 /// The SDR suite's files: per run one interval log per histogram (`sdr-POLICY-*.hlog`: submit,
 /// reap, lateness, window wait, ACK visibility, and the device's receive gaps), a nines plot of
 /// submit latency per run (`sdr-submit-nines.svg`) and of the other latencies

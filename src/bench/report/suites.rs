@@ -5,6 +5,7 @@
 use std::io;
 
 use hdrhistogram::Histogram;
+use serde_json::{json, Value};
 
 use super::{plot, write_hlogs, ReportWriter};
 use crate::bench::peers::PeersReport;
@@ -69,6 +70,16 @@ pub fn write_throughput(
         }
     }
     Ok(())
+}
+
+/// The throughput suite's object in `report.json`.
+pub fn throughput_json(case_secs: f64, results: &[CaseResult], skipped: &[String]) -> Value {
+    json!({ "case_seconds": case_secs, "results": results, "skipped": skipped })
+}
+
+/// The capacity suite's object in `report.json`.
+pub fn capacity_json(rows: &[CapacityResult]) -> Value {
+    json!({ "rows": rows })
 }
 
 /// The throughput table as markdown.
