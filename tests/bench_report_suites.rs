@@ -119,6 +119,17 @@ fn every_suite_writes_its_json_markdown_logs_and_plots() {
     report::write_sdr(&mut w, &floor, &runs).unwrap();
     md += &report::sdr_markdown(&floor, &rows);
     suites.insert("sdr".into(), report::sdr_json(&floor, &runs, &rows));
+    // With flow control too, every value lands in exactly one interval.
+    let tx = &runs[0].1.run.tx;
+    let sum = |pick: fn(&ringshot::engine::IntervalHists) -> u64| -> u64 {
+        tx.timeline.iter().map(|i| pick(&i.hists)).sum()
+    };
+    let len = |h: &Option<hdrhistogram::Histogram<u64>>| h.as_ref().unwrap().len();
+    assert_eq!(sum(|h| h.ack_visibility.as_ref().unwrap().len()), len(&tx.ack_visibility_hist));
+    assert_eq!(sum(|h| h.window_wait.as_ref().unwrap().len()), len(&tx.window_wait_hist));
+    assert_eq!(sum(|h| h.lateness.as_ref().unwrap().len()), len(&tx.lateness_hist));
+    assert_eq!(sum(|h| h.submit.len()), tx.submits);
+    assert_eq!(tx.timeline.iter().map(|i| i.packets).sum::<u64>(), tx.packets);
     let lines = report::lateness_lines(&floor, &runs);
     let sdr_tl = &runs[0].1.run.tx.timeline;
     assert!(sdr_tl.len() >= 2, "{} intervals", sdr_tl.len());
