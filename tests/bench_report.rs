@@ -182,7 +182,11 @@ fn the_report_folder_has_every_field_and_valid_svgs() {
     );
     // Four ringshot rows have a sender's histograms (submit and reap each) and the receiver's
     // gaps: three logs each.
-    assert_eq!(files.iter().filter(|f| f.ends_with(".hlog")).count(), 12, "{files:?}");
+    assert_eq!(
+        files.iter().filter(|f| f.ends_with(".hlog")).count(),
+        12,
+        "{files:?}"
+    );
     let svgs: Vec<_> = files.iter().filter(|f| f.ends_with(".svg")).collect();
     assert_eq!(svgs.len(), 3, "{files:?}");
     for f in svgs {

@@ -17,14 +17,16 @@ use ringshot::bench::{fill_ratios, run_case, CapacityResult, CapacityTrial, Case
 fn intervals(path: &Path) -> Vec<(f64, f64, String)> {
     let bytes = std::fs::read(path).unwrap();
     IntervalLogIterator::new(&bytes)
-        .filter_map(|e| match e.unwrap_or_else(|e| panic!("{}: {e:?}", path.display())) {
-            LogEntry::Interval(i) => Some((
-                i.start_timestamp().as_secs_f64(),
-                i.duration().as_secs_f64(),
-                i.tag().map(|t| t.as_str().to_string()).unwrap_or_default(),
-            )),
-            _ => None,
-        })
+        .filter_map(
+            |e| match e.unwrap_or_else(|e| panic!("{}: {e:?}", path.display())) {
+                LogEntry::Interval(i) => Some((
+                    i.start_timestamp().as_secs_f64(),
+                    i.duration().as_secs_f64(),
+                    i.tag().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                )),
+                _ => None,
+            },
+        )
         .collect()
 }
 
@@ -44,7 +46,11 @@ fn capacity(series: &ringshot::bench::Series) -> Vec<CapacityResult> {
         payload: 1472,
         sender_best_pps: 50_000.0,
         capacity_pps: Some(20_000.0),
-        trials: vec![trial(10_000.0, true), trial(50_000.0, false), trial(20_000.0, true)],
+        trials: vec![
+            trial(10_000.0, true),
+            trial(50_000.0, false),
+            trial(20_000.0, true),
+        ],
     }]
 }
 
@@ -63,7 +69,10 @@ fn peers(ringshot_pps: f64, peer_pps: f64) -> PeersReport {
     };
     let place = Placement::auto();
     let opts = PeersOptions::new(Duration::from_secs(1), &place);
-    let rows = vec![row("sockperf", false, peer_pps), row("ringshot", true, ringshot_pps)];
+    let rows = vec![
+        row("sockperf", false, peer_pps),
+        row("ringshot", true, ringshot_pps),
+    ];
     PeersReport::new(&opts, &place, rows, vec!["spead2: not installed".into()])
 }
 
@@ -94,7 +103,10 @@ fn every_suite_writes_its_json_markdown_logs_and_plots() {
     assert!((results[1].ratio_to_send.unwrap() - 3.0).abs() < 1e-9);
     report::write_throughput(&mut w, &results, &[256]).unwrap();
     md += &report::throughput_markdown(2.5, &results, &[]);
-    suites.insert("throughput".into(), report::throughput_json(2.5, &results, &[]));
+    suites.insert(
+        "throughput".into(),
+        report::throughput_json(2.5, &results, &[]),
+    );
 
     // capacity and peers: hand-made numbers around the real run's histograms.
     let cap = capacity(&r.series);
@@ -125,16 +137,35 @@ fn every_suite_writes_its_json_markdown_logs_and_plots() {
         tx.timeline.iter().map(|i| pick(&i.hists)).sum()
     };
     let len = |h: &Option<hdrhistogram::Histogram<u64>>| h.as_ref().unwrap().len();
-    assert_eq!(sum(|h| h.ack_visibility.as_ref().unwrap().len()), len(&tx.ack_visibility_hist));
-    assert_eq!(sum(|h| h.window_wait.as_ref().unwrap().len()), len(&tx.window_wait_hist));
-    assert_eq!(sum(|h| h.lateness.as_ref().unwrap().len()), len(&tx.lateness_hist));
+    assert_eq!(
+        sum(|h| h.ack_visibility.as_ref().unwrap().len()),
+        len(&tx.ack_visibility_hist)
+    );
+    assert_eq!(
+        sum(|h| h.window_wait.as_ref().unwrap().len()),
+        len(&tx.window_wait_hist)
+    );
+    assert_eq!(
+        sum(|h| h.lateness.as_ref().unwrap().len()),
+        len(&tx.lateness_hist)
+    );
     assert_eq!(sum(|h| h.submit.len()), tx.submits);
-    assert_eq!(tx.timeline.iter().map(|i| i.packets).sum::<u64>(), tx.packets);
+    assert_eq!(
+        tx.timeline.iter().map(|i| i.packets).sum::<u64>(),
+        tx.packets
+    );
     let lines = report::lateness_lines(&floor, &runs);
     let sdr_tl = &runs[0].1.run.tx.timeline;
     assert!(sdr_tl.len() >= 2, "{} intervals", sdr_tl.len());
-    assert_eq!(lines[1].1.len(), sdr_tl.len(), "one lateness point per interval");
-    assert_eq!(lines[1].1[0].1, sdr_tl[0].lateness_ns.unwrap().max as f64 / 1e3);
+    assert_eq!(
+        lines[1].1.len(),
+        sdr_tl.len(),
+        "one lateness point per interval"
+    );
+    assert_eq!(
+        lines[1].1[0].1,
+        sdr_tl[0].lateness_ns.unwrap().max as f64 / 1e3
+    );
 
     // zero loss: hand-made trials carrying the SDR run's histograms.
     let trial = |rate: f64, zero_loss: bool| ZeroLossTrial {
@@ -180,11 +211,27 @@ fn check_folder(dir: &Path) {
         }
     }
     let tx = &json["sdr"]["runs"][0]["result"]["run"]["tx"];
-    for f in ["reaps", "reap_ns", "timeline", "lateness_ns", "ack_visibility_ns"] {
+    for f in [
+        "reaps",
+        "reap_ns",
+        "timeline",
+        "lateness_ns",
+        "ack_visibility_ns",
+    ] {
         assert!(tx.get(f).is_some(), "the SDR run's tx lacks {f}");
     }
-    for f in ["start_s", "seconds", "packets", "submit_ns", "reap_ns", "lateness_ns"] {
-        assert!(tx["timeline"][0].get(f).is_some(), "a timeline interval lacks {f}");
+    for f in [
+        "start_s",
+        "seconds",
+        "packets",
+        "submit_ns",
+        "reap_ns",
+        "lateness_ns",
+    ] {
+        assert!(
+            tx["timeline"][0].get(f).is_some(),
+            "a timeline interval lacks {f}"
+        );
     }
     let files: Vec<String> = json["files"]
         .as_array()
@@ -227,7 +274,13 @@ fn check_folder(dir: &Path) {
         assert!(iv.iter().all(|i| i.2.ends_with("_ns")), "{f}: {iv:?}");
     }
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
-    for h in ["## throughput", "## capacity", "## peers", "## sdr", "## zero loss"] {
+    for h in [
+        "## throughput",
+        "## capacity",
+        "## peers",
+        "## sdr",
+        "## zero loss",
+    ] {
         assert!(md.contains(h), "summary.md lacks {h}");
     }
     assert!(md.contains("| sockperf | 1000 | 1000 |"), "{md}");

@@ -372,11 +372,27 @@ fn a_paced_timeline_has_one_interval_per_second_adding_up_to_the_totals() {
         assert_exact(&r, &got, SECS * PPS);
         let tl = &r.timeline;
         // The schedule spans SECS seconds less one packet interval; the last cut comes at the end.
-        assert!(tl.len() >= SECS as usize, "{backend}: {} intervals", tl.len());
-        assert_eq!(tl.iter().map(|i| i.packets).sum::<u64>(), r.packets, "{backend}");
+        assert!(
+            tl.len() >= SECS as usize,
+            "{backend}: {} intervals",
+            tl.len()
+        );
+        assert_eq!(
+            tl.iter().map(|i| i.packets).sum::<u64>(),
+            r.packets,
+            "{backend}"
+        );
         let submit = interval_sum(&r, |h| Some(h.submit.len()));
-        assert_eq!((submit, r.submit_hist.len()), (r.submits, r.submits), "{backend}");
-        assert_eq!(interval_sum(&r, |h| Some(h.reap.len())), r.reaps, "{backend}");
+        assert_eq!(
+            (submit, r.submit_hist.len()),
+            (r.submits, r.submits),
+            "{backend}"
+        );
+        assert_eq!(
+            interval_sum(&r, |h| Some(h.reap.len())),
+            r.reaps,
+            "{backend}"
+        );
         assert_eq!(r.reap_hist.len(), r.reaps, "{backend}");
         let late = interval_sum(&r, |h| h.lateness.as_ref().map(|l| l.len()));
         assert_eq!(late, r.lateness_hist.as_ref().unwrap().len(), "{backend}");

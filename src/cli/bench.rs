@@ -335,10 +335,7 @@ fn sdr(
     }
     let rows = report::sdr_rows(&floor, &runs);
     if !a.json {
-        print!(
-            "{}",
-            report::sdr_floor_table(&floor, &rows)
-        );
+        print!("{}", report::sdr_floor_table(&floor, &rows));
     }
     report::write_sdr(report, &floor, &runs)?;
     summary.push_str(&report::sdr_markdown(&floor, &rows));

@@ -125,7 +125,12 @@ impl Timeline {
 
     /// Once per batch: cuts an interval when `now` has passed its end.
     #[inline]
-    pub(super) fn tick(&mut self, now: Instant, metrics: &mut TxMetrics, flow: Option<&mut TxFlow>) {
+    pub(super) fn tick(
+        &mut self,
+        now: Instant,
+        metrics: &mut TxMetrics,
+        flow: Option<&mut TxFlow>,
+    ) {
         if self.t0.is_some() && now >= self.next {
             self.cut(now, metrics, flow);
             while self.next <= now {

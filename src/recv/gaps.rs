@@ -84,7 +84,8 @@ impl GapSeries {
     fn cut(&mut self, end_ns: u64) {
         let gaps = std::mem::replace(&mut self.gaps, latency_histogram());
         let first = self.first_ns.unwrap_or(self.from_ns);
-        self.out.push(interval(first, self.from_ns, end_ns, self.packets, gaps));
+        self.out
+            .push(interval(first, self.from_ns, end_ns, self.packets, gaps));
         self.from_ns = end_ns;
         self.packets = 0;
     }
@@ -95,7 +96,13 @@ impl GapSeries {
         if self.packets > 0 {
             let first = self.first_ns.unwrap_or(self.from_ns);
             let end = last_ns.max(self.from_ns);
-            v.push(interval(first, self.from_ns, end, self.packets, self.gaps.clone()));
+            v.push(interval(
+                first,
+                self.from_ns,
+                end,
+                self.packets,
+                self.gaps.clone(),
+            ));
         }
         v
     }
@@ -146,7 +153,10 @@ mod tests {
         assert_eq!(v.iter().map(|i| i.gaps.len()).sum::<u64>(), n - 1);
         assert_eq!((v[1].start_s, v[1].seconds), (1.0, 1.0));
         assert_eq!(v[0].packets, 1000);
-        assert_eq!(s.started().unwrap(), SystemTime::UNIX_EPOCH + Duration::from_nanos(t0));
+        assert_eq!(
+            s.started().unwrap(),
+            SystemTime::UNIX_EPOCH + Duration::from_nanos(t0)
+        );
         // A silent second is not an interval of its own: the next packet's gap spans it.
         let at = last.unwrap() + 2_000_000_000;
         s.arrived(at, Some(2_000_000_000));

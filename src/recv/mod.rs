@@ -64,10 +64,10 @@ use serde::Serialize;
 pub use crate::sys::rx::RxChoice as RecvBackend;
 use crate::sys::rx::{open_rx, RxBackend};
 pub use check::StreamChecker;
-pub use gaps::GapInterval;
 pub use config::{
     RecvConfig, RecvConfigBuilder, RecvConfigError, DEFAULT_RCVBUF, DEFAULT_URING_BUFFERS,
 };
+pub use gaps::GapInterval;
 pub use seq::{Arrival, SeqCounts, SeqTracker, DEFAULT_MAX_SEQ_JUMP, DEFAULT_WINDOW};
 pub use sink::{now_ns, DatagramSink, RxMeta};
 pub use source::SourceFilter;

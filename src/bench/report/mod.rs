@@ -240,14 +240,19 @@ pub fn write_hlogs(w: &mut ReportWriter, stem: &str, s: &Series) -> io::Result<u
         let tl = &tx.timeline;
         type Pick = fn(&crate::engine::IntervalHists) -> Option<&Histogram<u64>>;
         let logs: [(&str, &str, Option<&Histogram<u64>>, Pick); 5] = [
-            ("submit", "submit", Some(&tx.submit_hist), |h| Some(&h.submit)),
+            ("submit", "submit", Some(&tx.submit_hist), |h| {
+                Some(&h.submit)
+            }),
             ("reap", "reap", Some(&tx.reap_hist), |h| Some(&h.reap)),
             ("lateness", "lateness", tx.lateness_hist.as_ref(), |h| {
                 h.lateness.as_ref()
             }),
-            ("window-wait", "window_wait", tx.window_wait_hist.as_ref(), |h| {
-                h.window_wait.as_ref()
-            }),
+            (
+                "window-wait",
+                "window_wait",
+                tx.window_wait_hist.as_ref(),
+                |h| h.window_wait.as_ref(),
+            ),
             (
                 "ack-visibility",
                 "ack_visibility",
@@ -266,18 +271,29 @@ pub fn write_hlogs(w: &mut ReportWriter, stem: &str, s: &Series) -> io::Result<u
             };
             let comment = format!("ringshot sender, {tag} ns, one interval per second");
             let name = format!("{stem}-{file}.hlog");
-            w.hlog_series(&name, &comment, tx.started, &format!("{tag}_ns"), &intervals)?;
+            w.hlog_series(
+                &name,
+                &comment,
+                tx.started,
+                &format!("{tag}_ns"),
+                &intervals,
+            )?;
             n += 1;
         }
     }
     if let (false, Some(start)) = (s.rx.is_empty(), s.rx_started) {
-        let intervals: Vec<_> = s
-            .rx
-            .iter()
-            .map(|g| (g.start(), g.duration(), &g.gaps))
-            .collect();
+        let intervals: Vec<_> =
+            s.rx.iter()
+                .map(|g| (g.start(), g.duration(), &g.gaps))
+                .collect();
         let comment = "ringshot receiver, inter-arrival gap ns, one interval per second";
-        w.hlog_series(&format!("{stem}-rx-gaps.hlog"), comment, start, "rx_gap_ns", &intervals)?;
+        w.hlog_series(
+            &format!("{stem}-rx-gaps.hlog"),
+            comment,
+            start,
+            "rx_gap_ns",
+            &intervals,
+        )?;
         n += 1;
     }
     Ok(n)

@@ -25,10 +25,7 @@ pub struct SdrFloorRow {
 }
 
 /// The excess-over-floor rows of `runs` (policy name, result).
-pub fn sdr_rows(
-    floor: &JitterFloor,
-    runs: &[(String, SdrResult)],
-) -> Vec<SdrFloorRow> {
+pub fn sdr_rows(floor: &JitterFloor, runs: &[(String, SdrResult)]) -> Vec<SdrFloorRow> {
     runs.iter()
         .map(|(policy, r)| {
             let tx = &r.run.tx;
@@ -162,7 +159,11 @@ pub fn write_sdr(
         }
     }
     let path = w.path("sdr-latency-nines.svg");
-    plot::nines_svg(&path, "SDR workload: lateness, waits, ACK visibility, reap", &series)?;
+    plot::nines_svg(
+        &path,
+        "SDR workload: lateness, waits, ACK visibility, reap",
+        &series,
+    )?;
     let path = w.path("sdr-floor.svg");
     plot::series_svg(
         &path,
@@ -174,7 +175,10 @@ pub fn write_sdr(
 
 /// The lines of the lateness-over-time plot: the floor's largest gap per second, and per run its
 /// lateness maximum and p99 per interval (at the interval's end), in µs.
-pub fn lateness_lines(f: &JitterFloor, runs: &[(String, SdrResult)]) -> Vec<(String, Vec<(f64, f64)>)> {
+pub fn lateness_lines(
+    f: &JitterFloor,
+    runs: &[(String, SdrResult)],
+) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut lines = vec![(
         "machine floor: largest clock gap per second".to_string(),
         f.per_second

@@ -58,7 +58,10 @@ pub fn write_throughput(
             &bars,
         )?;
         for (what, pick) in [
-            ("submit", (|t: &crate::TxReport| &t.submit_hist) as fn(&_) -> &_),
+            (
+                "submit",
+                (|t: &crate::TxReport| &t.submit_hist) as fn(&_) -> &_,
+            ),
             ("reap", |t| &t.reap_hist),
         ] {
             let series: Vec<(String, &Histogram<u64>)> = rows
@@ -170,7 +173,8 @@ pub fn capacity_markdown(rows: &[CapacityResult]) -> String {
             "| {} | {} | {} | {:.0} | {} |\n",
             r.receiver_backend,
             r.payload,
-            r.capacity_pps.map_or("< 10000".into(), |c| format!("{c:.0}")),
+            r.capacity_pps
+                .map_or("< 10000".into(), |c| format!("{c:.0}")),
             r.sender_best_pps,
             r.trials.len()
         );
@@ -275,7 +279,10 @@ pub fn write_zero_loss(w: &mut ReportWriter, r: &ZeroLossResult) -> io::Result<(
         .iter()
         .map(|t| {
             let verdict = if t.zero_loss { "zero loss" } else { "loss" };
-            (format!("asked {:.0}: {verdict}", t.rate_pps), t.achieved_pps)
+            (
+                format!("asked {:.0}: {verdict}", t.rate_pps),
+                t.achieved_pps,
+            )
         })
         .collect();
     let path = w.path("zero-loss-trials.svg");

@@ -31,7 +31,11 @@ pub fn write_wire(w: &mut ReportWriter, r: &WireReport) -> io::Result<()> {
             Mode::SenderSide => "sender-side",
             Mode::EndToEnd => "end-to-end",
         };
-        write_hlogs(w, &format!("wire-{}-{}-{mode}", label(row), row.payload), &row.series)?;
+        write_hlogs(
+            w,
+            &format!("wire-{}-{}-{mode}", label(row), row.payload),
+            &row.series,
+        )?;
     }
     for p in payloads {
         let series: Vec<(String, &Histogram<u64>)> = r
@@ -128,4 +132,3 @@ pub fn wire_markdown(r: &WireReport) -> String {
     }
     s
 }
-
