@@ -99,7 +99,7 @@ impl Engine {
         self.publish_live(&sched);
         // The time series' last interval ends here too, so its counts add up to the totals.
         if let Some(t) = &mut self.timeline {
-            t.cut(Instant::now(), &mut self.metrics, self.flow.as_mut());
+            t.cut_last(Instant::now(), &mut self.metrics, self.flow.as_mut());
         }
         let cpu = sys::thread_cpu_ns().saturating_sub(cpu0);
         let report = self.report(&sched, cpu, &ending);

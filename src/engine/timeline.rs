@@ -171,6 +171,40 @@ impl Timeline {
         self.packets = metrics.packets;
     }
 
+    /// The last cut, once the stream is over: a remainder shorter than a tenth of the period
+    /// (the wind-down after the last batch) joins the interval before it instead of standing as
+    /// an interval of almost no length. Off the hot path: the join adds histograms.
+    pub(super) fn cut_last(
+        &mut self,
+        now: Instant,
+        metrics: &mut TxMetrics,
+        flow: Option<&mut TxFlow>,
+    ) {
+        let from = self.last;
+        self.cut(now, metrics, flow);
+        let short = now.saturating_duration_since(from) < self.period / 10;
+        if self.out.len() < 2 || !short {
+            return;
+        }
+        let tail = self.out.pop().expect("two intervals");
+        let prev = self.out.last_mut().expect("one interval left");
+        prev.seconds += tail.seconds;
+        prev.packets += tail.packets;
+        let (a, b) = (&mut prev.hists, tail.hists);
+        // Same bounds on both sides: adding cannot fail or resize.
+        let _ = a.submit.add(&b.submit);
+        let _ = a.reap.add(&b.reap);
+        for (x, y) in [
+            (&mut a.lateness, b.lateness),
+            (&mut a.window_wait, b.window_wait),
+            (&mut a.ack_visibility, b.ack_visibility),
+        ] {
+            if let (Some(x), Some(y)) = (x, y) {
+                let _ = x.add(&y);
+            }
+        }
+    }
+
     /// The intervals with their percentiles filled in.
     pub(super) fn finish(mut self) -> Vec<TimelineInterval> {
         for i in &mut self.out {

@@ -99,7 +99,6 @@ pub fn throughput_markdown(case_secs: f64, results: &[CaseResult], skipped: &[St
             (true, false) => "on→off",
             _ => "off",
         };
-        let reap = r.series.tx.as_ref().map(|t| t.reap_ns.p99 as f64);
         s += &format!(
             "| {} | {gso} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
             r.backend,
@@ -112,7 +111,7 @@ pub fn throughput_markdown(case_secs: f64, results: &[CaseResult], skipped: &[St
             r.submit_ns.p99,
             r.submit_ns.p9999,
             r.submit_ns.max,
-            opt(reap, 0),
+            r.reap_ns.p99,
             opt(r.ratio_to_send, 2),
         );
     }
