@@ -145,6 +145,7 @@ pub struct SenderConfig {
     pub(crate) stall_timeout: Duration,
     pub(crate) start_seq: u64,
     pub(crate) framing: Framing,
+    pub(crate) timeline: Option<Duration>,
     pub(crate) faults: TxFaults,
 }
 
@@ -412,6 +413,14 @@ impl SenderConfigBuilder {
         self.thread.idle = p;
         self
     }
+    /// Record a time series: every `period` (cut at the first batch boundary after it) the
+    /// engine moves its interval histograms (submit, reap, lateness, window wait, ACK visibility)
+    /// into [`TxReport::timeline`](crate::TxReport::timeline). Off by default (no cost); at most
+    /// one allocation per histogram per interval, none per packet.
+    pub fn timeline(mut self, period: Duration) -> Self {
+        self.thread.timeline = Some(period);
+        self
+    }
     #[doc(hidden)]
     pub fn faults(mut self, f: TxFaults) -> Self {
         self.faults = f;
@@ -479,6 +488,7 @@ impl SenderConfigBuilder {
             stall_timeout: flow.stall_timeout,
             start_seq: stream.start_seq,
             framing: stream.framing,
+            timeline: thread.timeline,
             faults,
         }
     }

@@ -26,6 +26,22 @@ pub fn record_clamped(h: &mut Histogram<u64>, v: u64) {
     let _ = h.record(v);
 }
 
+/// Records `v` (clamped) into `h` when a time series is being kept: the interval copy of a
+/// cumulative histogram, which gets every value the cumulative one gets.
+#[inline]
+pub fn record_interval(h: &mut Option<Histogram<u64>>, v: u64) {
+    if let Some(h) = h {
+        record_clamped(h, v);
+    }
+}
+
+/// Hands over the values recorded since the last cut and starts an empty interval: one
+/// allocation (zeroed pages, touched only where values land), no walk over the buckets.
+pub fn take_interval(h: &mut Option<Histogram<u64>>) -> Option<Histogram<u64>> {
+    h.as_mut()
+        .map(|h| std::mem::replace(h, latency_histogram()))
+}
+
 /// Percentile summary of a latency histogram, in ns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Percentiles {
@@ -106,6 +122,16 @@ pub fn errno_name(errno: i32) -> String {
 pub struct TxMetrics {
     /// Duration of every submit syscall (io_uring_enter, sendmmsg, sendmsg, send), ns.
     pub submit_ns: Histogram<u64>,
+    /// Duration of every reap call that waited for completions or reported at least one
+    /// finished slot, timed by the engine around the backend's `reap` (io_uring_enter for CQEs,
+    /// the readiness backends' hand-back, a completion port's dequeue), ns. A non-waiting reap
+    /// that found nothing is not recorded, so an idle engine's polling does not drown the tail.
+    pub reap_ns: Histogram<u64>,
+    /// Reap calls recorded in `reap_ns` (the histogram's count equals this).
+    pub reaps: u64,
+    /// When a time series is kept: submit and reap durations since the last interval cut.
+    pub(crate) submit_interval: Option<Histogram<u64>>,
+    pub(crate) reap_interval: Option<Histogram<u64>>,
     /// Packets handed to the kernel per submit syscall.
     pub batch_packets: Histogram<u64>,
     pub packets: u64,
@@ -147,6 +173,10 @@ impl TxMetrics {
     pub fn new() -> TxMetrics {
         TxMetrics {
             submit_ns: latency_histogram(),
+            reap_ns: latency_histogram(),
+            reaps: 0,
+            submit_interval: None,
+            reap_interval: None,
             batch_packets: Histogram::new_with_bounds(1, 65_536, SIGFIG).expect("bounds"),
             packets: 0,
             bytes: 0,
@@ -178,6 +208,7 @@ impl TxMetrics {
         self.submits += 1;
         self.syscalls += 1;
         record_clamped(&mut self.submit_ns, ns.max(1));
+        record_interval(&mut self.submit_interval, ns.max(1));
         if ns > 100_000 {
             self.submits_over_100us += 1;
             if ns > 1_000_000 {
@@ -187,6 +218,20 @@ impl TxMetrics {
         if packets > 0 {
             record_clamped(&mut self.batch_packets, packets as u64);
         }
+    }
+
+    /// Records one reap call that took `ns`.
+    #[inline]
+    pub fn record_reap(&mut self, ns: u64) {
+        self.reaps += 1;
+        record_clamped(&mut self.reap_ns, ns.max(1));
+        record_interval(&mut self.reap_interval, ns.max(1));
+    }
+
+    /// Starts keeping interval copies of the submit and reap histograms (a time series).
+    pub(crate) fn keep_intervals(&mut self) {
+        self.submit_interval = Some(latency_histogram());
+        self.reap_interval = Some(latency_histogram());
     }
 
     /// Counts one occurrence of `errno` on the send path.
@@ -230,18 +275,34 @@ pub fn write_interval_log<W: std::io::Write>(
     duration: std::time::Duration,
     tag: &str,
 ) -> std::io::Result<()> {
+    let one = [(std::time::Duration::ZERO, duration, h)];
+    write_interval_series(out, "ringshot submit latency, ns", start, tag, &one)
+}
+
+/// Writes a time series as an HdrHistogram V2 interval log: one interval line per
+/// `(offset from start, length, histogram)`, with `start` as the log's StartTime and BaseTime
+/// (so each line's timestamp is its offset in seconds), every line tagged `tag`.
+pub fn write_interval_series<W: std::io::Write>(
+    out: &mut W,
+    comment: &str,
+    start: std::time::SystemTime,
+    tag: &str,
+    intervals: &[(std::time::Duration, std::time::Duration, &Histogram<u64>)],
+) -> std::io::Result<()> {
     use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
     use hdrhistogram::serialization::V2DeflateSerializer;
     let mut ser = V2DeflateSerializer::new();
     let mut builder = IntervalLogWriterBuilder::new();
     builder
-        .add_comment("ringshot submit latency, ns")
+        .add_comment(comment)
         .with_start_time(start)
         .with_base_time(start)
         .with_max_value_divisor(1.0);
     let mut w = builder.begin_log_with(out, &mut ser).map_err(io_other)?;
-    w.write_histogram(h, std::time::Duration::ZERO, duration, Tag::new(tag))
-        .map_err(io_other)?;
+    for (offset, len, h) in intervals {
+        w.write_histogram(*h, *offset, *len, Tag::new(tag))
+            .map_err(io_other)?;
+    }
     Ok(())
 }
 

@@ -3,23 +3,35 @@
 // The report's wire tables and plots exist where the wire suite builds (Linux).
 #![cfg(ringshot_netns)]
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
 use ringshot::bench::report::{wire_markdown, write_wire, ReportWriter, REPORT_FIELDS};
-use ringshot::bench::wire::{
-    fill_raw_ratios, goals, wire_table, Mode, RowHist, WireReport, WireRow,
-};
+use ringshot::bench::wire::{fill_raw_ratios, goals, wire_table, Mode, WireReport, WireRow};
+use ringshot::bench::{run_case, Case, Placement, Series};
+
+/// The histograms of one tiny real loopback run (the sender's time series and the receiver's
+/// gaps), shared by the ringshot rows below.
+fn tiny_series() -> &'static Series {
+    static S: OnceLock<Series> = OnceLock::new();
+    S.get_or_init(|| {
+        let case = Case {
+            backend: ringshot::BackendChoice::Auto,
+            gso: false,
+            payload: 256,
+        };
+        run_case(case, Duration::from_millis(1500), &Placement::auto())
+            .expect("a tiny loopback run")
+            .series
+    })
+}
 
 fn row(sender: &str, backend: &str, gso: bool, payload: usize, mode: Mode, pps: f64) -> WireRow {
-    let mut hist = None;
-    if sender == "ringshot" {
-        let mut h = ringshot::stats::latency_histogram();
-        for v in 1..=1000u64 {
-            h.record(v * 1000).unwrap();
-        }
-        hist = Some(RowHist {
-            hist: h,
-            started: std::time::SystemTime::now(),
-        });
-    }
+    let series = if sender == "ringshot" {
+        tiny_series().clone()
+    } else {
+        Series::default()
+    };
     WireRow {
         sender: sender.into(),
         backend: backend.into(),
@@ -36,7 +48,7 @@ fn row(sender: &str, backend: &str, gso: bool, payload: usize, mode: Mode, pps: 
         cpu_ns_per_packet: None,
         submit_ns: None,
         raw_ratio: None,
-        hist,
+        series,
     }
 }
 
@@ -168,8 +180,13 @@ fn the_report_folder_has_every_field_and_valid_svgs() {
     assert!(
         files.contains(&"report.json".to_string()) && files.contains(&"summary.md".to_string())
     );
-    // Four ringshot rows have histograms: one log each.
-    assert_eq!(files.iter().filter(|f| f.ends_with(".hlog")).count(), 4);
+    // Four ringshot rows have a sender's histograms (submit and reap each) and the receiver's
+    // gaps: three logs each.
+    assert_eq!(
+        files.iter().filter(|f| f.ends_with(".hlog")).count(),
+        12,
+        "{files:?}"
+    );
     let svgs: Vec<_> = files.iter().filter(|f| f.ends_with(".svg")).collect();
     assert_eq!(svgs.len(), 3, "{files:?}");
     for f in svgs {
@@ -177,9 +194,8 @@ fn the_report_folder_has_every_field_and_valid_svgs() {
         let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!(doc.root_element().tag_name().name(), "svg");
     }
-    let hlog =
-        std::fs::read_to_string(dir.join(files.iter().find(|f| f.ends_with(".hlog")).unwrap()))
-            .unwrap();
+    let hlog = files.iter().find(|f| f.ends_with("-submit.hlog")).unwrap();
+    let hlog = std::fs::read_to_string(dir.join(hlog)).unwrap();
     assert!(hlog.contains("#[StartTime:") && hlog.lines().any(|l| l.starts_with("Tag=submit_ns,")));
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(md.contains("| ringshot | uring | on | 1472 | sender-side | 2000 |"));

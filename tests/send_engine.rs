@@ -351,3 +351,73 @@ fn sched_fifo_pacing_sleeps_instead_of_spinning() {
         wall_ns / 1e6
     );
 }
+
+/// Sums of one histogram over the time series.
+fn interval_sum(
+    r: &ringshot::TxReport,
+    pick: impl Fn(&ringshot::engine::IntervalHists) -> Option<u64>,
+) -> u64 {
+    r.timeline.iter().map(|i| pick(&i.hists).unwrap_or(0)).sum()
+}
+
+#[test]
+fn a_paced_timeline_has_one_interval_per_second_adding_up_to_the_totals() {
+    const SECS: u64 = 3;
+    const PPS: u64 = 10_000;
+    for backend in backends() {
+        let (r, got) = run_source(backend, false, 256, SECS * PPS, |b| {
+            b.rate(ringshot::pacing::Rate::Pps(PPS as f64))
+                .timeline(Duration::from_secs(1))
+        });
+        assert_exact(&r, &got, SECS * PPS);
+        let tl = &r.timeline;
+        // The schedule spans SECS seconds less one packet interval; the last cut comes at the end.
+        assert!(
+            tl.len() >= SECS as usize,
+            "{backend}: {} intervals",
+            tl.len()
+        );
+        assert_eq!(
+            tl.iter().map(|i| i.packets).sum::<u64>(),
+            r.packets,
+            "{backend}"
+        );
+        let submit = interval_sum(&r, |h| Some(h.submit.len()));
+        assert_eq!(
+            (submit, r.submit_hist.len()),
+            (r.submits, r.submits),
+            "{backend}"
+        );
+        assert_eq!(
+            interval_sum(&r, |h| Some(h.reap.len())),
+            r.reaps,
+            "{backend}"
+        );
+        assert_eq!(r.reap_hist.len(), r.reaps, "{backend}");
+        let late = interval_sum(&r, |h| h.lateness.as_ref().map(|l| l.len()));
+        assert_eq!(late, r.lateness_hist.as_ref().unwrap().len(), "{backend}");
+        assert!(late > 0 && tl.iter().all(|i| i.hists.window_wait.is_none()));
+        for w in tl.windows(2) {
+            assert!(
+                (w[0].start_s + w[0].seconds - w[1].start_s).abs() < 1e-6,
+                "{backend}: intervals must tile the run: {:?} then {:?}",
+                (w[0].start_s, w[0].seconds),
+                (w[1].start_s, w[1].seconds)
+            );
+        }
+        assert_eq!(tl[0].start_s, 0.0);
+        // The JSON carries one summary per interval.
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["timeline"].as_array().unwrap().len(), tl.len());
+        assert!(json["reap_ns"].get("p99").is_some() && json.get("reaps").is_some());
+    }
+}
+
+#[test]
+fn without_a_timeline_the_report_has_none() {
+    let (r, got) = run_source(BackendChoice::Auto, true, 1472, N, |b| b);
+    assert_exact(&r, &got, N);
+    assert!(r.timeline.is_empty());
+    assert_eq!(r.reap_hist.len(), r.reaps);
+    assert!(serde_json::to_value(&r).unwrap().get("timeline").is_none());
+}

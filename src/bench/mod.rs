@@ -10,6 +10,7 @@ pub mod peers;
 pub mod profile;
 pub mod report;
 pub mod sdr;
+pub mod series;
 #[cfg(ringshot_netns)]
 pub mod wire;
 
@@ -31,6 +32,7 @@ use crate::engine::{EngineError, PatternSource, SourceSender};
 use crate::recv::{Receiver, RecvConfig, RecvError, RecvReport};
 use crate::stats::Percentiles;
 use crate::SenderConfig;
+pub use series::{Series, SERIES_PERIOD};
 
 /// Where the sender and receiver threads run.
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +102,9 @@ pub struct CaseResult {
     pub submit_ns: Percentiles,
     pub submits: u64,
     pub submits_over_1ms: u64,
+    /// Reap calls that waited or handed slots back, and their duration, ns.
+    pub reaps: u64,
+    pub reap_ns: Percentiles,
     pub kernel_drops: u64,
     pub lost: u64,
     pub corrupt: u64,
@@ -107,6 +112,9 @@ pub struct CaseResult {
     pub receiver_gro: bool,
     /// Delivered pps ÷ the `send` backend without GSO at the same payload, this run.
     pub ratio_to_send: Option<f64>,
+    /// The sender's and receiver's histograms (interval logs and plots; not in the JSON).
+    #[serde(skip)]
+    pub series: Series,
 }
 
 /// Why a benchmark case failed.
@@ -163,7 +171,8 @@ pub fn loopback_recv_config(
 ) -> Result<RecvConfig, BenchError> {
     let mut b = RecvConfig::builder("127.0.0.1:0".parse::<SocketAddr>().expect("literal"))
         .rcvbuf(rcvbuf)
-        .backend(backend);
+        .backend(backend)
+        .timeline(SERIES_PERIOD);
     if let Some(c) = rx_core {
         b = b.rx_core(c);
     }
@@ -213,7 +222,8 @@ pub fn run_case(
     let mut b = SenderConfig::builder(rx.local_addr())
         .backend(case.backend)
         .gso(case.gso)
-        .payload(case.payload);
+        .payload(case.payload)
+        .timeline(SERIES_PERIOD);
     if let Some(c) = place.tx_core {
         b = b.tx_core(c);
     }
@@ -238,12 +248,15 @@ pub fn run_case(
         submit_ns: report.submit_ns,
         submits: report.submits,
         submits_over_1ms: report.submits_over_1ms,
+        reaps: report.reaps,
+        reap_ns: report.reap_ns,
         kernel_drops: got.kernel_drops,
         lost: got.lost,
         corrupt: got.corrupt,
         receiver_backend: got.backend,
         receiver_gro: got.gro,
         ratio_to_send: None,
+        series: Series::new(Some(&report), Some(&got)),
     })
 }
 
@@ -316,6 +329,9 @@ pub struct CapacityTrial {
     pub kernel_drops: u64,
     pub achieved_pps: f64,
     pub pass: bool,
+    /// The trial's histograms (not in the JSON).
+    #[serde(skip)]
+    pub series: Series,
 }
 
 /// Receiver capacity at one payload and receive backend: the highest paced rate it drains
@@ -346,7 +362,8 @@ pub fn capacity_trial(
         .payload(payload)
         .gso(gso)
         .rate(crate::pacing::Rate::Pps(rate))
-        .burst(64);
+        .burst(64)
+        .timeline(SERIES_PERIOD);
     if let Some(c) = place.tx_core {
         t = t.tx_core(c);
     }
@@ -365,6 +382,7 @@ pub fn capacity_trial(
         lost: got.lost,
         kernel_drops: got.kernel_drops,
         achieved_pps: achieved,
+        series: Series::new(Some(&report), Some(&got)),
         // A sender that cannot keep the asked rate does not prove the receiver can.
         pass: got.lost == 0
             && got.kernel_drops == 0
@@ -440,12 +458,15 @@ mod tests {
             submit_ns: Percentiles::default(),
             submits: 0,
             submits_over_1ms: 0,
+            reaps: 0,
+            reap_ns: Percentiles::default(),
             kernel_drops: 0,
             lost: 0,
             corrupt: 0,
             receiver_backend: "mmsg",
             receiver_gro: true,
             ratio_to_send: None,
+            series: Series::default(),
         };
         let mut v = vec![
             row("send", false, 64, 100.0),

@@ -81,6 +81,9 @@ pub struct DeviceRun {
     pub received: u64,
     /// Sent = consumed, no loss, no overflow, no stall.
     pub zero_loss: bool,
+    /// The sender's histograms and the device's receive gaps (not in the JSON: `tx` has them).
+    #[serde(skip)]
+    pub series: super::Series,
 }
 
 /// Streams `seconds` at `rate_pps` into an emulated device that plays out at the same rate.
@@ -114,7 +117,8 @@ pub fn device_run(
         .burst(window - prefill)
         .window_packets(window)
         .ack(cfg.format)
-        .stall_timeout(Duration::from_secs(2));
+        .stall_timeout(Duration::from_secs(2))
+        .timeline(super::SERIES_PERIOD);
     if let Some(c) = place.tx_core {
         t = t.tx_core(c);
     }
@@ -153,6 +157,7 @@ pub fn device_run(
         lost: got.recv.lost,
         kernel_drops: got.recv.kernel_drops,
         received: got.recv.packets,
+        series: super::Series::new(Some(&tx), Some(&got.recv)),
         device: d,
         tx,
         zero_loss,
@@ -269,6 +274,9 @@ pub struct ZeroLossTrial {
     pub zero_loss: bool,
     /// `zero_loss` and within 1 % of the asked rate.
     pub kept_rate: bool,
+    /// The trial's histograms (not in the JSON).
+    #[serde(skip)]
+    pub series: super::Series,
 }
 
 /// Runs both searches up to `upper_pps` with trials of `trial_secs`.
@@ -296,6 +304,7 @@ pub fn zero_loss_search(
             rate_error_pct: r.tx.rate_error_pct,
             zero_loss: r.zero_loss,
             kept_rate: r.zero_loss && r.tx.rate_error_pct.is_some_and(|e| e > -1.0),
+            series: r.series.clone(),
         };
         trials.push(t.clone());
         Ok(t)

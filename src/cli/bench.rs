@@ -6,6 +6,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::fmt_ns;
+use ringshot::bench::report::{self, ReportWriter};
 use ringshot::bench::{default_cases, fill_ratios, run_case, BenchError, CaseResult, Placement};
 use ringshot::engine::EngineError;
 
@@ -67,7 +68,7 @@ pub struct BenchArgs {
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     validate_payloads(&a.payloads)?;
     let place = Placement::auto();
-    let mut report = ringshot::bench::report::ReportWriter::create(&a.out)
+    let mut report = ReportWriter::create(&a.out)
         .map_err(|e| super::usage(format!("out: {}: {e}", a.out.display())))?;
     let mut summary = String::from("# ringshot bench\n\n");
     let mut json = serde_json::Map::new();
@@ -86,10 +87,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         println!("ringshot bench: {net}, {}", place.description);
     }
     if matches!(a.suite, Suite::Throughput | Suite::All) {
-        json.insert("throughput".into(), throughput(&a, &place, &mut report)?);
+        let v = throughput(&a, &place, &mut report, &mut summary)?;
+        json.insert("throughput".into(), v);
     }
     if matches!(a.suite, Suite::Capacity | Suite::All) {
-        json.insert("capacity".into(), capacity(&a, &place)?);
+        let v = capacity(&a, &place, &mut report, &mut summary)?;
+        json.insert("capacity".into(), v);
     }
     if matches!(a.suite, Suite::Peers | Suite::All) {
         let peers = ringshot::bench::peers::bench_peers(a.case_secs, &place, |m| {
@@ -100,13 +103,16 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         if !a.json {
             print!("{}", peers.table());
         }
+        report::write_peers(&mut report, &peers)?;
+        summary.push_str(&report::peers_markdown(&peers));
         json.insert("peers".into(), serde_json::to_value(&peers)?);
     }
     if matches!(a.suite, Suite::Sdr | Suite::All) {
         json.insert("sdr".into(), sdr(&a, &place, &mut report, &mut summary)?);
     }
     if matches!(a.suite, Suite::ZeroLoss | Suite::All) {
-        json.insert("zero_loss".into(), zero_loss(&a, &place)?);
+        let v = zero_loss(&a, &place, &mut report, &mut summary)?;
+        json.insert("zero_loss".into(), v);
     }
     if a.suite == Suite::Wire {
         json.insert("wire".into(), wire(&a, &place, &mut report, &mut summary)?);
@@ -148,7 +154,8 @@ fn validate_payloads(payloads: &[usize]) -> anyhow::Result<()> {
 fn throughput(
     a: &BenchArgs,
     place: &Placement,
-    report: &mut ringshot::bench::report::ReportWriter,
+    out: &mut ReportWriter,
+    summary: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
     let cases: Vec<_> = default_cases()
         .into_iter()
@@ -190,38 +197,25 @@ fn throughput(
     }
     bar.finish_and_clear();
     fill_ratios(&mut results);
-    for &p in &a.payloads {
-        let bars: Vec<(String, f64)> = results
-            .iter()
-            .filter(|r| r.payload == p)
-            .map(|r| {
-                let gso = if r.gso { "on" } else { "off" };
-                (format!("{} GSO {gso}", r.backend), r.pps)
-            })
-            .collect();
-        let path = report.path(&format!("throughput-pps-{p}.svg"));
-        ringshot::bench::report::plot::bars_svg(
-            &path,
-            &format!("pps delivered on loopback, {p} B"),
-            "packets/s",
-            &bars,
-        )?;
-    }
+    report::write_throughput(out, &results, &a.payloads)?;
+    let secs = a.case_secs.as_secs_f64();
+    summary.push_str(&report::throughput_markdown(secs, &results, &skipped));
     if !a.json {
         print_table(&results);
         for s in &skipped {
             println!("  skipped: {s}");
         }
     }
-    Ok(serde_json::json!({
-        "case_seconds": a.case_secs.as_secs_f64(),
-        "results": results,
-        "skipped": skipped,
-    }))
+    Ok(report::throughput_json(secs, &results, &skipped))
 }
 
 /// Receive capacity of each receive backend at each payload, beside the sender's best rate.
-fn capacity(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
+fn capacity(
+    a: &BenchArgs,
+    place: &Placement,
+    out: &mut ReportWriter,
+    summary: &mut String,
+) -> anyhow::Result<serde_json::Value> {
     use ringshot::bench::receiver_capacity;
     use ringshot::recv::RecvBackend;
     let backends = [RecvBackend::Mmsg, RecvBackend::Uring];
@@ -266,7 +260,9 @@ fn capacity(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Valu
             );
         }
     }
-    Ok(serde_json::to_value(&rows)?)
+    report::write_capacity(out, &rows)?;
+    summary.push_str(&report::capacity_markdown(&rows));
+    Ok(report::capacity_json(&rows))
 }
 
 fn print_table(rows: &[CaseResult]) {
@@ -312,7 +308,7 @@ fn print_table(rows: &[CaseResult]) {
 fn sdr(
     a: &BenchArgs,
     place: &Placement,
-    report: &mut ringshot::bench::report::ReportWriter,
+    report: &mut ReportWriter,
     summary: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
     use ringshot::bench::sdr::SdrConfig;
@@ -337,20 +333,13 @@ fn sdr(
         };
         runs.push((format!("SCHED_FIFO {p}"), sdr_run(a, place, &fifo)?));
     }
-    let rows = ringshot::bench::report::sdr_rows(&floor, &runs);
+    let rows = report::sdr_rows(&floor, &runs);
     if !a.json {
-        print!(
-            "{}",
-            ringshot::bench::report::sdr_floor_table(&floor, &rows)
-        );
+        print!("{}", report::sdr_floor_table(&floor, &rows));
     }
-    ringshot::bench::report::write_sdr(report, &floor, &runs)?;
-    summary.push_str(&ringshot::bench::report::sdr_markdown(&floor, &rows));
-    Ok(serde_json::json!({
-        "jitter_floor": floor,
-        "runs": runs.iter().map(|(policy, r)| serde_json::json!({"policy": policy, "result": r})).collect::<Vec<_>>(),
-        "excess_over_floor": rows,
-    }))
+    report::write_sdr(report, &floor, &runs)?;
+    summary.push_str(&report::sdr_markdown(&floor, &rows));
+    Ok(report::sdr_json(&floor, &runs, &rows))
 }
 
 /// One SDR workload run with its printed summary.
@@ -433,7 +422,12 @@ fn sdr_run(
     Ok(r)
 }
 
-fn zero_loss(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Value> {
+fn zero_loss(
+    a: &BenchArgs,
+    place: &Placement,
+    out: &mut ReportWriter,
+    summary: &mut String,
+) -> anyhow::Result<serde_json::Value> {
     use ringshot::bench::sdr::{zero_loss_search, SdrConfig};
     let bar = ProgressBar::new_spinner();
     bar.set_message("zero-loss search: the sender's best rate first");
@@ -483,6 +477,8 @@ fn zero_loss(a: &BenchArgs, place: &Placement) -> anyhow::Result<serde_json::Val
             );
         }
     }
+    report::write_zero_loss(out, &r)?;
+    summary.push_str(&report::zero_loss_markdown(&r));
     Ok(serde_json::to_value(&r)?)
 }
 
@@ -512,7 +508,7 @@ fn wire_unavailable() -> Option<String> {
 fn wire(
     _: &BenchArgs,
     _: &Placement,
-    _: &mut ringshot::bench::report::ReportWriter,
+    _: &mut ReportWriter,
     _: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
     Err(super::usage(format!(
@@ -527,7 +523,7 @@ fn wire(
 fn wire(
     a: &BenchArgs,
     place: &Placement,
-    report: &mut ringshot::bench::report::ReportWriter,
+    report: &mut ReportWriter,
     summary: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
     use ringshot::bench::wire::{planned_steps, run_wire, wire_table, WireError, WireOptions};
@@ -581,7 +577,7 @@ fn wire(
     for f in &r.profiles {
         report.record(f);
     }
-    ringshot::bench::report::write_wire(report, &r)?;
-    summary.push_str(&ringshot::bench::report::wire_markdown(&r));
+    report::write_wire(report, &r)?;
+    summary.push_str(&report::wire_markdown(&r));
     Ok(serde_json::to_value(&r)?)
 }

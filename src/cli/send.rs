@@ -444,6 +444,17 @@ fn print_send_table(r: &TxReport) {
                 "slow submits",
                 format!("{} over 100 µs, {} over 1 ms", r.submits_over_100us, r.submits_over_1ms),
             ),
+            (
+                "reap latency",
+                format!(
+                    "{} reaps: p50 {} p99 {} p99.99 {} max {}",
+                    r.reaps,
+                    fmt_ns(r.reap_ns.p50),
+                    fmt_ns(r.reap_ns.p99),
+                    fmt_ns(r.reap_ns.p9999),
+                    fmt_ns(r.reap_ns.max)
+                ),
+            ),
             ("errors", fmt_map(&r.errors)),
             ("GSO downgrades", r.gso_downgrades.to_string()),
             (

@@ -58,6 +58,7 @@ pub enum ConfigError {
     WindowWithoutAck,
     AckBindWithoutAck,
     ZeroStallTimeout,
+    ZeroTimeline,
     UnknownAckCore {
         core: usize,
         available: Vec<usize>,
@@ -117,6 +118,7 @@ impl ConfigError {
             ConfigError::WindowWithoutAck | ConfigError::WindowRequired(_) => "ack",
             ConfigError::AckBindWithoutAck => "ack_bind",
             ConfigError::ZeroStallTimeout => "stall_timeout",
+            ConfigError::ZeroTimeline => "timeline",
             ConfigError::UnknownAckCore { .. } => "ack_core",
             ConfigError::ZeroPort => "dest",
             ConfigError::BackendUnsupported(_) => "backend",
@@ -181,6 +183,7 @@ impl ConfigError {
                 text("needs an ACK format to say which ACKs arrive there")
             }
             ConfigError::ZeroStallTimeout => text("must be more than 0 ms"),
+            ConfigError::ZeroTimeline => text("the interval must be more than 0 ms"),
             ConfigError::ZeroPort => text("destination port 0 is not sendable"),
             ConfigError::BackendUnsupported(b) => {
                 format!("'{b}' is not available on this operating system").into()

@@ -313,10 +313,15 @@ pub(crate) struct ThreadOptions {
     pub(crate) sched_fifo: Option<i32>,
     pub(crate) mlockall: bool,
     pub(crate) idle: IdlePolicy,
+    /// Cut the engine's histograms into intervals of this length (see `TxReport::timeline`).
+    pub(crate) timeline: Option<Duration>,
 }
 
 impl ThreadOptions {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.timeline.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::ZeroTimeline);
+        }
         if let Some(core) = self.tx_core {
             let available: Vec<usize> = core_affinity::get_core_ids()
                 .unwrap_or_default()

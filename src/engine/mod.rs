@@ -20,7 +20,7 @@ use crate::config::SenderConfig;
 use crate::flow::{AckCore, AckCoreConfig, AckWait, AckWatch, FlowState};
 use crate::framing::Stamper;
 use crate::pacing::WaitMode;
-use crate::stats::{latency_histogram, record_clamped, TxMetrics};
+use crate::stats::{latency_histogram, record_clamped, record_interval, TxMetrics};
 use crate::sys::{self, Slab, SlotToken, TxBackend, TxDesc};
 
 mod error;
@@ -30,12 +30,14 @@ mod report;
 mod run;
 #[cfg(test)]
 mod tests;
+mod timeline;
 mod wait;
 
 pub use error::EngineError;
 pub use handles::{PatternSource, Reserved, Sender, SourceSender};
 pub use live::LiveSnapshot;
 pub use report::{AckCounts, TxReport};
+pub use timeline::{IntervalHists, TimelineInterval};
 
 /// Supplies packets to the engine on the engine's own thread (pull mode).
 pub trait PacketSource: Send + 'static {
@@ -129,6 +131,8 @@ struct Engine {
     live_cut: live::LiveCut,
     /// A wait mode chosen by the caller (tests), kept whatever the thread tuning grants.
     forced_wait: Option<WaitMode>,
+    /// The time series, when the configuration asks for one (see `timeline.rs`).
+    timeline: Option<timeline::Timeline>,
 }
 
 /// Flow-control state kept on the engine thread. Only `state` is shared (with the ACK core).
@@ -143,6 +147,9 @@ struct TxFlow {
     waits: u64,
     wait_ns: hdrhistogram::Histogram<u64>,
     visibility_ns: hdrhistogram::Histogram<u64>,
+    /// With a time series: the same values since the last interval cut.
+    wait_interval: Option<hdrhistogram::Histogram<u64>>,
+    visibility_interval: Option<hdrhistogram::Histogram<u64>>,
 }
 
 impl TxFlow {
@@ -151,6 +158,7 @@ impl TxFlow {
     fn observe(&mut self) {
         if let Some(ns) = self.watch.poll(&self.state) {
             record_clamped(&mut self.visibility_ns, ns.max(1));
+            record_interval(&mut self.visibility_interval, ns.max(1));
         }
     }
 
@@ -166,6 +174,8 @@ impl TxFlow {
             waits: 0,
             wait_ns: latency_histogram(),
             visibility_ns: latency_histogram(),
+            wait_interval: None,
+            visibility_interval: None,
         }
     }
 }
@@ -328,8 +338,12 @@ fn start(
 ) -> Result<(EngineThread, Arc<Shared>, Vec<String>), EngineError> {
     let slots = opened.slab.slots() as usize;
     let shared = Arc::new(Shared::default());
-    let flow = opened.flow.clone().map(|s| TxFlow::new(&cfg, s));
+    let mut flow = opened.flow.clone().map(|s| TxFlow::new(&cfg, s));
     let notices = opened.notices.clone();
+    let mut metrics = TxMetrics::new();
+    let timeline = cfg.timeline.map(|period| {
+        timeline::Timeline::new(period, cfg.rate.is_some(), &mut metrics, flow.as_mut())
+    });
     let engine = Engine {
         slots: (0..slots).map(|_| SlotState::Away).collect(),
         pending: Vec::with_capacity(cfg.batch),
@@ -341,12 +355,13 @@ fn start(
         backend: opened.backend,
         supply,
         shared: shared.clone(),
-        metrics: TxMetrics::new(),
+        metrics,
         notices: opened.notices,
         flow,
         wait: opened.wait.unwrap_or_default(),
         forced_wait: opened.wait,
         live_cut: live::LiveCut::new(),
+        timeline,
     };
     let thread = spawn_engine(engine)?;
     Ok((

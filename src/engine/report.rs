@@ -28,6 +28,10 @@ pub struct TxReport {
     pub submit_ns: Percentiles,
     pub submits_over_100us: u64,
     pub submits_over_1ms: u64,
+    /// Reap calls that waited for completions or reported finished slots, and how long each
+    /// took (timed by the engine around every backend's `reap`).
+    pub reaps: u64,
+    pub reap_ns: Percentiles,
     pub errors: std::collections::BTreeMap<String, u64>,
     pub gso_downgrades: u64,
     pub resent_packets: u64,
@@ -66,8 +70,21 @@ pub struct TxReport {
     pub interrupted: bool,
     /// One-time messages: fallbacks, refused tuning.
     pub notices: Vec<String>,
+    /// The time series, one record per interval, when the configuration asked for one
+    /// (`SenderConfig::builder(..).timeline(period)`); absent from the JSON otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<super::TimelineInterval>,
     #[serde(skip)]
     pub submit_hist: hdrhistogram::Histogram<u64>,
+    #[serde(skip)]
+    pub reap_hist: hdrhistogram::Histogram<u64>,
+    /// The whole run's lateness, window wait and ACK visibility histograms (ns), where measured.
+    #[serde(skip)]
+    pub lateness_hist: Option<hdrhistogram::Histogram<u64>>,
+    #[serde(skip)]
+    pub window_wait_hist: Option<hdrhistogram::Histogram<u64>>,
+    #[serde(skip)]
+    pub ack_visibility_hist: Option<hdrhistogram::Histogram<u64>>,
     #[serde(skip)]
     pub started: std::time::SystemTime,
 }
@@ -94,6 +111,8 @@ impl TxReport {
             submit_ns: Percentiles::of(&metrics.submit_ns),
             submits_over_100us: metrics.submits_over_100us,
             submits_over_1ms: metrics.submits_over_1ms,
+            reaps: metrics.reaps,
+            reap_ns: Percentiles::of(&metrics.reap_ns),
             errors: metrics.errors_by_name(),
             gso_downgrades: metrics.gso_downgrades,
             resent_packets: metrics.resent_packets,
@@ -116,7 +135,12 @@ impl TxReport {
             stalled: false,
             interrupted: false,
             notices: Vec::new(),
+            timeline: Vec::new(),
             submit_hist: metrics.submit_ns.clone(),
+            reap_hist: metrics.reap_ns.clone(),
+            lateness_hist: None,
+            window_wait_hist: None,
+            ack_visibility_hist: None,
             started: std::time::SystemTime::now() - elapsed,
         }
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::wait::{Backoff, FlowStop};
 use super::{Engine, EngineError, SlotState, Supply, TxReport};
 use crate::pacing::{Pacer, WaitMode};
-use crate::stats::{latency_histogram, record_clamped, Percentiles};
+use crate::stats::{latency_histogram, record_clamped, record_interval, Percentiles};
 use crate::sys::{self, SlotToken, TxDesc};
 
 /// How long the wind-down waits for the kernel to give back cancelled requests.
@@ -97,6 +97,10 @@ impl Engine {
         // The last interval gets its figures too: one final cut once nothing more will leave.
         self.shared.live.request_cut();
         self.publish_live(&sched);
+        // The time series' last interval ends here too, so its counts add up to the totals.
+        if let Some(t) = &mut self.timeline {
+            t.cut_last(Instant::now(), &mut self.metrics, self.flow.as_mut());
+        }
         let cpu = sys::thread_cpu_ns().saturating_sub(cpu0);
         let report = self.report(&sched, cpu, &ending);
         self.outcome(ending, report)
@@ -142,10 +146,16 @@ impl Engine {
                 continue;
             }
             backoff.reset();
-            s.started.get_or_insert_with(Instant::now);
+            let started = *s.started.get_or_insert_with(Instant::now);
+            if let Some(t) = &mut self.timeline {
+                t.start(started);
+            }
             if let Some(due) = s.first_due.take() {
-                let late = Instant::now().saturating_duration_since(due);
-                record_clamped(&mut s.lateness, late.as_nanos() as u64);
+                let late = Instant::now().saturating_duration_since(due).as_nanos() as u64;
+                record_clamped(&mut s.lateness, late);
+                if let Some(t) = &mut self.timeline {
+                    record_interval(&mut t.lateness, late);
+                }
             }
             if let Some(f) = &mut self.flow {
                 f.sent_bytes += self.pending.iter().map(|p| p.len as u64).sum::<u64>();
@@ -165,6 +175,9 @@ impl Engine {
                 .sent
                 .store(self.metrics.packets, Ordering::Relaxed);
             self.publish_live(s);
+            if let Some(t) = &mut self.timeline {
+                t.tick(s.last_submit, &mut self.metrics, self.flow.as_mut());
+            }
             if !open {
                 return Ending::Completed;
             }
@@ -226,15 +239,24 @@ impl Engine {
         }
     }
 
-    /// Returns slots the kernel is done with to whoever hands them out next.
+    /// Returns slots the kernel is done with to whoever hands them out next. A call that
+    /// waited or reported a finished slot is timed into the reap histogram (the same for every
+    /// backend: the engine holds the clock, not the backend).
     fn reap(&mut self, wait: bool) -> io::Result<()> {
         let (slots, supply) = (&mut self.slots, &mut self.supply);
-        let mut stray = 0;
+        let (mut stray, mut done) = (0, 0u64);
+        let t0 = Instant::now();
         let r = self.backend.reap(
             wait,
-            &mut |slot| give_back(slots, supply, slot, &mut stray),
+            &mut |slot| {
+                done += 1;
+                give_back(slots, supply, slot, &mut stray)
+            },
             &mut self.metrics,
         );
+        if wait || done > 0 {
+            self.metrics.record_reap(t0.elapsed().as_nanos() as u64);
+        }
         self.metrics.stray_completions += stray;
         r
     }
@@ -410,6 +432,9 @@ impl Engine {
         report.interrupted = matches!(ending, Ending::Stopped);
         report.stalled = matches!(ending, Ending::WindowStalled(_) | Ending::NoProgress(_));
         report.notices = std::mem::take(&mut self.notices);
+        if let Some(t) = self.timeline.take() {
+            report.timeline = t.finish();
+        }
         if let (Some(p), Some(t0)) = (&s.pacer, s.started) {
             let target = self.cfg.rate.expect("paced").pps(self.cfg.payload);
             // Packets sent on schedule span (n − 1) intervals from the first departure to the
@@ -420,12 +445,15 @@ impl Engine {
             report.rate_target_pps = Some(target);
             report.rate_error_pct = Some((achieved - target) / target * 100.0);
             report.lateness_ns = Some(Percentiles::of(&s.lateness));
+            report.lateness_hist = Some(s.lateness.clone());
             report.schedule_slips = p.slipped();
         }
         if let Some(f) = &self.flow {
             report.window_waits = f.waits;
             report.window_wait_ns = Some(Percentiles::of(&f.wait_ns));
             report.ack_visibility_ns = Some(Percentiles::of(&f.visibility_ns));
+            report.window_wait_hist = Some(f.wait_ns.clone());
+            report.ack_visibility_hist = Some(f.visibility_ns.clone());
         }
         report
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::{Engine, Supply};
 use crate::config::IdlePolicy;
 use crate::pacing::WaitMode;
-use crate::stats::record_clamped;
+use crate::stats::{record_clamped, record_interval};
 
 /// How long one rest in a window wait or a refused submit lasts.
 const REST: Duration = Duration::from_micros(20);
@@ -125,7 +125,9 @@ impl Engine {
             );
             if credit > 0 {
                 if let Some(t) = closed_since {
-                    record_clamped(&mut f.wait_ns, t.elapsed().as_nanos() as u64);
+                    let ns = t.elapsed().as_nanos() as u64;
+                    record_clamped(&mut f.wait_ns, ns);
+                    record_interval(&mut f.wait_interval, ns);
                 }
                 return Ok(credit);
             }

@@ -2,6 +2,7 @@
 //! report is made of.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
@@ -41,6 +42,8 @@ pub struct StreamChecker {
     gaps: Histogram<u64>,
     first_ns: Option<u64>,
     last_ns: u64,
+    /// Per-interval gaps, when a time series was asked for.
+    series: Option<super::gaps::GapSeries>,
 }
 
 impl StreamChecker {
@@ -63,6 +66,21 @@ impl StreamChecker {
             gaps: latency_histogram(),
             first_ns: None,
             last_ns: 0,
+            series: None,
+        }
+    }
+
+    /// Also keep the gaps per interval of `period` (see [`super::GapInterval`]).
+    pub fn with_timeline(mut self, period: Option<Duration>) -> StreamChecker {
+        self.series = period.map(super::gaps::GapSeries::new);
+        self
+    }
+
+    /// The gap series so far (empty without a timeline), and the first packet's wall time.
+    pub fn gap_timeline(&self) -> (Vec<super::GapInterval>, Option<std::time::SystemTime>) {
+        match &self.series {
+            Some(s) => (s.intervals(self.last_ns), s.started()),
+            None => (Vec::new(), None),
         }
     }
 
@@ -259,9 +277,19 @@ impl StreamChecker {
     fn arrived(&mut self, len: usize, meta: &RxMeta) {
         self.packets += 1;
         self.bytes += len as u64;
-        match self.first_ns {
-            None => self.first_ns = Some(meta.at_ns),
-            Some(_) => record_clamped(&mut self.gaps, meta.at_ns.saturating_sub(self.last_ns)),
+        let gap = match self.first_ns {
+            None => {
+                self.first_ns = Some(meta.at_ns);
+                None
+            }
+            Some(_) => {
+                let g = meta.at_ns.saturating_sub(self.last_ns);
+                record_clamped(&mut self.gaps, g);
+                Some(g)
+            }
+        };
+        if let Some(s) = &mut self.series {
+            s.arrived(meta.at_ns.max(self.last_ns), gap);
         }
         self.last_ns = self.last_ns.max(meta.at_ns);
     }

@@ -33,6 +33,7 @@ pub struct RecvConfig {
     pub(crate) streams: bool,
     pub(crate) stream_idle: Duration,
     pub(crate) idle_from_start: bool,
+    pub(crate) timeline: Option<Duration>,
 }
 
 impl RecvConfig {
@@ -59,6 +60,7 @@ impl RecvConfig {
                 streams: false,
                 stream_idle: DEFAULT_STREAM_IDLE,
                 idle_from_start: false,
+                timeline: None,
             },
         }
     }
@@ -107,6 +109,7 @@ impl RecvConfig {
         StreamChecker::new(self.window, self.verify)
             .with_start_seq(self.start_seq)
             .with_max_seq_jump(self.max_seq_jump)
+            .with_timeline(self.timeline)
     }
 
     pub(super) fn rx_options(&self) -> RxOptions {
@@ -213,6 +216,12 @@ impl RecvConfigBuilder {
         self.cfg.idle_from_start = on;
         self
     }
+    /// Keep the inter-arrival gaps per interval of `period` too, counted from the first packet
+    /// ([`RecvReport::timeline`](super::RecvReport::timeline)). Off by default.
+    pub fn timeline(mut self, period: Duration) -> Self {
+        self.cfg.timeline = Some(period);
+        self
+    }
     /// Test-only: behave as if io_uring were unavailable.
     #[doc(hidden)]
     pub fn force_uring_unavailable(mut self, on: bool) -> Self {
@@ -228,6 +237,9 @@ impl RecvConfigBuilder {
         }
         if c.idle_exit == Some(Duration::ZERO) {
             return err("idle_exit", "must be at least 1 ms".into());
+        }
+        if c.timeline.is_some_and(|d| d < Duration::from_millis(1)) {
+            return err("timeline", "the interval must be at least 1 ms".into());
         }
         if c.streams && c.from.is_some() {
             return err(

@@ -43,6 +43,7 @@
 pub mod check;
 mod config;
 pub mod formats;
+mod gaps;
 pub mod seq;
 pub mod sink;
 pub mod source;
@@ -66,6 +67,7 @@ pub use check::StreamChecker;
 pub use config::{
     RecvConfig, RecvConfigBuilder, RecvConfigError, DEFAULT_RCVBUF, DEFAULT_URING_BUFFERS,
 };
+pub use gaps::GapInterval;
 pub use seq::{Arrival, SeqCounts, SeqTracker, DEFAULT_MAX_SEQ_JUMP, DEFAULT_WINDOW};
 pub use sink::{now_ns, DatagramSink, RxMeta};
 pub use source::SourceFilter;
@@ -208,6 +210,15 @@ pub struct RecvReport {
     pub gro: bool,
     /// One summary per stream, oldest first (see [`streams`]); a single-run receiver has one.
     pub streams: Vec<StreamSummary>,
+    /// Gaps per interval when the configuration asked for a timeline (absent from the JSON
+    /// otherwise), from the first packet on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<GapInterval>,
+    /// All inter-arrival gaps, ns, and when the first packet arrived (wall clock).
+    #[serde(skip)]
+    pub gaps_hist: hdrhistogram::Histogram<u64>,
+    #[serde(skip)]
+    pub first_packet_at: Option<std::time::SystemTime>,
     /// Datagrams handed to the sink stack (GRO segments counted one by one).
     #[serde(skip)]
     pub datagrams: u64,
@@ -260,6 +271,7 @@ impl RecvReport {
                 .or_default() += run.truncated;
         }
         let g = c.gaps();
+        let (timeline, first_packet_at) = c.gap_timeline();
         let gaps_ns = if g.is_empty() {
             GapSummary::default()
         } else {
@@ -293,6 +305,9 @@ impl RecvReport {
             backend: backend.name(),
             gro: backend.gro(),
             streams: run.streams.clone(),
+            timeline,
+            gaps_hist: g.clone(),
+            first_packet_at,
             datagrams: run.datagrams,
             batches: run.batches,
             rearms: backend.rearms(),

@@ -53,7 +53,7 @@ pub struct PeersReport {
 impl PeersReport {
     /// The report of `rows` (peers first, ringshot after them): the best peer by each measure and
     /// ringshot's ratios to it.
-    pub(super) fn new(
+    pub fn new(
         opts: &PeersOptions,
         place: &Placement,
         rows: Vec<PeersRow>,

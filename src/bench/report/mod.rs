@@ -1,12 +1,31 @@
 //! The report folder of `ringshot bench --out DIR`: `report.json` (every number in the tables,
-//! the machine, the command), `summary.md`, HdrHistogram interval logs (`*.hlog`) and SVG plots.
+//! the machine, the command), `summary.md` (every suite's tables), HdrHistogram interval logs
+//! (`*.hlog`, one interval per second) and SVG plots.
 //!
 //! `report.json`'s top-level fields: `command` (the argument vector), `created_unix` (seconds),
 //! `machine` (see [`machine`]), `placement`, `files` (every file written, relative to the folder)
 //! and one object per suite that ran (`throughput`, `capacity`, `peers`, `sdr`, `zero_loss`,
-//! `wire`), each the suite's own serialized report.
+//! `wire`), each the suite's own serialized report; [`SUITE_FIELDS`] lists each one's fields.
+//!
+//! Every row that ran ringshot's sender gets one interval log per histogram it measured
+//! (`STEM-submit.hlog`, `-reap`, `-lateness`, `-window-wait`, `-ack-visibility`) and, where
+//! ringshot's receiver took the packets, `STEM-rx-gaps.hlog`: see [`write_hlogs`].
 
 pub mod plot;
+mod sdr;
+mod suites;
+#[cfg(ringshot_netns)]
+mod wire;
+
+pub use sdr::{
+    lateness_lines, sdr_floor_table, sdr_json, sdr_markdown, sdr_rows, write_sdr, SdrFloorRow,
+};
+pub use suites::{
+    capacity_json, capacity_markdown, peers_markdown, throughput_json, throughput_markdown,
+    write_capacity, write_peers, write_throughput, write_zero_loss, zero_loss_markdown,
+};
+#[cfg(ringshot_netns)]
+pub use wire::{wire_markdown, write_wire};
 
 use std::fs;
 use std::io;
@@ -16,11 +35,52 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-#[cfg(ringshot_netns)]
-use super::wire::{Mode, WireReport, WireRow};
+use super::Series;
 
 /// The fields `report.json` always has at its top level.
 pub const REPORT_FIELDS: [&str; 5] = ["command", "created_unix", "machine", "placement", "files"];
+
+/// Each suite's object in `report.json` and the fields it always has.
+pub const SUITE_FIELDS: [(&str, &[&str]); 6] = [
+    ("throughput", &["case_seconds", "results", "skipped"]),
+    ("capacity", &["rows"]),
+    (
+        "peers",
+        &[
+            "payload",
+            "options",
+            "placement",
+            "rows",
+            "skipped",
+            "best_peer_delivered",
+            "best_peer_zero_loss",
+            "ratios",
+        ],
+    ),
+    ("sdr", &["jitter_floor", "runs", "excess_over_floor"]),
+    (
+        "zero_loss",
+        &[
+            "payload",
+            "upper_bound_pps",
+            "zero_loss_pps",
+            "kept_rate_pps",
+            "trials",
+        ],
+    ),
+    (
+        "wire",
+        &[
+            "case_seconds",
+            "batch",
+            "placement",
+            "topology",
+            "rows",
+            "skipped",
+            "goals",
+        ],
+    ),
+];
 
 /// A report folder being written; remembers every file it wrote.
 #[derive(Debug)]
@@ -77,6 +137,21 @@ impl ReportWriter {
         let mut f = io::BufWriter::new(fs::File::create(p)?);
         let d = Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or_default();
         crate::stats::write_interval_log(&mut f, h, start, d, tag)?;
+        io::Write::flush(&mut f)
+    }
+
+    /// An HdrHistogram V2 interval log of `intervals` (offset from `start`, length, histogram).
+    pub fn hlog_series(
+        &mut self,
+        name: &str,
+        comment: &str,
+        start: SystemTime,
+        tag: &str,
+        intervals: &[(Duration, Duration, &Histogram<u64>)],
+    ) -> io::Result<()> {
+        let p = self.path(name);
+        let mut f = io::BufWriter::new(fs::File::create(p)?);
+        crate::stats::write_interval_series(&mut f, comment, start, tag, intervals)?;
         io::Write::flush(&mut f)
     }
 
@@ -148,289 +223,78 @@ pub fn machine() -> Value {
     })
 }
 
-fn file_safe(s: &str) -> String {
+pub(crate) fn file_safe(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect()
 }
 
-#[cfg(ringshot_netns)]
-fn label(r: &WireRow) -> String {
-    format!(
-        "{} {} GSO {}",
-        r.sender,
-        r.backend,
-        if r.gso { "on" } else { "off" }
-    )
-}
-
-/// The wire suite's files: one `.hlog` per ringshot row's submit histogram, and per payload a
-/// nines plot of submit latency per backend and a bar plot of sender-side pps with the peers.
-#[cfg(ringshot_netns)]
-pub fn write_wire(w: &mut ReportWriter, r: &WireReport) -> io::Result<()> {
-    let mut payloads: Vec<usize> = r.rows.iter().map(|r| r.payload).collect();
-    payloads.sort_unstable();
-    payloads.dedup();
-    for row in &r.rows {
-        if let Some(rh) = &row.hist {
-            let mode = match row.mode {
-                Mode::SenderSide => "sender-side",
-                Mode::EndToEnd => "end-to-end",
+/// One interval log per histogram of `s` (see the module documentation), named `STEM-WHAT.hlog`
+/// with `stem` made file-safe; one interval per time-series interval, or the whole run as one
+/// interval for a sender that kept no time series. Returns how many logs it wrote.
+pub fn write_hlogs(w: &mut ReportWriter, stem: &str, s: &Series) -> io::Result<usize> {
+    let stem = file_safe(stem);
+    let mut n = 0;
+    if let Some(tx) = &s.tx {
+        let whole = Duration::try_from_secs_f64(tx.seconds.max(0.0)).unwrap_or_default();
+        let tl = &tx.timeline;
+        type Pick = fn(&crate::engine::IntervalHists) -> Option<&Histogram<u64>>;
+        let logs: [(&str, &str, Option<&Histogram<u64>>, Pick); 5] = [
+            ("submit", "submit", Some(&tx.submit_hist), |h| {
+                Some(&h.submit)
+            }),
+            ("reap", "reap", Some(&tx.reap_hist), |h| Some(&h.reap)),
+            ("lateness", "lateness", tx.lateness_hist.as_ref(), |h| {
+                h.lateness.as_ref()
+            }),
+            (
+                "window-wait",
+                "window_wait",
+                tx.window_wait_hist.as_ref(),
+                |h| h.window_wait.as_ref(),
+            ),
+            (
+                "ack-visibility",
+                "ack_visibility",
+                tx.ack_visibility_hist.as_ref(),
+                |h| h.ack_visibility.as_ref(),
+            ),
+        ];
+        for (file, tag, total, pick) in logs {
+            let Some(total) = total else { continue };
+            let intervals: Vec<_> = if tl.is_empty() {
+                vec![(Duration::ZERO, whole, total)]
+            } else {
+                tl.iter()
+                    .filter_map(|i| pick(&i.hists).map(|h| (i.start(), i.duration(), h)))
+                    .collect()
             };
-            let name = format!(
-                "wire-submit-{}-{}-{mode}.hlog",
-                file_safe(&label(row)),
-                row.payload
-            );
-            w.hlog(&name, &rh.hist, rh.started, row.seconds, "submit_ns")?;
-        }
-    }
-    for p in payloads {
-        let series: Vec<(String, &Histogram<u64>)> = r
-            .rows
-            .iter()
-            .filter(|x| x.payload == p && x.mode == Mode::SenderSide)
-            .filter_map(|x| x.hist.as_ref().map(|h| (label(x), &h.hist)))
-            .collect();
-        let path = w.path(&format!("wire-submit-nines-{p}.svg"));
-        plot::nines_svg(
-            &path,
-            &format!("submit latency, wire, sender-side, {p} B"),
-            &series,
-        )?;
-        let bars: Vec<(String, f64)> = r
-            .rows
-            .iter()
-            .filter(|x| x.payload == p && x.mode == Mode::SenderSide)
-            .map(|x| (label(x), x.pps))
-            .collect();
-        let path = w.path(&format!("wire-pps-{p}.svg"));
-        plot::bars_svg(
-            &path,
-            &format!("pps crossing the wire (sender-side), {p} B"),
-            "packets/s",
-            &bars,
-        )?;
-        let bars: Vec<(String, f64)> = r
-            .rows
-            .iter()
-            .filter(|x| x.payload == p && x.mode == Mode::EndToEnd)
-            .map(|x| (label(x), x.pps))
-            .collect();
-        if !bars.is_empty() {
-            let path = w.path(&format!("wire-delivered-{p}.svg"));
-            plot::bars_svg(
-                &path,
-                &format!("pps delivered end to end, {p} B"),
-                "packets/s",
-                &bars,
+            let comment = format!("ringshot sender, {tag} ns, one interval per second");
+            let name = format!("{stem}-{file}.hlog");
+            w.hlog_series(
+                &name,
+                &comment,
+                tx.started,
+                &format!("{tag}_ns"),
+                &intervals,
             )?;
+            n += 1;
         }
     }
-    Ok(())
-}
-
-#[cfg(ringshot_netns)]
-fn cell(v: Option<f64>, prec: usize) -> String {
-    v.map_or("–".into(), |x| format!("{x:.prec$}"))
-}
-
-/// The wire suite as markdown: the rows, the goals and the skipped peers.
-#[cfg(ringshot_netns)]
-pub fn wire_markdown(r: &WireReport) -> String {
-    let mut s = format!(
-        "## wire\n\n{}\n\n{:.1} s per measurement, batch {}; {}.\n\n",
-        r.topology, r.case_seconds, r.batch, r.placement
-    );
-    s += "| sender | backend | GSO | bytes | mode | pps | Gbit/s | lost % | CPU ns/pkt | × raw loop |\n";
-    s += "|---|---|---|---:|---|---:|---:|---:|---:|---:|\n";
-    for x in &r.rows {
-        let lost = x.lost.map(|l| 100.0 * l as f64 / x.sent.max(1) as f64);
-        s += &format!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} |\n",
-            x.sender,
-            x.backend,
-            if x.gso { "on" } else { "off" },
-            x.payload,
-            match x.mode {
-                Mode::SenderSide => "sender-side",
-                Mode::EndToEnd => "end-to-end",
-            },
-            x.pps,
-            x.gbps,
-            cell(lost, 2),
-            cell(x.cpu_ns_per_packet, 0),
-            cell(x.raw_ratio, 2)
-        );
-    }
-    s += "\n| goal | target | measured | result |\n|---|---:|---:|---|\n";
-    for g in &r.goals {
-        s += &format!(
-            "| {} | {:.2} | {} | {} |\n",
-            g.goal,
-            g.target,
-            cell(g.measured, 2),
-            match g.pass {
-                Some(true) => "met",
-                Some(false) => "**missed**",
-                None => "not measured",
-            }
-        );
-    }
-    for k in &r.skipped {
-        s += &format!("\nskipped: {k}\n");
-    }
-    s
-}
-
-/// One SDR run's tails beside the machine's floor: the excess is the tail less the probe's largest
-/// gap (what the sender added on top of what the core itself lost), never below zero.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SdrFloorRow {
-    pub policy: String,
-    pub submit_max_ns: u64,
-    pub submit_p9999_ns: u64,
-    pub lateness_max_ns: Option<u64>,
-    pub lateness_p9999_ns: Option<u64>,
-    pub floor_max_gap_ns: u64,
-    pub submit_max_excess_ns: u64,
-    pub lateness_max_excess_ns: Option<u64>,
-    pub goals_met: usize,
-    pub goals: usize,
-}
-
-/// The excess-over-floor rows of `runs` (policy name, result).
-pub fn sdr_rows(
-    floor: &super::jitter::JitterFloor,
-    runs: &[(String, super::sdr::SdrResult)],
-) -> Vec<SdrFloorRow> {
-    runs.iter()
-        .map(|(policy, r)| {
-            let tx = &r.run.tx;
-            let f = floor.max_gap_ns;
-            SdrFloorRow {
-                policy: policy.clone(),
-                submit_max_ns: tx.submit_ns.max,
-                submit_p9999_ns: tx.submit_ns.p9999,
-                lateness_max_ns: tx.lateness_ns.map(|l| l.max),
-                lateness_p9999_ns: tx.lateness_ns.map(|l| l.p9999),
-                floor_max_gap_ns: f,
-                submit_max_excess_ns: tx.submit_ns.max.saturating_sub(f),
-                lateness_max_excess_ns: tx.lateness_ns.map(|l| l.max.saturating_sub(f)),
-                goals_met: r.goals.iter().filter(|g| g.pass).count(),
-                goals: r.goals.len(),
-            }
-        })
-        .collect()
-}
-
-fn us(ns: u64) -> String {
-    format!("{:.1} µs", ns as f64 / 1e3)
-}
-
-fn floor_line(f: &super::jitter::JitterFloor) -> String {
-    let ct = match &f.cyclictest {
-        Ok(c) => format!("cyclictest -p 50: avg {} µs, max {} µs", c.avg_us, c.max_us),
-        Err(e) => format!("cyclictest not run: {e}"),
-    };
-    format!(
-        "machine floor on core {}: {:.0} s of clock reads, largest gap {}, p99.99 {}, {} gaps over 100 µs and {} over 1 ms ({:.2}/s); {ct}",
-        f.core.map_or("(unpinned)".into(), |c| c.to_string()),
-        f.seconds,
-        us(f.max_gap_ns),
-        us(f.gap_ns.p9999),
-        f.gaps_over_100us,
-        f.gaps_over_1ms,
-        f.gaps_over_1ms as f64 / f.seconds.max(1e-9),
-    )
-}
-
-/// The floor and each policy's tails with their excess, as text.
-pub fn sdr_floor_table(f: &super::jitter::JitterFloor, rows: &[SdrFloorRow]) -> String {
-    let mut s = format!("{}\n", floor_line(f));
-    s += &format!(
-        "  {:<14} {:>12} {:>14} {:>12} {:>14} {:>8}\n",
-        "policy", "submit max", "excess", "late max", "excess", "goals"
-    );
-    for r in rows {
-        s += &format!(
-            "  {:<14} {:>12} {:>14} {:>12} {:>14} {:>4}/{}\n",
-            r.policy,
-            us(r.submit_max_ns),
-            us(r.submit_max_excess_ns),
-            r.lateness_max_ns.map_or("-".into(), us),
-            r.lateness_max_excess_ns.map_or("-".into(), us),
-            r.goals_met,
-            r.goals
-        );
-    }
-    s
-}
-
-/// The same as markdown.
-pub fn sdr_markdown(f: &super::jitter::JitterFloor, rows: &[SdrFloorRow]) -> String {
-    let mut s = format!("## sdr\n\n{}\n\n", floor_line(f));
-    s += "| policy | submit max | submit p99.99 | excess over floor | lateness max | lateness p99.99 | excess over floor | goals met |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
-    for r in rows {
-        s += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {}/{} |\n",
-            r.policy,
-            us(r.submit_max_ns),
-            us(r.submit_p9999_ns),
-            us(r.submit_max_excess_ns),
-            r.lateness_max_ns.map_or("–".into(), us),
-            r.lateness_p9999_ns.map_or("–".into(), us),
-            r.lateness_max_excess_ns.map_or("–".into(), us),
-            r.goals_met,
-            r.goals
-        );
-    }
-    s
-}
-
-/// The SDR suite's files: each run's submit histogram as `.hlog` and a nines plot of them, and
-/// the floor's largest gap per second over time beside each run's lateness maximum.
-pub fn write_sdr(
-    w: &mut ReportWriter,
-    f: &super::jitter::JitterFloor,
-    runs: &[(String, super::sdr::SdrResult)],
-) -> io::Result<()> {
-    for (policy, r) in runs {
-        let tx = &r.run.tx;
-        w.hlog(
-            &format!("sdr-submit-{}.hlog", file_safe(policy)),
-            &tx.submit_hist,
-            tx.started,
-            tx.seconds,
-            "submit_ns",
+    if let (false, Some(start)) = (s.rx.is_empty(), s.rx_started) {
+        let intervals: Vec<_> =
+            s.rx.iter()
+                .map(|g| (g.start(), g.duration(), &g.gaps))
+                .collect();
+        let comment = "ringshot receiver, inter-arrival gap ns, one interval per second";
+        w.hlog_series(
+            &format!("{stem}-rx-gaps.hlog"),
+            comment,
+            start,
+            "rx_gap_ns",
+            &intervals,
         )?;
+        n += 1;
     }
-    let series: Vec<(String, &Histogram<u64>)> = runs
-        .iter()
-        .map(|(p, r)| (format!("submit, {p}"), &r.run.tx.submit_hist))
-        .collect();
-    let path = w.path("sdr-submit-nines.svg");
-    plot::nines_svg(&path, "SDR workload: submit latency", &series)?;
-    let mut lines = vec![(
-        "machine floor: largest clock gap per second (µs)".to_string(),
-        f.per_second
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (i as f64 + 1.0, s.max_gap_ns as f64 / 1e3))
-            .collect::<Vec<_>>(),
-    )];
-    for (p, r) in runs {
-        if let Some(l) = r.run.tx.lateness_ns {
-            let secs = f.seconds.max(1.0);
-            let y = l.max as f64 / 1e3;
-            lines.push((format!("lateness max, {p} (µs)"), vec![(0.0, y), (secs, y)]));
-        }
-    }
-    let path = w.path("sdr-floor.svg");
-    plot::series_svg(
-        &path,
-        "jitter floor over time and the SDR run's lateness max",
-        "µs",
-        &lines,
-    )
+    Ok(n)
 }

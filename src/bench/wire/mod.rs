@@ -104,22 +104,9 @@ pub struct WireRow {
     pub submit_ns: Option<Percentiles>,
     /// Sender-side ringshot rows: pps ÷ the raw loop of the same syscall, payload and GSO.
     pub raw_ratio: Option<f64>,
-    /// Ringshot rows: the submit-latency histogram (ns) and when the stream started.
+    /// Ringshot rows: the sender's histograms, and the receiver's gaps end to end.
     #[serde(skip)]
-    pub hist: Option<RowHist>,
-}
-
-/// A row's submit-latency histogram and when its stream started.
-#[derive(Clone)]
-pub struct RowHist {
-    pub hist: hdrhistogram::Histogram<u64>,
-    pub started: std::time::SystemTime,
-}
-
-impl std::fmt::Debug for RowHist {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RowHist({} values)", self.hist.len())
-    }
+    pub series: super::Series,
 }
 
 /// What the wire suite runs.
@@ -224,6 +211,15 @@ pub fn planned_steps(o: &WireOptions) -> u64 {
     (per_payload * o.payloads.len()) as u64
 }
 
+/// What the measurements so far gave: rows, skip reasons and profiles.
+#[derive(Default)]
+struct Collected {
+    rows: Vec<WireRow>,
+    skipped: Vec<String>,
+    profiles: Vec<String>,
+    profile_summaries: Vec<(String, super::profile::ProfileSummary)>,
+}
+
 /// Sets the wire up, runs every measurement, and removes the wire (also on error or when `stop`
 /// is raised, checked between measurements and every 50 ms during one).
 pub fn run_wire(
@@ -233,83 +229,13 @@ pub fn run_wire(
     mut progress: impl FnMut(&str),
 ) -> Result<WireReport, WireError> {
     let mut wire = Wire::setup()?;
-    let mut rows = Vec::new();
-    let mut skipped = Vec::new();
-    let mut profiles = Vec::new();
-    let mut profile_summaries = Vec::new();
-    let drop_dest = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, Wire::DROP_PORT));
-    let r = (|| -> Result<(), WireError> {
-        for &payload in &o.payloads {
-            for &backend in &o.backends {
-                for gso in [false, true] {
-                    let label = format!("ringshot {backend} GSO {} {payload} B", on(gso));
-                    check(stop)?;
-                    progress(&format!("{label}, sender-side"));
-                    let case = (backend, gso, payload);
-                    let measured = sender_side_profiled(
-                        &wire,
-                        o,
-                        case,
-                        drop_dest,
-                        place,
-                        stop,
-                        &mut profiles,
-                        &mut profile_summaries,
-                        &mut skipped,
-                    );
-                    match measured {
-                        Ok(row) => rows.push(row),
-                        Err(WireError::Bench(BenchError::Sender(
-                            EngineError::BackendUnavailable { backend, reason },
-                        ))) => skipped.push(format!("{backend}: {reason}")),
-                        Err(e) => return Err(e),
-                    }
-                    if o.end_to_end {
-                        check(stop)?;
-                        progress(&format!("{label}, end-to-end"));
-                        match ringshot_end_to_end(&wire, o, case, place, stop) {
-                            Ok(row) => rows.push(row),
-                            Err(WireError::Bench(BenchError::Sender(
-                                EngineError::BackendUnavailable { .. },
-                            ))) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-            }
-            if o.raw_loops {
-                raw_rows(
-                    &wire,
-                    o,
-                    payload,
-                    drop_dest,
-                    place,
-                    stop,
-                    &mut progress,
-                    &mut rows,
-                    &mut skipped,
-                )?;
-            }
-            if o.peers {
-                peers::run_peers(
-                    &wire,
-                    o,
-                    payload,
-                    place,
-                    stop,
-                    &mut progress,
-                    &mut rows,
-                    &mut skipped,
-                )?;
-            }
-        }
-        Ok(())
-    })();
+    let mut c = Collected::default();
+    let r = measure_all(&wire, o, place, stop, &mut progress, &mut c);
     let torn = wire.teardown();
     r?;
     torn?;
-    fill_raw_ratios(&mut rows);
-    let goals = goals(&rows);
+    fill_raw_ratios(&mut c.rows);
+    let goals = goals(&c.rows);
     Ok(WireReport {
         case_seconds: o.case_secs.as_secs_f64(),
         batch: o.batch,
@@ -319,17 +245,84 @@ pub fn run_wire(
             wire.near_if, wire.near_ns, wire.near_addr, wire.far_if, wire.far_ns, wire.far_addr,
             Wire::DROP_PORT
         ),
-        rows,
-        skipped,
+        rows: c.rows,
+        skipped: c.skipped,
         goals,
-        profiles,
-        profile_summaries,
+        profiles: c.profiles,
+        profile_summaries: c.profile_summaries,
     })
 }
 
+/// Every measurement, payload by payload: the ringshot cases, the raw loops, the peers.
+fn measure_all(
+    wire: &Wire,
+    o: &WireOptions,
+    place: &Placement,
+    stop: &AtomicBool,
+    progress: &mut impl FnMut(&str),
+    c: &mut Collected,
+) -> Result<(), WireError> {
+    let drop_dest = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, Wire::DROP_PORT));
+    for &payload in &o.payloads {
+        for &backend in &o.backends {
+            for gso in [false, true] {
+                ringshot_case(wire, o, (backend, gso, payload), place, stop, progress, c)?;
+            }
+        }
+        if o.raw_loops {
+            let (rows, skipped) = (&mut c.rows, &mut c.skipped);
+            raw_rows(
+                wire, o, payload, drop_dest, place, stop, progress, rows, skipped,
+            )?;
+        }
+        if o.peers {
+            let (rows, skipped) = (&mut c.rows, &mut c.skipped);
+            peers::run_peers(wire, o, payload, place, stop, progress, rows, skipped)?;
+        }
+    }
+    Ok(())
+}
+
+/// One ringshot backend × GSO × payload: sender-side (profiled when asked), then end to end. A
+/// backend that cannot open here is a skip reason.
+fn ringshot_case(
+    wire: &Wire,
+    o: &WireOptions,
+    case: (BackendChoice, bool, usize),
+    place: &Placement,
+    stop: &AtomicBool,
+    progress: &mut impl FnMut(&str),
+    c: &mut Collected,
+) -> Result<(), WireError> {
+    let (backend, gso, payload) = case;
+    let drop_dest = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, Wire::DROP_PORT));
+    let label = format!("ringshot {backend} GSO {} {payload} B", on(gso));
+    check(stop)?;
+    progress(&format!("{label}, sender-side"));
+    match sender_side_profiled(wire, o, case, drop_dest, place, stop, c) {
+        Ok(row) => c.rows.push(row),
+        Err(WireError::Bench(BenchError::Sender(EngineError::BackendUnavailable {
+            backend,
+            reason,
+        }))) => c.skipped.push(format!("{backend}: {reason}")),
+        Err(e) => return Err(e),
+    }
+    if o.end_to_end {
+        check(stop)?;
+        progress(&format!("{label}, end-to-end"));
+        match ringshot_end_to_end(wire, o, case, place, stop) {
+            Ok(row) => c.rows.push(row),
+            Err(WireError::Bench(BenchError::Sender(EngineError::BackendUnavailable {
+                ..
+            }))) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// One sender-side case, recorded with perf when `o.profile_dir` is set (its files' names and
-/// summary are appended; a failed recording is a skip reason, not an error).
-#[allow(clippy::too_many_arguments)]
+/// summary are collected; a failed recording is a skip reason, not an error).
 fn sender_side_profiled(
     wire: &Wire,
     o: &WireOptions,
@@ -337,9 +330,7 @@ fn sender_side_profiled(
     dest: SocketAddr,
     place: &Placement,
     stop: &AtomicBool,
-    profiles: &mut Vec<String>,
-    summaries: &mut Vec<(String, super::profile::ProfileSummary)>,
-    skipped: &mut Vec<String>,
+    c: &mut Collected,
 ) -> Result<WireRow, WireError> {
     let Some(dir) = o.profile_dir.as_deref() else {
         return ringshot_sender_side(wire, o, case, dest, place, stop);
@@ -356,10 +347,10 @@ fn sender_side_profiled(
     );
     match rec.and_then(|r| r.finish(&dir.join(&folded), &dir.join(&svg), &title)) {
         Ok(sum) => {
-            summaries.push((svg.clone(), sum));
-            profiles.extend([folded, svg]);
+            c.profile_summaries.push((svg.clone(), sum));
+            c.profiles.extend([folded, svg]);
         }
-        Err(e) => skipped.push(format!("profile of {stem}: {e}")),
+        Err(e) => c.skipped.push(format!("profile of {stem}: {e}")),
     }
     measured
 }
@@ -390,7 +381,8 @@ fn sender_config(
         .backend(backend)
         .gso(gso)
         .payload(payload)
-        .batch(o.batch);
+        .batch(o.batch)
+        .timeline(super::SERIES_PERIOD);
     if let Some(c) = place.tx_core {
         b = b.tx_core(c);
     }
@@ -449,10 +441,7 @@ fn ringshot_sender_side(
         cpu_ns_per_packet: Some(rep.cpu_ns as f64 / crossed.max(1) as f64),
         submit_ns: Some(rep.submit_ns),
         raw_ratio: None,
-        hist: Some(RowHist {
-            hist: rep.submit_hist.clone(),
-            started: rep.started,
-        }),
+        series: super::Series::new(Some(&rep), None),
     })
 }
 
@@ -464,7 +453,9 @@ fn ringshot_end_to_end(
     stop: &AtomicBool,
 ) -> Result<WireRow, WireError> {
     let bind = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, 0));
-    let mut rb = RecvConfig::builder(bind).rcvbuf(64 << 20);
+    let mut rb = RecvConfig::builder(bind)
+        .rcvbuf(64 << 20)
+        .timeline(super::SERIES_PERIOD);
     if let Some(c) = place.rx_core {
         rb = rb.rx_core(c);
     }
@@ -495,10 +486,7 @@ fn ringshot_end_to_end(
         cpu_ns_per_packet: Some(rep.cpu_ns as f64 / delivered.max(1) as f64),
         submit_ns: Some(rep.submit_ns),
         raw_ratio: None,
-        hist: Some(RowHist {
-            hist: rep.submit_hist.clone(),
-            started: rep.started,
-        }),
+        series: super::Series::new(Some(&rep), Some(&got)),
     })
 }
 
@@ -570,6 +558,6 @@ fn raw_row(
         cpu_ns_per_packet: None,
         submit_ns: None,
         raw_ratio: None,
-        hist: None,
+        series: super::Series::default(),
     })
 }

@@ -85,7 +85,7 @@ fn row(peer: &str, payload: usize, mode: Mode, sent: u64, crossed: u64, secs: f6
         cpu_ns_per_packet: None,
         submit_ns: None,
         raw_ratio: None,
-        hist: None,
+        series: crate::bench::Series::default(),
     }
 }
 

@@ -1,0 +1,134 @@
+//! The wire suite's report files and markdown.
+
+use std::io;
+
+use hdrhistogram::Histogram;
+
+use super::{plot, write_hlogs, ReportWriter};
+use crate::bench::wire::{Mode, WireReport, WireRow};
+
+fn label(r: &WireRow) -> String {
+    format!(
+        "{} {} GSO {}",
+        r.sender,
+        r.backend,
+        if r.gso { "on" } else { "off" }
+    )
+}
+
+/// The wire suite's files: per ringshot row one interval log per histogram (see
+/// [`write_hlogs`]; `wire-ROW-PAYLOAD-MODE-*.hlog`), and per payload a nines plot of submit
+/// latency per backend and bar plots of the pps with the peers.
+pub fn write_wire(w: &mut ReportWriter, r: &WireReport) -> io::Result<()> {
+    let mut payloads: Vec<usize> = r.rows.iter().map(|r| r.payload).collect();
+    payloads.sort_unstable();
+    payloads.dedup();
+    for row in &r.rows {
+        if row.series.is_empty() {
+            continue;
+        }
+        let mode = match row.mode {
+            Mode::SenderSide => "sender-side",
+            Mode::EndToEnd => "end-to-end",
+        };
+        write_hlogs(
+            w,
+            &format!("wire-{}-{}-{mode}", label(row), row.payload),
+            &row.series,
+        )?;
+    }
+    for p in payloads {
+        let series: Vec<(String, &Histogram<u64>)> = r
+            .rows
+            .iter()
+            .filter(|x| x.payload == p && x.mode == Mode::SenderSide)
+            .filter_map(|x| x.series.tx.as_ref().map(|t| (label(x), &t.submit_hist)))
+            .collect();
+        let path = w.path(&format!("wire-submit-nines-{p}.svg"));
+        plot::nines_svg(
+            &path,
+            &format!("submit latency, wire, sender-side, {p} B"),
+            &series,
+        )?;
+        let bars: Vec<(String, f64)> = r
+            .rows
+            .iter()
+            .filter(|x| x.payload == p && x.mode == Mode::SenderSide)
+            .map(|x| (label(x), x.pps))
+            .collect();
+        let path = w.path(&format!("wire-pps-{p}.svg"));
+        plot::bars_svg(
+            &path,
+            &format!("pps crossing the wire (sender-side), {p} B"),
+            "packets/s",
+            &bars,
+        )?;
+        let bars: Vec<(String, f64)> = r
+            .rows
+            .iter()
+            .filter(|x| x.payload == p && x.mode == Mode::EndToEnd)
+            .map(|x| (label(x), x.pps))
+            .collect();
+        if !bars.is_empty() {
+            let path = w.path(&format!("wire-delivered-{p}.svg"));
+            plot::bars_svg(
+                &path,
+                &format!("pps delivered end to end, {p} B"),
+                "packets/s",
+                &bars,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn cell(v: Option<f64>, prec: usize) -> String {
+    v.map_or("–".into(), |x| format!("{x:.prec$}"))
+}
+
+/// The wire suite as markdown: the rows, the goals and the skipped peers.
+pub fn wire_markdown(r: &WireReport) -> String {
+    let mut s = format!(
+        "## wire\n\n{}\n\n{:.1} s per measurement, batch {}; {}.\n\n",
+        r.topology, r.case_seconds, r.batch, r.placement
+    );
+    s += "| sender | backend | GSO | bytes | mode | pps | Gbit/s | lost % | CPU ns/pkt | × raw loop |\n";
+    s += "|---|---|---|---:|---|---:|---:|---:|---:|---:|\n";
+    for x in &r.rows {
+        let lost = x.lost.map(|l| 100.0 * l as f64 / x.sent.max(1) as f64);
+        s += &format!(
+            "| {} | {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} |\n",
+            x.sender,
+            x.backend,
+            if x.gso { "on" } else { "off" },
+            x.payload,
+            match x.mode {
+                Mode::SenderSide => "sender-side",
+                Mode::EndToEnd => "end-to-end",
+            },
+            x.pps,
+            x.gbps,
+            cell(lost, 2),
+            cell(x.cpu_ns_per_packet, 0),
+            cell(x.raw_ratio, 2)
+        );
+    }
+    s += "\n| goal | target | measured | result |\n|---|---:|---:|---|\n";
+    for g in &r.goals {
+        s += &format!(
+            "| {} | {:.2} | {} | {} |\n",
+            g.goal,
+            g.target,
+            cell(g.measured, 2),
+            match g.pass {
+                Some(true) => "met",
+                Some(false) => "**missed**",
+                None => "not measured",
+            }
+        );
+    }
+    for k in &r.skipped {
+        s += &format!("\nskipped: {k}\n");
+    }
+    s
+}
