@@ -11,7 +11,9 @@ use ringshot::bench::jitter;
 use ringshot::bench::peers::{PeersOptions, PeersReport, PeersRow};
 use ringshot::bench::report::{self, ReportWriter, REPORT_FIELDS, SUITE_FIELDS};
 use ringshot::bench::sdr::{run_sdr, SdrConfig, ZeroLossResult, ZeroLossTrial};
-use ringshot::bench::{fill_ratios, run_case, CapacityResult, CapacityTrial, Case, Placement};
+use ringshot::bench::{
+    fill_ratios, run_case, CapacityResult, CapacityTrial, Case, Placement, Series,
+};
 
 /// The interval lines of an interval log: (start offset s, length s, tag).
 fn intervals(path: &Path) -> Vec<(f64, f64, String)> {
@@ -54,7 +56,7 @@ fn capacity(series: &ringshot::bench::Series) -> Vec<CapacityResult> {
     }]
 }
 
-fn peers(ringshot_pps: f64, peer_pps: f64) -> PeersReport {
+fn peers(ringshot_pps: f64, peer_pps: f64, ringshot_series: &Series) -> PeersReport {
     let row = |sender: &str, is_ringshot, pps: f64| PeersRow {
         sender: sender.into(),
         is_ringshot,
@@ -66,6 +68,11 @@ fn peers(ringshot_pps: f64, peer_pps: f64) -> PeersReport {
         delivered_from: "its own receiver".into(),
         unpaced: serde_json::Value::Null,
         search: Vec::new(),
+        series: if is_ringshot {
+            ringshot_series.clone()
+        } else {
+            Series::default()
+        },
     };
     let place = Placement::auto();
     let opts = PeersOptions::new(Duration::from_secs(1), &place);
@@ -113,7 +120,7 @@ fn every_suite_writes_its_json_markdown_logs_and_plots() {
     report::write_capacity(&mut w, &cap).unwrap();
     md += &report::capacity_markdown(&cap);
     suites.insert("capacity".into(), report::capacity_json(&cap));
-    let p = peers(3000.0, 1000.0);
+    let p = peers(3000.0, 1000.0, &r.series);
     assert_eq!(p.ratios[0].delivered_x, Some(3.0));
     assert_eq!(p.ratios[0].zero_loss_x, Some(3.0));
     report::write_peers(&mut w, &p).unwrap();
@@ -257,6 +264,8 @@ fn check_folder(dir: &Path) {
         "sdr-SCHED-OTHER-reap.hlog",
         "sdr-SCHED-OTHER-rx-gaps.hlog",
         "capacity-mmsg-1472-submit.hlog",
+        "peers-ringshot-1472-submit.hlog",
+        "peers-ringshot-1472-rx-gaps.hlog",
         "zero-loss-lateness.hlog",
     ] {
         assert!(has(f), "{f} missing from {files:?}");

@@ -26,6 +26,9 @@ pub struct PeersRow {
     /// result).
     pub unpaced: serde_json::Value,
     pub search: Vec<SearchTrial>,
+    /// Ringshot's unpaced run's histograms (empty for a peer, which keeps none we can read).
+    #[serde(skip)]
+    pub series: crate::bench::Series,
 }
 
 /// Ringshot's ratios to the best peer.
@@ -247,6 +250,7 @@ mod tests {
             search_error: None,
             delivered_from: "its receiver".to_string(),
             unpaced: serde_json::Value::Null,
+            series: crate::bench::Series::default(),
             search: vec![SearchTrial {
                 offered_pps: 20_000.0,
                 sent: 20_000,

@@ -213,6 +213,7 @@ fn ringshot_row(
         delivered_from: format!("ringshot receiver ({})", r.receiver_backend),
         unpaced: serde_json::to_value(r).unwrap_or(serde_json::Value::Null),
         search: trials,
+        series: r.series.clone(),
     })
 }
 
@@ -257,6 +258,7 @@ fn peer_row(
         delivered_from: peer.delivered_from().to_string(),
         unpaced: serde_json::to_value(u).unwrap_or(serde_json::Value::Null),
         search: trials,
+        series: crate::bench::Series::default(),
     }
 }
 

@@ -204,6 +204,9 @@ pub fn capacity_markdown(rows: &[CapacityResult]) -> String {
 /// there are no interval logs here.
 pub fn write_peers(w: &mut ReportWriter, r: &PeersReport) -> io::Result<()> {
     let p = r.payload;
+    for row in r.rows.iter().filter(|x| !x.series.is_empty()) {
+        write_hlogs(w, &format!("peers-{}-{p}", row.sender), &row.series)?;
+    }
     let bars: Vec<(String, f64)> = r
         .rows
         .iter()
