@@ -20,11 +20,12 @@ use ringshot::wire::vrt::{ClassId, Tsi};
 /// `send`'s data-format flags.
 #[derive(Debug, Args)]
 pub struct SendFraming {
-    /// Data packet format: ringshot's header, none (raw), or a device's own (usrp2, vrt, chdr).
+    /// Data packet format: ringshot's header, none (raw), a device's own (usrp2, vrt, chdr), or
+    /// SPEAD heaps.
     #[arg(
         long,
         default_value = "ringshot",
-        value_name = "ringshot|raw|usrp2|vrt|chdr"
+        value_name = "ringshot|raw|usrp2|vrt|chdr|spead"
     )]
     pub format: Format,
     /// Timestamp every packet: sample-count (VRT TSF = 1 for vrt/usrp2, the timestamp word for
@@ -316,12 +317,13 @@ impl SendFraming {
 /// `recv`'s data-format flags.
 #[derive(Debug, Args)]
 pub struct RecvFraming {
-    /// Data packet format to check: ringshot's header, raw (no sequence: counted only), or a
-    /// device's own (usrp2 word, VRT packet count, CHDR SeqNum).
+    /// Data packet format to check: ringshot's header, raw (no sequence: counted only), a
+    /// device's own (usrp2 word and TSI, VRT packet count and TSI, CHDR SeqNum), or SPEAD (heaps
+    /// reassembled; with --device, heap cnt and offsets checked).
     #[arg(
         long,
         default_value = "ringshot",
-        value_name = "ringshot|raw|usrp2|vrt|chdr"
+        value_name = "ringshot|raw|usrp2|vrt|chdr|spead"
     )]
     pub format: Format,
     /// Do not check payload bytes against the check pattern (for streams of file data).
@@ -336,6 +338,9 @@ pub struct RecvFraming {
     /// SPEAD: substreams (heap cnt mod N picks one), each with its own --max-heaps.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub substreams: usize,
+    /// SPEAD with --device: the sender's heap cnt step, for the device's heap sequence check.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub heap_cnt_step: u64,
 }
 
 impl RecvFraming {
@@ -352,6 +357,12 @@ impl RecvFraming {
                 "--max-heaps / --substreams / --allow-out-of-order: only mean something with \
                  --format spead"
                     .into(),
+            )
+            .into());
+        }
+        if self.format != Format::Spead && self.heap_cnt_step != 1 {
+            return Err(UsageError(
+                "--heap-cnt-step: only means something with --format spead".into(),
             )
             .into());
         }

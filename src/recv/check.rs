@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::formats::{decode, widen};
+use super::framecheck::FramingChecks;
 use super::seq::SeqTracker;
 use super::sink::{DatagramSink, RxMeta};
 use crate::framing::Format;
@@ -32,6 +33,10 @@ pub struct StreamChecker {
     start_seq: u64,
     max_seq_jump: u64,
     streams: Vec<(u32, SeqTracker)>,
+    /// Per stream (same index): the TSI of its newest packet.
+    tsi: Vec<Option<u32>>,
+    /// TSI and SPEAD heap checks.
+    framing: FramingChecks,
     /// Index into `streams` of the last stream seen (the common case is one stream).
     last: usize,
     packets: u64,
@@ -55,6 +60,8 @@ impl StreamChecker {
             start_seq: 0,
             max_seq_jump: super::seq::DEFAULT_MAX_SEQ_JUMP,
             streams: Vec::with_capacity(MAX_STREAMS),
+            tsi: Vec::with_capacity(MAX_STREAMS),
+            framing: FramingChecks::new(1),
             last: 0,
             packets: 0,
             bytes: 0,
@@ -95,6 +102,19 @@ impl StreamChecker {
     /// Malformed datagrams by reason ([`WireError::name`]), non-zero ones only.
     pub fn malformed(&self) -> BTreeMap<String, u64> {
         malformed_by_name(&self.malformed)
+    }
+
+    /// Breaches of the streams' timelines (TSI backwards, SPEAD heap sequence) by reason, non-zero
+    /// ones only.
+    pub fn framing_errors(&self) -> BTreeMap<String, u64> {
+        self.framing.by_name()
+    }
+
+    /// SPEAD: the heap cnt step between the sender's heaps (1 unless several senders share the
+    /// stream), for the heap sequence check.
+    pub fn with_heap_cnt_step(mut self, step: u64) -> StreamChecker {
+        self.framing = FramingChecks::new(step);
+        self
     }
 
     /// Malformed datagrams of one reason.
@@ -144,6 +164,8 @@ impl StreamChecker {
         for (_, t) in &mut self.streams {
             t.restart();
         }
+        self.tsi.fill(None);
+        self.framing.restart();
     }
 
     /// Expect data packets of `format` and track its own sequence counter (USRP2 word, VRT
@@ -168,12 +190,19 @@ impl StreamChecker {
 
     #[inline]
     fn tracker(&mut self, stream: u32) -> Option<&mut SeqTracker> {
+        let i = self.stream_index(stream)?;
+        Some(&mut self.streams[i].1)
+    }
+
+    /// The index of `stream`'s tracker, making one for a new stream (up to [`MAX_STREAMS`]).
+    #[inline]
+    fn stream_index(&mut self, stream: u32) -> Option<usize> {
         if self
             .streams
             .get(self.last)
             .is_some_and(|(id, _)| *id == stream)
         {
-            return Some(&mut self.streams[self.last].1);
+            return Some(self.last);
         }
         let i = match self.streams.iter().position(|(id, _)| *id == stream) {
             Some(i) => i,
@@ -181,12 +210,13 @@ impl StreamChecker {
                 let t = SeqTracker::with_start(self.window, self.start_seq)
                     .with_max_jump(self.max_seq_jump);
                 self.streams.push((stream, t));
+                self.tsi.push(None);
                 self.streams.len() - 1
             }
             None => return None,
         };
         self.last = i;
-        Some(&mut self.streams[i].1)
+        Some(i)
     }
 
     #[inline]
@@ -237,9 +267,10 @@ impl StreamChecker {
         };
         let start = self.start_seq;
         let raw_seq = self.raw_seq;
-        let Some(tracker) = self.tracker(d.stream_id) else {
+        let Some(i) = self.stream_index(d.stream_id) else {
             return self.reject(WireError::Unexpected);
         };
+        let tracker = &mut self.streams[i].1;
         let seq = match d.seq_bits {
             0 => start.saturating_add(raw_seq),
             bits => {
@@ -247,7 +278,14 @@ impl StreamChecker {
                 widen(d.wire_seq, bits, reference)
             }
         };
+        let newest = tracker.highest().is_none_or(|h| seq > h);
         tracker.record(seq);
+        if let (Some(t), true) = (d.tsi, newest) {
+            self.framing.tsi(&mut self.tsi[i], t);
+        }
+        if let Some(pos) = d.heap {
+            self.framing.heap(pos, d.payload.len() as u64);
+        }
         self.raw_seq += 1;
         if self.verify && !check_pattern(seq, d.payload) {
             self.corrupt += 1;
