@@ -427,4 +427,73 @@ mod tests {
             assert_eq!(c.malformed().values().sum::<u64>(), 1, "{format}");
         }
     }
+
+    /// A VRT stream whose integer timestamp steps back once (a second sender restarted its
+    /// clock): counted once, under `tsi_backwards`; a reordered packet with an older TSI is not.
+    #[test]
+    fn tsi_going_backwards_is_counted() {
+        use crate::framing::{Framing, IntegerTime, Stamper};
+        use crate::wire::vrt::Tsi;
+        let at = |start| Framing {
+            tsi: Some(IntegerTime {
+                kind: Tsi::Utc,
+                start,
+            }),
+            sample_rate: 8,
+            ..Framing::of(Format::Usrp2)
+        };
+        let mut c = StreamChecker::new(64, false).with_format(Format::Usrp2);
+        let (mut early, mut late) = (Stamper::new(at(10), 1), Stamper::new(at(5), 1));
+        let mut packets = Vec::new();
+        for seq in 0..12u64 {
+            // 8 bytes = 2 samples a packet: a second every 4 packets.
+            let s = if seq < 8 { &mut early } else { &mut late };
+            let mut buf = [0u8; 64];
+            let n = s.stamp(&mut buf, seq, 0, 8);
+            packets.push(buf[..n].to_vec());
+        }
+        packets.swap(3, 4); // seq 4 (second 11) before seq 3 (second 10): reordered, fine
+        for p in &packets {
+            c.datagram(p, &meta(1));
+        }
+        assert_eq!(c.packets(), 12);
+        assert_eq!(c.totals().1, 1, "one reordered");
+        let want: BTreeMap<String, u64> = [("tsi_backwards".to_string(), 1)].into();
+        assert_eq!(c.framing_errors(), want);
+    }
+
+    /// A SPEAD stream of 4-packet heaps through the checker: one packet lost inside a heap and
+    /// one heap lost whole are each counted by reason; the stop heap is not.
+    #[test]
+    fn spead_heap_sequence_is_checked() {
+        use crate::framing::{Framing, Spead, Stamper};
+        let framing = Framing {
+            spead: Spead {
+                heap_size: 64,
+                ..Spead::default()
+            },
+            ..Framing::of(Format::Spead)
+        };
+        let mut s = Stamper::new(framing, 0);
+        let mut c = StreamChecker::new(64, false).with_format(Format::Spead);
+        for seq in 0..20u64 {
+            let mut buf = [0u8; 128];
+            let n = s.stamp(&mut buf, seq, 0, 16);
+            // seq 5: heap 2's second packet; 12..16: heap 4 whole.
+            if seq != 5 && !(12..16).contains(&seq) {
+                c.datagram(&buf[..n], &meta(1));
+            }
+        }
+        let mut buf = [0u8; 128];
+        let n = s.stamp_end(&mut buf, 20).unwrap();
+        c.datagram(&buf[..n], &meta(1));
+        let want: BTreeMap<String, u64> = [
+            ("heap_offset_gap".to_string(), 1),
+            ("heaps_skipped".to_string(), 1),
+        ]
+        .into();
+        assert_eq!(c.framing_errors(), want);
+        assert_eq!(c.packets(), 16);
+        assert!(c.malformed().is_empty());
+    }
 }

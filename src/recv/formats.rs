@@ -40,6 +40,8 @@ pub struct Decoded<'a> {
 pub struct HeapPos {
     pub cnt: u64,
     pub offset: u64,
+    /// The heap size item, when the packet carries one.
+    pub size: Option<u64>,
     /// The stop item (stream control 2): it ends the stream and is in no data heap.
     pub stop: bool,
 }
@@ -116,6 +118,7 @@ pub fn decode(format: Format, datagram: &[u8]) -> Result<Decoded<'_>, WireError>
                 heap: Some(HeapPos {
                     cnt: r.heap_cnt,
                     offset: r.heap_offset,
+                    size: r.heap_size,
                     stop: r.stream_ctrl == Some(spead::CTRL_STOP),
                 }),
             })

@@ -21,14 +21,18 @@ pub enum FramingError {
     /// A packet not at the offset where the heap's previous packet ended (or a new heap that
     /// does not start at offset 0): a packet lost or reordered inside a heap.
     HeapOffsetGap,
+    /// A heap left behind (the next heap began) before its data reached its heap size: its
+    /// last packets were lost.
+    HeapsIncomplete,
 }
 
 impl FramingError {
-    pub const ALL: [FramingError; 4] = [
+    pub const ALL: [FramingError; 5] = [
         FramingError::TsiBackwards,
         FramingError::HeapsSkipped,
         FramingError::HeapCntBackwards,
         FramingError::HeapOffsetGap,
+        FramingError::HeapsIncomplete,
     ];
 
     /// The key the count is reported under.
@@ -38,6 +42,7 @@ impl FramingError {
             FramingError::HeapsSkipped => "heaps_skipped",
             FramingError::HeapCntBackwards => "heap_cnt_backwards",
             FramingError::HeapOffsetGap => "heap_offset_gap",
+            FramingError::HeapsIncomplete => "heaps_incomplete",
         }
     }
 }
@@ -47,8 +52,8 @@ impl FramingError {
 pub struct FramingChecks {
     counts: [u64; FramingError::ALL.len()],
     heap_step: u64,
-    /// The newest heap's cnt and the offset its next packet should have.
-    heap: Option<(u64, u64)>,
+    /// The newest heap's cnt, the offset its next packet should have, and its heap size.
+    heap: Option<(u64, u64, Option<u64>)>,
 }
 
 impl FramingChecks {
@@ -100,23 +105,26 @@ impl FramingChecks {
             return;
         }
         let next = pos.offset.saturating_add(len);
-        let Some((cnt, expect)) = self.heap else {
+        let Some((cnt, expect, size)) = self.heap else {
             // The first packet seen: a receiver that joined late may see a heap's middle.
-            self.heap = Some((pos.cnt, next));
+            self.heap = Some((pos.cnt, next, pos.size));
             return;
         };
         if pos.cnt == cnt {
             if pos.offset != expect {
                 self.count(FramingError::HeapOffsetGap, 1);
             }
-            self.heap = Some((cnt, next.max(expect)));
+            self.heap = Some((cnt, next.max(expect), size.or(pos.size)));
         } else if pos.cnt > cnt {
+            if size.is_some_and(|s| expect < s) {
+                self.count(FramingError::HeapsIncomplete, 1);
+            }
             let missing = (pos.cnt - cnt).div_ceil(self.heap_step) - 1;
             self.count(FramingError::HeapsSkipped, missing);
             if pos.offset != 0 {
                 self.count(FramingError::HeapOffsetGap, 1);
             }
-            self.heap = Some((pos.cnt, next));
+            self.heap = Some((pos.cnt, next, pos.size));
         } else {
             self.count(FramingError::HeapCntBackwards, 1);
         }
@@ -131,6 +139,7 @@ mod tests {
         HeapPos {
             cnt,
             offset,
+            size: Some(30),
             stop: false,
         }
     }
@@ -147,7 +156,7 @@ mod tests {
     }
 
     /// Heaps of 3 packets of 10 bytes, step 2: a lost packet inside heap 3, heap 5 lost whole,
-    /// an old packet of heap 3 late, the stop item ignored.
+    /// an old packet of heap 3 late, heap 7 left without its last packet, the stop item ignored.
     #[test]
     fn heap_sequence_breaches_by_reason() {
         let mut c = FramingChecks::new(2);
@@ -160,15 +169,18 @@ mod tests {
             at(7, 0),
             at(3, 10),
             at(7, 10),
-            at(7, 20),
+            at(9, 0),
+            at(9, 10),
+            at(9, 20),
         ];
         for p in stream {
             c.heap(p, 10);
         }
         c.heap(
             HeapPos {
-                cnt: 9,
+                cnt: 11,
                 offset: 0,
+                size: Some(0),
                 stop: true,
             },
             0,
@@ -177,6 +189,7 @@ mod tests {
             ("heap_offset_gap".to_string(), 1),
             ("heaps_skipped".to_string(), 1),
             ("heap_cnt_backwards".to_string(), 1),
+            ("heaps_incomplete".to_string(), 1),
         ]
         .into_iter()
         .collect();
