@@ -279,7 +279,11 @@ fn spead_push_mode_heaps_reassemble() {
     let sent = tx.finish().unwrap();
     // Per four heaps (20,000 bytes, 25 pushes) three pushes cross a heap's end: 28 packets.
     let data_packets = heaps / 4 * 28;
-    assert_eq!(sent.packets, data_packets + 1, "data packets and the stop heap");
+    assert_eq!(
+        sent.packets,
+        data_packets + 1,
+        "data packets and the stop heap"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -293,7 +297,11 @@ fn spead_push_mode_heaps_reassemble() {
         "{s:?}"
     );
     assert_eq!(
-        (s.incomplete_heaps_evicted, s.incomplete_heaps_flushed, s.out_of_order_packets),
+        (
+            s.incomplete_heaps_evicted,
+            s.incomplete_heaps_flushed,
+            s.out_of_order_packets
+        ),
         (0, 0, 0)
     );
     assert!(sink.malformed().is_empty());

@@ -579,7 +579,8 @@ fn run_faulty(
             .with_start_seq(cfg.start_seq())
             .with_format(format),
         &faults,
-    );
+    )
+    .with_format(format);
     let (rx, iv) = start_and_wait(cfg, sink, "", out, signals, || false)?;
     let (recv, sink) = rx.join_with_sink().context("receiving")?;
     let report = FaultyRecvReport {

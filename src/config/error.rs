@@ -230,9 +230,8 @@ impl ConfigError {
                 .into(),
             },
             ConfigError::ZeroSampleBytes => text("a sample must be at least 1 byte"),
-            ConfigError::SpeadOutOfRange { reason, .. } | ConfigError::Timestamps { reason, .. } => {
-                text(reason)
-            }
+            ConfigError::SpeadOutOfRange { reason, .. }
+            | ConfigError::Timestamps { reason, .. } => text(reason),
         }
     }
 }

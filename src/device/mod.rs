@@ -272,7 +272,7 @@ pub fn stack(
         .with_start_seq(device.start_seq)
         .with_format(device.format)
         .with_heap_cnt_step(device.heap_cnt_step);
-    DataFaults::new(DeviceModel::new(device, checker, link), faults)
+    DataFaults::new(DeviceModel::new(device, checker, link), faults).with_format(device.format)
 }
 
 /// Everything `ringshot recv --device --json` prints: the receiver's report, the device's and

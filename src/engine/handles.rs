@@ -57,8 +57,8 @@ impl Sender {
         let payload = cfg.payload;
         let (header_len, app_room) = (cfg.framing.header_len(), cfg.max_app_payload());
         let window = (cfg.window_packets, cfg.window_bytes);
-        let heaps = (cfg.framing.format == Format::Spead)
-            .then(|| Stamper::new(cfg.framing, cfg.stream_id));
+        let heaps =
+            (cfg.framing.format == Format::Spead).then(|| Stamper::new(cfg.framing, cfg.stream_id));
         let supply = Supply::Rings {
             ready: ready_rx,
             free: free_tx,

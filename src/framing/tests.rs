@@ -119,7 +119,10 @@ fn vrt_tsi_fixture() {
     };
     assert_eq!(framing.max_app_payload(1472), 1456);
     let b = stamped(framing, 2, 1, b"");
-    assert_eq!(b, [0, 0, 0, 1, 0x10, 0x81, 0x00, 0x03, 0, 0, 0, 2, 0, 0, 0, 7]);
+    assert_eq!(
+        b,
+        [0, 0, 0, 1, 0x10, 0x81, 0x00, 0x03, 0, 0, 0, 2, 0, 0, 0, 7]
+    );
 }
 
 /// With TSI and TSF the TSF counts samples within the second and the TSI steps when the count
@@ -198,8 +201,10 @@ fn spead_skip_follows_stamp() {
     assert_eq!(engine.next_room(64), mirror.next_room(64));
     // The end flag writes the stop heap instead of a data packet.
     let n = engine.stamp(&mut buf, 9, STAMP_END, 0);
-    let r = crate::wire::spead::Repr::parse(&crate::wire::spead::Packet::new_checked(&buf[..n]).unwrap())
-        .unwrap();
+    let r = crate::wire::spead::Repr::parse(
+        &crate::wire::spead::Packet::new_checked(&buf[..n]).unwrap(),
+    )
+    .unwrap();
     assert_eq!(r.stream_ctrl, Some(crate::wire::spead::CTRL_STOP));
     // Heaps 1 and 2 full, heap 3 partial: the stop heap takes 4.
     assert_eq!(r.heap_cnt, 4);
