@@ -196,4 +196,33 @@ mod tests {
         assert_eq!(c.by_name(), want);
         assert_eq!(c.get(FramingError::TsiBackwards), 0);
     }
+
+    proptest::proptest! {
+        /// Any sequence of heap positions and TSIs: no panic, and a stream whose heaps follow
+        /// each other by the step, packet after packet, has no breach.
+        #[test]
+        fn arbitrary_positions_never_panic(
+            step in 0u64..5,
+            ps in proptest::collection::vec(
+                (proptest::prelude::any::<u64>(), proptest::prelude::any::<u64>(),
+                 proptest::prelude::any::<Option<u64>>(), proptest::prelude::any::<bool>(),
+                 proptest::prelude::any::<u64>(), proptest::prelude::any::<u32>()),
+                0..32),
+        ) {
+            let mut c = FramingChecks::new(step);
+            let mut last = None;
+            for (cnt, offset, size, stop, len, tsi) in ps {
+                c.heap(HeapPos { cnt, offset, size, stop }, len);
+                c.tsi(&mut last, tsi);
+            }
+            let _ = c.by_name();
+            let mut good = FramingChecks::new(step.max(1));
+            for h in 0..6u64 {
+                for k in 0..3u64 {
+                    good.heap(HeapPos { cnt: 1 + h * step.max(1), offset: k * 8, size: Some(24), stop: false }, 8);
+                }
+            }
+            proptest::prop_assert!(good.by_name().is_empty());
+        }
+    }
 }
