@@ -45,6 +45,19 @@ fn bad_framing_flags_exit_2_naming_the_flag() {
         (
             &[
                 "--format",
+                "vrt",
+                "--tsi",
+                "utc",
+                "--rate",
+                "1000.5sps",
+                "--count",
+                "1",
+            ],
+            "--rate",
+        ),
+        (
+            &[
+                "--format",
                 "usrp2",
                 "--tsi",
                 "other",

@@ -208,7 +208,8 @@ impl SendFraming {
     /// `--start-time` is not given.
     pub fn timed(&self, rate: Option<RateArg>) -> anyhow::Result<Framing> {
         let mut f = self.framing();
-        if let (0, Some(RateArg::Samples(sps))) = (f.sample_rate, rate) {
+        // Only an integer timestamp needs the sample rate; pacing takes any rate.
+        if let (true, 0, Some(RateArg::Samples(sps))) = (f.tsi.is_some(), f.sample_rate, rate) {
             if sps.fract() != 0.0 || sps > u64::MAX as f64 {
                 return Err(UsageError(format!(
                     "--rate: timestamps need a whole number of samples per second, not {sps}"
