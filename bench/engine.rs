@@ -10,8 +10,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ringshot::backend::{gso_run_len, TxDesc};
 use ringshot::bench::{drain_and_stop, start_receiver, Placement};
 use ringshot::engine::{PacketSource, PatternSource, SourceSender};
-use ringshot::framing::{Format, Framing, Stamper};
+use ringshot::framing::{Format, Framing, IntegerTime, Stamper};
 use ringshot::wire::header::{fill_pattern, Packet, Repr, HEADER_LEN};
+use ringshot::wire::vrt::Tsi;
 use ringshot::{BackendChoice, SenderConfig};
 
 fn hot_path(c: &mut Criterion) {
@@ -103,20 +104,36 @@ fn framing_stamp(c: &mut Criterion) {
             if ts && matches!(format, Format::Ringshot | Format::Raw | Format::Spead) {
                 continue;
             }
-            let framing = Framing {
-                sample_count_ts: ts,
-                ..Framing::of(format)
-            };
-            let app = framing.max_app_payload(buf.len());
-            let mut stamper = Stamper::new(framing, 7);
-            let mut seq = 0u64;
-            let name = format!("{}{}", format.name(), if ts { "_ts" } else { "" });
-            g.bench_function(name, |b| {
-                b.iter(|| {
-                    seq += 1;
-                    black_box(stamper.stamp(&mut buf, seq, 1, black_box(app)))
-                })
-            });
+            for tsi in [false, true] {
+                if tsi && !(ts && matches!(format, Format::Vrt | Format::Usrp2)) {
+                    continue;
+                }
+                let framing = Framing {
+                    sample_count_ts: ts,
+                    // The integer second of 2023-11-14, stepping at 25 Msps.
+                    tsi: tsi.then_some(IntegerTime {
+                        kind: Tsi::Utc,
+                        start: 1_700_000_000,
+                    }),
+                    sample_rate: 25_000_000,
+                    ..Framing::of(format)
+                };
+                let app = framing.max_app_payload(buf.len());
+                let mut stamper = Stamper::new(framing, 7);
+                let mut seq = 0u64;
+                let name = format!(
+                    "{}{}{}",
+                    format.name(),
+                    if tsi { "_tsi" } else { "" },
+                    if ts { "_ts" } else { "" }
+                );
+                g.bench_function(name, |b| {
+                    b.iter(|| {
+                        seq += 1;
+                        black_box(stamper.stamp(&mut buf, seq, 1, black_box(app)))
+                    })
+                });
+            }
         }
     }
     g.finish();

@@ -243,15 +243,66 @@ fn spead_heaps_reassemble() {
     assert!(sink.malformed().is_empty());
 }
 
-/// A push-mode sender cannot feed SPEAD (its heaps decide each packet's length).
+/// SPEAD in push mode: the app pushes 800-byte payloads and the sender cuts them at each
+/// 5,000-byte heap's end (a 200-byte packet, then the 600 bytes left over start the next heap);
+/// `finish` sends the stop heap. The reassembler completes every heap, with no eviction or flush.
 #[test]
-fn spead_needs_a_source() {
-    let cfg = SenderConfig::builder("127.0.0.1:9".parse().unwrap())
-        .framing(Framing::of(Format::Spead))
+fn spead_push_mode_heaps_reassemble() {
+    use ringshot::framing::Spead;
+    use ringshot::recv::spead::{SpeadConfig, SpeadReassembler};
+    let framing = Framing {
+        spead: Spead {
+            heap_size: 5_000,
+            ..Spead::default()
+        },
+        ..Framing::of(Format::Spead)
+    };
+    let rcfg = RecvConfig::builder("127.0.0.1:0".parse().unwrap())
+        .idle_exit(Duration::from_secs(5))
         .build()
         .unwrap();
-    assert!(matches!(
-        Sender::spawn(cfg),
-        Err(ringshot::EngineError::FramingNeedsSource("spead"))
-    ));
+    let sink = SpeadReassembler::new(SpeadConfig::default());
+    let stop = sink.stop_flag();
+    let rx = Receiver::spawn_with(rcfg, sink).unwrap();
+    let mut tx = Sender::spawn(config(rx.local_addr(), framing)).unwrap();
+    assert_eq!(tx.max_app_payload(), 952);
+    let heaps = 24u64;
+    let pushes = heaps * 5_000 / 800;
+    for i in 0..pushes {
+        let mut data = [0u8; 800];
+        ringshot::wire::header::fill_pattern(i, &mut data);
+        tx.send(&data).unwrap();
+    }
+    // The room left in the heap is what reserve hands out: after 150 × 800 bytes the heaps are
+    // whole, so the next buffer is a whole packet's room.
+    assert_eq!(tx.next_room(), 952);
+    let sent = tx.finish().unwrap();
+    // Per four heaps (20,000 bytes, 25 pushes) three pushes cross a heap's end: 28 packets.
+    let data_packets = heaps / 4 * 28;
+    assert_eq!(
+        sent.packets,
+        data_packets + 1,
+        "data packets and the stop heap"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    rx.stop();
+    let (_, sink) = rx.join_with_sink().unwrap();
+    let s = sink.stats();
+    assert_eq!(
+        (s.heaps, s.packets, s.stopped),
+        (heaps, data_packets + 1, true),
+        "{s:?}"
+    );
+    assert_eq!(
+        (
+            s.incomplete_heaps_evicted,
+            s.incomplete_heaps_flushed,
+            s.out_of_order_packets
+        ),
+        (0, 0, 0)
+    );
+    assert!(sink.malformed().is_empty());
 }

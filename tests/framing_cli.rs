@@ -32,6 +32,40 @@ fn bad_framing_flags_exit_2_naming_the_flag() {
         (&["--samples-per-packet", "0"], "--samples-per-packet"),
         (&["--sample-bytes", "0"], "--sample-bytes"),
         (&["--tsf", "gps"], "--tsf"),
+        (&["--format", "vrt", "--tsi", "tai"], "--tsi"),
+        (&["--format", "chdr", "--tsi", "utc"], "--tsi"),
+        (
+            &["--format", "vrt", "--tsi", "utc", "--tsf", "sample-count"],
+            "--sample-rate",
+        ),
+        (
+            &["--format", "usrp2", "--tsi", "gps", "--sample-rate", "1.5"],
+            "--sample-rate",
+        ),
+        (
+            &[
+                "--format",
+                "vrt",
+                "--tsi",
+                "utc",
+                "--rate",
+                "1000.5sps",
+                "--count",
+                "1",
+            ],
+            "--rate",
+        ),
+        (
+            &[
+                "--format",
+                "usrp2",
+                "--tsi",
+                "other",
+                "--start-time",
+                "4294967296",
+            ],
+            "--start-time",
+        ),
         (&["--class-id", "1000000:1:2"], "--class-id"),
         (&["--trailer", "0xZZ"], "--trailer"),
         (&["--dst-epid", "70000"], "--dst-epid"),
@@ -63,7 +97,12 @@ fn bad_framing_flags_exit_2_naming_the_flag() {
             "--substreams",
         ),
         (&["--max-heaps", "8"][..], "--max-heaps"),
-        (&["--format", "spead", "--device"][..], "--format"),
+        (&["--format", "spead", "--drop-data", "0.1"][..], "--format"),
+        (&["--heap-cnt-step", "2"][..], "--heap-cnt-step"),
+        (
+            &["--format", "spead", "--device", "--heap-cnt-step", "0"][..],
+            "--heap-cnt-step",
+        ),
     ] {
         let out = ringshot()
             .args(["recv", "--bind", "127.0.0.1:0"])
@@ -85,23 +124,41 @@ fn bad_framing_flags_exit_2_naming_the_flag() {
 /// Streams `n` packets of `format` with `ack` flow control to the device emulator reading the same
 /// format, from `start`, and checks that every packet arrived once, in order, and was consumed.
 fn through_the_device(format: &str, ack: &str, start: u64, n: u64) {
+    through_the_device_with(format, ack, start, n, &["--tsf", "sample-count"], &[]);
+}
+
+/// [`through_the_device`] with `send_extra` flags for the sender and `recv_extra` for the
+/// device; also checks that no framing error was counted. Returns the device's report.
+fn through_the_device_with(
+    format: &str,
+    ack: &str,
+    start: u64,
+    n: u64,
+    send_extra: &[&str],
+    recv_extra: &[&str],
+) -> serde_json::Value {
     let start_s = start.to_string();
-    let (rx, addr) = start_recv(&[
-        "--json",
-        "--device",
-        "--format",
-        format,
-        "--ack",
-        ack,
-        "--device-buffer",
-        "65536",
-        "--drain-pps",
-        "200000",
-        "--start-seq",
-        &start_s,
-        "--idle-exit-ms",
-        "1500",
-    ]);
+    let (rx, addr) = start_recv(
+        &[
+            "--json",
+            "--device",
+            "--format",
+            format,
+            "--ack",
+            ack,
+            "--device-buffer",
+            "65536",
+            "--drain-pps",
+            "200000",
+            "--start-seq",
+            &start_s,
+            "--idle-exit-ms",
+            "1500",
+        ]
+        .into_iter()
+        .chain(recv_extra.iter().copied())
+        .collect::<Vec<_>>(),
+    );
     let out = ringshot()
         .args([
             "send",
@@ -112,20 +169,16 @@ fn through_the_device(format: &str, ack: &str, start: u64, n: u64) {
             format,
         ])
         .args(["--ack", ack, "--window-packets", "40", "--batch", "16"])
-        .args([
-            "--stall-timeout",
-            "5000",
-            "--tsf",
-            "sample-count",
-            "--payload",
-            "1456",
-        ])
+        .args(["--stall-timeout", "5000", "--payload", "1456"])
+        .args(send_extra)
         .args(["--start-seq", &start_s, "--count", &n.to_string()])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{format}/{ack} send: {err}");
     let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // SPEAD ends with its stop heap, one packet more.
+    let n = n + u64::from(format == "spead");
     assert_eq!(sent["packets"].as_u64(), Some(n), "{sent}");
     assert!(sent["acks"]["accepted"].as_u64().unwrap() > 0, "{sent}");
     let out = output_within(rx, Duration::from_secs(30));
@@ -138,6 +191,9 @@ fn through_the_device(format: &str, ack: &str, start: u64, n: u64) {
     assert_eq!(v["last_seq"].as_u64(), Some(start + n - 1), "{v}");
     assert_eq!(v["device"]["consumed"].as_u64(), Some(n), "{v}");
     assert_eq!(v["device"]["overflows"].as_u64().unwrap_or(0), 0, "{v}");
+    assert!(v["malformed"].as_object().unwrap().is_empty(), "{v}");
+    assert!(v["framing_errors"].as_object().unwrap().is_empty(), "{v}");
+    v
 }
 
 /// The sequence word wraps from 2^32 − 1 to 0 mid-stream: the device reads it, ACKs it in
@@ -153,6 +209,79 @@ fn usrp2_stream_with_usrp2_acks_crosses_the_word_wrap() {
 fn chdr_and_vrt_streams_through_the_device() {
     through_the_device("chdr", "chdr", (1u64 << 16) - 300, 2000);
     through_the_device("vrt", "native", 0, 2000);
+}
+
+/// VRT and USRP2 with an integer timestamp (TSI) and a sample-count TSF at 1 Msps: 363 samples
+/// a packet pass many seconds, the device finds the TSI never going backwards.
+#[test]
+fn tsi_streams_through_the_device() {
+    let tsi = [
+        "--tsf",
+        "sample-count",
+        "--tsi",
+        "utc",
+        "--sample-rate",
+        "40ksps",
+    ];
+    through_the_device_with("vrt", "native", 0, 2000, &tsi, &[]);
+    through_the_device_with("usrp2", "usrp2", 5, 2000, &tsi, &[]);
+}
+
+/// SPEAD through the device emulator, heap cnt step 3: every packet (the stop heap too) is
+/// consumed and acknowledged, and the heap sequence has no breach.
+#[test]
+fn spead_stream_through_the_device() {
+    let send = ["--heap-size", "10000", "--heap-cnt-step", "3"];
+    let v = through_the_device_with("spead", "native", 0, 1400, &send, &send[2..]);
+    assert_eq!(v["device"]["seq_errors"].as_u64().unwrap_or(0), 0, "{v}");
+}
+
+/// SPEAD into the device with data dropped on the way in (no flow control): the heap sequence
+/// check counts the breaches by reason, and a stream without drops counts none.
+#[test]
+fn spead_device_counts_heap_breaches() {
+    let (rx, addr) = start_recv(&[
+        "--json",
+        "--device",
+        "--format",
+        "spead",
+        "--drop-data",
+        "0.05",
+        "--seed",
+        "7",
+        "--idle-exit-ms",
+        "1500",
+    ]);
+    let out = ringshot()
+        .args(["send", "--to", &addr.to_string(), "--format", "spead"])
+        .args([
+            "--heap-size",
+            "8000",
+            "--heaps",
+            "100",
+            "--rate",
+            "20000pps",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = output_within(rx, Duration::from_secs(30));
+    let v = json_of(&out);
+    let dropped = v["injected"]["drop_data"].as_u64().unwrap();
+    assert!(dropped > 0, "{v}");
+    let breaches: u64 = v["framing_errors"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    // Each drop breaks the sequence at most once (two drops in a row may share one breach).
+    assert!(breaches > 0 && breaches <= dropped, "{v}");
 }
 
 /// `--payload-file` with `--loop` streams the file's bytes in order, in whole samples, and a

@@ -63,7 +63,12 @@ fn expected_heap(h: u64, heap_size: usize, room: usize) -> Vec<u8> {
     out
 }
 
-fn ringshot_to_spead2(flavour: &str) {
+/// A spead2 receiver on a free port, once it says it is ready.
+fn spead2_receiver() -> (
+    u16,
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+) {
     let port = free_port();
     let mut rx = Command::new("python3")
         .args(["-c", RECEIVER, &port.to_string()])
@@ -75,6 +80,29 @@ fn ringshot_to_spead2(flavour: &str) {
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready", "spead2 receiver did not start");
+    (port, rx, out)
+}
+
+/// The receiver's JSON line, once the stop heap has ended its stream (20 s at most).
+fn spead2_result(
+    mut rx: std::process::Child,
+    mut out: BufReader<std::process::ChildStdout>,
+) -> serde_json::Value {
+    let mut rest = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rest.trim().is_empty() && Instant::now() < deadline {
+        rest.clear();
+        if out.read_line(&mut rest).unwrap() == 0 {
+            break;
+        }
+    }
+    let _ = rx.kill();
+    let _ = rx.wait();
+    serde_json::from_str(rest.trim()).unwrap_or_else(|e| panic!("{e}: {rest:?}"))
+}
+
+fn ringshot_to_spead2(flavour: &str) {
+    let (port, rx, out) = spead2_receiver();
     let (heaps, heap_size, packet) = (12u64, 10_000usize, 1472usize);
     let sent = ringshot()
         .args([
@@ -100,18 +128,7 @@ fn ringshot_to_spead2(flavour: &str) {
         "{}",
         String::from_utf8_lossy(&sent.stderr)
     );
-    let mut rest = String::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while rest.trim().is_empty() && Instant::now() < deadline {
-        rest.clear();
-        if out.read_line(&mut rest).unwrap() == 0 {
-            break;
-        }
-    }
-    let _ = rx.kill();
-    let _ = rx.wait();
-    let v: serde_json::Value =
-        serde_json::from_str(rest.trim()).unwrap_or_else(|e| panic!("{e}: {rest:?}"));
+    let v = spead2_result(rx, out);
     assert_eq!(
         v["stats"]["heaps"].as_u64(),
         Some(heaps),
@@ -146,6 +163,67 @@ fn spead2_receives_ringshot_heaps_byte_for_byte() {
     }
     ringshot_to_spead2("64-40");
     ringshot_to_spead2("64-48");
+}
+
+/// Push mode: the app hands a library `Sender` 800-byte payloads (each the check pattern of
+/// its index); the sender cuts them at the 10,000-byte heaps' ends and `finish` sends the stop
+/// heap. spead2 gets every heap complete, with heap cnts 1, 2, ... and each heap's bytes exactly
+/// the app's bytes in order.
+#[test]
+fn spead2_receives_push_mode_heaps() {
+    use ringshot::engine::Sender;
+    use ringshot::framing::{Format, Framing, Spead};
+    if let Some(why) = spead2_missing() {
+        eprintln!("SKIP spead2_receives_push_mode_heaps: {why}");
+        return;
+    }
+    let (port, rx, out) = spead2_receiver();
+    let (heaps, heap_size, push) = (12usize, 10_000usize, 800usize);
+    let framing = Framing {
+        spead: Spead {
+            heap_size: heap_size as u64,
+            ..Spead::default()
+        },
+        ..Framing::of(Format::Spead)
+    };
+    let cfg = ringshot::SenderConfig::builder(format!("127.0.0.1:{port}").parse().unwrap())
+        .payload(1472)
+        .framing(framing)
+        .rate(ringshot::pacing::Rate::Pps(20_000.0))
+        .build()
+        .unwrap();
+    let mut tx = Sender::spawn(cfg).unwrap();
+    let mut stream = Vec::new();
+    for i in 0..(heaps * heap_size / push) as u64 {
+        let mut data = vec![0u8; push];
+        fill_pattern(i, &mut data);
+        tx.send(&data).unwrap();
+        stream.extend_from_slice(&data);
+    }
+    tx.finish().unwrap();
+    let v = spead2_result(rx, out);
+    assert_eq!(
+        v["stats"]["heaps"].as_u64(),
+        Some(heaps as u64),
+        "{}",
+        v["stats"]
+    );
+    let got = v["heaps"].as_array().unwrap();
+    assert_eq!(got.len(), heaps);
+    for (h, heap) in got.iter().enumerate() {
+        assert_eq!(heap["cnt"].as_u64(), Some(h as u64 + 1));
+        assert_eq!(heap["complete"].as_bool(), Some(true), "heap {h}");
+        let items = heap["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "heap {h}: {items:?}");
+        let hex: String = stream[h * heap_size..(h + 1) * heap_size]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(
+            items[0][1].as_str() == Some(hex.as_str()),
+            "heap {h}: bytes differ"
+        );
+    }
 }
 
 #[test]

@@ -5,15 +5,17 @@
 //! into a pcap file (raw IPv4 link type, with IPv4 and UDP headers put in front) that tshark
 //! reads with `-d udp.port==N,vrt`. USRP2 datagrams carry a 32-bit sequence word in front of the
 //! VRT packet; the dissector skips it with its Ettus UHD preference. Skips, saying so, when
-//! tshark is not installed.
+//! tshark is not installed. Streams with an integer timestamp (TSI) are checked the same way:
+//! `vrt.tsi`, `vrt.ts_int` and the fractional sample count within the second.
 
 use std::net::UdpSocket;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ringshot::engine::{PatternSource, SourceSender};
-use ringshot::framing::{Format, Framing};
+use ringshot::framing::{Format, Framing, IntegerTime};
 use ringshot::pacing::Rate;
+use ringshot::wire::vrt::Tsi;
 use ringshot::SenderConfig;
 
 const N: usize = 40;
@@ -220,6 +222,49 @@ fn check_class_id_and_trailer() {
     }
 }
 
+/// A stream with an integer timestamp (TSI, `kind`) from second `START` and a sample-count TSF
+/// at 1,000 samples a second: tshark's `vrt.tsi` is the kind, `vrt.ts_int` the second and
+/// `vrt.ts_frac_sample` the samples within it, packet by packet, the second stepping as the
+/// samples pass it.
+fn check_tsi(format: Format, kind: Tsi) {
+    const START: u32 = 1_700_000_000;
+    const RATE: u64 = 1_000;
+    let framing = Framing {
+        sample_count_ts: true,
+        tsi: Some(IntegerTime { kind, start: START }),
+        sample_rate: RATE,
+        ..Framing::of(format)
+    };
+    let got = capture(framing);
+    let uhd = format == Format::Usrp2;
+    let fields = [
+        "vrt.tsi",
+        "vrt.ts_int",
+        "vrt.tsf",
+        "vrt.ts_frac_sample",
+        "vrt.seq",
+        "vrt.len",
+    ];
+    let rows = dissect_fields(&got, uhd, &format!("{format}-tsi"), &fields);
+    assert_eq!(rows.len(), N, "{format}: rows {rows:?}");
+    eprintln!("{format} with TSI: tshark row 5: {:?}", rows[5]);
+    let spp = (framing.max_app_payload(PAYLOAD) / 4) as u64;
+    let prefix = if uhd { 4 } else { 0 };
+    for (i, (row, d)) in rows.iter().zip(&got).enumerate() {
+        let v: Vec<u64> = row.iter().map(|s| num(s)).collect();
+        let samples = i as u64 * spp;
+        let want = [
+            kind as u64,
+            u64::from(START) + samples / RATE,
+            1,
+            samples % RATE,
+            i as u64 % 16,
+            ((d.len() - prefix) / 4) as u64,
+        ];
+        assert_eq!(v, want, "{format} #{i}: tshark {row:?}");
+    }
+}
+
 #[test]
 fn tshark_decodes_vrt_and_usrp2_streams() {
     if let Some(why) = tshark_missing() {
@@ -229,4 +274,7 @@ fn tshark_decodes_vrt_and_usrp2_streams() {
     check(Format::Vrt);
     check(Format::Usrp2);
     check_class_id_and_trailer();
+    check_tsi(Format::Vrt, Tsi::Utc);
+    check_tsi(Format::Usrp2, Tsi::Gps);
+    check_tsi(Format::Vrt, Tsi::Other);
 }

@@ -1,13 +1,14 @@
 //! Data-packet decoding in every format the receiver knows: never panics; a decoded payload lies
 //! inside the datagram; an accepted CHDR data packet round-trips through its Repr; the SPEAD
-//! reassembler takes any sequence of datagrams.
+//! reassembler takes any sequence of datagrams; the stream checker (VRT integer timestamp and
+//! SPEAD heap sequence checks) takes any sequence of datagrams in every format.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use ringshot::framing::Format;
 use ringshot::recv::formats::{decode, SeqReader};
 use ringshot::recv::spead::{SpeadConfig, SpeadReassembler};
-use ringshot::recv::{DatagramSink, RxMeta};
+use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
 use ringshot::wire::chdr::{DataRepr, Packet};
 use ringshot::wire::spead;
 
@@ -35,6 +36,18 @@ fuzz_target!(|data: &[u8]| {
     }
     spead.finish(0);
     assert!(spead.stats().heaps <= spead.stats().packets);
+    // The checker of each format, fed the same datagrams: counts only, never a panic.
+    for format in Format::ALL {
+        let mut c = StreamChecker::new(64, true)
+            .with_format(format)
+            .with_heap_cnt_step(u64::from(data.first().copied().unwrap_or(1)));
+        for d in data.split(|b| *b == 0xFF) {
+            c.datagram(d, &meta);
+        }
+        let malformed: u64 = c.malformed().values().sum();
+        assert!(c.packets() + malformed <= data.split(|b| *b == 0xFF).count() as u64);
+        let _ = c.framing_errors();
+    }
     // A SPEAD packet that parses re-emits to the same Repr (other items as data pointers).
     if let Ok(r) = spead::Repr::parse(&spead::Packet::new_unchecked(data)) {
         let extra = vec![

@@ -9,27 +9,42 @@ use clap::Args;
 use super::UsageError;
 use ringshot::engine::{PacketSource, PatternSource};
 use ringshot::framing::{
-    FileSource, Format, Framing, Spead, DEFAULT_HEAP_SIZE, DEFAULT_ITEM_ID, DEFAULT_SAMPLE_BYTES,
+    FileSource, Format, Framing, IntegerTime, Spead, DEFAULT_HEAP_SIZE, DEFAULT_ITEM_ID,
+    DEFAULT_SAMPLE_BYTES,
 };
 use ringshot::pacing::Rate;
 use ringshot::recv::spead::SpeadConfig;
 use ringshot::wire::spead::Flavour;
-use ringshot::wire::vrt::ClassId;
+use ringshot::wire::vrt::{ClassId, Tsi};
 
 /// `send`'s data-format flags.
 #[derive(Debug, Args)]
 pub struct SendFraming {
-    /// Data packet format: ringshot's header, none (raw), or a device's own (usrp2, vrt, chdr).
+    /// Data packet format: ringshot's header, none (raw), a device's own (usrp2, vrt, chdr), or
+    /// SPEAD heaps.
     #[arg(
         long,
         default_value = "ringshot",
-        value_name = "ringshot|raw|usrp2|vrt|chdr"
+        value_name = "ringshot|raw|usrp2|vrt|chdr|spead"
     )]
     pub format: Format,
     /// Timestamp every packet: sample-count (VRT TSF = 1 for vrt/usrp2, the timestamp word for
     /// chdr), starting at 0 and advancing by the samples in each packet.
     #[arg(long, value_name = "sample-count", value_parser = parse_tsf)]
     pub tsf: Option<bool>,
+    /// VRT / USRP2: an integer-seconds timestamp in every packet (VITA-49 TSI 1, 2, 3), from the
+    /// stream's start second: utc = the wall clock's UNIX seconds, gps = the wall clock as GPS
+    /// seconds (since 1980-01-06, 18 leap seconds ahead of UTC), other = 0; --start-time sets
+    /// it. It advances as the samples sent pass whole seconds at the sample rate.
+    #[arg(long, value_name = "utc|gps|other", value_parser = parse_tsi)]
+    pub tsi: Option<Tsi>,
+    /// With --tsi: the integer second of the first sample.
+    #[arg(long, value_name = "SECS", requires = "tsi")]
+    pub start_time: Option<u32>,
+    /// Samples per second for timestamps (25Msps, 500ksps, 1e6): with --tsi the second advances
+    /// at it, and the TSF counts samples within the second [default: --rate when in sps].
+    #[arg(long, value_name = "RATE", value_parser = parse_sample_rate)]
+    pub sample_rate: Option<f64>,
     /// Samples per packet: each packet carries exactly this many samples [default: as many as
     /// fit].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -95,6 +110,36 @@ fn parse_class_id(s: &str) -> Result<ClassId, String> {
     })
 }
 
+fn parse_tsi(s: &str) -> Result<Tsi, String> {
+    match s {
+        "utc" => Ok(Tsi::Utc),
+        "gps" => Ok(Tsi::Gps),
+        "other" => Ok(Tsi::Other),
+        _ => Err(format!("'{s}' is not utc, gps or other")),
+    }
+}
+
+/// `--sample-rate`: `25Msps`, `500ksps`, or a plain number of samples per second.
+fn parse_sample_rate(s: &str) -> Result<f64, String> {
+    let plain = s.trim().parse::<f64>().ok();
+    let sps = match plain {
+        Some(v) => v,
+        None => match parse_rate(s)? {
+            RateArg::Samples(v) => v,
+            RateArg::Packets(_) => return Err(format!("'{s}' is not in samples per second")),
+        },
+    };
+    if !(sps.is_finite() && sps >= 1.0 && sps.fract() == 0.0 && sps <= u64::MAX as f64) {
+        return Err(format!("'{s}' is not a whole number of samples per second"));
+    }
+    Ok(sps)
+}
+
+/// Seconds from the UNIX epoch to the GPS epoch (1980-01-06T00:00:00Z).
+const GPS_EPOCH_UNIX: u64 = 315_964_800;
+/// Leap seconds GPS time is ahead of UTC (since 2017-01-01).
+const GPS_LEAP_SECONDS: u64 = 18;
+
 fn parse_tsf(s: &str) -> Result<bool, String> {
     match s {
         "sample-count" => Ok(true),
@@ -133,9 +178,15 @@ pub fn parse_rate(s: &str) -> Result<RateArg, String> {
 }
 
 impl SendFraming {
-    /// The framing these flags choose.
+    /// The framing these flags choose, with the TSI's start second from `--start-time` (or 0:
+    /// [`timed`](Self::timed) reads the clock).
     pub fn framing(&self) -> Framing {
         Framing {
+            tsi: self.tsi.map(|kind| IntegerTime {
+                kind,
+                start: self.start_time.unwrap_or(0),
+            }),
+            sample_rate: self.sample_rate.map_or(0, |r| r as u64),
             format: self.format,
             sample_count_ts: self.tsf.unwrap_or(false),
             sample_bytes: self.sample_bytes,
@@ -150,6 +201,39 @@ impl SendFraming {
                 item_id: DEFAULT_ITEM_ID,
             },
         }
+    }
+
+    /// The framing to send: [`framing`](Self::framing) with the sample rate (`--sample-rate`, or
+    /// `--rate` in samples per second) and the TSI's start second read from the wall clock when
+    /// `--start-time` is not given.
+    pub fn timed(&self, rate: Option<RateArg>) -> anyhow::Result<Framing> {
+        let mut f = self.framing();
+        // Only an integer timestamp needs the sample rate; pacing takes any rate.
+        if let (true, 0, Some(RateArg::Samples(sps))) = (f.tsi.is_some(), f.sample_rate, rate) {
+            if sps.fract() != 0.0 || sps > u64::MAX as f64 {
+                return Err(UsageError(format!(
+                    "--rate: timestamps need a whole number of samples per second, not {sps}"
+                ))
+                .into());
+            }
+            f.sample_rate = sps as u64;
+        }
+        if let (Some(t), None) = (f.tsi.as_mut(), self.start_time) {
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let secs = match t.kind {
+                Tsi::Utc => unix,
+                Tsi::Gps => (unix + GPS_LEAP_SECONDS).saturating_sub(GPS_EPOCH_UNIX),
+                Tsi::Other => 0,
+            };
+            t.start = u32::try_from(secs).map_err(|_| {
+                UsageError(format!(
+                    "--tsi: {secs} seconds do not fit the 32-bit integer timestamp"
+                ))
+            })?;
+        }
+        Ok(f)
     }
 
     /// Bytes of app payload each generated packet carries: the samples asked for, or the
@@ -234,12 +318,13 @@ impl SendFraming {
 /// `recv`'s data-format flags.
 #[derive(Debug, Args)]
 pub struct RecvFraming {
-    /// Data packet format to check: ringshot's header, raw (no sequence: counted only), or a
-    /// device's own (usrp2 word, VRT packet count, CHDR SeqNum).
+    /// Data packet format to check: ringshot's header, raw (no sequence: counted only), a
+    /// device's own (usrp2 word and TSI, VRT packet count and TSI, CHDR SeqNum), or SPEAD (heaps
+    /// reassembled; with --device, heap cnt and offsets checked).
     #[arg(
         long,
         default_value = "ringshot",
-        value_name = "ringshot|raw|usrp2|vrt|chdr"
+        value_name = "ringshot|raw|usrp2|vrt|chdr|spead"
     )]
     pub format: Format,
     /// Do not check payload bytes against the check pattern (for streams of file data).
@@ -254,6 +339,9 @@ pub struct RecvFraming {
     /// SPEAD: substreams (heap cnt mod N picks one), each with its own --max-heaps.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub substreams: usize,
+    /// SPEAD with --device: the sender's heap cnt step, for the device's heap sequence check.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub heap_cnt_step: u64,
 }
 
 impl RecvFraming {
@@ -270,6 +358,12 @@ impl RecvFraming {
                 "--max-heaps / --substreams / --allow-out-of-order: only mean something with \
                  --format spead"
                     .into(),
+            )
+            .into());
+        }
+        if self.format != Format::Spead && self.heap_cnt_step != 1 {
+            return Err(UsageError(
+                "--heap-cnt-step: only means something with --format spead".into(),
             )
             .into());
         }

@@ -206,8 +206,10 @@ impl DeviceArgs {
         .find_map(|(f, set)| set.then_some(f))
     }
 
-    fn config(&self, format: Format) -> anyhow::Result<DeviceConfig> {
-        let mut b = DeviceConfig::builder().format(format);
+    fn config(&self, format: Format, heap_cnt_step: u64) -> anyhow::Result<DeviceConfig> {
+        let mut b = DeviceConfig::builder()
+            .format(format)
+            .heap_cnt_step(heap_cnt_step);
         if let Some(n) = self.device_buffer {
             b = b.buffer_bytes(n);
         }
@@ -323,14 +325,15 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
     let format = a.framing.format;
     let spead = a.framing.spead()?;
     let device = if a.device.device {
-        Some(a.device.config(format)?)
+        Some(a.device.config(format, a.framing.heap_cnt_step)?)
     } else {
         None
     };
     let faults = a.faults.config()?;
-    if format == Format::Spead && (a.device.device || faults.data_faults()) {
+    if format == Format::Spead && !a.device.device && faults.data_faults() {
         return Err(UsageError(
-            "--format: spead is reassembled by the plain receiver (no --device, no data faults)"
+            "--format: spead with data faults needs --device (the plain receiver reassembles \
+             heaps without faults)"
                 .into(),
         )
         .into());
@@ -576,7 +579,8 @@ fn run_faulty(
             .with_start_seq(cfg.start_seq())
             .with_format(format),
         &faults,
-    );
+    )
+    .with_format(format);
     let (rx, iv) = start_and_wait(cfg, sink, "", out, signals, || false)?;
     let (recv, sink) = rx.join_with_sink().context("receiving")?;
     let report = FaultyRecvReport {
@@ -643,6 +647,7 @@ fn print_recv_table(r: &RecvReport) {
             ("corrupt", r.corrupt.to_string()),
             ("foreign", r.foreign.to_string()),
             ("malformed", fmt_map(&r.malformed)),
+            ("framing errors", fmt_map(&r.framing_errors)),
             (
                 "gaps",
                 format!(

@@ -220,7 +220,7 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         .ack_busy_poll(a.ack_busy_poll)
         .window_wait(a.window_wait)
         .sqpoll(a.sqpoll_idle_ms)
-        .framing(a.framing.framing());
+        .framing(a.framing.timed(a.rate)?);
     if let Some(addr) = a.bind {
         b = b.bind(addr);
     }
@@ -543,6 +543,8 @@ mod tests {
             "sample_bytes",
             "heap_size",
             "heap_cnt_step",
+            "tsi",
+            "sample_rate",
         ] {
             let flag = flag_of(field);
             assert!(flags.contains(&flag.as_str()), "{field} -> --{flag}");

@@ -97,6 +97,12 @@ pub enum ConfigError {
         field: &'static str,
         reason: &'static str,
     },
+    /// A VRT integer timestamp the framing cannot carry: `field` is `tsi` (a format without
+    /// one) or `sample_rate` (a TSI with a sample-count TSF needs the sample rate).
+    Timestamps {
+        field: &'static str,
+        reason: &'static str,
+    },
 }
 
 impl ConfigError {
@@ -130,7 +136,9 @@ impl ConfigError {
             | ConfigError::AckFromNeedsAckBind(_) => "ack_from",
             ConfigError::SequenceOverflow { .. } => "start_seq",
             ConfigError::ZeroSampleBytes => "sample_bytes",
-            ConfigError::SpeadOutOfRange { field, .. } => field,
+            ConfigError::SpeadOutOfRange { field, .. } | ConfigError::Timestamps { field, .. } => {
+                field
+            }
         }
     }
 
@@ -225,7 +233,8 @@ impl ConfigError {
                 .into(),
             },
             ConfigError::ZeroSampleBytes => text("a sample must be at least 1 byte"),
-            ConfigError::SpeadOutOfRange { reason, .. } => text(reason),
+            ConfigError::SpeadOutOfRange { reason, .. }
+            | ConfigError::Timestamps { reason, .. } => text(reason),
         }
     }
 }

@@ -79,6 +79,7 @@ impl StreamOptions {
         if self.framing.sample_bytes == 0 {
             return Err(ConfigError::ZeroSampleBytes);
         }
+        self.check_timestamps()?;
         let s = &self.framing.spead;
         if s.heap_size == 0 || s.heap_size > s.flavour.max_value() {
             return Err(ConfigError::SpeadOutOfRange {
@@ -103,6 +104,30 @@ impl StreamOptions {
             return Err(ConfigError::TooManySlots {
                 slots: self.slots,
                 max: MAX_SLOTS,
+            });
+        }
+        Ok(())
+    }
+
+    /// An integer timestamp only in the VRT formats; with a sample-count TSF it needs the
+    /// sample rate (the TSF then counts samples within the second).
+    fn check_timestamps(&self) -> Result<(), ConfigError> {
+        use crate::framing::Format;
+        let f = &self.framing;
+        if f.tsi.is_none() {
+            return Ok(());
+        }
+        if !matches!(f.format, Format::Vrt | Format::Usrp2) {
+            return Err(ConfigError::Timestamps {
+                field: "tsi",
+                reason: "only the vrt and usrp2 formats carry an integer timestamp",
+            });
+        }
+        if f.sample_count_ts && f.sample_rate == 0 {
+            return Err(ConfigError::Timestamps {
+                field: "sample_rate",
+                reason: "an integer timestamp with a sample-count fractional timestamp needs \
+                         the sample rate",
             });
         }
         Ok(())

@@ -80,6 +80,7 @@ pub struct DeviceConfig {
     pub(crate) start_seq: u64,
     pub(crate) max_seq_jump: u64,
     pub(crate) format: crate::framing::Format,
+    pub(crate) heap_cnt_step: u64,
 }
 
 impl DeviceConfig {
@@ -97,6 +98,7 @@ impl DeviceConfig {
                 start_seq: 0,
                 max_seq_jump: crate::recv::DEFAULT_MAX_SEQ_JUMP,
                 format: crate::framing::Format::Ringshot,
+                heap_cnt_step: 1,
             },
             ack_every: None,
         }
@@ -159,9 +161,15 @@ impl DeviceConfigBuilder {
         self
     }
     /// The data format the device expects: its sequence is read from the format's own counter
-    /// (USRP2 word, VRT packet count, CHDR SeqNum; raw datagrams are numbered in order).
+    /// (USRP2 word, VRT packet count, CHDR SeqNum; raw and SPEAD datagrams are numbered in
+    /// order, and SPEAD's heap cnt and offsets are checked).
     pub fn format(mut self, format: crate::framing::Format) -> Self {
         self.cfg.format = format;
+        self
+    }
+    /// SPEAD: the heap cnt step of the sender's heaps (default 1), for the heap sequence check.
+    pub fn heap_cnt_step(mut self, step: u64) -> Self {
+        self.cfg.heap_cnt_step = step;
         self
     }
     /// The sequence number the stream starts at (what a host sets up with a stream command).
@@ -213,6 +221,9 @@ impl DeviceConfigBuilder {
             Some(n) => n,
             None => (c.buffer_bytes / 8 / NOMINAL_PACKET).max(1),
         };
+        if c.heap_cnt_step == 0 {
+            return err("heap_cnt_step", "must be at least 1".into());
+        }
         if c.max_seq_jump == 0 {
             return err("max_seq_jump", "must be at least 1".into());
         }
@@ -259,8 +270,9 @@ pub fn stack(
     let checker = recv
         .checker()
         .with_start_seq(device.start_seq)
-        .with_format(device.format);
-    DataFaults::new(DeviceModel::new(device, checker, link), faults)
+        .with_format(device.format)
+        .with_heap_cnt_step(device.heap_cnt_step);
+    DataFaults::new(DeviceModel::new(device, checker, link), faults).with_format(device.format)
 }
 
 /// Everything `ringshot recv --device --json` prints: the receiver's report, the device's and

@@ -48,9 +48,6 @@ pub enum EngineError {
     },
     /// The ACK core could not be started.
     AckCore(io::Error),
-    /// The framing cannot be fed this way (SPEAD cuts heaps itself, so it needs a pull-mode
-    /// source).
-    FramingNeedsSource(&'static str),
 }
 
 impl std::fmt::Debug for EngineError {
@@ -70,9 +67,6 @@ impl std::fmt::Debug for EngineError {
             | EngineError::NoProgress { .. }
             | EngineError::DeviceRestarted { .. } => write!(f, "{self}"),
             EngineError::AckCore(e) => f.debug_tuple("AckCore").field(e).finish(),
-            EngineError::FramingNeedsSource(n) => {
-                f.debug_tuple("FramingNeedsSource").field(n).finish()
-            }
         }
     }
 }
@@ -135,10 +129,6 @@ impl std::fmt::Display for EngineError {
                 sent.saturating_sub(*acked)
             ),
             EngineError::AckCore(e) => write!(f, "starting the ACK core failed: {e}"),
-            EngineError::FramingNeedsSource(n) => write!(
-                f,
-                "{n} framing cuts the stream into heaps itself: feed it with a packet source"
-            ),
         }
     }
 }

@@ -10,7 +10,7 @@ use super::{open, start, EngineError, EngineThread, Opened, PacketSource, ReadyP
 use super::{Supply, TxReport};
 use crate::config::{IdlePolicy, SenderConfig};
 use crate::flow::FlowState;
-use crate::framing::Framing;
+use crate::framing::{Format, Framing, Stamper, STAMP_END};
 use crate::pacing::WaitMode;
 use crate::sys::{Slab, SlotToken};
 use crate::wire::header;
@@ -29,15 +29,15 @@ pub struct Sender {
     header_len: usize,
     app_room: usize,
     window: (Option<u64>, Option<u64>),
+    /// SPEAD: a copy of the engine's stamper, moved on by every commit, so each buffer handed
+    /// out holds at most what is left of the heap (the engine stamps the same lengths).
+    heaps: Option<Stamper>,
 }
 
 impl Sender {
     /// Opens the socket and backend (so set-up errors come back here), starts the ACK core when
     /// flow control is configured, and starts the engine thread, `ringshot-tx`.
     pub fn spawn(cfg: SenderConfig) -> Result<Sender, EngineError> {
-        if !cfg.framing.push_mode_ok() {
-            return Err(EngineError::FramingNeedsSource(cfg.framing.format.name()));
-        }
         let opened = open(&cfg)?;
         Sender::spawn_opened(cfg, opened)
     }
@@ -57,6 +57,8 @@ impl Sender {
         let payload = cfg.payload;
         let (header_len, app_room) = (cfg.framing.header_len(), cfg.max_app_payload());
         let window = (cfg.window_packets, cfg.window_bytes);
+        let heaps =
+            (cfg.framing.format == Format::Spead).then(|| Stamper::new(cfg.framing, cfg.stream_id));
         let supply = Supply::Rings {
             ready: ready_rx,
             free: free_tx,
@@ -73,6 +75,7 @@ impl Sender {
             header_len,
             app_room,
             window,
+            heaps,
         })
     }
 
@@ -105,9 +108,17 @@ impl Sender {
 
     /// Largest application payload per packet: the configured payload less the framing's header
     /// room (16 bytes for the ringshot header, none for raw), rounded down to whole 32-bit words
-    /// for the VRT formats.
+    /// for the VRT formats and to 8 bytes for SPEAD.
     pub fn max_app_payload(&self) -> usize {
         self.app_room
+    }
+
+    /// What the next packet may carry: [`max_app_payload`](Self::max_app_payload), or for
+    /// SPEAD what is left of the current heap when that is less.
+    pub fn next_room(&self) -> usize {
+        self.heaps
+            .as_ref()
+            .map_or(self.app_room, |s| s.next_room(self.app_room))
     }
 
     /// Takes a free packet buffer, or `None` if every slot is queued or with the kernel.
@@ -123,18 +134,27 @@ impl Sender {
         })
     }
 
-    /// Copies `data` into a slot and queues it, waiting for a free slot if needed.
+    /// Copies `data` into a slot and queues it, waiting for a free slot if needed. With SPEAD,
+    /// data that runs past the end of the current heap is cut there: the rest goes out in the
+    /// next packet, which starts the next heap.
     pub fn send(&mut self, data: &[u8]) -> Result<(), EngineError> {
         assert!(
             data.len() <= self.max_app_payload(),
             "packet larger than the configured payload"
         );
+        let mut rest = data;
         let mut backoff = Backoff::new(IdlePolicy::Adaptive, WaitMode::SleepThenSpin);
         loop {
             if let Some(mut r) = self.reserve() {
-                r.payload_mut()[..data.len()].copy_from_slice(data);
-                r.commit(data.len());
-                return Ok(());
+                let buf = r.payload_mut();
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                r.commit(n);
+                rest = &rest[n..];
+                if rest.is_empty() {
+                    return Ok(());
+                }
+                continue;
             }
             if self.engine.is_finished() {
                 return Err(EngineError::Closed);
@@ -170,11 +190,36 @@ impl Sender {
     }
 
     fn close(&mut self) -> Result<TxReport, EngineError> {
+        self.send_end();
         // Abandoning the ready ring tells the engine no more packets will come.
         let (dead, _) = rtrb::RingBuffer::new(1);
         drop(std::mem::replace(&mut self.ready, dead));
         self.engine.unpark();
         self.engine.join()
+    }
+}
+
+impl Sender {
+    /// SPEAD: queues the stop heap (the engine stamps it), unless the stream was stopped or the
+    /// engine is gone.
+    fn send_end(&mut self) {
+        if self.heaps.is_none() {
+            return;
+        }
+        let mut backoff = Backoff::new(IdlePolicy::Adaptive, WaitMode::SleepThenSpin);
+        while !self.shared.stop.load(Ordering::Relaxed) && !self.engine.is_finished() {
+            let token = match self.spare.take() {
+                Some(t) => Some(t),
+                None => self.free.pop().ok(),
+            };
+            if let Some(token) = token {
+                self.push_ready(token, self.header_len as u32, STAMP_END);
+                return;
+            }
+            if backoff.step() {
+                std::thread::yield_now();
+            }
+        }
     }
 }
 
@@ -197,9 +242,10 @@ pub struct Reserved<'a> {
 
 impl Reserved<'_> {
     /// The application part of the packet (after the framing's header room),
-    /// [`Sender::max_app_payload`] bytes long.
+    /// [`Sender::next_room`] bytes long ([`Sender::max_app_payload`] but for SPEAD near the end
+    /// of a heap).
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        let (h, room) = (self.sender.header_len, self.sender.app_room);
+        let (h, room) = (self.sender.header_len, self.sender.next_room());
         let token = self.token.as_mut().expect("reserved slot");
         &mut self.sender.slab.bytes_mut(token)[h..h + room]
     }
@@ -215,12 +261,17 @@ impl Reserved<'_> {
         self.flags = flags;
     }
 
-    /// Queues the packet with `len` application bytes.
+    /// Queues the packet with `len` application bytes (at most the room `payload_mut` gave).
     pub fn commit(mut self, len: usize) {
-        let len = len.min(self.sender.app_room);
+        let len = len.min(self.sender.next_room());
+        if let Some(s) = self.sender.heaps.as_mut() {
+            s.skip(len);
+        }
         let token = self.token.take().expect("reserved slot");
         let total = self.sender.header_len + len;
-        self.sender.push_ready(token, total as u32, self.flags);
+        // The end-of-stream flag is the sender's own, never the app's.
+        self.sender
+            .push_ready(token, total as u32, self.flags & !STAMP_END);
     }
 }
 

@@ -10,8 +10,8 @@
 //! |------------|-----------------------|-----------------------------------------------|
 //! | `ringshot` | 16                    | 64-bit sequence                               |
 //! | `raw`      | 0                     | none (the engine still counts internally)     |
-//! | `usrp2`    | 4 + 8 (+ 8 with TSF)  | 32-bit sequence word, VRT packet count mod 16 |
-//! | `vrt`      | 8 (+ 8 with TSF)      | VRT packet count mod 16                       |
+//! | `usrp2`    | 4 + 8 (+ 4 TSI, + 8 TSF) | 32-bit sequence word, VRT packet count mod 16 |
+//! | `vrt`      | 8 (+ 4 TSI, + 8 TSF)  | VRT packet count mod 16                       |
 //! | `chdr`     | 8 (+ 8 with timestamp)| CHDR SeqNum mod 2^16                          |
 //! | `spead`    | 48                    | heap cnt (per heap), heap offset              |
 
@@ -99,6 +99,18 @@ impl fmt::Display for Format {
 /// Bytes per sample by default: sc16 (16-bit I and Q).
 pub const DEFAULT_SAMPLE_BYTES: usize = 4;
 
+/// VRT / USRP2 integer-seconds timestamp (TSI): its kind and the stream's first second.
+///
+/// The second advances as the samples sent pass whole seconds at [`Framing::sample_rate`] (it
+/// stays at `start` when no sample rate is known). It never wraps: at `u32::MAX` it stays there
+/// and [`Stamper::tsi_saturated`] counts the packets stamped so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntegerTime {
+    pub kind: vrt::Tsi,
+    /// The integer second of the stream's first sample.
+    pub start: u32,
+}
+
 /// The framing chosen at configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Framing {
@@ -116,6 +128,11 @@ pub struct Framing {
     pub class_id: Option<vrt::ClassId>,
     /// VRT / USRP2: this trailer word at the end of every packet (T bit).
     pub trailer: Option<u32>,
+    /// VRT / USRP2: an integer-seconds timestamp in every packet (TSI field).
+    pub tsi: Option<IntegerTime>,
+    /// Samples per second (0: not known). With a TSI it makes the second advance; with a TSI
+    /// and a sample-count TSF it is required, and the TSF then counts samples within the second.
+    pub sample_rate: u64,
 }
 
 impl Default for Framing {
@@ -128,6 +145,8 @@ impl Default for Framing {
             spead: Spead::default(),
             class_id: None,
             trailer: None,
+            tsi: None,
+            sample_rate: 0,
         }
     }
 }
@@ -145,11 +164,12 @@ impl Framing {
     pub const fn header_len(&self) -> usize {
         let ts = if self.sample_count_ts { 8 } else { 0 };
         let cid = if self.class_id.is_some() { 8 } else { 0 };
+        let tsi = if self.tsi.is_some() { 4 } else { 0 };
         match self.format {
             Format::Ringshot => HEADER_LEN,
             Format::Raw => 0,
-            Format::Usrp2 => usrp2::DATA_PREFIX_LEN + 8 + cid + ts,
-            Format::Vrt => 8 + cid + ts,
+            Format::Usrp2 => usrp2::DATA_PREFIX_LEN + 8 + cid + tsi + ts,
+            Format::Vrt => 8 + cid + tsi + ts,
             Format::Chdr => chdr::HEADER_LEN + ts,
             Format::Spead => spead::HEADER_LEN,
         }
@@ -163,12 +183,6 @@ impl Framing {
         }
     }
 
-    /// Whether a push-mode [`crate::Sender`] can feed this framing: not SPEAD, whose heaps
-    /// decide each packet's length.
-    pub const fn push_mode_ok(&self) -> bool {
-        !matches!(self.format, Format::Spead)
-    }
-
     /// Largest app payload in a datagram of `payload` bytes (header room taken off, rounded down
     /// to the format's alignment); 0 when the header does not fit.
     pub const fn max_app_payload(&self, payload: usize) -> usize {
@@ -177,6 +191,10 @@ impl Framing {
     }
 }
 
+/// A flag the engine passes to [`Stamper::stamp`] for the packet that ends a push-mode stream
+/// (SPEAD's stop heap); it is never written to the wire.
+pub(crate) const STAMP_END: u8 = 0x80;
+
 /// The engine's per-stream framing state: it stamps each packet's header from its sequence
 /// number. No allocation; one match per packet.
 #[derive(Debug, Clone)]
@@ -184,8 +202,15 @@ pub struct Stamper {
     framing: Framing,
     stream_id: u32,
     header_len: usize,
-    /// Sample count of the next packet's first sample.
+    /// Sample count of the next packet's first sample (within the second when a TSI is
+    /// stamped and the sample rate is known).
     samples: u64,
+    /// The integer second of the next packet (with a TSI).
+    second: u32,
+    /// The second would have passed `u32::MAX`.
+    past_max: bool,
+    /// Packets whose TSI stayed at `u32::MAX` because the second had passed it.
+    tsi_saturated: u64,
     heap: spead::HeapCursor,
 }
 
@@ -194,10 +219,18 @@ impl Stamper {
         Stamper {
             heap: spead::HeapCursor::new(&framing.spead),
             header_len: framing.header_len(),
+            second: framing.tsi.map_or(0, |t| t.start),
             framing,
             stream_id,
             samples: 0,
+            past_max: false,
+            tsi_saturated: 0,
         }
+    }
+
+    /// Packets stamped with a TSI held at `u32::MAX` (the second would have wrapped).
+    pub fn tsi_saturated(&self) -> u64 {
+        self.tsi_saturated
     }
 
     /// Header room in front of the app's bytes.
@@ -216,6 +249,15 @@ impl Stamper {
         match self.framing.format {
             Format::Spead => self.heap.room(&self.framing.spead, max),
             _ => max,
+        }
+    }
+
+    /// Moves the framing state past a packet of `app_len` app bytes without writing it: a
+    /// push-mode sender keeps a copy of the engine's stamper this way, to size each buffer it
+    /// hands out to what the next packet may carry ([`next_room`](Self::next_room)).
+    pub(crate) fn skip(&mut self, app_len: usize) {
+        if self.framing.format == Format::Spead {
+            self.heap.advance(&self.framing.spead, app_len);
         }
     }
 
@@ -270,8 +312,45 @@ impl Stamper {
                 repr.emit(&mut chdr::Packet::new_unchecked(&mut buf[..len]));
                 len
             }
+            Format::Spead if flags & STAMP_END != 0 => {
+                self.heap.stamp_stop(&self.framing.spead, buf).unwrap_or(0)
+            }
             Format::Spead => self.heap.stamp(&self.framing.spead, buf, app_len),
         }
+    }
+
+    /// The (integer second, sample count) of this packet; advances the count by its samples,
+    /// and the second when the count passes the sample rate (with a TSI and a known rate).
+    #[inline]
+    fn next_time(&mut self, app_len: usize) -> (u32, u64) {
+        let now = (self.second, self.samples);
+        if self.past_max {
+            self.tsi_saturated += 1;
+        }
+        let n = (app_len / self.framing.sample_bytes.max(1)) as u64;
+        // Saturates: 2^64 samples are centuries away at any real rate.
+        self.samples = self.samples.saturating_add(n);
+        let rate = self.framing.sample_rate;
+        if self.framing.tsi.is_some() && rate > 0 && self.samples >= rate {
+            let next = u64::from(self.second) + self.samples / rate;
+            self.samples %= rate;
+            match u32::try_from(next) {
+                Ok(s) => self.second = s,
+                Err(_) => self.hold_second(),
+            }
+        }
+        now
+    }
+
+    /// The second would pass `u32::MAX`: it stays there, and every packet from now on is
+    /// counted in [`tsi_saturated`](Self::tsi_saturated).
+    #[cold]
+    fn hold_second(&mut self) {
+        if !self.past_max {
+            log::warn!("the VRT integer timestamp reached u32::MAX seconds: held there");
+        }
+        self.past_max = true;
+        self.second = u32::MAX;
     }
 
     /// The timestamp of this packet when timestamps are on; advances the sample count.
@@ -280,10 +359,7 @@ impl Stamper {
         if !self.framing.sample_count_ts {
             return None;
         }
-        let ts = self.samples;
-        let n = (app_len / self.framing.sample_bytes.max(1)) as u64;
-        self.samples = self.samples.wrapping_add(n);
-        Some(ts)
+        Some(self.next_time(app_len).1)
     }
 
     fn stamp_vrt(&mut self, buf: &mut [u8], at: usize, seq: u64, app_len: usize) -> usize {
@@ -294,13 +370,15 @@ impl Stamper {
         let end = data_end + self.framing.tail_len();
         // The header word and stream id by hand (the layout `vrt::Repr::emit` writes; the tests
         // parse it back with `vrt::Packet`): one store each instead of a walk over the options.
-        let ts = self.next_timestamp(app_len);
-        let size = ((end - at) / 4) as u32;
-        let tsf = if ts.is_some() {
-            (vrt::Tsf::SampleCount as u32) << 20
+        let (tsi, tsf) = (self.framing.tsi, self.framing.sample_count_ts);
+        let (second, samples) = if tsi.is_some() || tsf {
+            self.next_time(app_len)
         } else {
-            0
+            (0, 0)
         };
+        let size = ((end - at) / 4) as u32;
+        let tsf_bits = u32::from(tsf) * ((vrt::Tsf::SampleCount as u32) << 20);
+        let tsi_bits = tsi.map_or(0, |t| (t.kind as u32) << 22);
         let (c, t) = (
             u32::from(self.framing.class_id.is_some()) << 27,
             u32::from(self.framing.tail_len() != 0) << 26,
@@ -308,7 +386,8 @@ impl Stamper {
         let header = u32::from(vrt::PacketType::IfDataWithStreamId.raw()) << 28
             | c
             | t
-            | tsf
+            | tsi_bits
+            | tsf_bits
             | ((seq & 0xF) as u32) << 16
             | (size & 0xFFFF);
         buf[at..at + 4].copy_from_slice(&header.to_be_bytes());
@@ -320,8 +399,12 @@ impl Stamper {
             buf[next + 4..next + 8].copy_from_slice(&w1.to_be_bytes());
             next += 8;
         }
-        if let Some(t) = ts {
-            buf[next..next + 8].copy_from_slice(&t.to_be_bytes());
+        if tsi.is_some() {
+            buf[next..next + 4].copy_from_slice(&second.to_be_bytes());
+            next += 4;
+        }
+        if tsf {
+            buf[next..next + 8].copy_from_slice(&samples.to_be_bytes());
         }
         if let (Some(word), true) = (self.framing.trailer, end > data_end) {
             buf[data_end..end].copy_from_slice(&word.to_be_bytes());

@@ -102,13 +102,22 @@ impl HeapCursor {
         for (i, w) in words.iter().enumerate() {
             buf[i * 8..i * 8 + 8].copy_from_slice(&w.to_be_bytes());
         }
-        let at = HEADER_LEN;
+        self.advance(s, app_len);
+        HEADER_LEN + app_len
+    }
+
+    /// Moves the cursor past a packet of `app_len` data bytes: the next heap once this one is
+    /// full. The one place the heap bookkeeping lives (the engine's stamp and a push-mode
+    /// sender's view of the room both go through it).
+    #[inline]
+    pub(super) fn advance(&mut self, s: &Spead, app_len: usize) {
         self.offset += app_len as u64;
         if self.offset >= s.heap_size {
+            // Heap cnt is a flavour-wide counter (40 or 48 bits): it wraps there by design, as
+            // spead2's does.
             self.cnt = self.cnt.wrapping_add(s.heap_cnt_step) & s.flavour.max_value();
             self.offset = 0;
         }
-        at + app_len
     }
 
     /// The stop heap, once: after a partial heap it takes the next heap cnt.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::formats::{decode, widen};
+use super::framecheck::FramingChecks;
 use super::seq::SeqTracker;
 use super::sink::{DatagramSink, RxMeta};
 use crate::framing::Format;
@@ -33,6 +34,10 @@ pub struct StreamChecker {
     start_seq: u64,
     max_seq_jump: u64,
     streams: Vec<(u32, SeqTracker)>,
+    /// Per stream (same index): the TSI of its newest packet.
+    tsi: Vec<Option<u32>>,
+    /// TSI and SPEAD heap checks.
+    framing: FramingChecks,
     /// Index into `streams` of the last stream seen (the common case is one stream).
     last: usize,
     packets: u64,
@@ -58,6 +63,8 @@ impl StreamChecker {
             start_seq: 0,
             max_seq_jump: super::seq::DEFAULT_MAX_SEQ_JUMP,
             streams: Vec::with_capacity(MAX_STREAMS),
+            tsi: Vec::with_capacity(MAX_STREAMS),
+            framing: FramingChecks::new(1),
             last: 0,
             packets: 0,
             bytes: 0,
@@ -115,6 +122,19 @@ impl StreamChecker {
         malformed_by_name(&self.malformed)
     }
 
+    /// Breaches of the streams' timelines (TSI backwards, SPEAD heap sequence) by reason, non-zero
+    /// ones only.
+    pub fn framing_errors(&self) -> BTreeMap<String, u64> {
+        self.framing.by_name()
+    }
+
+    /// SPEAD: the heap cnt step between the sender's heaps (1 unless several senders share the
+    /// stream), for the heap sequence check.
+    pub fn with_heap_cnt_step(mut self, step: u64) -> StreamChecker {
+        self.framing = FramingChecks::new(step);
+        self
+    }
+
     /// Malformed datagrams of one reason.
     pub fn malformed_count(&self, reason: WireError) -> u64 {
         self.malformed[reason as usize]
@@ -162,6 +182,8 @@ impl StreamChecker {
         for (_, t) in &mut self.streams {
             t.restart();
         }
+        self.tsi.fill(None);
+        self.framing.restart();
     }
 
     /// Expect data packets of `format` and track its own sequence counter (USRP2 word, VRT
@@ -186,12 +208,19 @@ impl StreamChecker {
 
     #[inline]
     fn tracker(&mut self, stream: u32) -> Option<&mut SeqTracker> {
+        let i = self.stream_index(stream)?;
+        Some(&mut self.streams[i].1)
+    }
+
+    /// The index of `stream`'s tracker, making one for a new stream (up to [`MAX_STREAMS`]).
+    #[inline]
+    fn stream_index(&mut self, stream: u32) -> Option<usize> {
         if self
             .streams
             .get(self.last)
             .is_some_and(|(id, _)| *id == stream)
         {
-            return Some(&mut self.streams[self.last].1);
+            return Some(self.last);
         }
         let i = match self.streams.iter().position(|(id, _)| *id == stream) {
             Some(i) => i,
@@ -199,12 +228,13 @@ impl StreamChecker {
                 let t = SeqTracker::with_start(self.window, self.start_seq)
                     .with_max_jump(self.max_seq_jump);
                 self.streams.push((stream, t));
+                self.tsi.push(None);
                 self.streams.len() - 1
             }
             None => return None,
         };
         self.last = i;
-        Some(&mut self.streams[i].1)
+        Some(i)
     }
 
     #[inline]
@@ -255,9 +285,10 @@ impl StreamChecker {
         };
         let start = self.start_seq;
         let raw_seq = self.raw_seq;
-        let Some(tracker) = self.tracker(d.stream_id) else {
+        let Some(i) = self.stream_index(d.stream_id) else {
             return self.reject(WireError::Unexpected);
         };
+        let tracker = &mut self.streams[i].1;
         let seq = match d.seq_bits {
             0 => start.saturating_add(raw_seq),
             bits => {
@@ -265,7 +296,14 @@ impl StreamChecker {
                 widen(d.wire_seq, bits, reference)
             }
         };
+        let newest = tracker.highest().is_none_or(|h| seq > h);
         tracker.record(seq);
+        if let (Some(t), true) = (d.tsi, newest) {
+            self.framing.tsi(&mut self.tsi[i], t);
+        }
+        if let Some(pos) = d.heap {
+            self.framing.heap(pos, d.payload.len() as u64);
+        }
         self.raw_seq += 1;
         if self.verify && !check_pattern(seq, d.payload) {
             self.corrupt += 1;
@@ -416,5 +454,74 @@ mod tests {
             assert_eq!(c.seq_range(), (Some(start), Some(start + 39)), "{format}");
             assert_eq!(c.malformed().values().sum::<u64>(), 1, "{format}");
         }
+    }
+
+    /// A VRT stream whose integer timestamp steps back once (a second sender restarted its
+    /// clock): counted once, under `tsi_backwards`; a reordered packet with an older TSI is not.
+    #[test]
+    fn tsi_going_backwards_is_counted() {
+        use crate::framing::{Framing, IntegerTime, Stamper};
+        use crate::wire::vrt::Tsi;
+        let at = |start| Framing {
+            tsi: Some(IntegerTime {
+                kind: Tsi::Utc,
+                start,
+            }),
+            sample_rate: 8,
+            ..Framing::of(Format::Usrp2)
+        };
+        let mut c = StreamChecker::new(64, false).with_format(Format::Usrp2);
+        let (mut early, mut late) = (Stamper::new(at(10), 1), Stamper::new(at(5), 1));
+        let mut packets = Vec::new();
+        for seq in 0..12u64 {
+            // 8 bytes = 2 samples a packet: a second every 4 packets.
+            let s = if seq < 8 { &mut early } else { &mut late };
+            let mut buf = [0u8; 64];
+            let n = s.stamp(&mut buf, seq, 0, 8);
+            packets.push(buf[..n].to_vec());
+        }
+        packets.swap(3, 4); // seq 4 (second 11) before seq 3 (second 10): reordered, fine
+        for p in &packets {
+            c.datagram(p, &meta(1));
+        }
+        assert_eq!(c.packets(), 12);
+        assert_eq!(c.totals().1, 1, "one reordered");
+        let want: BTreeMap<String, u64> = [("tsi_backwards".to_string(), 1)].into();
+        assert_eq!(c.framing_errors(), want);
+    }
+
+    /// A SPEAD stream of 4-packet heaps through the checker: one packet lost inside a heap and
+    /// one heap lost whole are each counted by reason; the stop heap is not.
+    #[test]
+    fn spead_heap_sequence_is_checked() {
+        use crate::framing::{Framing, Spead, Stamper};
+        let framing = Framing {
+            spead: Spead {
+                heap_size: 64,
+                ..Spead::default()
+            },
+            ..Framing::of(Format::Spead)
+        };
+        let mut s = Stamper::new(framing, 0);
+        let mut c = StreamChecker::new(64, false).with_format(Format::Spead);
+        for seq in 0..20u64 {
+            let mut buf = [0u8; 128];
+            let n = s.stamp(&mut buf, seq, 0, 16);
+            // seq 5: heap 2's second packet; 12..16: heap 4 whole.
+            if seq != 5 && !(12..16).contains(&seq) {
+                c.datagram(&buf[..n], &meta(1));
+            }
+        }
+        let mut buf = [0u8; 128];
+        let n = s.stamp_end(&mut buf, 20).unwrap();
+        c.datagram(&buf[..n], &meta(1));
+        let want: BTreeMap<String, u64> = [
+            ("heap_offset_gap".to_string(), 1),
+            ("heaps_skipped".to_string(), 1),
+        ]
+        .into();
+        assert_eq!(c.framing_errors(), want);
+        assert_eq!(c.packets(), 16);
+        assert!(c.malformed().is_empty());
     }
 }

@@ -29,6 +29,21 @@ pub struct Decoded<'a> {
     pub flags: u8,
     /// The bytes after the header (VRT: the words between header and trailer).
     pub payload: &'a [u8],
+    /// VRT / USRP2: the integer-seconds timestamp, when the packet carries one.
+    pub tsi: Option<u32>,
+    /// SPEAD: where the packet sits in its heap.
+    pub heap: Option<HeapPos>,
+}
+
+/// A SPEAD packet's place in the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapPos {
+    pub cnt: u64,
+    pub offset: u64,
+    /// The heap size item, when the packet carries one.
+    pub size: Option<u64>,
+    /// The stop item (stream control 2): it ends the stream and is in no data heap.
+    pub stop: bool,
 }
 
 /// Parses `datagram` as a data packet of `format`. Context, status and command packets are
@@ -45,6 +60,8 @@ pub fn decode(format: Format, datagram: &[u8]) -> Result<Decoded<'_>, WireError>
                 seq_bits: 64,
                 flags: r.flags,
                 payload: &datagram[header::HEADER_LEN..],
+                tsi: None,
+                heap: None,
             })
         }
         Format::Raw => Ok(Decoded {
@@ -53,6 +70,8 @@ pub fn decode(format: Format, datagram: &[u8]) -> Result<Decoded<'_>, WireError>
             seq_bits: 0,
             flags: 0,
             payload: datagram,
+            tsi: None,
+            heap: None,
         }),
         Format::Vrt => {
             let p = vrt::Packet::new_checked(datagram)?;
@@ -63,6 +82,8 @@ pub fn decode(format: Format, datagram: &[u8]) -> Result<Decoded<'_>, WireError>
                 seq_bits: 4,
                 flags: 0,
                 payload,
+                tsi: p.integer_timestamp().map(|(_, s)| s),
+                heap: None,
             })
         }
         Format::Usrp2 => {
@@ -77,6 +98,8 @@ pub fn decode(format: Format, datagram: &[u8]) -> Result<Decoded<'_>, WireError>
                 seq_bits: 32,
                 flags: 0,
                 payload,
+                tsi: p.integer_timestamp().map(|(_, s)| s),
+                heap: None,
             })
         }
         Format::Spead => {
@@ -91,6 +114,13 @@ pub fn decode(format: Format, datagram: &[u8]) -> Result<Decoded<'_>, WireError>
                 seq_bits: 0,
                 flags: 0,
                 payload: &datagram[at..at + len],
+                tsi: None,
+                heap: Some(HeapPos {
+                    cnt: r.heap_cnt,
+                    offset: r.heap_offset,
+                    size: r.heap_size,
+                    stop: r.stream_ctrl == Some(spead::CTRL_STOP),
+                }),
             })
         }
         Format::Chdr => {
@@ -103,6 +133,8 @@ pub fn decode(format: Format, datagram: &[u8]) -> Result<Decoded<'_>, WireError>
                 seq_bits: 16,
                 flags: 0,
                 payload: &datagram[start..start + r.payload_len],
+                tsi: None,
+                heap: None,
             })
         }
     }

@@ -43,6 +43,7 @@
 pub mod check;
 mod config;
 pub mod formats;
+pub mod framecheck;
 mod gaps;
 pub mod seq;
 pub mod sink;
@@ -204,6 +205,9 @@ pub struct RecvReport {
     pub gaps_ns: GapSummary,
     /// Malformed datagrams by reason.
     pub malformed: BTreeMap<String, u64>,
+    /// Breaches of the stream's own timeline by reason (accepted packets): `tsi_backwards`,
+    /// `heaps_skipped`, `heap_cnt_backwards`, `heap_offset_gap` (see [`framecheck`]).
+    pub framing_errors: BTreeMap<String, u64>,
     /// Packets whose payload failed the pattern check.
     pub corrupt: u64,
     pub backend: &'static str,
@@ -301,6 +305,7 @@ impl RecvReport {
             kernel_drops: backend.kernel_drops(),
             gaps_ns,
             malformed,
+            framing_errors: c.framing_errors(),
             corrupt: c.corrupt(),
             backend: backend.name(),
             gro: backend.gro(),

@@ -576,6 +576,7 @@ fn json_has_exactly_the_documented_keys() {
         "kernel_drops",
         "gaps_ns",
         "malformed",
+        "framing_errors",
         "corrupt",
         "backend",
         "gro",

@@ -37,6 +37,8 @@ pub struct DataFaults<S> {
     restart_after: Option<u64>,
     since_restart: u64,
     counts: FaultCounts,
+    /// The data format: only its data packets are faulted (anything else passes through).
+    format: crate::framing::Format,
 }
 
 impl<S: DatagramSink + Restart> DataFaults<S> {
@@ -55,7 +57,14 @@ impl<S: DatagramSink + Restart> DataFaults<S> {
             restart_after: cfg.restart_after,
             since_restart: 0,
             counts: FaultCounts::default(),
+            format: crate::framing::Format::Ringshot,
         }
+    }
+
+    /// Fault the data packets of `format` (ringshot's header by default).
+    pub fn with_format(mut self, format: crate::framing::Format) -> DataFaults<S> {
+        self.format = format;
+        self
     }
 
     /// What was injected on the data path so far (drop, dup, reorder, restarts).
@@ -135,7 +144,12 @@ impl<S: DatagramSink + Restart> DataFaults<S> {
 
 impl<S: DatagramSink + Restart> DatagramSink for DataFaults<S> {
     fn datagram(&mut self, payload: &[u8], meta: &RxMeta) {
-        let is_data = header::Repr::parse(&header::Packet::new_unchecked(payload)).is_ok();
+        let is_data = match self.format {
+            crate::framing::Format::Ringshot => {
+                header::Repr::parse(&header::Packet::new_unchecked(payload)).is_ok()
+            }
+            f => crate::recv::formats::decode(f, payload).is_ok(),
+        };
         if !is_data {
             self.inner.datagram(payload, meta);
             return;
