@@ -333,3 +333,41 @@ fn payload_file_loops_byte_for_byte() {
     let want: Vec<u8> = file.iter().copied().cycle().take(stream.len()).collect();
     assert_eq!(stream, want);
 }
+
+/// A TSI started one second before 2^32 − 1 cannot wrap: the seconds stay at 4294967295, the
+/// report counts the packets stamped so, the binary warns, and the receiver sees no TSI going
+/// backwards.
+#[test]
+fn tsi_holds_at_its_maximum_and_is_counted() {
+    let (rx, addr) = start_recv(&["--json", "--format", "vrt", "--idle-exit-ms", "1500"]);
+    let out = ringshot()
+        .args([
+            "send",
+            "--to",
+            &addr.to_string(),
+            "--json",
+            "--format",
+            "vrt",
+        ])
+        .args(["--tsf", "sample-count", "--tsi", "other", "--start-time"])
+        .args(["4294967294", "--sample-rate", "40ksps", "--payload", "1456"])
+        .args(["--count", "500"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 500 packets of 357 samples at 40 ksps carry about 4.5 s of samples: the TSI reaches
+    // 2^32 − 1 after one second of them and would pass it after two.
+    let held = sent["tsi_saturated"].as_u64().unwrap();
+    assert!(held > 0 && held < 500, "{sent}");
+    assert!(err.contains("TSI 4294967295"), "{err}");
+    let out = output_within(rx, Duration::from_secs(30));
+    let v = json_of(&out);
+    assert_eq!(v["packets"].as_u64(), Some(500), "{v}");
+    assert_eq!(
+        v["framing_errors"]["tsi_backwards"].as_u64().unwrap_or(0),
+        0,
+        "{v}"
+    );
+}

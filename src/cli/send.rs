@@ -306,6 +306,12 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
             println!("  interrupted by {}", sig.name());
         }
     }
+    if report.tsi_saturated > 0 {
+        eprintln!(
+            "ringshot: warning: {} packets carry TSI 4294967295: the integer seconds would have wrapped (lower --start-time)",
+            report.tsi_saturated
+        );
+    }
     if let Some(&n) = report.errors.get("ECONNREFUSED") {
         eprintln!(
             "ringshot: warning: {n} sends refused (ECONNREFUSED): is anything listening on {to}?"

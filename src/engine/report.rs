@@ -54,6 +54,9 @@ pub struct TxReport {
     pub lateness_ns: Option<Percentiles>,
     /// Schedule slots given up after stalls longer than the burst allowance.
     pub schedule_slips: u64,
+    /// VRT/USRP2 packets whose integer-seconds timestamp (TSI) would have passed `u32::MAX` and
+    /// was held there instead of wrapping.
+    pub tsi_saturated: u64,
     /// Flow control: how often the window was closed when a batch was due, and for how long;
     /// and the time from the ACK core receiving an ACK to this engine first seeing its credit
     /// (JSON null without flow control).
@@ -127,6 +130,7 @@ impl TxReport {
             rate_error_pct: None,
             lateness_ns: None,
             schedule_slips: 0,
+            tsi_saturated: 0,
             window_waits: 0,
             window_wait_ns: None,
             ack_visibility_ns: None,

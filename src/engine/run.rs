@@ -432,6 +432,7 @@ impl Engine {
         report.interrupted = matches!(ending, Ending::Stopped);
         report.stalled = matches!(ending, Ending::WindowStalled(_) | Ending::NoProgress(_));
         report.notices = std::mem::take(&mut self.notices);
+        report.tsi_saturated = self.stamper.tsi_saturated();
         if let Some(t) = self.timeline.take() {
             report.timeline = t.finish();
         }
