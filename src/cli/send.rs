@@ -302,6 +302,9 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
         );
     } else {
         print_send_table(&report);
+        for n in &report.notices {
+            println!("  note: {n}");
+        }
         if let Some(sig) = interrupted {
             println!("  interrupted by {}", sig.name());
         }

@@ -216,7 +216,10 @@ impl Opened {
 fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
     let (slab, tokens) = Slab::new(cfg.slots, cfg.payload);
     let slab = Arc::new(slab);
-    let (backend, notices, data_sock) = sys::open_tx(cfg, &slab)?;
+    let (backend, mut notices, data_sock) = sys::open_tx(cfg, &slab)?;
+    if backend.gso_active() {
+        notices.extend(cfg.framing.heap_gso_notice(cfg.payload));
+    }
     for n in &notices {
         log::info!("{n}");
     }

@@ -183,6 +183,24 @@ impl Framing {
         }
     }
 
+    /// SPEAD with GSO: a heap that is not a whole number of packets ends in a shorter packet, and
+    /// a GSO super-packet may only end in a shorter segment, so every heap ends a GSO run (the
+    /// benchmarks measured about 10 % more CPU per packet with the default heap at 1,472 bytes).
+    /// Says so, with the nearest whole-packet heap size, or `None` when nothing is lost.
+    pub fn heap_gso_notice(&self, payload: usize) -> Option<String> {
+        let room = self.max_app_payload(payload) as u64;
+        let heap = self.spead.heap_size;
+        if !matches!(self.format, Format::Spead) || room == 0 || heap % room == 0 || heap < room {
+            return None;
+        }
+        let whole = heap - heap % room;
+        Some(format!(
+            "SPEAD heaps of {heap} bytes end in a {}-byte packet, which ends a GSO run at every \
+             heap; a heap size that is a multiple of {room} (such as {whole}) keeps the runs whole",
+            heap % room
+        ))
+    }
+
     /// Largest app payload in a datagram of `payload` bytes (header room taken off, rounded down
     /// to the format's alignment); 0 when the header does not fit.
     pub const fn max_app_payload(&self, payload: usize) -> usize {

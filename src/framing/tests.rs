@@ -305,3 +305,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn heap_gso_notice_only_for_heaps_of_partial_packets() {
+    let mut f = Framing::of(Format::Spead);
+    // 1,472-byte packets carry 1,424 data bytes: 65,536 = 46 × 1,424 + 32.
+    let n = f.heap_gso_notice(1472).expect("partial last packet");
+    assert!(n.contains("32-byte packet") && n.contains("65504"), "{n}");
+    f.spead.heap_size = 65_504;
+    assert_eq!(f.heap_gso_notice(1472), None);
+    f.spead.heap_size = 1000; // one packet per heap: every run is one packet anyway
+    assert_eq!(f.heap_gso_notice(1472), None);
+    assert_eq!(Framing::of(Format::Vrt).heap_gso_notice(1472), None);
+}
