@@ -371,3 +371,47 @@ fn tsi_holds_at_its_maximum_and_is_counted() {
         "{v}"
     );
 }
+
+/// Without `--heap-size` a SPEAD heap is the most whole packets within 65,536 bytes (46 × 1,424 =
+/// 65,504 at 1,472-byte packets), so no heap ends in a short packet and the sender has nothing to
+/// note; an explicit 65,536-byte heap gets the note. The receiver reassembles every heap.
+#[test]
+fn spead_default_heap_is_whole_packets() {
+    let (rx, addr) = start_recv(&["--json", "--format", "spead", "--idle-exit-ms", "1500"]);
+    let out = ringshot()
+        .args([
+            "send",
+            "--to",
+            &addr.to_string(),
+            "--json",
+            "--format",
+            "spead",
+        ])
+        .args(["--heaps", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 3 heaps of 46 packets, then the stop heap.
+    assert_eq!(sent["packets"].as_u64(), Some(3 * 46 + 1), "{sent}");
+    assert_eq!(sent["notices"].as_array().map(Vec::len), Some(0), "{sent}");
+    let v = json_of(&output_within(rx, Duration::from_secs(30)));
+    assert_eq!(v["spead"]["heaps"].as_u64(), Some(3), "{v}");
+
+    let out = ringshot()
+        .args(["send", "--to", "127.0.0.1:9", "--json", "--format", "spead"])
+        .args(["--heap-size", "65536", "--heaps", "1"])
+        .output()
+        .unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes = sent["notices"].to_string();
+    assert!(
+        notes.contains("32-byte packet") && notes.contains("65504"),
+        "{sent}"
+    );
+}

@@ -67,9 +67,11 @@ pub struct SendFraming {
     /// VRT / USRP2: end every packet with this trailer word (hex or decimal).
     #[arg(long, value_name = "WORD", value_parser = parse_u32)]
     pub trailer: Option<u32>,
-    /// SPEAD: bytes of data per heap.
-    #[arg(long, default_value_t = DEFAULT_HEAP_SIZE, value_name = "BYTES")]
-    pub heap_size: u64,
+    /// SPEAD: bytes of data per heap [default: the most whole packets' data that fits in 65536
+    /// bytes, 65504 at 1472-byte packets, so no heap ends in a short packet that would end a GSO
+    /// run]
+    #[arg(long, value_name = "BYTES")]
+    pub heap_size: Option<u64>,
     /// SPEAD: send exactly this many data heaps, then the stop heap.
     #[arg(long, value_name = "N", conflicts_with_all = ["count", "duration"],
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -195,7 +197,7 @@ impl SendFraming {
             trailer: self.trailer,
             spead: Spead {
                 flavour: self.flavour,
-                heap_size: self.heap_size,
+                heap_size: self.heap_size.unwrap_or(DEFAULT_HEAP_SIZE),
                 first_heap_cnt: self.heap_cnt_start,
                 heap_cnt_step: self.heap_cnt_step,
                 item_id: DEFAULT_ITEM_ID,
@@ -206,8 +208,9 @@ impl SendFraming {
     /// The framing to send: [`framing`](Self::framing) with the sample rate (`--sample-rate`, or
     /// `--rate` in samples per second) and the TSI's start second read from the wall clock when
     /// `--start-time` is not given.
-    pub fn timed(&self, rate: Option<RateArg>) -> anyhow::Result<Framing> {
+    pub fn timed(&self, rate: Option<RateArg>, app_len: usize) -> anyhow::Result<Framing> {
         let mut f = self.framing();
+        f.spead.heap_size = self.heap_size_for(app_len);
         // Only an integer timestamp needs the sample rate; pacing takes any rate.
         if let (true, 0, Some(RateArg::Samples(sps))) = (f.tsi.is_some(), f.sample_rate, rate) {
             if sps.fract() != 0.0 || sps > u64::MAX as f64 {
@@ -234,6 +237,14 @@ impl SendFraming {
             })?;
         }
         Ok(f)
+    }
+
+    /// SPEAD's heap size: `--heap-size`, or the most whole packets of `app_len` data bytes
+    /// within [`DEFAULT_HEAP_SIZE`] (at least one packet).
+    pub fn heap_size_for(&self, app_len: usize) -> u64 {
+        let app = app_len.max(1) as u64;
+        self.heap_size
+            .unwrap_or_else(|| app * (DEFAULT_HEAP_SIZE / app).max(1))
     }
 
     /// Bytes of app payload each generated packet carries: the samples asked for, or the
@@ -273,7 +284,7 @@ impl SendFraming {
                 UsageError("--heaps: the packets have no room for heap data".into()).into(),
             );
         }
-        let per_heap = self.heap_size.div_ceil(app_len as u64);
+        let per_heap = self.heap_size_for(app_len).div_ceil(app_len as u64);
         heaps
             .checked_mul(per_heap)
             .map(Some)

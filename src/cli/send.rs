@@ -220,7 +220,7 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         .ack_busy_poll(a.ack_busy_poll)
         .window_wait(a.window_wait)
         .sqpoll(a.sqpoll_idle_ms)
-        .framing(a.framing.timed(a.rate)?);
+        .framing(a.framing.timed(a.rate, a.framing.app_len(a.payload)?)?);
     if let Some(addr) = a.bind {
         b = b.bind(addr);
     }
