@@ -190,7 +190,11 @@ impl Framing {
     pub fn heap_gso_notice(&self, payload: usize) -> Option<String> {
         let room = self.max_app_payload(payload) as u64;
         let heap = self.spead.heap_size;
-        if !matches!(self.format, Format::Spead) || room == 0 || heap % room == 0 || heap < room {
+        if !matches!(self.format, Format::Spead)
+            || room == 0
+            || heap.is_multiple_of(room)
+            || heap < room
+        {
             return None;
         }
         let whole = heap - heap % room;
