@@ -1,7 +1,9 @@
 //! Windows: overlapped sends drained from an I/O completion port (`iocp`), the one-send-per-packet
-//! baseline (`send`), WSAPoll + recvfrom receiving, thread placement and priority.
+//! baseline (`send`), overlapped receiving (WSARecvFrom kept posted), thread placement and
+//! priority.
 
 pub(crate) mod iocp;
+pub(crate) mod overlapped_rx;
 pub(crate) mod rx;
 pub(crate) mod seam;
 pub(crate) mod send;
