@@ -237,9 +237,13 @@ fn ack_receiver_shares_the_send_backends_socket() {
     let me = data.local_addr().unwrap();
     let (slab, mut tokens) = Slab::new(16, 2048);
     let slab = Arc::new(slab);
-    let mut tx =
-        super::super::iocp::IocpBackend::new(data, slab.clone(), super::super::seam::RealSys)
-            .unwrap();
+    let mut tx = super::super::iocp::IocpBackend::new(
+        data,
+        slab.clone(),
+        super::super::seam::RealSys,
+        false,
+    )
+    .unwrap();
     let mut ack = AckRx::new(clone);
     let mut m = TxMetrics::new();
     let mut buf = [0u8; 64];
