@@ -221,7 +221,10 @@ fn iocp_uso_refusal_resends_every_packet_once_in_order() {
             ..FaultPlan::none()
         };
         let mut b = IocpBackend::new(tx, slab.clone(), Faulty::new(RealSys, plan), true).unwrap();
-        assert!(b.uso_active() && b.gso_active(), "seed {seed}: USO not taken");
+        assert!(
+            b.uso_active() && b.gso_active(),
+            "seed {seed}: USO not taken"
+        );
         let m = stream(&mut b, &slab, tokens, &rx, 3000);
         assert!(!b.uso_active(), "seed {seed}: USO still on after a refusal");
         assert_eq!(m.gso_downgrades, 1, "seed {seed}");
@@ -275,7 +278,10 @@ fn uso_probe_answers() {
             ..FaultPlan::none()
         },
     );
-    assert!(sys.uso_accepted(&tx), "a plan with USO refusals reports it accepted");
+    assert!(
+        sys.uso_accepted(&tx),
+        "a plan with USO refusals reports it accepted"
+    );
     assert_eq!(RealSys.uso_accepted(&tx), real);
     tx.send(b"still works").unwrap();
 }
