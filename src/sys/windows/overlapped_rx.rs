@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::Networking::WinSock::{
     WSACloseEvent, WSACreateEvent, WSAGetOverlappedResult, WSARecvFrom, WSAResetEvent, AF_INET,
-    AF_INET6, SOCKADDR_STORAGE, SOCKET_ERROR, WSABUF, WSAEMSGSIZE, WSAEVENT, WSA_IO_PENDING,
-    WSA_OPERATION_ABORTED,
+    AF_INET6, SOCKADDR_STORAGE, SOCKET_ERROR, WSABUF, WSAEMSGSIZE, WSAEVENT, WSA_IO_INCOMPLETE,
+    WSA_IO_PENDING, WSA_OPERATION_ABORTED,
 };
 use windows_sys::Win32::System::Threading::WaitForSingleObject;
 use windows_sys::Win32::System::IO::{
@@ -239,7 +239,9 @@ impl OverlappedRx {
         // SAFETY: the slot is idle, so the system does not touch it and nothing else refers to
         // its cells; the writes reset it for the post.
         unsafe {
+            // Pending until the system stores the final status (what the event path tests).
             s.ov.get().write(OVERLAPPED {
+                Internal: STATUS_PENDING,
                 hEvent: event,
                 ..OVERLAPPED::default()
             });
@@ -318,6 +320,10 @@ impl OverlappedRx {
         } else {
             last_wsa_error().raw_os_error().unwrap_or(0)
         };
+        if err == WSA_IO_INCOMPLETE {
+            // Not finished after all: still the system's.
+            return;
+        }
         self.state[slot as usize] = SlotState::Completed { len, err };
         self.posted -= 1;
     }
@@ -448,10 +454,8 @@ impl OverlappedRx {
                     n += 1;
                 }
                 WSA_OPERATION_ABORTED => self.counts.aborted += 1,
-                code if n > 0 => {
-                    let _ = code;
-                    break;
-                }
+                // An error after datagrams: handed on by the next call.
+                _ if n > 0 => break,
                 code => {
                     self.counts.reports += 1;
                     self.repost(slot);
