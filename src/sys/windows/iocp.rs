@@ -411,7 +411,34 @@ impl<S: WinSys> IocpBackend<S> {
         let ov = self.ov_ptr(head);
         // SAFETY: the completion was drained, so the system is done with this OVERLAPPED.
         let result = unsafe { self.sys.result(raw(&self.sock), ov) };
-        let resend = match result {
+        let resend = self.outcome(result, count, bytes, probe, m);
+        let mut slot = head;
+        while slot != END {
+            let after = self.next[slot as usize];
+            if resend {
+                // Nothing was posted behind a super-packet on probation: order holds. The packets
+                // go again one datagram each (they are no longer a run).
+                self.state[slot as usize] = SlotOp::Resend;
+                self.resend.push_back(slot);
+            } else {
+                self.state[slot as usize] = SlotOp::Idle;
+                done(slot);
+            }
+            slot = after;
+        }
+    }
+
+    /// Books how an op of `count` packets (`bytes` in all) ended; returns whether its packets
+    /// go again one by one.
+    fn outcome(
+        &mut self,
+        result: Result<(), i32>,
+        count: usize,
+        bytes: u32,
+        probe: bool,
+        m: &mut TxMetrics,
+    ) -> bool {
+        match result {
             Ok(()) => {
                 m.packets += count as u64;
                 m.bytes += u64::from(bytes);
@@ -425,6 +452,19 @@ impl<S: WinSys> IocpBackend<S> {
                 self.downgrade(code, count, m);
                 true
             }
+            // Nothing is behind a super-packet on probation, so a transient failure is re-sent
+            // without overtaking anything (USO stays on probation).
+            Err(code)
+                if probe
+                    && !matches!(
+                        super::send_error_kind(code),
+                        SendErrorKind::Other | SendErrorKind::GsoRefused
+                    ) =>
+            {
+                m.record_errno(code);
+                m.resent_packets += count as u64;
+                true
+            }
             Err(code) => {
                 if code != WSA_OPERATION_ABORTED {
                     m.record_errno(code);
@@ -432,19 +472,6 @@ impl<S: WinSys> IocpBackend<S> {
                 m.failed_packets += count as u64;
                 false
             }
-        };
-        let mut slot = head;
-        while slot != END {
-            let after = self.next[slot as usize];
-            if resend {
-                // Nothing was posted behind a super-packet on probation: order holds.
-                self.state[slot as usize] = SlotOp::Resend;
-                self.resend.push_back(slot);
-            } else {
-                self.state[slot as usize] = SlotOp::Idle;
-                done(slot);
-            }
-            slot = after;
         }
     }
 
