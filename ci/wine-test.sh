@@ -13,8 +13,29 @@ cd "$(dirname "$0")/.."
 
 TARGET=x86_64-pc-windows-gnu
 # The integration tests that make sense on Windows: loopback send -> receive for every backend,
-# the ACK window against the device emulator, the fault harness, trust of the ACK source.
-TESTS=(send_engine flow_control fault_harness trust)
+# the ACK window against the device emulator, the fault harness, trust of the ACK source, the
+# binary's contract (exit statuses, --json), the device emulator end to end, framing.
+TESTS=(send_engine flow_control fault_harness trust cli cli_ux device_e2e framing framing_cli)
+# Tests of those files that cannot pass under Wine, each with the reason:
+# - cli_ux docs_cli_md_is_current: docs/cli.md is the Linux help; Windows's `--backend` lists
+#   iocp instead of uring and mmsg, by design.
+# - cli_ux nothing_listening_warns_and_maps_print_as_name_count: needs the ICMP port-unreachable
+#   report for a datagram sent to a closed port (ECONNREFUSED); Wine does not pass it on.
+# - device_e2e without_flow_control_the_device_overflows_and_says_so, sdr_device_run_plumbing:
+#   need the sender to outrun the device's drain (or reach 20k packets/s); under Wine the
+#   sender is the slower side, so the asserted overflow or packet count does not happen.
+SKIPS=(
+    "cli_ux docs_cli_md_is_current"
+    "cli_ux nothing_listening_warns_and_maps_print_as_name_count"
+    "device_e2e without_flow_control_the_device_overflows_and_says_so"
+    "device_e2e sdr_device_run_plumbing"
+)
+# Not run under Wine at all:
+# - chaos: its matrix is the Unix backends (uring, mmsg, send) with device restarts and
+#   netem-style faults; `mmsg` and `uring` are configuration errors on Windows.
+# - peers, framing_tshark, framing_spead, bench_wire: Linux peers (tshark, spead2, sockperf,
+#   iperf3), network namespaces and veth pairs, none of which exist under Wine.
+# - bench_report: its tests are Linux-only (they build no test on Windows).
 
 skip() {
     echo "wine-test: SKIPPED: $*"
@@ -84,6 +105,14 @@ x86_64-w64-mingw32-gcc -shared -O2 -o "$OUT/bcryptprimitives.dll" ci/wine/proces
 cp "$OUT/bcryptprimitives.dll" "$OUT/deps/"
 
 fail=0
+# `--skip NAME` for every skipped test of integration test $1.
+skips_of() {
+    local entry
+    for entry in "${SKIPS[@]}"; do
+        if [ "${entry%% *}" = "$1" ]; then printf -- '--skip\n%s\n' "${entry#* }"; fi
+    done
+}
+
 run() {
     local label=$1
     shift
@@ -101,7 +130,12 @@ run() {
 if [ "${1:-}" != "--cli-only" ]; then
     run "lib" --lib
     for t in "${TESTS[@]}"; do
-        run "$t" --test "$t"
+        mapfile -t skip_args < <(skips_of "$t")
+        if [ "${#skip_args[@]}" -gt 0 ]; then
+            run "$t (skipped under Wine: $(printf '%s ' "${skip_args[@]}" | sed 's/--skip //g'))" --test "$t" -- "${skip_args[@]}"
+        else
+            run "$t" --test "$t"
+        fi
     done
 fi
 
@@ -111,16 +145,16 @@ if [ "${1:-}" = "--cli" ] || [ "${1:-}" = "--cli-only" ]; then
     "$WINE" "$exe" recv --bind 127.0.0.1:47110 --count 20000 --idle-exit-ms 10s --json >"$port_file" 2>/dev/null &
     rpid=$!
     sleep 3
-    echo "wine-test: \$ wine ringshot.exe send --to 127.0.0.1:47110 --count 20000 --rate 2kpps --payload 1200 --json"
-    "$WINE" "$exe" send --to 127.0.0.1:47110 --count 20000 --rate 2kpps --payload 1200 --json 2>/dev/null
+    echo "wine-test: \$ wine ringshot.exe send --to 127.0.0.1:47110 --backend iocp --count 20000 --rate 2kpps --payload 1200 --json"
+    "$WINE" "$exe" send --to 127.0.0.1:47110 --backend iocp --count 20000 --rate 2kpps --payload 1200 --json 2>/dev/null
     wait "$rpid" || true
     echo "wine-test: \$ wine ringshot.exe recv --bind 127.0.0.1:47110 --count 20000 --idle-exit-ms 10s --json"
     cat "$port_file"
     rm -f "$port_file"
     # Numbers under Wine are not Windows numbers: this shows the suite runs, nothing more.
-    echo "wine-test: \$ wine ringshot.exe bench --case-secs 1 --payloads 1472"
+    echo "wine-test: \$ wine ringshot.exe bench --suite throughput --case-secs 1 --payloads 1472"
     bench_err=$(mktemp)
-    if ! "$WINE" "$exe" bench --case-secs 1 --payloads 1472 2>"$bench_err"; then
+    if ! "$WINE" "$exe" bench --suite throughput --case-secs 1 --payloads 1472 2>"$bench_err"; then
         echo "wine-test: ringshot bench FAILED"
         tail -20 "$bench_err"
         fail=1

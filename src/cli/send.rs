@@ -17,6 +17,12 @@ use ringshot::engine::SourceSender;
 use ringshot::flow::AckFormat;
 use ringshot::{BackendChoice, SenderConfig, TxReport};
 
+/// The `--backend` values this build offers (auto is the first that works).
+#[cfg(windows)]
+const BACKEND_VALUES: &str = "auto|iocp|send";
+#[cfg(not(windows))]
+const BACKEND_VALUES: &str = "auto|uring|mmsg|send";
+
 #[derive(Debug, Args)]
 pub struct SendArgs {
     /// Destination: 127.0.0.1:5000, [::1]:5000 or a host name (localhost:5000, resolved once).
@@ -105,7 +111,7 @@ pub struct SendArgs {
         help_heading = "Engine",
         long,
         default_value = "auto",
-        value_name = "auto|uring|mmsg|send"
+        value_name = BACKEND_VALUES
     )]
     backend: BackendChoice,
     /// Use UDP GSO when the kernel has it (the default).
@@ -519,6 +525,27 @@ fn print_send_table(r: &TxReport) {
 mod tests {
     use super::flag_of;
     use clap::CommandFactory;
+
+    /// `--backend` lists the backends this platform has: iocp on Windows, the Unix ones
+    /// elsewhere; each listed name parses.
+    #[test]
+    fn backend_help_lists_this_platforms_backends() {
+        let cli = super::super::Cli::command();
+        let send = cli.find_subcommand("send").expect("send subcommand");
+        let arg = send
+            .get_arguments()
+            .find(|a| a.get_long() == Some("backend"))
+            .expect("--backend");
+        let names: Vec<&str> = arg.get_value_names().unwrap()[0].split('|').collect();
+        if cfg!(windows) {
+            assert_eq!(names, ["auto", "iocp", "send"]);
+        } else {
+            assert_eq!(names, ["auto", "uring", "mmsg", "send"]);
+        }
+        for n in names {
+            assert_eq!(n.parse::<ringshot::BackendChoice>().unwrap().name(), n);
+        }
+    }
 
     /// Every option a `ConfigError` can name (`ConfigError::field`) is set by a `send` flag.
     #[test]

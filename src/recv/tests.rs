@@ -59,10 +59,10 @@ fn backends() -> Vec<RecvBackend> {
     v
 }
 
-/// The name the non-io_uring receive backend reports: recvmmsg batches on Unix, WSAPoll +
-/// recvfrom on Windows.
+/// The name the non-io_uring receive backend reports: recvmmsg batches on Unix, overlapped
+/// WSARecvFrom on Windows.
 const BATCH_NAME: &str = if cfg!(ringshot_iocp) {
-    "recvfrom"
+    "overlapped"
 } else {
     "mmsg"
 };

@@ -216,10 +216,15 @@ fn open_mmsg(sock: UdpSocket, gro: bool) -> Result<Box<dyn RxBackend>, OpenRxErr
     Ok(Box::new(super::unix::rx::MmsgRx::new(sock, gro)))
 }
 
-/// Windows: WSAPoll + recvfrom (there is no recvmmsg).
+/// Windows: overlapped WSARecvFrom kept posted (there is no recvmmsg).
 #[cfg(windows)]
 fn open_mmsg(sock: UdpSocket, _gro: bool) -> Result<Box<dyn RxBackend>, OpenRxError> {
-    Ok(Box::new(super::windows::rx::PollRx::new(sock)))
+    super::windows::rx::OverlappedDataRx::new(sock)
+        .map(|b| Box::new(b) as Box<dyn RxBackend>)
+        .map_err(|error| OpenRxError {
+            backend: "overlapped",
+            error,
+        })
 }
 
 /// What [`prepare_socket`] managed to switch on.

@@ -1,7 +1,9 @@
 //! Windows: overlapped sends drained from an I/O completion port (`iocp`), the one-send-per-packet
-//! baseline (`send`), WSAPoll + recvfrom receiving, thread placement and priority.
+//! baseline (`send`), overlapped receiving (WSARecvFrom kept posted), thread placement and
+//! priority.
 
 pub(crate) mod iocp;
+pub(crate) mod overlapped_rx;
 pub(crate) mod rx;
 pub(crate) mod seam;
 pub(crate) mod send;
@@ -9,6 +11,7 @@ pub(crate) mod socket;
 #[cfg(test)]
 mod tests;
 pub(crate) mod thread;
+pub(crate) mod uso;
 
 use std::sync::Arc;
 
@@ -72,32 +75,39 @@ pub(crate) fn open_tx(
     let sock =
         socket::connected_udp(cfg.dest, cfg.bind, cfg.sndbuf).map_err(EngineError::Socket)?;
     let ack_sock = sock.try_clone().map_err(EngineError::Socket)?;
-    if cfg.gso {
-        let uso = if socket::uso_supported(&sock) {
-            "UDP send offload (UDP_SEND_MSG_SIZE) is accepted here but not used yet"
-        } else {
-            "UDP send offload (UDP_SEND_MSG_SIZE) is not available on this socket"
-        };
-        notices.push(format!("{uso}; sending one datagram per packet"));
-    }
     let plan = cfg.faults.plan;
     let backend: Box<dyn TxBackend> = match cfg.backend {
-        BackendChoice::Send => Box::new(
-            send::SendBackend::new(sock, slab.slots() as usize, plan)
-                .map_err(EngineError::Socket)?,
-        ),
+        BackendChoice::Send => {
+            if cfg.gso {
+                notices.push(
+                    "the send backend has no UDP send offload; sending one datagram per packet"
+                        .into(),
+                );
+            }
+            Box::new(
+                send::SendBackend::new(sock, slab.slots() as usize, plan)
+                    .map_err(EngineError::Socket)?,
+            )
+        }
         BackendChoice::Auto | BackendChoice::Iocp => {
-            let b = match plan {
-                None => iocp_backend(sock, slab, seam::RealSys)?,
-                Some(p) => iocp_backend(sock, slab, seam::Faulty::new(seam::RealSys, p))?,
+            let (b, skip, uso) = match plan {
+                None => iocp_backend(sock, slab, seam::RealSys, cfg.gso)?,
+                Some(p) => iocp_backend(sock, slab, seam::Faulty::new(seam::RealSys, p), cfg.gso)?,
             };
-            if !b.1 {
+            if !skip {
                 notices.push(
                     "FILE_SKIP_COMPLETION_PORT_ON_SUCCESS refused: every send posts a completion"
                         .into(),
                 );
             }
-            b.0
+            if cfg.gso && !uso {
+                notices.push(
+                    "UDP send offload (UDP_SEND_MSG_SIZE) is not available on this socket; \
+                     sending one datagram per packet"
+                        .into(),
+                );
+            }
+            b
         }
         other => {
             return Err(EngineError::BackendUnavailable {
@@ -109,17 +119,21 @@ pub(crate) fn open_tx(
     Ok((backend, notices, ack_sock))
 }
 
+/// The completion-port backend, whether FILE_SKIP_COMPLETION_PORT_ON_SUCCESS was accepted, and
+/// whether USO super-packets are sent.
 fn iocp_backend<S: seam::WinSys + 'static>(
     sock: std::net::UdpSocket,
     slab: &Arc<Slab>,
     sys: S,
-) -> Result<(Box<dyn TxBackend>, bool), EngineError> {
-    let b = iocp::IocpBackend::new(sock, slab.clone(), sys).map_err(|e| {
+    gso: bool,
+) -> Result<(Box<dyn TxBackend>, bool, bool), EngineError> {
+    let b = iocp::IocpBackend::new(sock, slab.clone(), sys, gso).map_err(|e| {
         EngineError::BackendUnavailable {
             backend: "iocp",
             reason: e.to_string(),
         }
     })?;
     let skip = b.skips_port_on_success();
-    Ok((Box::new(b), skip))
+    let uso = b.uso_active();
+    Ok((Box::new(b), skip, uso))
 }

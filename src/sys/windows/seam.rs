@@ -5,11 +5,19 @@
 //! [`FaultInjector`] whether to answer a WinSock error *instead of* calling (the datagram is then
 //! not sent, exactly as when WinSock refuses it), and per drain whether to hold completions back
 //! for a few drains or to shuffle the ones it delivers.
+//!
+//! USO: a plan with `gso_refuse` makes [`Faulty`] answer that the socket takes UDP_SEND_MSG_SIZE
+//! even where the system does not, and refuse super-packets (WSAEINVAL): at once from the post
+//! for even seeds, through a completion for odd ones. A super-packet that would reach a system
+//! which does not take USO is always refused that way, never sent: the seam never lets the real
+//! stack see a control message it would not honour.
+
+use std::net::UdpSocket;
 
 use windows_sys::Win32::Foundation::{HANDLE, WAIT_TIMEOUT};
 use windows_sys::Win32::Networking::WinSock::{
-    WSASend, SOCKET, SOCKET_ERROR, WSABUF, WSAECONNRESET, WSAENOBUFS, WSAEWOULDBLOCK,
-    WSA_IO_PENDING,
+    WSAGetOverlappedResult, WSASend, WSASendMsg, SOCKET, SOCKET_ERROR, WSABUF, WSAECONNRESET,
+    WSAEINVAL, WSAENOBUFS, WSAEWOULDBLOCK, WSAMSG, WSA_IO_PENDING,
 };
 use windows_sys::Win32::System::IO::{GetQueuedCompletionStatusEx, OVERLAPPED, OVERLAPPED_ENTRY};
 
@@ -43,9 +51,28 @@ pub(crate) trait WinSys: Send {
         ov: *mut OVERLAPPED,
     ) -> Posted;
 
+    /// One overlapped WSASendMsg of the USO super-packet `msg` on the connected socket `sock`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`WinSys::post`], for `msg`, everything it points at, and `ov`.
+    unsafe fn post_msg(&mut self, sock: SOCKET, msg: *const WSAMSG, ov: *mut OVERLAPPED) -> Posted;
+
     /// GetQueuedCompletionStatusEx on `port` into `out`, waiting at most `timeout_ms`; returns
     /// how many entries it filled (0 on a timeout).
     fn drain(&mut self, port: HANDLE, out: &mut [OVERLAPPED_ENTRY], timeout_ms: u32) -> usize;
+
+    /// How the op of the drained completion `ov` ended: `Err` with its WinSock error.
+    ///
+    /// # Safety
+    ///
+    /// `ov` is the OVERLAPPED of an op on `sock` whose completion has been drained.
+    unsafe fn result(&mut self, sock: SOCKET, ov: *mut OVERLAPPED) -> Result<(), i32>;
+
+    /// Whether the stack takes UDP send offload (UDP_SEND_MSG_SIZE) on `sock`.
+    fn uso_accepted(&mut self, sock: &UdpSocket) -> bool {
+        super::socket::uso_supported(sock)
+    }
 
     /// Every fault injected so far (none for the real calls).
     fn injected(&self) -> InjectedFaults {
@@ -72,13 +99,25 @@ impl WinSys for RealSys {
         // SAFETY: the caller keeps `buf` and `ov` valid until the completion (see the trait);
         // WinSock copies the WSABUF array itself before returning, so `wsabuf` may die here.
         let rc = unsafe { WSASend(sock, &wsabuf, 1, std::ptr::null_mut(), 0, ov, None) };
-        if rc != SOCKET_ERROR {
-            return Posted::Done;
+        posted(rc)
+    }
+
+    unsafe fn post_msg(&mut self, sock: SOCKET, msg: *const WSAMSG, ov: *mut OVERLAPPED) -> Posted {
+        // SAFETY: the caller keeps `msg`, what it points at and `ov` valid until the completion.
+        let rc = unsafe { WSASendMsg(sock, msg, 0, std::ptr::null_mut(), ov, None) };
+        posted(rc)
+    }
+
+    unsafe fn result(&mut self, sock: SOCKET, ov: *mut OVERLAPPED) -> Result<(), i32> {
+        // SAFETY: the completion was drained, so the system is done with `ov` (the caller's
+        // promise).
+        if unsafe { (*ov).Internal } == 0 {
+            return Ok(());
         }
-        match super::socket::last_wsa_error().raw_os_error().unwrap_or(0) {
-            WSA_IO_PENDING => Posted::Pending,
-            code => Posted::Failed(code),
-        }
+        let (mut bytes, mut flags) = (0u32, 0u32);
+        // SAFETY: as above; the call reads `ov` and writes the two live out-values.
+        unsafe { WSAGetOverlappedResult(sock, ov, &mut bytes, 0, &mut flags) };
+        Err(super::socket::last_wsa_error().raw_os_error().unwrap_or(0))
     }
 
     fn drain(&mut self, port: HANDLE, out: &mut [OVERLAPPED_ENTRY], timeout_ms: u32) -> usize {
@@ -104,6 +143,17 @@ impl WinSys for RealSys {
     }
 }
 
+/// What an overlapped post's return code (and the thread's last WinSock error) say.
+fn posted(rc: i32) -> Posted {
+    if rc != SOCKET_ERROR {
+        return Posted::Done;
+    }
+    match super::socket::last_wsa_error().raw_os_error().unwrap_or(0) {
+        WSA_IO_PENDING => Posted::Pending,
+        code => Posted::Failed(code),
+    }
+}
+
 /// Most completions [`Faulty`] holds back at once.
 const HELD_MAX: usize = 1024;
 
@@ -113,6 +163,20 @@ pub(crate) struct Faulty<S> {
     inj: FaultInjector,
     /// Completions held back: the entry and how many more drains to keep it.
     held: Vec<(OVERLAPPED_ENTRY, u32)>,
+    /// The plan refuses super-packets, so USO is reported accepted.
+    plan_uso: bool,
+    /// USO was reported accepted although the system refused it.
+    uso_faked: bool,
+    /// Refused super-packets fail through their completion (odd seeds), not at the post.
+    refuse_late: bool,
+    /// The OVERLAPPEDs of super-packets refused through a completion, not yet reported.
+    late: Vec<usize>,
+    /// Super-packets refused because the system would not have honoured them.
+    forced: u64,
+    /// Super-packets that reached this seam: how many, and the last one's gather count and
+    /// control message.
+    pub(crate) uso_posts: u64,
+    pub(crate) last_uso: Option<(u32, super::uso::UsoControl)>,
 }
 
 // SAFETY: the held entries carry pointers to OVERLAPPEDs owned by the backend that owns this
@@ -125,6 +189,13 @@ impl<S: WinSys> Faulty<S> {
             inner,
             inj: FaultInjector::new(plan),
             held: Vec::with_capacity(HELD_MAX),
+            plan_uso: plan.gso_refuse > 0,
+            uso_faked: false,
+            refuse_late: plan.seed % 2 == 1,
+            late: Vec::with_capacity(HELD_MAX),
+            forced: 0,
+            uso_posts: 0,
+            last_uso: None,
         }
     }
 }
@@ -153,6 +224,45 @@ impl<S: WinSys> WinSys for Faulty<S> {
         }
         // SAFETY: the caller's guarantees are passed on unchanged.
         unsafe { self.inner.post(sock, buf, len, ov) }
+    }
+
+    unsafe fn post_msg(&mut self, sock: SOCKET, msg: *const WSAMSG, ov: *mut OVERLAPPED) -> Posted {
+        self.uso_posts += 1;
+        // SAFETY: the caller keeps `msg` and what it points at valid for the call.
+        let m = unsafe { &*msg };
+        // SAFETY: as above: the control buffer holds a UsoControl.
+        let c = unsafe {
+            m.Control
+                .buf
+                .cast::<super::uso::UsoControl>()
+                .read_unaligned()
+        };
+        self.last_uso = Some((m.dwBufferCount, c));
+        match self.inj.send_error(true) {
+            Some(libc::EIO) => self.refuse(ov),
+            Some(errno) => Posted::Failed(wsa_for(errno)),
+            None if self.uso_faked => {
+                self.forced += 1;
+                self.refuse(ov)
+            }
+            // SAFETY: the caller's guarantees are passed on unchanged.
+            None => unsafe { self.inner.post_msg(sock, msg, ov) },
+        }
+    }
+
+    unsafe fn result(&mut self, sock: SOCKET, ov: *mut OVERLAPPED) -> Result<(), i32> {
+        if let Some(i) = self.late.iter().position(|&p| p == ov as usize) {
+            self.late.swap_remove(i);
+            return Err(WSAEINVAL);
+        }
+        // SAFETY: the caller's guarantees are passed on unchanged.
+        unsafe { self.inner.result(sock, ov) }
+    }
+
+    fn uso_accepted(&mut self, sock: &UdpSocket) -> bool {
+        let real = self.inner.uso_accepted(sock);
+        self.uso_faked = self.plan_uso && !real;
+        real || self.plan_uso
     }
 
     fn drain(&mut self, port: HANDLE, out: &mut [OVERLAPPED_ENTRY], timeout_ms: u32) -> usize {
@@ -193,6 +303,27 @@ impl<S: WinSys> WinSys for Faulty<S> {
     }
 
     fn injected(&self) -> InjectedFaults {
-        self.inj.injected()
+        let mut i = self.inj.injected();
+        i.gso_refuse += self.forced;
+        i
+    }
+}
+
+impl<S> Faulty<S> {
+    /// Refuses a super-packet: WSAEINVAL from the post, or through a completion that reaches the
+    /// next drain (never sent either way).
+    fn refuse(&mut self, ov: *mut OVERLAPPED) -> Posted {
+        if !self.refuse_late || self.held.len() >= HELD_MAX || self.late.len() >= HELD_MAX {
+            return Posted::Failed(WSAEINVAL);
+        }
+        self.late.push(ov as usize);
+        let entry = OVERLAPPED_ENTRY {
+            lpCompletionKey: super::iocp::KEY,
+            lpOverlapped: ov,
+            Internal: 0,
+            dwNumberOfBytesTransferred: 0,
+        };
+        self.held.push((entry, 0));
+        Posted::Pending
     }
 }

@@ -54,8 +54,7 @@ fn get_int(sock: SOCKET, level: i32, name: i32) -> io::Result<i32> {
 }
 
 /// A UDP socket connected to `dest` (bound to `bind` or an ephemeral port) with a send buffer of
-/// about `sndbuf` bytes. It stays in blocking mode: overlapped sends ignore the mode, and the
-/// receive paths wait with WSAPoll before each read.
+/// about `sndbuf` bytes. It stays in blocking mode: overlapped sends and receives ignore the mode.
 pub fn connected_udp(
     dest: SocketAddr,
     bind: Option<SocketAddr>,

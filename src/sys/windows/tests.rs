@@ -103,7 +103,7 @@ fn setup() -> (UdpSocket, UdpSocket, Arc<Slab>, Vec<SlotToken>) {
 #[test]
 fn iocp_delivers_every_datagram_once_in_order() {
     let (rx, tx, slab, tokens) = setup();
-    let mut b = IocpBackend::new(tx, slab.clone(), RealSys).unwrap();
+    let mut b = IocpBackend::new(tx, slab.clone(), RealSys, false).unwrap();
     let m = stream(&mut b, &slab, tokens, &rx, 5000);
     assert!(m.submits > 0 && m.submit_ns.len() == m.submits);
 }
@@ -121,7 +121,7 @@ fn iocp_keeps_every_datagram_under_faults() {
             reorder_cqe: 200_000,
             ..FaultPlan::none()
         };
-        let mut b = IocpBackend::new(tx, slab.clone(), Faulty::new(RealSys, plan)).unwrap();
+        let mut b = IocpBackend::new(tx, slab.clone(), Faulty::new(RealSys, plan), false).unwrap();
         let m = stream(&mut b, &slab, tokens, &rx, 3000);
         let inj = b.sys().injected();
         assert_eq!(m.injected, inj);
@@ -146,7 +146,7 @@ fn iocp_keeps_every_datagram_under_faults() {
 #[test]
 fn iocp_cancel_returns_every_slot() {
     let (_rx, tx, slab, mut tokens) = setup();
-    let mut b = IocpBackend::new(tx, slab.clone(), RealSys).unwrap();
+    let mut b = IocpBackend::new(tx, slab.clone(), RealSys, false).unwrap();
     let mut m = TxMetrics::new();
     let descs: Vec<TxDesc> = (0..SLOTS)
         .map(|slot| {
@@ -178,7 +178,7 @@ fn iocp_cancel_returns_every_slot() {
 #[test]
 fn a_slot_posted_twice_is_refused() {
     let (_rx, tx, slab, _tokens) = setup();
-    let mut b = IocpBackend::new(tx, slab.clone(), RealSys).unwrap();
+    let mut b = IocpBackend::new(tx, slab.clone(), RealSys, false).unwrap();
     let mut m = TxMetrics::new();
     let d = TxDesc { slot: 3, len: 10 };
     // Skip-on-success may finish the first post at once; it is still the backend's until reaped.
@@ -204,4 +204,84 @@ fn send_errors_map_to_kinds() {
         SendErrorKind::Refused
     );
     assert_eq!(super::send_error_kind(5), SendErrorKind::Other);
+}
+
+/// USO through the fault seam: the plan makes the seam report UDP_SEND_MSG_SIZE accepted and
+/// refuse the super-packet, at the post (even seeds) or through its completion (odd seeds). Every
+/// packet still arrives exactly once, in order; the refusal is counted once, the refused run's
+/// packets as re-sent, and the rest goes one datagram each.
+#[test]
+fn iocp_uso_refusal_resends_every_packet_once_in_order() {
+    use super::uso::UsoControl;
+    for seed in 1..=4u64 {
+        let (rx, tx, slab, tokens) = setup();
+        let plan = FaultPlan {
+            seed,
+            gso_refuse: crate::fault::PPM,
+            ..FaultPlan::none()
+        };
+        let mut b = IocpBackend::new(tx, slab.clone(), Faulty::new(RealSys, plan), true).unwrap();
+        assert!(
+            b.uso_active() && b.gso_active(),
+            "seed {seed}: USO not taken"
+        );
+        let m = stream(&mut b, &slab, tokens, &rx, 3000);
+        assert!(!b.uso_active(), "seed {seed}: USO still on after a refusal");
+        assert_eq!(m.gso_downgrades, 1, "seed {seed}");
+        // The first batch is 32 packets of one size: one run, refused, re-sent one by one.
+        assert_eq!(m.resent_packets, 32, "seed {seed}");
+        assert_eq!(b.sys().uso_posts, 1, "seed {seed}: one super-packet tried");
+        assert_eq!(
+            b.sys().last_uso,
+            Some((32, UsoControl::new(LEN as u32))),
+            "seed {seed}: the super-packet's gather and control message"
+        );
+        assert_eq!(b.sys().injected().gso_refuse, 1);
+        assert_eq!(m.errors_by_name().get("WSAEINVAL").copied(), Some(1));
+    }
+}
+
+/// USO with the other faults on top (refusals now and then, not always): still exactly once, in
+/// order, and the counters agree with what was injected.
+#[test]
+fn iocp_uso_keeps_every_datagram_under_faults() {
+    for seed in 5..=8u64 {
+        let (rx, tx, slab, tokens) = setup();
+        let plan = FaultPlan {
+            seed,
+            eagain: 50_000,
+            enobufs: 50_000,
+            gso_refuse: 300_000,
+            delay_cqe: 100_000,
+            reorder_cqe: 200_000,
+            ..FaultPlan::none()
+        };
+        let mut b = IocpBackend::new(tx, slab.clone(), Faulty::new(RealSys, plan), true).unwrap();
+        let m = stream(&mut b, &slab, tokens, &rx, 3000);
+        let inj = b.sys().injected();
+        assert_eq!(m.gso_downgrades, 1, "seed {seed}");
+        assert_eq!(inj.gso_refuse, 1, "seed {seed}: refused once, then off");
+        assert!(m.resent_packets >= inj.enobufs);
+    }
+}
+
+#[test]
+fn uso_probe_answers() {
+    // Whatever the system says, asking must not fail or change the socket.
+    let (_rx, tx, _slab, _tokens) = setup();
+    let real = super::socket::uso_supported(&tx);
+    eprintln!("this system takes UDP_SEND_MSG_SIZE: {real}");
+    let mut sys = Faulty::new(
+        RealSys,
+        FaultPlan {
+            gso_refuse: 1,
+            ..FaultPlan::none()
+        },
+    );
+    assert!(
+        sys.uso_accepted(&tx),
+        "a plan with USO refusals reports it accepted"
+    );
+    assert_eq!(RealSys.uso_accepted(&tx), real);
+    tx.send(b"still works").unwrap();
 }
