@@ -2,7 +2,7 @@
 //! in-process device that consumes at a fixed rate and acknowledges cumulatively.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -66,6 +66,8 @@ struct DeviceStats {
 struct Device {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    /// Packets read so far, for `finish`.
+    received: Arc<AtomicU64>,
     handle: JoinHandle<DeviceStats>,
 }
 
@@ -134,6 +136,8 @@ impl Device {
         let addr = sock.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
+        let received = Arc::new(AtomicU64::new(0));
+        let received2 = received.clone();
         let handle = std::thread::spawn(move || {
             // ACKs leave from the device's own address and port: the only source believed.
             let ack_sock = cfg.ack_to.map(|_| sock.try_clone().unwrap());
@@ -163,6 +167,7 @@ impl Device {
                         st.in_order = false;
                     }
                     st.received += 1;
+                    received2.store(st.received, Ordering::Relaxed);
                     st.max_outstanding = st.max_outstanding.max(rel + 1 - delivered_ack);
                 }
                 let (Some(to), Some(t0)) = (peer, first) else {
@@ -216,10 +221,23 @@ impl Device {
             }
             st
         });
-        Device { addr, stop, handle }
+        Device {
+            addr,
+            stop,
+            received,
+            handle,
+        }
     }
 
-    fn finish(self) -> DeviceStats {
+    /// Stops the device once it has read `expect` packets (the sender returns as soon as the
+    /// kernel has the last ones, which a slow reader may not have read yet), or after a generous
+    /// 10 s, so a missing packet fails the caller's exact count rather than hanging.
+    fn finish(self, expect: u64) -> DeviceStats {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.received.load(Ordering::Relaxed) < expect && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // ACKs still due after the last packet.
         std::thread::sleep(Duration::from_millis(20));
         self.stop.store(true, Ordering::Relaxed);
         self.handle.join().unwrap()
@@ -254,7 +272,7 @@ fn stream(
 fn check_clean_run(dev: DeviceCfg, count: u64, window: u64) -> (TxReport, DeviceStats) {
     let device = Device::start(dev.clone());
     let report = stream(&dev, device.addr, count, window, |b| b).unwrap();
-    let st = device.finish();
+    let st = device.finish(report.packets);
     assert_eq!(report.packets, count);
     assert_eq!(st.received, count, "device got {st:?}");
     assert!(st.in_order, "packets arrived out of order");
@@ -381,7 +399,7 @@ fn foreign_sources_on_the_ack_port_are_ignored() {
     let report = stream(&dev, device.addr, 10_000, 64, |b| b.ack_bind(ack_addr)).unwrap();
     stop.store(true, Ordering::Relaxed);
     let sent_spam = spam.join().unwrap();
-    let st = device.finish();
+    let st = device.finish(report.packets);
     assert_eq!(st.received, 10_000);
     assert!(st.max_outstanding <= 64, "{st:?}");
     let acks = report.acks.unwrap();
@@ -397,7 +415,11 @@ fn a_silent_device_gives_the_stall_error_within_the_timeout() {
     let t0 = Instant::now();
     let err = stream(&dev, device.addr, 100_000, 64, |b| b).unwrap_err();
     let took = t0.elapsed();
-    let st = device.finish();
+    let sent_before_stall = match &err {
+        EngineError::Stalled { sent, .. } => *sent,
+        _ => 0,
+    };
+    let st = device.finish(sent_before_stall);
     match &err {
         EngineError::Stalled {
             sent,
