@@ -399,7 +399,11 @@ fn spead_default_heap_is_whole_packets() {
     let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // 3 heaps of 46 packets, then the stop heap.
     assert_eq!(sent["packets"].as_u64(), Some(3 * 46 + 1), "{sent}");
-    assert_eq!(sent["notices"].as_array().map(Vec::len), Some(0), "{sent}");
+    // Other notices (a platform's fallbacks) may be there; none about the heaps.
+    assert!(
+        !sent["notices"].to_string().contains("SPEAD heaps"),
+        "{sent}"
+    );
     let v = json_of(&output_within(rx, Duration::from_secs(30)));
     assert_eq!(v["spead"]["heaps"].as_u64(), Some(3), "{v}");
 
