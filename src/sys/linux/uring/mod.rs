@@ -1,8 +1,9 @@
 //! The io_uring send backend.
 //!
 //! - The socket is registered as fixed file 0 and the whole slab as fixed buffer 0.
-//! - One SENDMSG SQE per packet, or per GSO super-packet (iovecs pointing at the slots plus a
-//!   UDP_SEGMENT cmsg); a whole batch goes in with one `io_uring_enter`.
+//! - One SEND SQE per packet (SENDMSG on kernels before 5.6), or one SENDMSG per GSO
+//!   super-packet (iovecs pointing at the slots plus a UDP_SEGMENT cmsg); a whole batch goes in
+//!   with one `io_uring_enter`.
 //! - At or above the zero-copy threshold, SEND_ZC (fixed buffer) or SENDMSG_ZC (GSO) is used.
 //!
 //! Every SQE is one *op*, and every op is in exactly one state of the machine in `ops.rs` (Free,
@@ -136,10 +137,12 @@ struct Setup {
     gso: bool,
     zc_threshold: Option<usize>,
     fixed_buffer: bool,
+    /// IORING_OP_SEND is there (5.6+) for single datagrams; SENDMSG otherwise.
+    plain_send: bool,
     sq_capacity: usize,
 }
 
-/// io_uring SENDMSG / SEND_ZC batches.
+/// io_uring SEND / SENDMSG / SEND_ZC batches.
 pub struct UringBackend {
     /// Declared first so it drops before the op storage and the slab it points into.
     ring: Box<dyn Ring>,
@@ -151,6 +154,7 @@ pub struct UringBackend {
     gso: bool,
     zc_threshold: Option<usize>,
     fixed_buffer: bool,
+    plain_send: bool,
     sq_capacity: usize,
     /// Ops per state.
     counts: [usize; OpState::ALL.len()],
@@ -243,6 +247,7 @@ impl UringBackend {
             gso,
             zc_threshold,
             fixed_buffer,
+            plain_send: probe.is_supported(opcode::Send::CODE),
             sq_capacity: sq_entries as usize,
         };
         Ok(UringBackend::with_ring(ring, Some(sock), slab, setup))
@@ -266,6 +271,7 @@ impl UringBackend {
             gso: setup.gso,
             zc_threshold: setup.zc_threshold,
             fixed_buffer: setup.fixed_buffer,
+            plain_send: setup.plain_send,
             sq_capacity: setup.sq_capacity,
             counts,
             free_ops: (0..slots as u32).rev().collect(),
@@ -315,6 +321,7 @@ impl UringBackend {
         let gso_allowed = self.gso;
         let zc_threshold = self.zc_threshold;
         let fixed = self.fixed_buffer;
+        let plain_send = self.plain_send;
         let slab = &*self.slab;
         let op = &mut self.ops[idx as usize];
         op.gso = gso_allowed && op.count > 1;
@@ -328,7 +335,7 @@ impl UringBackend {
                 e = e.buf_index(Some(0));
             }
             e.build()
-        } else if !op.gso {
+        } else if !op.gso && plain_send {
             // One datagram on the connected socket: SEND spares the kernel the msghdr copy and
             // iovec import SENDMSG costs per op, which is most of what a per-datagram op adds.
             debug_assert_eq!(op.count, 1, "without GSO an op carries one datagram");

@@ -197,6 +197,7 @@ fn sim(
         gso,
         zc_threshold: Some(ZC_THRESHOLD),
         fixed_buffer: true,
+        plain_send: true,
         sq_capacity: 64,
     };
     let backend = UringBackend::with_ring(Box::new(ring), None, slab.clone(), setup);
