@@ -395,6 +395,7 @@ pub struct PatternSource {
     duration: Option<Duration>,
     app_len: usize,
     sent: u64,
+    fill: bool,
 }
 
 impl PatternSource {
@@ -427,7 +428,17 @@ impl PatternSource {
             duration,
             app_len,
             sent: 0,
+            fill: true,
         }
+    }
+
+    /// The same stream with the app's bytes left as the slot holds them (zeros, or an earlier
+    /// packet's pattern): for measuring the sender where nobody checks the contents, as a raw
+    /// syscall loop or a peer that sends the same buffer again would. Receivers checking the
+    /// pattern count such packets as corrupt.
+    pub fn without_fill(mut self) -> PatternSource {
+        self.fill = false;
+        self
     }
 }
 
@@ -447,12 +458,18 @@ impl PacketSource for PatternSource {
             }
         }
         let n = self.app_len.min(buf.len());
-        header::fill_pattern(seq, &mut buf[..n]);
+        if self.fill {
+            header::fill_pattern(seq, &mut buf[..n]);
+        }
         self.sent += 1;
         Some(n)
     }
 
     fn flags(&self) -> u8 {
-        header::FLAG_PATTERN
+        if self.fill {
+            header::FLAG_PATTERN
+        } else {
+            0
+        }
     }
 }

@@ -5,9 +5,12 @@
 //! - **sender-side**: the far namespace drops the stream on arrival and the far interface's
 //!   `rx_packets` counts what crossed; the rate is that count over the sender's own time. GSO
 //!   super-packets are cut into wire-size datagrams on the near side, so a GSO row counts real
-//!   datagrams.
+//!   datagrams. Nobody checks the contents here, so the app writes no payload: ringshot sends
+//!   what its slots hold, as the raw loops and the peers send the same buffer again (the
+//!   engine still stamps each packet's header).
 //! - **end-to-end**: ringshot's receiver on a real socket in the far namespace; the rate is what
-//!   it delivered over its first-to-last-packet time, and loss is counted.
+//!   it delivered over its first-to-last-packet time, and loss is counted. The app writes the
+//!   check pattern into every packet and the receiver checks it.
 //!
 //! Every ringshot backend × GSO × payload runs both ways, and each sender-side row stands beside a
 //! raw loop of the same syscall with the same batch (`src/sys/rawloop.rs`), so the table shows
@@ -390,17 +393,22 @@ fn sender_config(
         .map_err(|e| WireError::Bench(BenchError::Config(e.to_string())))
 }
 
-/// Runs the engine in the near namespace for the case's time, stopping early on `stop`.
+/// Runs the engine in the near namespace for the case's time, stopping early on `stop`. With
+/// `fill` the app writes the check pattern into every packet (a receiver checks it); without,
+/// it writes nothing, like the raw loops and the peers, which send the same bytes again.
 fn run_sender(
     wire: &Wire,
     cfg: SenderConfig,
     o: &WireOptions,
     stop: &AtomicBool,
+    fill: bool,
 ) -> Result<crate::TxReport, WireError> {
     let payload = cfg.payload();
     let secs = o.case_secs;
+    let source = PatternSource::new(payload, None, Some(secs));
+    let source = if fill { source } else { source.without_fill() };
     let tx = wire
-        .in_near(move || SourceSender::spawn(cfg, PatternSource::new(payload, None, Some(secs))))?
+        .in_near(move || SourceSender::spawn(cfg, source))?
         .map_err(BenchError::Sender)?;
     while !tx.is_finished() {
         if stop.load(Ordering::Relaxed) {
@@ -421,7 +429,7 @@ fn ringshot_sender_side(
 ) -> Result<WireRow, WireError> {
     let cfg = sender_config(o, case, dest, place)?;
     let before = wire.far_rx_packets()?;
-    let rep = run_sender(wire, cfg, o, stop)?;
+    let rep = run_sender(wire, cfg, o, stop, false)?;
     std::thread::sleep(Duration::from_millis(100));
     let crossed = wire.far_rx_packets()?.saturating_sub(before);
     let pps = crossed as f64 / rep.seconds.max(1e-9);
@@ -465,7 +473,7 @@ fn ringshot_end_to_end(
         .map_err(BenchError::Receiver)?;
     let cfg = sender_config(o, case, rx.local_addr(), place)?;
     let before = wire.far_rx_packets()?;
-    let rep = run_sender(wire, cfg, o, stop);
+    let rep = run_sender(wire, cfg, o, stop, true);
     let got = super::drain_and_stop(rx, Duration::from_millis(150))?;
     let rep = rep?;
     let crossed = wire.far_rx_packets()?.saturating_sub(before);
