@@ -265,3 +265,20 @@ fn duplicate_completions_are_counted_stray_never_reused() {
     assert_eq!(r.stray_completions, N / 100);
     assert_eq!((r.packets, r.committed, r.failed_packets), (N, N, 0));
 }
+
+#[test]
+fn pattern_source_without_fill_leaves_the_bytes_and_the_flag_alone() {
+    let mut filled = PatternSource::new(64, Some(2), None);
+    let mut blank = PatternSource::new(64, Some(2), None).without_fill();
+    let mut a = [0xAAu8; 48];
+    let mut b = [0xAAu8; 48];
+    assert_eq!(filled.fill(5, &mut a), Some(48));
+    assert_eq!(blank.fill(5, &mut b), Some(48));
+    assert_ne!(a, [0xAAu8; 48], "the pattern was written");
+    assert_eq!(b, [0xAAu8; 48], "nothing was written");
+    assert_eq!(filled.flags(), crate::wire::header::FLAG_PATTERN);
+    assert_eq!(blank.flags(), 0);
+    // Both still end after their count.
+    assert_eq!(blank.fill(6, &mut b), Some(48));
+    assert_eq!(blank.fill(7, &mut b), None);
+}
