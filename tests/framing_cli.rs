@@ -11,6 +11,13 @@ use ringshot::wire::usrp2;
 mod binary;
 use binary::{json_of, output_within, ringshot, start_recv};
 
+/// `ringshot send --to TO --json --format FORMAT`, for the caller to add to.
+fn send_json(to: &str, format: &str) -> std::process::Command {
+    let mut c = ringshot();
+    c.args(["send", "--to", to, "--json", "--format", format]);
+    c
+}
+
 #[test]
 fn bad_framing_flags_exit_2_naming_the_flag() {
     let to = ["send", "--to", "127.0.0.1:9"];
@@ -159,15 +166,7 @@ fn through_the_device_with(
         .chain(recv_extra.iter().copied())
         .collect::<Vec<_>>(),
     );
-    let out = ringshot()
-        .args([
-            "send",
-            "--to",
-            &addr.to_string(),
-            "--json",
-            "--format",
-            format,
-        ])
+    let out = send_json(&addr.to_string(), format)
         .args(["--ack", ack, "--window-packets", "40", "--batch", "16"])
         .args(["--stall-timeout", "5000", "--payload", "1456"])
         .args(send_extra)
@@ -340,15 +339,7 @@ fn payload_file_loops_byte_for_byte() {
 #[test]
 fn tsi_holds_at_its_maximum_and_is_counted() {
     let (rx, addr) = start_recv(&["--json", "--format", "vrt", "--idle-exit-ms", "1500"]);
-    let out = ringshot()
-        .args([
-            "send",
-            "--to",
-            &addr.to_string(),
-            "--json",
-            "--format",
-            "vrt",
-        ])
+    let out = send_json(&addr.to_string(), "vrt")
         .args(["--tsf", "sample-count", "--tsi", "other", "--start-time"])
         .args(["4294967294", "--sample-rate", "40ksps", "--payload", "1456"])
         .args(["--count", "500"])
@@ -379,15 +370,7 @@ fn tsi_holds_at_its_maximum_and_is_counted() {
 #[test]
 fn spead_default_heap_is_whole_packets() {
     let (rx, addr) = start_recv(&["--json", "--format", "spead", "--idle-exit-ms", "1500"]);
-    let out = ringshot()
-        .args([
-            "send",
-            "--to",
-            &addr.to_string(),
-            "--json",
-            "--format",
-            "spead",
-        ])
+    let out = send_json(&addr.to_string(), "spead")
         .args(["--heaps", "3"])
         .output()
         .unwrap();
@@ -408,8 +391,7 @@ fn spead_default_heap_is_whole_packets() {
     let v = json_of(&output_within(rx, Duration::from_secs(30)));
     assert_eq!(v["spead"]["heaps"].as_u64(), Some(3), "{v}");
 
-    let out = ringshot()
-        .args(["send", "--to", "127.0.0.1:9", "--json", "--format", "spead"])
+    let out = send_json("127.0.0.1:9", "spead")
         .args(["--heap-size", "65536", "--heaps", "1"])
         .output()
         .unwrap();
