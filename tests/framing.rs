@@ -192,11 +192,12 @@ fn push_mode_writes_after_the_header_room() {
     }
 }
 
-/// SPEAD end to end inside ringshot: the engine cuts the generator's bytes into heaps (the last
-/// packet of each heap shorter) and ends with the stop heap; the reassembler completes every
-/// heap, with no eviction or flush, and sees the stop.
-#[test]
-fn spead_heaps_reassemble() {
+/// SPEAD framing with 5,000-byte heaps, and ringshot's reassembler listening for it.
+fn spead_5000_receiver() -> (
+    Framing,
+    Receiver<ringshot::recv::spead::SpeadReassembler>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
     use ringshot::framing::Spead;
     use ringshot::recv::spead::{SpeadConfig, SpeadReassembler};
     let framing = Framing {
@@ -212,7 +213,46 @@ fn spead_heaps_reassemble() {
         .unwrap();
     let sink = SpeadReassembler::new(SpeadConfig::default());
     let stop = sink.stop_flag();
-    let rx = Receiver::spawn_with(rcfg, sink).unwrap();
+    (framing, Receiver::spawn_with(rcfg, sink).unwrap(), stop)
+}
+
+/// Waits (bounded) for the stop heap, then checks the reassembler completed `heaps` heaps from
+/// `packets` packets with no eviction, flush, reordering or malformed packet.
+fn expect_heaps(
+    rx: Receiver<ringshot::recv::spead::SpeadReassembler>,
+    stop: &std::sync::atomic::AtomicBool,
+    heaps: u64,
+    packets: u64,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    rx.stop();
+    let (_, sink) = rx.join_with_sink().unwrap();
+    let s = sink.stats();
+    assert_eq!(
+        (s.heaps, s.packets, s.stopped),
+        (heaps, packets, true),
+        "{s:?}"
+    );
+    assert_eq!(
+        (
+            s.incomplete_heaps_evicted,
+            s.incomplete_heaps_flushed,
+            s.out_of_order_packets
+        ),
+        (0, 0, 0)
+    );
+    assert!(sink.malformed().is_empty());
+}
+
+/// SPEAD end to end inside ringshot: the engine cuts the generator's bytes into heaps (the last
+/// packet of each heap shorter) and ends with the stop heap; the reassembler completes every
+/// heap, with no eviction or flush, and sees the stop.
+#[test]
+fn spead_heaps_reassemble() {
+    let (framing, rx, stop) = spead_5000_receiver();
     let cfg = config(rx.local_addr(), framing);
     // 952 bytes of room: 6 packets per 5,000-byte heap (5 × 952 + 240).
     assert_eq!(cfg.max_app_payload(), 952);
@@ -224,23 +264,7 @@ fn spead_heaps_reassemble() {
         heaps * 6 + 1,
         "data packets and the stop heap"
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    rx.stop();
-    let (_, sink) = rx.join_with_sink().unwrap();
-    let s = sink.stats();
-    assert_eq!(
-        (s.heaps, s.packets, s.stopped),
-        (heaps, heaps * 6 + 1, true),
-        "{s:?}"
-    );
-    assert_eq!(
-        (s.incomplete_heaps_evicted, s.incomplete_heaps_flushed),
-        (0, 0)
-    );
-    assert!(sink.malformed().is_empty());
+    expect_heaps(rx, &stop, heaps, heaps * 6 + 1);
 }
 
 /// SPEAD in push mode: the app pushes 800-byte payloads and the sender cuts them at each
@@ -248,22 +272,7 @@ fn spead_heaps_reassemble() {
 /// `finish` sends the stop heap. The reassembler completes every heap, with no eviction or flush.
 #[test]
 fn spead_push_mode_heaps_reassemble() {
-    use ringshot::framing::Spead;
-    use ringshot::recv::spead::{SpeadConfig, SpeadReassembler};
-    let framing = Framing {
-        spead: Spead {
-            heap_size: 5_000,
-            ..Spead::default()
-        },
-        ..Framing::of(Format::Spead)
-    };
-    let rcfg = RecvConfig::builder("127.0.0.1:0".parse().unwrap())
-        .idle_exit(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let sink = SpeadReassembler::new(SpeadConfig::default());
-    let stop = sink.stop_flag();
-    let rx = Receiver::spawn_with(rcfg, sink).unwrap();
+    let (framing, rx, stop) = spead_5000_receiver();
     let mut tx = Sender::spawn(config(rx.local_addr(), framing)).unwrap();
     assert_eq!(tx.max_app_payload(), 952);
     let heaps = 24u64;
@@ -284,25 +293,5 @@ fn spead_push_mode_heaps_reassemble() {
         data_packets + 1,
         "data packets and the stop heap"
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    rx.stop();
-    let (_, sink) = rx.join_with_sink().unwrap();
-    let s = sink.stats();
-    assert_eq!(
-        (s.heaps, s.packets, s.stopped),
-        (heaps, data_packets + 1, true),
-        "{s:?}"
-    );
-    assert_eq!(
-        (
-            s.incomplete_heaps_evicted,
-            s.incomplete_heaps_flushed,
-            s.out_of_order_packets
-        ),
-        (0, 0, 0)
-    );
-    assert!(sink.malformed().is_empty());
+    expect_heaps(rx, &stop, heaps, data_packets + 1);
 }
