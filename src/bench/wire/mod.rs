@@ -19,6 +19,7 @@
 
 pub mod netns;
 mod peers;
+mod ratio;
 mod table;
 
 use std::net::{SocketAddr, SocketAddrV4};
@@ -105,7 +106,12 @@ pub struct WireRow {
     pub gbps: f64,
     pub cpu_ns_per_packet: Option<f64>,
     pub submit_ns: Option<Percentiles>,
-    /// Sender-side ringshot rows: pps ÷ the raw loop of the same syscall, payload and GSO.
+    /// Sender-side ringshot rows: `[ringshot pps, raw pps]` of each short round run back to
+    /// back with the raw loop of the same syscall, payload and GSO (see `ratio.rs`); empty
+    /// without raw loops.
+    pub raw_rounds: Vec<[f64; 2]>,
+    /// Sender-side ringshot rows: the median over `raw_rounds` of ringshot ÷ raw (without
+    /// rounds, pps ÷ the raw loop's own row).
     pub raw_ratio: Option<f64>,
     /// Ringshot rows: the sender's histograms, and the receiver's gaps end to end.
     #[serde(skip)]
@@ -122,6 +128,8 @@ pub struct WireOptions {
     pub batch: usize,
     pub end_to_end: bool,
     pub raw_loops: bool,
+    /// Rounds of ringshot beside its raw loop behind each "× raw" ratio (see `ratio.rs`).
+    pub ratio_rounds: usize,
     pub peers: bool,
     /// Record each ringshot sender-side case with perf and write its flame graph here.
     pub profile_dir: Option<std::path::PathBuf>,
@@ -140,6 +148,7 @@ impl Default for WireOptions {
             batch: crate::config::DEFAULT_BATCH,
             end_to_end: true,
             raw_loops: true,
+            ratio_rounds: 5,
             peers: true,
             profile_dir: None,
         }
@@ -173,7 +182,8 @@ pub fn raw_syscall_for(backend: &str, gso: bool) -> Option<RawSyscall> {
     }
 }
 
-/// Fills `raw_ratio` of every sender-side ringshot row that has a raw row of its syscall.
+/// Fills `raw_ratio` of every sender-side ringshot row: the median of its rounds beside the raw
+/// loop where it has them, else its pps over the raw row of its syscall.
 pub fn fill_raw_ratios(rows: &mut [WireRow]) {
     let raw: Vec<(String, bool, usize, f64)> = rows
         .iter()
@@ -182,6 +192,10 @@ pub fn fill_raw_ratios(rows: &mut [WireRow]) {
         .collect();
     for r in rows.iter_mut() {
         if r.sender != "ringshot" || r.mode != Mode::SenderSide {
+            continue;
+        }
+        if !r.raw_rounds.is_empty() {
+            r.raw_ratio = ratio::median_ratio(&r.raw_rounds);
             continue;
         }
         let Some(sys) = raw_syscall_for(&r.backend, r.gso) else {
@@ -208,7 +222,9 @@ pub fn raw_name(sys: RawSyscall) -> &'static str {
 
 /// Number of measurements `run_wire` makes with `o` (for a progress bar).
 pub fn planned_steps(o: &WireOptions) -> u64 {
-    let per_payload = o.backends.len() * 2 * (1 + usize::from(o.end_to_end))
+    // With raw loops, each sender-side case is followed by its rounds beside the raw loop.
+    let per_case = 1 + usize::from(o.end_to_end) + if o.raw_loops { o.ratio_rounds } else { 0 };
+    let per_payload = o.backends.len() * 2 * per_case
         + if o.raw_loops { 4 } else { 0 }
         + if o.peers { 3 } else { 0 };
     (per_payload * o.payloads.len()) as u64
@@ -303,7 +319,13 @@ fn ringshot_case(
     check(stop)?;
     progress(&format!("{label}, sender-side"));
     match sender_side_profiled(wire, o, case, drop_dest, place, stop, c) {
-        Ok(row) => c.rows.push(row),
+        Ok(mut row) => {
+            if let Some(sys) = raw_syscall_for(backend.name(), gso).filter(|_| o.raw_loops) {
+                row.raw_rounds =
+                    ratio::rounds(wire, o, case, sys, drop_dest, place, stop, progress, c)?;
+            }
+            c.rows.push(row)
+        }
         Err(WireError::Bench(BenchError::Sender(EngineError::BackendUnavailable {
             backend,
             reason,
@@ -448,6 +470,7 @@ fn ringshot_sender_side(
         gbps: pps * case.2 as f64 * 8.0 / 1e9,
         cpu_ns_per_packet: Some(rep.cpu_ns as f64 / crossed.max(1) as f64),
         submit_ns: Some(rep.submit_ns),
+        raw_rounds: Vec::new(),
         raw_ratio: None,
         series: super::Series::new(Some(&rep), None),
     })
@@ -493,6 +516,7 @@ fn ringshot_end_to_end(
         gbps: got.pps * case.2 as f64 * 8.0 / 1e9,
         cpu_ns_per_packet: Some(rep.cpu_ns as f64 / delivered.max(1) as f64),
         submit_ns: Some(rep.submit_ns),
+        raw_rounds: Vec::new(),
         raw_ratio: None,
         series: super::Series::new(Some(&rep), Some(&got)),
     })
@@ -565,6 +589,7 @@ fn raw_row(
         gbps: pps * payload as f64 * 8.0 / 1e9,
         cpu_ns_per_packet: None,
         submit_ns: None,
+        raw_rounds: Vec::new(),
         raw_ratio: None,
         series: super::Series::default(),
     })

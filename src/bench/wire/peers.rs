@@ -84,6 +84,7 @@ fn row(peer: &str, payload: usize, mode: Mode, sent: u64, crossed: u64, secs: f6
         gbps: pps * payload as f64 * 8.0 / 1e9,
         cpu_ns_per_packet: None,
         submit_ns: None,
+        raw_rounds: Vec::new(),
         raw_ratio: None,
         series: crate::bench::Series::default(),
     }

@@ -1,0 +1,102 @@
+//! The "× raw loop" ratio, measured so that this machine's drift cannot decide it: after a
+//! ringshot sender-side case, `ratio_rounds` short rounds each run the raw loop of the same
+//! syscall and the same ringshot case back to back (which goes first alternates per round), and
+//! the ratio is the median of the rounds' ringshot ÷ raw. A single raw row measured half a minute
+//! away from its ringshot row moved the ratio between 0.66 and 1.5 on this VM.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::{check, raw_name, raw_row, ringshot_sender_side, Collected, WireError, WireOptions};
+use crate::bench::Placement;
+use crate::sys::rawloop::RawSyscall;
+use crate::BackendChoice;
+
+/// How long each side of a round runs (at most the case's own time).
+pub const ROUND_SECS: Duration = Duration::from_secs(1);
+
+/// The median of the rounds' ringshot ÷ raw (rounds whose raw rate is 0 are left out).
+pub fn median_ratio(rounds: &[[f64; 2]]) -> Option<f64> {
+    let mut r: Vec<f64> = rounds
+        .iter()
+        .filter(|[_, raw]| *raw > 0.0)
+        .map(|[ring, raw]| ring / raw)
+        .collect();
+    if r.is_empty() {
+        return None;
+    }
+    r.sort_by(f64::total_cmp);
+    let n = r.len();
+    Some(if n % 2 == 1 {
+        r[n / 2]
+    } else {
+        (r[n / 2 - 1] + r[n / 2]) / 2.0
+    })
+}
+
+/// Runs the rounds for one case: `[ringshot pps, raw pps]` per round. A round that cannot run
+/// ends the rounds with a skip reason (the ratio then falls back to the raw row).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn rounds(
+    wire: &super::Wire,
+    o: &WireOptions,
+    case: (BackendChoice, bool, usize),
+    sys: RawSyscall,
+    dest: std::net::SocketAddr,
+    place: &Placement,
+    stop: &AtomicBool,
+    progress: &mut impl FnMut(&str),
+    c: &mut Collected,
+) -> Result<Vec<[f64; 2]>, WireError> {
+    let short = WireOptions {
+        case_secs: o.case_secs.min(ROUND_SECS),
+        ..o.clone()
+    };
+    let payload = case.2;
+    let mut out = Vec::with_capacity(o.ratio_rounds);
+    for round in 0..o.ratio_rounds {
+        check(stop)?;
+        progress(&format!(
+            "ringshot {} beside raw {} {payload} B, round {}",
+            case.0,
+            raw_name(sys),
+            round + 1
+        ));
+        let mut pair = [0.0; 2];
+        for side in [round % 2, 1 - round % 2] {
+            let measured = if side == 0 {
+                ringshot_sender_side(wire, &short, case, dest, place, stop).map(|r| r.pps)
+            } else {
+                raw_row(wire, &short, sys, payload, dest, place).map(|r| r.pps)
+            };
+            match measured {
+                Ok(pps) => pair[side] = pps,
+                Err(e) => {
+                    c.skipped
+                        .push(format!("ratio round beside raw {}: {e}", raw_name(sys)));
+                    return Ok(out);
+                }
+            }
+        }
+        out.push(pair);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_ratio;
+
+    #[test]
+    fn median_of_the_rounds_ratios() {
+        assert_eq!(median_ratio(&[]), None);
+        assert_eq!(median_ratio(&[[5.0, 0.0]]), None);
+        assert_eq!(median_ratio(&[[900.0, 1000.0]]), Some(0.9));
+        // 0.9, 1.25, 0.95: the median is 0.95 whatever the order.
+        let r = median_ratio(&[[900.0, 1000.0], [1000.0, 800.0], [950.0, 1000.0]]);
+        assert!((r.unwrap() - 0.95).abs() < 1e-12);
+        // Even count: the mean of the middle two (0.9 and 1.0).
+        let r = median_ratio(&[[900.0, 1000.0], [1000.0, 1000.0], [2.0, 1.0], [1.0, 2.0]]);
+        assert!((r.unwrap() - 0.95).abs() < 1e-12);
+    }
+}
