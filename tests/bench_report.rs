@@ -164,6 +164,7 @@ fn the_report_folder_has_every_field_and_valid_svgs() {
         "gbps",
         "cpu_ns_per_packet",
         "submit_ns",
+        "raw_rounds",
         "raw_ratio",
     ] {
         assert!(row0.get(f).is_some(), "row lacks {f}");
