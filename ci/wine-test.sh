@@ -93,6 +93,11 @@ mkdir -p "$WINEPREFIX"
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
     echo "wine-test: creating the Wine prefix at $WINEPREFIX (first start is slow)"
     "$WINE" wineboot --init >/dev/null 2>&1 || true
+    # wineboot returns while the prefix's services still start; wait for them to settle so the
+    # first tests do not race them (bounded: the server may also linger idle).
+    if command -v wineserver >/dev/null; then
+        timeout 120 wineserver -w || true
+    fi
 fi
 
 echo "wine-test: $("$WINE" --version 2>/dev/null | head -1), target $TARGET"

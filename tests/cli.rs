@@ -19,7 +19,7 @@ use nix::unistd::Pid;
 mod binary;
 #[cfg(unix)]
 use binary::announced_addr;
-use binary::{free_port, json_of, output_within, ringshot, spawn_piped};
+use binary::{free_port, json_of, output_within, ringshot, spawn_piped, RunExt};
 
 #[test]
 fn bad_arguments_exit_2_with_one_line_naming_the_flag() {
@@ -221,7 +221,7 @@ fn bad_arguments_exit_2_with_one_line_naming_the_flag() {
         ),
     ];
     for (args, flag) in cases {
-        let out = ringshot().args(*args).output().unwrap();
+        let out = ringshot().args(*args).run();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -258,8 +258,7 @@ fn send_and_recv_json_over_loopback() {
         ])
         .arg("--hdr-log")
         .arg(&hlog)
-        .output()
-        .unwrap();
+        .run();
     assert!(
         tx.status.success(),
         "{}",
@@ -525,7 +524,7 @@ fn config_errors_name_the_send_flag_that_set_the_option() {
         ),
     ];
     for (args, prefix) in cases {
-        let out = ringshot().arg("send").args(*args).output().unwrap();
+        let out = ringshot().arg("send").args(*args).run();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 #[path = "common/binary.rs"]
 mod binary;
-use binary::{json_of, output_within, ringshot, spawn_piped, text};
+use binary::{json_of, output_within, ringshot, spawn_piped, text, RunExt};
 
 fn run(args: &[&str]) -> Output {
-    ringshot().args(args).output().unwrap()
+    ringshot().args(args).run()
 }
 
 /// A free loopback port (bound and released; nothing else here takes ports at random).
@@ -59,7 +59,7 @@ fn recv(args: &[&str]) -> Rx {
 }
 
 fn send_ok(args: &[&str]) -> Output {
-    let out = ringshot().arg("send").args(args).output().unwrap();
+    let out = ringshot().arg("send").args(args).run();
     assert!(out.status.success(), "send {args:?}: {}", text(&out.stderr));
     out
 }
@@ -356,8 +356,7 @@ fn fail_on_loss_underflow_and_overflow_exit_1_with_the_reason() {
             "native",
             "--fail-on-underflow",
         ])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(tx.status.code(), Some(1), "{}", text(&tx.stderr));
     assert!(text(&tx.stderr).contains("underflows (--fail-on-underflow)"));
     let out = finish(rx);
@@ -393,8 +392,7 @@ fn nothing_listening_warns_and_maps_print_as_name_count() {
     let addr = free_addr();
     let out = ringshot()
         .args(["send", "--to", &addr, "--count", "3000", "--rate", "50kpps"])
-        .output()
-        .unwrap();
+        .run();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(

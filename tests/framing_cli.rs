@@ -9,7 +9,7 @@ use ringshot::wire::usrp2;
 
 #[path = "common/binary.rs"]
 mod binary;
-use binary::{json_of, output_within, ringshot, start_recv};
+use binary::{json_of, output_within, ringshot, start_recv, RunExt};
 
 /// `ringshot send --to TO --json --format FORMAT`, for the caller to add to.
 fn send_json(to: &str, format: &str) -> std::process::Command {
@@ -85,7 +85,7 @@ fn bad_framing_flags_exit_2_naming_the_flag() {
         ),
     ];
     for (args, flag) in cases {
-        let out = ringshot().args(to).args(*args).output().unwrap();
+        let out = ringshot().args(to).args(*args).run();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -114,16 +114,14 @@ fn bad_framing_flags_exit_2_naming_the_flag() {
         let out = ringshot()
             .args(["recv", "--bind", "127.0.0.1:0"])
             .args(args)
-            .output()
-            .unwrap();
+            .run();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(flag), "{args:?}: {err}");
     }
     let out = ringshot()
         .args(["recv", "--bind", "127.0.0.1:0", "--format", "spead7"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--format"));
 }
@@ -171,8 +169,7 @@ fn through_the_device_with(
         .args(["--stall-timeout", "5000", "--payload", "1456"])
         .args(send_extra)
         .args(["--start-seq", &start_s, "--count", &n.to_string()])
-        .output()
-        .unwrap();
+        .run();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{format}/{ack} send: {err}");
     let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -261,8 +258,7 @@ fn spead_device_counts_heap_breaches() {
             "--rate",
             "20000pps",
         ])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -308,8 +304,7 @@ fn payload_file_loops_byte_for_byte() {
         ])
         .args(["--payload-file", path.to_str().unwrap(), "--loop"])
         .args(["--count", &n.to_string(), "--json"])
-        .output()
-        .unwrap();
+        .run();
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(
         out.status.code(),
@@ -343,8 +338,7 @@ fn tsi_holds_at_its_maximum_and_is_counted() {
         .args(["--tsf", "sample-count", "--tsi", "other", "--start-time"])
         .args(["4294967294", "--sample-rate", "40ksps", "--payload", "1456"])
         .args(["--count", "500"])
-        .output()
-        .unwrap();
+        .run();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -372,8 +366,7 @@ fn spead_default_heap_is_whole_packets() {
     let (rx, addr) = start_recv(&["--json", "--format", "spead", "--idle-exit-ms", "1500"]);
     let out = send_json(&addr.to_string(), "spead")
         .args(["--heaps", "3"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -393,8 +386,7 @@ fn spead_default_heap_is_whole_packets() {
 
     let out = send_json("127.0.0.1:9", "spead")
         .args(["--heap-size", "65536", "--heaps", "1"])
-        .output()
-        .unwrap();
+        .run();
     let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // The note is about GSO runs: only where GSO (or USO) is in use.
     let notes = sent["notices"].to_string();

@@ -10,7 +10,7 @@ use ringshot::wire::header::fill_pattern;
 
 #[path = "common/binary.rs"]
 mod binary;
-use binary::{free_port, json_of, output_within, ringshot, start_recv};
+use binary::{free_port, json_of, output_within, ringshot, start_recv, RunExt};
 
 fn spead2_missing() -> Option<String> {
     let py = Command::new("python3")
@@ -120,8 +120,7 @@ fn ringshot_to_spead2(flavour: &str) {
             &packet.to_string(),
         ])
         .args(["--rate", "20000pps", "--json"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(
         sent.status.code(),
         Some(0),
@@ -238,8 +237,7 @@ fn ringshot_recv_reassembles_spead2_send_heaps() {
     let send = Command::new("spead2_send.py")
         .args(["--heap-size", "65536", "--heaps", &heaps.to_string()])
         .args(["--rate", "0.3", &addr])
-        .output()
-        .unwrap();
+        .run();
     assert!(
         send.status.success(),
         "spead2_send.py: {}",

@@ -18,6 +18,38 @@ pub fn ringshot() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ringshot"))
 }
 
+/// `Command::output` that starts the child again when it could not be started at all: under
+/// Wine, process creation now and then fails with ERROR_INTERNAL_ERROR (1359) before the child
+/// runs. Only the start is retried (at most three more times); a child that ran is never run
+/// twice.
+pub trait RunExt {
+    fn run(&mut self) -> Output;
+}
+
+impl RunExt for Command {
+    fn run(&mut self) -> Output {
+        self.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut tries = 0;
+        let child = loop {
+            match self.spawn() {
+                Ok(c) => break c,
+                Err(e) if tries < 3 => {
+                    tries += 1;
+                    eprintln!(
+                        "starting {:?} failed ({e}); trying again",
+                        self.get_program()
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("starting {:?}: {e}", self.get_program()),
+            }
+        };
+        child.wait_with_output().unwrap()
+    }
+}
+
 /// Starts `ringshot args` with stdout and stderr piped.
 pub fn spawn_piped(args: &[&str]) -> Child {
     ringshot()
