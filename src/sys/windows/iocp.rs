@@ -256,10 +256,11 @@ impl<S: WinSys> IocpBackend<S> {
         }
         let head = run[0].slot;
         let ov = self.ov_ptr(head);
+        // The engine leaves every slot of the run alone until `reap` returns it, and the
+        // OVERLAPPEDs, messages and slab are freed only after the completion was drained (or
+        // leaked).
         // SAFETY: the run's slots are idle, so nobody else touches the head's OVERLAPPED and
-        // message; the engine leaves every slot of the run alone until `reap` returns it, and
-        // the OVERLAPPEDs, messages and slab are freed only after the completion was drained
-        // (or leaked).
+        // message, and both outlive the op (above).
         let posted = unsafe {
             ov.write(OVERLAPPED::default());
             let msg = self.msgs[head as usize].fill(&self.slab, run);

@@ -311,10 +311,10 @@ impl OverlappedRx {
         }
         let s = &self.slots[slot as usize];
         let (mut len, mut flags) = (0u32, 0u32);
+        let (sock, ov) = (raw(&self.sock), s.ov.get());
         // SAFETY: the op is finished, so the system no longer writes the OVERLAPPED; the call
         // reads it and writes the two live out-values.
-        let ok =
-            unsafe { WSAGetOverlappedResult(raw(&self.sock), s.ov.get(), &mut len, 0, &mut flags) };
+        let ok = unsafe { WSAGetOverlappedResult(sock, ov, &mut len, 0, &mut flags) };
         let err = if ok != 0 {
             0
         } else {
