@@ -150,23 +150,51 @@ fn sendmsg_loop(
         .map(|iov| msghdr(iov, control.map(|n| &mut cbuf[..n])))
         .collect();
     let fd = sock.as_raw_fd();
-    let mut r = RawResult::default();
-    let t0 = Instant::now();
-    while t0.elapsed() < duration {
+    timed(duration, |r| {
         for (h, &segs) in hs.iter().zip(&plan) {
-            r.calls += 1;
             // SAFETY: `h` points at its iovec, `data` and `cbuf`, all alive and unmoved for the
             // loop (the kernel only reads the control buffer).
             let n = unsafe { libc::sendmsg(fd, h, 0) };
-            if n < 0 {
-                r.errors += 1;
-            } else {
-                r.datagrams += segs as u64;
-            }
+            r.count(n >= 0, segs as u64);
         }
+        Ok(())
+    })
+}
+
+impl RawResult {
+    /// One call: `datagrams` more when it succeeded, an error when not.
+    fn count(&mut self, ok: bool, datagrams: u64) {
+        self.calls += 1;
+        if ok {
+            self.datagrams += datagrams;
+        } else {
+            self.errors += 1;
+        }
+    }
+}
+
+/// Runs `round` until `duration` has passed and times it; each round counts into the result.
+fn timed(
+    duration: Duration,
+    mut round: impl FnMut(&mut RawResult) -> io::Result<()>,
+) -> io::Result<RawResult> {
+    let mut r = RawResult::default();
+    let t0 = Instant::now();
+    while t0.elapsed() < duration {
+        round(&mut r)?;
     }
     r.seconds = t0.elapsed().as_secs_f64();
     Ok(r)
+}
+
+/// `batch` iovecs all pointing at `data` (the raw loops send the same bytes again).
+fn same_buffer_iovecs(data: &mut [u8], batch: usize) -> Vec<libc::iovec> {
+    (0..batch)
+        .map(|_| libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
+        })
+        .collect()
 }
 
 fn sendmmsg_loop(
@@ -176,12 +204,7 @@ fn sendmmsg_loop(
     duration: Duration,
 ) -> io::Result<RawResult> {
     let mut data = vec![0x5au8; payload];
-    let mut iovs: Vec<libc::iovec> = (0..batch)
-        .map(|_| libc::iovec {
-            iov_base: data.as_mut_ptr().cast(),
-            iov_len: payload,
-        })
-        .collect();
+    let mut iovs = same_buffer_iovecs(&mut data, batch);
     let mut msgs: Vec<libc::mmsghdr> = iovs
         .iter_mut()
         .map(|iov| libc::mmsghdr {
@@ -190,20 +213,12 @@ fn sendmmsg_loop(
         })
         .collect();
     let fd = sock.as_raw_fd();
-    let mut r = RawResult::default();
-    let t0 = Instant::now();
-    while t0.elapsed() < duration {
-        r.calls += 1;
+    timed(duration, |r| {
         // SAFETY: `msgs` holds `batch` headers pointing at `iovs` and `data`, alive for the loop.
         let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), batch as u32, 0) };
-        if n < 0 {
-            r.errors += 1;
-        } else {
-            r.datagrams += n as u64;
-        }
-    }
-    r.seconds = t0.elapsed().as_secs_f64();
-    Ok(r)
+        r.count(n >= 0, n.max(0) as u64);
+        Ok(())
+    })
 }
 
 fn uring_loop(
@@ -215,17 +230,10 @@ fn uring_loop(
     use io_uring::{opcode, types, IoUring};
     let mut ring = IoUring::new((batch as u32).next_power_of_two().max(8))?;
     let mut data = vec![0x5au8; payload];
-    let mut iovs: Vec<libc::iovec> = (0..batch)
-        .map(|_| libc::iovec {
-            iov_base: data.as_mut_ptr().cast(),
-            iov_len: payload,
-        })
-        .collect();
+    let mut iovs = same_buffer_iovecs(&mut data, batch);
     let hdrs: Vec<libc::msghdr> = iovs.iter_mut().map(|iov| msghdr(iov, None)).collect();
     let fd = types::Fd(sock.as_raw_fd());
-    let mut r = RawResult::default();
-    let t0 = Instant::now();
-    while t0.elapsed() < duration {
+    timed(duration, |r| {
         {
             let mut sq = ring.submission();
             for h in &hdrs {
@@ -235,18 +243,18 @@ fn uring_loop(
                 unsafe { sq.push(&e) }.map_err(|_| io::Error::other("submission queue full"))?;
             }
         }
-        r.calls += 1;
         ring.submit_and_wait(batch)?;
+        r.calls += 1;
         for cqe in ring.completion() {
+            // Per completion: an error or one datagram (the call itself is counted above).
             if cqe.result() < 0 {
                 r.errors += 1;
             } else {
                 r.datagrams += 1;
             }
         }
-    }
-    r.seconds = t0.elapsed().as_secs_f64();
-    Ok(r)
+        Ok(())
+    })
 }
 
 #[cfg(test)]
