@@ -28,25 +28,32 @@ pub(super) fn run_peers(
     skipped: &mut Vec<String>,
 ) -> Result<(), WireError> {
     let dest = SocketAddr::new(wire.far_addr.into(), Wire::DROP_PORT);
-    check(stop)?;
-    progress(&format!("sockperf tp {payload} B, sender-side"));
-    push(
-        rows,
-        skipped,
-        "sockperf",
-        sockperf(wire, o, payload, dest, place),
-    );
-    check(stop)?;
-    progress(&format!("spead2 sender {payload} B, sender-side"));
-    push(
-        rows,
-        skipped,
-        "spead2",
-        spead2(wire, o, payload, dest, place),
-    );
-    check(stop)?;
-    progress(&format!("iperf3 {payload} B, end-to-end"));
-    push(rows, skipped, "iperf3", iperf3(wire, o, payload, place));
+    type Measure<'a> = Box<dyn FnOnce() -> Result<Option<WireRow>, String> + 'a>;
+    let peers: [(&str, &str, &str, Measure<'_>); 3] = [
+        (
+            "sockperf",
+            "sockperf tp",
+            "sender-side",
+            Box::new(|| sockperf(wire, o, payload, dest, place)),
+        ),
+        (
+            "spead2",
+            "spead2 sender",
+            "sender-side",
+            Box::new(|| spead2(wire, o, payload, dest, place)),
+        ),
+        (
+            "iperf3",
+            "iperf3",
+            "end-to-end",
+            Box::new(|| iperf3(wire, o, payload, place)),
+        ),
+    ];
+    for (peer, what, mode, measure) in peers {
+        check(stop)?;
+        progress(&format!("{what} {payload} B, {mode}"));
+        push(rows, skipped, peer, measure());
+    }
     Ok(())
 }
 
