@@ -76,6 +76,23 @@ pub fn nines_svg(path: &Path, title: &str, series: &[(String, &Histogram<u64>)])
         })
         .draw()
         .map_err(err)?;
+    draw_lines(&mut chart, &lines, SeriesLabelPosition::UpperLeft)?;
+    root.present().map_err(err)
+}
+
+/// A chart with a linear x axis and a log y axis, as the line plots draw them.
+type LogYChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, LogCoord<f64>>,
+>;
+
+/// One coloured line per `(name, points)` with its legend entry, the legend at `legend`.
+fn draw_lines<'a, 'b: 'a>(
+    chart: &mut LogYChart<'a, 'b>,
+    lines: &[(String, Vec<(f64, f64)>)],
+    legend: SeriesLabelPosition,
+) -> io::Result<()> {
     for (i, (name, pts)) in lines.iter().enumerate() {
         let c = Palette99::pick(i).to_rgba();
         chart
@@ -88,10 +105,9 @@ pub fn nines_svg(path: &Path, title: &str, series: &[(String, &Histogram<u64>)])
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(legend)
         .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+        .map_err(err)
 }
 
 /// Horizontal-axis bars: one per `(label, value)`.
@@ -170,23 +186,12 @@ pub fn series_svg(
         .y_desc(y_desc)
         .draw()
         .map_err(err)?;
-    for (i, (name, pts)) in series.iter().enumerate() {
-        let c = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(
-                pts.iter().map(|&(x, y)| (x, y.max(0.5))),
-                c.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    // The log axis starts at 0.5: a zero would have no place on it.
+    let lines: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(n, p)| (n.clone(), p.iter().map(|&(x, y)| (x, y.max(0.5))).collect()))
+        .collect();
+    draw_lines(&mut chart, &lines, SeriesLabelPosition::UpperRight)?;
     root.present().map_err(err)
 }
 
