@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ringshot::backend::{gso_run_len, TxDesc};
 use ringshot::bench::{drain_and_stop, start_receiver, Placement};
-use ringshot::engine::{PacketSource, PatternSource, SourceSender};
-use ringshot::framing::{Format, Framing, IntegerTime, Stamper};
+use ringshot::engine::{PatternSource, SourceSender};
+use ringshot::framing::{whole_packet_heap, Format, Framing, IntegerTime, Stamper};
 use ringshot::wire::header::{fill_pattern, Packet, Repr, HEADER_LEN};
 use ringshot::wire::vrt::Tsi;
 use ringshot::{BackendChoice, SenderConfig};
@@ -140,21 +140,6 @@ fn framing_stamp(c: &mut Criterion) {
     framing_rates();
 }
 
-/// A source that writes nothing: each packet is the app room of the datagram with whatever bytes
-/// the slot held. With it the TX core's work differs between framings only by the framing itself
-/// (the pattern fill of [`PatternSource`] costs more than any stamp and varies with the room).
-struct BlankSource {
-    app_len: usize,
-    left: u64,
-}
-
-impl PacketSource for BlankSource {
-    fn fill(&mut self, _seq: u64, buf: &mut [u8]) -> Option<usize> {
-        self.left = self.left.checked_sub(1)?;
-        Some(self.app_len.min(buf.len()))
-    }
-}
-
 /// The framings the rate comparison runs: each format with its defaults, and SPEAD once more
 /// with a heap of whole packets (the default 65,536-byte heap ends in a short packet, which ends
 /// a GSO run at every heap).
@@ -165,7 +150,7 @@ fn framing_variants() -> Vec<(String, Framing)> {
         .collect();
     let mut whole = Framing::of(Format::Spead);
     let room = whole.max_app_payload(1472) as u64;
-    whole.spead.heap_size = room * (whole.spead.heap_size / room);
+    whole.spead.heap_size = whole_packet_heap(whole.spead.heap_size, room);
     v.push((format!("spead/{}", whole.spead.heap_size), whole));
     v
 }
@@ -243,15 +228,14 @@ fn framing_round_robin(
                 b = b.tx_core(core);
             }
             let cfg = b.build().expect("config");
-            let report = if blank {
-                let app_len = framing.max_app_payload(1472);
-                let src = BlankSource { app_len, left: n };
-                SourceSender::spawn(cfg, src).expect("sender").finish()
-            } else {
-                let src = PatternSource::framed(&framing, 1472, Some(n), None);
-                SourceSender::spawn(cfg, src).expect("sender").finish()
-            }
-            .expect("sender");
+            // Without the pattern fill (which costs more than any stamp and varies with the
+            // room) the TX core's work differs between framings only by the framing itself.
+            let src = PatternSource::framed(&framing, 1472, Some(n), None);
+            let src = if blank { src.without_fill() } else { src };
+            let report = SourceSender::spawn(cfg, src)
+                .expect("sender")
+                .finish()
+                .expect("sender");
             pps[i].push(report.pps);
             cpu[i].push(report.cpu_ns as f64 / report.packets.max(1) as f64);
             drop(sink);

@@ -9,8 +9,8 @@ use clap::Args;
 use super::UsageError;
 use ringshot::engine::{PacketSource, PatternSource};
 use ringshot::framing::{
-    FileSource, Format, Framing, IntegerTime, Spead, DEFAULT_HEAP_SIZE, DEFAULT_ITEM_ID,
-    DEFAULT_SAMPLE_BYTES,
+    whole_packet_heap, FileSource, Format, Framing, IntegerTime, Spead, DEFAULT_HEAP_SIZE,
+    DEFAULT_ITEM_ID, DEFAULT_SAMPLE_BYTES,
 };
 use ringshot::pacing::Rate;
 use ringshot::recv::spead::SpeadConfig;
@@ -242,9 +242,8 @@ impl SendFraming {
     /// SPEAD's heap size: `--heap-size`, or the most whole packets of `app_len` data bytes
     /// within [`DEFAULT_HEAP_SIZE`] (at least one packet).
     pub fn heap_size_for(&self, app_len: usize) -> u64 {
-        let app = app_len.max(1) as u64;
         self.heap_size
-            .unwrap_or_else(|| app * (DEFAULT_HEAP_SIZE / app).max(1))
+            .unwrap_or_else(|| whole_packet_heap(DEFAULT_HEAP_SIZE, app_len as u64))
     }
 
     /// Bytes of app payload each generated packet carries: the samples asked for, or the

@@ -26,7 +26,7 @@ mod file;
 mod spead;
 pub use file::FileSource;
 pub use spead::Spead;
-pub use spead::{DEFAULT_HEAP_SIZE, DEFAULT_ITEM_ID};
+pub use spead::{whole_packet_heap, DEFAULT_HEAP_SIZE, DEFAULT_ITEM_ID};
 
 /// The data packet formats the engine can stamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -197,7 +197,7 @@ impl Framing {
         {
             return None;
         }
-        let whole = heap - heap % room;
+        let whole = spead::whole_packet_heap(heap, room);
         Some(format!(
             "SPEAD heaps of {heap} bytes end in a {}-byte packet, which ends a GSO run at every \
              heap; a heap size that is a multiple of {room} (such as {whole}) keeps the runs whole",

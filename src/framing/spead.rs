@@ -15,6 +15,13 @@ pub const DEFAULT_ITEM_ID: u32 = 0x1000;
 /// Default heap size in bytes.
 pub const DEFAULT_HEAP_SIZE: u64 = 65_536;
 
+/// The most whole packets of `room` data bytes within `heap` bytes, as a heap size (at least one
+/// packet's worth): a heap that never ends in a short packet.
+pub fn whole_packet_heap(heap: u64, room: u64) -> u64 {
+    let room = room.max(1);
+    room * (heap / room).max(1)
+}
+
 /// SPEAD options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spead {
