@@ -270,6 +270,30 @@ fn check_folder(dir: &Path) {
     ] {
         assert!(has(f), "{f} missing from {files:?}");
     }
+    // Every trial of the searches has its own logs, numbered as in the JSON's `trials`.
+    let mut trial_logs = 0;
+    for row in json["capacity"]["rows"].as_array().unwrap() {
+        let stem = format!(
+            "capacity-{}-{}",
+            row["receiver_backend"].as_str().unwrap(),
+            row["payload"]
+        );
+        for i in 1..=row["trials"].as_array().unwrap().len() {
+            assert!(
+                has(&format!("{stem}-trial{i}-submit.hlog")),
+                "{stem} trial {i}: {files:?}"
+            );
+            trial_logs += 1;
+        }
+    }
+    for i in 1..=json["zero_loss"]["trials"].as_array().unwrap().len() {
+        assert!(
+            has(&format!("zero-loss-trial{i}-lateness.hlog")),
+            "zero-loss trial {i}: {files:?}"
+        );
+        trial_logs += 1;
+    }
+    assert_eq!(trial_logs, 5, "3 capacity and 2 zero-loss trials");
     for f in files.iter().filter(|f| f.ends_with(".svg")) {
         let text = std::fs::read_to_string(dir.join(f)).unwrap();
         let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));

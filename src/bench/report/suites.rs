@@ -122,19 +122,23 @@ pub fn throughput_markdown(case_secs: f64, results: &[CaseResult], skipped: &[St
 }
 
 /// The capacity suite's files: per payload the capacity of each receive backend beside the
-/// sender's best rate (`capacity-P.svg`), and the interval logs of each search's highest passing
-/// trial (`capacity-RECEIVER-P-*.hlog`).
+/// sender's best rate (`capacity-P.svg`), the interval logs of every trial of each search in the
+/// order they ran (`capacity-RECEIVER-P-trialN-*.hlog`, N from 1, as in the JSON's `trials`),
+/// and those of the highest passing trial once more under `capacity-RECEIVER-P-*.hlog`.
 pub fn write_capacity(w: &mut ReportWriter, rows: &[CapacityResult]) -> io::Result<()> {
     let mut payloads: Vec<usize> = rows.iter().map(|r| r.payload).collect();
     payloads.dedup();
     for r in rows {
+        let stem = format!("capacity-{}-{}", r.receiver_backend, r.payload);
+        for (i, t) in r.trials.iter().enumerate() {
+            write_hlogs(w, &format!("{stem}-trial{}", i + 1), &t.series)?;
+        }
         let best = r
             .trials
             .iter()
             .filter(|t| t.pass)
             .max_by(|a, b| a.rate_pps.total_cmp(&b.rate_pps));
         if let Some(t) = best {
-            let stem = format!("capacity-{}-{}", r.receiver_backend, r.payload);
             write_hlogs(w, &stem, &t.series)?;
         }
     }
@@ -265,9 +269,14 @@ pub fn peers_markdown(r: &PeersReport) -> String {
     s + "\n"
 }
 
-/// The zero-loss suite's files: the interval logs of the fastest zero-loss trial
-/// (`zero-loss-*.hlog`) and each trial's achieved rate (`zero-loss-trials.svg`).
+/// The zero-loss suite's files: the interval logs of every trial in the order they ran
+/// (`zero-loss-trialN-*.hlog`, N from 1, as in the JSON's `trials`), those of the fastest
+/// zero-loss trial once more under `zero-loss-*.hlog`, and each trial's achieved rate
+/// (`zero-loss-trials.svg`).
 pub fn write_zero_loss(w: &mut ReportWriter, r: &ZeroLossResult) -> io::Result<()> {
+    for (i, t) in r.trials.iter().enumerate() {
+        write_hlogs(w, &format!("zero-loss-trial{}", i + 1), &t.series)?;
+    }
     let best = r
         .trials
         .iter()
