@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use ringshot::bench::report::{wire_markdown, write_wire, ReportWriter, REPORT_FIELDS};
-use ringshot::bench::wire::{fill_raw_ratios, goals, wire_table, Mode, WireReport, WireRow};
+use ringshot::bench::wire::{
+    fill_raw_ratios, goals, wire_table, BackendRounds, Mode, WireReport, WireRow,
+};
 use ringshot::bench::{run_case, Case, Placement, Series};
 
 /// The histograms of one tiny real loopback run (the sender's time series and the receiver's
@@ -73,7 +75,7 @@ fn sample() -> WireReport {
         row("spead2", "-", false, 1472, s, 500.0),
     ];
     fill_raw_ratios(&mut rows);
-    let goals = goals(&rows);
+    let goals = goals(&rows, &[]);
     WireReport {
         case_seconds: 1.0,
         batch: 64,
@@ -81,6 +83,7 @@ fn sample() -> WireReport {
         topology: "none".into(),
         rows,
         skipped: vec!["iperf3: not installed".into()],
+        backend_rounds: Vec::new(),
         goals,
         profiles: Vec::new(),
         profile_summaries: Vec::new(),
@@ -126,6 +129,46 @@ fn ratios_and_goals_come_from_the_measured_numbers() {
     let t = wire_table(&r.rows, &r.goals);
     assert_eq!(t.lines().count(), 1 + r.rows.len() + 1 + r.goals.len());
     assert!(t.contains("MISSED"));
+}
+
+#[test]
+fn uring_over_mmsg_comes_from_its_rounds_when_measured() {
+    let r = sample();
+    // Rounds of uring beside mmsg: 0.8, 1.1, 1.05 → the median 1.05, not the rows' 800/900.
+    let pair = BackendRounds {
+        payload: 1472,
+        backends: ["uring".into(), "mmsg".into()],
+        rounds: vec![[800.0, 1000.0], [1100.0, 1000.0], [1050.0, 1000.0]],
+        ratio: ringshot::bench::wire::median_ratio(&[
+            [800.0, 1000.0],
+            [1100.0, 1000.0],
+            [1050.0, 1000.0],
+        ]),
+    };
+    let g = goals(&r.rows, std::slice::from_ref(&pair));
+    let u = g.iter().find(|g| g.goal.contains("uring ÷ mmsg")).unwrap();
+    assert_eq!(u.goal, "1472 B: uring ÷ mmsg per datagram (3 rounds)");
+    assert!((u.measured.unwrap() - 1.05).abs() < 1e-12, "{u:?}");
+    assert_eq!(u.pass, Some(true));
+    let md = wire_markdown(&WireReport {
+        backend_rounds: vec![pair.clone()],
+        goals: g.clone(),
+        ..r.clone()
+    });
+    assert!(
+        md.contains("uring ÷ mmsg per datagram at 1472 B")
+            && md.contains("800 / 1000, 1100 / 1000, 1050 / 1000")
+            && md.contains("median ratio 1.050"),
+        "{md}"
+    );
+    // Another payload's rounds leave this payload on its rows.
+    let other = BackendRounds {
+        payload: 64,
+        ..pair
+    };
+    let g = goals(&r.rows, &[other]);
+    let u = g.iter().find(|g| g.goal.contains("uring ÷ mmsg")).unwrap();
+    assert!((u.measured.unwrap() - 800.0 / 900.0).abs() < 1e-12, "{u:?}");
 }
 
 #[test]

@@ -133,7 +133,7 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
     let o = WireOptions {
         case_secs: Duration::from_millis(300),
         payloads: vec![1472],
-        backends: vec![BackendChoice::Mmsg],
+        backends: vec![BackendChoice::Mmsg, BackendChoice::Uring],
         peers: false,
         ratio_rounds: 3,
         ..WireOptions::default()
@@ -144,7 +144,7 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
     assert_eq!(steps, ringshot::bench::wire::planned_steps(&o));
     let ring: Vec<_> = r.rows.iter().filter(|x| x.sender == "ringshot").collect();
     let raw: Vec<_> = r.rows.iter().filter(|x| x.sender == "raw").collect();
-    assert_eq!(ring.len(), 4, "{:?}", r.rows);
+    assert_eq!(ring.len(), 8, "{:?}", r.rows);
     assert_eq!(raw.len(), 4, "{:?}", r.rows);
     for x in &r.rows {
         assert!(x.sent > 0 && x.crossed > 0, "{x:?}");
@@ -173,6 +173,31 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
             "{x:?}"
         );
     }
+    // uring beside mmsg per datagram: its own rounds, and the goal reads their median.
+    assert_eq!(r.backend_rounds.len(), 1, "{:?}", r.backend_rounds);
+    let pair = &r.backend_rounds[0];
+    assert_eq!(
+        (pair.payload, &pair.backends),
+        (1472, &["uring".to_string(), "mmsg".to_string()])
+    );
+    assert_eq!(pair.rounds.len(), o.ratio_rounds, "{pair:?}");
+    assert!(
+        pair.rounds.iter().all(|[a, b]| *a > 0.0 && *b > 0.0),
+        "{pair:?}"
+    );
+    let mut q: Vec<f64> = pair.rounds.iter().map(|[a, b]| a / b).collect();
+    q.sort_by(f64::total_cmp);
+    assert!(
+        (pair.ratio.unwrap() - q[q.len() / 2]).abs() < 1e-9,
+        "{pair:?}"
+    );
+    let g = r
+        .goals
+        .iter()
+        .find(|g| g.goal.contains("uring ÷ mmsg"))
+        .unwrap();
+    assert_eq!(g.goal, "1472 B: uring ÷ mmsg per datagram (3 rounds)");
+    assert_eq!(g.measured, pair.ratio);
     let dir = std::env::temp_dir().join(format!("ringshot-wire-report-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut w = ReportWriter::create(&dir).unwrap();
@@ -186,16 +211,23 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
     for f in REPORT_FIELDS {
         assert!(json.get(f).is_some(), "report.json lacks {f}");
     }
-    assert_eq!(json["wire"]["rows"].as_array().unwrap().len(), 8);
+    assert_eq!(json["wire"]["rows"].as_array().unwrap().len(), 12);
+    assert_eq!(
+        json["wire"]["backend_rounds"][0]["rounds"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     let svgs: Vec<_> = w.files().iter().filter(|f| f.ends_with(".svg")).collect();
     assert_eq!(svgs.len(), 3, "{:?}", w.files());
     for f in svgs {
         let text = std::fs::read_to_string(dir.join(f)).unwrap();
         roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
-    // Four ringshot rows log submit and reap; the two end-to-end ones add the receiver's gaps.
+    // Eight ringshot rows log submit and reap; the four end-to-end ones add the receiver's gaps.
     let hlogs: Vec<_> = w.files().iter().filter(|f| f.ends_with(".hlog")).collect();
-    assert_eq!(hlogs.len(), 2 * 2 + 2 * 3, "{hlogs:?}");
+    assert_eq!(hlogs.len(), 4 * 2 + 4 * 3, "{hlogs:?}");
     for f in hlogs {
         use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
         let bytes = std::fs::read(dir.join(f)).unwrap();

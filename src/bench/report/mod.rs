@@ -77,6 +77,7 @@ pub const SUITE_FIELDS: [(&str, &[&str]); 6] = [
             "topology",
             "rows",
             "skipped",
+            "backend_rounds",
             "goals",
         ],
     ),

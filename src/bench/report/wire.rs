@@ -127,6 +127,22 @@ pub fn wire_markdown(r: &WireReport) -> String {
             }
         );
     }
+    for p in &r.backend_rounds {
+        let rounds: Vec<String> = p
+            .rounds
+            .iter()
+            .map(|[a, b]| format!("{:.0} / {:.0}", a, b))
+            .collect();
+        s += &format!(
+            "\n{} ÷ {} per datagram at {} B, back to back in alternating rounds (pps / pps): {}; \
+             median ratio {}.\n",
+            p.backends[0],
+            p.backends[1],
+            p.payload,
+            rounds.join(", "),
+            cell(p.ratio, 3)
+        );
+    }
     for k in &r.skipped {
         s += &format!("\nskipped: {k}\n");
     }

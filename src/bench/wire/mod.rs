@@ -37,6 +37,7 @@ use crate::sys::rawloop::{raw_send_loop, RawSyscall};
 use crate::SenderConfig;
 
 pub use netns::Wire;
+pub use ratio::median_ratio;
 pub use table::{goals, wire_table, WireGoal};
 
 /// Why the wire suite stopped.
@@ -155,6 +156,19 @@ impl Default for WireOptions {
     }
 }
 
+/// Two ringshot backends at one payload, per datagram, measured back to back in alternating
+/// short rounds (see `ratio.rs`), so that their ratio is not decided by when each row ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendRounds {
+    pub payload: usize,
+    /// `[a, b]`: the ratio is a ÷ b.
+    pub backends: [String; 2],
+    /// `[a pps, b pps]` of each round.
+    pub rounds: Vec<[f64; 2]>,
+    /// The median over the rounds of a ÷ b.
+    pub ratio: Option<f64>,
+}
+
 /// Everything the wire suite measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct WireReport {
@@ -164,6 +178,8 @@ pub struct WireReport {
     pub topology: String,
     pub rows: Vec<WireRow>,
     pub skipped: Vec<String>,
+    /// uring ÷ mmsg per datagram at each payload (with raw loops and both backends run).
+    pub backend_rounds: Vec<BackendRounds>,
     pub goals: Vec<WireGoal>,
     /// Flame graphs and folded stacks written (`--profile`), relative to the profile folder.
     pub profiles: Vec<String>,
@@ -226,14 +242,30 @@ pub fn planned_steps(o: &WireOptions) -> u64 {
     let per_case = 1 + usize::from(o.end_to_end) + if o.raw_loops { o.ratio_rounds } else { 0 };
     let per_payload = o.backends.len() * 2 * per_case
         + if o.raw_loops { 4 } else { 0 }
+        + if uring_beside_mmsg(o) {
+            o.ratio_rounds
+        } else {
+            0
+        }
         + if o.peers { 3 } else { 0 };
     (per_payload * o.payloads.len()) as u64
+}
+
+/// Whether the run compares uring with mmsg in rounds: both backends run, and rounds are asked
+/// for (they come with the raw loops).
+fn uring_beside_mmsg(o: &WireOptions) -> bool {
+    o.raw_loops
+        && o.ratio_rounds > 0
+        && [BackendChoice::Uring, BackendChoice::Mmsg]
+            .iter()
+            .all(|b| o.backends.contains(b))
 }
 
 /// What the measurements so far gave: rows, skip reasons and profiles.
 #[derive(Default)]
 struct Collected {
     rows: Vec<WireRow>,
+    backend_rounds: Vec<BackendRounds>,
     skipped: Vec<String>,
     profiles: Vec<String>,
     profile_summaries: Vec<(String, super::profile::ProfileSummary)>,
@@ -254,7 +286,7 @@ pub fn run_wire(
     r?;
     torn?;
     fill_raw_ratios(&mut c.rows);
-    let goals = goals(&c.rows);
+    let goals = goals(&c.rows, &c.backend_rounds);
     Ok(WireReport {
         case_seconds: o.case_secs.as_secs_f64(),
         batch: o.batch,
@@ -266,6 +298,7 @@ pub fn run_wire(
         ),
         rows: c.rows,
         skipped: c.skipped,
+        backend_rounds: c.backend_rounds,
         goals,
         profiles: c.profiles,
         profile_summaries: c.profile_summaries,
@@ -287,6 +320,17 @@ fn measure_all(
             for gso in [false, true] {
                 ringshot_case(wire, o, (backend, gso, payload), place, stop, progress, c)?;
             }
+        }
+        if uring_beside_mmsg(o) {
+            let cases = [BackendChoice::Uring, BackendChoice::Mmsg].map(|b| (b, false, payload));
+            let rounds =
+                ratio::backend_rounds(wire, o, cases, drop_dest, place, stop, progress, c)?;
+            c.backend_rounds.push(BackendRounds {
+                payload,
+                backends: cases.map(|(b, ..)| b.name().to_string()),
+                ratio: ratio::median_ratio(&rounds),
+                rounds,
+            });
         }
         if o.raw_loops {
             let (rows, skipped) = (&mut c.rows, &mut c.skipped);

@@ -3,6 +3,9 @@
 //! syscall and the same ringshot case back to back (which goes first alternates per round), and
 //! the ratio is the median of the rounds' ringshot ÷ raw. A single raw row measured half a minute
 //! away from its ringshot row moved the ratio between 0.66 and 1.5 on this VM.
+//!
+//! Two ringshot backends compared with each other (uring ÷ mmsg per datagram) are measured the
+//! same way: short rounds of the two back to back, the median of the rounds' ratios.
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -15,7 +18,7 @@ use crate::BackendChoice;
 /// How long each side of a round runs (at most the case's own time).
 pub const ROUND_SECS: Duration = Duration::from_secs(1);
 
-/// The median of the rounds' ringshot ÷ raw (rounds whose raw rate is 0 are left out).
+/// The median of the rounds' first ÷ second (rounds whose second rate is 0 are left out).
 pub fn median_ratio(rounds: &[[f64; 2]]) -> Option<f64> {
     let mut r: Vec<f64> = rounds
         .iter()
@@ -48,32 +51,86 @@ pub(super) fn rounds(
     progress: &mut impl FnMut(&str),
     c: &mut Collected,
 ) -> Result<Vec<[f64; 2]>, WireError> {
-    let short = WireOptions {
-        case_secs: o.case_secs.min(ROUND_SECS),
-        ..o.clone()
-    };
+    let short = short(o);
     let payload = case.2;
-    let mut out = Vec::with_capacity(o.ratio_rounds);
-    for round in 0..o.ratio_rounds {
-        check(stop)?;
-        progress(&format!(
-            "ringshot {} beside raw {} {payload} B, round {}",
-            case.0,
-            raw_name(sys),
-            round + 1
-        ));
-        let mut pair = [0.0; 2];
-        for side in [round % 2, 1 - round % 2] {
-            let measured = if side == 0 {
+    let what = format!(
+        "ringshot {} beside raw {} {payload} B",
+        case.0,
+        raw_name(sys)
+    );
+    alternate(
+        o.ratio_rounds,
+        stop,
+        progress,
+        &what,
+        &mut c.skipped,
+        |side| {
+            if side == 0 {
                 ringshot_sender_side(wire, &short, case, dest, place, stop).map(|r| r.pps)
             } else {
                 raw_row(wire, &short, sys, payload, dest, place).map(|r| r.pps)
-            };
-            match measured {
+            }
+        },
+    )
+}
+
+/// Two ringshot cases at one payload, back to back in alternating rounds: `[a pps, b pps]` per
+/// round, for a ratio of two backends that the machine's drift between their rows cannot decide.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backend_rounds(
+    wire: &super::Wire,
+    o: &WireOptions,
+    cases: [(BackendChoice, bool, usize); 2],
+    dest: std::net::SocketAddr,
+    place: &Placement,
+    stop: &AtomicBool,
+    progress: &mut impl FnMut(&str),
+    c: &mut Collected,
+) -> Result<Vec<[f64; 2]>, WireError> {
+    let short = short(o);
+    let what = format!(
+        "ringshot {} beside ringshot {} {} B",
+        cases[0].0, cases[1].0, cases[0].2
+    );
+    alternate(
+        o.ratio_rounds,
+        stop,
+        progress,
+        &what,
+        &mut c.skipped,
+        |side| ringshot_sender_side(wire, &short, cases[side], dest, place, stop).map(|r| r.pps),
+    )
+}
+
+/// The options of one side of a round: the case's time, at most [`ROUND_SECS`].
+fn short(o: &WireOptions) -> WireOptions {
+    WireOptions {
+        case_secs: o.case_secs.min(ROUND_SECS),
+        ..o.clone()
+    }
+}
+
+/// `n` rounds of `measure(0)` and `measure(1)` back to back, which goes first alternating per
+/// round: `[pps of 0, pps of 1]` per round. A measurement that fails ends the rounds early, its
+/// error kept as a skip reason.
+fn alternate(
+    n: usize,
+    stop: &AtomicBool,
+    progress: &mut impl FnMut(&str),
+    what: &str,
+    skipped: &mut Vec<String>,
+    mut measure: impl FnMut(usize) -> Result<f64, WireError>,
+) -> Result<Vec<[f64; 2]>, WireError> {
+    let mut out = Vec::with_capacity(n);
+    for round in 0..n {
+        check(stop)?;
+        progress(&format!("{what}, round {}", round + 1));
+        let mut pair = [0.0; 2];
+        for side in [round % 2, 1 - round % 2] {
+            match measure(side) {
                 Ok(pps) => pair[side] = pps,
                 Err(e) => {
-                    c.skipped
-                        .push(format!("ratio round beside raw {}: {e}", raw_name(sys)));
+                    skipped.push(format!("round of {what}: {e}"));
                     return Ok(out);
                 }
             }
