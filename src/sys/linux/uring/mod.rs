@@ -3,7 +3,8 @@
 //! - The socket is registered as fixed file 0 and the whole slab as fixed buffer 0.
 //! - One SEND SQE per packet (SENDMSG on kernels before 5.6), or one SENDMSG per GSO
 //!   super-packet (iovecs pointing at the slots plus a UDP_SEGMENT cmsg); a whole batch goes in
-//!   with one `io_uring_enter`.
+//!   with one `io_uring_enter`, which also waits (at most `WAIT`) for the batch's results, as
+//!   `sendmmsg` returns once its datagrams are sent (not under SQPOLL).
 //! - At or above the zero-copy threshold, SEND_ZC (fixed buffer) or SENDMSG_ZC (GSO) is used.
 //!
 //! Every SQE is one *op*, and every op is in exactly one state of the machine in `ops.rs` (Free,
@@ -140,6 +141,9 @@ struct Setup {
     /// IORING_OP_SEND is there (5.6+) for single datagrams; SENDMSG otherwise.
     plain_send: bool,
     sq_capacity: usize,
+    /// The enter that submits a batch also waits (bounded) for its results: true except under
+    /// SQPOLL, whose point is submitting without a syscall.
+    settle_in_submit: bool,
 }
 
 /// io_uring SEND / SENDMSG / SEND_ZC batches.
@@ -156,6 +160,7 @@ pub struct UringBackend {
     fixed_buffer: bool,
     plain_send: bool,
     sq_capacity: usize,
+    settle_in_submit: bool,
     /// Ops per state.
     counts: [usize; OpState::ALL.len()],
     free_ops: Vec<u32>,
@@ -249,6 +254,7 @@ impl UringBackend {
             fixed_buffer,
             plain_send: probe.is_supported(opcode::Send::CODE),
             sq_capacity: sq_entries as usize,
+            settle_in_submit: cfg.sqpoll_idle.is_none(),
         };
         Ok(UringBackend::with_ring(ring, Some(sock), slab, setup))
     }
@@ -273,6 +279,7 @@ impl UringBackend {
             fixed_buffer: setup.fixed_buffer,
             plain_send: setup.plain_send,
             sq_capacity: setup.sq_capacity,
+            settle_in_submit: setup.settle_in_submit,
             counts,
             free_ops: (0..slots as u32).rev().collect(),
             retry: Vec::with_capacity(slots),
@@ -300,10 +307,15 @@ impl UringBackend {
     /// No result is outstanding and no failed zero-copy send awaits its notification, so the
     /// next submission cannot overtake anything.
     fn settled(&self) -> bool {
+        self.results_due() == 0
+    }
+
+    /// Completions still due before the ring is settled: results, and the notifications of
+    /// failed zero-copy sends (not those of sent ones, which may come much later).
+    fn results_due(&self) -> usize {
         self.count(OpState::InFlight)
             + self.count(OpState::NotifFirst)
             + self.count(OpState::FailedAwaitNotif)
-            == 0
     }
 
     /// Ops whose buffers the kernel may still touch.
@@ -502,8 +514,17 @@ impl UringBackend {
             accepted = n;
         }
         if ops > 0 {
+            // With deferred task work, linked followers are issued only while this thread is in
+            // the kernel, and an enter that asks for no completion runs a few dozen of them at
+            // most: the rest of a batch would wait for the next enter, a second syscall per
+            // batch that also holds the packets back. So the same enter waits for the results.
+            let want = if self.settle_in_submit {
+                self.results_due()
+            } else {
+                0
+            };
             let t0 = Instant::now();
-            let r = self.ring.enter(0, WAIT);
+            let r = self.ring.enter(want, WAIT);
             m.record_submit(t0.elapsed().as_nanos() as u64, queued);
             r?;
             self.drain(m);
@@ -516,10 +537,7 @@ impl UringBackend {
     /// SQEs one after another from task work, which only advances while we are in the kernel.
     fn wait(&mut self, timeout: Duration, m: &mut TxMetrics) -> io::Result<()> {
         m.syscalls += 1;
-        let want = self.count(OpState::InFlight)
-            + self.count(OpState::NotifFirst)
-            + self.count(OpState::FailedAwaitNotif);
-        self.ring.enter(want.max(1), timeout)?;
+        self.ring.enter(self.results_due().max(1), timeout)?;
         self.drain(m);
         Ok(())
     }

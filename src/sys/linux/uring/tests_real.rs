@@ -439,3 +439,32 @@ fn without_sqpoll_the_ring_defers_task_work_where_the_kernel_can() {
         assert!(ring.params().sq_entries() > 0);
     }
 }
+
+/// A batch of single datagrams costs one enter, as one `sendmmsg` would: the enter that
+/// submits the linked chain also runs it to the end (with deferred task work, the followers
+/// advance only while the thread is in the kernel), so every slot is back without a second
+/// syscall and no packet of the batch waits for the next one.
+#[test]
+fn one_enter_sends_a_whole_linked_batch() {
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let Some(mut d) = real_backend(sink.local_addr().unwrap(), 256, 256, false, None) else {
+        return;
+    };
+    let d = watchdog(60, move || {
+        for batch in 1..=20 {
+            // 32 is the backend's batch (`real_backend`); the sink is never read, so the
+            // socket never runs out of room and no send is parked.
+            d.step(&[256; 32]).expect("send");
+            assert_eq!(
+                d.backend.in_flight(),
+                0,
+                "batch {batch} not settled by its enter"
+            );
+            assert_eq!(d.m.syscalls, batch, "syscalls after batch {batch}");
+        }
+        d
+    });
+    assert_eq!(d.m.packets, 20 * 32);
+    assert_eq!(d.m.submits, 20);
+    drop(sink);
+}

@@ -199,6 +199,7 @@ fn sim(
         fixed_buffer: true,
         plain_send: true,
         sq_capacity: 64,
+        settle_in_submit: true,
     };
     let backend = UringBackend::with_ring(Box::new(ring), None, slab.clone(), setup);
     let mut d = Driver::new(backend, slab, tokens);
