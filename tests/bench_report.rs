@@ -150,6 +150,15 @@ fn uring_over_mmsg_comes_from_its_rounds_when_measured() {
     assert_eq!(u.goal, "1472 B: uring ÷ mmsg per datagram (3 rounds)");
     assert!((u.measured.unwrap() - 1.05).abs() < 1e-12, "{u:?}");
     assert_eq!(u.pass, Some(true));
+    // The single rounds ran from 0.8 to 1.1: the target 1.0 is inside, and the table says so.
+    assert_eq!(u.rounds_range, Some([0.8, 1.1]));
+    assert!(u.within_noise());
+    let t = wire_table(&r.rows, &g);
+    let line = t.lines().find(|l| l.contains("uring ÷ mmsg")).unwrap();
+    assert!(
+        line.contains("0.80–1.10") && line.contains("met (target within the rounds' range)"),
+        "{line}"
+    );
     let md = wire_markdown(&WireReport {
         backend_rounds: vec![pair.clone()],
         goals: g.clone(),
@@ -161,6 +170,26 @@ fn uring_over_mmsg_comes_from_its_rounds_when_measured() {
             && md.contains("median ratio 1.050"),
         "{md}"
     );
+    assert!(
+        md.contains("| 1472 B: uring ÷ mmsg per datagram (3 rounds) | 1.00 | 1.05 | 0.80–1.10 | met (target within the rounds' range) |"),
+        "{md}"
+    );
+    // The worst "× raw" carries the rounds of the row it came from: send + GSO, rounds 0.8,
+    // 0.75 and 0.9, once the uring row (0.8 from its raw row, no rounds) is made better.
+    let mut rows = r.rows.clone();
+    rows.iter_mut()
+        .find(|x| x.backend == "uring" && !x.gso && x.mode == Mode::SenderSide)
+        .unwrap()
+        .raw_ratio = Some(0.85);
+    let g = goals(&rows, &[]);
+    let w = g.iter().find(|g| g.goal.contains("raw loop")).unwrap();
+    assert_eq!(w.measured, Some(0.8));
+    assert_eq!(w.rounds_range, Some([0.75, 0.9]));
+    assert!(!w.within_noise() && w.pass == Some(false), "{w:?}");
+    // A ratio from rows alone has no rounds.
+    assert!(goals(&r.rows, &[])
+        .iter()
+        .all(|g| !g.goal.contains("uring ÷ mmsg") || g.rounds_range.is_none()));
     // Another payload's rounds leave this payload on its rows.
     let other = BackendRounds {
         payload: 64,

@@ -198,6 +198,8 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
         .unwrap();
     assert_eq!(g.goal, "1472 B: uring ÷ mmsg per datagram (3 rounds)");
     assert_eq!(g.measured, pair.ratio);
+    let [lo, hi] = g.rounds_range.expect("rounds behind the ratio");
+    assert!(lo == q[0] && hi == q[q.len() - 1], "{g:?} {q:?}");
     let dir = std::env::temp_dir().join(format!("ringshot-wire-report-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut w = ReportWriter::create(&dir).unwrap();

@@ -113,17 +113,23 @@ pub fn wire_markdown(r: &WireReport) -> String {
             cell(x.raw_ratio, 2)
         );
     }
-    s += "\n| goal | target | measured | result |\n|---|---:|---:|---|\n";
+    s += "\n| goal | target | measured | rounds (lowest–highest) | result |\n|---|---:|---:|---:|---|\n";
     for g in &r.goals {
         s += &format!(
-            "| {} | {:.2} | {} | {} |\n",
+            "| {} | {:.2} | {} | {} | {}{} |\n",
             g.goal,
             g.target,
             cell(g.measured, 2),
+            crate::bench::wire::rounds_cell(g, "–"),
             match g.pass {
                 Some(true) => "met",
                 Some(false) => "**missed**",
                 None => "not measured",
+            },
+            if g.within_noise() {
+                " (target within the rounds' range)"
+            } else {
+                ""
             }
         );
     }

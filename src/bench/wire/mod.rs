@@ -38,6 +38,7 @@ use crate::SenderConfig;
 
 pub use netns::Wire;
 pub use ratio::median_ratio;
+pub(crate) use table::rounds_cell;
 pub use table::{goals, wire_table, WireGoal};
 
 /// Why the wire suite stopped.

@@ -13,6 +13,29 @@ pub struct WireGoal {
     pub target: f64,
     pub measured: Option<f64>,
     pub pass: Option<bool>,
+    /// When `measured` is the median of alternating rounds: the lowest and highest single
+    /// round's ratio, so a reader sees whether the verdict stands out of this machine's noise.
+    pub rounds_range: Option<[f64; 2]>,
+}
+
+impl WireGoal {
+    /// The target lies within the rounds' range: the verdict is inside the run's own noise.
+    pub fn within_noise(&self) -> bool {
+        self.rounds_range
+            .is_some_and(|[lo, hi]| lo <= self.target && self.target <= hi)
+    }
+}
+
+/// The lowest and highest of the rounds' first ÷ second (rounds with a zero second left out).
+fn range(rounds: &[[f64; 2]]) -> Option<[f64; 2]> {
+    rounds
+        .iter()
+        .filter(|[_, b]| *b > 0.0)
+        .map(|[a, b]| a / b)
+        .fold(None, |r, x| match r {
+            None => Some([x, x]),
+            Some([lo, hi]) => Some([lo.min(x), hi.max(x)]),
+        })
 }
 
 fn side(rows: &[WireRow], payload: usize) -> impl Iterator<Item = &WireRow> {
@@ -30,6 +53,7 @@ fn goal(goal: String, target: f64, measured: Option<f64>) -> WireGoal {
         target,
         measured,
         pass: measured.map(|m| m >= target),
+        rounds_range: None,
     }
 }
 
@@ -76,14 +100,17 @@ pub fn goals(rows: &[WireRow], pairs: &[BackendRounds]) -> Vec<WireGoal> {
             .iter()
             .find(|r| r.payload == p && r.backends == ["uring", "mmsg"] && r.ratio.is_some());
         out.push(match rounds {
-            Some(r) => goal(
-                format!(
-                    "{p} B: uring ÷ mmsg per datagram ({} rounds)",
-                    r.rounds.len()
-                ),
-                1.0,
-                r.ratio,
-            ),
+            Some(r) => WireGoal {
+                rounds_range: range(&r.rounds),
+                ..goal(
+                    format!(
+                        "{p} B: uring ÷ mmsg per datagram ({} rounds)",
+                        r.rounds.len()
+                    ),
+                    1.0,
+                    r.ratio,
+                )
+            },
             None => goal(
                 format!("{p} B: uring ÷ mmsg per datagram"),
                 1.0,
@@ -91,13 +118,16 @@ pub fn goals(rows: &[WireRow], pairs: &[BackendRounds]) -> Vec<WireGoal> {
             ),
         });
         let worst_raw = side(rows, p)
-            .filter_map(|r| r.raw_ratio)
-            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.min(x))));
-        out.push(goal(
-            format!("{p} B: every backend ÷ its raw loop (worst)"),
-            0.95,
-            worst_raw,
-        ));
+            .filter(|r| r.raw_ratio.is_some())
+            .min_by(|a, b| a.raw_ratio.unwrap().total_cmp(&b.raw_ratio.unwrap()));
+        out.push(WireGoal {
+            rounds_range: worst_raw.and_then(|r| range(&r.raw_rounds)),
+            ..goal(
+                format!("{p} B: every backend ÷ its raw loop (worst)"),
+                0.95,
+                worst_raw.and_then(|r| r.raw_ratio),
+            )
+        });
     }
     out
 }
@@ -136,22 +166,34 @@ pub fn wire_table(rows: &[WireRow], goals: &[WireGoal]) -> String {
     }
     let _ = writeln!(
         s,
-        "{:<48} {:>7} {:>9}  result",
-        "goal (this run)", "target", "measured"
+        "{:<48} {:>7} {:>9} {:>11}  result",
+        "goal (this run)", "target", "measured", "rounds"
     );
     for g in goals {
         let _ = writeln!(
             s,
-            "{:<48} {:>7.2} {:>9}  {}",
+            "{:<48} {:>7.2} {:>9} {:>11}  {}{}",
             g.goal,
             g.target,
             opt(g.measured, 2),
+            rounds_cell(g, "-"),
             match g.pass {
                 Some(true) => "met",
                 Some(false) => "MISSED",
                 None => "not measured",
+            },
+            if g.within_noise() {
+                " (target within the rounds' range)"
+            } else {
+                ""
             }
         );
     }
     s
+}
+
+/// "lo–hi" of a goal's rounds, or `none`.
+pub(crate) fn rounds_cell(g: &WireGoal, none: &str) -> String {
+    g.rounds_range
+        .map_or(none.into(), |[lo, hi]| format!("{lo:.2}–{hi:.2}"))
 }
