@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::{plot, write_hlogs, ReportWriter};
 use crate::bench::peers::PeersReport;
 use crate::bench::sdr::ZeroLossResult;
-use crate::bench::{CapacityResult, CaseResult};
+use crate::bench::{CapacityResult, CaseResult, Series};
 
 fn on(b: bool) -> &'static str {
     if b {
@@ -121,6 +121,23 @@ pub fn throughput_markdown(case_secs: f64, results: &[CaseResult], skipped: &[St
     s + "\n"
 }
 
+/// The interval logs of a search: every trial in the order it ran (`STEM-trialN-*.hlog`, N from
+/// 1, as in the JSON's `trials`), and the best trial's once more under `STEM-*.hlog`.
+fn write_trial_hlogs<'a>(
+    w: &mut ReportWriter,
+    stem: &str,
+    trials: impl Iterator<Item = &'a Series>,
+    best: Option<&Series>,
+) -> io::Result<()> {
+    for (i, series) in trials.enumerate() {
+        write_hlogs(w, &format!("{stem}-trial{}", i + 1), series)?;
+    }
+    if let Some(series) = best {
+        write_hlogs(w, stem, series)?;
+    }
+    Ok(())
+}
+
 /// The capacity suite's files: per payload the capacity of each receive backend beside the
 /// sender's best rate (`capacity-P.svg`), the interval logs of every trial of each search in the
 /// order they ran (`capacity-RECEIVER-P-trialN-*.hlog`, N from 1, as in the JSON's `trials`),
@@ -129,18 +146,17 @@ pub fn write_capacity(w: &mut ReportWriter, rows: &[CapacityResult]) -> io::Resu
     let mut payloads: Vec<usize> = rows.iter().map(|r| r.payload).collect();
     payloads.dedup();
     for r in rows {
-        let stem = format!("capacity-{}-{}", r.receiver_backend, r.payload);
-        for (i, t) in r.trials.iter().enumerate() {
-            write_hlogs(w, &format!("{stem}-trial{}", i + 1), &t.series)?;
-        }
         let best = r
             .trials
             .iter()
             .filter(|t| t.pass)
             .max_by(|a, b| a.rate_pps.total_cmp(&b.rate_pps));
-        if let Some(t) = best {
-            write_hlogs(w, &stem, &t.series)?;
-        }
+        write_trial_hlogs(
+            w,
+            &format!("capacity-{}-{}", r.receiver_backend, r.payload),
+            r.trials.iter().map(|t| &t.series),
+            best.map(|t| &t.series),
+        )?;
     }
     for p in payloads {
         let mut bars: Vec<(String, f64)> = Vec::new();
@@ -274,17 +290,17 @@ pub fn peers_markdown(r: &PeersReport) -> String {
 /// zero-loss trial once more under `zero-loss-*.hlog`, and each trial's achieved rate
 /// (`zero-loss-trials.svg`).
 pub fn write_zero_loss(w: &mut ReportWriter, r: &ZeroLossResult) -> io::Result<()> {
-    for (i, t) in r.trials.iter().enumerate() {
-        write_hlogs(w, &format!("zero-loss-trial{}", i + 1), &t.series)?;
-    }
     let best = r
         .trials
         .iter()
         .filter(|t| t.zero_loss)
         .max_by(|a, b| a.achieved_pps.total_cmp(&b.achieved_pps));
-    if let Some(t) = best {
-        write_hlogs(w, "zero-loss", &t.series)?;
-    }
+    write_trial_hlogs(
+        w,
+        "zero-loss",
+        r.trials.iter().map(|t| &t.series),
+        best.map(|t| &t.series),
+    )?;
     let bars: Vec<(String, f64)> = r
         .trials
         .iter()
