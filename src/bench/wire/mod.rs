@@ -324,8 +324,10 @@ fn measure_all(
         }
         if uring_beside_mmsg(o) {
             let cases = [BackendChoice::Uring, BackendChoice::Mmsg].map(|b| (b, false, payload));
-            let rounds =
-                ratio::backend_rounds(wire, o, cases, drop_dest, place, stop, progress, c)?;
+            let beside = ratio::Beside::Ringshot(cases[1]);
+            let rounds = ratio::rounds(
+                wire, o, cases[0], beside, drop_dest, place, stop, progress, c,
+            )?;
             c.backend_rounds.push(BackendRounds {
                 payload,
                 backends: cases.map(|(b, ..)| b.name().to_string()),
@@ -366,8 +368,17 @@ fn ringshot_case(
     match sender_side_profiled(wire, o, case, drop_dest, place, stop, c) {
         Ok(mut row) => {
             if let Some(sys) = raw_syscall_for(backend.name(), gso).filter(|_| o.raw_loops) {
-                row.raw_rounds =
-                    ratio::rounds(wire, o, case, sys, drop_dest, place, stop, progress, c)?;
+                row.raw_rounds = ratio::rounds(
+                    wire,
+                    o,
+                    case,
+                    ratio::Beside::Raw(sys),
+                    drop_dest,
+                    place,
+                    stop,
+                    progress,
+                    c,
+                )?;
             }
             c.rows.push(row)
         }

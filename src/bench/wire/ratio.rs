@@ -37,100 +37,69 @@ pub fn median_ratio(rounds: &[[f64; 2]]) -> Option<f64> {
     })
 }
 
-/// Runs the rounds for one case: `[ringshot pps, raw pps]` per round. A round that cannot run
-/// ends the rounds with a skip reason (the ratio then falls back to the raw row).
+/// What a ringshot case runs beside in the rounds.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Beside {
+    /// The raw loop of this syscall, same payload.
+    Raw(RawSyscall),
+    /// Another ringshot case (backend, GSO, payload).
+    Ringshot((BackendChoice, bool, usize)),
+}
+
+/// Runs `ratio_rounds` rounds of `case` and `beside` back to back, which goes first alternating
+/// per round: `[ringshot pps, beside pps]` per round. A measurement that fails ends the rounds
+/// early, its error kept as a skip reason (a "× raw" ratio then falls back to the raw row).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn rounds(
     wire: &super::Wire,
     o: &WireOptions,
     case: (BackendChoice, bool, usize),
-    sys: RawSyscall,
+    beside: Beside,
     dest: std::net::SocketAddr,
     place: &Placement,
     stop: &AtomicBool,
     progress: &mut impl FnMut(&str),
     c: &mut Collected,
 ) -> Result<Vec<[f64; 2]>, WireError> {
-    let short = short(o);
-    let payload = case.2;
-    let what = format!(
-        "ringshot {} beside raw {} {payload} B",
-        case.0,
-        raw_name(sys)
-    );
-    alternate(
-        o.ratio_rounds,
-        stop,
-        progress,
-        &what,
-        &mut c.skipped,
-        |side| {
-            if side == 0 {
-                ringshot_sender_side(wire, &short, case, dest, place, stop).map(|r| r.pps)
-            } else {
-                raw_row(wire, &short, sys, payload, dest, place).map(|r| r.pps)
-            }
-        },
-    )
-}
-
-/// Two ringshot cases at one payload, back to back in alternating rounds: `[a pps, b pps]` per
-/// round, for a ratio of two backends that the machine's drift between their rows cannot decide.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn backend_rounds(
-    wire: &super::Wire,
-    o: &WireOptions,
-    cases: [(BackendChoice, bool, usize); 2],
-    dest: std::net::SocketAddr,
-    place: &Placement,
-    stop: &AtomicBool,
-    progress: &mut impl FnMut(&str),
-    c: &mut Collected,
-) -> Result<Vec<[f64; 2]>, WireError> {
-    let short = short(o);
-    let what = format!(
-        "ringshot {} beside ringshot {} {} B",
-        cases[0].0, cases[1].0, cases[0].2
-    );
-    alternate(
-        o.ratio_rounds,
-        stop,
-        progress,
-        &what,
-        &mut c.skipped,
-        |side| ringshot_sender_side(wire, &short, cases[side], dest, place, stop).map(|r| r.pps),
-    )
-}
-
-/// The options of one side of a round: the case's time, at most [`ROUND_SECS`].
-fn short(o: &WireOptions) -> WireOptions {
-    WireOptions {
+    let short = WireOptions {
         case_secs: o.case_secs.min(ROUND_SECS),
         ..o.clone()
-    }
-}
-
-/// `n` rounds of `measure(0)` and `measure(1)` back to back, which goes first alternating per
-/// round: `[pps of 0, pps of 1]` per round. A measurement that fails ends the rounds early, its
-/// error kept as a skip reason.
-fn alternate(
-    n: usize,
-    stop: &AtomicBool,
-    progress: &mut impl FnMut(&str),
-    what: &str,
-    skipped: &mut Vec<String>,
-    mut measure: impl FnMut(usize) -> Result<f64, WireError>,
-) -> Result<Vec<[f64; 2]>, WireError> {
-    let mut out = Vec::with_capacity(n);
-    for round in 0..n {
+    };
+    let payload = case.2;
+    let what = match beside {
+        Beside::Raw(sys) => format!(
+            "ringshot {} beside raw {} {payload} B",
+            case.0,
+            raw_name(sys)
+        ),
+        Beside::Ringshot(other) => {
+            format!(
+                "ringshot {} beside ringshot {} {payload} B",
+                case.0, other.0
+            )
+        }
+    };
+    let mut out = Vec::with_capacity(o.ratio_rounds);
+    for round in 0..o.ratio_rounds {
         check(stop)?;
         progress(&format!("{what}, round {}", round + 1));
         let mut pair = [0.0; 2];
         for side in [round % 2, 1 - round % 2] {
-            match measure(side) {
+            let measured = match (side, beside) {
+                (0, _) => {
+                    ringshot_sender_side(wire, &short, case, dest, place, stop).map(|r| r.pps)
+                }
+                (_, Beside::Raw(sys)) => {
+                    raw_row(wire, &short, sys, payload, dest, place).map(|r| r.pps)
+                }
+                (_, Beside::Ringshot(other)) => {
+                    ringshot_sender_side(wire, &short, other, dest, place, stop).map(|r| r.pps)
+                }
+            };
+            match measured {
                 Ok(pps) => pair[side] = pps,
                 Err(e) => {
-                    skipped.push(format!("round of {what}: {e}"));
+                    c.skipped.push(format!("round of {what}: {e}"));
                     return Ok(out);
                 }
             }
