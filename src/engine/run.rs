@@ -58,6 +58,14 @@ impl Supply {
             Supply::Source { free, .. } => free.push(token),
         }
     }
+
+    /// The source-driven supply's stack of free slots (the top is handed out next).
+    fn free_stack(&mut self) -> Option<&mut Vec<SlotToken>> {
+        match self {
+            Supply::Source { free, .. } => Some(free),
+            Supply::Rings { .. } => None,
+        }
+    }
 }
 
 /// Returns the slot of a completion to the supply. Only a slot in the kernel can complete; any
@@ -244,6 +252,7 @@ impl Engine {
     /// backend: the engine holds the clock, not the backend).
     fn reap(&mut self, wait: bool) -> io::Result<()> {
         let (slots, supply) = (&mut self.slots, &mut self.supply);
+        let free_before = supply.free_stack().map_or(0, |f| f.len());
         let (mut stray, mut done) = (0, 0u64);
         let t0 = Instant::now();
         let r = self.backend.reap(
@@ -256,6 +265,14 @@ impl Engine {
         );
         if wait || done > 0 {
             self.metrics.record_reap(t0.elapsed().as_nanos() as u64);
+        }
+        if let Some(free) = self.supply.free_stack() {
+            // The stack hands out the slots it got back last (still warm in cache), and in the
+            // order they came back: the kernel finishes a batch in order, so the next batch gets
+            // consecutive slots, whose bytes run on and go to the kernel as one piece per GSO
+            // super-packet (`Slab::spans`), not one per packet.
+            let from = free_before.min(free.len());
+            free[from..].reverse();
         }
         self.metrics.stray_completions += stray;
         r

@@ -40,6 +40,8 @@ pub(crate) struct SimLog {
     pub violations: Vec<String>,
     pub cancels: u32,
     pub submits: u64,
+    /// The slots each submit accepted, in order (one entry per submit that took any).
+    pub batches: Vec<Vec<u32>>,
 }
 
 #[derive(Debug)]
@@ -131,6 +133,9 @@ impl TxBackend for SimBackend {
             }
             log.seqs.push(read_seq(slab, p.slot));
             self.flights.push_back((p.slot, 0));
+        }
+        if n > 0 {
+            log.batches.push(pkts[..n].iter().map(|p| p.slot).collect());
         }
         drop(log);
         self.accepted += n as u64;

@@ -190,9 +190,10 @@ mod tests {
     use crate::fault::FaultPlan;
     use crate::sys::unix::testkit::{
         check_eagain_waits_once_then_returns, check_fatal_errno_after_a_prefix,
-        check_gso_refusal_mid_batch, check_persistent_errors_never_loop,
-        check_refused_datagram_is_sent_again, check_retryable_errno_at_any_position,
-        check_seeded_faults, send_error_plan, SeamBackend, Step,
+        check_gso_from_consecutive_full_slots, check_gso_refusal_mid_batch,
+        check_persistent_errors_never_loop, check_refused_datagram_is_sent_again,
+        check_retryable_errno_at_any_position, check_seeded_faults, send_error_plan, SeamBackend,
+        Step,
     };
 
     impl SeamBackend for MmsgBackend {
@@ -227,6 +228,11 @@ mod tests {
     #[test]
     fn gso_refusal_mid_batch_downgrades_and_resends_in_the_same_call() {
         check_gso_refusal_mid_batch::<MmsgBackend>(|_| {});
+    }
+
+    #[test]
+    fn gso_from_consecutive_full_slots_goes_as_one_iovec_and_arrives_intact() {
+        check_gso_from_consecutive_full_slots::<MmsgBackend>();
     }
 
     #[test]

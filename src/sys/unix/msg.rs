@@ -50,8 +50,10 @@ pub fn empty_iovec() -> libc::iovec {
     }
 }
 
-/// Points `hdr` at `pkts` (one iovec per packet in `iovs`) with, when `gso` is set and there is
-/// more than one packet, a UDP_SEGMENT cmsg in `cmsg` sized to the first packet.
+/// Points `hdr` at `pkts` (at most one iovec per packet in `iovs`; packets whose bytes run on in
+/// the slab share one, see [`Slab::spans`]) with, when `gso` is set and there is more than one
+/// packet, a UDP_SEGMENT cmsg in `cmsg` sized to the first packet. The kernel cuts segments by
+/// that size whatever the iovecs, so sharing changes nothing on the wire.
 ///
 /// The caller keeps `iovs` and `cmsg` alive and unmoved until the kernel is done with `hdr`.
 pub fn fill_msghdr(
@@ -63,16 +65,62 @@ pub fn fill_msghdr(
     gso: bool,
 ) {
     debug_assert!(!pkts.is_empty() && pkts.len() <= iovs.len());
-    for (iov, p) in iovs.iter_mut().zip(pkts) {
-        iov.iov_base = slab.slot_ptr(p.slot).cast();
-        iov.iov_len = p.len as usize;
-    }
+    let mut next = iovs.iter_mut();
+    let used = slab.spans(pkts, |base, len| {
+        let iov = next.next().expect("at most one span per packet");
+        iov.iov_base = base.cast();
+        iov.iov_len = len;
+    });
     *hdr = empty_msghdr();
     hdr.msg_iov = iovs.as_mut_ptr();
-    hdr.msg_iovlen = pkts.len() as _;
+    hdr.msg_iovlen = used as _;
     if gso && pkts.len() > 1 {
         let len = write_gso_cmsg(cmsg, pkts[0].len as u16);
         hdr.msg_control = cmsg.0.as_mut_ptr().cast();
         hdr.msg_controllen = len as _;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn descs(slots: impl Iterator<Item = u32>, len: u32) -> Vec<TxDesc> {
+        slots.map(|slot| TxDesc { slot, len }).collect()
+    }
+
+    #[test]
+    fn a_super_packet_of_consecutive_full_slots_is_one_iovec() {
+        let (slab, _tokens) = Slab::new(64, 64);
+        let mut iovs = vec![empty_iovec(); 64];
+        let mut hdr = empty_msghdr();
+        let mut cmsg = CmsgBuf::default();
+        fill_msghdr(
+            &mut hdr,
+            &mut iovs,
+            &mut cmsg,
+            &slab,
+            &descs(0..64, 64),
+            true,
+        );
+        assert_eq!(hdr.msg_iovlen, 1);
+        assert_eq!(iovs[0].iov_base as usize, slab.region().0 as usize);
+        assert_eq!(iovs[0].iov_len, 64 * 64);
+        #[cfg(target_os = "linux")]
+        assert!(hdr.msg_controllen > 0, "the segment size still goes along");
+
+        // Handed out in reverse, the same slots need one iovec each, in packet order.
+        fill_msghdr(
+            &mut hdr,
+            &mut iovs,
+            &mut cmsg,
+            &slab,
+            &descs((0..64).rev(), 64),
+            true,
+        );
+        assert_eq!(hdr.msg_iovlen, 64);
+        let base = slab.region().0 as usize;
+        assert_eq!(iovs[0].iov_base as usize, base + 63 * 64);
+        assert_eq!(iovs[63].iov_base as usize, base);
     }
 }

@@ -159,10 +159,10 @@ mod tests {
     use crate::sys::unix::sendsys::Faulty;
     use crate::sys::unix::testkit::{
         check_eagain_waits_once_then_returns, check_fatal_errno_after_a_prefix,
-        check_gso_refusal_mid_batch, check_persistent_errors_never_loop,
-        check_refused_datagram_is_sent_again, check_retryable_errno_at_any_position,
-        check_seeded_faults, drive_with, in_order, loopback_pair, numbered_packets,
-        received_numbers, send_error_plan, SeamBackend, Step,
+        check_gso_from_consecutive_full_slots, check_gso_refusal_mid_batch,
+        check_persistent_errors_never_loop, check_refused_datagram_is_sent_again,
+        check_retryable_errno_at_any_position, check_seeded_faults, drive_with, in_order,
+        loopback_pair, numbered_packets, received_numbers, send_error_plan, SeamBackend, Step,
     };
 
     impl SeamBackend for SendBackend {
@@ -202,6 +202,11 @@ mod tests {
             // One GSO send, the refused one, then one send per remaining packet.
             assert_eq!(m.submits, 1 + 1 + 136);
         });
+    }
+
+    #[test]
+    fn gso_from_consecutive_full_slots_goes_as_one_iovec_and_arrives_intact() {
+        check_gso_from_consecutive_full_slots::<SendBackend>();
     }
 
     #[test]

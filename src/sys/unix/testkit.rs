@@ -302,6 +302,38 @@ pub fn check_gso_refusal_mid_batch<K: SeamBackend>(extra: impl Fn(&TxMetrics)) {
     extra(&m);
 }
 
+/// Packets of 64 and 1472 bytes fill their slots, so each GSO super-packet of consecutive
+/// slots goes to the kernel as one iovec (`Slab::spans`): every datagram still arrives once, in
+/// order and intact, cut at the packet boundaries; and again with the second super-packet
+/// refused, so GSO goes off and its packets go again one datagram each.
+pub fn check_gso_from_consecutive_full_slots<K: SeamBackend>() {
+    for len in [64u32, 1472] {
+        for refuse in [false, true] {
+            let ctx = format!("{len} B, refused {refuse}");
+            let (slab, pkts) = numbered_packets(200, len);
+            assert_eq!(
+                slab.slot_size(),
+                len as usize,
+                "the packets fill their slots"
+            );
+            let steps = match refuse {
+                true => K::after(1, &[Step::Fail(libc::EIO)]),
+                false => vec![],
+            };
+            let (rx, mut b) = scripted::<K>(true, &steps);
+            let mut m = TxMetrics::new();
+            let d = drive_with(&mut b, &slab, &pkts, 200, &mut m);
+            assert_eq!(returns(&d), vec![Some(200)], "{ctx}");
+            assert_eq!(received_numbers(&rx, len), in_order(200), "{ctx}");
+            assert_eq!(d.done, in_order(200), "{ctx}");
+            assert_eq!(m.packets, 200, "{ctx}");
+            assert_eq!(m.bytes, 200 * u64::from(len), "{ctx}");
+            assert_eq!(m.gso_downgrades, u64::from(refuse), "{ctx}");
+            assert_eq!(b.gso_active(), !refuse, "{ctx}");
+        }
+    }
+}
+
 /// A fatal `errno` after 10 packets: the call returns them, the next call fails. EIO without
 /// GSO is not a GSO refusal: fatal, nothing sent.
 pub fn check_fatal_errno_after_a_prefix<K: SeamBackend>(errno: i32) {

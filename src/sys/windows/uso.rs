@@ -78,18 +78,21 @@ impl UsoCell {
         // SAFETY: no send using this message is in flight (the caller's promise), so nothing
         // else reads or writes it; the pointers stored point into the same boxed, unmoving cell.
         unsafe {
-            for (b, p) in (*m).bufs.iter_mut().zip(run) {
+            // Packets whose bytes run on in the slab share one WSABUF (see `Slab::spans`).
+            let mut next = (*m).bufs.iter_mut();
+            let used = slab.spans(run, |buf, len| {
+                let b = next.next().expect("at most one span per packet");
                 *b = WSABUF {
-                    len: p.len,
-                    buf: slab.slot_ptr(p.slot),
+                    len: len as u32,
+                    buf,
                 };
-            }
+            });
             (*m).control = UsoControl::new(run[0].len);
             (*m).msg = WSAMSG {
                 name: std::ptr::null_mut(),
                 namelen: 0,
                 lpBuffers: (*m).bufs.as_mut_ptr(),
-                dwBufferCount: run.len() as u32,
+                dwBufferCount: used as u32,
                 Control: WSABUF {
                     len: std::mem::size_of::<UsoControl>() as u32,
                     buf: std::ptr::addr_of_mut!((*m).control).cast(),
@@ -153,6 +156,22 @@ mod tests {
         let c = unsafe { *msg.Control.buf.cast::<UsoControl>() };
         assert_eq!(c, UsoControl::new(1000));
         assert_eq!(msg.Control.len, 24);
+    }
+
+    #[test]
+    fn consecutive_full_slots_share_one_buffer() {
+        let (slab, _tokens) = Slab::new(8, 64);
+        let run: Vec<TxDesc> = (2..6).map(|slot| TxDesc { slot, len: 64 }).collect();
+        let cell = UsoCell::new();
+        // SAFETY: nothing is in flight; the slots are in the slab.
+        let msg = unsafe { &*cell.fill(&slab, &run) };
+        assert_eq!(msg.dwBufferCount, 1);
+        // SAFETY: the gather list has dwBufferCount entries inside the cell.
+        let b = unsafe { *msg.lpBuffers };
+        assert_eq!((b.buf, b.len), (slab.slot_ptr(2), 4 * 64));
+        // SAFETY: Control points at the cell's UsoControl.
+        let c = unsafe { *msg.Control.buf.cast::<UsoControl>() };
+        assert_eq!(c, UsoControl::new(64), "the segment size is the packet's");
     }
 
     #[test]
