@@ -282,6 +282,9 @@ impl Engine {
     fn gather(&mut self, budget: usize) -> bool {
         self.pending.clear();
         self.accepted = 0;
+        // Fixed for the stream; worked out once per batch rather than once per packet.
+        let max_app = self.cfg.max_app_payload();
+        let h = self.stamper.header_len();
         while self.pending.len() < budget {
             let (mut token, len, flags) = match &mut self.supply {
                 Supply::Rings { ready, .. } => match ready.pop() {
@@ -300,8 +303,7 @@ impl Engine {
                     let Some(mut token) = free.pop() else {
                         return true;
                     };
-                    let h = self.stamper.header_len();
-                    let room = self.stamper.next_room(self.cfg.max_app_payload());
+                    let room = self.stamper.next_room(max_app);
                     let buf = &mut self.slab.bytes_mut(&mut token)[h..h + room];
                     match source.fill(self.next_seq, buf) {
                         Some(n) => (token, (h + n.min(room)) as u32, *flags),
@@ -328,7 +330,7 @@ impl Engine {
                 }
             };
             let bytes = self.slab.bytes_mut(&mut token);
-            let app_len = (len as usize).saturating_sub(self.stamper.header_len());
+            let app_len = (len as usize).saturating_sub(h);
             let len = self.stamper.stamp(bytes, self.next_seq, flags, app_len) as u32;
             self.next_seq += 1;
             let slot = token.index();
