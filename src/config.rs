@@ -22,7 +22,8 @@ use groups::{
 
 /// Largest UDP payload over IPv4 (65,535 − 20 − 8).
 pub const MAX_UDP_PAYLOAD: usize = 65_507;
-/// Default batch: packets taken from the ready queue per submit.
+/// Default batch: packets taken from the ready queue per submit (with GSO, see
+/// [`default_batch`]).
 pub const DEFAULT_BATCH: usize = 64;
 /// Default slab size in slots.
 pub const DEFAULT_SLOTS: u32 = 4096;
@@ -165,7 +166,8 @@ pub struct TxFaults {
 
 impl SenderConfig {
     /// Starts a builder for a stream to `dest` with the defaults: auto backend, GSO when the
-    /// kernel has it, 1472-byte payloads, batches of 64, 4096 slots.
+    /// kernel has it, 1472-byte payloads, batches of 64 (88 with GSO at 1472 B: see
+    /// [`default_batch`]), 4096 slots.
     pub fn builder(dest: SocketAddr) -> SenderConfigBuilder {
         SenderConfigBuilder {
             stream: StreamOptions::default(),
@@ -278,9 +280,11 @@ impl SenderConfigBuilder {
         self.stream.payload = bytes;
         self
     }
-    /// Packets per submit (1..=1024).
+    /// Packets per submit (1..=1024). Unset: [`default_batch`] (64, or with GSO whole
+    /// super-packets).
     pub fn batch(mut self, n: usize) -> Self {
         self.stream.batch = n;
+        self.stream.batch_set = true;
         self
     }
     /// Packet buffers in the slab (at least one batch).
@@ -428,7 +432,16 @@ impl SenderConfigBuilder {
     }
 
     /// Validates every group of options and returns the configuration.
-    pub fn build(self) -> Result<SenderConfig, ConfigError> {
+    pub fn build(mut self) -> Result<SenderConfig, ConfigError> {
+        if !self.stream.batch_set {
+            let s = &self.stream;
+            self.stream.batch = default_batch(
+                s.payload,
+                self.socket.gso,
+                s.slots,
+                self.flow.window_packets,
+            );
+        }
         self.stream.validate()?;
         self.socket.validate()?;
         self.flow.validate(&self.stream, self.pacing.prefill)?;
@@ -491,6 +504,27 @@ impl SenderConfigBuilder {
             timeline: thread.timeline,
             faults,
         }
+    }
+}
+
+/// The batch of a stream that sets none: [`DEFAULT_BATCH`] packets; with GSO, the smallest whole
+/// number of full super-packets holding at least that many (88 = 2 × 44 at 1472 B, 86 at
+/// 1500 B), so that no batch ends in a short super-packet (64 at 1472 B goes as 44 + 20, which
+/// measured about 6 % more CPU per packet). The aligned batch is used only where the slab and
+/// the packet window hold it; otherwise the plain default stands.
+pub fn default_batch(payload: usize, gso: bool, slots: u32, window_packets: Option<u64>) -> usize {
+    if !gso {
+        return DEFAULT_BATCH;
+    }
+    let per_send = crate::sys::gso_segments_max(payload);
+    let aligned = DEFAULT_BATCH.div_ceil(per_send) * per_send;
+    let fits = aligned <= MAX_BATCH
+        && aligned <= slots as usize
+        && window_packets.is_none_or(|w| aligned as u64 <= w);
+    if fits {
+        aligned
+    } else {
+        DEFAULT_BATCH
     }
 }
 

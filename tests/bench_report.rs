@@ -40,6 +40,8 @@ fn row(sender: &str, backend: &str, gso: bool, payload: usize, mode: Mode, pps: 
         gso,
         payload,
         mode,
+        // The engine's default at 1472 B: 64 per datagram, 2 × 44 with GSO.
+        batch: (sender == "ringshot" || sender == "raw").then_some(if gso { 88 } else { 64 }),
         sent: 1000,
         crossed: 1000,
         delivered: (mode == Mode::EndToEnd).then_some(900),
@@ -78,7 +80,7 @@ fn sample() -> WireReport {
     let goals = goals(&rows, &[]);
     WireReport {
         case_seconds: 1.0,
-        batch: 64,
+        batch: None,
         placement: "test".into(),
         topology: "none".into(),
         rows,
@@ -198,6 +200,24 @@ fn uring_over_mmsg_comes_from_its_rounds_when_measured() {
     let g = goals(&r.rows, &[other]);
     let u = g.iter().find(|g| g.goal.contains("uring ÷ mmsg")).unwrap();
     assert!((u.measured.unwrap() - 800.0 / 900.0).abs() < 1e-12, "{u:?}");
+}
+
+#[test]
+fn the_batches_are_described_from_the_rows_or_as_given() {
+    let r = sample();
+    let want = "batch 64 per datagram, with GSO whole super-packets (88 at 1472 B)";
+    assert_eq!(r.batch_description(), want);
+    assert!(wire_markdown(&r).contains(&format!("1.0 s per measurement, {want};")));
+    let given = WireReport {
+        batch: Some(32),
+        ..r.clone()
+    };
+    assert_eq!(given.batch_description(), "batch 32");
+    let per_datagram_only = WireReport {
+        rows: r.rows.iter().filter(|x| !x.gso).cloned().collect(),
+        ..r
+    };
+    assert_eq!(per_datagram_only.batch_description(), "batch 64");
 }
 
 #[test]

@@ -158,6 +158,11 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
             assert_eq!(x.lost.unwrap(), x.sent - x.delivered.unwrap());
         }
     }
+    // The engine's default batch, and each raw loop batching as its ringshot case does: 64 per
+    // datagram, two whole super-packets of 44 with GSO at 1472 B.
+    for x in ring.iter().chain(&raw) {
+        assert_eq!(x.batch, Some(if x.gso { 88 } else { 64 }), "{x:?}");
+    }
     // Each sender-side row's ratio is the median of its rounds beside the raw loop of its
     // syscall (ringshot ÷ raw per round), from the measured numbers.
     for x in ring.iter().filter(|x| x.mode == Mode::SenderSide) {

@@ -566,8 +566,9 @@ fn wire(
     if !a.json {
         println!("  {}", r.topology);
         println!(
-            "  {:.1} s per measurement, batch {}; sender-side = crossed the far interface ÷ the sender's time",
-            r.case_seconds, r.batch
+            "  {:.1} s per measurement, {}; sender-side = crossed the far interface ÷ the sender's time",
+            r.case_seconds,
+            r.batch_description()
         );
         print!("{}", wire_table(&r.rows, &r.goals));
         for s in &r.skipped {

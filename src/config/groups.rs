@@ -27,6 +27,8 @@ fn check_duration(field: &'static str, d: Option<Duration>) -> Result<(), Config
 pub(crate) struct StreamOptions {
     pub(crate) payload: usize,
     pub(crate) batch: usize,
+    /// Whether `batch` was set; if not, `build` replaces it with [`super::default_batch`].
+    pub(crate) batch_set: bool,
     pub(crate) slots: u32,
     pub(crate) stream_id: u32,
     pub(crate) start_seq: u64,
@@ -38,6 +40,7 @@ impl Default for StreamOptions {
         StreamOptions {
             payload: 1472,
             batch: DEFAULT_BATCH,
+            batch_set: false,
             slots: DEFAULT_SLOTS,
             stream_id: 0,
             start_seq: 0,

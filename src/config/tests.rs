@@ -7,9 +7,40 @@ fn dest() -> SocketAddr {
 #[test]
 fn defaults_are_valid() {
     let c = SenderConfig::builder(dest()).build().unwrap();
-    assert_eq!(c.batch(), 64);
+    // GSO is on by default: two whole super-packets of 44, not 44 + 20.
+    assert_eq!(c.batch(), 88);
     assert_eq!(c.payload(), 1472);
     assert_eq!(c.backend(), BackendChoice::Auto);
+    let c = SenderConfig::builder(dest()).gso(false).build().unwrap();
+    assert_eq!(c.batch(), 64);
+}
+
+#[test]
+fn the_default_batch_with_gso_is_whole_super_packets_where_it_fits() {
+    assert_eq!(default_batch(1472, false, 4096, None), 64);
+    assert_eq!(default_batch(1472, true, 4096, None), 88);
+    assert_eq!(default_batch(1500, true, 4096, None), 86);
+    assert_eq!(default_batch(9000, true, 4096, None), 70);
+    assert_eq!(default_batch(64, true, 4096, None), 64);
+    assert_eq!(default_batch(65_507, true, 4096, None), 64);
+    // Where the slab or the packet window cannot hold it, the plain default stands (and is
+    // checked as before).
+    assert_eq!(default_batch(1472, true, 80, None), 64);
+    assert_eq!(default_batch(1472, true, 4096, Some(87)), 64);
+    assert_eq!(default_batch(1472, true, 4096, Some(88)), 88);
+    let b = || SenderConfig::builder(dest()).payload(1472);
+    assert_eq!(b().slots(80).build().unwrap().batch(), 64);
+    assert_eq!(b().slots(88).build().unwrap().batch(), 88);
+    // A batch that was set is kept as set.
+    assert_eq!(b().batch(64).build().unwrap().batch(), 64);
+    assert_eq!(b().batch(100).build().unwrap().batch(), 100);
+    assert_eq!(
+        b().slots(32).build().unwrap_err(),
+        ConfigError::SlabSmallerThanBatch {
+            slots: 32,
+            batch: 64
+        }
+    );
 }
 
 #[test]

@@ -317,6 +317,12 @@ pub const GSO_MAX_SEGMENTS: usize = 64;
 /// Largest UDP payload of one GSO super-packet.
 pub const GSO_MAX_BYTES: usize = 65_507;
 
+/// Most segments one GSO super-packet of `payload`-byte datagrams may carry: 64, fewer where 64
+/// would pass 65,507 bytes (44 at 1472 B), at least 1.
+pub fn gso_segments_max(payload: usize) -> usize {
+    GSO_MAX_SEGMENTS.min(GSO_MAX_BYTES / payload.max(1)).max(1)
+}
+
 /// Length of the run of packets at the start of `pkts` that can go out as one GSO super-packet:
 /// all the same size except the last, which may be shorter; at most 64 segments and 65,507 bytes.
 pub fn gso_run_len(pkts: &[TxDesc]) -> usize {
@@ -325,7 +331,7 @@ pub fn gso_run_len(pkts: &[TxDesc]) -> usize {
     if seg == 0 {
         return 1;
     }
-    let max = GSO_MAX_SEGMENTS.min(GSO_MAX_BYTES / seg).max(1);
+    let max = gso_segments_max(seg);
     let mut n = 1;
     while n < pkts.len() && n < max {
         let len = pkts[n].len as usize;
@@ -374,6 +380,11 @@ mod tests {
         assert_eq!(gso_run_len(&d(&[1472; 100])), 44);
         assert_eq!(gso_run_len(&d(&[64; 100])), 64);
         assert_eq!(gso_run_len(&d(&[65_507, 65_507])), 1);
+        assert_eq!(gso_segments_max(1472), 44);
+        assert_eq!(gso_segments_max(1500), 43);
+        assert_eq!(gso_segments_max(64), 64);
+        assert_eq!(gso_segments_max(65_507), 1);
+        assert_eq!(gso_segments_max(0), 64);
     }
 
     #[cfg(ringshot_uring)]

@@ -89,8 +89,11 @@ fn cell(v: Option<f64>, prec: usize) -> String {
 /// The wire suite as markdown: the rows, the goals and the skipped peers.
 pub fn wire_markdown(r: &WireReport) -> String {
     let mut s = format!(
-        "## wire\n\n{}\n\n{:.1} s per measurement, batch {}; {}.\n\n",
-        r.topology, r.case_seconds, r.batch, r.placement
+        "## wire\n\n{}\n\n{:.1} s per measurement, {}; {}.\n\n",
+        r.topology,
+        r.case_seconds,
+        r.batch_description(),
+        r.placement
     );
     s += "| sender | backend | GSO | bytes | mode | pps | Gbit/s | lost % | CPU ns/pkt | × raw loop |\n";
     s += "|---|---|---|---:|---|---:|---:|---:|---:|---:|\n";

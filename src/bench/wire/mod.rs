@@ -93,6 +93,8 @@ pub struct WireRow {
     pub gso: bool,
     pub payload: usize,
     pub mode: Mode,
+    /// Packets per submit (ringshot) or per round of the raw loop; `None` for the peers.
+    pub batch: Option<usize>,
     /// What the sender says it sent.
     pub sent: u64,
     /// Packets that crossed the far interface.
@@ -126,8 +128,9 @@ pub struct WireOptions {
     pub case_secs: Duration,
     pub payloads: Vec<usize>,
     pub backends: Vec<BackendChoice>,
-    /// Batch of the engine and of the raw loops.
-    pub batch: usize,
+    /// Batch of the engine and of the raw loops; `None`: the engine's default (64, or with GSO
+    /// whole super-packets: 88 at 1472 B), and each raw loop the batch of its ringshot case.
+    pub batch: Option<usize>,
     pub end_to_end: bool,
     pub raw_loops: bool,
     /// Rounds of ringshot beside its raw loop behind each "× raw" ratio (see `ratio.rs`).
@@ -147,7 +150,7 @@ impl Default for WireOptions {
                 BackendChoice::Mmsg,
                 BackendChoice::Uring,
             ],
-            batch: crate::config::DEFAULT_BATCH,
+            batch: None,
             end_to_end: true,
             raw_loops: true,
             ratio_rounds: 5,
@@ -174,7 +177,8 @@ pub struct BackendRounds {
 #[derive(Debug, Clone, Serialize)]
 pub struct WireReport {
     pub case_seconds: f64,
-    pub batch: usize,
+    /// The batch every case was given, or `None` for the engine's default (each row's `batch`).
+    pub batch: Option<usize>,
     pub placement: String,
     pub topology: String,
     pub rows: Vec<WireRow>,
@@ -186,6 +190,40 @@ pub struct WireReport {
     pub profiles: Vec<String>,
     /// Per profiled case: its flame graph's name and what the TX thread's samples say.
     pub profile_summaries: Vec<(String, super::profile::ProfileSummary)>,
+}
+
+impl WireReport {
+    /// The batches the cases ran with, in words: "batch 64", or for the engine's default the
+    /// per-datagram batch and each payload's GSO batch (from the ringshot rows).
+    pub fn batch_description(&self) -> String {
+        if let Some(b) = self.batch {
+            return format!("batch {b}");
+        }
+        let mut plain = std::collections::BTreeSet::new();
+        let mut gso = std::collections::BTreeMap::new();
+        for r in self.rows.iter().filter(|r| r.sender == "ringshot") {
+            match (r.gso, r.batch) {
+                (false, Some(b)) => {
+                    plain.insert(b);
+                }
+                (true, Some(b)) => {
+                    gso.insert(r.payload, b);
+                }
+                _ => {}
+            }
+        }
+        let list = |v: Vec<String>| v.join(", ");
+        let plain = list(plain.iter().map(|b| b.to_string()).collect());
+        let gso = list(gso.iter().map(|(p, b)| format!("{b} at {p} B")).collect());
+        match (plain.is_empty(), gso.is_empty()) {
+            (false, false) => {
+                format!("batch {plain} per datagram, with GSO whole super-packets ({gso})")
+            }
+            (false, true) => format!("batch {plain}"),
+            (true, false) => format!("with GSO whole super-packets ({gso})"),
+            (true, true) => "the engine's default batch".into(),
+        }
+    }
 }
 
 /// The raw loop that matches a ringshot backend with or without GSO.
@@ -462,8 +500,10 @@ fn sender_config(
         .backend(backend)
         .gso(gso)
         .payload(payload)
-        .batch(o.batch)
         .timeline(super::SERIES_PERIOD);
+    if let Some(n) = o.batch {
+        b = b.batch(n);
+    }
     if let Some(c) = place.tx_core {
         b = b.tx_core(c);
     }
@@ -506,6 +546,7 @@ fn ringshot_sender_side(
     stop: &AtomicBool,
 ) -> Result<WireRow, WireError> {
     let cfg = sender_config(o, case, dest, place)?;
+    let batch = cfg.batch();
     let before = wire.far_rx_packets()?;
     let rep = run_sender(wire, cfg, o, stop, false)?;
     std::thread::sleep(Duration::from_millis(100));
@@ -517,6 +558,7 @@ fn ringshot_sender_side(
         gso: case.1,
         payload: case.2,
         mode: Mode::SenderSide,
+        batch: Some(batch),
         sent: rep.packets,
         crossed,
         delivered: None,
@@ -551,6 +593,7 @@ fn ringshot_end_to_end(
         .in_far(move || crate::recv::Receiver::spawn(rcfg))?
         .map_err(BenchError::Receiver)?;
     let cfg = sender_config(o, case, rx.local_addr(), place)?;
+    let batch = cfg.batch();
     let before = wire.far_rx_packets()?;
     let rep = run_sender(wire, cfg, o, stop, true);
     let got = super::drain_and_stop(rx, Duration::from_millis(150))?;
@@ -563,6 +606,7 @@ fn ringshot_end_to_end(
         gso: case.1,
         payload: case.2,
         mode: Mode::EndToEnd,
+        batch: Some(batch),
         sent: rep.packets,
         crossed,
         delivered: Some(delivered),
@@ -607,6 +651,15 @@ fn raw_rows(
     Ok(())
 }
 
+/// A raw loop's batch: the one given, or the engine's default for its ringshot case (with GSO,
+/// whole super-packets), so that ringshot and its raw loop always batch alike.
+fn raw_batch(o: &WireOptions, sys: RawSyscall, payload: usize) -> usize {
+    let gso = sys == RawSyscall::GsoSendmsg;
+    o.batch.unwrap_or_else(|| {
+        crate::config::default_batch(payload, gso, crate::config::DEFAULT_SLOTS, None)
+    })
+}
+
 fn raw_row(
     wire: &Wire,
     o: &WireOptions,
@@ -616,7 +669,8 @@ fn raw_row(
     place: &Placement,
 ) -> Result<WireRow, WireError> {
     let before = wire.far_rx_packets()?;
-    let (secs, batch, core) = (o.case_secs, o.batch, place.tx_core);
+    let batch = raw_batch(o, sys, payload);
+    let (secs, core) = (o.case_secs, place.tx_core);
     let r = wire
         .in_near(move || {
             if let Some(c) = core {
@@ -636,6 +690,7 @@ fn raw_row(
         gso: sys == RawSyscall::GsoSendmsg,
         payload,
         mode: Mode::SenderSide,
+        batch: Some(batch),
         sent: r.datagrams,
         crossed,
         delivered: None,

@@ -82,6 +82,7 @@ fn row(peer: &str, payload: usize, mode: Mode, sent: u64, crossed: u64, secs: f6
         gso: false,
         payload,
         mode,
+        batch: None,
         sent,
         crossed,
         delivered: None,
