@@ -145,7 +145,7 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
     let ring: Vec<_> = r.rows.iter().filter(|x| x.sender == "ringshot").collect();
     let raw: Vec<_> = r.rows.iter().filter(|x| x.sender == "raw").collect();
     assert_eq!(ring.len(), 8, "{:?}", r.rows);
-    assert_eq!(raw.len(), 4, "{:?}", r.rows);
+    assert_eq!(raw.len(), 6, "{:?}", r.rows);
     for x in &r.rows {
         assert!(x.sent > 0 && x.crossed > 0, "{x:?}");
         // Nothing but the stream crosses the wire (no IPv6, a permanent neighbour entry), bar
@@ -218,7 +218,7 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
     for f in REPORT_FIELDS {
         assert!(json.get(f).is_some(), "report.json lacks {f}");
     }
-    assert_eq!(json["wire"]["rows"].as_array().unwrap().len(), 12);
+    assert_eq!(json["wire"]["rows"].as_array().unwrap().len(), 14);
     assert_eq!(
         json["wire"]["backend_rounds"][0]["rounds"]
             .as_array()

@@ -7,7 +7,7 @@
 
 use std::io;
 use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// The syscall a raw loop repeats.
@@ -22,10 +22,35 @@ pub enum RawSyscall {
     /// backend's op).
     UringSendmsg,
     /// `batch` datagrams as UDP_SEGMENT super-packets, one `sendmsg` each: as many as one may
-    /// carry, then the rest, as they go from the engine (the GSO path of every backend). At
+    /// carry, then the rest, as they go from the engine (the `send` backend with GSO). At
     /// 1472 B the engine's default GSO batch of 88 goes as 44 + 44; a batch of 64 would go as
     /// 44 + 20.
     GsoSendmsg,
+    /// The same super-packets in one `sendmmsg` (the `mmsg` backend with GSO).
+    GsoSendmmsg,
+    /// The same super-packets as one IORING_OP_SENDMSG entry each, all in one
+    /// `io_uring_enter`, waiting for all (the `uring` backend with GSO).
+    UringGsoSendmsg,
+}
+
+impl RawSyscall {
+    /// Every raw loop, in the order the benchmarks list them.
+    pub const ALL: [RawSyscall; 6] = [
+        RawSyscall::Sendmsg,
+        RawSyscall::Sendmmsg,
+        RawSyscall::UringSendmsg,
+        RawSyscall::GsoSendmsg,
+        RawSyscall::GsoSendmmsg,
+        RawSyscall::UringGsoSendmsg,
+    ];
+
+    /// Whether the loop sends UDP_SEGMENT super-packets.
+    pub fn gso(self) -> bool {
+        matches!(
+            self,
+            RawSyscall::GsoSendmsg | RawSyscall::GsoSendmmsg | RawSyscall::UringGsoSendmsg
+        )
+    }
 }
 
 /// What a raw loop did.
@@ -66,11 +91,28 @@ pub fn raw_send_loop(
     duration: Duration,
 ) -> io::Result<RawResult> {
     let batch = batch.clamp(1, 1024);
+    let per_datagram = || vec![1; batch];
+    let plan = || gso_batch_plan(payload, batch);
+    let fd = sock.as_raw_fd();
     match kind {
-        RawSyscall::Sendmsg => sendmsg_loop(sock, payload, 1, false, duration),
-        RawSyscall::GsoSendmsg => sendmsg_loop(sock, payload, batch, true, duration),
-        RawSyscall::Sendmmsg => sendmmsg_loop(sock, payload, batch, duration),
-        RawSyscall::UringSendmsg => uring_loop(sock, payload, batch, duration),
+        RawSyscall::Sendmsg => sendmsg_loop(fd, &Messages::new(payload, vec![1], false)?, duration),
+        RawSyscall::GsoSendmsg => {
+            sendmsg_loop(fd, &Messages::new(payload, plan(), true)?, duration)
+        }
+        RawSyscall::Sendmmsg => {
+            sendmmsg_loop(fd, Messages::new(payload, per_datagram(), false)?, duration)
+        }
+        RawSyscall::GsoSendmmsg => {
+            sendmmsg_loop(fd, Messages::new(payload, plan(), true)?, duration)
+        }
+        RawSyscall::UringSendmsg => uring_loop(
+            fd,
+            &Messages::new(payload, per_datagram(), false)?,
+            duration,
+        ),
+        RawSyscall::UringGsoSendmsg => {
+            uring_loop(fd, &Messages::new(payload, plan(), true)?, duration)
+        }
     }
 }
 
@@ -88,7 +130,7 @@ fn msghdr(iov: &mut libc::iovec, control: Option<&mut [u8]>) -> libc::msghdr {
 }
 
 /// Fills `buf` with one UDP_SEGMENT cmsg of `size` and returns its length.
-fn gso_cmsg(buf: &mut [u8; 64], size: u16) -> usize {
+fn gso_cmsg(buf: &mut [u8], size: u16) -> usize {
     // SAFETY: CMSG_SPACE is a pure size computation.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as usize;
     assert!(space <= buf.len(), "cmsg space");
@@ -109,48 +151,59 @@ fn gso_cmsg(buf: &mut [u8; 64], size: u16) -> usize {
     space
 }
 
-/// `sendmsg` in a loop: one datagram per call, or with `gso` each batch of `batch` datagrams as
-/// the super-packets of [`gso_batch_plan`].
-fn sendmsg_loop(
-    sock: &UdpSocket,
-    payload: usize,
-    batch: usize,
-    gso: bool,
-    duration: Duration,
-) -> io::Result<RawResult> {
-    let plan = if gso {
-        gso_batch_plan(payload, batch)
-    } else {
-        vec![1]
-    };
-    let mut data = vec![0x5au8; payload * plan[0]];
-    let mut cbuf = [0u8; 64];
-    let control = if gso {
-        let size = u16::try_from(payload)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "payload over 65535"))?;
-        Some(gso_cmsg(&mut cbuf, size))
-    } else {
-        None
-    };
-    // One header per super-packet size of the plan, built before the clock starts.
-    let mut iovs: Vec<libc::iovec> = plan
-        .iter()
-        .map(|&segs| libc::iovec {
-            iov_base: data.as_mut_ptr().cast(),
-            iov_len: payload * segs,
+/// The messages one round of a raw loop sends, built before the clock starts: message `i`
+/// carries `datagrams[i]` datagrams of `payload` bytes (as one UDP_SEGMENT super-packet with
+/// `gso`), all from the same buffer, as the raw loops send the same bytes again.
+struct Messages {
+    datagrams: Vec<usize>,
+    hdrs: Vec<libc::msghdr>,
+    // What the headers point at: heap memory, which stays where it is when `Messages` moves.
+    _data: Vec<u8>,
+    _iovs: Vec<libc::iovec>,
+    _cmsg: Vec<u8>,
+}
+
+impl Messages {
+    fn new(payload: usize, datagrams: Vec<usize>, gso: bool) -> io::Result<Messages> {
+        let most = datagrams.iter().copied().max().unwrap_or(1);
+        let mut data = vec![0x5au8; payload * most];
+        let mut cmsg = vec![0u8; 64];
+        let control = if gso {
+            let size = u16::try_from(payload)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "payload over 65535"))?;
+            Some(gso_cmsg(&mut cmsg, size))
+        } else {
+            None
+        };
+        let mut iovs: Vec<libc::iovec> = datagrams
+            .iter()
+            .map(|&n| libc::iovec {
+                iov_base: data.as_mut_ptr().cast(),
+                iov_len: payload * n,
+            })
+            .collect();
+        let hdrs = iovs
+            .iter_mut()
+            .map(|iov| msghdr(iov, control.map(|n| &mut cmsg[..n])))
+            .collect();
+        Ok(Messages {
+            datagrams,
+            hdrs,
+            _data: data,
+            _iovs: iovs,
+            _cmsg: cmsg,
         })
-        .collect();
-    let hs: Vec<libc::msghdr> = iovs
-        .iter_mut()
-        .map(|iov| msghdr(iov, control.map(|n| &mut cbuf[..n])))
-        .collect();
-    let fd = sock.as_raw_fd();
+    }
+}
+
+/// One `sendmsg` per message.
+fn sendmsg_loop(fd: RawFd, m: &Messages, duration: Duration) -> io::Result<RawResult> {
     timed(duration, |r| {
-        for (h, &segs) in hs.iter().zip(&plan) {
-            // SAFETY: `h` points at its iovec, `data` and `cbuf`, all alive and unmoved for the
-            // loop (the kernel only reads the control buffer).
-            let n = unsafe { libc::sendmsg(fd, h, 0) };
-            r.count(n >= 0, segs as u64);
+        for (h, &n) in m.hdrs.iter().zip(&m.datagrams) {
+            // SAFETY: `h` points at its iovec, the data and the control buffer, which `m` owns
+            // for the whole loop (the kernel only reads them).
+            let sent = unsafe { libc::sendmsg(fd, h, 0) };
+            r.count(sent >= 0, n as u64);
         }
         Ok(())
     })
@@ -182,70 +235,55 @@ fn timed(
     Ok(r)
 }
 
-/// `batch` iovecs all pointing at `data` (the raw loops send the same bytes again).
-fn same_buffer_iovecs(data: &mut [u8], batch: usize) -> Vec<libc::iovec> {
-    (0..batch)
-        .map(|_| libc::iovec {
-            iov_base: data.as_mut_ptr().cast(),
-            iov_len: data.len(),
-        })
-        .collect()
-}
-
-fn sendmmsg_loop(
-    sock: &UdpSocket,
-    payload: usize,
-    batch: usize,
-    duration: Duration,
-) -> io::Result<RawResult> {
-    let mut data = vec![0x5au8; payload];
-    let mut iovs = same_buffer_iovecs(&mut data, batch);
-    let mut msgs: Vec<libc::mmsghdr> = iovs
-        .iter_mut()
-        .map(|iov| libc::mmsghdr {
-            msg_hdr: msghdr(iov, None),
+/// One `sendmmsg` of all the messages per round.
+fn sendmmsg_loop(fd: RawFd, m: Messages, duration: Duration) -> io::Result<RawResult> {
+    let mut msgs: Vec<libc::mmsghdr> = m
+        .hdrs
+        .iter()
+        .map(|&msg_hdr| libc::mmsghdr {
+            msg_hdr,
             msg_len: 0,
         })
         .collect();
-    let fd = sock.as_raw_fd();
     timed(duration, |r| {
-        // SAFETY: `msgs` holds `batch` headers pointing at `iovs` and `data`, alive for the loop.
-        let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), batch as u32, 0) };
-        r.count(n >= 0, n.max(0) as u64);
+        // SAFETY: each header points at memory `m` owns for the whole loop; the kernel writes
+        // only `msg_len` of `msgs`.
+        let k = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), msgs.len() as u32, 0) };
+        r.calls += 1;
+        if k < 0 {
+            r.errors += 1;
+        } else {
+            r.datagrams += m.datagrams[..k as usize].iter().sum::<usize>() as u64;
+        }
         Ok(())
     })
 }
 
-fn uring_loop(
-    sock: &UdpSocket,
-    payload: usize,
-    batch: usize,
-    duration: Duration,
-) -> io::Result<RawResult> {
+/// One IORING_OP_SENDMSG entry per message (unlinked), all in one `io_uring_enter` that waits
+/// for every completion.
+fn uring_loop(fd: RawFd, m: &Messages, duration: Duration) -> io::Result<RawResult> {
     use io_uring::{opcode, types, IoUring};
-    let mut ring = IoUring::new((batch as u32).next_power_of_two().max(8))?;
-    let mut data = vec![0x5au8; payload];
-    let mut iovs = same_buffer_iovecs(&mut data, batch);
-    let hdrs: Vec<libc::msghdr> = iovs.iter_mut().map(|iov| msghdr(iov, None)).collect();
-    let fd = types::Fd(sock.as_raw_fd());
+    let n = m.hdrs.len();
+    let mut ring = IoUring::new((n as u32).next_power_of_two().max(8))?;
+    let fd = types::Fd(fd);
     timed(duration, |r| {
         {
             let mut sq = ring.submission();
-            for h in &hdrs {
-                let e = opcode::SendMsg::new(fd, h).build();
-                // SAFETY: the entry points at `hdrs`, `iovs` and `data`, which outlive the loop,
-                // and every entry is completed (waited for below) before the next round reuses it.
+            for (i, h) in m.hdrs.iter().enumerate() {
+                let e = opcode::SendMsg::new(fd, h).build().user_data(i as u64);
+                // SAFETY: the entry points at memory `m` owns for the whole loop, and every
+                // entry is completed (waited for below) before the next round reuses it.
                 unsafe { sq.push(&e) }.map_err(|_| io::Error::other("submission queue full"))?;
             }
         }
-        ring.submit_and_wait(batch)?;
+        ring.submit_and_wait(n)?;
         r.calls += 1;
         for cqe in ring.completion() {
-            // Per completion: an error or one datagram (the call itself is counted above).
+            // Per completion: an error or its message's datagrams (the call is counted above).
             if cqe.result() < 0 {
                 r.errors += 1;
             } else {
-                r.datagrams += 1;
+                r.datagrams += m.datagrams[cqe.user_data() as usize] as u64;
             }
         }
         Ok(())
@@ -274,12 +312,7 @@ mod tests {
         rx.set_nonblocking(true).unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         tx.connect(rx.local_addr().unwrap()).unwrap();
-        for kind in [
-            RawSyscall::Sendmsg,
-            RawSyscall::Sendmmsg,
-            RawSyscall::UringSendmsg,
-            RawSyscall::GsoSendmsg,
-        ] {
+        for kind in RawSyscall::ALL {
             let r = raw_send_loop(kind, &tx, 200, 8, Duration::from_millis(20)).unwrap();
             assert!(r.datagrams > 0 && r.calls > 0, "{kind:?}: {r:?}");
             let mut buf = [0u8; 2048];

@@ -229,10 +229,12 @@ impl WireReport {
 /// The raw loop that matches a ringshot backend with or without GSO.
 pub fn raw_syscall_for(backend: &str, gso: bool) -> Option<RawSyscall> {
     match (backend, gso) {
-        (_, true) => Some(RawSyscall::GsoSendmsg),
         ("send", false) => Some(RawSyscall::Sendmsg),
         ("mmsg", false) => Some(RawSyscall::Sendmmsg),
         ("uring", false) => Some(RawSyscall::UringSendmsg),
+        ("send", true) => Some(RawSyscall::GsoSendmsg),
+        ("mmsg", true) => Some(RawSyscall::GsoSendmmsg),
+        ("uring", true) => Some(RawSyscall::UringGsoSendmsg),
         _ => None,
     }
 }
@@ -272,6 +274,8 @@ pub fn raw_name(sys: RawSyscall) -> &'static str {
         RawSyscall::Sendmmsg => "sendmmsg",
         RawSyscall::UringSendmsg => "uring-sendmsg",
         RawSyscall::GsoSendmsg => "gso-sendmsg",
+        RawSyscall::GsoSendmmsg => "gso-sendmmsg",
+        RawSyscall::UringGsoSendmsg => "uring-gso-sendmsg",
     }
 }
 
@@ -280,7 +284,11 @@ pub fn planned_steps(o: &WireOptions) -> u64 {
     // With raw loops, each sender-side case is followed by its rounds beside the raw loop.
     let per_case = 1 + usize::from(o.end_to_end) + if o.raw_loops { o.ratio_rounds } else { 0 };
     let per_payload = o.backends.len() * 2 * per_case
-        + if o.raw_loops { 4 } else { 0 }
+        + if o.raw_loops {
+            RawSyscall::ALL.len()
+        } else {
+            0
+        }
         + if uring_beside_mmsg(o) {
             o.ratio_rounds
         } else {
@@ -635,12 +643,7 @@ fn raw_rows(
     rows: &mut Vec<WireRow>,
     skipped: &mut Vec<String>,
 ) -> Result<(), WireError> {
-    for sys in [
-        RawSyscall::Sendmsg,
-        RawSyscall::Sendmmsg,
-        RawSyscall::UringSendmsg,
-        RawSyscall::GsoSendmsg,
-    ] {
+    for sys in RawSyscall::ALL {
         check(stop)?;
         progress(&format!("raw {} loop {payload} B", raw_name(sys)));
         match raw_row(wire, o, sys, payload, drop_dest, place) {
@@ -654,7 +657,7 @@ fn raw_rows(
 /// A raw loop's batch: the one given, or the engine's default for its ringshot case (with GSO,
 /// whole super-packets), so that ringshot and its raw loop always batch alike.
 fn raw_batch(o: &WireOptions, sys: RawSyscall, payload: usize) -> usize {
-    let gso = sys == RawSyscall::GsoSendmsg;
+    let gso = sys.gso();
     o.batch.unwrap_or_else(|| {
         crate::config::default_batch(payload, gso, crate::config::DEFAULT_SLOTS, None)
     })
@@ -687,7 +690,7 @@ fn raw_row(
     Ok(WireRow {
         sender: "raw".into(),
         backend: raw_name(sys).into(),
-        gso: sys == RawSyscall::GsoSendmsg,
+        gso: sys.gso(),
         payload,
         mode: Mode::SenderSide,
         batch: Some(batch),
