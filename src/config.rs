@@ -283,8 +283,7 @@ impl SenderConfigBuilder {
     /// Packets per submit (1..=1024). Unset: [`default_batch`] (64, or with GSO whole
     /// super-packets).
     pub fn batch(mut self, n: usize) -> Self {
-        self.stream.batch = n;
-        self.stream.batch_set = true;
+        self.stream.batch = Some(n);
         self
     }
     /// Packet buffers in the slab (at least one batch).
@@ -433,14 +432,15 @@ impl SenderConfigBuilder {
 
     /// Validates every group of options and returns the configuration.
     pub fn build(mut self) -> Result<SenderConfig, ConfigError> {
-        if !self.stream.batch_set {
+        if self.stream.batch.is_none() {
             let s = &self.stream;
-            self.stream.batch = default_batch(
+            let batch = default_batch(
                 s.payload,
                 self.socket.gso,
                 s.slots,
                 self.flow.window_packets,
             );
+            self.stream.batch = Some(batch);
         }
         self.stream.validate()?;
         self.socket.validate()?;
@@ -475,7 +475,7 @@ impl SenderConfigBuilder {
             backend: socket.backend,
             gso: socket.gso,
             payload: stream.payload,
-            batch: stream.batch,
+            batch: stream.batch(),
             slots: stream.slots,
             tx_core: thread.tx_core,
             sched_fifo: thread.sched_fifo,

@@ -26,9 +26,8 @@ fn check_duration(field: &'static str, d: Option<Duration>) -> Result<(), Config
 #[derive(Debug, Clone)]
 pub(crate) struct StreamOptions {
     pub(crate) payload: usize,
-    pub(crate) batch: usize,
-    /// Whether `batch` was set; if not, `build` replaces it with [`super::default_batch`].
-    pub(crate) batch_set: bool,
+    /// `None` until set; `build` fills in [`super::default_batch`] for a stream that sets none.
+    pub(crate) batch: Option<usize>,
     pub(crate) slots: u32,
     pub(crate) stream_id: u32,
     pub(crate) start_seq: u64,
@@ -39,8 +38,7 @@ impl Default for StreamOptions {
     fn default() -> Self {
         StreamOptions {
             payload: 1472,
-            batch: DEFAULT_BATCH,
-            batch_set: false,
+            batch: None,
             slots: DEFAULT_SLOTS,
             stream_id: 0,
             start_seq: 0,
@@ -50,13 +48,19 @@ impl Default for StreamOptions {
 }
 
 impl StreamOptions {
+    /// The batch: as set, or once `build` has filled it in, the default it chose.
+    pub(crate) fn batch(&self) -> usize {
+        self.batch.unwrap_or(DEFAULT_BATCH)
+    }
+
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        if self.batch == 0 {
+        let batch = self.batch();
+        if batch == 0 {
             return Err(ConfigError::ZeroBatch);
         }
-        if self.batch > MAX_BATCH {
+        if batch > MAX_BATCH {
             return Err(ConfigError::BatchTooLarge {
-                batch: self.batch,
+                batch,
                 max: MAX_BATCH,
             });
         }
@@ -97,10 +101,10 @@ impl StreamOptions {
             });
         }
         // u32 → usize widens on every supported target.
-        if (self.slots as usize) < self.batch {
+        if (self.slots as usize) < batch {
             return Err(ConfigError::SlabSmallerThanBatch {
                 slots: self.slots,
-                batch: self.batch,
+                batch,
             });
         }
         if self.slots > MAX_SLOTS {
@@ -291,10 +295,10 @@ impl FlowOptions {
 
     fn validate_window(&self, stream: &StreamOptions, prefill: u64) -> Result<(), ConfigError> {
         if let Some(window) = self.window_packets {
-            if window < stream.batch as u64 {
+            if window < stream.batch() as u64 {
                 return Err(ConfigError::WindowSmallerThanBatch {
                     window,
-                    batch: stream.batch,
+                    batch: stream.batch(),
                 });
             }
             if prefill > window {
