@@ -124,6 +124,22 @@ fn a_stop_request_ends_the_suite_and_removes_the_wire() {
     );
 }
 
+/// `rounds` are `n` measured pairs and `ratio` the median of their first ÷ second (`n` odd);
+/// returns the sorted per-round ratios.
+fn assert_median_of_rounds(
+    rounds: &[[f64; 2]],
+    ratio: Option<f64>,
+    n: usize,
+    ctx: &str,
+) -> Vec<f64> {
+    assert_eq!(rounds.len(), n, "{ctx}");
+    assert!(rounds.iter().all(|[a, b]| *a > 0.0 && *b > 0.0), "{ctx}");
+    let mut r: Vec<f64> = rounds.iter().map(|[a, b]| a / b).collect();
+    r.sort_by(f64::total_cmp);
+    assert!((ratio.unwrap() - r[r.len() / 2]).abs() < 1e-9, "{ctx}");
+    r
+}
+
 #[test]
 fn a_tiny_wire_run_fills_every_row_and_its_report() {
     if skip() {
@@ -166,16 +182,11 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
     // Each sender-side row's ratio is the median of its rounds beside the raw loop of its
     // syscall (ringshot ÷ raw per round), from the measured numbers.
     for x in ring.iter().filter(|x| x.mode == Mode::SenderSide) {
-        assert_eq!(x.raw_rounds.len(), o.ratio_rounds, "{x:?}");
-        assert!(
-            x.raw_rounds.iter().all(|[a, b]| *a > 0.0 && *b > 0.0),
-            "{x:?}"
-        );
-        let mut r: Vec<f64> = x.raw_rounds.iter().map(|[a, b]| a / b).collect();
-        r.sort_by(f64::total_cmp);
-        assert!(
-            (x.raw_ratio.unwrap() - r[r.len() / 2]).abs() < 1e-9,
-            "{x:?}"
+        assert_median_of_rounds(
+            &x.raw_rounds,
+            x.raw_ratio,
+            o.ratio_rounds,
+            &format!("{x:?}"),
         );
     }
     // uring beside mmsg per datagram: its own rounds, and the goal reads their median.
@@ -185,16 +196,11 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
         (pair.payload, &pair.backends),
         (1472, &["uring".to_string(), "mmsg".to_string()])
     );
-    assert_eq!(pair.rounds.len(), o.ratio_rounds, "{pair:?}");
-    assert!(
-        pair.rounds.iter().all(|[a, b]| *a > 0.0 && *b > 0.0),
-        "{pair:?}"
-    );
-    let mut q: Vec<f64> = pair.rounds.iter().map(|[a, b]| a / b).collect();
-    q.sort_by(f64::total_cmp);
-    assert!(
-        (pair.ratio.unwrap() - q[q.len() / 2]).abs() < 1e-9,
-        "{pair:?}"
+    let q = assert_median_of_rounds(
+        &pair.rounds,
+        pair.ratio,
+        o.ratio_rounds,
+        &format!("{pair:?}"),
     );
     let g = r
         .goals

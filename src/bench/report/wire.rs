@@ -129,11 +129,7 @@ pub fn wire_markdown(r: &WireReport) -> String {
                 Some(false) => "**missed**",
                 None => "not measured",
             },
-            if g.within_noise() {
-                " (target within the rounds' range)"
-            } else {
-                ""
-            }
+            g.noise_note()
         );
     }
     for p in &r.backend_rounds {

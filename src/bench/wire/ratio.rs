@@ -18,13 +18,17 @@ use crate::BackendChoice;
 /// How long each side of a round runs (at most the case's own time).
 pub const ROUND_SECS: Duration = Duration::from_secs(1);
 
+/// Each round's first ÷ second (rounds whose second rate is 0 are left out).
+pub(super) fn round_ratios(rounds: &[[f64; 2]]) -> impl Iterator<Item = f64> + '_ {
+    rounds
+        .iter()
+        .filter(|[_, second]| *second > 0.0)
+        .map(|[first, second]| first / second)
+}
+
 /// The median of the rounds' first ÷ second (rounds whose second rate is 0 are left out).
 pub fn median_ratio(rounds: &[[f64; 2]]) -> Option<f64> {
-    let mut r: Vec<f64> = rounds
-        .iter()
-        .filter(|[_, raw]| *raw > 0.0)
-        .map(|[ring, raw]| ring / raw)
-        .collect();
+    let mut r: Vec<f64> = round_ratios(rounds).collect();
     if r.is_empty() {
         return None;
     }

@@ -24,18 +24,23 @@ impl WireGoal {
         self.rounds_range
             .is_some_and(|[lo, hi]| lo <= self.target && self.target <= hi)
     }
+
+    /// What the result column adds when the verdict is inside the run's own noise.
+    pub fn noise_note(&self) -> &'static str {
+        if self.within_noise() {
+            " (target within the rounds' range)"
+        } else {
+            ""
+        }
+    }
 }
 
 /// The lowest and highest of the rounds' first ÷ second (rounds with a zero second left out).
 fn range(rounds: &[[f64; 2]]) -> Option<[f64; 2]> {
-    rounds
-        .iter()
-        .filter(|[_, b]| *b > 0.0)
-        .map(|[a, b]| a / b)
-        .fold(None, |r, x| match r {
-            None => Some([x, x]),
-            Some([lo, hi]) => Some([lo.min(x), hi.max(x)]),
-        })
+    super::ratio::round_ratios(rounds).fold(None, |r, x| match r {
+        None => Some([x, x]),
+        Some([lo, hi]) => Some([lo.min(x), hi.max(x)]),
+    })
 }
 
 fn side(rows: &[WireRow], payload: usize) -> impl Iterator<Item = &WireRow> {
@@ -182,11 +187,7 @@ pub fn wire_table(rows: &[WireRow], goals: &[WireGoal]) -> String {
                 Some(false) => "MISSED",
                 None => "not measured",
             },
-            if g.within_noise() {
-                " (target within the rounds' range)"
-            } else {
-                ""
-            }
+            g.noise_note()
         );
     }
     s
