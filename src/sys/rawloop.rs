@@ -91,28 +91,18 @@ pub fn raw_send_loop(
     duration: Duration,
 ) -> io::Result<RawResult> {
     let batch = batch.clamp(1, 1024);
-    let per_datagram = || vec![1; batch];
-    let plan = || gso_batch_plan(payload, batch);
+    // Datagrams per message: with GSO the batch's super-packets, as the engine sends them.
+    let datagrams = match kind {
+        _ if kind.gso() => gso_batch_plan(payload, batch),
+        RawSyscall::Sendmsg => vec![1],
+        _ => vec![1; batch],
+    };
+    let m = Messages::new(payload, datagrams, kind.gso())?;
     let fd = sock.as_raw_fd();
     match kind {
-        RawSyscall::Sendmsg => sendmsg_loop(fd, &Messages::new(payload, vec![1], false)?, duration),
-        RawSyscall::GsoSendmsg => {
-            sendmsg_loop(fd, &Messages::new(payload, plan(), true)?, duration)
-        }
-        RawSyscall::Sendmmsg => {
-            sendmmsg_loop(fd, Messages::new(payload, per_datagram(), false)?, duration)
-        }
-        RawSyscall::GsoSendmmsg => {
-            sendmmsg_loop(fd, Messages::new(payload, plan(), true)?, duration)
-        }
-        RawSyscall::UringSendmsg => uring_loop(
-            fd,
-            &Messages::new(payload, per_datagram(), false)?,
-            duration,
-        ),
-        RawSyscall::UringGsoSendmsg => {
-            uring_loop(fd, &Messages::new(payload, plan(), true)?, duration)
-        }
+        RawSyscall::Sendmsg | RawSyscall::GsoSendmsg => sendmsg_loop(fd, &m, duration),
+        RawSyscall::Sendmmsg | RawSyscall::GsoSendmmsg => sendmmsg_loop(fd, &m, duration),
+        RawSyscall::UringSendmsg | RawSyscall::UringGsoSendmsg => uring_loop(fd, &m, duration),
     }
 }
 
@@ -236,7 +226,7 @@ fn timed(
 }
 
 /// One `sendmmsg` of all the messages per round.
-fn sendmmsg_loop(fd: RawFd, m: Messages, duration: Duration) -> io::Result<RawResult> {
+fn sendmmsg_loop(fd: RawFd, m: &Messages, duration: Duration) -> io::Result<RawResult> {
     let mut msgs: Vec<libc::mmsghdr> = m
         .hdrs
         .iter()
