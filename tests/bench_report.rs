@@ -71,7 +71,8 @@ fn sample() -> WireReport {
         },
         row("ringshot", "mmsg", false, 1472, Mode::EndToEnd, 400.0),
         row("raw", "sendmmsg", false, 1472, s, 1000.0),
-        row("raw", "uring-sendmsg", false, 1472, s, 1000.0),
+        row("raw", "uring-send", false, 1472, s, 1000.0),
+        row("raw", "uring-send-unlinked", false, 1472, s, 1060.0),
         // Each backend beside the loop of its own syscall: uring + GSO reads the io_uring GSO
         // loop (2000 / 1600), not the plain GSO sendmsg one (2000 / 2500).
         row("raw", "gso-sendmsg", true, 1472, s, 2500.0),
@@ -143,6 +144,7 @@ fn uring_over_mmsg_comes_from_its_rounds_when_measured() {
     let pair = BackendRounds {
         payload: 1472,
         backends: ["uring".into(), "mmsg".into()],
+        what: "uring ÷ mmsg per datagram".into(),
         rounds: vec![[800.0, 1000.0], [1100.0, 1000.0], [1050.0, 1000.0]],
         ratio: ringshot::bench::wire::median_ratio(&[
             [800.0, 1000.0],
@@ -164,15 +166,37 @@ fn uring_over_mmsg_comes_from_its_rounds_when_measured() {
         line.contains("0.80–1.10") && line.contains("met (target within the rounds' range)"),
         "{line}"
     );
+    // The cost of the links, from raw loops: listed with the pairs, not a goal.
+    let links = BackendRounds {
+        backends: ["uring-send".into(), "uring-send-unlinked".into()],
+        what: "raw io_uring SEND linked ÷ unlinked per datagram: what keeping order costs".into(),
+        rounds: vec![[940.0, 1000.0], [960.0, 1000.0], [900.0, 1000.0]],
+        ratio: Some(0.94),
+        ..pair.clone()
+    };
+    let both = [pair.clone(), links.clone()];
+    assert_eq!(goals(&r.rows, &both).len(), g.len());
+    let lines = ringshot::bench::wire::pair_lines(&both);
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    assert!(
+        lines.contains(
+            "raw io_uring SEND linked ÷ unlinked per datagram: what keeping order costs at \
+             1472 B: 0.940 over 3 rounds (0.90–0.96)"
+        ),
+        "{lines}"
+    );
     let md = wire_markdown(&WireReport {
-        backend_rounds: vec![pair.clone()],
+        backend_rounds: both.to_vec(),
         goals: g.clone(),
         ..r.clone()
     });
     assert!(
         md.contains("uring ÷ mmsg per datagram at 1472 B")
-            && md.contains("800 / 1000, 1100 / 1000, 1050 / 1000")
-            && md.contains("median ratio 1.050"),
+            && md.contains("(uring / mmsg, pps): 800 / 1000, 1100 / 1000, 1050 / 1000")
+            && md.contains("median ratio 1.050")
+            && md.contains("what keeping order costs at 1472 B")
+            && md.contains("(uring-send / uring-send-unlinked, pps): 940 / 1000")
+            && md.contains("median ratio 0.940"),
         "{md}"
     );
     assert!(

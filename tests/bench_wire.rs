@@ -161,7 +161,7 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
     let ring: Vec<_> = r.rows.iter().filter(|x| x.sender == "ringshot").collect();
     let raw: Vec<_> = r.rows.iter().filter(|x| x.sender == "raw").collect();
     assert_eq!(ring.len(), 8, "{:?}", r.rows);
-    assert_eq!(raw.len(), 6, "{:?}", r.rows);
+    assert_eq!(raw.len(), 7, "{:?}", r.rows);
     for x in &r.rows {
         assert!(x.sent > 0 && x.crossed > 0, "{x:?}");
         // Nothing but the stream crosses the wire (no IPv6, a permanent neighbour entry), bar
@@ -189,8 +189,9 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
             &format!("{x:?}"),
         );
     }
-    // uring beside mmsg per datagram: its own rounds, and the goal reads their median.
-    assert_eq!(r.backend_rounds.len(), 1, "{:?}", r.backend_rounds);
+    // uring beside mmsg per datagram: its own rounds, and the goal reads their median. Then the
+    // raw io_uring SEND loop linked beside unlinked, with rounds of its own.
+    assert_eq!(r.backend_rounds.len(), 2, "{:?}", r.backend_rounds);
     let pair = &r.backend_rounds[0];
     assert_eq!(
         (pair.payload, &pair.backends),
@@ -201,6 +202,20 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
         pair.ratio,
         o.ratio_rounds,
         &format!("{pair:?}"),
+    );
+    let links = &r.backend_rounds[1];
+    assert_eq!(
+        (links.payload, &links.backends),
+        (
+            1472,
+            &["uring-send".to_string(), "uring-send-unlinked".to_string()]
+        )
+    );
+    assert_median_of_rounds(
+        &links.rounds,
+        links.ratio,
+        o.ratio_rounds,
+        &format!("{links:?}"),
     );
     let g = r
         .goals
@@ -224,7 +239,7 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
     for f in REPORT_FIELDS {
         assert!(json.get(f).is_some(), "report.json lacks {f}");
     }
-    assert_eq!(json["wire"]["rows"].as_array().unwrap().len(), 14);
+    assert_eq!(json["wire"]["rows"].as_array().unwrap().len(), 15);
     assert_eq!(
         json["wire"]["backend_rounds"][0]["rounds"]
             .as_array()

@@ -526,7 +526,9 @@ fn wire(
     report: &mut ReportWriter,
     summary: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
-    use ringshot::bench::wire::{planned_steps, run_wire, wire_table, WireError, WireOptions};
+    use ringshot::bench::wire::{
+        pair_lines, planned_steps, run_wire, wire_table, WireError, WireOptions,
+    };
     use std::sync::atomic::{AtomicBool, AtomicUsize};
     use std::sync::Arc;
     let stop = Arc::new(AtomicBool::new(false));
@@ -571,6 +573,7 @@ fn wire(
             r.batch_description()
         );
         print!("{}", wire_table(&r.rows, &r.goals));
+        print!("{}", pair_lines(&r.backend_rounds));
         for s in &r.skipped {
             println!("  skipped: {s}");
         }

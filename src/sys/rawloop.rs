@@ -18,9 +18,14 @@ pub enum RawSyscall {
     Sendmsg,
     /// One `sendmmsg` of `batch` datagrams (the `mmsg` backend's call).
     Sendmmsg,
-    /// `batch` IORING_OP_SENDMSG entries per `io_uring_enter`, waiting for all (the `uring`
-    /// backend's op).
-    UringSendmsg,
+    /// `batch` IORING_OP_SEND entries per `io_uring_enter`, waiting for all: the `uring`
+    /// backend's submission without the engine (the socket as fixed file 0, a deferred-task-work
+    /// ring where the kernel has one, and the entries linked in order, so that a failed send
+    /// cancels the ones after it instead of letting them overtake it).
+    UringSend,
+    /// The same entries unlinked: what io_uring costs without the order guarantee. Not a
+    /// backend's loop; it shows what the links cost.
+    UringSendUnlinked,
     /// `batch` datagrams as UDP_SEGMENT super-packets, one `sendmsg` each: as many as one may
     /// carry, then the rest, as they go from the engine (the `send` backend with GSO). At
     /// 1472 B the engine's default GSO batch of 88 goes as 44 + 44; a batch of 64 would go as
@@ -28,17 +33,19 @@ pub enum RawSyscall {
     GsoSendmsg,
     /// The same super-packets in one `sendmmsg` (the `mmsg` backend with GSO).
     GsoSendmmsg,
-    /// The same super-packets as one IORING_OP_SENDMSG entry each, all in one
-    /// `io_uring_enter`, waiting for all (the `uring` backend with GSO).
+    /// The same super-packets as one IORING_OP_SENDMSG entry each, linked, all in one
+    /// `io_uring_enter`, waiting for all, on a ring set up as [`RawSyscall::UringSend`]'s (the
+    /// `uring` backend with GSO).
     UringGsoSendmsg,
 }
 
 impl RawSyscall {
     /// Every raw loop, in the order the benchmarks list them.
-    pub const ALL: [RawSyscall; 6] = [
+    pub const ALL: [RawSyscall; 7] = [
         RawSyscall::Sendmsg,
         RawSyscall::Sendmmsg,
-        RawSyscall::UringSendmsg,
+        RawSyscall::UringSend,
+        RawSyscall::UringSendUnlinked,
         RawSyscall::GsoSendmsg,
         RawSyscall::GsoSendmmsg,
         RawSyscall::UringGsoSendmsg,
@@ -62,6 +69,8 @@ pub struct RawResult {
     pub calls: u64,
     /// Calls (or completions) that failed, e.g. ENOBUFS.
     pub errors: u64,
+    /// Of `errors`, linked io_uring sends that never ran because an earlier one failed.
+    pub cancelled: u64,
     pub seconds: f64,
 }
 
@@ -102,7 +111,9 @@ pub fn raw_send_loop(
     match kind {
         RawSyscall::Sendmsg | RawSyscall::GsoSendmsg => sendmsg_loop(fd, &m, duration),
         RawSyscall::Sendmmsg | RawSyscall::GsoSendmmsg => sendmmsg_loop(fd, &m, duration),
-        RawSyscall::UringSendmsg | RawSyscall::UringGsoSendmsg => uring_loop(fd, &m, duration),
+        RawSyscall::UringSend => uring_loop(fd, &m, duration, UringOp::Send, true),
+        RawSyscall::UringSendUnlinked => uring_loop(fd, &m, duration, UringOp::Send, false),
+        RawSyscall::UringGsoSendmsg => uring_loop(fd, &m, duration, UringOp::Sendmsg, true),
     }
 }
 
@@ -249,18 +260,59 @@ fn sendmmsg_loop(fd: RawFd, m: &Messages, duration: Duration) -> io::Result<RawR
     })
 }
 
-/// One IORING_OP_SENDMSG entry per message (unlinked), all in one `io_uring_enter` that waits
-/// for every completion.
-fn uring_loop(fd: RawFd, m: &Messages, duration: Duration) -> io::Result<RawResult> {
-    use io_uring::{opcode, types, IoUring};
+/// The io_uring opcode a raw loop submits per message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UringOp {
+    /// IORING_OP_SEND of the message's one buffer (single datagrams).
+    Send,
+    /// IORING_OP_SENDMSG of the message's header (GSO super-packets).
+    Sendmsg,
+}
+
+/// A ring as the `uring` backend sets one up without SQPOLL: single issuer with deferred task
+/// work where the kernel has it (6.1+), a plain ring where not, the socket as fixed file 0.
+fn raw_ring(entries: u32, fd: RawFd) -> io::Result<io_uring::IoUring> {
+    let ring = io_uring::IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(entries)
+        .or_else(|_| io_uring::IoUring::new(entries))?;
+    ring.submitter().register_files(&[fd])?;
+    Ok(ring)
+}
+
+/// One `op` entry per message, linked in order when `linked`, all in one `io_uring_enter` that
+/// waits for every completion.
+fn uring_loop(
+    fd: RawFd,
+    m: &Messages,
+    duration: Duration,
+    op: UringOp,
+    linked: bool,
+) -> io::Result<RawResult> {
+    use io_uring::{opcode, squeue, types};
     let n = m.hdrs.len();
-    let mut ring = IoUring::new((n as u32).next_power_of_two().max(8))?;
-    let fd = types::Fd(fd);
+    let mut ring = raw_ring((n as u32).next_power_of_two().max(8), fd)?;
+    let file = types::Fixed(0);
     timed(duration, |r| {
         {
             let mut sq = ring.submission();
             for (i, h) in m.hdrs.iter().enumerate() {
-                let e = opcode::SendMsg::new(fd, h).build().user_data(i as u64);
+                let e = match op {
+                    UringOp::Sendmsg => opcode::SendMsg::new(file, h).build(),
+                    UringOp::Send => {
+                        // SAFETY: every header has one iovec (see `msghdr`), owned by `m`.
+                        let iov = unsafe { &*h.msg_iov };
+                        opcode::Send::new(file, iov.iov_base.cast(), iov.iov_len as u32).build()
+                    }
+                };
+                let last = i + 1 == n;
+                let flags = if linked && !last {
+                    squeue::Flags::IO_LINK
+                } else {
+                    squeue::Flags::empty()
+                };
+                let e = e.flags(flags).user_data(i as u64);
                 // SAFETY: the entry points at memory `m` owns for the whole loop, and every
                 // entry is completed (waited for below) before the next round reuses it.
                 unsafe { sq.push(&e) }.map_err(|_| io::Error::other("submission queue full"))?;
@@ -269,9 +321,11 @@ fn uring_loop(fd: RawFd, m: &Messages, duration: Duration) -> io::Result<RawResu
         ring.submit_and_wait(n)?;
         r.calls += 1;
         for cqe in ring.completion() {
-            // Per completion: an error or its message's datagrams (the call is counted above).
+            // Per completion: an error (a cancelled follower included) or its message's
+            // datagrams (the call is counted above).
             if cqe.result() < 0 {
                 r.errors += 1;
+                r.cancelled += u64::from(cqe.result() == -libc::ECANCELED);
             } else {
                 r.datagrams += m.datagrams[cqe.user_data() as usize] as u64;
             }
@@ -313,5 +367,38 @@ mod tests {
             }
             assert!(got > 0, "{kind:?}: nothing arrived");
         }
+    }
+
+    /// Against a closed port each datagram's ICMP error refuses a later send. Linked, the
+    /// refusal cancels the rest of its round, as the backend's links do; unlinked, the sends
+    /// after it still go.
+    #[test]
+    fn a_refused_send_cancels_the_linked_rest_of_its_round_only() {
+        let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dest = closed.local_addr().unwrap();
+        drop(closed);
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.connect(dest).unwrap();
+        let m = Messages::new(64, vec![1; 8], false).unwrap();
+        let run = |linked| {
+            uring_loop(
+                tx.as_raw_fd(),
+                &m,
+                Duration::from_millis(20),
+                UringOp::Send,
+                linked,
+            )
+            .unwrap()
+        };
+        let linked = run(true);
+        assert!(
+            linked.cancelled > 0 && linked.errors > linked.cancelled,
+            "{linked:?}"
+        );
+        let unlinked = run(false);
+        assert!(
+            unlinked.cancelled == 0 && unlinked.errors > 0 && unlinked.datagrams > 0,
+            "{unlinked:?}"
+        );
     }
 }

@@ -139,11 +139,12 @@ pub fn wire_markdown(r: &WireReport) -> String {
             .map(|[a, b]| format!("{:.0} / {:.0}", a, b))
             .collect();
         s += &format!(
-            "\n{} ÷ {} per datagram at {} B, back to back in alternating rounds (pps / pps): {}; \
-             median ratio {}.\n",
+            "\n{} at {} B, back to back in alternating rounds ({} / {}, pps): {}; median ratio \
+             {}.\n",
+            p.what,
+            p.payload,
             p.backends[0],
             p.backends[1],
-            p.payload,
             rounds.join(", "),
             cell(p.ratio, 3)
         );

@@ -39,7 +39,7 @@ use crate::SenderConfig;
 pub use netns::Wire;
 pub use ratio::median_ratio;
 pub(crate) use table::rounds_cell;
-pub use table::{goals, wire_table, WireGoal};
+pub use table::{goals, pair_lines, wire_table, WireGoal};
 
 /// Why the wire suite stopped.
 #[derive(Debug)]
@@ -160,13 +160,17 @@ impl Default for WireOptions {
     }
 }
 
-/// Two ringshot backends at one payload, per datagram, measured back to back in alternating
-/// short rounds (see `ratio.rs`), so that their ratio is not decided by when each row ran.
+/// Two senders at one payload, per datagram, measured back to back in alternating short rounds
+/// (see `ratio.rs`), so that their ratio is not decided by when each row ran: two ringshot
+/// backends (uring ÷ mmsg), or two raw loops (io_uring SEND linked ÷ unlinked).
 #[derive(Debug, Clone, Serialize)]
 pub struct BackendRounds {
     pub payload: usize,
-    /// `[a, b]`: the ratio is a ÷ b.
+    /// `[a, b]`: the ratio is a ÷ b. Ringshot backends by name (`uring`, `mmsg`), raw loops by
+    /// their rows' name (`uring-send`, `uring-send-unlinked`).
     pub backends: [String; 2],
+    /// What the ratio shows, in words.
+    pub what: String,
     /// `[a pps, b pps]` of each round.
     pub rounds: Vec<[f64; 2]>,
     /// The median over the rounds of a ÷ b.
@@ -231,7 +235,7 @@ pub fn raw_syscall_for(backend: &str, gso: bool) -> Option<RawSyscall> {
     match (backend, gso) {
         ("send", false) => Some(RawSyscall::Sendmsg),
         ("mmsg", false) => Some(RawSyscall::Sendmmsg),
-        ("uring", false) => Some(RawSyscall::UringSendmsg),
+        ("uring", false) => Some(RawSyscall::UringSend),
         ("send", true) => Some(RawSyscall::GsoSendmsg),
         ("mmsg", true) => Some(RawSyscall::GsoSendmmsg),
         ("uring", true) => Some(RawSyscall::UringGsoSendmsg),
@@ -272,7 +276,8 @@ pub fn raw_name(sys: RawSyscall) -> &'static str {
     match sys {
         RawSyscall::Sendmsg => "sendmsg",
         RawSyscall::Sendmmsg => "sendmmsg",
-        RawSyscall::UringSendmsg => "uring-sendmsg",
+        RawSyscall::UringSend => "uring-send",
+        RawSyscall::UringSendUnlinked => "uring-send-unlinked",
         RawSyscall::GsoSendmsg => "gso-sendmsg",
         RawSyscall::GsoSendmmsg => "gso-sendmmsg",
         RawSyscall::UringGsoSendmsg => "uring-gso-sendmsg",
@@ -289,23 +294,44 @@ pub fn planned_steps(o: &WireOptions) -> u64 {
         } else {
             0
         }
-        + if uring_beside_mmsg(o) {
-            o.ratio_rounds
-        } else {
-            0
-        }
+        + pairs(o).len() * o.ratio_rounds
         + if o.peers { 3 } else { 0 };
     (per_payload * o.payloads.len()) as u64
 }
 
-/// Whether the run compares uring with mmsg in rounds: both backends run, and rounds are asked
-/// for (they come with the raw loops).
-fn uring_beside_mmsg(o: &WireOptions) -> bool {
-    o.raw_loops
-        && o.ratio_rounds > 0
-        && [BackendChoice::Uring, BackendChoice::Mmsg]
-            .iter()
-            .all(|b| o.backends.contains(b))
+/// Two senders a run compares in rounds at every payload.
+struct Pair {
+    sides: [ratio::Side; 2],
+    what: &'static str,
+}
+
+/// The pairs `o` asks for. Rounds come with the raw loops; both need the uring backend:
+/// - uring ÷ mmsg per datagram, when both backends run;
+/// - raw io_uring SEND linked ÷ unlinked: what keeping order costs io_uring per datagram.
+fn pairs(o: &WireOptions) -> Vec<Pair> {
+    use ratio::Side;
+    let has = |b: BackendChoice| o.backends.contains(&b);
+    let mut out = Vec::new();
+    if !(o.raw_loops && o.ratio_rounds > 0 && has(BackendChoice::Uring)) {
+        return out;
+    }
+    if has(BackendChoice::Mmsg) {
+        out.push(Pair {
+            sides: [
+                Side::Ringshot(BackendChoice::Uring, false),
+                Side::Ringshot(BackendChoice::Mmsg, false),
+            ],
+            what: "uring ÷ mmsg per datagram",
+        });
+    }
+    out.push(Pair {
+        sides: [
+            Side::Raw(RawSyscall::UringSend),
+            Side::Raw(RawSyscall::UringSendUnlinked),
+        ],
+        what: "raw io_uring SEND linked ÷ unlinked per datagram: what keeping order costs",
+    });
+    out
 }
 
 /// What the measurements so far gave: rows, skip reasons and profiles.
@@ -368,15 +394,14 @@ fn measure_all(
                 ringshot_case(wire, o, (backend, gso, payload), place, stop, progress, c)?;
             }
         }
-        if uring_beside_mmsg(o) {
-            let cases = [BackendChoice::Uring, BackendChoice::Mmsg].map(|b| (b, false, payload));
-            let beside = ratio::Beside::Ringshot(cases[1]);
+        for pair in pairs(o) {
             let rounds = ratio::rounds(
-                wire, o, cases[0], beside, drop_dest, place, stop, progress, c,
+                wire, o, payload, pair.sides, drop_dest, place, stop, progress, c,
             )?;
             c.backend_rounds.push(BackendRounds {
                 payload,
-                backends: cases.map(|(b, ..)| b.name().to_string()),
+                backends: pair.sides.map(|s| s.short_name()),
+                what: pair.what.into(),
                 ratio: ratio::median_ratio(&rounds),
                 rounds,
             });
@@ -417,8 +442,8 @@ fn ringshot_case(
                 row.raw_rounds = ratio::rounds(
                     wire,
                     o,
-                    case,
-                    ratio::Beside::Raw(sys),
+                    payload,
+                    [ratio::Side::Ringshot(backend, gso), ratio::Side::Raw(sys)],
                     drop_dest,
                     place,
                     stop,
@@ -630,7 +655,7 @@ fn ringshot_end_to_end(
     })
 }
 
-/// The four raw loops at `payload`, appended to `rows` (a loop that fails is a skip reason).
+/// Every raw loop at `payload`, appended to `rows` (a loop that fails is a skip reason).
 #[allow(clippy::too_many_arguments)]
 fn raw_rows(
     wire: &Wire,

@@ -4,8 +4,9 @@
 //! the ratio is the median of the rounds' ringshot ÷ raw. A single raw row measured half a minute
 //! away from its ringshot row moved the ratio between 0.66 and 1.5 on this VM.
 //!
-//! Two ringshot backends compared with each other (uring ÷ mmsg per datagram) are measured the
-//! same way: short rounds of the two back to back, the median of the rounds' ratios.
+//! Two ringshot backends compared with each other (uring ÷ mmsg per datagram), and two raw loops
+//! (io_uring SEND linked ÷ unlinked: what the order guarantee costs), are measured the same way:
+//! short rounds of the two back to back, the median of the rounds' ratios.
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -41,24 +42,42 @@ pub fn median_ratio(rounds: &[[f64; 2]]) -> Option<f64> {
     })
 }
 
-/// What a ringshot case runs beside in the rounds.
+/// One side of a round at the rounds' payload.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Beside {
-    /// The raw loop of this syscall, same payload.
+pub(super) enum Side {
+    /// A ringshot sender-side case: backend, GSO.
+    Ringshot(BackendChoice, bool),
+    /// A raw loop.
     Raw(RawSyscall),
-    /// Another ringshot case (backend, GSO, payload).
-    Ringshot((BackendChoice, bool, usize)),
 }
 
-/// Runs `ratio_rounds` rounds of `case` and `beside` back to back, which goes first alternating
-/// per round: `[ringshot pps, beside pps]` per round. A measurement that fails ends the rounds
-/// early, its error kept as a skip reason (a "× raw" ratio then falls back to the raw row).
+impl Side {
+    /// The backend's name, or the raw loop's row name.
+    pub(super) fn short_name(self) -> String {
+        match self {
+            Side::Ringshot(b, _) => b.name().to_string(),
+            Side::Raw(sys) => raw_name(sys).to_string(),
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Side::Ringshot(b, _) => format!("ringshot {b}"),
+            Side::Raw(sys) => format!("raw {}", raw_name(sys)),
+        }
+    }
+}
+
+/// Runs `ratio_rounds` rounds of `sides[0]` and `sides[1]` at `payload` back to back, which
+/// goes first alternating per round: `[first pps, second pps]` per round. A measurement that
+/// fails ends the rounds early, its error kept as a skip reason (a "× raw" ratio then falls back
+/// to the raw row).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn rounds(
     wire: &super::Wire,
     o: &WireOptions,
-    case: (BackendChoice, bool, usize),
-    beside: Beside,
+    payload: usize,
+    sides: [Side; 2],
     dest: std::net::SocketAddr,
     place: &Placement,
     stop: &AtomicBool,
@@ -69,39 +88,22 @@ pub(super) fn rounds(
         case_secs: o.case_secs.min(ROUND_SECS),
         ..o.clone()
     };
-    let payload = case.2;
-    let what = match beside {
-        Beside::Raw(sys) => format!(
-            "ringshot {} beside raw {} {payload} B",
-            case.0,
-            raw_name(sys)
-        ),
-        Beside::Ringshot(other) => {
-            format!(
-                "ringshot {} beside ringshot {} {payload} B",
-                case.0, other.0
-            )
-        }
-    };
+    let what = format!("{} beside {} {payload} B", sides[0].name(), sides[1].name());
     let mut out = Vec::with_capacity(o.ratio_rounds);
     for round in 0..o.ratio_rounds {
         check(stop)?;
         progress(&format!("{what}, round {}", round + 1));
         let mut pair = [0.0; 2];
-        for side in [round % 2, 1 - round % 2] {
-            let measured = match (side, beside) {
-                (0, _) => {
-                    ringshot_sender_side(wire, &short, case, dest, place, stop).map(|r| r.pps)
+        for i in [round % 2, 1 - round % 2] {
+            let measured = match sides[i] {
+                Side::Ringshot(b, gso) => {
+                    ringshot_sender_side(wire, &short, (b, gso, payload), dest, place, stop)
+                        .map(|r| r.pps)
                 }
-                (_, Beside::Raw(sys)) => {
-                    raw_row(wire, &short, sys, payload, dest, place).map(|r| r.pps)
-                }
-                (_, Beside::Ringshot(other)) => {
-                    ringshot_sender_side(wire, &short, other, dest, place, stop).map(|r| r.pps)
-                }
+                Side::Raw(sys) => raw_row(wire, &short, sys, payload, dest, place).map(|r| r.pps),
             };
             match measured {
-                Ok(pps) => pair[side] = pps,
+                Ok(pps) => pair[i] = pps,
                 Err(e) => {
                     c.skipped.push(format!("round of {what}: {e}"));
                     return Ok(out);

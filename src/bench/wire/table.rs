@@ -193,6 +193,23 @@ pub fn wire_table(rows: &[WireRow], goals: &[WireGoal]) -> String {
     s
 }
 
+/// One line per pair measured in rounds: what it shows, the median and the rounds' range.
+pub fn pair_lines(pairs: &[BackendRounds]) -> String {
+    let mut s = String::new();
+    for p in pairs {
+        let spread = range(&p.rounds).map_or("-".into(), |[lo, hi]| format!("{lo:.2}–{hi:.2}"));
+        let _ = writeln!(
+            s,
+            "  {} at {} B: {} over {} rounds ({spread})",
+            p.what,
+            p.payload,
+            opt(p.ratio, 3),
+            p.rounds.len()
+        );
+    }
+    s
+}
+
 /// "lo–hi" of a goal's rounds, or `none`.
 pub(crate) fn rounds_cell(g: &WireGoal, none: &str) -> String {
     g.rounds_range
