@@ -146,14 +146,14 @@ pub fn wire_table(rows: &[WireRow], goals: &[WireGoal]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<9} {:<14} {:<4} {:>5} {:<12} {:>11} {:>7} {:>8} {:>8} {:>7}",
+        "{:<9} {:<19} {:<4} {:>5} {:<12} {:>11} {:>7} {:>8} {:>8} {:>7}",
         "sender", "backend", "gso", "bytes", "mode", "pps", "Gbit/s", "lost %", "CPU ns/p", "× raw"
     );
     for r in rows {
         let lost = r.lost.map(|l| 100.0 * l as f64 / r.sent.max(1) as f64);
         let _ = writeln!(
             s,
-            "{:<9} {:<14} {:<4} {:>5} {:<12} {:>11.0} {:>7.2} {:>8} {:>8} {:>7}",
+            "{:<9} {:<19} {:<4} {:>5} {:<12} {:>11.0} {:>7.2} {:>8} {:>8} {:>7}",
             r.sender,
             r.backend,
             if r.gso { "on" } else { "off" },
