@@ -269,14 +269,11 @@ enum UringOp {
     Sendmsg,
 }
 
-/// A ring as the `uring` backend sets one up without SQPOLL: single issuer with deferred task
-/// work where the kernel has it (6.1+), a plain ring where not, the socket as fixed file 0.
+/// A ring as the `uring` backend sets one up without SQPOLL (deferred task work where the
+/// kernel has it, submitted to by the thread that creates it), the socket as fixed file 0.
 fn raw_ring(entries: u32, fd: RawFd) -> io::Result<io_uring::IoUring> {
-    let ring = io_uring::IoUring::builder()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .build(entries)
-        .or_else(|_| io_uring::IoUring::new(entries))?;
+    let ring =
+        super::linux::uring::deferred_or_plain(&io_uring::IoUring::builder(), entries, false)?;
     ring.submitter().register_files(&[fd])?;
     Ok(ring)
 }

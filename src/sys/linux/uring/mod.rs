@@ -54,6 +54,10 @@ use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types, Probe};
 
+// The raw io_uring loops of the benchmarks (`sys::rawloop`, `cli` only) set rings up the same way.
+#[cfg(feature = "cli")]
+pub(crate) use self::ring::deferred_or_plain;
+
 use self::ops::OpState;
 use self::ring::{Cqe, Faulty, RealRing, Ring, SqeInfo};
 use crate::fault::FaultInjector;

@@ -97,16 +97,27 @@ pub(crate) fn build(cfg: &crate::SenderConfig, slots: usize) -> io::Result<IoUri
         }
         return builder.build(sq_entries);
     }
+    deferred_or_plain(&builder, sq_entries, true)
+}
+
+/// `builder`'s ring with deferred task work (SINGLE_ISSUER | DEFER_TASKRUN, kernel 6.1+), or the
+/// plain ring where the kernel refuses it. `disabled` creates it disabled, so that the thread
+/// that first enables it becomes its one submitter; without it, the creating thread is.
+pub(crate) fn deferred_or_plain(
+    builder: &io_uring::Builder,
+    entries: u32,
+    disabled: bool,
+) -> io::Result<IoUring> {
     let mut deferred = builder.clone();
-    deferred
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .setup_r_disabled();
-    match deferred.build(sq_entries) {
+    deferred.setup_single_issuer().setup_defer_taskrun();
+    if disabled {
+        deferred.setup_r_disabled();
+    }
+    match deferred.build(entries) {
         Ok(ring) => Ok(ring),
         Err(e) => {
             log::debug!("uring: no deferred task work ({e}); a plain ring");
-            builder.build(sq_entries)
+            builder.build(entries)
         }
     }
 }
