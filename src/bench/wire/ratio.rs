@@ -60,11 +60,13 @@ impl Side {
         }
     }
 
+    /// The short name with what the side is: "ringshot uring", "raw uring-send".
     fn name(self) -> String {
-        match self {
-            Side::Ringshot(b, _) => format!("ringshot {b}"),
-            Side::Raw(sys) => format!("raw {}", raw_name(sys)),
-        }
+        let kind = match self {
+            Side::Ringshot(..) => "ringshot",
+            Side::Raw(_) => "raw",
+        };
+        format!("{kind} {}", self.short_name())
     }
 }
 
