@@ -197,14 +197,14 @@ pub fn wire_table(rows: &[WireRow], goals: &[WireGoal]) -> String {
 pub fn pair_lines(pairs: &[BackendRounds]) -> String {
     let mut s = String::new();
     for p in pairs {
-        let spread = range(&p.rounds).map_or("-".into(), |[lo, hi]| format!("{lo:.2}–{hi:.2}"));
         let _ = writeln!(
             s,
-            "  {} at {} B: {} over {} rounds ({spread})",
+            "  {} at {} B: {} over {} rounds ({})",
             p.what,
             p.payload,
             opt(p.ratio, 3),
-            p.rounds.len()
+            p.rounds.len(),
+            range_text(range(&p.rounds), "-")
         );
     }
     s
@@ -212,6 +212,10 @@ pub fn pair_lines(pairs: &[BackendRounds]) -> String {
 
 /// "lo–hi" of a goal's rounds, or `none`.
 pub(crate) fn rounds_cell(g: &WireGoal, none: &str) -> String {
-    g.rounds_range
-        .map_or(none.into(), |[lo, hi]| format!("{lo:.2}–{hi:.2}"))
+    range_text(g.rounds_range, none)
+}
+
+/// "lo–hi" of a range of round ratios, or `none`.
+fn range_text(range: Option<[f64; 2]>, none: &str) -> String {
+    range.map_or(none.into(), |[lo, hi]| format!("{lo:.2}–{hi:.2}"))
 }
