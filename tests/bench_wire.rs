@@ -266,3 +266,49 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The peers on the wire: each installed one crosses it, and a missing one is skipped with its
+/// reason. iperf3's server listens in the far namespace, and the suite waits for that socket
+/// there before starting the client.
+#[test]
+fn every_installed_peer_crosses_the_wire() {
+    if skip() {
+        return;
+    }
+    let _g = ONE_WIRE.lock().unwrap_or_else(|e| e.into_inner());
+    let o = WireOptions {
+        case_secs: Duration::from_secs(1),
+        payloads: vec![1472],
+        backends: vec![],
+        end_to_end: false,
+        raw_loops: false,
+        ratio_rounds: 0,
+        peers: true,
+        ..WireOptions::default()
+    };
+    let stop = AtomicBool::new(false);
+    let r = run_wire(&o, &Placement::auto(), &stop, |_| {}).expect("wire run");
+    for (peer, program) in [
+        ("sockperf", "sockperf"),
+        ("spead2", "spead2_send.py"),
+        ("iperf3", "iperf3"),
+    ] {
+        let row = r.rows.iter().find(|x| x.sender == peer);
+        let skipped = r.skipped.iter().find(|s| s.starts_with(peer));
+        if ringshot::bench::peers::find_program(program).is_none() {
+            println!("SKIPPED: {peer}: {program} is not installed");
+            assert!(row.is_none(), "{row:?}");
+            assert!(skipped.is_some(), "{:?}", r.skipped);
+            continue;
+        }
+        let row = row.unwrap_or_else(|| panic!("{peer} installed but skipped: {skipped:?}"));
+        assert!(row.sent > 0 && row.crossed > 0, "{row:?}");
+        if row.mode == Mode::EndToEnd {
+            let delivered = row
+                .delivered
+                .expect("an end-to-end row counts what arrived");
+            assert!(delivered > 0 && delivered <= row.sent, "{row:?}");
+            assert_eq!(row.lost, Some(row.sent - delivered), "{row:?}");
+        }
+    }
+}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::process::{free_port, wait_bound, whole_secs, Bound, Proc};
+use super::process::{free_port, wait_bound, whole_secs, Bound, Finished, Proc};
 use super::{Peer, PeerError, PeerOptions, PeerProgram, PeerTrial, TrialCounts, PAYLOAD};
 
 /// The iperf3 peer.
@@ -115,6 +115,9 @@ pub fn iperf3_excused_tail(offered: Option<f64>, tail: u64) -> u64 {
     }
 }
 
+/// How many fresh servers a trial tries when its client's control connection is refused.
+const CONNECT_ATTEMPTS: u32 = 3;
+
 /// The server's arguments: one test on 127.0.0.1:`port`.
 fn server_args(port: &str, o: &PeerOptions) -> Vec<String> {
     let mut srv: Vec<String> = ["-s", "-1", "-B", "127.0.0.1", "-p", port]
@@ -164,19 +167,28 @@ fn iperf3_trial(
     secs: Duration,
     o: &PeerOptions,
 ) -> Result<PeerTrial, PeerError> {
-    let port = free_port()?.to_string();
-    let mut server = Proc::spawn(bin, &server_args(&port, o), o.rx_core)?;
-    wait_bound(
-        &mut server,
-        port.parse().unwrap_or(0),
-        Bound::TcpListen,
-        o.slack,
-    )?;
-    let cli = client_args(&port, offered, secs, o);
+    iperf3_trial_with(bin, offered, secs, o, &mut |_, _| {})
+}
+
+/// [`iperf3_trial`] with `before_client(attempt, port)` called once the server listens and
+/// before its client starts: the tests inject faults there.
+fn iperf3_trial_with(
+    bin: &Path,
+    offered: Option<f64>,
+    secs: Duration,
+    o: &PeerOptions,
+    before_client: &mut dyn FnMut(u32, u16),
+) -> Result<PeerTrial, PeerError> {
     let limit = Duration::from_secs(whole_secs(secs)) + o.slack;
-    let client = Proc::spawn(bin, &cli, o.tx_core)?.finish(limit)?;
-    // The server exits after one test; it has nothing we need beyond what the client relays.
-    let _ = server.finish(Duration::from_secs(3));
+    let (client, refused) = run_until_connected(|attempt| {
+        let port = free_port()?;
+        let mut server = Proc::spawn(bin, &server_args(&port.to_string(), o), o.rx_core)?;
+        wait_bound(&mut server, port, Bound::TcpListen, o.slack)?;
+        before_client(attempt, port);
+        let cli = client_args(&port.to_string(), offered, secs, o);
+        let client = Proc::spawn(bin, &cli, o.tx_core)?.finish(limit)?;
+        Ok((server, client))
+    })?;
     let c = match parse_iperf3_json(&client.stdout) {
         Ok(c) => c,
         Err(e) if client.status.success() => return Err(e),
@@ -188,7 +200,63 @@ fn iperf3_trial(
             what: format!("block size {} instead of {PAYLOAD}", c.blksize),
         });
     }
-    Ok(trial_from_counts(&c, offered))
+    let mut t = trial_from_counts(&c, offered);
+    if refused > 0 {
+        t.detail.push_str(&format!(
+            "; run on a fresh server after {refused} refused control connection(s)"
+        ));
+    }
+    Ok(t)
+}
+
+/// Whether an iperf3 client's `--json` output says its control connection was refused: it
+/// found no server listening and sent nothing.
+fn control_refused(client_stdout: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(client_stdout)
+        .ok()
+        .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
+        .is_some_and(|e| e.starts_with("unable to connect to server"))
+}
+
+/// Runs `attempt(n)` (start a one-off iperf3 server, then run its client to the end) until the
+/// client's control connection is not refused, at most [`CONNECT_ATTEMPTS`] times. Returns that
+/// client and how many attempts were refused.
+///
+/// A one-off server ends after any connection, so one that is not its client's (a stray
+/// connection, or a port scan) leaves the client refused. A refused client sent nothing, so
+/// starting afresh repeats and loses nothing; the refused attempt's server is stopped and what it
+/// printed is kept for the error when every attempt is refused.
+pub(in crate::bench) fn run_until_connected(
+    mut attempt: impl FnMut(u32) -> Result<(Proc, Finished), PeerError>,
+) -> Result<(Finished, u32), PeerError> {
+    let mut servers_said = Vec::new();
+    for n in 0..CONNECT_ATTEMPTS {
+        let (server, client) = attempt(n)?;
+        if !control_refused(&client.stdout) {
+            // The server exits after its one test; the client relays all we need of it.
+            let _ = server.finish(Duration::from_secs(3));
+            return Ok((client, n));
+        }
+        let said = match server.interrupt(Duration::from_millis(500)) {
+            Ok(f) => f
+                .all_output()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+            Err(e) => e.to_string(),
+        };
+        log::warn!(
+            "iperf3: attempt {} of {CONNECT_ATTEMPTS}: the control connection was refused; \
+             the server said: {said}",
+            n + 1
+        );
+        servers_said.push(said);
+    }
+    Err(PeerError::Failed {
+        program: "iperf3 client".to_string(),
+        status: format!("control connection refused by {CONNECT_ATTEMPTS} fresh servers"),
+        output: servers_said.join(" | "),
+    })
 }
 
 /// Judges a trial by the server's counts as the client relayed them.
@@ -221,6 +289,7 @@ fn trial_from_counts(c: &Iperf3Counts, offered: Option<f64>) -> PeerTrial {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::peers::Peer;
 
     const IPERF3_20M: &str = include_str!("../../../tests/fixtures/peers/iperf3_client_20m.json");
     const IPERF3_LOSSY: &str =
@@ -265,6 +334,105 @@ mod tests {
         // Negative or non-numeric counts.
         let t = IPERF3_20M.replace("\"lost_packets\":\t0", "\"lost_packets\":\t-3");
         assert!(parse_iperf3_json(&t).is_err());
+    }
+
+    /// The installed iperf3, or `None` with the reason printed.
+    fn iperf3_bin() -> Option<PathBuf> {
+        match Peer::Iperf3.locate() {
+            Ok(bins) => bins.into_iter().next(),
+            Err(e) => {
+                eprintln!("skipped: {e}");
+                None
+            }
+        }
+    }
+
+    /// A connection that is not iperf3's client reaches the one-off server first and ends it
+    /// (it cannot read a cookie from it); returns once the server no longer listens.
+    fn end_the_server_with_a_stray_connection(port: u16) {
+        drop(std::net::TcpStream::connect(("127.0.0.1", port)).expect("stray connect"));
+        let gone = std::time::Instant::now() + Duration::from_secs(10);
+        while listening(port) {
+            assert!(
+                std::time::Instant::now() < gone,
+                "the server outlived a stray connection"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn listening(port: u16) -> bool {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        super::super::process::proc_net_has(&table, port, Bound::TcpListen)
+    }
+
+    fn low_rate_options() -> PeerOptions {
+        PeerOptions::new(&crate::bench::Placement::auto())
+    }
+
+    // The fault behind a red CI run: something else connected to the one-off server before its
+    // client did, the server exited, and the client's control connection was refused. Nothing
+    // was sent then, so the trial starts afresh on a new port and counts only that run.
+    #[test]
+    fn a_refused_control_connection_is_retried_on_a_fresh_server() {
+        let Some(bin) = iperf3_bin() else { return };
+        let mut hits = Vec::new();
+        let mut hook = |attempt: u32, port: u16| {
+            hits.push(attempt);
+            if attempt == 0 {
+                end_the_server_with_a_stray_connection(port);
+            }
+        };
+        let t = iperf3_trial_with(
+            &bin,
+            Some(2000.0),
+            Duration::from_millis(500),
+            &low_rate_options(),
+            &mut hook,
+        )
+        .expect("the second attempt runs");
+        assert_eq!(hits, [0, 1]);
+        assert_eq!(t.sent, 1000, "{t:?}");
+        assert_eq!(t.delivered + t.uncounted_tail, t.sent, "{t:?}");
+        assert_eq!(t.lost, 0, "{t:?}");
+        assert!(t.detail.contains("1 refused"), "{}", t.detail);
+    }
+
+    #[test]
+    fn a_server_ended_before_every_attempt_fails_with_its_reason() {
+        let Some(bin) = iperf3_bin() else { return };
+        let mut attempts = 0;
+        let mut hook = |_: u32, port: u16| {
+            attempts += 1;
+            end_the_server_with_a_stray_connection(port);
+        };
+        let e = iperf3_trial_with(
+            &bin,
+            Some(2000.0),
+            Duration::from_millis(500),
+            &low_rate_options(),
+            &mut hook,
+        )
+        .expect_err("no attempt can connect");
+        assert_eq!(attempts, CONNECT_ATTEMPTS);
+        let text = e.to_string();
+        assert!(text.contains("refused"), "{text}");
+        // The server's own reason for leaving is in the error.
+        assert!(text.contains("unable to receive parameters"), "{text}");
+    }
+
+    #[test]
+    fn only_a_refused_control_connection_counts_as_refused() {
+        assert!(control_refused(IPERF3_REFUSED));
+        for other in [IPERF3_20M, IPERF3_LOSSY, "", "{", "null"] {
+            assert!(!control_refused(other), "{other}");
+        }
+        // Refused later, by a data stream, is not a clean start: it is not retried.
+        let stream = IPERF3_REFUSED.replace(
+            "unable to connect to server",
+            "unable to read from stream socket",
+        );
+        assert!(!control_refused(&stream));
     }
 
     #[test]

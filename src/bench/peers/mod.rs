@@ -21,6 +21,10 @@
 //! off, are [`capacity_trial`](super::capacity_trial)'s (judged by the rule above rather than its
 //! own, which also asks for 97 % of the offered rate).
 //!
+//! iperf3's server runs one test (`-1`) and ends after any connection, its client's or a stray
+//! one. A trial whose client then finds its control connection refused has sent nothing, so it
+//! starts again on a fresh server and port, at most three times, and its detail says so.
+//!
 //! A peer that is not installed, or whose output cannot be understood, is reported as skipped
 //! with the reason; it never passes silently and never panics.
 //!

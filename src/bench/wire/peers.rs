@@ -7,9 +7,17 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::{check, Mode, Wire, WireError, WireOptions, WireRow};
-use crate::bench::peers::process::Proc;
+use crate::bench::peers::iperf3::run_until_connected;
+use crate::bench::peers::process::{wait_bound, Bound, Proc};
+use crate::bench::peers::PeerError;
 use crate::bench::peers::{parse_iperf3_json, parse_sockperf_client, parse_spead2_send};
 use crate::bench::Placement;
+
+/// iperf3's port in the far namespace, which nothing else uses.
+const IPERF3_PORT: u16 = 5201;
+
+/// How long a server may take to listen.
+const READY: Duration = Duration::from_secs(10);
 
 /// spead2's heap size: large heaps keep its per-heap cost out of the packet rate.
 const SPEAD2_HEAP: usize = 4 << 20;
@@ -217,18 +225,13 @@ fn iperf3(
 ) -> Result<Option<WireRow>, String> {
     let bin = find("iperf3")?;
     let secs = whole_secs(o.case_secs);
-    let port = "5201".to_string();
+    let port = IPERF3_PORT.to_string();
     let mut sargs: Vec<String> = ["-s", "-1", "-B", &wire.far_addr.to_string(), "-p", &port]
         .map(String::from)
         .to_vec();
     if let Some(c) = place.rx_core {
         sargs.extend(["-A".into(), c.to_string()]);
     }
-    let server = wire
-        .in_far(|| Proc::spawn(&bin, &sargs, place.rx_core))
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    std::thread::sleep(Duration::from_millis(500));
     let mut cargs: Vec<String> = [
         "-c",
         &wire.far_addr.to_string(),
@@ -250,14 +253,22 @@ fn iperf3(
     if let Some(c) = place.tx_core {
         cargs.extend(["-A".into(), c.to_string()]);
     }
-    let before = wire.far_rx_packets().map_err(|e| e.to_string())?;
-    let client = wire
-        .in_near(|| Proc::spawn(&bin, &cargs, place.tx_core))
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?
-        .finish(Duration::from_secs(secs + 15))
-        .map_err(|e| e.to_string())?;
-    let _ = server.interrupt(Duration::from_secs(3));
+    // Counted from just before the client that ran, so a refused attempt's packets are not.
+    let mut before = 0;
+    let (client, _refused) = run_until_connected(|_| {
+        let mut server = wire
+            .in_far(|| Proc::spawn(&bin, &sargs, place.rx_core))
+            .map_err(namespace_error)??;
+        wire.in_far(|| wait_bound(&mut server, IPERF3_PORT, Bound::TcpListen, READY))
+            .map_err(namespace_error)??;
+        before = wire.far_rx_packets().map_err(namespace_error)?;
+        let client = wire
+            .in_near(|| Proc::spawn(&bin, &cargs, place.tx_core))
+            .map_err(namespace_error)??
+            .finish(Duration::from_secs(secs + 15))?;
+        Ok((server, client))
+    })
+    .map_err(|e| e.to_string())?;
     let crossed = wire.far_rx_packets().map_err(|e| e.to_string())? - before;
     let c =
         parse_iperf3_json(&client.stdout).map_err(|e| format!("handshake or run failed: {e}"))?;
@@ -275,4 +286,12 @@ fn iperf3(
     r.delivered = Some(delivered);
     r.lost = Some(c.sent_packets.saturating_sub(delivered));
     Ok(Some(r))
+}
+
+/// Entering a namespace to start a peer failed: reported as a failure to start it.
+fn namespace_error(e: WireError) -> PeerError {
+    PeerError::Spawn {
+        program: "iperf3".to_string(),
+        error: std::io::Error::other(e.to_string()),
+    }
 }
