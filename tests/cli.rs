@@ -19,7 +19,7 @@ use nix::unistd::Pid;
 mod binary;
 #[cfg(unix)]
 use binary::announced_addr;
-use binary::{free_port, json_of, output_within, ringshot, spawn_piped, RunExt};
+use binary::{free_port, json_of, output_within, ringshot, spawn_piped, start_recv, RunExt};
 
 #[test]
 fn bad_arguments_exit_2_with_one_line_naming_the_flag() {
@@ -238,19 +238,10 @@ fn bad_arguments_exit_2_with_one_line_naming_the_flag() {
 
 #[test]
 fn send_and_recv_json_over_loopback() {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let rx = spawn_piped(&[
-        "recv",
-        "--bind",
-        &addr,
-        "--count",
-        "20000",
-        "--idle-exit-ms",
-        "3000",
-        "--json",
-    ]);
-    std::thread::sleep(Duration::from_millis(300));
+    // Sent only once the receiver says it listens: a datagram sent earlier would be lost.
+    let (rx, rx_addr) = start_recv(&["--count", "20000", "--idle-exit-ms", "3000", "--json"]);
+    let addr = rx_addr.to_string();
+    let port = rx_addr.port();
     let hlog = std::env::temp_dir().join(format!("ringshot-cli-{port}.hlog"));
     let tx = ringshot()
         .args([
