@@ -230,6 +230,46 @@ pub(in crate::bench) fn proc_net_has(table: &str, port: u16, kind: Bound) -> boo
     })
 }
 
+/// The bytes waiting in the receive queue of the UDP socket on `port`, from `/proc/net/udp`
+/// text (its `tx_queue:rx_queue` column, hexadecimal); `None` when no socket has that port.
+pub(in crate::bench) fn udp_rx_queue(table: &str, port: u16) -> Option<u64> {
+    let want_port = format!("{port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (local, queues) = (f.get(1)?, f.get(4)?);
+        let (_addr, p) = local.split_once(':')?;
+        if !p.eq_ignore_ascii_case(&want_port) {
+            return None;
+        }
+        let (_tx, rx) = queues.split_once(':')?;
+        u64::from_str_radix(rx, 16).ok()
+    })
+}
+
+/// Waits until the UDP socket on `port` (in the calling thread's network namespace) has nothing
+/// left to read, at most `limit`. True once it has drained; false when `limit` passed first or
+/// the socket is gone. Without `/proc` it waits a fixed 300 ms and says true.
+pub(in crate::bench) fn wait_drained(port: u16, limit: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        match std::fs::read_to_string("/proc/thread-self/net/udp") {
+            Ok(t) => match udp_rx_queue(&t, port) {
+                Some(0) => return true,
+                None => return false,
+                Some(_) => {}
+            },
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(300));
+                return true;
+            }
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Waits until `proc` has bound `port` in the calling thread's network namespace, or fails if it
 /// exits or `limit` passes.
 pub(in crate::bench) fn wait_bound(
@@ -292,5 +332,39 @@ mod tests {
         assert!(proc_net_has(tcp, 5301, Bound::TcpListen));
         assert!(!proc_net_has(tcp, 5302, Bound::TcpListen));
         assert!(!proc_net_has("garbage\nline", 1, Bound::Udp));
+    }
+
+    #[test]
+    fn udp_receive_queue_lookup() {
+        let udp = "  sl  local_address rem_address   st tx_queue rx_queue tr\n\
+          120: 0100007F:22B8 00000000:0000 07 00000000:00000A40 00:00000000\n\
+          121: 0100007F:22B9 00000000:0000 07 00000000:00000000 00:00000000\n";
+        assert_eq!(udp_rx_queue(udp, 8888), Some(0xA40));
+        assert_eq!(udp_rx_queue(udp, 8889), Some(0));
+        assert_eq!(udp_rx_queue(udp, 8890), None);
+        assert_eq!(udp_rx_queue("garbage\n1: x:y", 1), None);
+    }
+
+    // A real socket: full until read, drained after.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_socket_counts_as_drained_only_once_read() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..10 {
+            tx.send_to(&[1u8; 100], ("127.0.0.1", port)).unwrap();
+        }
+        assert!(!wait_drained(port, Duration::from_millis(50)));
+        let mut buf = [0u8; 200];
+        for _ in 0..10 {
+            rx.recv(&mut buf).unwrap();
+        }
+        assert!(wait_drained(port, Duration::from_secs(5)));
+        drop(rx);
+        assert!(
+            !wait_drained(port, Duration::from_secs(5)),
+            "no socket, nothing drained"
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::process::{free_port, wait_bound, whole_secs, Bound, Proc};
+use super::process::{free_port, wait_bound, wait_drained, whole_secs, Bound, Proc};
 use super::{Peer, PeerError, PeerOptions, PeerProgram, PeerTrial, TrialCounts, PAYLOAD};
 
 /// The sockperf peer.
@@ -124,8 +124,15 @@ fn sockperf_trial(
     }
     let limit = Duration::from_secs(whole_secs(secs)) + o.slack;
     let client = Proc::spawn(bin, &cli, o.tx_core)?.finish(limit)?;
-    // Let the server drain its socket, then SIGINT makes it print its total.
-    std::thread::sleep(Duration::from_millis(300));
+    // Let the server drain its socket, then SIGINT makes it print its total. Once the queue is
+    // empty the server has read every datagram; the short pause lets it count the last one.
+    if !wait_drained(port, o.slack) {
+        log::warn!(
+            "sockperf: the server's socket did not drain within {:?}",
+            o.slack
+        );
+    }
+    std::thread::sleep(Duration::from_millis(20));
     let server = server.interrupt(Duration::from_secs(3))?;
     let (sent, sent_secs) = match parse_sockperf_client(&client.stdout) {
         Ok(x) => x,
