@@ -289,6 +289,7 @@ fn trial_from_counts(c: &Iperf3Counts, offered: Option<f64>) -> PeerTrial {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::peers::process::{proc_net_has, socket_table};
     use crate::bench::peers::Peer;
 
     const IPERF3_20M: &str = include_str!("../../../tests/fixtures/peers/iperf3_client_20m.json");
@@ -362,8 +363,8 @@ mod tests {
     }
 
     fn listening(port: u16) -> bool {
-        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-        super::super::process::proc_net_has(&table, port, Bound::TcpListen)
+        let table = socket_table(Bound::TcpListen).unwrap_or_default();
+        proc_net_has(&table, port, Bound::TcpListen)
     }
 
     fn low_rate_options() -> PeerOptions {

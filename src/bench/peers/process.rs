@@ -230,6 +230,16 @@ pub(in crate::bench) fn proc_net_has(table: &str, port: u16, kind: Bound) -> boo
     })
 }
 
+/// The calling thread's network namespace's IPv4 socket table for `kind`. `thread-self`:
+/// `/proc/net` is the namespace of the process's first thread, and the wire suite asks from a
+/// thread that entered another.
+pub(in crate::bench) fn socket_table(kind: Bound) -> std::io::Result<String> {
+    std::fs::read_to_string(match kind {
+        Bound::TcpListen => "/proc/thread-self/net/tcp",
+        Bound::Udp => "/proc/thread-self/net/udp",
+    })
+}
+
 /// The bytes waiting in the receive queue of the UDP socket on `port`, from `/proc/net/udp`
 /// text (its `tx_queue:rx_queue` column, hexadecimal); `None` when no socket has that port.
 pub(in crate::bench) fn udp_rx_queue(table: &str, port: u16) -> Option<u64> {
@@ -252,7 +262,7 @@ pub(in crate::bench) fn udp_rx_queue(table: &str, port: u16) -> Option<u64> {
 pub(in crate::bench) fn wait_drained(port: u16, limit: Duration) -> bool {
     let start = Instant::now();
     loop {
-        match std::fs::read_to_string("/proc/thread-self/net/udp") {
+        match socket_table(Bound::Udp) {
             Ok(t) => match udp_rx_queue(&t, port) {
                 Some(0) => return true,
                 None => return false,
@@ -278,15 +288,9 @@ pub(in crate::bench) fn wait_bound(
     kind: Bound,
     limit: Duration,
 ) -> Result<(), PeerError> {
-    let file = match kind {
-        // `thread-self`: `/proc/net` is the process's first thread's namespace, and the wire
-        // suite waits from a thread that entered another.
-        Bound::TcpListen => "/proc/thread-self/net/tcp",
-        Bound::Udp => "/proc/thread-self/net/udp",
-    };
     let start = Instant::now();
     loop {
-        match std::fs::read_to_string(file) {
+        match socket_table(kind) {
             Ok(t) if proc_net_has(&t, port, kind) => return Ok(()),
             Ok(_) => {}
             Err(_) => {
