@@ -86,7 +86,7 @@ fn tail_suffix(output: &str) -> String {
 }
 
 /// The last `max` characters of `s`, on one line.
-fn tail(s: &str, max: usize) -> String {
+pub(super) fn tail(s: &str, max: usize) -> String {
     let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     let n = one_line.chars().count();
     if n <= max {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::error::tail;
 use super::process::{free_port, wait_bound, whole_secs, Bound, Finished, Proc};
 use super::{Peer, PeerError, PeerOptions, PeerProgram, PeerTrial, TrialCounts, PAYLOAD};
 
@@ -238,17 +239,14 @@ pub(in crate::bench) fn run_until_connected(
             return Ok((client, n));
         }
         let said = match server.interrupt(Duration::from_millis(500)) {
-            Ok(f) => f
-                .all_output()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
+            Ok(f) => f.all_output(),
             Err(e) => e.to_string(),
         };
         log::warn!(
             "iperf3: attempt {} of {CONNECT_ATTEMPTS}: the control connection was refused; \
-             the server said: {said}",
-            n + 1
+             the server said: {}",
+            n + 1,
+            tail(&said, 240)
         );
         servers_said.push(said);
     }
@@ -367,8 +365,13 @@ mod tests {
         proc_net_has(&table, port, Bound::TcpListen)
     }
 
-    fn low_rate_options() -> PeerOptions {
-        PeerOptions::new(&crate::bench::Placement::auto())
+    /// 1000 packets at 2000 per second, with `hook` as the trial's `before_client`.
+    fn thousand_packets_with(
+        bin: &Path,
+        hook: &mut dyn FnMut(u32, u16),
+    ) -> Result<PeerTrial, PeerError> {
+        let o = PeerOptions::new(&crate::bench::Placement::auto());
+        iperf3_trial_with(bin, Some(2000.0), Duration::from_millis(500), &o, hook)
     }
 
     // The fault behind a red CI run: something else connected to the one-off server before its
@@ -384,14 +387,7 @@ mod tests {
                 end_the_server_with_a_stray_connection(port);
             }
         };
-        let t = iperf3_trial_with(
-            &bin,
-            Some(2000.0),
-            Duration::from_millis(500),
-            &low_rate_options(),
-            &mut hook,
-        )
-        .expect("the second attempt runs");
+        let t = thousand_packets_with(&bin, &mut hook).expect("the second attempt runs");
         assert_eq!(hits, [0, 1]);
         assert_eq!(t.sent, 1000, "{t:?}");
         assert_eq!(t.delivered + t.uncounted_tail, t.sent, "{t:?}");
@@ -407,14 +403,7 @@ mod tests {
             attempts += 1;
             end_the_server_with_a_stray_connection(port);
         };
-        let e = iperf3_trial_with(
-            &bin,
-            Some(2000.0),
-            Duration::from_millis(500),
-            &low_rate_options(),
-            &mut hook,
-        )
-        .expect_err("no attempt can connect");
+        let e = thousand_packets_with(&bin, &mut hook).expect_err("no attempt can connect");
         assert_eq!(attempts, CONNECT_ATTEMPTS);
         let text = e.to_string();
         assert!(text.contains("refused"), "{text}");
