@@ -43,5 +43,5 @@ pub mod os {
 }
 
 pub use caps::{capabilities, Capabilities};
-pub use config::{BackendChoice, ConfigError, SenderConfig, SenderConfigBuilder};
+pub use config::{BackendChoice, ConfigError, SendOrder, SenderConfig, SenderConfigBuilder};
 pub use engine::{EngineError, PacketSource, Reserved, Sender, TxReport};

@@ -153,6 +153,9 @@ pub struct TxMetrics {
     pub zero_copy_notifications: u64,
     /// Packets re-sent after a recoverable error (GSO downgrade, ENOBUFS, ECONNREFUSED).
     pub resent_packets: u64,
+    /// Packets that left after a later packet of the stream had left: only with a relaxed send
+    /// order (`SendOrder::Relaxed`), a re-sent packet overtaken by the rest of its batch.
+    pub reordered_packets: u64,
     /// Packets the engine accepted from the app that never left (a fatal error or an early end
     /// while they were queued or in flight). `packets + failed_packets` = packets committed.
     pub failed_packets: u64,
@@ -196,6 +199,7 @@ impl TxMetrics {
             zero_copy_sends: 0,
             zero_copy_notifications: 0,
             resent_packets: 0,
+            reordered_packets: 0,
             failed_packets: 0,
             stray_completions: 0,
             injected: Default::default(),

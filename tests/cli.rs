@@ -74,6 +74,10 @@ fn bad_arguments_exit_2_with_one_line_naming_the_flag() {
             "--zc-threshold",
         ),
         (
+            &["send", "--to", "127.0.0.1:9", "--send-order", "loose"],
+            "--send-order",
+        ),
+        (
             &["recv", "--bind", "127.0.0.1:0", "--rx-core", "4096"],
             "--rx-core",
         ),
@@ -455,6 +459,54 @@ fn a_send_to_a_closed_port_completes_with_every_packet_counted_once() {
     assert_eq!(report["interrupted"], false, "{report}");
 }
 
+/// Relaxed order to a closed port: each refused send is overtaken by the rest of its batch,
+/// and the report counts those packets; every packet is still counted once.
+#[test]
+fn relaxed_order_to_a_closed_port_reports_the_reordered_packets() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = spawn_piped(&[
+        "send",
+        "--to",
+        &addr,
+        "--count",
+        "5000",
+        "--backend",
+        "uring",
+        "--no-gso",
+        "--send-order",
+        "relaxed",
+        "--json",
+    ]);
+    let out = output_within(child, Duration::from_secs(120));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let report = json_of(&out);
+    if report["backend"] != "uring" {
+        println!("skipped: io_uring unavailable here ({err})");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(report["packets"], 5000, "{report}");
+    assert_eq!(report["failed_packets"], 0, "{report}");
+    assert!(
+        report["errors"]["ECONNREFUSED"].as_u64() > Some(0),
+        "{report}"
+    );
+    let reordered = report["reordered_packets"].as_u64().expect("a count");
+    assert!(reordered > 0, "{report}");
+
+    // mmsg stops at a refused datagram by nature: nothing is reordered, and the report says
+    // that the order asked for changed nothing.
+    let out = ringshot()
+        .args(["send", "--to", &addr, "--count", "500", "--backend", "mmsg"])
+        .args(["--send-order", "relaxed", "--json"])
+        .run();
+    let report = json_of(&out);
+    assert_eq!(report["packets"], 500, "{report}");
+    assert_eq!(report["reordered_packets"], 0, "{report}");
+    let notices = report["notices"].to_string();
+    assert!(notices.contains("keeps packets in order"), "{report}");
+}
+
 #[test]
 fn a_stalled_stream_prints_its_report_with_the_error_and_exits_1() {
     // The held socket never ACKs, so the window of 16 closes and stays closed.
@@ -512,6 +564,17 @@ fn config_errors_name_the_send_flag_that_set_the_option() {
         (
             &["--to", "127.0.0.1:9", "--start-seq", &max, "--count", "2"],
             "--start-seq: ",
+        ),
+        (
+            &[
+                "--to",
+                "127.0.0.1:9",
+                "--send-order",
+                "relaxed",
+                "--format",
+                "chdr",
+            ],
+            "--send-order: ",
         ),
     ];
     for (args, prefix) in cases {

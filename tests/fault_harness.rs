@@ -1,6 +1,8 @@
 //! Property tests of the whole send engine under seeded syscall faults, through the public API,
 //! against a plain loopback receiver: whatever the plan injects, every committed packet leaves
 //! exactly once and in order or is counted as failed, the counters add up, and the run ends.
+//! With io_uring's relaxed send order, "in order" becomes: a packet arrives after a later one
+//! only when overtaken by its own batch, and the report counts each such packet.
 
 mod common;
 
@@ -15,7 +17,7 @@ use ringshot::config::TxFaults;
 use ringshot::engine::{PatternSource, SourceSender};
 use ringshot::fault::FaultPlan;
 use ringshot::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
-use ringshot::{BackendChoice, SenderConfig, TxReport};
+use ringshot::{BackendChoice, SendOrder, SenderConfig, TxReport};
 
 /// Longest a single case may take before it counts as a hang.
 const WATCHDOG: Duration = Duration::from_secs(90);
@@ -79,7 +81,7 @@ impl Receiver {
 
 /// One engine run: its report and what arrived.
 fn run_case(
-    backend: BackendChoice,
+    (backend, order): (BackendChoice, SendOrder),
     gso: bool,
     payload: usize,
     batch: usize,
@@ -89,6 +91,7 @@ fn run_case(
     let rx = Receiver::start(payload);
     let cfg = SenderConfig::builder(rx.addr)
         .backend(backend)
+        .send_order(order)
         .gso(gso)
         .payload(payload)
         .batch(batch)
@@ -116,7 +119,7 @@ fn run_case(
 
 /// The invariants every case must keep.
 fn check(
-    backend: BackendChoice,
+    (backend, order): (BackendChoice, SendOrder),
     batch: usize,
     n: u64,
     plan: &FaultPlan,
@@ -124,7 +127,8 @@ fn check(
     got: &Arrivals,
 ) -> Result<(), TestCaseError> {
     let ctx = format!(
-        "{backend} n={n} batch={batch}: {}\nplan {plan:?}\nreceiver saw {} datagrams",
+        "{backend} ({order} order) n={n} batch={batch}: {}\nplan {plan:?}\nreceiver saw {} \
+         datagrams",
         summary(report),
         got.seqs.len()
     );
@@ -132,12 +136,22 @@ fn check(
     prop_assert_eq!(got.bad_header, 0, "{}", ctx);
     prop_assert_eq!(got.corrupt, 0, "{}", ctx);
     prop_assert_eq!(got.wrong_length, 0, "{}", ctx);
-    // Strictly increasing in arrival order: no duplicate, no reordering.
-    if let Some(w) = got.seqs.windows(2).find(|w| w[0] >= w[1]) {
-        return Err(TestCaseError::fail(format!(
-            "sequence {} arrived after {}: {ctx}",
-            w[1], w[0]
-        )));
+    match order {
+        // Strictly increasing in arrival order: no duplicate, no reordering.
+        SendOrder::Strict => {
+            if let Some(w) = got.seqs.windows(2).find(|w| w[0] >= w[1]) {
+                return Err(TestCaseError::fail(format!(
+                    "sequence {} arrived after {}: {ctx}",
+                    w[1], w[0]
+                )));
+            }
+            prop_assert_eq!(report.reordered_packets, 0, "{}", ctx);
+        }
+        _ => {
+            let overtaken = overtaken_within(&got.seqs, batch as u64)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {ctx}")))?;
+            prop_assert_eq!(report.reordered_packets, overtaken, "{}", ctx);
+        }
     }
     prop_assert_eq!(got.seqs.len() as u64, report.packets, "{}", ctx);
     prop_assert_eq!(
@@ -161,6 +175,29 @@ fn check(
         );
     }
     Ok(())
+}
+
+/// Packets that arrived after a later one; an error for a duplicate, or for a packet overtaken
+/// by one `batch` or more ahead of it (only its own batch may overtake it).
+fn overtaken_within(seqs: &[u64], batch: u64) -> Result<u64, String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut highest = None;
+    let mut overtaken = 0;
+    for &seq in seqs {
+        if !seen.insert(seq) {
+            return Err(format!("sequence {seq} arrived twice"));
+        }
+        match highest {
+            Some(h) if seq < h => {
+                if h - seq >= batch {
+                    return Err(format!("sequence {seq} overtaken by {h}, beyond its batch"));
+                }
+                overtaken += 1;
+            }
+            _ => highest = Some(seq),
+        }
+    }
+    Ok(overtaken)
 }
 
 /// The report's counters, without its histograms.
@@ -249,24 +286,27 @@ proptest! {
     #[cfg(ringshot_mmsg)]
     #[test]
     fn mmsg_engine_keeps_every_packet_under_faults((gso, payload, batch, n, plan) in case_strategy()) {
-        let (report, got) = run_case(BackendChoice::Mmsg, gso, payload, batch, n, plan);
+        let strict = (BackendChoice::Mmsg, SendOrder::Strict);
+        let (report, got) = run_case(strict, gso, payload, batch, n, plan);
         prop_assert_eq!(report.backend, "mmsg");
-        check(BackendChoice::Mmsg, batch, n, &plan, &report, &got)?;
+        check(strict, batch, n, &plan, &report, &got)?;
     }
 
     #[test]
     fn send_engine_keeps_every_packet_under_faults((gso, payload, batch, n, plan) in case_strategy()) {
-        let (report, got) = run_case(BackendChoice::Send, gso, payload, batch, n, plan);
+        let strict = (BackendChoice::Send, SendOrder::Strict);
+        let (report, got) = run_case(strict, gso, payload, batch, n, plan);
         prop_assert_eq!(report.backend, "send");
-        check(BackendChoice::Send, batch, n, &plan, &report, &got)?;
+        check(strict, batch, n, &plan, &report, &got)?;
     }
 
     #[cfg(ringshot_iocp)]
     #[test]
     fn iocp_engine_keeps_every_packet_under_faults((gso, payload, batch, n, plan) in case_strategy()) {
-        let (report, got) = run_case(BackendChoice::Iocp, gso, payload, batch, n, plan);
+        let strict = (BackendChoice::Iocp, SendOrder::Strict);
+        let (report, got) = run_case(strict, gso, payload, batch, n, plan);
         prop_assert_eq!(report.backend, "iocp");
-        check(BackendChoice::Iocp, batch, n, &plan, &report, &got)?;
+        check(strict, batch, n, &plan, &report, &got)?;
     }
 
     #[cfg(ringshot_uring)]
@@ -276,8 +316,24 @@ proptest! {
             eprintln!("skipping the uring case: io_uring is unavailable here");
             return Ok(());
         }
-        let (report, got) = run_case(BackendChoice::Uring, gso, payload, batch, n, plan);
+        let strict = (BackendChoice::Uring, SendOrder::Strict);
+        let (report, got) = run_case(strict, gso, payload, batch, n, plan);
         prop_assert_eq!(report.backend, "uring");
-        check(BackendChoice::Uring, batch, n, &plan, &report, &got)?;
+        check(strict, batch, n, &plan, &report, &got)?;
+    }
+
+    #[cfg(ringshot_uring)]
+    #[test]
+    fn uring_relaxed_engine_keeps_every_packet_once_under_faults(
+        (gso, payload, batch, n, plan) in case_strategy()
+    ) {
+        if !common::uring_available() {
+            eprintln!("skipping the uring case: io_uring is unavailable here");
+            return Ok(());
+        }
+        let relaxed = (BackendChoice::Uring, SendOrder::Relaxed);
+        let (report, got) = run_case(relaxed, gso, payload, batch, n, plan);
+        prop_assert_eq!(report.backend, "uring");
+        check(relaxed, batch, n, &plan, &report, &got)?;
     }
 }

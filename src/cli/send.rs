@@ -15,7 +15,7 @@ use ringshot::config::{check_stream_length, ConfigError, IdlePolicy};
 use ringshot::engine::EngineError;
 use ringshot::engine::SourceSender;
 use ringshot::flow::AckFormat;
-use ringshot::{BackendChoice, SenderConfig, TxReport};
+use ringshot::{BackendChoice, SendOrder, SenderConfig, TxReport};
 
 /// The `--backend` values this build offers (auto is the first that works).
 #[cfg(windows)]
@@ -148,6 +148,16 @@ pub struct SendArgs {
         requires = "sqpoll_idle_ms"
     )]
     sqpoll_cpu: Option<u32>,
+    /// May the rest of a batch leave before a packet whose send failed (it is then re-sent
+    /// after them, counted in reordered_packets)? io_uring only, where keeping order costs a
+    /// kernel hop per datagram; refused with usrp2, vrt and chdr.
+    #[arg(
+        help_heading = "Engine",
+        long,
+        default_value = "strict",
+        value_name = "strict|relaxed"
+    )]
+    send_order: SendOrder,
     /// Run the engine under SCHED_FIFO at this priority (a warning if not permitted).
     #[arg(help_heading = "Engine", long, value_name = "PRIO")]
     sched_fifo: Option<i32>,
@@ -225,6 +235,7 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         .ack_busy_poll(a.ack_busy_poll)
         .window_wait(a.window_wait)
         .sqpoll(a.sqpoll_idle_ms)
+        .send_order(a.send_order)
         .framing(a.framing.timed(a.rate, a.framing.app_len(a.payload)?)?);
     if let Some(addr) = a.bind {
         b = b.bind(addr);
@@ -564,6 +575,7 @@ mod tests {
             "zc_threshold",
             "sqpoll",
             "sqpoll_cpu",
+            "send_order",
             "rate",
             "burst",
             "prefill",

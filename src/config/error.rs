@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use super::{BackendChoice, MAX_DURATION, MAX_RATE_PPS, MAX_TIMED_START_SEQ, MIN_RATE_PPS};
 use crate::flow::AckFormat;
+use crate::framing::Format;
 
 /// Why a configuration was refused. [`field`](Self::field) names the builder option at fault (the
 /// [`SenderConfigBuilder`](super::SenderConfigBuilder) method of that name); the message reads
@@ -103,6 +104,9 @@ pub enum ConfigError {
         field: &'static str,
         reason: &'static str,
     },
+    /// A relaxed send order with a framing whose sequence numbers the device checks: a re-sent
+    /// packet arriving after later ones would count as a sequence error there.
+    RelaxedOrderWithSequencedFraming(Format),
 }
 
 impl ConfigError {
@@ -139,6 +143,7 @@ impl ConfigError {
             ConfigError::SpeadOutOfRange { field, .. } | ConfigError::Timestamps { field, .. } => {
                 field
             }
+            ConfigError::RelaxedOrderWithSequencedFraming(_) => "send_order",
         }
     }
 
@@ -235,6 +240,11 @@ impl ConfigError {
             ConfigError::ZeroSampleBytes => text("a sample must be at least 1 byte"),
             ConfigError::SpeadOutOfRange { reason, .. }
             | ConfigError::Timestamps { reason, .. } => text(reason),
+            ConfigError::RelaxedOrderWithSequencedFraming(format) => format!(
+                "relaxed lets a re-sent packet arrive after later ones, which {format} devices \
+                 count as a sequence error"
+            )
+            .into(),
         }
     }
 }

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{
-    BackendChoice, ConfigError, IdlePolicy, DEFAULT_BATCH, DEFAULT_BURST, DEFAULT_SLOTS,
+    BackendChoice, ConfigError, IdlePolicy, SendOrder, DEFAULT_BATCH, DEFAULT_BURST, DEFAULT_SLOTS,
     DEFAULT_STALL_TIMEOUT, DEFAULT_ZC_THRESHOLD, MAX_BATCH, MAX_DURATION, MAX_RATE_PPS, MAX_SLOTS,
     MAX_UDP_PAYLOAD, MIN_RATE_PPS,
 };
 use crate::flow::AckFormat;
-use crate::framing::Framing;
+use crate::framing::{Format, Framing};
 use crate::pacing::Rate;
 
 /// Refuses a duration longer than [`MAX_DURATION`] (deadline arithmetic would overflow).
@@ -184,18 +184,26 @@ impl SocketOptions {
     }
 }
 
-/// io_uring's kernel submission thread (SQPOLL).
+/// io_uring's kernel submission thread (SQPOLL), and whether its batches may reorder.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UringOptions {
     pub(crate) sqpoll_idle: Option<Duration>,
     pub(crate) sqpoll_cpu: Option<u32>,
+    pub(crate) send_order: SendOrder,
 }
 
 impl UringOptions {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, framing: &Framing) -> Result<(), ConfigError> {
         check_duration("sqpoll", self.sqpoll_idle)?;
         if self.sqpoll_cpu.is_some() && self.sqpoll_idle.is_none() {
             return Err(ConfigError::SqpollCpuWithoutSqpoll);
+        }
+        // These devices count a packet that arrives after a later one as a sequence error.
+        let sequenced = matches!(framing.format, Format::Usrp2 | Format::Vrt | Format::Chdr);
+        if self.send_order == SendOrder::Relaxed && sequenced {
+            return Err(ConfigError::RelaxedOrderWithSequencedFraming(
+                framing.format,
+            ));
         }
         Ok(())
     }

@@ -220,6 +220,12 @@ fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
     if backend.gso_active() {
         notices.extend(cfg.framing.heap_gso_notice(cfg.payload));
     }
+    if cfg.send_order == crate::SendOrder::Relaxed && backend.name() != "uring" {
+        notices.push(format!(
+            "relaxed send order asked for, but the {} backend keeps packets in order anyway",
+            backend.name()
+        ));
+    }
     for n in &notices {
         log::info!("{n}");
     }

@@ -35,6 +35,9 @@ pub struct TxReport {
     pub errors: std::collections::BTreeMap<String, u64>,
     pub gso_downgrades: u64,
     pub resent_packets: u64,
+    /// Packets that left after a later packet had left (a relaxed send order only; 0 when
+    /// strict).
+    pub reordered_packets: u64,
     /// Packets committed by the app that never left (fatal error, early end); `packets +
     /// failed_packets` equals the packets committed.
     pub failed_packets: u64,
@@ -119,6 +122,7 @@ impl TxReport {
             errors: metrics.errors_by_name(),
             gso_downgrades: metrics.gso_downgrades,
             resent_packets: metrics.resent_packets,
+            reordered_packets: metrics.reordered_packets,
             failed_packets: metrics.failed_packets,
             stray_completions: metrics.stray_completions,
             injected_faults: metrics.injected,

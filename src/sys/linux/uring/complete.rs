@@ -81,6 +81,10 @@ impl UringBackend {
         match outcome {
             Outcome::Sent => {
                 m.packets += op.count as u64;
+                if op.behind {
+                    m.reordered_packets += op.count as u64;
+                }
+                self.highest_sent = Some(self.highest_sent.map_or(op.order, |h| h.max(op.order)));
                 m.bytes += op.pkts().iter().map(|p| u64::from(p.len)).sum::<u64>();
                 if op.zc {
                     m.zero_copy_sends += 1;

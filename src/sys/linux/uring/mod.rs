@@ -21,6 +21,12 @@
 //! every failed zero-copy op has its notification. A send that fails recoverably, and every op
 //! the broken link cancelled (ECANCELED), is re-sent in the original order before any new
 //! packet; a multi-packet op re-sent after GSO was switched off is split into one op per packet.
+//! A link costs the kernel a task-work hop per SQE (a follower is issued only once its
+//! predecessor has completed). With `SendOrder::Relaxed` a batch of new packets goes unlinked
+//! and with MSG_DONTWAIT, so the kernel issues every SQE inline, in order, and a send that finds
+//! the socket full fails instead of waiting; a failed op is then re-sent, linked, after the rest
+//! of its batch, and `reordered_packets` counts it (`behind`: submitted below the highest
+//! `order` sent). Re-sends and whatever follows them in the same enter stay linked.
 //!
 //! Counters: `packets` counts a packet once, when a result says it left; `resent_packets`
 //! counts packets re-submitted after their own send failed (not ECANCELED followers);
@@ -64,7 +70,7 @@ use crate::fault::FaultInjector;
 use crate::stats::TxMetrics;
 use crate::sys::unix::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
 use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc, GSO_MAX_SEGMENTS};
-use crate::SenderConfig;
+use crate::{SendOrder, SenderConfig};
 
 /// Longest a `submit` or `reap` waits for completions.
 const WAIT: Duration = Duration::from_millis(2);
@@ -88,6 +94,8 @@ struct Op {
     order: u64,
     /// Its last send really failed (not merely cancelled by a broken link).
     failed_send: bool,
+    /// Submitted after a later packet of the stream had already left (a relaxed re-send).
+    behind: bool,
 }
 
 impl Op {
@@ -104,6 +112,7 @@ impl Op {
             generation: 0,
             order: 0,
             failed_send: false,
+            behind: false,
         }
     }
 
@@ -149,6 +158,8 @@ struct Setup {
     /// The enter that submits a batch also waits (bounded) for its results: true except under
     /// SQPOLL, whose point is submitting without a syscall.
     settle_in_submit: bool,
+    /// `SendOrder::Relaxed`: new batches go unlinked.
+    relaxed: bool,
 }
 
 /// io_uring SEND / SENDMSG / SEND_ZC batches.
@@ -166,6 +177,9 @@ pub struct UringBackend {
     plain_send: bool,
     sq_capacity: usize,
     settle_in_submit: bool,
+    relaxed: bool,
+    /// The highest `order` whose send has left: an op submitted below it is overtaken.
+    highest_sent: Option<u64>,
     /// Ops per state.
     counts: [usize; OpState::ALL.len()],
     free_ops: Vec<u32>,
@@ -260,6 +274,7 @@ impl UringBackend {
             plain_send: probe.is_supported(opcode::Send::CODE),
             sq_capacity: sq_entries as usize,
             settle_in_submit: cfg.sqpoll_idle.is_none(),
+            relaxed: cfg.send_order == SendOrder::Relaxed,
         };
         Ok(UringBackend::with_ring(ring, Some(sock), slab, setup))
     }
@@ -285,6 +300,8 @@ impl UringBackend {
             plain_send: setup.plain_send,
             sq_capacity: setup.sq_capacity,
             settle_in_submit: setup.settle_in_submit,
+            relaxed: setup.relaxed,
+            highest_sent: None,
             counts,
             free_ops: (0..slots as u32).rev().collect(),
             retry: Vec::with_capacity(slots),
@@ -332,9 +349,15 @@ impl UringBackend {
             .sum()
     }
 
-    /// Builds op `idx`'s SQE and hands it to the ring; on success the op is InFlight under a
-    /// new generation. False if the SQ is full (the op is unchanged).
-    fn push_op(&mut self, idx: u32, m: &mut TxMetrics) -> bool {
+    /// Builds op `idx`'s SQE and hands it to the ring, linked to the next SQE of the enter or
+    /// not; on success the op is InFlight under a new generation. False if the SQ is full (the
+    /// op is unchanged).
+    fn push_op(&mut self, idx: u32, link: bool, m: &mut TxMetrics) -> bool {
+        // Unlinked, a send that finds the socket full must fail at once (MSG_DONTWAIT) instead
+        // of being parked by the kernel and sent later behind the SQEs after it: that way every
+        // overtaking is one we see, re-send and count.
+        let msg_flags = if link { 0 } else { libc::MSG_DONTWAIT };
+        let highest_sent = self.highest_sent;
         let gso_allowed = self.gso;
         let zc_threshold = self.zc_threshold;
         let fixed = self.fixed_buffer;
@@ -347,7 +370,8 @@ impl UringBackend {
         let ud = ops::user_data(idx, generation);
         let entry = if op.zc && !op.gso {
             let p = op.pkts[0];
-            let mut e = opcode::SendZc::new(types::Fixed(0), slab.slot_ptr(p.slot), p.len);
+            let mut e =
+                opcode::SendZc::new(types::Fixed(0), slab.slot_ptr(p.slot), p.len).flags(msg_flags);
             if fixed {
                 e = e.buf_index(Some(0));
             }
@@ -357,7 +381,9 @@ impl UringBackend {
             // iovec import SENDMSG costs per op, which is most of what a per-datagram op adds.
             debug_assert_eq!(op.count, 1, "without GSO an op carries one datagram");
             let p = op.pkts[0];
-            opcode::Send::new(types::Fixed(0), slab.slot_ptr(p.slot), p.len).build()
+            opcode::Send::new(types::Fixed(0), slab.slot_ptr(p.slot), p.len)
+                .flags(msg_flags)
+                .build()
         } else {
             fill_msghdr(
                 &mut op.hdr,
@@ -367,17 +393,22 @@ impl UringBackend {
                 &op.pkts[..op.count],
                 op.gso,
             );
+            let msg_flags = msg_flags as u32;
             if op.zc {
-                opcode::SendMsgZc::new(types::Fixed(0), &op.hdr).build()
+                opcode::SendMsgZc::new(types::Fixed(0), &op.hdr)
+                    .flags(msg_flags)
+                    .build()
             } else {
-                opcode::SendMsg::new(types::Fixed(0), &op.hdr).build()
+                opcode::SendMsg::new(types::Fixed(0), &op.hdr)
+                    .flags(msg_flags)
+                    .build()
             }
         };
-        // Every SQE links to the next one of its submission (the ring adds the flag).
+        // The ring adds IO_LINK where `link` asks for it (never on an enter's last SQE).
         let entry = entry.user_data(ud);
         let info = SqeInfo {
             user_data: ud,
-            link: true,
+            link,
             zc: op.zc,
             gso: op.gso,
             pkts: &op.pkts[..op.count],
@@ -389,6 +420,9 @@ impl UringBackend {
             return false;
         }
         op.generation = generation;
+        // Every result of earlier enters is in (a batch starts on a settled ring), so this says
+        // whether a later packet has already left.
+        op.behind = highest_sent.is_some_and(|h| op.order < h);
         if std::mem::take(&mut op.failed_send) {
             m.resent_packets += op.count as u64;
         }
@@ -459,7 +493,8 @@ impl UringBackend {
         let mut pushed = 0;
         let mut pkts = 0;
         for &idx in &retry {
-            if pushed == room || !self.push_op(idx, m) {
+            // Re-sends are always one chain, so each waits for the one before it.
+            if pushed == room || !self.push_op(idx, true, m) {
                 break;
             }
             pushed += 1;
@@ -470,8 +505,15 @@ impl UringBackend {
         (pushed, pkts)
     }
 
-    /// Pushes new packets after the re-sends. Returns (ops pushed, packets accepted).
-    fn push_new(&mut self, pkts: &[TxDesc], room: usize, m: &mut TxMetrics) -> (usize, usize) {
+    /// Pushes new packets after the re-sends, linked or not. Returns (ops pushed, packets
+    /// accepted).
+    fn push_new(
+        &mut self,
+        pkts: &[TxDesc],
+        room: usize,
+        link: bool,
+        m: &mut TxMetrics,
+    ) -> (usize, usize) {
         let mut ops = 0;
         let mut i = 0;
         while i < pkts.len() && ops < room {
@@ -492,7 +534,7 @@ impl UringBackend {
             op.count = n;
             // Room for the parts of a split super-packet between two batch positions.
             op.order = self.next_order << 6;
-            if !self.push_op(idx, m) {
+            if !self.push_op(idx, link, m) {
                 // SQ full (an SQPOLL thread has not caught up): hand these back to the engine.
                 self.ops[idx as usize].count = 0;
                 self.free_ops.push(idx);
@@ -513,7 +555,10 @@ impl UringBackend {
         let (mut ops, mut queued) = self.push_retries(room, m);
         let mut accepted = 0;
         if self.retry.is_empty() {
-            let (n_ops, n) = self.push_new(pkts, room - ops, m);
+            // Relaxed, new packets go unlinked, except behind re-sends: those and everything
+            // after them in this enter stay one chain, so nothing new overtakes a re-send.
+            let link = !self.relaxed || ops > 0;
+            let (n_ops, n) = self.push_new(pkts, room - ops, link, m);
             ops += n_ops;
             queued += n;
             accepted = n;

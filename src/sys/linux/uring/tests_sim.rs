@@ -1,6 +1,7 @@
 //! The real backend logic over a simulated kernel: a fake ring that "sends" SQEs onto a wire
-//! (a Vec of sequence numbers), fails sends and breaks links as its injector says, and posts
-//! zero-copy notifications late; wrapped in [`Faulty`] for held-back and shuffled completions.
+//! (a Vec of sequence numbers), fails sends as its injector says (cancelling the rest of a
+//! linked chain), and posts zero-copy notifications late; wrapped in [`Faulty`] for held-back
+//! and shuffled completions.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use io_uring::squeue;
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 use super::ops::{self, CANCEL_USER_DATA};
 use super::ring::{Cqe, Faulty, Ring, SqeInfo, F_MORE, F_NOTIF};
@@ -31,14 +33,16 @@ struct Shared {
     wire: Vec<u64>,
     /// Completions to post as they are, for stray tests.
     extra: Vec<Cqe>,
-    /// `user_data` of every SQE seen.
+    /// `user_data` of every SQE seen, and whether it was linked to the next.
     seen: Vec<u64>,
+    linked: Vec<bool>,
     /// The kernel never lets go of zero-copy buffers (no notification is ever posted).
     stuck: bool,
 }
 
 struct Sqe {
     ud: u64,
+    link: bool,
     zc: bool,
     gso: bool,
     pkts: Vec<TxDesc>,
@@ -112,6 +116,7 @@ impl Ring for FakeRing {
     unsafe fn push(&mut self, info: &SqeInfo<'_>, _entry: &squeue::Entry) -> bool {
         let mut sh = self.shared.lock().unwrap();
         sh.seen.push(info.user_data);
+        sh.linked.push(info.link);
         for p in info.pkts {
             assert!(
                 sh.held.insert(p.slot),
@@ -121,6 +126,7 @@ impl Ring for FakeRing {
         }
         self.pending.push(Sqe {
             ud: info.user_data,
+            link: info.link,
             zc: info.zc,
             gso: info.gso,
             pkts: info.pkts.to_vec(),
@@ -136,7 +142,7 @@ impl Ring for FakeRing {
             if broken {
                 self.complete(&sqe, -libc::ECANCELED, 0, &mut sh);
             } else if let Some(errno) = self.faults.send_error(sqe.gso) {
-                broken = true;
+                broken = sqe.link;
                 let more = if sqe.zc { F_MORE } else { 0 };
                 self.complete(&sqe, -errno, more, &mut sh);
             } else {
@@ -154,6 +160,10 @@ impl Ring for FakeRing {
                 let bytes: u32 = sqe.pkts.iter().map(|p| p.len).sum();
                 let more = if sqe.zc { F_MORE } else { 0 };
                 self.complete(&sqe, bytes as i32, more, &mut sh);
+            }
+            // An SQE without IO_LINK ends its chain (the backend links an enter's SQEs or none).
+            if !sqe.link {
+                broken = false;
             }
         }
         Ok(())
@@ -178,9 +188,11 @@ impl Ring for FakeRing {
     }
 }
 
-/// A driver over the fake kernel, its fault plan and `gso_fail_at` wrapped around it.
+/// A driver over the fake kernel, its fault plan and `gso_fail_at` wrapped around it; `relaxed`
+/// sends new batches unlinked (`SendOrder::Relaxed`).
 fn sim(
     gso: bool,
+    relaxed: bool,
     kernel: FaultPlan,
     wrapper: Option<FaultPlan>,
     gso_fail_at: Option<u64>,
@@ -200,6 +212,7 @@ fn sim(
         plain_send: true,
         sq_capacity: 64,
         settle_in_submit: true,
+        relaxed,
     };
     let backend = UringBackend::with_ring(Box::new(ring), None, slab.clone(), setup);
     let mut d = Driver::new(backend, slab, tokens);
@@ -218,7 +231,7 @@ fn sim(
 #[test]
 fn refused_zero_copy_gso_is_split_and_sent_in_order() {
     // 8 packets of 5000 bytes: zero-copy GSO ops of 5 and 3; the first GSO send is refused.
-    let (mut d, shared) = sim(true, FaultPlan::none(), None, Some(0));
+    let (mut d, shared) = sim(true, false, FaultPlan::none(), None, Some(0));
     d.step(&[5000; 8]).unwrap();
     d.finish().unwrap();
     let sh = shared.lock().unwrap();
@@ -234,8 +247,29 @@ fn refused_zero_copy_gso_is_split_and_sent_in_order() {
 }
 
 #[test]
+fn relaxed_order_sends_the_rest_of_a_batch_before_a_failed_send() {
+    // As above, but unlinked: the refused super-packet (5) does not hold back the next one (3),
+    // and goes again, split and linked, after it.
+    let (mut d, shared) = sim(true, true, FaultPlan::none(), None, Some(0));
+    d.step(&[5000; 8]).unwrap();
+    d.finish().unwrap();
+    let sh = shared.lock().unwrap();
+    assert_eq!(sh.wire, vec![5, 6, 7, 0, 1, 2, 3, 4]);
+    assert_eq!(d.m.packets, 8);
+    assert_eq!(d.m.reordered_packets, 5);
+    assert_eq!(d.m.resent_packets, 5);
+    assert_eq!(d.m.gso_downgrades, 1);
+    // The batch went unlinked (the refused SQE never reached the fake kernel); the five
+    // re-sends went as one chain, its last SQE linked to nothing the ring publishes after it.
+    assert_eq!(sh.linked, vec![false, true, true, true, true, true]);
+    assert_eq!(d.m.zero_copy_sends, 6);
+    assert_eq!(d.m.zero_copy_notifications, 6);
+    assert_eq!(d.m.stray_completions, 0);
+}
+
+#[test]
 fn stray_completions_are_counted_and_ignored() {
-    let (mut d, shared) = sim(false, FaultPlan::none(), None, None);
+    let (mut d, shared) = sim(false, false, FaultPlan::none(), None, None);
     d.step(&[5000]).unwrap();
     d.finish().unwrap();
     let ud = shared.lock().unwrap().seen[0];
@@ -275,7 +309,7 @@ fn stray_completions_are_counted_and_ignored() {
 
 #[test]
 fn cancel_reports_held_slots_and_drop_leaks_rather_than_frees() {
-    let (mut d, shared) = sim(false, FaultPlan::none(), None, None);
+    let (mut d, shared) = sim(false, false, FaultPlan::none(), None, None);
     shared.lock().unwrap().stuck = true;
     d.step(&[5000, 5000, 100]).unwrap();
     let slab = d.slab.clone();
@@ -301,10 +335,13 @@ fn cancel_reports_held_slots_and_drop_leaks_rather_than_frees() {
     );
 }
 
+/// Packets per batch in the property tests: fewer than this.
+const MAX_BATCH_LEN: usize = 40;
+
 /// One batch: how many packets and their size class.
 fn batch() -> impl Strategy<Value = Vec<u32>> {
     (
-        1usize..40,
+        1usize..MAX_BATCH_LEN,
         prop_oneof![100u32..1500, 4000u32..9000],
         any::<bool>(),
     )
@@ -317,6 +354,100 @@ fn batch() -> impl Strategy<Value = Vec<u32>> {
         })
 }
 
+/// Sends `batches` over the fake kernel with faults injected on both sides of the ring (and a
+/// cancel after batch `cancel_after`), then checks what either order keeps: every packet leaves
+/// at most once, and `packets + failed_packets` is every packet; no slot is handed back before
+/// the kernel let go of it; the counters add up. Strict, the wire is exactly `0..packets`.
+/// Relaxed, a packet leaves after a later one only when overtaken by packets of its own batch,
+/// and `reordered_packets` counts exactly the packets that did.
+fn check_faulty_run(
+    batches: Vec<Vec<u32>>,
+    gso: bool,
+    relaxed: bool,
+    seed: u64,
+    cancel_after: Option<usize>,
+) -> Result<(), TestCaseError> {
+    let kernel = FaultPlan {
+        seed,
+        eagain: 20_000,
+        enobufs: 20_000,
+        econnrefused: 20_000,
+        gso_refuse: 30_000,
+        max_faults: Some(300),
+        ..FaultPlan::none()
+    };
+    let wrapper = FaultPlan {
+        seed: seed.rotate_left(17),
+        cancel_link: 30_000,
+        gso_refuse: 200_000,
+        delay_cqe: 50_000,
+        reorder_cqe: 200_000,
+        max_faults: Some(300),
+        ..FaultPlan::none()
+    };
+    let (d, shared) = sim(gso, relaxed, kernel, Some(wrapper), None);
+    let (d, cancelled_held) = watchdog(60, move || {
+        let mut d = d;
+        let mut held = None;
+        for (k, lens) in batches.iter().enumerate() {
+            d.step(lens).unwrap();
+            if cancel_after == Some(k) {
+                let mut back = Vec::new();
+                held = Some(d.backend.cancel(
+                    Duration::from_secs(5),
+                    &mut |s| back.push(s),
+                    &mut d.m,
+                ));
+                for s in back {
+                    (d.on_done)(s);
+                }
+                break;
+            }
+        }
+        if held.is_none() {
+            d.finish().unwrap();
+        }
+        (d, held)
+    });
+    let sh = shared.lock().unwrap();
+    let m = &d.m;
+    if relaxed {
+        let mut once = HashSet::new();
+        let mut highest = None;
+        let mut overtaken = 0;
+        for &seq in &sh.wire {
+            prop_assert!(seq < d.next_seq && once.insert(seq), "{seq} left twice");
+            match highest {
+                Some(h) if seq < h => {
+                    overtaken += 1;
+                    prop_assert!(
+                        h - seq < MAX_BATCH_LEN as u64,
+                        "{seq} overtaken by {h}, beyond its batch"
+                    );
+                }
+                _ => highest = Some(seq),
+            }
+        }
+        prop_assert_eq!(sh.wire.len() as u64, m.packets);
+        prop_assert_eq!(m.reordered_packets, overtaken);
+    } else {
+        prop_assert_eq!(&sh.wire, &(0..m.packets).collect::<Vec<_>>());
+        prop_assert_eq!(m.reordered_packets, 0);
+    }
+    prop_assert_eq!(m.packets + m.failed_packets, d.next_seq);
+    prop_assert_eq!(m.zero_copy_sends, m.zero_copy_notifications);
+    prop_assert_eq!(m.stray_completions, 0);
+    prop_assert!(sh.held.is_empty());
+    match cancelled_held {
+        Some(held) => prop_assert_eq!(held, 0),
+        None => {
+            prop_assert_eq!(m.failed_packets, 0);
+            prop_assert_eq!(d.backend.in_flight(), 0);
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -327,57 +458,16 @@ proptest! {
         seed in any::<u64>(),
         cancel_after in proptest::option::of(0usize..30),
     ) {
-        let kernel = FaultPlan {
-            seed,
-            eagain: 20_000,
-            enobufs: 20_000,
-            econnrefused: 20_000,
-            gso_refuse: 30_000,
-            max_faults: Some(300),
-            ..FaultPlan::none()
-        };
-        let wrapper = FaultPlan {
-            seed: seed.rotate_left(17),
-            cancel_link: 30_000,
-            gso_refuse: 200_000,
-            delay_cqe: 50_000,
-            reorder_cqe: 200_000,
-            max_faults: Some(300),
-            ..FaultPlan::none()
-        };
-        let (d, shared) = sim(gso, kernel, Some(wrapper), None);
-        let (d, cancelled_held) = watchdog(60, move || {
-            let mut d = d;
-            let mut held = None;
-            for (k, lens) in batches.iter().enumerate() {
-                d.step(lens).unwrap();
-                if cancel_after == Some(k) {
-                    let mut back = Vec::new();
-                    held = Some(d.backend.cancel(Duration::from_secs(5), &mut |s| back.push(s), &mut d.m));
-                    for s in back {
-                        (d.on_done)(s);
-                    }
-                    break;
-                }
-            }
-            if held.is_none() {
-                d.finish().unwrap();
-            }
-            (d, held)
-        });
-        let sh = shared.lock().unwrap();
-        let m = &d.m;
-        prop_assert_eq!(&sh.wire, &(0..m.packets).collect::<Vec<_>>());
-        prop_assert_eq!(m.packets + m.failed_packets, d.next_seq);
-        prop_assert_eq!(m.zero_copy_sends, m.zero_copy_notifications);
-        prop_assert_eq!(m.stray_completions, 0);
-        prop_assert!(sh.held.is_empty());
-        match cancelled_held {
-            Some(held) => prop_assert_eq!(held, 0),
-            None => {
-                prop_assert_eq!(m.failed_packets, 0);
-                prop_assert_eq!(d.backend.in_flight(), 0);
-            }
-        }
+        check_faulty_run(batches, gso, false, seed, cancel_after)?;
+    }
+
+    #[test]
+    fn relaxed_every_packet_leaves_once_overtaken_only_within_its_batch(
+        batches in proptest::collection::vec(batch(), 1..30),
+        gso in any::<bool>(),
+        seed in any::<u64>(),
+        cancel_after in proptest::option::of(0usize..30),
+    ) {
+        check_faulty_run(batches, gso, true, seed, cancel_after)?;
     }
 }
