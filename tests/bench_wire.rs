@@ -189,9 +189,10 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
             &format!("{x:?}"),
         );
     }
-    // uring beside mmsg per datagram: its own rounds, and the goal reads their median. Then the
-    // raw io_uring SEND loop linked beside unlinked, with rounds of its own.
-    assert_eq!(r.backend_rounds.len(), 2, "{:?}", r.backend_rounds);
+    // uring beside mmsg per datagram: its own rounds, and the goal reads their median; the same
+    // with uring's send order relaxed. Then the raw io_uring SEND loop linked beside unlinked,
+    // with rounds of its own.
+    assert_eq!(r.backend_rounds.len(), 3, "{:?}", r.backend_rounds);
     let pair = &r.backend_rounds[0];
     assert_eq!(
         (pair.payload, &pair.backends),
@@ -203,7 +204,24 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
         o.ratio_rounds,
         &format!("{pair:?}"),
     );
-    let links = &r.backend_rounds[1];
+    let relaxed = &r.backend_rounds[1];
+    assert_eq!(
+        (relaxed.payload, &relaxed.backends),
+        (1472, &["uring-relaxed".to_string(), "mmsg".to_string()])
+    );
+    assert_median_of_rounds(
+        &relaxed.rounds,
+        relaxed.ratio,
+        o.ratio_rounds,
+        &format!("{relaxed:?}"),
+    );
+    let g = r.goals.iter().find(|g| g.goal.contains("relaxed")).unwrap();
+    assert_eq!(
+        g.goal,
+        "1472 B: uring (relaxed send order) ÷ mmsg per datagram (3 rounds)"
+    );
+    assert_eq!(g.measured, relaxed.ratio);
+    let links = &r.backend_rounds[2];
     assert_eq!(
         (links.payload, &links.backends),
         (

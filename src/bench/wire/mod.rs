@@ -34,7 +34,7 @@ use crate::engine::{EngineError, PatternSource, SourceSender};
 use crate::recv::RecvConfig;
 use crate::stats::Percentiles;
 use crate::sys::rawloop::{raw_send_loop, RawSyscall};
-use crate::SenderConfig;
+use crate::{SendOrder, SenderConfig};
 
 pub use netns::Wire;
 pub use ratio::median_ratio;
@@ -138,6 +138,8 @@ pub struct WireOptions {
     pub peers: bool,
     /// Record each ringshot sender-side case with perf and write its flame graph here.
     pub profile_dir: Option<std::path::PathBuf>,
+    /// The send order of every ringshot case (the pairs set their own).
+    pub send_order: SendOrder,
 }
 
 impl Default for WireOptions {
@@ -156,18 +158,21 @@ impl Default for WireOptions {
             ratio_rounds: 5,
             peers: true,
             profile_dir: None,
+            send_order: SendOrder::Strict,
         }
     }
 }
 
 /// Two senders at one payload, per datagram, measured back to back in alternating short rounds
 /// (see `ratio.rs`), so that their ratio is not decided by when each row ran: two ringshot
-/// backends (uring ÷ mmsg), or two raw loops (io_uring SEND linked ÷ unlinked).
+/// backends (uring ÷ mmsg, uring with relaxed order ÷ mmsg), or two raw loops (io_uring SEND
+/// linked ÷ unlinked).
 #[derive(Debug, Clone, Serialize)]
 pub struct BackendRounds {
     pub payload: usize,
-    /// `[a, b]`: the ratio is a ÷ b. Ringshot backends by name (`uring`, `mmsg`), raw loops by
-    /// their rows' name (`uring-send`, `uring-send-unlinked`).
+    /// `[a, b]`: the ratio is a ÷ b. Ringshot backends by name (`uring`, `mmsg`; `uring-relaxed`
+    /// with a relaxed send order), raw loops by their rows' name (`uring-send`,
+    /// `uring-send-unlinked`).
     pub backends: [String; 2],
     /// What the ratio shows, in words.
     pub what: String,
@@ -305,8 +310,9 @@ struct Pair {
     what: &'static str,
 }
 
-/// The pairs `o` asks for. Rounds come with the raw loops; both need the uring backend:
-/// - uring ÷ mmsg per datagram, when both backends run;
+/// The pairs `o` asks for. Rounds come with the raw loops; all need the uring backend:
+/// - uring ÷ mmsg per datagram, and the same with uring's send order relaxed, when both
+///   backends run;
 /// - raw io_uring SEND linked ÷ unlinked: what keeping order costs io_uring per datagram.
 fn pairs(o: &WireOptions) -> Vec<Pair> {
     use ratio::Side;
@@ -316,12 +322,20 @@ fn pairs(o: &WireOptions) -> Vec<Pair> {
         return out;
     }
     if has(BackendChoice::Mmsg) {
+        let mmsg = Side::Ringshot(BackendChoice::Mmsg, false, SendOrder::Strict);
         out.push(Pair {
             sides: [
-                Side::Ringshot(BackendChoice::Uring, false),
-                Side::Ringshot(BackendChoice::Mmsg, false),
+                Side::Ringshot(BackendChoice::Uring, false, SendOrder::Strict),
+                mmsg,
             ],
             what: "uring ÷ mmsg per datagram",
+        });
+        out.push(Pair {
+            sides: [
+                Side::Ringshot(BackendChoice::Uring, false, SendOrder::Relaxed),
+                mmsg,
+            ],
+            what: "uring with relaxed send order ÷ mmsg per datagram",
         });
     }
     out.push(Pair {
@@ -443,7 +457,10 @@ fn ringshot_case(
                     wire,
                     o,
                     payload,
-                    [ratio::Side::Ringshot(backend, gso), ratio::Side::Raw(sys)],
+                    [
+                        ratio::Side::Ringshot(backend, gso, o.send_order),
+                        ratio::Side::Raw(sys),
+                    ],
                     drop_dest,
                     place,
                     stop,
@@ -533,6 +550,7 @@ fn sender_config(
         .backend(backend)
         .gso(gso)
         .payload(payload)
+        .send_order(o.send_order)
         .timeline(super::SERIES_PERIOD);
     if let Some(n) = o.batch {
         b = b.batch(n);

@@ -4,7 +4,8 @@
 //! the ratio is the median of the rounds' ringshot ÷ raw. A single raw row measured half a minute
 //! away from its ringshot row moved the ratio between 0.66 and 1.5 on this VM.
 //!
-//! Two ringshot backends compared with each other (uring ÷ mmsg per datagram), and two raw loops
+//! Two ringshot backends compared with each other (uring ÷ mmsg per datagram, with uring's send
+//! order strict and relaxed), and two raw loops
 //! (io_uring SEND linked ÷ unlinked: what the order guarantee costs), are measured the same way:
 //! short rounds of the two back to back, the median of the rounds' ratios.
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 use super::{check, raw_name, raw_row, ringshot_sender_side, Collected, WireError, WireOptions};
 use crate::bench::Placement;
 use crate::sys::rawloop::RawSyscall;
-use crate::BackendChoice;
+use crate::{BackendChoice, SendOrder};
 
 /// How long each side of a round runs (at most the case's own time).
 pub const ROUND_SECS: Duration = Duration::from_secs(1);
@@ -45,8 +46,8 @@ pub fn median_ratio(rounds: &[[f64; 2]]) -> Option<f64> {
 /// One side of a round at the rounds' payload.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Side {
-    /// A ringshot sender-side case: backend, GSO.
-    Ringshot(BackendChoice, bool),
+    /// A ringshot sender-side case: backend, GSO, send order.
+    Ringshot(BackendChoice, bool, SendOrder),
     /// A raw loop.
     Raw(RawSyscall),
 }
@@ -55,7 +56,8 @@ impl Side {
     /// The backend's name, or the raw loop's row name.
     pub(super) fn short_name(self) -> String {
         match self {
-            Side::Ringshot(b, _) => b.name().to_string(),
+            Side::Ringshot(b, _, SendOrder::Strict) => b.name().to_string(),
+            Side::Ringshot(b, _, order) => format!("{b}-{order}"),
             Side::Raw(sys) => raw_name(sys).to_string(),
         }
     }
@@ -98,8 +100,12 @@ pub(super) fn rounds(
         let mut pair = [0.0; 2];
         for i in [round % 2, 1 - round % 2] {
             let measured = match sides[i] {
-                Side::Ringshot(b, gso) => {
-                    ringshot_sender_side(wire, &short, (b, gso, payload), dest, place, stop)
+                Side::Ringshot(b, gso, send_order) => {
+                    let o = WireOptions {
+                        send_order,
+                        ..short.clone()
+                    };
+                    ringshot_sender_side(wire, &o, (b, gso, payload), dest, place, stop)
                         .map(|r| r.pps)
                 }
                 Side::Raw(sys) => raw_row(wire, &short, sys, payload, dest, place).map(|r| r.pps),
