@@ -13,7 +13,7 @@ use proptest::test_runner::TestCaseError;
 
 use super::ops::{self, CANCEL_USER_DATA};
 use super::ring::{Cqe, Faulty, Ring, SqeInfo, F_MORE, F_NOTIF};
-use super::tests_real::{watchdog, Driver};
+use super::tests_real::{overtaken_within, watchdog, Driver};
 use super::{Setup, UringBackend};
 use crate::device::fault::SplitMix64;
 use crate::fault::{FaultInjector, FaultPlan};
@@ -354,19 +354,16 @@ fn batch() -> impl Strategy<Value = Vec<u32>> {
         })
 }
 
-/// Sends `batches` over the fake kernel with faults injected on both sides of the ring (and a
-/// cancel after batch `cancel_after`), then checks what either order keeps: every packet leaves
-/// at most once, and `packets + failed_packets` is every packet; no slot is handed back before
-/// the kernel let go of it; the counters add up. Strict, the wire is exactly `0..packets`.
-/// Relaxed, a packet leaves after a later one only when overtaken by packets of its own batch,
-/// and `reordered_packets` counts exactly the packets that did.
-fn check_faulty_run(
+/// Sends `batches` over the fake kernel with faults injected on both sides of the ring, and
+/// cancels after batch `cancel_after` if given. Returns the driver, what the cancel reported
+/// still held, and what the fake kernel saw.
+fn faulty_run(
     batches: Vec<Vec<u32>>,
     gso: bool,
     relaxed: bool,
     seed: u64,
     cancel_after: Option<usize>,
-) -> Result<(), TestCaseError> {
+) -> (Driver, Option<usize>, Arc<Mutex<Shared>>) {
     let kernel = FaultPlan {
         seed,
         eagain: 20_000,
@@ -386,48 +383,46 @@ fn check_faulty_run(
         ..FaultPlan::none()
     };
     let (d, shared) = sim(gso, relaxed, kernel, Some(wrapper), None);
-    let (d, cancelled_held) = watchdog(60, move || {
+    let (d, held) = watchdog(60, move || {
         let mut d = d;
-        let mut held = None;
         for (k, lens) in batches.iter().enumerate() {
             d.step(lens).unwrap();
             if cancel_after == Some(k) {
                 let mut back = Vec::new();
-                held = Some(d.backend.cancel(
-                    Duration::from_secs(5),
-                    &mut |s| back.push(s),
-                    &mut d.m,
-                ));
+                let held =
+                    d.backend
+                        .cancel(Duration::from_secs(5), &mut |s| back.push(s), &mut d.m);
                 for s in back {
                     (d.on_done)(s);
                 }
-                break;
+                return (d, Some(held));
             }
         }
-        if held.is_none() {
-            d.finish().unwrap();
-        }
-        (d, held)
+        d.finish().unwrap();
+        (d, None)
     });
+    (d, held, shared)
+}
+
+/// A [`faulty_run`], then what either order keeps: every packet leaves at most once, and
+/// `packets + failed_packets` is every packet; no slot is handed back before the kernel let go
+/// of it; the counters add up. Strict, the wire is exactly `0..packets`. Relaxed, a packet
+/// leaves after a later one only when overtaken by packets of its own batch, and
+/// `reordered_packets` counts exactly the packets that did.
+fn check_faulty_run(
+    batches: Vec<Vec<u32>>,
+    gso: bool,
+    relaxed: bool,
+    seed: u64,
+    cancel_after: Option<usize>,
+) -> Result<(), TestCaseError> {
+    let (d, cancelled_held, shared) = faulty_run(batches, gso, relaxed, seed, cancel_after);
     let sh = shared.lock().unwrap();
     let m = &d.m;
     if relaxed {
-        let mut once = HashSet::new();
-        let mut highest = None;
-        let mut overtaken = 0;
-        for &seq in &sh.wire {
-            prop_assert!(seq < d.next_seq && once.insert(seq), "{seq} left twice");
-            match highest {
-                Some(h) if seq < h => {
-                    overtaken += 1;
-                    prop_assert!(
-                        h - seq < MAX_BATCH_LEN as u64,
-                        "{seq} overtaken by {h}, beyond its batch"
-                    );
-                }
-                _ => highest = Some(seq),
-            }
-        }
+        let overtaken =
+            overtaken_within(&sh.wire, MAX_BATCH_LEN as u64).map_err(TestCaseError::fail)?;
+        prop_assert!(sh.wire.iter().all(|&seq| seq < d.next_seq));
         prop_assert_eq!(sh.wire.len() as u64, m.packets);
         prop_assert_eq!(m.reordered_packets, overtaken);
     } else {
