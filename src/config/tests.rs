@@ -210,6 +210,34 @@ fn stream_sequences_never_wrap() {
     assert!(check_stream_length(MAX_TIMED_START_SEQ + 1, None).is_err());
 }
 
+/// Relaxed order is accepted with every framing except those whose devices check sequence
+/// numbers; strict is the default.
+#[test]
+fn relaxed_send_order_is_refused_only_with_sequenced_framings() {
+    use crate::framing::Format;
+    assert_eq!(
+        SenderConfig::builder(dest()).build().unwrap().send_order(),
+        SendOrder::Strict
+    );
+    for format in Format::ALL {
+        let r = SenderConfig::builder(dest())
+            .send_order(SendOrder::Relaxed)
+            .framing(Framing::of(format))
+            .build();
+        match format {
+            Format::Usrp2 | Format::Vrt | Format::Chdr => assert_eq!(
+                r.unwrap_err(),
+                ConfigError::RelaxedOrderWithSequencedFraming(format)
+            ),
+            _ => assert_eq!(r.unwrap().send_order(), SendOrder::Relaxed, "{format}"),
+        }
+    }
+    for o in ["strict", "relaxed"] {
+        assert_eq!(o.parse::<SendOrder>().unwrap().name(), o);
+    }
+    assert!("loose".parse::<SendOrder>().is_err());
+}
+
 #[test]
 fn backend_names_parse() {
     for b in ["auto", "uring", "mmsg", "send"] {
@@ -233,6 +261,11 @@ fn one_bad_value_per_group() -> Vec<(&'static str, SenderConfigBuilder)> {
         ),
         ("sqpoll", b().sqpoll(Some(Duration::MAX))),
         ("sqpoll_cpu", b().sqpoll_cpu(0)),
+        (
+            "send_order",
+            b().send_order(SendOrder::Relaxed)
+                .framing(Framing::of(crate::framing::Format::Vrt)),
+        ),
         ("rate", b().rate(Rate::Pps(0.5))),
         ("burst", b().burst(0)),
         ("prefill", b().prefill(10)),
