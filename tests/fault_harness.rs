@@ -16,6 +16,7 @@ use proptest::prelude::*;
 use ringshot::config::TxFaults;
 use ringshot::engine::{PatternSource, SourceSender};
 use ringshot::fault::FaultPlan;
+use ringshot::recv::seq::{Arrival, SeqTracker, DEFAULT_WINDOW};
 use ringshot::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
 use ringshot::{BackendChoice, SendOrder, SenderConfig, TxReport};
 
@@ -177,27 +178,26 @@ fn check(
     Ok(())
 }
 
-/// Packets that arrived after a later one; an error for a duplicate, or for a packet overtaken
-/// by one `batch` or more ahead of it (only its own batch may overtake it).
+/// Packets that arrived after a later one, as the receiver's sequence tracker classifies them;
+/// an error for a duplicate, or for a packet overtaken by one `batch` or more ahead of it (only
+/// its own batch may overtake it).
 fn overtaken_within(seqs: &[u64], batch: u64) -> Result<u64, String> {
-    let mut seen = std::collections::HashSet::new();
-    let mut highest = None;
-    let mut overtaken = 0;
+    let mut tracker = SeqTracker::new(DEFAULT_WINDOW);
     for &seq in seqs {
-        if !seen.insert(seq) {
-            return Err(format!("sequence {seq} arrived twice"));
-        }
-        match highest {
-            Some(h) if seq < h => {
-                if h - seq >= batch {
-                    return Err(format!("sequence {seq} overtaken by {h}, beyond its batch"));
-                }
-                overtaken += 1;
+        let highest = tracker.highest();
+        match tracker.record(seq) {
+            Arrival::Reordered if highest.is_some_and(|h| h - seq >= batch) => {
+                return Err(format!(
+                    "sequence {seq} overtaken by {highest:?}, beyond its batch"
+                ));
             }
-            _ => highest = Some(seq),
+            Arrival::Duplicate | Arrival::Late | Arrival::Implausible => {
+                return Err(format!("sequence {seq} arrived twice or far out of order"));
+            }
+            _ => {}
         }
     }
-    Ok(overtaken)
+    Ok(tracker.counts().reordered)
 }
 
 /// The report's counters, without its histograms.
