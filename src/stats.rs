@@ -153,6 +153,10 @@ pub struct TxMetrics {
     pub zero_copy_notifications: u64,
     /// Packets re-sent after a recoverable error (GSO downgrade, ENOBUFS, ECONNREFUSED).
     pub resent_packets: u64,
+    /// Packets of the message a `sendmmsg` stopped short at: the kernel drops that message's
+    /// error (ENOBUFS from a qdisc, EAGAIN) and returns the count before it; the message goes
+    /// again with the next call. Not in `resent_packets`, which counts reported refusals.
+    pub short_stops: u64,
     /// Packets that left after a later packet of the stream had left: only with a relaxed send
     /// order (`SendOrder::Relaxed`), a re-sent packet overtaken by the rest of its batch.
     pub reordered_packets: u64,
@@ -198,6 +202,7 @@ impl TxMetrics {
             gso_downgrades: 0,
             zero_copy_sends: 0,
             zero_copy_notifications: 0,
+            short_stops: 0,
             resent_packets: 0,
             reordered_packets: 0,
             failed_packets: 0,

@@ -424,11 +424,13 @@ fn a_silent_device_gives_the_stall_error_within_the_timeout() {
         EngineError::Stalled {
             sent,
             acked,
+            outstanding,
             waited,
             report,
         } => {
             assert!(*waited >= Duration::from_millis(500));
             assert!(sent - acked <= 64, "sent {sent} acked {acked}");
+            assert_eq!(*outstanding, sent - acked, "nothing held back unsent");
             assert_eq!(*sent, st.received, "every sent packet reached the device");
             assert!(report.stalled);
         }

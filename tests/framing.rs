@@ -172,7 +172,7 @@ fn push_mode_writes_after_the_header_room() {
     let mut tx = Sender::spawn(cfg).unwrap();
     assert_eq!(tx.max_app_payload(), 988);
     for i in 0..4u8 {
-        let mut r = tx.reserve().expect("a free slot");
+        let mut r = tx.reserve().unwrap().expect("a free slot");
         assert_eq!(r.payload_mut().len(), 988);
         r.payload_mut()[..5].copy_from_slice(&[i; 5]);
         r.commit(5);

@@ -228,7 +228,7 @@ fn push_mode_reserve_commit_and_send() {
             if seq % 2 == 0 {
                 // Zero-copy API: write straight into the slot.
                 let mut slot = loop {
-                    match tx.reserve() {
+                    match tx.reserve().expect("engine running") {
                         Some(s) => break s,
                         None => std::thread::yield_now(),
                     }

@@ -24,12 +24,20 @@ pub enum EngineError {
     },
     /// The engine thread panicked.
     Panicked,
-    /// The engine is gone (it stopped with an error reported by `finish`).
+    /// The engine has ended without an error (`stop()` was called, or the stream finished):
+    /// it takes no more packets.
     Closed,
-    /// The flow-control window stayed closed for the whole stall timeout.
+    /// A packet of `len` bytes does not fit the `max` application bytes a slot holds (see
+    /// [`Sender::max_app_payload`](crate::Sender::max_app_payload)). Nothing was queued.
+    PacketTooLarge { len: usize, max: usize },
+    /// The flow-control window stayed closed for the whole stall timeout. `sent` counts the
+    /// packets that left the host, `acked` those the device acknowledged (both from the start
+    /// of the stream) and `outstanding` the packets the window holds against the device: taken
+    /// from the app but not acknowledged.
     Stalled {
         sent: u64,
         acked: u64,
+        outstanding: u64,
         waited: Duration,
         report: Box<TxReport>,
     },
@@ -63,6 +71,11 @@ impl std::fmt::Debug for EngineError {
             EngineError::Send { error, .. } => f.debug_tuple("Send").field(error).finish(),
             EngineError::Panicked => f.write_str("Panicked"),
             EngineError::Closed => f.write_str("Closed"),
+            EngineError::PacketTooLarge { len, max } => f
+                .debug_struct("PacketTooLarge")
+                .field("len", len)
+                .field("max", max)
+                .finish(),
             EngineError::Stalled { .. }
             | EngineError::NoProgress { .. }
             | EngineError::DeviceRestarted { .. } => write!(f, "{self}"),
@@ -81,6 +94,57 @@ impl EngineError {
             | EngineError::NoProgress { report, .. }
             | EngineError::DeviceRestarted { report, .. } => Some(report),
             _ => None,
+        }
+    }
+
+    /// A copy of this error for a second caller (an engine's ending is reported both by
+    /// `reserve`/`send` and by `finish`): the same variant, fields and report.
+    pub(super) fn duplicate(&self) -> EngineError {
+        match self {
+            EngineError::Socket(e) => EngineError::Socket(copy_io(e)),
+            EngineError::BackendUnavailable { backend, reason } => {
+                EngineError::BackendUnavailable {
+                    backend,
+                    reason: reason.clone(),
+                }
+            }
+            EngineError::Send { error, report } => EngineError::Send {
+                error: copy_io(error),
+                report: report.clone(),
+            },
+            EngineError::Panicked => EngineError::Panicked,
+            EngineError::Closed => EngineError::Closed,
+            EngineError::PacketTooLarge { len, max } => EngineError::PacketTooLarge {
+                len: *len,
+                max: *max,
+            },
+            EngineError::Stalled {
+                sent,
+                acked,
+                outstanding,
+                waited,
+                report,
+            } => EngineError::Stalled {
+                sent: *sent,
+                acked: *acked,
+                outstanding: *outstanding,
+                waited: *waited,
+                report: report.clone(),
+            },
+            EngineError::NoProgress { waited, report } => EngineError::NoProgress {
+                waited: *waited,
+                report: report.clone(),
+            },
+            EngineError::DeviceRestarted {
+                sent,
+                acked,
+                report,
+            } => EngineError::DeviceRestarted {
+                sent: *sent,
+                acked: *acked,
+                report: report.clone(),
+            },
+            EngineError::AckCore(e) => EngineError::AckCore(copy_io(e)),
         }
     }
 
@@ -105,17 +169,21 @@ impl std::fmt::Display for EngineError {
             EngineError::Send { error, .. } => write!(f, "send failed: {error}"),
             EngineError::Panicked => write!(f, "the engine thread panicked"),
             EngineError::Closed => write!(f, "the engine has stopped"),
+            EngineError::PacketTooLarge { len, max } => write!(
+                f,
+                "a packet of {len} bytes does not fit the {max} application bytes of a slot"
+            ),
             EngineError::Stalled {
                 sent,
                 acked,
+                outstanding,
                 waited,
                 ..
             } => write!(
                 f,
                 "stalled: the device opened no window for {:.1} ms (sent {sent}, acknowledged \
-                 {acked}, {} outstanding)",
+                 {acked}, {outstanding} outstanding)",
                 waited.as_secs_f64() * 1e3,
-                sent.saturating_sub(*acked)
             ),
             EngineError::NoProgress { waited, .. } => write!(
                 f,
@@ -134,3 +202,11 @@ impl std::fmt::Display for EngineError {
 }
 
 impl std::error::Error for EngineError {}
+
+/// An `io::Error` with the same OS code (or kind and message) as `e`.
+fn copy_io(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
+}

@@ -32,6 +32,9 @@ pub struct Sender {
     /// SPEAD: a copy of the engine's stamper, moved on by every commit, so each buffer handed
     /// out holds at most what is left of the heap (the engine stamps the same lengths).
     heaps: Option<Stamper>,
+    /// Packets queued for the engine so far (every commit, and the SPEAD stop packet): the
+    /// report's `committed`, whether or not the engine took them before it ended.
+    committed: u64,
 }
 
 impl Sender {
@@ -76,6 +79,7 @@ impl Sender {
             app_room,
             window,
             heaps,
+            committed: 0,
         })
     }
 
@@ -121,31 +125,90 @@ impl Sender {
             .map_or(self.app_room, |s| s.next_room(self.app_room))
     }
 
-    /// Takes a free packet buffer, or `None` if every slot is queued or with the kernel.
-    pub fn reserve(&mut self) -> Option<Reserved<'_>> {
+    /// Takes a free packet buffer: `Ok(Some(_))`; `Ok(None)` when every slot is queued or
+    /// with the kernel (try again later); `Err(_)` once the engine has ended, with the reason
+    /// (its error, carrying the report so far, or [`EngineError::Closed`] after
+    /// [`stop`](Self::stop)). A dead engine never looks like a full one.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), ringshot::EngineError> {
+    /// let cfg = ringshot::SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// let mut tx = ringshot::Sender::spawn(cfg)?;
+    /// let mut queued = 0;
+    /// while queued < 1000 {
+    ///     match tx.reserve()? {
+    ///         Some(mut slot) => {
+    ///             slot.payload_mut()[..5].copy_from_slice(b"hello");
+    ///             slot.commit(5);
+    ///             queued += 1;
+    ///         }
+    ///         None => std::thread::yield_now(), // full: the engine is behind
+    ///     }
+    /// }
+    /// let report = tx.finish()?;
+    /// assert_eq!(report.committed, report.packets + report.failed_packets);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn reserve(&mut self) -> Result<Option<Reserved<'_>>, EngineError> {
+        if let Some(e) = self.ended() {
+            return Err(e);
+        }
         let token = match self.spare.take() {
             Some(t) => t,
-            None => self.free.pop().ok()?,
+            None => match self.free.pop() {
+                Ok(t) => t,
+                Err(_) => return Ok(None),
+            },
         };
-        Some(Reserved {
+        Ok(Some(Reserved {
             sender: self,
             token: Some(token),
             flags: 0,
-        })
+        }))
+    }
+
+    /// Whether the engine has ended (after [`stop`](Self::stop), a stall or a fatal error):
+    /// it takes no more packets, and [`finish`](Self::finish) returns at once.
+    pub fn is_finished(&self) -> bool {
+        self.engine.ended.is_some() || self.engine.is_finished()
+    }
+
+    /// Why the engine ended, once it has (never blocks): its error with the books settled
+    /// against every commit so far, or [`EngineError::Closed`].
+    fn ended(&mut self) -> Option<EngineError> {
+        if self.engine.ended.is_none() && !self.engine.is_finished() {
+            return None;
+        }
+        let mut e = self.engine.ended_error()?;
+        if let Some(r) = e.report_mut() {
+            settle_books(r, self.committed);
+        }
+        Some(e)
     }
 
     /// Copies `data` into a slot and queues it, waiting for a free slot if needed. With SPEAD,
     /// data that runs past the end of the current heap is cut there: the rest goes out in the
     /// next packet, which starts the next heap.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::PacketTooLarge`] when `data` is longer than
+    /// [`max_app_payload`](Self::max_app_payload) (nothing is queued), and the engine's error
+    /// (or [`EngineError::Closed`]) once it has ended.
     pub fn send(&mut self, data: &[u8]) -> Result<(), EngineError> {
-        assert!(
-            data.len() <= self.max_app_payload(),
-            "packet larger than the configured payload"
-        );
+        if data.len() > self.max_app_payload() {
+            return Err(EngineError::PacketTooLarge {
+                len: data.len(),
+                max: self.max_app_payload(),
+            });
+        }
         let mut rest = data;
         let mut backoff = Backoff::new(IdlePolicy::Adaptive, WaitMode::SleepThenSpin);
         loop {
-            if let Some(mut r) = self.reserve() {
+            if let Some(mut r) = self.reserve()? {
                 let buf = r.payload_mut();
                 let n = rest.len().min(buf.len());
                 buf[..n].copy_from_slice(&rest[..n]);
@@ -156,9 +219,6 @@ impl Sender {
                 }
                 continue;
             }
-            if self.engine.is_finished() {
-                return Err(EngineError::Closed);
-            }
             if backoff.step() {
                 std::thread::yield_now();
             }
@@ -166,6 +226,7 @@ impl Sender {
     }
 
     fn push_ready(&mut self, token: SlotToken, len: u32, flags: u8) {
+        self.committed += 1;
         // The ready ring holds every slot, and every slot is either here or free: never full.
         self.ready
             .push(ReadyPacket { token, len, flags })
@@ -176,26 +237,52 @@ impl Sender {
         }
     }
 
-    /// Ends the stream at the next batch: packets committed but not yet taken stay unsent, and
-    /// what is in flight is cancelled (counted in `failed_packets`). The report says
-    /// `interrupted`.
+    /// Ends the stream at the next batch: what is in flight is cancelled, and every packet
+    /// committed that never left (still queued, or cancelled) is counted in `failed_packets`,
+    /// so `committed == packets + failed_packets` still holds. The report says `interrupted`.
+    /// Returns at once; [`finish`](Self::finish) collects the report.
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.engine.unpark();
     }
 
     /// Ends the stream after every queued packet is sent and returns the engine's report.
+    /// After [`stop`](Self::stop) it returns as soon as the engine has wound down.
     pub fn finish(mut self) -> Result<TxReport, EngineError> {
+        self.send_end();
         self.close()
     }
 
+    /// Tells the engine no more packets will come and collects its outcome, with the books
+    /// settled against every commit.
     fn close(&mut self) -> Result<TxReport, EngineError> {
-        self.send_end();
         // Abandoning the ready ring tells the engine no more packets will come.
         let (dead, _) = rtrb::RingBuffer::new(1);
         drop(std::mem::replace(&mut self.ready, dead));
         self.engine.unpark();
-        self.engine.join()
+        let mut outcome = self.engine.outcome();
+        let report = match &mut outcome {
+            Ok(r) => Some(r),
+            Err(e) => e.report_mut(),
+        };
+        if let Some(r) = report {
+            settle_books(r, self.committed);
+        }
+        outcome
+    }
+}
+
+/// Counts the packets the app committed that the engine never took (still queued when it
+/// ended) as failed, so `committed == packets + failed_packets` covers every commit.
+fn settle_books(r: &mut TxReport, committed: u64) {
+    let untaken = committed.saturating_sub(r.committed);
+    if untaken > 0 {
+        r.failed_packets += untaken;
+        r.committed = committed;
+        r.notices.push(format!(
+            "{untaken} committed packets were still queued when the stream ended; they were \
+             never sent"
+        ));
     }
 }
 
@@ -224,9 +311,26 @@ impl Sender {
 }
 
 impl Drop for Sender {
+    /// Stops the engine (it does not wait for queued packets to drain, nor for a closed window:
+    /// [`finish`](Sender::finish) is the way to drain) and waits only for it to wind down. What
+    /// was abandoned is logged.
     fn drop(&mut self) {
-        if self.engine.thread.is_some() {
-            let _ = self.close();
+        if self.engine.thread.is_none() && self.engine.ended.is_none() {
+            return; // finished already
+        }
+        self.stop();
+        match self.close() {
+            Ok(r) if r.failed_packets > 0 => log::warn!(
+                "a Sender was dropped: {} of {} committed packets never left (call finish() \
+                 to drain)",
+                r.failed_packets,
+                r.committed
+            ),
+            Ok(r) => log::info!(
+                "a Sender was dropped after sending all {} committed packets",
+                r.committed
+            ),
+            Err(e) => log::warn!("a Sender was dropped after its engine ended: {e}"),
         }
     }
 }

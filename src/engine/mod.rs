@@ -133,6 +133,9 @@ struct Engine {
     forced_wait: Option<WaitMode>,
     /// The time series, when the configuration asks for one (see `timeline.rs`).
     timeline: Option<timeline::Timeline>,
+    /// The kernel's drop counters below the socket, read at the start (none in tests that
+    /// drive a simulated backend).
+    egress: Option<sys::EgressWatch>,
 }
 
 /// Flow-control state kept on the engine thread. Only `state` is shared (with the ACK core).
@@ -189,6 +192,8 @@ pub(crate) struct Opened {
     flow: Option<Arc<FlowState>>,
     ack: Option<AckCore>,
     wait: Option<WaitMode>,
+    /// The kernel's drop counters below the socket, read at the start.
+    egress: Option<sys::EgressWatch>,
 }
 
 impl Opened {
@@ -209,6 +214,7 @@ impl Opened {
             flow: None,
             ack: None,
             wait,
+            egress: None,
         }
     }
 }
@@ -216,7 +222,23 @@ impl Opened {
 fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
     let (slab, tokens) = Slab::new(cfg.slots, cfg.payload);
     let slab = Arc::new(slab);
-    let (backend, mut notices, data_sock) = sys::open_tx(cfg, &slab)?;
+    let egress = sys::EgressWatch::start(cfg.dest);
+    let mut early = Vec::new();
+    let (backend, mut notices, data_sock) = match egress.gso_segmenting_qdisc() {
+        // Such a qdisc reports a GSO super-packet queued as soon as one of its segments is,
+        // and drops the rest without a word: one datagram per send keeps every drop reported.
+        Some(qdisc) if cfg.gso => {
+            early.push(format!(
+                "the {qdisc} cuts GSO super-packets into segments and would drop some of them \
+                 unreported; sending one datagram per packet"
+            ));
+            let mut one_by_one = cfg.clone();
+            one_by_one.gso = false;
+            sys::open_tx(&one_by_one, &slab)?
+        }
+        _ => sys::open_tx(cfg, &slab)?,
+    };
+    notices.splice(0..0, early);
     if backend.gso_active() {
         notices.extend(cfg.framing.heap_gso_notice(cfg.payload));
     }
@@ -266,6 +288,7 @@ fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
         flow,
         ack,
         wait: None,
+        egress: Some(egress),
     })
 }
 
@@ -275,11 +298,39 @@ struct EngineThread {
     thread: Option<JoinHandle<Result<TxReport, EngineError>>>,
     ack: Option<AckCore>,
     flow: Option<Arc<FlowState>>,
+    /// The outcome, once collected before `finish` asked for it (a `reserve` that found the
+    /// engine gone): `finish` returns it then.
+    ended: Option<Result<TxReport, EngineError>>,
 }
 
 impl EngineThread {
     fn is_finished(&self) -> bool {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Collects the outcome of an engine that has finished (it never blocks on a running
+    /// one: `None` then) and returns why it ended, as an error for a caller that wanted to
+    /// queue more: the engine's own error, or [`EngineError::Closed`] after a clean end.
+    fn ended_error(&mut self) -> Option<EngineError> {
+        if self.ended.is_none() {
+            if !self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+                return None;
+            }
+            let outcome = self.join();
+            self.ended = Some(outcome);
+        }
+        match self.ended.as_ref() {
+            Some(Err(e)) => Some(e.duplicate()),
+            _ => Some(EngineError::Closed),
+        }
+    }
+
+    /// The outcome: the one collected earlier, or the engine's, once it has ended.
+    fn outcome(&mut self) -> Result<TxReport, EngineError> {
+        match self.ended.take() {
+            Some(outcome) => outcome,
+            None => self.join(),
+        }
     }
 
     fn unpark(&self) {
@@ -371,6 +422,7 @@ fn start(
         forced_wait: opened.wait,
         live_cut: live::LiveCut::new(),
         timeline,
+        egress: opened.egress,
     };
     let thread = spawn_engine(engine)?;
     Ok((
@@ -378,6 +430,7 @@ fn start(
             thread: Some(thread),
             ack: opened.ack,
             flow: opened.flow,
+            ended: None,
         },
         shared,
         notices,

@@ -76,6 +76,11 @@ pub struct TxReport {
     pub interrupted: bool,
     /// One-time messages: fallbacks, refused tuning.
     pub notices: Vec<String>,
+    /// What the kernel counted below the socket during the stream (Linux): the egress
+    /// device's queueing-discipline drops and the UDP send errors, to check `packets` against.
+    /// When the qdiscs dropped more than the sender re-sent, some packets counted in `packets`
+    /// were dropped without the sender being told, and a notice says so.
+    pub kernel: crate::sys::KernelSendCounts,
     /// The time series, one record per interval, when the configuration asked for one
     /// (`SenderConfig::builder(..).timeline(period)`); absent from the JSON otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -143,6 +148,7 @@ impl TxReport {
             stalled: false,
             interrupted: false,
             notices: Vec::new(),
+            kernel: Default::default(),
             timeline: Vec::new(),
             submit_hist: metrics.submit_ns.clone(),
             reap_hist: metrics.reap_ns.clone(),

@@ -137,6 +137,7 @@ impl Engine {
                 Err(FlowStop::Stopped) => return Ending::Stopped,
                 Err(FlowStop::Stalled(w)) => return Ending::WindowStalled(w),
                 Err(FlowStop::Restarted) => return Ending::Restarted,
+                Err(FlowStop::Fatal(e)) => return Ending::Fatal(e),
             }
             let open = self.gather(budget);
             if self.pending.is_empty() {
@@ -421,6 +422,11 @@ impl Engine {
         self.pending.clear();
         self.accepted = 0;
 
+        // Slots the kernel has finished with were counted (sent or failed) when they
+        // finished: hand them back first, so that what is counted below as in flight is only
+        // what the kernel still holds. (Its error, if any, changes nothing now: the stream is
+        // ending.)
+        let _ = self.reap(false);
         let in_flight = self.backend.in_flight() as u64;
         let (packets0, failed0) = (self.metrics.packets, self.metrics.failed_packets);
         let (slots, supply) = (&mut self.slots, &mut self.supply);
@@ -450,6 +456,10 @@ impl Engine {
         report.committed = self.next_seq - self.cfg.start_seq;
         report.interrupted = matches!(ending, Ending::Stopped);
         report.stalled = matches!(ending, Ending::WindowStalled(_) | Ending::NoProgress(_));
+        if let Some(w) = &self.egress {
+            report.kernel = w.finish();
+            self.check_kernel_drops(&report.kernel);
+        }
         report.notices = std::mem::take(&mut self.notices);
         report.tsi_saturated = self.stamper.tsi_saturated();
         if let Some(t) = self.timeline.take() {
@@ -478,15 +488,41 @@ impl Engine {
         report
     }
 
+    /// Every drop the sender was told of (ENOBUFS) was re-sent, so qdisc drops beyond the
+    /// re-sends are drops nobody reported: some packets counted as sent may not have left.
+    fn check_kernel_drops(&mut self, k: &crate::sys::KernelSendCounts) {
+        let Some(drops) = k.qdisc_drops else { return };
+        let told = self.metrics.resent_packets + self.metrics.short_stops;
+        let unreported = drops.saturating_sub(told);
+        if unreported > 0 {
+            self.notice(format!(
+                "the queueing disciplines on {} dropped {drops} packets during the stream, \
+                 {unreported} more than the sender was told of and re-sent: that many packets \
+                 counted as sent may not have left the host (other traffic on the device is \
+                 counted too)",
+                k.device.as_deref().unwrap_or("the egress device")
+            ));
+        }
+    }
+
     fn outcome(&self, ending: Ending, report: TxReport) -> Result<TxReport, EngineError> {
-        let sent = self.next_seq;
-        let acked = self.flow.as_ref().map_or(0, |f| f.state.acked_packets());
+        // Counted from the start of the stream: what left the host, what the device
+        // acknowledged, and what the window holds against it (taken, not acknowledged).
+        let start = self.cfg.start_seq;
+        let acked_seq = self
+            .flow
+            .as_ref()
+            .map_or(start, |f| f.state.acked_packets());
+        let acked = acked_seq.saturating_sub(start);
+        let outstanding = self.next_seq.saturating_sub(acked_seq);
+        let sent = report.packets;
         let report = Box::new(report);
         let err = match ending {
             Ending::Completed | Ending::Stopped => return Ok(*report),
             Ending::WindowStalled(waited) => EngineError::Stalled {
                 sent,
                 acked,
+                outstanding,
                 waited,
                 report,
             },

@@ -136,7 +136,7 @@ fn no_slot_is_handed_out_while_the_backend_holds_it() {
     let deadline = Instant::now() + Duration::from_secs(60);
     for i in 0..N {
         let mut r = loop {
-            if let Some(r) = tx.reserve() {
+            if let Some(r) = tx.reserve().expect("engine running") {
                 break r;
             }
             assert!(Instant::now() < deadline, "no free slot came back");

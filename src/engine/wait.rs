@@ -72,6 +72,8 @@ pub(super) enum FlowStop {
     Stalled(Duration),
     Restarted,
     Stopped,
+    /// Handing queued re-sends to the kernel failed with an error that cannot be retried.
+    Fatal(std::io::Error),
 }
 
 impl Engine {
@@ -107,6 +109,7 @@ impl Engine {
         let mode = self.wait;
         let mut backoff = Backoff::new(self.cfg.window_wait, mode);
         let shared = &self.shared;
+        let (backend, metrics) = (&mut self.backend, &mut self.metrics);
         let Some(f) = &mut self.flow else {
             return Ok(u64::MAX);
         };
@@ -142,6 +145,9 @@ impl Engine {
             if shared.stop.load(Ordering::Relaxed) {
                 return Err(FlowStop::Stopped);
             }
+            // Packets a backend holds for a re-send are inside the window already: they go
+            // now, not when the device next opens it (which it may never do without them).
+            backend.flush(metrics).map_err(FlowStop::Fatal)?;
             if backoff.step() {
                 rest(mode, REST);
             }

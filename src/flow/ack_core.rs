@@ -56,7 +56,7 @@ impl Default for AckCoreConfig {
             device: None,
             core: None,
             wait: AckWait::Block,
-            poll_timeout: Duration::from_millis(20),
+            poll_timeout: Duration::from_millis(5),
             event_capacity: 1024,
             rcvbuf: None,
         }

@@ -36,6 +36,7 @@ mod unix;
 #[cfg(windows)]
 mod windows;
 
+pub(crate) mod egress;
 pub(crate) mod probe;
 // Raw syscall loops the wire benchmark measures each backend against (io_uring, GSO: Linux);
 // only the benchmark suites (the `cli` feature) use them.
@@ -101,6 +102,8 @@ pub enum SendErrorKind {
     Other,
 }
 
+pub(crate) use egress::EgressWatch;
+pub use egress::KernelSendCounts;
 pub use slab::{Slab, SlotToken};
 
 /// Opens a separate ACK socket bound to `addr` (when the data socket is not the one the device
@@ -164,6 +167,15 @@ pub trait TxBackend: Send {
 
     /// Slots accepted by `submit` and not yet reported by `reap`.
     fn in_flight(&self) -> usize;
+
+    /// Hands the kernel again, now, what the backend holds for a re-send (packets a
+    /// recoverable error sent back after `submit` accepted them). The engine calls it while it
+    /// waits for the flow-control window: those packets are inside the window already, so they
+    /// must not wait for it. Backends that re-send inside `submit` hold nothing: a no-op.
+    fn flush(&mut self, m: &mut TxMetrics) -> io::Result<()> {
+        let _ = m;
+        Ok(())
+    }
 
     /// Ends the stream early: cancels every request still in flight and waits, at most
     /// `timeout`, for each one's final completion (for zero-copy sends, the notification),

@@ -138,6 +138,12 @@ impl<S: SendSys> TxBackend for MmsgBackend<S> {
                 Ok(k) => {
                     self.accept(pkts, next, next + k, m);
                     next += k;
+                    if next < nmsg {
+                        // The kernel stops a sendmmsg at the first message that fails and
+                        // returns the count before it, dropping the error (ENOBUFS from a
+                        // qdisc, EAGAIN): that message was not sent and goes again.
+                        m.short_stops += self.spans[next].count as u64;
+                    }
                 }
                 Err(e) => match classify_send_error(&e, with_gso, m) {
                     SendFailure::WaitWritable if !waited => {

@@ -670,6 +670,14 @@ impl TxBackend for UringBackend {
         self.slots_held + self.done.len()
     }
 
+    fn flush(&mut self, m: &mut TxMetrics) -> io::Result<()> {
+        self.drain(m);
+        if self.settled() && !self.retry.is_empty() {
+            self.push_batch(&[], m)?;
+        }
+        self.take_fatal(m)
+    }
+
     fn cancel(&mut self, timeout: Duration, done: &mut dyn FnMut(u32), m: &mut TxMetrics) -> usize {
         let deadline = Instant::now() + timeout;
         self.ending = true;
