@@ -26,6 +26,8 @@ use crate::sys::{self, Slab, SlotToken, TxBackend, TxDesc};
 mod error;
 mod handles;
 mod live;
+#[cfg(test)]
+mod model_tests;
 mod report;
 mod run;
 #[cfg(test)]
