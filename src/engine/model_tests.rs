@@ -49,8 +49,6 @@ struct Case {
     fail_after: Option<(u64, i32)>,
     window: Option<u64>,
     ops: Vec<Op>,
-    /// Where `stop()` goes among the ops, if anywhere.
-    stop_at: Option<usize>,
     end: End,
 }
 
@@ -94,7 +92,6 @@ fn case() -> impl Strategy<Value = Case> {
                     fail_after,
                     window,
                     ops,
-                    stop_at,
                     end,
                 }
             },
