@@ -485,6 +485,7 @@ fn print_send_table(r: &TxReport) {
             ),
             ("errors", fmt_map(&r.errors)),
             ("GSO downgrades", r.gso_downgrades.to_string()),
+            ("kernel drops", fmt_kernel_drops(r)),
             (
                 "pacing",
                 match (r.rate_target_pps, r.rate_error_pct, r.lateness_ns) {
@@ -532,6 +533,26 @@ fn print_send_table(r: &TxReport) {
             ),
         ],
     );
+}
+
+/// The kernel's own drop counts below the socket, beside what the sender re-sent.
+fn fmt_kernel_drops(r: &TxReport) -> String {
+    let k = &r.kernel;
+    let (Some(device), Some(drops)) = (&k.device, k.qdisc_drops) else {
+        return "not reported by this system".into();
+    };
+    let qdiscs = if k.qdiscs.is_empty() {
+        "no qdisc".to_string()
+    } else {
+        k.qdiscs.join(", ")
+    };
+    let sndbuf = k
+        .udp_sndbuf_errors
+        .map_or_else(|| "n/a".to_string(), |n| n.to_string());
+    format!(
+        "{drops} at {device} ({qdiscs}), {} re-sent; UDP SndbufErrors {sndbuf}",
+        r.resent_packets
+    )
 }
 
 #[cfg(test)]
