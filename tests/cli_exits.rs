@@ -5,7 +5,9 @@
 //! `--json` a failed start prints a JSON object with an `"error"` key. Real runs over loopback.
 
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
 #[path = "common/binary.rs"]
 mod binary;
@@ -127,6 +129,7 @@ fn wait_for_sockets(
 }
 
 /// A fresh report folder for one test.
+#[cfg(target_os = "linux")]
 fn out_dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("ringshot-exits-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -134,6 +137,7 @@ fn out_dir(name: &str) -> std::path::PathBuf {
 }
 
 /// The report folder's report.json and summary.md.
+#[cfg(target_os = "linux")]
 fn report_files(dir: &std::path::Path) -> (serde_json::Value, String) {
     let json = std::fs::read_to_string(dir.join("report.json"))
         .unwrap_or_else(|e| panic!("no report.json in {}: {e}", dir.display()));
