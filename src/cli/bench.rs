@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use anyhow::Context;
 
 use super::output::fmt_ns;
-use super::signals::StopSignals;
+use super::signals::{StopSignal, StopSignals};
 use ringshot::bench::report::{self, ReportWriter};
 use ringshot::bench::{
     default_cases, fill_ratios, run_case, BenchError, CaseResult, Placement, Stop,
@@ -137,7 +137,22 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
             break;
         }
     }
-    let stopped = signals.received().map(|sig| (sig, cut.unwrap_or("last")));
+    // A signal after the last suite ended leaves the report whole; it still sets the status.
+    let stopped = cut.and_then(|key| signals.received().map(|sig| (sig, key)));
+    finish(&a, &place, report, summary, json, stopped)?;
+    Ok(signals.received().map_or(0, |sig| sig.exit_status()))
+}
+
+/// Writes summary.md and report.json (marked partial when `stopped` says which signal cut which
+/// suite short) and prints the JSON object or where the report is.
+fn finish(
+    a: &BenchArgs,
+    place: &Placement,
+    mut report: ReportWriter,
+    mut summary: String,
+    mut json: serde_json::Map<String, serde_json::Value>,
+    stopped: Option<(StopSignal, &str)>,
+) -> anyhow::Result<()> {
     let command: Vec<String> = std::env::args().collect();
     let mut head = format!("`{}`\n\n{}\n\n", command.join(" "), place.description);
     if let Some((sig, key)) = stopped {
@@ -173,7 +188,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
     } else {
         println!("report: {}", a.out.join("report.json").display());
     }
-    Ok(stopped.map_or(0, |(sig, _)| sig.exit_status()))
+    Ok(())
 }
 
 /// Whether `e` is a measurement cut short by the stop request.

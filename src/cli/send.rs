@@ -278,8 +278,8 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
     b.build().map_err(config_usage)
 }
 
-/// Runs the stream; returns the exit status (0, or 130 / 143 / 129 when a signal stopped it), or the
-/// error that stopped it (after printing its report when it has one).
+/// Runs the stream; returns the exit status (0, or 130 / 143 / 129 when a signal stopped it), or
+/// the error that stopped it (after printing its report when it has one).
 pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     let cfg = config(&a)?;
     let count = match (a.count, a.duration) {

@@ -1,7 +1,8 @@
-//! SIGINT, SIGTERM and SIGHUP (the terminal went away) as a request to stop: the handler only records which signal came (an
-//! atomic store, async-signal-safe); the command's wait loop sees it, stops the engine or
-//! receiver, prints the report and exits 128 + the signal number. A second signal while the
-//! first is being handled exits at once.
+//! SIGINT, SIGTERM and SIGHUP (the terminal went away) as a request to stop: the handler only
+//! records which signal came (an atomic store, async-signal-safe); the command's wait loop (or
+//! the bench suite, through [`StopSignals::flag`]) sees it, stops the engine or receiver, prints
+//! the report and exits 128 + the signal number. A second signal while the first is being
+//! handled exits at once.
 //!
 //! The `signal-hook` crate registers the handlers: its `flag` API is safe and async-signal-safe,
 //! whereas `nix`'s registration is not a safe function, and the command-line code calls only safe
@@ -66,6 +67,8 @@ impl StopSignals {
 pub enum StopSignal {
     Int,
     Term,
+    // Windows has no SIGHUP: there the variant is never made.
+    #[cfg_attr(not(unix), allow(dead_code))]
     Hup,
 }
 
