@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::Stop;
 use crate::stats::Percentiles;
 
 /// One second of the probe.
@@ -44,11 +45,18 @@ pub struct JitterFloor {
 
 /// Spins on `core` for `secs`, reading the clock, then runs cyclictest for `secs` if installed.
 pub fn probe(core: Option<usize>, secs: Duration) -> JitterFloor {
+    probe_until(core, secs, &Stop::default())
+}
+
+/// [`probe`] that ends early (and runs no cyclictest) once `stop` is requested; the caller
+/// checks `stop` to know the floor is cut short.
+pub fn probe_until(core: Option<usize>, secs: Duration, stop: &Stop) -> JitterFloor {
+    let stopper = stop.clone();
     let spin = std::thread::spawn(move || {
         if let Some(c) = core {
             core_affinity::set_for_current(core_affinity::CoreId { id: c });
         }
-        spin(secs)
+        spin(secs, &stopper)
     });
     let (reads, hist, per_second) = spin.join().unwrap_or_default();
     let max_gap_ns = per_second.iter().map(|s| s.max_gap_ns).max().unwrap_or(0);
@@ -62,7 +70,11 @@ pub fn probe(core: Option<usize>, secs: Duration) -> JitterFloor {
         gaps_over_100us: over(100_000),
         gaps_over_1ms: over(1_000_000),
         per_second,
-        cyclictest: cyclictest(core, secs),
+        cyclictest: if stop.requested() {
+            Err("not run: the suite was stopped".into())
+        } else {
+            cyclictest(core, secs)
+        },
     }
 }
 
@@ -76,7 +88,10 @@ fn count(s: &JitterSecond, t: u64) -> u64 {
 
 type Spun = (u64, Option<hdrhistogram::Histogram<u64>>, Vec<JitterSecond>);
 
-fn spin(secs: Duration) -> Spun {
+/// How many clock reads pass between two looks at the stop request.
+const STOP_EVERY: u64 = 4096;
+
+fn spin(secs: Duration, stop: &Stop) -> Spun {
     let mut h = crate::stats::latency_histogram();
     let mut per = Vec::new();
     let blank = JitterSecond {
@@ -99,11 +114,13 @@ fn spin(secs: Duration) -> Spun {
         cur.gaps_over_100us += u64::from(gap > 100_000);
         cur.gaps_over_1ms += u64::from(gap > 1_000_000);
         let el = now - t0;
-        if el >= next_second || el >= secs {
+        // A stopped probe ends its current second where it is.
+        let stopped = reads.is_multiple_of(STOP_EVERY) && stop.requested();
+        if el >= next_second || el >= secs || stopped {
             per.push(std::mem::replace(&mut cur, blank));
             next_second += Duration::from_secs(1);
         }
-        if el >= secs {
+        if el >= secs || stopped {
             return (reads, Some(h), per);
         }
     }

@@ -23,6 +23,8 @@ pub fn which(prog: &str) -> Option<std::path::PathBuf> {
 }
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -34,15 +36,59 @@ use crate::stats::Percentiles;
 use crate::SenderConfig;
 pub use series::{Series, SERIES_PERIOD};
 
-/// Where the sender and receiver threads run.
+/// A request to end a suite early, shared by everything that measures (a signal handler sets
+/// its flag): the measurement in progress is cut short and returns
+/// [`BenchError::Interrupted`], so the caller keeps what was measured before it.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// A request that is set when `flag` is.
+    pub fn from_flag(flag: Arc<AtomicBool>) -> Stop {
+        Stop(flag)
+    }
+
+    /// Asks for the stop.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// The flag itself, for code that polls an `AtomicBool`.
+    pub fn flag(&self) -> &AtomicBool {
+        &self.0
+    }
+
+    /// `Err(BenchError::Interrupted)` once the stop is requested.
+    pub fn check(&self) -> Result<(), BenchError> {
+        if self.requested() {
+            Err(BenchError::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Where the sender and receiver threads run, and the suite's [`Stop`] request (which every
+/// measurement handed a placement obeys).
 #[derive(Debug, Clone, Serialize)]
 pub struct Placement {
     pub tx_core: Option<usize>,
     pub rx_core: Option<usize>,
     pub description: String,
+    #[serde(skip)]
+    pub stop: Stop,
 }
 
 impl Placement {
+    /// This placement, its measurements ending early once `stop` is requested.
+    pub fn with_stop(self, stop: Stop) -> Placement {
+        Placement { stop, ..self }
+    }
+
     /// TX on the first core, RX on the second when there are two or more; unpinned otherwise.
     pub fn auto() -> Placement {
         let cores = crate::sys::available_cores();
@@ -54,6 +100,7 @@ impl Placement {
                     "ringshot-tx pinned to core {a}, ringshot-rx pinned to core {b} ({} cores)",
                     cores.len()
                 ),
+                stop: Stop::default(),
             },
             _ => Placement {
                 tx_core: None,
@@ -62,6 +109,7 @@ impl Placement {
                     "{} core(s): sender and receiver share the CPU unpinned",
                     cores.len()
                 ),
+                stop: Stop::default(),
             },
         }
     }
@@ -123,6 +171,8 @@ pub enum BenchError {
     Receiver(RecvError),
     Sender(EngineError),
     Config(String),
+    /// The suite's [`Stop`] was requested: the measurement was cut short and has no result.
+    Interrupted,
 }
 
 impl std::fmt::Display for BenchError {
@@ -131,6 +181,7 @@ impl std::fmt::Display for BenchError {
             BenchError::Receiver(e) => write!(f, "receiver: {e}"),
             BenchError::Sender(e) => write!(f, "sender: {e}"),
             BenchError::Config(e) => write!(f, "configuration: {e}"),
+            BenchError::Interrupted => f.write_str("interrupted"),
         }
     }
 }
@@ -212,7 +263,19 @@ pub fn drain_and_stop(rx: Receiver, quiet: Duration) -> Result<RecvReport, Bench
     rx.join().map_err(BenchError::Receiver)
 }
 
-/// Runs one case for `duration`, sending unpaced as fast as the backend goes.
+/// Waits for the sender to end, stopping it once `stop` is requested.
+pub(crate) fn finish_sender(tx: SourceSender, stop: &Stop) -> Result<crate::TxReport, EngineError> {
+    while !tx.is_finished() {
+        if stop.requested() {
+            tx.stop();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tx.finish()
+}
+
+/// Runs one case for `duration`, sending unpaced as fast as the backend goes; a stop request
+/// (`place.stop`) cuts it short: [`BenchError::Interrupted`].
 pub fn run_case(
     case: Case,
     duration: Duration,
@@ -230,8 +293,9 @@ pub fn run_case(
     let cfg = b.build().map_err(|e| BenchError::Config(e.to_string()))?;
     let tx = SourceSender::spawn(cfg, PatternSource::new(case.payload, None, Some(duration)))
         .map_err(BenchError::Sender)?;
-    let report = tx.finish().map_err(BenchError::Sender)?;
+    let report = finish_sender(tx, &place.stop).map_err(BenchError::Sender)?;
     let got = drain_and_stop(rx, Duration::from_millis(150))?;
+    place.stop.check()?;
     let delivered = got.packets - got.duplicates;
     Ok(CaseResult {
         backend: report.backend,
@@ -348,7 +412,7 @@ pub struct CapacityResult {
 
 /// Runs the sender (GSO as `gso` says) paced at `rate` for `duration` into a receiver with
 /// backend `rx_backend`, and says whether every packet arrived with no kernel drop, at (nearly)
-/// the asked rate.
+/// the asked rate. A stop request cuts it short: [`BenchError::Interrupted`].
 pub fn capacity_trial(
     rx_backend: crate::recv::RecvBackend,
     payload: usize,
@@ -368,11 +432,11 @@ pub fn capacity_trial(
         t = t.tx_core(c);
     }
     let cfg = t.build().map_err(|e| BenchError::Config(e.to_string()))?;
-    let report = SourceSender::spawn(cfg, PatternSource::new(payload, None, Some(duration)))
-        .map_err(BenchError::Sender)?
-        .finish()
+    let tx = SourceSender::spawn(cfg, PatternSource::new(payload, None, Some(duration)))
         .map_err(BenchError::Sender)?;
+    let report = finish_sender(tx, &place.stop).map_err(BenchError::Sender)?;
     let got = drain_and_stop(rx, Duration::from_millis(100))?;
+    place.stop.check()?;
     let achieved = report.packets as f64 / report.seconds.max(1e-9);
     let received = got.packets - got.duplicates;
     Ok(CapacityTrial {

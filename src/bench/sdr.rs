@@ -86,7 +86,8 @@ pub struct DeviceRun {
     pub series: super::Series,
 }
 
-/// Streams `seconds` at `rate_pps` into an emulated device that plays out at the same rate.
+/// Streams `seconds` at `rate_pps` into an emulated device that plays out at the same rate; a
+/// stop request (`place.stop`) cuts it short: [`BenchError::Interrupted`].
 pub fn device_run(
     cfg: &SdrConfig,
     rate_pps: f64,
@@ -131,12 +132,12 @@ pub fn device_run(
     }
     let sender_cfg = t.build().map_err(|e| BenchError::Config(e.to_string()))?;
     let source = PatternSource::new(cfg.payload, None, Some(Duration::from_secs_f64(seconds)));
-    let result = SourceSender::spawn(sender_cfg, source)
-        .map_err(BenchError::Sender)?
-        .finish();
+    let tx = SourceSender::spawn(sender_cfg, source).map_err(BenchError::Sender)?;
+    let result = super::finish_sender(tx, &place.stop);
     // Let the device play out what it holds (half a buffer is a few ms at these rates).
     std::thread::sleep(Duration::from_millis(100));
     let got = drain(emu)?;
+    place.stop.check()?;
     let (tx, stalled) = match result {
         Ok(r) => (r, false),
         Err(e) => match e.report() {

@@ -5,9 +5,14 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use anyhow::Context;
+
 use super::output::fmt_ns;
+use super::signals::{StopSignal, StopSignals};
 use ringshot::bench::report::{self, ReportWriter};
-use ringshot::bench::{default_cases, fill_ratios, run_case, BenchError, CaseResult, Placement};
+use ringshot::bench::{
+    default_cases, fill_ratios, run_case, BenchError, CaseResult, Placement, Stop,
+};
 use ringshot::engine::EngineError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,29 +60,39 @@ pub struct BenchArgs {
     sdr_ack: ringshot::flow::AckFormat,
     /// Print one JSON object instead of the table.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
     /// Wire suite: record the TX core with `perf record -g -e cpu-clock` during each ringshot
     /// sender-side case and write folded stacks and a flame graph (SVG) into the report folder.
     #[arg(long)]
     profile: bool,
-    /// Report folder: report.json, summary.md, HdrHistogram logs (*.hlog) and SVG plots.
+    /// Report folder: report.json, summary.md, HdrHistogram logs (*.hlog) and SVG plots
+    /// (created, and checked to take files, before the first case: otherwise exit 2).
     #[arg(long, default_value = "bench-report", value_name = "DIR")]
     out: std::path::PathBuf,
 }
 
-pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+/// What a suite does: runs, prints its table, writes its files and returns its JSON object.
+type SuiteFn =
+    fn(&BenchArgs, &Placement, &mut ReportWriter, &mut String) -> anyhow::Result<serde_json::Value>;
+
+/// Runs the suites; returns the exit status: 0, or 128 + the signal when a stop signal ended the
+/// run early (what was measured before it is printed and written, marked partial).
+pub fn run(a: BenchArgs) -> anyhow::Result<i32> {
     validate_payloads(&a.payloads)?;
-    let place = Placement::auto();
+    // Checked now, so a folder that takes no files stops the run before its first case.
+    super::paths::prepare_output_dir("out", &a.out)?;
     let mut report = ReportWriter::create(&a.out)
         .map_err(|e| super::usage(format!("out: {}: {e}", a.out.display())))?;
-    let mut summary = String::from("# ringshot bench\n\n");
-    let mut json = serde_json::Map::new();
-    json.insert("placement".into(), serde_json::to_value(&place)?);
     if a.suite == Suite::Wire {
         if let Some(r) = wire_unavailable() {
             return Err(super::usage(format!("suite wire: {r}")));
         }
     }
+    let signals = StopSignals::install().context("installing the stop signal handlers")?;
+    let place = Placement::auto().with_stop(Stop::from_flag(signals.flag()));
+    let mut summary = String::from("# ringshot bench\n\n");
+    let mut json = serde_json::Map::new();
+    json.insert("placement".into(), serde_json::to_value(&place)?);
     if !a.json {
         let net = if a.suite == Suite::Wire {
             "veth wire between two network namespaces"
@@ -86,46 +101,77 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         };
         println!("ringshot bench: {net}, {}", place.description);
     }
-    if matches!(a.suite, Suite::Throughput | Suite::All) {
-        let v = throughput(&a, &place, &mut report, &mut summary)?;
-        json.insert("throughput".into(), v);
-    }
-    if matches!(a.suite, Suite::Capacity | Suite::All) {
-        let v = capacity(&a, &place, &mut report, &mut summary)?;
-        json.insert("capacity".into(), v);
-    }
-    if matches!(a.suite, Suite::Peers | Suite::All) {
-        let peers = ringshot::bench::peers::bench_peers(a.case_secs, &place, |m| {
-            if !a.json {
-                eprintln!("  peers: {m}");
-            }
-        })?;
-        if !a.json {
-            print!("{}", peers.table());
+    let all = a.suite == Suite::All;
+    let suites: [(&str, SuiteFn, bool); 6] = [
+        (
+            "throughput",
+            throughput,
+            all || a.suite == Suite::Throughput,
+        ),
+        ("capacity", capacity, all || a.suite == Suite::Capacity),
+        ("peers", peers, all || a.suite == Suite::Peers),
+        ("sdr", sdr, all || a.suite == Suite::Sdr),
+        ("zero_loss", zero_loss, all || a.suite == Suite::ZeroLoss),
+        ("wire", wire, a.suite == Suite::Wire),
+    ];
+    // The suite a stop signal cut short: the suites after it do not run.
+    let mut cut = None;
+    for (key, suite, on) in suites {
+        if !on {
+            continue;
         }
-        report::write_peers(&mut report, &peers)?;
-        summary.push_str(&report::peers_markdown(&peers));
-        json.insert("peers".into(), serde_json::to_value(&peers)?);
+        if signals.received().is_some() {
+            cut = Some(key);
+            break;
+        }
+        match suite(&a, &place, &mut report, &mut summary) {
+            Ok(v) => {
+                json.insert(key.into(), v);
+            }
+            // A suite that keeps no partial rows is left out of the report.
+            Err(e) if interrupted(&e) => {}
+            Err(e) => return Err(e),
+        }
+        if signals.received().is_some() {
+            cut = Some(key);
+            break;
+        }
     }
-    if matches!(a.suite, Suite::Sdr | Suite::All) {
-        json.insert("sdr".into(), sdr(&a, &place, &mut report, &mut summary)?);
-    }
-    if matches!(a.suite, Suite::ZeroLoss | Suite::All) {
-        let v = zero_loss(&a, &place, &mut report, &mut summary)?;
-        json.insert("zero_loss".into(), v);
-    }
-    if a.suite == Suite::Wire {
-        json.insert("wire".into(), wire(&a, &place, &mut report, &mut summary)?);
-    }
+    // A signal after the last suite ended leaves the report whole; it still sets the status.
+    let stopped = cut.and_then(|key| signals.received().map(|sig| (sig, key)));
+    finish(&a, &place, report, summary, json, stopped)?;
+    Ok(signals.received().map_or(0, |sig| sig.exit_status()))
+}
+
+/// Writes summary.md and report.json (marked partial when `stopped` says which signal cut which
+/// suite short) and prints the JSON object or where the report is.
+fn finish(
+    a: &BenchArgs,
+    place: &Placement,
+    mut report: ReportWriter,
+    mut summary: String,
+    mut json: serde_json::Map<String, serde_json::Value>,
+    stopped: Option<(StopSignal, &str)>,
+) -> anyhow::Result<()> {
     let command: Vec<String> = std::env::args().collect();
-    summary.insert_str(
-        summary.find('\n').map_or(0, |i| i + 2),
-        &format!("`{}`\n\n{}\n\n", command.join(" "), place.description),
-    );
+    let mut head = format!("`{}`\n\n{}\n\n", command.join(" "), place.description);
+    if let Some((sig, key)) = stopped {
+        head += &format!(
+            "**Partial report: interrupted by {} during the `{key}` suite.** The tables hold what \
+             was measured before the signal; the case or search it cut short is left out, and so \
+             are the suites after it.\n\n",
+            sig.name()
+        );
+    }
+    summary.insert_str(summary.find('\n').map_or(0, |i| i + 2), &head);
     for key in json.keys().filter(|k| *k != "placement") {
         summary.push_str(&format!(
             "\nsuite `{key}`: every number is in report.json.\n"
         ));
+    }
+    json.insert("interrupted".into(), stopped.is_some().into());
+    if let Some((_, key)) = stopped {
+        json.insert("interrupted_suite".into(), key.into());
     }
     report.text("summary.md", &summary)?;
     let mut suites = json.clone();
@@ -133,10 +179,38 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     report.report_json(&command, &place.description, suites)?;
     if a.json {
         println!("{}", serde_json::Value::Object(json));
+    } else if let Some((sig, key)) = stopped {
+        println!(
+            "interrupted by {} during the {key} suite; partial report: {}",
+            sig.name(),
+            a.out.join("report.json").display()
+        );
     } else {
         println!("report: {}", a.out.join("report.json").display());
     }
     Ok(())
+}
+
+/// Whether `e` is a measurement cut short by the stop request.
+fn interrupted(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<BenchError>(),
+        Some(BenchError::Interrupted)
+    ) || wire_interrupted(e)
+}
+
+#[cfg(ringshot_netns)]
+fn wire_interrupted(e: &anyhow::Error) -> bool {
+    use ringshot::bench::wire::WireError;
+    matches!(
+        e.downcast_ref::<WireError>(),
+        Some(WireError::Interrupted | WireError::Bench(BenchError::Interrupted))
+    )
+}
+
+#[cfg(not(ringshot_netns))]
+fn wire_interrupted(_: &anyhow::Error) -> bool {
+    false
 }
 
 fn validate_payloads(payloads: &[usize]) -> anyhow::Result<()> {
@@ -191,6 +265,8 @@ fn throughput(
             Err(BenchError::Sender(EngineError::BackendUnavailable { backend, reason })) => {
                 skipped.push(format!("{backend}: {reason}"));
             }
+            // The rows measured so far are the (partial) suite.
+            Err(BenchError::Interrupted) => break,
             Err(e) => return Err(e.into()),
         }
         bar.inc(1);
@@ -209,6 +285,26 @@ fn throughput(
     Ok(report::throughput_json(secs, &results, &skipped))
 }
 
+/// iperf3, sockperf and spead2 beside ringshot.
+fn peers(
+    a: &BenchArgs,
+    place: &Placement,
+    report: &mut ReportWriter,
+    summary: &mut String,
+) -> anyhow::Result<serde_json::Value> {
+    let peers = ringshot::bench::peers::bench_peers(a.case_secs, place, |m| {
+        if !a.json {
+            eprintln!("  peers: {m}");
+        }
+    })?;
+    if !a.json {
+        print!("{}", peers.table());
+    }
+    report::write_peers(report, &peers)?;
+    summary.push_str(&report::peers_markdown(&peers));
+    Ok(serde_json::to_value(&peers)?)
+}
+
 /// Receive capacity of each receive backend at each payload, beside the sender's best rate.
 fn capacity(
     a: &BenchArgs,
@@ -224,20 +320,21 @@ fn capacity(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("static template"),
     );
     let mut rows = Vec::new();
-    for &payload in &a.payloads {
+    // A stop request keeps the rows whose search ended.
+    'payloads: for &payload in &a.payloads {
         bar.set_message(format!("sender's best rate at {payload} B"));
-        let best = sender_best(payload, place)?;
+        let best = match sender_best(payload, place) {
+            Err(BenchError::Interrupted) => break,
+            r => r?,
+        };
         bar.inc(1);
         for b in backends {
             bar.set_message(format!("{b} receiver at {payload} B: searching"));
-            rows.push(receiver_capacity(
-                b,
-                payload,
-                best.sent_pps,
-                Duration::from_millis(1000),
-                6,
-                place,
-            )?);
+            let trial = Duration::from_millis(1000);
+            match receiver_capacity(b, payload, best.sent_pps, trial, 6, place) {
+                Err(BenchError::Interrupted) => break 'payloads,
+                r => rows.push(r?),
+            }
             bar.inc(1);
         }
     }
@@ -318,8 +415,9 @@ fn sdr(
         a.jitter_secs.as_secs_f64()
     ));
     spinner.enable_steady_tick(Duration::from_millis(250));
-    let floor = ringshot::bench::jitter::probe(place.tx_core, a.jitter_secs);
+    let floor = ringshot::bench::jitter::probe_until(place.tx_core, a.jitter_secs, &place.stop);
     spinner.finish_and_clear();
+    place.stop.check()?;
     let cfg = SdrConfig {
         seconds: a.sdr_secs.as_secs_f64(),
         format: a.sdr_ack,
@@ -359,8 +457,9 @@ fn sdr_run(
         cfg.format
     ));
     spinner.enable_steady_tick(Duration::from_millis(250));
-    let r = run_sdr(cfg, place)?;
+    let r = run_sdr(cfg, place);
     spinner.finish_and_clear();
+    let r = r?;
     if !a.json {
         let tx = &r.run.tx;
         println!(
@@ -432,14 +531,16 @@ fn zero_loss(
     let bar = ProgressBar::new_spinner();
     bar.set_message("zero-loss search: the sender's best rate first");
     bar.enable_steady_tick(Duration::from_millis(250));
-    let best = sender_best(1472, place)?;
-    bar.set_message("zero-loss search through the device emulator with flow control");
     let cfg = SdrConfig {
         format: a.sdr_ack,
         ..SdrConfig::default()
     };
-    let r = zero_loss_search(&cfg, best.sent_pps, 1.0, 7, place)?;
+    let r = sender_best(1472, place).and_then(|best| {
+        bar.set_message("zero-loss search through the device emulator with flow control");
+        zero_loss_search(&cfg, best.sent_pps, 1.0, 7, place)
+    });
     bar.finish_and_clear();
+    let r = r?;
     if !a.json {
         let fmt = |p: Option<f64>| {
             p.map_or("below 10000 pps".into(), |p| {
@@ -484,13 +585,13 @@ fn zero_loss(
 
 /// The sender's best unpaced rate at `payload` (auto backend, GSO), measured for 2 s: the upper
 /// bound of the capacity and zero-loss searches.
-fn sender_best(payload: usize, place: &Placement) -> anyhow::Result<CaseResult> {
+fn sender_best(payload: usize, place: &Placement) -> Result<CaseResult, BenchError> {
     let case = ringshot::bench::Case {
         backend: ringshot::BackendChoice::Auto,
         gso: true,
         payload,
     };
-    Ok(run_case(case, Duration::from_secs(2), place)?)
+    run_case(case, Duration::from_secs(2), place)
 }
 
 /// Why the wire suite cannot run here, if it cannot.
@@ -518,7 +619,7 @@ fn wire(
 }
 
 /// The wire suite. A stop signal ends it between measurements (or cuts the running one short);
-/// the namespaces are removed before the process exits 128 + the signal.
+/// the namespaces are removed, and the suite is left out of the (partial) report.
 #[cfg(ringshot_netns)]
 fn wire(
     a: &BenchArgs,
@@ -529,15 +630,6 @@ fn wire(
     use ringshot::bench::wire::{
         pair_lines, planned_steps, run_wire, wire_table, WireError, WireOptions,
     };
-    use std::sync::atomic::{AtomicBool, AtomicUsize};
-    use std::sync::Arc;
-    let stop = Arc::new(AtomicBool::new(false));
-    let which = Arc::new(AtomicUsize::new(0));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone())?;
-        // Small positive signal numbers: the cast is exact.
-        signal_hook::flag::register_usize(sig, which.clone(), sig as usize)?;
-    }
     let o = WireOptions {
         case_secs: a.case_secs,
         payloads: a.payloads.clone(),
@@ -549,7 +641,7 @@ fn wire(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("static template"),
     );
     let mut first = true;
-    let r = run_wire(&o, place, &stop, |m| {
+    let r = run_wire(&o, place, place.stop.flag(), |m| {
         if !std::mem::take(&mut first) {
             bar.inc(1);
         }
@@ -558,10 +650,9 @@ fn wire(
     bar.finish_and_clear();
     let r = match r {
         Ok(r) => r,
-        Err(WireError::Interrupted) => {
-            let sig = which.load(std::sync::atomic::Ordering::Relaxed);
+        Err(e @ WireError::Interrupted) => {
             eprintln!("ringshot bench: interrupted; the wire's namespaces were removed");
-            std::process::exit(128 + sig as i32);
+            return Err(e.into());
         }
         Err(e) => return Err(e.into()),
     };

@@ -1,7 +1,10 @@
 //! Command-line front end. Exit statuses: 0 when the stream completed; 1 when it stopped with an
-//! error (the report is still printed, with `--json` as the usual object plus `"error"`); 2 for
-//! bad arguments (one line naming the flag and the reason); 130 / 143 when SIGINT / SIGTERM
-//! stopped it (the report is printed with `"interrupted": true`).
+//! error (the report is still printed, with `--json` as the usual object plus `"error"`; a run
+//! that failed before it had a report prints `{"error": ...}` under `--json`); 2 for bad
+//! arguments (one line naming the flag and the reason), an output path that cannot be written
+//! included, found before the run starts; 130 / 143 / 129 when SIGINT / SIGTERM / SIGHUP stopped
+//! it (the report is printed with `"interrupted": true`; `bench` prints and writes the rows
+//! measured so far, marked partial).
 
 mod bench;
 mod framing;
@@ -11,6 +14,7 @@ mod output;
 mod parse;
 #[cfg(test)]
 mod parser_props;
+mod paths;
 mod recv;
 mod send;
 mod signals;
@@ -27,8 +31,11 @@ use clap::{CommandFactory, Parser, Subcommand};
     about,
     disable_version_flag = true,
     after_help = "Exit status: 0 the stream completed; 1 it stopped with an error (the report is \
-                  still printed; with --json it has an \"error\" key); 2 bad arguments; 130 / 143 \
-                  stopped by SIGINT / SIGTERM (the report is printed with \"interrupted\": true)."
+                  still printed; with --json it has an \"error\" key, and a run that failed before \
+                  it had a report prints {\"error\": ...}); 2 bad arguments, or an output path \
+                  that cannot be written (checked before the run starts); 130 / 143 / 129 \
+                  stopped by SIGINT / SIGTERM / SIGHUP (the report is printed with \
+                  \"interrupted\": true; bench prints and writes a partial report)."
 )]
 struct Cli {
     /// Log more: -v info, -vv debug, -vvv trace (default: warnings). RINGSHOT_LOG takes a filter
@@ -70,14 +77,16 @@ Examples:
   ringshot send --to localhost:5000 --duration 10s --rate 1G --interval 1
   ringshot send --to [::1]:5000 --rate 68870pps --window-bytes 1048576 --ack native \\
       --prefill 356 --fail-on-underflow
-Exit status: 0 done; 1 error or a failed --fail-on-* check; 2 bad arguments; 130 / 143 signals.";
+Exit status: 0 done; 1 error or a failed --fail-on-* check; 2 bad arguments or an --hdr-log
+path that cannot be created; 130 / 143 / 129 SIGINT / SIGTERM / SIGHUP.";
 
 const RECV_EXAMPLES: &str = "\
 Examples:
   ringshot recv --bind 127.0.0.1:5000 --idle-exit-ms 2s          (one stream after another)
   ringshot recv --bind 127.0.0.1:5000 --one-off --idle-exit-ms 500ms --fail-on-loss --json
   ringshot recv --bind 127.0.0.1:5000 --device --drain-rate 68870pps --idle-exit-ms 2s
-Exit status: 0 done; 1 error or a failed --fail-on-* check; 2 bad arguments; 130 / 143 signals.";
+Exit status: 0 done; 1 error or a failed --fail-on-* check; 2 bad arguments; 130 / 143 / 129
+SIGINT / SIGTERM / SIGHUP.";
 
 const BENCH_EXAMPLES: &str = "\
 Columns: pps and Gbit/s (UDP payload) the sender achieved; deliv % of packets the loopback \
@@ -86,7 +95,9 @@ max: how long one submit (a syscall, or an io_uring submission) took; × send: p
 multiple of the plain send backend with the same GSO and payload in the same run (loopback).
 Examples:
   ringshot bench --case-secs 2
-  ringshot bench --suite sdr --sdr-secs 10";
+  ringshot bench --suite sdr --sdr-secs 10
+Exit status: 0 done; 1 error; 2 bad arguments or an --out folder that takes no files; 130 / 143 /
+129 SIGINT / SIGTERM / SIGHUP: the rows measured so far are printed and written, marked partial.";
 
 /// A usage error: printed as one line, exit status 2.
 #[derive(Debug)]
@@ -132,10 +143,11 @@ pub fn main() -> i32 {
         let _ = Cli::command().print_help();
         return 2;
     };
+    let json = command.json();
     let result = match command {
         Command::Send(args) => send::run(*args),
         Command::Recv(args) => recv::run(*args),
-        Command::Bench(args) => bench::run(args).map(|()| 0),
+        Command::Bench(args) => bench::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -152,18 +164,46 @@ pub fn main() -> i32 {
     };
     match result {
         Ok(status) => status,
-        Err(e) => match e.downcast_ref::<UsageError>() {
-            Some(u) => {
+        Err(e) => {
+            if let Some(u) = e.downcast_ref::<UsageError>() {
                 eprintln!("ringshot: error: {u}");
-                2
+                return 2;
             }
-            None => {
-                eprintln!("ringshot: error: {e:#}");
-                1
+            eprintln!("ringshot: error: {e:#}");
+            // A failure before there was a report (or one with no report): under --json, stdout
+            // still has its one object. A report already printed says its own error.
+            if json && e.downcast_ref::<Reported>().is_none() {
+                println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
             }
-        },
+            1
+        }
     }
 }
+
+impl Command {
+    /// Whether the command prints one JSON object on stdout (`--json`).
+    fn json(&self) -> bool {
+        match self {
+            Command::Send(a) => a.json,
+            Command::Recv(a) => a.json,
+            Command::Bench(a) => a.json,
+            Command::Completions { .. } | Command::Man => false,
+        }
+    }
+}
+
+/// An error that ended a run whose report is already printed (with `--json`, the report object,
+/// which carries the error itself where it has one): exit 1, and no second JSON object.
+#[derive(Debug)]
+pub struct Reported(pub anyhow::Error);
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for Reported {}
 
 /// A clap error as one line: its first line without the "error: " prefix, joined with the
 /// line after it when the first ends in ':' (as "required arguments were not provided:" does),

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::interval::{Intervals, Sample};
 use super::output::{fmt_map, fmt_ns, fmt_rate, print_kv, report_json, Progress};
 use super::signals::{StopSignal, StopSignals};
-use super::{framing, parse, units, UsageError};
+use super::{framing, parse, units, Reported, UsageError};
 use ringshot::config::FieldError;
 use ringshot::device::{
     DataFaults, DeviceConfig, DeviceReport, Emulator, FaultConfig, FaultCounts,
@@ -59,7 +59,7 @@ pub struct RecvArgs {
     no_gro: bool,
     /// Print one JSON object at the end instead of a table.
     #[arg(help_heading = "Output", long)]
-    json: bool,
+    pub(super) json: bool,
     /// One run from one sender (the first), as a script wants: no new streams; a later sender
     /// is `foreign`.
     #[arg(help_heading = "Target", long)]
@@ -308,7 +308,7 @@ struct Out {
     fail_on_overflow: bool,
 }
 
-/// Runs the receiver; returns the exit status (0, or 130 / 143 when a signal stopped it).
+/// Runs the receiver; returns the exit status (0, or 130 / 143 / 129 when a signal stopped it).
 pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
     if !a.device.device {
         if let Some(flag) = a.device.stray().or(a.faults.device_only()) {
@@ -367,7 +367,7 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
         b = b.start_seq(s);
     }
     let cfg = b.build().map_err(flag_error)?;
-    let signals = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
+    let signals = StopSignals::install().context("installing the stop signal handlers")?;
     let out = Out {
         json: a.json,
         interval: a.interval,
@@ -454,7 +454,8 @@ fn print_ending(
     }
     match (interrupted, failed) {
         (Some(sig), _) => Ok(sig.exit_status()),
-        (None, Some(reason)) => Err(anyhow::anyhow!(reason)),
+        // Printed above: the error adds no second JSON object.
+        (None, Some(reason)) => Err(Reported(anyhow::anyhow!(reason)).into()),
         (None, None) => Ok(0),
     }
 }

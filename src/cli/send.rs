@@ -10,7 +10,7 @@ use clap::Args;
 use super::interval::{Intervals, Sample};
 use super::output::{fmt_map, fmt_ns, fmt_rate, print_kv, report_json, Progress};
 use super::signals::StopSignals;
-use super::{framing, parse, units, UsageError};
+use super::{framing, parse, paths, units, Reported, UsageError};
 use ringshot::config::{check_stream_length, ConfigError, IdlePolicy};
 use ringshot::engine::EngineError;
 use ringshot::engine::SourceSender;
@@ -166,8 +166,9 @@ pub struct SendArgs {
     mlockall: bool,
     /// Print one JSON object at the end instead of a table.
     #[arg(help_heading = "Output", long)]
-    json: bool,
-    /// Write the submit-latency histogram as an HdrHistogram V2 interval log.
+    pub(super) json: bool,
+    /// Write the submit-latency histogram as an HdrHistogram V2 interval log (the file is
+    /// created before the stream starts: a path that cannot be created exits 2).
     #[arg(help_heading = "Output", long, value_name = "PATH")]
     hdr_log: Option<PathBuf>,
     /// Print one line per interval (packets, rate, submit p99, lateness, window waits, ACK
@@ -277,8 +278,8 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
     b.build().map_err(config_usage)
 }
 
-/// Runs the stream; returns the exit status (0, or 130 / 143 when a signal stopped it), or the
-/// error that stopped it (after printing its report when it has one).
+/// Runs the stream; returns the exit status (0, or 130 / 143 / 129 when a signal stopped it), or
+/// the error that stopped it (after printing its report when it has one).
 pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     let cfg = config(&a)?;
     let count = match (a.count, a.duration) {
@@ -286,7 +287,12 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
         (c, _) => c,
     };
     check_stream_length(cfg.start_seq(), count).map_err(config_usage)?;
-    let signals = StopSignals::install().context("installing the SIGINT/SIGTERM handlers")?;
+    // Created now, so a path that cannot be written stops the run before its first packet.
+    let hdr_log = match &a.hdr_log {
+        Some(path) => Some((paths::create_output_file("hdr-log", path)?, path)),
+        None => None,
+    };
+    let signals = StopSignals::install().context("installing the stop signal handlers")?;
     let app_len = a.framing.app_len(cfg.payload())?;
     let count = a.framing.count(app_len, count)?;
     let source = a.framing.source(app_len, count, a.duration)?;
@@ -304,8 +310,8 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
         },
     };
     let interrupted = signals.received();
-    if let Some(path) = &a.hdr_log {
-        write_hdr_log(path, &report)?;
+    if let Some((file, path)) = hdr_log {
+        write_hdr_log(file, path, &report)?;
     }
     let error = failure.as_ref().map(|e| e.to_string());
     if a.json {
@@ -339,14 +345,16 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
             "ringshot: warning: {n} sends refused (ECONNREFUSED): is anything listening on {to}?"
         );
     }
+    // The report is printed: an error from here on is `Reported` (no second JSON object).
+    let reported = |e: anyhow::Error| Err(Reported(e).into());
     match (failure, interrupted) {
         (Some(e @ (EngineError::Stalled { .. } | EngineError::DeviceRestarted { .. })), _) => {
-            Err(anyhow::Error::new(e))
+            reported(anyhow::Error::new(e))
         }
-        (Some(e), _) => Err(anyhow::Error::new(e).context("sending")),
+        (Some(e), _) => reported(anyhow::Error::new(e).context("sending")),
         (None, Some(sig)) => Ok(sig.exit_status()),
         (None, None) => match failed_check(&a, &report) {
-            Some(reason) => Err(anyhow::anyhow!(reason)),
+            Some(reason) => reported(anyhow::anyhow!(reason)),
             None => Ok(0),
         },
     }
@@ -434,9 +442,7 @@ fn flag(prefix: &str) -> &'static str {
     }
 }
 
-fn write_hdr_log(path: &Path, report: &TxReport) -> anyhow::Result<()> {
-    let mut f =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+fn write_hdr_log(mut f: std::fs::File, path: &Path, report: &TxReport) -> anyhow::Result<()> {
     ringshot::stats::write_interval_log(
         &mut f,
         &report.submit_hist,

@@ -268,6 +268,7 @@ mod tests {
             tx_core: None,
             rx_core: None,
             description: "unpinned".to_string(),
+            stop: Default::default(),
         };
         let opts = PeersOptions::new(std::time::Duration::from_secs(1), &place);
         let rows = vec![

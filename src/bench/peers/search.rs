@@ -8,7 +8,7 @@ use super::report::{PeersReport, PeersRow};
 use super::{Peer, PeerOptions, PeerTrial, PAYLOAD};
 use crate::bench::{
     capacity_trial, run_case, search_max_rate, BenchError, CapacityTrial, Case, CaseResult,
-    Placement,
+    Placement, Stop,
 };
 use crate::recv::RecvBackend;
 
@@ -128,7 +128,7 @@ pub fn run_peers(
     let mut skipped = Vec::new();
     // Unpaced runs first, all of them close together in time.
     let ringshot_cases = ringshot_unpaced(opts, place, &mut progress)?;
-    let peer_unpaced = peers_unpaced(opts, &mut progress, &mut skipped);
+    let peer_unpaced = peers_unpaced(opts, &place.stop, &mut progress, &mut skipped)?;
 
     // Zero-loss searches.
     let mut rows = Vec::new();
@@ -136,7 +136,15 @@ pub fn run_peers(
         rows.push(ringshot_row(opts, place, r, &mut progress)?);
     }
     for (peer, u) in &peer_unpaced {
-        rows.push(peer_row(opts, *peer, u, &mut progress, &mut skipped));
+        place.stop.check()?;
+        rows.push(peer_row(
+            opts,
+            *peer,
+            u,
+            &place.stop,
+            &mut progress,
+            &mut skipped,
+        )?);
     }
     // Peers first in the table, ringshot after them.
     rows.sort_by_key(|r| r.is_ringshot);
@@ -166,14 +174,17 @@ fn ringshot_unpaced(
     Ok(cases)
 }
 
-/// Every peer's unpaced run; a peer that cannot run one gets a `skipped` line.
+/// Every peer's unpaced run; a peer that cannot run one gets a `skipped` line. A stop request
+/// ends it before the next peer.
 fn peers_unpaced(
     opts: &PeersOptions,
+    stop: &Stop,
     progress: &mut dyn FnMut(&str),
     skipped: &mut Vec<String>,
-) -> Vec<(Peer, PeerTrial)> {
+) -> Result<Vec<(Peer, PeerTrial)>, BenchError> {
     let mut runs = Vec::new();
     for &peer in &opts.peers {
+        stop.check()?;
         progress(&format!(
             "{} unpaced, {:.1} s",
             peer.name(),
@@ -184,7 +195,7 @@ fn peers_unpaced(
             Err(e) => skipped.push(format!("{}: {e}", peer.name())),
         }
     }
-    runs
+    Ok(runs)
 }
 
 /// Ringshot's row: its unpaced run `r` and its zero-loss search.
@@ -218,18 +229,20 @@ fn ringshot_row(
 }
 
 /// A peer's row: its unpaced run `u` and its zero-loss search. A search that cannot run is the
-/// row's `search_error` and a `skipped` line.
+/// row's `search_error` and a `skipped` line; a stop request ends it between trials.
 fn peer_row(
     opts: &PeersOptions,
     peer: Peer,
     u: &PeerTrial,
+    stop: &Stop,
     progress: &mut dyn FnMut(&str),
     skipped: &mut Vec<String>,
-) -> PeersRow {
+) -> Result<PeersRow, BenchError> {
     progress(&format!("{}: zero-loss search", peer.name()));
     let mut failure = None;
     let hi = u.sent_pps.max(opts.lo_pps * 2.0);
     let found = zero_loss_search(opts, hi, |rate| {
+        stop.check()?;
         match peer.trial(Some(rate), opts.trial, &opts.peer) {
             Ok(t) => Ok(SearchTrial::from(&t)),
             Err(e) => {
@@ -240,6 +253,7 @@ fn peer_row(
         }
     });
     let (zero, trials, search_error) = match (found, failure) {
+        (Err(BenchError::Interrupted), None) => return Err(BenchError::Interrupted),
         (Ok((z, t)), None) => (z, t, None),
         (_, Some(f)) => (None, Vec::new(), Some(f)),
         (Err(e), None) => (None, Vec::new(), Some(e.to_string())),
@@ -247,7 +261,7 @@ fn peer_row(
     if let Some(e) = &search_error {
         skipped.push(format!("{} zero-loss search: {e}", peer.name()));
     }
-    PeersRow {
+    Ok(PeersRow {
         sender: peer.name().to_string(),
         is_ringshot: false,
         unpaced_sent_pps: u.sent_pps,
@@ -259,7 +273,7 @@ fn peer_row(
         unpaced: serde_json::to_value(u).unwrap_or(serde_json::Value::Null),
         search: trials,
         series: crate::bench::Series::default(),
-    }
+    })
 }
 
 fn ringshot_label(r: &CaseResult) -> String {

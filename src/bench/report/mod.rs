@@ -3,9 +3,11 @@
 //! (`*.hlog`, one interval per second) and SVG plots.
 //!
 //! `report.json`'s top-level fields: `command` (the argument vector), `created_unix` (seconds),
-//! `machine` (see [`machine`]), `placement`, `files` (every file written, relative to the folder)
-//! and one object per suite that ran (`throughput`, `capacity`, `peers`, `sdr`, `zero_loss`,
-//! `wire`), each the suite's own serialized report; [`SUITE_FIELDS`] lists each one's fields.
+//! `machine` (see [`machine`]), `placement`, `files` (every file written, relative to the folder),
+//! `interrupted` and, when a stop signal cut the run short, `interrupted_suite` (both added by
+//! `ringshot bench`), and one object per suite that ran (`throughput`, `capacity`, `peers`,
+//! `sdr`, `zero_loss`, `wire`), each the suite's own serialized report; [`SUITE_FIELDS`] lists
+//! each one's fields.
 //!
 //! Every row that ran ringshot's sender gets one interval log per histogram it measured
 //! (`STEM-submit.hlog`, `-reap`, `-lateness`, `-window-wait`, `-ack-visibility`) and, where
