@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::flow::AckFormat;
 use crate::framing::Framing;
-use crate::pacing::Rate;
+use crate::pacing::{Rate, Spacing};
 
 mod error;
 mod groups;
@@ -184,6 +184,7 @@ pub struct SenderConfig {
     pub(crate) burst: u64,
     pub(crate) prefill: u64,
     pub(crate) pace_quantum: Duration,
+    pub(crate) spacing: Spacing,
     pub(crate) window_bytes: Option<u64>,
     pub(crate) ack: Option<AckFormat>,
     pub(crate) ack_bind: Option<SocketAddr>,
@@ -261,6 +262,9 @@ impl SenderConfig {
     }
     pub fn stream_id(&self) -> u32 {
         self.stream_id
+    }
+    pub fn spacing(&self) -> Spacing {
+        self.spacing
     }
     pub fn rate(&self) -> Option<Rate> {
         self.rate
@@ -416,6 +420,24 @@ impl SenderConfigBuilder {
         self.pacing.quantum = d;
         self
     }
+    /// Paced streams: [`Spacing::Strict`] (the default) sends each packet at its own time;
+    /// [`Spacing::Bursts`] sends up to `burst` packets together when the first of them is due
+    /// (the rest early) and sleeps between groups, for receivers that buffer.
+    ///
+    /// ```
+    /// use ringshot::{pacing::{Rate, Spacing}, SenderConfig};
+    /// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+    ///     .rate(Rate::Pps(68_870.0))
+    ///     .burst(64)
+    ///     .spacing(Spacing::Bursts)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(cfg.spacing(), Spacing::Bursts);
+    /// ```
+    pub fn spacing(mut self, spacing: Spacing) -> Self {
+        self.pacing.spacing = spacing;
+        self
+    }
     /// At most this many bytes sent but not acknowledged.
     pub fn window_bytes(mut self, n: u64) -> Self {
         self.flow.window_bytes = Some(n);
@@ -549,6 +571,7 @@ impl SenderConfigBuilder {
             burst: pacing.burst,
             prefill: pacing.prefill,
             pace_quantum: pacing.quantum,
+            spacing: pacing.spacing,
             window_bytes: flow.window_bytes,
             ack: flow.ack,
             ack_bind: flow.ack_bind,

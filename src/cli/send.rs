@@ -63,9 +63,16 @@ pub struct SendArgs {
     /// packet of the framing).
     #[arg(help_heading = "Rate and pacing", long, value_name = "RATE", value_parser = framing::parse_rate, allow_hyphen_values = true)]
     rate: Option<framing::RateArg>,
-    /// Most packets sent back to back when catching up with the schedule.
-    #[arg(help_heading = "Rate and pacing", long, default_value_t = ringshot::config::DEFAULT_BURST, value_name = "PACKETS")]
-    burst: u64,
+    /// Most packets sent back to back: when catching up with the schedule after a stall
+    /// (default 16) and, given here, in every group: the stream then leaves in groups of this
+    /// many, each when its first packet is due, and sleeps between them (see --spacing).
+    #[arg(help_heading = "Rate and pacing", long, value_name = "PACKETS")]
+    burst: Option<u64>,
+    /// strict: each packet at its own time (a sleep per gap where a wake-up fits, a spin where
+    /// it does not); bursts: groups of --burst packets, sleeping between them. Default: bursts
+    /// when --burst is given, strict otherwise.
+    #[arg(help_heading = "Rate and pacing", long, value_name = "strict|bursts")]
+    spacing: Option<ringshot::pacing::Spacing>,
     /// Paced streams: gather what falls due within this many µs into one submit.
     #[arg(help_heading = "Rate and pacing", long, default_value = "0", value_name = "US", value_parser = parse::micros_or_zero, allow_hyphen_values = true)]
     pace_quantum_us: Duration,
@@ -228,7 +235,12 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         .zc_threshold(a.zc_threshold.0)
         .stream_id(a.stream_id)
         .mlockall(a.mlockall)
-        .burst(a.burst)
+        .burst(a.burst.unwrap_or(ringshot::config::DEFAULT_BURST))
+        .spacing(a.spacing.unwrap_or(if a.burst.is_some() {
+            ringshot::pacing::Spacing::Bursts
+        } else {
+            ringshot::pacing::Spacing::Strict
+        }))
         .prefill(a.prefill)
         .pace_quantum(a.pace_quantum_us)
         .stall_timeout(a.stall_timeout)
@@ -607,6 +619,7 @@ mod tests {
             "burst",
             "prefill",
             "pace_quantum",
+            "spacing",
             "window_packets",
             "window_bytes",
             "ack",

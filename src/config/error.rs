@@ -47,6 +47,7 @@ pub enum ConfigError {
     ZeroBurst,
     PrefillWithoutRate,
     QuantumWithoutRate,
+    SpacingWithoutRate,
     SqpollCpuWithoutSqpoll,
     PrefillBeyondWindow {
         prefill: u64,
@@ -123,6 +124,7 @@ impl ConfigError {
             ConfigError::ZeroBurst => "burst",
             ConfigError::PrefillWithoutRate | ConfigError::PrefillBeyondWindow { .. } => "prefill",
             ConfigError::QuantumWithoutRate => "pace_quantum",
+            ConfigError::SpacingWithoutRate => "spacing",
             ConfigError::SqpollCpuWithoutSqpoll => "sqpoll_cpu",
             ConfigError::WindowBytesSmallerThanPacket { .. } => "window_bytes",
             ConfigError::WindowWithoutAck | ConfigError::WindowRequired(_) => "ack",
@@ -177,7 +179,9 @@ impl ConfigError {
             }
             ConfigError::BadPriority(p) => format!("priority {p} is outside 1..=99").into(),
             ConfigError::ZeroBurst => text("must be at least 1 packet"),
-            ConfigError::PrefillWithoutRate | ConfigError::QuantumWithoutRate => {
+            ConfigError::PrefillWithoutRate
+            | ConfigError::QuantumWithoutRate
+            | ConfigError::SpacingWithoutRate => {
                 text("only means something for a paced stream (one with a rate)")
             }
             ConfigError::SqpollCpuWithoutSqpoll => {

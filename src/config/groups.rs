@@ -12,7 +12,7 @@ use super::{
 };
 use crate::flow::AckFormat;
 use crate::framing::{Format, Framing};
-use crate::pacing::Rate;
+use crate::pacing::{Rate, Spacing};
 
 /// Refuses a duration longer than [`MAX_DURATION`] (deadline arithmetic would overflow).
 fn check_duration(field: &'static str, d: Option<Duration>) -> Result<(), ConfigError> {
@@ -216,6 +216,7 @@ pub(crate) struct PacingOptions {
     pub(crate) burst: u64,
     pub(crate) prefill: u64,
     pub(crate) quantum: Duration,
+    pub(crate) spacing: Spacing,
 }
 
 impl Default for PacingOptions {
@@ -225,6 +226,7 @@ impl Default for PacingOptions {
             burst: DEFAULT_BURST,
             prefill: 0,
             quantum: Duration::ZERO,
+            spacing: Spacing::Strict,
         }
     }
 }
@@ -245,6 +247,8 @@ impl PacingOptions {
             return Err(ConfigError::PrefillWithoutRate);
         } else if !self.quantum.is_zero() {
             return Err(ConfigError::QuantumWithoutRate);
+        } else if self.spacing == Spacing::Bursts {
+            return Err(ConfigError::SpacingWithoutRate);
         }
         if self.burst == 0 {
             return Err(ConfigError::ZeroBurst);

@@ -270,6 +270,7 @@ fn one_bad_value_per_group() -> Vec<(&'static str, SenderConfigBuilder)> {
         ("burst", b().burst(0)),
         ("prefill", b().prefill(10)),
         ("pace_quantum", b().pace_quantum(Duration::from_micros(5))),
+        ("spacing", b().spacing(crate::pacing::Spacing::Bursts)),
         (
             "window_packets",
             b().ack(AckFormat::Native).window_packets(1),

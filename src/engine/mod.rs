@@ -133,6 +133,9 @@ struct Engine {
     live_cut: live::LiveCut,
     /// A wait mode chosen by the caller (tests), kept whatever the thread tuning grants.
     forced_wait: Option<WaitMode>,
+    /// How long before a departure a pacing wait stops sleeping and spins: this thread's
+    /// wake-up latency, measured when a paced stream starts.
+    spin: std::time::Duration,
     /// The time series, when the configuration asks for one (see `timeline.rs`).
     timeline: Option<timeline::Timeline>,
     /// The kernel's drop counters below the socket, read at the start (none in tests that
@@ -422,6 +425,7 @@ fn start(
         flow,
         wait: opened.wait.unwrap_or_default(),
         forced_wait: opened.wait,
+        spin: crate::pacing::DEFAULT_SPIN,
         live_cut: live::LiveCut::new(),
         timeline,
         egress: opened.egress,
@@ -461,12 +465,18 @@ impl Engine {
         if let Some(w) = self.forced_wait {
             self.wait = w;
         }
-        if self.wait == WaitMode::SleepOnly {
+        // Precise wake-ups for every sleeping wait of a paced or real-time stream: a paced
+        // stream sleeps through each gap longer than a wake-up takes and spins only the rest.
+        if self.wait == WaitMode::SleepOnly || self.cfg.rate.is_some() {
             if let Err(e) = sys::set_timer_slack_ns(1) {
                 self.notice(format!(
                     "timer slack refused ({e}); sleeps may wake up to 50 µs late"
                 ));
             }
+        }
+        if self.cfg.rate.is_some() && self.wait == WaitMode::SleepThenSpin {
+            self.spin = crate::pacing::wake_up_latency(32);
+            log::debug!("paced: wake-up latency {:?}; spinning only that long", self.spin);
         }
         if self.cfg.mlockall {
             if let Err(e) = sys::lock_memory() {

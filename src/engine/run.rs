@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::wait::{Backoff, FlowStop};
 use super::{Engine, EngineError, SlotState, Supply, TxReport};
-use crate::pacing::{Pacer, WaitMode};
+use crate::pacing::{Pacer, Spacing, WaitMode};
 use crate::stats::{latency_histogram, record_clamped, record_interval, Percentiles};
 use crate::sys::{self, SlotToken, TxDesc};
 
@@ -42,6 +42,8 @@ enum Ending {
 /// The pacing schedule and what the loop measures against it.
 struct Schedule {
     pacer: Option<Pacer>,
+    /// With [`Spacing::Bursts`]: from the first packet of a full group to its last.
+    group_span: Duration,
     lateness: hdrhistogram::Histogram<u64>,
     /// Original due time of the first packet of the batch on its way (before any slip).
     first_due: Option<Instant>,
@@ -88,9 +90,13 @@ fn give_back(slots: &mut [SlotState], supply: &mut Supply, slot: u32, stray: &mu
 impl Engine {
     pub(super) fn run(mut self) -> Result<TxReport, EngineError> {
         let cpu0 = sys::thread_cpu_ns();
+        let group = (self.cfg.batch as u64).min(self.cfg.burst);
         let mut sched = Schedule {
             pacer: self.cfg.rate.map(|r| {
                 Pacer::new(r.pps(self.cfg.payload), self.cfg.burst).with_prefill(self.cfg.prefill)
+            }),
+            group_span: self.cfg.rate.map_or(Duration::ZERO, |r| {
+                Duration::from_secs_f64((group - 1) as f64 / r.pps(self.cfg.payload))
             }),
             lateness: latency_histogram(),
             first_due: None,
@@ -216,6 +222,13 @@ impl Engine {
             WaitMode::SleepOnly => RT_GATHER_AHEAD,
             WaitMode::SleepThenSpin => Duration::ZERO,
         };
+        // Bursts: a group of `full` packets leaves when its first is due, the rest ahead of
+        // their slots (never behind), so the thread wakes once per group.
+        let ahead = match self.cfg.spacing {
+            Spacing::Strict => ahead,
+            Spacing::Bursts => ahead.max(s.group_span),
+        };
+        let spin = self.spin;
         let p = s.pacer.as_mut().expect("paced stream");
         loop {
             let now = Instant::now();
@@ -242,8 +255,8 @@ impl Engine {
             let due = due.min(now + MAX_PACE_WAIT);
             // Keep noticing ACKs while waiting, so visibility is not one interval late.
             match &mut self.flow {
-                Some(f) => Pacer::wait_until_in(self.wait, due, || f.observe()),
-                None => Pacer::wait_until_in(self.wait, due, || {}),
+                Some(f) => Pacer::wait_until_spinning(self.wait, due, spin, || f.observe()),
+                None => Pacer::wait_until_spinning(self.wait, due, spin, || {}),
             }
         }
     }
