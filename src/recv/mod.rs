@@ -62,6 +62,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::framing::Format;
+
 pub use crate::sys::rx::RxChoice as RecvBackend;
 use crate::sys::rx::{open_rx, RxBackend};
 pub use check::StreamChecker;
@@ -171,9 +173,10 @@ pub struct GapSummary {
     pub max: u64,
 }
 
-/// What a receiver run saw. Serialises to the `ringshot recv --json` object; the fields marked
-/// `skip` are extra detail for library users and tests.
-#[derive(Debug, Clone, Serialize)]
+/// What a receiver run saw. Serialises to the `ringshot recv --json` object (see
+/// [`RecvReport::sequenced`] for the sequence counts there); the fields the JSON leaves out are
+/// extra detail for library users and tests.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RecvReport {
     /// Valid ringshot packets (duplicates included; malformed datagrams excluded).
@@ -183,12 +186,14 @@ pub struct RecvReport {
     /// From the first to the last packet.
     pub seconds: f64,
     pub pps: f64,
+    /// The sequence counts: 0 for a format without sequence numbers (null in the JSON).
     pub lost: u64,
     pub reordered: u64,
     pub duplicates: u64,
     /// Arrived after having been declared lost (below the reorder window).
     pub late: u64,
-    /// Datagrams from a source other than the followed sender, dropped unchecked.
+    /// Datagrams from a source other than the followed sender, dropped unchecked (each
+    /// datagram of a GRO buffer counted).
     pub foreign: u64,
     /// Packets not believed because their sequence number was implausibly far ahead.
     pub implausible: u64,
@@ -198,9 +203,9 @@ pub struct RecvReport {
     /// before it joined).
     pub first_seq: Option<u64>,
     pub last_seq: Option<u64>,
-    /// Datagrams the kernel dropped at the socket (SO_RXQ_OVFL), as last reported. The kernel
-    /// counts receive buffers, so with GRO one dropped coalesced buffer counts once however many
-    /// packets it held; `lost` counts packets.
+    /// Receive buffers the kernel dropped at the socket queue (SO_RXQ_OVFL), as last reported:
+    /// datagrams, or with GRO coalesced buffers, each counted once however many packets it held.
+    /// Not a packet count; `lost` counts packets.
     pub kernel_drops: u64,
     pub gaps_ns: GapSummary,
     /// Malformed datagrams by reason.
@@ -216,27 +221,89 @@ pub struct RecvReport {
     pub streams: Vec<StreamSummary>,
     /// Gaps per interval when the configuration asked for a timeline (absent from the JSON
     /// otherwise), from the first packet on.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<GapInterval>,
+    /// The data format the checker expected; `None` when the sink stack had no
+    /// [`StreamChecker`] (then no sequence was checked). Not in the JSON.
+    pub format: Option<Format>,
     /// All inter-arrival gaps, ns, and when the first packet arrived (wall clock).
-    #[serde(skip)]
     pub gaps_hist: hdrhistogram::Histogram<u64>,
-    #[serde(skip)]
     pub first_packet_at: Option<std::time::SystemTime>,
     /// Datagrams handed to the sink stack (GRO segments counted one by one).
-    #[serde(skip)]
     pub datagrams: u64,
     /// Receive batches that delivered something.
-    #[serde(skip)]
     pub batches: u64,
     /// io_uring multishot re-arms.
-    #[serde(skip)]
     pub rearms: u64,
-    #[serde(skip)]
     pub stop: StopReason,
     /// One-line notices from start-up (backend fallback, refused socket options, pinning).
-    #[serde(skip)]
     pub notices: Vec<String>,
+}
+
+impl RecvReport {
+    /// Whether the sequence counts (`lost`, `reordered`, `duplicates`, `late`, `implausible`,
+    /// `first_seq`, `last_seq`) mean anything: a checker ran on a format with sequence numbers
+    /// ([`formats::has_sequence`]). When not, the JSON has them null.
+    pub fn sequenced(&self) -> bool {
+        self.format.is_some_and(formats::has_sequence)
+    }
+}
+
+/// The `ringshot recv --json` object: the report's fields in order, the sequence counts null
+/// where the format has no sequence numbers, the timeline only when there is one.
+#[derive(Serialize)]
+struct RecvJson<'a> {
+    packets: u64,
+    bytes: u64,
+    seconds: f64,
+    pps: f64,
+    lost: Option<u64>,
+    reordered: Option<u64>,
+    duplicates: Option<u64>,
+    late: Option<u64>,
+    foreign: u64,
+    implausible: Option<u64>,
+    first_seq: Option<u64>,
+    last_seq: Option<u64>,
+    kernel_drops: u64,
+    gaps_ns: GapSummary,
+    malformed: &'a BTreeMap<String, u64>,
+    framing_errors: &'a BTreeMap<String, u64>,
+    corrupt: u64,
+    backend: &'static str,
+    gro: bool,
+    streams: &'a [StreamSummary],
+    #[serde(skip_serializing_if = "<[GapInterval]>::is_empty")]
+    timeline: &'a [GapInterval],
+}
+
+impl Serialize for RecvReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let seq = |n: u64| self.sequenced().then_some(n);
+        RecvJson {
+            packets: self.packets,
+            bytes: self.bytes,
+            seconds: self.seconds,
+            pps: self.pps,
+            lost: seq(self.lost),
+            reordered: seq(self.reordered),
+            duplicates: seq(self.duplicates),
+            late: seq(self.late),
+            foreign: self.foreign,
+            implausible: seq(self.implausible),
+            first_seq: self.first_seq.filter(|_| self.sequenced()),
+            last_seq: self.last_seq.filter(|_| self.sequenced()),
+            kernel_drops: self.kernel_drops,
+            gaps_ns: self.gaps_ns,
+            malformed: &self.malformed,
+            framing_errors: &self.framing_errors,
+            corrupt: self.corrupt,
+            backend: self.backend,
+            gro: self.gro,
+            streams: &self.streams,
+            timeline: &self.timeline,
+        }
+        .serialize(s)
+    }
 }
 
 /// What the run loop itself counted.
@@ -311,6 +378,7 @@ impl RecvReport {
             gro: backend.gro(),
             streams: run.streams.clone(),
             timeline,
+            format: checker.map(StreamChecker::format),
             gaps_hist: g.clone(),
             first_packet_at,
             datagrams: run.datagrams,
@@ -347,7 +415,11 @@ fn drive<S: DatagramSink + ?Sized>(
 ) -> Result<RunStats, RecvError> {
     let mut run = RunStats::default();
     let mut sources = SourceFilter::new(cfg.from);
-    let mut streams = Streams::with_split(cfg.streams, cfg.start_seq, cfg.stream_idle);
+    // Sequence numbers are read as the checker's format has them; a stack without a checker
+    // reads none.
+    let format = sink.checker().map_or(Format::Raw, StreamChecker::format);
+    let mut streams =
+        Streams::with_split(cfg.streams, cfg.start_seq, cfg.stream_idle).with_format(format);
     let mut last_rx: Option<Instant> = cfg.idle_from_start.then(Instant::now);
     run.stop = loop {
         if control.is_stopped() {
@@ -359,7 +431,9 @@ fn drive<S: DatagramSink + ?Sized>(
         let mut truncated = 0u64;
         let n = backend
             .recv_batch(&mut |d| {
-                if !cfg.streams && !sources.admit(d.src) {
+                // Foreign datagrams are counted one by one, however many one GRO buffer holds.
+                let count = segments(d);
+                if !cfg.streams && !sources.admit(d.src, count) {
                     return;
                 }
                 let at_ns = if d.at_ns != 0 {
@@ -370,13 +444,13 @@ fn drive<S: DatagramSink + ?Sized>(
                     }
                     batch_ns
                 };
-                match streams.admit(d.src, d.data, at_ns) {
+                match streams.admit(d.src, d.data, count, at_ns) {
                     streams::Admit::Yes => {}
                     streams::Admit::Foreign => return,
                     streams::Admit::NewStream(why) => {
                         sink.new_stream();
                         streams.close(sink.checker(), why);
-                        streams.admit(d.src, d.data, at_ns);
+                        streams.admit(d.src, d.data, count, at_ns);
                     }
                 }
                 if d.truncated {
@@ -437,6 +511,17 @@ fn drive<S: DatagramSink + ?Sized>(
     streams.close(sink.checker(), "end");
     run.streams = streams.take();
     Ok(run)
+}
+
+/// How many datagrams a received buffer holds: with GRO, its length over the segment size,
+/// rounded up (the last segment may be shorter); else one.
+#[inline]
+fn segments(d: &crate::sys::rx::RxDatagram<'_>) -> u64 {
+    if d.segment > 0 && d.data.len() > d.segment {
+        d.data.len().div_ceil(d.segment) as u64
+    } else {
+        1
+    }
 }
 
 /// What the receive thread tells `spawn` once it is ready.
@@ -643,3 +728,5 @@ impl<S: DatagramSink + 'static> Drop for Receiver<S> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, ringshot_gso))]
+mod unit_tests;
