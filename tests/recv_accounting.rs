@@ -9,7 +9,7 @@ use std::time::Duration;
 
 #[path = "common/binary.rs"]
 mod binary;
-use binary::{json_of, output_within, ringshot, start_recv, text, RunExt};
+use binary::{json_of, output_within, start_recv, text};
 
 /// A small xorshift generator: the test's "random" bytes, the same every run.
 struct XorShift(u64);
@@ -123,8 +123,10 @@ fn raw_format_has_no_sequence_accounting() {
 }
 
 /// `ringshot send` with this many packets to `to`, GSO on, paced; must succeed.
+#[cfg(target_os = "linux")]
 fn send_gso(to: SocketAddr, count: u64) {
-    let out = ringshot()
+    use binary::RunExt;
+    let out = binary::ringshot()
         .args([
             "send",
             "--to",
@@ -140,6 +142,8 @@ fn send_gso(to: SocketAddr, count: u64) {
 
 /// Issue 20, item 10: a second sender's GSO datagrams reach a GRO receiver coalesced, tens to a
 /// buffer; `foreign` counts the datagrams, not the buffers (it read 910 for 40,000 datagrams).
+/// UDP GSO and GRO are Linux's.
+#[cfg(target_os = "linux")]
 #[test]
 fn foreign_counts_a_second_gso_senders_datagrams() {
     let (rx, addr) = start_recv(&["--one-off", "--json", "--idle-exit-ms", "1000"]);
