@@ -1,5 +1,7 @@
 //! Receiver tests on real loopback sockets (port 0), for each backend.
 
+use std::collections::BTreeMap;
+
 use super::*;
 use crate::sys::rx::RxOptions;
 use crate::wire::header::{Packet, HEADER_LEN};
