@@ -66,11 +66,11 @@ fn raw_run(extra: &[&str]) -> Output {
 
 /// Issue 20, item 9: random raw datagrams with an all-zero one every 1,000 read as a sender
 /// restarting at sequence 0, and as thousands of lost packets. Raw has no sequence numbers:
-/// one stream, no sequence counts at all (null in the JSON, "n/a" in the table), and
-/// `--fail-on-loss` has no loss to fail on.
+/// one stream, no sequence counts at all (null in the JSON and its interval rows, "n/a" in the
+/// table), and `--fail-on-loss` has no loss to fail on.
 #[test]
 fn raw_format_has_no_sequence_accounting() {
-    let out = raw_run(&["--json", "--no-verify"]);
+    let out = raw_run(&["--json", "--no-verify", "--interval", "0.2"]);
     let r = json_of(&out);
     assert_eq!(out.status.code(), Some(0), "{r}\n{}", text(&out.stderr));
     assert_eq!(r["packets"].as_u64(), Some(3_000), "{r}");
@@ -87,6 +87,9 @@ fn raw_format_has_no_sequence_accounting() {
         assert!(r[key].is_null(), "{key} must be null for raw: {r}");
     }
     assert_eq!(r["foreign"].as_u64(), Some(0), "{r}");
+    let rows = r["intervals"].as_array().expect("intervals[]");
+    assert!(!rows.is_empty(), "{r}");
+    assert!(rows.iter().all(|x| x["lost"].is_null()), "{r}");
     let streams = r["streams"].as_array().expect("streams[]");
     assert_eq!(streams.len(), 1, "one sender, one stream: {r}");
     let s = &streams[0];
