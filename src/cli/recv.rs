@@ -306,6 +306,8 @@ struct Out {
     fail_on_loss: bool,
     fail_on_underflow: bool,
     fail_on_overflow: bool,
+    /// The format has sequence numbers, so the interval lines count loss.
+    sequenced: bool,
 }
 
 /// Runs the receiver; returns the exit status (0, or 130 / 143 / 129 when a signal stopped it).
@@ -374,6 +376,7 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
         fail_on_loss: a.fail_on_loss,
         fail_on_underflow: a.fail_on_underflow,
         fail_on_overflow: a.fail_on_overflow,
+        sequenced: ringshot::recv::formats::has_sequence(format),
     };
     match device {
         Some(d) => run_device(cfg, d, faults, out, &signals),
@@ -407,7 +410,7 @@ fn wait(
         Sample {
             packets,
             bytes,
-            lost: Some(control.lost()),
+            lost: out.sequenced.then(|| control.lost()),
             ..Sample::default()
         }
     };
@@ -534,6 +537,7 @@ fn run_spead(
     let (mut recv, sink) = rx.join_with_sink().context("receiving")?;
     let stats = sink.stats();
     recv.packets = stats.packets;
+    recv.format = Some(Format::Spead);
     recv.malformed = sink.malformed();
     let report = SpeadRecvReport { recv, spead: stats };
     let failed = failed_check(out, &report.recv, None);
@@ -637,14 +641,8 @@ fn print_recv_table(r: &RecvReport) {
             ("packets", format!("{} ({} bytes)", r.packets, r.bytes)),
             ("time", format!("{:.3} s (first to last packet)", r.seconds)),
             ("rate", fmt_rate(r.pps)),
-            (
-                "sequence",
-                format!(
-                    "{} lost, {} reordered, {} duplicates, {} late",
-                    r.lost, r.reordered, r.duplicates, r.late
-                ),
-            ),
-            ("kernel drops", r.kernel_drops.to_string()),
+            ("sequence", sequence_line(r)),
+            ("kernel drops", kernel_drops_line(r)),
             ("corrupt", r.corrupt.to_string()),
             ("foreign", r.foreign.to_string()),
             ("malformed", fmt_map(&r.malformed)),
@@ -671,18 +669,45 @@ fn print_recv_table(r: &RecvReport) {
     }
 }
 
+/// The sequence counts, or why there are none.
+fn sequence_line(r: &RecvReport) -> String {
+    match r.format {
+        _ if r.sequenced() => format!(
+            "{} lost, {} reordered, {} duplicates, {} late",
+            r.lost, r.reordered, r.duplicates, r.late
+        ),
+        Some(Format::Spead) => "n/a (spead packets have no sequence numbers; see heaps)".into(),
+        Some(f) => format!("n/a ({f} has no sequence numbers)"),
+        None => "n/a (not checked)".into(),
+    }
+}
+
+/// SO_RXQ_OVFL counts what the socket queue dropped: datagrams, or with GRO whole coalesced
+/// buffers. Never shown as a packet count.
+fn kernel_drops_line(r: &RecvReport) -> String {
+    if r.gro {
+        format!(
+            "{} receive buffers (with GRO one holds many packets; the kernel counts buffers)",
+            r.kernel_drops
+        )
+    } else {
+        format!("{} datagrams", r.kernel_drops)
+    }
+}
+
 fn print_streams(streams: &[StreamSummary]) {
     println!("streams");
     for s in streams {
+        let seq = match (s.lost, s.duplicates, s.late) {
+            (Some(l), Some(d), Some(la)) => format!("{l} lost {d} duplicates {la} late"),
+            _ => "no sequence numbers".into(),
+        };
         println!(
-            "  {:>3}  {:<22} {:>10} packets {:>12}  {} lost {} duplicates {} late  (closed by {})",
+            "  {:>3}  {:<22} {:>10} packets {:>12}  {seq}  (closed by {})",
             s.index,
             s.source,
             s.packets,
             fmt_rate(s.pps),
-            s.lost,
-            s.duplicates,
-            s.late,
             s.closed_by
         );
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::formats::{decode, widen};
+use super::formats::{decode, has_sequence, widen};
 use super::framecheck::FramingChecks;
 use super::seq::SeqTracker;
 use super::sink::{DatagramSink, RxMeta};
@@ -27,8 +27,9 @@ pub const MAX_STREAMS: usize = 16;
 pub struct StreamChecker {
     /// The data format expected (ringshot's header by default).
     format: Format,
-    /// Raw datagrams carry no sequence: they are numbered in order of arrival.
-    raw_seq: u64,
+    /// Datagrams of a format without sequence numbers so far in this stream: the n-th carries
+    /// the check pattern of sequence `start_seq + n`, if it carries the pattern at all.
+    arrivals: u64,
     verify: bool,
     window: usize,
     start_seq: u64,
@@ -57,7 +58,7 @@ impl StreamChecker {
     pub fn new(window: usize, verify: bool) -> StreamChecker {
         StreamChecker {
             format: Format::Ringshot,
-            raw_seq: 0,
+            arrivals: 0,
             verify,
             window,
             start_seq: 0,
@@ -187,9 +188,11 @@ impl StreamChecker {
     }
 
     /// Expect data packets of `format` and track its own sequence counter (USRP2 word, VRT
-    /// packet count, CHDR SeqNum; see [`super::formats`]). In a format other than ringshot's,
-    /// the payload pattern is checked whenever verification is on (there are no flags to say
-    /// so).
+    /// packet count, CHDR SeqNum; see [`super::formats`]). A format without sequence numbers
+    /// (raw, SPEAD) gets no sequence accounting at all: nothing lost, reordered, duplicate or
+    /// late, no sequence range. In a format other than ringshot's, the payload pattern is
+    /// checked whenever verification is on (there are no flags to say so); without sequence
+    /// numbers, against the order of arrival.
     pub fn with_format(mut self, format: Format) -> StreamChecker {
         self.format = format;
         self
@@ -198,6 +201,13 @@ impl StreamChecker {
     /// The data format expected.
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// Whether the format carries sequence numbers, so that the sequence counts
+    /// ([`totals`](Self::totals), [`seq_range`](Self::seq_range), [`implausible`](Self::implausible))
+    /// mean anything; see [`super::formats::has_sequence`].
+    pub fn sequenced(&self) -> bool {
+        has_sequence(self.format)
     }
 
     /// Streams start at sequence `start` instead of 0 (the sender's `--start-seq`).
@@ -273,6 +283,7 @@ impl DatagramSink for StreamChecker {
 
     fn new_stream(&mut self) {
         self.restart();
+        self.arrivals = 0;
     }
 }
 
@@ -283,32 +294,39 @@ impl StreamChecker {
             Ok(d) => d,
             Err(e) => return self.reject(e),
         };
+        if d.seq_bits == 0 {
+            return self.unsequenced(&d, datagram.len(), meta);
+        }
         let start = self.start_seq;
-        let raw_seq = self.raw_seq;
         let Some(i) = self.stream_index(d.stream_id) else {
             return self.reject(WireError::Unexpected);
         };
         let tracker = &mut self.streams[i].1;
-        let seq = match d.seq_bits {
-            0 => start.saturating_add(raw_seq),
-            bits => {
-                let reference = tracker.highest().unwrap_or(start);
-                widen(d.wire_seq, bits, reference)
-            }
-        };
+        let reference = tracker.highest().unwrap_or(start);
+        let seq = widen(d.wire_seq, d.seq_bits, reference);
         let newest = tracker.highest().is_none_or(|h| seq > h);
         tracker.record(seq);
         if let (Some(t), true) = (d.tsi, newest) {
             self.framing.tsi(&mut self.tsi[i], t);
         }
-        if let Some(pos) = d.heap {
-            self.framing.heap(pos, d.payload.len() as u64);
-        }
-        self.raw_seq += 1;
         if self.verify && !check_pattern(seq, d.payload) {
             self.corrupt += 1;
         }
         self.arrived(datagram.len(), meta);
+    }
+
+    /// A datagram of a format without sequence numbers (raw, SPEAD): no sequence tracker sees
+    /// it; the SPEAD heap checks do, and the pattern check follows the order of arrival.
+    fn unsequenced(&mut self, d: &super::formats::Decoded<'_>, len: usize, meta: &RxMeta) {
+        if let Some(pos) = d.heap {
+            self.framing.heap(pos, d.payload.len() as u64);
+        }
+        let seq = self.start_seq.saturating_add(self.arrivals);
+        self.arrivals += 1;
+        if self.verify && !check_pattern(seq, d.payload) {
+            self.corrupt += 1;
+        }
+        self.arrived(len, meta);
     }
 
     #[inline]
@@ -454,6 +472,40 @@ mod tests {
             assert_eq!(c.seq_range(), (Some(start), Some(start + 39)), "{format}");
             assert_eq!(c.malformed().values().sum::<u64>(), 1, "{format}");
         }
+    }
+
+    /// Raw datagrams carry no sequence number: whatever bytes sit where another format keeps
+    /// one, nothing is tracked, so nothing is lost, reordered, duplicate or late; the pattern
+    /// is checked in order of arrival, starting again with a new stream.
+    #[test]
+    fn raw_datagrams_get_no_sequence_accounting() {
+        let mut c = StreamChecker::new(64, true).with_format(Format::Raw);
+        assert!(!c.sequenced());
+        let mut garbage = packet(0, 1 << 40, 64);
+        garbage[HEADER_LEN] ^= 0xff;
+        for seq in [5u64, 0, 9, 9, 1 << 40] {
+            c.datagram(&packet(0, seq, 64), &meta(seq));
+        }
+        c.datagram(&garbage, &meta(1));
+        assert_eq!(c.packets(), 6);
+        assert_eq!(c.totals(), (0, 0, 0, 0));
+        assert_eq!((c.seq_range(), c.implausible()), ((None, None), 0));
+        assert_eq!(c.streams().count(), 0);
+        // Arrival n carries the pattern of n: a ramp from 0, then from 0 again after a new
+        // stream.
+        let mut c = StreamChecker::new(64, true).with_format(Format::Raw);
+        let ramp = |n: u64| {
+            let mut b = vec![0u8; 32];
+            crate::wire::header::fill_pattern(n, &mut b);
+            b
+        };
+        c.datagram(&ramp(0), &meta(1));
+        c.datagram(&ramp(1), &meta(2));
+        c.new_stream();
+        c.datagram(&ramp(0), &meta(3));
+        c.datagram(&ramp(0), &meta(4));
+        assert_eq!((c.packets(), c.corrupt()), (4, 1));
+        assert!(StreamChecker::new(64, true).sequenced());
     }
 
     /// A VRT stream whose integer timestamp steps back once (a second sender restarted its

@@ -6,8 +6,13 @@
 //! | `usrp2` | 32-bit word (VRT count must agree)      | VRT stream id   |
 //! | `vrt`   | VRT packet count, 4 bits                | VRT stream id   |
 //! | `chdr`  | SeqNum, 16 bits                         | DstEPID         |
-//! | `raw`   | none: arrivals are numbered in order    | 0               |
-//! | `spead` | none here (heaps: `recv::spead`)        | 0               |
+//! | `raw`   | none                                    | 0               |
+//! | `spead` | none (heaps: `recv::spead`)             | 0               |
+//!
+//! A format without a sequence number gets no sequence accounting in the receiver: nothing is
+//! lost, reordered, duplicate or late there, and no stream restarts on a sequence value
+//! ([`has_sequence`]). Only the device emulator, which must acknowledge what it consumed,
+//! numbers such datagrams in order of arrival ([`SeqReader`]).
 //!
 //! A narrow counter is widened against the highest sequence seen on its stream: the nearest
 //! value with the same low bits. A run of lost packets as long as half the counter's range or
@@ -44,6 +49,21 @@ pub struct HeapPos {
     pub size: Option<u64>,
     /// The stop item (stream control 2): it ends the stream and is in no data heap.
     pub stop: bool,
+}
+
+/// Whether `format`'s data packets carry a sequence number (ringshot, usrp2, vrt, chdr); raw
+/// datagrams and SPEAD packets do not (a SPEAD packet's place is in its heap, not in a sequence).
+pub const fn has_sequence(format: Format) -> bool {
+    !matches!(format, Format::Raw | Format::Spead)
+}
+
+/// The 64-bit sequence number `datagram` carries as a data packet of `format`, a narrow counter
+/// widened against `reference` (the highest sequence seen on its stream, or the start); `None`
+/// for a format without sequence numbers or a datagram that is not a data packet of `format`.
+#[inline]
+pub fn sequence(format: Format, datagram: &[u8], reference: u64) -> Option<u64> {
+    let d = decode(format, datagram).ok()?;
+    (d.seq_bits > 0).then(|| widen(d.wire_seq, d.seq_bits, reference))
 }
 
 /// Parses `datagram` as a data packet of `format`. Context, status and command packets are
@@ -269,6 +289,9 @@ mod tests {
             prop_assert_eq!(d.payload, &buf[h..h + words * 4]);
             let mask = if d.seq_bits >= 64 { u64::MAX } else { (1u64 << d.seq_bits) - 1 };
             prop_assert_eq!(d.wire_seq, seq & mask);
+            prop_assert_eq!(d.seq_bits > 0, has_sequence(framing.format));
+            let widened = sequence(framing.format, &buf[..n], seq);
+            prop_assert_eq!(widened, has_sequence(framing.format).then_some(seq));
             match framing.format {
                 Format::Raw | Format::Spead => {}
                 Format::Chdr => prop_assert_eq!(d.stream_id, 0),

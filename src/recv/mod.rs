@@ -45,13 +45,13 @@ mod config;
 pub mod formats;
 pub mod framecheck;
 mod gaps;
+mod report;
 pub mod seq;
 pub mod sink;
 pub mod source;
 pub mod spead;
 pub mod streams;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -60,15 +60,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use crate::framing::Format;
 
 pub use crate::sys::rx::RxChoice as RecvBackend;
-use crate::sys::rx::{open_rx, RxBackend};
+use crate::sys::rx::{open_rx, RxBackend, RxDatagram};
 pub use check::StreamChecker;
 pub use config::{
     RecvConfig, RecvConfigBuilder, RecvConfigError, DEFAULT_RCVBUF, DEFAULT_URING_BUFFERS,
 };
 pub use gaps::GapInterval;
+pub use report::{GapSummary, RecvReport};
 pub use seq::{Arrival, SeqCounts, SeqTracker, DEFAULT_MAX_SEQ_JUMP, DEFAULT_WINDOW};
 pub use sink::{now_ns, DatagramSink, RxMeta};
 pub use source::SourceFilter;
@@ -163,82 +164,6 @@ pub enum StopReason {
     Stopped,
 }
 
-/// Inter-arrival gap summary, ns.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct GapSummary {
-    pub p50: u64,
-    pub p99: u64,
-    pub max: u64,
-}
-
-/// What a receiver run saw. Serialises to the `ringshot recv --json` object; the fields marked
-/// `skip` are extra detail for library users and tests.
-#[derive(Debug, Clone, Serialize)]
-#[non_exhaustive]
-pub struct RecvReport {
-    /// Valid ringshot packets (duplicates included; malformed datagrams excluded).
-    pub packets: u64,
-    /// UDP payload bytes of those packets.
-    pub bytes: u64,
-    /// From the first to the last packet.
-    pub seconds: f64,
-    pub pps: f64,
-    pub lost: u64,
-    pub reordered: u64,
-    pub duplicates: u64,
-    /// Arrived after having been declared lost (below the reorder window).
-    pub late: u64,
-    /// Datagrams from a source other than the followed sender, dropped unchecked.
-    pub foreign: u64,
-    /// Packets not believed because their sequence number was implausibly far ahead.
-    pub implausible: u64,
-    /// Lowest and highest sequence numbers received and believed (null before any packet). When
-    /// `packets − duplicates = last_seq − first_seq + 1`, the range arrived whole (a receiver
-    /// that joined late can check its run this way, whatever `lost` says about the numbers
-    /// before it joined).
-    pub first_seq: Option<u64>,
-    pub last_seq: Option<u64>,
-    /// Datagrams the kernel dropped at the socket (SO_RXQ_OVFL), as last reported. The kernel
-    /// counts receive buffers, so with GRO one dropped coalesced buffer counts once however many
-    /// packets it held; `lost` counts packets.
-    pub kernel_drops: u64,
-    pub gaps_ns: GapSummary,
-    /// Malformed datagrams by reason.
-    pub malformed: BTreeMap<String, u64>,
-    /// Breaches of the stream's own timeline by reason (accepted packets): `tsi_backwards`,
-    /// `heaps_skipped`, `heap_cnt_backwards`, `heap_offset_gap` (see [`framecheck`]).
-    pub framing_errors: BTreeMap<String, u64>,
-    /// Packets whose payload failed the pattern check.
-    pub corrupt: u64,
-    pub backend: &'static str,
-    pub gro: bool,
-    /// One summary per stream, oldest first (see [`streams`]); a single-run receiver has one.
-    pub streams: Vec<StreamSummary>,
-    /// Gaps per interval when the configuration asked for a timeline (absent from the JSON
-    /// otherwise), from the first packet on.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub timeline: Vec<GapInterval>,
-    /// All inter-arrival gaps, ns, and when the first packet arrived (wall clock).
-    #[serde(skip)]
-    pub gaps_hist: hdrhistogram::Histogram<u64>,
-    #[serde(skip)]
-    pub first_packet_at: Option<std::time::SystemTime>,
-    /// Datagrams handed to the sink stack (GRO segments counted one by one).
-    #[serde(skip)]
-    pub datagrams: u64,
-    /// Receive batches that delivered something.
-    #[serde(skip)]
-    pub batches: u64,
-    /// io_uring multishot re-arms.
-    #[serde(skip)]
-    pub rearms: u64,
-    #[serde(skip)]
-    pub stop: StopReason,
-    /// One-line notices from start-up (backend fallback, refused socket options, pinning).
-    #[serde(skip)]
-    pub notices: Vec<String>,
-}
-
 /// What the run loop itself counted.
 #[derive(Debug, Default)]
 struct RunStats {
@@ -249,77 +174,6 @@ struct RunStats {
     truncated: u64,
     batches: u64,
     stop: StopReason,
-}
-
-impl RecvReport {
-    fn new(
-        checker: Option<&StreamChecker>,
-        run: &RunStats,
-        backend: &dyn RxBackend,
-        notices: Vec<String>,
-    ) -> Self {
-        let empty;
-        let c = match checker {
-            Some(c) => c,
-            None => {
-                empty = StreamChecker::new(64, false);
-                &empty
-            }
-        };
-        let (lost, reordered, duplicates, late) = c.totals();
-        let seconds = c.seconds();
-        let mut malformed = c.malformed();
-        if run.truncated > 0 {
-            *malformed
-                .entry(crate::wire::WireError::Truncated.name().to_string())
-                .or_default() += run.truncated;
-        }
-        let g = c.gaps();
-        let (timeline, first_packet_at) = c.gap_timeline();
-        let gaps_ns = if g.is_empty() {
-            GapSummary::default()
-        } else {
-            GapSummary {
-                p50: g.value_at_quantile(0.5),
-                p99: g.value_at_quantile(0.99),
-                max: g.max(),
-            }
-        };
-        RecvReport {
-            packets: c.packets(),
-            bytes: c.bytes(),
-            seconds,
-            pps: if seconds > 0.0 {
-                c.packets() as f64 / seconds
-            } else {
-                0.0
-            },
-            lost,
-            reordered,
-            duplicates,
-            late,
-            foreign: run.foreign,
-            implausible: c.implausible(),
-            first_seq: c.seq_range().0,
-            last_seq: c.seq_range().1,
-            kernel_drops: backend.kernel_drops(),
-            gaps_ns,
-            malformed,
-            framing_errors: c.framing_errors(),
-            corrupt: c.corrupt(),
-            backend: backend.name(),
-            gro: backend.gro(),
-            streams: run.streams.clone(),
-            timeline,
-            gaps_hist: g.clone(),
-            first_packet_at,
-            datagrams: run.datagrams,
-            batches: run.batches,
-            rearms: backend.rearms(),
-            stop: run.stop,
-            notices,
-        }
-    }
 }
 
 /// Binds (unless given a socket) and opens the backend.
@@ -346,62 +200,16 @@ fn drive<S: DatagramSink + ?Sized>(
     control: &RecvControl,
 ) -> Result<RunStats, RecvError> {
     let mut run = RunStats::default();
-    let mut sources = SourceFilter::new(cfg.from);
-    let mut streams = Streams::with_split(cfg.streams, cfg.start_seq, cfg.stream_idle);
+    let mut intake = Intake::new(cfg, sink.checker());
     let mut last_rx: Option<Instant> = cfg.idle_from_start.then(Instant::now);
     run.stop = loop {
         if control.is_stopped() {
             break StopReason::Stopped;
         }
-        let mut batch_ns = 0u64;
-        let mut datagrams = 0u64;
-        let mut bytes = 0u64;
-        let mut truncated = 0u64;
+        intake.batch_ns = 0;
         let n = backend
-            .recv_batch(&mut |d| {
-                if !cfg.streams && !sources.admit(d.src) {
-                    return;
-                }
-                let at_ns = if d.at_ns != 0 {
-                    d.at_ns
-                } else {
-                    if batch_ns == 0 {
-                        batch_ns = now_ns();
-                    }
-                    batch_ns
-                };
-                match streams.admit(d.src, d.data, at_ns) {
-                    streams::Admit::Yes => {}
-                    streams::Admit::Foreign => return,
-                    streams::Admit::NewStream(why) => {
-                        sink.new_stream();
-                        streams.close(sink.checker(), why);
-                        streams.admit(d.src, d.data, at_ns);
-                    }
-                }
-                if d.truncated {
-                    truncated += 1;
-                    return;
-                }
-                let meta = RxMeta { src: d.src, at_ns };
-                bytes += d.data.len() as u64;
-                if d.segment > 0 && d.data.len() > d.segment {
-                    for seg in d.data.chunks(d.segment) {
-                        streams.saw(seg);
-                        sink.datagram(seg, &meta);
-                        datagrams += 1;
-                    }
-                } else {
-                    streams.saw(d.data);
-                    sink.datagram(d.data, &meta);
-                    datagrams += 1;
-                }
-            })
+            .recv_batch(&mut |d| intake.take(d, cfg.streams, sink))
             .map_err(RecvError::Io)?;
-        run.datagrams += datagrams;
-        run.foreign = sources.foreign() + streams.foreign();
-        run.bytes += bytes;
-        run.truncated += truncated;
         if n > 0 {
             run.batches += 1;
             last_rx = Some(Instant::now());
@@ -411,7 +219,7 @@ fn drive<S: DatagramSink + ?Sized>(
                     control.lost.store(c.totals().0, Ordering::Relaxed);
                     (c.packets(), c.bytes())
                 }
-                None => (run.datagrams, run.bytes),
+                None => (intake.datagrams, intake.bytes),
             };
             control.packets.store(packets, Ordering::Relaxed);
             control.bytes.store(bytes, Ordering::Relaxed);
@@ -434,9 +242,101 @@ fn drive<S: DatagramSink + ?Sized>(
         backend.wait(timeout).map_err(RecvError::Io)?;
     };
     sink.finish(now_ns());
-    streams.close(sink.checker(), "end");
-    run.streams = streams.take();
+    intake.streams.close(sink.checker(), "end");
+    run.streams = intake.streams.take();
+    run.datagrams = intake.datagrams;
+    run.foreign = intake.sources.foreign() + intake.streams.foreign();
+    run.bytes = intake.bytes;
+    run.truncated = intake.truncated;
     Ok(run)
+}
+
+/// The run loop's intake: which sender it follows, which stream is open, and the running counts
+/// of what it handed on.
+struct Intake {
+    sources: SourceFilter,
+    streams: Streams,
+    /// The current batch's read time, for buffers without a kernel timestamp (0: not read yet).
+    batch_ns: u64,
+    /// Datagrams handed to the sink (GRO segments one by one), and their bytes.
+    datagrams: u64,
+    bytes: u64,
+    /// Buffers the kernel cut (MSG_TRUNC), dropped.
+    truncated: u64,
+}
+
+impl Intake {
+    fn new(cfg: &RecvConfig, checker: Option<&StreamChecker>) -> Intake {
+        // Sequence numbers are read as the checker's format has them; a stack without a checker
+        // reads none.
+        let format = checker.map_or(Format::Raw, StreamChecker::format);
+        Intake {
+            sources: SourceFilter::new(cfg.from),
+            streams: Streams::with_split(cfg.streams, cfg.start_seq, cfg.stream_idle)
+                .with_format(format),
+            batch_ns: 0,
+            datagrams: 0,
+            bytes: 0,
+            truncated: 0,
+        }
+    }
+
+    /// Takes one received buffer: drops it if it comes from a sender not followed (`split`:
+    /// the receiver splits its run into streams), opens a new stream if it starts one, and
+    /// hands it to `sink` cut into its GRO segments.
+    #[inline]
+    fn take<S: DatagramSink + ?Sized>(&mut self, d: &RxDatagram<'_>, split: bool, sink: &mut S) {
+        // Foreign datagrams are counted one by one, however many one GRO buffer holds.
+        let count = segments(d);
+        if !split && !self.sources.admit(d.src, count) {
+            return;
+        }
+        let at_ns = if d.at_ns != 0 {
+            d.at_ns
+        } else {
+            if self.batch_ns == 0 {
+                self.batch_ns = now_ns();
+            }
+            self.batch_ns
+        };
+        match self.streams.admit(d.src, d.data, count, at_ns) {
+            streams::Admit::Yes => {}
+            streams::Admit::Foreign => return,
+            streams::Admit::NewStream(why) => {
+                sink.new_stream();
+                self.streams.close(sink.checker(), why);
+                self.streams.admit(d.src, d.data, count, at_ns);
+            }
+        }
+        if d.truncated {
+            self.truncated += 1;
+            return;
+        }
+        let meta = RxMeta { src: d.src, at_ns };
+        self.bytes += d.data.len() as u64;
+        if d.segment > 0 && d.data.len() > d.segment {
+            for seg in d.data.chunks(d.segment) {
+                self.streams.saw(seg);
+                sink.datagram(seg, &meta);
+                self.datagrams += 1;
+            }
+        } else {
+            self.streams.saw(d.data);
+            sink.datagram(d.data, &meta);
+            self.datagrams += 1;
+        }
+    }
+}
+
+/// How many datagrams a received buffer holds: with GRO, its length over the segment size,
+/// rounded up (the last segment may be shorter); else one.
+#[inline]
+fn segments(d: &RxDatagram<'_>) -> u64 {
+    if d.segment > 0 && d.data.len() > d.segment {
+        d.data.len().div_ceil(d.segment) as u64
+    } else {
+        1
+    }
 }
 
 /// What the receive thread tells `spawn` once it is ready.
@@ -643,3 +543,5 @@ impl<S: DatagramSink + 'static> Drop for Receiver<S> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, ringshot_gso))]
+mod unit_tests;

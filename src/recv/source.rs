@@ -24,14 +24,15 @@ impl SourceFilter {
         }
     }
 
-    /// Whether a datagram from `src` comes from the followed sender; counts it when not.
+    /// Whether a receive buffer from `src` holding `datagrams` datagrams (more than one when
+    /// GRO coalesced them) comes from the followed sender; counts its datagrams when not.
     #[inline]
-    pub fn admit(&mut self, src: SocketAddr) -> bool {
+    pub fn admit(&mut self, src: SocketAddr, datagrams: u64) -> bool {
         let src = canonical(src);
         match self.followed {
             Some(f) if f == src => true,
             Some(_) => {
-                self.foreign += 1;
+                self.foreign += datagrams;
                 false
             }
             None => {
@@ -66,13 +67,16 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let b: SocketAddr = "127.0.0.1:5001".parse().unwrap();
         let mut f = SourceFilter::new(None);
-        assert!(f.admit(a));
-        assert!(!f.admit(b));
-        assert!(f.admit("[::ffff:127.0.0.1]:5000".parse().unwrap()));
+        assert!(f.admit(a, 1));
+        assert!(!f.admit(b, 1));
+        assert!(f.admit("[::ffff:127.0.0.1]:5000".parse().unwrap(), 1));
         assert_eq!((f.followed(), f.foreign()), (Some(a), 1));
         let mut f = SourceFilter::new(Some(b));
-        assert!(!f.admit(a));
-        assert!(f.admit(b));
+        assert!(!f.admit(a, 1));
+        assert!(f.admit(b, 1));
         assert_eq!(f.foreign(), 1);
+        // A GRO buffer of 44 datagrams from elsewhere is 44 foreign datagrams.
+        assert!(!f.admit(a, 44));
+        assert_eq!(f.foreign(), 45);
     }
 }

@@ -12,6 +12,10 @@
 //! - a datagram from the followed source that carries the start sequence again, after that
 //!   source got at least [`RESTART_MARGIN`] packets past it or after a quiet stream idle time,
 //!   is a restarted sender (`--bind` with a fixed port): it closes the stream and opens a new one.
+//!   The sequence is read as the format has it ([`super::formats::sequence`]: a narrow counter
+//!   widened against the highest seen, so a wrap of CHDR's 16-bit SeqNum is not a restart). A
+//!   format without sequence numbers (raw, SPEAD) never restarts on a sequence value: its
+//!   streams are told apart by source alone, and their summaries carry no sequence counts.
 //!
 //! Closing a stream records its [`StreamSummary`] (the differences of the checker's running
 //! totals since it opened) and forgets the sequence windows, so the next stream's numbers are
@@ -19,7 +23,7 @@
 //! that would need a checker per source on the per-packet path.
 //!
 //! Per datagram this costs a comparison of addresses and, for the followed sender, one read of
-//! the header's sequence number; nothing allocates but the closing of a stream.
+//! the packet's sequence number; nothing allocates but the closing of a stream.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,7 +31,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::check::StreamChecker;
-use crate::wire::header::{Packet, HEADER_LEN};
+use super::formats::{has_sequence, sequence};
+use crate::framing::Format;
 
 /// Default quiet time after which the followed sender's stream is over for a new source.
 pub const DEFAULT_STREAM_IDLE: Duration = Duration::from_millis(500);
@@ -44,10 +49,11 @@ pub struct StreamSummary {
     pub source: String,
     pub packets: u64,
     pub bytes: u64,
-    pub lost: u64,
-    pub reordered: u64,
-    pub duplicates: u64,
-    pub late: u64,
+    /// The sequence counts; `None` (JSON null) for a format without sequence numbers.
+    pub lost: Option<u64>,
+    pub reordered: Option<u64>,
+    pub duplicates: Option<u64>,
+    pub late: Option<u64>,
     /// From its first to its last packet.
     pub seconds: f64,
     pub pps: f64,
@@ -103,6 +109,8 @@ impl Totals {
 pub struct Streams {
     /// Whether to open new streams at all (a single-run receiver only records its one stream).
     split: bool,
+    /// The data format, whose sequence numbers (if it has any) are read.
+    format: Format,
     start_seq: u64,
     idle_ns: u64,
     followed: Option<SocketAddr>,
@@ -124,6 +132,7 @@ impl Streams {
     pub fn with_split(split: bool, start_seq: u64, idle: Duration) -> Streams {
         Streams {
             split,
+            format: Format::Ringshot,
             start_seq,
             idle_ns: idle.as_nanos().min(u128::from(u64::MAX)) as u64,
             followed: None,
@@ -136,15 +145,22 @@ impl Streams {
         }
     }
 
-    /// Decides about a datagram from `src` with UDP payload `data` (the first segment of a GRO
-    /// buffer is enough) that arrived at `at_ns`. On [`Admit::NewStream`] nothing is recorded:
+    /// Reads the sequence numbers of `format` (ringshot's header by default); see the module
+    /// documentation.
+    pub fn with_format(mut self, format: Format) -> Streams {
+        self.format = format;
+        self
+    }
+
+    /// Decides about a receive buffer from `src` of `datagrams` datagrams (more than one when GRO
+    /// coalesced them; a foreign buffer counts them all) starting with UDP payload `data` (the
+    /// first segment of a GRO buffer is enough) that arrived at `at_ns`. On [`Admit::NewStream`] nothing is recorded:
     /// the caller resets its checker's windows, calls [`close`](Self::close), then admits the
     /// datagram again (it then opens the new stream).
     #[inline]
-    pub fn admit(&mut self, src: SocketAddr, data: &[u8], at_ns: u64) -> Admit {
+    pub fn admit(&mut self, src: SocketAddr, data: &[u8], datagrams: u64, at_ns: u64) -> Admit {
         let src = SocketAddr::new(src.ip().to_canonical(), src.port());
         let quiet = at_ns.saturating_sub(self.last_ns) >= self.idle_ns;
-        let seq = seq_of(data);
         match self.followed {
             None => {
                 self.followed = Some(src);
@@ -153,13 +169,13 @@ impl Streams {
             Some(_) if !self.split => {}
             Some(f) if f != src => {
                 if !quiet {
-                    self.foreign += 1;
+                    self.foreign += datagrams;
                     return Admit::Foreign;
                 }
                 return Admit::NewStream("new_source");
             }
             Some(_) => {
-                if seq == Some(self.start_seq) && self.restarted(quiet) {
+                if self.seq_of(data) == Some(self.start_seq) && self.restarted(quiet) {
                     return Admit::NewStream("restart");
                 }
             }
@@ -171,9 +187,17 @@ impl Streams {
     /// Records the sequence number of one admitted datagram (each GRO segment on its own).
     #[inline]
     pub fn saw(&mut self, data: &[u8]) {
-        if let Some(s) = seq_of(data) {
+        if let Some(s) = self.seq_of(data) {
             self.seq = Some(self.seq.map_or((s, s), |(lo, hi)| (lo.min(s), hi.max(s))));
         }
+    }
+
+    /// The sequence number `data` carries in the stream's format, widened against the highest
+    /// seen so far.
+    #[inline]
+    fn seq_of(&self, data: &[u8]) -> Option<u64> {
+        let reference = self.seq.map_or(self.start_seq, |(_, hi)| hi);
+        sequence(self.format, data, reference)
     }
 
     fn restarted(&self, quiet: bool) -> bool {
@@ -192,6 +216,8 @@ impl Streams {
         let o = self.opened;
         let seconds = self.last_ns.saturating_sub(self.first_ns) as f64 / 1e9;
         let packets = now.packets.saturating_sub(o.packets);
+        let counted =
+            |now: u64, then: u64| has_sequence(self.format).then(|| now.saturating_sub(then));
         let (first_seq, last_seq) = match self.seq.take() {
             Some((lo, hi)) => (Some(lo), Some(hi)),
             None => (None, None),
@@ -201,10 +227,10 @@ impl Streams {
             source: src.to_string(),
             packets,
             bytes: now.bytes.saturating_sub(o.bytes),
-            lost: now.lost.saturating_sub(o.lost),
-            reordered: now.reordered.saturating_sub(o.reordered),
-            duplicates: now.duplicates.saturating_sub(o.duplicates),
-            late: now.late.saturating_sub(o.late),
+            lost: counted(now.lost, o.lost),
+            reordered: counted(now.reordered, o.reordered),
+            duplicates: counted(now.duplicates, o.duplicates),
+            late: counted(now.late, o.late),
             seconds,
             pps: if seconds > 0.0 {
                 packets as f64 / seconds
@@ -234,17 +260,11 @@ impl Streams {
     }
 }
 
-/// The sequence number in a ringshot header, if `data` holds one.
-#[inline]
-fn seq_of(data: &[u8]) -> Option<u64> {
-    (data.len() >= HEADER_LEN).then(|| Packet::new_unchecked(data).seq())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::recv::sink::{DatagramSink, RxMeta};
-    use crate::wire::header::Repr;
+    use crate::wire::header::{Packet, Repr};
 
     fn packet(seq: u64) -> Vec<u8> {
         let mut b = vec![0u8; 64];
@@ -265,15 +285,25 @@ mod tests {
         seqs: std::ops::Range<u64>,
         t0: u64,
     ) {
+        feed_packets(st, c, src, seqs.map(packet), t0);
+    }
+
+    /// Feeds `packets` from `src` starting at `t0` ms, 1 ms apart, as `drive` does.
+    fn feed_packets(
+        st: &mut Streams,
+        c: &mut StreamChecker,
+        src: &str,
+        packets: impl Iterator<Item = Vec<u8>>,
+        t0: u64,
+    ) {
         let src: SocketAddr = src.parse().unwrap();
-        for (i, seq) in seqs.enumerate() {
+        for (i, p) in packets.enumerate() {
             let at = (t0 + i as u64) * 1_000_000;
-            let p = packet(seq);
-            let mut v = st.admit(src, &p, at);
+            let mut v = st.admit(src, &p, 1, at);
             if let Admit::NewStream(why) = v {
                 c.restart();
                 st.close(Some(c), why);
-                v = st.admit(src, &p, at);
+                v = st.admit(src, &p, 1, at);
             }
             if v == Admit::Yes {
                 st.saw(&p);
@@ -307,7 +337,11 @@ mod tests {
                 (n, src, why),
                 "{x:?}"
             );
-            assert_eq!((x.lost, x.duplicates, x.late), (0, 0, 0), "{x:?}");
+            assert_eq!(
+                (x.lost, x.duplicates, x.late),
+                (Some(0), Some(0), Some(0)),
+                "{x:?}"
+            );
             assert_eq!((x.first_seq, x.last_seq), (Some(0), Some(n - 1)));
         }
         assert_eq!(c.totals().2, 0, "no duplicates over the run");
@@ -323,7 +357,60 @@ mod tests {
         st.close(Some(&c), "end");
         let s = st.take();
         assert_eq!(s.len(), 1);
-        assert_eq!((s[0].packets, s[0].duplicates), (21, 1));
+        assert_eq!((s[0].packets, s[0].duplicates), (21, Some(1)));
         assert_eq!(Streams::new(0, DEFAULT_STREAM_IDLE).take().len(), 0);
+    }
+
+    /// Raw datagrams have no sequence number: bytes that would be ringshot's sequence 0 (the
+    /// start) after many packets are not a restart, and the stream's summary has no sequence
+    /// counts.
+    #[test]
+    fn raw_streams_never_restart_on_bytes() {
+        let mut st = Streams::new(0, DEFAULT_STREAM_IDLE).with_format(Format::Raw);
+        let mut c = StreamChecker::new(4096, false).with_format(Format::Raw);
+        let packets = (1000..1100)
+            .chain([0])
+            .chain(1100..1200)
+            .map(packet)
+            .chain([vec![0u8; 64]]);
+        feed_packets(&mut st, &mut c, "127.0.0.1:4000", packets, 0);
+        st.close(Some(&c), "end");
+        let s = st.take();
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!((s[0].packets, s[0].closed_by), (202, "end"));
+        assert_eq!(
+            (s[0].lost, s[0].reordered, s[0].duplicates, s[0].late),
+            (None, None, None, None)
+        );
+        assert_eq!((s[0].first_seq, s[0].last_seq), (None, None));
+    }
+
+    /// CHDR's 16-bit SeqNum is read as CHDR has it and widened: its wrap to 0 is not a restart,
+    /// a sender starting again from 0 early on is.
+    #[test]
+    fn chdr_streams_restart_on_their_own_counter_not_its_wrap() {
+        use crate::framing::{Framing, Stamper};
+        let mut stamper = Stamper::new(Framing::of(Format::Chdr), 0);
+        let mut chdr = |seq: u64| {
+            let mut buf = vec![0u8; 64];
+            let h = stamper.header_len();
+            let n = stamper.stamp(&mut buf, seq, 0, 8);
+            buf.truncate(n.max(h));
+            buf
+        };
+        let first: Vec<Vec<u8>> = (0..1000).map(&mut chdr).collect();
+        let second: Vec<Vec<u8>> = (0..70_000).map(&mut chdr).collect();
+        let mut st = Streams::new(0, DEFAULT_STREAM_IDLE).with_format(Format::Chdr);
+        let mut c = StreamChecker::new(4096, false).with_format(Format::Chdr);
+        feed_packets(&mut st, &mut c, "127.0.0.1:4000", first.into_iter(), 0);
+        feed_packets(&mut st, &mut c, "127.0.0.1:4000", second.into_iter(), 1000);
+        st.close(Some(&c), "end");
+        let s = st.take();
+        assert_eq!(s.len(), 2, "{s:?}");
+        for (x, (n, why)) in s.iter().zip([(1000, "restart"), (70_000, "end")]) {
+            assert_eq!((x.packets, x.closed_by), (n, why), "{x:?}");
+            assert_eq!((x.lost, x.duplicates), (Some(0), Some(0)), "{x:?}");
+            assert_eq!((x.first_seq, x.last_seq), (Some(0), Some(n - 1)), "{x:?}");
+        }
     }
 }

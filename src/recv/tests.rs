@@ -1,5 +1,7 @@
 //! Receiver tests on real loopback sockets (port 0), for each backend.
 
+use std::collections::BTreeMap;
+
 use super::*;
 use crate::sys::rx::RxOptions;
 use crate::wire::header::{Packet, HEADER_LEN};
@@ -11,11 +13,11 @@ fn pkt(stream: u32, seq: u64, len: usize) -> Vec<u8> {
     crate::wire::header::pattern_packet(stream, seq, len)
 }
 
-fn sender() -> UdpSocket {
+pub(super) fn sender() -> UdpSocket {
     UdpSocket::bind(LOOPBACK).unwrap()
 }
 
-fn send_seqs(tx: &UdpSocket, to: SocketAddr, seqs: &[u64], len: usize) {
+pub(super) fn send_seqs(tx: &UdpSocket, to: SocketAddr, seqs: &[u64], len: usize) {
     for &s in seqs {
         assert_eq!(tx.send_to(&pkt(0, s, len), to).unwrap(), len);
     }
@@ -26,7 +28,7 @@ fn send_seqs(tx: &UdpSocket, to: SocketAddr, seqs: &[u64], len: usize) {
 const MAX_AHEAD: u64 = 32;
 
 /// Waits (up to 2 s) until the receiver has taken all but `MAX_AHEAD` of `sent` packets.
-fn pace(control: &RecvControl, sent: u64) {
+pub(super) fn pace(control: &RecvControl, sent: u64) {
     let t = Instant::now();
     while control.progress().0 + MAX_AHEAD < sent && t.elapsed() < Duration::from_secs(2) {
         std::thread::sleep(Duration::from_micros(100));
@@ -42,7 +44,7 @@ fn send_paced(tx: &UdpSocket, to: SocketAddr, seqs: &[u64], len: usize, control:
 }
 
 /// The backends this kernel can run; io_uring is skipped with a printed reason when missing.
-fn backends() -> Vec<RecvBackend> {
+pub(super) fn backends() -> Vec<RecvBackend> {
     let mut v = vec![RecvBackend::Mmsg];
     let probe = UdpSocket::bind(LOOPBACK).unwrap();
     let opts = crate::sys::rx::RxOptions {
@@ -74,7 +76,7 @@ fn name_of(b: RecvBackend) -> &'static str {
     }
 }
 
-fn cfg(backend: RecvBackend) -> RecvConfigBuilder {
+pub(super) fn cfg(backend: RecvBackend) -> RecvConfigBuilder {
     RecvConfig::builder(LOOPBACK.parse().unwrap())
         .backend(backend)
         .idle_exit_ms(3_000) // a safety net: every test stops on count first
@@ -152,7 +154,7 @@ fn gaps_duplicates_swaps_and_late_arrivals_are_exact() {
 
 /// Sends `segs` as GSO super-packets (UDP_SEGMENT) of `per` segments of `seg` bytes each, the
 /// final packet of each super-packet cut to `last` bytes when given. Returns (segments, bytes).
-fn send_gso_stream(
+pub(super) fn send_gso_stream(
     tx: &UdpSocket,
     to: SocketAddr,
     supers: u64,
