@@ -348,6 +348,23 @@ mod tests {
     }
 
     #[test]
+    fn the_measured_wake_up_latency_is_within_its_bounds() {
+        let l = wake_up_latency(8);
+        assert!(
+            l >= Duration::from_micros(5) && l <= Duration::from_millis(1),
+            "{l:?}"
+        );
+    }
+
+    #[test]
+    fn spacing_parses_and_prints() {
+        for s in [Spacing::Strict, Spacing::Bursts] {
+            assert_eq!(s.to_string().parse::<Spacing>().unwrap(), s);
+        }
+        assert!("loose".parse::<Spacing>().is_err());
+    }
+
+    #[test]
     fn wait_until_is_not_early() {
         for mode in [WaitMode::SleepThenSpin, WaitMode::SleepOnly] {
             let d = Instant::now() + Duration::from_micros(700);

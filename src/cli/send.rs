@@ -545,8 +545,9 @@ fn print_send_table(r: &TxReport) {
             (
                 "CPU",
                 format!(
-                    "{:.0} ns per packet on ringshot-tx",
-                    r.cpu_ns as f64 / r.packets.max(1) as f64
+                    "{:.0} ns per packet on ringshot-tx, {:.0} % of a core",
+                    r.cpu_ns as f64 / r.packets.max(1) as f64,
+                    r.cpu_ns as f64 / (r.seconds.max(1e-9) * 1e7)
                 ),
             ),
         ],

@@ -476,7 +476,10 @@ impl Engine {
         }
         if self.cfg.rate.is_some() && self.wait == WaitMode::SleepThenSpin {
             self.spin = crate::pacing::wake_up_latency(32);
-            log::debug!("paced: wake-up latency {:?}; spinning only that long", self.spin);
+            log::debug!(
+                "paced: wake-up latency {:?}; spinning only that long",
+                self.spin
+            );
         }
         if self.cfg.mlockall {
             if let Err(e) = sys::lock_memory() {

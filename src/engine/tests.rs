@@ -260,6 +260,56 @@ fn rt_wait_mode_paces_without_spinning() {
 }
 
 #[test]
+fn a_paced_stream_sleeps_through_gaps_longer_than_a_wake_up() {
+    const N: u64 = 5_000;
+    // 5 kpps, 200 µs apart, under the normal policy: a pacer that spun the last 150 µs of every
+    // gap (as it once did) used most of the wall time in CPU; one that sleeps until its
+    // measured wake-up latency before each departure uses a fraction.
+    let c = cfg().rate(Rate::Pps(5_000.0)).build().unwrap();
+    let (tx, log) = spawn_source(c, SimScript::default(), Some(N));
+    let r = finish_within(tx, Duration::from_secs(60)).unwrap();
+    assert_in_order(&log, N);
+    assert_eq!(r.packets, N);
+    let wall_ns = r.seconds * 1e9;
+    assert!(
+        (r.cpu_ns as f64) < wall_ns * 0.5,
+        "engine thread used {} ms of CPU in {:.0} ms",
+        r.cpu_ns / 1_000_000,
+        wall_ns / 1e6
+    );
+}
+
+#[test]
+fn burst_spacing_sends_groups_and_sleeps_between_them() {
+    const N: u64 = 20_000;
+    // 50 kpps is 20 µs apart: shorter than a wake-up, so strict spacing must spin. In groups of
+    // 32 the engine wakes every 640 µs instead.
+    let c = cfg()
+        .batch(32)
+        .rate(Rate::Pps(50_000.0))
+        .burst(32)
+        .spacing(crate::pacing::Spacing::Bursts)
+        .build()
+        .unwrap();
+    let (tx, log) = spawn_source(c, SimScript::default(), Some(N));
+    let r = finish_within(tx, Duration::from_secs(60)).unwrap();
+    assert_in_order(&log, N);
+    assert_eq!(r.packets, N);
+    let wall_ns = r.seconds * 1e9;
+    assert!(
+        (r.cpu_ns as f64) < wall_ns * 0.5,
+        "engine thread used {} ms of CPU in {:.0} ms",
+        r.cpu_ns / 1_000_000,
+        wall_ns / 1e6
+    );
+    let batches = log.lock().unwrap().batches.len() as u64;
+    assert!(
+        batches <= N / 8,
+        "{batches} submits for {N} packets: not sent in groups"
+    );
+}
+
+#[test]
 fn lateness_is_measured_before_the_slip() {
     // 1,000 pps, burst 4; the backend stalls 40 ms once (as a throttled thread would), so the
     // packet after it, due 1 ms later, is 39 ms late before the pacer slips its backlog.
