@@ -38,7 +38,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use netns::{remove_stale, unavailable_reason, Net, FAR_ADDR, PORT};
-use process::Proc;
+use process::{Exit, Proc};
 use report::{check_completed_sender, check_receiver, check_sender, num, one_line, show, Outcome};
 use serde_json::Value;
 
@@ -274,13 +274,27 @@ fn wait_strike(net: &Net, tx: &mut Proc, n: u64) -> Result<bool, String> {
     let deadline = Instant::now() + STRIKE_TIMEOUT;
     loop {
         let got = net.wire_packets()?;
-        if got >= n || !tx.running() {
-            return Ok(tx.running());
+        let running = tx.running();
+        if got >= n || !running {
+            return Ok(running);
         }
         if Instant::now() >= deadline {
             return Err(format!("{got} of {n} packets across in {STRIKE_TIMEOUT:?}"));
         }
         thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The sender ended before the fault struck: a completed stream on a machine too slow for the
+/// cell shows nothing (inconclusive); one that ended otherwise failed on its own.
+fn ended_before_the_fault(o: &mut Outcome, sent: &Exit, fault: &str) {
+    if sent.code == Some(0) {
+        o.inconclusive = Some(format!("the stream ended before {fault}"));
+    } else {
+        o.fail(format!(
+            "the sender ended (exit {}) before {fault}",
+            sent.status()
+        ));
     }
 }
 
@@ -378,7 +392,7 @@ fn link_down(cell: &Cell, net: &Net, o: &mut Outcome) {
     }
     match struck {
         Ok(true) => {}
-        Ok(false) => o.inconclusive = Some("the stream ended before the link went down".into()),
+        Ok(false) => ended_before_the_fault(o, &sent, "the link went down"),
         Err(e) => o.fail(format!("link down: {e}")),
     }
     if let Err(e) = flapped {
@@ -447,10 +461,7 @@ fn receiver_killed(cell: &Cell, net: &Net, o: &mut Outcome) {
     o.exits = format!("{}/{}", o.exits, if a.killed { "killed" } else { "ended" });
     match struck {
         Ok(true) => {}
-        Ok(false) => {
-            o.inconclusive = Some("the stream ended before receiver A was killed".into());
-            return;
-        }
+        Ok(false) => return ended_before_the_fault(o, &sent, "receiver A was killed"),
         Err(e) => return o.fail(format!("kill: {e}")),
     }
     if rx_b.is_some() && !b_mid_stream {
