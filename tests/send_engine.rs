@@ -235,7 +235,7 @@ fn push_mode_reserve_commit_and_send() {
                 };
                 ringshot::wire::header::fill_pattern(seq, slot.payload_mut());
                 slot.set_flags(ringshot::wire::header::FLAG_PATTERN);
-                slot.commit(app);
+                slot.commit(app).unwrap();
             } else {
                 // Copying convenience; unflagged, so the receiver skips the pattern check.
                 ringshot::wire::header::fill_pattern(seq, &mut copy);

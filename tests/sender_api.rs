@@ -88,7 +88,7 @@ fn commit_one(tx: &mut Sender) -> Result<bool, EngineError> {
     match tx.reserve()? {
         Some(mut slot) => {
             slot.payload_mut()[..4].copy_from_slice(b"ring");
-            slot.commit(4);
+            slot.commit(4)?;
             Ok(true)
         }
         None => Ok(false),

@@ -280,6 +280,10 @@ impl Engine {
         if wait || done > 0 {
             self.metrics.record_reap(t0.elapsed().as_nanos() as u64);
         }
+        if done > 0 && matches!(self.supply, Supply::Rings { .. }) {
+            // Once per reap, not per slot: an async producer waiting for a slot polls again.
+            self.shared.waker.wake();
+        }
         if let Some(free) = self.supply.free_stack() {
             // The stack hands out the slots it got back last (still warm in cache), and in the
             // order they came back: the kernel finishes a batch in order, so the next batch gets

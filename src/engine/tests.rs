@@ -148,7 +148,7 @@ fn no_slot_is_handed_out_while_the_backend_holds_it() {
             "slot {slot} handed to the app while the backend still holds it"
         );
         r.payload_mut()[..8].copy_from_slice(&i.to_le_bytes());
-        r.commit(8);
+        r.commit(8).unwrap();
     }
     let r = tx.finish().unwrap();
     assert_in_order(&log, N);
