@@ -36,7 +36,7 @@ mod timeline;
 mod wait;
 
 pub use error::EngineError;
-pub use handles::{PatternSource, Reserved, Sender, SourceSender};
+pub use handles::{PatternSource, ReserveFuture, Reserved, Sender, SourceSender};
 pub use live::LiveSnapshot;
 pub use report::{AckCounts, TxReport};
 pub use timeline::{IntervalHists, TimelineInterval};
