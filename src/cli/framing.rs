@@ -349,7 +349,7 @@ pub struct RecvFraming {
     /// SPEAD: substreams (heap cnt mod N picks one), each with its own --max-heaps.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub substreams: usize,
-    /// SPEAD with --device: the sender's heap cnt step, for the device's heap sequence check.
+    /// SPEAD: the sender's heap cnt step, for the heap sequence check (framing errors).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub heap_cnt_step: u64,
 }

@@ -18,11 +18,12 @@ use ringshot::device::{
 use ringshot::flow::AckFormat;
 use ringshot::framing::Format;
 use ringshot::pacing::Rate;
-use ringshot::recv::spead::{SpeadConfig, SpeadReassembler, SpeadStats};
 use ringshot::recv::{
     DatagramSink, Receiver, RecvBackend, RecvConfig, RecvControl, RecvReport, StreamChecker,
     StreamSummary,
 };
+
+mod spead;
 
 #[derive(Debug, Args)]
 pub struct RecvArgs {
@@ -68,7 +69,7 @@ pub struct RecvArgs {
     /// or with a unit; 0 turns it off [default: 1 s on a terminal, shown for runs over 2 s].
     #[arg(help_heading = "Output", long, value_name = "SECS", value_parser = parse::secs_or_zero)]
     interval: Option<Duration>,
-    /// Exit 1 when packets were lost.
+    /// Exit 1 when packets were lost (SPEAD: when a heap ended incomplete).
     #[arg(help_heading = "Output", long)]
     fail_on_loss: bool,
     /// Exit 1 when the device's buffer ran dry (needs --device).
@@ -380,7 +381,9 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
     };
     match device {
         Some(d) => run_device(cfg, d, faults, out, &signals),
-        None if format == Format::Spead => run_spead(cfg, spead, out, &signals),
+        None if format == Format::Spead => {
+            spead::run(cfg, spead, a.framing.heap_cnt_step, out, &signals)
+        }
         None if faults.data_faults() => run_faulty(cfg, format, faults, out, &signals),
         None => run_plain(cfg, format, out, &signals),
     }
@@ -521,57 +524,6 @@ fn run_plain(
     })
 }
 
-/// `recv --format spead`: reassembles heaps until the stop item (or a stop condition).
-fn run_spead(
-    cfg: RecvConfig,
-    spead: SpeadConfig,
-    out: Out,
-    signals: &StopSignals,
-) -> anyhow::Result<i32> {
-    let sink = SpeadReassembler::new(spead);
-    let stopped = sink.stop_flag();
-    let (rx, iv) = start_and_wait(cfg, sink, "SPEAD ", out, signals, || {
-        stopped.load(std::sync::atomic::Ordering::Relaxed)
-    })?;
-    rx.stop();
-    let (mut recv, sink) = rx.join_with_sink().context("receiving")?;
-    let stats = sink.stats();
-    recv.packets = stats.packets;
-    recv.format = Some(Format::Spead);
-    recv.malformed = sink.malformed();
-    let report = SpeadRecvReport { recv, spead: stats };
-    let failed = failed_check(out, &report.recv, None);
-    print_ending(&report, out, &iv, signals.received(), failed, || {
-        print_recv_table(&report.recv);
-        print_kv(
-            "spead",
-            &[
-                ("heaps", stats.heaps.to_string()),
-                (
-                    "incomplete",
-                    format!(
-                        "{} evicted, {} flushed",
-                        stats.incomplete_heaps_evicted, stats.incomplete_heaps_flushed
-                    ),
-                ),
-                (
-                    "batches",
-                    format!("{} (max {})", stats.batches, stats.max_batch),
-                ),
-                ("single-packet heaps", stats.single_packet_heaps.to_string()),
-                ("stop item", stats.stopped.to_string()),
-            ],
-        );
-    })
-}
-
-#[derive(Debug, Serialize)]
-struct SpeadRecvReport {
-    #[serde(flatten)]
-    recv: RecvReport,
-    spead: SpeadStats,
-}
-
 fn run_faulty(
     cfg: RecvConfig,
     format: Format,
@@ -631,6 +583,12 @@ fn run_device(
 }
 
 fn print_recv_table(r: &RecvReport) {
+    print_recv_rows(r, ("sequence", sequence_line(r)));
+}
+
+/// The receiver's table, with `loss` (a format's loss line: sequence counts, SPEAD heaps) after
+/// the rate.
+fn print_recv_rows(r: &RecvReport, loss: (&str, String)) {
     print_kv(
         &format!(
             "ringshot recv: backend {}, GRO {}",
@@ -641,7 +599,7 @@ fn print_recv_table(r: &RecvReport) {
             ("packets", format!("{} ({} bytes)", r.packets, r.bytes)),
             ("time", format!("{:.3} s (first to last packet)", r.seconds)),
             ("rate", fmt_rate(r.pps)),
-            ("sequence", sequence_line(r)),
+            loss,
             ("kernel drops", kernel_drops_line(r)),
             ("corrupt", r.corrupt.to_string()),
             ("foreign", r.foreign.to_string()),
