@@ -97,6 +97,15 @@ pub use stats::Percentiles;
 pub use sys::KernelSendCounts;
 pub use wire::header::HEADER_LEN;
 
+// The README's and the embedding guide's examples compile (and run, where not `no_run`) as
+// doctests, so the documents cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_examples {}
+#[cfg(doctest)]
+#[doc = include_str!("../docs/embedding.md")]
+mod embedding_examples {}
+
 /// Everything an app that streams packets needs, in one import: `use ringshot::prelude::*;`.
 pub mod prelude {
     pub use crate::{
