@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use ringshot::prelude::*;
-use ringshot::recv::{RecvConfig, Receiver};
+use ringshot::recv::{Receiver, RecvConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     const RATE: f64 = 68_870.0;
