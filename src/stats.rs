@@ -2,6 +2,7 @@
 //! allocation, summarised at the end.
 
 use hdrhistogram::Histogram;
+#[cfg(feature = "serde")]
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -43,7 +44,8 @@ pub fn take_interval(h: &mut Option<Histogram<u64>>) -> Option<Histogram<u64>> {
 }
 
 /// Percentile summary of a latency histogram, in ns.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Percentiles {
     pub p50: u64,
     pub p90: u64,
@@ -275,6 +277,7 @@ impl TxMetrics {
     }
 }
 
+#[cfg(feature = "hdr-log")]
 /// Writes `h` as an HdrHistogram V2 interval log (one interval covering the whole run), readable by
 /// HdrHistogram's `HistogramLogProcessor` and hdrhistogram-rs.
 pub fn write_interval_log<W: std::io::Write>(
@@ -288,6 +291,7 @@ pub fn write_interval_log<W: std::io::Write>(
     write_interval_series(out, "ringshot submit latency, ns", start, tag, &one)
 }
 
+#[cfg(feature = "hdr-log")]
 /// Writes a time series as an HdrHistogram V2 interval log: one interval line per
 /// `(offset from start, length, histogram)`, with `start` as the log's StartTime and BaseTime
 /// (so each line's timestamp is its offset in seconds), every line tagged `tag`.
@@ -315,6 +319,7 @@ pub fn write_interval_series<W: std::io::Write>(
     Ok(())
 }
 
+#[cfg(feature = "hdr-log")]
 fn io_other<E: std::fmt::Debug>(e: E) -> std::io::Error {
     std::io::Error::other(format!("{e:?}"))
 }
@@ -375,6 +380,7 @@ mod tests {
         assert_eq!(errno_name(4242), "errno_4242");
     }
 
+    #[cfg(feature = "hdr-log")]
     #[test]
     fn interval_log_round_trips() {
         use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use crate::flow::AckStats;
@@ -9,7 +10,8 @@ use crate::stats::{Percentiles, TxMetrics};
 use crate::sys::TxBackend;
 
 /// What the engine measured, returned when the stream ends. Serialises to the `--json` keys.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
 pub struct TxReport {
     pub backend: &'static str,
@@ -83,20 +85,20 @@ pub struct TxReport {
     pub kernel: crate::sys::KernelSendCounts,
     /// The time series, one record per interval, when the configuration asked for one
     /// (`SenderConfig::builder(..).timeline(period)`); absent from the JSON otherwise.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
     pub timeline: Vec<super::TimelineInterval>,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub submit_hist: hdrhistogram::Histogram<u64>,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub reap_hist: hdrhistogram::Histogram<u64>,
     /// The whole run's lateness, window wait and ACK visibility histograms (ns), where measured.
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub lateness_hist: Option<hdrhistogram::Histogram<u64>>,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub window_wait_hist: Option<hdrhistogram::Histogram<u64>>,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub ack_visibility_hist: Option<hdrhistogram::Histogram<u64>>,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub started: std::time::SystemTime,
 }
 
@@ -161,7 +163,8 @@ impl TxReport {
 }
 
 /// What the ACK core did with the datagrams it received.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct AckCounts {
     pub accepted: u64,
     pub stale: u64,

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use super::check::StreamChecker;
@@ -77,7 +78,8 @@ impl SpeadConfig {
 }
 
 /// spead2's stream statistics (same names), plus what ringshot drops and why.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct SpeadStats {
     /// Heaps begun: a data packet of a heap not under construction arrived. Once the run has
     /// ended, `heaps_seen == heaps + incomplete_heaps`.

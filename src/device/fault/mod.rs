@@ -24,6 +24,7 @@ mod rng;
 
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use crate::recv::StreamChecker;
@@ -43,7 +44,8 @@ pub const MAX_ACK_DELAY: Duration = Duration::from_secs(10);
 pub const REORDER_MAX_HOLD: Duration = Duration::from_millis(2);
 
 /// Every fault injected, by kind: the `injected` object of `ringshot recv --device --json`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct FaultCounts {
     /// Data packets dropped before the device (and the checker) saw them.
     pub drop_data: u64,
