@@ -294,6 +294,31 @@ fn a_library_notice_reaches_the_terminal_with_json_too() {
     }
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn sqpoll_with_a_backend_that_has_none_says_so() {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = sock.local_addr().unwrap().to_string();
+    let out = run(&[
+        "send",
+        "--to",
+        &to,
+        "--count",
+        "10",
+        "--backend",
+        "mmsg",
+        "--sqpoll-idle-ms",
+        "10",
+        "--json",
+    ]);
+    assert_exit(&out, 0);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("note: --sqpoll-idle-ms: no SQPOLL thread"),
+        "{err}"
+    );
+}
+
 #[test]
 fn sample_bytes_that_make_no_sense_are_refused() {
     for bad in ["18446744073709551615", "0", "70000"] {
@@ -523,7 +548,8 @@ fn recv_intervals_start_at_the_first_packet_and_end_at_the_last() {
     // Whole intervals (all but the one holding the last packet, if the run ended in it).
     for r in &rows[..rows.len() - 1] {
         let len = r["end"].as_f64().unwrap() - r["start"].as_f64().unwrap();
-        assert!((len - 0.5).abs() < 0.1, "a partial interval: {r}");
+        // Closed by a 50 ms poll on a shared machine: whole, give or take the poll.
+        assert!((len - 0.5).abs() < 0.25, "a partial interval: {r}");
     }
     let total: u64 = rows.iter().map(|r| r["packets"].as_u64().unwrap()).sum();
     assert_eq!(total, report["packets"].as_u64().unwrap(), "{report}");

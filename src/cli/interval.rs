@@ -236,3 +236,57 @@ pub fn line(r: &IntervalRow) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(packets: u64) -> Sample {
+        Sample {
+            packets,
+            bytes: packets * 100,
+            ..Sample::default()
+        }
+    }
+
+    /// A receiver's clock waits for the first packet, and rows without packets after the last
+    /// one are dropped; a quiet row between packets stays.
+    #[test]
+    fn receiver_rows_run_from_the_first_packet_to_the_last() {
+        let every = Duration::from_millis(20);
+        let mut iv = Intervals::new(Some(every), true).for_receiver();
+        std::thread::sleep(every * 2);
+        iv.observe(0);
+        assert!(
+            iv.waiting() && !iv.due(),
+            "no interval before the first packet"
+        );
+        iv.observe(3);
+        assert!(!iv.waiting() && !iv.due());
+        for total in [5, 5, 9, 9, 9] {
+            std::thread::sleep(every);
+            assert!(iv.due());
+            iv.close(at(total));
+        }
+        iv.finish(at(9));
+        let rows = iv.rows();
+        let packets: Vec<u64> = rows.iter().map(|r| r.packets).collect();
+        assert_eq!(packets, [5, 0, 4], "{rows:?}");
+        assert_eq!(rows[0].start, 0.0);
+        assert!(rows[0].end >= every.as_secs_f64(), "{rows:?}");
+    }
+
+    /// A sender's rows are all kept, quiet ones included.
+    #[test]
+    fn sender_rows_are_all_kept() {
+        let every = Duration::from_millis(10);
+        let mut iv = Intervals::new(Some(every), true);
+        for total in [4, 4] {
+            std::thread::sleep(every);
+            iv.close(at(total));
+        }
+        iv.finish(at(4));
+        let packets: Vec<u64> = iv.rows().iter().map(|r| r.packets).collect();
+        assert_eq!(packets, [4, 0]);
+    }
+}

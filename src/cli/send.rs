@@ -393,9 +393,13 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
         eprintln!("ringshot send: note: {n}");
     }
     if a.sqpoll_idle_ms.is_some() && report.backend != "uring" {
+        let why = if a.backend == BackendChoice::Auto {
+            "io_uring refused the ring (see the note above), so"
+        } else {
+            "only io_uring has one, and"
+        };
         eprintln!(
-            "ringshot send: note: --sqpoll-idle-ms: no SQPOLL thread: io_uring refused the ring \
-             (see the note above), so the {} backend sent",
+            "ringshot send: note: --sqpoll-idle-ms: no SQPOLL thread: {why} the {} backend sent",
             report.backend
         );
     }
