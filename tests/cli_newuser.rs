@@ -378,31 +378,50 @@ fn a_payload_too_small_for_the_framing_is_refused() {
 }
 
 #[test]
-fn a_payload_rounded_to_whole_words_says_what_it_sends() {
+fn a_payload_rounded_to_whole_words_or_samples_says_what_it_sends() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let to = sock.local_addr().unwrap().to_string();
-    let out = run(&[
-        "send",
-        "--to",
-        &to,
-        "--count",
-        "1",
-        "--format",
-        "vrt",
-        "--payload",
-        "1474",
-    ]);
-    assert_exit(&out, 0);
-    let mut buf = [0u8; 2048];
-    let n = sock.recv(&mut buf).unwrap();
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("note:") && err.contains(&format!("{n}-byte")),
-        "the {n}-byte packets sent are not noted: {err}"
-    );
-    assert!(n < 1474);
+    // (format, --payload, more flags, the size sent)
+    let cases: [(&str, &str, &[&str], usize); 4] = [
+        ("vrt", "1474", &["--count", "1"], 1472),
+        ("spead", "1475", &["--heaps", "1"], 1472),
+        ("chdr", "13", &["--count", "1"], 12),
+        (
+            "vrt",
+            "1472",
+            &["--count", "1", "--sample-bytes", "5"],
+            1468,
+        ),
+    ];
+    for (format, payload, more, size) in cases {
+        let args = [
+            "send",
+            "--to",
+            &to,
+            "--format",
+            format,
+            "--payload",
+            payload,
+        ];
+        let out = run(&[&args[..], more].concat());
+        assert_exit(&out, 0);
+        let mut buf = [0u8; 2048];
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(n, size, "{format} {payload} {more:?}");
+        // The rest of the stream (SPEAD's later packets and its stop heap).
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        while sock.recv(&mut buf).is_ok() {}
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("note: --payload") && err.contains(&format!("{n}-byte packets")),
+            "the {n}-byte packets sent are not noted: {err}"
+        );
+    }
 }
 
 #[cfg(unix)]

@@ -263,11 +263,20 @@ impl SendFraming {
             .unwrap_or_else(|| whole_packet_heap(DEFAULT_HEAP_SIZE, app_len as u64))
     }
 
+    /// Whether the format carries samples (usrp2, vrt, chdr): its packets hold whole samples.
+    fn sampled(&self) -> bool {
+        matches!(self.format, Format::Vrt | Format::Usrp2 | Format::Chdr)
+    }
+
     /// Bytes of app payload each generated packet carries: the samples asked for, or the
-    /// framing's whole room. A usage error when the samples do not fit.
+    /// framing's whole room (usrp2, vrt, chdr: the whole samples in it). A usage error when the
+    /// samples do not fit.
     pub fn app_len(&self, payload: usize) -> anyhow::Result<usize> {
         let room = self.framing().max_app_payload(payload);
         let Some(spp) = self.samples_per_packet else {
+            if self.sampled() {
+                return Ok(room - room % self.sample_bytes.max(1));
+            }
             return Ok(room);
         };
         match usize::try_from(spp)
@@ -287,41 +296,46 @@ impl SendFraming {
     /// Checks `--payload` against the framing: usrp2, vrt and chdr packets must hold the header
     /// and one sample (a usage error naming `--payload`, or `--sample-bytes` where a default
     /// sample would fit). Returns a note when the packets sent are smaller than `--payload`
-    /// because the format sends whole words (vrt, usrp2: 4 bytes; SPEAD: 8).
+    /// because the format sends whole words (vrt, usrp2: 4 bytes; SPEAD: 8) or whole samples.
     pub fn check_payload(&self, payload: usize) -> anyhow::Result<Option<String>> {
         let f = self.framing();
-        let sampled = matches!(self.format, Format::Vrt | Format::Usrp2 | Format::Chdr);
         let room = f.max_app_payload(payload);
         let framing_len = f.header_len() + f.tail_len();
-        if sampled && room < self.sample_bytes {
-            let align = self.format.align();
-            let need = |sample: usize| framing_len + sample.div_ceil(align) * align;
+        // VRT pads the samples to whole words.
+        let align = self.format.align();
+        let on_wire = |app: usize| framing_len + app.div_ceil(align) * align;
+        if self.sampled() && room < self.sample_bytes {
+            let (fmt, sample) = (self.format, self.sample_bytes);
+            let need = on_wire(sample);
             let msg = if room >= DEFAULT_SAMPLE_BYTES {
                 format!(
-                    "--sample-bytes: a {}-byte sample does not fit in the {room} bytes a                      {payload}-byte {} packet leaves (--payload {} or more)",
-                    self.sample_bytes,
-                    self.format,
-                    need(self.sample_bytes)
+                    "--sample-bytes: a {sample}-byte sample does not fit in the {room} bytes a \
+                     {payload}-byte {fmt} packet leaves (--payload {need} or more)"
                 )
             } else {
                 format!(
-                    "--payload: {payload} bytes leave no room for a {}-byte sample after the                      {framing_len}-byte {} header: {} bytes or more",
-                    self.sample_bytes,
-                    self.format,
-                    need(self.sample_bytes)
+                    "--payload: {payload} bytes leave no room for a {sample}-byte sample after \
+                     the {framing_len}-byte {fmt} header: {need} bytes or more"
                 )
             };
             return Err(UsageError(msg).into());
         }
-        let sent = framing_len + room;
-        if self.samples_per_packet.is_none() && room > 0 && sent < payload {
-            return Ok(Some(format!(
-                "--payload {payload}: {} packets carry whole {}-byte words: sending {sent}-byte                  packets",
-                self.format,
-                self.format.align()
-            )));
+        if self.samples_per_packet.is_some() || room == 0 {
+            return Ok(None);
         }
-        Ok(None)
+        let app = self.app_len(payload)?;
+        let sent = on_wire(app);
+        let whole = if app < room {
+            format!("whole {}-byte samples", self.sample_bytes)
+        } else {
+            format!("whole {align}-byte words")
+        };
+        Ok((sent < payload).then(|| {
+            format!(
+                "--payload {payload}: {} packets carry {whole}: sending {sent}-byte packets",
+                self.format
+            )
+        }))
     }
 
     /// The packet count `--heaps` asks for (each heap is cut into packets of the app room), or

@@ -37,9 +37,9 @@ pub struct SendArgs {
     /// UDP payload bytes per packet, the framing's header included.
     ///
     /// The 16-byte ringshot header included (the framing's header in general). It must leave
-    /// room for the header and one sample (usrp2, vrt, chdr: --sample-bytes); vrt and usrp2 send
-    /// whole 4-byte words and SPEAD whole 8-byte words, so a size in between is rounded down
-    /// (with a note).
+    /// room for the header and one sample (usrp2, vrt, chdr: --sample-bytes). usrp2, vrt and
+    /// chdr packets carry whole samples, vrt and usrp2 in whole 4-byte words, SPEAD whole 8-byte
+    /// words: a size in between is rounded down (with a note saying what is sent).
     #[arg(
         help_heading = "Target",
         long,
