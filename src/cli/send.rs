@@ -388,7 +388,25 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
             println!("  interrupted by {}", sig.name());
         }
     }
-    // On the terminal with --json too (stdout is the JSON object there).
+    print_notes(&a, &report, to);
+    // The report is printed: an error from here on is `Reported` (no second JSON object).
+    let reported = |e: anyhow::Error| Err(Reported(e).into());
+    match (failure, interrupted) {
+        (Some(e @ (EngineError::Stalled { .. } | EngineError::DeviceRestarted { .. })), _) => {
+            reported(anyhow::Error::new(e))
+        }
+        (Some(e), _) => reported(anyhow::Error::new(e).context("sending")),
+        (None, Some(sig)) => Ok(sig.exit_status()),
+        (None, None) => match failed {
+            Some(reason) => reported(anyhow::anyhow!(reason)),
+            None => Ok(0),
+        },
+    }
+}
+
+/// The run's notes and warnings, on stderr: on the terminal with `--json` too (stdout is the
+/// JSON object there).
+fn print_notes(a: &SendArgs, report: &TxReport, to: SocketAddr) {
     for n in &report.notices {
         eprintln!("ringshot send: note: {n}");
     }
@@ -413,19 +431,6 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
         eprintln!(
             "ringshot: warning: {n} sends refused (ECONNREFUSED): is anything listening on {to}?"
         );
-    }
-    // The report is printed: an error from here on is `Reported` (no second JSON object).
-    let reported = |e: anyhow::Error| Err(Reported(e).into());
-    match (failure, interrupted) {
-        (Some(e @ (EngineError::Stalled { .. } | EngineError::DeviceRestarted { .. })), _) => {
-            reported(anyhow::Error::new(e))
-        }
-        (Some(e), _) => reported(anyhow::Error::new(e).context("sending")),
-        (None, Some(sig)) => Ok(sig.exit_status()),
-        (None, None) => match failed {
-            Some(reason) => reported(anyhow::anyhow!(reason)),
-            None => Ok(0),
-        },
     }
 }
 
