@@ -4,8 +4,9 @@
 use anyhow::Context;
 use serde::Serialize;
 
-use super::{failed_check, listening, print_ending, print_recv_rows, wait, Out};
+use super::{failed_check, listening, print_ending, wait, Out};
 use crate::cli::output::print_kv;
+use crate::cli::recv_tables::print_recv_rows;
 use crate::cli::signals::StopSignals;
 use ringshot::recv::spead::{SpeadConfig, SpeadReassembler, SpeadStats};
 use ringshot::recv::{Receiver, RecvConfig, RecvReport};
@@ -45,10 +46,18 @@ pub(super) fn run(
         spead: sink.stats(),
     };
     let failed = failed_check(out, &report.recv, None).or_else(|| heap_loss_check(out, &report));
-    print_ending(&report, out, &iv, signals.received(), failed, || {
-        print_recv_rows(&report.recv, ("heaps", heaps_line(&report.spead)));
-        print_spead(&report.spead);
-    })
+    print_ending(
+        &report,
+        &report.recv,
+        out,
+        &iv,
+        signals.received(),
+        failed,
+        || {
+            print_recv_rows(&report.recv, ("heaps", heaps_line(&report.spead)));
+            print_spead(&report.spead);
+        },
+    )
 }
 
 /// `--fail-on-loss` for SPEAD: heaps that ended incomplete.
