@@ -84,6 +84,11 @@ pub mod os {
     }
 }
 
+/// The HdrHistogram crate the reports' histograms (`TxReport::submit_hist`, ...) come from:
+/// use `ringshot::hdrhistogram` to name their type, so an app is never tied to another version
+/// of the crate by accident.
+pub use hdrhistogram;
+
 pub use caps::{capabilities, Capabilities};
 pub use config::{BackendChoice, ConfigError, SendOrder, SenderConfig, SenderConfigBuilder};
 pub use engine::{
