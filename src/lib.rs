@@ -90,7 +90,9 @@ pub mod os {
 pub use hdrhistogram;
 
 pub use caps::{capabilities, Capabilities};
-pub use config::{BackendChoice, ConfigError, SendOrder, SenderConfig, SenderConfigBuilder};
+pub use config::{
+    BackendChoice, ConfigError, OnRefused, SendOrder, SenderConfig, SenderConfigBuilder,
+};
 pub use engine::{
     EngineError, PacketSource, PatternSource, ReserveFuture, Reserved, Sender, SourceSender,
     TxReport,
@@ -98,7 +100,7 @@ pub use engine::{
 pub use flow::AckFormat;
 pub use os::available_cores;
 pub use pacing::{Rate, Spacing};
-pub use stats::Percentiles;
+pub use stats::{Percentiles, SendErrno};
 pub use sys::KernelSendCounts;
 pub use wire::header::HEADER_LEN;
 

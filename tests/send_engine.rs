@@ -121,7 +121,7 @@ fn forced_gso_failure_loses_nothing() {
         assert!(!report.gso, "{backend}: GSO must stay off after a refusal");
         assert!(report.resent_packets > 0, "{backend}");
         assert_eq!(
-            report.errors.get("EIO"),
+            report.errors.get(&ringshot::SendErrno::Io),
             Some(&1),
             "{backend}: {:?}",
             report.errors

@@ -427,9 +427,11 @@ fn print_notes(a: &SendArgs, report: &TxReport, to: SocketAddr) {
             report.tsi_saturated
         );
     }
-    if let Some(&n) = report.errors.get("ECONNREFUSED") {
+    let refused = report.refused_sends();
+    if refused > 0 {
         eprintln!(
-            "ringshot: warning: {n} sends refused (ECONNREFUSED): is anything listening on {to}?"
+            "ringshot: warning: {refused} sends refused (ECONNREFUSED): is anything listening on \
+             {to}?"
         );
     }
 }
@@ -485,7 +487,7 @@ fn sample(tx: &SourceSender, figures: bool) -> Sample {
 /// The reason a `--fail-on-*` check fails, from the device events the ACKs reported, or (loss)
 /// from the sends the destination refused: a refused datagram was lost.
 fn failed_check(a: &SendArgs, r: &TxReport, to: SocketAddr) -> Option<String> {
-    let refused = r.errors.get("ECONNREFUSED").copied().unwrap_or(0);
+    let refused = r.refused_sends();
     if a.fail_on_loss && refused > 0 {
         return Some(format!(
             "{refused} sends refused (ECONNREFUSED): nothing listened at {to} (--fail-on-loss)"

@@ -138,6 +138,8 @@ struct Engine {
     live_cut: live::LiveCut,
     /// A wait mode chosen by the caller (tests), kept whatever the thread tuning grants.
     forced_wait: Option<WaitMode>,
+    /// Whether a refused send has been seen (and logged) yet.
+    refused_seen: bool,
     /// How long before a departure a pacing wait stops sleeping and spins: this thread's
     /// wake-up latency, measured when a paced stream starts.
     spin: std::time::Duration,
@@ -438,6 +440,7 @@ fn start(
         wait: opened.wait.unwrap_or_default(),
         forced_wait: opened.wait,
         spin: crate::pacing::DEFAULT_SPIN,
+        refused_seen: false,
         live_cut: live::LiveCut::new(),
         timeline,
         egress: opened.egress,

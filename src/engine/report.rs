@@ -34,7 +34,9 @@ pub struct TxReport {
     /// took (timed by the engine around every backend's `reap`).
     pub reaps: u64,
     pub reap_ns: Percentiles,
-    pub errors: std::collections::BTreeMap<String, u64>,
+    /// Send errors by kind (the JSON keys are this system's names: `ECONNREFUSED`, ...).
+    /// Recoverable ones were re-sent; see [`SendErrno`](crate::SendErrno) for what each means.
+    pub errors: std::collections::BTreeMap<crate::stats::SendErrno, u64>,
     pub gso_downgrades: u64,
     pub resent_packets: u64,
     /// Packets that left after a later packet had left (a relaxed send order only; 0 when
@@ -103,6 +105,16 @@ pub struct TxReport {
 }
 
 impl TxReport {
+    /// Sends the destination refused (nothing listened there: ECONNREFUSED, or a reset on
+    /// Windows). Each was sent again; without a listener those packets were lost.
+    pub fn refused_sends(&self) -> u64 {
+        self.errors
+            .iter()
+            .filter(|(e, _)| e.is_refusal())
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     pub(super) fn new(
         metrics: &TxMetrics,
         backend: &dyn TxBackend,
@@ -126,7 +138,7 @@ impl TxReport {
             submits_over_1ms: metrics.submits_over_1ms,
             reaps: metrics.reaps,
             reap_ns: Percentiles::of(&metrics.reap_ns),
-            errors: metrics.errors_by_name(),
+            errors: metrics.errors_by_kind(),
             gso_downgrades: metrics.gso_downgrades,
             resent_packets: metrics.resent_packets,
             reordered_packets: metrics.reordered_packets,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::wait::{Backoff, FlowStop};
 use super::{Engine, EngineError, SlotState, Supply, TxReport};
+use crate::config::OnRefused;
 use crate::pacing::{Pacer, Spacing, WaitMode};
 use crate::stats::{latency_histogram, record_clamped, record_interval, Percentiles};
 use crate::sys::{self, SlotToken, TxDesc};
@@ -178,6 +179,9 @@ impl Engine {
                 f.state.publish_sent(self.next_seq, f.sent_bytes);
             }
             if let Err(end) = self.submit_pending() {
+                return end;
+            }
+            if let Some(end) = self.check_refused() {
                 return end;
             }
             s.last_submit = Instant::now();
@@ -503,6 +507,28 @@ impl Engine {
             report.ack_visibility_hist = Some(f.visibility_ns.clone());
         }
         report
+    }
+
+    /// Once per batch: the first refusal is logged, and under [`OnRefused::Fail`] it ends the
+    /// stream.
+    fn check_refused(&mut self) -> Option<Ending> {
+        if self.metrics.refused == 0 || self.refused_seen {
+            return None;
+        }
+        self.refused_seen = true;
+        let dest = self.cfg.dest;
+        match self.cfg.on_refused {
+            OnRefused::Fail => Some(Ending::Fatal(io::Error::from(
+                io::ErrorKind::ConnectionRefused,
+            ))),
+            _ => {
+                log::warn!(
+                    "sends to {dest} refused (ECONNREFUSED): nothing listens there yet; each \
+                     refused packet is sent again and counted"
+                );
+                None
+            }
+        }
     }
 
     /// Every drop the sender was told of (ENOBUFS) was re-sent, so qdisc drops beyond the
