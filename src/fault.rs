@@ -13,7 +13,8 @@
 #[cfg(feature = "serde")]
 use serde::Serialize;
 
-use crate::device::fault::SplitMix64;
+mod rng;
+pub use rng::SplitMix64;
 
 /// Parts per million: the unit of every probability in a [`FaultPlan`].
 pub const PPM: u32 = 1_000_000;

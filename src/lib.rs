@@ -55,12 +55,14 @@
 pub mod bench;
 pub mod caps;
 pub mod config;
+#[cfg(feature = "device")]
 pub mod device;
 pub mod engine;
 pub mod fault;
 pub mod flow;
 pub mod framing;
 pub mod pacing;
+#[cfg(feature = "recv")]
 pub mod recv;
 pub mod stats;
 mod sys;

@@ -20,7 +20,6 @@
 mod ack;
 mod config;
 mod data;
-mod rng;
 
 use std::time::Duration;
 
@@ -29,10 +28,10 @@ use serde::Serialize;
 
 use crate::recv::StreamChecker;
 
+pub use crate::fault::SplitMix64;
 pub use ack::{AckFaults, Corruption};
 pub use config::{FaultConfig, FaultConfigBuilder, FaultConfigError};
 pub use data::DataFaults;
-pub use rng::SplitMix64;
 
 /// Largest `--reorder-depth`: well inside the receiver's default reorder window (4096), so a
 /// reordered packet is always classified as reordered, never as late.
