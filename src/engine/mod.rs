@@ -28,6 +28,7 @@ mod handles;
 mod live;
 #[cfg(test)]
 mod model_tests;
+mod pattern;
 mod report;
 mod run;
 #[cfg(test)]
@@ -36,8 +37,9 @@ mod timeline;
 mod wait;
 
 pub use error::EngineError;
-pub use handles::{PatternSource, ReserveFuture, Reserved, Sender, SourceSender};
+pub use handles::{ReserveFuture, Reserved, Sender, SourceSender};
 pub use live::LiveSnapshot;
+pub use pattern::PatternSource;
 pub use report::{AckCounts, TxReport};
 pub use timeline::{IntervalHists, TimelineInterval};
 
