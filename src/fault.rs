@@ -29,6 +29,10 @@ pub struct FaultPlan {
     pub econnrefused: u32,
     /// A GSO send is refused with EIO, as when the path cannot segment.
     pub gso_refuse: u32,
+    /// A send syscall (or an io_uring send's result) fails with an error that ends the stream:
+    /// one of [`FATAL_ERRNOS`] (EMSGSIZE and EINVAL only on a send without GSO, where they are
+    /// not GSO refusals).
+    pub fatal: u32,
     /// A `sendmmsg` accepts only a prefix of its messages (chosen uniformly).
     pub partial: u32,
     /// io_uring: one SQE of a linked chain fails (with one of the send errors above), and every
@@ -55,6 +59,7 @@ impl FaultPlan {
             | self.enobufs
             | self.econnrefused
             | self.gso_refuse
+            | self.fatal
             | self.partial
             | self.cancel_link
             | self.delay_cqe
@@ -71,6 +76,8 @@ pub struct InjectedFaults {
     pub enobufs: u64,
     pub econnrefused: u64,
     pub gso_refuse: u64,
+    /// Errors that end the stream (see [`FaultPlan::fatal`]).
+    pub fatal: u64,
     pub partial: u64,
     pub cancel_link: u64,
     pub delay_cqe: u64,
@@ -84,12 +91,27 @@ impl InjectedFaults {
             + self.enobufs
             + self.econnrefused
             + self.gso_refuse
+            + self.fatal
             + self.partial
             + self.cancel_link
             + self.delay_cqe
             + self.reorder_cqe
     }
 }
+
+/// The errors [`FaultPlan::fatal`] injects: a path that refuses the datagram's size, a network
+/// that went down or away, a firewall that drops it, a send the socket rejects. The last two
+/// only without GSO: with a UDP_SEGMENT cmsg, EMSGSIZE and EINVAL are GSO refusals.
+pub const FATAL_ERRNOS: [i32; 5] = [
+    libc::ENETDOWN,
+    libc::ENETUNREACH,
+    libc::EPERM,
+    libc::EMSGSIZE,
+    libc::EINVAL,
+];
+
+/// How many of [`FATAL_ERRNOS`] (from the front) a send with GSO may be failed with.
+const FATAL_WITH_GSO: usize = 3;
 
 /// Draws the decisions of one [`FaultPlan`]. One per backend; not shared between threads.
 #[derive(Debug, Clone)]
@@ -141,6 +163,15 @@ impl FaultInjector {
         } else if gso && self.hit(self.plan.gso_refuse) {
             self.injected.gso_refuse += 1;
             Some(libc::EIO)
+        } else if self.plan.fatal > 0 && self.hit(self.plan.fatal) {
+            // Drawn only when planned, so plans without fatal errors keep their decisions.
+            self.injected.fatal += 1;
+            let kinds = if gso {
+                FATAL_WITH_GSO
+            } else {
+                FATAL_ERRNOS.len()
+            };
+            Some(FATAL_ERRNOS[self.rng.below(kinds as u64) as usize])
         } else {
             None
         }
@@ -264,6 +295,31 @@ mod tests {
             assert!((1..n).contains(&k), "{k} of {n}");
         }
         assert_eq!(f.accepted_prefix(1), 1);
+    }
+
+    #[test]
+    fn fatal_errnos_are_never_gso_refusals_on_a_gso_send() {
+        let mut f = FaultInjector::new(FaultPlan {
+            seed: 5,
+            fatal: PPM,
+            ..FaultPlan::none()
+        });
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..400 {
+            let gso = i % 2 == 0;
+            let errno = f.send_error(gso).expect("every call fails");
+            assert!(FATAL_ERRNOS.contains(&errno), "{errno}");
+            if gso {
+                assert!(
+                    ![libc::EMSGSIZE, libc::EINVAL].contains(&errno),
+                    "{errno} with GSO is a GSO refusal, not a fatal error"
+                );
+            }
+            seen.insert(errno);
+        }
+        assert_eq!(seen.len(), FATAL_ERRNOS.len(), "every kind is drawn");
+        assert_eq!(f.injected().fatal, 400);
+        assert_eq!(f.injected().total(), 400);
     }
 
     #[test]

@@ -576,7 +576,12 @@ impl UringBackend {
             let t0 = Instant::now();
             let r = self.ring.enter(want, WAIT);
             m.record_submit(t0.elapsed().as_nanos() as u64, queued);
-            r?;
+            if let Err(e) = r {
+                // The ops are pushed and hold their packets: the error ends the stream like a
+                // failed send, and the caller still learns what was accepted.
+                self.ending = true;
+                self.fatal.get_or_insert(e);
+            }
             self.drain(m);
         }
         Ok(accepted)
@@ -643,19 +648,27 @@ impl TxBackend for UringBackend {
         if !self.settled() {
             self.wait(WAIT, m)?;
         }
+        // A fatal error among the results just drained ends the stream before anything new
+        // (or re-sent) goes out behind the packets it lost.
+        self.take_fatal(m)?;
         let accepted = if self.settled() {
             self.push_batch(pkts, m)?
         } else {
             0
         };
-        self.take_fatal(m)?;
+        // Packets this call accepted are ours to count (sent or failed) whatever happened to
+        // them: the engine must hear of them, or it would count them again as never accepted.
+        // A fatal error that came with them ends the stream on the next call.
+        if accepted == 0 {
+            self.take_fatal(m)?;
+        }
         Ok(accepted)
     }
 
     fn reap(&mut self, wait: bool, done: &mut dyn FnMut(u32), m: &mut TxMetrics) -> io::Result<()> {
         self.drain(m);
         if wait && self.done.is_empty() && self.slots_held > 0 {
-            if self.settled() && !self.retry.is_empty() {
+            if self.settled() && !self.retry.is_empty() && !self.ending {
                 // Nothing will complete until the re-sends go out.
                 self.push_batch(&[], m)?;
             } else {
@@ -696,6 +709,20 @@ impl TxBackend for UringBackend {
         }
         self.deliver(done);
         self.fatal = None;
+        // Requests whose result never came (the kernel still holds them): they count as failed,
+        // so every packet `submit` accepted is in the books once (sent, zero-copy sends awaiting
+        // their notification included, are counted already).
+        m.failed_packets += self
+            .ops
+            .iter()
+            .filter(|op| {
+                matches!(
+                    op.state,
+                    OpState::InFlight | OpState::NotifFirst | OpState::FailedAwaitNotif
+                )
+            })
+            .map(|op| op.count as u64)
+            .sum::<u64>();
         self.slots_held
     }
 }
