@@ -125,7 +125,10 @@ impl UringBackend {
             classify_send_error(&e, op.gso, m)
         };
         match action {
-            SendFailure::WaitWritable | SendFailure::Retry | SendFailure::DisableGso => {
+            SendFailure::WaitWritable
+            | SendFailure::Retry
+            | SendFailure::NoBuffers
+            | SendFailure::DisableGso => {
                 op.failed_send = true;
                 if action == SendFailure::DisableGso && self.gso {
                     self.gso = false;
