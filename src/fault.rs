@@ -31,7 +31,8 @@ pub struct FaultPlan {
     pub gso_refuse: u32,
     /// A send syscall (or an io_uring send's result) fails with an error that ends the stream:
     /// one of [`FATAL_ERRNOS`] (EMSGSIZE and EINVAL only on a send without GSO, where they are
-    /// not GSO refusals).
+    /// not GSO refusals). The path stays broken, as a link that went down stays down: every later
+    /// send fails with the same errno.
     pub fatal: u32,
     /// A `sendmmsg` accepts only a prefix of its messages (chosen uniformly).
     pub partial: u32,
@@ -119,6 +120,8 @@ pub struct FaultInjector {
     plan: FaultPlan,
     rng: SplitMix64,
     injected: InjectedFaults,
+    /// The fatal errno injected, once one was: every later send fails with it.
+    broken: Option<i32>,
 }
 
 impl FaultInjector {
@@ -127,6 +130,7 @@ impl FaultInjector {
             rng: SplitMix64::new(plan.seed),
             plan,
             injected: InjectedFaults::default(),
+            broken: None,
         }
     }
 
@@ -151,6 +155,10 @@ impl FaultInjector {
     /// The errno a send syscall should answer instead of running, if any. `gso` says whether
     /// the call carries a UDP_SEGMENT cmsg (only then can it be refused with EIO).
     pub fn send_error(&mut self, gso: bool) -> Option<i32> {
+        if let Some(errno) = self.broken {
+            self.injected.fatal += 1;
+            return Some(errno);
+        }
         if self.hit(self.plan.eagain) {
             self.injected.eagain += 1;
             Some(libc::EAGAIN)
@@ -171,7 +179,9 @@ impl FaultInjector {
             } else {
                 FATAL_ERRNOS.len()
             };
-            Some(FATAL_ERRNOS[self.rng.below(kinds as u64) as usize])
+            let errno = FATAL_ERRNOS[self.rng.below(kinds as u64) as usize];
+            self.broken = Some(errno);
+            Some(errno)
         } else {
             None
         }
@@ -299,15 +309,15 @@ mod tests {
 
     #[test]
     fn fatal_errnos_are_never_gso_refusals_on_a_gso_send() {
-        let mut f = FaultInjector::new(FaultPlan {
-            seed: 5,
-            fatal: PPM,
-            ..FaultPlan::none()
-        });
         let mut seen = std::collections::BTreeSet::new();
-        for i in 0..400 {
-            let gso = i % 2 == 0;
-            let errno = f.send_error(gso).expect("every call fails");
+        for seed in 0..400 {
+            let gso = seed % 2 == 0;
+            let mut f = FaultInjector::new(FaultPlan {
+                seed,
+                fatal: PPM,
+                ..FaultPlan::none()
+            });
+            let errno = f.send_error(gso).expect("the call fails");
             assert!(FATAL_ERRNOS.contains(&errno), "{errno}");
             if gso {
                 assert!(
@@ -316,10 +326,27 @@ mod tests {
                 );
             }
             seen.insert(errno);
+            assert_eq!(f.injected().fatal, 1);
+            assert_eq!(f.injected().total(), 1);
         }
         assert_eq!(seen.len(), FATAL_ERRNOS.len(), "every kind is drawn");
-        assert_eq!(f.injected().fatal, 400);
-        assert_eq!(f.injected().total(), 400);
+    }
+
+    #[test]
+    fn a_fatal_error_stays_past_the_budget() {
+        let mut f = FaultInjector::new(FaultPlan {
+            seed: 9,
+            fatal: 100_000,
+            max_faults: Some(1),
+            ..FaultPlan::none()
+        });
+        let first = (0..1000)
+            .find_map(|_| f.send_error(false))
+            .expect("one fatal");
+        for _ in 0..10 {
+            assert_eq!(f.send_error(true), Some(first), "the path stays broken");
+        }
+        assert_eq!(f.injected().fatal, 11);
     }
 
     #[test]

@@ -69,6 +69,7 @@ use self::ring::{Cqe, Faulty, RealRing, Ring, SqeInfo};
 use crate::fault::FaultInjector;
 use crate::stats::TxMetrics;
 use crate::sys::unix::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
+use crate::sys::unix::NoBufsRest;
 use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc, GSO_MAX_SEGMENTS};
 use crate::{SendOrder, SenderConfig};
 
@@ -196,6 +197,10 @@ pub struct UringBackend {
     ending: bool,
     /// The kernel refused a cancel-everything request: cancel op by op.
     cancel_one_by_one: bool,
+    /// A send was refused with ENOBUFS since the last re-send: rest before the next one.
+    nobufs_refused: bool,
+    /// How long that rest is (growing with refusals in a row).
+    nobufs: NoBufsRest,
 }
 
 impl std::fmt::Debug for UringBackend {
@@ -312,6 +317,8 @@ impl UringBackend {
             fatal: None,
             ending: false,
             cancel_one_by_one: false,
+            nobufs_refused: false,
+            nobufs: NoBufsRest::default(),
         }
     }
 
@@ -551,6 +558,10 @@ impl UringBackend {
     /// Pushes re-sends and then new packets, and submits them with one enter, timed.
     /// Returns how many of `pkts` were accepted.
     fn push_batch(&mut self, pkts: &[TxDesc], m: &mut TxMetrics) -> io::Result<usize> {
+        if std::mem::take(&mut self.nobufs_refused) && !self.retry.is_empty() {
+            // The queue below the socket was full: re-sending at once only spins on refusals.
+            self.ring.rest(self.nobufs.next());
+        }
         let room = self.sq_capacity;
         let (mut ops, mut queued) = self.push_retries(room, m);
         let mut accepted = 0;

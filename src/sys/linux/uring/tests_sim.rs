@@ -38,6 +38,14 @@ struct Shared {
     linked: Vec<bool>,
     /// The kernel never lets go of zero-copy buffers (no notification is ever posted).
     stuck: bool,
+    /// Sends refused with ENOBUFS and rests taken, in order.
+    trace: Vec<Traced>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Traced {
+    NoBufs,
+    Rest(Duration),
 }
 
 struct Sqe {
@@ -142,6 +150,9 @@ impl Ring for FakeRing {
             if broken {
                 self.complete(&sqe, -libc::ECANCELED, 0, &mut sh);
             } else if let Some(errno) = self.faults.send_error(sqe.gso) {
+                if errno == libc::ENOBUFS {
+                    sh.trace.push(Traced::NoBufs);
+                }
                 broken = sqe.link;
                 let more = if sqe.zc { F_MORE } else { 0 };
                 self.complete(&sqe, -errno, more, &mut sh);
@@ -175,6 +186,10 @@ impl Ring for FakeRing {
         self.post_due_notifs(&mut sh);
         out.extend(self.posted.drain(..));
         out.append(&mut sh.extra);
+    }
+
+    fn rest(&mut self, d: Duration) {
+        self.shared.lock().unwrap().trace.push(Traced::Rest(d));
     }
 
     fn push_cancel(&mut self, _target: Option<u64>) -> bool {
@@ -265,6 +280,50 @@ fn relaxed_order_sends_the_rest_of_a_batch_before_a_failed_send() {
     assert_eq!(d.m.zero_copy_sends, 6);
     assert_eq!(d.m.zero_copy_notifications, 6);
     assert_eq!(d.m.stray_completions, 0);
+}
+
+#[test]
+fn enobufs_is_back_pressure_each_refusal_rests_before_the_resend() {
+    // The queue refuses the first 25 sends; a linked batch of 10 goes again after each.
+    let kernel = FaultPlan {
+        seed: 3,
+        enobufs: crate::fault::PPM,
+        max_faults: Some(25),
+        ..FaultPlan::none()
+    };
+    let (mut d, shared) = sim(false, false, kernel, None, None);
+    d.step(&[100; 10]).unwrap();
+    d.finish().unwrap();
+    let sh = shared.lock().unwrap();
+    assert_eq!(sh.wire, (0..10).collect::<Vec<_>>());
+    assert_eq!(d.m.packets, 10);
+    assert_eq!(
+        d.m.errors_by_name()["ENOBUFS"],
+        25,
+        "every refusal is counted"
+    );
+    let mut rests = Vec::new();
+    for (i, t) in sh.trace.iter().enumerate() {
+        if *t == Traced::NoBufs {
+            match sh.trace.get(i + 1) {
+                Some(Traced::Rest(d)) => rests.push(*d),
+                other => panic!("refusal {} followed by {other:?}, not a rest", rests.len()),
+            }
+        }
+    }
+    assert_eq!(rests.len(), 25);
+    assert_eq!(
+        sh.trace.len(),
+        50,
+        "no rest without a refusal: {:?}",
+        sh.trace
+    );
+    assert_eq!(rests[0], crate::sys::unix::NoBufsRest::FIRST);
+    assert!(rests.windows(2).all(|w| w[0] <= w[1]), "{rests:?}");
+    assert_eq!(
+        *rests.last().unwrap(),
+        crate::sys::unix::NoBufsRest::LONGEST
+    );
 }
 
 #[test]
