@@ -394,14 +394,19 @@ proptest! {
 /// once in a million calls to once in twenty), so a stream ends at any point: on a batch's first
 /// message, after a partial `sendmmsg`, inside a linked io_uring chain, on a zero-copy send.
 fn fatal_plan_strategy() -> impl Strategy<Value = FaultPlan> {
-    (plan_strategy(), prop_oneof![1u32..1_000, 1_000u32..50_000]).prop_map(|(plan, fatal)| {
-        FaultPlan {
+    (
+        plan_strategy(),
+        prop_oneof![1u32..1_000, 1_000u32..50_000],
+        // Often many partial `sendmmsg` calls, so a fatal error often hits mid-batch.
+        prop_oneof![Just(0u32), 300_000u32..1_000_000],
+    )
+        .prop_map(|(plan, fatal, partial)| FaultPlan {
             fatal,
+            partial: plan.partial.max(partial),
             // Room for the fatal one after the others.
             max_faults: plan.max_faults.map(|m| m + 1),
             ..plan
-        }
-    })
+        })
 }
 
 /// Streams of up to 10^5 packets that a fatal error may end anywhere.
@@ -433,6 +438,50 @@ fn fatal_case(
     let (report, got, ending) = run_case(route, gso, payload, batch, n, plan);
     prop_assert_eq!(report.backend, route.0.to_string());
     check(route, batch, n, &plan, (&report, &got, &ending))
+}
+
+/// A fatal error at a fixed point of a batch: the first message of a call, or the call after a
+/// partial `sendmmsg` (the engine then calls again for the rest of its batch, and the backend
+/// still holds the accepted part), with and without GSO, on every backend; zero-copy sizes on
+/// io_uring.
+#[test]
+fn fatal_error_at_each_point_of_a_batch_keeps_the_books() {
+    let mut routes = vec![(BackendChoice::Send, SendOrder::Strict)];
+    if cfg!(ringshot_mmsg) {
+        routes.push((BackendChoice::Mmsg, SendOrder::Strict));
+    }
+    if cfg!(ringshot_iocp) {
+        routes.push((BackendChoice::Iocp, SendOrder::Strict));
+    }
+    if cfg!(ringshot_uring) {
+        if common::uring_available() {
+            routes.push((BackendChoice::Uring, SendOrder::Strict));
+            routes.push((BackendChoice::Uring, SendOrder::Relaxed));
+        } else {
+            eprintln!("not testing uring: io_uring is unavailable here");
+        }
+    }
+    let mut failures = Vec::new();
+    for route in routes {
+        for (gso, payload) in [(false, 64), (true, 1472), (true, 8000)] {
+            for (seed, fatal, partial) in [(1, 1_000_000, 0), (2, 300_000, 1_000_000)] {
+                let plan = FaultPlan {
+                    seed,
+                    fatal,
+                    partial,
+                    ..FaultPlan::none()
+                };
+                let (report, got, ending) = run_case(route, gso, payload, 64, 5_000, plan);
+                let ctx = format!("{route:?} gso={gso} payload={payload} plan {plan:?}");
+                if ending.is_none() {
+                    failures.push(format!("{ctx}: no fatal ending"));
+                } else if let Err(e) = check(route, 64, 5_000, &plan, (&report, &got, &ending)) {
+                    failures.push(format!("{ctx}: {e}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 #[cfg(ringshot_mmsg)]
