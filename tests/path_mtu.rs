@@ -4,6 +4,7 @@
 //! same datagrams sent one by one: the backend must switch GSO off once (`gso_downgrades` 1),
 //! re-send what was refused, and every datagram must reach a real socket in the far namespace
 //! once, in order, intact. Needs root and `ip`/`ethtool`/`nft`; skips with the reason otherwise.
+#![cfg(ringshot_netns)]
 
 mod common;
 
@@ -88,13 +89,13 @@ fn gso_above_the_path_mtu_downgrades_and_delivers_everything() {
     let w = Wire::setup().expect("wire setup");
     set_mtu(&w);
     let mut backends = vec![BackendChoice::Send];
-    if cfg!(target_os = "linux") {
+    if cfg!(ringshot_mmsg) {
         backends.push(BackendChoice::Mmsg);
-        if common::uring_available() {
-            backends.push(BackendChoice::Uring);
-        } else {
-            eprintln!("not testing uring: io_uring is unavailable here");
-        }
+    }
+    if cfg!(ringshot_uring) && common::uring_available() {
+        backends.push(BackendChoice::Uring);
+    } else {
+        eprintln!("not testing uring: io_uring is unavailable here");
     }
     for backend in backends {
         let (report, seqs) = run(&w, backend);
