@@ -32,6 +32,11 @@ pub struct FaultPlan {
     pub econnrefused: u32,
     /// A GSO send is refused with EIO, as when the path cannot segment.
     pub gso_refuse: u32,
+    /// A send syscall (or an io_uring send's result) fails with an error that ends the stream:
+    /// one of [`FATAL_ERRNOS`] (EMSGSIZE and EINVAL only on a send without GSO, where they are
+    /// not GSO refusals). The path stays broken, as a link that went down stays down: every later
+    /// send fails with the same errno.
+    pub fatal: u32,
     /// A `sendmmsg` accepts only a prefix of its messages (chosen uniformly).
     pub partial: u32,
     /// io_uring: one SQE of a linked chain fails (with one of the send errors above), and every
@@ -58,6 +63,7 @@ impl FaultPlan {
             | self.enobufs
             | self.econnrefused
             | self.gso_refuse
+            | self.fatal
             | self.partial
             | self.cancel_link
             | self.delay_cqe
@@ -75,6 +81,8 @@ pub struct InjectedFaults {
     pub enobufs: u64,
     pub econnrefused: u64,
     pub gso_refuse: u64,
+    /// Errors that end the stream (see [`FaultPlan::fatal`]).
+    pub fatal: u64,
     pub partial: u64,
     pub cancel_link: u64,
     pub delay_cqe: u64,
@@ -88,6 +96,7 @@ impl InjectedFaults {
             + self.enobufs
             + self.econnrefused
             + self.gso_refuse
+            + self.fatal
             + self.partial
             + self.cancel_link
             + self.delay_cqe
@@ -95,12 +104,28 @@ impl InjectedFaults {
     }
 }
 
+/// The errors [`FaultPlan::fatal`] injects: a path that refuses the datagram's size, a network
+/// that went down or away, a firewall that drops it, a send the socket rejects. The last two
+/// only without GSO: with a UDP_SEGMENT cmsg, EMSGSIZE and EINVAL are GSO refusals.
+pub const FATAL_ERRNOS: [i32; 5] = [
+    libc::ENETDOWN,
+    libc::ENETUNREACH,
+    libc::EPERM,
+    libc::EMSGSIZE,
+    libc::EINVAL,
+];
+
+/// How many of [`FATAL_ERRNOS`] (from the front) a send with GSO may be failed with.
+const FATAL_WITH_GSO: usize = 3;
+
 /// Draws the decisions of one [`FaultPlan`]. One per backend; not shared between threads.
 #[derive(Debug, Clone)]
 pub struct FaultInjector {
     plan: FaultPlan,
     rng: SplitMix64,
     injected: InjectedFaults,
+    /// The fatal errno injected, once one was: every later send fails with it.
+    broken: Option<i32>,
 }
 
 impl FaultInjector {
@@ -109,6 +134,7 @@ impl FaultInjector {
             rng: SplitMix64::new(plan.seed),
             plan,
             injected: InjectedFaults::default(),
+            broken: None,
         }
     }
 
@@ -133,6 +159,10 @@ impl FaultInjector {
     /// The errno a send syscall should answer instead of running, if any. `gso` says whether
     /// the call carries a UDP_SEGMENT cmsg (only then can it be refused with EIO).
     pub fn send_error(&mut self, gso: bool) -> Option<i32> {
+        if let Some(errno) = self.broken {
+            self.injected.fatal += 1;
+            return Some(errno);
+        }
         if self.hit(self.plan.eagain) {
             self.injected.eagain += 1;
             Some(libc::EAGAIN)
@@ -145,6 +175,17 @@ impl FaultInjector {
         } else if gso && self.hit(self.plan.gso_refuse) {
             self.injected.gso_refuse += 1;
             Some(libc::EIO)
+        } else if self.plan.fatal > 0 && self.hit(self.plan.fatal) {
+            // Drawn only when planned, so plans without fatal errors keep their decisions.
+            self.injected.fatal += 1;
+            let kinds = if gso {
+                FATAL_WITH_GSO
+            } else {
+                FATAL_ERRNOS.len()
+            };
+            let errno = FATAL_ERRNOS[self.rng.below(kinds as u64) as usize];
+            self.broken = Some(errno);
+            Some(errno)
         } else {
             None
         }
@@ -268,6 +309,48 @@ mod tests {
             assert!((1..n).contains(&k), "{k} of {n}");
         }
         assert_eq!(f.accepted_prefix(1), 1);
+    }
+
+    #[test]
+    fn fatal_errnos_are_never_gso_refusals_on_a_gso_send() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..400 {
+            let gso = seed % 2 == 0;
+            let mut f = FaultInjector::new(FaultPlan {
+                seed,
+                fatal: PPM,
+                ..FaultPlan::none()
+            });
+            let errno = f.send_error(gso).expect("the call fails");
+            assert!(FATAL_ERRNOS.contains(&errno), "{errno}");
+            if gso {
+                assert!(
+                    ![libc::EMSGSIZE, libc::EINVAL].contains(&errno),
+                    "{errno} with GSO is a GSO refusal, not a fatal error"
+                );
+            }
+            seen.insert(errno);
+            assert_eq!(f.injected().fatal, 1);
+            assert_eq!(f.injected().total(), 1);
+        }
+        assert_eq!(seen.len(), FATAL_ERRNOS.len(), "every kind is drawn");
+    }
+
+    #[test]
+    fn a_fatal_error_stays_past_the_budget() {
+        let mut f = FaultInjector::new(FaultPlan {
+            seed: 9,
+            fatal: 100_000,
+            max_faults: Some(1),
+            ..FaultPlan::none()
+        });
+        let first = (0..1000)
+            .find_map(|_| f.send_error(false))
+            .expect("one fatal");
+        for _ in 0..10 {
+            assert_eq!(f.send_error(true), Some(first), "the path stays broken");
+        }
+        assert_eq!(f.injected().fatal, 11);
     }
 
     #[test]

@@ -13,10 +13,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use ringshot::config::TxFaults;
+use ringshot::engine::EngineError;
 use ringshot::engine::{PatternSource, SourceSender};
-use ringshot::fault::FaultPlan;
+use ringshot::fault::{FaultPlan, FATAL_ERRNOS};
 use ringshot::recv::seq::{Arrival, SeqTracker, DEFAULT_WINDOW};
+use ringshot::SendErrno;
 use ringshot::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
 use ringshot::{BackendChoice, SendOrder, SenderConfig, TxReport};
 
@@ -80,7 +83,11 @@ impl Receiver {
     }
 }
 
-/// One engine run: its report and what arrived.
+/// How a run ended: `None` when it completed, else the error that ended it.
+type Ending = Option<String>;
+
+/// One engine run: its report, what arrived, and the error that ended it (a fatal send error
+/// still comes with its report; any other error fails the case).
 fn run_case(
     (backend, order): (BackendChoice, SendOrder),
     gso: bool,
@@ -88,7 +95,7 @@ fn run_case(
     batch: usize,
     n: u64,
     plan: FaultPlan,
-) -> (TxReport, Arrivals) {
+) -> (TxReport, Arrivals, Ending) {
     let rx = Receiver::start(payload);
     let cfg = SenderConfig::builder(rx.addr)
         .backend(backend)
@@ -105,40 +112,73 @@ fn run_case(
     // The watchdog: the engine runs on its own thread and must answer in time.
     let (tx, done) = mpsc::channel();
     std::thread::spawn(move || {
-        let result = SourceSender::spawn(cfg, PatternSource::new(payload, Some(n), None))
-            .map_err(|e| e.to_string())
-            .and_then(|s| s.finish().map_err(|e| e.to_string()));
+        let result = match SourceSender::spawn(cfg, PatternSource::new(payload, Some(n), None)) {
+            Err(e) => Err((e.to_string(), None)),
+            Ok(s) => s.finish().map_err(|e| match e {
+                EngineError::Send { error, report } => (error.to_string(), Some(*report)),
+                other => (other.to_string(), None),
+            }),
+        };
         let _ = tx.send(result);
     });
-    let report = match done.recv_timeout(WATCHDOG) {
-        Ok(Ok(report)) => report,
-        Ok(Err(e)) => panic!("{backend} gso={gso} payload={payload} n={n}: engine failed: {e}"),
-        Err(_) => panic!("{backend} gso={gso} payload={payload} n={n}: no end within {WATCHDOG:?} (hang) with {plan:?}"),
+    let ctx = format!("{backend} gso={gso} payload={payload} n={n}");
+    let (report, ending) = match done.recv_timeout(WATCHDOG) {
+        Ok(Ok(report)) => (report, None),
+        Ok(Err((e, Some(report)))) => (report, Some(e)),
+        Ok(Err((e, None))) => panic!("{ctx}: engine failed: {e}"),
+        Err(_) => panic!("{ctx}: no end within {WATCHDOG:?} (hang) with {plan:?}"),
     };
-    (report, rx.finish())
+    (report, rx.finish(), ending)
 }
 
-/// The invariants every case must keep.
+/// The invariants every case must keep. A run may end early only with an injected fatal
+/// error; however it ends, every committed packet left once (in order) or is counted failed.
 fn check(
     (backend, order): (BackendChoice, SendOrder),
     batch: usize,
     n: u64,
     plan: &FaultPlan,
-    report: &TxReport,
-    got: &Arrivals,
+    (report, got, ending): (&TxReport, &Arrivals, &Ending),
 ) -> Result<(), TestCaseError> {
     let ctx = format!(
-        "{backend} ({order} order) n={n} batch={batch}: {}\nplan {plan:?}\nreceiver saw {} \
-         datagrams",
+        "{backend} ({order} order) n={n} batch={batch}: {}\nplan {plan:?}\nended by {ending:?}\n\
+         receiver saw {} datagrams",
         summary(report),
         got.seqs.len()
     );
-    prop_assert_eq!(report.packets + report.failed_packets, n, "{}", ctx);
+    prop_assert_eq!(
+        report.packets + report.failed_packets,
+        report.committed,
+        "the books do not balance: {}",
+        ctx
+    );
+    match ending {
+        None => prop_assert_eq!(report.packets + report.failed_packets, n, "{}", ctx),
+        Some(_) => {
+            prop_assert!(plan.fatal > 0, "ended early without a fatal fault: {}", ctx);
+            prop_assert!(report.injected_faults.fatal >= 1, "{}", ctx);
+            prop_assert!(report.committed <= n, "{}", ctx);
+            let fatal_counted = FATAL_ERRNOS
+                .iter()
+                .map(|&e| report.errors.get(&SendErrno::from_os(e)).copied().unwrap_or(0))
+                .sum::<u64>();
+            prop_assert!(
+                fatal_counted >= 1,
+                "the fatal errno is not counted: {}",
+                ctx
+            );
+        }
+    }
     prop_assert_eq!(got.bad_header, 0, "{}", ctx);
     prop_assert_eq!(got.corrupt, 0, "{}", ctx);
     prop_assert_eq!(got.wrong_length, 0, "{}", ctx);
+    prop_assert!(
+        got.seqs.iter().all(|&s| s < report.committed),
+        "a packet that was never committed arrived: {}",
+        ctx
+    );
     match order {
-        // Strictly increasing in arrival order: no duplicate, no reordering.
+        // Exactly the first `packets` packets, each once, in order: nothing after a loss.
         SendOrder::Strict => {
             if let Some(w) = got.seqs.windows(2).find(|w| w[0] >= w[1]) {
                 return Err(TestCaseError::fail(format!(
@@ -146,6 +186,11 @@ fn check(
                     w[1], w[0]
                 )));
             }
+            prop_assert!(
+                got.seqs.iter().enumerate().all(|(i, &s)| s == i as u64),
+                "the packets that left are not the stream's first ones: {}",
+                ctx
+            );
             prop_assert_eq!(report.reordered_packets, 0, "{}", ctx);
         }
         _ => {
@@ -161,14 +206,20 @@ fn check(
         "{}",
         ctx
     );
-    prop_assert!(
-        report.resent_packets >= report.injected_faults.enobufs,
-        "{}",
-        ctx
-    );
+    prop_assert_eq!(report.stray_completions, 0, "{}", ctx);
+    if ending.is_none() {
+        // (After a fatal error the refused packets of an earlier ENOBUFS may never go again.)
+        prop_assert!(
+            report.resent_packets >= report.injected_faults.enobufs,
+            "{}",
+            ctx
+        );
+    }
     // Every send-path fault hits with at least 10% per call when the plan is active (see
-    // `plan_strategy`), so a hundred calls without one would be a broken wrapper.
-    if plan.is_active() && n / batch as u64 >= 100 {
+    // `plan_strategy`; a fatal error alone may be rarer), so a hundred calls without one would
+    // be a broken wrapper.
+    let hot = plan.eagain.max(plan.enobufs).max(plan.econnrefused) >= 100_000;
+    if hot && plan.is_active() && n / batch as u64 >= 100 {
         prop_assert!(
             report.injected_faults.total() > 0,
             "nothing injected: {}",
@@ -240,6 +291,7 @@ fn plan_strategy() -> impl Strategy<Value = FaultPlan> {
                 enobufs,
                 econnrefused,
                 gso_refuse,
+                fatal: 0,
                 partial,
                 cancel_link: cancel,
                 delay_cqe: delay,
@@ -287,26 +339,26 @@ proptest! {
     #[test]
     fn mmsg_engine_keeps_every_packet_under_faults((gso, payload, batch, n, plan) in case_strategy()) {
         let strict = (BackendChoice::Mmsg, SendOrder::Strict);
-        let (report, got) = run_case(strict, gso, payload, batch, n, plan);
+        let (report, got, ending) = run_case(strict, gso, payload, batch, n, plan);
         prop_assert_eq!(report.backend, "mmsg");
-        check(strict, batch, n, &plan, &report, &got)?;
+        check(strict, batch, n, &plan, (&report, &got, &ending))?;
     }
 
     #[test]
     fn send_engine_keeps_every_packet_under_faults((gso, payload, batch, n, plan) in case_strategy()) {
         let strict = (BackendChoice::Send, SendOrder::Strict);
-        let (report, got) = run_case(strict, gso, payload, batch, n, plan);
+        let (report, got, ending) = run_case(strict, gso, payload, batch, n, plan);
         prop_assert_eq!(report.backend, "send");
-        check(strict, batch, n, &plan, &report, &got)?;
+        check(strict, batch, n, &plan, (&report, &got, &ending))?;
     }
 
     #[cfg(ringshot_iocp)]
     #[test]
     fn iocp_engine_keeps_every_packet_under_faults((gso, payload, batch, n, plan) in case_strategy()) {
         let strict = (BackendChoice::Iocp, SendOrder::Strict);
-        let (report, got) = run_case(strict, gso, payload, batch, n, plan);
+        let (report, got, ending) = run_case(strict, gso, payload, batch, n, plan);
         prop_assert_eq!(report.backend, "iocp");
-        check(strict, batch, n, &plan, &report, &got)?;
+        check(strict, batch, n, &plan, (&report, &got, &ending))?;
     }
 
     #[cfg(ringshot_uring)]
@@ -317,9 +369,9 @@ proptest! {
             return Ok(());
         }
         let strict = (BackendChoice::Uring, SendOrder::Strict);
-        let (report, got) = run_case(strict, gso, payload, batch, n, plan);
+        let (report, got, ending) = run_case(strict, gso, payload, batch, n, plan);
         prop_assert_eq!(report.backend, "uring");
-        check(strict, batch, n, &plan, &report, &got)?;
+        check(strict, batch, n, &plan, (&report, &got, &ending))?;
     }
 
     #[cfg(ringshot_uring)]
@@ -332,8 +384,154 @@ proptest! {
             return Ok(());
         }
         let relaxed = (BackendChoice::Uring, SendOrder::Relaxed);
-        let (report, got) = run_case(relaxed, gso, payload, batch, n, plan);
+        let (report, got, ending) = run_case(relaxed, gso, payload, batch, n, plan);
         prop_assert_eq!(report.backend, "uring");
-        check(relaxed, batch, n, &plan, &report, &got)?;
+        check(relaxed, batch, n, &plan, (&report, &got, &ending))?;
+    }
+}
+
+/// A plan of [`plan_strategy`] plus fatal errors (one of `fault::FATAL_ERRNOS` per call, from
+/// once in a million calls to once in twenty), so a stream ends at any point: on a batch's first
+/// message, after a partial `sendmmsg`, inside a linked io_uring chain, on a zero-copy send.
+fn fatal_plan_strategy() -> impl Strategy<Value = FaultPlan> {
+    (
+        plan_strategy(),
+        prop_oneof![1u32..1_000, 1_000u32..50_000],
+        // Often many partial `sendmmsg` calls, so a fatal error often hits mid-batch.
+        prop_oneof![Just(0u32), 300_000u32..1_000_000],
+    )
+        .prop_map(|(plan, fatal, partial)| FaultPlan {
+            fatal,
+            partial: plan.partial.max(partial),
+            // Room for the fatal one after the others.
+            max_faults: plan.max_faults.map(|m| m + 1),
+            ..plan
+        })
+}
+
+/// Streams of up to 10^5 packets that a fatal error may end anywhere.
+fn fatal_case_strategy() -> impl Strategy<Value = (bool, usize, usize, u64, FaultPlan)> {
+    (
+        any::<bool>(),
+        prop_oneof![Just(64usize), Just(1472), Just(8000)],
+        prop_oneof![Just(8usize), Just(64)],
+        prop_oneof![1u64..100, 100u64..100_000],
+        fatal_plan_strategy(),
+    )
+}
+
+/// The fatal-ending cases keep their failures in `proptest-regressions/` (one file per test, as
+/// tests run in parallel), replayed first.
+fn fatal_config(regressions: &'static str) -> ProptestConfig {
+    ProptestConfig {
+        cases: 12,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions))),
+        ..ProptestConfig::default()
+    }
+}
+
+/// One fatal-ending case of `route`: run, then check.
+fn fatal_case(
+    route: (BackendChoice, SendOrder),
+    (gso, payload, batch, n, plan): (bool, usize, usize, u64, FaultPlan),
+) -> Result<(), TestCaseError> {
+    let (report, got, ending) = run_case(route, gso, payload, batch, n, plan);
+    prop_assert_eq!(report.backend, route.0.to_string());
+    check(route, batch, n, &plan, (&report, &got, &ending))
+}
+
+/// A fatal error at a fixed point of a batch: the first message of a call, or the call after a
+/// partial `sendmmsg` (the engine then calls again for the rest of its batch, and the backend
+/// still holds the accepted part), with and without GSO, on every backend; zero-copy sizes on
+/// io_uring.
+#[test]
+fn fatal_error_at_each_point_of_a_batch_keeps_the_books() {
+    let mut routes = vec![(BackendChoice::Send, SendOrder::Strict)];
+    if cfg!(ringshot_mmsg) {
+        routes.push((BackendChoice::Mmsg, SendOrder::Strict));
+    }
+    if cfg!(ringshot_iocp) {
+        routes.push((BackendChoice::Iocp, SendOrder::Strict));
+    }
+    if cfg!(ringshot_uring) {
+        if common::uring_available() {
+            routes.push((BackendChoice::Uring, SendOrder::Strict));
+            routes.push((BackendChoice::Uring, SendOrder::Relaxed));
+        } else {
+            eprintln!("not testing uring: io_uring is unavailable here");
+        }
+    }
+    let mut failures = Vec::new();
+    for route in routes {
+        for (gso, payload) in [(false, 64), (true, 1472), (true, 8000)] {
+            for (seed, fatal, partial) in [(1, 1_000_000, 0), (2, 300_000, 1_000_000)] {
+                let plan = FaultPlan {
+                    seed,
+                    fatal,
+                    partial,
+                    ..FaultPlan::none()
+                };
+                let (report, got, ending) = run_case(route, gso, payload, 64, 5_000, plan);
+                let ctx = format!("{route:?} gso={gso} payload={payload} plan {plan:?}");
+                if ending.is_none() {
+                    failures.push(format!("{ctx}: no fatal ending"));
+                } else if let Err(e) = check(route, 64, 5_000, &plan, (&report, &got, &ending)) {
+                    failures.push(format!("{ctx}: {e}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[cfg(ringshot_mmsg)]
+proptest! {
+    #![proptest_config(fatal_config("proptest-regressions/fault_harness_mmsg.txt"))]
+    #[test]
+    fn mmsg_books_balance_on_fatal_endings(case in fatal_case_strategy()) {
+        fatal_case((BackendChoice::Mmsg, SendOrder::Strict), case)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(fatal_config("proptest-regressions/fault_harness.txt"))]
+    #[test]
+    fn send_books_balance_on_fatal_endings(case in fatal_case_strategy()) {
+        fatal_case((BackendChoice::Send, SendOrder::Strict), case)?;
+    }
+}
+
+#[cfg(ringshot_iocp)]
+proptest! {
+    #![proptest_config(fatal_config("proptest-regressions/fault_harness_iocp.txt"))]
+    #[test]
+    fn iocp_books_balance_on_fatal_endings(case in fatal_case_strategy()) {
+        fatal_case((BackendChoice::Iocp, SendOrder::Strict), case)?;
+    }
+}
+
+#[cfg(ringshot_uring)]
+proptest! {
+    #![proptest_config(fatal_config("proptest-regressions/fault_harness_uring.txt"))]
+    #[test]
+    fn uring_books_balance_on_fatal_endings(case in fatal_case_strategy()) {
+        if !common::uring_available() {
+            eprintln!("skipping the uring case: io_uring is unavailable here");
+            return Ok(());
+        }
+        fatal_case((BackendChoice::Uring, SendOrder::Strict), case)?;
+    }
+}
+
+#[cfg(ringshot_uring)]
+proptest! {
+    #![proptest_config(fatal_config("proptest-regressions/fault_harness_uring_relaxed.txt"))]
+    #[test]
+    fn uring_relaxed_books_balance_on_fatal_endings(case in fatal_case_strategy()) {
+        if !common::uring_available() {
+            eprintln!("skipping the uring case: io_uring is unavailable here");
+            return Ok(());
+        }
+        fatal_case((BackendChoice::Uring, SendOrder::Relaxed), case)?;
     }
 }

@@ -428,9 +428,11 @@ impl Engine {
         Ending::Completed
     }
 
-    /// Every ending goes through here: packets gathered but not accepted go back unsent, what
-    /// is in flight is cancelled (bounded), and every packet that never left is counted failed.
-    /// Slots the kernel still holds after the timeout are never handed out again.
+    /// Every ending goes through here: packets gathered but not accepted go back unsent and are
+    /// counted failed here; what is in flight is cancelled (bounded) by the backend, which
+    /// counts every packet it accepted as sent or failed (the `TxBackend::cancel` contract), so
+    /// nothing is counted twice. Slots the kernel still holds after the timeout are never handed
+    /// out again.
     fn wind_down(&mut self) {
         let unsent = &self.pending[self.accepted.min(self.pending.len())..];
         for d in unsent {
@@ -443,13 +445,6 @@ impl Engine {
         self.pending.clear();
         self.accepted = 0;
 
-        // Slots the kernel has finished with were counted (sent or failed) when they
-        // finished: hand them back first, so that what is counted below as in flight is only
-        // what the kernel still holds. (Its error, if any, changes nothing now: the stream is
-        // ending.)
-        let _ = self.reap(false);
-        let in_flight = self.backend.in_flight() as u64;
-        let (packets0, failed0) = (self.metrics.packets, self.metrics.failed_packets);
         let (slots, supply) = (&mut self.slots, &mut self.supply);
         let mut stray = 0;
         let held = self.backend.cancel(
@@ -458,10 +453,6 @@ impl Engine {
             &mut self.metrics,
         );
         self.metrics.stray_completions += stray;
-        // What finished during the cancel either left (counted as packets by the backend) or
-        // was already counted failed by it; the rest of what was in flight never left.
-        let accounted = (self.metrics.packets - packets0) + (self.metrics.failed_packets - failed0);
-        self.metrics.failed_packets += in_flight.saturating_sub(accounted);
         if held > 0 {
             self.notice(format!(
                 "{held} slots were still with the kernel {} ms after cancelling; their memory \

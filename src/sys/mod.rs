@@ -182,13 +182,19 @@ pub trait TxBackend: Send {
     /// reporting every finished slot through `done`. Returns how many slots the kernel still
     /// held when the time ran out (0 on a clean end); a backend that returns more than 0 keeps
     /// the slab alive for good rather than free memory the kernel may still read.
+    ///
+    /// The books: once `cancel` returns, every packet `submit` ever accepted is counted exactly
+    /// once, in `packets` if it left, else in `failed_packets` (a fatal error, a re-send the end
+    /// overtook, a request cancelled or still held by the kernel when the time ran out). The
+    /// engine counts only the packets no `submit` accepted.
     fn cancel(
         &mut self,
         timeout: std::time::Duration,
         done: &mut dyn FnMut(u32),
         m: &mut TxMetrics,
     ) -> usize {
-        // Readiness backends finish every send inside `submit`: nothing to cancel.
+        // Readiness backends finish every send inside `submit` and count it there: nothing to
+        // cancel, nothing left to count.
         let _ = timeout;
         let _ = self.reap(false, done, m);
         self.in_flight()

@@ -169,11 +169,12 @@ impl TxBackend for SimBackend {
         &mut self,
         _timeout: Duration,
         done: &mut dyn FnMut(u32),
-        _m: &mut TxMetrics,
+        m: &mut TxMetrics,
     ) -> usize {
         let mut log = self.log.lock().unwrap();
         log.cancels += 1;
-        // Cancelled requests never left: their slots come back without counting as sent.
+        // Cancelled requests never left: their slots come back counted failed, not sent.
+        m.failed_packets += self.flights.len() as u64;
         for (slot, _) in self.flights.drain(..) {
             log.held.remove(&slot);
             done(slot);

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
 use super::sendsys::{RealSys, SendSys};
-use super::{classify_send_error, downgrade_gso, SendFailure, WRITABLE_WAIT_MS};
+use super::{classify_send_error, downgrade_gso, NoBufsRest, SendFailure, WRITABLE_WAIT_MS};
 use crate::config::MAX_BATCH;
 use crate::stats::TxMetrics;
 use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc};
@@ -27,6 +27,7 @@ pub struct MmsgBackend<S = RealSys> {
     sock: UdpSocket,
     gso: bool,
     sys: S,
+    nobufs: NoBufsRest,
     done: Vec<u32>,
     hdrs: Box<[libc::mmsghdr]>,
     iovs: Box<[libc::iovec]>,
@@ -49,6 +50,7 @@ impl<S: SendSys> MmsgBackend<S> {
             sock,
             gso,
             sys,
+            nobufs: NoBufsRest::default(),
             done: Vec::with_capacity(MAX_BATCH),
             hdrs: vec![hdr; MAX_BATCH].into_boxed_slice(),
             iovs: vec![empty_iovec(); MAX_BATCH].into_boxed_slice(),
@@ -136,6 +138,7 @@ impl<S: SendSys> TxBackend for MmsgBackend<S> {
                 // Cannot happen for a non-empty vector; never loop on it.
                 Ok(0) => break,
                 Ok(k) => {
+                    self.nobufs.reset();
                     self.accept(pkts, next, next + k, m);
                     next += k;
                     if next < nmsg {
@@ -156,6 +159,11 @@ impl<S: SendSys> TxBackend for MmsgBackend<S> {
                     SendFailure::WaitWritable => break,
                     SendFailure::Retry => {
                         m.resent_packets += span.count as u64;
+                        break;
+                    }
+                    SendFailure::NoBuffers => {
+                        m.resent_packets += span.count as u64;
+                        self.sys.rest(self.nobufs.next());
                         break;
                     }
                     SendFailure::DisableGso => {
@@ -195,11 +203,11 @@ mod tests {
     use super::*;
     use crate::fault::FaultPlan;
     use crate::sys::unix::testkit::{
-        check_eagain_waits_once_then_returns, check_fatal_errno_after_a_prefix,
-        check_gso_from_consecutive_full_slots, check_gso_refusal_mid_batch,
-        check_persistent_errors_never_loop, check_refused_datagram_is_sent_again,
-        check_retryable_errno_at_any_position, check_seeded_faults, send_error_plan, SeamBackend,
-        Step,
+        check_eagain_waits_once_then_returns, check_enobufs_rests_between_refusals,
+        check_fatal_errno_after_a_prefix, check_gso_from_consecutive_full_slots,
+        check_gso_refusal_mid_batch, check_persistent_errors_never_loop,
+        check_refused_datagram_is_sent_again, check_retryable_errno_at_any_position,
+        check_seeded_faults, send_error_plan, SeamBackend, Step,
     };
 
     impl SeamBackend for MmsgBackend {
@@ -243,7 +251,16 @@ mod tests {
 
     #[test]
     fn fatal_errno_after_a_prefix_keeps_the_prefix_then_fails() {
-        check_fatal_errno_after_a_prefix::<MmsgBackend>(libc::EPERM);
+        // Without GSO, EMSGSIZE and EINVAL are no GSO refusals: they end the stream too.
+        for errno in [
+            libc::ENETUNREACH,
+            libc::ENETDOWN,
+            libc::EPERM,
+            libc::EMSGSIZE,
+            libc::EINVAL,
+        ] {
+            check_fatal_errno_after_a_prefix::<MmsgBackend>(errno);
+        }
     }
 
     #[test]
@@ -261,6 +278,11 @@ mod tests {
     #[test]
     fn kernel_econnrefused_datagram_is_sent_again() {
         check_refused_datagram_is_sent_again(|tx| MmsgBackend::new(tx, false, RealSys));
+    }
+
+    #[test]
+    fn enobufs_is_back_pressure_every_refusal_rests_before_the_next_call() {
+        check_enobufs_rests_between_refusals::<MmsgBackend>();
     }
 
     #[test]

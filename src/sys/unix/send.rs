@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
 use super::sendsys::{RealSys, SendSys};
-use super::{classify_send_error, downgrade_gso, SendFailure, WRITABLE_WAIT_MS};
+use super::{classify_send_error, downgrade_gso, NoBufsRest, SendFailure, WRITABLE_WAIT_MS};
 use crate::config::MAX_BATCH;
 use crate::stats::TxMetrics;
 use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc, GSO_MAX_SEGMENTS};
@@ -20,6 +20,7 @@ pub struct SendBackend<S = RealSys> {
     sock: UdpSocket,
     gso: bool,
     sys: S,
+    nobufs: NoBufsRest,
     done: Vec<u32>,
     hdr: libc::msghdr,
     iovs: Box<[libc::iovec]>,
@@ -37,6 +38,7 @@ impl<S: SendSys> SendBackend<S> {
             sock,
             gso,
             sys,
+            nobufs: NoBufsRest::default(),
             done: Vec::with_capacity(MAX_BATCH),
             hdr: empty_msghdr(),
             iovs: vec![empty_iovec(); GSO_MAX_SEGMENTS].into_boxed_slice(),
@@ -105,6 +107,7 @@ impl<S: SendSys> TxBackend for SendBackend<S> {
             );
             match res {
                 Ok(()) => {
+                    self.nobufs.reset();
                     m.packets += n as u64;
                     m.bytes += run.iter().map(|p| p.len as u64).sum::<u64>();
                     self.done.extend(run.iter().map(|p| p.slot));
@@ -124,6 +127,11 @@ impl<S: SendSys> TxBackend for SendBackend<S> {
                     SendFailure::WaitWritable => break,
                     SendFailure::Retry => {
                         m.resent_packets += n as u64;
+                        break;
+                    }
+                    SendFailure::NoBuffers => {
+                        m.resent_packets += n as u64;
+                        self.sys.rest(self.nobufs.next());
                         break;
                     }
                     SendFailure::DisableGso => {
@@ -158,11 +166,12 @@ mod tests {
     use super::*;
     use crate::sys::unix::sendsys::Faulty;
     use crate::sys::unix::testkit::{
-        check_eagain_waits_once_then_returns, check_fatal_errno_after_a_prefix,
-        check_gso_from_consecutive_full_slots, check_gso_refusal_mid_batch,
-        check_persistent_errors_never_loop, check_refused_datagram_is_sent_again,
-        check_retryable_errno_at_any_position, check_seeded_faults, drive_with, in_order,
-        loopback_pair, numbered_packets, received_numbers, send_error_plan, SeamBackend, Step,
+        check_eagain_waits_once_then_returns, check_enobufs_rests_between_refusals,
+        check_fatal_errno_after_a_prefix, check_gso_from_consecutive_full_slots,
+        check_gso_refusal_mid_batch, check_persistent_errors_never_loop,
+        check_refused_datagram_is_sent_again, check_retryable_errno_at_any_position,
+        check_seeded_faults, drive_with, in_order, loopback_pair, numbered_packets,
+        received_numbers, send_error_plan, SeamBackend, Step,
     };
 
     impl SeamBackend for SendBackend {
@@ -211,7 +220,16 @@ mod tests {
 
     #[test]
     fn fatal_errno_after_a_prefix_keeps_the_prefix_then_fails() {
-        check_fatal_errno_after_a_prefix::<SendBackend>(libc::ENETUNREACH);
+        // Without GSO, EMSGSIZE and EINVAL are no GSO refusals: they end the stream too.
+        for errno in [
+            libc::ENETUNREACH,
+            libc::ENETDOWN,
+            libc::EPERM,
+            libc::EMSGSIZE,
+            libc::EINVAL,
+        ] {
+            check_fatal_errno_after_a_prefix::<SendBackend>(errno);
+        }
     }
 
     #[test]
@@ -237,6 +255,11 @@ mod tests {
     #[test]
     fn kernel_econnrefused_datagram_is_sent_again() {
         check_refused_datagram_is_sent_again(|tx| SendBackend::new(tx, false, RealSys));
+    }
+
+    #[test]
+    fn enobufs_is_back_pressure_every_refusal_rests_before_the_next_call() {
+        check_enobufs_rests_between_refusals::<SendBackend>();
     }
 
     #[test]

@@ -61,6 +61,12 @@ pub trait SendSys: Send + std::fmt::Debug {
     /// Waits at most `timeout_ms` for the socket to accept more data (see
     /// [`super::socket::wait_writable`]).
     fn wait_writable(&mut self, fd: RawFd, timeout_ms: i32) -> io::Result<bool>;
+
+    /// Rests `d` (short) after the queue below the socket refused a send (ENOBUFS): no call
+    /// tells when it has room again.
+    fn rest(&mut self, d: std::time::Duration) {
+        std::thread::sleep(d);
+    }
 }
 
 /// The real kernel calls.
@@ -117,6 +123,9 @@ pub trait Gate: Send + std::fmt::Debug {
     /// not refused. (Unused where the target has no `sendmmsg`.)
     #[cfg_attr(not(ringshot_mmsg), allow(dead_code))]
     fn accepted_prefix(&mut self, n: usize, m: &mut TxMetrics) -> usize;
+
+    /// Told of every rest the backend takes through the seam (see [`SendSys::rest`]).
+    fn rested(&mut self, _d: std::time::Duration) {}
 }
 
 /// Any [`SendSys`] behind a [`Gate`] that may refuse a call (the datagrams are then not sent,
@@ -191,6 +200,11 @@ impl<S: SendSys, G: Gate> SendSys for Gated<S, G> {
 
     fn wait_writable(&mut self, fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
         self.inner.wait_writable(fd, timeout_ms)
+    }
+
+    fn rest(&mut self, d: std::time::Duration) {
+        self.gate.rested(d);
+        self.inner.rest(d);
     }
 }
 

@@ -25,12 +25,23 @@ pub enum Step {
     Prefix(usize),
 }
 
+/// What the scripted seam saw, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// A send call, refused with this errno (0: made).
+    Call(i32),
+    /// A rest the backend took through the seam.
+    Rest(Duration),
+}
+
 /// A gate whose next calls follow `steps` (then pass); over [`RealSys`] (see [`scripted_sys`]).
 #[derive(Debug, Default)]
 pub struct Scripted {
     pub steps: VecDeque<Step>,
     /// Send calls made (failed ones included).
     pub calls: usize,
+    /// Every call and rest, in order.
+    pub trace: Vec<Seen>,
     /// The prefix the current `sendmmsg` takes, from its step.
     prefix: Option<usize>,
 }
@@ -40,6 +51,7 @@ pub fn scripted_sys(steps: &[Step]) -> Gated<RealSys, Scripted> {
     let gate = Scripted {
         steps: steps.iter().copied().collect(),
         calls: 0,
+        trace: Vec::new(),
         prefix: None,
     };
     Gated::with_gate(RealSys, gate)
@@ -49,14 +61,20 @@ impl Gate for Scripted {
     fn refuse(&mut self, _gso: bool, _m: &mut TxMetrics) -> Option<io::Error> {
         self.calls += 1;
         self.prefix = None;
-        match self.steps.pop_front() {
-            Some(Step::Fail(errno)) => Some(io::Error::from_raw_os_error(errno)),
+        let errno = match self.steps.pop_front() {
+            Some(Step::Fail(errno)) => Some(errno),
             Some(Step::Prefix(k)) => {
                 self.prefix = Some(k);
                 None
             }
             Some(Step::Pass) | None => None,
-        }
+        };
+        self.trace.push(Seen::Call(errno.unwrap_or(0)));
+        errno.map(io::Error::from_raw_os_error)
+    }
+
+    fn rested(&mut self, d: Duration) {
+        self.trace.push(Seen::Rest(d));
     }
 
     fn accepted_prefix(&mut self, n: usize, _m: &mut TxMetrics) -> usize {
@@ -284,22 +302,27 @@ pub fn check_eagain_waits_once_then_returns<K: SeamBackend>() {
 }
 
 /// 200 packets of 1000 bytes go as GSO sends of 64, 64, 64 and 8 packets; the second is
-/// refused: GSO goes off for good and its packets go again in the same call. `extra` checks
-/// what only one backend promises.
+/// refused (EIO and EINVAL: the path cannot segment; EMSGSIZE: a segment is larger than the
+/// path MTU, which the kernel fragments only for datagrams sent one by one): GSO goes off for
+/// good and its packets go again in the same call. `extra` checks what only one backend
+/// promises.
 pub fn check_gso_refusal_mid_batch<K: SeamBackend>(extra: impl Fn(&TxMetrics)) {
-    let (slab, pkts) = numbered_packets(200, 1000);
-    let (rx, mut b) = scripted::<K>(true, &K::after(1, &[Step::Fail(libc::EIO)]));
-    let mut m = TxMetrics::new();
-    let d = drive_with(&mut b, &slab, &pkts, 200, &mut m);
-    assert_eq!(returns(&d), vec![Some(200)]);
-    assert_eq!(received_numbers(&rx, 1000), in_order(200));
-    assert_eq!(d.done, in_order(200));
-    assert!(!b.gso_active(), "GSO stays off after a refusal");
-    assert_eq!(m.gso_downgrades, 1);
-    assert_eq!(m.resent_packets, 64, "the refused send's packets");
-    assert_eq!(m.packets, 200);
-    assert_eq!(m.errors_by_name()["EIO"], 1);
-    extra(&m);
+    for errno in [libc::EIO, libc::EINVAL, libc::EMSGSIZE] {
+        let ctx = errno_name(errno);
+        let (slab, pkts) = numbered_packets(200, 1000);
+        let (rx, mut b) = scripted::<K>(true, &K::after(1, &[Step::Fail(errno)]));
+        let mut m = TxMetrics::new();
+        let d = drive_with(&mut b, &slab, &pkts, 200, &mut m);
+        assert_eq!(returns(&d), vec![Some(200)], "{ctx}");
+        assert_eq!(received_numbers(&rx, 1000), in_order(200), "{ctx}");
+        assert_eq!(d.done, in_order(200), "{ctx}");
+        assert!(!b.gso_active(), "{ctx}: GSO stays off after a refusal");
+        assert_eq!(m.gso_downgrades, 1, "{ctx}");
+        assert_eq!(m.resent_packets, 64, "{ctx}: the refused send's packets");
+        assert_eq!(m.packets, 200, "{ctx}");
+        assert_eq!(m.errors_by_name()[&ctx], 1, "{ctx}");
+        extra(&m);
+    }
 }
 
 /// Packets of 64 and 1472 bytes fill their slots, so each GSO super-packet of consecutive
@@ -401,6 +424,54 @@ pub fn check_seeded_faults<K: SeamBackend>(gso: bool, plan: FaultPlan, n: u32) {
     } else {
         assert!(m.resent_packets >= inj.enobufs + inj.econnrefused, "{ctx}");
     }
+}
+
+/// A qdisc that stays full for 40 calls (ENOBUFS), then takes 10 packets and refuses once more:
+/// every refused call rests through the seam before anything else happens (no spinning on
+/// refusals), each rest of a run at least as long as the one before, from the shortest up to the
+/// longest, and the first refusal after a send rests the shortest time again; every packet
+/// arrives once, in order.
+pub fn check_enobufs_rests_between_refusals<K: SeamBackend>() {
+    use super::NoBufsRest;
+    let (slab, pkts) = numbered_packets(64, 200);
+    let nobufs = Step::Fail(libc::ENOBUFS);
+    let mut steps = vec![nobufs; 40];
+    steps.extend(K::after(10, &[nobufs]));
+    let (rx, mut b) = scripted::<K>(false, &steps);
+    let mut m = TxMetrics::new();
+    let d = drive_with(&mut b, &slab, &pkts, 64, &mut m);
+    let mut expected = vec![Some(0); 40];
+    expected.extend([Some(10), Some(54)]);
+    assert_eq!(returns(&d), expected);
+    assert_eq!(received_numbers(&rx, 200), in_order(64));
+    assert_eq!(d.done, in_order(64));
+    assert_eq!(m.packets, 64);
+    assert_eq!(
+        m.errors_by_name()["ENOBUFS"],
+        41,
+        "every refusal is counted"
+    );
+    let trace = &K::sys(&b).gate().trace;
+    let mut rests = Vec::new();
+    for (i, seen) in trace.iter().enumerate() {
+        if *seen == Seen::Call(libc::ENOBUFS) {
+            match trace.get(i + 1) {
+                Some(Seen::Rest(d)) => rests.push(*d),
+                other => panic!("refusal {} followed by {other:?}, not a rest", rests.len()),
+            }
+        }
+    }
+    assert_eq!(rests.len(), 41);
+    assert!(rests[..40].windows(2).all(|w| w[0] <= w[1]), "{rests:?}");
+    assert_eq!(rests[0], NoBufsRest::FIRST);
+    assert_eq!(rests[39], NoBufsRest::LONGEST);
+    assert_eq!(
+        rests[40],
+        NoBufsRest::FIRST,
+        "a send starts the ladder again"
+    );
+    let rests_taken = trace.iter().filter(|s| matches!(s, Seen::Rest(_))).count();
+    assert_eq!(rests_taken, 41, "no rest without a refusal");
 }
 
 /// An errno that persists ends `submit` after one call (two for EAGAIN: the call, the wait and

@@ -599,6 +599,8 @@ impl<S: WinSys> TxBackend for IocpBackend<S> {
         }
         if self.pending > 0 {
             self.leak = true;
+            // Never answered: counted failed, so every packet `submit` accepted is counted once.
+            m.failed_packets += self.pending_slots as u64;
         }
         self.pending_slots
     }

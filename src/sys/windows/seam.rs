@@ -16,8 +16,9 @@ use std::net::UdpSocket;
 
 use windows_sys::Win32::Foundation::{HANDLE, WAIT_TIMEOUT};
 use windows_sys::Win32::Networking::WinSock::{
-    WSAGetOverlappedResult, WSASend, WSASendMsg, SOCKET, SOCKET_ERROR, WSABUF, WSAECONNRESET,
-    WSAEINVAL, WSAENOBUFS, WSAEWOULDBLOCK, WSAMSG, WSA_IO_PENDING,
+    WSAGetOverlappedResult, WSASend, WSASendMsg, SOCKET, SOCKET_ERROR, WSABUF, WSAEACCES,
+    WSAECONNRESET, WSAEINVAL, WSAEMSGSIZE, WSAENETDOWN, WSAENETUNREACH, WSAENOBUFS, WSAEWOULDBLOCK,
+    WSAMSG, WSA_IO_PENDING,
 };
 use windows_sys::Win32::System::IO::{GetQueuedCompletionStatusEx, OVERLAPPED, OVERLAPPED_ENTRY};
 
@@ -207,6 +208,12 @@ pub(crate) fn wsa_for(errno: i32) -> i32 {
         libc::ENOBUFS => WSAENOBUFS,
         // An ICMP port unreachable comes back on a connected UDP socket as WSAECONNRESET.
         libc::ECONNREFUSED => WSAECONNRESET,
+        // The fatal ones (`fault::FATAL_ERRNOS`).
+        libc::EMSGSIZE => WSAEMSGSIZE,
+        libc::ENETDOWN => WSAENETDOWN,
+        libc::ENETUNREACH => WSAENETUNREACH,
+        libc::EPERM => WSAEACCES,
+        libc::EINVAL => WSAEINVAL,
         _ => WSAENOBUFS,
     }
 }

@@ -80,6 +80,7 @@ impl UringBackend {
         let op = &self.ops[idx as usize];
         match outcome {
             Outcome::Sent => {
+                self.nobufs.reset();
                 m.packets += op.count as u64;
                 if op.behind {
                     m.reordered_packets += op.count as u64;
@@ -124,8 +125,15 @@ impl UringBackend {
         } else {
             classify_send_error(&e, op.gso, m)
         };
+        if action == SendFailure::NoBuffers {
+            // Back-pressure: the re-send waits a little (see `push_batch`).
+            self.nobufs_refused = true;
+        }
         match action {
-            SendFailure::WaitWritable | SendFailure::Retry | SendFailure::DisableGso => {
+            SendFailure::WaitWritable
+            | SendFailure::Retry
+            | SendFailure::NoBuffers
+            | SendFailure::DisableGso => {
                 op.failed_send = true;
                 if action == SendFailure::DisableGso && self.gso {
                     self.gso = false;

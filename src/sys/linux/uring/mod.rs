@@ -69,6 +69,7 @@ use self::ring::{Cqe, Faulty, RealRing, Ring, SqeInfo};
 use crate::fault::FaultInjector;
 use crate::stats::TxMetrics;
 use crate::sys::unix::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
+use crate::sys::unix::NoBufsRest;
 use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc, GSO_MAX_SEGMENTS};
 use crate::{SendOrder, SenderConfig};
 
@@ -196,6 +197,10 @@ pub struct UringBackend {
     ending: bool,
     /// The kernel refused a cancel-everything request: cancel op by op.
     cancel_one_by_one: bool,
+    /// A send was refused with ENOBUFS since the last re-send: rest before the next one.
+    nobufs_refused: bool,
+    /// How long that rest is (growing with refusals in a row).
+    nobufs: NoBufsRest,
 }
 
 impl std::fmt::Debug for UringBackend {
@@ -312,6 +317,8 @@ impl UringBackend {
             fatal: None,
             ending: false,
             cancel_one_by_one: false,
+            nobufs_refused: false,
+            nobufs: NoBufsRest::default(),
         }
     }
 
@@ -551,6 +558,10 @@ impl UringBackend {
     /// Pushes re-sends and then new packets, and submits them with one enter, timed.
     /// Returns how many of `pkts` were accepted.
     fn push_batch(&mut self, pkts: &[TxDesc], m: &mut TxMetrics) -> io::Result<usize> {
+        if std::mem::take(&mut self.nobufs_refused) && !self.retry.is_empty() {
+            // The queue below the socket was full: re-sending at once only spins on refusals.
+            self.ring.rest(self.nobufs.next());
+        }
         let room = self.sq_capacity;
         let (mut ops, mut queued) = self.push_retries(room, m);
         let mut accepted = 0;
@@ -576,7 +587,12 @@ impl UringBackend {
             let t0 = Instant::now();
             let r = self.ring.enter(want, WAIT);
             m.record_submit(t0.elapsed().as_nanos() as u64, queued);
-            r?;
+            if let Err(e) = r {
+                // The ops are pushed and hold their packets: the error ends the stream like a
+                // failed send, and the caller still learns what was accepted.
+                self.ending = true;
+                self.fatal.get_or_insert(e);
+            }
             self.drain(m);
         }
         Ok(accepted)
@@ -643,19 +659,27 @@ impl TxBackend for UringBackend {
         if !self.settled() {
             self.wait(WAIT, m)?;
         }
+        // A fatal error among the results just drained ends the stream before anything new
+        // (or re-sent) goes out behind the packets it lost.
+        self.take_fatal(m)?;
         let accepted = if self.settled() {
             self.push_batch(pkts, m)?
         } else {
             0
         };
-        self.take_fatal(m)?;
+        // Packets this call accepted are ours to count (sent or failed) whatever happened to
+        // them: the engine must hear of them, or it would count them again as never accepted.
+        // A fatal error that came with them ends the stream on the next call.
+        if accepted == 0 {
+            self.take_fatal(m)?;
+        }
         Ok(accepted)
     }
 
     fn reap(&mut self, wait: bool, done: &mut dyn FnMut(u32), m: &mut TxMetrics) -> io::Result<()> {
         self.drain(m);
         if wait && self.done.is_empty() && self.slots_held > 0 {
-            if self.settled() && !self.retry.is_empty() {
+            if self.settled() && !self.retry.is_empty() && !self.ending {
                 // Nothing will complete until the re-sends go out.
                 self.push_batch(&[], m)?;
             } else {
@@ -704,6 +728,20 @@ impl TxBackend for UringBackend {
         }
         self.deliver(done);
         self.fatal = None;
+        // Requests whose result never came (the kernel still holds them): they count as failed,
+        // so every packet `submit` accepted is in the books once (sent, zero-copy sends awaiting
+        // their notification included, are counted already).
+        m.failed_packets += self
+            .ops
+            .iter()
+            .filter(|op| {
+                matches!(
+                    op.state,
+                    OpState::InFlight | OpState::NotifFirst | OpState::FailedAwaitNotif
+                )
+            })
+            .map(|op| op.count as u64)
+            .sum::<u64>();
         self.slots_held
     }
 }

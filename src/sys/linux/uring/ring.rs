@@ -75,6 +75,12 @@ pub(crate) trait Ring: Send {
     fn injected(&self) -> InjectedFaults {
         InjectedFaults::default()
     }
+
+    /// Rests `d` (short) before re-sending what the queue below the socket refused (ENOBUFS):
+    /// no completion tells when it has room again.
+    fn rest(&mut self, d: Duration) {
+        std::thread::sleep(d);
+    }
 }
 
 /// Builds the ring for `cfg`: an SQ of two batches, a CQ with room for two completions (result
@@ -387,6 +393,10 @@ impl<R: Ring> Ring for Faulty<R> {
 
     fn push_cancel(&mut self, target: Option<u64>) -> bool {
         self.inner.push_cancel(target)
+    }
+
+    fn rest(&mut self, d: Duration) {
+        self.inner.rest(d);
     }
 
     fn injected(&self) -> InjectedFaults {

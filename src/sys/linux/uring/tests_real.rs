@@ -43,6 +43,9 @@ pub(super) struct Driver {
     parked: Vec<Option<SlotToken>>,
     pub m: TxMetrics,
     pub next_seq: u64,
+    /// Packets no `submit` accepted because an error ended the stream (the engine counts these
+    /// failed itself; the backend counts every other one).
+    pub unsent: u64,
     /// Told each (slot, seq) before the backend sees it.
     pub on_assign: Box<dyn FnMut(u32, u64) + Send>,
     /// Told each slot the backend hands back, before the driver takes it.
@@ -59,6 +62,7 @@ impl Driver {
             parked: (0..n).map(|_| None).collect(),
             m: TxMetrics::new(),
             next_seq: 0,
+            unsent: 0,
             on_assign: Box::new(|_, _| {}),
             on_done: Box::new(|_| {}),
         }
@@ -107,12 +111,29 @@ impl Driver {
         let mut off = 0;
         let mut tries = 0;
         while off < pending.len() {
-            let k = self
+            let r = self
                 .backend
-                .submit(&self.slab, &pending[off..], &mut self.m)?;
+                .submit(&self.slab, &pending[off..], &mut self.m)
+                .and_then(|k| {
+                    if k == 0 {
+                        self.reap(true)?;
+                    }
+                    Ok(k)
+                });
+            let k = match r {
+                Ok(k) => k,
+                Err(e) => {
+                    // As the engine's wind-down: what no submit accepted goes back unsent.
+                    for p in &pending[off..] {
+                        let t = self.parked[p.slot as usize].take().expect("parked");
+                        self.free.push(t);
+                    }
+                    self.unsent += (pending.len() - off) as u64;
+                    return Err(e);
+                }
+            };
             off += k;
             if k == 0 {
-                self.reap(true)?;
                 tries += 1;
                 assert!(tries < 100_000, "submit made no progress");
             }

@@ -15,8 +15,7 @@ use super::ops::{self, CANCEL_USER_DATA};
 use super::ring::{Cqe, Faulty, Ring, SqeInfo, F_MORE, F_NOTIF};
 use super::tests_real::{overtaken_within, watchdog, Driver};
 use super::{Setup, UringBackend};
-use crate::fault::SplitMix64;
-use crate::fault::{FaultInjector, FaultPlan};
+use crate::fault::{FaultInjector, FaultPlan, SplitMix64, FATAL_ERRNOS};
 use crate::sys::{Slab, TxBackend, TxDesc};
 
 const SLOTS: u32 = 128;
@@ -38,6 +37,14 @@ struct Shared {
     linked: Vec<bool>,
     /// The kernel never lets go of zero-copy buffers (no notification is ever posted).
     stuck: bool,
+    /// Sends refused with ENOBUFS and rests taken, in order.
+    trace: Vec<Traced>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Traced {
+    NoBufs,
+    Rest(Duration),
 }
 
 struct Sqe {
@@ -142,6 +149,9 @@ impl Ring for FakeRing {
             if broken {
                 self.complete(&sqe, -libc::ECANCELED, 0, &mut sh);
             } else if let Some(errno) = self.faults.send_error(sqe.gso) {
+                if errno == libc::ENOBUFS {
+                    sh.trace.push(Traced::NoBufs);
+                }
                 broken = sqe.link;
                 let more = if sqe.zc { F_MORE } else { 0 };
                 self.complete(&sqe, -errno, more, &mut sh);
@@ -175,6 +185,10 @@ impl Ring for FakeRing {
         self.post_due_notifs(&mut sh);
         out.extend(self.posted.drain(..));
         out.append(&mut sh.extra);
+    }
+
+    fn rest(&mut self, d: Duration) {
+        self.shared.lock().unwrap().trace.push(Traced::Rest(d));
     }
 
     fn push_cancel(&mut self, _target: Option<u64>) -> bool {
@@ -265,6 +279,50 @@ fn relaxed_order_sends_the_rest_of_a_batch_before_a_failed_send() {
     assert_eq!(d.m.zero_copy_sends, 6);
     assert_eq!(d.m.zero_copy_notifications, 6);
     assert_eq!(d.m.stray_completions, 0);
+}
+
+#[test]
+fn enobufs_is_back_pressure_each_refusal_rests_before_the_resend() {
+    // The queue refuses the first 25 sends; a linked batch of 10 goes again after each.
+    let kernel = FaultPlan {
+        seed: 3,
+        enobufs: crate::fault::PPM,
+        max_faults: Some(25),
+        ..FaultPlan::none()
+    };
+    let (mut d, shared) = sim(false, false, kernel, None, None);
+    d.step(&[100; 10]).unwrap();
+    d.finish().unwrap();
+    let sh = shared.lock().unwrap();
+    assert_eq!(sh.wire, (0..10).collect::<Vec<_>>());
+    assert_eq!(d.m.packets, 10);
+    assert_eq!(
+        d.m.errors_by_name()["ENOBUFS"],
+        25,
+        "every refusal is counted"
+    );
+    let mut rests = Vec::new();
+    for (i, t) in sh.trace.iter().enumerate() {
+        if *t == Traced::NoBufs {
+            match sh.trace.get(i + 1) {
+                Some(Traced::Rest(d)) => rests.push(*d),
+                other => panic!("refusal {} followed by {other:?}, not a rest", rests.len()),
+            }
+        }
+    }
+    assert_eq!(rests.len(), 25);
+    assert_eq!(
+        sh.trace.len(),
+        50,
+        "no rest without a refusal: {:?}",
+        sh.trace
+    );
+    assert_eq!(rests[0], crate::sys::unix::NoBufsRest::FIRST);
+    assert!(rests.windows(2).all(|w| w[0] <= w[1]), "{rests:?}");
+    assert_eq!(
+        *rests.last().unwrap(),
+        crate::sys::unix::NoBufsRest::LONGEST
+    );
 }
 
 #[test]
@@ -443,6 +501,86 @@ fn check_faulty_run(
     Ok(())
 }
 
+/// Sends `batches` until a fatal error (from the fake kernel's results, or synthesised by the
+/// wrapper inside a linked chain, zero-copy ones with their notifications) ends the stream, then
+/// cancels as the engine's wind-down does. Every packet is then counted once: sent (and on the
+/// wire, in order), failed by the backend, or never accepted (`unsent`); no slot came back
+/// before the kernel let go of it, and every zero-copy send got its notification.
+fn check_fatal_run(
+    batches: Vec<Vec<u32>>,
+    gso: bool,
+    relaxed: bool,
+    seed: u64,
+    fatal: u32,
+) -> Result<(), TestCaseError> {
+    let kernel = FaultPlan {
+        seed,
+        enobufs: 20_000,
+        gso_refuse: 30_000,
+        fatal,
+        ..FaultPlan::none()
+    };
+    let wrapper = FaultPlan {
+        seed: seed.rotate_left(17),
+        cancel_link: 30_000,
+        delay_cqe: 50_000,
+        reorder_cqe: 200_000,
+        fatal,
+        ..FaultPlan::none()
+    };
+    let (d, shared) = sim(gso, relaxed, kernel, Some(wrapper), None);
+    let (d, ended, held) = watchdog(60, move || {
+        let mut d = d;
+        let mut ended = None;
+        for lens in &batches {
+            if let Err(e) = d.step(lens) {
+                ended = Some(e);
+                break;
+            }
+        }
+        if ended.is_none() {
+            ended = d.finish().err();
+        }
+        let mut back = Vec::new();
+        let held = d
+            .backend
+            .cancel(Duration::from_secs(5), &mut |s| back.push(s), &mut d.m);
+        for s in back {
+            (d.on_done)(s);
+        }
+        (d, ended, held)
+    });
+    let sh = shared.lock().unwrap();
+    let m = &d.m;
+    let ctx = format!(
+        "ended by {ended:?}; packets {} failed {} unsent {} of {}",
+        m.packets, m.failed_packets, d.unsent, d.next_seq
+    );
+    if let Some(e) = &ended {
+        let errno = e.raw_os_error().unwrap_or(0);
+        prop_assert!(FATAL_ERRNOS.contains(&errno), "{}", ctx);
+    } else {
+        prop_assert_eq!(m.failed_packets + d.unsent, 0, "{}", ctx);
+    }
+    prop_assert_eq!(
+        m.packets + m.failed_packets + d.unsent,
+        d.next_seq,
+        "the books do not balance: {}",
+        ctx
+    );
+    if relaxed {
+        overtaken_within(&sh.wire, MAX_BATCH_LEN as u64).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(sh.wire.len() as u64, m.packets, "{}", ctx);
+    } else {
+        prop_assert_eq!(&sh.wire, &(0..m.packets).collect::<Vec<_>>(), "{}", ctx);
+    }
+    prop_assert_eq!(m.zero_copy_sends, m.zero_copy_notifications, "{}", ctx);
+    prop_assert_eq!(m.stray_completions, 0, "{}", ctx);
+    prop_assert_eq!(held, 0, "{}", ctx);
+    prop_assert!(sh.held.is_empty(), "{}", ctx);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -464,5 +602,16 @@ proptest! {
         cancel_after in proptest::option::of(0usize..30),
     ) {
         check_faulty_run(batches, gso, true, seed, cancel_after)?;
+    }
+
+    #[test]
+    fn fatal_endings_count_every_packet_once(
+        batches in proptest::collection::vec(batch(), 1..30),
+        gso in any::<bool>(),
+        relaxed in any::<bool>(),
+        seed in any::<u64>(),
+        fatal in prop_oneof![1_000u32..20_000, 20_000u32..200_000],
+    ) {
+        check_fatal_run(batches, gso, relaxed, seed, fatal)?;
     }
 }

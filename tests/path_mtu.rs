@@ -1,0 +1,121 @@
+//! A path MTU below the payload, on a real kernel: two network namespaces joined by a veth pair
+//! of MTU 1400, and 2000 datagrams of 1472 bytes sent with GSO on through each backend. The
+//! kernel refuses a GSO send whose segments do not fit the path (EMSGSIZE) but fragments the
+//! same datagrams sent one by one: the backend must switch GSO off once (`gso_downgrades` 1),
+//! re-send what was refused, and every datagram must reach a real socket in the far namespace
+//! once, in order, intact. Needs root and `ip`/`ethtool`/`nft`; skips with the reason otherwise.
+#![cfg(ringshot_netns)]
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::Command;
+use std::time::Duration;
+
+use ringshot::bench::wire::netns::{unavailable_reason, Wire};
+use ringshot::engine::{PatternSource, SourceSender};
+use ringshot::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
+use ringshot::{BackendChoice, SenderConfig, TxReport};
+
+const MTU: &str = "1400";
+const PAYLOAD: usize = 1472;
+const COUNT: u64 = 2000;
+const PORT: u16 = 9000;
+
+/// Sets the MTU of both ends of the wire.
+fn set_mtu(w: &Wire) {
+    for (ns, dev) in [(&w.near_ns, &w.near_if), (&w.far_ns, &w.far_if)] {
+        let st = Command::new("ip")
+            .args(["-n", ns, "link", "set", "dev", dev, "mtu", MTU])
+            .status()
+            .expect("ip");
+        assert!(st.success(), "ip link set {dev} mtu {MTU} in {ns}: {st}");
+    }
+}
+
+/// Every datagram's sequence number, in arrival order, checking length, header and pattern;
+/// returns once 500 ms pass with nothing.
+fn receive_all(sock: &UdpSocket) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    while let Ok(n) = sock.recv(&mut buf) {
+        assert_eq!(n, PAYLOAD, "datagram length");
+        let pkt = Packet::new_unchecked(&buf[..n]);
+        let repr = Repr::parse(&pkt).expect("a ringshot header");
+        assert!(
+            repr.flags & FLAG_PATTERN != 0 && check_pattern(repr.seq, pkt.payload()),
+            "packet {} corrupt",
+            repr.seq
+        );
+        seqs.push(repr.seq);
+    }
+    seqs
+}
+
+/// One backend's run across the wire: its report and what the far socket got.
+fn run(w: &Wire, backend: BackendChoice) -> (TxReport, Vec<u64>) {
+    // A socket made in the far namespace stays there; it is read from this thread.
+    let rx = w
+        .in_far(|| {
+            let sock = UdpSocket::bind(SocketAddr::from((w.far_addr, PORT))).unwrap();
+            ringshot::os::set_recv_buffer(&sock, 32 << 20);
+            sock
+        })
+        .expect("far socket");
+    let cfg = SenderConfig::builder(SocketAddr::from((w.far_addr, PORT)))
+        .backend(backend)
+        .gso(true)
+        .payload(PAYLOAD)
+        .build()
+        .unwrap();
+    let report = w
+        .in_near(move || {
+            SourceSender::spawn(cfg, PatternSource::new(PAYLOAD, Some(COUNT), None))
+                .and_then(|s| s.finish())
+        })
+        .expect("near namespace")
+        .unwrap_or_else(|e| panic!("{backend}: the stream failed: {e}"));
+    (report, receive_all(&rx))
+}
+
+#[test]
+fn gso_above_the_path_mtu_downgrades_and_delivers_everything() {
+    if let Some(reason) = unavailable_reason() {
+        eprintln!("skipping: the namespace wire {reason}");
+        return;
+    }
+    let w = Wire::setup().expect("wire setup");
+    set_mtu(&w);
+    let mut backends = vec![BackendChoice::Send];
+    if cfg!(ringshot_mmsg) {
+        backends.push(BackendChoice::Mmsg);
+    }
+    if cfg!(ringshot_uring) && common::uring_available() {
+        backends.push(BackendChoice::Uring);
+    } else {
+        eprintln!("not testing uring: io_uring is unavailable here");
+    }
+    for backend in backends {
+        let (report, seqs) = run(&w, backend);
+        let ctx = format!(
+            "{backend}: packets {} failed {} downgrades {} errors {:?}; {} arrived",
+            report.packets,
+            report.failed_packets,
+            report.gso_downgrades,
+            report.errors,
+            seqs.len()
+        );
+        assert_eq!(report.backend, backend.to_string(), "{ctx}");
+        assert_eq!(
+            (report.committed, report.packets, report.failed_packets),
+            (COUNT, COUNT, 0),
+            "{ctx}"
+        );
+        assert_eq!(seqs, (0..COUNT).collect::<Vec<_>>(), "{ctx}");
+        assert_eq!(report.gso_downgrades, 1, "{ctx}");
+        assert!(!report.gso, "{ctx}: GSO stays off after the refusal");
+        assert_eq!(report.errors.get(&ringshot::SendErrno::MessageTooLong), Some(&1), "{ctx}");
+    }
+}
