@@ -1,10 +1,12 @@
 //! What this build and this kernel can do: [`capabilities`] for `ringshot --version` and for
 //! apps that want to choose a backend before they start one.
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 /// The features compiled into this build and those the running kernel offers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
 pub struct Capabilities {
     /// Backends compiled in: `uring` (Linux only), `mmsg`, `send`.

@@ -146,6 +146,21 @@ impl fmt::Display for SendOrder {
     }
 }
 
+/// What the engine does when the destination refuses sends (ECONNREFUSED: an ICMP port
+/// unreachable came back for an earlier datagram, so nothing listens there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnRefused {
+    /// Send the refused packet again and go on, counting each refusal in the report's
+    /// `errors` (the default; over UDP a receiver may start late). The first refusal is
+    /// logged with `log::warn!`.
+    #[default]
+    Count,
+    /// End the stream at the first refusal with [`EngineError::Send`](crate::EngineError)
+    /// (ECONNREFUSED), the report attached: for apps that must not stream into nothing.
+    Fail,
+}
+
 /// What the engine does while it has nothing to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IdlePolicy {
@@ -177,6 +192,7 @@ pub struct SenderConfig {
     pub(crate) sqpoll_cpu: Option<u32>,
     pub(crate) send_order: SendOrder,
     pub(crate) sndbuf: usize,
+    pub(crate) on_refused: OnRefused,
     pub(crate) stream_id: u32,
     pub(crate) window_packets: Option<u64>,
     pub(crate) idle: IdlePolicy,
@@ -262,6 +278,9 @@ impl SenderConfig {
     }
     pub fn stream_id(&self) -> u32 {
         self.stream_id
+    }
+    pub fn on_refused(&self) -> OnRefused {
+        self.on_refused
     }
     pub fn spacing(&self) -> Spacing {
         self.spacing
@@ -381,6 +400,21 @@ impl SenderConfigBuilder {
     /// strict).
     pub fn send_order(mut self, order: SendOrder) -> Self {
         self.uring.send_order = order;
+        self
+    }
+    /// What to do when the destination refuses sends (see [`OnRefused`]; default: count and
+    /// go on).
+    ///
+    /// ```
+    /// use ringshot::{OnRefused, SenderConfig};
+    /// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+    ///     .on_refused(OnRefused::Fail)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(cfg.on_refused(), OnRefused::Fail);
+    /// ```
+    pub fn on_refused(mut self, policy: OnRefused) -> Self {
+        self.socket.on_refused = policy;
         self
     }
     /// SO_SNDBUF in bytes (SO_SNDBUFFORCE is tried first).
@@ -564,6 +598,7 @@ impl SenderConfigBuilder {
             sqpoll_cpu: uring.sqpoll_cpu,
             send_order: uring.send_order,
             sndbuf: socket.sndbuf,
+            on_refused: socket.on_refused,
             stream_id: stream.stream_id,
             window_packets: flow.window_packets,
             idle: thread.idle,

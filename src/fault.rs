@@ -10,15 +10,18 @@
 //! sent, exactly as when the kernel returns it), so the packets on the wire stay the truth the
 //! tests check: every committed packet leaves exactly once, in order, or is counted as failed.
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
-use crate::device::fault::SplitMix64;
+mod rng;
+pub use rng::SplitMix64;
 
 /// Parts per million: the unit of every probability in a [`FaultPlan`].
 pub const PPM: u32 = 1_000_000;
 
 /// How often each fault is injected, in parts per million of the opportunities for it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct FaultPlan {
     pub seed: u64,
     /// A send syscall answers EAGAIN (socket buffer full) without sending.
@@ -65,7 +68,8 @@ impl FaultPlan {
 }
 
 /// Every fault injected, by kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct InjectedFaults {
     pub eagain: u64,
     pub enobufs: u64,

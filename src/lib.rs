@@ -6,6 +6,48 @@
 //! the [`backend::TxBackend`] trait. Every submit is timed into a pre-allocated HDR histogram ([`stats`]).
 //! [`recv`] is the draining receiver that checks what arrived; [`device`] turns it into a device
 //! emulator with a finite buffer, flow-control ACKs and seeded fault injection.
+//!
+//! # A stream in ten lines
+//!
+//! Configure with [`SenderConfig::builder`], start the engine thread with [`Sender::spawn`], write
+//! packets straight into its slots ([`Sender::reserve`], [`Reserved::commit`]) or copy them in
+//! ([`Sender::send`]), and collect the report with [`Sender::finish`]. Every packet committed is
+//! sent or counted failed: `packets + failed_packets == committed`, however the stream ends.
+//!
+//! ```
+//! use ringshot::prelude::*;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+//! let cfg = SenderConfig::builder(receiver.local_addr()?)
+//!     .payload(1472)
+//!     .rate(Rate::Pps(50_000.0)) // paced; leave out to send as fast as the kernel takes
+//!     .build()?;
+//! let mut tx = Sender::spawn(cfg)?;
+//! for i in 0..100u32 {
+//!     // Zero copy: write into a free slot. `None`: every slot is busy right now.
+//!     let written = match tx.reserve()? {
+//!         Some(mut slot) => {
+//!             slot.payload_mut()[..4].copy_from_slice(&i.to_be_bytes());
+//!             slot.commit(4)?;
+//!             true
+//!         }
+//!         None => false,
+//!     };
+//!     if !written {
+//!         tx.send(&i.to_be_bytes())?; // the copying call waits for a slot
+//!     }
+//! }
+//! let report: TxReport = tx.finish()?;
+//! assert_eq!(report.packets + report.failed_packets, report.committed);
+//! assert_eq!(report.committed, 100);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Async producers use [`Sender::reserve_async`] and [`Sender::finish_async`] (no runtime is
+//! needed by the library; the engine wakes the task when slots come back). Flow control against a
+//! device's ACKs is [`SenderConfigBuilder::ack`] with a window; `examples/` has a paced stream, a
+//! device with flow control and a tokio producer.
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
@@ -13,12 +55,14 @@
 pub mod bench;
 pub mod caps;
 pub mod config;
+#[cfg(feature = "device")]
 pub mod device;
 pub mod engine;
 pub mod fault;
 pub mod flow;
 pub mod framing;
 pub mod pacing;
+#[cfg(feature = "recv")]
 pub mod recv;
 pub mod stats;
 mod sys;
@@ -42,6 +86,39 @@ pub mod os {
     }
 }
 
+/// The HdrHistogram crate the reports' histograms (`TxReport::submit_hist`, ...) come from:
+/// use `ringshot::hdrhistogram` to name their type, so an app is never tied to another version
+/// of the crate by accident.
+pub use hdrhistogram;
+
 pub use caps::{capabilities, Capabilities};
-pub use config::{BackendChoice, ConfigError, SendOrder, SenderConfig, SenderConfigBuilder};
-pub use engine::{EngineError, PacketSource, Reserved, Sender, TxReport};
+pub use config::{
+    BackendChoice, ConfigError, OnRefused, SendOrder, SenderConfig, SenderConfigBuilder,
+};
+pub use engine::{
+    EngineError, PacketSource, PatternSource, ReserveFuture, Reserved, Sender, SourceSender,
+    TxReport,
+};
+pub use flow::AckFormat;
+pub use os::available_cores;
+pub use pacing::{Rate, Spacing};
+pub use stats::{Percentiles, SendErrno};
+pub use sys::KernelSendCounts;
+pub use wire::header::HEADER_LEN;
+
+// The README's and the embedding guide's examples compile (and run, where not `no_run`) as
+// doctests, so the documents cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_examples {}
+#[cfg(doctest)]
+#[doc = include_str!("../docs/embedding.md")]
+mod embedding_examples {}
+
+/// Everything an app that streams packets needs, in one import: `use ringshot::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        available_cores, AckFormat, BackendChoice, EngineError, PacketSource, Percentiles, Rate,
+        Reserved, Sender, SenderConfig, SourceSender, Spacing, TxReport,
+    };
+}

@@ -2,6 +2,7 @@
 //! allocation, summarised at the end.
 
 use hdrhistogram::Histogram;
+#[cfg(feature = "serde")]
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -43,7 +44,8 @@ pub fn take_interval(h: &mut Option<Histogram<u64>>) -> Option<Histogram<u64>> {
 }
 
 /// Percentile summary of a latency histogram, in ns.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Percentiles {
     pub p50: u64,
     pub p90: u64,
@@ -82,27 +84,135 @@ pub fn count_above(h: &Histogram<u64>, threshold: u64) -> u64 {
     h.len() - at_or_below
 }
 
-/// The errnos the send path expects, each with its name: the one errno list. Every one has a
-/// counter slot reserved in [`TxMetrics`]; [`errno_name`] names them.
+/// A send error, by what it means (the same on every system). The report counts errors by it
+/// ([`TxReport::errors`](crate::TxReport::errors)); `Display` gives this system's name for it
+/// (`ECONNREFUSED` on Unix, `WSAECONNREFUSED` on Windows), which is also its JSON key.
+///
+/// ```
+/// use ringshot::SendErrno;
+/// let e = SendErrno::ConnectionRefused;
+/// assert!(e.is_refusal());
+/// # #[cfg(unix)]
+/// assert_eq!(e.to_string(), "ECONNREFUSED");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum SendErrno {
+    /// The socket buffer was full (EAGAIN / WSAEWOULDBLOCK): waited for, then re-sent.
+    WouldBlock,
+    /// A queue below the socket was full or dropped the datagram (ENOBUFS): re-sent.
+    NoBuffers,
+    /// The destination refused an earlier datagram (ICMP port unreachable): re-sent.
+    ConnectionRefused,
+    /// Windows reports a refusal on UDP as a reset (WSAECONNRESET): re-sent.
+    ConnectionReset,
+    /// A signal interrupted the call (EINTR): re-sent.
+    Interrupted,
+    /// EIO: with GSO, the path cannot segment (GSO is turned off and the packets re-sent).
+    Io,
+    /// EINVAL: with GSO, as `Io`; otherwise it ends the stream.
+    InvalidInput,
+    /// EMSGSIZE: with GSO, a segment larger than the path MTU (GSO off, re-sent); otherwise a
+    /// datagram too long for the socket, which ends the stream.
+    MessageTooLong,
+    /// EPERM: a firewall rule refused the send; ends the stream.
+    PermissionDenied,
+    /// EACCES (a broadcast without permission); ends the stream.
+    AccessDenied,
+    /// ENETUNREACH: no route (a link that went down); ends the stream.
+    NetworkUnreachable,
+    /// EHOSTUNREACH; ends the stream.
+    HostUnreachable,
+    /// ENETDOWN: the interface is down; ends the stream.
+    NetworkDown,
+    /// EBADF; ends the stream.
+    BadDescriptor,
+    /// WSAETIMEDOUT (Windows): waited for, then re-sent.
+    TimedOut,
+    /// WSA_OPERATION_ABORTED (Windows): an overlapped send cancelled.
+    Aborted,
+    /// WSAENETRESET (Windows).
+    NetworkReset,
+    /// Any other OS error code.
+    Other(i32),
+    /// Errors beyond the report's counter slots, counted together (`other`).
+    Uncounted,
+}
+
+impl SendErrno {
+    /// The kind of an OS error code, as this system numbers them.
+    pub fn from_os(code: i32) -> SendErrno {
+        NAMED_ERRNOS
+            .iter()
+            .find(|(c, _, _)| *c == code)
+            .map_or(SendErrno::Other(code), |(_, kind, _)| *kind)
+    }
+
+    /// Whether the destination refused the datagram (nothing listening there).
+    pub fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            SendErrno::ConnectionRefused | SendErrno::ConnectionReset
+        )
+    }
+}
+
+impl std::fmt::Display for SendErrno {
+    /// This system's name for the error: `EAGAIN`, `WSAEWOULDBLOCK`, `errno_N` for a code
+    /// without a name here, `other` for the uncounted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendErrno::Other(code) => write!(f, "errno_{code}"),
+            SendErrno::Uncounted => f.write_str("other"),
+            kind => match NAMED_ERRNOS.iter().find(|(_, k, _)| k == kind) {
+                Some((_, _, name)) => f.write_str(name),
+                None => write!(f, "{kind:?}"),
+            },
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl Serialize for SendErrno {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The errnos the send path expects, each with its kind and name: the one errno list. Every one
+/// has a counter slot reserved in [`TxMetrics`]; [`errno_name`] names them.
 #[cfg(not(windows))]
-const NAMED_ERRNOS: [(i32, &str); 12] = [
-    (libc::EAGAIN, "EAGAIN"),
-    (libc::ENOBUFS, "ENOBUFS"),
-    (libc::ECONNREFUSED, "ECONNREFUSED"),
-    (libc::EINTR, "EINTR"),
-    (libc::EIO, "EIO"),
-    (libc::EINVAL, "EINVAL"),
-    (libc::EMSGSIZE, "EMSGSIZE"),
-    (libc::EPERM, "EPERM"),
-    (libc::EACCES, "EACCES"),
-    (libc::ENETUNREACH, "ENETUNREACH"),
-    (libc::EHOSTUNREACH, "EHOSTUNREACH"),
-    (libc::EBADF, "EBADF"),
+const NAMED_ERRNOS: [(i32, SendErrno, &str); 13] = [
+    (libc::EAGAIN, SendErrno::WouldBlock, "EAGAIN"),
+    (libc::ENOBUFS, SendErrno::NoBuffers, "ENOBUFS"),
+    (
+        libc::ECONNREFUSED,
+        SendErrno::ConnectionRefused,
+        "ECONNREFUSED",
+    ),
+    (libc::EINTR, SendErrno::Interrupted, "EINTR"),
+    (libc::EIO, SendErrno::Io, "EIO"),
+    (libc::EINVAL, SendErrno::InvalidInput, "EINVAL"),
+    (libc::EMSGSIZE, SendErrno::MessageTooLong, "EMSGSIZE"),
+    (libc::EPERM, SendErrno::PermissionDenied, "EPERM"),
+    (libc::EACCES, SendErrno::AccessDenied, "EACCES"),
+    (
+        libc::ENETUNREACH,
+        SendErrno::NetworkUnreachable,
+        "ENETUNREACH",
+    ),
+    (
+        libc::EHOSTUNREACH,
+        SendErrno::HostUnreachable,
+        "EHOSTUNREACH",
+    ),
+    (libc::ENETDOWN, SendErrno::NetworkDown, "ENETDOWN"),
+    (libc::EBADF, SendErrno::BadDescriptor, "EBADF"),
 ];
 
 /// On Windows the send path sees WinSock errors: the same map, keyed by WSA names.
 #[cfg(windows)]
-const NAMED_ERRNOS: [(i32, &str); 12] = crate::sys::WSA_ERROR_NAMES;
+const NAMED_ERRNOS: [(i32, SendErrno, &str); 12] = crate::sys::WSA_ERROR_NAMES;
 
 /// Counter slots left for errnos outside [`NAMED_ERRNOS`]; further unexpected ones count as
 /// `other`.
@@ -111,10 +221,7 @@ const SPARE_ERRNO_SLOTS: usize = 4;
 /// The name of `errno` in error reports: its symbol for the errnos the send path expects,
 /// `errno_N` for any other.
 pub fn errno_name(errno: i32) -> String {
-    NAMED_ERRNOS
-        .iter()
-        .find(|(e, _)| *e == errno)
-        .map_or_else(|| format!("errno_{errno}"), |(_, name)| (*name).to_string())
+    SendErrno::from_os(errno).to_string()
 }
 
 /// Everything the TX side measures. Owned by the engine thread; backends record into it.
@@ -144,6 +251,8 @@ pub struct TxMetrics {
     /// unexpected errnos (errno 0 marks a free one). Fixed array so recording never allocates.
     errors: [(i32, u64); NAMED_ERRNOS.len() + SPARE_ERRNO_SLOTS],
     errors_other: u64,
+    /// Sends the destination refused (ECONNREFUSED, or a reset on Windows), also in `errors`.
+    pub refused: u64,
     /// Submits that took over 100 µs and over 1 ms, counted exactly (not from histogram buckets).
     pub submits_over_100us: u64,
     pub submits_over_1ms: u64,
@@ -191,11 +300,12 @@ impl TxMetrics {
             syscalls: 0,
             errors: {
                 let mut slots = [(0, 0); NAMED_ERRNOS.len() + SPARE_ERRNO_SLOTS];
-                for (slot, (errno, _)) in slots.iter_mut().zip(NAMED_ERRNOS) {
+                for (slot, (errno, _, _)) in slots.iter_mut().zip(NAMED_ERRNOS) {
                     slot.0 = errno;
                 }
                 slots
             },
+            refused: 0,
             errors_other: 0,
             submits_over_100us: 0,
             submits_over_1ms: 0,
@@ -246,6 +356,9 @@ impl TxMetrics {
     /// Counts one occurrence of `errno` on the send path.
     #[inline]
     pub fn record_errno(&mut self, errno: i32) {
+        if SendErrno::from_os(errno).is_refusal() {
+            self.refused += 1;
+        }
         let slot = match self.errors.iter().position(|(e, _)| *e == errno) {
             Some(i) => Some(i),
             None if errno != 0 => self.errors.iter().position(|(e, _)| *e == 0),
@@ -258,6 +371,20 @@ impl TxMetrics {
             }
             None => self.errors_other += 1,
         }
+    }
+
+    /// Error counts by kind (only non-zero ones).
+    pub fn errors_by_kind(&self) -> BTreeMap<SendErrno, u64> {
+        let mut m: BTreeMap<SendErrno, u64> = self
+            .errors
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(e, n)| (SendErrno::from_os(*e), *n))
+            .collect();
+        if self.errors_other > 0 {
+            m.insert(SendErrno::Uncounted, self.errors_other);
+        }
+        m
     }
 
     /// Error counts by errno name (only non-zero ones).
@@ -275,6 +402,7 @@ impl TxMetrics {
     }
 }
 
+#[cfg(feature = "hdr-log")]
 /// Writes `h` as an HdrHistogram V2 interval log (one interval covering the whole run), readable by
 /// HdrHistogram's `HistogramLogProcessor` and hdrhistogram-rs.
 pub fn write_interval_log<W: std::io::Write>(
@@ -288,6 +416,7 @@ pub fn write_interval_log<W: std::io::Write>(
     write_interval_series(out, "ringshot submit latency, ns", start, tag, &one)
 }
 
+#[cfg(feature = "hdr-log")]
 /// Writes a time series as an HdrHistogram V2 interval log: one interval line per
 /// `(offset from start, length, histogram)`, with `start` as the log's StartTime and BaseTime
 /// (so each line's timestamp is its offset in seconds), every line tagged `tag`.
@@ -315,6 +444,7 @@ pub fn write_interval_series<W: std::io::Write>(
     Ok(())
 }
 
+#[cfg(feature = "hdr-log")]
 fn io_other<E: std::fmt::Debug>(e: E) -> std::io::Error {
     std::io::Error::other(format!("{e:?}"))
 }
@@ -365,9 +495,13 @@ mod tests {
 
     #[test]
     fn every_named_errno_has_its_symbol() {
-        for (errno, name) in NAMED_ERRNOS {
+        for (errno, kind, name) in NAMED_ERRNOS {
             assert_eq!(errno_name(errno), name);
+            assert_eq!(SendErrno::from_os(errno), kind);
+            assert_eq!(kind.to_string(), name);
         }
+        assert_eq!(SendErrno::Other(4242).to_string(), "errno_4242");
+        assert_eq!(SendErrno::Uncounted.to_string(), "other");
         #[cfg(not(windows))]
         assert_eq!(errno_name(libc::EPERM), "EPERM");
         #[cfg(windows)]
@@ -375,6 +509,7 @@ mod tests {
         assert_eq!(errno_name(4242), "errno_4242");
     }
 
+    #[cfg(feature = "hdr-log")]
     #[test]
     fn interval_log_round_trips() {
         use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};

@@ -9,14 +9,21 @@
 //! an error, the JSON report still printed with an `"error"` key). All cells run; the test fails at
 //! the end listing every failing cell with its reasons.
 //!
-//! `CHAOS_FILTER=uring` (a substring of the cell's label) runs a subset; `CHAOS_JOBS=N` sets how
-//! many cells run at once across the four tests (default 3); `CHAOS_SEND_ARGS="--zc-threshold off"`
-//! adds flags to every sender. `--nocapture` shows the lines live.
+//! The matrix cannot pass vacuously: a cell the machine was too slow for (inconclusive) is
+//! counted, and more than `INCONCLUSIVE_BUDGET` of them fail the fault's test; a cell that cannot
+//! run here (io_uring unavailable) is counted as skipped, with its reason, in the summary line,
+//! which is written straight to stderr so that a passing run shows it too.
+//!
+//! `CHAOS_FILTER=uring` (a substring of the cell's label) runs a subset, and a filter that
+//! matches no cell of any fault fails; `CHAOS_JOBS=N` sets how many cells run at once across the
+//! four tests (default 3); `CHAOS_SEND_ARGS="--zc-threshold off"` adds flags to every sender.
+//! `--nocapture` shows the lines live.
 
 mod common;
 #[path = "common/process.rs"]
 mod process;
 
+use std::io::Write;
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -64,6 +71,9 @@ const RCVBUF: u64 = 256 << 20;
 const SENDER_WATCHDOG: Duration = Duration::from_secs(15);
 const RECEIVER_GRACE: Duration = Duration::from_millis(IDLE_EXIT_MS + 5_000);
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Inconclusive cells one fault's test may have (of its 24) before it fails: beyond that the
+/// machine was too slow for the matrix to show anything, which must not read as a pass.
+const INCONCLUSIVE_BUDGET: usize = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Backend {
@@ -97,6 +107,13 @@ enum Fault {
 }
 
 impl Fault {
+    const ALL: [Fault; 4] = [
+        Fault::LateReceiver,
+        Fault::ReceiverRestart,
+        Fault::NoReceiver,
+        Fault::DeviceRestart,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Fault::LateReceiver => "late-receiver",
@@ -219,8 +236,11 @@ struct Outcome {
     seconds: f64,
     failures: Vec<String>,
     /// Set when the machine was too slow for the cell to show anything (a receiver came up
-    /// after the stream had ended); such a cell neither passes nor fails.
+    /// after the stream had ended); such a cell neither passes nor fails, but more than
+    /// `INCONCLUSIVE_BUDGET` of them fail the test.
     inconclusive: Option<String>,
+    /// Set when the cell cannot run here (io_uring unavailable): not run, counted as skipped.
+    skipped: Option<String>,
 }
 
 impl Outcome {
@@ -237,6 +257,8 @@ impl Outcome {
     fn verdict(&self) -> &'static str {
         if !self.failures.is_empty() {
             "FAIL"
+        } else if self.skipped.is_some() {
+            "SKIP"
         } else if self.inconclusive.is_some() {
             "INCONCLUSIVE"
         } else {
@@ -626,23 +648,16 @@ fn line(cell: &Cell, o: &Outcome) -> String {
     if let Some(why) = &o.inconclusive {
         s.push_str(&format!("\n      ~ {why}"));
     }
+    if let Some(why) = &o.skipped {
+        s.push_str(&format!("\n      ~ skipped: {why}"));
+    }
     s
 }
 
-/// Runs the 24 cells of `fault` (those matching `CHAOS_FILTER`), prints a line per cell and a
-/// summary, and fails listing every failing cell.
-fn run_fault(fault: Fault) {
-    let filter = std::env::var("CHAOS_FILTER").unwrap_or_default();
-    let uring = common::uring_available();
-    if !uring {
-        println!(
-            "chaos {}: io_uring unavailable here, uring cells skipped",
-            fault.name()
-        );
-    }
-    let cells: Vec<Cell> = Backend::ALL
+/// The 24 cells of `fault`.
+fn cells_of(fault: Fault) -> Vec<Cell> {
+    Backend::ALL
         .into_iter()
-        .filter(|&b| uring || b != Backend::Uring)
         .flat_map(|backend| [true, false].map(|gso| (backend, gso)))
         .flat_map(|(backend, gso)| {
             PAYLOADS.map(|payload| Cell {
@@ -652,8 +667,32 @@ fn run_fault(fault: Fault) {
                 fault,
             })
         })
-        .filter(|c| c.label().contains(filter.as_str()))
-        .collect();
+        .collect()
+}
+
+/// A line on the process's own stderr, past libtest's capture: the summary (skips and
+/// inconclusive cells included) must show in a passing run's log too.
+fn visible(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Runs the 24 cells of `fault` (those matching `CHAOS_FILTER`), prints a line per cell and a
+/// summary, and fails listing every failing cell. A filter that matches no cell of any fault
+/// fails; cells that cannot run here are reported as skipped, not left out.
+fn run_fault(fault: Fault) {
+    let filter = std::env::var("CHAOS_FILTER").unwrap_or_default();
+    let matches = |c: &Cell| c.label().contains(filter.as_str());
+    assert!(
+        Fault::ALL
+            .into_iter()
+            .any(|f| cells_of(f).iter().any(matches)),
+        "CHAOS_FILTER={filter:?} matches no cell of any fault: nothing would be tested"
+    );
+    let uring = common::uring_available();
+    let (cells, skipped): (Vec<Cell>, Vec<Cell>) = cells_of(fault)
+        .into_iter()
+        .filter(matches)
+        .partition(|c| uring || c.backend != Backend::Uring);
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::new());
     let start = Instant::now();
@@ -668,27 +707,35 @@ fn run_fault(fault: Fault) {
             });
         }
     });
-    summarize(fault, &done.into_inner().unwrap(), start.elapsed());
+    let mut done = done.into_inner().unwrap();
+    for cell in skipped {
+        let o = Outcome {
+            skipped: Some("io_uring is unavailable here".into()),
+            ..Outcome::default()
+        };
+        done.push((cell, o));
+    }
+    summarize(fault, &done, start.elapsed());
 }
 
 fn summarize(fault: Fault, done: &[(Cell, Outcome)], took: Duration) {
-    let failed: Vec<_> = done
-        .iter()
-        .filter(|(_, o)| !o.failures.is_empty())
-        .collect();
-    let inconclusive = done
-        .iter()
-        .filter(|(_, o)| o.failures.is_empty() && o.inconclusive.is_some())
-        .count();
-    println!(
-        "chaos {}: {} cells, {} ok, {} failed, {} inconclusive, {:.1} s",
+    let with = |v: &str| -> Vec<&(Cell, Outcome)> {
+        done.iter().filter(|(_, o)| o.verdict() == v).collect()
+    };
+    let (failed, inconclusive, skipped) = (with("FAIL"), with("INCONCLUSIVE"), with("SKIP"));
+    for (c, o) in skipped.iter().chain(&inconclusive) {
+        visible(&format!("chaos {}: {}", fault.name(), line(c, o)));
+    }
+    visible(&format!(
+        "chaos {}: {} cells, {} passed, {} failed, {} inconclusive, {} skipped, {:.1} s",
         fault.name(),
         done.len(),
-        done.len() - failed.len() - inconclusive,
+        with("ok").len(),
         failed.len(),
-        inconclusive,
+        inconclusive.len(),
+        skipped.len(),
         took.as_secs_f64()
-    );
+    ));
     if !failed.is_empty() {
         let list: Vec<String> = failed.iter().map(|(c, o)| line(c, o)).collect();
         panic!(
@@ -699,6 +746,14 @@ fn summarize(fault: Fault, done: &[(Cell, Outcome)], took: Duration) {
             list.join("\n")
         );
     }
+    assert!(
+        inconclusive.len() <= INCONCLUSIVE_BUDGET,
+        "{} of {} {} cells were inconclusive (at most {INCONCLUSIVE_BUDGET} may be): the machine \
+         was too slow for the matrix to show the fault",
+        inconclusive.len(),
+        done.len(),
+        fault.name()
+    );
 }
 
 #[test]

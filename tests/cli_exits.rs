@@ -11,7 +11,9 @@ use std::time::Instant;
 
 #[path = "common/binary.rs"]
 mod binary;
-use binary::{json_of, output_within, ringshot, spawn_piped, start_recv, text, RunExt};
+#[cfg(unix)]
+use binary::spawn_piped;
+use binary::{json_of, output_within, ringshot, start_recv, text, RunExt};
 
 #[cfg(unix)]
 use nix::sys::signal::{kill, Signal};

@@ -108,12 +108,18 @@ fn units_durations_and_addresses_as_typed() {
     ] {
         usage_error(&[&to[..], &flags[..]].concat(), flag, also);
     }
+    // A destination without a port goes to port 5000 (issue 23; tests/cli_newuser.rs), but one
+    // without a host, or a host that does not resolve, is refused; so is a local address that
+    // is an IP without a port.
     for (to, also) in [
-        ("::1", "brackets"),
-        ("localhost", "port"),
+        (":5000", "no host"),
         ("no-such-host.invalid:5000", "resolve"),
+        ("no-such-host.invalid", "resolve"),
     ] {
         usage_error(&["send", "--to", to], "--to", also);
+    }
+    for (bind, also) in [("::1", "brackets"), ("localhost", "port")] {
+        usage_error(&["recv", "--bind", bind], "--bind", also);
     }
     // [v6]:port parses (the run is refused later by --batch, which names its flag).
     usage_error(&["send", "--to", "[::1]:9", "--batch", "0"], "--batch", "");

@@ -178,7 +178,7 @@ fn push_mode_writes_after_the_header_room() {
         let mut r = tx.reserve().unwrap().expect("a free slot");
         assert_eq!(r.payload_mut().len(), 988);
         r.payload_mut()[..5].copy_from_slice(&[i; 5]);
-        r.commit(5);
+        r.commit(5).unwrap();
     }
     let got = capture(&sock, 4);
     tx.finish().unwrap();

@@ -255,3 +255,52 @@ fn ringshot_recv_reassembles_spead2_send_heaps() {
     assert!(s["batches"].as_u64().unwrap() >= 1, "{s}");
     assert!(v["malformed"].as_object().unwrap().is_empty(), "{v}");
 }
+
+/// `spead2_send.py --heaps 20 --heap-size 65536` into `recv --format spead --json`: the summary
+/// counts what arrived (packets, UDP payload bytes, a time and a rate over them), all 20 heaps
+/// seen and complete, and the one stream carries the totals.
+#[test]
+fn ringshot_recv_summary_of_a_spead2_stream() {
+    if let Some(why) = spead2_missing() {
+        eprintln!("SKIP ringshot_recv_summary_of_a_spead2_stream: {why}");
+        return;
+    }
+    let (rx, addr) = start_recv(&["--format", "spead", "--json", "--idle-exit-ms", "10000"]);
+    let heaps = 20u64;
+    let send = Command::new("spead2_send.py")
+        .args(["--heap-size", "65536", "--heaps", &heaps.to_string()])
+        .args(["--rate", "0.3", &addr.to_string()])
+        .run();
+    assert!(
+        send.status.success(),
+        "spead2_send.py: {}",
+        String::from_utf8_lossy(&send.stderr)
+    );
+    let out = output_within(rx, Duration::from_secs(30));
+    let v = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    let packets = v["packets"].as_u64().unwrap();
+    let bytes = v["bytes"].as_u64().unwrap();
+    assert!(packets > heaps, "{v}");
+    // Every packet carries at least its 8-byte header and one item pointer.
+    assert!(bytes > packets * 16, "{v}");
+    assert!(
+        bytes > heaps * 65536,
+        "the heaps' bytes and the headers: {v}"
+    );
+    assert!(v["seconds"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["pps"].as_f64().unwrap() > 0.0, "{v}");
+    let s = &v["spead"];
+    assert_eq!(s["packets"].as_u64(), Some(packets), "{s}");
+    assert_eq!(s["heaps"].as_u64(), Some(heaps), "{s}");
+    assert_eq!(s["heaps_seen"].as_u64(), Some(heaps), "{s}");
+    assert_eq!(s["incomplete_heaps"].as_u64(), Some(0), "{s}");
+    assert_eq!(s["missing_bytes"].as_u64(), Some(0), "{s}");
+    let streams = v["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1, "{v}");
+    assert_eq!(streams[0]["packets"].as_u64(), Some(packets), "{v}");
+    assert_eq!(streams[0]["bytes"].as_u64(), Some(bytes), "{v}");
+    assert!(streams[0]["first_seq"].is_null(), "{v}");
+    assert!(v["framing_errors"].as_object().unwrap().is_empty(), "{v}");
+    assert!(v["malformed"].as_object().unwrap().is_empty(), "{v}");
+}

@@ -121,7 +121,7 @@ fn forced_gso_failure_loses_nothing() {
         assert!(!report.gso, "{backend}: GSO must stay off after a refusal");
         assert!(report.resent_packets > 0, "{backend}");
         assert_eq!(
-            report.errors.get("EIO"),
+            report.errors.get(&ringshot::SendErrno::Io),
             Some(&1),
             "{backend}: {:?}",
             report.errors
@@ -235,7 +235,7 @@ fn push_mode_reserve_commit_and_send() {
                 };
                 ringshot::wire::header::fill_pattern(seq, slot.payload_mut());
                 slot.set_flags(ringshot::wire::header::FLAG_PATTERN);
-                slot.commit(app);
+                slot.commit(app).unwrap();
             } else {
                 // Copying convenience; unflagged, so the receiver skips the pattern check.
                 ringshot::wire::header::fill_pattern(seq, &mut copy);

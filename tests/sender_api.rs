@@ -88,7 +88,7 @@ fn commit_one(tx: &mut Sender) -> Result<bool, EngineError> {
     match tx.reserve()? {
         Some(mut slot) => {
             slot.payload_mut()[..4].copy_from_slice(b"ring");
-            slot.commit(4);
+            slot.commit(4)?;
             Ok(true)
         }
         None => Ok(false),
@@ -261,7 +261,11 @@ fn refused_packets_are_not_held_behind_a_closed_window() {
     else {
         panic!("expected the stall, got {err}");
     };
-    let refused = r.errors.get("ECONNREFUSED").copied().unwrap_or(0);
+    let refused = r
+        .errors
+        .get(&ringshot::SendErrno::ConnectionRefused)
+        .copied()
+        .unwrap_or(0);
     assert!(
         refused > 0,
         "the kernel refused nothing: errors {:?}",
@@ -274,4 +278,51 @@ fn refused_packets_are_not_held_behind_a_closed_window() {
         "every packet of the window left, refused ones re-sent"
     );
     assert_eq!(r.failed_packets, r.committed - 64);
+}
+
+/// A destination nobody listens on (the port of a socket just closed).
+fn closed_port() -> SocketAddr {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap()
+}
+
+#[test]
+fn refused_sends_are_counted_by_default_and_end_the_stream_when_asked() {
+    use ringshot::{OnRefused, SendErrno};
+    let send_all = |policy: OnRefused| {
+        let cfg = base(closed_port())
+            .gso(false)
+            .on_refused(policy)
+            .build()
+            .unwrap();
+        let mut tx = Sender::spawn(cfg).unwrap();
+        let mut committed = 0u64;
+        for _ in 0..2_000 {
+            if tx.send(b"anyone?").is_err() {
+                break;
+            }
+            committed += 1;
+        }
+        (committed, tx.finish())
+    };
+    // Count: every packet leaves (the refused ones again), the refusals are counted by kind.
+    let (committed, outcome) = send_all(OnRefused::Count);
+    let r = outcome.expect("counting refusals does not end the stream");
+    assert_books(&r, committed, "count");
+    assert_eq!(r.packets, 2_000);
+    assert!(r.refused_sends() > 0);
+    assert_eq!(
+        r.errors.get(&SendErrno::ConnectionRefused).copied(),
+        Some(r.refused_sends())
+    );
+    // Fail: the first refusal ends the stream, with the report and the books.
+    let (committed, outcome) = send_all(OnRefused::Fail);
+    let err = outcome.expect_err("a refusal ends the stream");
+    let EngineError::Send { error, report } = &err else {
+        panic!("expected a send error, got {err}");
+    };
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert!(report.refused_sends() > 0);
+    assert_books(report, committed, "fail");
+    assert!(report.packets < 2_000);
 }

@@ -20,20 +20,20 @@ use ringshot::wire::vrt::{ClassId, Tsi};
 /// `send`'s data-format flags.
 #[derive(Debug, Args)]
 pub struct SendFraming {
-    /// Data packet format: ringshot's header, none (raw), a device's own (usrp2, vrt, chdr), or
-    /// SPEAD heaps.
-    #[arg(
-        long,
-        default_value = "ringshot",
-        value_name = "ringshot|raw|usrp2|vrt|chdr|spead"
-    )]
+    /// Data packet format: ringshot, raw, usrp2, vrt, chdr or spead.
+    ///
+    /// ringshot's header, none (raw), a device's own (usrp2, vrt, chdr), or SPEAD heaps.
+    #[arg(long, default_value = "ringshot", value_name = "FORMAT")]
     pub format: Format,
-    /// Timestamp every packet: sample-count (VRT TSF = 1 for vrt/usrp2, the timestamp word for
-    /// chdr), starting at 0 and advancing by the samples in each packet.
+    /// Timestamp every packet with its sample count.
+    ///
+    /// sample-count: VRT TSF = 1 for vrt/usrp2, the timestamp word for chdr, starting at 0 and
+    /// advancing by the samples in each packet.
     #[arg(long, value_name = "sample-count", value_parser = parse_tsf)]
     pub tsf: Option<bool>,
-    /// VRT / USRP2: an integer-seconds timestamp in every packet (VITA-49 TSI 1, 2, 3), from the
-    /// stream's start second: utc = the wall clock's UNIX seconds, gps = the wall clock as GPS
+    /// VRT / USRP2: an integer-seconds timestamp in every packet.
+    ///
+    /// VITA-49 TSI 1, 2, 3, from the stream's start second: utc = the wall clock's UNIX seconds, gps = the wall clock as GPS
     /// seconds (since 1980-01-06, 18 leap seconds ahead of UTC), other = 0; --start-time sets
     /// it. It advances as the samples sent pass whole seconds at the sample rate.
     #[arg(long, value_name = "utc|gps|other", value_parser = parse_tsi)]
@@ -41,8 +41,9 @@ pub struct SendFraming {
     /// With --tsi: the integer second of the first sample.
     #[arg(long, value_name = "SECS", requires = "tsi")]
     pub start_time: Option<u32>,
-    /// Samples per second for timestamps (25Msps, 500ksps, 1e6): with --tsi the second advances
-    /// at it, and the TSF counts samples within the second [default: --rate when in sps].
+    /// Samples per second for timestamps (25Msps, 500ksps, 1e6).
+    ///
+    /// With --tsi the second advances at it, and the TSF counts samples within the second [default: --rate when in sps].
     #[arg(long, value_name = "RATE", value_parser = parse_sample_rate)]
     pub sample_rate: Option<f64>,
     /// Samples per packet: each packet carries exactly this many samples [default: as many as
@@ -50,7 +51,10 @@ pub struct SendFraming {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub samples_per_packet: Option<u64>,
     /// Bytes per sample (4 for sc16).
-    #[arg(long, default_value_t = DEFAULT_SAMPLE_BYTES, value_name = "BYTES")]
+    ///
+    /// At least 1 and at most a datagram; usrp2, vrt and chdr packets must hold one sample.
+    #[arg(long, default_value_t = DEFAULT_SAMPLE_BYTES, value_name = "BYTES",
+          value_parser = parse_sample_bytes)]
     pub sample_bytes: usize,
     /// CHDR destination endpoint id.
     #[arg(long, default_value_t = 0, value_name = "EPID")]
@@ -67,9 +71,10 @@ pub struct SendFraming {
     /// VRT / USRP2: end every packet with this trailer word (hex or decimal).
     #[arg(long, value_name = "WORD", value_parser = parse_u32)]
     pub trailer: Option<u32>,
-    /// SPEAD: bytes of data per heap [default: the most whole packets' data that fits in 65536
-    /// bytes, 65504 at 1472-byte packets, so no heap ends in a short packet that would end a GSO
-    /// run]
+    /// SPEAD: bytes of data per heap [default: whole packets' data within 65536 bytes].
+    ///
+    /// The default is the most whole packets' data that fits in 65536 bytes, 65504 at 1472-byte
+    /// packets, so no heap ends in a short packet that would end a GSO run.
     #[arg(long, value_name = "BYTES")]
     pub heap_size: Option<u64>,
     /// SPEAD: send exactly this many data heaps, then the stop heap.
@@ -85,6 +90,18 @@ pub struct SendFraming {
     /// SPEAD: heap cnt step between heaps (several senders: their number).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub heap_cnt_step: u64,
+}
+
+/// `--sample-bytes`: at least 1, and no larger than the largest UDP datagram.
+fn parse_sample_bytes(s: &str) -> Result<usize, String> {
+    let max = ringshot::config::MAX_UDP_PAYLOAD;
+    match s.trim().parse::<u64>() {
+        Ok(n) if (1..=max as u64).contains(&n) => Ok(n as usize),
+        Ok(n) => Err(format!(
+            "{n} bytes is not a sample size (1 to {max}, the largest datagram)"
+        )),
+        Err(_) => Err(format!("'{s}' is not a byte count from 1 to {max}")),
+    }
 }
 
 fn parse_u32(s: &str) -> Result<u32, String> {
@@ -246,11 +263,20 @@ impl SendFraming {
             .unwrap_or_else(|| whole_packet_heap(DEFAULT_HEAP_SIZE, app_len as u64))
     }
 
+    /// Whether the format carries samples (usrp2, vrt, chdr): its packets hold whole samples.
+    fn sampled(&self) -> bool {
+        matches!(self.format, Format::Vrt | Format::Usrp2 | Format::Chdr)
+    }
+
     /// Bytes of app payload each generated packet carries: the samples asked for, or the
-    /// framing's whole room. A usage error when the samples do not fit.
+    /// framing's whole room (usrp2, vrt, chdr: the whole samples in it). A usage error when the
+    /// samples do not fit.
     pub fn app_len(&self, payload: usize) -> anyhow::Result<usize> {
         let room = self.framing().max_app_payload(payload);
         let Some(spp) = self.samples_per_packet else {
+            if self.sampled() {
+                return Ok(room - room % self.sample_bytes.max(1));
+            }
             return Ok(room);
         };
         match usize::try_from(spp)
@@ -265,6 +291,51 @@ impl SendFraming {
             ))
             .into()),
         }
+    }
+
+    /// Checks `--payload` against the framing: usrp2, vrt and chdr packets must hold the header
+    /// and one sample (a usage error naming `--payload`, or `--sample-bytes` where a default
+    /// sample would fit). Returns a note when the packets sent are smaller than `--payload`
+    /// because the format sends whole words (vrt, usrp2: 4 bytes; SPEAD: 8) or whole samples.
+    pub fn check_payload(&self, payload: usize) -> anyhow::Result<Option<String>> {
+        let f = self.framing();
+        let room = f.max_app_payload(payload);
+        let framing_len = f.header_len() + f.tail_len();
+        // VRT pads the samples to whole words.
+        let align = self.format.align();
+        let on_wire = |app: usize| framing_len + app.div_ceil(align) * align;
+        if self.sampled() && room < self.sample_bytes {
+            let (fmt, sample) = (self.format, self.sample_bytes);
+            let need = on_wire(sample);
+            let msg = if room >= DEFAULT_SAMPLE_BYTES {
+                format!(
+                    "--sample-bytes: a {sample}-byte sample does not fit in the {room} bytes a \
+                     {payload}-byte {fmt} packet leaves (--payload {need} or more)"
+                )
+            } else {
+                format!(
+                    "--payload: {payload} bytes leave no room for a {sample}-byte sample after \
+                     the {framing_len}-byte {fmt} header: {need} bytes or more"
+                )
+            };
+            return Err(UsageError(msg).into());
+        }
+        if self.samples_per_packet.is_some() || room == 0 {
+            return Ok(None);
+        }
+        let app = self.app_len(payload)?;
+        let sent = on_wire(app);
+        let whole = if app < room {
+            format!("whole {}-byte samples", self.sample_bytes)
+        } else {
+            format!("whole {align}-byte words")
+        };
+        Ok((sent < payload).then(|| {
+            format!(
+                "--payload {payload}: {} packets carry {whole}: sending {sent}-byte packets",
+                self.format
+            )
+        }))
     }
 
     /// The packet count `--heaps` asks for (each heap is cut into packets of the app room), or
@@ -317,10 +388,11 @@ impl SendFraming {
     ) -> anyhow::Result<Box<dyn PacketSource>> {
         Ok(match &self.payload_file {
             None => Box::new(PatternSource::with_app_len(app_len, count, duration)),
-            Some(path) => Box::new(
+            Some(path) => Box::new({
+                super::checks::regular_file("payload-file", path)?;
                 FileSource::open(path, app_len, self.looped, count, duration)
-                    .map_err(|e| UsageError(format!("--payload-file: {}: {e}", path.display())))?,
-            ),
+                    .map_err(|e| UsageError(format!("--payload-file: {}: {e}", path.display())))?
+            }),
         })
     }
 }
@@ -328,14 +400,12 @@ impl SendFraming {
 /// `recv`'s data-format flags.
 #[derive(Debug, Args)]
 pub struct RecvFraming {
-    /// Data packet format to check: ringshot's header, raw (no sequence: counted only), a
-    /// device's own (usrp2 word and TSI, VRT packet count and TSI, CHDR SeqNum), or SPEAD (heaps
-    /// reassembled; with --device, heap cnt and offsets checked).
-    #[arg(
-        long,
-        default_value = "ringshot",
-        value_name = "ringshot|raw|usrp2|vrt|chdr|spead"
-    )]
+    /// Data packet format to check: ringshot, raw, usrp2, vrt, chdr or spead.
+    ///
+    /// ringshot's header, raw (no sequence: counted only), a device's own (usrp2 word and TSI,
+    /// VRT packet count and TSI, CHDR SeqNum), or SPEAD (heaps reassembled; with --device, heap
+    /// cnt and offsets checked).
+    #[arg(long, default_value = "ringshot", value_name = "FORMAT")]
     pub format: Format,
     /// Do not check payload bytes against the check pattern (for streams of file data).
     #[arg(long)]
@@ -349,7 +419,7 @@ pub struct RecvFraming {
     /// SPEAD: substreams (heap cnt mod N picks one), each with its own --max-heaps.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub substreams: usize,
-    /// SPEAD with --device: the sender's heap cnt step, for the device's heap sequence check.
+    /// SPEAD: the sender's heap cnt step, for the heap sequence check (framing errors).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub heap_cnt_step: u64,
 }

@@ -55,6 +55,12 @@ pub struct Intervals {
     prev: (f64, Sample),
     rows: Vec<IntervalRow>,
     printed: usize,
+    /// A receiver's intervals: the clock starts at the first packet ([`observe`](Self::observe)),
+    /// and rows without packets are held back until a later one has packets (dropped at the
+    /// end), so the lines run from the first packet to the last.
+    receiver: bool,
+    /// A receiver that has seen no packet yet.
+    waiting: bool,
 }
 
 impl Intervals {
@@ -79,7 +85,36 @@ impl Intervals {
             prev: (0.0, Sample::default()),
             rows: Vec::new(),
             printed: 0,
+            receiver: false,
+            waiting: false,
         }
+    }
+
+    /// A receiver's intervals: they start at the first packet (times are seconds since it) and
+    /// end with the last interval that has packets.
+    pub fn for_receiver(mut self) -> Intervals {
+        self.receiver = true;
+        self.waiting = true;
+        self
+    }
+
+    /// A receiver has seen no packet yet (its clock has not started).
+    pub fn waiting(&self) -> bool {
+        self.waiting && self.every.is_some()
+    }
+
+    /// A receiver's running packet count: the clock starts when the first packet is seen.
+    pub fn observe(&mut self, packets: u64) {
+        if !self.waiting || packets == 0 {
+            return;
+        }
+        self.waiting = false;
+        let now = Instant::now();
+        if let Some(q) = self.quiet_until.as_mut() {
+            *q = now + DEFAULT_QUIET;
+        }
+        self.start = now;
+        self.next = now + self.every.unwrap_or(Duration::MAX / 4);
     }
 
     /// Whether lines are printed (the live spinner stays off then).
@@ -89,7 +124,7 @@ impl Intervals {
 
     /// Whether an interval has ended by now.
     pub fn due(&self) -> bool {
-        self.every.is_some() && Instant::now() >= self.next
+        self.every.is_some() && !self.waiting && Instant::now() >= self.next
     }
 
     /// Closes the interval ending now with the running totals in `s`.
@@ -107,9 +142,19 @@ impl Intervals {
         if self.every.is_none() {
             return;
         }
+        self.observe(s.packets);
         let now = self.start.elapsed().as_secs_f64();
-        if now - self.prev.0 >= 0.05 && s.packets > self.prev.1.packets {
+        if !self.waiting && now - self.prev.0 >= 0.05 && s.packets > self.prev.1.packets {
             self.push(now, s);
+        }
+        if self.receiver {
+            // Nothing came after these: the run ended idle.
+            let keep = self
+                .rows
+                .iter()
+                .rposition(|r| r.packets > 0)
+                .map_or(0, |i| i + 1);
+            self.rows.truncate(keep.max(self.printed));
         }
         if self.quiet_until.is_some_and(|q| Instant::now() < q) {
             self.printed = self.rows.len(); // a short run: no lines
@@ -146,10 +191,17 @@ impl Intervals {
         if !self.print {
             return;
         }
-        for r in &self.rows[self.printed..] {
+        // A receiver holds back rows without packets until a later row has some.
+        let end = if self.receiver {
+            let last = self.rows.iter().rposition(|r| r.packets > 0);
+            last.map_or(self.printed, |i| i + 1).max(self.printed)
+        } else {
+            self.rows.len()
+        };
+        for r in &self.rows[self.printed..end] {
             println!("{}", line(r));
         }
-        self.printed = self.rows.len();
+        self.printed = end;
     }
 
     pub fn rows(&self) -> &[IntervalRow] {
@@ -183,4 +235,58 @@ pub fn line(r: &IntervalRow) -> String {
         s += &format!("  ACK vis p99 {}", fmt_ns(v));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(packets: u64) -> Sample {
+        Sample {
+            packets,
+            bytes: packets * 100,
+            ..Sample::default()
+        }
+    }
+
+    /// A receiver's clock waits for the first packet, and rows without packets after the last
+    /// one are dropped; a quiet row between packets stays.
+    #[test]
+    fn receiver_rows_run_from_the_first_packet_to_the_last() {
+        let every = Duration::from_millis(20);
+        let mut iv = Intervals::new(Some(every), true).for_receiver();
+        std::thread::sleep(every * 2);
+        iv.observe(0);
+        assert!(
+            iv.waiting() && !iv.due(),
+            "no interval before the first packet"
+        );
+        iv.observe(3);
+        assert!(!iv.waiting() && !iv.due());
+        for total in [5, 5, 9, 9, 9] {
+            std::thread::sleep(every);
+            assert!(iv.due());
+            iv.close(at(total));
+        }
+        iv.finish(at(9));
+        let rows = iv.rows();
+        let packets: Vec<u64> = rows.iter().map(|r| r.packets).collect();
+        assert_eq!(packets, [5, 0, 4], "{rows:?}");
+        assert_eq!(rows[0].start, 0.0);
+        assert!(rows[0].end >= every.as_secs_f64(), "{rows:?}");
+    }
+
+    /// A sender's rows are all kept, quiet ones included.
+    #[test]
+    fn sender_rows_are_all_kept() {
+        let every = Duration::from_millis(10);
+        let mut iv = Intervals::new(Some(every), true);
+        for total in [4, 4] {
+            std::thread::sleep(every);
+            iv.close(at(total));
+        }
+        iv.finish(at(4));
+        let packets: Vec<u64> = iv.rows().iter().map(|r| r.packets).collect();
+        assert_eq!(packets, [4, 0]);
+    }
 }

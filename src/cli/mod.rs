@@ -7,6 +7,7 @@
 //! measured so far, marked partial).
 
 mod bench;
+mod checks;
 mod framing;
 mod interval;
 mod logging;
@@ -16,6 +17,7 @@ mod parse;
 mod parser_props;
 mod paths;
 mod recv;
+mod recv_tables;
 mod send;
 mod signals;
 mod units;
@@ -53,10 +55,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Stream packets to a receiver or device.
-    #[command(after_help = SEND_EXAMPLES)]
+    #[command(after_help = SEND_EXAMPLES, after_long_help = SEND_EXAMPLES_LONG)]
     Send(Box<send::SendArgs>),
     /// Receive, drain and check a stream (the receiver / device side).
-    #[command(after_help = RECV_EXAMPLES)]
+    #[command(after_help = RECV_EXAMPLES, after_long_help = RECV_EXAMPLES_LONG)]
     Recv(Box<recv::RecvArgs>),
     /// Run the benchmark suite over loopback: every backend × GSO × payload.
     #[command(after_help = BENCH_EXAMPLES)]
@@ -71,22 +73,48 @@ enum Command {
     Man,
 }
 
-const SEND_EXAMPLES: &str = "\
+/// `send`'s examples: the last is the README's SDR stream into a device (1 MiB window of
+/// 1472-byte packets: 712 packets; ACKs every 712 / 8 = 89; prefill 712 - 2 × 89 = 534).
+macro_rules! send_examples {
+    () => {
+        "\
 Examples:
   ringshot send --to 127.0.0.1:5000 --count 100000
-  ringshot send --to localhost:5000 --duration 10s --rate 1G --interval 1
-  ringshot send --to [::1]:5000 --rate 68870pps --window-bytes 1048576 --ack native \\
-      --prefill 356 --fail-on-underflow
-Exit status: 0 done; 1 error or a failed --fail-on-* check; 2 bad arguments or an --hdr-log
-path that cannot be created; 130 / 143 / 129 SIGINT / SIGTERM / SIGHUP.";
+  ringshot send --to localhost --duration 10s --rate 1G --interval 1     (port 5000)
+  ringshot send --to 127.0.0.1:5000 --rate 68870pps --prefill 534 --window-packets 712 \\
+      --ack native --duration 10s --fail-on-underflow
+"
+    };
+}
 
-const RECV_EXAMPLES: &str = "\
+const SEND_EXAMPLES: &str = send_examples!();
+
+const SEND_EXAMPLES_LONG: &str = concat!(
+    send_examples!(),
+    "\
+Exit status: 0 done; 1 error or a failed --fail-on-* check; 2 bad arguments or an --hdr-log
+path that cannot be created; 130 / 143 / 129 SIGINT / SIGTERM / SIGHUP."
+);
+
+macro_rules! recv_examples {
+    () => {
+        "\
 Examples:
-  ringshot recv --bind 127.0.0.1:5000 --idle-exit-ms 2s          (one stream after another)
+  ringshot recv --bind :5000 --idle-exit-ms 2s          (all addresses; one stream after another)
   ringshot recv --bind 127.0.0.1:5000 --one-off --idle-exit-ms 500ms --fail-on-loss --json
   ringshot recv --bind 127.0.0.1:5000 --device --drain-rate 68870pps --idle-exit-ms 2s
-Exit status: 0 done; 1 error or a failed --fail-on-* check; 2 bad arguments; 130 / 143 / 129
-SIGINT / SIGTERM / SIGHUP.";
+"
+    };
+}
+
+const RECV_EXAMPLES: &str = recv_examples!();
+
+const RECV_EXAMPLES_LONG: &str = concat!(
+    recv_examples!(),
+    "\
+Exit status: 0 done; 1 error or a failed --fail-on-* check (--fail-on-loss: also when nothing
+arrived); 2 bad arguments; 130 / 143 / 129 SIGINT / SIGTERM / SIGHUP."
+);
 
 const BENCH_EXAMPLES: &str = "\
 Columns: delivered pps (over the receiver's own time) and its Gbit/s (UDP payload); sent pps \

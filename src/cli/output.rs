@@ -80,7 +80,9 @@ pub fn fmt_ns(ns: u64) -> String {
 }
 
 /// A map as `name=count` pairs separated by spaces; `none` when empty.
-pub fn fmt_map<V: std::fmt::Display>(m: &std::collections::BTreeMap<String, V>) -> String {
+pub fn fmt_map<K: std::fmt::Display, V: std::fmt::Display>(
+    m: &std::collections::BTreeMap<K, V>,
+) -> String {
     if m.is_empty() {
         return "none".into();
     }

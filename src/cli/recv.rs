@@ -8,7 +8,8 @@ use clap::Args;
 use serde::Serialize;
 
 use super::interval::{Intervals, Sample};
-use super::output::{fmt_map, fmt_ns, fmt_rate, print_kv, report_json, Progress};
+use super::output::{report_json, Progress};
+use super::recv_tables::{print_device, print_injected, print_recv_table, start_seq_note};
 use super::signals::{StopSignal, StopSignals};
 use super::{framing, parse, units, Reported, UsageError};
 use ringshot::config::FieldError;
@@ -18,16 +19,19 @@ use ringshot::device::{
 use ringshot::flow::AckFormat;
 use ringshot::framing::Format;
 use ringshot::pacing::Rate;
-use ringshot::recv::spead::{SpeadConfig, SpeadReassembler, SpeadStats};
 use ringshot::recv::{
     DatagramSink, Receiver, RecvBackend, RecvConfig, RecvControl, RecvReport, StreamChecker,
-    StreamSummary,
 };
+
+mod spead;
 
 #[derive(Debug, Args)]
 pub struct RecvArgs {
-    /// Address to receive on, e.g. 127.0.0.1:5000.
-    #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
+    /// Address to receive on: 127.0.0.1:5000, or :5000 (or 5000) for all IPv4 addresses.
+    ///
+    /// :PORT and PORT are 0.0.0.0:PORT, as iperf3's -p; [::]:PORT takes IPv6 too (and IPv4,
+    /// where the system maps it).
+    #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::bind_addr)]
     bind: SocketAddr,
     /// Receive backend.
     #[arg(
@@ -44,8 +48,9 @@ pub struct RecvArgs {
     /// Stop after this many packets (at least 1); one run, no new streams.
     #[arg(help_heading = "Target", long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), allow_hyphen_values = true)]
     count: Option<u64>,
-    /// Stop after this long without a packet, also before the first: ms, or with a unit (500ms,
-    /// 2s, 1m).
+    /// Stop after this long without a packet, also before the first.
+    ///
+    /// ms, or with a unit (500ms, 2s, 1m).
     #[arg(help_heading = "Target", long, value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
     idle_exit_ms: Option<Duration>,
     /// Pin the receive thread to this core.
@@ -60,15 +65,22 @@ pub struct RecvArgs {
     /// Print one JSON object at the end instead of a table.
     #[arg(help_heading = "Output", long)]
     pub(super) json: bool,
-    /// One run from one sender (the first), as a script wants: no new streams; a later sender
-    /// is `foreign`.
+    /// One run from one sender (the first), as a script wants.
+    ///
+    /// No new streams; a later sender is `foreign`.
     #[arg(help_heading = "Target", long)]
     one_off: bool,
-    /// Print one line per interval (packets, rate, loss) and add `intervals` to the JSON: seconds
-    /// or with a unit; 0 turns it off [default: 1 s on a terminal, shown for runs over 2 s].
+    /// Print one line per interval and add `intervals` to the JSON.
+    ///
+    /// Each line: packets, rate, loss. The intervals start at the first packet and end with the
+    /// last that has packets. Seconds or with a unit; 0 turns it off [default: 1 s on a
+    /// terminal, shown for runs over 2 s].
     #[arg(help_heading = "Output", long, value_name = "SECS", value_parser = parse::secs_or_zero)]
     interval: Option<Duration>,
-    /// Exit 1 when packets were lost.
+    /// Exit 1 when packets were lost, or none arrived.
+    ///
+    /// Raw datagrams have no sequence numbers: they fail only when nothing arrived. SPEAD fails
+    /// when a heap ended incomplete.
     #[arg(help_heading = "Output", long)]
     fail_on_loss: bool,
     /// Exit 1 when the device's buffer ran dry (needs --device).
@@ -92,8 +104,9 @@ pub struct RecvArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Device emulator")]
 struct DeviceArgs {
-    /// Act as a device: a buffer drained at a fixed rate that sends flow-control ACKs to the
-    /// sender, from the port the data arrives on.
+    /// Act as a device: a buffer drained at a fixed rate that sends flow-control ACKs.
+    ///
+    /// The ACKs go to the sender, from the port the data arrives on.
     #[arg(long)]
     device: bool,
     /// Device buffer size in bytes of UDP payload [default: 1048576].
@@ -114,8 +127,11 @@ struct DeviceArgs {
     /// Send an ACK at least this often while active, µs [default: 1000].
     #[arg(long, value_name = "US", value_parser = parse::micros, allow_hyphen_values = true)]
     ack_interval_us: Option<Duration>,
-    /// The sequence number the stream starts at (the sender's --start-seq) [default: 0].
-    #[arg(long, value_name = "N")]
+    /// The sender's --start-seq [default: 0]; without it those before are counted lost.
+    ///
+    /// The sequence number the stream starts at. A sender with --start-seq S and a receiver
+    /// without it: the S sequence numbers before S are counted lost (the report says so).
+    #[arg(long, value_name = "N", help_heading = "Target")]
     start_seq: Option<u64>,
 }
 
@@ -308,6 +324,8 @@ struct Out {
     fail_on_overflow: bool,
     /// The format has sequence numbers, so the interval lines count loss.
     sequenced: bool,
+    /// `--start-seq`, when given.
+    start_seq: Option<u64>,
 }
 
 /// Runs the receiver; returns the exit status (0, or 130 / 143 / 129 when a signal stopped it).
@@ -377,10 +395,13 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
         fail_on_underflow: a.fail_on_underflow,
         fail_on_overflow: a.fail_on_overflow,
         sequenced: ringshot::recv::formats::has_sequence(format),
+        start_seq: a.device.start_seq,
     };
     match device {
         Some(d) => run_device(cfg, d, faults, out, &signals),
-        None if format == Format::Spead => run_spead(cfg, spead, out, &signals),
+        None if format == Format::Spead => {
+            spead::run(cfg, spead, a.framing.heap_cnt_step, out, &signals)
+        }
         None if faults.data_faults() => run_faulty(cfg, format, faults, out, &signals),
         None => run_plain(cfg, format, out, &signals),
     }
@@ -404,7 +425,7 @@ fn wait(
     control: &RecvControl,
 ) -> Intervals {
     let mut p = Progress::new("recv");
-    let mut iv = Intervals::new(out.interval, out.json);
+    let mut iv = Intervals::new(out.interval, out.json).for_receiver();
     let sample = || {
         let (packets, bytes) = control.progress();
         Sample {
@@ -418,7 +439,9 @@ fn wait(
         if signals.received().is_some() {
             stop();
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // Until the first packet, look often: the intervals start at it.
+        std::thread::sleep(Duration::from_millis(if iv.waiting() { 5 } else { 50 }));
+        iv.observe(control.progress().0);
         if iv.due() {
             iv.close(sample());
         } else if !iv.printing() {
@@ -434,18 +457,24 @@ fn wait(
 /// the failed `--fail-on-*` check as an error.
 fn print_ending(
     report: &impl Serialize,
+    recv: &RecvReport,
     out: Out,
     intervals: &Intervals,
     interrupted: Option<StopSignal>,
     failed: Option<String>,
     print_tables: impl FnOnce(),
 ) -> anyhow::Result<i32> {
+    if let Some(n) = start_seq_note(recv, out.start_seq) {
+        eprintln!("ringshot recv: note: {n}");
+    }
     if out.json {
         let rows = serde_json::to_value(intervals.rows())?;
+        // A failed check is the run's error: in the one JSON object, as in the exit status.
+        let error = failed.as_deref().filter(|_| interrupted.is_none());
         let json = report_json(
             report,
             interrupted.is_some(),
-            None,
+            error,
             vec![("intervals", rows)],
         )?;
         println!("{json}");
@@ -465,6 +494,10 @@ fn print_ending(
 
 /// The reason a `--fail-on-*` check fails.
 fn failed_check(out: Out, r: &RecvReport, d: Option<&DeviceReport>) -> Option<String> {
+    // Nothing arriving is the whole stream lost, with or without sequence numbers.
+    if out.fail_on_loss && r.packets == 0 {
+        return Some("nothing arrived (--fail-on-loss)".into());
+    }
     if out.fail_on_loss && r.lost > 0 {
         return Some(format!("{} packets lost (--fail-on-loss)", r.lost));
     }
@@ -516,60 +549,15 @@ fn run_plain(
     let (rx, iv) = start_and_wait(cfg, sink, "", out, signals, || false)?;
     let report = rx.join().context("receiving")?;
     let failed = failed_check(out, &report, None);
-    print_ending(&report, out, &iv, signals.received(), failed, || {
-        print_recv_table(&report)
-    })
-}
-
-/// `recv --format spead`: reassembles heaps until the stop item (or a stop condition).
-fn run_spead(
-    cfg: RecvConfig,
-    spead: SpeadConfig,
-    out: Out,
-    signals: &StopSignals,
-) -> anyhow::Result<i32> {
-    let sink = SpeadReassembler::new(spead);
-    let stopped = sink.stop_flag();
-    let (rx, iv) = start_and_wait(cfg, sink, "SPEAD ", out, signals, || {
-        stopped.load(std::sync::atomic::Ordering::Relaxed)
-    })?;
-    rx.stop();
-    let (mut recv, sink) = rx.join_with_sink().context("receiving")?;
-    let stats = sink.stats();
-    recv.packets = stats.packets;
-    recv.format = Some(Format::Spead);
-    recv.malformed = sink.malformed();
-    let report = SpeadRecvReport { recv, spead: stats };
-    let failed = failed_check(out, &report.recv, None);
-    print_ending(&report, out, &iv, signals.received(), failed, || {
-        print_recv_table(&report.recv);
-        print_kv(
-            "spead",
-            &[
-                ("heaps", stats.heaps.to_string()),
-                (
-                    "incomplete",
-                    format!(
-                        "{} evicted, {} flushed",
-                        stats.incomplete_heaps_evicted, stats.incomplete_heaps_flushed
-                    ),
-                ),
-                (
-                    "batches",
-                    format!("{} (max {})", stats.batches, stats.max_batch),
-                ),
-                ("single-packet heaps", stats.single_packet_heaps.to_string()),
-                ("stop item", stats.stopped.to_string()),
-            ],
-        );
-    })
-}
-
-#[derive(Debug, Serialize)]
-struct SpeadRecvReport {
-    #[serde(flatten)]
-    recv: RecvReport,
-    spead: SpeadStats,
+    print_ending(
+        &report,
+        &report,
+        out,
+        &iv,
+        signals.received(),
+        failed,
+        || print_recv_table(&report),
+    )
 }
 
 fn run_faulty(
@@ -593,10 +581,18 @@ fn run_faulty(
         injected: sink.counts(),
     };
     let failed = failed_check(out, &report.recv, None);
-    print_ending(&report, out, &iv, signals.received(), failed, || {
-        print_recv_table(&report.recv);
-        print_injected(&report.injected);
-    })
+    print_ending(
+        &report,
+        &report.recv,
+        out,
+        &iv,
+        signals.received(),
+        failed,
+        || {
+            print_recv_table(&report.recv);
+            print_injected(&report.injected);
+        },
+    )
 }
 
 fn run_device(
@@ -623,155 +619,17 @@ fn run_device(
     );
     let report = emu.join().context("receiving")?;
     let failed = failed_check(out, &report.recv, Some(&report.device));
-    print_ending(&report, out, &iv, signals.received(), failed, || {
-        print_recv_table(&report.recv);
-        print_device(&report.device);
-        print_injected(&report.injected);
-    })
-}
-
-fn print_recv_table(r: &RecvReport) {
-    print_kv(
-        &format!(
-            "ringshot recv: backend {}, GRO {}",
-            r.backend,
-            if r.gro { "on" } else { "off" }
-        ),
-        &[
-            ("packets", format!("{} ({} bytes)", r.packets, r.bytes)),
-            ("time", format!("{:.3} s (first to last packet)", r.seconds)),
-            ("rate", fmt_rate(r.pps)),
-            ("sequence", sequence_line(r)),
-            ("kernel drops", kernel_drops_line(r)),
-            ("corrupt", r.corrupt.to_string()),
-            ("foreign", r.foreign.to_string()),
-            ("malformed", fmt_map(&r.malformed)),
-            ("framing errors", fmt_map(&r.framing_errors)),
-            (
-                "gaps",
-                format!(
-                    "p50 {} p99 {} max {}{}",
-                    fmt_ns(r.gaps_ns.p50),
-                    fmt_ns(r.gaps_ns.p99),
-                    fmt_ns(r.gaps_ns.max),
-                    if r.gro {
-                        " (GRO on: a coalesced buffer's packets share one receive time, so \
-                         gaps can read ~0)"
-                    } else {
-                        ""
-                    }
-                ),
-            ),
-        ],
-    );
-    if r.streams.len() > 1 {
-        print_streams(&r.streams);
-    }
-}
-
-/// The sequence counts, or why there are none.
-fn sequence_line(r: &RecvReport) -> String {
-    match r.format {
-        _ if r.sequenced() => format!(
-            "{} lost, {} reordered, {} duplicates, {} late",
-            r.lost, r.reordered, r.duplicates, r.late
-        ),
-        Some(Format::Spead) => "n/a (spead packets have no sequence numbers; see heaps)".into(),
-        Some(f) => format!("n/a ({f} has no sequence numbers)"),
-        None => "n/a (not checked)".into(),
-    }
-}
-
-/// SO_RXQ_OVFL counts what the socket queue dropped: datagrams, or with GRO whole coalesced
-/// buffers. Never shown as a packet count.
-fn kernel_drops_line(r: &RecvReport) -> String {
-    if r.gro {
-        format!(
-            "{} receive buffers (with GRO one holds many packets; the kernel counts buffers)",
-            r.kernel_drops
-        )
-    } else {
-        format!("{} datagrams", r.kernel_drops)
-    }
-}
-
-fn print_streams(streams: &[StreamSummary]) {
-    println!("streams");
-    for s in streams {
-        let seq = match (s.lost, s.duplicates, s.late) {
-            (Some(l), Some(d), Some(la)) => format!("{l} lost {d} duplicates {la} late"),
-            _ => "no sequence numbers".into(),
-        };
-        println!(
-            "  {:>3}  {:<22} {:>10} packets {:>12}  {seq}  (closed by {})",
-            s.index,
-            s.source,
-            s.packets,
-            fmt_rate(s.pps),
-            s.closed_by
-        );
-    }
-}
-
-fn print_device(d: &DeviceReport) {
-    print_kv(
-        "device",
-        &[
-            (
-                "consumed",
-                format!("{} packets ({} bytes)", d.consumed, d.consumed_bytes),
-            ),
-            (
-                "buffer",
-                format!(
-                    "max fill {} bytes, {} at the end",
-                    d.max_fill_bytes, d.fill_bytes
-                ),
-            ),
-            (
-                "events",
-                format!(
-                    "{} overflows, {} underflows, {} sequence errors, {} restarts",
-                    d.overflows, d.underflows, d.seq_errors, d.restarts
-                ),
-            ),
-            (
-                "sequence",
-                format!(
-                    "{} skipped, {} discarded, {} lost in restarts",
-                    d.skipped, d.discarded, d.lost_in_restart
-                ),
-            ),
-            (
-                "acks",
-                format!(
-                    "{} sent, {} datagrams, {} send errors",
-                    d.acks_sent, d.ack_datagrams, d.ack_send_errors
-                ),
-            ),
-        ],
-    );
-}
-
-fn print_injected(c: &FaultCounts) {
-    print_kv(
-        "injected faults",
-        &[
-            (
-                "data",
-                format!(
-                    "{} dropped, {} duplicated, {} reordered",
-                    c.drop_data, c.dup_data, c.reorder_data
-                ),
-            ),
-            (
-                "acks",
-                format!(
-                    "{} dropped, {} duplicated, {} reordered, {} delayed, {} corrupted",
-                    c.drop_acks, c.dup_acks, c.reorder_acks, c.delay_acks, c.corrupt_acks
-                ),
-            ),
-            ("restarts", c.restarts.to_string()),
-        ],
-    );
+    print_ending(
+        &report,
+        &report.recv,
+        out,
+        &iv,
+        signals.received(),
+        failed,
+        || {
+            print_recv_table(&report.recv);
+            print_device(&report.device);
+            print_injected(&report.injected);
+        },
+    )
 }

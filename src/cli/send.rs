@@ -10,7 +10,7 @@ use clap::Args;
 use super::interval::{Intervals, Sample};
 use super::output::{fmt_map, fmt_ns, fmt_rate, print_kv, report_json, Progress};
 use super::signals::StopSignals;
-use super::{framing, parse, paths, units, Reported, UsageError};
+use super::{checks, framing, parse, paths, units, Reported, UsageError};
 use ringshot::config::{check_stream_length, ConfigError, IdlePolicy};
 use ringshot::engine::EngineError;
 use ringshot::engine::SourceSender;
@@ -25,14 +25,21 @@ const BACKEND_VALUES: &str = "auto|uring|mmsg|send";
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Destination: 127.0.0.1:5000, [::1]:5000 or a host name (localhost:5000, resolved once).
-    #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
+    /// Destination: HOST:PORT, or HOST for port 5000.
+    ///
+    /// 127.0.0.1:5000, [::1]:5000 or a host name (localhost:5000, resolved once); without a port
+    /// (127.0.0.1, ::1, localhost) the packets go to port 5000.
+    #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::dest_addr)]
     to: SocketAddr,
-    /// Local address to send from.
-    #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
+    /// Local address to send from (:PORT or PORT: all IPv4 addresses).
+    #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::bind_addr)]
     bind: Option<SocketAddr>,
-    /// UDP payload bytes per packet, the 16-byte ringshot header included (the framing's header
-    /// in general; SPEAD: the most bytes a packet may have, rounded down to 8).
+    /// UDP payload bytes per packet, the framing's header included.
+    ///
+    /// The 16-byte ringshot header included (the framing's header in general). It must leave
+    /// room for the header and one sample (usrp2, vrt, chdr: --sample-bytes). usrp2, vrt and
+    /// chdr packets carry whole samples, vrt and usrp2 in whole 4-byte words, SPEAD whole 8-byte
+    /// words: a size in between is rounded down (with a note saying what is sent).
     #[arg(
         help_heading = "Target",
         long,
@@ -45,29 +52,38 @@ pub struct SendArgs {
     #[arg(help_heading = "Target", long, value_name = "N", conflicts_with = "duration",
           value_parser = clap::value_parser!(u64).range(1..), allow_hyphen_values = true)]
     count: Option<u64>,
-    /// Time to send for: seconds, or with a unit (500ms, 2s, 1m, 2h); more than 0, at most one
-    /// year.
+    /// Time to send for: seconds, or with a unit (500ms, 2s, 1m, 2h).
+    ///
+    /// More than 0, at most one year.
     #[arg(help_heading = "Target", long, value_name = "SECS", value_parser = parse::secs, allow_hyphen_values = true)]
     duration: Option<Duration>,
-    /// Sequence number of the first packet; the stream must not wrap past 2^64 - 1 (a --duration
-    /// stream must start at or below 2^64 - 2^62 - 1).
+    /// Sequence number of the first packet (give the receiver the same --start-seq).
+    ///
+    /// The stream must not wrap past 2^64 - 1 (a --duration stream must start at or below
+    /// 2^64 - 2^62 - 1). A receiver expects 0 unless told the same --start-seq, and counts the
+    /// sequence numbers before the first as lost.
     #[arg(help_heading = "Target", long, default_value_t = 0, value_name = "SEQ")]
     start_seq: u64,
     /// Stream id written into each packet header.
     #[arg(help_heading = "Target", long, default_value_t = 0, value_name = "ID")]
     stream_id: u32,
-    /// Pace at this rate: packets (68870pps, 500kpps, 1.2Mpps) or bits of UDP payload (100M, 1G,
-    /// 850Mbps, 1Gbit/s); units are case-insensitive, but write Mpps, not mpps (milli?). It must
-    /// come to 1 ..= 1e9 packets per second at the payload size.
-    /// Samples per second also work for SDR streams: 25Msps, 500ksps (divided by the samples per
-    /// packet of the framing).
+    /// Pace at this rate: 68870pps, 500kpps, 1.2Mpps, 100M, 1G, 25Msps.
+    ///
+    /// Packets (68870pps, 500kpps, 1.2Mpps) or bits of UDP payload (100M, 1G, 850Mbps,
+    /// 1Gbit/s); units are case-insensitive, but write Mpps, not mpps (milli?). It must come to
+    /// 1 ..= 1e9 packets per second at the payload size. Samples per second also work for SDR
+    /// streams: 25Msps, 500ksps (divided by the samples per packet of the framing).
     #[arg(help_heading = "Rate and pacing", long, value_name = "RATE", value_parser = framing::parse_rate, allow_hyphen_values = true)]
     rate: Option<framing::RateArg>,
-    /// Most packets sent back to back: when catching up with the schedule after a stall
-    /// (default 16) and, given here, in every group: the stream then leaves in groups of this
-    /// many, each when its first packet is due, and sleeps between them (see --spacing).
+    /// Most packets sent back to back (default 16); given, the stream leaves in such groups.
+    ///
+    /// When catching up with the schedule after a stall (default 16) and, given here, in every
+    /// group: the stream then leaves in groups of this many, each when its first packet is due,
+    /// and sleeps between them (see --spacing).
     #[arg(help_heading = "Rate and pacing", long, value_name = "PACKETS")]
     burst: Option<u64>,
+    /// Each packet at its own time, or groups of --burst packets.
+    ///
     /// strict: each packet at its own time (a sleep per gap where a wake-up fits, a spin where
     /// it does not); bursts: groups of --burst packets, sleeping between them. Default: bursts
     /// when --burst is given, strict otherwise.
@@ -77,6 +93,9 @@ pub struct SendArgs {
     #[arg(help_heading = "Rate and pacing", long, default_value = "0", value_name = "US", value_parser = parse::micros_or_zero, allow_hyphen_values = true)]
     pace_quantum_us: Duration,
     /// Paced streams: send this many packets at once first, to fill the device's buffer.
+    ///
+    /// For a device: the window less two ACK intervals leaves room for the ACKs in flight
+    /// (1 MiB at 1472 B is a 712-packet window; ACKs every 89: 712 - 2 × 89 = 534).
     #[arg(
         help_heading = "Rate and pacing",
         long,
@@ -90,11 +109,13 @@ pub struct SendArgs {
     /// Flow control: at most this many bytes sent but not acknowledged.
     #[arg(help_heading = "Flow control", long, value_name = "N")]
     window_bytes: Option<u64>,
-    /// Flow control: the device's ACK format (ACKs arrive on the data socket unless --ack-bind).
+    /// Flow control: the device's ACK format.
+    ///
+    /// ACKs arrive on the data socket unless --ack-bind.
     #[arg(help_heading = "Flow control", long, value_name = "native|usrp2|chdr")]
     ack: Option<AckFormat>,
     /// Receive ACKs on this address instead of the data socket.
-    #[arg(help_heading = "Flow control", long, value_name = "ADDR", value_parser = units::addr)]
+    #[arg(help_heading = "Flow control", long, value_name = "ADDR", value_parser = units::bind_addr)]
     ack_bind: Option<SocketAddr>,
     /// Accept ACKs only from this address and port [default: the --to address].
     #[arg(help_heading = "Flow control", long, value_name = "ADDR", value_parser = units::addr)]
@@ -102,15 +123,17 @@ pub struct SendArgs {
     /// Pin the ACK core thread to this core.
     #[arg(help_heading = "Flow control", long, value_name = "N")]
     ack_core: Option<usize>,
-    /// Busy-poll the ACK socket instead of sleeping in poll(2) (lowest visibility latency, one
-    /// core at 100 %).
+    /// Busy-poll the ACK socket instead of sleeping in poll(2).
+    ///
+    /// The lowest visibility latency, at the cost of one core at 100 %.
     #[arg(help_heading = "Flow control", long)]
     ack_busy_poll: bool,
     /// While the window is closed: spin, or spin then yield then sleep briefly (adaptive).
     #[arg(help_heading = "Flow control", long, default_value = "adaptive", value_name = "spin|adaptive", value_parser = parse_wait)]
     window_wait: IdlePolicy,
-    /// End the stream with an error if the window stays closed this long: ms, or with a unit
-    /// (200ms, 2s).
+    /// End the stream with an error if the window stays closed this long.
+    ///
+    /// ms, or with a unit (200ms, 2s).
     #[arg(help_heading = "Flow control", long, default_value = "2000", value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
     stall_timeout: Duration,
     /// Send backend.
@@ -141,13 +164,18 @@ pub struct SendArgs {
     /// Pin the engine thread to this core.
     #[arg(help_heading = "Engine", long, value_name = "N")]
     tx_core: Option<usize>,
-    /// Datagram size (1 byte or more) at or above which io_uring sends zero-copy; "off" never.
+    /// Datagram size at or above which io_uring sends zero-copy; "off" never.
+    ///
+    /// 1 byte or more, or "off".
     #[arg(help_heading = "Engine", long, default_value = "4096", value_name = "BYTES|off", value_parser = parse::zc_threshold, allow_hyphen_values = true)]
     zc_threshold: parse::ZcThreshold,
     /// Use an io_uring SQPOLL thread that sleeps after this many ms idle.
+    ///
+    /// Where the kernel refuses SQPOLL, auto falls back to the next backend and says why in a
+    /// note.
     #[arg(help_heading = "Engine", long, value_name = "MS", value_parser = parse::millis, allow_hyphen_values = true)]
     sqpoll_idle_ms: Option<Duration>,
-    /// Pin the SQPOLL kernel thread to this CPU.
+    /// Pin the SQPOLL kernel thread to this CPU (one this system has).
     #[arg(
         help_heading = "Engine",
         long,
@@ -155,9 +183,11 @@ pub struct SendArgs {
         requires = "sqpoll_idle_ms"
     )]
     sqpoll_cpu: Option<u32>,
-    /// May the rest of a batch leave before a packet whose send failed (it is then re-sent
-    /// after them, counted in reordered_packets)? io_uring only, where keeping order costs a
-    /// kernel hop per datagram; refused with usrp2, vrt and chdr.
+    /// May the rest of a batch leave before a packet whose send failed?
+    ///
+    /// relaxed: the failed packet is then re-sent after them, counted in reordered_packets.
+    /// io_uring only, where keeping order costs a kernel hop per datagram; refused with usrp2,
+    /// vrt and chdr.
     #[arg(
         help_heading = "Engine",
         long,
@@ -174,16 +204,21 @@ pub struct SendArgs {
     /// Print one JSON object at the end instead of a table.
     #[arg(help_heading = "Output", long)]
     pub(super) json: bool,
-    /// Write the submit-latency histogram as an HdrHistogram V2 interval log (the file is
-    /// created before the stream starts: a path that cannot be created exits 2).
+    /// Write the submit-latency histogram as an HdrHistogram V2 interval log.
+    ///
+    /// The file is created before the stream starts: a path that cannot be created exits 2.
     #[arg(help_heading = "Output", long, value_name = "PATH")]
     hdr_log: Option<PathBuf>,
-    /// Print one line per interval (packets, rate, submit p99, lateness, window waits, ACK
-    /// visibility) and add `intervals` to the JSON: seconds or with a unit; 0 turns it off
-    /// [default: 1 s on a terminal, shown for runs over 2 s].
+    /// Print one line per interval and add `intervals` to the JSON.
+    ///
+    /// Each line: packets, rate, submit p99, lateness, window waits, ACK visibility. Seconds or
+    /// with a unit; 0 turns it off [default: 1 s on a terminal, shown for runs over 2 s].
     #[arg(help_heading = "Output", long, value_name = "SECS", value_parser = parse::secs_or_zero)]
     interval: Option<Duration>,
-    /// Exit 1 when the device reported a sequence error (a packet lost on the way).
+    /// Exit 1 when packets were lost: the device reported a sequence error, or sends were refused.
+    ///
+    /// A sequence error in the device's ACKs (a packet lost on the way), or sends refused with
+    /// ECONNREFUSED (nothing listened at the destination: every refused send is a lost packet).
     #[arg(help_heading = "Output", long)]
     fail_on_loss: bool,
     /// Exit 1 when the device reported an underflow (its buffer ran dry).
@@ -293,7 +328,12 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
 /// Runs the stream; returns the exit status (0, or 130 / 143 / 129 when a signal stopped it), or
 /// the error that stopped it (after printing its report when it has one).
 pub fn run(a: SendArgs) -> anyhow::Result<i32> {
+    checks::online_cpu("sqpoll-cpu", a.sqpoll_cpu)?;
+    let payload_note = a.framing.check_payload(a.payload)?;
     let cfg = config(&a)?;
+    if let Some(n) = payload_note {
+        eprintln!("ringshot send: note: {n}");
+    }
     let count = match (a.count, a.duration) {
         (None, None) => Some(DEFAULT_COUNT),
         (c, _) => c,
@@ -325,7 +365,12 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     if let Some((file, path)) = hdr_log {
         write_hdr_log(file, path, &report)?;
     }
-    let error = failure.as_ref().map(|e| e.to_string());
+    // A failed --fail-on-* check is the run's error too, in the JSON object as in the exit.
+    let failed = match (&failure, interrupted) {
+        (None, None) => failed_check(&a, &report, to),
+        _ => None,
+    };
+    let error = failure.as_ref().map(|e| e.to_string()).or(failed.clone());
     if a.json {
         let rows = serde_json::to_value(intervals.rows())?;
         println!(
@@ -339,24 +384,11 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
         );
     } else {
         print_send_table(&report);
-        for n in &report.notices {
-            println!("  note: {n}");
-        }
         if let Some(sig) = interrupted {
             println!("  interrupted by {}", sig.name());
         }
     }
-    if report.tsi_saturated > 0 {
-        eprintln!(
-            "ringshot: warning: {} packets carry TSI 4294967295: the integer seconds would have wrapped (lower --start-time)",
-            report.tsi_saturated
-        );
-    }
-    if let Some(&n) = report.errors.get("ECONNREFUSED") {
-        eprintln!(
-            "ringshot: warning: {n} sends refused (ECONNREFUSED): is anything listening on {to}?"
-        );
-    }
+    print_notes(&a, &report, to);
     // The report is printed: an error from here on is `Reported` (no second JSON object).
     let reported = |e: anyhow::Error| Err(Reported(e).into());
     match (failure, interrupted) {
@@ -365,10 +397,42 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
         }
         (Some(e), _) => reported(anyhow::Error::new(e).context("sending")),
         (None, Some(sig)) => Ok(sig.exit_status()),
-        (None, None) => match failed_check(&a, &report) {
+        (None, None) => match failed {
             Some(reason) => reported(anyhow::anyhow!(reason)),
             None => Ok(0),
         },
+    }
+}
+
+/// The run's notes and warnings, on stderr: on the terminal with `--json` too (stdout is the
+/// JSON object there).
+fn print_notes(a: &SendArgs, report: &TxReport, to: SocketAddr) {
+    for n in &report.notices {
+        eprintln!("ringshot send: note: {n}");
+    }
+    if a.sqpoll_idle_ms.is_some() && report.backend != "uring" {
+        let why = if a.backend == BackendChoice::Auto {
+            "io_uring refused the ring (see the note above), so"
+        } else {
+            "only io_uring has one, and"
+        };
+        eprintln!(
+            "ringshot send: note: --sqpoll-idle-ms: no SQPOLL thread: {why} the {} backend sent",
+            report.backend
+        );
+    }
+    if report.tsi_saturated > 0 {
+        eprintln!(
+            "ringshot: warning: {} packets carry TSI 4294967295: the integer seconds would have wrapped (lower --start-time)",
+            report.tsi_saturated
+        );
+    }
+    let refused = report.refused_sends();
+    if refused > 0 {
+        eprintln!(
+            "ringshot: warning: {refused} sends refused (ECONNREFUSED): is anything listening on \
+             {to}?"
+        );
     }
 }
 
@@ -420,8 +484,15 @@ fn sample(tx: &SourceSender, figures: bool) -> Sample {
     }
 }
 
-/// The reason a `--fail-on-*` check fails, from the device events the ACKs reported.
-fn failed_check(a: &SendArgs, r: &TxReport) -> Option<String> {
+/// The reason a `--fail-on-*` check fails, from the device events the ACKs reported, or (loss)
+/// from the sends the destination refused: a refused datagram was lost.
+fn failed_check(a: &SendArgs, r: &TxReport, to: SocketAddr) -> Option<String> {
+    let refused = r.refused_sends();
+    if a.fail_on_loss && refused > 0 {
+        return Some(format!(
+            "{refused} sends refused (ECONNREFUSED): nothing listened at {to} (--fail-on-loss)"
+        ));
+    }
     let count = |prefix: &str| -> u64 {
         r.events
             .iter()

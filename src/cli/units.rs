@@ -8,9 +8,12 @@
 //! `MPPS`) for millions. `M` / `m` before bits is always mega: nobody paces at milli-bits.
 //!
 //! Addresses: `IP:PORT`, `[IPv6]:PORT`, or `HOST:PORT`, resolved once when the flag is read
-//! (the first address the resolver gives; the address used is printed on stderr).
+//! (the first address the resolver gives; the address used is printed on stderr). As iperf3 and
+//! sockperf users type them, a local address (`--bind`) may be `:PORT` or a bare `PORT`: all
+//! IPv4 addresses, `0.0.0.0:PORT` (`[::]:PORT` takes IPv6 as well); and a destination (`--to`)
+//! may leave the port off: [`DEFAULT_PORT`].
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 
 use ringshot::pacing::Rate;
 
@@ -70,6 +73,41 @@ pub fn rate(s: &str) -> Result<Rate, String> {
         return Err(format!("'{s}' must be a positive rate"));
     }
     Ok(if packets { Rate::Pps(x) } else { Rate::Bps(x) })
+}
+
+/// The port a destination without one is sent to (the port of the examples).
+pub const DEFAULT_PORT: u16 = 5000;
+
+/// A local address to bind: an address as [`addr`] reads it, or `:PORT` / `PORT` for all IPv4
+/// addresses (`0.0.0.0:PORT`).
+pub fn bind_addr(s: &str) -> Result<SocketAddr, String> {
+    let t = s.trim();
+    let port = t.strip_prefix(':').unwrap_or(t);
+    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+        return port
+            .parse::<u16>()
+            .map(|p| SocketAddr::from((Ipv4Addr::UNSPECIFIED, p)))
+            .map_err(|_| format!("'{s}': port {port} is above 65535"));
+    }
+    addr(s)
+}
+
+/// A destination: an address as [`addr`] reads it, or a host or IP without a port, which is
+/// sent to [`DEFAULT_PORT`]. `:PORT` names no host and is refused.
+pub fn dest_addr(s: &str) -> Result<SocketAddr, String> {
+    let t = s.trim();
+    if t.starts_with(':') && !t.starts_with("::") {
+        return Err(format!(
+            "'{s}' names no host: write HOST:PORT (127.0.0.1{t}), or HOST for port {DEFAULT_PORT}"
+        ));
+    }
+    if let Ok(ip) = t.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, DEFAULT_PORT));
+    }
+    if !t.is_empty() && !t.contains(':') {
+        return addr(&format!("{t}:{DEFAULT_PORT}"));
+    }
+    addr(s)
 }
 
 /// An address; see the module documentation.
@@ -132,5 +170,28 @@ mod tests {
         assert!(addr("127.0.0.1").unwrap_err().contains("port"));
         assert!(addr("::1").unwrap_err().contains("brackets"));
         assert!(addr("localhost").unwrap_err().contains("port"));
+    }
+
+    #[test]
+    fn iperf3_address_habits() {
+        let all = |p| SocketAddr::from((Ipv4Addr::UNSPECIFIED, p));
+        assert_eq!(bind_addr(":5001").unwrap(), all(5001));
+        assert_eq!(bind_addr("5001").unwrap(), all(5001));
+        assert_eq!(bind_addr(":0").unwrap(), all(0));
+        assert_eq!(
+            bind_addr("[::]:5001").unwrap(),
+            "[::]:5001".parse().unwrap()
+        );
+        assert_eq!(bind_addr("127.0.0.1:7").unwrap().port(), 7);
+        assert!(bind_addr(":70000").unwrap_err().contains("65535"));
+        assert!(bind_addr(":").is_err());
+        assert_eq!(
+            dest_addr("127.0.0.1").unwrap(),
+            "127.0.0.1:5000".parse().unwrap()
+        );
+        assert_eq!(dest_addr("::1").unwrap(), "[::1]:5000".parse().unwrap());
+        assert_eq!(dest_addr("localhost").unwrap().port(), DEFAULT_PORT);
+        assert_eq!(dest_addr("127.0.0.1:9").unwrap().port(), 9);
+        assert!(dest_addr(":5000").unwrap_err().contains("no host"));
     }
 }

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{
-    BackendChoice, ConfigError, IdlePolicy, SendOrder, DEFAULT_BATCH, DEFAULT_BURST, DEFAULT_SLOTS,
-    DEFAULT_STALL_TIMEOUT, DEFAULT_ZC_THRESHOLD, MAX_BATCH, MAX_DURATION, MAX_RATE_PPS, MAX_SLOTS,
-    MAX_UDP_PAYLOAD, MIN_RATE_PPS,
+    BackendChoice, ConfigError, IdlePolicy, OnRefused, SendOrder, DEFAULT_BATCH, DEFAULT_BURST,
+    DEFAULT_SLOTS, DEFAULT_STALL_TIMEOUT, DEFAULT_ZC_THRESHOLD, MAX_BATCH, MAX_DURATION,
+    MAX_RATE_PPS, MAX_SLOTS, MAX_UDP_PAYLOAD, MIN_RATE_PPS,
 };
 use crate::flow::AckFormat;
 use crate::framing::{Format, Framing};
@@ -150,6 +150,7 @@ pub(crate) struct SocketOptions {
     pub(crate) backend: BackendChoice,
     pub(crate) gso: bool,
     pub(crate) zc_threshold: Option<usize>,
+    pub(crate) on_refused: OnRefused,
 }
 
 impl SocketOptions {
@@ -161,6 +162,7 @@ impl SocketOptions {
             backend: BackendChoice::Auto,
             gso: true,
             zc_threshold: Some(DEFAULT_ZC_THRESHOLD),
+            on_refused: OnRefused::Count,
         }
     }
 

@@ -37,6 +37,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 pub use encode::{AckEncoder, CHDR_NO_PACKET_LIMIT, USRP2_CODE_RESTART};
@@ -277,10 +278,11 @@ pub fn stack(
 
 /// Everything `ringshot recv --device --json` prints: the receiver's report, the device's and
 /// the faults injected.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
 pub struct EmulatorReport {
-    #[serde(flatten)]
+    #[cfg_attr(feature = "serde", serde(flatten))]
     pub recv: RecvReport,
     pub device: DeviceReport,
     pub injected: FaultCounts,

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use super::encode::AckEncoder;
@@ -42,7 +43,8 @@ pub struct AckState {
 }
 
 /// The `device` object of `ringshot recv --device --json`: what the device did with the packets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
 pub struct DeviceReport {
     /// Packets consumed (played out), over all restarts.

@@ -1,8 +1,11 @@
 //! The app's handles on an engine: [`Sender`] (push) with its [`Reserved`] buffers, and
 //! [`SourceSender`] (pull) with the stock [`PatternSource`].
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::wait::Backoff;
@@ -141,7 +144,7 @@ impl Sender {
     ///     match tx.reserve()? {
     ///         Some(mut slot) => {
     ///             slot.payload_mut()[..5].copy_from_slice(b"hello");
-    ///             slot.commit(5);
+    ///             slot.commit(5)?;
     ///             queued += 1;
     ///         }
     ///         None => std::thread::yield_now(), // full: the engine is behind
@@ -153,21 +156,125 @@ impl Sender {
     /// # }
     /// ```
     pub fn reserve(&mut self) -> Result<Option<Reserved<'_>>, EngineError> {
-        if let Some(e) = self.ended() {
-            return Err(e);
-        }
-        let token = match self.spare.take() {
-            Some(t) => t,
-            None => match self.free.pop() {
-                Ok(t) => t,
-                Err(_) => return Ok(None),
-            },
-        };
-        Ok(Some(Reserved {
+        Ok(self.take_token()?.map(|token| Reserved {
             sender: self,
             token: Some(token),
             flags: 0,
         }))
+    }
+
+    /// A free slot's token, `None` when every slot is busy, `Err` once the engine has ended.
+    fn take_token(&mut self) -> Result<Option<SlotToken>, EngineError> {
+        if let Some(e) = self.ended() {
+            return Err(e);
+        }
+        Ok(self.spare.take().or_else(|| self.free.pop().ok()))
+    }
+
+    /// A free slot's token, or `Pending` with `cx`'s waker registered: the engine wakes it
+    /// when it hands slots back (once per reap, not per slot) and when it ends.
+    fn poll_token(&mut self, cx: &mut Context<'_>) -> Poll<Result<SlotToken, EngineError>> {
+        let ready = match self.take_token() {
+            Ok(Some(t)) => Ok(t),
+            Err(e) => Err(e),
+            Ok(None) => {
+                self.shared.waker.register(cx.waker());
+                // Again: a slot (or the end) may have come between the first look and the
+                // registration, and its wake-up gone to the waker registered before.
+                match self.take_token() {
+                    Ok(Some(t)) => Ok(t),
+                    Err(e) => Err(e),
+                    Ok(None) => return Poll::Pending,
+                }
+            }
+        };
+        // Served: a waker still registered would only wake the task for nothing later.
+        drop(self.shared.waker.take());
+        Poll::Ready(ready)
+    }
+
+    /// The async [`reserve`](Self::reserve): ready with a free buffer, or with the engine's
+    /// error once it has ended; pending (with `cx` registered, no busy polling) while every
+    /// slot is busy.
+    pub fn poll_reserve(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Reserved<'_>, EngineError>> {
+        match self.poll_token(cx) {
+            Poll::Ready(Ok(token)) => Poll::Ready(Ok(Reserved {
+                sender: self,
+                token: Some(token),
+                flags: 0,
+            })),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Waits, without blocking the thread or polling in a loop, for a free buffer (or the
+    /// engine's end), for async producers: the engine wakes the task when slots come back.
+    ///
+    /// ```no_run
+    /// # async fn produce(tx: &mut ringshot::Sender) -> Result<(), ringshot::EngineError> {
+    /// for i in 0..1000u32 {
+    ///     let mut slot = tx.reserve_async().await?;
+    ///     slot.payload_mut()[..4].copy_from_slice(&i.to_be_bytes());
+    ///     slot.commit(4)?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn reserve_async(&mut self) -> ReserveFuture<'_> {
+        ReserveFuture { sender: Some(self) }
+    }
+
+    /// The async [`send`](Self::send): waits for a free slot without blocking the thread.
+    pub async fn send_async(&mut self, data: &[u8]) -> Result<(), EngineError> {
+        self.check_len(data.len())?;
+        let mut rest = data;
+        loop {
+            let token = std::future::poll_fn(|cx| self.poll_token(cx)).await?;
+            let mut r = Reserved {
+                sender: self,
+                token: Some(token),
+                flags: 0,
+            };
+            let buf = r.payload_mut();
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            r.commit(n)?;
+            rest = &rest[n..];
+            if rest.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The async [`finish`](Self::finish): tells the engine no more packets come, waits for it
+    /// to send everything queued (without blocking the thread) and returns its report.
+    pub async fn finish_async(mut self) -> Result<TxReport, EngineError> {
+        if self.heaps.is_some() && !self.shared.stop.load(Ordering::Relaxed) {
+            // SPEAD's stop packet, as `finish` queues it; none once the engine has ended.
+            if let Ok(token) = std::future::poll_fn(|cx| self.poll_token(cx)).await {
+                self.push_ready(token, self.header_len as u32, STAMP_END);
+            }
+        }
+        self.abandon_ready();
+        let shared = self.shared.clone();
+        std::future::poll_fn(|cx| {
+            if shared.ended.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            shared.waker.register(cx.waker());
+            if shared.ended.load(Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        // The thread has said its last word: joining it takes microseconds.
+        self.close()
     }
 
     /// Whether the engine has ended (after [`stop`](Self::stop), a stall or a fatal error):
@@ -179,10 +286,11 @@ impl Sender {
     /// Why the engine ended, once it has (never blocks): its error with the books settled
     /// against every commit so far, or [`EngineError::Closed`].
     fn ended(&mut self) -> Option<EngineError> {
-        if self.engine.ended.is_none() && !self.engine.is_finished() {
+        let over = self.shared.ended.load(Ordering::Acquire);
+        if !over && self.engine.ended.is_none() && !self.engine.is_finished() {
             return None;
         }
-        let mut e = self.engine.ended_error()?;
+        let mut e = self.engine.ended_error(over)?;
         if let Some(r) = e.report_mut() {
             settle_books(r, self.committed);
         }
@@ -199,12 +307,7 @@ impl Sender {
     /// [`max_app_payload`](Self::max_app_payload) (nothing is queued), and the engine's error
     /// (or [`EngineError::Closed`]) once it has ended.
     pub fn send(&mut self, data: &[u8]) -> Result<(), EngineError> {
-        if data.len() > self.max_app_payload() {
-            return Err(EngineError::PacketTooLarge {
-                len: data.len(),
-                max: self.max_app_payload(),
-            });
-        }
+        self.check_len(data.len())?;
         let mut rest = data;
         let mut backoff = Backoff::new(IdlePolicy::Adaptive, WaitMode::SleepThenSpin);
         loop {
@@ -212,7 +315,7 @@ impl Sender {
                 let buf = r.payload_mut();
                 let n = rest.len().min(buf.len());
                 buf[..n].copy_from_slice(&rest[..n]);
-                r.commit(n);
+                r.commit(n)?;
                 rest = &rest[n..];
                 if rest.is_empty() {
                     return Ok(());
@@ -223,6 +326,17 @@ impl Sender {
                 std::thread::yield_now();
             }
         }
+    }
+
+    /// `PacketTooLarge` for a packet of `len` application bytes that no slot holds.
+    fn check_len(&self, len: usize) -> Result<(), EngineError> {
+        if len > self.max_app_payload() {
+            return Err(EngineError::PacketTooLarge {
+                len,
+                max: self.max_app_payload(),
+            });
+        }
+        Ok(())
     }
 
     fn push_ready(&mut self, token: SlotToken, len: u32, flags: u8) {
@@ -256,10 +370,7 @@ impl Sender {
     /// Tells the engine no more packets will come and collects its outcome, with the books
     /// settled against every commit.
     fn close(&mut self) -> Result<TxReport, EngineError> {
-        // Abandoning the ready ring tells the engine no more packets will come.
-        let (dead, _) = rtrb::RingBuffer::new(1);
-        drop(std::mem::replace(&mut self.ready, dead));
-        self.engine.unpark();
+        self.abandon_ready();
         let mut outcome = self.engine.outcome();
         let report = match &mut outcome {
             Ok(r) => Some(r),
@@ -269,6 +380,46 @@ impl Sender {
             settle_books(r, self.committed);
         }
         outcome
+    }
+}
+
+impl Sender {
+    /// Abandoning the ready ring tells the engine no more packets will come.
+    fn abandon_ready(&mut self) {
+        let (dead, _) = rtrb::RingBuffer::new(1);
+        drop(std::mem::replace(&mut self.ready, dead));
+        self.engine.unpark();
+    }
+}
+
+/// The future of [`Sender::reserve_async`]: a free buffer, or the engine's error once it has
+/// ended. It borrows the sender until it completes.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct ReserveFuture<'a> {
+    sender: Option<&'a mut Sender>,
+}
+
+impl<'a> Future for ReserveFuture<'a> {
+    type Output = Result<Reserved<'a>, EngineError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Polled again after it completed: the contract of futures says nothing useful comes.
+        let Some(sender) = self.sender.take() else {
+            return Poll::Ready(Err(EngineError::Closed));
+        };
+        match sender.poll_token(cx) {
+            Poll::Ready(Ok(token)) => Poll::Ready(Ok(Reserved {
+                sender,
+                token: Some(token),
+                flags: 0,
+            })),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                self.sender = Some(sender);
+                Poll::Pending
+            }
+        }
     }
 }
 
@@ -354,6 +505,12 @@ impl Reserved<'_> {
         &mut self.sender.slab.bytes_mut(token)[h..h + room]
     }
 
+    /// The room this buffer has (tests commit one byte more).
+    #[cfg(test)]
+    pub(crate) fn sender_room(&self) -> usize {
+        self.sender.next_room()
+    }
+
     /// Index of the slot this buffer lives in (tests check it against what the backend holds).
     #[cfg(test)]
     pub(crate) fn slot(&self) -> u32 {
@@ -365,9 +522,17 @@ impl Reserved<'_> {
         self.flags = flags;
     }
 
-    /// Queues the packet with `len` application bytes (at most the room `payload_mut` gave).
-    pub fn commit(mut self, len: usize) {
-        let len = len.min(self.sender.next_room());
+    /// Queues the packet with `len` application bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::PacketTooLarge`] when `len` is beyond the room
+    /// [`payload_mut`](Self::payload_mut) gave: nothing is queued and the slot goes back.
+    pub fn commit(mut self, len: usize) -> Result<(), EngineError> {
+        let room = self.sender.next_room();
+        if len > room {
+            return Err(EngineError::PacketTooLarge { len, max: room });
+        }
         if let Some(s) = self.sender.heaps.as_mut() {
             s.skip(len);
         }
@@ -376,6 +541,7 @@ impl Reserved<'_> {
         // The end-of-stream flag is the sender's own, never the app's.
         self.sender
             .push_ready(token, total as u32, self.flags & !STAMP_END);
+        Ok(())
     }
 }
 

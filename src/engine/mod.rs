@@ -36,7 +36,7 @@ mod timeline;
 mod wait;
 
 pub use error::EngineError;
-pub use handles::{PatternSource, Reserved, Sender, SourceSender};
+pub use handles::{PatternSource, ReserveFuture, Reserved, Sender, SourceSender};
 pub use live::LiveSnapshot;
 pub use report::{AckCounts, TxReport};
 pub use timeline::{IntervalHists, TimelineInterval};
@@ -82,6 +82,11 @@ struct Shared {
     sent: AtomicU64,
     /// Other running totals and interval figures for progress displays (see `live.rs`).
     live: live::LiveShared,
+    /// The app's async task waiting for a free slot (or for the end), woken by the engine
+    /// once per reap that handed slots back, and when it ends.
+    waker: atomic_waker::AtomicWaker,
+    /// Set (then `waker` woken) as the engine thread's last act.
+    ended: AtomicBool,
 }
 
 /// Where the engine gets packets from.
@@ -133,6 +138,8 @@ struct Engine {
     live_cut: live::LiveCut,
     /// A wait mode chosen by the caller (tests), kept whatever the thread tuning grants.
     forced_wait: Option<WaitMode>,
+    /// Whether a refused send has been seen (and logged) yet.
+    refused_seen: bool,
     /// How long before a departure a pacing wait stops sleeping and spins: this thread's
     /// wake-up latency, measured when a paced stream starts.
     spin: std::time::Duration,
@@ -313,12 +320,13 @@ impl EngineThread {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
-    /// Collects the outcome of an engine that has finished (it never blocks on a running
-    /// one: `None` then) and returns why it ended, as an error for a caller that wanted to
-    /// queue more: the engine's own error, or [`EngineError::Closed`] after a clean end.
-    fn ended_error(&mut self) -> Option<EngineError> {
+    /// Collects the outcome of an engine that has finished (`over`: its thread said so; it
+    /// never blocks on a running one: `None` then) and returns why it ended, as an error for a
+    /// caller that wanted to queue more: the engine's own error, or [`EngineError::Closed`]
+    /// after a clean end.
+    fn ended_error(&mut self, over: bool) -> Option<EngineError> {
         if self.ended.is_none() {
-            if !self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+            if !over && !self.thread.as_ref().is_some_and(|t| t.is_finished()) {
                 return None;
             }
             let outcome = self.join();
@@ -390,7 +398,13 @@ fn spawn_engine(
         .name("ringshot-tx".into())
         .spawn(move || {
             engine.tune_thread();
-            engine.run()
+            let shared = engine.shared.clone();
+            let outcome = engine.run();
+            shared
+                .ended
+                .store(true, std::sync::atomic::Ordering::Release);
+            shared.waker.wake();
+            outcome
         })
         .map_err(EngineError::Socket)
 }
@@ -426,6 +440,7 @@ fn start(
         wait: opened.wait.unwrap_or_default(),
         forced_wait: opened.wait,
         spin: crate::pacing::DEFAULT_SPIN,
+        refused_seen: false,
         live_cut: live::LiveCut::new(),
         timeline,
         egress: opened.egress,

@@ -29,6 +29,8 @@ enum Op {
     Send(usize),
     /// A `send` one byte larger than a slot holds.
     SendOversize,
+    /// A reserved slot committed with one byte more than its room (refused, slot returned).
+    CommitOversize,
     /// The device acknowledges up to `n` more packets (never beyond what was sent).
     Ack(u64),
     Pause(u64),
@@ -58,6 +60,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Abandon),
         4 => (0usize..48).prop_map(Op::Send),
         1 => Just(Op::SendOversize),
+        1 => Just(Op::CommitOversize),
         3 => (1u64..24).prop_map(Op::Ack),
         1 => (0u64..300).prop_map(Op::Pause),
     ]
@@ -163,7 +166,7 @@ impl Run {
                     assert!(!dead, "a slot handed out by a dead engine");
                     let n = len.min(r.payload_mut().len());
                     r.payload_mut()[..n].fill(0xa5);
-                    r.commit(n);
+                    r.commit(n).expect("within the room");
                     self.committed += 1;
                     return;
                 }
@@ -209,6 +212,21 @@ impl Run {
                 assert!(
                     matches!(err, EngineError::PacketTooLarge { len, max: m } if len == max + 1 && m == max)
                 );
+            }
+            Op::CommitOversize => {
+                let err = match self.tx.reserve() {
+                    Ok(Some(r)) => {
+                        let room = r.sender_room();
+                        let e = r.commit(room + 1).unwrap_err();
+                        assert!(matches!(e, EngineError::PacketTooLarge { .. }), "{e}");
+                        None
+                    }
+                    Ok(None) => None,
+                    Err(e) => Some(e),
+                };
+                if let Some(e) = err {
+                    self.saw(&e);
+                }
             }
             Op::Ack(n) => {
                 if let Some(f) = flow {

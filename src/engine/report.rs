@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use crate::flow::AckStats;
@@ -9,7 +10,8 @@ use crate::stats::{Percentiles, TxMetrics};
 use crate::sys::TxBackend;
 
 /// What the engine measured, returned when the stream ends. Serialises to the `--json` keys.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
 pub struct TxReport {
     pub backend: &'static str,
@@ -32,7 +34,9 @@ pub struct TxReport {
     /// took (timed by the engine around every backend's `reap`).
     pub reaps: u64,
     pub reap_ns: Percentiles,
-    pub errors: std::collections::BTreeMap<String, u64>,
+    /// Send errors by kind (the JSON keys are this system's names: `ECONNREFUSED`, ...).
+    /// Recoverable ones were re-sent; see [`SendErrno`](crate::SendErrno) for what each means.
+    pub errors: std::collections::BTreeMap<crate::stats::SendErrno, u64>,
     pub gso_downgrades: u64,
     pub resent_packets: u64,
     /// Packets that left after a later packet had left (a relaxed send order only; 0 when
@@ -83,24 +87,34 @@ pub struct TxReport {
     pub kernel: crate::sys::KernelSendCounts,
     /// The time series, one record per interval, when the configuration asked for one
     /// (`SenderConfig::builder(..).timeline(period)`); absent from the JSON otherwise.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
     pub timeline: Vec<super::TimelineInterval>,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub submit_hist: hdrhistogram::Histogram<u64>,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub reap_hist: hdrhistogram::Histogram<u64>,
     /// The whole run's lateness, window wait and ACK visibility histograms (ns), where measured.
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub lateness_hist: Option<hdrhistogram::Histogram<u64>>,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub window_wait_hist: Option<hdrhistogram::Histogram<u64>>,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub ack_visibility_hist: Option<hdrhistogram::Histogram<u64>>,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub started: std::time::SystemTime,
 }
 
 impl TxReport {
+    /// Sends the destination refused (nothing listened there: ECONNREFUSED, or a reset on
+    /// Windows). Each was sent again; without a listener those packets were lost.
+    pub fn refused_sends(&self) -> u64 {
+        self.errors
+            .iter()
+            .filter(|(e, _)| e.is_refusal())
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     pub(super) fn new(
         metrics: &TxMetrics,
         backend: &dyn TxBackend,
@@ -124,7 +138,7 @@ impl TxReport {
             submits_over_1ms: metrics.submits_over_1ms,
             reaps: metrics.reaps,
             reap_ns: Percentiles::of(&metrics.reap_ns),
-            errors: metrics.errors_by_name(),
+            errors: metrics.errors_by_kind(),
             gso_downgrades: metrics.gso_downgrades,
             resent_packets: metrics.resent_packets,
             reordered_packets: metrics.reordered_packets,
@@ -161,7 +175,8 @@ impl TxReport {
 }
 
 /// What the ACK core did with the datagrams it received.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct AckCounts {
     pub accepted: u64,
     pub stale: u64,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::wait::{Backoff, FlowStop};
 use super::{Engine, EngineError, SlotState, Supply, TxReport};
+use crate::config::OnRefused;
 use crate::pacing::{Pacer, Spacing, WaitMode};
 use crate::stats::{latency_histogram, record_clamped, record_interval, Percentiles};
 use crate::sys::{self, SlotToken, TxDesc};
@@ -180,6 +181,9 @@ impl Engine {
             if let Err(end) = self.submit_pending() {
                 return end;
             }
+            if let Some(end) = self.check_refused() {
+                return end;
+            }
             s.last_submit = Instant::now();
             if let Some(p) = &mut s.pacer {
                 p.release(self.pending.len() as u64);
@@ -279,6 +283,10 @@ impl Engine {
         );
         if wait || done > 0 {
             self.metrics.record_reap(t0.elapsed().as_nanos() as u64);
+        }
+        if done > 0 && matches!(self.supply, Supply::Rings { .. }) {
+            // Once per reap, not per slot: an async producer waiting for a slot polls again.
+            self.shared.waker.wake();
         }
         if let Some(free) = self.supply.free_stack() {
             // The stack hands out the slots it got back last (still warm in cache), and in the
@@ -499,6 +507,28 @@ impl Engine {
             report.ack_visibility_hist = Some(f.visibility_ns.clone());
         }
         report
+    }
+
+    /// Once per batch: the first refusal is logged, and under [`OnRefused::Fail`] it ends the
+    /// stream.
+    fn check_refused(&mut self) -> Option<Ending> {
+        if self.metrics.refused == 0 || self.refused_seen {
+            return None;
+        }
+        self.refused_seen = true;
+        let dest = self.cfg.dest;
+        match self.cfg.on_refused {
+            OnRefused::Fail => Some(Ending::Fatal(io::Error::from(
+                io::ErrorKind::ConnectionRefused,
+            ))),
+            _ => {
+                log::warn!(
+                    "sends to {dest} refused (ECONNREFUSED): nothing listens there yet; each \
+                     refused packet is sent again and counted"
+                );
+                None
+            }
+        }
     }
 
     /// Every drop the sender was told of (ENOBUFS) was re-sent, so qdisc drops beyond the

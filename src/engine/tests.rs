@@ -148,7 +148,7 @@ fn no_slot_is_handed_out_while_the_backend_holds_it() {
             "slot {slot} handed to the app while the backend still holds it"
         );
         r.payload_mut()[..8].copy_from_slice(&i.to_le_bytes());
-        r.commit(8);
+        r.commit(8).unwrap();
     }
     let r = tx.finish().unwrap();
     assert_in_order(&log, N);
@@ -231,7 +231,7 @@ fn a_fatal_error_mid_stream_carries_the_report_and_cancels() {
     assert_adds_up(report);
     assert!(report.packets <= 500);
     assert!(report.failed_packets > 0);
-    let einval = crate::stats::errno_name(libc::EINVAL);
+    let einval = crate::stats::SendErrno::from_os(libc::EINVAL);
     assert_eq!(report.errors.get(&einval), Some(&1), "{:?}", report.errors);
     let log = log.lock().unwrap();
     assert_eq!(

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use super::TxFlow;
@@ -19,7 +20,8 @@ use crate::stats::{latency_histogram, take_interval, Percentiles, TxMetrics};
 /// One interval of the time series: when it started (from the stream's first batch), how long
 /// it lasted, the packets that left in it and the percentiles of what the engine measured in it.
 /// The histograms themselves are kept beside the figures for interval logs (`.hlog`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
 pub struct TimelineInterval {
     /// Seconds from the stream's first batch to the start of this interval.
@@ -34,7 +36,7 @@ pub struct TimelineInterval {
     /// Flow control only (null otherwise).
     pub window_wait_ns: Option<Percentiles>,
     pub ack_visibility_ns: Option<Percentiles>,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub hists: IntervalHists,
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use super::parse::{AckFormat, AckParser, AckUpdate};
@@ -75,7 +76,8 @@ pub struct AckEvent {
 }
 
 /// What the ACK core counted, returned when it stops.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
 pub struct AckStats {
     /// Valid ACKs from the device, applied.
@@ -115,7 +117,8 @@ pub struct AckStats {
 /// thinks of the stream: `port_unreachable` means nothing listens at the device's port (the
 /// device is down or restarting), `host_unreachable` that the device or the route to it is
 /// gone. They are counted and read off the queue, never believed as flow-control input.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct IcmpErrors {
     /// ICMP / ICMPv6 port unreachable.
     pub port_unreachable: u64,

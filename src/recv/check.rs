@@ -78,6 +78,12 @@ impl StreamChecker {
         }
     }
 
+    /// Turns the payload pattern check on or off.
+    pub fn with_verify(mut self, verify: bool) -> StreamChecker {
+        self.verify = verify;
+        self
+    }
+
     /// Also keep the gaps per interval of `period` (see [`super::GapInterval`]).
     pub fn with_timeline(mut self, period: Option<Duration>) -> StreamChecker {
         self.series = period.map(super::gaps::GapSeries::new);

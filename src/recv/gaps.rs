@@ -8,12 +8,14 @@
 use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use crate::stats::{latency_histogram, record_clamped};
 
 /// One interval of the gap series, from the first packet of the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
 pub struct GapInterval {
     /// Seconds from the first packet to the start of this interval.
@@ -24,7 +26,7 @@ pub struct GapInterval {
     pub p99_gap_ns: u64,
     pub max_gap_ns: u64,
     /// The interval's gaps, ns.
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub gaps: Histogram<u64>,
 }
 

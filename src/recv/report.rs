@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use super::{formats, GapInterval, RunStats, StopReason, StreamChecker, StreamSummary};
@@ -10,7 +11,8 @@ use crate::framing::Format;
 use crate::sys::rx::RxBackend;
 
 /// Inter-arrival gap summary, ns.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct GapSummary {
     pub p50: u64,
     pub p99: u64,
@@ -94,6 +96,7 @@ impl RecvReport {
 
 /// The `ringshot recv --json` object: the report's fields in order, the sequence counts null
 /// where the format has no sequence numbers, the timeline only when there is one.
+#[cfg(feature = "serde")]
 #[derive(Serialize)]
 struct RecvJson<'a> {
     packets: u64,
@@ -120,6 +123,7 @@ struct RecvJson<'a> {
     timeline: &'a [GapInterval],
 }
 
+#[cfg(feature = "serde")]
 impl Serialize for RecvReport {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let seq = |n: u64| self.sequenced().then_some(n);

@@ -8,16 +8,29 @@
 //! can no longer complete. A heap is complete once it holds `heap size` bytes. The stop item
 //! (stream control 2) ends the stream: heaps still under construction are flushed
 //! (`incomplete_heaps_flushed`) and later packets are ignored.
+//!
+//! Heap-level loss takes the place of sequence accounting (SPEAD packets carry no sequence
+//! number): every heap begun is `heaps_seen`, and ends either complete (`heaps`) or incomplete
+//! (`incomplete_heaps`, evicted or flushed), with `missing_bytes` the bytes of heap data that
+//! never arrived for it (its heap size less the data bytes of the packets that did, in order or
+//! not).
+//!
+//! Below the reassembler sits a [`StreamChecker`] for the SPEAD format, which counts what
+//! arrived (packets, UDP payload bytes, first and last arrival, gaps, malformed datagrams, heap
+//! timeline breaches) for the receiver's report and its streams, as it does for other formats.
+//! It checks no payload pattern: a SPEAD receiver takes any sender's heaps.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
+use super::check::StreamChecker;
 use super::sink::{DatagramSink, RxMeta};
+use crate::framing::Format;
 use crate::wire::spead::{Packet, Repr, CTRL_STOP};
-use crate::wire::WireError;
 
 /// Default heaps under construction per substream (spead2's default).
 pub const DEFAULT_MAX_HEAPS: usize = 4;
@@ -65,13 +78,24 @@ impl SpeadConfig {
 }
 
 /// spead2's stream statistics (same names), plus what ringshot drops and why.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct SpeadStats {
+    /// Heaps begun: a data packet of a heap not under construction arrived. Once the run has
+    /// ended, `heaps_seen == heaps + incomplete_heaps`.
+    pub heaps_seen: u64,
     /// Complete data heaps.
     pub heaps: u64,
+    /// Heaps that ended incomplete: `incomplete_heaps_evicted + incomplete_heaps_flushed`.
+    pub incomplete_heaps: u64,
     pub incomplete_heaps_evicted: u64,
     pub incomplete_heaps_flushed: u64,
-    /// SPEAD packets accepted.
+    /// Heap data bytes of the complete heaps.
+    pub heap_bytes: u64,
+    /// Heap data bytes the incomplete heaps lacked: each one's heap size less the data bytes of
+    /// its packets that arrived (in order or not); 0 for one whose heap size never arrived.
+    pub missing_bytes: u64,
+    /// SPEAD packets accepted (the stop packet included).
     pub packets: u64,
     /// Receive batches that held at least one datagram.
     pub batches: u64,
@@ -93,7 +117,10 @@ struct LiveHeap {
     broken: bool,
     cnt: u64,
     size: Option<u64>,
+    /// Data bytes taken into the heap (in order, unless out of order is allowed).
     received: u64,
+    /// Data bytes of every packet of the heap that arrived, taken or not.
+    arrived: u64,
     next_offset: u64,
     packets: u64,
     /// Arrival order of its first packet, for eviction.
@@ -108,11 +135,13 @@ pub struct SpeadReassembler {
     births: u64,
     stats: SpeadStats,
     in_batch: u64,
-    malformed: [u64; WireError::ALL.len()],
+    /// Counts what arrived, for the receiver's report.
+    checker: StreamChecker,
     stop: Arc<AtomicBool>,
 }
 
 impl SpeadReassembler {
+    /// A reassembler over a checker that keeps no timeline and checks the heap cnt step 1.
     pub fn new(cfg: SpeadConfig) -> SpeadReassembler {
         let n = cfg.max_heaps.max(1) * cfg.substreams.max(1);
         SpeadReassembler {
@@ -121,9 +150,17 @@ impl SpeadReassembler {
             births: 0,
             stats: SpeadStats::default(),
             in_batch: 0,
-            malformed: [0; WireError::ALL.len()],
+            checker: StreamChecker::new(64, false).with_format(Format::Spead),
             stop: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Counts what arrives with `checker` (e.g. [`super::RecvConfig::checker`], for its
+    /// timeline; [`StreamChecker::with_heap_cnt_step`] for the heap timeline check). It is set
+    /// to the SPEAD format; a SPEAD payload is never pattern-checked.
+    pub fn with_checker(mut self, checker: StreamChecker) -> SpeadReassembler {
+        self.checker = checker.with_format(Format::Spead).with_verify(false);
+        self
     }
 
     /// Set once the stop item has arrived (a front end stops the receiver on it).
@@ -137,7 +174,7 @@ impl SpeadReassembler {
 
     /// Rejected datagrams by reason name, non-zero ones only.
     pub fn malformed(&self) -> std::collections::BTreeMap<String, u64> {
-        super::check::malformed_by_name(&self.malformed)
+        self.checker.malformed()
     }
 
     fn substream(&mut self, cnt: u64) -> &mut [LiveHeap] {
@@ -165,6 +202,7 @@ impl SpeadReassembler {
                         (i, true)
                     }
                 };
+                let lacked = if evicted { missing(&sub[i]) } else { 0 };
                 sub[i] = LiveHeap {
                     in_use: true,
                     cnt,
@@ -172,8 +210,11 @@ impl SpeadReassembler {
                     ..LiveHeap::default()
                 };
                 self.births += 1;
+                self.stats.heaps_seen += 1;
                 if evicted {
                     self.stats.incomplete_heaps_evicted += 1;
+                    self.stats.incomplete_heaps += 1;
+                    self.stats.missing_bytes += lacked;
                 }
                 i
             }
@@ -187,6 +228,7 @@ impl SpeadReassembler {
         if h.size.is_none() {
             h.size = r.heap_size;
         }
+        h.arrived = h.arrived.saturating_add(r.payload_len);
         if !in_order && (h.broken || r.heap_offset != h.next_offset) {
             h.broken = true;
             self.stats.out_of_order_packets += 1;
@@ -195,10 +237,11 @@ impl SpeadReassembler {
         h.received += r.payload_len;
         h.next_offset = r.heap_offset.saturating_add(r.payload_len);
         h.packets += 1;
-        if h.size.is_some_and(|s| h.received >= s) {
+        if let Some(size) = h.size.filter(|s| h.received >= *s) {
             let single = h.packets == 1;
             *h = LiveHeap::default();
             self.stats.heaps += 1;
+            self.stats.heap_bytes += size;
             self.stats.single_packet_heaps += u64::from(single);
         }
     }
@@ -207,25 +250,30 @@ impl SpeadReassembler {
         for h in &mut self.live {
             if h.in_use {
                 self.stats.incomplete_heaps_flushed += 1;
+                self.stats.incomplete_heaps += 1;
+                self.stats.missing_bytes += missing(h);
                 *h = LiveHeap::default();
             }
         }
     }
 }
 
+/// The heap data bytes an incomplete heap lacks (0 when its heap size is unknown).
+fn missing(h: &LiveHeap) -> u64 {
+    h.size.map_or(0, |s| s.saturating_sub(h.arrived))
+}
+
 impl DatagramSink for SpeadReassembler {
-    fn datagram(&mut self, payload: &[u8], _meta: &RxMeta) {
+    fn datagram(&mut self, payload: &[u8], meta: &RxMeta) {
         self.in_batch += 1;
         if self.stats.stopped {
             self.stats.after_stop += 1;
             return;
         }
-        let r = match Repr::parse(&Packet::new_unchecked(payload)) {
-            Ok(r) => r,
-            Err(e) => {
-                self.malformed[e as usize] += 1;
-                return;
-            }
+        // The checker counts the datagram, or why it is malformed.
+        self.checker.datagram(payload, meta);
+        let Ok(r) = Repr::parse(&Packet::new_unchecked(payload)) else {
+            return;
         };
         self.stats.packets += 1;
         if r.stream_ctrl == Some(CTRL_STOP) {
@@ -251,6 +299,15 @@ impl DatagramSink for SpeadReassembler {
     fn finish(&mut self, now_ns: u64) {
         self.tick(now_ns);
         self.flush();
+        self.checker.finish(now_ns);
+    }
+
+    fn checker(&self) -> Option<&StreamChecker> {
+        Some(&self.checker)
+    }
+
+    fn new_stream(&mut self) {
+        self.checker.new_stream();
     }
 }
 

@@ -28,6 +28,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use super::check::StreamChecker;
@@ -41,7 +42,8 @@ pub const DEFAULT_STREAM_IDLE: Duration = Duration::from_millis(500);
 pub const RESTART_MARGIN: u64 = 64;
 
 /// One stream's summary: JSON `streams[]`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct StreamSummary {
     /// 1 for the first stream of the run.
     pub index: u32,

@@ -5,11 +5,13 @@
 
 use std::net::SocketAddr;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 /// What the kernel counted below the socket during one stream. Every field is `None` where the
 /// system does not tell.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
 pub struct KernelSendCounts {
     /// The device the route to the destination leaves by (`lo` on loopback).

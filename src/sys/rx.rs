@@ -9,9 +9,9 @@
 //! Two backends exist on Linux: `mmsg` ([`super::unix::rx::MmsgRx`], recvmmsg in batches of 64)
 //! and `uring` ([`super::linux::uring_rx::UringRx`], io_uring multishot RECVMSG with a provided buffer
 //! ring). [`open_rx`] sets the socket up and picks one.
-
-// The control-message and address helpers serve the Unix receive paths only.
-#![cfg_attr(windows, allow(dead_code))]
+// Opening a receive backend is the receiver's (`recv` feature), and the control-message and
+// address helpers serve the Unix receive paths only; the ACK path uses the rest.
+#![cfg_attr(any(windows, not(feature = "recv")), allow(dead_code))]
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};

@@ -50,8 +50,31 @@ mod field {
 
 /// Device events, a bit set. The low seven bits are UHD's async event codes so a
 /// USRP2 code maps onto the same bit; the rest are ringshot's and RFNoC's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct EventSet(pub u16);
+
+impl std::fmt::Display for EventSet {
+    /// The names of the events set, `|`-separated (`underflow|seq_error`), or `none`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, name) in self.names().enumerate() {
+            if i > 0 {
+                f.write_str("|")?;
+            }
+            f.write_str(name)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for EventSet {
+    /// `EventSet(underflow|seq_error)`: the names, not the bits.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EventSet({self})")
+    }
+}
 
 impl EventSet {
     pub const NONE: EventSet = EventSet(0);

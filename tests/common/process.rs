@@ -66,8 +66,15 @@ pub fn clip(s: &str) -> String {
 impl Proc {
     /// Starts the `ringshot` binary with `args`.
     pub fn spawn(name: &str, args: &[String]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringshot"))
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringshot"));
+        cmd.args(args);
+        Proc::start(name, cmd)
+    }
+
+    /// Starts `cmd` (e.g. the binary under `ip netns exec`, which execs it in place, so the
+    /// process waited for and killed is the binary itself).
+    pub fn start(name: &str, mut cmd: Command) -> Proc {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -5,9 +5,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::rng::SplitMix64;
 use super::{FaultConfig, FaultCounts, Odds, Pick};
 use crate::device::link::{AckLink, MAX_ACK_LEN};
+use crate::fault::SplitMix64;
 
 /// How [`AckFaults`] damages an ACK so that the sender can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::rng::SplitMix64;
 use super::{MAX_ACK_DELAY, MAX_REORDER_DEPTH};
+use crate::fault::SplitMix64;
 
 /// A validated fault configuration. Build it with [`FaultConfig::builder`]; the default injects
 /// nothing.

@@ -4,8 +4,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::rng::SplitMix64;
 use super::{FaultConfig, FaultCounts, Odds, Pick, Restart, REORDER_MAX_HOLD};
+use crate::fault::SplitMix64;
 use crate::recv::{DatagramSink, RxMeta, StreamChecker};
 use crate::wire::header;
 

@@ -20,18 +20,18 @@
 mod ack;
 mod config;
 mod data;
-mod rng;
 
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use crate::recv::StreamChecker;
 
+pub use crate::fault::SplitMix64;
 pub use ack::{AckFaults, Corruption};
 pub use config::{FaultConfig, FaultConfigBuilder, FaultConfigError};
 pub use data::DataFaults;
-pub use rng::SplitMix64;
 
 /// Largest `--reorder-depth`: well inside the receiver's default reorder window (4096), so a
 /// reordered packet is always classified as reordered, never as late.
@@ -43,7 +43,8 @@ pub const MAX_ACK_DELAY: Duration = Duration::from_secs(10);
 pub const REORDER_MAX_HOLD: Duration = Duration::from_millis(2);
 
 /// Every fault injected, by kind: the `injected` object of `ringshot recv --device --json`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct FaultCounts {
     /// Data packets dropped before the device (and the checker) saw them.
     pub drop_data: u64,

@@ -1,5 +1,6 @@
 use super::*;
 use crate::framing::{Format, Framing, Spead, Stamper};
+use crate::recv::StreamChecker;
 use proptest::prelude::*;
 
 fn meta() -> RxMeta {
@@ -70,6 +71,71 @@ fn a_lost_packet_leaves_its_heap_to_the_flush() {
     let s = r.stats();
     assert_eq!((s.heaps, s.incomplete_heaps_flushed), (2, 1));
     assert_eq!(s.out_of_order_packets, 1, "the third packet follows a gap");
+    // Heap-level loss: three heaps begun, one incomplete, lacking the lost packet's 40 bytes
+    // (the 20 bytes that arrived after the gap arrived, though the heap dropped them).
+    assert_eq!(
+        (s.heaps_seen, s.incomplete_heaps, s.missing_bytes),
+        (3, 1, 40)
+    );
+    assert_eq!(s.heap_bytes, 200);
+    assert_eq!(s.heaps_seen, s.heaps + s.incomplete_heaps);
+}
+
+/// The checker below the reassembler counts what arrived: every SPEAD packet (the stop packet
+/// too) and its UDP payload bytes, the time from the first to the last and the gaps; nothing
+/// after the stop packet, and no sequence numbers.
+#[test]
+fn the_checker_counts_what_arrived() {
+    let p = stream(2);
+    let mut r = SpeadReassembler::new(SpeadConfig::default())
+        .with_checker(StreamChecker::new(64, true).with_timeline(None));
+    for (i, d) in p.iter().chain([&p[0]]).enumerate() {
+        let meta = RxMeta {
+            at_ns: 1_000_000 + i as u64 * 1_000,
+            ..meta()
+        };
+        r.datagram(d, &meta);
+    }
+    r.datagram(&[0x53, 0x04, 3, 5, 0, 0, 0, 9], &meta());
+    r.finish(0);
+    let c = r.checker().expect("a checker");
+    let bytes: usize = p.iter().map(Vec::len).sum();
+    assert_eq!((c.packets(), c.bytes()), (p.len() as u64, bytes as u64));
+    assert_eq!(c.packets(), r.stats().packets);
+    assert_eq!(r.stats().after_stop, 2);
+    assert!((c.seconds() - (p.len() - 1) as f64 * 1e-6).abs() < 1e-12);
+    assert_eq!(c.gaps().len(), p.len() as u64 - 1);
+    assert_eq!(c.format(), crate::framing::Format::Spead);
+    assert_eq!(c.corrupt(), 0, "SPEAD payloads are not pattern-checked");
+    assert_eq!(c.seq_range(), (None, None));
+    assert!(c.framing_errors().is_empty(), "{:?}", c.framing_errors());
+}
+
+/// An evicted heap lacks what never arrived for it; a heap without a heap size lacks nothing
+/// anyone can count.
+#[test]
+fn an_evicted_heap_counts_its_missing_bytes() {
+    let p = stream(3);
+    // Heap 1's first packet (40 of 100 bytes), then heaps 2 and 3 whole: one live heap only.
+    let mut r = SpeadReassembler::new(SpeadConfig {
+        max_heaps: 1,
+        ..SpeadConfig::default()
+    });
+    for d in [&p[0]].into_iter().chain(&p[3..]) {
+        r.datagram(d, &meta());
+    }
+    r.finish(0);
+    let s = r.stats();
+    assert_eq!((s.heaps_seen, s.heaps), (3, 2), "{s:?}");
+    assert_eq!(
+        (
+            s.incomplete_heaps,
+            s.incomplete_heaps_evicted,
+            s.missing_bytes
+        ),
+        (1, 1, 60),
+        "{s:?}"
+    );
 }
 
 #[test]
@@ -150,5 +216,10 @@ proptest! {
         r.finish(0);
         let s = r.stats();
         prop_assert!(s.heaps <= s.packets);
+        prop_assert_eq!(s.heaps_seen, s.heaps + s.incomplete_heaps);
+        prop_assert_eq!(
+            s.incomplete_heaps,
+            s.incomplete_heaps_evicted + s.incomplete_heaps_flushed
+        );
     }
 }

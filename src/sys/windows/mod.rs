@@ -21,25 +21,46 @@ use windows_sys::Win32::Networking::WinSock::{
 };
 
 use crate::config::BackendChoice;
+use crate::stats::SendErrno;
 use crate::sys::{OpenedTx, SendErrorKind, Slab, TxBackend};
 
 /// The WinSock errors the send path expects, with their names: the keys of the `errors` map on
 /// Windows.
-pub(crate) const WSA_ERROR_NAMES: [(i32, &str); 12] = {
+pub(crate) const WSA_ERROR_NAMES: [(i32, SendErrno, &str); 12] = {
     use windows_sys::Win32::Networking::WinSock as ws;
     [
-        (ws::WSAEWOULDBLOCK, "WSAEWOULDBLOCK"),
-        (ws::WSAENOBUFS, "WSAENOBUFS"),
-        (ws::WSAECONNRESET, "WSAECONNRESET"),
-        (ws::WSAECONNREFUSED, "WSAECONNREFUSED"),
-        (ws::WSAEINTR, "WSAEINTR"),
-        (ws::WSAEMSGSIZE, "WSAEMSGSIZE"),
-        (ws::WSAEINVAL, "WSAEINVAL"),
-        (ws::WSAENETUNREACH, "WSAENETUNREACH"),
-        (ws::WSAEHOSTUNREACH, "WSAEHOSTUNREACH"),
-        (ws::WSAENETRESET, "WSAENETRESET"),
-        (ws::WSAETIMEDOUT, "WSAETIMEDOUT"),
-        (ws::WSA_OPERATION_ABORTED, "WSA_OPERATION_ABORTED"),
+        (ws::WSAEWOULDBLOCK, SendErrno::WouldBlock, "WSAEWOULDBLOCK"),
+        (ws::WSAENOBUFS, SendErrno::NoBuffers, "WSAENOBUFS"),
+        (
+            ws::WSAECONNRESET,
+            SendErrno::ConnectionReset,
+            "WSAECONNRESET",
+        ),
+        (
+            ws::WSAECONNREFUSED,
+            SendErrno::ConnectionRefused,
+            "WSAECONNREFUSED",
+        ),
+        (ws::WSAEINTR, SendErrno::Interrupted, "WSAEINTR"),
+        (ws::WSAEMSGSIZE, SendErrno::MessageTooLong, "WSAEMSGSIZE"),
+        (ws::WSAEINVAL, SendErrno::InvalidInput, "WSAEINVAL"),
+        (
+            ws::WSAENETUNREACH,
+            SendErrno::NetworkUnreachable,
+            "WSAENETUNREACH",
+        ),
+        (
+            ws::WSAEHOSTUNREACH,
+            SendErrno::HostUnreachable,
+            "WSAEHOSTUNREACH",
+        ),
+        (ws::WSAENETRESET, SendErrno::NetworkReset, "WSAENETRESET"),
+        (ws::WSAETIMEDOUT, SendErrno::TimedOut, "WSAETIMEDOUT"),
+        (
+            ws::WSA_OPERATION_ABORTED,
+            SendErrno::Aborted,
+            "WSA_OPERATION_ABORTED",
+        ),
     ]
 };
 

@@ -15,7 +15,7 @@ use super::ops::{self, CANCEL_USER_DATA};
 use super::ring::{Cqe, Faulty, Ring, SqeInfo, F_MORE, F_NOTIF};
 use super::tests_real::{overtaken_within, watchdog, Driver};
 use super::{Setup, UringBackend};
-use crate::device::fault::SplitMix64;
+use crate::fault::SplitMix64;
 use crate::fault::{FaultInjector, FaultPlan};
 use crate::sys::{Slab, TxBackend, TxDesc};
 
