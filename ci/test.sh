@@ -15,9 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Integration tests --quick leaves out: the chaos matrix and the fault harness (long, and run
-# optimised by the full run), the wire suite (root, network namespaces), and the tests that
-# drive peers (iperf3, sockperf, spead2, tshark). A new tests/*.rs is quick until listed here.
-SLOW_TESTS=(chaos fault_harness bench_wire peers framing_spead framing_tshark)
+# optimised by the full run), the wire suite and the fault matrix across network namespaces
+# (root, veth, tc), and the tests that drive peers (iperf3, sockperf, spead2, tshark). A new
+# tests/*.rs is quick until listed here.
+SLOW_TESTS=(chaos fault_harness bench_wire netns_faults peers framing_spead framing_tshark)
 
 # The optimised build of the chaos stage: release's optimisation (opt-level 3, no debug
 # assertions, no overflow checks) without what only makes the shipped binary faster to run and
