@@ -158,7 +158,19 @@ fn every_suite_writes_its_json_markdown_logs_and_plots() {
     assert_eq!(p.ratios[0].delivered_x, Some(3.0));
     assert_eq!(p.ratios[0].zero_loss_x, Some(3.0));
     report::write_peers(&mut w, &p).unwrap();
-    md += &report::peers_markdown(&p);
+    let pmd = report::peers_markdown(&p);
+    // The sender's rate and the delivered rate, each named, in the markdown and the text table.
+    assert!(
+        pmd.contains("| sender | unpaced sent pps | delivered pps | delivered % |"),
+        "{pmd}"
+    );
+    let head = p.table();
+    assert!(
+        head.lines()
+            .any(|l| l.contains(" sent pps ") && l.contains(" delivered pps ")),
+        "{head}"
+    );
+    md += &pmd;
     suites.insert("peers".into(), serde_json::to_value(&p).unwrap());
 
     // sdr: a real 2.5 s run through the device emulator beside a 1 s jitter probe.
