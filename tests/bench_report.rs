@@ -49,7 +49,10 @@ fn row(sender: &str, backend: &str, gso: bool, payload: usize, mode: Mode, pps: 
         seconds: 1.0,
         pps,
         gbps: pps * payload as f64 * 8e-9,
+        // Sent 1000 in 1 s, whatever crossed.
+        sent_pps: 1000.0,
         cpu_ns_per_packet: None,
+        cpu_pct: (sender == "ringshot").then_some(37.0),
         submit_ns: None,
         raw_rounds: Vec::new(),
         raw_ratio: None,
@@ -133,6 +136,21 @@ fn ratios_and_goals_come_from_the_measured_numbers() {
     let t = wire_table(&r.rows, &r.goals);
     assert_eq!(t.lines().count(), 1 + r.rows.len() + 1 + r.goals.len());
     assert!(t.contains("MISSED"));
+    // Both rates, named: what crossed (or was delivered) and what the sender sent; the engine's
+    // CPU in % of a core beside its ns per packet.
+    let head = t.lines().next().unwrap();
+    for h in [" delivered pps ", " sent pps ", " CPU ns/p ", " CPU % "] {
+        assert!(head.contains(h), "{h} not in {head}");
+    }
+    let gso_uring = t
+        .lines()
+        .find(|l| l.starts_with("ringshot") && l.contains("uring") && l.contains(" on "))
+        .unwrap();
+    let cells: Vec<&str> = gso_uring.split_whitespace().collect();
+    assert_eq!(&cells[5..7], ["2000", "1000"], "{gso_uring}");
+    assert_eq!(cells[10], "37", "{gso_uring}");
+    let raw = t.lines().find(|l| l.starts_with("raw ")).unwrap();
+    assert_eq!(raw.split_whitespace().nth(10), Some("-"), "{raw}");
     // The target column lines up under its header whatever the goal's length.
     let goal_lines: Vec<&str> = t.lines().skip(1 + r.rows.len()).collect();
     let at = goal_lines[0].find("target").unwrap() + "target".len();
@@ -250,6 +268,15 @@ fn uring_over_mmsg_comes_from_its_rounds_when_measured() {
     );
     assert!(
         md.contains("| 1472 B: uring ÷ mmsg per datagram (3 rounds) | 1.00 | 1.05 | 0.80–1.10 | met (target within the rounds' range) |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| mode | delivered pps | sent pps | Gbit/s | lost % | CPU ns/pkt | CPU % of a core | × raw loop |"),
+        "{md}"
+    );
+    // The end-to-end row: 400 delivered, 1000 sent, 10 % lost; CPU 37 % of a core.
+    assert!(
+        md.contains("| ringshot | mmsg | off | 1472 | end-to-end | 400 | 1000 | 0.00 | 10.00 | – | 37 | – |"),
         "{md}"
     );
     // The worst "× raw" carries the rounds of the row it came from: send + GSO, rounds 0.8,
@@ -376,5 +403,8 @@ fn the_report_folder_has_every_field_and_valid_svgs() {
     assert!(hlog.contains("#[StartTime:") && hlog.lines().any(|l| l.starts_with("Tag=submit_ns,")));
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(md.contains("| ringshot | uring | on | 1472 | sender-side | 2000 |"));
+    for f in ["sent_pps", "cpu_pct"] {
+        assert!(row0.get(f).is_some(), "row lacks {f}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -40,6 +40,7 @@ fn capacity(series: &ringshot::bench::Series) -> Vec<CapacityResult> {
         lost: if pass { 0 } else { 10 },
         kernel_drops: 0,
         achieved_pps: rate,
+        delivered_pps: if pass { rate } else { rate * 0.9 },
         pass,
         series: series.clone(),
     };
@@ -109,7 +110,30 @@ fn every_suite_writes_its_json_markdown_logs_and_plots() {
     assert_eq!(results[0].ratio_to_send, Some(1.0));
     assert!((results[1].ratio_to_send.unwrap() - 3.0).abs() < 1e-9);
     report::write_throughput(&mut w, &results, &[256]).unwrap();
-    md += &report::throughput_markdown(2.5, &results, &[]);
+    // The engine's CPU in % of a core is its CPU time over the sender's time.
+    let tx = r.series.tx.as_ref().unwrap();
+    assert!(r.cpu_pct > 0.0, "{}", r.cpu_pct);
+    assert_eq!(r.cpu_pct, ringshot::bench::cpu_pct(tx.cpu_ns, tx.seconds));
+    let tmd = report::throughput_markdown(2.5, &results, &[]);
+    assert!(
+        tmd.contains("| bytes | delivered pps | sent pps | Gbit/s | delivered % | CPU ns/pkt | CPU % of a core | submit p50 ns |"),
+        "{tmd}"
+    );
+    // Both rates in their named columns, the sender's from its own time.
+    assert!(
+        tmd.contains(&format!(
+            "| send | off | 256 | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} |",
+            r.pps, r.sent_pps, r.gbps, r.delivered_pct, r.cpu_ns_per_packet, r.cpu_pct
+        )),
+        "{tmd}"
+    );
+    assert_eq!(r.sent_pps, tx.pps);
+    // A busy machine's warning goes under the heading, above the note and the table.
+    let warned = ringshot::bench::load::with_warning(tmd.clone(), Some("machine busy: test"));
+    let at = |s: &str| warned.find(s).unwrap();
+    assert!(at("## throughput") < at("**machine busy: test**"));
+    assert!(at("**machine busy: test**") < at("| backend |"));
+    md += &tmd;
     suites.insert(
         "throughput".into(),
         report::throughput_json(2.5, &results, &[]),
@@ -118,13 +142,35 @@ fn every_suite_writes_its_json_markdown_logs_and_plots() {
     // capacity and peers: hand-made numbers around the real run's histograms.
     let cap = capacity(&r.series);
     report::write_capacity(&mut w, &cap).unwrap();
-    md += &report::capacity_markdown(&cap);
+    let cmd = report::capacity_markdown(&cap);
+    assert!(
+        cmd.contains("| receiver | bytes | capacity pps | sender best sent pps | trials |"),
+        "{cmd}"
+    );
+    assert!(
+        cmd.contains("| asked pps | sent pps | delivered pps | sent | received |")
+            && cmd.contains("| mmsg | 1472 | 50000 | 50000 | 45000 | 100 | 90 | 10 | 0 | no |"),
+        "{cmd}"
+    );
+    md += &cmd;
     suites.insert("capacity".into(), report::capacity_json(&cap));
     let p = peers(3000.0, 1000.0, &r.series);
     assert_eq!(p.ratios[0].delivered_x, Some(3.0));
     assert_eq!(p.ratios[0].zero_loss_x, Some(3.0));
     report::write_peers(&mut w, &p).unwrap();
-    md += &report::peers_markdown(&p);
+    let pmd = report::peers_markdown(&p);
+    // The sender's rate and the delivered rate, each named, in the markdown and the text table.
+    assert!(
+        pmd.contains("| sender | unpaced sent pps | delivered pps | delivered % |"),
+        "{pmd}"
+    );
+    let head = p.table();
+    assert!(
+        head.lines()
+            .any(|l| l.contains(" sent pps ") && l.contains(" delivered pps ")),
+        "{head}"
+    );
+    md += &pmd;
     suites.insert("peers".into(), serde_json::to_value(&p).unwrap());
 
     // sdr: a real 2.5 s run through the device emulator beside a 1 s jitter probe.
@@ -136,7 +182,39 @@ fn every_suite_writes_its_json_markdown_logs_and_plots() {
     let runs = vec![("SCHED_OTHER".to_string(), run_sdr(&cfg, &place).unwrap())];
     let rows = report::sdr_rows(&floor, &runs);
     report::write_sdr(&mut w, &floor, &runs).unwrap();
-    md += &report::sdr_markdown(&floor, &rows);
+    // Pacing's CPU, in % of a core and per packet, in the row, the table and the markdown.
+    let stx = &runs[0].1.run.tx;
+    assert!(rows[0].cpu_pct > 0.0, "{}", rows[0].cpu_pct);
+    assert_eq!(
+        rows[0].cpu_pct,
+        ringshot::bench::cpu_pct(stx.cpu_ns, stx.seconds)
+    );
+    assert_eq!(
+        rows[0].cpu_ns_per_packet,
+        stx.cpu_ns as f64 / stx.packets as f64
+    );
+    let table = report::sdr_floor_table(&floor, &rows);
+    assert!(
+        table.contains("CPU ns/p") && table.contains("CPU %"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("{:>6.1} ", rows[0].cpu_pct)),
+        "{table}"
+    );
+    let smd = report::sdr_markdown(&floor, &rows);
+    assert!(
+        smd.contains(&format!(
+            "| {:.0} | {:.1} | {}/{} |",
+            rows[0].cpu_ns_per_packet, rows[0].cpu_pct, rows[0].goals_met, rows[0].goals
+        )),
+        "{smd}"
+    );
+    assert!(
+        smd.contains("| CPU ns/pkt | CPU % of a core | goals met |"),
+        "{smd}"
+    );
+    md += &smd;
     suites.insert("sdr".into(), report::sdr_json(&floor, &runs, &rows));
     // With flow control too, every value lands in exactly one interval.
     let tx = &runs[0].1.run.tx;

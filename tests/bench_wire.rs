@@ -167,6 +167,11 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
         // Nothing but the stream crosses the wire (no IPv6, a permanent neighbour entry), bar
         // a few control datagrams of the engine.
         assert!(x.crossed <= x.sent + 8, "{x:?}");
+        // The sender's own rate beside what crossed or was delivered; the engine's CPU in % of
+        // a core on ringshot rows only.
+        assert!((x.sent_pps - x.sent as f64 / x.seconds).abs() < 1e-6 * x.sent_pps.max(1.0));
+        assert_eq!(x.cpu_pct.is_some(), x.sender == "ringshot", "{x:?}");
+        assert!(x.cpu_pct.is_none_or(|c| c > 0.0), "{x:?}");
         if x.mode == Mode::SenderSide {
             assert!((x.pps - x.crossed as f64 / x.seconds).abs() < 1e-6 * x.pps.max(1.0));
         } else {

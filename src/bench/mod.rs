@@ -6,6 +6,7 @@
 //! receiver looks faster, so sent rates are reported but never ranked.
 
 pub mod jitter;
+pub mod load;
 pub mod peers;
 pub mod profile;
 pub mod report;
@@ -147,6 +148,8 @@ pub struct CaseResult {
     pub sent_pps: f64,
     /// CPU time of ringshot-tx per delivered packet, ns.
     pub cpu_ns_per_packet: f64,
+    /// CPU time of ringshot-tx ÷ the sender's own time, in % of one core.
+    pub cpu_pct: f64,
     pub submit_ns: Percentiles,
     pub submits: u64,
     pub submits_over_1ms: u64,
@@ -309,6 +312,7 @@ pub fn run_case(
         gbps: got.pps * case.payload as f64 * 8.0 / 1e9,
         sent_pps: report.pps,
         cpu_ns_per_packet: report.cpu_ns as f64 / delivered.max(1) as f64,
+        cpu_pct: cpu_pct(report.cpu_ns, report.seconds),
         submit_ns: report.submit_ns,
         submits: report.submits,
         submits_over_1ms: report.submits_over_1ms,
@@ -322,6 +326,15 @@ pub fn run_case(
         ratio_to_send: None,
         series: Series::new(Some(&report), Some(&got)),
     })
+}
+
+/// CPU time `cpu_ns` over a wall time of `seconds`, in % of one core (0 for no time).
+pub fn cpu_pct(cpu_ns: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        cpu_ns as f64 / (seconds * 1e9) * 100.0
+    } else {
+        0.0
+    }
 }
 
 /// Fills in `ratio_to_send` for every result that has a `send`-without-GSO row at its payload.
@@ -391,7 +404,10 @@ pub struct CapacityTrial {
     pub received: u64,
     pub lost: u64,
     pub kernel_drops: u64,
+    /// Sent packets ÷ the sender's own time.
     pub achieved_pps: f64,
+    /// Delivered packets per second, over the receiver's first-to-last-packet time.
+    pub delivered_pps: f64,
     pub pass: bool,
     /// The trial's histograms (not in the JSON).
     #[serde(skip)]
@@ -404,7 +420,7 @@ pub struct CapacityTrial {
 pub struct CapacityResult {
     pub receiver_backend: String,
     pub payload: usize,
-    /// The sender's best unpaced delivered rate measured in this run (the search's upper bound).
+    /// The sender's best unpaced sent rate measured in this run (the search's upper bound).
     pub sender_best_pps: f64,
     pub capacity_pps: Option<f64>,
     pub trials: Vec<CapacityTrial>,
@@ -446,6 +462,7 @@ pub fn capacity_trial(
         lost: got.lost,
         kernel_drops: got.kernel_drops,
         achieved_pps: achieved,
+        delivered_pps: got.pps,
         series: Series::new(Some(&report), Some(&got)),
         // A sender that cannot keep the asked rate does not prove the receiver can.
         pass: got.lost == 0
@@ -506,6 +523,13 @@ mod tests {
     }
 
     #[test]
+    fn cpu_percent_is_cpu_time_over_wall_time() {
+        assert_eq!(cpu_pct(500_000_000, 1.0), 50.0);
+        assert_eq!(cpu_pct(3_000_000_000, 2.0), 150.0);
+        assert_eq!(cpu_pct(1, 0.0), 0.0);
+    }
+
+    #[test]
     fn ratios_are_against_send_without_gso_at_the_same_payload() {
         let row = |backend, gso, payload, pps| CaseResult {
             backend,
@@ -519,6 +543,7 @@ mod tests {
             gbps: 0.0,
             sent_pps: 0.0,
             cpu_ns_per_packet: 0.0,
+            cpu_pct: 0.0,
             submit_ns: Percentiles::default(),
             submits: 0,
             submits_over_1ms: 0,

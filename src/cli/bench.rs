@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use super::output::fmt_ns;
 use super::signals::{StopSignal, StopSignals};
+use ringshot::bench::load::{with_warning, LoadWatch, MachineLoad};
 use ringshot::bench::report::{self, ReportWriter};
 use ringshot::bench::{
     default_cases, fill_ratios, run_case, BenchError, CaseResult, Placement, Stop,
@@ -225,6 +226,21 @@ fn validate_payloads(payloads: &[usize]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the busy-machine warning (above the suite's table) unless the output is JSON.
+fn warn_busy(a: &BenchArgs, load: &MachineLoad) {
+    if let (Some(w), false) = (&load.busy, a.json) {
+        println!("{w}");
+    }
+}
+
+/// A suite's JSON object with the machine's load over the suite (`machine_load`) added.
+fn with_load(mut v: serde_json::Value, load: &MachineLoad) -> anyhow::Result<serde_json::Value> {
+    if let Some(o) = v.as_object_mut() {
+        o.insert("machine_load".into(), serde_json::to_value(load)?);
+    }
+    Ok(v)
+}
+
 fn throughput(
     a: &BenchArgs,
     place: &Placement,
@@ -247,6 +263,7 @@ fn throughput(
             a.case_secs.as_secs_f64()
         );
     }
+    let watch = LoadWatch::start(place);
     let bar = ProgressBar::new(cases.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("static template"),
@@ -272,17 +289,22 @@ fn throughput(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let load = watch.finish(None);
     fill_ratios(&mut results);
     report::write_throughput(out, &results, &a.payloads)?;
     let secs = a.case_secs.as_secs_f64();
-    summary.push_str(&report::throughput_markdown(secs, &results, &skipped));
+    summary.push_str(&with_warning(
+        report::throughput_markdown(secs, &results, &skipped),
+        load.busy.as_deref(),
+    ));
     if !a.json {
+        warn_busy(a, &load);
         print_table(&results);
         for s in &skipped {
             println!("  skipped: {s}");
         }
     }
-    Ok(report::throughput_json(secs, &results, &skipped))
+    with_load(report::throughput_json(secs, &results, &skipped), &load)
 }
 
 /// iperf3, sockperf and spead2 beside ringshot.
@@ -292,17 +314,23 @@ fn peers(
     report: &mut ReportWriter,
     summary: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
+    let watch = LoadWatch::start(place);
     let peers = ringshot::bench::peers::bench_peers(a.case_secs, place, |m| {
         if !a.json {
             eprintln!("  peers: {m}");
         }
     })?;
+    let load = watch.finish(None);
     if !a.json {
+        warn_busy(a, &load);
         print!("{}", peers.table());
     }
     report::write_peers(report, &peers)?;
-    summary.push_str(&report::peers_markdown(&peers));
-    Ok(serde_json::to_value(&peers)?)
+    summary.push_str(&with_warning(
+        report::peers_markdown(&peers),
+        load.busy.as_deref(),
+    ));
+    with_load(serde_json::to_value(&peers)?, &load)
 }
 
 /// Receive capacity of each receive backend at each payload, beside the sender's best rate.
@@ -315,6 +343,7 @@ fn capacity(
     use ringshot::bench::receiver_capacity;
     use ringshot::recv::RecvBackend;
     let backends = [RecvBackend::Mmsg, RecvBackend::Uring];
+    let watch = LoadWatch::start(place);
     let bar = ProgressBar::new((a.payloads.len() * (1 + backends.len())) as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("static template"),
@@ -339,11 +368,13 @@ fn capacity(
         }
     }
     bar.finish_and_clear();
+    let load = watch.finish(None);
     if !a.json {
+        warn_busy(a, &load);
         println!("receive capacity (highest paced rate with 0 lost and 0 kernel drops; GSO sender, GRO receiver)");
         println!(
             "{:<8} {:>6} {:>14} {:>14} {:>7}",
-            "receiver", "bytes", "capacity pps", "sender best", "trials"
+            "receiver", "bytes", "capacity pps", "best sent pps", "trials"
         );
         for r in &rows {
             println!(
@@ -358,20 +389,25 @@ fn capacity(
         }
     }
     report::write_capacity(out, &rows)?;
-    summary.push_str(&report::capacity_markdown(&rows));
-    Ok(report::capacity_json(&rows))
+    summary.push_str(&with_warning(
+        report::capacity_markdown(&rows),
+        load.busy.as_deref(),
+    ));
+    with_load(report::capacity_json(&rows), &load)
 }
 
 fn print_table(rows: &[CaseResult]) {
     println!(
-        "{:<7} {:<8} {:>6} {:>11} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "{:<7} {:<8} {:>6} {:>13} {:>11} {:>8} {:>9} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8}",
         "backend",
         "gso",
         "bytes",
-        "pps",
+        "delivered pps",
+        "sent pps",
         "Gbit/s",
         "deliv %",
         "CPU ns/p",
+        "CPU %",
         "sub p50",
         "sub p99",
         "p99.99",
@@ -385,14 +421,16 @@ fn print_table(rows: &[CaseResult]) {
             _ => "off",
         };
         println!(
-            "{:<7} {:<8} {:>6} {:>11.0} {:>8.2} {:>9.2} {:>9.0} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            "{:<7} {:<8} {:>6} {:>13.0} {:>11.0} {:>8.2} {:>9.2} {:>9.0} {:>6.0} {:>9} {:>9} {:>9} {:>9} {:>8}",
             r.backend,
             gso,
             r.payload,
             r.pps,
+            r.sent_pps,
             r.gbps,
             r.delivered_pct,
             r.cpu_ns_per_packet,
+            r.cpu_pct,
             fmt_ns(r.submit_ns.p50),
             fmt_ns(r.submit_ns.p99),
             fmt_ns(r.submit_ns.p9999),
@@ -409,6 +447,7 @@ fn sdr(
     summary: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
     use ringshot::bench::sdr::SdrConfig;
+    let watch = LoadWatch::start(place);
     let spinner = ProgressBar::new_spinner();
     spinner.set_message(format!(
         "jitter probe on the TX core for {:.0} s",
@@ -431,13 +470,18 @@ fn sdr(
         };
         runs.push((format!("SCHED_FIFO {p}"), sdr_run(a, place, &fifo)?));
     }
+    let load = watch.finish(Some(&floor));
     let rows = report::sdr_rows(&floor, &runs);
     if !a.json {
+        warn_busy(a, &load);
         print!("{}", report::sdr_floor_table(&floor, &rows));
     }
     report::write_sdr(report, &floor, &runs)?;
-    summary.push_str(&report::sdr_markdown(&floor, &rows));
-    Ok(report::sdr_json(&floor, &runs, &rows))
+    summary.push_str(&with_warning(
+        report::sdr_markdown(&floor, &rows),
+        load.busy.as_deref(),
+    ));
+    with_load(report::sdr_json(&floor, &runs, &rows), &load)
 }
 
 /// One SDR workload run with its printed summary.
@@ -484,6 +528,11 @@ fn sdr_run(
             tx.window_waits,
             tx.acks.as_ref().map_or(0, |a| a.accepted)
         );
+        println!(
+            "  CPU of ringshot-tx: {:.0} ns per packet, {:.1} % of a core",
+            tx.cpu_ns as f64 / tx.packets.max(1) as f64,
+            ringshot::bench::cpu_pct(tx.cpu_ns, tx.seconds)
+        );
         let s = &tx.submit_ns;
         println!(
             "  submit p50 {} p99 {} p99.99 {} max {}",
@@ -528,6 +577,7 @@ fn zero_loss(
     summary: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
     use ringshot::bench::sdr::{zero_loss_search, SdrConfig};
+    let watch = LoadWatch::start(place);
     let bar = ProgressBar::new_spinner();
     bar.set_message("zero-loss search: the sender's best rate first");
     bar.enable_steady_tick(Duration::from_millis(250));
@@ -541,7 +591,9 @@ fn zero_loss(
     });
     bar.finish_and_clear();
     let r = r?;
+    let load = watch.finish(None);
     if !a.json {
+        warn_busy(a, &load);
         let fmt = |p: Option<f64>| {
             p.map_or("below 10000 pps".into(), |p| {
                 format!("{p:.0} pps ({:.2} Gbit/s)", p * 1472.0 * 8.0 / 1e9)
@@ -579,8 +631,11 @@ fn zero_loss(
         }
     }
     report::write_zero_loss(out, &r)?;
-    summary.push_str(&report::zero_loss_markdown(&r));
-    Ok(serde_json::to_value(&r)?)
+    summary.push_str(&with_warning(
+        report::zero_loss_markdown(&r),
+        load.busy.as_deref(),
+    ));
+    with_load(serde_json::to_value(&r)?, &load)
 }
 
 /// The sender's best unpaced rate at `payload` (auto backend, GSO), measured for 2 s: the upper
@@ -636,6 +691,7 @@ fn wire(
         profile_dir: a.profile.then(|| report.dir().to_path_buf()),
         ..WireOptions::default()
     };
+    let watch = LoadWatch::start(place);
     let bar = ProgressBar::new(planned_steps(&o));
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("static template"),
@@ -656,7 +712,9 @@ fn wire(
         }
         Err(e) => return Err(e.into()),
     };
+    let load = watch.finish(None);
     if !a.json {
+        warn_busy(a, &load);
         println!("  {}", r.topology);
         println!(
             "  {:.1} s per measurement, {}; sender-side = crossed the far interface ÷ the sender's time",
@@ -673,6 +731,9 @@ fn wire(
         report.record(f);
     }
     report::write_wire(report, &r)?;
-    summary.push_str(&report::wire_markdown(&r));
-    Ok(serde_json::to_value(&r)?)
+    summary.push_str(&with_warning(
+        report::wire_markdown(&r),
+        load.busy.as_deref(),
+    ));
+    with_load(serde_json::to_value(&r)?, &load)
 }

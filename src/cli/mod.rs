@@ -117,10 +117,13 @@ arrived); 2 bad arguments; 130 / 143 / 129 SIGINT / SIGTERM / SIGHUP."
 );
 
 const BENCH_EXAMPLES: &str = "\
-Columns: pps and Gbit/s (UDP payload) the sender achieved; deliv % of packets the loopback \
-receiver got; CPU ns/p: CPU time of the engine thread per packet; sub p50 / sub p99 / p99.99 / \
-max: how long one submit (a syscall, or an io_uring submission) took; × send: pps as a \
-multiple of the plain send backend with the same GSO and payload in the same run (loopback).
+Columns: delivered pps (over the receiver's own time) and its Gbit/s (UDP payload); sent pps \
+(over the sender's own time; higher when the receiver dropped packets); deliv % of the sent \
+packets the loopback receiver got; CPU ns/p: CPU time of the engine thread per delivered \
+packet; CPU %: that CPU time over the run, in % of one core; sub p50 / sub p99 / p99.99 / max: \
+how long one submit (a syscall, or an io_uring submission) took; × send: delivered pps as a \
+multiple of the plain send backend with the same GSO and payload in the same run (loopback). A \
+\"machine busy\" line above a table: the load average was above the cores the run uses.
 Examples:
   ringshot bench --case-secs 2
   ringshot bench --suite sdr --sdr-secs 10

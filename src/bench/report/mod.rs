@@ -7,7 +7,9 @@
 //! `interrupted` and, when a stop signal cut the run short, `interrupted_suite` (both added by
 //! `ringshot bench`), and one object per suite that ran (`throughput`, `capacity`, `peers`,
 //! `sdr`, `zero_loss`, `wire`), each the suite's own serialized report; [`SUITE_FIELDS`] lists
-//! each one's fields.
+//! each one's fields. `ringshot bench` adds `machine_load` to each suite's object (see
+//! [`crate::bench::load::MachineLoad`]): the load average at the suite's start and end, the cores
+//! the run uses and, when the machine was busy, the warning line the tables carry.
 //!
 //! Every row that ran ringshot's sender gets one interval log per histogram it measured
 //! (`STEM-submit.hlog`, `-reap`, `-lateness`, `-window-wait`, `-ack-visibility`) and, where

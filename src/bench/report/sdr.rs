@@ -22,6 +22,10 @@ pub struct SdrFloorRow {
     pub lateness_max_excess_ns: Option<u64>,
     pub goals_met: usize,
     pub goals: usize,
+    /// ringshot-tx's CPU time per packet sent, ns.
+    pub cpu_ns_per_packet: f64,
+    /// ringshot-tx's CPU time ÷ the sender's time, in % of one core: what pacing costs.
+    pub cpu_pct: f64,
 }
 
 /// The excess-over-floor rows of `runs` (policy name, result).
@@ -41,6 +45,8 @@ pub fn sdr_rows(floor: &JitterFloor, runs: &[(String, SdrResult)]) -> Vec<SdrFlo
                 lateness_max_excess_ns: tx.lateness_ns.map(|l| l.max.saturating_sub(f)),
                 goals_met: r.goals.iter().filter(|g| g.pass).count(),
                 goals: r.goals.len(),
+                cpu_ns_per_packet: tx.cpu_ns as f64 / tx.packets.max(1) as f64,
+                cpu_pct: crate::bench::cpu_pct(tx.cpu_ns, tx.seconds),
             }
         })
         .collect()
@@ -67,21 +73,23 @@ fn floor_line(f: &JitterFloor) -> String {
     )
 }
 
-/// The floor and each policy's tails with their excess, as text.
+/// The floor and each policy's tails with their excess and the engine thread's CPU, as text.
 pub fn sdr_floor_table(f: &JitterFloor, rows: &[SdrFloorRow]) -> String {
     let mut s = format!("{}\n", floor_line(f));
     s += &format!(
-        "  {:<14} {:>12} {:>14} {:>12} {:>14} {:>8}\n",
-        "policy", "submit max", "excess", "late max", "excess", "goals"
+        "  {:<14} {:>12} {:>14} {:>12} {:>14} {:>10} {:>6} {:>8}\n",
+        "policy", "submit max", "excess", "late max", "excess", "CPU ns/p", "CPU %", "goals"
     );
     for r in rows {
         s += &format!(
-            "  {:<14} {:>12} {:>14} {:>12} {:>14} {:>4}/{}\n",
+            "  {:<14} {:>12} {:>14} {:>12} {:>14} {:>10.0} {:>6.1} {:>4}/{}\n",
             r.policy,
             us(r.submit_max_ns),
             us(r.submit_max_excess_ns),
             r.lateness_max_ns.map_or("-".into(), us),
             r.lateness_max_excess_ns.map_or("-".into(), us),
+            r.cpu_ns_per_packet,
+            r.cpu_pct,
             r.goals_met,
             r.goals
         );
@@ -92,10 +100,11 @@ pub fn sdr_floor_table(f: &JitterFloor, rows: &[SdrFloorRow]) -> String {
 /// The same as markdown.
 pub fn sdr_markdown(f: &JitterFloor, rows: &[SdrFloorRow]) -> String {
     let mut s = format!("## sdr\n\n{}\n\n", floor_line(f));
-    s += "| policy | submit max | submit p99.99 | excess over floor | lateness max | lateness p99.99 | excess over floor | goals met |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    s += "CPU % of a core: ringshot-tx's CPU time (pacing included) ÷ the run's time.\n\n";
+    s += "| policy | submit max | submit p99.99 | excess over floor | lateness max | lateness p99.99 | excess over floor | CPU ns/pkt | CPU % of a core | goals met |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for r in rows {
         s += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {}/{} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {}/{} |\n",
             r.policy,
             us(r.submit_max_ns),
             us(r.submit_p9999_ns),
@@ -103,6 +112,8 @@ pub fn sdr_markdown(f: &JitterFloor, rows: &[SdrFloorRow]) -> String {
             r.lateness_max_ns.map_or("–".into(), us),
             r.lateness_p9999_ns.map_or("–".into(), us),
             r.lateness_max_excess_ns.map_or("–".into(), us),
+            r.cpu_ns_per_packet,
+            r.cpu_pct,
             r.goals_met,
             r.goals
         );

@@ -88,11 +88,13 @@ pub fn capacity_json(rows: &[CapacityResult]) -> Value {
 /// The throughput table as markdown.
 pub fn throughput_markdown(case_secs: f64, results: &[CaseResult], skipped: &[String]) -> String {
     let mut s = format!(
-        "## throughput (loopback)\n\n{case_secs:.1} s per case; pps is what ringshot's receiver \
-         delivered over its own first-to-last-packet time.\n\n"
+        "## throughput (loopback)\n\n{case_secs:.1} s per case; delivered pps is what ringshot's \
+         receiver delivered over its own first-to-last-packet time (Gbit/s and × send are \
+         from it); sent pps is what the sender sent over its own time, higher when the receiver \
+         dropped packets; CPU % of a core is ringshot-tx's CPU time over the sender's time.\n\n"
     );
-    s += "| backend | GSO | bytes | pps | Gbit/s | delivered % | CPU ns/pkt | submit p50 ns | submit p99 ns | submit p99.99 ns | submit max ns | reap p99 ns | × send |\n";
-    s += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    s += "| backend | GSO | bytes | delivered pps | sent pps | Gbit/s | delivered % | CPU ns/pkt | CPU % of a core | submit p50 ns | submit p99 ns | submit p99.99 ns | submit max ns | reap p99 ns | × send |\n";
+    s += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for r in results {
         let gso = match (r.gso_requested, r.gso) {
             (true, true) => "on",
@@ -100,13 +102,15 @@ pub fn throughput_markdown(case_secs: f64, results: &[CaseResult], skipped: &[St
             _ => "off",
         };
         s += &format!(
-            "| {} | {gso} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {gso} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
             r.backend,
             r.payload,
             r.pps,
+            r.sent_pps,
             r.gbps,
             r.delivered_pct,
             r.cpu_ns_per_packet,
+            r.cpu_pct,
             r.submit_ns.p50,
             r.submit_ns.p99,
             r.submit_ns.p9999,
@@ -184,8 +188,10 @@ pub fn write_capacity(w: &mut ReportWriter, rows: &[CapacityResult]) -> io::Resu
 pub fn capacity_markdown(rows: &[CapacityResult]) -> String {
     let mut s = String::from(
         "## capacity (loopback)\n\nHighest paced rate each receive backend drains with 0 lost and \
-         0 kernel drops (GSO sender, GRO receiver).\n\n\
-         | receiver | bytes | capacity pps | sender best pps | trials |\n|---|---:|---:|---:|---:|\n",
+         0 kernel drops (GSO sender, GRO receiver); the sender's best is its unpaced sent rate \
+         (the search's upper bound). In the trials, sent pps is what the sender sent over its own \
+         time and delivered pps what the receiver delivered over its own.\n\n\
+         | receiver | bytes | capacity pps | sender best sent pps | trials |\n|---|---:|---:|---:|---:|\n",
     );
     for r in rows {
         s += &format!(
@@ -198,16 +204,17 @@ pub fn capacity_markdown(rows: &[CapacityResult]) -> String {
             r.trials.len()
         );
     }
-    s += "\n| receiver | bytes | asked pps | achieved pps | sent | received | lost | kernel drops | pass |\n";
-    s += "|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+    s += "\n| receiver | bytes | asked pps | sent pps | delivered pps | sent | received | lost | kernel drops | pass |\n";
+    s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
     for r in rows {
         for t in &r.trials {
             s += &format!(
-                "| {} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} |\n",
                 r.receiver_backend,
                 r.payload,
                 t.rate_pps,
                 t.achieved_pps,
+                t.delivered_pps,
                 t.sent,
                 t.received,
                 t.lost,

@@ -95,12 +95,16 @@ pub fn wire_markdown(r: &WireReport) -> String {
         r.batch_description(),
         r.placement
     );
-    s += "| sender | backend | GSO | bytes | mode | pps | Gbit/s | lost % | CPU ns/pkt | × raw loop |\n";
-    s += "|---|---|---|---:|---|---:|---:|---:|---:|---:|\n";
+    s += "delivered pps: sender-side rows, packets that crossed the far interface ÷ the sender's \
+          time; end-to-end rows, packets the receiver delivered over its own time. sent pps: what \
+          the sender says it sent ÷ its own time. CPU % of a core: ringshot-tx's CPU time ÷ the \
+          sender's time.\n\n";
+    s += "| sender | backend | GSO | bytes | mode | delivered pps | sent pps | Gbit/s | lost % | CPU ns/pkt | CPU % of a core | × raw loop |\n";
+    s += "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for x in &r.rows {
         let lost = x.lost.map(|l| 100.0 * l as f64 / x.sent.max(1) as f64);
         s += &format!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} |\n",
             x.sender,
             x.backend,
             if x.gso { "on" } else { "off" },
@@ -110,9 +114,11 @@ pub fn wire_markdown(r: &WireReport) -> String {
                 Mode::EndToEnd => "end-to-end",
             },
             x.pps,
+            x.sent_pps,
             x.gbps,
             cell(lost, 2),
             cell(x.cpu_ns_per_packet, 0),
+            cell(x.cpu_pct, 0),
             cell(x.raw_ratio, 2)
         );
     }

@@ -108,7 +108,12 @@ pub struct WireRow {
     /// Sender-side: crossed ÷ seconds. End-to-end: delivered over the receiver's time.
     pub pps: f64,
     pub gbps: f64,
+    /// What the sender says it sent ÷ its own time: above `pps` when packets were dropped
+    /// before they crossed (or before the receiver took them).
+    pub sent_pps: f64,
     pub cpu_ns_per_packet: Option<f64>,
+    /// Ringshot rows: the engine thread's CPU time ÷ the sender's time, in % of one core.
+    pub cpu_pct: Option<f64>,
     pub submit_ns: Option<Percentiles>,
     /// Sender-side ringshot rows: `[ringshot pps, raw pps]` of each short round run back to
     /// back with the raw loop of the same syscall, payload and GSO (see `ratio.rs`); empty
@@ -617,7 +622,9 @@ fn ringshot_sender_side(
         seconds: rep.seconds,
         pps,
         gbps: pps * case.2 as f64 * 8.0 / 1e9,
+        sent_pps: rep.packets as f64 / rep.seconds.max(1e-9),
         cpu_ns_per_packet: Some(rep.cpu_ns as f64 / crossed.max(1) as f64),
+        cpu_pct: Some(crate::bench::cpu_pct(rep.cpu_ns, rep.seconds)),
         submit_ns: Some(rep.submit_ns),
         raw_rounds: Vec::new(),
         raw_ratio: None,
@@ -665,7 +672,9 @@ fn ringshot_end_to_end(
         seconds: rep.seconds,
         pps: got.pps,
         gbps: got.pps * case.2 as f64 * 8.0 / 1e9,
+        sent_pps: rep.packets as f64 / rep.seconds.max(1e-9),
         cpu_ns_per_packet: Some(rep.cpu_ns as f64 / delivered.max(1) as f64),
+        cpu_pct: Some(crate::bench::cpu_pct(rep.cpu_ns, rep.seconds)),
         submit_ns: Some(rep.submit_ns),
         raw_rounds: Vec::new(),
         raw_ratio: None,
@@ -744,7 +753,9 @@ fn raw_row(
         seconds: r.seconds,
         pps,
         gbps: pps * payload as f64 * 8.0 / 1e9,
+        sent_pps: r.datagrams as f64 / r.seconds.max(1e-9),
         cpu_ns_per_packet: None,
+        cpu_pct: None,
         submit_ns: None,
         raw_rounds: Vec::new(),
         raw_ratio: None,

@@ -158,19 +158,33 @@ fn opt(v: Option<f64>, prec: usize) -> String {
     v.map_or("-".into(), |x| format!("{x:.prec$}"))
 }
 
-/// The wire table: one line per row, then the goals.
+/// The wire table: one line per row, then the goals. `delivered pps` is what crossed the far
+/// interface (sender-side rows) or what the receiver delivered (end-to-end rows); `sent pps` is
+/// what the sender says it sent over its own time; `CPU %` is ringshot-tx's CPU time over the
+/// sender's time, in % of one core.
 pub fn wire_table(rows: &[WireRow], goals: &[WireGoal]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<9} {:<19} {:<4} {:>5} {:<12} {:>11} {:>7} {:>8} {:>8} {:>7}",
-        "sender", "backend", "gso", "bytes", "mode", "pps", "Gbit/s", "lost %", "CPU ns/p", "× raw"
+        "{:<9} {:<19} {:<4} {:>5} {:<12} {:>13} {:>11} {:>7} {:>8} {:>8} {:>6} {:>7}",
+        "sender",
+        "backend",
+        "gso",
+        "bytes",
+        "mode",
+        "delivered pps",
+        "sent pps",
+        "Gbit/s",
+        "lost %",
+        "CPU ns/p",
+        "CPU %",
+        "× raw"
     );
     for r in rows {
         let lost = r.lost.map(|l| 100.0 * l as f64 / r.sent.max(1) as f64);
         let _ = writeln!(
             s,
-            "{:<9} {:<19} {:<4} {:>5} {:<12} {:>11.0} {:>7.2} {:>8} {:>8} {:>7}",
+            "{:<9} {:<19} {:<4} {:>5} {:<12} {:>13.0} {:>11.0} {:>7.2} {:>8} {:>8} {:>6} {:>7}",
             r.sender,
             r.backend,
             if r.gso { "on" } else { "off" },
@@ -180,9 +194,11 @@ pub fn wire_table(rows: &[WireRow], goals: &[WireGoal]) -> String {
                 Mode::EndToEnd => "end-to-end",
             },
             r.pps,
+            r.sent_pps,
             r.gbps,
             opt(lost, 2),
             opt(r.cpu_ns_per_packet, 0),
+            opt(r.cpu_pct, 0),
             opt(r.raw_ratio, 2),
         );
     }
