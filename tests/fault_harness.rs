@@ -19,8 +19,8 @@ use ringshot::engine::EngineError;
 use ringshot::engine::{PatternSource, SourceSender};
 use ringshot::fault::{FaultPlan, FATAL_ERRNOS};
 use ringshot::recv::seq::{Arrival, SeqTracker, DEFAULT_WINDOW};
-use ringshot::SendErrno;
 use ringshot::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
+use ringshot::SendErrno;
 use ringshot::{BackendChoice, SendOrder, SenderConfig, TxReport};
 
 /// Longest a single case may take before it counts as a hang.
@@ -160,7 +160,13 @@ fn check(
             prop_assert!(report.committed <= n, "{}", ctx);
             let fatal_counted = FATAL_ERRNOS
                 .iter()
-                .map(|&e| report.errors.get(&SendErrno::from_os(e)).copied().unwrap_or(0))
+                .map(|&e| {
+                    report
+                        .errors
+                        .get(&SendErrno::from_os(e))
+                        .copied()
+                        .unwrap_or(0)
+                })
                 .sum::<u64>();
             prop_assert!(
                 fatal_counted >= 1,

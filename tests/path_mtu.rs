@@ -116,6 +116,10 @@ fn gso_above_the_path_mtu_downgrades_and_delivers_everything() {
         assert_eq!(seqs, (0..COUNT).collect::<Vec<_>>(), "{ctx}");
         assert_eq!(report.gso_downgrades, 1, "{ctx}");
         assert!(!report.gso, "{ctx}: GSO stays off after the refusal");
-        assert_eq!(report.errors.get(&ringshot::SendErrno::MessageTooLong), Some(&1), "{ctx}");
+        assert_eq!(
+            report.errors.get(&ringshot::SendErrno::MessageTooLong),
+            Some(&1),
+            "{ctx}"
+        );
     }
 }

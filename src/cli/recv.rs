@@ -465,7 +465,7 @@ fn print_ending(
     print_tables: impl FnOnce(),
 ) -> anyhow::Result<i32> {
     if let Some(n) = start_seq_note(recv, out.start_seq) {
-        eprintln!("ringshot recv: note: {n}");
+        eprintln!("ringshot: note: {n}");
     }
     if out.json {
         let rows = serde_json::to_value(intervals.rows())?;

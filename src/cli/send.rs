@@ -332,7 +332,7 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     let payload_note = a.framing.check_payload(a.payload)?;
     let cfg = config(&a)?;
     if let Some(n) = payload_note {
-        eprintln!("ringshot send: note: {n}");
+        eprintln!("ringshot: note: {n}");
     }
     let count = match (a.count, a.duration) {
         (None, None) => Some(DEFAULT_COUNT),
@@ -408,7 +408,7 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
 /// JSON object there).
 fn print_notes(a: &SendArgs, report: &TxReport, to: SocketAddr) {
     for n in &report.notices {
-        eprintln!("ringshot send: note: {n}");
+        eprintln!("ringshot: note: {n}");
     }
     if a.sqpoll_idle_ms.is_some() && report.backend != "uring" {
         let why = if a.backend == BackendChoice::Auto {
@@ -417,7 +417,7 @@ fn print_notes(a: &SendArgs, report: &TxReport, to: SocketAddr) {
             "only io_uring has one, and"
         };
         eprintln!(
-            "ringshot send: note: --sqpoll-idle-ms: no SQPOLL thread: {why} the {} backend sent",
+            "ringshot: note: --sqpoll-idle-ms: no SQPOLL thread: {why} the {} backend sent",
             report.backend
         );
     }
