@@ -232,16 +232,12 @@ impl Sender {
         let mut rest = data;
         loop {
             let token = std::future::poll_fn(|cx| self.poll_token(cx)).await?;
-            let mut r = Reserved {
+            let r = Reserved {
                 sender: self,
                 token: Some(token),
                 flags: 0,
             };
-            let buf = r.payload_mut();
-            let n = rest.len().min(buf.len());
-            buf[..n].copy_from_slice(&rest[..n]);
-            r.commit(n)?;
-            rest = &rest[n..];
+            rest = r.fill_from(rest)?;
             if rest.is_empty() {
                 return Ok(());
             }
@@ -309,12 +305,8 @@ impl Sender {
         let mut rest = data;
         let mut backoff = Backoff::new(IdlePolicy::Adaptive, WaitMode::SleepThenSpin);
         loop {
-            if let Some(mut r) = self.reserve()? {
-                let buf = r.payload_mut();
-                let n = rest.len().min(buf.len());
-                buf[..n].copy_from_slice(&rest[..n]);
-                r.commit(n)?;
-                rest = &rest[n..];
+            if let Some(r) = self.reserve()? {
+                rest = r.fill_from(rest)?;
                 if rest.is_empty() {
                     return Ok(());
                 }
@@ -513,6 +505,16 @@ impl Reserved<'_> {
     #[cfg(test)]
     pub(crate) fn slot(&self) -> u32 {
         self.token.as_ref().expect("reserved slot").index()
+    }
+
+    /// Copies as much of `data` as the room holds, commits it, and returns the rest (with
+    /// SPEAD, what runs past the end of the heap goes in the next packet).
+    fn fill_from(mut self, data: &[u8]) -> Result<&[u8], EngineError> {
+        let buf = self.payload_mut();
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        self.commit(n)?;
+        Ok(&data[n..])
     }
 
     /// Sets header flags (for example [`crate::wire::header::FLAG_PATTERN`]).
