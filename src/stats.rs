@@ -212,7 +212,7 @@ const NAMED_ERRNOS: [(i32, SendErrno, &str); 13] = [
 
 /// On Windows the send path sees WinSock errors: the same map, keyed by WSA names.
 #[cfg(windows)]
-const NAMED_ERRNOS: [(i32, SendErrno, &str); 12] = crate::sys::WSA_ERROR_NAMES;
+const NAMED_ERRNOS: [(i32, SendErrno, &str); 14] = crate::sys::WSA_ERROR_NAMES;
 
 /// Counter slots left for errnos outside [`NAMED_ERRNOS`]; further unexpected ones count as
 /// `other`.

@@ -26,7 +26,7 @@ use crate::sys::{OpenedTx, SendErrorKind, Slab, TxBackend};
 
 /// The WinSock errors the send path expects, with their names: the keys of the `errors` map on
 /// Windows.
-pub(crate) const WSA_ERROR_NAMES: [(i32, SendErrno, &str); 12] = {
+pub(crate) const WSA_ERROR_NAMES: [(i32, SendErrno, &str); 14] = {
     use windows_sys::Win32::Networking::WinSock as ws;
     [
         (ws::WSAEWOULDBLOCK, SendErrno::WouldBlock, "WSAEWOULDBLOCK"),
@@ -54,6 +54,8 @@ pub(crate) const WSA_ERROR_NAMES: [(i32, SendErrno, &str); 12] = {
             SendErrno::HostUnreachable,
             "WSAEHOSTUNREACH",
         ),
+        (ws::WSAENETDOWN, SendErrno::NetworkDown, "WSAENETDOWN"),
+        (ws::WSAEACCES, SendErrno::AccessDenied, "WSAEACCES"),
         (ws::WSAENETRESET, SendErrno::NetworkReset, "WSAENETRESET"),
         (ws::WSAETIMEDOUT, SendErrno::TimedOut, "WSAETIMEDOUT"),
         (
