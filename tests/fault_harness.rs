@@ -422,13 +422,19 @@ fn fatal_plan_strategy() -> impl Strategy<Value = FaultPlan> {
         })
 }
 
-/// Streams of up to 10^5 packets that a fatal error may end anywhere.
+/// The longest stream of a fatal-ending case: 10^5 packets. The Windows build's tests run under
+/// Wine, whose receiver (a Wine process reading a host socket) starts losing datagrams at full
+/// speed long before that, which would fail the exact-delivery check for the receiver's sake,
+/// not the sender's: there the streams stop at 5,000 (the Linux run covers the rest).
+const FATAL_MAX_N: u64 = if cfg!(windows) { 5_000 } else { 100_000 };
+
+/// Streams of up to [`FATAL_MAX_N`] packets that a fatal error may end anywhere.
 fn fatal_case_strategy() -> impl Strategy<Value = (bool, usize, usize, u64, FaultPlan)> {
     (
         any::<bool>(),
         prop_oneof![Just(64usize), Just(1472), Just(8000)],
         prop_oneof![Just(8usize), Just(64)],
-        prop_oneof![1u64..100, 100u64..100_000],
+        prop_oneof![1u64..100, 100u64..FATAL_MAX_N],
         fatal_plan_strategy(),
     )
 }

@@ -545,6 +545,8 @@ impl<S: WinSys> TxBackend for IocpBackend<S> {
                 Ok(r) => r,
                 Err(e) => {
                     m.record_submit(t0.elapsed().as_nanos() as u64, 0);
+                    // The fault that ended it is counted too.
+                    m.injected = self.sys.injected();
                     return Err(e);
                 }
             }
