@@ -454,9 +454,11 @@ impl SenderConfigBuilder {
         self.pacing.quantum = d;
         self
     }
-    /// Paced streams: [`Spacing::Strict`] (the default) sends each packet at its own time;
-    /// [`Spacing::Bursts`] sends up to `burst` packets together when the first of them is due
-    /// (the rest early) and sleeps between groups, for receivers that buffer.
+    /// Paced streams: how packets are spaced (see [`Spacing`]). [`Spacing::Auto`] (the default)
+    /// sends each packet at its own time where a sleep fits the gap and small groups where it
+    /// does not; [`Spacing::Strict`] never groups (it spins where a sleep does not fit);
+    /// [`Spacing::Bursts`] sends groups of `burst` packets, each when its first is due, and
+    /// sleeps between them.
     ///
     /// ```
     /// use ringshot::{pacing::{Rate, Spacing}, SenderConfig};

@@ -78,10 +78,18 @@ impl fmt::Display for Rate {
 
 /// How a paced stream spaces its packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Spacing {
-    /// Each packet leaves at its own time on the schedule (a wake-up per packet where the gap
-    /// is longer than a wake-up takes, a spin where it is shorter).
+    /// Each packet at its own time where a sleep fits comfortably in the gap (the gap is at
+    /// least [`AUTO_SPAN_WAKES`] times this thread's measured wake-up latency); where it does
+    /// not, small groups that span about that long, each sent when its first packet is due (the
+    /// rest early, never late), with a sleep between groups: iperf3's habit, and what keeps a
+    /// paced stream at a modest rate from burning a core. A group never exceeds `burst`.
     #[default]
+    Auto,
+    /// Each packet leaves at its own time on the schedule (a wake-up per packet where the gap
+    /// is longer than a wake-up takes, a spin where it is shorter): the most even stream, at
+    /// the cost of a core at high rates.
     Strict,
     /// Up to `burst` packets leave together when the first of them is due (the rest early,
     /// never late) and the thread sleeps between groups: far less CPU at high rates, for
@@ -93,9 +101,12 @@ impl FromStr for Spacing {
     type Err = String;
     fn from_str(s: &str) -> Result<Spacing, String> {
         match s {
+            "auto" => Ok(Spacing::Auto),
             "strict" => Ok(Spacing::Strict),
             "bursts" => Ok(Spacing::Bursts),
-            _ => Err(format!("unknown spacing '{s}' (expected strict or bursts)")),
+            _ => Err(format!(
+                "unknown spacing '{s}' (expected auto, strict or bursts)"
+            )),
         }
     }
 }
@@ -103,6 +114,7 @@ impl FromStr for Spacing {
 impl fmt::Display for Spacing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Spacing::Auto => "auto",
             Spacing::Strict => "strict",
             Spacing::Bursts => "bursts",
         })
@@ -262,6 +274,22 @@ impl Pacer {
     }
 }
 
+/// [`Spacing::Auto`] sends packets one by one where the gap between them is at least this many
+/// wake-up latencies, and otherwise groups that span about that long.
+pub const AUTO_SPAN_WAKES: u32 = 8;
+
+/// How many packets [`Spacing::Auto`] sends together: 1 where a sleep fits comfortably in the
+/// gap `interval` (see [`AUTO_SPAN_WAKES`]), else enough that a group spans about
+/// `AUTO_SPAN_WAKES × wake`, at most `max`.
+pub fn auto_group(interval: Duration, wake: Duration, max: u64) -> u64 {
+    let span = wake * AUTO_SPAN_WAKES;
+    if interval >= span || interval.is_zero() {
+        return 1;
+    }
+    let n = span.as_nanos().div_ceil(interval.as_nanos().max(1));
+    (n.min(u128::from(u64::MAX)) as u64).clamp(1, max.max(1))
+}
+
 /// The spin before a deadline when nothing was measured: generous enough for a default timer
 /// slack (50 µs on Linux) plus a scheduler's wake-up.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(150);
@@ -357,8 +385,22 @@ mod tests {
     }
 
     #[test]
+    fn auto_groups_only_where_a_sleep_does_not_fit_the_gap() {
+        let us = Duration::from_micros;
+        // A 30 µs wake-up: gaps of 240 µs and more go one by one.
+        assert_eq!(auto_group(us(1000), us(30), 16), 1);
+        assert_eq!(auto_group(us(240), us(30), 16), 1);
+        // 59 µs (200 Mbit/s at 1472 B): groups of 5 span 236 µs.
+        assert_eq!(auto_group(us(59), us(30), 16), 5);
+        // 14.5 µs (68,870 pps): 17 would span 240 µs; the burst caps it.
+        assert_eq!(auto_group(Duration::from_nanos(14_520), us(30), 16), 16);
+        assert_eq!(auto_group(Duration::ZERO, us(30), 16), 1);
+        assert_eq!(auto_group(us(1), us(1000), 0), 1);
+    }
+
+    #[test]
     fn spacing_parses_and_prints() {
-        for s in [Spacing::Strict, Spacing::Bursts] {
+        for s in [Spacing::Auto, Spacing::Strict, Spacing::Bursts] {
             assert_eq!(s.to_string().parse::<Spacing>().unwrap(), s);
         }
         assert!("loose".parse::<Spacing>().is_err());

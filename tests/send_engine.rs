@@ -254,12 +254,16 @@ fn push_mode_reserve_commit_and_send() {
 #[test]
 fn a_pacing_quantum_gathers_due_packets_into_fewer_submits() {
     let n = 4_000u64;
+    // Strict spacing on both sides: the default (auto) already groups packets at this rate.
+    let strict = ringshot::pacing::Spacing::Strict;
     let (plain, got) = run_source(batching_backend(), true, 1472, n, |b| {
         b.rate(ringshot::pacing::Rate::Pps(40_000.0))
+            .spacing(strict)
     });
     assert_exact(&plain, &got, n);
     let (gathered, got) = run_source(batching_backend(), true, 1472, n, |b| {
         b.rate(ringshot::pacing::Rate::Pps(40_000.0))
+            .spacing(strict)
             .pace_quantum(Duration::from_millis(1))
     });
     assert_exact(&gathered, &got, n);

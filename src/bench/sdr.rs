@@ -116,6 +116,8 @@ pub fn device_run(
         .rate(Rate::Pps(rate_pps))
         .prefill(prefill)
         .burst(window - prefill)
+        // The workload's lateness is measured against a strictly spaced schedule.
+        .spacing(crate::pacing::Spacing::Strict)
         .window_packets(window)
         .ack(cfg.format)
         .stall_timeout(Duration::from_secs(2))

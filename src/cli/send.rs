@@ -84,10 +84,15 @@ pub struct SendArgs {
     burst: Option<u64>,
     /// Each packet at its own time, or groups of --burst packets.
     ///
-    /// strict: each packet at its own time (a sleep per gap where a wake-up fits, a spin where
-    /// it does not); bursts: groups of --burst packets, sleeping between them. Default: bursts
-    /// when --burst is given, strict otherwise.
-    #[arg(help_heading = "Rate and pacing", long, value_name = "strict|bursts")]
+    /// auto: each packet at its own time where a sleep fits the gap, else small groups (at most
+    /// --burst) sent when their first is due, sleeping between them; strict: every packet at its
+    /// own time, spinning where a sleep does not fit (a core at high rates); bursts: groups of
+    /// --burst packets. Default: bursts when --burst is given, auto otherwise.
+    #[arg(
+        help_heading = "Rate and pacing",
+        long,
+        value_name = "auto|strict|bursts"
+    )]
     spacing: Option<ringshot::pacing::Spacing>,
     /// Paced streams: gather what falls due within this many µs into one submit.
     #[arg(help_heading = "Rate and pacing", long, default_value = "0", value_name = "US", value_parser = parse::micros_or_zero, allow_hyphen_values = true)]
@@ -274,7 +279,7 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         .spacing(a.spacing.unwrap_or(if a.burst.is_some() {
             ringshot::pacing::Spacing::Bursts
         } else {
-            ringshot::pacing::Spacing::Strict
+            ringshot::pacing::Spacing::Auto
         }))
         .prefill(a.prefill)
         .pace_quantum(a.pace_quantum_us)

@@ -228,7 +228,7 @@ impl Default for PacingOptions {
             burst: DEFAULT_BURST,
             prefill: 0,
             quantum: Duration::ZERO,
-            spacing: Spacing::Strict,
+            spacing: Spacing::Auto,
         }
     }
 }
@@ -249,7 +249,7 @@ impl PacingOptions {
             return Err(ConfigError::PrefillWithoutRate);
         } else if !self.quantum.is_zero() {
             return Err(ConfigError::QuantumWithoutRate);
-        } else if self.spacing == Spacing::Bursts {
+        } else if self.spacing != Spacing::Auto {
             return Err(ConfigError::SpacingWithoutRate);
         }
         if self.burst == 0 {

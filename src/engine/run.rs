@@ -14,6 +14,8 @@ use crate::sys::{self, SlotToken, TxDesc};
 
 /// How long the wind-down waits for the kernel to give back cancelled requests.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
+/// With [`Spacing::Auto`], a stall up to this long is caught up (see `Engine::catch_up`).
+const AUTO_CATCH_UP: Duration = Duration::from_millis(10);
 /// Longest single pacing sleep, so a stop request is seen promptly even at very low rates.
 const MAX_PACE_WAIT: Duration = Duration::from_millis(10);
 /// Under a real-time policy, how far ahead of its slot a packet may leave. A wake-up from an
@@ -43,7 +45,8 @@ enum Ending {
 /// The pacing schedule and what the loop measures against it.
 struct Schedule {
     pacer: Option<Pacer>,
-    /// With [`Spacing::Bursts`]: from the first packet of a full group to its last.
+    /// From the first packet of a group sent together to its last (zero when strict; see
+    /// [`Spacing`]).
     group_span: Duration,
     lateness: hdrhistogram::Histogram<u64>,
     /// Original due time of the first packet of the batch on its way (before any slip).
@@ -91,13 +94,15 @@ fn give_back(slots: &mut [SlotState], supply: &mut Supply, slot: u32, stray: &mu
 impl Engine {
     pub(super) fn run(mut self) -> Result<TxReport, EngineError> {
         let cpu0 = sys::thread_cpu_ns();
-        let group = (self.cfg.batch as u64).min(self.cfg.burst);
+        let pps = self.cfg.rate.map(|r| r.pps(self.cfg.payload));
+        let group = self.group(pps);
         let mut sched = Schedule {
-            pacer: self.cfg.rate.map(|r| {
-                Pacer::new(r.pps(self.cfg.payload), self.cfg.burst).with_prefill(self.cfg.prefill)
+            // The catch-up allowance after a stall comes on top of the group sent early.
+            pacer: pps.map(|pps| {
+                Pacer::new(pps, self.catch_up(pps) + (group - 1)).with_prefill(self.cfg.prefill)
             }),
-            group_span: self.cfg.rate.map_or(Duration::ZERO, |r| {
-                Duration::from_secs_f64((group - 1) as f64 / r.pps(self.cfg.payload))
+            group_span: pps.map_or(Duration::ZERO, |pps| {
+                Duration::from_secs_f64((group - 1) as f64 / pps)
             }),
             lateness: latency_histogram(),
             first_due: None,
@@ -203,6 +208,35 @@ impl Engine {
         }
     }
 
+    /// How many packets of a paced stream at `pps` leave together (see [`Spacing`]): 1 when
+    /// strict, a whole burst (at most a batch) with `Bursts`, and with `Auto` enough to span a
+    /// few of this thread's wake-ups where one does not fit the gap (never under a real-time
+    /// policy, whose waits are absolute sleeps that gather what falls due anyway).
+    fn group(&self, pps: Option<f64>) -> u64 {
+        let full = (self.cfg.batch as u64).min(self.cfg.burst).max(1);
+        let Some(pps) = pps else { return 1 };
+        match self.cfg.spacing {
+            Spacing::Strict => 1,
+            Spacing::Bursts => full,
+            _ if self.wait == WaitMode::SleepOnly => 1,
+            _ => crate::pacing::auto_group(Duration::from_secs_f64(1.0 / pps), self.spin, full),
+        }
+    }
+
+    /// Most packets sent back to back to catch up after a stall: `burst`, and with
+    /// [`Spacing::Auto`] (a stream that already leaves in groups) at least what falls due in
+    /// [`AUTO_CATCH_UP`], so the VM's or scheduler's occasional multi-millisecond gaps are made
+    /// up rather than dropped from the schedule (the average rate stays exact).
+    fn catch_up(&self, pps: f64) -> u64 {
+        match self.cfg.spacing {
+            Spacing::Auto if self.wait == WaitMode::SleepThenSpin => {
+                let due = (pps * AUTO_CATCH_UP.as_secs_f64()).ceil() as u64;
+                self.cfg.burst.max(due)
+            }
+            _ => self.cfg.burst,
+        }
+    }
+
     /// Publishes the live totals; cuts an interval when a watcher asked (see `live.rs`).
     fn publish_live(&mut self, s: &Schedule) {
         let flow = self.flow.as_ref();
@@ -226,12 +260,9 @@ impl Engine {
             WaitMode::SleepOnly => RT_GATHER_AHEAD,
             WaitMode::SleepThenSpin => Duration::ZERO,
         };
-        // Bursts: a group of `full` packets leaves when its first is due, the rest ahead of
-        // their slots (never behind), so the thread wakes once per group.
-        let ahead = match self.cfg.spacing {
-            Spacing::Strict => ahead,
-            Spacing::Bursts => ahead.max(s.group_span),
-        };
+        // A group leaves when its first packet is due, the rest ahead of their slots (never
+        // behind), so the thread wakes once per group (no group: strict spacing).
+        let ahead = ahead.max(s.group_span);
         let spin = self.spin;
         let p = s.pacer.as_mut().expect("paced stream");
         loop {
