@@ -173,6 +173,10 @@ impl Cell {
         a.extend(strings(&["--payload", &payload.to_string()]));
         a.extend(strings(&["--count", &count.to_string(), "--json"]));
         a.extend(strings(&["--slots", SLOTS, "--stall-timeout", stall]));
+        // Pinned: an unpinned sender that sleeps (ENOBUFS back-pressure) may wake on the other
+        // core, and a qdisc (tbf) then dequeues on both, feeding veth's per-core receive queues:
+        // the kernel delivers such a stream reordered, whatever order the sender kept.
+        a.extend(strings(&["--tx-core", "0"]));
         a
     }
 
