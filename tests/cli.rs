@@ -19,7 +19,9 @@ use nix::unistd::Pid;
 mod binary;
 #[cfg(unix)]
 use binary::announced_addr;
-use binary::{free_port, json_of, output_within, ringshot, spawn_piped, start_recv, RunExt};
+use binary::{
+    free_port, held_socket, json_of, output_within, ringshot, spawn_piped, start_recv, RunExt,
+};
 
 #[test]
 fn bad_arguments_exit_2_with_one_line_naming_the_flag() {
@@ -322,15 +324,6 @@ fn send_and_recv_json_over_loopback() {
     );
 }
 
-/// A UDP socket the test holds (so sends to it are never refused), with a read timeout.
-fn held_socket() -> (std::net::UdpSocket, String) {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let addr = s.local_addr().unwrap().to_string();
-    (s, addr)
-}
-
 /// Waits (generously, the machine may be loaded) for the first datagram on `sock`: proof that
 /// the sender is running, and so has its signal handlers installed.
 #[cfg(unix)]
@@ -350,7 +343,7 @@ fn wait_for_traffic(sock: &std::net::UdpSocket, child: &mut std::process::Child)
 
 #[cfg(unix)]
 fn send_is_stopped_cleanly_by(signal: Signal, status: i32) {
-    let (sock, addr) = held_socket();
+    let (sock, addr) = held_socket(Duration::from_millis(200));
     let hlog = std::env::temp_dir().join(format!(
         "ringshot-cli-signal-{}-{signal}.hlog",
         std::process::id()
@@ -512,7 +505,7 @@ fn relaxed_order_to_a_closed_port_reports_the_reordered_packets() {
 #[test]
 fn a_stalled_stream_prints_its_report_with_the_error_and_exits_1() {
     // The held socket never ACKs, so the window of 16 closes and stays closed.
-    let (_sock, addr) = held_socket();
+    let (_sock, addr) = held_socket(Duration::from_millis(200));
     let child = spawn_piped(&[
         "send",
         "--to",
@@ -600,7 +593,7 @@ fn verbose_flags_and_the_log_variable_keep_the_line_format() {
         (&["send"], Some("trace")),
     ];
     for (lead, env) in runs {
-        let (sock, addr) = held_socket();
+        let (sock, addr) = held_socket(Duration::from_millis(200));
         let mut cmd = ringshot();
         cmd.args(*lead)
             .args(["--to", &addr, "--count", "200", "--json"])

@@ -13,7 +13,7 @@ use std::time::Instant;
 mod binary;
 #[cfg(unix)]
 use binary::spawn_piped;
-use binary::{json_of, output_within, ringshot, start_recv, text, RunExt};
+use binary::{held_socket, json_of, output_within, ringshot, start_recv, text, RunExt};
 
 #[cfg(unix)]
 use nix::sys::signal::{kill, Signal};
@@ -24,14 +24,6 @@ use nix::unistd::Pid;
 /// yet far below the length of the run or case it cuts short.
 #[cfg(unix)]
 const STOP_BOUND: Duration = Duration::from_secs(30);
-
-/// A bound UDP socket on loopback and its address: a destination that takes packets.
-fn held_socket() -> (std::net::UdpSocket, String) {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-    let addr = s.local_addr().unwrap().to_string();
-    (s, addr)
-}
 
 /// Waits (generously) for the first datagram on `sock`: the sender runs, its handlers installed.
 #[cfg(unix)]
@@ -62,7 +54,7 @@ fn signal_and_wait(child: std::process::Child, signal: Signal) -> (Output, Durat
 #[cfg(unix)]
 #[test]
 fn sighup_stops_send_with_the_report_and_exit_129() {
-    let (sock, addr) = held_socket();
+    let (sock, addr) = held_socket(Duration::from_millis(20));
     let mut child = spawn_piped(&[
         "send",
         "--to",
@@ -258,7 +250,7 @@ fn an_unwritable_hdr_log_exits_2_before_any_packet() {
         paths.push("/proc/ringshot-x.hlog".into());
     }
     for path in paths {
-        let (sock, addr) = held_socket();
+        let (sock, addr) = held_socket(Duration::from_millis(20));
         let out = ringshot()
             .args(["send", "--to", &addr, "--count", "2000", "--rate", "20kpps"])
             .arg("--hdr-log")
@@ -333,7 +325,7 @@ fn a_failed_start_under_json_prints_an_error_object() {
     assert!(e.contains("starting the send engine"), "{e}");
     assert!(text(&send.stderr).contains(&e), "{}", text(&send.stderr));
 
-    let (_held, addr) = held_socket();
+    let (_held, addr) = held_socket(Duration::from_millis(20));
     let recv = ringshot()
         .args(["recv", "--json", "--idle-exit-ms", "200", "--bind", &addr])
         .run();

@@ -10,6 +10,15 @@ use std::time::Duration;
 
 #[cfg(unix)]
 use nix::sys::signal::{kill, Signal};
+
+/// A bound UDP socket on loopback and its address: a destination that takes packets (reads
+/// time out after `read_timeout`).
+pub fn held_socket(read_timeout: Duration) -> (UdpSocket, String) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(read_timeout)).unwrap();
+    let addr = s.local_addr().unwrap().to_string();
+    (s, addr)
+}
 #[cfg(unix)]
 use nix::unistd::Pid;
 
