@@ -1,7 +1,7 @@
 //! Seeded, deterministic fault injection at the send backends' syscall boundary.
 //!
-//! A [`FaultPlan`] says how often each fault happens; a [`FaultInjector`] built from it is asked
-//! by the wrapper around a backend's kernel calls (never by the production code path itself)
+//! A [`FaultPlan`] says how often each fault happens; the crate's fault injector, built from it,
+//! is asked by the wrapper around a backend's kernel calls (never by the production code path itself)
 //! whether *this* call fails, how many messages of a `sendmmsg` the "kernel" accepts, whether a
 //! completion is held back, and so on. The same seed gives the same decisions, so a failing
 //! property-test case replays exactly.
@@ -120,7 +120,7 @@ const FATAL_WITH_GSO: usize = 3;
 
 /// Draws the decisions of one [`FaultPlan`]. One per backend; not shared between threads.
 #[derive(Debug, Clone)]
-pub struct FaultInjector {
+pub(crate) struct FaultInjector {
     plan: FaultPlan,
     rng: SplitMix64,
     injected: InjectedFaults,

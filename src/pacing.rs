@@ -81,7 +81,7 @@ impl fmt::Display for Rate {
 #[non_exhaustive]
 pub enum Spacing {
     /// Each packet at its own time where a sleep fits comfortably in the gap (the gap is at
-    /// least [`AUTO_SPAN_WAKES`] times this thread's measured wake-up latency); where it does
+    /// least eight times this thread's measured wake-up latency); where it does
     /// not, small groups that span about that long, each sent when its first packet is due (the
     /// rest early, never late), with a sleep between groups: iperf3's habit, and what keeps a
     /// paced stream at a modest rate from burning a core. A group never exceeds `burst`.
@@ -276,12 +276,12 @@ impl Pacer {
 
 /// [`Spacing::Auto`] sends packets one by one where the gap between them is at least this many
 /// wake-up latencies, and otherwise groups that span about that long.
-pub const AUTO_SPAN_WAKES: u32 = 8;
+pub(crate) const AUTO_SPAN_WAKES: u32 = 8;
 
 /// How many packets [`Spacing::Auto`] sends together: 1 where a sleep fits comfortably in the
 /// gap `interval` (see [`AUTO_SPAN_WAKES`]), else enough that a group spans about
 /// `AUTO_SPAN_WAKES × wake`, at most `max`.
-pub fn auto_group(interval: Duration, wake: Duration, max: u64) -> u64 {
+pub(crate) fn auto_group(interval: Duration, wake: Duration, max: u64) -> u64 {
     let span = wake * AUTO_SPAN_WAKES;
     if interval >= span || interval.is_zero() {
         return 1;

@@ -30,7 +30,7 @@ pub fn record_clamped(h: &mut Histogram<u64>, v: u64) {
 /// Records `v` (clamped) into `h` when a time series is being kept: the interval copy of a
 /// cumulative histogram, which gets every value the cumulative one gets.
 #[inline]
-pub fn record_interval(h: &mut Option<Histogram<u64>>, v: u64) {
+pub(crate) fn record_interval(h: &mut Option<Histogram<u64>>, v: u64) {
     if let Some(h) = h {
         record_clamped(h, v);
     }
@@ -38,7 +38,7 @@ pub fn record_interval(h: &mut Option<Histogram<u64>>, v: u64) {
 
 /// Hands over the values recorded since the last cut and starts an empty interval: one
 /// allocation (zeroed pages, touched only where values land), no walk over the buckets.
-pub fn take_interval(h: &mut Option<Histogram<u64>>) -> Option<Histogram<u64>> {
+pub(crate) fn take_interval(h: &mut Option<Histogram<u64>>) -> Option<Histogram<u64>> {
     h.as_mut()
         .map(|h| std::mem::replace(h, latency_histogram()))
 }

@@ -49,7 +49,7 @@ impl FramingError {
 
 /// The counts, and the SPEAD stream's position (SPEAD streams are one stream per receiver).
 #[derive(Debug, Clone)]
-pub struct FramingChecks {
+pub(crate) struct FramingChecks {
     counts: [u64; FramingError::ALL.len()],
     heap_step: u64,
     /// The newest heap's cnt, the offset its next packet should have, and its heap size.
@@ -76,6 +76,7 @@ impl FramingChecks {
     }
 
     /// The count of one reason.
+    #[cfg(test)]
     pub fn get(&self, e: FramingError) -> u64 {
         self.counts[e as usize]
     }

@@ -48,7 +48,7 @@ mod gaps;
 mod report;
 pub mod seq;
 pub mod sink;
-pub mod source;
+mod source;
 pub mod spead;
 pub mod streams;
 
@@ -72,7 +72,7 @@ pub use gaps::GapInterval;
 pub use report::{GapSummary, RecvReport};
 pub use seq::{Arrival, SeqCounts, SeqTracker, DEFAULT_MAX_SEQ_JUMP, DEFAULT_WINDOW};
 pub use sink::{now_ns, DatagramSink, RxMeta};
-pub use source::SourceFilter;
+use source::SourceFilter;
 pub use streams::{StreamSummary, Streams, DEFAULT_STREAM_IDLE};
 
 /// Longest single wait for data, so stop requests and idle exits are noticed promptly.

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 /// Follows one source address. See the module documentation.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SourceFilter {
+pub(crate) struct SourceFilter {
     followed: Option<SocketAddr>,
     foreign: u64,
 }
@@ -43,6 +43,7 @@ impl SourceFilter {
     }
 
     /// The sender followed, once known.
+    #[cfg(test)]
     pub fn followed(&self) -> Option<SocketAddr> {
         self.followed
     }
