@@ -50,6 +50,18 @@ mod field {
 
 /// Device events, a bit set. The low seven bits are UHD's async event codes so a
 /// USRP2 code maps onto the same bit; the rest are ringshot's and RFNoC's.
+///
+/// ```
+/// use ringshot::wire::ack::EventSet;
+///
+/// let ev = EventSet::UNDERFLOW | EventSet::SEQ_ERROR;
+/// assert!(ev.contains_any(EventSet::UNDERFLOW));
+/// assert!(!ev.contains_any(EventSet::RESTART));
+/// assert_eq!(ev.names().collect::<Vec<_>>(), ["underflow", "seq_error"]);
+/// assert_eq!(ev.to_string(), "underflow|seq_error");
+/// assert!(EventSet::NONE.is_empty());
+/// assert_eq!(EventSet::NONE.union(EventSet::RESTART), EventSet::RESTART);
+/// ```
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct EventSet(pub u16);
 
@@ -128,6 +140,14 @@ impl EventSet {
     }
 
     /// Names of the events set, in bit order.
+    ///
+    /// ```
+    /// use ringshot::wire::ack::EventSet;
+    ///
+    /// // Bits without a name of their own are reported as "other", never dropped.
+    /// let names: Vec<_> = (EventSet::OVERFLOW | EventSet(0x8000)).names().collect();
+    /// assert_eq!(names, ["overflow", "other"]);
+    /// ```
     pub fn names(self) -> impl Iterator<Item = &'static str> {
         EventSet::NAMED
             .into_iter()
@@ -144,6 +164,32 @@ impl std::ops::BitOr for EventSet {
 }
 
 /// A zero-copy view of a native ACK.
+///
+/// ```
+/// use ringshot::wire::ack::{Packet, Repr, EventSet, ACK_LEN};
+///
+/// let bytes = Repr {
+///     stream_id: 9,
+///     ack_number: 3,
+///     consumed: 1000,
+///     consumed_bytes: None,
+///     credit: Some(65_536),
+///     events: EventSet::NONE,
+/// }
+/// .to_bytes();
+/// let p = Packet::new_checked(&bytes[..]).unwrap();
+/// assert_eq!((p.stream_id(), p.ack_number(), p.consumed(), p.credit()), (9, 3, 1000, 65_536));
+/// assert!(p.verify_checksum());
+///
+/// // Editing a field in place: refresh the checksum last.
+/// let mut copy = bytes;
+/// let mut p = Packet::new_unchecked(&mut copy[..]);
+/// p.set_consumed(2000);
+/// assert!(!p.verify_checksum());
+/// p.fill_checksum();
+/// assert!(p.verify_checksum());
+/// assert!(Packet::new_checked(&bytes[..ACK_LEN - 1]).is_err());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
@@ -265,6 +311,27 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 }
 
 /// High-level form of a native ACK.
+///
+/// ```
+/// use ringshot::wire::ack::{Packet, Repr, EventSet, ACK_LEN};
+/// use ringshot::wire::WireError;
+///
+/// let ack = Repr {
+///     stream_id: 1,
+///     ack_number: 17,
+///     consumed: 4096,
+///     consumed_bytes: Some(4096 * 1472),
+///     credit: None,
+///     events: EventSet::UNDERFLOW,
+/// };
+/// let mut buf = [0u8; ACK_LEN];
+/// ack.emit(&mut Packet::new_unchecked(&mut buf[..]));
+/// assert_eq!(Repr::parse(&Packet::new_checked(&buf[..]).unwrap()), Ok(ack));
+///
+/// buf[20] ^= 0x01; // one bit flipped in transit
+/// let err = Repr::parse(&Packet::new_unchecked(&buf[..])).unwrap_err();
+/// assert_eq!(err, WireError::BadChecksum);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Repr {
     pub stream_id: u32,
@@ -336,6 +403,22 @@ impl Repr {
     }
 
     /// Emits into a fresh array, for senders that build one ACK at a time.
+    ///
+    /// ```
+    /// use ringshot::wire::ack::{Repr, EventSet};
+    ///
+    /// let ack = Repr {
+    ///     stream_id: 1,
+    ///     ack_number: 0,
+    ///     consumed: 10,
+    ///     consumed_bytes: None,
+    ///     credit: None,
+    ///     events: EventSet::NONE,
+    /// };
+    /// let bytes = ack.to_bytes();
+    /// assert_eq!(&bytes[..2], b"RA");
+    /// assert_eq!(bytes.len(), ack.buffer_len());
+    /// ```
     pub fn to_bytes(&self) -> [u8; ACK_LEN] {
         let mut buf = [0u8; ACK_LEN];
         self.emit(&mut Packet::new_unchecked(&mut buf[..]));

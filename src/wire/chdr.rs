@@ -30,6 +30,14 @@ const MASK_24: u64 = (1 << 24) - 1;
 const MASK_48: u64 = (1 << 48) - 1;
 
 /// CHDR packet types.
+///
+/// ```
+/// use ringshot::wire::chdr::PktType;
+///
+/// assert_eq!(PktType::from_raw(7), PktType::DataWithTs);
+/// assert_eq!(PktType::from_raw(3), PktType::Reserved(3));
+/// assert_eq!(PktType::StreamStatus.raw(), 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PktType {
     Management,
@@ -79,6 +87,23 @@ fn set_word(b: &mut [u8], i: usize, v: u64) {
 }
 
 /// A zero-copy view of a CHDR packet.
+///
+/// ```
+/// use ringshot::wire::chdr::{Packet, PktType};
+///
+/// // A 12-byte data packet without timestamp: header word 0x00C0_0005_000C_0001
+/// // (type 6, seq 5, length 12, destination endpoint 1), little-endian, then 4 payload bytes.
+/// let bytes = [0x01, 0x00, 0x0C, 0x00, 0x05, 0x00, 0xC0, 0x00, 1, 2, 3, 4];
+/// let p = Packet::new_checked(&bytes[..]).unwrap();
+/// assert_eq!(p.pkt_type(), PktType::DataNoTs);
+/// assert_eq!((p.seq_num(), p.length(), p.dst_epid()), (5, 12, 1));
+/// assert_eq!((p.vc(), p.eob(), p.eov(), p.num_mdata()), (0, false, false, 0));
+/// assert_eq!((p.timestamp(), p.header_len()), (None, 8));
+/// assert_eq!(p.payload(), &[1, 2, 3, 4]);
+/// assert!(p.metadata().is_empty());
+/// // The header claims 12 bytes: 11 are truncated.
+/// assert!(Packet::new_checked(&bytes[..11]).is_err());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
@@ -183,6 +208,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 }
 
 /// Status code of an STRS packet.
+///
+/// ```
+/// use ringshot::wire::chdr::StrsStatus;
+///
+/// assert_eq!(StrsStatus::from_raw(2), Some(StrsStatus::SeqErr));
+/// assert_eq!(StrsStatus::from_raw(9), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StrsStatus {
     Okay,
@@ -206,6 +238,25 @@ impl StrsStatus {
 }
 
 /// Stream status: the device's buffer capacity and what it has consumed, both cumulative counts.
+///
+/// ```
+/// use ringshot::wire::chdr::{StrsRepr, StrsStatus, STRS_LEN};
+///
+/// let strs = StrsRepr {
+///     src_epid: 2,
+///     status: StrsStatus::Okay,
+///     capacity_bytes: 1 << 20,
+///     capacity_pkts: 712,
+///     xfer_count_pkts: 1000,
+///     xfer_count_bytes: 1000 * 1472,
+///     buff_info: 0,
+///     status_info: 0,
+/// };
+/// let mut payload = [0u8; STRS_LEN];
+/// strs.emit_payload(&mut payload);
+/// assert_eq!(StrsRepr::parse_payload(&payload), Ok(strs));
+/// assert!(StrsRepr::parse_payload(&payload[..STRS_LEN - 1]).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StrsRepr {
     pub src_epid: u16,
@@ -265,6 +316,13 @@ impl StrsRepr {
 }
 
 /// STRC opcode.
+///
+/// ```
+/// use ringshot::wire::chdr::StrcOpcode;
+///
+/// assert_eq!(StrcOpcode::from_raw(1), Some(StrcOpcode::Ping));
+/// assert_eq!(StrcOpcode::from_raw(3), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StrcOpcode {
     Init,
@@ -284,6 +342,15 @@ impl StrcOpcode {
 }
 
 /// Stream command from the host.
+///
+/// ```
+/// use ringshot::wire::chdr::{StrcOpcode, StrcRepr, STRC_LEN};
+///
+/// let strc = StrcRepr { src_epid: 1, opcode: StrcOpcode::Init, op_data: 0, num_pkts: 64, num_bytes: 0 };
+/// let mut payload = [0u8; STRC_LEN];
+/// strc.emit_payload(&mut payload);
+/// assert_eq!(StrcRepr::parse_payload(&payload), Ok(strc));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StrcRepr {
     pub src_epid: u16,
@@ -326,6 +393,19 @@ impl StrcRepr {
 }
 
 /// The flow-control packets this module understands.
+///
+/// ```
+/// use ringshot::wire::chdr::{Body, Packet, Repr, StrcOpcode, StrcRepr};
+///
+/// let cmd = StrcRepr { src_epid: 1, opcode: StrcOpcode::Ping, op_data: 0, num_pkts: 0, num_bytes: 0 };
+/// let repr = Repr { vc: 0, eob: false, eov: false, seq_num: 0, dst_epid: 2, body: Body::StreamCommand(cmd) };
+/// let mut buf = [0u8; 64];
+/// let n = repr.emit_into(&mut buf);
+/// match Repr::parse(&Packet::new_checked(&buf[..n]).unwrap()).unwrap().body {
+///     Body::StreamCommand(c) => assert_eq!(c.opcode, StrcOpcode::Ping),
+///     Body::StreamStatus(_) => unreachable!("an STRC was emitted"),
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Body {
     StreamStatus(StrsRepr),
@@ -333,6 +413,33 @@ pub enum Body {
 }
 
 /// High-level form of an STRS or STRC packet.
+///
+/// ```
+/// use ringshot::wire::chdr::{Body, Packet, PktType, Repr, StrsRepr, StrsStatus};
+///
+/// let repr = Repr {
+///     vc: 0,
+///     eob: false,
+///     eov: false,
+///     seq_num: 7,
+///     dst_epid: 0x0A0B,
+///     body: Body::StreamStatus(StrsRepr {
+///         src_epid: 0x0C0D,
+///         status: StrsStatus::Okay,
+///         capacity_bytes: 1 << 20,
+///         capacity_pkts: 712,
+///         xfer_count_pkts: 10,
+///         xfer_count_bytes: 14_720,
+///         buff_info: 0,
+///         status_info: 0,
+///     }),
+/// };
+/// let mut buf = vec![0u8; repr.buffer_len()];
+/// repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
+/// let p = Packet::new_checked(&buf[..]).unwrap();
+/// assert_eq!(p.pkt_type(), PktType::StreamStatus);
+/// assert_eq!(Repr::parse(&p), Ok(repr));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Repr {
     /// 6 bits.
@@ -406,6 +513,15 @@ impl Repr {
     ///
     /// # Panics
     /// If `buf` is shorter than [`Repr::buffer_len`].
+    ///
+    /// ```
+    /// use ringshot::wire::chdr::{Body, Repr, StrcOpcode, StrcRepr, HEADER_LEN, STRC_LEN};
+    ///
+    /// let cmd = StrcRepr { src_epid: 1, opcode: StrcOpcode::Resync, op_data: 0, num_pkts: 0, num_bytes: 0 };
+    /// let repr = Repr { vc: 0, eob: false, eov: false, seq_num: 0, dst_epid: 2, body: Body::StreamCommand(cmd) };
+    /// let mut buf = [0u8; 1500];
+    /// assert_eq!(repr.emit_into(&mut buf), HEADER_LEN + STRC_LEN);
+    /// ```
     pub fn emit_into(&self, buf: &mut [u8]) -> usize {
         let len = self.buffer_len();
         self.emit(&mut Packet::new_unchecked(&mut buf[..len]));
@@ -415,6 +531,27 @@ impl Repr {
 
 /// High-level form of a CHDR data packet (PktType 6, or 7 with a timestamp). Metadata words are
 /// skipped on parse and never emitted.
+///
+/// ```
+/// use ringshot::wire::chdr::{DataRepr, Packet};
+///
+/// let repr = DataRepr {
+///     vc: 0,
+///     eob: true,
+///     eov: false,
+///     seq_num: 3,
+///     dst_epid: 1,
+///     timestamp: Some(123_456),
+///     payload_len: 4,
+/// };
+/// let mut buf = vec![0u8; repr.buffer_len()];
+/// let mut p = Packet::new_unchecked(&mut buf[..]);
+/// repr.emit(&mut p);
+/// p.payload_mut().copy_from_slice(&[9, 9, 9, 9]);
+/// let p = Packet::new_checked(&buf[..]).unwrap();
+/// assert_eq!(DataRepr::parse(&p), Ok(repr));
+/// assert_eq!((p.header_len(), p.payload()), (16, &[9u8, 9, 9, 9][..]));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataRepr {
     /// 6 bits.

@@ -29,6 +29,11 @@ const TABLE: [u32; 256] = {
 };
 
 /// CRC-32C of `data` (initial value and final XOR 0xFFFF_FFFF, as RFC 3720 specifies).
+///
+/// ```
+/// // The standard check value of CRC-32C.
+/// assert_eq!(ringshot::wire::crc32c(b"123456789"), 0xE306_9283);
+/// ```
 pub fn checksum(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &b in data {

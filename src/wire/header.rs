@@ -31,6 +31,17 @@ mod field {
 }
 
 /// A zero-copy view of a ringshot data packet.
+///
+/// ```
+/// use ringshot::wire::header::{Packet, HEADER_LEN};
+///
+/// let bytes = [b'R', b'S', 1, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 42, 0xaa, 0xbb];
+/// let p = Packet::new_checked(&bytes[..]).unwrap();
+/// assert_eq!((p.stream_id(), p.seq(), p.flags()), (7, 42, 0));
+/// assert_eq!(p.payload(), &[0xaa, 0xbb]);
+/// // Fewer bytes than a header: rejected before any accessor can panic.
+/// assert!(Packet::new_checked(&bytes[..HEADER_LEN - 1]).is_err());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
@@ -111,6 +122,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 }
 
 /// High-level form of the header.
+///
+/// ```
+/// use ringshot::wire::header::{Packet, Repr, HEADER_LEN};
+///
+/// let repr = Repr { flags: 0, stream_id: 7, seq: 42 };
+/// let mut buf = [0u8; HEADER_LEN + 4];
+/// repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
+/// assert_eq!(&buf[..4], b"RS\x01\x00");
+/// assert_eq!(Repr::parse(&Packet::new_checked(&buf[..]).unwrap()), Ok(repr));
+///
+/// buf[2] = 9; // a version this build does not speak
+/// let err = Repr::parse(&Packet::new_unchecked(&buf[..])).unwrap_err();
+/// assert_eq!(err, ringshot::wire::WireError::BadVersion);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Repr {
     pub flags: u8,
@@ -120,6 +145,14 @@ pub struct Repr {
 
 impl Repr {
     /// Parses and validates a header (magic and version).
+    ///
+    /// ```
+    /// use ringshot::wire::header::{pattern_packet, Packet, Repr};
+    ///
+    /// let bytes = pattern_packet(3, 1000, 64);
+    /// let repr = Repr::parse(&Packet::new_checked(&bytes[..]).unwrap()).unwrap();
+    /// assert_eq!((repr.stream_id, repr.seq), (3, 1000));
+    /// ```
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Repr, WireError> {
         packet.check_len()?;
         if packet.magic() != MAGIC {
@@ -141,6 +174,14 @@ impl Repr {
     }
 
     /// Writes the header into the first [`HEADER_LEN`] bytes of `packet`.
+    ///
+    /// ```
+    /// use ringshot::wire::header::{Packet, Repr, HEADER_LEN};
+    ///
+    /// let mut buf = [0u8; HEADER_LEN];
+    /// Repr { flags: 0, stream_id: 1, seq: 2 }.emit(&mut Packet::new_unchecked(&mut buf[..]));
+    /// assert_eq!(buf, *b"RS\x01\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02");
+    /// ```
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
         packet.set_magic();
         packet.set_version(VERSION);
@@ -158,6 +199,16 @@ fn ramp() -> &'static [u8] {
 
 /// Fills `payload` (the bytes after the header) with the check pattern for `seq`:
 /// byte `i` is `(seq + i) mod 256`. One memcpy, no per-byte loop.
+///
+/// ```
+/// use ringshot::wire::header::{check_pattern, fill_pattern};
+///
+/// let mut payload = [0u8; 4];
+/// fill_pattern(254, &mut payload);
+/// assert_eq!(payload, [254, 255, 0, 1]);
+/// assert!(check_pattern(254, &payload));
+/// assert!(!check_pattern(255, &payload));
+/// ```
 pub fn fill_pattern(seq: u64, payload: &mut [u8]) {
     let start = (seq & 0xff) as usize;
     let n = payload.len().min(65_536);
@@ -167,6 +218,15 @@ pub fn fill_pattern(seq: u64, payload: &mut [u8]) {
 /// A whole data packet of `len` bytes (header included, `len >= HEADER_LEN`) carrying the check
 /// pattern: what a test or a tool sends when ringshot's receiver should verify every byte.
 /// Allocates; not for the hot path.
+///
+/// ```
+/// use ringshot::wire::header::{check_pattern, pattern_packet, Packet, FLAG_PATTERN};
+///
+/// let bytes = pattern_packet(1, 5, 100);
+/// let p = Packet::new_checked(&bytes[..]).unwrap();
+/// assert_eq!(p.flags() & FLAG_PATTERN, FLAG_PATTERN);
+/// assert!(check_pattern(p.seq(), p.payload()));
+/// ```
 pub fn pattern_packet(stream_id: u32, seq: u64, len: usize) -> Vec<u8> {
     let mut buf = vec![0u8; len];
     let mut p = Packet::new_unchecked(&mut buf[..]);
@@ -181,6 +241,15 @@ pub fn pattern_packet(stream_id: u32, seq: u64, len: usize) -> Vec<u8> {
 }
 
 /// True when `payload` holds exactly the check pattern for `seq`.
+///
+/// ```
+/// use ringshot::wire::header::{check_pattern, pattern_packet, HEADER_LEN};
+///
+/// let mut bytes = pattern_packet(1, 5, 100);
+/// assert!(check_pattern(5, &bytes[HEADER_LEN..]));
+/// bytes[50] ^= 1; // one flipped bit anywhere in the payload is caught
+/// assert!(!check_pattern(5, &bytes[HEADER_LEN..]));
+/// ```
 pub fn check_pattern(seq: u64, payload: &[u8]) -> bool {
     let start = (seq & 0xff) as usize;
     payload.len() <= 65_536 && payload == &ramp()[start..start + payload.len()]

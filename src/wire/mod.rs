@@ -14,6 +14,16 @@ pub mod vrt;
 pub use crc32c::checksum as crc32c;
 
 /// Why a packet was rejected by a parser. Each reason is counted separately by the receivers.
+///
+/// ```
+/// use ringshot::wire::{header, WireError};
+///
+/// let short = [b'R', b'S', 1];
+/// let err = header::Packet::new_checked(&short[..]).unwrap_err();
+/// assert_eq!(err, WireError::Truncated);
+/// assert_eq!(err.name(), "truncated");
+/// assert_eq!(err.to_string(), "truncated");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WireError {
     /// Shorter than the fixed header, or than the length the header claims.
