@@ -12,6 +12,14 @@
 ///
 /// `bits` is clamped to 1..=64; bits of `wire` above `bits` are ignored. With 64 bits the wire
 /// value is returned as is.
+///
+/// ```
+/// use ringshot::wire::seq::extend;
+///
+/// assert_eq!(extend(0x1_FFF0, 0x0005, 16), 0x2_0005); // wrapped forward
+/// assert_eq!(extend(0x2_0005, 0xFFF0, 16), 0x1_FFF0); // a late report, read behind
+/// assert_eq!(extend(3, 0xFFFF, 16), 0xFFFF); // never below zero: read forward
+/// ```
 pub fn extend(reference: u64, wire: u64, bits: u32) -> u64 {
     let bits = bits.clamp(1, 64);
     if bits == 64 {
@@ -39,16 +47,33 @@ pub fn extend(reference: u64, wire: u64, bits: u32) -> u64 {
 }
 
 /// Extends a 16-bit wire sequence relative to `reference`.
+///
+/// ```
+/// assert_eq!(ringshot::wire::seq::extend16(65_535, 0), 65_536);
+/// ```
 pub fn extend16(reference: u64, wire: u16) -> u64 {
     extend(reference, u64::from(wire), 16)
 }
 
 /// Extends a 32-bit wire sequence relative to `reference`.
+///
+/// ```
+/// assert_eq!(ringshot::wire::seq::extend32(u64::from(u32::MAX), 1), 1 << 32 | 1);
+/// ```
 pub fn extend32(reference: u64, wire: u32) -> u64 {
     extend(reference, u64::from(wire), 32)
 }
 
 /// How a wire value relates to the highest value seen so far.
+///
+/// ```
+/// use ringshot::wire::seq::{SeqClass, SeqExtender};
+///
+/// let mut s = SeqExtender::new(8, 250);
+/// assert_eq!(s.observe(4), SeqClass::Advanced { from: 250, to: 260 });
+/// assert_eq!(s.observe(4), SeqClass::Same(260));
+/// assert_eq!(s.observe(255), SeqClass::Stale(255));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeqClass {
     /// Ahead of the highest value: the tracker moved to it.
@@ -60,6 +85,19 @@ pub enum SeqClass {
 }
 
 /// Tracks the highest extended value of an N-bit wire counter. Never moves backwards.
+///
+/// ```
+/// use ringshot::wire::seq::{SeqClass, SeqExtender};
+///
+/// // A 16-bit counter that wraps twice.
+/// let mut s = SeqExtender::new(16, 0);
+/// for wire in [30_000u64, 60_000, 10, 30_000, 60_000, 5] {
+///     s.observe(wire);
+/// }
+/// assert_eq!(s.highest(), 2 * 65_536 + 5);
+/// assert_eq!(s.extend(65_535), 2 * 65_536 - 1); // read against the highest, tracker unchanged
+/// assert!(matches!(s.observe(65_535), SeqClass::Stale(_)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeqExtender {
     bits: u32,

@@ -32,6 +32,15 @@ pub const ID_STREAM_CTRL: u32 = 0x6;
 pub const CTRL_STOP: u64 = 2;
 
 /// Heap-address width.
+///
+/// ```
+/// use ringshot::wire::spead::Flavour;
+///
+/// let f: Flavour = "64-48".parse().unwrap();
+/// assert_eq!((f.addr_bits(), f.max_id(), f.name()), (48, (1 << 15) - 1, "64-48"));
+/// assert_eq!(Flavour::default().max_value(), (1 << 40) - 1);
+/// assert!("64-32".parse::<Flavour>().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Flavour {
     /// 40-bit addresses, 23-bit ids: spead2's default.
@@ -90,6 +99,27 @@ impl std::str::FromStr for Flavour {
 }
 
 /// One item pointer.
+///
+/// ```
+/// use ringshot::wire::spead::{Flavour, ItemPointer, Packet, Repr, ID_HEAP_CNT};
+///
+/// // A data item (id 0x1000) at heap address 0, written after the packet-level items.
+/// let data = ItemPointer { immediate: false, id: 0x1000, value: 0 };
+/// let repr = Repr {
+///     flavour: Flavour::Spead64_40,
+///     heap_cnt: 1,
+///     heap_size: None,
+///     heap_offset: 0,
+///     payload_len: 0,
+///     stream_ctrl: None,
+///     other_items: 0,
+/// };
+/// let mut buf = [0u8; 64];
+/// let end = repr.emit(&mut buf, &[data]);
+/// let p = Packet::new_checked(&buf[..end]).unwrap();
+/// assert_eq!(p.item(0), ItemPointer::imm(ID_HEAP_CNT, 1));
+/// assert_eq!(p.item(3), data);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ItemPointer {
     pub immediate: bool,
@@ -124,6 +154,28 @@ impl ItemPointer {
 }
 
 /// A zero-copy view of a SPEAD packet.
+///
+/// ```
+/// use ringshot::wire::spead::{Flavour, ItemPointer, Packet, Repr};
+///
+/// // 64-40 header with 3 item pointers: heap cnt 5, heap offset 0, payload length 2 (all
+/// // immediate), then 2 payload bytes.
+/// let bytes = [
+///     0x53, 0x04, 0x03, 0x05, 0x00, 0x00, 0x00, 0x03,
+///     0x80, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x05,
+///     0x80, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00,
+///     0x80, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x02,
+///     0xAA, 0xBB,
+/// ];
+/// let p = Packet::new_checked(&bytes[..]).unwrap();
+/// assert_eq!((p.flavour(), p.item_count(), p.payload_at()), (Flavour::Spead64_40, 3, 32));
+/// assert_eq!(p.item(0), ItemPointer::imm(1, 5));
+/// assert_eq!(p.rest(), &[0xAA, 0xBB]);
+/// let repr = Repr::parse(&p).unwrap();
+/// assert_eq!((repr.heap_cnt, repr.heap_offset, repr.payload_len), (5, 0, 2));
+/// // Item pointers announced but missing: truncated.
+/// assert!(Packet::new_checked(&bytes[..20]).is_err());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
@@ -197,6 +249,32 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 /// The packet-level items of a SPEAD packet.
+///
+/// ```
+/// use ringshot::wire::spead::{Flavour, Packet, Repr, CTRL_STOP};
+///
+/// let repr = Repr {
+///     flavour: Flavour::Spead64_48,
+///     heap_cnt: 42,
+///     heap_size: Some(8),
+///     heap_offset: 0,
+///     payload_len: 8,
+///     stream_ctrl: None,
+///     other_items: 0,
+/// };
+/// let mut buf = [0u8; 128];
+/// let at = repr.emit(&mut buf, &[]);
+/// assert_eq!(at, repr.header_len(0));
+/// buf[at..at + 8].copy_from_slice(b"ABCDEFGH");
+/// let parsed = Repr::parse(&Packet::new_checked(&buf[..at + 8]).unwrap()).unwrap();
+/// assert_eq!(parsed, repr);
+///
+/// // The end-of-stream packet: stream control 2, no payload.
+/// let stop = Repr { heap_size: None, payload_len: 0, stream_ctrl: Some(CTRL_STOP), ..repr };
+/// let at = stop.emit(&mut buf, &[]);
+/// let parsed = Repr::parse(&Packet::new_checked(&buf[..at]).unwrap()).unwrap();
+/// assert_eq!(parsed.stream_ctrl, Some(CTRL_STOP));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Repr {
     pub flavour: Flavour,

@@ -19,6 +19,23 @@ pub const CODE_RESTART: u8 = 0x80;
 pub const DATA_PREFIX_LEN: usize = 4;
 
 /// High-level form of a USRP2 flow-control/async packet.
+///
+/// ```
+/// use ringshot::wire::usrp2::{AckRepr, DEFAULT_ASYNC_SID};
+///
+/// // A flow-control update as a USRP2 sends it: VRT extension context (header 0x5000_0004),
+/// // stream id 2, event code 0, last consumed sequence 99.
+/// let bytes = [0x50, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 99];
+/// let ack = AckRepr::parse(&bytes, DEFAULT_ASYNC_SID).unwrap();
+/// assert_eq!(ack, AckRepr::flow_control(DEFAULT_ASYNC_SID, 0, 99));
+/// assert_eq!(ack.consumed_count(), Some(100));
+///
+/// let mut buf = [0u8; 64];
+/// let n = ack.emit(&mut buf);
+/// assert_eq!((n, &buf[..n]), (ack.buffer_len(), &bytes[..]));
+/// // Another stream's async packet is not ours.
+/// assert!(AckRepr::parse(&bytes, 3).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AckRepr {
     pub stream_id: u32,
@@ -117,6 +134,28 @@ impl AckRepr {
 }
 
 /// Splits a USRP2 data datagram into its sequence prefix and checked VRT packet.
+///
+/// ```
+/// use ringshot::wire::usrp2::{emit_data, parse_data};
+/// use ringshot::wire::vrt::{PacketType, Repr};
+///
+/// let vrt = Repr {
+///     packet_type: PacketType::IfDataWithStreamId,
+///     stream_id: Some(0),
+///     class_id: None,
+///     tsm: false,
+///     integer_timestamp: None,
+///     fractional_timestamp: None,
+///     packet_count: 0,
+///     trailer: None,
+///     payload_words: 2,
+/// };
+/// let mut buf = [0u8; 64];
+/// let at = emit_data(&mut buf, 7, &vrt);
+/// buf[at..at + 8].copy_from_slice(b"samples!");
+/// let (seq, packet) = parse_data(&buf[..at + 8]).unwrap();
+/// assert_eq!((seq, packet.payload()), (7, &b"samples!"[..]));
+/// ```
 pub fn parse_data(datagram: &[u8]) -> Result<(u32, vrt::Packet<&[u8]>), WireError> {
     let (prefix, rest) = datagram
         .split_first_chunk::<DATA_PREFIX_LEN>()
@@ -129,6 +168,26 @@ pub fn parse_data(datagram: &[u8]) -> Result<(u32, vrt::Packet<&[u8]>), WireErro
 ///
 /// # Panics
 /// If `buf` is shorter than `DATA_PREFIX_LEN + vrt.buffer_len()`.
+///
+/// ```
+/// use ringshot::wire::usrp2::{emit_data, DATA_PREFIX_LEN};
+/// use ringshot::wire::vrt::{PacketType, Repr};
+///
+/// let vrt = Repr {
+///     packet_type: PacketType::IfData,
+///     stream_id: None,
+///     class_id: None,
+///     tsm: false,
+///     integer_timestamp: None,
+///     fractional_timestamp: None,
+///     packet_count: 0,
+///     trailer: None,
+///     payload_words: 1,
+/// };
+/// let mut buf = [0u8; 16];
+/// assert_eq!(emit_data(&mut buf, 1, &vrt), DATA_PREFIX_LEN + 4);
+/// assert_eq!(&buf[..4], &[0, 0, 0, 1]);
+/// ```
 pub fn emit_data(buf: &mut [u8], seq: u32, vrt: &vrt::Repr) -> usize {
     buf[..DATA_PREFIX_LEN].copy_from_slice(&seq.to_be_bytes());
     let mut packet =

@@ -19,6 +19,17 @@
 use super::WireError;
 
 /// VRT packet types 0..=5; 6..=15 are reserved.
+///
+/// ```
+/// use ringshot::wire::vrt::PacketType;
+///
+/// let t = PacketType::from_raw(1).unwrap();
+/// assert_eq!(t, PacketType::IfDataWithStreamId);
+/// assert!(t.is_data() && t.has_stream_id());
+/// assert!(!PacketType::IfData.has_stream_id());
+/// assert_eq!(PacketType::IfContext.raw(), 4);
+/// assert_eq!(PacketType::from_raw(6), None); // reserved
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PacketType {
     IfData,
@@ -65,6 +76,24 @@ impl PacketType {
 }
 
 /// Integer-seconds timestamp kind (TSI, when not "none").
+///
+/// ```
+/// use ringshot::wire::vrt::{PacketType, Repr, Tsf, Tsi};
+///
+/// // A data packet stamped with GPS seconds and a sample count.
+/// let repr = Repr {
+///     packet_type: PacketType::IfDataWithStreamId,
+///     stream_id: Some(1),
+///     class_id: None,
+///     tsm: false,
+///     integer_timestamp: Some((Tsi::Gps, 1_400_000_000)),
+///     fractional_timestamp: Some((Tsf::SampleCount, 0)),
+///     packet_count: 0,
+///     trailer: None,
+///     payload_words: 0,
+/// };
+/// assert_eq!(repr.header_len(), 4 + 4 + 4 + 8);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tsi {
     Utc = 1,
@@ -73,6 +102,27 @@ pub enum Tsi {
 }
 
 /// Fractional timestamp kind (TSF, when not "none").
+///
+/// ```
+/// use ringshot::wire::vrt::{Packet, PacketType, Repr, Tsf};
+///
+/// let repr = Repr {
+///     packet_type: PacketType::IfData,
+///     stream_id: None,
+///     class_id: None,
+///     tsm: false,
+///     integer_timestamp: None,
+///     fractional_timestamp: Some((Tsf::RealTimePs, 500_000)),
+///     packet_count: 0,
+///     trailer: None,
+///     payload_words: 0,
+/// };
+/// let mut buf = vec![0u8; repr.buffer_len()];
+/// repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
+/// let p = Packet::new_checked(&buf[..]).unwrap();
+/// assert_eq!(p.tsf(), Some(Tsf::RealTimePs));
+/// assert_eq!(p.fractional_timestamp(), Some((Tsf::RealTimePs, 500_000)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tsf {
     SampleCount = 1,
@@ -103,6 +153,28 @@ impl Tsf {
 }
 
 /// The 64-bit class identifier. The 8 bits above the OUI are not interpreted (emitted as zero).
+///
+/// ```
+/// use ringshot::wire::vrt::{ClassId, Packet, PacketType, Repr};
+///
+/// let class = ClassId { oui: 0x00_12_A2, info_class: 1, packet_class: 2 };
+/// let repr = Repr {
+///     packet_type: PacketType::ExtDataWithStreamId,
+///     stream_id: Some(5),
+///     class_id: Some(class),
+///     tsm: false,
+///     integer_timestamp: None,
+///     fractional_timestamp: None,
+///     packet_count: 0,
+///     trailer: None,
+///     payload_words: 0,
+/// };
+/// let mut buf = vec![0u8; repr.buffer_len()];
+/// repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
+/// let p = Packet::new_checked(&buf[..]).unwrap();
+/// assert!(p.class_id_present());
+/// assert_eq!(p.class_id(), Some(class));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClassId {
     /// IEEE OUI, 24 bits.
@@ -123,6 +195,25 @@ mod bits {
 }
 
 /// A zero-copy view of a VRT packet.
+///
+/// ```
+/// use ringshot::wire::vrt::{Packet, PacketType};
+///
+/// // IF data with a stream id: header 0x1000_0003 (type 1, size 3 words), stream id 0x42,
+/// // one payload word.
+/// let bytes = [0x10, 0x00, 0x00, 0x03, 0, 0, 0, 0x42, 0xDE, 0xAD, 0xBE, 0xEF];
+/// let p = Packet::new_checked(&bytes[..]).unwrap();
+/// assert_eq!(p.packet_type(), Some(PacketType::IfDataWithStreamId));
+/// assert_eq!((p.stream_id(), p.size_words(), p.packet_len()), (Some(0x42), 3, 12));
+/// assert_eq!((p.header_len(), p.packet_count()), (8, 0));
+/// assert_eq!((p.tsi(), p.tsf(), p.trailer()), (None, None, None));
+/// assert!(!p.trailer_present() && !p.tsm());
+/// assert_eq!(p.payload_word(0), Some(0xDEAD_BEEF));
+/// assert_eq!(p.payload_word(1), None);
+/// assert_eq!(p.header(), 0x1000_0003);
+/// // The size field says 12 bytes; a shorter buffer is rejected.
+/// assert!(Packet::new_checked(&bytes[..8]).is_err());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
@@ -351,6 +442,30 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 }
 
 /// High-level form of a VRT packet header (everything but the payload bytes).
+///
+/// ```
+/// use ringshot::wire::vrt::{Packet, PacketType, Repr, Tsf, Tsi};
+///
+/// let repr = Repr {
+///     packet_type: PacketType::IfDataWithStreamId,
+///     stream_id: Some(7),
+///     class_id: None,
+///     tsm: false,
+///     integer_timestamp: Some((Tsi::Utc, 1_700_000_000)),
+///     fractional_timestamp: Some((Tsf::SampleCount, 4096)),
+///     packet_count: 3,
+///     trailer: Some(0),
+///     payload_words: 2,
+/// };
+/// let mut buf = vec![0u8; repr.buffer_len()];
+/// let mut p = Packet::new_unchecked(&mut buf[..]);
+/// repr.emit(&mut p);
+/// p.payload_mut().copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+/// let p = Packet::new_checked(&buf[..]).unwrap();
+/// assert_eq!(Repr::parse(&p), Ok(repr));
+/// assert_eq!(p.payload(), &[1, 2, 3, 4, 5, 6, 7, 8]);
+/// assert_eq!(p.integer_timestamp(), Some((Tsi::Utc, 1_700_000_000)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Repr {
     pub packet_type: PacketType,
