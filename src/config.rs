@@ -50,6 +50,20 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 pub const MAX_TIMED_START_SEQ: u64 = u64::MAX - (1 << 62);
 
 /// Which send backend to use.
+///
+/// ```
+/// use ringshot::{BackendChoice, SenderConfig};
+///
+/// let b: BackendChoice = "mmsg".parse().unwrap();
+/// assert_eq!((b.name(), b.to_string()), ("mmsg", "mmsg".to_string()));
+/// assert!("dpdk".parse::<BackendChoice>().is_err());
+///
+/// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+///     .backend(BackendChoice::Send)
+///     .build()
+///     .unwrap();
+/// assert_eq!(cfg.backend(), BackendChoice::Send);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendChoice {
     /// io_uring if it works, else sendmmsg, else one send per packet; the choice is logged once.
@@ -104,6 +118,18 @@ impl fmt::Display for BackendChoice {
 /// A datagram's send can fail after the ones before it left: the socket buffer is full, or the
 /// kernel reports an ICMP error on that send. Every backend re-sends such a packet; the order
 /// says whether later packets of its batch may leave first.
+///
+/// ```
+/// use ringshot::{SendOrder, SenderConfig};
+///
+/// let order: SendOrder = "relaxed".parse().unwrap();
+/// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+///     .send_order(order)
+///     .build()
+///     .unwrap();
+/// assert_eq!(cfg.send_order().name(), "relaxed");
+/// assert_eq!(SendOrder::default(), SendOrder::Strict);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SendOrder {
     /// Every packet leaves after the one before it, re-sends included. io_uring links the SQEs
@@ -148,6 +174,13 @@ impl fmt::Display for SendOrder {
 
 /// What the engine does when the destination refuses sends (ECONNREFUSED: an ICMP port
 /// unreachable came back for an earlier datagram, so nothing listens there).
+///
+/// ```
+/// use ringshot::{OnRefused, SenderConfig};
+///
+/// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap()).build().unwrap();
+/// assert_eq!(cfg.on_refused(), OnRefused::Count); // the default: count and go on
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum OnRefused {
@@ -162,6 +195,18 @@ pub enum OnRefused {
 }
 
 /// What the engine does while it has nothing to send.
+///
+/// ```
+/// use ringshot::config::IdlePolicy;
+/// use ringshot::SenderConfig;
+///
+/// // A latency-critical stream that keeps its pinned core hot between commits.
+/// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+///     .idle(IdlePolicy::Spin)
+///     .window_wait(IdlePolicy::Adaptive)
+///     .build();
+/// assert!(cfg.is_ok());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IdlePolicy {
     /// Busy-poll: lowest latency, burns the pinned core.
@@ -172,6 +217,20 @@ pub enum IdlePolicy {
 }
 
 /// A validated sender configuration. Build it with [`SenderConfig::builder`].
+///
+/// ```
+/// use ringshot::{BackendChoice, SenderConfig, HEADER_LEN};
+///
+/// let dest = "127.0.0.1:9000".parse().unwrap();
+/// let cfg = SenderConfig::builder(dest).payload(1200).stream_id(7).build()?;
+/// assert_eq!((cfg.dest(), cfg.payload(), cfg.stream_id()), (dest, 1200, 7));
+/// assert_eq!(cfg.max_app_payload(), 1200 - HEADER_LEN); // the ringshot header takes 16 bytes
+/// assert_eq!(cfg.backend(), BackendChoice::Auto);
+/// assert_eq!((cfg.rate(), cfg.ack(), cfg.start_seq()), (None, None, 0));
+/// assert!(!cfg.flow_controlled());
+/// assert_eq!(cfg.ack_source(), dest); // ACKs, if any, are accepted from the destination
+/// # Ok::<(), ringshot::ConfigError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
     pub(crate) dest: SocketAddr,
@@ -233,6 +292,18 @@ impl SenderConfig {
     /// Starts a builder for a stream to `dest` with the defaults: auto backend, GSO when the
     /// kernel has it, 1472-byte payloads, batches of 64 (88 with GSO at 1472 B: see
     /// [`default_batch`]), 4096 slots.
+    ///
+    /// ```
+    /// use ringshot::{Rate, SenderConfig};
+    ///
+    /// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+    ///     .gso(false)
+    ///     .rate(Rate::Pps(10_000.0))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!((cfg.gso(), cfg.batch(), cfg.slots()), (false, 64, 4096));
+    /// assert_eq!(cfg.rate(), Some(Rate::Pps(10_000.0)));
+    /// ```
     pub fn builder(dest: SocketAddr) -> SenderConfigBuilder {
         SenderConfigBuilder {
             stream: StreamOptions::default(),
@@ -322,6 +393,33 @@ impl SenderConfig {
 }
 
 /// Builder for [`SenderConfig`]; every setter is checked in [`build`](Self::build).
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::{AckFormat, Rate, SenderConfig};
+///
+/// // A paced stream to a device that answers with native ACKs: at most 512 packets in flight,
+/// // the engine pinned to core 0, the stream ended if the device goes quiet for 2 s.
+/// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+///     .payload(1472)
+///     .rate(Rate::Pps(100_000.0))
+///     .ack(AckFormat::Native)
+///     .window_packets(512)
+///     .stall_timeout(Duration::from_secs(2))
+///     .tx_core(ringshot::available_cores()[0])
+///     .build()?;
+/// assert!(cfg.flow_controlled());
+/// assert_eq!(cfg.window_packets(), Some(512));
+///
+/// // Every option is checked at build: the error names the option at fault.
+/// let err = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+///     .window_packets(512) // a window needs ACKs to open it
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err, ringshot::ConfigError::WindowWithoutAck);
+/// assert_eq!(err.field(), "ack");
+/// # Ok::<(), ringshot::ConfigError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct SenderConfigBuilder {
     stream: StreamOptions,
@@ -481,6 +579,18 @@ impl SenderConfigBuilder {
     }
     /// Run an ACK core that parses the device's flow-control packets in this format; they arrive
     /// on the data socket unless [`ack_bind`](Self::ack_bind) names another address.
+    ///
+    /// ```
+    /// use ringshot::{AckFormat, SenderConfig};
+    ///
+    /// // A USRP2 reports no buffer size, so its window is given explicitly.
+    /// let cfg = SenderConfig::builder("192.168.10.2:49153".parse().unwrap())
+    ///     .ack("usrp2".parse::<AckFormat>().unwrap())
+    ///     .window_packets(712)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(cfg.ack(), Some(AckFormat::Usrp2 { stream_id: 2 }));
+    /// ```
     pub fn ack(mut self, format: AckFormat) -> Self {
         self.flow.ack = Some(format);
         self
@@ -518,6 +628,17 @@ impl SenderConfigBuilder {
     }
     /// How the engine writes each packet's header: the ringshot header (the default), none, or a
     /// device's own data format (USRP2, VRT, CHDR). See [`crate::framing`].
+    ///
+    /// ```
+    /// use ringshot::framing::{Format, Framing};
+    /// use ringshot::SenderConfig;
+    ///
+    /// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+    ///     .framing(Framing::of(Format::Raw))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(cfg.max_app_payload(), cfg.payload()); // raw: no header room taken
+    /// ```
     pub fn framing(mut self, framing: Framing) -> Self {
         self.stream.framing = framing;
         self
@@ -535,6 +656,20 @@ impl SenderConfigBuilder {
     /// engine moves its interval histograms (submit, reap, lateness, window wait, ACK visibility)
     /// into [`TxReport::timeline`](crate::TxReport::timeline). Off by default (no cost); at most
     /// one allocation per histogram per interval, none per packet.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringshot::SenderConfig;
+    ///
+    /// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+    ///     .timeline(Duration::from_millis(100))
+    ///     .build();
+    /// assert!(cfg.is_ok());
+    /// let zero = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+    ///     .timeline(Duration::ZERO)
+    ///     .build();
+    /// assert_eq!(zero.unwrap_err().field(), "timeline");
+    /// ```
     pub fn timeline(mut self, period: Duration) -> Self {
         self.thread.timeline = Some(period);
         self
@@ -546,6 +681,18 @@ impl SenderConfigBuilder {
     }
 
     /// Validates every group of options and returns the configuration.
+    ///
+    /// ```
+    /// use ringshot::{ConfigError, SenderConfig};
+    ///
+    /// let err = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+    ///     .payload(70_000)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ConfigError::PayloadTooLarge { payload: 70_000, .. }));
+    /// assert_eq!(err.field(), "payload");
+    /// println!("{err}"); // "payload: ..." — the option, then why
+    /// ```
     pub fn build(mut self) -> Result<SenderConfig, ConfigError> {
         if self.stream.batch.is_none() {
             let s = &self.stream;
@@ -630,6 +777,16 @@ impl SenderConfigBuilder {
 /// 1500 B), so that no batch ends in a short super-packet (64 at 1472 B goes as 44 + 20, which
 /// measured about 6 % more CPU per packet). The aligned batch is used only where the slab and
 /// the packet window hold it; otherwise the plain default stands.
+///
+/// ```
+/// use ringshot::config::default_batch;
+///
+/// assert_eq!(default_batch(1472, false, 4096, None), 64);
+/// // With GSO a batch is whole super-packets; a window too small for that keeps the plain 64.
+/// let gso = default_batch(1472, true, 4096, None);
+/// assert!(gso >= 64);
+/// assert_eq!(default_batch(1472, true, 4096, Some(64)), 64);
+/// ```
 pub fn default_batch(payload: usize, gso: bool, slots: u32, window_packets: Option<u64>) -> usize {
     if !gso {
         return DEFAULT_BATCH;
@@ -649,6 +806,14 @@ pub fn default_batch(payload: usize, gso: bool, slots: u32, window_packets: Opti
 /// Checks a stream's sequence numbers against wrapping: a stream of `count` packets from
 /// `start_seq` must end at or below `u64::MAX`; a stream bounded by time (`count` `None`) must
 /// start at or below [`MAX_TIMED_START_SEQ`].
+///
+/// ```
+/// use ringshot::config::check_stream_length;
+///
+/// assert!(check_stream_length(0, Some(1_000_000)).is_ok());
+/// assert!(check_stream_length(u64::MAX - 10, Some(100)).is_err()); // would wrap
+/// assert!(check_stream_length(u64::MAX - 10, None).is_err()); // a timed stream needs headroom
+/// ```
 pub fn check_stream_length(start_seq: u64, count: Option<u64>) -> Result<(), ConfigError> {
     let fits = match count {
         Some(n) => start_seq.checked_add(n).is_some(),

@@ -11,6 +11,21 @@ use crate::framing::Format;
 /// Why a configuration was refused. [`field`](Self::field) names the builder option at fault (the
 /// [`SenderConfigBuilder`](super::SenderConfigBuilder) method of that name); the message reads
 /// `field: reason`, and [`FieldError`] carries the same pair for callers that only need those two.
+///
+/// ```
+/// use ringshot::config::FieldError;
+/// use ringshot::{ConfigError, SenderConfig};
+///
+/// let err = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+///     .batch(0)
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err, ConfigError::ZeroBatch);
+/// assert_eq!(err.field(), "batch");
+/// assert_eq!(err.to_string(), format!("batch: {}", err.reason()));
+/// let plain: FieldError = err.into();
+/// assert_eq!(plain.field, "batch");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -264,6 +279,13 @@ impl std::error::Error for ConfigError {}
 /// The shape every configuration error reduces to: the option at fault and why, printed as
 /// `field: reason`. `field` is the library's name for the option; a front end that spells its
 /// options differently maps it when it prints.
+///
+/// ```
+/// use ringshot::config::FieldError;
+///
+/// let e = FieldError::new("rate", "must be positive");
+/// assert_eq!(e.to_string(), "rate: must be positive");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     pub field: &'static str,
