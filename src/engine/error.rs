@@ -7,6 +7,36 @@ use std::time::Duration;
 use super::TxReport;
 
 /// Why the engine stopped with an error.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::{AckFormat, EngineError, Sender, SenderConfig};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Flow control against a peer that never acknowledges: at most 64 packets leave, then the
+/// // window stays closed and the stream ends after the stall timeout, its report attached.
+/// let silent = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = SenderConfig::builder(silent.local_addr()?)
+///     .ack(AckFormat::Native)
+///     .window_packets(64)
+///     .stall_timeout(Duration::from_millis(100))
+///     .build()?;
+/// let mut tx = Sender::spawn(cfg)?;
+/// for i in 0..100u32 {
+///     if tx.send(&i.to_be_bytes()).is_err() {
+///         break; // the engine has ended: finish says why
+///     }
+/// }
+/// match tx.finish() {
+///     Err(EngineError::Stalled { sent, acked, report, .. }) => {
+///         assert!(sent <= 64 && acked == 0);
+///         assert!(report.stalled);
+///         assert_eq!(report.packets + report.failed_packets, report.committed);
+///     }
+///     other => panic!("expected a stall, got {other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[non_exhaustive]
 pub enum EngineError {
     /// Creating or configuring the socket failed.
@@ -87,6 +117,14 @@ impl std::fmt::Debug for EngineError {
 impl EngineError {
     /// The report of a stream that ended early (send error, stall, device restart); `None` for
     /// set-up errors and a panicked engine.
+    ///
+    /// ```
+    /// use ringshot::EngineError;
+    ///
+    /// // Errors from before the stream started carry no report.
+    /// assert!(EngineError::Closed.report().is_none());
+    /// assert!(EngineError::PacketTooLarge { len: 2000, max: 1456 }.report().is_none());
+    /// ```
     pub fn report(&self) -> Option<&TxReport> {
         match self {
             EngineError::Send { report, .. }

@@ -17,6 +17,23 @@ use crate::pacing::WaitMode;
 use crate::sys::{Slab, SlotToken};
 
 /// The app's handle on an engine fed in push mode.
+///
+/// ```
+/// use ringshot::prelude::*;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let mut tx = Sender::spawn(SenderConfig::builder(receiver.local_addr()?).payload(64).build()?)?;
+/// assert_eq!(tx.max_app_payload(), 64 - ringshot::HEADER_LEN);
+/// assert_eq!(tx.credit(), None); // no flow control configured
+/// assert!(tx.ready());
+/// for i in 0..10u8 {
+///     tx.send(&[i; 8])?; // copies into a free slot, waiting for one if every slot is busy
+/// }
+/// let report = tx.finish()?;
+/// assert_eq!((report.committed, report.packets + report.failed_packets), (10, 10));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Sender {
     slab: Arc<Slab>,
@@ -41,6 +58,18 @@ pub struct Sender {
 impl Sender {
     /// Opens the socket and backend (so set-up errors come back here), starts the ACK core when
     /// flow control is configured, and starts the engine thread, `ringshot-tx`.
+    ///
+    /// ```
+    /// use ringshot::{BackendChoice, Sender, SenderConfig};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let cfg = SenderConfig::builder(receiver.local_addr()?).backend(BackendChoice::Send).build()?;
+    /// let tx = Sender::spawn(cfg)?; // the socket is open and the engine thread runs
+    /// let report = tx.finish()?;
+    /// assert_eq!((report.backend, report.packets), ("send", 0));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn spawn(cfg: SenderConfig) -> Result<Sender, EngineError> {
         let opened = open(&cfg)?;
         Sender::spawn_opened(cfg, opened)
@@ -194,6 +223,26 @@ impl Sender {
     /// The async [`reserve`](Self::reserve): ready with a free buffer, or with the engine's
     /// error once it has ended; pending (with `cx` registered, no busy polling) while every
     /// slot is busy.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// use ringshot::{Sender, SenderConfig};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let mut tx = Sender::spawn(SenderConfig::builder(receiver.local_addr()?).build()?)?;
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// match tx.poll_reserve(&mut cx) {
+    ///     Poll::Ready(Ok(mut slot)) => {
+    ///         slot.payload_mut()[..2].copy_from_slice(b"hi");
+    ///         slot.commit(2)?;
+    ///     }
+    ///     Poll::Ready(Err(e)) => return Err(e.into()),
+    ///     Poll::Pending => {} // every slot busy: the waker is called when one comes back
+    /// }
+    /// tx.finish()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn poll_reserve(
         &mut self,
         cx: &mut Context<'_>,
@@ -227,6 +276,23 @@ impl Sender {
     }
 
     /// The async [`send`](Self::send): waits for a free slot without blocking the thread.
+    ///
+    /// ```
+    /// use ringshot::{Sender, SenderConfig};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let mut tx = Sender::spawn(SenderConfig::builder(receiver.local_addr()?).build()?)?;
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+    /// let report = rt.block_on(async move {
+    ///     for i in 0..100u32 {
+    ///         tx.send_async(&i.to_be_bytes()).await?;
+    ///     }
+    ///     tx.finish_async().await
+    /// })?;
+    /// assert_eq!(report.committed, 100);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send_async(&mut self, data: &[u8]) -> Result<(), EngineError> {
         self.check_len(data.len())?;
         let mut rest = data;
@@ -246,6 +312,18 @@ impl Sender {
 
     /// The async [`finish`](Self::finish): tells the engine no more packets come, waits for it
     /// to send everything queued (without blocking the thread) and returns its report.
+    ///
+    /// ```
+    /// use ringshot::{Sender, SenderConfig};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let tx = Sender::spawn(SenderConfig::builder(receiver.local_addr()?).build()?)?;
+    /// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let report = rt.block_on(tx.finish_async())?;
+    /// assert_eq!(report.committed, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn finish_async(mut self) -> Result<TxReport, EngineError> {
         if self.heaps.is_some() && !self.shared.stop.load(Ordering::Relaxed) {
             // SPEAD's stop packet, as `finish` queues it; none once the engine has ended.
@@ -300,6 +378,19 @@ impl Sender {
     /// [`EngineError::PacketTooLarge`] when `data` is longer than
     /// [`max_app_payload`](Self::max_app_payload) (nothing is queued), and the engine's error
     /// (or [`EngineError::Closed`]) once it has ended.
+    ///
+    /// ```
+    /// use ringshot::{EngineError, Sender, SenderConfig};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let mut tx = Sender::spawn(SenderConfig::builder(receiver.local_addr()?).payload(100).build()?)?;
+    /// tx.send(b"hello")?;
+    /// let too_big = vec![0u8; tx.max_app_payload() + 1];
+    /// assert!(matches!(tx.send(&too_big), Err(EngineError::PacketTooLarge { len: 85, max: 84 })));
+    /// assert_eq!(tx.finish()?.committed, 1); // the packet too large was never queued
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn send(&mut self, data: &[u8]) -> Result<(), EngineError> {
         self.check_len(data.len())?;
         let mut rest = data;
@@ -345,6 +436,24 @@ impl Sender {
     /// committed that never left (still queued, or cancelled) is counted in `failed_packets`,
     /// so `committed == packets + failed_packets` still holds. The report says `interrupted`.
     /// Returns at once; [`finish`](Self::finish) collects the report.
+    ///
+    /// ```
+    /// use ringshot::{EngineError, Sender, SenderConfig};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let mut tx = Sender::spawn(SenderConfig::builder(receiver.local_addr()?).build()?)?;
+    /// tx.send(b"first")?;
+    /// tx.stop();
+    /// while !tx.is_finished() {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert!(matches!(tx.send(b"late"), Err(EngineError::Closed)));
+    /// let report = tx.finish()?;
+    /// assert!(report.interrupted);
+    /// assert_eq!(report.packets + report.failed_packets, report.committed);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.engine.unpark();
@@ -352,6 +461,18 @@ impl Sender {
 
     /// Ends the stream after every queued packet is sent and returns the engine's report.
     /// After [`stop`](Self::stop) it returns as soon as the engine has wound down.
+    ///
+    /// ```
+    /// use ringshot::{Sender, SenderConfig};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let mut tx = Sender::spawn(SenderConfig::builder(receiver.local_addr()?).payload(64).build()?)?;
+    /// tx.send(&[7; 48])?;
+    /// let report = tx.finish()?; // waits until the queued packet has left
+    /// assert_eq!((report.packets, report.bytes), (1, 64));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn finish(mut self) -> Result<TxReport, EngineError> {
         self.send_end();
         self.close()
@@ -384,6 +505,22 @@ impl Sender {
 
 /// The future of [`Sender::reserve_async`]: a free buffer, or the engine's error once it has
 /// ended. It borrows the sender until it completes.
+///
+/// ```
+/// use ringshot::{Sender, SenderConfig};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let mut tx = Sender::spawn(SenderConfig::builder(receiver.local_addr()?).build()?)?;
+/// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+/// rt.block_on(async {
+///     let mut slot = tx.reserve_async().await?; // a ReserveFuture
+///     slot.payload_mut()[..3].copy_from_slice(b"abc");
+///     slot.commit(3)
+/// })?;
+/// assert_eq!(tx.finish()?.committed, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct ReserveFuture<'a> {
@@ -478,6 +615,28 @@ impl Drop for Sender {
 
 /// A reserved packet buffer. Write the application bytes, then [`commit`](Self::commit); dropping
 /// it uncommitted gives the slot back.
+///
+/// ```
+/// use ringshot::wire::header::{fill_pattern, FLAG_PATTERN};
+/// use ringshot::{Sender, SenderConfig};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let mut tx = Sender::spawn(SenderConfig::builder(receiver.local_addr()?).build()?)?;
+/// let mut sent = 0;
+/// while sent < 3 {
+///     let Some(mut slot) = tx.reserve()? else { continue };
+///     let room = slot.payload_mut().len();
+///     fill_pattern(sent, &mut slot.payload_mut()[..room]); // written in place: no copy
+///     slot.set_flags(FLAG_PATTERN); // receivers verify the pattern byte for byte
+///     slot.commit(room)?;
+///     sent += 1;
+/// }
+/// // A slot reserved and dropped uncommitted goes back; nothing is sent for it.
+/// drop(tx.reserve()?);
+/// assert_eq!(tx.finish()?.committed, 3);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Reserved<'a> {
     sender: &'a mut Sender,
@@ -528,6 +687,24 @@ impl Reserved<'_> {
     ///
     /// [`EngineError::PacketTooLarge`] when `len` is beyond the room
     /// [`payload_mut`](Self::payload_mut) gave: nothing is queued and the slot goes back.
+    ///
+    /// ```
+    /// use ringshot::{EngineError, Sender, SenderConfig};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let mut tx = Sender::spawn(SenderConfig::builder(receiver.local_addr()?).build()?)?;
+    /// let room = tx.max_app_payload();
+    /// let slot = loop {
+    ///     if let Some(s) = tx.reserve()? {
+    ///         break s;
+    ///     }
+    /// };
+    /// let err = slot.commit(room + 1).unwrap_err(); // more than the slot holds: nothing queued
+    /// assert!(matches!(err, EngineError::PacketTooLarge { .. }));
+    /// assert_eq!(tx.finish()?.committed, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn commit(mut self, len: usize) -> Result<(), EngineError> {
         let room = self.sender.next_room();
         if len > room {
@@ -554,6 +731,28 @@ impl Drop for Reserved<'_> {
 }
 
 /// An engine fed in pull mode by a [`PacketSource`] on its own thread.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::{PatternSource, SenderConfig, SourceSender};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = SenderConfig::builder(receiver.local_addr()?).payload(256).build()?;
+/// let source = PatternSource::new(256, Some(1000), None);
+/// let tx = SourceSender::spawn(cfg, source)?; // the engine pulls packets on its own thread
+/// for n in tx.notices() {
+///     eprintln!("set-up: {n}"); // backend fallbacks and the like
+/// }
+/// tx.request_cut();
+/// let live = tx.live(); // cheap: safe to call from a progress display
+/// assert!(live.packets <= 1000);
+/// let report = tx.finish()?;
+/// assert_eq!((report.committed, report.packets + report.failed_packets), (1000, 1000));
+/// assert!(report.pps > 0.0);
+/// # let _ = Duration::ZERO;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct SourceSender {
     shared: Arc<Shared>,
@@ -625,6 +824,25 @@ impl SourceSender {
 
     /// The running totals and the figures of the latest interval cut (see
     /// [`request_cut`](Self::request_cut)). Cheap: a few relaxed loads.
+    ///
+    /// ```
+    /// use ringshot::{PatternSource, SenderConfig, SourceSender};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let cfg = SenderConfig::builder(receiver.local_addr()?).build()?;
+    /// let tx = SourceSender::spawn(cfg, PatternSource::new(1472, Some(10_000), None))?;
+    /// let before = tx.live();
+    /// tx.request_cut();
+    /// while !tx.is_finished() && tx.live().cuts == before.cuts {
+    ///     std::thread::yield_now(); // the engine cuts at its next batch
+    /// }
+    /// let after = tx.live();
+    /// assert!(after.packets >= before.packets);
+    /// assert_eq!(after.lateness_max_ns, 0); // unpaced
+    /// tx.finish()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn live(&self) -> crate::engine::LiveSnapshot {
         self.shared.live.snapshot(self.progress())
     }

@@ -25,6 +25,21 @@ pub(crate) struct LiveShared {
 }
 
 /// The engine's running totals and the figures of its latest interval cut.
+///
+/// ```
+/// use ringshot::engine::LiveSnapshot;
+/// use ringshot::{PatternSource, SenderConfig, SourceSender};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = SenderConfig::builder(receiver.local_addr()?).build()?;
+/// let tx = SourceSender::spawn(cfg, PatternSource::new(1472, Some(1000), None))?;
+/// let snap: LiveSnapshot = tx.live();
+/// assert!(snap.packets <= 1000 && snap.window_waits == 0);
+/// let report = tx.finish()?;
+/// assert!(report.packets >= snap.packets);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LiveSnapshot {

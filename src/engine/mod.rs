@@ -44,6 +44,31 @@ pub use report::{AckCounts, TxReport};
 pub use timeline::{IntervalHists, TimelineInterval};
 
 /// Supplies packets to the engine on the engine's own thread (pull mode).
+///
+/// ```
+/// use ringshot::{PacketSource, SenderConfig, SourceSender};
+///
+/// /// Counts up in the first 8 bytes of each packet, 500 packets.
+/// struct Counter;
+///
+/// impl PacketSource for Counter {
+///     fn fill(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize> {
+///         if seq >= 500 {
+///             return None; // the stream is over
+///         }
+///         buf[..8].copy_from_slice(&seq.to_be_bytes());
+///         Some(8)
+///     }
+/// }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = SenderConfig::builder(receiver.local_addr()?).build()?;
+/// let report = SourceSender::spawn(cfg, Counter)?.finish()?;
+/// assert_eq!(report.committed, 500);
+/// assert_eq!(report.bytes, report.packets * (ringshot::HEADER_LEN as u64 + 8));
+/// # Ok(())
+/// # }
+/// ```
 pub trait PacketSource: Send + 'static {
     /// Writes the application bytes of packet `seq` into `buf` (the space after the framing's
     /// header room, [`SenderConfig::max_app_payload`] bytes long: `payload − 16` with the ringshot

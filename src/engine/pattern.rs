@@ -9,6 +9,20 @@ use crate::wire::header;
 
 /// A [`PacketSource`] that sends `count` packets (or until `duration` passes) of `payload` bytes,
 /// each filled with the check pattern so receivers can verify contents.
+///
+/// ```
+/// use ringshot::wire::header::{check_pattern, FLAG_PATTERN};
+/// use ringshot::PacketSource;
+/// use ringshot::PatternSource;
+///
+/// let mut src = PatternSource::new(64, Some(2), None);
+/// assert_eq!(src.flags(), FLAG_PATTERN);
+/// let mut buf = [0u8; 48];
+/// assert_eq!(src.fill(0, &mut buf), Some(48)); // 64 bytes less the 16-byte header
+/// assert!(check_pattern(0, &buf));
+/// assert_eq!(src.fill(1, &mut buf), Some(48));
+/// assert_eq!(src.fill(2, &mut buf), None); // two packets, then the stream is over
+/// ```
 #[derive(Debug, Clone)]
 pub struct PatternSource {
     count: Option<u64>,
@@ -27,6 +41,16 @@ impl PatternSource {
 
     /// A source for a stream in `framing`: every packet fills the app room of a `payload`-byte
     /// datagram.
+    ///
+    /// ```
+    /// use ringshot::framing::{Format, Framing};
+    /// use ringshot::{PacketSource, PatternSource};
+    ///
+    /// // Raw framing has no header: the pattern fills the whole datagram.
+    /// let mut src = PatternSource::framed(&Framing::of(Format::Raw), 64, None, None);
+    /// let mut buf = [0u8; 64];
+    /// assert_eq!(src.fill(0, &mut buf), Some(64));
+    /// ```
     pub fn framed(
         framing: &Framing,
         payload: usize,
@@ -38,6 +62,15 @@ impl PatternSource {
 
     /// A source whose packets carry exactly `app_len` app bytes (less if the room is smaller),
     /// for example a whole number of samples.
+    ///
+    /// ```
+    /// use ringshot::{PacketSource, PatternSource};
+    ///
+    /// // 100 samples of 4 bytes per packet, for 50 ms.
+    /// let mut src = PatternSource::with_app_len(400, None, Some(std::time::Duration::from_millis(50)));
+    /// let mut buf = [0u8; 1456];
+    /// assert_eq!(src.fill(0, &mut buf), Some(400));
+    /// ```
     pub fn with_app_len(
         app_len: usize,
         count: Option<u64>,
@@ -57,6 +90,16 @@ impl PatternSource {
     /// packet's pattern): for measuring the sender where nobody checks the contents, as a raw
     /// syscall loop or a peer that sends the same buffer again would. Receivers checking the
     /// pattern count such packets as corrupt.
+    ///
+    /// ```
+    /// use ringshot::{PacketSource, PatternSource};
+    ///
+    /// let mut src = PatternSource::new(64, Some(1), None).without_fill();
+    /// let mut buf = [0xEE; 48];
+    /// assert_eq!(src.fill(0, &mut buf), Some(48));
+    /// assert_eq!(buf, [0xEE; 48]); // left as it was
+    /// assert_eq!(src.flags(), 0); // so the pattern flag is not claimed
+    /// ```
     pub fn without_fill(mut self) -> PatternSource {
         self.fill = false;
         self

@@ -10,6 +10,28 @@ use crate::stats::{Percentiles, TxMetrics};
 use crate::sys::TxBackend;
 
 /// What the engine measured, returned when the stream ends. Serialises to the `--json` keys.
+///
+/// ```
+/// use ringshot::{PatternSource, SenderConfig, SourceSender};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = SenderConfig::builder(receiver.local_addr()?).payload(512).build()?;
+/// let report = SourceSender::spawn(cfg, PatternSource::new(512, Some(2000), None))?.finish()?;
+/// // The books: every packet taken is sent or counted failed.
+/// assert_eq!(report.packets + report.failed_packets, report.committed);
+/// assert_eq!(report.bytes, report.packets * 512);
+/// println!(
+///     "{} sent {} packets in {:.3} s ({:.0} pps), submit p99 {} ns over {} submits",
+///     report.backend, report.packets, report.seconds, report.pps, report.submit_ns.p99, report.submits
+/// );
+/// // Unpaced, no flow control: those figures are absent.
+/// assert!(report.rate_target_pps.is_none() && report.acks.is_none());
+/// // The whole histogram is there for your own percentiles.
+/// assert_eq!(report.submit_hist.len(), report.submits);
+/// assert_eq!(report.refused_sends(), 0);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
@@ -107,6 +129,18 @@ pub struct TxReport {
 impl TxReport {
     /// Sends the destination refused (nothing listened there: ECONNREFUSED, or a reset on
     /// Windows). Each was sent again; without a listener those packets were lost.
+    ///
+    /// ```
+    /// use ringshot::{Sender, SenderConfig};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let mut tx = Sender::spawn(SenderConfig::builder(receiver.local_addr()?).build()?)?;
+    /// tx.send(b"someone is listening")?;
+    /// let report = tx.finish()?;
+    /// assert_eq!(report.refused_sends(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn refused_sends(&self) -> u64 {
         self.errors
             .iter()
@@ -175,6 +209,30 @@ impl TxReport {
 }
 
 /// What the ACK core did with the datagrams it received.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::{AckFormat, EngineError, Sender, SenderConfig};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A "device" that never answers: the window of 64 packets closes and the stream stalls.
+/// let silent = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = SenderConfig::builder(silent.local_addr()?)
+///     .ack(AckFormat::Native)
+///     .window_packets(64)
+///     .stall_timeout(Duration::from_millis(100))
+///     .build()?;
+/// let mut tx = Sender::spawn(cfg)?;
+/// for _ in 0..100 {
+///     if tx.send(b"x").is_err() {
+///         break;
+///     }
+/// }
+/// let err = tx.finish().unwrap_err();
+/// let acks = err.report().and_then(|r| r.acks.clone()).expect("flow control was on");
+/// assert_eq!((acks.accepted, acks.malformed), (0, 0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct AckCounts {

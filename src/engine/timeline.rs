@@ -20,6 +20,27 @@ use crate::stats::{latency_histogram, take_interval, Percentiles, TxMetrics};
 /// One interval of the time series: when it started (from the stream's first batch), how long
 /// it lasted, the packets that left in it and the percentiles of what the engine measured in it.
 /// The histograms themselves are kept beside the figures for interval logs (`.hlog`).
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::{PatternSource, SenderConfig, SourceSender};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = SenderConfig::builder(receiver.local_addr()?)
+///     .timeline(Duration::from_millis(5))
+///     .build()?;
+/// let source = PatternSource::new(1472, None, Some(Duration::from_millis(30)));
+/// let report = SourceSender::spawn(cfg, source)?.finish()?;
+/// assert!(!report.timeline.is_empty());
+/// for iv in &report.timeline {
+///     let _ = (iv.start(), iv.duration(), iv.submit_ns.p99); // when, how long, how fast
+/// }
+/// // Every packet lands in exactly one interval.
+/// let total: u64 = report.timeline.iter().map(|iv| iv.packets).sum();
+/// assert_eq!(total, report.packets);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
@@ -41,6 +62,23 @@ pub struct TimelineInterval {
 }
 
 /// The histograms of one interval (ns).
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::{PatternSource, SenderConfig, SourceSender};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = SenderConfig::builder(receiver.local_addr()?)
+///     .timeline(Duration::from_millis(5))
+///     .build()?;
+/// let report = SourceSender::spawn(cfg, PatternSource::new(1472, Some(5000), None))?.finish()?;
+/// // The interval histograms add up to the whole run's.
+/// let submits: u64 = report.timeline.iter().map(|iv| iv.hists.submit.len()).sum();
+/// assert_eq!(submits, report.submit_hist.len());
+/// assert!(report.timeline.iter().all(|iv| iv.hists.lateness.is_none())); // unpaced
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct IntervalHists {
