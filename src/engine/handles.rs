@@ -733,7 +733,6 @@ impl Drop for Reserved<'_> {
 /// An engine fed in pull mode by a [`PacketSource`] on its own thread.
 ///
 /// ```
-/// use std::time::Duration;
 /// use ringshot::{PatternSource, SenderConfig, SourceSender};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
@@ -749,7 +748,6 @@ impl Drop for Reserved<'_> {
 /// let report = tx.finish()?;
 /// assert_eq!((report.committed, report.packets + report.failed_packets), (1000, 1000));
 /// assert!(report.pps > 0.0);
-/// # let _ = Duration::ZERO;
 /// # Ok(())
 /// # }
 /// ```
