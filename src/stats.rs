@@ -14,12 +14,34 @@ pub const SIGFIG: u8 = 3;
 
 /// A 1 ns .. 60 s histogram at 3 significant digits. All its buckets are allocated here, so
 /// recording never allocates (values above the bound are clamped, not resized).
+///
+/// ```
+/// use ringshot::stats::{latency_histogram, record_clamped, Percentiles, LATENCY_HIGH_NS};
+///
+/// let mut h = latency_histogram();
+/// for ns in [800, 1_200, 1_500, 90_000] {
+///     record_clamped(&mut h, ns);
+/// }
+/// let p = Percentiles::of(&h);
+/// assert!(p.p50 >= 1_200 && p.p50 < 1_202); // 3 significant digits
+/// assert!(p.max >= 90_000 && p.max < 90_100);
+/// record_clamped(&mut h, u64::MAX); // beyond the range: clamped, never an error
+/// assert!(h.max() >= LATENCY_HIGH_NS);
+/// ```
 pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(LATENCY_LOW_NS, LATENCY_HIGH_NS, SIGFIG)
         .expect("static histogram bounds are valid")
 }
 
 /// Records `v` into `h`, clamping it to the histogram's range (never allocates, never fails).
+///
+/// ```
+/// use ringshot::stats::{latency_histogram, record_clamped};
+///
+/// let mut h = latency_histogram();
+/// record_clamped(&mut h, 0); // below the 1 ns floor: recorded as 1
+/// assert_eq!((h.len(), h.min()), (1, 1));
+/// ```
 #[inline]
 pub fn record_clamped(h: &mut Histogram<u64>, v: u64) {
     let v = v.clamp(h.low(), h.high());
@@ -44,6 +66,20 @@ pub(crate) fn take_interval(h: &mut Option<Histogram<u64>>) -> Option<Histogram<
 }
 
 /// Percentile summary of a latency histogram, in ns.
+///
+/// ```
+/// use ringshot::{PatternSource, Percentiles, SenderConfig, SourceSender};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = SenderConfig::builder(receiver.local_addr()?).build()?;
+/// let report = SourceSender::spawn(cfg, PatternSource::new(1472, Some(500), None))?.finish()?;
+/// let p: Percentiles = report.submit_ns;
+/// assert!(p.p50 <= p.p90 && p.p90 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.p9999);
+/// assert!(p.p9999 <= p.max);
+/// assert_eq!(p, Percentiles::of(&report.submit_hist));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Percentiles {
@@ -56,6 +92,14 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
+    /// The percentiles of `h`, in its unit (ns for the engine's histograms).
+    ///
+    /// ```
+    /// use ringshot::stats::{latency_histogram, Percentiles};
+    ///
+    /// // An empty histogram summarises to zeros.
+    /// assert_eq!(Percentiles::of(&latency_histogram()), Percentiles::default());
+    /// ```
     pub fn of(h: &Histogram<u64>) -> Percentiles {
         if h.is_empty() {
             return Percentiles::default();
@@ -72,6 +116,17 @@ impl Percentiles {
 }
 
 /// Counts how many recorded values in `h` are strictly above `threshold`.
+///
+/// ```
+/// use ringshot::stats::{count_above, latency_histogram, record_clamped};
+///
+/// let mut h = latency_histogram();
+/// for ns in [10_000, 50_000, 200_000, 3_000_000] {
+///     record_clamped(&mut h, ns);
+/// }
+/// assert_eq!(count_above(&h, 100_000), 2); // submits over 100 µs
+/// assert_eq!(count_above(&h, 5_000_000), 0);
+/// ```
 pub fn count_above(h: &Histogram<u64>, threshold: u64) -> u64 {
     if h.max() <= threshold {
         return 0;
@@ -141,6 +196,14 @@ pub enum SendErrno {
 
 impl SendErrno {
     /// The kind of an OS error code, as this system numbers them.
+    ///
+    /// ```
+    /// use ringshot::SendErrno;
+    ///
+    /// # #[cfg(unix)]
+    /// assert_eq!(SendErrno::from_os(libc::ENOBUFS), SendErrno::NoBuffers);
+    /// assert_eq!(SendErrno::from_os(99_999), SendErrno::Other(99_999));
+    /// ```
     pub fn from_os(code: i32) -> SendErrno {
         NAMED_ERRNOS
             .iter()
@@ -220,11 +283,38 @@ const SPARE_ERRNO_SLOTS: usize = 4;
 
 /// The name of `errno` in error reports: its symbol for the errnos the send path expects,
 /// `errno_N` for any other.
+///
+/// ```
+/// use ringshot::stats::errno_name;
+///
+/// # #[cfg(unix)]
+/// assert_eq!(errno_name(libc::EAGAIN), "EAGAIN");
+/// assert_eq!(errno_name(99_999), "errno_99999");
+/// ```
 pub fn errno_name(errno: i32) -> String {
     SendErrno::from_os(errno).to_string()
 }
 
 /// Everything the TX side measures. Owned by the engine thread; backends record into it.
+///
+/// ```
+/// use ringshot::stats::TxMetrics;
+/// use ringshot::SendErrno;
+///
+/// // What a backend records, and what the engine summarises from it.
+/// let mut m = TxMetrics::new();
+/// m.record_submit(2_000, 64); // one sendmmsg of 64 packets took 2 µs
+/// m.record_submit(250_000, 64); // a slow one
+/// m.record_reap(500);
+/// # #[cfg(unix)]
+/// m.record_errno(libc::ENOBUFS);
+/// assert_eq!((m.submits, m.syscalls, m.reaps, m.submits_over_100us), (2, 2, 1, 1));
+/// assert_eq!(m.submit_ns.len(), 2);
+/// # #[cfg(unix)]
+/// assert_eq!(m.errors_by_kind().get(&SendErrno::NoBuffers), Some(&1));
+/// # #[cfg(unix)]
+/// assert_eq!(m.errors_by_name().get("ENOBUFS"), Some(&1));
+/// ```
 #[derive(Debug)]
 pub struct TxMetrics {
     /// Duration of every submit syscall (io_uring_enter, sendmmsg, sendmsg, send), ns.
@@ -405,6 +495,18 @@ impl TxMetrics {
 #[cfg(feature = "hdr-log")]
 /// Writes `h` as an HdrHistogram V2 interval log (one interval covering the whole run), readable by
 /// HdrHistogram's `HistogramLogProcessor` and hdrhistogram-rs.
+///
+/// ```
+/// use ringshot::stats::{latency_histogram, record_clamped, write_interval_log};
+///
+/// let mut h = latency_histogram();
+/// record_clamped(&mut h, 1_500);
+/// let mut log = Vec::new();
+/// let start = std::time::SystemTime::now();
+/// write_interval_log(&mut log, &h, start, std::time::Duration::from_secs(1), "submit").unwrap();
+/// let text = String::from_utf8(log).unwrap();
+/// assert!(text.contains("#[StartTime:") && text.contains("Tag=submit"));
+/// ```
 pub fn write_interval_log<W: std::io::Write>(
     out: &mut W,
     h: &Histogram<u64>,
@@ -420,6 +522,21 @@ pub fn write_interval_log<W: std::io::Write>(
 /// Writes a time series as an HdrHistogram V2 interval log: one interval line per
 /// `(offset from start, length, histogram)`, with `start` as the log's StartTime and BaseTime
 /// (so each line's timestamp is its offset in seconds), every line tagged `tag`.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use ringshot::stats::{latency_histogram, record_clamped, write_interval_series};
+///
+/// let (mut a, mut b) = (latency_histogram(), latency_histogram());
+/// record_clamped(&mut a, 1_000);
+/// record_clamped(&mut b, 2_000);
+/// let second = Duration::from_secs(1);
+/// let series = [(Duration::ZERO, second, &a), (second, second, &b)];
+/// let mut log = Vec::new();
+/// write_interval_series(&mut log, "my run", SystemTime::now(), "submit", &series).unwrap();
+/// let lines = String::from_utf8(log).unwrap();
+/// assert_eq!(lines.lines().filter(|l| l.starts_with("Tag=submit")).count(), 2);
+/// ```
 pub fn write_interval_series<W: std::io::Write>(
     out: &mut W,
     comment: &str,
