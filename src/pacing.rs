@@ -12,6 +12,17 @@ use std::time::{Duration, Instant};
 
 /// A send rate: packets per second, or bits per second of UDP payload (converted to packets with
 /// the configured payload size).
+///
+/// ```
+/// use ringshot::Rate;
+///
+/// let r: Rate = "850Mbps".parse().unwrap();
+/// assert_eq!(r, Rate::Bps(850e6));
+/// assert!((r.pps(1250) - 85_000.0).abs() < 1e-9); // 1250-byte payloads: 85 kpps
+/// assert_eq!("1.2Mpps".parse::<Rate>().unwrap(), Rate::Pps(1.2e6));
+/// assert!("fast".parse::<Rate>().is_err());
+/// assert_eq!(Rate::Pps(500.0).to_string(), "500 pps");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rate {
     Pps(f64),
@@ -21,6 +32,13 @@ pub enum Rate {
 
 impl Rate {
     /// Packets per second for packets of `payload` bytes.
+    ///
+    /// ```
+    /// use ringshot::Rate;
+    ///
+    /// assert_eq!(Rate::Bps(8e6).pps(1000), 1000.0);
+    /// assert_eq!(Rate::Pps(42.0).pps(1000), 42.0);
+    /// ```
     pub fn pps(self, payload: usize) -> f64 {
         match self {
             Rate::Pps(p) => p,
@@ -77,6 +95,19 @@ impl fmt::Display for Rate {
 }
 
 /// How a paced stream spaces its packets.
+///
+/// ```
+/// use ringshot::{Rate, SenderConfig, Spacing};
+///
+/// let spacing: Spacing = "strict".parse().unwrap();
+/// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+///     .rate(Rate::Pps(1000.0))
+///     .spacing(spacing)
+///     .build()
+///     .unwrap();
+/// assert_eq!(cfg.spacing().to_string(), "strict");
+/// assert_eq!(Spacing::default(), Spacing::Auto);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Spacing {
@@ -122,6 +153,18 @@ impl fmt::Display for Spacing {
 }
 
 /// How the engine waits for a deadline.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use ringshot::pacing::{Pacer, WaitMode};
+///
+/// // A real-time thread: sleep to the deadline, never spin.
+/// let deadline = Instant::now() + Duration::from_millis(1);
+/// let mut spins = 0;
+/// Pacer::wait_until_in(WaitMode::SleepOnly, deadline, || spins += 1);
+/// assert!(Instant::now() >= deadline);
+/// assert_eq!(spins, 2); // once before and once after the single sleep
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WaitMode {
     /// Sleep while the deadline is far, spin for the last stretch: the most precise wake-up,
@@ -134,6 +177,25 @@ pub enum WaitMode {
 }
 
 /// The departure schedule of a paced stream.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use ringshot::pacing::Pacer;
+///
+/// // 1000 packets per second, at most 4 at once after a stall.
+/// let mut pacer = Pacer::new(1000.0, 4);
+/// let t0 = Instant::now();
+/// assert_eq!(pacer.allowance(t0), (1, Duration::ZERO)); // the schedule starts here
+/// pacer.release(1);
+/// assert_eq!(pacer.next_due(), Some(t0 + Duration::from_millis(1)));
+///
+/// // A 10 ms stall: 10 packets are due, but only `burst` may go; the rest slip.
+/// let (n, late) = pacer.allowance(t0 + Duration::from_millis(10));
+/// assert_eq!((n, late), (4, Duration::from_millis(9)));
+/// assert_eq!(pacer.slipped(), 6);
+/// pacer.release(n);
+/// assert_eq!(pacer.next_due(), Some(t0 + Duration::from_millis(11)));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Pacer {
     t0: Option<Instant>,
@@ -162,6 +224,16 @@ impl Pacer {
 
     /// Makes the first `n` packets due at once at the start, then paces the rest from there:
     /// how a streamer fills a device's buffer before playing out at the sample rate.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use ringshot::pacing::Pacer;
+    ///
+    /// // Fill a 100-packet device buffer at once, then play out at 1000 pps.
+    /// let mut pacer = Pacer::new(1000.0, 8).with_prefill(100);
+    /// let (n, _) = pacer.allowance(Instant::now());
+    /// assert_eq!((n, pacer.prefill()), (101, 100)); // the prefill and the first paced slot
+    /// ```
     pub fn with_prefill(mut self, n: u64) -> Pacer {
         self.prefill = n;
         self
@@ -177,6 +249,19 @@ impl Pacer {
     /// against its original schedule, measured before any slots are given up: a stall shows in
     /// the lateness in full even when most of its backlog slips. The schedule starts at the
     /// first call.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use ringshot::pacing::Pacer;
+    ///
+    /// let mut pacer = Pacer::new(100.0, 16); // one packet every 10 ms
+    /// let t0 = Instant::now();
+    /// let (first, _) = pacer.allowance(t0);
+    /// pacer.release(first);
+    /// assert_eq!(pacer.allowance(t0 + Duration::from_millis(5)).0, 0); // not yet due
+    /// let (n, late) = pacer.allowance(t0 + Duration::from_millis(12));
+    /// assert_eq!((n, late), (1, Duration::from_millis(2)));
+    /// ```
     pub fn allowance(&mut self, now: Instant) -> (u64, Duration) {
         let t0 = *self.t0.get_or_insert(now);
         let elapsed = now.saturating_duration_since(t0).as_nanos() as f64;
@@ -210,6 +295,16 @@ impl Pacer {
     }
 
     /// When the packet `n` places after the next one is due.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use ringshot::pacing::Pacer;
+    ///
+    /// let mut pacer = Pacer::new(1000.0, 16);
+    /// let t0 = Instant::now();
+    /// pacer.allowance(t0);
+    /// assert_eq!(pacer.due_after(3), t0 + Duration::from_millis(3));
+    /// ```
     pub fn due_after(&self, n: u64) -> Instant {
         let t0 = self.t0.unwrap_or_else(Instant::now);
         self.due(t0, self.released + n)
@@ -227,12 +322,31 @@ impl Pacer {
 
     /// Waits until `deadline`: sleeps while it is far, spins for the last stretch, so the wake-up
     /// error is the clock's, not the scheduler's.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use ringshot::pacing::Pacer;
+    ///
+    /// let deadline = Instant::now() + Duration::from_micros(200);
+    /// Pacer::wait_until(deadline);
+    /// assert!(Instant::now() >= deadline);
+    /// ```
     pub fn wait_until(deadline: Instant) {
         Self::wait_until_with(deadline, || {});
     }
 
     /// As [`wait_until`](Self::wait_until), calling `on_spin` on every turn of the spin, so the
     /// engine can keep watching for ACKs while it waits for a departure.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use ringshot::pacing::Pacer;
+    ///
+    /// let deadline = Instant::now() + Duration::from_micros(100);
+    /// let mut turns = 0u64;
+    /// Pacer::wait_until_with(deadline, || turns += 1); // e.g. poll an ACK socket while waiting
+    /// assert!(Instant::now() >= deadline);
+    /// ```
     pub fn wait_until_with(deadline: Instant, on_spin: impl FnMut()) {
         Self::wait_until_in(WaitMode::SleepThenSpin, deadline, on_spin);
     }
@@ -246,6 +360,16 @@ impl Pacer {
     /// As [`wait_until_in`](Self::wait_until_in), spinning only the last `spin` before the
     /// deadline: a sleep that would wake later than `spin` after it is asked to is not taken
     /// (see [`wake_up_latency`] for the measured value a caller passes).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use ringshot::pacing::{wake_up_latency, Pacer, WaitMode};
+    ///
+    /// let spin = wake_up_latency(8); // how late this thread wakes from a short sleep
+    /// let deadline = Instant::now() + Duration::from_millis(2);
+    /// Pacer::wait_until_spinning(WaitMode::SleepThenSpin, deadline, spin, || {});
+    /// assert!(Instant::now() >= deadline);
+    /// ```
     pub fn wait_until_spinning(
         mode: WaitMode,
         deadline: Instant,
@@ -299,6 +423,14 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(150);
 /// sender sleeps only when its next departure is further away than this and spins the rest,
 /// so at modest rates it sleeps through most of each gap instead of spinning (call it after
 /// the thread's timer slack and priority are set: both change the answer).
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::pacing::wake_up_latency;
+///
+/// let w = wake_up_latency(16);
+/// assert!(w >= Duration::from_micros(5) && w <= Duration::from_millis(1));
+/// ```
 pub fn wake_up_latency(samples: usize) -> Duration {
     let samples = samples.clamp(4, 1000);
     let mut late: Vec<Duration> = (0..samples)
