@@ -5,6 +5,17 @@
 use serde::Serialize;
 
 /// The features compiled into this build and those the running kernel offers.
+///
+/// ```
+/// let caps = ringshot::capabilities();
+/// assert!(caps.backends.contains(&"send")); // always built
+/// println!("io_uring: {}, GSO: {}, zero copy: {}", caps.io_uring, caps.gso, caps.zero_copy);
+/// for (opcode, present) in &caps.uring_opcodes {
+///     println!("  {opcode}: {}", if *present { "yes" } else { "no" });
+/// }
+/// // Zero-copy sends are io_uring's: never offered without it.
+/// assert!(caps.io_uring || !caps.zero_copy);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
@@ -26,6 +37,17 @@ pub struct Capabilities {
 }
 
 /// Probes the kernel (a few sockets and small rings, opened and closed at once).
+///
+/// ```
+/// use ringshot::{capabilities, BackendChoice, SenderConfig};
+///
+/// let backend = if capabilities().io_uring { BackendChoice::Uring } else { BackendChoice::Send };
+/// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+///     .backend(backend)
+///     .gso(capabilities().gso)
+///     .build();
+/// assert!(cfg.is_ok());
+/// ```
 pub fn capabilities() -> Capabilities {
     let mut c = crate::sys::probe::kernel();
     c.backends = [

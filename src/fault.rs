@@ -20,6 +20,25 @@ pub use rng::SplitMix64;
 pub const PPM: u32 = 1_000_000;
 
 /// How often each fault is injected, in parts per million of the opportunities for it.
+///
+/// ```
+/// use ringshot::config::TxFaults;
+/// use ringshot::fault::{FaultPlan, PPM};
+/// use ringshot::{PatternSource, SenderConfig, SourceSender};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // One send in ten answers ENOBUFS: the engine re-sends, and every packet still leaves.
+/// let plan = FaultPlan { seed: 7, enobufs: PPM / 10, ..FaultPlan::none() };
+/// assert!(plan.is_active());
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = SenderConfig::builder(receiver.local_addr()?)
+///     .faults(TxFaults { plan: Some(plan), ..TxFaults::default() }) // test-only hook
+///     .build()?;
+/// let report = SourceSender::spawn(cfg, PatternSource::new(1472, Some(2000), None))?.finish()?;
+/// assert!(report.injected_faults.enobufs > 0);
+/// assert_eq!((report.packets, report.failed_packets), (2000, 0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct FaultPlan {
@@ -58,6 +77,15 @@ impl FaultPlan {
     }
 
     /// Whether any fault can be injected.
+    ///
+    /// ```
+    /// use ringshot::fault::FaultPlan;
+    ///
+    /// assert!(!FaultPlan::none().is_active());
+    /// assert!(FaultPlan { partial: 1000, ..FaultPlan::none() }.is_active());
+    /// // A budget of zero faults injects nothing, whatever the rates.
+    /// assert!(!FaultPlan { partial: 1000, max_faults: Some(0), ..FaultPlan::none() }.is_active());
+    /// ```
     pub fn is_active(&self) -> bool {
         self.eagain
             | self.enobufs
@@ -74,6 +102,13 @@ impl FaultPlan {
 }
 
 /// Every fault injected, by kind.
+///
+/// ```
+/// use ringshot::fault::InjectedFaults;
+///
+/// let f = InjectedFaults { eagain: 3, partial: 2, ..InjectedFaults::default() };
+/// assert_eq!(f.total(), 5);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct InjectedFaults {

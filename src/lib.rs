@@ -81,6 +81,16 @@ pub mod os {
     pub use crate::sys::{default_sigpipe, set_recv_buffer};
 
     /// The CPUs this process may run on.
+    ///
+    /// ```
+    /// let cores = ringshot::available_cores();
+    /// assert!(!cores.is_empty());
+    /// // Pin the engine to the last core this process may use.
+    /// let cfg = ringshot::SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
+    ///     .tx_core(*cores.last().unwrap())
+    ///     .build();
+    /// assert!(cfg.is_ok());
+    /// ```
     pub fn available_cores() -> Vec<usize> {
         crate::sys::available_cores()
     }

@@ -3,6 +3,16 @@
 /// The tiny, well-known SplitMix64 generator (Steele, Lea & Flood 2014; the seeding generator of
 /// the xoshiro family). Written out here rather than taken from a crate so that a seed gives the
 /// same faults forever, whatever crate versions a build resolves.
+///
+/// ```
+/// use ringshot::fault::SplitMix64;
+///
+/// let (mut a, mut b) = (SplitMix64::new(42), SplitMix64::new(42));
+/// assert_eq!(a.next_u64(), b.next_u64()); // the same seed, the same sequence, forever
+/// let u = a.unit();
+/// assert!((0.0..1.0).contains(&u));
+/// assert!(a.below(6) < 6);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SplitMix64 {
     state: u64,
