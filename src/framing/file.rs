@@ -14,6 +14,28 @@ const READ_AHEAD: usize = 1 << 20;
 /// Streams a file in packets of `app_len` bytes (the last one of a pass may be shorter), once or
 /// looped, for at most `count` packets or `duration`. Reads go through a 1 MiB buffer: no system
 /// call per packet.
+///
+/// ```
+/// use ringshot::framing::FileSource;
+/// use ringshot::PacketSource;
+/// # fn main() -> std::io::Result<()> {
+/// let path = std::env::temp_dir().join(format!("ringshot-doc-{}.bin", std::process::id()));
+/// std::fs::write(&path, b"0123456789")?;
+/// // Packets of 4 bytes, the file once: 4 + 4 + 2 bytes, then the stream is over.
+/// let mut src = FileSource::open(&path, 4, false, None, None)?;
+/// let mut buf = [0u8; 4];
+/// assert_eq!(src.fill(0, &mut buf), Some(4));
+/// assert_eq!(src.fill(1, &mut buf), Some(4));
+/// assert_eq!((src.fill(2, &mut buf), &buf[..2]), (Some(2), &b"89"[..]));
+/// assert_eq!(src.fill(3, &mut buf), None);
+/// assert_eq!(src.read_error(), None);
+/// // Looped: the file again from the top, here for at most 5 packets.
+/// let mut looped = FileSource::open(&path, 4, true, Some(5), None)?;
+/// assert_eq!((0..10).filter_map(|s| looped.fill(s, &mut buf)).count(), 5);
+/// std::fs::remove_file(&path)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct FileSource {
     file: BufReader<File>,

@@ -29,6 +29,16 @@ pub use spead::Spead;
 pub use spead::{whole_packet_heap, DEFAULT_HEAP_SIZE, DEFAULT_ITEM_ID};
 
 /// The data packet formats the engine can stamp.
+///
+/// ```
+/// use ringshot::framing::Format;
+///
+/// let f: Format = "vrt".parse().unwrap();
+/// assert_eq!((f.name(), f.align()), ("vrt", 4)); // VRT payloads are whole 32-bit words
+/// assert_eq!(Format::default(), Format::Ringshot);
+/// assert_eq!(Format::ALL.len(), 6);
+/// assert!("ethernet".parse::<Format>().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Format {
     /// ringshot's own 16-byte header.
@@ -104,6 +114,19 @@ pub const DEFAULT_SAMPLE_BYTES: usize = 4;
 /// The second advances as the samples sent pass whole seconds at [`Framing::sample_rate`] (it
 /// stays at `start` when no sample rate is known). It never wraps: at `u32::MAX` it stays there
 /// and [`Stamper::tsi_saturated`] counts the packets stamped so.
+///
+/// ```
+/// use ringshot::framing::{Format, Framing, IntegerTime};
+/// use ringshot::wire::vrt::Tsi;
+///
+/// // VRT packets stamped with UTC seconds, starting at a given second, 1 MS/s of sc16 samples.
+/// let framing = Framing {
+///     tsi: Some(IntegerTime { kind: Tsi::Utc, start: 1_700_000_000 }),
+///     sample_rate: 1_000_000,
+///     ..Framing::of(Format::Vrt)
+/// };
+/// assert_eq!(framing.header_len(), 8 + 4); // header, stream id, then the TSI word
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IntegerTime {
     pub kind: vrt::Tsi,
@@ -112,6 +135,19 @@ pub struct IntegerTime {
 }
 
 /// The framing chosen at configuration.
+///
+/// ```
+/// use ringshot::framing::{Format, Framing};
+///
+/// let ringshot = Framing::default();
+/// assert_eq!((ringshot.header_len(), ringshot.max_app_payload(1472)), (16, 1456));
+/// let raw = Framing::of(Format::Raw);
+/// assert_eq!(raw.max_app_payload(1472), 1472);
+/// // A CHDR timestamp adds a word; VRT rounds the room down to whole words.
+/// let chdr = Framing { sample_count_ts: true, ..Framing::of(Format::Chdr) };
+/// assert_eq!(chdr.header_len(), 16);
+/// assert_eq!(Framing::of(Format::Vrt).max_app_payload(1471) % 4, 0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Framing {
     pub format: Format,
@@ -187,6 +223,16 @@ impl Framing {
     /// a GSO super-packet may only end in a shorter segment, so every heap ends a GSO run (the
     /// benchmarks measured about 10 % more CPU per packet with the default heap at 1,472 bytes).
     /// Says so, with the nearest whole-packet heap size, or `None` when nothing is lost.
+    ///
+    /// ```
+    /// use ringshot::framing::{whole_packet_heap, Format, Framing, Spead};
+    ///
+    /// let mut spead = Framing::of(Format::Spead);
+    /// assert!(spead.heap_gso_notice(1472).is_some()); // 65,536-byte heaps end in a short packet
+    /// let room = spead.max_app_payload(1472) as u64;
+    /// spead.spead = Spead { heap_size: whole_packet_heap(65_536, room), ..spead.spead };
+    /// assert_eq!(spead.heap_gso_notice(1472), None);
+    /// ```
     pub fn heap_gso_notice(&self, payload: usize) -> Option<String> {
         let room = self.max_app_payload(payload) as u64;
         let heap = self.spead.heap_size;
@@ -219,6 +265,29 @@ pub(crate) const STAMP_END: u8 = 0x80;
 
 /// The engine's per-stream framing state: it stamps each packet's header from its sequence
 /// number. No allocation; one match per packet.
+///
+/// ```
+/// use ringshot::framing::{Format, Framing, Stamper};
+/// use ringshot::wire::{header, vrt};
+///
+/// // The ringshot header: the app's bytes after the header room, the stamp in front.
+/// let mut st = Stamper::new(Framing::default(), 7);
+/// let mut buf = [0u8; 64];
+/// let h = st.header_len();
+/// buf[h..h + 4].copy_from_slice(b"data");
+/// let len = st.stamp(&mut buf, 42, 0, 4);
+/// assert_eq!(len, h + 4);
+/// let repr = header::Repr::parse(&header::Packet::new_checked(&buf[..len]).unwrap()).unwrap();
+/// assert_eq!((repr.stream_id, repr.seq), (7, 42));
+///
+/// // VRT: the same call writes a VITA-49 header, the sequence as the packet count mod 16.
+/// let mut st = Stamper::new(Framing::of(Format::Vrt), 7);
+/// let len = st.stamp(&mut buf, 42, 0, 5); // 5 bytes, padded to 8
+/// let p = vrt::Packet::new_checked(&buf[..len]).unwrap();
+/// assert_eq!((p.stream_id(), p.packet_count(), p.payload().len()), (Some(7), 42 % 16, 8));
+/// assert_eq!(st.framing().format, Format::Vrt);
+/// assert_eq!(st.tsi_saturated(), 0);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Stamper {
     framing: Framing,
@@ -266,6 +335,21 @@ impl Stamper {
     }
 
     /// Room for the next packet's app bytes, at most `max` (SPEAD: what is left of the heap).
+    ///
+    /// ```
+    /// use ringshot::framing::{Format, Framing, Spead, Stamper};
+    ///
+    /// // SPEAD heaps of 1000 bytes: packets of up to 600 bytes are cut at the heap's end.
+    /// let framing = Framing {
+    ///     spead: Spead { heap_size: 1000, ..Spead::default() },
+    ///     ..Framing::of(Format::Spead)
+    /// };
+    /// let mut st = Stamper::new(framing, 0);
+    /// let mut buf = [0u8; 1500];
+    /// assert_eq!(st.next_room(600), 600);
+    /// st.stamp(&mut buf, 0, 0, 600);
+    /// assert_eq!(st.next_room(600), 400); // what is left of the heap
+    /// ```
     #[inline]
     pub fn next_room(&self, max: usize) -> usize {
         match self.framing.format {
@@ -285,6 +369,18 @@ impl Stamper {
 
     /// The packet that ends the stream, for framings that have one (SPEAD's stop heap), written
     /// once; returns its length. It takes the next sequence number, `seq`.
+    ///
+    /// ```
+    /// use ringshot::framing::{Format, Framing, Stamper};
+    /// use ringshot::wire::spead;
+    ///
+    /// let mut buf = [0u8; 128];
+    /// assert_eq!(Stamper::new(Framing::default(), 0).stamp_end(&mut buf, 10), None);
+    /// let mut st = Stamper::new(Framing::of(Format::Spead), 0);
+    /// let len = st.stamp_end(&mut buf, 10).unwrap(); // SPEAD's stop heap
+    /// let repr = spead::Repr::parse(&spead::Packet::new_checked(&buf[..len]).unwrap()).unwrap();
+    /// assert_eq!(repr.stream_ctrl, Some(spead::CTRL_STOP));
+    /// ```
     pub fn stamp_end(&mut self, buf: &mut [u8], seq: u64) -> Option<usize> {
         let _ = seq;
         match self.framing.format {
@@ -300,6 +396,18 @@ impl Stamper {
     /// # Panics
     /// If `buf` is shorter than the header plus the padded payload (the engine's slots are sized
     /// so it never is).
+    ///
+    /// ```
+    /// use ringshot::framing::{Format, Framing, Stamper};
+    /// use ringshot::wire::chdr;
+    ///
+    /// let mut st = Stamper::new(Framing::of(Format::Chdr), 0);
+    /// let mut buf = [0u8; 64];
+    /// let len = st.stamp(&mut buf, 70_000, 0, 16);
+    /// let p = chdr::Packet::new_checked(&buf[..len]).unwrap();
+    /// assert_eq!(p.seq_num(), (70_000 % 65_536) as u16); // CHDR's 16-bit SeqNum
+    /// assert_eq!(usize::from(p.length()), len);
+    /// ```
     #[inline]
     pub fn stamp(&mut self, buf: &mut [u8], seq: u64, flags: u8, app_len: usize) -> usize {
         let h = self.header_len;

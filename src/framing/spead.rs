@@ -17,12 +17,40 @@ pub const DEFAULT_HEAP_SIZE: u64 = 65_536;
 
 /// The most whole packets of `room` data bytes within `heap` bytes, as a heap size (at least one
 /// packet's worth): a heap that never ends in a short packet.
+///
+/// ```
+/// use ringshot::framing::whole_packet_heap;
+///
+/// assert_eq!(whole_packet_heap(65_536, 1424), 46 * 1424);
+/// assert_eq!(whole_packet_heap(100, 1424), 1424); // at least one packet
+/// ```
 pub fn whole_packet_heap(heap: u64, room: u64) -> u64 {
     let room = room.max(1);
     room * (heap / room).max(1)
 }
 
 /// SPEAD options.
+///
+/// ```
+/// use ringshot::framing::{Format, Framing, Spead};
+/// use ringshot::wire::spead::Flavour;
+///
+/// // Two senders feeding one spead2 stream: heap cnts 1, 3, 5, ... and 2, 4, 6, ...
+/// let framing = Framing {
+///     spead: Spead {
+///         flavour: Flavour::Spead64_48,
+///         heap_size: 1 << 20,
+///         first_heap_cnt: 1,
+///         heap_cnt_step: 2,
+///         ..Spead::default()
+///     },
+///     ..Framing::of(Format::Spead)
+/// };
+/// let cfg = ringshot::SenderConfig::builder("127.0.0.1:8888".parse().unwrap())
+///     .framing(framing)
+///     .build();
+/// assert!(cfg.is_ok());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spead {
     pub flavour: Flavour,
