@@ -20,6 +20,15 @@ use crate::wire::ack::EventSet;
 use crate::wire::WireError;
 
 /// How the ACK core waits for the socket.
+///
+/// ```
+/// use ringshot::flow::{AckCoreConfig, AckWait};
+///
+/// // Lowest ACK-to-TX latency, at the price of a core spinning on the socket.
+/// let cfg = AckCoreConfig { wait: AckWait::BusyPoll, core: Some(1), ..AckCoreConfig::default() };
+/// assert_ne!(cfg.wait, AckCoreConfig::default().wait); // the default blocks in poll(2)
+/// assert_eq!(AckCoreConfig::default().wait, AckWait::Block);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AckWait {
     /// Sleep in ppoll(2) (poll(2) where there is none) until readable, waking at least every [`AckCoreConfig::poll_timeout`]
@@ -31,6 +40,19 @@ pub enum AckWait {
 }
 
 /// Configuration of [`AckCore::spawn`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::flow::{AckCoreConfig, AckFormat};
+///
+/// let cfg = AckCoreConfig {
+///     format: "usrp2".parse::<AckFormat>().unwrap(),
+///     device: Some("192.168.10.2:49153".parse().unwrap()), // believe this source only
+///     poll_timeout: Duration::from_millis(2),
+///     ..AckCoreConfig::default()
+/// };
+/// assert_eq!(cfg.format, AckFormat::Usrp2 { stream_id: 2 });
+/// ```
 #[derive(Debug, Clone)]
 pub struct AckCoreConfig {
     pub format: AckFormat,
@@ -65,6 +87,38 @@ impl Default for AckCoreConfig {
 }
 
 /// A non-flow-control event reported by the device.
+///
+/// ```
+/// use ringshot::flow::{AckCore, AckCoreConfig, FlowState};
+/// use ringshot::wire::ack::{EventSet, Repr};
+/// use std::sync::Arc;
+/// # fn main() -> std::io::Result<()> {
+/// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let device = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = AckCoreConfig { device: Some(device.local_addr()?), ..AckCoreConfig::default() };
+/// let mut core = AckCore::spawn(socket.try_clone()?, Arc::new(FlowState::new(0)), cfg)?;
+/// // The device reports an underflow (and no progress).
+/// let ack = Repr {
+///     stream_id: 1,
+///     ack_number: 0,
+///     consumed: 0,
+///     consumed_bytes: None,
+///     credit: None,
+///     events: EventSet::UNDERFLOW,
+/// };
+/// device.send_to(&ack.to_bytes(), socket.local_addr()?)?;
+/// let event = loop {
+///     if let Some(e) = core.events().next() {
+///         break e;
+///     }
+///     std::thread::sleep(std::time::Duration::from_millis(1));
+/// };
+/// assert_eq!((event.events, event.stream_id, event.acked_packets), (EventSet::UNDERFLOW, 1, Some(0)));
+/// let stats = core.stop();
+/// assert_eq!(stats.events.get("underflow"), Some(&1));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AckEvent {
     pub events: EventSet,
@@ -76,6 +130,32 @@ pub struct AckEvent {
 }
 
 /// What the ACK core counted, returned when it stops.
+///
+/// ```
+/// use ringshot::flow::{AckCore, AckCoreConfig, FlowState};
+/// use ringshot::wire::ack::{EventSet, Repr};
+/// use std::sync::Arc;
+/// # fn main() -> std::io::Result<()> {
+/// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let to = socket.local_addr()?;
+/// let device = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let stranger = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = AckCoreConfig { device: Some(device.local_addr()?), ..AckCoreConfig::default() };
+/// let mut core = AckCore::spawn(socket.try_clone()?, Arc::new(FlowState::new(0)), cfg)?;
+/// stranger.send_to(b"not an ACK", to)?; // wrong source: ignored
+/// device.send_to(b"not an ACK", to)?; // right source, garbage: malformed
+/// let mark = Repr { stream_id: 0, ack_number: 0, consumed: 0, consumed_bytes: None, credit: None, events: EventSet::BURST_ACK };
+/// device.send_to(&mark.to_bytes(), to)?; // a valid ACK, read after the two above
+/// while core.events().next().is_none() {
+///     std::thread::sleep(std::time::Duration::from_millis(1));
+/// }
+/// let stats = core.stop();
+/// assert_eq!((stats.foreign_source, stats.malformed_total(), stats.accepted), (1, 1, 1));
+/// assert_eq!(stats.malformed.get("truncated"), Some(&1)); // 10 bytes: shorter than any ACK
+/// assert_eq!(stats.icmp_errors.total(), 0);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
@@ -117,6 +197,13 @@ pub struct AckStats {
 /// thinks of the stream: `port_unreachable` means nothing listens at the device's port (the
 /// device is down or restarting), `host_unreachable` that the device or the route to it is
 /// gone. They are counted and read off the queue, never believed as flow-control input.
+///
+/// ```
+/// use ringshot::flow::IcmpErrors;
+///
+/// let e = IcmpErrors { port_unreachable: 3, ..IcmpErrors::default() };
+/// assert_eq!(e.total(), 3); // the device's port was closed three times: down or restarting
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct IcmpErrors {
@@ -152,6 +239,21 @@ impl AckStats {
 }
 
 /// The running ACK core. Dropping it stops the thread too.
+///
+/// ```
+/// use ringshot::flow::{AckCore, AckCoreConfig, FlowState};
+/// use std::sync::Arc;
+/// # fn main() -> std::io::Result<()> {
+/// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let state = Arc::new(FlowState::new(0));
+/// let core = AckCore::spawn(socket, state.clone(), AckCoreConfig::default())?;
+/// assert!(!core.is_finished());
+/// let _tid = core.thread_id(); // for `taskset` or a scheduler policy, where the OS has one
+/// let stats = core.stop(); // within one poll timeout
+/// assert_eq!((stats.datagrams, state.acked_packets()), (0, 0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct AckCore {
     stop: Arc<AtomicBool>,
@@ -173,6 +275,22 @@ impl AckCore {
     }
 
     /// As [`AckCore::spawn`], with a parser of the caller's (`cfg.format` is not used).
+    ///
+    /// ```
+    /// use ringshot::flow::{AckCore, AckCoreConfig, FlowState, Usrp2Parser};
+    /// use std::sync::Arc;
+    /// # fn main() -> std::io::Result<()> {
+    /// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let parser = Box::new(Usrp2Parser { stream_id: 5 });
+    /// let core = AckCore::spawn_with_parser(socket, Arc::new(FlowState::new(0)), AckCoreConfig::default(), parser)?;
+    /// core.stop();
+    /// // A device filter must name an exact port.
+    /// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let cfg = AckCoreConfig { device: Some("127.0.0.1:0".parse().unwrap()), ..AckCoreConfig::default() };
+    /// assert!(AckCore::spawn(socket, Arc::new(FlowState::new(0)), cfg).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn spawn_with_parser(
         socket: UdpSocket,
         state: Arc<FlowState>,

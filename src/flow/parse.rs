@@ -8,6 +8,15 @@ use crate::wire::chdr::{self, StrsStatus};
 use crate::wire::{ack, seq, usrp2, WireError};
 
 /// Which flow-control format the device speaks.
+///
+/// ```
+/// use ringshot::AckFormat;
+///
+/// assert_eq!("usrp2:5".parse::<AckFormat>().unwrap(), AckFormat::Usrp2 { stream_id: 5 });
+/// assert_eq!(AckFormat::Usrp2 { stream_id: 2 }.to_string(), "usrp2"); // the default async stream
+/// assert_eq!("chdr".parse::<AckFormat>().unwrap(), AckFormat::Chdr);
+/// assert!("tcp".parse::<AckFormat>().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AckFormat {
     /// ringshot's own ACK (`wire::ack`).
@@ -22,6 +31,17 @@ impl AckFormat {
     /// The parser for this format. `start_seq` is the sequence number of the stream's first
     /// packet ([`super::FlowState::start_seq`]); formats that count from the device's own zero
     /// (CHDR) are offset by it.
+    ///
+    /// ```
+    /// use ringshot::wire::ack::{EventSet, Repr};
+    /// use ringshot::AckFormat;
+    ///
+    /// let mut parser = AckFormat::Native.parser(0);
+    /// let ack = Repr { stream_id: 1, ack_number: 0, consumed: 64, consumed_bytes: None, credit: Some(1 << 20), events: EventSet::NONE };
+    /// let update = parser.parse(&ack.to_bytes(), 0).unwrap();
+    /// assert_eq!((update.acked_packets, update.capacity_bytes), (Some(64), Some(1 << 20)));
+    /// assert_eq!(parser.format(), AckFormat::Native);
+    /// ```
     pub fn parser(self, start_seq: u64) -> Box<dyn AckParser> {
         match self {
             AckFormat::Native => Box::new(NativeParser),
@@ -68,6 +88,19 @@ impl fmt::Display for AckFormat {
 }
 
 /// What one ACK says, with counts already extended to 64 bits in the sender's sequence space.
+///
+/// ```
+/// use ringshot::flow::{AckParser, Usrp2Parser};
+/// use ringshot::wire::usrp2::AckRepr;
+///
+/// // USRP2 counts are 32 bits: the parser extends them against the count known so far.
+/// let mut parser = Usrp2Parser { stream_id: 2 };
+/// let mut buf = [0u8; 64];
+/// let n = AckRepr::flow_control(2, 0, 9).emit(&mut buf); // "consumed up to sequence 9"
+/// let update = parser.parse(&buf[..n], 1 << 32).unwrap();
+/// assert_eq!(update.acked_packets, Some((1 << 32) + 10));
+/// assert_eq!(update.capacity_packets, None); // a USRP2 does not say its buffer size
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AckUpdate {
     /// Stream id (native), VRT stream id (usrp2) or source endpoint (chdr).
@@ -85,6 +118,29 @@ pub struct AckUpdate {
 }
 
 /// Turns a datagram into an [`AckUpdate`]. Must never panic, whatever the bytes.
+///
+/// ```
+/// use ringshot::flow::{AckFormat, AckParser, AckUpdate};
+/// use ringshot::wire::WireError;
+///
+/// /// A device that reports its consumed count as 8 ASCII digits.
+/// #[derive(Debug)]
+/// struct Digits;
+///
+/// impl AckParser for Digits {
+///     fn format(&self) -> AckFormat {
+///         AckFormat::Native // the closest built-in, for reports
+///     }
+///     fn parse(&mut self, datagram: &[u8], _acked: u64) -> Result<AckUpdate, WireError> {
+///         let text = std::str::from_utf8(datagram).map_err(|_| WireError::BadField)?;
+///         let consumed = text.trim().parse().map_err(|_| WireError::BadField)?;
+///         Ok(AckUpdate { acked_packets: Some(consumed), ..AckUpdate::default() })
+///     }
+/// }
+///
+/// assert_eq!(Digits.parse(b"00000042", 0).unwrap().acked_packets, Some(42));
+/// assert_eq!(Digits.parse(b"\xff", 0), Err(WireError::BadField));
+/// ```
 pub trait AckParser: Send + fmt::Debug {
     fn format(&self) -> AckFormat;
 
@@ -94,6 +150,17 @@ pub trait AckParser: Send + fmt::Debug {
 }
 
 /// Parses [`crate::wire::ack`] packets (any stream id).
+///
+/// ```
+/// use ringshot::flow::{AckParser, NativeParser};
+/// use ringshot::wire::ack::{EventSet, Repr};
+///
+/// let ack = Repr { stream_id: 3, ack_number: 1, consumed: 100, consumed_bytes: Some(147_200), credit: None, events: EventSet::RESTART };
+/// let u = NativeParser.parse(&ack.to_bytes(), 0).unwrap();
+/// assert_eq!((u.stream_id, u.acked_packets, u.acked_bytes), (3, Some(100), Some(147_200)));
+/// assert_eq!(u.events, EventSet::RESTART);
+/// assert!(NativeParser.parse(&[0; 10], 0).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NativeParser;
 
@@ -118,6 +185,19 @@ impl AckParser for NativeParser {
 /// Parses USRP2 async packets on one stream id. Code 0 carries the last consumed 32-bit
 /// sequence `s`, i.e. `s + 1` packets consumed, extended against the reference; any other code
 /// is an event (UHD's codes are the low bits of [`EventSet`]).
+///
+/// ```
+/// use ringshot::flow::{AckParser, Usrp2Parser};
+/// use ringshot::wire::ack::EventSet;
+/// use ringshot::wire::usrp2::AckRepr;
+///
+/// let mut parser = Usrp2Parser { stream_id: 2 };
+/// let underflow = AckRepr { event_code: 0x2, seq: None, ..AckRepr::flow_control(2, 0, 0) };
+/// let mut buf = [0u8; 64];
+/// let n = underflow.emit(&mut buf);
+/// let u = parser.parse(&buf[..n], 0).unwrap();
+/// assert_eq!((u.events, u.acked_packets), (EventSet::UNDERFLOW, None));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Usrp2Parser {
     pub stream_id: u32,
@@ -151,6 +231,26 @@ impl AckParser for Usrp2Parser {
 /// Parses CHDR STRS packets. The 40-bit packet transfer count is extended against the reference
 /// and offset by the stream's start sequence; the byte count is 64 bits as is. A packet capacity
 /// of 0xFF_FFFF (the 24-bit maximum) means "no packet limit" and is not reported.
+///
+/// ```
+/// use ringshot::flow::{AckParser, ChdrParser};
+/// use ringshot::wire::chdr::{Body, Repr, StrsRepr, StrsStatus};
+///
+/// // A stream that started at sequence 1000: the device counts from its own zero.
+/// let mut parser = ChdrParser { base_packets: 1000 };
+/// let strs = Repr {
+///     vc: 0, eob: false, eov: false, seq_num: 0, dst_epid: 1,
+///     body: Body::StreamStatus(StrsRepr {
+///         src_epid: 2, status: StrsStatus::Okay, capacity_bytes: 1 << 20, capacity_pkts: 0xFF_FFFF,
+///         xfer_count_pkts: 64, xfer_count_bytes: 64 * 1472, buff_info: 0, status_info: 0,
+///     }),
+/// };
+/// let mut buf = [0u8; 64];
+/// let n = strs.emit_into(&mut buf);
+/// let u = parser.parse(&buf[..n], 1000).unwrap();
+/// assert_eq!((u.acked_packets, u.capacity_bytes), (Some(1064), Some(1 << 20)));
+/// assert_eq!(u.capacity_packets, None); // 0xFF_FFFF: no packet limit
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ChdrParser {
     pub base_packets: u64,

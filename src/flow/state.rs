@@ -35,6 +35,14 @@ struct TxSide {
 }
 
 /// One consistent-enough reading of the ACK side (packet count first, the rest after it).
+///
+/// ```
+/// use ringshot::flow::FlowState;
+///
+/// let state = FlowState::new(500);
+/// let s = state.snapshot();
+/// assert_eq!((s.acked_packets, s.capacity_bytes, s.generation), (500, 0, 0)); // nothing reported yet
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowSnapshot {
     pub acked_packets: u64,
@@ -53,6 +61,20 @@ pub struct FlowSnapshot {
 /// Packet counts live in the sender's sequence space: a stream whose first packet has sequence
 /// `start_seq` begins with sent = acknowledged = `start_seq`. Byte counts start at 0 and count
 /// what the device counts (native: UDP payload bytes; CHDR: whole CHDR packets).
+///
+/// ```
+/// use ringshot::flow::FlowState;
+///
+/// // A stream starting at sequence 1000: sent and acknowledged both start there.
+/// let state = FlowState::new(1000);
+/// assert_eq!((state.start_seq(), state.sent_packets(), state.acked_packets()), (1000, 1000, 1000));
+/// // Before the device says anything, an explicit window alone grants credit...
+/// assert_eq!(state.credit(1000, 0, Some(64), None, 1472), 64);
+/// assert_eq!(state.credit(1040, 0, Some(64), None, 1472), 24); // 40 packets outstanding
+/// // ...and without a window there is none: fail closed.
+/// assert_eq!(state.credit(1000, 0, None, None, 1472), 0);
+/// assert!(!state.bytes_reported());
+/// ```
 #[derive(Debug)]
 pub struct FlowState {
     epoch: Instant,
@@ -161,6 +183,16 @@ impl FlowState {
     /// capacity nor an explicit window the credit is 0 (a device that has said nothing yet is
     /// not a device with unlimited room). Before the first report an explicit window applies
     /// alone.
+    ///
+    /// ```
+    /// use ringshot::flow::FlowState;
+    ///
+    /// let state = FlowState::new(0);
+    /// // A byte window of 10 KB in 1472-byte packets, 3 packets out: (10_000 - 3 × 1472) / 1472.
+    /// assert_eq!(state.credit(3, 3 * 1472, None, Some(10_000), 1472), 3);
+    /// // Both windows: the tighter one wins.
+    /// assert_eq!(state.credit(3, 3 * 1472, Some(4), Some(10_000), 1472), 1);
+    /// ```
     pub fn credit(
         &self,
         sent_pkts: u64,
@@ -251,6 +283,14 @@ impl FlowState {
 /// Measures ACK-to-TX visibility on the TX core: call [`AckWatch::poll`] where the engine reads
 /// its credit; when the acknowledged count has moved since the last call it returns how long ago
 /// (ns) the ACK core received the ACK that moved it.
+///
+/// ```
+/// use ringshot::flow::{AckWatch, FlowState};
+///
+/// let state = FlowState::new(0);
+/// let mut watch = AckWatch::new(&state);
+/// assert_eq!(watch.poll(&state), None); // no ACK has moved the count
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct AckWatch {
     seen: u64,
