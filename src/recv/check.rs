@@ -23,6 +23,27 @@ pub const MAX_STREAMS: usize = 16;
 /// [`FLAG_PATTERN`] is set and verification is on) and tracks its sequence number per stream id.
 /// Malformed datagrams are counted by reason and otherwise ignored; nothing here can panic on
 /// network input, and after the first packet of each stream nothing allocates.
+///
+/// ```
+/// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+/// use ringshot::wire::header::{pattern_packet, HEADER_LEN};
+///
+/// let mut c = StreamChecker::new(64, true);
+/// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+/// for seq in [0, 1, 3] {
+///     c.datagram(&pattern_packet(7, seq, 100), &meta);
+/// }
+/// let mut bad = pattern_packet(7, 4, 100);
+/// bad[HEADER_LEN + 10] ^= 0xFF; // a payload byte corrupted in flight
+/// c.datagram(&bad, &meta);
+/// c.datagram(b"hello", &meta); // not a ringshot packet at all
+/// assert_eq!((c.packets(), c.bytes(), c.corrupt()), (4, 400, 1));
+/// assert_eq!(c.malformed().get("truncated"), Some(&1));
+/// let (stream, tracker) = c.streams().next().unwrap();
+/// assert_eq!((stream, tracker.lost()), (7, 1)); // sequence 2 never came
+/// assert_eq!(c.seq_range(), (Some(0), Some(4)));
+/// assert!(c.sequenced());
+/// ```
 #[derive(Debug)]
 pub struct StreamChecker {
     /// The data format expected (ringshot's header by default).
@@ -85,6 +106,21 @@ impl StreamChecker {
     }
 
     /// Also keep the gaps per interval of `period` (see [`super::GapInterval`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+    /// use ringshot::wire::header::pattern_packet;
+    ///
+    /// let mut c = StreamChecker::new(64, true).with_timeline(Some(Duration::from_millis(1)));
+    /// for (seq, at_ns) in [(0, 0), (1, 400_000), (2, 1_500_000), (3, 1_600_000)] {
+    ///     let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns };
+    ///     c.datagram(&pattern_packet(0, seq, 64), &meta);
+    /// }
+    /// let (intervals, _first) = c.gap_timeline();
+    /// assert!(!intervals.is_empty());
+    /// assert!(c.gaps().max() >= 1_000_000); // the 1.1 ms gap
+    /// ```
     pub fn with_timeline(mut self, period: Option<Duration>) -> StreamChecker {
         self.series = period.map(super::gaps::GapSeries::new);
         self
@@ -143,6 +179,16 @@ impl StreamChecker {
     }
 
     /// Malformed datagrams of one reason.
+    ///
+    /// ```
+    /// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+    /// use ringshot::wire::WireError;
+    ///
+    /// let mut c = StreamChecker::new(64, true);
+    /// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+    /// c.datagram(&[b'X'; 32], &meta);
+    /// assert_eq!(c.malformed_count(WireError::BadMagic), 1);
+    /// ```
     pub fn malformed_count(&self, reason: WireError) -> u64 {
         self.malformed[reason as usize]
     }
@@ -153,6 +199,19 @@ impl StreamChecker {
     }
 
     /// Sums of the per-stream counts: (lost, reordered, duplicates, late).
+    ///
+    /// ```
+    /// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+    /// use ringshot::wire::header::pattern_packet;
+    ///
+    /// let mut c = StreamChecker::new(64, false);
+    /// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+    /// for seq in [0, 2, 1, 1] {
+    ///     c.datagram(&pattern_packet(0, seq, 64), &meta);
+    /// }
+    /// let (lost, reordered, duplicates, late) = c.totals();
+    /// assert_eq!((lost, reordered, duplicates, late), (0, 1, 1, 0));
+    /// ```
     pub fn totals(&self) -> (u64, u64, u64, u64) {
         self.streams
             .iter()
@@ -179,12 +238,36 @@ impl StreamChecker {
 
     /// Sets the bound on a believable sequence jump (see [`SeqTracker`]) for streams seen from
     /// now on.
+    ///
+    /// ```
+    /// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+    /// use ringshot::wire::header::pattern_packet;
+    ///
+    /// let mut c = StreamChecker::new(64, true).with_max_seq_jump(1000);
+    /// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+    /// c.datagram(&pattern_packet(0, 0, 64), &meta);
+    /// c.datagram(&pattern_packet(0, 5_000_000, 64), &meta); // a forged sequence number
+    /// assert_eq!((c.implausible(), c.totals().0), (1, 0));
+    /// ```
     pub fn with_max_seq_jump(mut self, max_jump: u64) -> StreamChecker {
         self.max_seq_jump = max_jump;
         self
     }
 
     /// Forgets every stream's window (a device restart): see [`SeqTracker::restart`].
+    ///
+    /// ```
+    /// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+    /// use ringshot::wire::header::pattern_packet;
+    ///
+    /// let mut c = StreamChecker::new(64, true);
+    /// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+    /// c.datagram(&pattern_packet(0, 0, 64), &meta);
+    /// c.datagram(&pattern_packet(0, 1, 64), &meta);
+    /// c.restart(); // the sender started again from 0
+    /// c.datagram(&pattern_packet(0, 0, 64), &meta);
+    /// assert_eq!((c.packets(), c.totals().2), (3, 0)); // no duplicate: a new stream
+    /// ```
     pub fn restart(&mut self) {
         for (_, t) in &mut self.streams {
             t.restart();
@@ -199,6 +282,22 @@ impl StreamChecker {
     /// late, no sequence range. In a format other than ringshot's, the payload pattern is
     /// checked whenever verification is on (there are no flags to say so); without sequence
     /// numbers, against the order of arrival.
+    ///
+    /// ```
+    /// use ringshot::framing::{Format, Framing, Stamper};
+    /// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+    ///
+    /// // Check a VRT stream: the sequence is the 4-bit packet count, widened as it goes.
+    /// let mut c = StreamChecker::new(64, true).with_format(Format::Vrt);
+    /// let mut st = Stamper::new(Framing::of(Format::Vrt), 1);
+    /// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+    /// let mut buf = [0u8; 64];
+    /// for seq in 0..40 {
+    ///     let len = st.stamp(&mut buf, seq, 0, 16);
+    ///     c.datagram(&buf[..len], &meta);
+    /// }
+    /// assert_eq!((c.format(), c.packets(), c.totals().0), (Format::Vrt, 40, 0));
+    /// ```
     pub fn with_format(mut self, format: Format) -> StreamChecker {
         self.format = format;
         self
@@ -217,6 +316,16 @@ impl StreamChecker {
     }
 
     /// Streams start at sequence `start` instead of 0 (the sender's `--start-seq`).
+    ///
+    /// ```
+    /// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+    /// use ringshot::wire::header::pattern_packet;
+    ///
+    /// let mut c = StreamChecker::new(64, true).with_start_seq(100);
+    /// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+    /// c.datagram(&pattern_packet(0, 101, 64), &meta);
+    /// assert_eq!(c.totals().0, 1); // 100 was sent first and never came
+    /// ```
     pub fn with_start_seq(mut self, start: u64) -> StreamChecker {
         self.start_seq = start;
         self

@@ -45,6 +45,17 @@ pub const DEFAULT_MAX_SEQ_JUMP: u64 = 1 << 20;
 pub const RESYNC_RUN: u32 = 64;
 
 /// How one arrival was classified.
+///
+/// ```
+/// use ringshot::recv::{Arrival, SeqTracker};
+///
+/// let mut t = SeqTracker::new(64);
+/// let arrivals: Vec<Arrival> = [0, 1, 3, 2, 2].into_iter().map(|s| t.record(s)).collect();
+/// assert_eq!(
+///     arrivals,
+///     [Arrival::InOrder, Arrival::InOrder, Arrival::Ahead, Arrival::Reordered, Arrival::Duplicate]
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrival {
     /// One past the highest seen.
@@ -62,6 +73,17 @@ pub enum Arrival {
 }
 
 /// Running counts of a [`SeqTracker`].
+///
+/// ```
+/// use ringshot::recv::SeqTracker;
+///
+/// let mut t = SeqTracker::new(64);
+/// for s in [0, 2, 1, 1] {
+///     t.record(s);
+/// }
+/// let c = t.counts();
+/// assert_eq!((c.arrivals, c.in_order, c.ahead, c.reordered, c.duplicates), (4, 1, 1, 1, 1));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SeqCounts {
     /// Arrivals of any kind.
@@ -76,6 +98,25 @@ pub struct SeqCounts {
 }
 
 /// Sequence tracker for one stream. See the module documentation for the exact semantics.
+///
+/// ```
+/// use ringshot::recv::{Arrival, SeqTracker};
+///
+/// let mut t = SeqTracker::new(64);
+/// for s in 0..10 {
+///     if s != 4 {
+///         t.record(s); // 4 never arrives
+///     }
+/// }
+/// assert_eq!((t.lowest(), t.highest(), t.lost()), (Some(0), Some(9), 1));
+/// // Far beyond the window, 4 has been declared lost for good: arriving now it is late.
+/// for s in 10..200 {
+///     t.record(s);
+/// }
+/// assert_eq!(t.record(4), Arrival::Late);
+/// assert_eq!(t.lost(), 1); // a late arrival is not subtracted
+/// assert_eq!(t.window(), 64);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SeqTracker {
     /// Bit `p % window` is set when position `p` of the window `[next - window, next)` was seen.
@@ -126,6 +167,15 @@ impl SeqTracker {
     }
 
     /// Sets the bound on a believable jump ahead (at least 1; `u64::MAX` believes everything).
+    ///
+    /// ```
+    /// use ringshot::recv::{Arrival, SeqTracker};
+    ///
+    /// let mut t = SeqTracker::new(64).with_max_jump(1000);
+    /// t.record(0);
+    /// assert_eq!(t.record(1_000_000), Arrival::Implausible); // one forged number changes nothing
+    /// assert_eq!((t.highest(), t.lost()), (Some(0), 0));
+    /// ```
     pub fn with_max_jump(mut self, max_jump: u64) -> SeqTracker {
         self.max_jump = max_jump.max(1);
         self
@@ -154,6 +204,18 @@ impl SeqTracker {
     }
 
     /// A tracker for a stream whose first sequence number is `start` rather than 0.
+    ///
+    /// ```
+    /// use ringshot::recv::SeqTracker;
+    ///
+    /// // A sender that started at 1000 (`--start-seq 1000`): 1000..1002 all arrived, nothing lost.
+    /// let mut t = SeqTracker::with_start(64, 1000);
+    /// assert_eq!(t.highest(), None);
+    /// for s in 1000..1003 {
+    ///     t.record(s);
+    /// }
+    /// assert_eq!((t.highest(), t.lost()), (Some(1002), 0));
+    /// ```
     pub fn with_start(window: usize, start: u64) -> SeqTracker {
         let mut t = SeqTracker::new(window);
         t.start = start;
@@ -193,6 +255,19 @@ impl SeqTracker {
 
     /// Forgets the window (as after a device restart) so the next stream starts again at its
     /// start sequence. The numbers still unseen are declared lost first; the counts carry on.
+    ///
+    /// ```
+    /// use ringshot::recv::SeqTracker;
+    ///
+    /// let mut t = SeqTracker::new(64);
+    /// for s in [0, 1, 3] {
+    ///     t.record(s);
+    /// }
+    /// t.restart(); // the sender started over: 2 is declared lost, the window forgotten
+    /// assert_eq!(t.lost(), 1);
+    /// t.record(0);
+    /// assert_eq!(t.counts().duplicates, 0); // 0 again is a new stream's first packet
+    /// ```
     pub fn restart(&mut self) {
         self.slid_lost = self.lost();
         self.bits.fill(!0);

@@ -6,6 +6,16 @@ use std::time::Duration;
 use super::check::StreamChecker;
 
 /// Where and when one datagram arrived.
+///
+/// ```
+/// use ringshot::recv::{now_ns, DatagramSink, RxMeta, StreamChecker};
+/// use ringshot::wire::header::pattern_packet;
+///
+/// let mut checker = StreamChecker::new(64, true);
+/// let meta = RxMeta { src: "127.0.0.1:5000".parse().unwrap(), at_ns: now_ns() };
+/// checker.datagram(&pattern_packet(1, 0, 100), &meta);
+/// assert_eq!(checker.packets(), 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RxMeta {
     /// The sender's address (`0.0.0.0:0` if the kernel gave none).
@@ -24,6 +34,41 @@ pub struct RxMeta {
 /// model) owns an inner sink, does its work and passes datagrams on, or not, and forwards the
 /// other calls. [`StreamChecker`] is the usual bottom of the stack; wrappers return it from
 /// [`checker`](Self::checker) so the receiver can build its report.
+///
+/// ```
+/// use ringshot::recv::{DatagramSink, Receiver, RecvConfig, RxMeta, StreamChecker};
+/// use std::time::Duration;
+///
+/// /// Middleware: counts datagrams shorter than 100 bytes and passes everything on.
+/// struct CountShort {
+///     inner: StreamChecker,
+///     short: u64,
+/// }
+///
+/// impl DatagramSink for CountShort {
+///     fn datagram(&mut self, payload: &[u8], meta: &RxMeta) {
+///         if payload.len() < 100 {
+///             self.short += 1;
+///         }
+///         self.inner.datagram(payload, meta);
+///     }
+///     fn checker(&self) -> Option<&StreamChecker> {
+///         Some(&self.inner) // so the report still has the sequence counts
+///     }
+/// }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cfg = RecvConfig::builder("127.0.0.1:0".parse()?).count(3).idle_exit(Duration::from_secs(5)).build()?;
+/// let sink = CountShort { inner: cfg.checker(), short: 0 };
+/// let rx = Receiver::spawn_with(cfg, sink)?;
+/// let tx = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// for (seq, len) in [(0, 64), (1, 64), (2, 500)] {
+///     tx.send_to(&ringshot::wire::header::pattern_packet(0, seq, len), rx.local_addr())?;
+/// }
+/// let (report, sink) = rx.join_with_sink()?;
+/// assert_eq!((report.packets, sink.short), (3, 2));
+/// # Ok(())
+/// # }
+/// ```
 pub trait DatagramSink: Send {
     /// One datagram: its UDP payload, source and receive time.
     fn datagram(&mut self, payload: &[u8], meta: &RxMeta);
@@ -89,6 +134,11 @@ impl<S: DatagramSink + ?Sized> DatagramSink for &mut S {
 }
 
 /// CLOCK_REALTIME now, in ns since the epoch (the clock of [`RxMeta::at_ns`]).
+///
+/// ```
+/// let t = ringshot::recv::now_ns();
+/// assert!(t > 1_600_000_000 * 1_000_000_000); // after September 2020
+/// ```
 pub fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
