@@ -22,6 +22,18 @@ use crate::framing::Format;
 use crate::wire::{chdr, header, spead, usrp2, vrt, WireError};
 
 /// What a data packet says about itself.
+///
+/// ```
+/// use ringshot::framing::{Format, Framing, Stamper};
+/// use ringshot::recv::formats::decode;
+///
+/// let mut st = Stamper::new(Framing { dst_epid: 9, ..Framing::of(Format::Chdr) }, 0);
+/// let mut buf = [0u8; 64];
+/// let len = st.stamp(&mut buf, 70_000, 0, 8);
+/// let d = decode(Format::Chdr, &buf[..len]).unwrap();
+/// assert_eq!((d.stream_id, d.wire_seq, d.seq_bits), (9, 70_000 % 65_536, 16));
+/// assert_eq!((d.payload.len(), d.tsi, d.heap), (8, None, None));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decoded<'a> {
     /// The stream it belongs to (VRT stream id, CHDR DstEPID, ringshot stream id).
@@ -41,6 +53,17 @@ pub struct Decoded<'a> {
 }
 
 /// A SPEAD packet's place in the stream.
+///
+/// ```
+/// use ringshot::framing::{Format, Framing, Stamper};
+/// use ringshot::recv::formats::decode;
+///
+/// let mut st = Stamper::new(Framing::of(Format::Spead), 0);
+/// let mut buf = [0u8; 1500];
+/// let len = st.stamp(&mut buf, 0, 0, 1000);
+/// let heap = decode(Format::Spead, &buf[..len]).unwrap().heap.unwrap();
+/// assert_eq!((heap.cnt, heap.offset, heap.stop), (1, 0, false)); // spead2 counts heaps from 1
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeapPos {
     pub cnt: u64,
@@ -53,6 +76,14 @@ pub struct HeapPos {
 
 /// Whether `format`'s data packets carry a sequence number (ringshot, usrp2, vrt, chdr); raw
 /// datagrams and SPEAD packets do not (a SPEAD packet's place is in its heap, not in a sequence).
+///
+/// ```
+/// use ringshot::framing::Format;
+/// use ringshot::recv::formats::has_sequence;
+///
+/// assert!(has_sequence(Format::Vrt));
+/// assert!(!has_sequence(Format::Raw) && !has_sequence(Format::Spead));
+/// ```
 pub const fn has_sequence(format: Format) -> bool {
     !matches!(format, Format::Raw | Format::Spead)
 }
@@ -60,6 +91,17 @@ pub const fn has_sequence(format: Format) -> bool {
 /// The 64-bit sequence number `datagram` carries as a data packet of `format`, a narrow counter
 /// widened against `reference` (the highest sequence seen on its stream, or the start); `None`
 /// for a format without sequence numbers or a datagram that is not a data packet of `format`.
+///
+/// ```
+/// use ringshot::framing::{Format, Framing, Stamper};
+/// use ringshot::recv::formats::sequence;
+///
+/// let mut st = Stamper::new(Framing::of(Format::Vrt), 0);
+/// let mut buf = [0u8; 64];
+/// let len = st.stamp(&mut buf, 21, 0, 4); // VRT carries 21 mod 16 = 5
+/// assert_eq!(sequence(Format::Vrt, &buf[..len], 20), Some(21)); // widened near the reference
+/// assert_eq!(sequence(Format::Raw, &buf[..len], 20), None);
+/// ```
 #[inline]
 pub fn sequence(format: Format, datagram: &[u8], reference: u64) -> Option<u64> {
     let d = decode(format, datagram).ok()?;
@@ -69,6 +111,18 @@ pub fn sequence(format: Format, datagram: &[u8], reference: u64) -> Option<u64> 
 /// Parses `datagram` as a data packet of `format`. Context, status and command packets are
 /// [`WireError::Unexpected`]; a USRP2 packet whose VRT count disagrees with its sequence word is
 /// [`WireError::BadField`].
+///
+/// ```
+/// use ringshot::framing::Format;
+/// use ringshot::recv::formats::decode;
+/// use ringshot::wire::header::pattern_packet;
+/// use ringshot::wire::WireError;
+///
+/// let packet = pattern_packet(3, 42, 64);
+/// let d = decode(Format::Ringshot, &packet).unwrap();
+/// assert_eq!((d.stream_id, d.wire_seq, d.seq_bits, d.payload.len()), (3, 42, 64, 48));
+/// assert_eq!(decode(Format::Ringshot, b"short").unwrap_err(), WireError::Truncated);
+/// ```
 pub fn decode(format: Format, datagram: &[u8]) -> Result<Decoded<'_>, WireError> {
     match format {
         Format::Ringshot => {
@@ -162,6 +216,23 @@ pub fn decode(format: Format, datagram: &[u8]) -> Result<Decoded<'_>, WireError>
 
 /// Reads one stream's 64-bit sequence numbers out of datagrams of one format, widening narrow
 /// counters against the highest sequence read so far (the device emulator's view of a stream).
+///
+/// ```
+/// use ringshot::framing::{Format, Framing, Stamper};
+/// use ringshot::recv::formats::SeqReader;
+///
+/// // CHDR's 16-bit SeqNum read as a 64-bit sequence across its wrap.
+/// let mut reader = SeqReader::new(Format::Chdr, 65_530);
+/// let mut st = Stamper::new(Framing { dst_epid: 4, ..Framing::of(Format::Chdr) }, 0);
+/// let mut buf = [0u8; 64];
+/// for seq in 65_530..65_540u64 {
+///     let len = st.stamp(&mut buf, seq, 0, 8);
+///     assert_eq!(reader.read(&buf[..len], false), Ok((4, seq)));
+/// }
+/// // Raw datagrams carry no number: they are numbered in order of arrival.
+/// let mut raw = SeqReader::new(Format::Raw, 0);
+/// assert_eq!((raw.read(b"a", false), raw.read(b"b", false)), (Ok((0, 0)), Ok((0, 1))));
+/// ```
 #[derive(Debug, Clone)]
 pub struct SeqReader {
     format: Format,
@@ -225,6 +296,14 @@ fn vrt_data<'a>(p: &vrt::Packet<&'a [u8]>) -> Result<(u32, u8, &'a [u8]), WireEr
 
 /// The 64-bit sequence nearest to `reference` whose low `bits` bits are `wire` (64 bits: `wire`
 /// itself). Never wraps: below 0 or above `u64::MAX` the other side is taken.
+///
+/// ```
+/// use ringshot::recv::formats::widen;
+///
+/// assert_eq!(widen(2, 4, 30), 34); // 4-bit count 2 nearest 30 is 34 (= 2 mod 16)
+/// assert_eq!(widen(15, 4, 1), 15); // never below zero
+/// assert_eq!(widen(7, 64, 0), 7);
+/// ```
 pub fn widen(wire: u64, bits: u32, reference: u64) -> u64 {
     if bits >= 64 {
         return wire;

@@ -8,6 +8,27 @@ use std::collections::BTreeMap;
 use super::formats::HeapPos;
 
 /// A breach of a stream's timeline, counted by reason.
+///
+/// ```
+/// use ringshot::framing::{Format, Framing, Stamper};
+/// use ringshot::recv::framecheck::FramingError;
+/// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+///
+/// // A SPEAD stream with its second packet lost: the third does not start where the first ended.
+/// let mut st = Stamper::new(Framing::of(Format::Spead), 0);
+/// let mut c = StreamChecker::new(64, true).with_format(Format::Spead);
+/// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+/// let mut buf = [0u8; 1500];
+/// for seq in 0..3 {
+///     let len = st.stamp(&mut buf, seq, 0, 1000);
+///     if seq != 1 {
+///         c.datagram(&buf[..len], &meta);
+///     }
+/// }
+/// let name = FramingError::HeapOffsetGap.name();
+/// assert_eq!(c.framing_errors().get(name), Some(&1));
+/// assert_eq!(FramingError::ALL.len(), 5);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FramingError {
