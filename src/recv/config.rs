@@ -14,6 +14,15 @@ pub const DEFAULT_RCVBUF: usize = 32 << 20;
 pub const DEFAULT_URING_BUFFERS: u16 = 256;
 
 /// A validated receiver configuration. Build it with [`RecvConfig::builder`].
+///
+/// ```
+/// use ringshot::recv::{RecvBackend, RecvConfig, DEFAULT_WINDOW};
+///
+/// let cfg = RecvConfig::builder("0.0.0.0:5000".parse().unwrap()).build().unwrap();
+/// assert_eq!((cfg.count(), cfg.idle_exit(), cfg.window()), (None, None, DEFAULT_WINDOW));
+/// assert!(cfg.gro() && cfg.verify());
+/// assert_eq!(cfg.backend(), RecvBackend::Auto);
+/// ```
 #[derive(Debug, Clone)]
 pub struct RecvConfig {
     pub(crate) bind: SocketAddr,
@@ -105,6 +114,14 @@ impl RecvConfig {
         self.max_seq_jump
     }
     /// The [`StreamChecker`] this configuration asks for.
+    ///
+    /// ```
+    /// use ringshot::recv::RecvConfig;
+    ///
+    /// let cfg = RecvConfig::builder("127.0.0.1:0".parse().unwrap()).start_seq(100).build().unwrap();
+    /// let checker = cfg.checker(); // window, verification, start sequence and jump bound as configured
+    /// assert_eq!(checker.packets(), 0);
+    /// ```
     pub fn checker(&self) -> StreamChecker {
         StreamChecker::new(self.window, self.verify)
             .with_start_seq(self.start_seq)
@@ -124,6 +141,26 @@ impl RecvConfig {
 }
 
 /// Builder for [`RecvConfig`]; [`build`](Self::build) validates.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::recv::RecvConfig;
+///
+/// let cfg = RecvConfig::builder("127.0.0.1:0".parse().unwrap())
+///     .count(1_000_000)
+///     .idle_exit(Duration::from_secs(2))
+///     .window(1 << 16)
+///     .from_addr(Some("192.168.1.10:40000".parse().unwrap())) // believe this sender only
+///     .build()
+///     .unwrap();
+/// assert_eq!(cfg.from_addr().map(|a| a.port()), Some(40000));
+///
+/// // Options are checked at build: the error names the option.
+/// let err = RecvConfig::builder("127.0.0.1:0".parse().unwrap()).count(0).build().unwrap_err();
+/// assert_eq!(err.field, "count");
+/// let err = RecvConfig::builder("127.0.0.1:0".parse().unwrap()).uring_buffers(100).build().unwrap_err();
+/// assert_eq!(err.to_string(), "uring_buffers: 100 is not a power of two up to 32768");
+/// ```
 #[derive(Debug, Clone)]
 pub struct RecvConfigBuilder {
     cfg: RecvConfig,
@@ -164,12 +201,12 @@ impl RecvConfigBuilder {
         self.cfg.window = n;
         self
     }
-    /// Check the payload pattern of packets that carry [`crate::wire::header::FLAG_PATTERN`].
     /// Streams start at this sequence number (the sender's `--start-seq`), not 0.
     pub fn start_seq(mut self, seq: u64) -> Self {
         self.cfg.start_seq = seq;
         self
     }
+    /// Check the payload pattern of packets that carry [`crate::wire::header::FLAG_PATTERN`].
     pub fn verify(mut self, on: bool) -> Self {
         self.cfg.verify = on;
         self
@@ -229,6 +266,17 @@ impl RecvConfigBuilder {
         self
     }
 
+    /// Validates the options; the error names the option at fault and says why.
+    ///
+    /// ```
+    /// use ringshot::recv::RecvConfig;
+    ///
+    /// let both = RecvConfig::builder("127.0.0.1:0".parse().unwrap())
+    ///     .streams(true)
+    ///     .from_addr(Some("10.0.0.1:4000".parse().unwrap()))
+    ///     .build();
+    /// assert_eq!(both.unwrap_err().field, "from"); // a reusable receiver follows any sender
+    /// ```
     pub fn build(self) -> Result<RecvConfig, RecvConfigError> {
         let c = self.cfg;
         let err = |field, reason: String| Err(RecvConfigError::new(field, reason));
@@ -281,4 +329,14 @@ impl RecvConfigBuilder {
 }
 
 /// A configuration value that cannot work: the builder option (`field`) and why.
+///
+/// ```
+/// use ringshot::recv::{RecvConfig, RecvConfigError};
+///
+/// let err: RecvConfigError = RecvConfig::builder("127.0.0.1:0".parse().unwrap())
+///     .max_seq_jump(0)
+///     .build()
+///     .unwrap_err();
+/// assert_eq!((err.field, err.reason.as_str()), ("max_seq_jump", "must be at least 1"));
+/// ```
 pub type RecvConfigError = crate::config::FieldError;

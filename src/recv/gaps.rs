@@ -14,6 +14,23 @@ use serde::Serialize;
 use crate::stats::{latency_histogram, record_clamped};
 
 /// One interval of the gap series, from the first packet of the run.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+/// use ringshot::wire::header::pattern_packet;
+///
+/// // Gaps per 1 ms interval, fed by hand: 4 packets, 0.4 ms apart, then 3 ms of silence.
+/// let mut c = StreamChecker::new(64, true).with_timeline(Some(Duration::from_millis(1)));
+/// for (seq, at_ns) in [(0, 0), (1, 400_000), (2, 800_000), (3, 3_800_000)] {
+///     let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns };
+///     c.datagram(&pattern_packet(0, seq, 64), &meta);
+/// }
+/// let (intervals, _) = c.gap_timeline();
+/// let first = &intervals[0];
+/// assert_eq!((first.start(), first.packets), (Duration::ZERO, 3)); // 0, 0.4 and 0.8 ms
+/// assert!(first.max_gap_ns >= 399_000 && first.duration() > Duration::ZERO);
+/// ```
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]

@@ -79,6 +79,18 @@ pub use streams::{StreamSummary, Streams, DEFAULT_STREAM_IDLE};
 const MAX_WAIT: Duration = Duration::from_millis(50);
 
 /// Why a receiver could not start or stopped with an error.
+///
+/// ```
+/// use ringshot::recv::{Receiver, RecvConfig, RecvError};
+///
+/// // A port another socket holds: the receiver cannot bind it.
+/// let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let cfg = RecvConfig::builder(taken.local_addr().unwrap()).build().unwrap();
+/// match Receiver::spawn(cfg) {
+///     Err(e @ RecvError::Socket(_)) => assert!(e.to_string().starts_with("receive socket: ")),
+///     other => panic!("expected a socket error, got {other:?}"),
+/// }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RecvError {
@@ -119,6 +131,26 @@ impl std::error::Error for RecvError {
 
 /// Shared between the receive thread and its owner: the stop flag and the live progress counters
 /// (updated once per batch, relaxed).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ringshot::recv::{Receiver, RecvConfig, RecvControl, StopReason};
+///
+/// let cfg = RecvConfig::builder("127.0.0.1:0".parse().unwrap()).build().unwrap();
+/// let control = Arc::new(RecvControl::new());
+/// let stopper = {
+///     let control = control.clone();
+///     std::thread::spawn(move || {
+///         std::thread::sleep(Duration::from_millis(20));
+///         control.stop(); // the receiver notices within about 50 ms
+///     })
+/// };
+/// let report = Receiver::run(&cfg, &control).unwrap(); // on this thread
+/// stopper.join().unwrap();
+/// assert!(control.is_stopped());
+/// assert_eq!((report.stop, control.progress(), control.lost()), (StopReason::Stopped, (0, 0), 0));
+/// ```
 #[derive(Debug, Default)]
 pub struct RecvControl {
     stop: AtomicBool,
@@ -153,6 +185,20 @@ impl RecvControl {
 }
 
 /// Why the run loop ended.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::recv::{Receiver, RecvConfig, StopReason};
+///
+/// // Nothing arrives: with the idle time counted from the start, the run ends by itself.
+/// let cfg = RecvConfig::builder("127.0.0.1:0".parse().unwrap())
+///     .idle_exit(Duration::from_millis(30))
+///     .idle_from_start(true)
+///     .build()
+///     .unwrap();
+/// let report = Receiver::spawn(cfg).unwrap().join().unwrap();
+/// assert_eq!((report.stop, report.packets), (StopReason::Idle, 0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StopReason {
     /// The configured packet count was reached.
@@ -349,6 +395,33 @@ struct Ready {
 
 /// A receiver running on its own thread (`ringshot-rx`, pinned when configured), feeding a sink
 /// stack `S` ([`StreamChecker`] by default). Dropping it stops the thread and waits for it.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::recv::{Receiver, RecvConfig, StopReason};
+/// use ringshot::{PatternSource, SenderConfig, SourceSender};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cfg = RecvConfig::builder("127.0.0.1:0".parse()?)
+///     .count(500)
+///     .idle_exit(Duration::from_millis(500)) // in case some never arrive
+///     .build()?;
+/// let rx = Receiver::spawn(cfg)?; // bound and running: the address is known now
+/// println!("receiving on {} with {} (GRO {})", rx.local_addr(), rx.backend(), rx.gro());
+///
+/// // A paced ringshot stream of 500 pattern-filled packets.
+/// let tx = SenderConfig::builder(rx.local_addr()).rate(ringshot::Rate::Pps(50_000.0)).build()?;
+/// SourceSender::spawn(tx, PatternSource::new(1472, Some(500), None))?.finish()?;
+///
+/// let report = rx.join()?;
+/// assert!(report.sequenced());
+/// assert_eq!((report.corrupt, report.malformed.len()), (0, 0));
+/// assert!(report.packets <= 500);
+/// if report.stop == StopReason::Count {
+///     assert_eq!((report.packets, report.lost, report.first_seq, report.last_seq), (500, 0, Some(0), Some(499)));
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Receiver<S: DatagramSink + 'static = StreamChecker> {
     handle: Option<JoinHandle<Result<(RecvReport, S), RecvError>>>,
@@ -384,11 +457,45 @@ impl<S: DatagramSink + 'static> Receiver<S> {
 
     /// Like [`spawn_with`](Self::spawn_with) on a socket the caller bound (and may have cloned,
     /// e.g. to send ACKs from the same port). `cfg.bind` is ignored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringshot::recv::{Receiver, RecvConfig};
+    /// use ringshot::wire::header::pattern_packet;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Bind the socket yourself (and keep a clone, e.g. to answer from the same port).
+    /// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let answer_from = socket.try_clone()?;
+    /// let cfg = RecvConfig::builder(socket.local_addr()?).count(1).idle_exit(Duration::from_secs(5)).build()?;
+    /// let checker = cfg.checker();
+    /// let rx = Receiver::spawn_on(cfg, socket, checker)?;
+    /// let peer = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// peer.send_to(&pattern_packet(0, 0, 64), rx.local_addr())?;
+    /// assert_eq!(rx.join()?.packets, 1);
+    /// answer_from.send_to(b"ack", peer.local_addr()?)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn spawn_on(cfg: RecvConfig, socket: UdpSocket, sink: S) -> Result<Receiver<S>, RecvError> {
         Receiver::start(cfg, Some(socket), sink)
     }
 
     /// Runs on the calling thread, feeding `sink`, until a stop condition.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringshot::recv::{Receiver, RecvConfig, RecvControl, StopReason};
+    ///
+    /// let cfg = RecvConfig::builder("127.0.0.1:0".parse().unwrap())
+    ///     .idle_exit(Duration::from_millis(20))
+    ///     .idle_from_start(true)
+    ///     .build()
+    ///     .unwrap();
+    /// let mut checker = cfg.checker();
+    /// let report = Receiver::run_with(&cfg, &mut checker, &RecvControl::new()).unwrap();
+    /// assert_eq!(report.stop, StopReason::Idle);
+    /// assert_eq!(checker.packets(), 0); // the sink is still yours afterwards
+    /// ```
     pub fn run_with(
         cfg: &RecvConfig,
         sink: &mut S,

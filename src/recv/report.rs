@@ -11,6 +11,25 @@ use crate::framing::Format;
 use crate::sys::rx::RxBackend;
 
 /// Inter-arrival gap summary, ns.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::recv::{Receiver, RecvConfig};
+/// use ringshot::wire::header::pattern_packet;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cfg = RecvConfig::builder("127.0.0.1:0".parse()?).count(3).idle_exit(Duration::from_secs(5)).build()?;
+/// let rx = Receiver::spawn(cfg)?;
+/// let tx = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// for seq in 0..3 {
+///     tx.send_to(&pattern_packet(0, seq, 64), rx.local_addr())?;
+///     std::thread::sleep(Duration::from_millis(2));
+/// }
+/// let g = rx.join()?.gaps_ns;
+/// assert!(g.p50 <= g.p99 && g.p99 <= g.max);
+/// assert!(g.max >= 1_000_000); // the 2 ms sleeps show as gaps of at least a millisecond
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct GapSummary {
@@ -22,6 +41,28 @@ pub struct GapSummary {
 /// What a receiver run saw. Serialises to the `ringshot recv --json` object (see
 /// [`RecvReport::sequenced`] for the sequence counts there); the fields the JSON leaves out are
 /// extra detail for library users and tests.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::recv::{Receiver, RecvConfig};
+/// use ringshot::wire::header::pattern_packet;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cfg = RecvConfig::builder("127.0.0.1:0".parse()?).count(4).idle_exit(Duration::from_secs(5)).build()?;
+/// let rx = Receiver::spawn(cfg)?;
+/// let tx = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// tx.send_to(b"noise", rx.local_addr())?; // malformed: counted by reason, not a packet
+/// for seq in [0, 1, 3, 2] {
+///     tx.send_to(&pattern_packet(0, seq, 100), rx.local_addr())?;
+/// }
+/// let r = rx.join()?;
+/// assert!(r.sequenced()); // ringshot packets carry sequence numbers
+/// assert_eq!((r.packets, r.bytes, r.lost, r.reordered, r.duplicates), (4, 400, 0, 1, 0));
+/// assert_eq!((r.first_seq, r.last_seq), (Some(0), Some(3)));
+/// assert_eq!(r.malformed.get("truncated"), Some(&1));
+/// assert_eq!((r.corrupt, r.foreign, r.datagrams), (0, 0, 5));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RecvReport {

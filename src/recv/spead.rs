@@ -38,6 +38,15 @@ pub const DEFAULT_MAX_HEAPS: usize = 4;
 pub const MAX_LIVE_HEAPS: usize = 65_536;
 
 /// How heaps are reassembled.
+///
+/// ```
+/// use ringshot::recv::spead::SpeadConfig;
+///
+/// let cfg = SpeadConfig { allow_out_of_order: true, substreams: 4, ..SpeadConfig::default() };
+/// assert!(cfg.validate().is_ok());
+/// let none = SpeadConfig { max_heaps: 0, ..SpeadConfig::default() };
+/// assert_eq!(none.validate().unwrap_err().0, "max-heaps");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpeadConfig {
     /// Accept a heap's packets in any order.
@@ -78,6 +87,30 @@ impl SpeadConfig {
 }
 
 /// spead2's stream statistics (same names), plus what ringshot drops and why.
+///
+/// ```
+/// use ringshot::framing::{Format, Framing, Spead, Stamper};
+/// use ringshot::recv::spead::{SpeadConfig, SpeadReassembler};
+/// use ringshot::recv::{DatagramSink, RxMeta};
+///
+/// // Heaps of 2000 bytes in packets of 1000: the second heap loses its last packet.
+/// let framing = Framing { spead: Spead { heap_size: 2000, ..Spead::default() }, ..Framing::of(Format::Spead) };
+/// let mut st = Stamper::new(framing, 0);
+/// let mut rx = SpeadReassembler::new(SpeadConfig::default());
+/// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+/// let mut buf = [0u8; 1500];
+/// for seq in 0..4 {
+///     let len = st.stamp(&mut buf, seq, 0, 1000);
+///     if seq != 3 {
+///         rx.datagram(&buf[..len], &meta);
+///     }
+/// }
+/// let len = st.stamp_end(&mut buf, 4).unwrap(); // the stop heap flushes what is left
+/// rx.datagram(&buf[..len], &meta);
+/// let s = rx.stats();
+/// assert_eq!((s.heaps_seen, s.heaps, s.incomplete_heaps_flushed), (2, 1, 1));
+/// assert_eq!((s.heap_bytes, s.missing_bytes, s.stopped), (2000, 1000, true));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct SpeadStats {
@@ -128,6 +161,25 @@ struct LiveHeap {
 }
 
 /// Reassembles SPEAD heaps; see the module documentation. No allocation per datagram.
+///
+/// ```
+/// use std::sync::atomic::Ordering;
+/// use ringshot::framing::{Format, Framing, Stamper};
+/// use ringshot::recv::spead::{SpeadConfig, SpeadReassembler};
+/// use ringshot::recv::{DatagramSink, RxMeta};
+///
+/// let mut rx = SpeadReassembler::new(SpeadConfig::default());
+/// let stop = rx.stop_flag(); // a front end watches this to end the receiver
+/// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+/// rx.datagram(b"not SPEAD", &meta);
+/// assert_eq!(rx.malformed().values().sum::<u64>(), 1);
+/// let mut st = Stamper::new(Framing::of(Format::Spead), 0);
+/// let mut buf = [0u8; 128];
+/// let len = st.stamp_end(&mut buf, 0).unwrap();
+/// rx.datagram(&buf[..len], &meta);
+/// assert!(stop.load(Ordering::Relaxed));
+/// assert!(rx.checker().is_some()); // the report's counts come from it
+/// ```
 #[derive(Debug)]
 pub struct SpeadReassembler {
     cfg: SpeadConfig,

@@ -42,6 +42,37 @@ pub const DEFAULT_STREAM_IDLE: Duration = Duration::from_millis(500);
 pub const RESTART_MARGIN: u64 = 64;
 
 /// One stream's summary: JSON `streams[]`.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::recv::{Receiver, RecvConfig};
+/// use ringshot::wire::header::pattern_packet;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A reusable receiver: two senders one after the other make two streams.
+/// let cfg = RecvConfig::builder("127.0.0.1:0".parse()?)
+///     .streams(true)
+///     .stream_idle(Duration::from_millis(20))
+///     .build()?;
+/// let rx = Receiver::spawn(cfg)?;
+/// for _ in 0..2 {
+///     let tx = std::net::UdpSocket::bind("127.0.0.1:0")?;
+///     for seq in 0..5 {
+///         tx.send_to(&pattern_packet(0, seq, 64), rx.local_addr())?;
+///     }
+///     std::thread::sleep(Duration::from_millis(50)); // quiet longer than the stream idle time
+/// }
+/// while rx.progress().0 < 10 {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// rx.stop();
+/// let report = rx.join()?;
+/// let s = &report.streams;
+/// assert_eq!(s.len(), 2);
+/// assert_eq!((s[0].index, s[0].packets, s[0].closed_by), (1, 5, "new_source"));
+/// assert_eq!((s[1].first_seq, s[1].last_seq, s[1].closed_by), (Some(0), Some(4), "end"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct StreamSummary {
@@ -68,6 +99,24 @@ pub struct StreamSummary {
 }
 
 /// What [`Streams::admit`] decided about one datagram.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::recv::streams::{Admit, Streams};
+/// use ringshot::wire::header::pattern_packet;
+///
+/// let mut streams = Streams::new(0, Duration::from_millis(500));
+/// let (a, b) = ("10.0.0.1:4000".parse().unwrap(), "10.0.0.2:4000".parse().unwrap());
+/// let first = pattern_packet(0, 0, 64);
+/// assert_eq!(streams.admit(a, &first, 1, 0), Admit::Yes); // opens stream 1
+/// streams.saw(&first);
+/// assert_eq!(streams.admit(b, &first, 1, 1_000_000), Admit::Foreign); // a is still streaming
+/// // A second later a has gone quiet: b opens a new stream once the first is closed.
+/// assert_eq!(streams.admit(b, &first, 1, 1_000_000_000), Admit::NewStream("new_source"));
+/// streams.close(None, "new_source");
+/// assert_eq!(streams.admit(b, &first, 1, 1_000_000_000), Admit::Yes);
+/// assert_eq!((streams.closed().len(), streams.foreign()), (1, 1));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {
     /// From the followed sender, in the current stream.
@@ -107,6 +156,26 @@ impl Totals {
 }
 
 /// The stream tracker (see the module documentation).
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::recv::streams::{Admit, Streams};
+/// use ringshot::wire::header::pattern_packet;
+///
+/// // One sender restarting with the same port: the start sequence again opens a new stream.
+/// let mut streams = Streams::new(0, Duration::from_millis(500));
+/// let src = "10.0.0.1:4000".parse().unwrap();
+/// for seq in 0..100 {
+///     let p = pattern_packet(0, seq, 64);
+///     assert_eq!(streams.admit(src, &p, 1, seq * 1000), Admit::Yes);
+///     streams.saw(&p);
+/// }
+/// let again = pattern_packet(0, 0, 64);
+/// assert_eq!(streams.admit(src, &again, 1, 200_000), Admit::NewStream("restart"));
+/// streams.close(None, "restart");
+/// let done = streams.take();
+/// assert_eq!((done.len(), done[0].first_seq, done[0].last_seq), (1, Some(0), Some(99)));
+/// ```
 #[derive(Debug)]
 pub struct Streams {
     /// Whether to open new streams at all (a single-run receiver only records its one stream).
