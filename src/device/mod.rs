@@ -71,6 +71,25 @@ pub const MAX_BUFFER: u64 = u32::MAX as u64;
 pub const MAX_ACK_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A validated device configuration. Build it with [`DeviceConfig::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::device::DeviceConfig;
+/// use ringshot::{AckFormat, Rate};
+///
+/// let cfg = DeviceConfig::builder()
+///     .buffer_bytes(1 << 20)
+///     .drain(Rate::Pps(68_870.0)) // a USRP2's play-out rate at 1472-byte packets
+///     .ack("usrp2".parse::<AckFormat>().unwrap())
+///     .ack_every(64)
+///     .ack_interval(Duration::from_millis(1))
+///     .build()
+///     .unwrap();
+/// assert_eq!((cfg.buffer_bytes(), cfg.ack_every(), cfg.start_seq()), (1 << 20, 64, 0));
+/// assert_eq!(cfg.drain(), Rate::Pps(68_870.0));
+/// assert_eq!(cfg.ack(), AckFormat::Usrp2 { stream_id: 2 });
+/// assert_eq!(cfg.ack_interval(), Duration::from_millis(1));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceConfig {
     pub(crate) buffer_bytes: u64,
@@ -126,6 +145,24 @@ impl DeviceConfig {
 }
 
 /// Builder for [`DeviceConfig`]; [`build`](Self::build) validates.
+///
+/// ```
+/// use ringshot::device::DeviceConfig;
+/// use ringshot::framing::Format;
+///
+/// // A CHDR device whose stream starts at sequence 1000, draining 10,000 packets a second.
+/// let cfg = DeviceConfig::builder()
+///     .format(Format::Chdr)
+///     .ack("chdr".parse().unwrap())
+///     .drain_pps(10_000.0)
+///     .start_seq(1000)
+///     .build()
+///     .unwrap();
+/// assert_eq!(cfg.start_seq(), 1000);
+/// // Options are checked at build; the error names the option.
+/// let err = DeviceConfig::builder().buffer_bytes(u64::MAX).build().unwrap_err();
+/// assert_eq!(err.field, "buffer_bytes");
+/// ```
 #[derive(Debug, Clone)]
 pub struct DeviceConfigBuilder {
     cfg: DeviceConfig,
@@ -186,6 +223,14 @@ impl DeviceConfigBuilder {
         self
     }
 
+    /// Validates the options; the error names the option at fault and says why.
+    ///
+    /// ```
+    /// use ringshot::device::DeviceConfig;
+    ///
+    /// assert!(DeviceConfig::builder().build().is_ok()); // the defaults work
+    /// assert_eq!(DeviceConfig::builder().ack_every(0).build().unwrap_err().field, "ack_every");
+    /// ```
     pub fn build(self) -> Result<DeviceConfig, DeviceConfigError> {
         let mut c = self.cfg;
         let err = |field, reason: String| Err(DeviceConfigError::new(field, reason));
@@ -239,9 +284,24 @@ impl DeviceConfigBuilder {
 }
 
 /// A configuration value that cannot work: the builder option (`field`) and why.
+///
+/// ```
+/// use ringshot::device::{DeviceConfig, DeviceConfigError};
+///
+/// let err: DeviceConfigError = DeviceConfig::builder().max_seq_jump(0).build().unwrap_err();
+/// assert_eq!(err.field, "max_seq_jump");
+/// ```
 pub type DeviceConfigError = crate::config::FieldError;
 
 /// How [`AckFaults`] damages ACKs of `format` so that the sender can tell (see [`Corruption`]).
+///
+/// ```
+/// use ringshot::device::{corruption_for, Corruption};
+/// use ringshot::AckFormat;
+///
+/// assert_eq!(corruption_for(AckFormat::Native), Corruption::FlipBit); // the CRC catches it
+/// assert_eq!(corruption_for(AckFormat::Chdr), Corruption::Truncate); // no checksum: cut it short
+/// ```
 pub fn corruption_for(format: AckFormat) -> Corruption {
     match format {
         AckFormat::Native => Corruption::FlipBit,
@@ -251,6 +311,25 @@ pub fn corruption_for(format: AckFormat) -> Corruption {
 
 /// The emulator's sink stack: data faults over the device over the checker, ACKs through the
 /// ACK-fault layer to the socket.
+///
+/// ```
+/// use ringshot::device::{stack, DeviceConfig, EmulatorReport, EmulatorStack, FaultConfig};
+/// use ringshot::recv::{Receiver, RecvConfig};
+/// use std::time::Duration;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // The emulator's stack on a socket of your own, run by a plain receiver.
+/// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let recv = RecvConfig::builder(socket.local_addr()?)
+///     .idle_exit(Duration::from_millis(20))
+///     .idle_from_start(true)
+///     .build()?;
+/// let sink: EmulatorStack = stack(&recv, &DeviceConfig::builder().build()?, &FaultConfig::none(), socket.try_clone()?);
+/// let (report, sink) = Receiver::spawn_on(recv, socket, sink)?.join_with_sink()?;
+/// let run = EmulatorReport::new(report, &sink);
+/// assert_eq!((run.recv.packets, run.device.consumed, run.injected.drop_data), (0, 0, 0));
+/// # Ok(())
+/// # }
+/// ```
 pub type EmulatorStack = DataFaults<DeviceModel<StreamChecker, AckFaults<SocketLink>>>;
 
 /// Builds the emulator's sink stack over `ack_socket` (a clone of the receive socket).
@@ -278,6 +357,31 @@ pub fn stack(
 
 /// Everything `ringshot recv --device --json` prints: the receiver's report, the device's and
 /// the faults injected.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::device::{DeviceConfig, Emulator, FaultConfig};
+/// use ringshot::recv::RecvConfig;
+/// use ringshot::{AckFormat, PatternSource, SenderConfig, SourceSender};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A 64 KiB device draining 100,000 packets a second, and a sender held to its window.
+/// let device = DeviceConfig::builder().buffer_bytes(64 << 10).drain_pps(100_000.0).build()?;
+/// let recv = RecvConfig::builder("127.0.0.1:0".parse()?).idle_exit(Duration::from_millis(300)).build()?;
+/// let emulator = Emulator::spawn(recv, device, FaultConfig::none())?;
+/// let cfg = SenderConfig::builder(emulator.local_addr())
+///     .ack(AckFormat::Native)
+///     .window_packets(44) // 64 KiB of 1472-byte packets
+///     .batch(16) // a batch fits in the window
+///     .build()?;
+/// let sent = SourceSender::spawn(cfg, PatternSource::new(1472, Some(2000), None))?.finish()?;
+/// let run = emulator.join()?;
+/// assert_eq!(sent.packets, 2000);
+/// assert!(sent.acks.as_ref().is_some_and(|a| a.accepted > 0));
+/// assert_eq!((run.device.overflows, run.recv.lost, run.injected.drop_data), (0, 0, 0));
+/// assert_eq!(run.device.consumed, 2000);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
@@ -302,6 +406,30 @@ impl EmulatorReport {
 /// A device emulator running on the receiver's thread: binds the socket, sends its ACKs from a
 /// clone of it (so they come from the data port), and stops like a receiver (count, idle exit,
 /// [`stop`](Self::stop)).
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::device::{DeviceConfig, Emulator, FaultConfig};
+/// use ringshot::recv::RecvConfig;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let recv = RecvConfig::builder("127.0.0.1:0".parse()?).build()?;
+/// let faults = FaultConfig::builder().seed(1).drop_data(0.01).build()?;
+/// let emulator = Emulator::spawn(recv, DeviceConfig::builder().build()?, faults)?;
+/// println!("device at {} ({}, GRO {})", emulator.local_addr(), emulator.backend(), emulator.gro());
+/// for n in emulator.notices() {
+///     println!("  {n}");
+/// }
+/// assert_eq!(emulator.progress(), (0, 0));
+/// let control = emulator.control(); // e.g. for a Ctrl-C handler
+/// control.stop();
+/// while !emulator.is_finished() {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// let run = emulator.join()?;
+/// assert_eq!(run.recv.packets, 0);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Emulator {
     rx: Receiver<EmulatorStack>,
@@ -365,6 +493,20 @@ impl Emulator {
 
     /// Like [`join`](Self::join), and gives the sink stack back (the checker's per-stream
     /// trackers, the device model, the injectors).
+    ///
+    /// ```
+    /// use ringshot::device::{DeviceConfig, Emulator, FaultConfig};
+    /// use ringshot::recv::RecvConfig;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let recv = RecvConfig::builder("127.0.0.1:0".parse()?).build()?;
+    /// let emulator = Emulator::spawn(recv, DeviceConfig::builder().build()?, FaultConfig::none())?;
+    /// emulator.stop();
+    /// let (run, stack) = emulator.join_with_stack()?;
+    /// assert_eq!(stack.inner().fill_bytes(), 0); // the device model, for its own state
+    /// assert_eq!(run.device.acks_sent, stack.inner().report().acks_sent);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn join_with_stack(self) -> Result<(EmulatorReport, EmulatorStack), RecvError> {
         let (recv, stack) = self.rx.join_with_sink()?;
         Ok((EmulatorReport::new(recv, &stack), stack))
