@@ -14,6 +14,28 @@ pub const CHDR_NO_PACKET_LIMIT: u32 = 0xFF_FFFF;
 
 /// Encodes ACKs; counts them so each carries a running number (native ack number, VRT packet
 /// count, CHDR sequence number).
+///
+/// ```
+/// use ringshot::device::{AckEncoder, AckState};
+/// use ringshot::flow::{AckParser, ChdrParser, Usrp2Parser};
+/// use ringshot::wire::ack::EventSet;
+/// use ringshot::AckFormat;
+///
+/// let st = AckState { position: 10, bytes: 14_720, capacity: 1 << 20, start_seq: 0, stream_id: 1 };
+/// // USRP2: "consumed up to sequence 9".
+/// let mut usrp2 = AckEncoder::new("usrp2".parse().unwrap());
+/// let u = Usrp2Parser { stream_id: 2 }.parse(usrp2.flow(&st), 0).unwrap();
+/// assert_eq!(u.acked_packets, Some(10));
+/// // CHDR: an STRS with the transfer counts.
+/// let mut chdr = AckEncoder::new(AckFormat::Chdr);
+/// assert_eq!(chdr.format(), AckFormat::Chdr);
+/// let u = ChdrParser { base_packets: 0 }.parse(chdr.flow(&st), 0).unwrap();
+/// assert_eq!((u.acked_packets, u.capacity_bytes), (Some(10), Some(1 << 20)));
+/// // Events: one STRS per event for CHDR.
+/// let mut n = 0;
+/// chdr.events(&st, EventSet::UNDERFLOW | EventSet::SEQ_ERROR, |_datagram| n += 1);
+/// assert_eq!(n, 2);
+/// ```
 #[derive(Debug)]
 pub struct AckEncoder {
     format: AckFormat,

@@ -10,6 +10,30 @@ pub const MAX_ACK_LEN: usize = 64;
 
 /// Carries the device model's ACKs. Implemented by [`SocketLink`] (the real socket) and by
 /// [`AckFaults`](super::AckFaults), the middleware that disturbs them; tests may record them.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use ringshot::device::AckLink;
+///
+/// /// Sends every ACK twice, to test a sender's duplicate handling.
+/// struct Twice<L>(L);
+///
+/// impl<L: AckLink> AckLink for Twice<L> {
+///     fn send(&mut self, ack: &[u8], to: SocketAddr, now_ns: u64) {
+///         self.0.send(ack, to, now_ns);
+///         self.0.send(ack, to, now_ns);
+///     }
+///     fn sent(&self) -> u64 {
+///         self.0.sent()
+///     }
+/// }
+///
+/// let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let to = sock.local_addr().unwrap();
+/// let mut link = Twice(ringshot::device::SocketLink::new(sock));
+/// link.send(b"ack", to, 0);
+/// assert_eq!(link.sent(), 2);
+/// ```
 pub trait AckLink: Send {
     /// Sends (or queues) one ACK datagram to `to`. `now_ns` is the device's clock
     /// (CLOCK_REALTIME ns, as [`crate::recv::RxMeta::at_ns`]).
@@ -65,6 +89,19 @@ impl<L: AckLink + ?Sized> AckLink for Box<L> {
 /// leave from the port the data arrives on, as an SDR's do. A failed send (the socket is shared
 /// with a non-blocking receiver, so a full send buffer is `EAGAIN`) loses that ACK and is counted;
 /// ACKs are cumulative, so the next one repairs it.
+///
+/// ```
+/// use ringshot::device::{AckLink, SocketLink};
+///
+/// let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let mut link = SocketLink::new(sock);
+/// link.send(b"ack bytes", sender.local_addr().unwrap(), 0);
+/// let mut buf = [0u8; 64];
+/// let (n, _) = sender.recv_from(&mut buf).unwrap();
+/// assert_eq!((&buf[..n], link.sent(), link.send_errors()), (&b"ack bytes"[..], 1, 0));
+/// assert_eq!(link.last_error(), None);
+/// ```
 #[derive(Debug)]
 pub struct SocketLink {
     sock: UdpSocket,

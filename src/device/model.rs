@@ -27,6 +27,18 @@ const MIN_WAIT: Duration = Duration::from_micros(10);
 const MAX_SCAN: usize = 1024;
 
 /// What the device reports in an ACK.
+///
+/// ```
+/// use ringshot::device::{AckEncoder, AckState};
+/// use ringshot::flow::{AckParser, NativeParser};
+/// use ringshot::AckFormat;
+///
+/// let st = AckState { position: 100, bytes: 147_200, capacity: 1 << 20, start_seq: 0, stream_id: 1 };
+/// let mut enc = AckEncoder::new(AckFormat::Native);
+/// let update = NativeParser.parse(enc.flow(&st), 0).unwrap();
+/// assert_eq!((update.acked_packets, update.acked_bytes), (Some(100), Some(147_200)));
+/// assert_eq!(update.capacity_bytes, Some(1 << 20));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AckState {
     /// Consumed position in the sender's sequence space: the sequence number after the last
@@ -43,6 +55,26 @@ pub struct AckState {
 }
 
 /// The `device` object of `ringshot recv --device --json`: what the device did with the packets.
+///
+/// ```
+/// use ringshot::device::{DeviceConfig, DeviceModel, SocketLink};
+/// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+/// use ringshot::wire::header::pattern_packet;
+///
+/// // Packets 0, 1 and 3 reach a device draining 1000 packets a second, 1 ms apart.
+/// let cfg = DeviceConfig::builder().drain_pps(1000.0).build().unwrap();
+/// let ack_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let mut dev = DeviceModel::new(&cfg, StreamChecker::new(64, true), SocketLink::new(ack_socket));
+/// let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let src = peer.local_addr().unwrap(); // where the ACKs go
+/// for (i, seq) in [0u64, 1, 3].into_iter().enumerate() {
+///     dev.datagram(&pattern_packet(0, seq, 1000), &RxMeta { src, at_ns: i as u64 * 1_000_000 });
+/// }
+/// dev.finish(1_000_000_000); // a second later: all played out
+/// let r = dev.report();
+/// assert_eq!((r.consumed, r.seq_errors, r.skipped, r.overflows), (3, 1, 1, 0));
+/// assert!(r.acks_sent > 0);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
@@ -129,6 +161,41 @@ struct Entry {
 ///   stream) it discards data, and its ACKs report the reset position, which the sender sees as
 ///   stale, so a sender that missed the announcement stalls rather than believing anything it
 ///   sent was consumed. When the stream does restart, the inner checker restarts too.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use ringshot::device::{AckLink, DeviceConfig, DeviceModel};
+/// use ringshot::flow::{AckParser, NativeParser};
+/// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+/// use ringshot::wire::header::pattern_packet;
+///
+/// /// Keeps the ACKs instead of sending them.
+/// struct Recorder(Vec<Vec<u8>>);
+///
+/// impl AckLink for Recorder {
+///     fn send(&mut self, ack: &[u8], _to: SocketAddr, _now_ns: u64) {
+///         self.0.push(ack.to_vec());
+///     }
+///     fn sent(&self) -> u64 {
+///         self.0.len() as u64
+///     }
+/// }
+///
+/// // 4 KB of buffer, an ACK every 2 packets consumed.
+/// let cfg = DeviceConfig::builder().buffer_bytes(4096).drain_pps(1000.0).ack_every(2).build().unwrap();
+/// let mut dev = DeviceModel::new(&cfg, StreamChecker::new(64, true), Recorder(Vec::new()));
+/// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+/// for seq in 0..5 {
+///     dev.datagram(&pattern_packet(0, seq, 1000), &meta); // all at once: the 5th does not fit
+/// }
+/// assert_eq!((dev.report().overflows, dev.fill_bytes()), (1, 4000));
+/// dev.finish(1_000_000_000);
+/// let last = dev.link().0.last().unwrap();
+/// assert_eq!(NativeParser.parse(last, 0).unwrap().acked_packets, Some(4));
+/// assert_eq!(dev.ack_state().position, 4);
+/// assert_eq!(dev.inner().packets(), 5); // the checker saw every packet that reached the port
+/// assert_eq!(dev.ack_faults().drop_acks, 0);
+/// ```
 #[derive(Debug)]
 pub struct DeviceModel<S, L = SocketLink> {
     inner: S,
