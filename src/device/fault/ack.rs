@@ -10,6 +10,35 @@ use crate::device::link::{AckLink, MAX_ACK_LEN};
 use crate::fault::SplitMix64;
 
 /// How [`AckFaults`] damages an ACK so that the sender can tell.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use std::time::Duration;
+/// use ringshot::device::{AckEncoder, AckFaults, AckLink, AckState, Corruption, FaultConfig};
+/// use ringshot::flow::{AckParser, NativeParser};
+/// use ringshot::AckFormat;
+///
+/// struct Recorder(Vec<Vec<u8>>);
+/// impl AckLink for Recorder {
+///     fn send(&mut self, ack: &[u8], _to: SocketAddr, _now_ns: u64) {
+///         self.0.push(ack.to_vec());
+///     }
+///     fn sent(&self) -> u64 {
+///         self.0.len() as u64
+///     }
+/// }
+///
+/// // Every ACK damaged: a flipped bit, which the native ACK's CRC-32C always catches.
+/// let cfg = FaultConfig::builder().seed(3).corrupt_acks(1.0).build().unwrap();
+/// let mut link = AckFaults::new(Recorder(Vec::new()), &cfg, Corruption::FlipBit, Duration::from_millis(1));
+/// let st = AckState { position: 5, bytes: 0, capacity: 4096, start_seq: 0, stream_id: 0 };
+/// let mut enc = AckEncoder::new(AckFormat::Native);
+/// link.send(enc.flow(&st), "127.0.0.1:9".parse().unwrap(), 0);
+/// link.finish(0);
+/// let sent = &link.inner().0;
+/// assert_eq!((sent.len(), link.fault_counts().corrupt_acks), (1, 1));
+/// assert!(NativeParser.parse(&sent[0], 0).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Corruption {
     /// Flip one random bit (formats with a checksum: the native ACK's CRC-32C catches every
@@ -45,6 +74,34 @@ impl AckSlot {
 }
 
 /// ACK-path fault middleware over an [`AckLink`] `L` (normally the device's socket).
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use std::time::Duration;
+/// use ringshot::device::{AckFaults, AckLink, Corruption, FaultConfig};
+///
+/// struct Count(u64);
+/// impl AckLink for Count {
+///     fn send(&mut self, _ack: &[u8], _to: SocketAddr, _now_ns: u64) {
+///         self.0 += 1;
+///     }
+///     fn sent(&self) -> u64 {
+///         self.0
+///     }
+/// }
+///
+/// // Half the ACKs dropped, seeded: the same seed drops the same ACKs every run.
+/// let cfg = FaultConfig::builder().seed(42).drop_acks(0.5).build().unwrap();
+/// let mut link = AckFaults::new(Count(0), &cfg, Corruption::Truncate, Duration::from_millis(1));
+/// let to = "127.0.0.1:9".parse().unwrap();
+/// for i in 0..1000 {
+///     link.send(b"ack", to, i);
+/// }
+/// link.finish(1000);
+/// let dropped = link.fault_counts().drop_acks;
+/// assert_eq!(link.inner().0 + dropped, 1000);
+/// assert!((400..600).contains(&dropped));
+/// ```
 #[derive(Debug)]
 pub struct AckFaults<L> {
     inner: L,

@@ -7,6 +7,24 @@ use crate::fault::SplitMix64;
 
 /// A validated fault configuration. Build it with [`FaultConfig::builder`]; the default injects
 /// nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::device::FaultConfig;
+///
+/// let cfg = FaultConfig::builder()
+///     .seed(7)
+///     .drop_data(0.01)
+///     .reorder_data(0.02)
+///     .reorder_depth(4)
+///     .delay_acks(Duration::from_micros(200))
+///     .restart_after(100_000)
+///     .build()
+///     .unwrap();
+/// assert_eq!((cfg.seed(), cfg.reorder_depth(), cfg.restart_after()), (7, 4, Some(100_000)));
+/// assert!(cfg.data_faults() && cfg.ack_faults());
+/// assert!(!FaultConfig::none().data_faults());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultConfig {
     pub(crate) seed: u64,
@@ -84,6 +102,16 @@ impl FaultConfig {
 }
 
 /// Builder for [`FaultConfig`]; [`build`](Self::build) validates.
+///
+/// ```
+/// use ringshot::device::FaultConfig;
+///
+/// let err = FaultConfig::builder().dup_acks(1.5).build().unwrap_err();
+/// assert_eq!(err.field, "dup_acks");
+/// // Each packet gets at most one fault.
+/// let err = FaultConfig::builder().drop_data(0.6).dup_data(0.6).build().unwrap_err();
+/// assert_eq!(err.field, "drop_data");
+/// ```
 #[derive(Debug, Clone)]
 pub struct FaultConfigBuilder {
     cfg: FaultConfig,
@@ -196,6 +224,13 @@ impl FaultConfigBuilder {
 }
 
 /// A configuration value that cannot work: the builder option (`field`) and why.
+///
+/// ```
+/// use ringshot::device::{FaultConfig, FaultConfigError};
+///
+/// let err: FaultConfigError = FaultConfig::builder().reorder_depth(0).build().unwrap_err();
+/// assert_eq!(err.field, "reorder_depth");
+/// ```
 pub type FaultConfigError = crate::config::FieldError;
 
 #[cfg(test)]

@@ -24,6 +24,26 @@ struct Held {
 ///
 /// Per packet it costs one header parse and one generator draw; held packets are copied into
 /// buffers that are reused, so after the first few holds nothing allocates.
+///
+/// ```
+/// use ringshot::device::{DataFaults, FaultConfig};
+/// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+/// use ringshot::wire::header::pattern_packet;
+///
+/// // A tenth of the packets dropped before the checker sees them, from a seed: the same
+/// // packets every run.
+/// let cfg = FaultConfig::builder().seed(9).drop_data(0.1).build().unwrap();
+/// let mut sink = DataFaults::new(StreamChecker::new(4096, true), &cfg);
+/// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+/// for seq in 0..1000 {
+///     sink.datagram(&pattern_packet(0, seq, 64), &meta);
+/// }
+/// sink.finish(0);
+/// let dropped = sink.counts().drop_data;
+/// assert!(dropped > 50 && dropped < 150);
+/// let checker = sink.into_inner();
+/// assert_eq!(checker.packets() + dropped, 1000); // every packet reached the checker or was dropped
+/// ```
 #[derive(Debug)]
 pub struct DataFaults<S> {
     inner: S,

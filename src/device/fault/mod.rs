@@ -43,6 +43,15 @@ pub const MAX_ACK_DELAY: Duration = Duration::from_secs(10);
 pub const REORDER_MAX_HOLD: Duration = Duration::from_millis(2);
 
 /// Every fault injected, by kind: the `injected` object of `ringshot recv --device --json`.
+///
+/// ```
+/// use ringshot::device::FaultCounts;
+///
+/// let data = FaultCounts { drop_data: 3, restarts: 1, ..FaultCounts::default() };
+/// let acks = FaultCounts { drop_acks: 2, ..FaultCounts::default() };
+/// let all = data.merged(acks);
+/// assert_eq!((all.drop_data, all.drop_acks, all.restarts), (3, 2, 1));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct FaultCounts {
@@ -85,6 +94,20 @@ impl FaultCounts {
 
 /// Something that can lose its state as a device reboot does. The [`DataFaults`] calls it every
 /// `restart_after` data packets.
+///
+/// ```
+/// use ringshot::device::Restart;
+/// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+/// use ringshot::wire::header::pattern_packet;
+///
+/// // A bare checker "restarts" by forgetting its windows: sequence 0 again is no duplicate.
+/// let mut c = StreamChecker::new(64, true);
+/// let meta = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+/// c.datagram(&pattern_packet(0, 0, 64), &meta);
+/// Restart::restart(&mut c, 0);
+/// c.datagram(&pattern_packet(0, 0, 64), &meta);
+/// assert_eq!(c.totals().2, 0);
+/// ```
 pub trait Restart {
     fn restart(&mut self, now_ns: u64);
 }
