@@ -480,6 +480,16 @@ impl SenderConfigBuilder {
     }
     /// Datagram size at or above which io_uring uses SEND_ZC / SENDMSG_ZC (at least 1 byte);
     /// `None` disables zero copy.
+    ///
+    /// ```
+    /// use ringshot::{ConfigError, SenderConfig};
+    ///
+    /// let dest = "127.0.0.1:9000".parse().unwrap();
+    /// let cfg = SenderConfig::builder(dest).zc_threshold(Some(8192)).build().unwrap();
+    /// assert_eq!(cfg.zc_threshold(), Some(8192)); // zero copy for datagrams of 8 KiB and more
+    /// let err = SenderConfig::builder(dest).zc_threshold(Some(0)).build().unwrap_err();
+    /// assert_eq!(err, ConfigError::ZeroZcThreshold);
+    /// ```
     pub fn zc_threshold(mut self, bytes: Option<usize>) -> Self {
         self.socket.zc_threshold = bytes;
         self
@@ -490,6 +500,17 @@ impl SenderConfigBuilder {
         self
     }
     /// Pin the SQPOLL kernel thread to this CPU (with [`sqpoll`](Self::sqpoll)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringshot::{ConfigError, SenderConfig};
+    ///
+    /// let dest = "127.0.0.1:9000".parse().unwrap();
+    /// let ok = SenderConfig::builder(dest).sqpoll(Some(Duration::from_millis(10))).sqpoll_cpu(1).build();
+    /// assert!(ok.is_ok());
+    /// let err = SenderConfig::builder(dest).sqpoll_cpu(1).build().unwrap_err();
+    /// assert_eq!(err, ConfigError::SqpollCpuWithoutSqpoll);
+    /// ```
     pub fn sqpoll_cpu(mut self, cpu: u32) -> Self {
         self.uring.sqpoll_cpu = Some(cpu);
         self
@@ -531,6 +552,17 @@ impl SenderConfigBuilder {
         self
     }
     /// Pace departures at `rate` on an absolute schedule.
+    ///
+    /// ```
+    /// use ringshot::{ConfigError, Rate, SenderConfig};
+    ///
+    /// let dest = "127.0.0.1:9000".parse().unwrap();
+    /// // 1 Gbit/s of 1472-byte payloads: about 84,900 packets a second.
+    /// let cfg = SenderConfig::builder(dest).rate("1Gbps".parse().unwrap()).build().unwrap();
+    /// assert!((cfg.rate().unwrap().pps(cfg.payload()) - 84_918.5).abs() < 0.1);
+    /// let err = SenderConfig::builder(dest).rate(Rate::Pps(0.5)).build().unwrap_err();
+    /// assert!(matches!(err, ConfigError::RateOutOfRange { .. }));
+    /// ```
     pub fn rate(mut self, rate: Rate) -> Self {
         self.pacing.rate = Some(rate);
         self
@@ -542,6 +574,16 @@ impl SenderConfigBuilder {
     }
     /// Send this many packets at once at the start of a paced stream (to fill the device's
     /// buffer), then pace the rest.
+    ///
+    /// ```
+    /// use ringshot::{ConfigError, Rate, SenderConfig};
+    ///
+    /// let dest = "127.0.0.1:9000".parse().unwrap();
+    /// let ok = SenderConfig::builder(dest).rate(Rate::Pps(68_870.0)).prefill(700).build();
+    /// assert!(ok.is_ok());
+    /// let err = SenderConfig::builder(dest).prefill(700).build().unwrap_err();
+    /// assert_eq!(err, ConfigError::PrefillWithoutRate); // a prefill is the start of a paced stream
+    /// ```
     pub fn prefill(mut self, packets: u64) -> Self {
         self.pacing.prefill = packets;
         self
@@ -573,6 +615,17 @@ impl SenderConfigBuilder {
         self
     }
     /// At most this many bytes sent but not acknowledged.
+    ///
+    /// ```
+    /// use ringshot::{AckFormat, ConfigError, SenderConfig};
+    ///
+    /// let dest = "127.0.0.1:9000".parse().unwrap();
+    /// let cfg = SenderConfig::builder(dest).ack(AckFormat::Native).window_bytes(1 << 20).build().unwrap();
+    /// assert_eq!(cfg.window_bytes(), Some(1 << 20));
+    /// // A byte window smaller than one packet could never open.
+    /// let err = SenderConfig::builder(dest).ack(AckFormat::Native).window_bytes(1000).build().unwrap_err();
+    /// assert!(matches!(err, ConfigError::WindowBytesSmallerThanPacket { .. }));
+    /// ```
     pub fn window_bytes(mut self, n: u64) -> Self {
         self.flow.window_bytes = Some(n);
         self
@@ -602,6 +655,27 @@ impl SenderConfigBuilder {
     }
     /// Accept ACKs only from this exact address and port, for a device that answers from
     /// somewhere other than the destination (default: the destination).
+    ///
+    /// ```
+    /// use ringshot::{AckFormat, ConfigError, SenderConfig};
+    ///
+    /// let dest = "192.168.10.2:49153".parse().unwrap();
+    /// let device_ctrl = "192.168.10.2:49154".parse().unwrap();
+    /// // ACKs from another port need their own socket: the data socket hears only `dest`.
+    /// let err = SenderConfig::builder(dest)
+    ///     .ack(AckFormat::Native)
+    ///     .ack_from(device_ctrl)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err, ConfigError::AckFromNeedsAckBind(device_ctrl));
+    /// let cfg = SenderConfig::builder(dest)
+    ///     .ack(AckFormat::Native)
+    ///     .ack_from(device_ctrl)
+    ///     .ack_bind("0.0.0.0:0".parse().unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(cfg.ack_source(), device_ctrl);
+    /// ```
     pub fn ack_from(mut self, addr: SocketAddr) -> Self {
         self.flow.ack_from = Some(addr);
         self

@@ -333,6 +333,22 @@ pub fn corruption_for(format: AckFormat) -> Corruption {
 pub type EmulatorStack = DataFaults<DeviceModel<StreamChecker, AckFaults<SocketLink>>>;
 
 /// Builds the emulator's sink stack over `ack_socket` (a clone of the receive socket).
+///
+/// ```
+/// use ringshot::device::{stack, DeviceConfig, FaultConfig};
+/// use ringshot::recv::{DatagramSink, RecvConfig, RxMeta};
+/// use ringshot::wire::header::pattern_packet;
+///
+/// let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let recv = RecvConfig::builder(socket.local_addr().unwrap()).build().unwrap();
+/// let faults = FaultConfig::builder().seed(1).dup_data(1.0).build().unwrap(); // every packet twice
+/// let mut sink = stack(&recv, &DeviceConfig::builder().build().unwrap(), &faults, socket);
+/// let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let meta = RxMeta { src: peer.local_addr().unwrap(), at_ns: 0 };
+/// sink.datagram(&pattern_packet(0, 0, 100), &meta);
+/// assert_eq!(sink.counts().dup_data, 1);
+/// assert_eq!(sink.inner().report().discarded, 1); // the device throws the copy away
+/// ```
 pub fn stack(
     recv: &RecvConfig,
     device: &DeviceConfig,

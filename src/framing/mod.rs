@@ -253,6 +253,14 @@ impl Framing {
 
     /// Largest app payload in a datagram of `payload` bytes (header room taken off, rounded down
     /// to the format's alignment); 0 when the header does not fit.
+    ///
+    /// ```
+    /// use ringshot::framing::{Format, Framing};
+    ///
+    /// assert_eq!(Framing::of(Format::Ringshot).max_app_payload(1472), 1456);
+    /// assert_eq!(Framing::of(Format::Usrp2).max_app_payload(1472), 1460); // 4 + 8 header bytes
+    /// assert_eq!(Framing::of(Format::Vrt).max_app_payload(10), 0); // no room after the header
+    /// ```
     pub const fn max_app_payload(&self, payload: usize) -> usize {
         let room = payload.saturating_sub(self.header_len() + self.tail_len());
         room - room % self.format.align()

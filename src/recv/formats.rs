@@ -255,6 +255,23 @@ impl SeqReader {
     /// The stream id and sequence number of `datagram`. With `resync` (the sender may have
     /// started its stream again), a counter whose low bits are those of the start sequence is
     /// taken as the start, and widening starts over from there.
+    ///
+    /// ```
+    /// use ringshot::framing::{Format, Framing, Stamper};
+    /// use ringshot::recv::formats::SeqReader;
+    ///
+    /// let mut reader = SeqReader::new(Format::Vrt, 0);
+    /// let mut st = Stamper::new(Framing::of(Format::Vrt), 1);
+    /// let mut buf = [0u8; 64];
+    /// for seq in 0..20 {
+    ///     let len = st.stamp(&mut buf, seq, 0, 4);
+    ///     reader.read(&buf[..len], false).unwrap();
+    /// }
+    /// // The sender starts over: with `resync`, count 0 is taken as the start again.
+    /// let len = Stamper::new(Framing::of(Format::Vrt), 1).stamp(&mut buf, 0, 0, 4);
+    /// assert_eq!(reader.read(&buf[..len], true), Ok((1, 0)));
+    /// assert!(reader.read(b"junk", false).is_err());
+    /// ```
     pub fn read(&mut self, datagram: &[u8], resync: bool) -> Result<(u32, u64), WireError> {
         let d = decode(self.format, datagram)?;
         let seq = match d.seq_bits {

@@ -275,6 +275,17 @@ impl SeqTracker {
     }
 
     /// Records the arrival of `seq` and says how it was classified.
+    ///
+    /// ```
+    /// use ringshot::recv::{Arrival, SeqTracker};
+    ///
+    /// let mut t = SeqTracker::new(64);
+    /// assert_eq!(t.record(0), Arrival::InOrder);
+    /// assert_eq!(t.record(5), Arrival::Ahead); // 1..=4 are candidates for reordering, not lost yet
+    /// assert_eq!(t.lost(), 4); // ...but would be, were the stream to end now
+    /// assert_eq!(t.record(2), Arrival::Reordered);
+    /// assert_eq!(t.lost(), 3);
+    /// ```
     #[inline]
     pub fn record(&mut self, seq: u64) -> Arrival {
         self.counts.arrivals += 1;

@@ -76,6 +76,35 @@ pub trait DatagramSink: Send {
     /// Called after each received batch and before each wait for data, with the current time (ns
     /// since the epoch, CLOCK_REALTIME). Returns how long the receiver may sleep before calling
     /// again (for time-driven work such as periodic ACKs); `None` for no deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringshot::recv::{DatagramSink, RxMeta};
+    ///
+    /// /// Reports the datagram rate once a second: time-driven work without a thread of its own.
+    /// struct Rate {
+    ///     count: u64,
+    ///     next_report_ns: u64,
+    /// }
+    ///
+    /// impl DatagramSink for Rate {
+    ///     fn datagram(&mut self, _payload: &[u8], _meta: &RxMeta) {
+    ///         self.count += 1;
+    ///     }
+    ///     fn tick(&mut self, now_ns: u64) -> Option<Duration> {
+    ///         if now_ns >= self.next_report_ns {
+    ///             log::info!("{} datagrams/s", self.count);
+    ///             self.count = 0;
+    ///             self.next_report_ns = now_ns + 1_000_000_000;
+    ///         }
+    ///         Some(Duration::from_nanos(self.next_report_ns - now_ns)) // wake me then
+    ///     }
+    /// }
+    ///
+    /// let mut sink = Rate { count: 0, next_report_ns: 0 };
+    /// assert_eq!(sink.tick(0), Some(Duration::from_secs(1)));
+    /// assert_eq!(sink.tick(400_000_000), Some(Duration::from_millis(600)));
+    /// ```
     fn tick(&mut self, now_ns: u64) -> Option<Duration> {
         let _ = now_ns;
         None
