@@ -51,8 +51,6 @@
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
-#[cfg(feature = "cli")]
-pub mod bench;
 pub mod caps;
 pub mod config;
 #[cfg(feature = "device")]
