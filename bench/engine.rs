@@ -1,5 +1,5 @@
-//! Criterion micro-benchmarks of the hot-path pieces, plus a loopback send case built from the
-//! same suite code as `ringshot bench` (`ringshot::bench`).
+//! Criterion micro-benchmarks of the hot-path pieces, plus a loopback send case into ringshot's
+//! receiver, placed as `ringshot bench` places its cases (TX on the first core, RX on the second).
 //!
 //! `cargo bench --bench engine`; under `cargo test --all-targets` each runs once as a smoke test.
 
@@ -8,12 +8,60 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ringshot::backend::{gso_run_len, TxDesc};
-use ringshot::bench::{drain_and_stop, start_receiver, Placement};
 use ringshot::engine::{PatternSource, SourceSender};
 use ringshot::framing::{whole_packet_heap, Format, Framing, IntegerTime, Stamper};
+use ringshot::recv::{Receiver, RecvReport};
 use ringshot::wire::header::{fill_pattern, Packet, Repr, HEADER_LEN};
 use ringshot::wire::vrt::Tsi;
 use ringshot::{BackendChoice, SenderConfig};
+
+/// The cores the sender and the receiver run on: the first two this process may use, unpinned
+/// where there are fewer.
+#[derive(Clone, Copy)]
+struct Placement {
+    tx_core: Option<usize>,
+    rx_core: Option<usize>,
+}
+
+impl Placement {
+    fn auto() -> Placement {
+        match ringshot::available_cores().as_slice() {
+            [a, b, ..] => Placement {
+                tx_core: Some(*a),
+                rx_core: Some(*b),
+            },
+            _ => Placement {
+                tx_core: None,
+                rx_core: None,
+            },
+        }
+    }
+}
+
+/// ringshot's receiver on a free loopback port, pinned to `rx_core`.
+fn start_receiver(rx_core: Option<usize>) -> Receiver {
+    let mut b = ringshot::recv::RecvConfig::builder("127.0.0.1:0".parse().expect("literal"))
+        .rcvbuf(64 << 20);
+    if let Some(c) = rx_core {
+        b = b.rx_core(c);
+    }
+    Receiver::spawn(b.build().expect("receiver config")).expect("receiver")
+}
+
+/// Stops the receiver once its packet count has not grown for `quiet`; its report.
+fn drain_and_stop(rx: Receiver, quiet: Duration) -> RecvReport {
+    let mut last = rx.progress().0;
+    loop {
+        std::thread::sleep(quiet);
+        let now = rx.progress().0;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    rx.stop();
+    rx.join().expect("receiver")
+}
 
 fn hot_path(c: &mut Criterion) {
     let mut g = c.benchmark_group("hot_path");
@@ -67,7 +115,7 @@ fn loopback(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let rx = start_receiver(place.rx_core).expect("receiver");
+                    let rx = start_receiver(place.rx_core);
                     let cfg = SenderConfig::builder(rx.local_addr())
                         .backend(backend)
                         .build()
@@ -83,7 +131,7 @@ fn loopback(c: &mut Criterion) {
                     };
                     tx.finish().expect("sender");
                     total += t0.elapsed();
-                    let got = drain_and_stop(rx, Duration::from_millis(20)).expect("receiver");
+                    let got = drain_and_stop(rx, Duration::from_millis(20));
                     black_box(got.packets);
                 }
                 total

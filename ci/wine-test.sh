@@ -21,21 +21,22 @@ TESTS=(send_engine flow_control fault_harness trust cli cli_ux device_e2e framin
 #   iocp instead of uring and mmsg, by design.
 # - cli_ux nothing_listening_warns_and_maps_print_as_name_count: needs the ICMP port-unreachable
 #   report for a datagram sent to a closed port (ECONNREFUSED); Wine does not pass it on.
-# - device_e2e without_flow_control_the_device_overflows_and_says_so, sdr_device_run_plumbing:
-#   need the sender to outrun the device's drain (or reach 20k packets/s); under Wine the
-#   sender is the slower side, so the asserted overflow or packet count does not happen.
+# - device_e2e without_flow_control_the_device_overflows_and_says_so: needs the sender to outrun
+#   the device's drain; under Wine the sender is the slower side, so the asserted overflow does
+#   not happen.
 SKIPS=(
     "cli_ux docs_cli_md_is_current"
     "cli_ux nothing_listening_warns_and_maps_print_as_name_count"
     "device_e2e without_flow_control_the_device_overflows_and_says_so"
-    "device_e2e sdr_device_run_plumbing"
 )
 # Not run under Wine at all:
 # - chaos: its matrix is the Unix backends (uring, mmsg, send) with device restarts and
 #   netem-style faults; `mmsg` and `uring` are configuration errors on Windows.
-# - peers, framing_tshark, framing_spead, bench_wire: Linux peers (tshark, spead2, sockperf,
-#   iperf3), network namespaces and veth pairs, none of which exist under Wine.
-# - bench_report: its tests are Linux-only (they build no test on Windows).
+# - framing_tshark, framing_spead, path_mtu, netns_faults: Linux peers (tshark, spead2), network
+#   namespaces and veth pairs, none of which exist under Wine.
+# - the binary's unit tests (`cargo test --bins`: the CLI's parsers and the bench suites, whose
+#   wire and peers tests need namespaces and Linux peers, and whose SDR plumbing test needs the
+#   sender to reach 20k packets/s, which under Wine it does not); `--cli` runs the binary itself.
 
 skip() {
     echo "wine-test: SKIPPED: $*"

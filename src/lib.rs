@@ -51,8 +51,6 @@
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
-#[cfg(feature = "cli")]
-pub mod bench;
 pub mod caps;
 pub mod config;
 #[cfg(feature = "device")]
@@ -62,6 +60,10 @@ pub mod fault;
 pub mod flow;
 pub mod framing;
 pub mod pacing;
+/// Linux, with the `rawloop` feature (the binary's `cli` feature turns it on): the loops
+/// `ringshot bench --suite wire` measures each backend against.
+#[cfg(all(ringshot_uring, feature = "rawloop"))]
+pub use sys::rawloop;
 #[cfg(feature = "recv")]
 pub mod recv;
 pub mod stats;

@@ -1,5 +1,7 @@
-//! The `ringshot` binary: `send`, `recv` and `bench`.
+//! The `ringshot` binary: `send`, `recv` and `bench`. The benchmark suites (`bench`) are the
+//! binary's own modules, not the library's: an app that embeds the engine never builds them.
 
+mod bench;
 mod cli;
 
 fn main() {

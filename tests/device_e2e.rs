@@ -840,25 +840,3 @@ fn cli_bad_device_values_exit_2_naming_the_flag() {
         assert!(!err.contains("---"), "{args:?}: {err}");
     }
 }
-
-/// The SDR benchmark's plumbing, short and slow: whatever the timing, flow control must keep the
-/// device from overflowing and every packet sent must be consumed.
-#[test]
-fn sdr_device_run_plumbing() {
-    use ringshot::bench::sdr::{device_run, SdrConfig};
-    use ringshot::bench::Placement;
-    let cfg = SdrConfig {
-        seconds: 0.5,
-        rate_pps: 20_000.0,
-        ..SdrConfig::default()
-    };
-    let run = device_run(&cfg, cfg.rate_pps, cfg.seconds, &Placement::auto()).unwrap();
-    assert_eq!(run.window_packets, 712);
-    assert_eq!(run.ack_every, 89);
-    assert!(run.tx.packets > 5_000, "{}", run.tx.packets);
-    assert_eq!(run.device.overflows, 0);
-    assert_eq!(run.lost, 0);
-    assert_eq!(run.device.consumed, run.tx.packets);
-    assert!(run.device.max_fill_bytes <= 1 << 20);
-    assert!(run.tx.rate_target_pps == Some(20_000.0));
-}

@@ -3,34 +3,45 @@
 //! kernel refuses a GSO send whose segments do not fit the path (EMSGSIZE) but fragments the
 //! same datagrams sent one by one: the backend must switch GSO off once (`gso_downgrades` 1),
 //! re-send what was refused, and every datagram must reach a real socket in the far namespace
-//! once, in order, intact. Needs root and `ip`/`ethtool`/`nft`; skips with the reason otherwise.
+//! once, in order, intact. Needs root and `ip`/`ethtool`/`nft`/`tc` (the namespaces are
+//! tests/common/netns.rs's); skips with the reason otherwise.
 #![cfg(ringshot_netns)]
 
 mod common;
+#[path = "common/netns.rs"]
+mod netns;
 
-use std::net::{SocketAddr, UdpSocket};
-use std::process::Command;
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use ringshot::bench::wire::netns::{unavailable_reason, Wire};
+use netns::{remove_stale, unavailable_reason, Net, FAR_ADDR};
 use ringshot::engine::{PatternSource, SourceSender};
 use ringshot::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
 use ringshot::{BackendChoice, SenderConfig, TxReport};
 
-const MTU: &str = "1400";
+const MTU: u32 = 1400;
 const PAYLOAD: usize = 1472;
 const COUNT: u64 = 2000;
 const PORT: u16 = 9000;
 
-/// Sets the MTU of both ends of the wire.
-fn set_mtu(w: &Wire) {
-    for (ns, dev) in [(&w.near_ns, &w.near_if), (&w.far_ns, &w.far_if)] {
-        let st = Command::new("ip")
-            .args(["-n", ns, "link", "set", "dev", dev, "mtu", MTU])
-            .status()
-            .expect("ip");
-        assert!(st.success(), "ip link set {dev} mtu {MTU} in {ns}: {st}");
-    }
+/// Runs `f` on a thread that has entered network namespace `ns` first; threads it starts (the
+/// engine's) inherit the namespace, and a socket it opens stays in it.
+fn in_namespace<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    let file = File::open(format!("/run/netns/{ns}")).unwrap_or_else(|e| panic!("{ns}: {e}"));
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .unwrap_or_else(|e| panic!("setns {ns}: {e}"));
+            f()
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+fn far_addr() -> SocketAddr {
+    SocketAddr::from((FAR_ADDR.parse::<Ipv4Addr>().expect("literal"), PORT))
 }
 
 /// Every datagram's sequence number, in arrival order, checking length, header and pattern;
@@ -55,28 +66,24 @@ fn receive_all(sock: &UdpSocket) -> Vec<u64> {
 }
 
 /// One backend's run across the wire: its report and what the far socket got.
-fn run(w: &Wire, backend: BackendChoice) -> (TxReport, Vec<u64>) {
+fn run(net: &Net, backend: BackendChoice) -> (TxReport, Vec<u64>) {
     // A socket made in the far namespace stays there; it is read from this thread.
-    let rx = w
-        .in_far(|| {
-            let sock = UdpSocket::bind(SocketAddr::from((w.far_addr, PORT))).unwrap();
-            ringshot::os::set_recv_buffer(&sock, 32 << 20);
-            sock
-        })
-        .expect("far socket");
-    let cfg = SenderConfig::builder(SocketAddr::from((w.far_addr, PORT)))
+    let rx = in_namespace(&net.far, || {
+        let sock = UdpSocket::bind(far_addr()).unwrap();
+        ringshot::os::set_recv_buffer(&sock, 32 << 20);
+        sock
+    });
+    let cfg = SenderConfig::builder(far_addr())
         .backend(backend)
         .gso(true)
         .payload(PAYLOAD)
         .build()
         .unwrap();
-    let report = w
-        .in_near(move || {
-            SourceSender::spawn(cfg, PatternSource::new(PAYLOAD, Some(COUNT), None))
-                .and_then(|s| s.finish())
-        })
-        .expect("near namespace")
-        .unwrap_or_else(|e| panic!("{backend}: the stream failed: {e}"));
+    let report = in_namespace(&net.near, move || {
+        SourceSender::spawn(cfg, PatternSource::new(PAYLOAD, Some(COUNT), None))
+            .and_then(|s| s.finish())
+    })
+    .unwrap_or_else(|e| panic!("{backend}: the stream failed: {e}"));
     (report, receive_all(&rx))
 }
 
@@ -86,8 +93,9 @@ fn gso_above_the_path_mtu_downgrades_and_delivers_everything() {
         eprintln!("skipping: the namespace wire {reason}");
         return;
     }
-    let w = Wire::setup().expect("wire setup");
-    set_mtu(&w);
+    remove_stale();
+    let net = Net::new(0).expect("namespaces and veth pair");
+    net.set_mtu(MTU).expect("ip link set mtu");
     let mut backends = vec![BackendChoice::Send];
     if cfg!(ringshot_mmsg) {
         backends.push(BackendChoice::Mmsg);
@@ -98,7 +106,7 @@ fn gso_above_the_path_mtu_downgrades_and_delivers_everything() {
         eprintln!("not testing uring: io_uring is unavailable here");
     }
     for backend in backends {
-        let (report, seqs) = run(&w, backend);
+        let (report, seqs) = run(&net, backend);
         let ctx = format!(
             "{backend}: packets {} failed {} downgrades {} errors {:?}; {} arrived",
             report.packets,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::Stop;
-use crate::stats::Percentiles;
+use ringshot::stats::Percentiles;
 
 /// One second of the probe.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -43,13 +43,15 @@ pub struct JitterFloor {
     pub cyclictest: Result<Cyclictest, String>,
 }
 
-/// Spins on `core` for `secs`, reading the clock, then runs cyclictest for `secs` if installed.
+/// [`probe_until`] with no stop request.
+#[cfg(test)]
 pub fn probe(core: Option<usize>, secs: Duration) -> JitterFloor {
     probe_until(core, secs, &Stop::default())
 }
 
-/// [`probe`] that ends early (and runs no cyclictest) once `stop` is requested; the caller
-/// checks `stop` to know the floor is cut short.
+/// Spins on `core` for `secs`, reading the clock, then runs cyclictest for `secs` if installed;
+/// ends early (and runs no cyclictest) once `stop` is requested, and the caller checks `stop` to
+/// know the floor is cut short.
 pub fn probe_until(core: Option<usize>, secs: Duration, stop: &Stop) -> JitterFloor {
     let stopper = stop.clone();
     let spin = std::thread::spawn(move || {
@@ -92,7 +94,7 @@ type Spun = (u64, Option<hdrhistogram::Histogram<u64>>, Vec<JitterSecond>);
 const STOP_EVERY: u64 = 4096;
 
 fn spin(secs: Duration, stop: &Stop) -> Spun {
-    let mut h = crate::stats::latency_histogram();
+    let mut h = ringshot::stats::latency_histogram();
     let mut per = Vec::new();
     let blank = JitterSecond {
         max_gap_ns: 0,
@@ -109,7 +111,7 @@ fn spin(secs: Duration, stop: &Stop) -> Spun {
         reads += 1;
         let gap = u64::try_from((now - last).as_nanos()).unwrap_or(u64::MAX);
         last = now;
-        crate::stats::record_clamped(&mut h, gap);
+        ringshot::stats::record_clamped(&mut h, gap);
         cur.max_gap_ns = cur.max_gap_ns.max(gap);
         cur.gaps_over_100us += u64::from(gap > 100_000);
         cur.gaps_over_1ms += u64::from(gap > 1_000_000);

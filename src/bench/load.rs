@@ -32,7 +32,7 @@ pub fn cores_used(place: &Placement) -> usize {
     pinned.sort_unstable();
     pinned.dedup();
     if pinned.is_empty() {
-        crate::sys::available_cores().len().max(1)
+        ringshot::os::available_cores().len().max(1)
     } else {
         pinned.len()
     }

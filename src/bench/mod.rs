@@ -8,10 +8,14 @@
 pub mod jitter;
 pub mod load;
 pub mod peers;
+// `--profile` (perf) profiles the wire suite's runs.
+#[cfg(ringshot_netns)]
 pub mod profile;
 pub mod report;
 pub mod sdr;
 pub mod series;
+#[cfg(test)]
+mod slow;
 #[cfg(ringshot_netns)]
 pub mod wire;
 
@@ -30,11 +34,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::BackendChoice;
-use crate::engine::{EngineError, PatternSource, SourceSender};
-use crate::recv::{Receiver, RecvConfig, RecvError, RecvReport};
-use crate::stats::Percentiles;
-use crate::SenderConfig;
+use ringshot::config::BackendChoice;
+use ringshot::engine::{EngineError, PatternSource, SourceSender};
+use ringshot::recv::{Receiver, RecvConfig, RecvError, RecvReport};
+use ringshot::stats::Percentiles;
+use ringshot::SenderConfig;
 pub use series::{Series, SERIES_PERIOD};
 
 /// A request to end a suite early, shared by everything that measures (a signal handler sets
@@ -49,16 +53,12 @@ impl Stop {
         Stop(flag)
     }
 
-    /// Asks for the stop.
-    pub fn request(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-
     pub fn requested(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
 
-    /// The flag itself, for code that polls an `AtomicBool`.
+    /// The flag itself, for code that polls an `AtomicBool` (the wire suite).
+    #[cfg(ringshot_netns)]
     pub fn flag(&self) -> &AtomicBool {
         &self.0
     }
@@ -92,7 +92,7 @@ impl Placement {
 
     /// TX on the first core, RX on the second when there are two or more; unpinned otherwise.
     pub fn auto() -> Placement {
-        let cores = crate::sys::available_cores();
+        let cores = ringshot::os::available_cores();
         match cores.as_slice() {
             [a, b, ..] => Placement {
                 tx_core: Some(*a),
@@ -220,7 +220,7 @@ pub fn default_cases() -> Vec<Case> {
 /// A receiver configuration on a free loopback port, pinned to `rx_core`, for a benchmark.
 pub fn loopback_recv_config(
     rx_core: Option<usize>,
-    backend: crate::recv::RecvBackend,
+    backend: ringshot::recv::RecvBackend,
     rcvbuf: usize,
 ) -> Result<RecvConfig, BenchError> {
     let mut b = RecvConfig::builder("127.0.0.1:0".parse::<SocketAddr>().expect("literal"))
@@ -235,12 +235,12 @@ pub fn loopback_recv_config(
 
 /// Starts ringshot's receiver on loopback for a benchmark.
 pub fn start_receiver(rx_core: Option<usize>) -> Result<Receiver, BenchError> {
-    start_receiver_with(rx_core, crate::recv::RecvBackend::Auto)
+    start_receiver_with(rx_core, ringshot::recv::RecvBackend::Auto)
 }
 
 fn start_receiver_with(
     rx_core: Option<usize>,
-    backend: crate::recv::RecvBackend,
+    backend: ringshot::recv::RecvBackend,
 ) -> Result<Receiver, BenchError> {
     let cfg = loopback_recv_config(rx_core, backend, 64 << 20)?;
     Receiver::spawn(cfg).map_err(BenchError::Receiver)
@@ -267,7 +267,10 @@ pub fn drain_and_stop(rx: Receiver, quiet: Duration) -> Result<RecvReport, Bench
 }
 
 /// Waits for the sender to end, stopping it once `stop` is requested.
-pub(crate) fn finish_sender(tx: SourceSender, stop: &Stop) -> Result<crate::TxReport, EngineError> {
+pub(crate) fn finish_sender(
+    tx: SourceSender,
+    stop: &Stop,
+) -> Result<ringshot::TxReport, EngineError> {
     while !tx.is_finished() {
         if stop.requested() {
             tx.stop();
@@ -353,22 +356,6 @@ pub fn fill_ratios(results: &mut [CaseResult]) {
     }
 }
 
-/// Runs `cases` in order, calling `progress(i, case)` before each.
-pub fn run_suite(
-    cases: &[Case],
-    duration: Duration,
-    place: &Placement,
-    mut progress: impl FnMut(usize, &Case),
-) -> Result<Vec<CaseResult>, BenchError> {
-    let mut out = Vec::with_capacity(cases.len());
-    for (i, case) in cases.iter().enumerate() {
-        progress(i, case);
-        out.push(run_case(*case, duration, place)?);
-    }
-    fill_ratios(&mut out);
-    Ok(out)
-}
-
 /// Finds the highest rate in `lo..=hi` (pps) for which `trial` passes, by bisection over
 /// `steps` trials after checking `lo`, the way spead2_bench searches. `None` if even `lo` fails.
 pub fn search_max_rate(
@@ -430,7 +417,7 @@ pub struct CapacityResult {
 /// backend `rx_backend`, and says whether every packet arrived with no kernel drop, at (nearly)
 /// the asked rate. A stop request cuts it short: [`BenchError::Interrupted`].
 pub fn capacity_trial(
-    rx_backend: crate::recv::RecvBackend,
+    rx_backend: ringshot::recv::RecvBackend,
     payload: usize,
     gso: bool,
     rate: f64,
@@ -441,7 +428,7 @@ pub fn capacity_trial(
     let mut t = SenderConfig::builder(rx.local_addr())
         .payload(payload)
         .gso(gso)
-        .rate(crate::pacing::Rate::Pps(rate))
+        .rate(ringshot::pacing::Rate::Pps(rate))
         .burst(64)
         .timeline(SERIES_PERIOD);
     if let Some(c) = place.tx_core {
@@ -474,7 +461,7 @@ pub fn capacity_trial(
 
 /// Searches the receive capacity of `rx_backend` at `payload` up to `sender_best_pps`.
 pub fn receiver_capacity(
-    rx_backend: crate::recv::RecvBackend,
+    rx_backend: ringshot::recv::RecvBackend,
     payload: usize,
     sender_best_pps: f64,
     trial_len: Duration,

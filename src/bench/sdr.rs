@@ -1,6 +1,6 @@
 //! The SDR workload and the zero-loss search of the whole sender → device path with flow control.
 //!
-//! The device is ringshot's emulator (`crate::device`): a 1 MiB buffer played out at the stream
+//! The device is ringshot's emulator (`ringshot::device`): a 1 MiB buffer played out at the stream
 //! rate from the first packet on, acknowledging every eighth of its buffer. The sender paces at the
 //! same rate after filling three quarters of the buffer (`prefill`: the window less two ACK
 //! intervals), keeps a window of one buffer, and takes its ACKs on its own pinned core. Its
@@ -13,12 +13,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{BenchError, Placement};
-use crate::device::{DeviceConfig, DeviceReport, Emulator, EmulatorReport, FaultConfig};
-use crate::engine::{PatternSource, SourceSender};
-use crate::flow::AckFormat;
-use crate::pacing::Rate;
-use crate::recv::RecvBackend;
-use crate::{SenderConfig, TxReport};
+use ringshot::device::{DeviceConfig, DeviceReport, Emulator, EmulatorReport, FaultConfig};
+use ringshot::engine::{PatternSource, SourceSender};
+use ringshot::flow::AckFormat;
+use ringshot::pacing::Rate;
+use ringshot::recv::RecvBackend;
+use ringshot::{SenderConfig, TxReport};
 
 /// The SDR workload's parameters (1472 B at 68,870 pps into a 1 MiB buffer).
 #[derive(Debug, Clone, Serialize)]
@@ -117,7 +117,7 @@ pub fn device_run(
         .prefill(prefill)
         .burst(window - prefill)
         // The workload's lateness is measured against a strictly spaced schedule.
-        .spacing(crate::pacing::Spacing::Strict)
+        .spacing(ringshot::pacing::Spacing::Strict)
         .window_packets(window)
         .ack(cfg.format)
         .stall_timeout(Duration::from_secs(2))
@@ -336,4 +336,30 @@ pub fn drain(emu: Emulator) -> Result<EmulatorReport, BenchError> {
     super::wait_quiet(|| emu.progress().0, Duration::from_millis(50));
     emu.stop();
     emu.join().map_err(BenchError::Receiver)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::Placement;
+
+    /// The SDR benchmark's plumbing, short and slow: whatever the timing, flow control must keep the
+    /// device from overflowing and every packet sent must be consumed.
+    #[test]
+    fn sdr_device_run_plumbing() {
+        let cfg = SdrConfig {
+            seconds: 0.5,
+            rate_pps: 20_000.0,
+            ..SdrConfig::default()
+        };
+        let run = device_run(&cfg, cfg.rate_pps, cfg.seconds, &Placement::auto()).unwrap();
+        assert_eq!(run.window_packets, 712);
+        assert_eq!(run.ack_every, 89);
+        assert!(run.tx.packets > 5_000, "{}", run.tx.packets);
+        assert_eq!(run.device.overflows, 0);
+        assert_eq!(run.lost, 0);
+        assert_eq!(run.device.consumed, run.tx.packets);
+        assert!(run.device.max_fill_bytes <= 1 << 20);
+        assert!(run.tx.rate_target_pps == Some(20_000.0));
+    }
 }

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::recv::{GapInterval, RecvReport};
-use crate::TxReport;
+use ringshot::recv::{GapInterval, RecvReport};
+use ringshot::TxReport;
 
 /// The interval of every benchmark's time series: one per second, so the logs plot over time.
 pub const SERIES_PERIOD: Duration = Duration::from_secs(1);

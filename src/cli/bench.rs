@@ -9,11 +9,9 @@ use anyhow::Context;
 
 use super::output::fmt_ns;
 use super::signals::{StopSignal, StopSignals};
-use ringshot::bench::load::{with_warning, LoadWatch, MachineLoad};
-use ringshot::bench::report::{self, ReportWriter};
-use ringshot::bench::{
-    default_cases, fill_ratios, run_case, BenchError, CaseResult, Placement, Stop,
-};
+use crate::bench::load::{with_warning, LoadWatch, MachineLoad};
+use crate::bench::report::{self, ReportWriter};
+use crate::bench::{default_cases, fill_ratios, run_case, BenchError, CaseResult, Placement, Stop};
 use ringshot::engine::EngineError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -202,7 +200,7 @@ fn interrupted(e: &anyhow::Error) -> bool {
 
 #[cfg(ringshot_netns)]
 fn wire_interrupted(e: &anyhow::Error) -> bool {
-    use ringshot::bench::wire::WireError;
+    use crate::bench::wire::WireError;
     matches!(
         e.downcast_ref::<WireError>(),
         Some(WireError::Interrupted | WireError::Bench(BenchError::Interrupted))
@@ -315,7 +313,7 @@ fn peers(
     summary: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
     let watch = LoadWatch::start(place);
-    let peers = ringshot::bench::peers::bench_peers(a.case_secs, place, |m| {
+    let peers = crate::bench::peers::bench_peers(a.case_secs, place, |m| {
         if !a.json {
             eprintln!("  peers: {m}");
         }
@@ -340,7 +338,7 @@ fn capacity(
     out: &mut ReportWriter,
     summary: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
-    use ringshot::bench::receiver_capacity;
+    use crate::bench::receiver_capacity;
     use ringshot::recv::RecvBackend;
     let backends = [RecvBackend::Mmsg, RecvBackend::Uring];
     let watch = LoadWatch::start(place);
@@ -446,7 +444,7 @@ fn sdr(
     report: &mut ReportWriter,
     summary: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
-    use ringshot::bench::sdr::SdrConfig;
+    use crate::bench::sdr::SdrConfig;
     let watch = LoadWatch::start(place);
     let spinner = ProgressBar::new_spinner();
     spinner.set_message(format!(
@@ -454,7 +452,7 @@ fn sdr(
         a.jitter_secs.as_secs_f64()
     ));
     spinner.enable_steady_tick(Duration::from_millis(250));
-    let floor = ringshot::bench::jitter::probe_until(place.tx_core, a.jitter_secs, &place.stop);
+    let floor = crate::bench::jitter::probe_until(place.tx_core, a.jitter_secs, &place.stop);
     spinner.finish_and_clear();
     place.stop.check()?;
     let cfg = SdrConfig {
@@ -488,9 +486,9 @@ fn sdr(
 fn sdr_run(
     a: &BenchArgs,
     place: &Placement,
-    cfg: &ringshot::bench::sdr::SdrConfig,
-) -> anyhow::Result<ringshot::bench::sdr::SdrResult> {
-    use ringshot::bench::sdr::run_sdr;
+    cfg: &crate::bench::sdr::SdrConfig,
+) -> anyhow::Result<crate::bench::sdr::SdrResult> {
+    use crate::bench::sdr::run_sdr;
     let spinner = ProgressBar::new_spinner();
     spinner.set_message(format!(
         "SDR workload: {:.0} pps × {} B for {:.0} s into a {} KiB device ({} ACKs)",
@@ -531,7 +529,7 @@ fn sdr_run(
         println!(
             "  CPU of ringshot-tx: {:.0} ns per packet, {:.1} % of a core",
             tx.cpu_ns as f64 / tx.packets.max(1) as f64,
-            ringshot::bench::cpu_pct(tx.cpu_ns, tx.seconds)
+            crate::bench::cpu_pct(tx.cpu_ns, tx.seconds)
         );
         let s = &tx.submit_ns;
         println!(
@@ -576,7 +574,7 @@ fn zero_loss(
     out: &mut ReportWriter,
     summary: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
-    use ringshot::bench::sdr::{zero_loss_search, SdrConfig};
+    use crate::bench::sdr::{zero_loss_search, SdrConfig};
     let watch = LoadWatch::start(place);
     let bar = ProgressBar::new_spinner();
     bar.set_message("zero-loss search: the sender's best rate first");
@@ -641,7 +639,7 @@ fn zero_loss(
 /// The sender's best unpaced rate at `payload` (auto backend, GSO), measured for 2 s: the upper
 /// bound of the capacity and zero-loss searches.
 fn sender_best(payload: usize, place: &Placement) -> Result<CaseResult, BenchError> {
-    let case = ringshot::bench::Case {
+    let case = crate::bench::Case {
         backend: ringshot::BackendChoice::Auto,
         gso: true,
         payload,
@@ -652,7 +650,7 @@ fn sender_best(payload: usize, place: &Placement) -> Result<CaseResult, BenchErr
 /// Why the wire suite cannot run here, if it cannot.
 #[cfg(ringshot_netns)]
 fn wire_unavailable() -> Option<String> {
-    ringshot::bench::wire::netns::unavailable_reason()
+    crate::bench::wire::netns::unavailable_reason()
 }
 
 #[cfg(not(ringshot_netns))]
@@ -682,7 +680,7 @@ fn wire(
     report: &mut ReportWriter,
     summary: &mut String,
 ) -> anyhow::Result<serde_json::Value> {
-    use ringshot::bench::wire::{
+    use crate::bench::wire::{
         pair_lines, planned_steps, run_wire, wire_table, WireError, WireOptions,
     };
     let o = WireOptions {

@@ -39,9 +39,9 @@ mod windows;
 pub(crate) mod egress;
 pub(crate) mod probe;
 // Raw syscall loops the wire benchmark measures each backend against (io_uring, GSO: Linux);
-// only the benchmark suites (the `cli` feature) use them.
-#[cfg(all(ringshot_uring, feature = "cli"))]
-pub(crate) mod rawloop;
+// public as `ringshot::rawloop` with the `rawloop` feature (which `cli` turns on).
+#[cfg(all(ringshot_uring, feature = "rawloop"))]
+pub mod rawloop;
 pub(crate) mod rx;
 #[cfg(test)]
 pub(crate) mod sim;

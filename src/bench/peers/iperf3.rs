@@ -13,6 +13,7 @@ use super::{Peer, PeerError, PeerOptions, PeerProgram, PeerTrial, TrialCounts, P
 pub struct Iperf3;
 
 impl PeerProgram for Iperf3 {
+    #[cfg(test)]
     fn peer(&self) -> Peer {
         Peer::Iperf3
     }

@@ -49,17 +49,27 @@ use serde::Serialize;
 use super::Placement;
 
 pub use error::PeerError;
-pub use iperf3::{iperf3_excused_tail, parse_iperf3_json, Iperf3Counts};
-pub use report::{PeersRatio, PeersReport, PeersRow};
-pub use search::{bench_peers, run_peers, PeersOptions, SearchTrial};
-pub use sockperf::{parse_sockperf_client, parse_sockperf_server};
-pub use spead2::{parse_spead2_recv, parse_spead2_send, spead2_packets_per_heap, Spead2RecvStats};
+// The parsers the wire suite's peer rows use too.
+#[cfg(ringshot_netns)]
+pub use iperf3::parse_iperf3_json;
+pub use report::PeersReport;
+#[cfg(test)]
+pub use report::PeersRow;
+pub use search::bench_peers;
+#[cfg(test)]
+pub use search::PeersOptions;
+#[cfg(ringshot_netns)]
+pub use sockperf::parse_sockperf_client;
+#[cfg(ringshot_netns)]
+pub use spead2::{parse_spead2_send, spead2_packets_per_heap};
 
 /// UDP payload of every packet in this suite.
 pub const PAYLOAD: usize = 1472;
 
 /// One external benchmark: its programs, how it is installed, and one trial of it.
 pub trait PeerProgram {
+    /// The peer this runs (a test checks [`Peer::program`] against it).
+    #[cfg(test)]
     fn peer(&self) -> Peer;
     /// The programs it needs on `PATH`; the last one is the one blamed when a trial finds it
     /// not runnable.

@@ -10,7 +10,7 @@ use crate::bench::{
     capacity_trial, run_case, search_max_rate, BenchError, CapacityTrial, Case, CaseResult,
     Placement, Stop,
 };
-use crate::recv::RecvBackend;
+use ringshot::recv::RecvBackend;
 
 /// Settings of the whole suite.
 #[derive(Debug, Clone, Serialize)]
@@ -165,7 +165,7 @@ fn ringshot_unpaced(
             opts.unpaced.as_secs_f64()
         ));
         let case = Case {
-            backend: crate::BackendChoice::Auto,
+            backend: ringshot::BackendChoice::Auto,
             gso,
             payload: PAYLOAD,
         };

@@ -12,6 +12,7 @@ use super::{Peer, PeerError, PeerOptions, PeerProgram, PeerTrial, TrialCounts, P
 pub struct Sockperf;
 
 impl PeerProgram for Sockperf {
+    #[cfg(test)]
     fn peer(&self) -> Peer {
         Peer::Sockperf
     }

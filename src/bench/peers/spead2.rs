@@ -12,6 +12,7 @@ use super::{Peer, PeerError, PeerOptions, PeerProgram, PeerTrial, TrialCounts, P
 pub struct Spead2;
 
 impl PeerProgram for Spead2 {
+    #[cfg(test)]
     fn peer(&self) -> Peer {
         Peer::Spead2
     }

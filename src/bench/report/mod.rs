@@ -6,8 +6,8 @@
 //! `machine` (see [`machine`]), `placement`, `files` (every file written, relative to the folder),
 //! `interrupted` and, when a stop signal cut the run short, `interrupted_suite` (both added by
 //! `ringshot bench`), and one object per suite that ran (`throughput`, `capacity`, `peers`,
-//! `sdr`, `zero_loss`, `wire`), each the suite's own serialized report; [`SUITE_FIELDS`] lists
-//! each one's fields. `ringshot bench` adds `machine_load` to each suite's object (see
+//! `sdr`, `zero_loss`, `wire`), each the suite's own serialized report; `SUITE_FIELDS` lists
+//! each one's fields (the tests hold every report to `REPORT_FIELDS` and `SUITE_FIELDS`). `ringshot bench` adds `machine_load` to each suite's object (see
 //! [`crate::bench::load::MachineLoad`]): the load average at the suite's start and end, the cores
 //! the run uses and, when the machine was busy, the warning line the tables carry.
 //!
@@ -18,12 +18,17 @@
 pub mod plot;
 mod sdr;
 mod suites;
+#[cfg(test)]
+mod tests;
 #[cfg(ringshot_netns)]
 mod wire;
+// The wire tables and plots exist where the wire suite builds (Linux).
+#[cfg(all(test, ringshot_netns))]
+mod wire_tests;
 
-pub use sdr::{
-    lateness_lines, sdr_floor_table, sdr_json, sdr_markdown, sdr_rows, write_sdr, SdrFloorRow,
-};
+#[cfg(test)]
+pub use sdr::lateness_lines;
+pub use sdr::{sdr_floor_table, sdr_json, sdr_markdown, sdr_rows, write_sdr};
 pub use suites::{
     capacity_json, capacity_markdown, peers_markdown, throughput_json, throughput_markdown,
     write_capacity, write_peers, write_throughput, write_zero_loss, zero_loss_markdown,
@@ -42,9 +47,11 @@ use serde_json::{json, Value};
 use super::Series;
 
 /// The fields `report.json` always has at its top level.
+#[cfg(test)]
 pub const REPORT_FIELDS: [&str; 5] = ["command", "created_unix", "machine", "placement", "files"];
 
 /// Each suite's object in `report.json` and the fields it always has.
+#[cfg(test)]
 pub const SUITE_FIELDS: [(&str, &[&str]); 6] = [
     ("throughput", &["case_seconds", "results", "skipped"]),
     ("capacity", &["rows"]),
@@ -104,11 +111,14 @@ impl ReportWriter {
         })
     }
 
+    /// The folder (the wire suite writes its profiles there).
+    #[cfg(ringshot_netns)]
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Files written so far, relative to the folder.
+    #[cfg(all(test, ringshot_netns))]
     pub fn files(&self) -> &[String] {
         &self.files
     }
@@ -119,7 +129,8 @@ impl ReportWriter {
         self.dir.join(name)
     }
 
-    /// Records `name` as written by someone else into the folder.
+    /// Records `name` as written by someone else into the folder (a wire run's profiles).
+    #[cfg(ringshot_netns)]
     pub fn record(&mut self, name: &str) {
         self.files.push(name.to_string());
     }
@@ -127,22 +138,6 @@ impl ReportWriter {
     pub fn text(&mut self, name: &str, text: &str) -> io::Result<()> {
         let p = self.path(name);
         fs::write(p, text)
-    }
-
-    /// An HdrHistogram V2 interval log of `h` (one interval covering `secs` from `start`).
-    pub fn hlog(
-        &mut self,
-        name: &str,
-        h: &Histogram<u64>,
-        start: SystemTime,
-        secs: f64,
-        tag: &str,
-    ) -> io::Result<()> {
-        let p = self.path(name);
-        let mut f = io::BufWriter::new(fs::File::create(p)?);
-        let d = Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or_default();
-        crate::stats::write_interval_log(&mut f, h, start, d, tag)?;
-        io::Write::flush(&mut f)
     }
 
     /// An HdrHistogram V2 interval log of `intervals` (offset from `start`, length, histogram).
@@ -156,7 +151,7 @@ impl ReportWriter {
     ) -> io::Result<()> {
         let p = self.path(name);
         let mut f = io::BufWriter::new(fs::File::create(p)?);
-        crate::stats::write_interval_series(&mut f, comment, start, tag, intervals)?;
+        ringshot::stats::write_interval_series(&mut f, comment, start, tag, intervals)?;
         io::Write::flush(&mut f)
     }
 
@@ -243,7 +238,7 @@ pub fn write_hlogs(w: &mut ReportWriter, stem: &str, s: &Series) -> io::Result<u
     if let Some(tx) = &s.tx {
         let whole = Duration::try_from_secs_f64(tx.seconds.max(0.0)).unwrap_or_default();
         let tl = &tx.timeline;
-        type Pick = fn(&crate::engine::IntervalHists) -> Option<&Histogram<u64>>;
+        type Pick = fn(&ringshot::engine::IntervalHists) -> Option<&Histogram<u64>>;
         let logs: [(&str, &str, Option<&Histogram<u64>>, Pick); 5] = [
             ("submit", "submit", Some(&tx.submit_hist), |h| {
                 Some(&h.submit)

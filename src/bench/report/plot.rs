@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn distribution_is_monotone_and_ends_at_the_max() {
-        let mut h = crate::stats::latency_histogram();
+        let mut h = ringshot::stats::latency_histogram();
         for v in 1..=10_000u64 {
             h.record(v * 100).unwrap();
         }

@@ -200,8 +200,8 @@ pub fn lateness_lines(
     )];
     for (p, r) in runs {
         let tl = &r.run.tx.timeline;
-        let at = |i: &crate::engine::TimelineInterval| i.start_s + i.seconds;
-        let pick = |q: fn(&crate::stats::Percentiles) -> u64| -> Vec<(f64, f64)> {
+        let at = |i: &ringshot::engine::TimelineInterval| i.start_s + i.seconds;
+        let pick = |q: fn(&ringshot::stats::Percentiles) -> u64| -> Vec<(f64, f64)> {
             // An interval in which no batch left (the wind-down) has no lateness to draw.
             tl.iter()
                 .filter(|i| i.hists.lateness.as_ref().is_some_and(|h| !h.is_empty()))

@@ -60,7 +60,7 @@ pub fn write_throughput(
         for (what, pick) in [
             (
                 "submit",
-                (|t: &crate::TxReport| &t.submit_hist) as fn(&_) -> &_,
+                (|t: &ringshot::TxReport| &t.submit_hist) as fn(&_) -> &_,
             ),
             ("reap", |t| &t.reap_hist),
         ] {

@@ -29,14 +29,15 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{BenchError, Placement};
-use crate::config::BackendChoice;
-use crate::engine::{EngineError, PatternSource, SourceSender};
-use crate::recv::RecvConfig;
-use crate::stats::Percentiles;
-use crate::sys::rawloop::{raw_send_loop, RawSyscall};
-use crate::{SendOrder, SenderConfig};
+use ringshot::config::BackendChoice;
+use ringshot::engine::{EngineError, PatternSource, SourceSender};
+use ringshot::rawloop::{raw_send_loop, RawSyscall};
+use ringshot::recv::RecvConfig;
+use ringshot::stats::Percentiles;
+use ringshot::{SendOrder, SenderConfig};
 
 pub use netns::Wire;
+#[cfg(test)]
 pub use ratio::median_ratio;
 pub(crate) use table::rounds_cell;
 pub use table::{goals, pair_lines, wire_table, WireGoal};
@@ -576,7 +577,7 @@ fn run_sender(
     o: &WireOptions,
     stop: &AtomicBool,
     fill: bool,
-) -> Result<crate::TxReport, WireError> {
+) -> Result<ringshot::TxReport, WireError> {
     let payload = cfg.payload();
     let secs = o.case_secs;
     let source = PatternSource::new(payload, None, Some(secs));
@@ -648,7 +649,7 @@ fn ringshot_end_to_end(
     }
     let rcfg = rb.build().map_err(|e| BenchError::Config(e.to_string()))?;
     let rx = wire
-        .in_far(move || crate::recv::Receiver::spawn(rcfg))?
+        .in_far(move || ringshot::recv::Receiver::spawn(rcfg))?
         .map_err(BenchError::Receiver)?;
     let cfg = sender_config(o, case, rx.local_addr(), place)?;
     let batch = cfg.batch();
@@ -711,7 +712,7 @@ fn raw_rows(
 fn raw_batch(o: &WireOptions, sys: RawSyscall, payload: usize) -> usize {
     let gso = sys.gso();
     o.batch.unwrap_or_else(|| {
-        crate::config::default_batch(payload, gso, crate::config::DEFAULT_SLOTS, None)
+        ringshot::config::default_batch(payload, gso, ringshot::config::DEFAULT_SLOTS, None)
     })
 }
 

@@ -254,7 +254,9 @@ impl Wire {
     }
 
     /// Packets the far end's drop rule has counted (UDP to [`Wire::DROP_PORT`] only; the
-    /// interface's `rx_packets` also counts the odd IGMP report a new link sends).
+    /// interface's `rx_packets` also counts the odd IGMP report a new link sends). The suite
+    /// reads `far_rx_packets`; a test checks the two agree.
+    #[cfg(test)]
     pub fn dropped_packets(&self) -> Result<u64, WireError> {
         let out = run(
             "ip",

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use super::{check, raw_name, raw_row, ringshot_sender_side, Collected, WireError, WireOptions};
 use crate::bench::Placement;
-use crate::sys::rawloop::RawSyscall;
-use crate::{BackendChoice, SendOrder};
+use ringshot::rawloop::RawSyscall;
+use ringshot::{BackendChoice, SendOrder};
 
 /// How long each side of a round runs (at most the case's own time).
 pub const ROUND_SECS: Duration = Duration::from_secs(1);

@@ -60,8 +60,8 @@ use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types, Probe};
 
-// The raw io_uring loops of the benchmarks (`sys::rawloop`, `cli` only) set rings up the same way.
-#[cfg(feature = "cli")]
+// The raw io_uring loops (`ringshot::rawloop`, feature `rawloop`) set rings up the same way.
+#[cfg(feature = "rawloop")]
 pub(crate) use self::ring::deferred_or_plain;
 
 use self::ops::OpState;

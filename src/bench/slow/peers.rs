@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use ringshot::bench::peers::{Peer, PeerError, PeerOptions};
-use ringshot::bench::Placement;
+use crate::bench::peers::{Peer, PeerError, PeerOptions};
+use crate::bench::Placement;
 
 /// 20 Mbit/s of 1472-byte packets, in packets per second.
 const LOW_RATE: f64 = 20e6 / (1472.0 * 8.0);

@@ -1,16 +1,14 @@
 //! The report writer and the wire suite's goals on hand-made rows: no root, no timing. The JSON has
 //! every documented field, the SVGs parse as XML, and ratios and goals come from the numbers given.
-// The report's wire tables and plots exist where the wire suite builds (Linux).
-#![cfg(ringshot_netns)]
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use ringshot::bench::report::{wire_markdown, write_wire, ReportWriter, REPORT_FIELDS};
-use ringshot::bench::wire::{
+use crate::bench::report::{wire_markdown, write_wire, ReportWriter, REPORT_FIELDS};
+use crate::bench::wire::{
     fill_raw_ratios, goals, wire_table, BackendRounds, Mode, WireReport, WireRow,
 };
-use ringshot::bench::{run_case, Case, Placement, Series};
+use crate::bench::{run_case, Case, Placement, Series};
 
 /// The histograms of one tiny real loopback run (the sender's time series and the receiver's
 /// gaps), shared by the ringshot rows below.
@@ -169,7 +167,7 @@ fn ratios_and_goals_come_from_the_measured_numbers() {
 fn uring_relaxed_over_mmsg_is_judged_on_its_own_rounds() {
     let r = sample();
     let g = goals(&r.rows, &[]);
-    let relaxed = |g: &[ringshot::bench::wire::WireGoal]| {
+    let relaxed = |g: &[crate::bench::wire::WireGoal]| {
         g.iter()
             .find(|g| g.goal.contains("relaxed"))
             .cloned()
@@ -213,7 +211,7 @@ fn uring_over_mmsg_comes_from_its_rounds_when_measured() {
         backends: ["uring".into(), "mmsg".into()],
         what: "uring ÷ mmsg per datagram".into(),
         rounds: vec![[800.0, 1000.0], [1100.0, 1000.0], [1050.0, 1000.0]],
-        ratio: ringshot::bench::wire::median_ratio(&[
+        ratio: crate::bench::wire::median_ratio(&[
             [800.0, 1000.0],
             [1100.0, 1000.0],
             [1050.0, 1000.0],
@@ -243,7 +241,7 @@ fn uring_over_mmsg_comes_from_its_rounds_when_measured() {
     };
     let both = [pair.clone(), links.clone()];
     assert_eq!(goals(&r.rows, &both).len(), g.len());
-    let lines = ringshot::bench::wire::pair_lines(&both);
+    let lines = crate::bench::wire::pair_lines(&both);
     assert_eq!(lines.lines().count(), 2, "{lines}");
     assert!(
         lines.contains(

@@ -1,18 +1,16 @@
 //! The wire suite's setup and teardown, and a tiny run of it, where root and the tools
 //! (iproute2, ethtool, nftables) are present; otherwise each test prints why it skipped.
 //! Benchmark figures are never asserted: only counts, fields and ratios computed from them.
-// The wire needs Linux network namespaces, veth and nftables.
-#![cfg(ringshot_netns)]
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ringshot::bench::report::{write_wire, ReportWriter, REPORT_FIELDS};
-use ringshot::bench::wire::netns::{list_namespaces, unavailable_reason};
-use ringshot::bench::wire::{run_wire, Mode, Wire, WireError, WireOptions};
-use ringshot::bench::Placement;
+use crate::bench::report::{write_wire, ReportWriter, REPORT_FIELDS};
+use crate::bench::wire::netns::{list_namespaces, unavailable_reason};
+use crate::bench::wire::{run_wire, Mode, Wire, WireError, WireOptions};
+use crate::bench::Placement;
 use ringshot::BackendChoice;
 
 /// One wire per process at a time (the names carry the pid).
@@ -157,7 +155,7 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
     let stop = AtomicBool::new(false);
     let mut steps = 0;
     let r = run_wire(&o, &Placement::auto(), &stop, |_| steps += 1).expect("wire run");
-    assert_eq!(steps, ringshot::bench::wire::planned_steps(&o));
+    assert_eq!(steps, crate::bench::wire::planned_steps(&o));
     let ring: Vec<_> = r.rows.iter().filter(|x| x.sender == "ringshot").collect();
     let raw: Vec<_> = r.rows.iter().filter(|x| x.sender == "raw").collect();
     assert_eq!(ring.len(), 8, "{:?}", r.rows);
@@ -318,7 +316,7 @@ fn every_installed_peer_crosses_the_wire() {
     ] {
         let row = r.rows.iter().find(|x| x.sender == peer);
         let skipped = r.skipped.iter().find(|s| s.starts_with(peer));
-        if ringshot::bench::peers::find_program(program).is_none() {
+        if crate::bench::peers::find_program(program).is_none() {
             println!("SKIPPED: {peer}: {program} is not installed");
             assert!(row.is_none(), "{row:?}");
             assert!(skipped.is_some(), "{:?}", r.skipped);

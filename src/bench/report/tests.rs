@@ -6,14 +6,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::bench::jitter;
+use crate::bench::peers::{PeersOptions, PeersReport, PeersRow};
+use crate::bench::report::{self, ReportWriter, REPORT_FIELDS, SUITE_FIELDS};
+use crate::bench::sdr::{run_sdr, SdrConfig, ZeroLossResult, ZeroLossTrial};
+use crate::bench::{fill_ratios, run_case, CapacityResult, CapacityTrial, Case, Placement, Series};
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-use ringshot::bench::jitter;
-use ringshot::bench::peers::{PeersOptions, PeersReport, PeersRow};
-use ringshot::bench::report::{self, ReportWriter, REPORT_FIELDS, SUITE_FIELDS};
-use ringshot::bench::sdr::{run_sdr, SdrConfig, ZeroLossResult, ZeroLossTrial};
-use ringshot::bench::{
-    fill_ratios, run_case, CapacityResult, CapacityTrial, Case, Placement, Series,
-};
 
 /// The interval lines of an interval log: (start offset s, length s, tag).
 fn intervals(path: &Path) -> Vec<(f64, f64, String)> {
@@ -32,7 +30,7 @@ fn intervals(path: &Path) -> Vec<(f64, f64, String)> {
         .collect()
 }
 
-fn capacity(series: &ringshot::bench::Series) -> Vec<CapacityResult> {
+fn capacity(series: &crate::bench::Series) -> Vec<CapacityResult> {
     let trial = |rate: f64, pass: bool| CapacityTrial {
         rate_pps: rate,
         sent: 100,
@@ -113,7 +111,7 @@ fn every_suite_writes_its_json_markdown_logs_and_plots() {
     // The engine's CPU in % of a core is its CPU time over the sender's time.
     let tx = r.series.tx.as_ref().unwrap();
     assert!(r.cpu_pct > 0.0, "{}", r.cpu_pct);
-    assert_eq!(r.cpu_pct, ringshot::bench::cpu_pct(tx.cpu_ns, tx.seconds));
+    assert_eq!(r.cpu_pct, crate::bench::cpu_pct(tx.cpu_ns, tx.seconds));
     let tmd = report::throughput_markdown(2.5, &results, &[]);
     assert!(
         tmd.contains("| bytes | delivered pps | sent pps | Gbit/s | delivered % | CPU ns/pkt | CPU % of a core | submit p50 ns |"),
@@ -129,7 +127,7 @@ fn every_suite_writes_its_json_markdown_logs_and_plots() {
     );
     assert_eq!(r.sent_pps, tx.pps);
     // A busy machine's warning goes under the heading, above the note and the table.
-    let warned = ringshot::bench::load::with_warning(tmd.clone(), Some("machine busy: test"));
+    let warned = crate::bench::load::with_warning(tmd.clone(), Some("machine busy: test"));
     let at = |s: &str| warned.find(s).unwrap();
     assert!(at("## throughput") < at("**machine busy: test**"));
     assert!(at("**machine busy: test**") < at("| backend |"));
@@ -187,7 +185,7 @@ fn every_suite_writes_its_json_markdown_logs_and_plots() {
     assert!(rows[0].cpu_pct > 0.0, "{}", rows[0].cpu_pct);
     assert_eq!(
         rows[0].cpu_pct,
-        ringshot::bench::cpu_pct(stx.cpu_ns, stx.seconds)
+        crate::bench::cpu_pct(stx.cpu_ns, stx.seconds)
     );
     assert_eq!(
         rows[0].cpu_ns_per_packet,
