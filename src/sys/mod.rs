@@ -37,6 +37,7 @@ mod unix;
 mod windows;
 
 pub(crate) mod egress;
+mod opts;
 pub(crate) mod probe;
 // Raw syscall loops the wire benchmark measures each backend against (io_uring, GSO: Linux);
 // only the benchmark suites (the `cli` feature) use them.
@@ -48,10 +49,14 @@ pub(crate) mod sim;
 pub(crate) mod slab;
 
 // The roles portable code calls. Nothing outside `sys` names a platform module.
+pub use opts::{BackendChoice, TxFaults, MAX_BATCH};
+pub(crate) use opts::{OpenError, TxOpts};
 #[cfg(unix)]
-pub(crate) use unix::ackrx::{AckRx, AckWake, ACK_BATCH};
+pub(crate) use unix::ack_rx::{AckRx, AckWake, ACK_BATCH};
 #[cfg(unix)]
-pub(crate) use unix::is_transient_recv_errno;
+pub(crate) use unix::errno::{is_transient_recv_errno, send_errno};
+#[cfg(unix)]
+pub(crate) use unix::open_tx;
 #[cfg(unix)]
 pub(crate) use unix::socket::bound_udp as open_recv_socket;
 #[cfg(all(test, unix))]
@@ -62,7 +67,11 @@ pub(crate) use unix::thread::{
     sleep_until, thread_cpu_ns,
 };
 #[cfg(windows)]
-pub(crate) use windows::rx::{AckRx, AckWake, ACK_BATCH};
+pub(crate) use windows::ack_rx::{AckRx, AckWake, ACK_BATCH};
+#[cfg(windows)]
+pub(crate) use windows::errno::{is_transient_recv_errno, send_errno};
+#[cfg(windows)]
+pub(crate) use windows::open_tx;
 #[cfg(windows)]
 pub(crate) use windows::socket::bound_udp as open_recv_socket;
 #[cfg(all(test, windows))]
@@ -72,8 +81,6 @@ pub(crate) use windows::thread::{
     available_cores, lock_memory, pin_current, set_time_critical as set_rt_priority,
     set_timer_slack_ns, sleep_until, thread_cpu_ns,
 };
-#[cfg(windows)]
-pub(crate) use windows::{is_transient_recv_errno, WSA_ERROR_NAMES};
 
 /// Whether this target has the io_uring send backend.
 pub(crate) const HAS_URING: bool = cfg!(ringshot_uring);
@@ -100,6 +107,20 @@ pub enum SendErrorKind {
     GsoRefused,
     /// Anything else ends the stream.
     Other,
+}
+
+impl crate::stats::SendErrno {
+    /// The kind of an OS error code, as this system numbers them (`Other(code)` for a code the
+    /// send path does not expect).
+    pub fn from_os(code: i32) -> crate::stats::SendErrno {
+        send_errno(code)
+    }
+}
+
+/// The name of an OS error code in error reports: its symbol for the codes the send path
+/// expects (`ENOBUFS`, `WSAENOBUFS`), `errno_N` for any other.
+pub fn errno_name(code: i32) -> String {
+    send_errno(code).to_string()
 }
 
 pub(crate) use egress::EgressWatch;
@@ -202,127 +223,8 @@ pub trait TxBackend: Send {
 }
 
 /// A backend ready to send, what set-up had to say, and a second handle on its socket (for the
-/// ACK core: devices answer the source port).
+/// ACK core: devices answer the source port). What [`open_tx`] returns.
 pub type OpenedTx = (Box<dyn TxBackend>, Vec<String>, std::net::UdpSocket);
-
-/// Opens the socket and the backend `cfg` asks for. On Windows `auto` is the overlapped
-/// completion-port backend (`iocp`).
-#[cfg(windows)]
-pub fn open_tx(
-    cfg: &crate::SenderConfig,
-    slab: &std::sync::Arc<Slab>,
-) -> Result<OpenedTx, crate::EngineError> {
-    windows::open_tx(cfg, slab)
-}
-
-/// Opens the socket and the backend `cfg` asks for. `auto` tries io_uring, then sendmmsg, then
-/// plain send; every fallback or refused feature comes back as a one-line notice.
-#[cfg(unix)]
-pub fn open_tx(
-    cfg: &crate::SenderConfig,
-    slab: &std::sync::Arc<Slab>,
-) -> Result<OpenedTx, crate::EngineError> {
-    use crate::config::BackendChoice;
-    use crate::EngineError;
-    use std::os::fd::AsRawFd;
-
-    let mut notices = Vec::new();
-    let sock =
-        unix::socket::connected_udp(cfg.dest, cfg.bind, cfg.sndbuf).map_err(EngineError::Socket)?;
-    // A second handle on the data socket for the ACK core: devices answer the source port.
-    let ack_sock = sock.try_clone().map_err(EngineError::Socket)?;
-    let gso = cfg.gso && unix::socket::gso_supported(sock.as_raw_fd());
-    if cfg.gso && !gso {
-        notices.push(
-            "UDP GSO is not available on this socket; sending one datagram per packet".into(),
-        );
-    }
-    let mut choice = cfg.backend;
-    if matches!(choice, BackendChoice::Auto | BackendChoice::Uring) {
-        let attempt = if cfg.faults.uring_unavailable {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "io_uring disabled (forced by test fault injection)",
-            ))
-        } else {
-            open_uring(
-                sock.try_clone().map_err(EngineError::Socket)?,
-                gso,
-                cfg,
-                slab,
-            )
-        };
-        match attempt {
-            Ok(b) => return Ok((b, notices, ack_sock)),
-            Err(e) if choice == BackendChoice::Auto => {
-                notices.push(format!(
-                    "io_uring is unavailable ({e}); auto falls back to sendmmsg/send"
-                ));
-                choice = BackendChoice::Mmsg;
-            }
-            Err(e) => {
-                return Err(EngineError::BackendUnavailable {
-                    backend: "uring",
-                    reason: e.to_string(),
-                })
-            }
-        }
-    }
-    let mmsg = choice == BackendChoice::Mmsg;
-    let backend = match (cfg.faults.plan, cfg.faults.gso_fail_at) {
-        (None, None) => readiness_backend(mmsg, sock, gso, unix::sendsys::RealSys),
-        (plan, fail_at) => {
-            let sys = unix::sendsys::Faulty::new(unix::sendsys::RealSys, plan, fail_at);
-            readiness_backend(mmsg, sock, gso, sys)
-        }
-    };
-    Ok((backend, notices, ack_sock))
-}
-
-/// The `sendmmsg` backend (where the OS has the call) or the `send` one, over the syscall seam
-/// `sys`.
-#[cfg(unix)]
-fn readiness_backend<S: unix::sendsys::SendSys + 'static>(
-    mmsg: bool,
-    sock: std::net::UdpSocket,
-    gso: bool,
-    sys: S,
-) -> Box<dyn TxBackend> {
-    #[cfg(ringshot_mmsg)]
-    if mmsg {
-        return Box::new(unix::mmsg::MmsgBackend::new(sock, gso, sys));
-    }
-    let _ = mmsg;
-    Box::new(unix::send::SendBackend::new(sock, gso, sys))
-}
-
-#[cfg(ringshot_uring)]
-fn open_uring(
-    sock: std::net::UdpSocket,
-    gso: bool,
-    cfg: &crate::SenderConfig,
-    slab: &std::sync::Arc<Slab>,
-) -> std::io::Result<Box<dyn TxBackend>> {
-    Ok(Box::new(linux::uring::UringBackend::new(
-        sock,
-        gso,
-        cfg,
-        slab.clone(),
-    )?))
-}
-
-#[cfg(all(unix, not(ringshot_uring)))]
-fn open_uring(
-    _sock: std::net::UdpSocket,
-    _gso: bool,
-    _cfg: &crate::SenderConfig,
-    _slab: &std::sync::Arc<Slab>,
-) -> std::io::Result<Box<dyn TxBackend>> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "io_uring is Linux-only",
-    ))
-}
 
 /// Readiness backends (`send`, `mmsg`, the Windows `send`): the kernel copied every accepted
 /// datagram before the call returned, so `reap` hands every listed slot back at once.

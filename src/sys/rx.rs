@@ -219,7 +219,7 @@ fn open_mmsg(sock: UdpSocket, gro: bool) -> Result<Box<dyn RxBackend>, OpenRxErr
 /// Windows: overlapped WSARecvFrom kept posted (there is no recvmmsg).
 #[cfg(windows)]
 fn open_mmsg(sock: UdpSocket, _gro: bool) -> Result<Box<dyn RxBackend>, OpenRxError> {
-    super::windows::rx::OverlappedDataRx::new(sock)
+    super::windows::ack_rx::OverlappedDataRx::new(sock)
         .map(|b| Box::new(b) as Box<dyn RxBackend>)
         .map_err(|error| OpenRxError {
             backend: "overlapped",
