@@ -2,11 +2,12 @@
 //! Unix send backends (io_uring where Linux has it, then `sendmmsg`, then `send`).
 
 pub(crate) mod ack_rx;
+pub(crate) mod cmsg;
+pub(crate) mod data_rx;
 pub(crate) mod errno;
 #[cfg(ringshot_mmsg)]
 pub(crate) mod mmsg;
 pub(crate) mod msg;
-pub(crate) mod rx;
 pub(crate) mod seam;
 pub(crate) mod send;
 pub(crate) mod socket;

@@ -3,6 +3,7 @@
 //! priority.
 
 pub(crate) mod ack_rx;
+pub(crate) mod data_rx;
 pub(crate) mod errno;
 pub(crate) mod iocp;
 pub(crate) mod overlapped_rx;
