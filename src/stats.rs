@@ -85,7 +85,7 @@ pub fn count_above(h: &Histogram<u64>, threshold: u64) -> u64 {
 }
 
 /// A send error, by what it means (the same on every system). The report counts errors by it
-/// ([`TxReport::errors`](crate::TxReport::errors)); `Display` gives this system's name for it
+/// (the send report's `errors`); `Display` gives this system's name for it
 /// (`ECONNREFUSED` on Unix, `WSAECONNREFUSED` on Windows), which is also its JSON key.
 ///
 /// ```
