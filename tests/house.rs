@@ -135,7 +135,7 @@ fn root_names(module: &[String], text: &str) -> Vec<(usize, String)> {
     let mods = inline_mods(text);
     let mut out = Vec::new();
     let mut at = 0;
-    while let Some(found) = text[at..].find(|c: char| c == 'c' || c == 's') {
+    while let Some(found) = text[at..].find(['c', 's']) {
         let i = at + found;
         at = i + 1;
         // Only where a path starts: not inside a name, `$crate`, or the middle of a path.
