@@ -20,13 +20,13 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 // The family's receive path: socket set-up and the batched (non-io_uring) backend.
-#[cfg(all(test, unix))]
+#[cfg(all(test, unix, feature = "recv"))]
 pub(crate) use super::unix::cmsg::send_gso;
 #[cfg(unix)]
 use super::unix::data_rx as family;
 #[cfg(windows)]
 use super::windows::data_rx as family;
-#[cfg(all(test, windows))]
+#[cfg(all(test, windows, feature = "recv"))]
 pub(crate) use family::send_gso;
 pub(crate) use family::{gro_supported, prepare_socket};
 
