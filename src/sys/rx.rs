@@ -11,8 +11,8 @@
 //! Two backends exist on Linux: `mmsg` ([`super::unix::data_rx::MmsgRx`], recvmmsg in batches of 64)
 //! and `uring` ([`super::linux::uring_rx::UringRx`], io_uring multishot RECVMSG with a provided buffer
 //! ring). [`open_rx`] sets the socket up and picks one.
-// Opening a receive backend is the receiver's (`recv` feature), and the control-message and
-// address helpers serve the Unix receive paths only; the ACK path uses the rest.
+// Opening a receive backend is the receiver's (`recv` feature); the ACK path uses the rest
+// (Windows' ACK path none of the drop counter).
 #![cfg_attr(any(windows, not(feature = "recv")), allow(dead_code))]
 
 use std::io;
