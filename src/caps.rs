@@ -49,8 +49,8 @@ pub struct Capabilities {
 /// assert!(cfg.is_ok());
 /// ```
 pub fn capabilities() -> Capabilities {
-    let mut c = crate::sys::probe::kernel();
-    c.backends = [
+    let k = crate::sys::probe::kernel();
+    let backends = [
         ("uring", crate::sys::HAS_URING),
         ("mmsg", crate::sys::HAS_SENDMMSG),
         ("iocp", crate::sys::HAS_IOCP),
@@ -59,5 +59,13 @@ pub fn capabilities() -> Capabilities {
     .into_iter()
     .filter_map(|(name, built)| built.then_some(name))
     .collect();
-    c
+    Capabilities {
+        backends,
+        io_uring: k.io_uring,
+        uring_opcodes: k.uring_opcodes,
+        gso: k.gso,
+        gro: k.gro,
+        zero_copy: k.zero_copy,
+        sqpoll: k.sqpoll,
+    }
 }

@@ -15,6 +15,7 @@ mod groups;
 #[cfg(test)]
 mod tests;
 
+pub use crate::sys::{BackendChoice, TxFaults, MAX_BATCH};
 pub use error::{ConfigError, FieldError};
 use groups::{
     FlowOptions, PacingOptions, SocketOptions, StreamOptions, ThreadOptions, UringOptions,
@@ -35,8 +36,6 @@ pub const MAX_SLOTS: u32 = 32_768;
 pub const DEFAULT_BURST: u64 = 16;
 /// Default time the window may stay closed before the stream ends as stalled.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(2);
-/// Largest batch accepted (sanity bound on per-batch arrays).
-pub const MAX_BATCH: usize = 1024;
 /// Slowest paced rate accepted, packets per second (at the configured payload).
 pub const MIN_RATE_PPS: f64 = 1.0;
 /// Fastest paced rate accepted, packets per second (at the configured payload): far above any
@@ -48,70 +47,6 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Largest first sequence number of a stream bounded by time rather than a count: the stream
 /// then has 2^62 sequence numbers left, more than any run can use, so sequences never wrap.
 pub const MAX_TIMED_START_SEQ: u64 = u64::MAX - (1 << 62);
-
-/// Which send backend to use.
-///
-/// ```
-/// use ringshot::{BackendChoice, SenderConfig};
-///
-/// let b: BackendChoice = "mmsg".parse().unwrap();
-/// assert_eq!((b.name(), b.to_string()), ("mmsg", "mmsg".to_string()));
-/// assert!("dpdk".parse::<BackendChoice>().is_err());
-///
-/// let cfg = SenderConfig::builder("127.0.0.1:9000".parse().unwrap())
-///     .backend(BackendChoice::Send)
-///     .build()
-///     .unwrap();
-/// assert_eq!(cfg.backend(), BackendChoice::Send);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BackendChoice {
-    /// io_uring if it works, else sendmmsg, else one send per packet; the choice is logged once.
-    #[default]
-    Auto,
-    /// io_uring SENDMSG (and SEND_ZC above the threshold). Linux only.
-    Uring,
-    /// sendmmsg. Linux, FreeBSD, NetBSD.
-    Mmsg,
-    /// One send per packet (or one sendmsg per GSO super-packet): the deliberate baseline.
-    Send,
-    /// Overlapped WSASend calls drained from an I/O completion port. Windows only.
-    Iocp,
-}
-
-impl BackendChoice {
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendChoice::Auto => "auto",
-            BackendChoice::Uring => "uring",
-            BackendChoice::Mmsg => "mmsg",
-            BackendChoice::Send => "send",
-            BackendChoice::Iocp => "iocp",
-        }
-    }
-}
-
-impl FromStr for BackendChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(BackendChoice::Auto),
-            "uring" => Ok(BackendChoice::Uring),
-            "mmsg" => Ok(BackendChoice::Mmsg),
-            "send" => Ok(BackendChoice::Send),
-            "iocp" => Ok(BackendChoice::Iocp),
-            _ => Err(format!(
-                "unknown backend '{s}' (expected auto, uring, mmsg, iocp or send)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for BackendChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// Whether packets must leave in sequence order even around a send that fails.
 ///
@@ -244,10 +179,7 @@ pub struct SenderConfig {
     pub(crate) sched_fifo: Option<i32>,
     pub(crate) mlockall: bool,
     pub(crate) zc_threshold: Option<usize>,
-    // Read by the io_uring backend only.
-    #[cfg_attr(not(ringshot_uring), allow(dead_code))]
     pub(crate) sqpoll_idle: Option<Duration>,
-    #[cfg_attr(not(ringshot_uring), allow(dead_code))]
     pub(crate) sqpoll_cpu: Option<u32>,
     pub(crate) send_order: SendOrder,
     pub(crate) sndbuf: usize,
@@ -272,20 +204,6 @@ pub struct SenderConfig {
     pub(crate) framing: Framing,
     pub(crate) timeline: Option<Duration>,
     pub(crate) faults: TxFaults,
-}
-
-/// Test-only fault injection on the send path. Not part of the stable API.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TxFaults {
-    /// Make the n-th GSO submission (0-based) fail as the kernel does when the path cannot
-    /// segment (EIO), to exercise the permanent downgrade.
-    pub gso_fail_at: Option<u64>,
-    /// Behave as if io_uring were disabled (as with sysctl kernel.io_uring_disabled=2).
-    pub uring_unavailable: bool,
-    /// A seeded plan of syscall-level faults (see [`crate::fault`]), injected by a wrapper
-    /// around the backend's kernel calls.
-    pub plan: Option<crate::fault::FaultPlan>,
 }
 
 impl SenderConfig {

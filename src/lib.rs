@@ -80,7 +80,7 @@ pub mod backend {
 
 /// Small portable helpers around the OS for apps (and tests) that set up their own sockets.
 pub mod os {
-    pub use crate::sys::{default_sigpipe, set_recv_buffer};
+    pub use crate::sys::{default_sigpipe, errno_name, set_recv_buffer};
 
     /// The CPUs this process may run on.
     ///

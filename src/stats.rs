@@ -140,7 +140,7 @@ pub fn count_above(h: &Histogram<u64>, threshold: u64) -> u64 {
 }
 
 /// A send error, by what it means (the same on every system). The report counts errors by it
-/// ([`TxReport::errors`](crate::TxReport::errors)); `Display` gives this system's name for it
+/// (the send report's `errors`); `Display` gives this system's name for it
 /// (`ECONNREFUSED` on Unix, `WSAECONNREFUSED` on Windows), which is also its JSON key.
 ///
 /// ```
@@ -195,20 +195,15 @@ pub enum SendErrno {
 }
 
 impl SendErrno {
-    /// The kind of an OS error code, as this system numbers them.
-    ///
-    /// ```
-    /// use ringshot::SendErrno;
-    ///
-    /// # #[cfg(unix)]
-    /// assert_eq!(SendErrno::from_os(libc::ENOBUFS), SendErrno::NoBuffers);
-    /// assert_eq!(SendErrno::from_os(99_999), SendErrno::Other(99_999));
-    /// ```
-    pub fn from_os(code: i32) -> SendErrno {
+    /// This system's symbol for the kind (`EAGAIN` on Unix, `WSAEWOULDBLOCK` on Windows);
+    /// `None` for a kind this system never reports, an unnamed code, or the uncounted. The
+    /// codes behind the symbols (raw errno to kind, [`SendErrno::from_os`]) live with the OS
+    /// layer, which turns each code into its kind at the syscall boundary.
+    pub fn symbol(self) -> Option<&'static str> {
         NAMED_ERRNOS
             .iter()
-            .find(|(c, _, _)| *c == code)
-            .map_or(SendErrno::Other(code), |(_, kind, _)| *kind)
+            .find(|(kind, _)| *kind == self)
+            .map(|(_, name)| *name)
     }
 
     /// Whether the destination refused the datagram (nothing listening there).
@@ -227,8 +222,8 @@ impl std::fmt::Display for SendErrno {
         match self {
             SendErrno::Other(code) => write!(f, "errno_{code}"),
             SendErrno::Uncounted => f.write_str("other"),
-            kind => match NAMED_ERRNOS.iter().find(|(_, k, _)| k == kind) {
-                Some((_, _, name)) => f.write_str(name),
+            kind => match kind.symbol() {
+                Some(name) => f.write_str(name),
                 None => write!(f, "{kind:?}"),
             },
         }
@@ -242,58 +237,48 @@ impl Serialize for SendErrno {
     }
 }
 
-/// The errnos the send path expects, each with its kind and name: the one errno list. Every one
-/// has a counter slot reserved in [`TxMetrics`]; [`errno_name`] names them.
+/// The errors the send path expects on this system, each with its symbol: every one has a
+/// counter slot reserved in [`TxMetrics`]. Names only: which OS code is which kind is the OS
+/// layer's table (and its tests check that both agree).
 #[cfg(not(windows))]
-const NAMED_ERRNOS: [(i32, SendErrno, &str); 13] = [
-    (libc::EAGAIN, SendErrno::WouldBlock, "EAGAIN"),
-    (libc::ENOBUFS, SendErrno::NoBuffers, "ENOBUFS"),
-    (
-        libc::ECONNREFUSED,
-        SendErrno::ConnectionRefused,
-        "ECONNREFUSED",
-    ),
-    (libc::EINTR, SendErrno::Interrupted, "EINTR"),
-    (libc::EIO, SendErrno::Io, "EIO"),
-    (libc::EINVAL, SendErrno::InvalidInput, "EINVAL"),
-    (libc::EMSGSIZE, SendErrno::MessageTooLong, "EMSGSIZE"),
-    (libc::EPERM, SendErrno::PermissionDenied, "EPERM"),
-    (libc::EACCES, SendErrno::AccessDenied, "EACCES"),
-    (
-        libc::ENETUNREACH,
-        SendErrno::NetworkUnreachable,
-        "ENETUNREACH",
-    ),
-    (
-        libc::EHOSTUNREACH,
-        SendErrno::HostUnreachable,
-        "EHOSTUNREACH",
-    ),
-    (libc::ENETDOWN, SendErrno::NetworkDown, "ENETDOWN"),
-    (libc::EBADF, SendErrno::BadDescriptor, "EBADF"),
+const NAMED_ERRNOS: [(SendErrno, &str); 13] = [
+    (SendErrno::WouldBlock, "EAGAIN"),
+    (SendErrno::NoBuffers, "ENOBUFS"),
+    (SendErrno::ConnectionRefused, "ECONNREFUSED"),
+    (SendErrno::Interrupted, "EINTR"),
+    (SendErrno::Io, "EIO"),
+    (SendErrno::InvalidInput, "EINVAL"),
+    (SendErrno::MessageTooLong, "EMSGSIZE"),
+    (SendErrno::PermissionDenied, "EPERM"),
+    (SendErrno::AccessDenied, "EACCES"),
+    (SendErrno::NetworkUnreachable, "ENETUNREACH"),
+    (SendErrno::HostUnreachable, "EHOSTUNREACH"),
+    (SendErrno::NetworkDown, "ENETDOWN"),
+    (SendErrno::BadDescriptor, "EBADF"),
 ];
 
-/// On Windows the send path sees WinSock errors: the same map, keyed by WSA names.
+/// On Windows the send path sees WinSock errors: the same kinds, by their WSA names.
 #[cfg(windows)]
-const NAMED_ERRNOS: [(i32, SendErrno, &str); 14] = crate::sys::WSA_ERROR_NAMES;
+const NAMED_ERRNOS: [(SendErrno, &str); 14] = [
+    (SendErrno::WouldBlock, "WSAEWOULDBLOCK"),
+    (SendErrno::NoBuffers, "WSAENOBUFS"),
+    (SendErrno::ConnectionReset, "WSAECONNRESET"),
+    (SendErrno::ConnectionRefused, "WSAECONNREFUSED"),
+    (SendErrno::Interrupted, "WSAEINTR"),
+    (SendErrno::MessageTooLong, "WSAEMSGSIZE"),
+    (SendErrno::InvalidInput, "WSAEINVAL"),
+    (SendErrno::NetworkUnreachable, "WSAENETUNREACH"),
+    (SendErrno::HostUnreachable, "WSAEHOSTUNREACH"),
+    (SendErrno::NetworkDown, "WSAENETDOWN"),
+    (SendErrno::AccessDenied, "WSAEACCES"),
+    (SendErrno::NetworkReset, "WSAENETRESET"),
+    (SendErrno::TimedOut, "WSAETIMEDOUT"),
+    (SendErrno::Aborted, "WSA_OPERATION_ABORTED"),
+];
 
 /// Counter slots left for errnos outside [`NAMED_ERRNOS`]; further unexpected ones count as
 /// `other`.
 const SPARE_ERRNO_SLOTS: usize = 4;
-
-/// The name of `errno` in error reports: its symbol for the errnos the send path expects,
-/// `errno_N` for any other.
-///
-/// ```
-/// use ringshot::stats::errno_name;
-///
-/// # #[cfg(unix)]
-/// assert_eq!(errno_name(libc::EAGAIN), "EAGAIN");
-/// assert_eq!(errno_name(99_999), "errno_99999");
-/// ```
-pub fn errno_name(errno: i32) -> String {
-    SendErrno::from_os(errno).to_string()
-}
 
 /// Everything the TX side measures. Owned by the engine thread; backends record into it.
 ///
@@ -307,7 +292,7 @@ pub fn errno_name(errno: i32) -> String {
 /// m.record_submit(250_000, 64); // a slow one
 /// m.record_reap(500);
 /// # #[cfg(unix)]
-/// m.record_errno(libc::ENOBUFS);
+/// m.record_error(SendErrno::NoBuffers);
 /// assert_eq!((m.submits, m.syscalls, m.reaps, m.submits_over_100us), (2, 2, 1, 1));
 /// assert_eq!(m.submit_ns.len(), 2);
 /// # #[cfg(unix)]
@@ -337,9 +322,10 @@ pub struct TxMetrics {
     pub submits: u64,
     /// All send-path syscalls, including waits for writability and completion reaping.
     pub syscalls: u64,
-    /// Send errors seen, by errno: the named ones first, then spare slots taken by the first
-    /// unexpected errnos (errno 0 marks a free one). Fixed array so recording never allocates.
-    errors: [(i32, u64); NAMED_ERRNOS.len() + SPARE_ERRNO_SLOTS],
+    /// Send errors seen, by kind: the named ones first, then spare slots taken by the first
+    /// unexpected codes (`Uncounted` marks a free one). Fixed array so recording never
+    /// allocates.
+    errors: [(SendErrno, u64); NAMED_ERRNOS.len() + SPARE_ERRNO_SLOTS],
     errors_other: u64,
     /// Sends the destination refused (ECONNREFUSED, or a reset on Windows), also in `errors`.
     pub refused: u64,
@@ -389,9 +375,9 @@ impl TxMetrics {
             submits: 0,
             syscalls: 0,
             errors: {
-                let mut slots = [(0, 0); NAMED_ERRNOS.len() + SPARE_ERRNO_SLOTS];
-                for (slot, (errno, _, _)) in slots.iter_mut().zip(NAMED_ERRNOS) {
-                    slot.0 = errno;
+                let mut slots = [(SendErrno::Uncounted, 0); NAMED_ERRNOS.len() + SPARE_ERRNO_SLOTS];
+                for (slot, (kind, _)) in slots.iter_mut().zip(NAMED_ERRNOS) {
+                    slot.0 = kind;
                 }
                 slots
             },
@@ -443,20 +429,25 @@ impl TxMetrics {
         self.reap_interval = Some(latency_histogram());
     }
 
-    /// Counts one occurrence of `errno` on the send path.
+    /// Counts one send error of kind `kind` (the OS layer turns a raw code into its kind:
+    /// [`SendErrno::from_os`]). `Other(0)` and `Uncounted` count as `other`.
     #[inline]
-    pub fn record_errno(&mut self, errno: i32) {
-        if SendErrno::from_os(errno).is_refusal() {
+    pub fn record_error(&mut self, kind: SendErrno) {
+        if kind.is_refusal() {
             self.refused += 1;
         }
-        let slot = match self.errors.iter().position(|(e, _)| *e == errno) {
-            Some(i) => Some(i),
-            None if errno != 0 => self.errors.iter().position(|(e, _)| *e == 0),
-            None => None,
+        let countable = !matches!(kind, SendErrno::Other(0) | SendErrno::Uncounted);
+        let slot = match self.errors.iter().position(|(e, _)| *e == kind) {
+            Some(i) if countable => Some(i),
+            None if countable => self
+                .errors
+                .iter()
+                .position(|(e, _)| *e == SendErrno::Uncounted),
+            _ => None,
         };
         match slot {
             Some(i) => {
-                self.errors[i].0 = errno;
+                self.errors[i].0 = kind;
                 self.errors[i].1 += 1;
             }
             None => self.errors_other += 1,
@@ -469,7 +460,7 @@ impl TxMetrics {
             .errors
             .iter()
             .filter(|(_, n)| *n > 0)
-            .map(|(e, n)| (SendErrno::from_os(*e), *n))
+            .map(|(e, n)| (*e, *n))
             .collect();
         if self.errors_other > 0 {
             m.insert(SendErrno::Uncounted, self.errors_other);
@@ -483,7 +474,7 @@ impl TxMetrics {
             .errors
             .iter()
             .filter(|(_, n)| *n > 0)
-            .map(|(e, n)| (errno_name(*e), *n))
+            .map(|(e, n)| (e.to_string(), *n))
             .collect();
         if self.errors_other > 0 {
             m.insert("other".into(), self.errors_other);
@@ -588,42 +579,42 @@ mod tests {
     #[test]
     fn errno_counts_by_name() {
         let mut m = TxMetrics::new();
-        m.record_errno(libc::ENOBUFS);
-        m.record_errno(libc::ENOBUFS);
-        m.record_errno(libc::EAGAIN);
-        m.record_errno(libc::EPERM);
-        m.record_errno(libc::ENETUNREACH);
-        m.record_errno(12345);
-        m.record_errno(12345);
+        m.record_error(SendErrno::NoBuffers);
+        m.record_error(SendErrno::NoBuffers);
+        m.record_error(SendErrno::WouldBlock);
+        m.record_error(SendErrno::PermissionDenied);
+        m.record_error(SendErrno::NetworkUnreachable);
+        m.record_error(SendErrno::Other(12345));
+        m.record_error(SendErrno::Other(12345));
         for unexpected in 20_000..20_000 + SPARE_ERRNO_SLOTS as i32 {
-            m.record_errno(unexpected);
+            m.record_error(SendErrno::Other(unexpected));
         }
-        m.record_errno(0);
+        m.record_error(SendErrno::Other(0));
         let e = m.errors_by_name();
         assert_eq!(e["ENOBUFS"], 2);
         assert_eq!(e["EAGAIN"], 1);
         assert_eq!(e["EPERM"], 1);
         assert_eq!(e["ENETUNREACH"], 1);
         assert_eq!(e["errno_12345"], 2);
-        // 12345 took the first spare slot; the last unexpected errno and errno 0 found none.
+        // 12345 took the first spare slot; the last unexpected code and code 0 found none.
         assert_eq!(e["other"], 2);
         assert_eq!(e.values().sum::<u64>(), 12);
+        assert_eq!(m.errors_by_kind()[&SendErrno::Uncounted], 2);
     }
 
     #[test]
-    fn every_named_errno_has_its_symbol() {
-        for (errno, kind, name) in NAMED_ERRNOS {
-            assert_eq!(errno_name(errno), name);
-            assert_eq!(SendErrno::from_os(errno), kind);
+    fn every_named_kind_has_its_symbol() {
+        for (kind, name) in NAMED_ERRNOS {
             assert_eq!(kind.to_string(), name);
+            assert_eq!(kind.symbol(), Some(name));
         }
         assert_eq!(SendErrno::Other(4242).to_string(), "errno_4242");
+        assert_eq!(SendErrno::Other(4242).symbol(), None);
         assert_eq!(SendErrno::Uncounted.to_string(), "other");
         #[cfg(not(windows))]
-        assert_eq!(errno_name(libc::EPERM), "EPERM");
+        assert_eq!(SendErrno::PermissionDenied.to_string(), "EPERM");
         #[cfg(windows)]
-        assert_eq!(errno_name(10055), "WSAENOBUFS");
-        assert_eq!(errno_name(4242), "errno_4242");
+        assert_eq!(SendErrno::NoBuffers.to_string(), "WSAENOBUFS");
     }
 
     #[cfg(feature = "hdr-log")]

@@ -88,6 +88,17 @@ pub enum EngineError {
     AckCore(io::Error),
 }
 
+impl From<crate::sys::OpenError> for EngineError {
+    fn from(e: crate::sys::OpenError) -> EngineError {
+        match e {
+            crate::sys::OpenError::Socket(e) => EngineError::Socket(e),
+            crate::sys::OpenError::Unavailable { backend, reason } => {
+                EngineError::BackendUnavailable { backend, reason }
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for EngineError {
     // By hand: the reports inside carry whole histograms, too long for a panic message.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

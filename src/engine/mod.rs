@@ -258,11 +258,30 @@ impl Opened {
     }
 }
 
+/// What the send backend is opened with: the one place the validated configuration becomes
+/// the OS layer's plain values.
+pub(crate) fn tx_opts(cfg: &SenderConfig) -> sys::TxOpts {
+    sys::TxOpts {
+        dest: cfg.dest,
+        bind: cfg.bind,
+        sndbuf: cfg.sndbuf,
+        backend: cfg.backend,
+        gso: cfg.gso,
+        batch: cfg.batch,
+        zc_threshold: cfg.zc_threshold,
+        sqpoll_idle: cfg.sqpoll_idle,
+        sqpoll_cpu: cfg.sqpoll_cpu,
+        relaxed_order: cfg.send_order == crate::SendOrder::Relaxed,
+        faults: cfg.faults,
+    }
+}
+
 fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
     let (slab, tokens) = Slab::new(cfg.slots, cfg.payload);
     let slab = Arc::new(slab);
     let egress = sys::EgressWatch::start(cfg.dest);
     let mut early = Vec::new();
+    let mut opts = tx_opts(cfg);
     let (backend, mut notices, data_sock) = match egress.gso_segmenting_qdisc() {
         // Such a qdisc reports a GSO super-packet queued as soon as one of its segments is,
         // and drops the rest without a word: one datagram per send keeps every drop reported.
@@ -271,11 +290,10 @@ fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
                 "the {qdisc} cuts GSO super-packets into segments and would drop some of them \
                  unreported; sending one datagram per packet"
             ));
-            let mut one_by_one = cfg.clone();
-            one_by_one.gso = false;
-            sys::open_tx(&one_by_one, &slab)?
+            opts.gso = false;
+            sys::open_tx(&opts, &slab)?
         }
-        _ => sys::open_tx(cfg, &slab)?,
+        _ => sys::open_tx(&opts, &slab)?,
     };
     notices.splice(0..0, early);
     if backend.gso_active() {

@@ -1,12 +1,28 @@
-//! The platform's role in [`crate::caps::capabilities`]: probe what the kernel offers.
+//! The platform's part of the capabilities report (`caps`, above): probe what the kernel
+//! offers.
 
 use std::net::UdpSocket;
 
-use crate::caps::Capabilities;
+/// What the running kernel offers the send and receive paths.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct KernelFeatures {
+    /// An io_uring could be set up.
+    pub io_uring: bool,
+    /// The io_uring opcodes the engine uses, by name, and whether the kernel has each.
+    pub uring_opcodes: Vec<(&'static str, bool)>,
+    /// UDP GSO (UDP_SEGMENT) on a UDP socket.
+    pub gso: bool,
+    /// UDP GRO (UDP_GRO) on a UDP socket.
+    pub gro: bool,
+    /// io_uring zero-copy sends (SEND_ZC and SENDMSG_ZC).
+    pub zero_copy: bool,
+    /// An io_uring with a kernel SQPOLL thread could be set up by this process.
+    pub sqpoll: bool,
+}
 
 /// Opens a UDP socket and small io_uring instances to see what the kernel has.
-pub(crate) fn kernel() -> Capabilities {
-    let mut c = Capabilities::default();
+pub(crate) fn kernel() -> KernelFeatures {
+    let mut c = KernelFeatures::default();
     if let Ok(sock) = UdpSocket::bind("127.0.0.1:0") {
         #[cfg(unix)]
         {
@@ -21,7 +37,7 @@ pub(crate) fn kernel() -> Capabilities {
 }
 
 #[cfg(ringshot_uring)]
-fn uring(c: &mut Capabilities) {
+fn uring(c: &mut KernelFeatures) {
     use io_uring::{opcode, IoUring, Probe};
     let Ok(ring) = IoUring::new(8) else {
         return;
@@ -57,4 +73,4 @@ fn uring(c: &mut Capabilities) {
 }
 
 #[cfg(not(ringshot_uring))]
-fn uring(_: &mut Capabilities) {}
+fn uring(_: &mut KernelFeatures) {}

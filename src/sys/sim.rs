@@ -104,7 +104,7 @@ impl TxBackend for SimBackend {
         let s = &self.script;
         if let Some((after, errno)) = s.fail_after {
             if self.accepted >= after {
-                m.record_errno(errno);
+                m.record_error(crate::stats::SendErrno::from_os(errno));
                 return Err(io::Error::from_raw_os_error(errno));
             }
         }

@@ -24,9 +24,9 @@ use std::time::Duration;
 use io_uring::{cqueue, opcode, types, IoUring, Probe};
 
 use crate::sys::rx::{
-    parse_control, parse_sockaddr, DropCounter, RxBackend, RxDatagram, CONTROL_LEN, NAME_LEN,
-    RX_BUF_LEN, UNKNOWN_SRC,
+    DropCounter, RxBackend, RxDatagram, CONTROL_LEN, NAME_LEN, RX_BUF_LEN, UNKNOWN_SRC,
 };
+use crate::sys::unix::cmsg::{parse_control, parse_sockaddr};
 
 /// Buffer group id of our provided-buffer ring.
 const BGID: u16 = 0x5253; // "RS"

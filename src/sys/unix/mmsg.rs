@@ -8,10 +8,10 @@ use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use super::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
-use super::sendsys::{RealSys, SendSys};
+use super::seam::{RealSys, SendSys};
 use super::{classify_send_error, downgrade_gso, NoBufsRest, SendFailure, WRITABLE_WAIT_MS};
-use crate::config::MAX_BATCH;
 use crate::stats::TxMetrics;
+use crate::sys::MAX_BATCH;
 use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc};
 
 /// Where one message's packets sit in the batch.

@@ -1,21 +1,127 @@
-//! Unix: sockets, the `send` and `sendmmsg` backends, thread tuning.
+//! Unix: sockets, the `send` and `sendmmsg` backends, thread tuning, and the choice among the
+//! Unix send backends (io_uring where Linux has it, then `sendmmsg`, then `send`).
 
-pub(crate) mod ackrx;
+pub(crate) mod ack_rx;
+pub(crate) mod cmsg;
+pub(crate) mod data_rx;
+pub(crate) mod errno;
 #[cfg(ringshot_mmsg)]
 pub(crate) mod mmsg;
 pub(crate) mod msg;
-pub(crate) mod rx;
+pub(crate) mod seam;
 pub(crate) mod send;
-pub(crate) mod sendsys;
 pub(crate) mod socket;
 #[cfg(all(test, ringshot_uring))]
 pub(crate) mod testkit;
 pub(crate) mod thread;
 
 use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
 
 use crate::stats::TxMetrics;
-use crate::sys::SendErrorKind;
+use crate::sys::{BackendChoice, OpenError, OpenedTx, SendErrorKind, Slab, TxBackend, TxOpts};
+use errno::send_error_kind;
+
+/// Opens the socket and the backend `opts` asks for. `auto` tries io_uring, then sendmmsg, then
+/// plain send; every fallback or refused feature comes back as a one-line notice.
+pub(crate) fn open_tx(opts: &TxOpts, slab: &Arc<Slab>) -> Result<OpenedTx, OpenError> {
+    let mut notices = Vec::new();
+    let sock =
+        socket::connected_udp(opts.dest, opts.bind, opts.sndbuf).map_err(OpenError::Socket)?;
+    // A second handle on the data socket for the ACK core: devices answer the source port.
+    let ack_sock = sock.try_clone().map_err(OpenError::Socket)?;
+    let gso = opts.gso && socket::gso_supported(sock.as_raw_fd());
+    if opts.gso && !gso {
+        notices.push(
+            "UDP GSO is not available on this socket; sending one datagram per packet".into(),
+        );
+    }
+    let mut choice = opts.backend;
+    if matches!(choice, BackendChoice::Auto | BackendChoice::Uring) {
+        let attempt = if opts.faults.uring_unavailable {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring disabled (forced by test fault injection)",
+            ))
+        } else {
+            open_uring(
+                sock.try_clone().map_err(OpenError::Socket)?,
+                gso,
+                opts,
+                slab,
+            )
+        };
+        match attempt {
+            Ok(b) => return Ok((b, notices, ack_sock)),
+            Err(e) if choice == BackendChoice::Auto => {
+                notices.push(format!(
+                    "io_uring is unavailable ({e}); auto falls back to sendmmsg/send"
+                ));
+                choice = BackendChoice::Mmsg;
+            }
+            Err(e) => {
+                return Err(OpenError::Unavailable {
+                    backend: "uring",
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+    let mmsg = choice == BackendChoice::Mmsg;
+    let backend = if opts.faults.any_syscall_fault() {
+        let f = opts.faults;
+        readiness_backend(
+            mmsg,
+            sock,
+            gso,
+            seam::Faulty::new(seam::RealSys, f.plan, f.gso_fail_at),
+        )
+    } else {
+        readiness_backend(mmsg, sock, gso, seam::RealSys)
+    };
+    Ok((backend, notices, ack_sock))
+}
+
+/// The `sendmmsg` backend (where the OS has the call) or the `send` one, over the syscall seam
+/// `sys`.
+fn readiness_backend<S: seam::SendSys + 'static>(
+    mmsg: bool,
+    sock: std::net::UdpSocket,
+    gso: bool,
+    sys: S,
+) -> Box<dyn TxBackend> {
+    #[cfg(ringshot_mmsg)]
+    if mmsg {
+        return Box::new(mmsg::MmsgBackend::new(sock, gso, sys));
+    }
+    let _ = mmsg;
+    Box::new(send::SendBackend::new(sock, gso, sys))
+}
+
+#[cfg(ringshot_uring)]
+fn open_uring(
+    sock: std::net::UdpSocket,
+    gso: bool,
+    opts: &TxOpts,
+    slab: &Arc<Slab>,
+) -> io::Result<Box<dyn TxBackend>> {
+    let b = crate::sys::linux::uring::UringBackend::new(sock, gso, opts, slab.clone())?;
+    Ok(Box::new(b))
+}
+
+#[cfg(not(ringshot_uring))]
+fn open_uring(
+    _sock: std::net::UdpSocket,
+    _gso: bool,
+    _opts: &TxOpts,
+    _slab: &Arc<Slab>,
+) -> io::Result<Box<dyn TxBackend>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "io_uring is Linux-only",
+    ))
+}
 
 /// How long one `submit` may wait for the socket to become writable after EAGAIN before it
 /// returns to the engine (which then checks its stop flag and stall timeout and calls again).
@@ -38,29 +144,14 @@ pub(crate) enum SendFailure {
     Fatal,
 }
 
-/// The OS-neutral kind of a failed send. `with_gso` says whether the failed call carried a
-/// UDP_SEGMENT cmsg: EIO and EINVAL then mean the path cannot segment, and EMSGSIZE that a
-/// segment is larger than the path MTU (the kernel fragments a datagram sent on its own, never
-/// a GSO segment). Without the cmsg all three end the stream.
-pub(crate) fn send_error_kind(err: &io::Error, with_gso: bool) -> SendErrorKind {
-    match err.raw_os_error().unwrap_or(0) {
-        libc::EAGAIN => SendErrorKind::WouldBlock,
-        libc::ENOBUFS => SendErrorKind::NoBuffers,
-        libc::ECONNREFUSED => SendErrorKind::Refused,
-        libc::EINTR => SendErrorKind::Interrupted,
-        libc::EIO | libc::EINVAL | libc::EMSGSIZE if with_gso => SendErrorKind::GsoRefused,
-        _ => SendErrorKind::Other,
-    }
-}
-
-/// Counts `err` (by errno, named by [`crate::stats::errno_name`]) and decides what to do.
+/// Counts `err` (by its kind, named by [`crate::sys::errno_name`]) and decides what to do.
 /// `with_gso` says whether the failed call carried a UDP_SEGMENT cmsg.
 pub(crate) fn classify_send_error(
     err: &io::Error,
     with_gso: bool,
     m: &mut TxMetrics,
 ) -> SendFailure {
-    m.record_errno(err.raw_os_error().unwrap_or(0));
+    m.record_error(errno::send_errno(err.raw_os_error().unwrap_or(0)));
     match send_error_kind(err, with_gso) {
         SendErrorKind::WouldBlock => SendFailure::WaitWritable,
         SendErrorKind::NoBuffers => SendFailure::NoBuffers,
@@ -99,15 +190,6 @@ impl NoBufsRest {
     }
 }
 
-/// Whether a receive error on the ACK socket is transient (an ICMP report or a full queue that
-/// the next call gets past).
-pub(crate) fn is_transient_recv_errno(errno: i32) -> bool {
-    matches!(
-        errno,
-        libc::ENOBUFS | libc::EHOSTUNREACH | libc::ENETUNREACH
-    )
-}
-
 /// Switches GSO off for good, logging once per backend.
 pub(crate) fn downgrade_gso(gso: &mut bool, backend: &str, err: &io::Error, m: &mut TxMetrics) {
     if *gso {
@@ -123,19 +205,6 @@ pub(crate) fn downgrade_gso(gso: &mut bool, backend: &str, err: &io::Error, m: &
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gso_refusals_only_with_gso() {
-        for errno in [libc::EIO, libc::EINVAL, libc::EMSGSIZE] {
-            let e = io::Error::from_raw_os_error(errno);
-            assert_eq!(send_error_kind(&e, true), SendErrorKind::GsoRefused, "{e}");
-            assert_eq!(send_error_kind(&e, false), SendErrorKind::Other, "{e}");
-        }
-        for errno in [libc::ENETDOWN, libc::ENETUNREACH, libc::EPERM] {
-            let e = io::Error::from_raw_os_error(errno);
-            assert_eq!(send_error_kind(&e, true), SendErrorKind::Other, "{e}");
-        }
-    }
 
     #[test]
     fn nobufs_rests_double_up_to_the_longest_and_start_again_after_a_send() {

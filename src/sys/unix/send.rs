@@ -7,10 +7,10 @@ use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use super::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
-use super::sendsys::{RealSys, SendSys};
+use super::seam::{RealSys, SendSys};
 use super::{classify_send_error, downgrade_gso, NoBufsRest, SendFailure, WRITABLE_WAIT_MS};
-use crate::config::MAX_BATCH;
 use crate::stats::TxMetrics;
+use crate::sys::MAX_BATCH;
 use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc, GSO_MAX_SEGMENTS};
 
 /// One syscall per packet (or per GSO super-packet), through the syscall seam `S` (the real
@@ -164,7 +164,7 @@ impl<S: SendSys> TxBackend for SendBackend<S> {
 #[cfg(all(test, ringshot_uring))]
 mod tests {
     use super::*;
-    use crate::sys::unix::sendsys::Faulty;
+    use crate::sys::unix::seam::Faulty;
     use crate::sys::unix::testkit::{
         check_eagain_waits_once_then_returns, check_enobufs_rests_between_refusals,
         check_fatal_errno_after_a_prefix, check_gso_from_consecutive_full_slots,

@@ -65,7 +65,8 @@ pub fn connected_udp(
 /// the bind: a datagram that arrives between bind and a later resize would otherwise meet the
 /// default buffer (a few 64 KiB datagrams) and could be dropped.
 pub fn bound_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<UdpSocket> {
-    use crate::sys::rx::{write_sockaddr, NameBuf, NAME_LEN};
+    use super::cmsg::{write_sockaddr, NameBuf};
+    use crate::sys::rx::NAME_LEN;
     use std::os::fd::{FromRawFd, OwnedFd};
     let family = match addr {
         SocketAddr::V4(_) => libc::AF_INET,

@@ -8,10 +8,11 @@ use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use super::sendsys::{Faulty, Gate, Gated, RealSys, SendSys};
+use super::seam::{Faulty, Gate, Gated, RealSys, SendSys};
 use super::socket::{connected_udp, set_recv_buffer};
 use crate::fault::FaultPlan;
-use crate::stats::{errno_name, TxMetrics};
+use crate::stats::TxMetrics;
+use crate::sys::errno_name;
 use crate::sys::{Slab, TxBackend, TxDesc};
 
 /// What the scripted seam does with one send call.

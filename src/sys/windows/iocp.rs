@@ -316,12 +316,12 @@ impl<S: WinSys> IocpBackend<S> {
                 Ok(Post::Accepted)
             }
             Posted::Failed(code) => {
-                m.record_errno(code);
+                m.record_error(super::errno::send_errno(code));
                 if count > 1 && uso_refused(code) {
                     self.downgrade(code, count, m);
                     return Ok(Post::Downgraded);
                 }
-                match super::send_error_kind(code) {
+                match super::errno::send_error_kind(code) {
                     SendErrorKind::Other => Err(io::Error::from_raw_os_error(code)),
                     // Socket buffer full: the same packets go again once there is room.
                     SendErrorKind::WouldBlock => Ok(Post::Refused),
@@ -449,7 +449,7 @@ impl<S: WinSys> IocpBackend<S> {
                 false
             }
             Err(code) if count > 1 && probe && uso_refused(code) => {
-                m.record_errno(code);
+                m.record_error(super::errno::send_errno(code));
                 self.downgrade(code, count, m);
                 true
             }
@@ -458,17 +458,17 @@ impl<S: WinSys> IocpBackend<S> {
             Err(code)
                 if probe
                     && !matches!(
-                        super::send_error_kind(code),
+                        super::errno::send_error_kind(code),
                         SendErrorKind::Other | SendErrorKind::GsoRefused
                     ) =>
             {
-                m.record_errno(code);
+                m.record_error(super::errno::send_errno(code));
                 m.resent_packets += count as u64;
                 true
             }
             Err(code) => {
                 if code != WSA_OPERATION_ABORTED {
-                    m.record_errno(code);
+                    m.record_error(super::errno::send_errno(code));
                 }
                 m.failed_packets += count as u64;
                 false

@@ -6,8 +6,10 @@ use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::super::data_rx::{OverlappedDataRx, RX_POSTED};
 use super::super::overlapped_rx::{OverlappedRx, SlotState};
 use super::*;
+use crate::sys::rx::RxBackend;
 
 const LONG: Duration = Duration::from_secs(30);
 

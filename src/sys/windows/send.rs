@@ -55,8 +55,8 @@ impl SendBackend {
             }
             Err(e) => {
                 let code = e.raw_os_error().unwrap_or(0);
-                m.record_errno(code);
-                match super::send_error_kind(code) {
+                m.record_error(super::errno::send_errno(code));
+                match super::errno::send_error_kind(code) {
                     SendErrorKind::Other => Err(e),
                     // Socket buffer full: the same packet goes again once there is room.
                     SendErrorKind::WouldBlock => Ok(false),

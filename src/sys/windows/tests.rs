@@ -195,15 +195,18 @@ fn send_errors_map_to_kinds() {
     use crate::sys::SendErrorKind;
     use windows_sys::Win32::Networking::WinSock::{WSAECONNRESET, WSAENOBUFS, WSAEWOULDBLOCK};
     assert_eq!(
-        super::send_error_kind(WSAEWOULDBLOCK),
+        super::errno::send_error_kind(WSAEWOULDBLOCK),
         SendErrorKind::WouldBlock
     );
-    assert_eq!(super::send_error_kind(WSAENOBUFS), SendErrorKind::NoBuffers);
     assert_eq!(
-        super::send_error_kind(WSAECONNRESET),
+        super::errno::send_error_kind(WSAENOBUFS),
+        SendErrorKind::NoBuffers
+    );
+    assert_eq!(
+        super::errno::send_error_kind(WSAECONNRESET),
         SendErrorKind::Refused
     );
-    assert_eq!(super::send_error_kind(5), SendErrorKind::Other);
+    assert_eq!(super::errno::send_error_kind(5), SendErrorKind::Other);
 }
 
 /// USO through the fault seam: the plan makes the seam report UDP_SEND_MSG_SIZE accepted and

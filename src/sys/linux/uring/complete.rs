@@ -117,7 +117,7 @@ impl UringBackend {
             };
         }
         let action = if op.zc && errno == libc::EOPNOTSUPP {
-            m.record_errno(errno);
+            m.record_error(crate::sys::unix::errno::send_errno(errno));
             if self.zc_threshold.take().is_some() {
                 log::warn!("uring: zero-copy send refused ({e}); copying from now on");
             }

@@ -70,8 +70,7 @@ use crate::fault::FaultInjector;
 use crate::stats::TxMetrics;
 use crate::sys::unix::msg::{empty_iovec, empty_msghdr, fill_msghdr, CmsgBuf};
 use crate::sys::unix::NoBufsRest;
-use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc, GSO_MAX_SEGMENTS};
-use crate::{SendOrder, SenderConfig};
+use crate::sys::{gso_run_len, Slab, TxBackend, TxDesc, TxOpts, GSO_MAX_SEGMENTS};
 
 /// Longest a `submit` or `reap` waits for completions.
 const WAIT: Duration = Duration::from_millis(2);
@@ -225,10 +224,10 @@ impl UringBackend {
     pub fn new(
         sock: UdpSocket,
         gso: bool,
-        cfg: &SenderConfig,
+        opts: &TxOpts,
         slab: Arc<Slab>,
     ) -> io::Result<UringBackend> {
-        let ring = ring::build(cfg, slab.slots() as usize)?;
+        let ring = ring::build(opts, slab.slots() as usize)?;
         let sq_entries = ring.params().sq_entries();
 
         let mut probe = Probe::new();
@@ -241,8 +240,8 @@ impl UringBackend {
         }
         let zc_ok =
             probe.is_supported(opcode::SendZc::CODE) && probe.is_supported(opcode::SendMsgZc::CODE);
-        let zc_threshold = if zc_ok { cfg.zc_threshold } else { None };
-        if cfg.zc_threshold.is_some() && !zc_ok {
+        let zc_threshold = if zc_ok { opts.zc_threshold } else { None };
+        if opts.zc_threshold.is_some() && !zc_ok {
             log::info!("uring: SEND_ZC is not supported by this kernel; copying sends only");
         }
 
@@ -266,9 +265,9 @@ impl UringBackend {
         // is what we want; on an O_NONBLOCK socket it would hand us EAGAIN to spin on instead.
         sock.set_nonblocking(false)?;
         let real = RealRing::new(ring);
-        let ring: Box<dyn Ring> = if cfg.faults.plan.is_some() || cfg.faults.gso_fail_at.is_some() {
-            let faults = cfg.faults.plan.map(FaultInjector::new);
-            Box::new(Faulty::new(real, faults, cfg.faults.gso_fail_at))
+        let ring: Box<dyn Ring> = if opts.faults.any_syscall_fault() {
+            let faults = opts.faults.plan.map(FaultInjector::new);
+            Box::new(Faulty::new(real, faults, opts.faults.gso_fail_at))
         } else {
             Box::new(real)
         };
@@ -278,8 +277,8 @@ impl UringBackend {
             fixed_buffer,
             plain_send: probe.is_supported(opcode::Send::CODE),
             sq_capacity: sq_entries as usize,
-            settle_in_submit: cfg.sqpoll_idle.is_none(),
-            relaxed: cfg.send_order == SendOrder::Relaxed,
+            settle_in_submit: opts.sqpoll_idle.is_none(),
+            relaxed: opts.relaxed_order,
         };
         Ok(UringBackend::with_ring(ring, Some(sock), slab, setup))
     }

@@ -83,22 +83,22 @@ pub(crate) trait Ring: Send {
     }
 }
 
-/// Builds the ring for `cfg`: an SQ of two batches, a CQ with room for two completions (result
+/// Builds the ring for `opts`: an SQ of two batches, a CQ with room for two completions (result
 /// and notification) per slot, SQPOLL when asked for.
 ///
 /// Without SQPOLL the ring is first asked for deferred task work (SINGLE_ISSUER |
 /// DEFER_TASKRUN, kernel 6.1+), created disabled so that the thread that first enters it (the
 /// engine's) becomes its one submitter; a kernel that refuses gets a plain ring.
-pub(crate) fn build(cfg: &crate::SenderConfig, slots: usize) -> io::Result<IoUring> {
-    let sq_entries = (2 * cfg.batch).next_power_of_two().clamp(64, 4096) as u32;
+pub(crate) fn build(opts: &crate::sys::TxOpts, slots: usize) -> io::Result<IoUring> {
+    let sq_entries = (2 * opts.batch).next_power_of_two().clamp(64, 4096) as u32;
     let cq_entries = (2 * slots)
         .next_power_of_two()
         .clamp(2 * sq_entries as usize, 65_536) as u32;
     let mut builder = IoUring::builder();
     builder.setup_cqsize(cq_entries);
-    if let Some(idle) = cfg.sqpoll_idle {
+    if let Some(idle) = opts.sqpoll_idle {
         builder.setup_sqpoll(idle.as_millis().clamp(1, u32::MAX as u128) as u32);
-        if let Some(cpu) = cfg.sqpoll_cpu {
+        if let Some(cpu) = opts.sqpoll_cpu {
             builder.setup_sqpoll_cpu(cpu);
         }
         return builder.build(sq_entries);

@@ -1,6 +1,6 @@
-//! Receiving on Windows: the data receiver's backend and the ACK core's receive path, both on
-//! [`OverlappedRx`]: several overlapped WSARecvFrom kept posted, drained in bulk, reposted as
-//! soon as each datagram has been handed on.
+//! The ACK core's receive path on Windows, on [`OverlappedRx`] (as the data receiver's, in
+//! `data_rx.rs`): several overlapped WSARecvFrom kept posted, drained in bulk, reposted as soon
+//! as each datagram has been handed on.
 //!
 //! Windows has no error queue: an ICMP port unreachable about something the socket sent ends a
 //! posted receive with WSAECONNRESET. The ACK path hands that on as a (transient) receive error,
@@ -11,17 +11,13 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use windows_sys::Win32::Networking::WinSock::WSAECONNRESET;
-
 use super::overlapped_rx::OverlappedRx;
-use crate::sys::rx::{ErrorReport, RxBackend, RxDatagram, RX_BATCH, RX_BUF_LEN};
+use crate::sys::rx::{ErrorReport, RX_BUF_LEN};
 
 /// Datagrams per ACK receive call.
 pub const ACK_BATCH: usize = 64;
 /// Bytes kept of each ACK datagram; every ACK format is far shorter.
 pub const ACK_SLOT: usize = 2048;
-/// Receives kept posted by the data receiver.
-pub const RX_POSTED: usize = 64;
 /// Receives kept posted by the ACK path.
 pub const ACK_POSTED: usize = 32;
 
@@ -35,63 +31,6 @@ pub(crate) enum AckWake {
     /// A report is on the error queue (never on Windows, which has none).
     #[allow(dead_code)]
     ErrorQueued,
-}
-
-/// The data receiver's backend: [`RX_POSTED`] receives of [`RX_BUF_LEN`] bytes (any datagram
-/// whole), handed on in batches of up to [`RX_BATCH`].
-#[derive(Debug)]
-pub struct OverlappedDataRx {
-    rx: OverlappedRx,
-}
-
-impl OverlappedDataRx {
-    pub fn new(sock: UdpSocket) -> io::Result<OverlappedDataRx> {
-        Ok(OverlappedDataRx {
-            rx: OverlappedRx::new(sock, RX_POSTED, RX_BUF_LEN)?,
-        })
-    }
-}
-
-impl RxBackend for OverlappedDataRx {
-    fn name(&self) -> &'static str {
-        "overlapped"
-    }
-
-    fn gro(&self) -> bool {
-        false
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.rx.sock.local_addr()
-    }
-
-    fn recv_batch(&mut self, on: &mut dyn FnMut(&RxDatagram<'_>)) -> io::Result<usize> {
-        // Reports about earlier sends are not datagrams: skip them (a bounded number per call).
-        for _ in 0..RX_BATCH {
-            let r = self.rx.receive(RX_BATCH, &mut |data, src, truncated| {
-                on(&RxDatagram {
-                    data,
-                    segment: 0,
-                    src,
-                    at_ns: 0,
-                    truncated,
-                })
-            });
-            match r {
-                Err(e) if e.raw_os_error() == Some(WSAECONNRESET) => continue,
-                r => return r,
-            }
-        }
-        Ok(0)
-    }
-
-    fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
-        Ok(self.rx.wait(timeout))
-    }
-
-    fn kernel_drops(&self) -> u64 {
-        0
-    }
 }
 
 /// The ACK socket's receive path: [`OverlappedRx`] shaped for ACKs.

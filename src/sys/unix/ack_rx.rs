@@ -9,7 +9,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use super::rx::{MmsgRx, Readiness};
+use super::data_rx::{MmsgRx, Readiness};
 use crate::sys::rx::{ErrorReport, UNKNOWN_SRC};
 
 /// Datagrams per receive call.
@@ -54,9 +54,9 @@ impl AckRx {
         self.rx.wait_ready(timeout)
     }
 
-    /// Reads the socket's error queue (see [`crate::sys::rx::drain_error_queue`]).
+    /// Reads the socket's error queue (see [`super::cmsg::drain_error_queue`]).
     pub(crate) fn drain_errors(&mut self, on: &mut dyn FnMut(ErrorReport)) -> usize {
-        crate::sys::rx::drain_error_queue(&self.rx.sock, on)
+        super::cmsg::drain_error_queue(&self.rx.sock, on)
     }
 
     /// Receives up to [`ACK_BATCH`] datagrams without blocking and calls `f` with each one's

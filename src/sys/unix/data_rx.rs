@@ -1,4 +1,5 @@
-//! The `mmsg` receive backend: recvmmsg with MSG_DONTWAIT into 64 pre-allocated 64 KiB buffers,
+//! The Unix data receive path: the socket set-up every receive backend starts from
+//! ([`prepare_socket`]), and the `mmsg` receive backend: recvmmsg with MSG_DONTWAIT into 64 pre-allocated 64 KiB buffers,
 //! drained until EAGAIN by the receiver, ppoll(2) (poll(2) where there is none) for readability
 //! in between. Where the OS has no recvmmsg (macOS) one call is a loop of recvmsg over the same
 //! buffers, stopping at the first EAGAIN.
@@ -10,9 +11,10 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use super::cmsg::{parse_control, parse_sockaddr, ControlBuf, NameBuf};
 use crate::sys::rx::{
-    parse_control, parse_sockaddr, ControlBuf, DropCounter, NameBuf, RxBackend, RxDatagram,
-    CONTROL_LEN, NAME_LEN, RX_BATCH, RX_BUF_LEN, UNKNOWN_SRC,
+    DropCounter, RxBackend, RxDatagram, RxOptions, RxSetup, CONTROL_LEN, NAME_LEN, RX_BATCH,
+    RX_BUF_LEN, UNKNOWN_SRC,
 };
 
 /// One receive slot's header: the OS's `mmsghdr` where it has recvmmsg, the same shape elsewhere.
@@ -71,7 +73,7 @@ impl std::fmt::Debug for MmsgRx {
 unsafe impl Send for MmsgRx {}
 
 impl MmsgRx {
-    /// Wraps a socket already set up by [`crate::sys::rx::prepare_socket`].
+    /// Wraps a socket already set up by [`prepare_socket`].
     pub fn new(sock: UdpSocket, gro: bool) -> MmsgRx {
         MmsgRx::with_shape(sock, gro, RX_BATCH, RX_BUF_LEN, !cfg!(ringshot_mmsg))
     }
@@ -251,4 +253,70 @@ impl RxBackend for MmsgRx {
     fn kernel_drops(&self) -> u64 {
         self.drops.total()
     }
+}
+
+/// The batched backend, `mmsg`, over a socket [`prepare_socket`] set up.
+pub(crate) fn open_batched(
+    sock: UdpSocket,
+    gro: bool,
+) -> Result<Box<dyn RxBackend>, (&'static str, io::Error)> {
+    Ok(Box::new(MmsgRx::new(sock, gro)))
+}
+
+/// Makes `sock` non-blocking and switches on what the receiver uses: a large receive buffer,
+/// UDP GRO (if `opts.gro`), the SO_RXQ_OVFL drop counter and SO_TIMESTAMPNS receive timestamps.
+/// Each option the kernel refuses is reported off, not as an error.
+pub fn prepare_socket(sock: &UdpSocket, opts: &RxOptions) -> io::Result<RxSetup> {
+    use std::os::fd::AsRawFd;
+    sock.set_nonblocking(true)?;
+    let fd = sock.as_raw_fd();
+    let rcvbuf = if opts.rcvbuf > 0 {
+        super::socket::set_recv_buffer(fd, opts.rcvbuf)
+    } else {
+        0
+    };
+    #[cfg(ringshot_gso)]
+    {
+        let gro = opts.gro && setsockopt_on(fd, libc::SOL_UDP, libc::UDP_GRO).is_ok();
+        let drop_counter = setsockopt_on(fd, libc::SOL_SOCKET, libc::SO_RXQ_OVFL).is_ok();
+        let timestamps = setsockopt_on(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS).is_ok();
+        Ok(RxSetup {
+            gro,
+            rcvbuf,
+            drop_counter,
+            timestamps,
+        })
+    }
+    #[cfg(not(ringshot_gso))]
+    Ok(RxSetup {
+        rcvbuf,
+        ..RxSetup::default()
+    })
+}
+
+/// Whether the kernel takes UDP GRO on a receive socket.
+pub(crate) fn gro_supported(sock: &UdpSocket) -> bool {
+    #[cfg(ringshot_gso)]
+    {
+        use std::os::fd::AsRawFd;
+        setsockopt_on(sock.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO).is_ok()
+    }
+    #[cfg(not(ringshot_gso))]
+    {
+        let _ = sock;
+        false
+    }
+}
+
+#[cfg(ringshot_gso)]
+fn setsockopt_on(fd: std::os::fd::RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    syscall!(setsockopt(
+        fd,
+        level,
+        name,
+        &one as *const libc::c_int as *const libc::c_void,
+        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+    ))
+    .map(drop)
 }
