@@ -92,9 +92,10 @@ if [ "$quick" = 1 ]; then
 fi
 
 # `cargo clippy` type-checks every item: a separate `cargo build` of the lean library would only
-# add its code generation.
+# add its code generation. With --all-targets it also lints the tests, examples and benches
+# the lean build compiles (those needing `recv`, `device` or `cli` say so in Cargo.toml).
 stage "lean library: no CLI or bench dependencies (--no-default-features)"
-cargo clippy --lib --no-default-features -- -D warnings
+cargo clippy --all-targets --no-default-features -- -D warnings
 # `cargo tree` marks a crate it has shown before with (*).
 lean=$(cargo tree --no-default-features -e normal --prefix none | sed 's/ (\*)$//' | sort -u)
 lean_n=$(wc -l <<<"$lean")
