@@ -444,3 +444,80 @@ fn a_silent_device_gives_the_stall_error_within_the_timeout() {
     // Generous: the point is that it ends, not how fast.
     assert!(took < Duration::from_secs(20), "took {took:?}");
 }
+
+/// An app running an `AckCore` of its own (no engine) publishes what it sends through a
+/// `SentPublisher`: an ACK beyond the published count is refused, one within it is credited.
+#[test]
+fn a_standalone_ack_core_credits_what_was_published() {
+    use ringshot::flow::{AckCore, AckCoreConfig, SentPublisher};
+    use ringshot::wire::ack::{EventSet, Repr};
+
+    let data = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let device = UdpSocket::bind("127.0.0.1:0").unwrap();
+    data.connect(device.local_addr().unwrap()).unwrap();
+    let to = data.local_addr().unwrap();
+    let mut sent = SentPublisher::new(0);
+    let state = sent.state().clone();
+    let cfg = AckCoreConfig {
+        device: Some(device.local_addr().unwrap()),
+        poll_timeout: Duration::from_millis(5),
+        ..AckCoreConfig::default()
+    };
+    let mut core = AckCore::spawn(data.try_clone().unwrap(), state.clone(), cfg).unwrap();
+    let ack = |consumed: u64, events: EventSet| {
+        Repr {
+            stream_id: 0,
+            ack_number: consumed as u32,
+            consumed,
+            consumed_bytes: Some(consumed * 64),
+            credit: None,
+            events,
+        }
+        .to_bytes()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+
+    // Nothing published yet: an ACK for 5 packets is beyond what was sent. A marker ACK (an
+    // event, no progress) read after it shows the core has seen it.
+    device.send_to(&ack(5, EventSet::NONE), to).unwrap();
+    device.send_to(&ack(0, EventSet::BURST_ACK), to).unwrap();
+    while core.events().next().is_none() {
+        assert!(Instant::now() < deadline, "the marker ACK never arrived");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        state.acked_packets(),
+        0,
+        "an ACK beyond the sent count moved the window"
+    );
+
+    // Publish ten packets, send them, and the device acknowledges them in two steps.
+    sent.publish(10, 10 * 64);
+    let mut buf = [0u8; 64];
+    for _ in 0..10 {
+        data.send(&buf).unwrap();
+    }
+    device
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for _ in 0..10 {
+        assert_eq!(device.recv(&mut buf).unwrap(), 64);
+    }
+    device.send_to(&ack(4, EventSet::NONE), to).unwrap();
+    device.send_to(&ack(10, EventSet::NONE), to).unwrap();
+    while state.acked_packets() < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "stuck at {}",
+            state.acked_packets()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!((state.acked_packets(), state.acked_bytes()), (10, 640));
+    // All acknowledged: the whole window is open again, and no more.
+    assert_eq!(state.credit(10, 640, Some(8), None, 64), 8);
+
+    let stats = core.stop();
+    assert_eq!(stats.beyond_sent, 1, "{stats:?}");
+    assert_eq!(stats.accepted, 3, "{stats:?}");
+}

@@ -9,6 +9,8 @@
 //!   and counts whatever is foreign, malformed, stale or beyond what was sent, publishes the rest,
 //!   and queues device events for [`AckCore::events`]. ICMP errors queued on the socket are read
 //!   and counted by kind ([`IcmpErrors`]).
+//! - [`SentPublisher`]: the one writer of a state's sent counts, for an app running its own
+//!   [`AckCore`] (the engine publishes for the states it makes).
 //! - [`AckWatch`]: ACK-to-TX visibility, measured on the TX core.
 //!
 //! Typical wiring on the TX side:
@@ -17,10 +19,11 @@
 //! # use ringshot::flow::*;
 //! let data = std::net::UdpSocket::bind("0.0.0.0:0")?;
 //! data.connect("192.168.10.2:49153")?;
-//! let state = Arc::new(FlowState::new(0));
+//! let mut sent = SentPublisher::new(0);
+//! let state = sent.state().clone();
 //! let cfg = AckCoreConfig { format: "usrp2".parse().unwrap(), core: Some(1), ..Default::default() };
 //! let mut acks = AckCore::spawn(data.try_clone()?, state.clone(), cfg)?;
-//! // per batch: state.publish_sent(..) before sending, then trim the batch to
+//! // per batch: sent.publish(..) before sending, then trim the batch to
 //! // state.credit(sent_pkts, sent_bytes, Some(712), None, 1472)
 //! for ev in acks.events() { eprintln!("device event: {:?}", ev.events.names().collect::<Vec<_>>()); }
 //! let stats = acks.stop();
@@ -33,7 +36,7 @@ mod state;
 
 pub use self::ack_core::{AckCore, AckCoreConfig, AckEvent, AckStats, AckWait, IcmpErrors};
 pub use self::parse::{AckFormat, AckParser, AckUpdate, ChdrParser, NativeParser, Usrp2Parser};
-pub use self::state::{AckWatch, FlowSnapshot, FlowState};
+pub use self::state::{AckWatch, FlowSnapshot, FlowState, SentPublisher};
 pub use crate::wire::ack::EventSet;
 
 #[cfg(test)]

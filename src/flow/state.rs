@@ -9,6 +9,7 @@
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Default)]
@@ -111,7 +112,8 @@ impl FlowState {
 
     /// Publishes the cumulative packets and bytes the TX core has sent. Call it *before* handing
     /// those packets to the kernel: a device on loopback can answer before `send` returns, and an
-    /// ACK for more than the published count is rejected as `beyond_sent`.
+    /// ACK for more than the published count is rejected as `beyond_sent`. The engine's one
+    /// writer; an app publishes through a [`SentPublisher`].
     pub(crate) fn publish_sent(&self, packets: u64, bytes: u64) {
         self.tx.sent_bytes.store(bytes, Release);
         self.tx.sent_packets.store(packets, Release);
@@ -280,6 +282,99 @@ impl FlowState {
     }
 }
 
+/// The one writer of a [`FlowState`]'s sent side, for an app that runs an [`AckCore`] of its
+/// own (the engine publishes for the states it makes and never hands out a publisher): it owns
+/// the state it publishes to, and it is not `Clone`, so no second writer can exist.
+///
+/// The ACK core accepts an ACK only up to the published counts (beyond them it counts the ACK
+/// `beyond_sent` and ignores it), so what is published bounds how far the window can open.
+/// Hence the rules, which keep the window from ever opening past what was really sent:
+///
+/// - publish the cumulative counts *including* the packets about to go, just before handing
+///   them to the kernel (a device on loopback can answer before `send` returns), and never more
+///   than that: a count published for packets that are never sent lets an ACK claiming them
+///   count as progress;
+/// - counts are cumulative and never go back: a count below the one published is ignored.
+///
+/// A standalone ACK core crediting the progress a device reports:
+///
+/// ```
+/// use ringshot::flow::{AckCore, AckCoreConfig, SentPublisher};
+/// use ringshot::wire::ack::{EventSet, Repr};
+/// use std::time::{Duration, Instant};
+/// # fn main() -> std::io::Result<()> {
+/// let data = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let device = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// data.connect(device.local_addr()?)?;
+/// let mut sent = SentPublisher::new(0);
+/// let state = sent.state().clone();
+/// let cfg = AckCoreConfig { device: Some(device.local_addr()?), ..AckCoreConfig::default() };
+/// let acks = AckCore::spawn(data.try_clone()?, state.clone(), cfg)?;
+///
+/// // Publish the ten packets, then send them.
+/// sent.publish(10, 10 * 64);
+/// for _ in 0..10 {
+///     data.send(&[0u8; 64])?;
+/// }
+/// // The device has consumed four of them.
+/// let ack = Repr { stream_id: 0, ack_number: 4, consumed: 4, consumed_bytes: None, credit: None, events: EventSet::NONE };
+/// device.send_to(&ack.to_bytes(), data.local_addr()?)?;
+/// let deadline = Instant::now() + Duration::from_secs(10);
+/// while state.acked_packets() < 4 && Instant::now() < deadline {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// assert_eq!(state.acked_packets(), 4);
+/// // A window of 8 packets with 6 outstanding leaves room for 2.
+/// assert_eq!(state.credit(state.sent_packets(), state.sent_bytes(), Some(8), None, 64), 2);
+/// let stats = acks.stop();
+/// assert_eq!((stats.accepted, stats.beyond_sent), (1, 0));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`AckCore`]: super::AckCore
+#[derive(Debug)]
+pub struct SentPublisher {
+    state: Arc<FlowState>,
+}
+
+impl SentPublisher {
+    /// A new [`FlowState`] for a stream whose first packet has sequence `start_seq`, with its
+    /// sent side's writer.
+    ///
+    /// ```
+    /// use ringshot::flow::SentPublisher;
+    ///
+    /// let mut sent = SentPublisher::new(100);
+    /// sent.publish(110, 1_000);
+    /// sent.publish(105, 2_000); // packets going back: ignored, bytes still move on
+    /// assert_eq!((sent.state().sent_packets(), sent.state().sent_bytes()), (110, 2_000));
+    /// ```
+    pub fn new(start_seq: u64) -> SentPublisher {
+        SentPublisher {
+            state: Arc::new(FlowState::new(start_seq)),
+        }
+    }
+
+    /// The state this publisher writes: hand a clone to [`AckCore::spawn`] and read the credit
+    /// from it.
+    ///
+    /// [`AckCore::spawn`]: super::AckCore::spawn
+    pub fn state(&self) -> &Arc<FlowState> {
+        &self.state
+    }
+
+    /// Publishes the cumulative `packets` (in the sequence space, as
+    /// [`FlowState::sent_packets`]) and `bytes` sent, counting the packets about to be handed to
+    /// the kernel; see the type's rules. Either count below the one already published is
+    /// ignored.
+    pub fn publish(&mut self, packets: u64, bytes: u64) {
+        let packets = packets.max(self.state.sent_packets());
+        let bytes = bytes.max(self.state.sent_bytes());
+        self.state.publish_sent(packets, bytes);
+    }
+}
+
 /// Measures ACK-to-TX visibility on the TX core: call [`AckWatch::poll`] where the engine reads
 /// its credit; when the acknowledged count has moved since the last call it returns how long ago
 /// (ns) the ACK core received the ACK that moved it.
@@ -317,7 +412,6 @@ impl AckWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn starts_in_sequence_space() {
