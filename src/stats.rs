@@ -199,6 +199,15 @@ impl SendErrno {
     /// `None` for a kind this system never reports, an unnamed code, or the uncounted. The
     /// codes behind the symbols (raw errno to kind, [`SendErrno::from_os`]) live with the OS
     /// layer, which turns each code into its kind at the syscall boundary.
+    ///
+    /// ```
+    /// use ringshot::SendErrno;
+    ///
+    /// let expected = if cfg!(windows) { "WSAENOBUFS" } else { "ENOBUFS" };
+    /// assert_eq!(SendErrno::NoBuffers.symbol(), Some(expected));
+    /// assert_eq!(SendErrno::Other(99_999).symbol(), None);
+    /// assert_eq!(SendErrno::Uncounted.symbol(), None);
+    /// ```
     pub fn symbol(self) -> Option<&'static str> {
         NAMED_ERRNOS
             .iter()

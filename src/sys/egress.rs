@@ -9,7 +9,26 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 /// What the kernel counted below the socket during one stream. Every field is `None` where the
-/// system does not tell.
+/// system does not tell. A stream's [`TxReport::kernel`](crate::TxReport::kernel):
+///
+/// ```
+/// use ringshot::{Sender, SenderConfig};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let mut tx = Sender::spawn(SenderConfig::builder(receiver.local_addr()?).build()?)?;
+/// tx.send(b"one datagram")?;
+/// let k = tx.finish()?.kernel;
+/// if cfg!(target_os = "linux") {
+///     // Loopback, where nothing is queued below the socket and nothing was refused.
+///     assert_eq!(k.device.as_deref(), Some("lo"));
+///     assert_eq!(k.qdisc_drops, Some(0));
+///     assert_eq!(k.udp_sndbuf_errors.is_some(), std::path::Path::new("/proc/net/snmp").exists());
+/// } else {
+///     assert_eq!(k, ringshot::KernelSendCounts::default());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]

@@ -136,7 +136,18 @@ pub(crate) fn open_ack_socket(addr: std::net::SocketAddr) -> io::Result<std::net
 
 /// For command-line programs: a write to a closed pipe (`ringshot ... | head`) ends the process
 /// quietly, as it does for C programs, instead of making `println!` panic. Rust programs start
-/// with SIGPIPE ignored; this restores the default action.
+/// with SIGPIPE ignored; this restores the default action. Nothing happens on Windows, which
+/// has no SIGPIPE.
+///
+/// Call it first thing in `main`, before any thread starts (a library should not: it changes
+/// the whole process):
+///
+/// ```no_run
+/// ringshot::os::default_sigpipe(); // first thing in `main`
+/// for i in 0.. {
+///     println!("{i}"); // `| head -3` now ends the process quietly
+/// }
+/// ```
 pub fn default_sigpipe() {
     #[cfg(unix)]
     // SAFETY: installing SIG_DFL for SIGPIPE runs no code of ours in signal context; it is done
@@ -147,7 +158,17 @@ pub fn default_sigpipe() {
 }
 
 /// Asks for a receive buffer of `bytes` on `sock` (forcing past the system limit where the OS
-/// allows it) and returns the size the OS reports afterwards; best effort.
+/// allows it) and returns the size the OS reports afterwards (0 if it cannot be read); best
+/// effort. Linux reports twice
+/// the size granted (the kernel's bookkeeping overhead); without root it caps the size at
+/// `net.core.rmem_max`.
+///
+/// ```
+/// let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let got = ringshot::os::set_recv_buffer(&sock, 1 << 20);
+/// assert!(got > 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn set_recv_buffer(sock: &std::net::UdpSocket, bytes: usize) -> usize {
     #[cfg(unix)]
     {

@@ -10,6 +10,16 @@ use std::time::Duration;
 
 /// Largest batch accepted (sanity bound on per-batch arrays): the readiness backends size
 /// their message arrays by it.
+///
+/// ```
+/// use ringshot::config::MAX_BATCH;
+/// use ringshot::{ConfigError, SenderConfig};
+///
+/// let dest = "127.0.0.1:9000".parse().unwrap();
+/// assert!(SenderConfig::builder(dest).batch(MAX_BATCH).build().is_ok());
+/// let err = SenderConfig::builder(dest).batch(MAX_BATCH + 1).build().unwrap_err();
+/// assert!(matches!(err, ConfigError::BatchTooLarge { max: MAX_BATCH, .. }));
+/// ```
 pub const MAX_BATCH: usize = 1024;
 
 /// Which send backend to use.
@@ -43,6 +53,17 @@ pub enum BackendChoice {
 }
 
 impl BackendChoice {
+    /// The name used on the command line and in reports; what `from_str` parses and `Display`
+    /// writes.
+    ///
+    /// ```
+    /// use ringshot::BackendChoice;
+    ///
+    /// let all = [BackendChoice::Auto, BackendChoice::Uring, BackendChoice::Mmsg, BackendChoice::Send, BackendChoice::Iocp];
+    /// for b in all {
+    ///     assert_eq!(b.name().parse::<BackendChoice>(), Ok(b));
+    /// }
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             BackendChoice::Auto => "auto",

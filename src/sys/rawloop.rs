@@ -11,6 +11,13 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// The syscall a raw loop repeats.
+///
+/// ```
+/// use ringshot::rawloop::RawSyscall;
+///
+/// // Serialised as the wire benchmark's JSON names them.
+/// assert_eq!(serde_json::to_string(&RawSyscall::GsoSendmmsg).unwrap(), "\"gso_sendmmsg\"");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RawSyscall {
@@ -41,6 +48,13 @@ pub enum RawSyscall {
 
 impl RawSyscall {
     /// Every raw loop, in the order the benchmarks list them.
+    ///
+    /// ```
+    /// use ringshot::rawloop::RawSyscall;
+    ///
+    /// assert_eq!(RawSyscall::ALL.first(), Some(&RawSyscall::Sendmsg));
+    /// assert_eq!(RawSyscall::ALL.iter().filter(|k| k.gso()).count(), 3);
+    /// ```
     pub const ALL: [RawSyscall; 7] = [
         RawSyscall::Sendmsg,
         RawSyscall::Sendmmsg,
@@ -52,6 +66,13 @@ impl RawSyscall {
     ];
 
     /// Whether the loop sends UDP_SEGMENT super-packets.
+    ///
+    /// ```
+    /// use ringshot::rawloop::RawSyscall;
+    ///
+    /// assert!(RawSyscall::UringGsoSendmsg.gso());
+    /// assert!(!RawSyscall::UringSend.gso());
+    /// ```
     pub fn gso(self) -> bool {
         matches!(
             self,
@@ -60,7 +81,15 @@ impl RawSyscall {
     }
 }
 
-/// What a raw loop did.
+/// What a raw loop did; its rate is `datagrams as f64 / seconds`.
+///
+/// ```
+/// use ringshot::rawloop::RawResult;
+///
+/// let r = RawResult { datagrams: 2_000_000, calls: 31_250, seconds: 2.0, ..RawResult::default() };
+/// assert_eq!(r.datagrams as f64 / r.seconds, 1e6); // datagrams per second
+/// assert_eq!(r.datagrams / r.calls, 64); // per syscall
+/// ```
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct RawResult {
     /// Datagrams the kernel accepted.
@@ -71,17 +100,34 @@ pub struct RawResult {
     pub errors: u64,
     /// Of `errors`, linked io_uring sends that never ran because an earlier one failed.
     pub cancelled: u64,
+    /// How long the loop ran, measured (a little over the duration asked for).
     pub seconds: f64,
 }
 
 /// Segments per GSO send of `payload`-byte datagrams at batch `batch`: bounded by the batch,
 /// by the kernel's segment limit and by one IP datagram's 65,507 bytes of UDP payload.
+///
+/// ```
+/// use ringshot::rawloop::gso_segments;
+///
+/// assert_eq!(gso_segments(1472, 88), 44); // 65,507 bytes hold 44 of 1472
+/// assert_eq!(gso_segments(64, 1024), 64); // the kernel's segment limit
+/// assert_eq!(gso_segments(64, 16), 16); // the batch
+/// ```
 pub fn gso_segments(payload: usize, batch: usize) -> usize {
     batch.min(super::gso_segments_max(payload)).max(1)
 }
 
 /// The super-packets one batch of `batch` datagrams of `payload` bytes is sent as: full ones of
 /// [`gso_segments`], then the remainder.
+///
+/// ```
+/// use ringshot::rawloop::gso_batch_plan;
+///
+/// assert_eq!(gso_batch_plan(1472, 88), [44, 44]);
+/// assert_eq!(gso_batch_plan(1472, 64), [44, 20]);
+/// assert_eq!(gso_batch_plan(64, 64), [64]);
+/// ```
 pub fn gso_batch_plan(payload: usize, batch: usize) -> Vec<usize> {
     let full = gso_segments(payload, batch);
     let mut plan = vec![full; batch / full];
@@ -91,7 +137,26 @@ pub fn gso_batch_plan(payload: usize, batch: usize) -> Vec<usize> {
     plan
 }
 
-/// Runs the raw loop `kind` on connected socket `sock` for `duration`.
+/// Runs the raw loop `kind` on connected socket `sock` for `duration`, sending `payload`-byte
+/// datagrams `batch` (clamped to 1..=1024) per call. Errors: setting the loop up (an io_uring
+/// ring where io_uring is disabled) or a failing `io_uring_enter`; a send the kernel refuses
+/// while the loop runs (ENOBUFS, ...) is counted in [`RawResult::errors`] instead.
+///
+/// ```
+/// use ringshot::rawloop::{raw_send_loop, RawSyscall};
+/// use std::time::Duration;
+/// # fn main() -> std::io::Result<()> {
+/// let sink = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// sock.connect(sink.local_addr()?)?;
+/// let r = raw_send_loop(RawSyscall::Sendmmsg, &sock, 64, 32, Duration::from_millis(20))?;
+/// assert!(r.calls > 0 && r.seconds >= 0.02);
+/// // Every datagram accepted was part of a call: at most 32 per call.
+/// assert!(r.datagrams <= 32 * r.calls);
+/// assert_eq!(r.cancelled, 0); // only linked io_uring sends are cancelled
+/// # Ok(())
+/// # }
+/// ```
 pub fn raw_send_loop(
     kind: RawSyscall,
     sock: &UdpSocket,

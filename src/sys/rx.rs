@@ -40,6 +40,24 @@ pub const NAME_LEN: usize = 128;
 pub const CONTROL_LEN: usize = 128;
 
 /// One datagram as a backend received it.
+///
+/// ```
+/// use ringshot::backend::RxDatagram;
+///
+/// // A GRO-coalesced buffer: three datagrams of 1000 bytes, the last one of 200.
+/// let buf = vec![7u8; 2200];
+/// let d = RxDatagram {
+///     data: &buf,
+///     segment: 1000,
+///     src: "127.0.0.1:5000".parse().unwrap(),
+///     at_ns: 0,
+///     truncated: false,
+/// };
+/// // Split it as the receiver does (`segment` 0 would mean one datagram).
+/// let size = if d.segment == 0 { d.data.len() } else { d.segment };
+/// let lens: Vec<usize> = d.data.chunks(size).map(<[u8]>::len).collect();
+/// assert_eq!(lens, [1000, 1000, 200]);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct RxDatagram<'a> {
     /// The received bytes. With GRO this may hold several datagrams of `segment` bytes each, the
@@ -56,7 +74,61 @@ pub struct RxDatagram<'a> {
     pub truncated: bool,
 }
 
-/// A receive backend. See the module documentation.
+/// A receive backend: the OS-specific part of the receiver, which receives batches of datagrams
+/// without blocking and waits for more with a timeout. The receiver's own backends (recvmmsg,
+/// io_uring multishot) are private and chosen with `ringshot::recv::RecvBackend`; the trait is
+/// public so the contract can be read and mocked. An in-memory backend that hands out queued
+/// datagrams, driven as the receiver drives one (drain until nothing is ready, then wait):
+///
+/// ```
+/// use ringshot::backend::{RxBackend, RxDatagram};
+/// use std::collections::VecDeque;
+/// use std::net::SocketAddr;
+/// use std::time::Duration;
+///
+/// struct Queued {
+///     from: SocketAddr,
+///     queue: VecDeque<Vec<u8>>,
+/// }
+///
+/// impl RxBackend for Queued {
+///     fn name(&self) -> &'static str {
+///         "queued"
+///     }
+///     fn gro(&self) -> bool {
+///         false
+///     }
+///     fn local_addr(&self) -> std::io::Result<SocketAddr> {
+///         Ok("127.0.0.1:9000".parse().unwrap())
+///     }
+///     fn recv_batch(&mut self, on: &mut dyn FnMut(&RxDatagram<'_>)) -> std::io::Result<usize> {
+///         let n = self.queue.len().min(2); // batches of two
+///         for data in self.queue.drain(..n) {
+///             on(&RxDatagram { data: &data, segment: 0, src: self.from, at_ns: 0, truncated: false });
+///         }
+///         Ok(n)
+///     }
+///     fn wait(&mut self, _timeout: Duration) -> std::io::Result<bool> {
+///         Ok(!self.queue.is_empty())
+///     }
+///     fn kernel_drops(&self) -> u64 {
+///         0
+///     }
+/// }
+///
+/// let from = "127.0.0.1:5000".parse().unwrap();
+/// let mut rx = Queued { from, queue: (0u8..5).map(|i| vec![i; 10]).collect() };
+/// let mut got = Vec::new();
+/// loop {
+///     let n = rx.recv_batch(&mut |d| got.push((d.data[0], d.data.len(), d.src))).unwrap();
+///     if n == 0 && !rx.wait(Duration::from_millis(1)).unwrap() {
+///         break;
+///     }
+/// }
+/// assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+/// assert!(got.iter().all(|&(_, len, src)| len == 10 && src == from));
+/// assert_eq!(rx.rearms(), 0); // the provided default
+/// ```
 pub trait RxBackend: Send {
     /// Short name used in reports: `uring` or `mmsg`.
     fn name(&self) -> &'static str;
@@ -87,7 +159,25 @@ pub trait RxBackend: Send {
     }
 }
 
-/// Which receive backend to open.
+/// Which receive backend to open (`ringshot::recv::RecvBackend`, with the `recv` feature).
+///
+/// ```
+/// # #[cfg(feature = "recv")]
+/// # {
+/// use ringshot::recv::{RecvBackend, RecvConfig};
+///
+/// let b: RecvBackend = "mmsg".parse().unwrap();
+/// assert_eq!((b, b.name(), b.to_string()), (RecvBackend::Mmsg, "mmsg", "mmsg".to_string()));
+/// assert_eq!(RecvBackend::default(), RecvBackend::Auto);
+/// assert!("dpdk".parse::<RecvBackend>().is_err());
+///
+/// let cfg = RecvConfig::builder("127.0.0.1:0".parse().unwrap())
+///     .backend(RecvBackend::Mmsg)
+///     .build()
+///     .unwrap();
+/// assert_eq!(cfg.backend(), RecvBackend::Mmsg);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RxChoice {
     /// io_uring if it works, else recvmmsg, with a one-line notice.
@@ -100,6 +190,19 @@ pub enum RxChoice {
 }
 
 impl RxChoice {
+    /// The name used on the command line and in reports (`auto`, `uring`, `mmsg`); what
+    /// `from_str` parses and `Display` writes.
+    ///
+    /// ```
+    /// # #[cfg(feature = "recv")]
+    /// # {
+    /// use ringshot::recv::RecvBackend;
+    ///
+    /// for b in [RecvBackend::Auto, RecvBackend::Uring, RecvBackend::Mmsg] {
+    ///     assert_eq!(b.name().parse::<RecvBackend>(), Ok(b));
+    /// }
+    /// # }
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             RxChoice::Auto => "auto",

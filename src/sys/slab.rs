@@ -21,7 +21,20 @@ const ALIGN: usize = 4096;
 /// streams about 6 % more CPU per packet.
 const SLOT_ALIGN: usize = 4;
 
-/// The right to read and write one slot of a [`Slab`]. One exists per slot.
+/// The right to read and write one slot of a [`Slab`]. One exists per slot; it is neither
+/// `Clone` nor `Copy`, so whoever holds it is the slot's only user.
+///
+/// ```
+/// use ringshot::backend::{Slab, SlotToken};
+///
+/// let (slab, tokens) = Slab::new(3, 64);
+/// let indices: Vec<u32> = tokens.iter().map(SlotToken::index).collect();
+/// assert_eq!(indices, [0, 1, 2]);
+/// // A token is moved, never copied: hand it to another thread and it is gone from here.
+/// let t = std::thread::spawn(move || tokens.into_iter().last()).join().unwrap();
+/// assert_eq!(t.map(|t| t.index()), Some(2));
+/// # drop(slab);
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct SlotToken {
     index: u32,
@@ -29,13 +42,30 @@ pub struct SlotToken {
 }
 
 impl SlotToken {
-    /// Index of the slot this token owns.
+    /// Index of the slot this token owns (what a [`TxDesc`] names).
+    ///
+    /// ```
+    /// let (_slab, tokens) = ringshot::backend::Slab::new(2, 64);
+    /// assert_eq!(tokens[1].index(), 1);
+    /// ```
     pub fn index(&self) -> u32 {
         self.index
     }
 }
 
-/// Fixed-size packet buffers, allocated once.
+/// Fixed-size packet buffers, allocated once, shared by the app, the engine and the kernel; a
+/// [`SlotToken`] per slot says who may touch it.
+///
+/// ```
+/// use ringshot::backend::Slab;
+///
+/// // Eight slots for 1472-byte packets, and the eight tokens that give the right to use them.
+/// let (slab, mut tokens) = Slab::new(8, 1472);
+/// assert_eq!((slab.slots(), slab.slot_size(), tokens.len()), (8, 1472, 8));
+/// let t = &mut tokens[3];
+/// slab.bytes_mut(t)[..4].copy_from_slice(&[1, 2, 3, 4]);
+/// assert_eq!(&slab.bytes(t)[..4], &[1, 2, 3, 4]);
+/// ```
 #[derive(Debug)]
 pub struct Slab {
     base: NonNull<u8>,
@@ -54,7 +84,19 @@ unsafe impl Sync for Slab {}
 
 impl Slab {
     /// Allocates `slots` zeroed slots of `slot_size` bytes (rounded up to a multiple of 4) and
-    /// returns the slab with one token per slot.
+    /// returns the slab with one token per slot, in slot order.
+    ///
+    /// # Panics
+    ///
+    /// When `slots` or `slot_size` is 0, or the slab's size overflows `usize`.
+    ///
+    /// ```
+    /// use ringshot::backend::Slab;
+    ///
+    /// let (slab, tokens) = Slab::new(4, 1499);
+    /// assert_eq!(slab.slot_size(), 1500); // rounded up to a multiple of 4
+    /// assert!(tokens.iter().all(|t| slab.bytes(t).iter().all(|&b| b == 0)));
+    /// ```
     pub fn new(slots: u32, slot_size: usize) -> (Slab, Vec<SlotToken>) {
         static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
         assert!(slots > 0 && slot_size > 0, "empty slab");
@@ -83,22 +125,51 @@ impl Slab {
     }
 
     /// Bytes per slot (after rounding).
+    ///
+    /// ```
+    /// let (slab, _tokens) = ringshot::backend::Slab::new(1, 61);
+    /// assert_eq!(slab.slot_size(), 64);
+    /// ```
     pub fn slot_size(&self) -> usize {
         self.slot_size
     }
 
     /// Number of slots.
+    ///
+    /// ```
+    /// let (slab, _tokens) = ringshot::backend::Slab::new(16, 64);
+    /// assert_eq!(slab.slots(), 16);
+    /// ```
     pub fn slots(&self) -> u32 {
         self.slots
     }
 
-    /// Start and length of the whole region, for buffer registration.
+    /// Start and length of the whole region, for buffer registration. The start is
+    /// page-aligned (4096 bytes); the length is `slots × slot_size`.
+    ///
+    /// ```
+    /// let (slab, _tokens) = ringshot::backend::Slab::new(4, 1500);
+    /// let (base, len) = slab.region();
+    /// assert_eq!(base as usize % 4096, 0);
+    /// assert_eq!(len, 4 * 1500);
+    /// ```
     pub fn region(&self) -> (*mut u8, usize) {
         (self.base.as_ptr(), self.layout.size())
     }
 
     /// Raw pointer to the first byte of slot `index`. Backends read through it while the engine
-    /// holds the slot's token on their behalf.
+    /// holds the slot's token on their behalf. Slots lie back to back, `slot_size` apart.
+    ///
+    /// # Panics
+    ///
+    /// When `index` is not below [`slots`](Self::slots).
+    ///
+    /// ```
+    /// let (slab, _tokens) = ringshot::backend::Slab::new(4, 64);
+    /// let (base, _) = slab.region();
+    /// assert_eq!(slab.slot_ptr(0), base);
+    /// assert_eq!(slab.slot_ptr(3) as usize - base as usize, 3 * 64);
+    /// ```
     pub fn slot_ptr(&self, index: u32) -> *mut u8 {
         assert!(index < self.slots, "slot index out of range");
         // SAFETY: index < slots, so the offset stays inside the allocation.
@@ -142,6 +213,19 @@ impl Slab {
     /// The bytes of the slot `token` owns. The slice borrows the token as well as the slab, so
     /// the token cannot be used for [`bytes_mut`](Self::bytes_mut) (or handed away) while the
     /// slice lives.
+    ///
+    /// # Panics
+    ///
+    /// When `token` belongs to another slab.
+    ///
+    /// ```
+    /// use ringshot::backend::Slab;
+    ///
+    /// let (slab, mut tokens) = Slab::new(2, 8);
+    /// slab.bytes_mut(&mut tokens[1]).copy_from_slice(b"ringshot");
+    /// assert_eq!(slab.bytes(&tokens[1]), b"ringshot");
+    /// assert_eq!(slab.bytes(&tokens[0]), [0; 8]);
+    /// ```
     pub fn bytes<'a>(&'a self, token: &'a SlotToken) -> &'a [u8] {
         assert_eq!(token.slab_id, self.id, "token from another slab");
         // SAFETY: the token is the unique right to this slot, borrowed shared here, so no `&mut`

@@ -34,13 +34,93 @@ pub enum SendErrorKind {
 }
 
 /// One packet for a backend: the slot holding it and its UDP payload length.
+///
+/// ```
+/// use ringshot::backend::{Slab, TxDesc};
+///
+/// let (slab, mut tokens) = Slab::new(4, 1472);
+/// slab.bytes_mut(&mut tokens[2])[..5].copy_from_slice(b"hello");
+/// // The engine hands a backend the slot's index and how many of its bytes to send.
+/// let d = TxDesc { slot: tokens[2].index(), len: 5 };
+/// assert_eq!(&slab.bytes(&tokens[d.slot as usize])[..d.len as usize], b"hello");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxDesc {
+    /// Index of the [`Slab`] slot holding the packet.
     pub slot: u32,
+    /// UDP payload bytes at the start of the slot (at most the slab's slot size).
     pub len: u32,
 }
 
 /// The contract between the engine and an OS send backend.
+///
+/// The engine's own backends are private and chosen with [`BackendChoice`]; the trait is public
+/// so the contract can be read, tested against and mocked. A readiness-style backend that
+/// "sends" into memory, counting what it is given, with the engine's part played by hand:
+///
+/// ```
+/// use ringshot::backend::{Slab, TxBackend, TxDesc};
+/// use ringshot::stats::TxMetrics;
+///
+/// /// Takes every packet at once and keeps only counts.
+/// #[derive(Default)]
+/// struct Counting {
+///     packets: u64,
+///     bytes: u64,
+///     first_bytes: Vec<u8>,
+///     finished: Vec<u32>,
+/// }
+///
+/// impl TxBackend for Counting {
+///     fn name(&self) -> &'static str {
+///         "counting"
+///     }
+///     fn gso_active(&self) -> bool {
+///         false
+///     }
+///     fn submit(&mut self, slab: &Slab, pkts: &[TxDesc], m: &mut TxMetrics) -> std::io::Result<usize> {
+///         for p in pkts {
+///             // A backend reads a slot through its pointer: the engine holds the slot's token
+///             // for it until `reap` hands the slot back.
+///             // SAFETY: `p.slot` is in range (`slot_ptr` checks) and the engine writes no slot
+///             // it has submitted; the slot holds at least one byte.
+///             self.first_bytes.push(unsafe { *slab.slot_ptr(p.slot) });
+///             self.packets += 1;
+///             self.bytes += u64::from(p.len);
+///             self.finished.push(p.slot);
+///         }
+///         m.record_submit(1_000, pkts.len()); // one "syscall" for the batch, 1 µs
+///         Ok(pkts.len())
+///     }
+///     fn reap(&mut self, _wait: bool, done: &mut dyn FnMut(u32), _m: &mut TxMetrics) -> std::io::Result<()> {
+///         self.finished.drain(..).for_each(done); // all copied already: hand every slot back
+///         Ok(())
+///     }
+///     fn in_flight(&self) -> usize {
+///         self.finished.len()
+///     }
+/// }
+///
+/// let (slab, mut tokens) = Slab::new(8, 64);
+/// for (i, t) in tokens.iter_mut().enumerate() {
+///     slab.bytes_mut(t)[0] = i as u8;
+/// }
+/// let pkts: Vec<TxDesc> = tokens.iter().map(|t| TxDesc { slot: t.index(), len: 64 }).collect();
+/// let mut backend = Counting::default();
+/// let mut m = TxMetrics::new();
+/// assert_eq!(backend.submit(&slab, &pkts[..5], &mut m).unwrap(), 5);
+/// assert_eq!(backend.in_flight(), 5);
+/// let mut back = Vec::new();
+/// backend.reap(false, &mut |slot| back.push(slot), &mut m).unwrap();
+/// assert_eq!((back, backend.in_flight()), (vec![0, 1, 2, 3, 4], 0));
+/// // The provided `cancel` reaps what is left and reports nothing held by the kernel.
+/// backend.submit(&slab, &pkts[5..], &mut m).unwrap();
+/// assert_eq!(backend.cancel(std::time::Duration::ZERO, &mut |_| {}, &mut m), 0);
+/// assert_eq!((backend.packets, backend.bytes, m.submits), (8, 512, 2));
+/// assert_eq!(backend.first_bytes, [0, 1, 2, 3, 4, 5, 6, 7]);
+/// ```
+///
+/// [`BackendChoice`]: crate::BackendChoice
 pub trait TxBackend: Send {
     /// Short name used in reports: `uring`, `mmsg` or `send`.
     fn name(&self) -> &'static str;
@@ -109,8 +189,25 @@ pub(crate) fn hand_back(finished: &mut Vec<u32>, done: &mut dyn FnMut(u32)) {
 }
 
 /// Largest number of segments the kernel takes in one UDP GSO send.
+///
+/// ```
+/// use ringshot::backend::{gso_run_len, TxDesc, GSO_MAX_SEGMENTS};
+///
+/// // Small packets: the segment limit, not the byte limit, ends a run.
+/// let pkts = vec![TxDesc { slot: 0, len: 64 }; 100];
+/// assert_eq!(gso_run_len(&pkts), GSO_MAX_SEGMENTS);
+/// ```
 pub const GSO_MAX_SEGMENTS: usize = 64;
 /// Largest UDP payload of one GSO super-packet.
+///
+/// ```
+/// use ringshot::backend::{gso_run_len, TxDesc, GSO_MAX_BYTES};
+///
+/// // 1472-byte packets: 44 of them fit in 65,507 bytes, 45 would not.
+/// let pkts = vec![TxDesc { slot: 0, len: 1472 }; 100];
+/// assert_eq!(gso_run_len(&pkts), 44);
+/// assert!(44 * 1472 <= GSO_MAX_BYTES && 45 * 1472 > GSO_MAX_BYTES);
+/// ```
 pub const GSO_MAX_BYTES: usize = 65_507;
 
 /// Most segments one GSO super-packet of `payload`-byte datagrams may carry: 64, fewer where 64
@@ -121,6 +218,19 @@ pub fn gso_segments_max(payload: usize) -> usize {
 
 /// Length of the run of packets at the start of `pkts` that can go out as one GSO super-packet:
 /// all the same size except the last, which may be shorter; at most 64 segments and 65,507 bytes.
+/// 0 for no packets; a zero-length packet goes alone.
+///
+/// ```
+/// use ringshot::backend::{gso_run_len, TxDesc};
+///
+/// let d = |lens: &[u32]| -> Vec<TxDesc> {
+///     lens.iter().enumerate().map(|(i, &len)| TxDesc { slot: i as u32, len }).collect()
+/// };
+/// assert_eq!(gso_run_len(&d(&[1000, 1000, 1000])), 3);
+/// assert_eq!(gso_run_len(&d(&[1000, 1000, 400, 1000])), 3); // a shorter one ends the run
+/// assert_eq!(gso_run_len(&d(&[1000, 1200])), 1); // a longer one starts the next
+/// assert_eq!(gso_run_len(&d(&[])), 0);
+/// ```
 pub fn gso_run_len(pkts: &[TxDesc]) -> usize {
     let Some(first) = pkts.first() else { return 0 };
     let seg = first.len as usize;
