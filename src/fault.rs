@@ -227,6 +227,7 @@ impl FaultInjector {
     }
 
     /// How many of `n` messages (n ≥ 1) a `sendmmsg` accepts: `n`, or a shorter non-empty prefix.
+    #[cfg_attr(not(unix), allow(dead_code))] // sendmmsg: Unix only
     pub fn accepted_prefix(&mut self, n: usize) -> usize {
         if n > 1 && self.hit(self.plan.partial) {
             self.injected.partial += 1;
@@ -239,6 +240,7 @@ impl FaultInjector {
     /// io_uring: the index (in `0..n`) of the SQE of an `n`-long linked chain that fails, if
     /// one does; the caller also takes its errno from [`FaultInjector::send_error`]-like kinds
     /// via [`FaultInjector::link_errno`].
+    #[cfg_attr(not(ringshot_uring), allow(dead_code))] // io_uring links: Linux only
     pub fn cancel_link(&mut self, n: usize) -> Option<usize> {
         if n > 0 && self.hit(self.plan.cancel_link) {
             self.injected.cancel_link += 1;
@@ -250,6 +252,7 @@ impl FaultInjector {
 
     /// The errno for the failing SQE of a broken link: ENOBUFS or ECONNREFUSED (EIO when the
     /// SQE carries GSO and the plan refuses GSO).
+    #[cfg_attr(not(ringshot_uring), allow(dead_code))] // io_uring links: Linux only
     pub fn link_errno(&mut self, gso: bool) -> i32 {
         if gso && self.plan.gso_refuse > 0 && self.rng.below(2) == 0 {
             libc::EIO
