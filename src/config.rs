@@ -63,6 +63,61 @@ pub enum BackendChoice {
     Send,
     /// Overlapped WSASend calls drained from an I/O completion port. Windows only.
     Iocp,
+    /// An AF_XDP socket: frames built here (Ethernet, IP, UDP headers) and sent past the
+    /// kernel's IP stack, from the slab itself. Linux only; needs CAP_NET_RAW; `auto` never
+    /// picks it.
+    Xdp,
+}
+
+/// How the `xdp` backend binds to its device queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XdpMode {
+    /// Zero copy where the driver supports it, copy mode otherwise.
+    #[default]
+    Auto,
+    /// Copy mode: works on any device (the kernel copies each frame into a socket buffer).
+    Copy,
+    /// Zero copy only (the device's driver must support it).
+    ZeroCopy,
+}
+
+impl XdpMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            XdpMode::Auto => "auto",
+            XdpMode::Copy => "copy",
+            XdpMode::ZeroCopy => "zc",
+        }
+    }
+
+    /// As the backend's options take it: zero copy only, copy only, or either (None).
+    pub(crate) fn zero_copy(self) -> Option<bool> {
+        match self {
+            XdpMode::Auto => None,
+            XdpMode::Copy => Some(false),
+            XdpMode::ZeroCopy => Some(true),
+        }
+    }
+}
+
+impl FromStr for XdpMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(XdpMode::Auto),
+            "copy" => Ok(XdpMode::Copy),
+            "zc" => Ok(XdpMode::ZeroCopy),
+            _ => Err(format!(
+                "unknown xdp mode '{s}' (expected copy, zc or auto)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for XdpMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl BackendChoice {
@@ -73,6 +128,7 @@ impl BackendChoice {
             BackendChoice::Mmsg => "mmsg",
             BackendChoice::Send => "send",
             BackendChoice::Iocp => "iocp",
+            BackendChoice::Xdp => "xdp",
         }
     }
 }
@@ -86,8 +142,9 @@ impl FromStr for BackendChoice {
             "mmsg" => Ok(BackendChoice::Mmsg),
             "send" => Ok(BackendChoice::Send),
             "iocp" => Ok(BackendChoice::Iocp),
+            "xdp" => Ok(BackendChoice::Xdp),
             _ => Err(format!(
-                "unknown backend '{s}' (expected auto, uring, mmsg, iocp or send)"
+                "unknown backend '{s}' (expected auto, uring, mmsg, iocp, xdp or send)"
             )),
         }
     }
@@ -193,6 +250,8 @@ pub struct SenderConfig {
     pub(crate) send_order: SendOrder,
     pub(crate) sndbuf: usize,
     pub(crate) on_refused: OnRefused,
+    pub(crate) xdp_queue: u32,
+    pub(crate) xdp_mode: XdpMode,
     pub(crate) stream_id: u32,
     pub(crate) window_packets: Option<u64>,
     pub(crate) idle: IdlePolicy,
@@ -224,6 +283,8 @@ pub struct TxFaults {
     pub gso_fail_at: Option<u64>,
     /// Behave as if io_uring were disabled (as with sysctl kernel.io_uring_disabled=2).
     pub uring_unavailable: bool,
+    /// Behave as if AF_XDP sockets were unavailable (no CAP_NET_RAW, or no kernel support).
+    pub xdp_unavailable: bool,
     /// A seeded plan of syscall-level faults (see [`crate::fault`]), injected by a wrapper
     /// around the backend's kernel calls.
     pub plan: Option<crate::fault::FaultPlan>,
@@ -417,6 +478,16 @@ impl SenderConfigBuilder {
         self.socket.on_refused = policy;
         self
     }
+    /// The device queue the `xdp` backend binds to (default 0).
+    pub fn xdp_queue(mut self, queue: u32) -> Self {
+        self.socket.xdp_queue = queue;
+        self
+    }
+    /// Zero copy, copy mode, or either for the `xdp` backend (default: either).
+    pub fn xdp_mode(mut self, mode: XdpMode) -> Self {
+        self.socket.xdp_mode = mode;
+        self
+    }
     /// SO_SNDBUF in bytes (SO_SNDBUFFORCE is tried first).
     pub fn sndbuf(mut self, bytes: usize) -> Self {
         self.socket.sndbuf = bytes;
@@ -551,7 +622,7 @@ impl SenderConfigBuilder {
             let s = &self.stream;
             let batch = default_batch(
                 s.payload,
-                self.socket.gso,
+                self.socket.gso && self.socket.backend != BackendChoice::Xdp,
                 s.slots,
                 self.flow.window_packets,
             );
@@ -588,7 +659,8 @@ impl SenderConfigBuilder {
             dest: socket.dest,
             bind: socket.bind,
             backend: socket.backend,
-            gso: socket.gso,
+            // Frames built for AF_XDP are one datagram each.
+            gso: socket.gso && socket.backend != BackendChoice::Xdp,
             payload: stream.payload,
             batch: stream.batch(),
             slots: stream.slots,
@@ -601,6 +673,8 @@ impl SenderConfigBuilder {
             send_order: uring.send_order,
             sndbuf: socket.sndbuf,
             on_refused: socket.on_refused,
+            xdp_queue: socket.xdp_queue,
+            xdp_mode: socket.xdp_mode,
             stream_id: stream.stream_id,
             window_packets: flow.window_packets,
             idle: thread.idle,

@@ -233,12 +233,48 @@ impl Opened {
     }
 }
 
+/// Headroom the `xdp` backend needs in front of each slot (0 where there is no such backend).
+#[cfg(target_os = "linux")]
+const XDP_HEADROOM: usize = sys::XDP_HEADROOM;
+#[cfg(not(target_os = "linux"))]
+const XDP_HEADROOM: usize = 0;
+
+/// Opens the `xdp` backend with the options `cfg` gives it.
+#[cfg(target_os = "linux")]
+fn open_xdp(cfg: &SenderConfig, slab: &Arc<Slab>) -> Result<sys::OpenedTx, EngineError> {
+    let opts = sys::XdpOpts {
+        dest: cfg.dest,
+        bind: cfg.bind,
+        queue: cfg.xdp_queue,
+        zero_copy: cfg.xdp_mode.zero_copy(),
+        ring: 2048,
+        payload: cfg.payload,
+        plan: cfg.faults.plan,
+        unavailable: cfg.faults.xdp_unavailable,
+    };
+    sys::open_xdp(&opts, slab).map_err(|reason| EngineError::BackendUnavailable {
+        backend: "xdp",
+        reason,
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_xdp(_cfg: &SenderConfig, _slab: &Arc<Slab>) -> Result<sys::OpenedTx, EngineError> {
+    Err(EngineError::BackendUnavailable {
+        backend: "xdp",
+        reason: "AF_XDP is Linux-only".into(),
+    })
+}
+
 fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
-    let (slab, tokens) = Slab::new(cfg.slots, cfg.payload);
+    let xdp = cfg.backend == crate::BackendChoice::Xdp;
+    let headroom = if xdp { XDP_HEADROOM } else { 0 };
+    let (slab, tokens) = Slab::with_headroom(cfg.slots, cfg.payload, headroom);
     let slab = Arc::new(slab);
     let egress = sys::EgressWatch::start(cfg.dest);
     let mut early = Vec::new();
     let (backend, mut notices, data_sock) = match egress.gso_segmenting_qdisc() {
+        _ if xdp => open_xdp(cfg, &slab)?,
         // Such a qdisc reports a GSO super-packet queued as soon as one of its segments is,
         // and drops the rest without a word: one datagram per send keeps every drop reported.
         Some(qdisc) if cfg.gso => {

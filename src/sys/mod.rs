@@ -79,6 +79,12 @@ pub(crate) use windows::{is_transient_recv_errno, WSA_ERROR_NAMES};
 pub(crate) const HAS_URING: bool = cfg!(ringshot_uring);
 /// Whether this target has the sendmmsg send backend.
 pub(crate) const HAS_SENDMMSG: bool = cfg!(ringshot_mmsg);
+/// Whether this target has the AF_XDP send backend.
+pub(crate) const HAS_XDP: bool = cfg!(target_os = "linux");
+/// The AF_XDP backend (Linux): its options, its opening, and the headroom it needs in front of
+/// every slab slot for the headers it writes.
+#[cfg(target_os = "linux")]
+pub use linux::xdp::{open as open_xdp, XdpOpts, XDP_HEADROOM};
 /// Whether this target has the overlapped completion-port send backend.
 pub(crate) const HAS_IOCP: bool = cfg!(ringshot_iocp);
 
