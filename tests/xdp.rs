@@ -88,6 +88,20 @@ fn run(w: &Wire, payload: usize, count: u64) -> (TxReport, Vec<u64>) {
 #[test]
 fn every_datagram_crosses_the_veth_wire_once_in_order_and_intact() {
     let Some((_turn, w)) = wire() else { return };
+    // The wire's neighbour entries are permanent: without one, set-up must resolve the MAC.
+    let st = Command::new("ip")
+        .args([
+            "-n",
+            &w.near_ns,
+            "neigh",
+            "del",
+            &w.far_addr.to_string(),
+            "dev",
+            &w.near_if,
+        ])
+        .status()
+        .expect("ip neigh del");
+    assert!(st.success(), "ip neigh del: {st}");
     for (payload, count) in [(64usize, 20_000u64), (1472, 5_000)] {
         let (report, seqs) = run(&w, payload, count);
         let ctx = format!(
@@ -205,4 +219,70 @@ fn the_cli_exits_2_with_the_reason_when_af_xdp_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("CAP_NET_RAW"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+/// The wire suite with xdp and mmsg: the xdp rows beside the raw AF_XDP loop in rounds, the
+/// xdp ÷ mmsg pair in rounds, and both goals read from them. No figure is judged.
+#[test]
+fn the_wire_suite_pairs_xdp_with_mmsg_and_with_its_raw_loop() {
+    use ringshot::bench::wire::{run_wire, Mode, WireOptions};
+    let Some((_turn, w)) = wire() else { return };
+    drop(w); // the suite builds its own
+    let o = WireOptions {
+        case_secs: Duration::from_millis(300),
+        payloads: vec![64],
+        backends: vec![BackendChoice::Mmsg, BackendChoice::Xdp],
+        peers: false,
+        end_to_end: false,
+        ratio_rounds: 2,
+        ..WireOptions::default()
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut steps = 0;
+    let r = run_wire(&o, &ringshot::bench::Placement::auto(), &stop, |_| {
+        steps += 1
+    })
+    .expect("wire run");
+    assert_eq!(
+        steps,
+        ringshot::bench::wire::planned_steps(&o),
+        "{:?}",
+        r.skipped
+    );
+    let xdp: Vec<_> = r.rows.iter().filter(|x| x.backend == "xdp").collect();
+    assert_eq!(xdp.len(), 1, "GSO off only: {:?}", r.rows);
+    let x = xdp[0];
+    assert!(
+        x.mode == Mode::SenderSide && !x.gso && x.crossed > 0,
+        "{x:?}"
+    );
+    assert_eq!(x.raw_rounds.len(), 2, "{x:?}");
+    let raw = r
+        .rows
+        .iter()
+        .find(|x| x.backend == "xdp-tx")
+        .expect("raw AF_XDP row");
+    assert!(raw.crossed > 0 && raw.crossed <= raw.sent + 8, "{raw:?}");
+    let pair = r
+        .backend_rounds
+        .iter()
+        .find(|p| p.backends == ["xdp".to_string(), "mmsg".to_string()])
+        .expect("xdp ÷ mmsg rounds");
+    assert_eq!(pair.rounds.len(), 2, "{pair:?}");
+    assert!(
+        pair.rounds.iter().all(|[a, b]| *a > 0.0 && *b > 0.0),
+        "{pair:?}"
+    );
+    let g = |name: &str| {
+        r.goals
+            .iter()
+            .find(|g| g.goal == name)
+            .unwrap_or_else(|| panic!("no goal {name}: {:?}", r.goals))
+    };
+    assert_eq!(
+        g("64 B: xdp ÷ mmsg per datagram (2 rounds)").measured,
+        pair.ratio
+    );
+    assert_eq!(g("64 B: xdp ÷ its raw AF_XDP loop").measured, x.raw_ratio);
+    assert!(x.raw_ratio.is_some());
 }

@@ -15,11 +15,11 @@
 //! completion then counts in `failed_packets`. On `cancel`, what the kernel did not complete in
 //! time counts failed, and the slots stay the kernel's.
 
-mod ring;
+pub(crate) mod ring;
 pub(crate) mod route;
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -125,10 +125,7 @@ fn explain(e: &io::Error, what: &str) -> String {
 /// slot): the connected UDP socket (its local address is the frames' source, and it receives
 /// the device's answers), the route, the MACs, and the AF_XDP socket. Returns the backend, the
 /// notices (the mode used among them), the UDP socket; or why it cannot run, in one line.
-pub fn open(
-    o: &XdpOpts,
-    slab: &Arc<Slab>,
-) -> Result<(Box<dyn TxBackend>, Vec<String>, UdpSocket), String> {
+pub fn open(o: &XdpOpts, slab: &Arc<Slab>) -> Result<crate::sys::OpenedTx, String> {
     if o.unavailable {
         return Err("AF_XDP disabled (forced by test fault injection)".into());
     }
@@ -143,57 +140,110 @@ pub fn open(
     let src = sock
         .local_addr()
         .map_err(|e| format!("the UDP socket: {e}"))?;
-    let r = route::route(o.dest).map_err(|e| format!("the route to {}: {e}", o.dest))?;
+    let path = frame_path(o.dest, src, o.payload)?;
+    let (xsk, used, why_not_zc) = bind(&path, o.queue, o.zero_copy, slab.region(), o.ring)?;
+    let mut notice = format!(
+        "xdp: {used} mode on {} queue {}, {src} -> {} via {}",
+        path.dev, o.queue, o.dest, path.next_hop
+    );
+    if let Some(e) = why_not_zc {
+        notice += &format!(" (zero copy refused: {e})");
+    }
+    let backend: Box<dyn TxBackend> = match o.plan {
+        None => Box::new(XdpBackend::new(xsk, RealSeam, slab.clone(), path.tmpl)),
+        Some(plan) => {
+            let seam = FaultySeam {
+                injector: FaultInjector::new(plan),
+            };
+            Box::new(XdpBackend::new(xsk, seam, slab.clone(), path.tmpl))
+        }
+    };
+    Ok((backend, vec![notice], sock))
+}
+
+/// Where a flow's frames go: the device, the next hop, and the headers in front of each payload.
+#[derive(Debug)]
+pub(crate) struct FramePath {
+    pub(crate) ifindex: u32,
+    pub(crate) dev: String,
+    pub(crate) next_hop: std::net::IpAddr,
+    pub(crate) tmpl: Template,
+}
+
+/// The route from `src` to `dest`, the device's MAC and MTU (a `payload` it cannot carry
+/// unfragmented is refused), and the next hop's MAC (resolved if missing): the frame headers.
+pub(crate) fn frame_path(
+    dest: SocketAddr,
+    src: SocketAddr,
+    payload: usize,
+) -> Result<FramePath, String> {
+    let r = route::route(dest).map_err(|e| format!("the route to {dest}: {e}"))?;
     let dev = crate::sys::linux::egress::ifname(r.ifindex);
     if r.local {
         return Err(format!(
             "{} is an address of this host (the route leaves by {dev}): AF_XDP sends out of a \
              network device",
-            o.dest.ip()
+            dest.ip()
         ));
     }
     let (src_mac, mtu) = route::link(r.ifindex).map_err(|e| format!("device {dev}: {e}"))?;
-    let v6 = o.dest.is_ipv6();
+    let v6 = dest.is_ipv6();
     let ip_udp = ethip::header_len(v6) - ethip::ETH_LEN;
-    if o.payload + ip_udp > mtu as usize {
+    if payload + ip_udp > mtu as usize {
         return Err(format!(
-            "a {} B payload needs an MTU of {} on {dev}, which has {mtu}; AF_XDP sends no \
+            "a {payload} B payload needs an MTU of {} on {dev}, which has {mtu}; AF_XDP sends no \
              fragments (lower --payload to {} or less)",
-            o.payload,
-            o.payload + ip_udp,
+            payload + ip_udp,
             (mtu as usize).saturating_sub(ip_udp)
         ));
     }
-    if o.payload + ethip::header_len(v6) > CHUNK as usize {
+    if payload + ethip::header_len(v6) > CHUNK as usize {
         return Err(format!(
-            "a {} B payload makes frames longer than the {CHUNK} B the xdp backend sends",
-            o.payload
+            "a {payload} B payload makes frames longer than the {CHUNK} B the xdp backend sends"
         ));
     }
-    let next_hop = r.gateway.unwrap_or(o.dest.ip());
+    let next_hop = r.gateway.unwrap_or(dest.ip());
     let dst_mac = route::resolve_mac(r.ifindex, next_hop, RESOLVE_LIMIT)
         .map_err(|e| format!("the next hop's MAC on {dev}: {e}"))?;
     let tmpl = Template::new(&ethip::Repr {
         src_mac,
         dst_mac,
         src,
-        dst: o.dest,
+        dst: dest,
         ip_id: 0,
         ttl: ethip::DEFAULT_TTL,
         payload_len: 0,
         udp_checksum: 0,
     })
     .map_err(|e| format!("the frame headers: {e}"))?;
-    let (base, len) = slab.region();
-    let cfg = |mode| XskConfig {
+    Ok(FramePath {
         ifindex: r.ifindex,
-        queue: o.queue,
+        dev,
+        next_hop,
+        tmpl,
+    })
+}
+
+/// An AF_XDP socket on `path`'s device queue `queue` over the UMEM `umem` (page-aligned, alive
+/// as long as the socket), with rings of `ring` entries: zero copy, copy mode, or (None) zero
+/// copy else copy. Returns it, the mode it got, and why zero copy was refused where auto fell
+/// back.
+pub(crate) fn bind(
+    path: &FramePath,
+    queue: u32,
+    zero_copy: Option<bool>,
+    umem: (*mut u8, usize),
+    ring: u32,
+) -> Result<(Xsk, &'static str, Option<io::Error>), String> {
+    let cfg = |mode| XskConfig {
+        ifindex: path.ifindex,
+        queue,
         mode,
-        umem: (base, len),
+        umem,
         chunk: CHUNK,
-        ring: o.ring.clamp(64, 1 << 16).next_power_of_two(),
+        ring: ring.clamp(64, 1 << 16).next_power_of_two(),
     };
-    let (xsk, used, why_not_zc) = match o.zero_copy {
+    let (xsk, used, why_not_zc) = match zero_copy {
         Some(true) => (Xsk::open(&cfg(BindMode::ZeroCopy)), "zero-copy", None),
         Some(false) => (Xsk::open(&cfg(BindMode::Copy)), "copy", None),
         None => match Xsk::open(&cfg(BindMode::ZeroCopy)) {
@@ -201,24 +251,8 @@ pub fn open(
             Err(e) => (Xsk::open(&cfg(BindMode::Copy)), "copy", Some(e)),
         },
     };
-    let xsk = xsk.map_err(|e| explain(&e, &format!("AF_XDP on {dev} queue {}", o.queue)))?;
-    let mut notice = format!(
-        "xdp: {used} mode on {dev} queue {}, {src} -> {} via {}",
-        o.queue, o.dest, next_hop
-    );
-    if let Some(e) = why_not_zc {
-        notice += &format!(" (zero copy refused: {e})");
-    }
-    let backend: Box<dyn TxBackend> = match o.plan {
-        None => Box::new(XdpBackend::new(xsk, RealSeam, slab.clone(), tmpl)),
-        Some(plan) => {
-            let seam = FaultySeam {
-                injector: FaultInjector::new(plan),
-            };
-            Box::new(XdpBackend::new(xsk, seam, slab.clone(), tmpl))
-        }
-    };
-    Ok((backend, vec![notice], sock))
+    let xsk = xsk.map_err(|e| explain(&e, &format!("AF_XDP on {} queue {queue}", path.dev)))?;
+    Ok((xsk, used, why_not_zc))
 }
 
 /// Marks a slot not in flight in [`XdpBackend::lens`].
