@@ -311,8 +311,10 @@ impl<S: XskSeam> XdpBackend<S> {
     }
 
     /// Wakes the kernel (timed and counted as a submit of `packets`), and sorts out a refusal:
-    /// EAGAIN, EBUSY, ENOBUFS and EINTR leave the frames in the ring for the next wake-up
-    /// (EBUSY: one frame was dropped below the socket); anything else breaks the socket.
+    /// EAGAIN, EBUSY, ENOBUFS, ECONNREFUSED and EINTR leave the frames in the ring for the next
+    /// wake-up (counted in `resent_packets` after ENOBUFS and ECONNREFUSED, as the socket
+    /// backends count their re-sends; EBUSY: one frame was dropped below the socket); anything
+    /// else breaks the socket.
     fn kick(&mut self, packets: usize, m: &mut TxMetrics) {
         let t0 = Instant::now();
         let res = self.seam.kick(&self.xsk, m);
@@ -323,10 +325,16 @@ impl<S: XskSeam> XdpBackend<S> {
         };
         let errno = e.raw_os_error().unwrap_or(0);
         m.record_errno(errno);
+        // The frames the refused wake-up left in the ring go with the next one.
+        let waiting = u64::from(self.xsk.tx_queued());
         match errno {
-            libc::EAGAIN | libc::EINTR | libc::ECONNREFUSED => {}
+            libc::EAGAIN | libc::EINTR => {}
+            libc::ECONNREFUSED => m.resent_packets += waiting,
             libc::EBUSY => self.dropped += 1,
-            libc::ENOBUFS => std::thread::sleep(self.nobufs.next()),
+            libc::ENOBUFS => {
+                m.resent_packets += waiting;
+                std::thread::sleep(self.nobufs.next());
+            }
             _ => {
                 log::warn!("xdp: the wake-up failed ({e}); the socket sends no more");
                 self.broken = Some(errno);
