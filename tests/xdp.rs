@@ -64,17 +64,29 @@ fn xdp_config(w: &Wire, payload: usize) -> ringshot::SenderConfigBuilder {
         .slots(1024)
 }
 
-/// One stream of `count` packets across the wire: the report and what the far socket got.
+/// One stream of `count` packets across the wire to the far end's IPv4 address: the report
+/// and what the far socket got.
 fn run(w: &Wire, payload: usize, count: u64) -> (TxReport, Vec<u64>) {
+    run_to(w, SocketAddr::from((w.far_addr, PORT)), payload, count)
+}
+
+/// The same to `to` (an address of the far end).
+fn run_to(w: &Wire, to: SocketAddr, payload: usize, count: u64) -> (TxReport, Vec<u64>) {
     let rx = w
         .in_far(|| {
-            let sock = UdpSocket::bind(SocketAddr::from((w.far_addr, PORT))).unwrap();
+            let sock = UdpSocket::bind(to).unwrap();
             ringshot::os::set_recv_buffer(&sock, 32 << 20);
             sock
         })
         .expect("far socket");
     let reader = receive_all(rx, payload);
-    let cfg = xdp_config(w, payload).build().unwrap();
+    let cfg = SenderConfig::builder(to)
+        .backend(BackendChoice::Xdp)
+        .xdp_mode(XdpMode::Copy)
+        .payload(payload)
+        .slots(1024)
+        .build()
+        .unwrap();
     let report = w
         .in_near(move || {
             SourceSender::spawn(cfg, PatternSource::new(payload, Some(count), None))
@@ -104,34 +116,87 @@ fn every_datagram_crosses_the_veth_wire_once_in_order_and_intact() {
     assert!(st.success(), "ip neigh del: {st}");
     for (payload, count) in [(64usize, 20_000u64), (1472, 5_000)] {
         let (report, seqs) = run(&w, payload, count);
-        let ctx = format!(
-            "{payload} B: packets {} failed {} errors {:?} notices {:?}; {} arrived",
-            report.packets,
-            report.failed_packets,
-            report.errors,
-            report.notices,
-            seqs.len()
-        );
-        assert_eq!(report.backend, "xdp", "{ctx}");
-        assert_eq!(
-            (report.committed, report.packets, report.failed_packets),
-            (count, count, 0),
-            "{ctx}"
-        );
-        assert_eq!(report.bytes, count * payload as u64, "{ctx}");
+        check_exact(&report, &seqs, payload, count);
         assert!(
             report
                 .notices
                 .iter()
                 .any(|n| n.starts_with("xdp: copy mode on")),
-            "{ctx}"
-        );
-        assert_eq!(seqs.len() as u64, count, "{ctx}");
-        assert!(
-            seqs.iter().copied().eq(0..count),
-            "{ctx}: out of order or duplicated"
+            "{:?}",
+            report.notices
         );
     }
+}
+
+/// Checks one stream's report and arrivals: all `count` packets sent, none failed, each arrived
+/// once and in order.
+fn check_exact(report: &TxReport, seqs: &[u64], payload: usize, count: u64) {
+    let ctx = format!(
+        "{payload} B: packets {} failed {} errors {:?} notices {:?}; {} arrived",
+        report.packets,
+        report.failed_packets,
+        report.errors,
+        report.notices,
+        seqs.len()
+    );
+    assert_eq!(report.backend, "xdp", "{ctx}");
+    assert_eq!(
+        (report.committed, report.packets, report.failed_packets),
+        (count, count, 0),
+        "{ctx}"
+    );
+    assert_eq!(report.bytes, count * payload as u64, "{ctx}");
+    assert_eq!(seqs.len() as u64, count, "{ctx}");
+    assert!(
+        seqs.iter().copied().eq(0..count),
+        "{ctx}: out of order or duplicated"
+    );
+}
+
+/// IPv6: the UDP checksum is required (the far kernel drops a datagram whose checksum is
+/// wrong), the neighbour is found by neighbour discovery, and the MTU leaves 1452 bytes.
+#[test]
+fn ipv6_datagrams_cross_with_their_checksums_once_in_order() {
+    let Some((_turn, w)) = wire() else { return };
+    let (near, far): (std::net::Ipv6Addr, std::net::Ipv6Addr) = (
+        "fd00:231::1".parse().unwrap(),
+        "fd00:231::2".parse().unwrap(),
+    );
+    for (ns, dev, addr) in [(&w.near_ns, &w.near_if, near), (&w.far_ns, &w.far_if, far)] {
+        let st = Command::new("ip")
+            .args([
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ])
+            .status()
+            .expect("ip addr add");
+        assert!(st.success(), "ip addr add {addr}: {st}");
+    }
+    let to = SocketAddr::from((far, PORT));
+    for (payload, count) in [(64usize, 10_000u64), (1452, 3_000)] {
+        let (report, seqs) = run_to(&w, to, payload, count);
+        check_exact(&report, &seqs, payload, count);
+        assert!(
+            report.notices.iter().any(|n| n.contains("via fd00:231::2")),
+            "{:?}",
+            report.notices
+        );
+    }
+    let e = open_error(
+        &w,
+        SenderConfig::builder(to)
+            .backend(BackendChoice::Xdp)
+            .payload(1453)
+            .build()
+            .unwrap(),
+    );
+    assert!(e.to_string().contains("needs an MTU of 1501"), "{e}");
 }
 
 /// The error the engine gives for `cfg` when it cannot open.
