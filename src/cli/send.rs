@@ -680,7 +680,7 @@ mod tests {
     use clap::CommandFactory;
 
     /// `--backend` lists the backends this platform has: iocp on Windows, the Unix ones
-    /// elsewhere; each listed name parses.
+    /// elsewhere, xdp on Linux; each listed name parses.
     #[test]
     fn backend_help_lists_this_platforms_backends() {
         let cli = super::super::Cli::command();
@@ -692,6 +692,8 @@ mod tests {
         let names: Vec<&str> = arg.get_value_names().unwrap()[0].split('|').collect();
         if cfg!(windows) {
             assert_eq!(names, ["auto", "iocp", "send"]);
+        } else if cfg!(target_os = "linux") {
+            assert_eq!(names, ["auto", "uring", "mmsg", "send", "xdp"]);
         } else {
             assert_eq!(names, ["auto", "uring", "mmsg", "send"]);
         }
