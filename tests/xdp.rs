@@ -1,11 +1,12 @@
 //! The `xdp` backend on a real kernel: two network namespaces joined by a veth pair, an AF_XDP
 //! socket in copy mode on the near end, and a real UDP socket on the far end. Every datagram must
-//! arrive exactly once, in order, with its payload intact, at 64 and 1472 bytes; the frames'
-//! headers come from the route and neighbour tables (the far end's MAC is not resolved before
-//! the stream starts, so set-up resolves it). Needs root and `ip`/`ethtool`/`nft`; skips with
-//! the reason otherwise. A payload above the path MTU, and a kernel refusing AF_XDP (forced by
-//! the test fault flag, or for real by dropping CAP_NET_RAW), are refused at open with the
-//! reason: `ringshot send` exits 2.
+//! arrive exactly once, in order, with its payload intact, at 64 and 1472 bytes over IPv4 and at
+//! 64 and 1452 bytes over IPv6 (whose UDP checksum the far kernel verifies); the frames' headers
+//! come from the route and neighbour tables (the far end's MAC is not resolved before the stream
+//! starts, so set-up resolves it). A payload above the path MTU, and a kernel refusing AF_XDP
+//! (forced by the test fault flag, or for real by dropping CAP_NET_RAW), are refused at open with
+//! the reason: `ringshot send` exits 2. The wire suite pairs xdp with mmsg and with the raw
+//! AF_XDP loop. Needs root and `ip`/`ethtool`/`nft`; skips with the reason otherwise.
 #![cfg(ringshot_netns)]
 
 use std::net::{SocketAddr, UdpSocket};
