@@ -311,24 +311,30 @@ impl<S: XskSeam> XdpBackend<S> {
     }
 
     /// Wakes the kernel (timed and counted as a submit of `packets`), and sorts out a refusal:
-    /// EAGAIN, EBUSY, ENOBUFS, ECONNREFUSED and EINTR leave the frames in the ring for the next
-    /// wake-up (counted in `resent_packets` after ENOBUFS and ECONNREFUSED, as the socket
-    /// backends count their re-sends; EBUSY: one frame was dropped below the socket); anything
-    /// else breaks the socket.
+    /// EAGAIN (more frames wait than one wake-up sends), EBUSY, ENOBUFS, ECONNREFUSED and EINTR
+    /// leave the frames in the ring for the next wake-up (counted in `resent_packets` after
+    /// ENOBUFS and ECONNREFUSED, as the socket backends count their re-sends; EBUSY: one frame
+    /// was dropped below the socket); anything else breaks the socket. All but EAGAIN are
+    /// counted by errno.
     fn kick(&mut self, packets: usize, m: &mut TxMetrics) {
         let t0 = Instant::now();
         let res = self.seam.kick(&self.xsk, m);
         m.record_submit(t0.elapsed().as_nanos() as u64, packets);
-        let Err(e) = res else {
+        let errno = match res {
+            Ok(()) => 0,
+            Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+        };
+        // In copy mode a wake-up sends a budget of frames (32 here) and answers EAGAIN when more
+        // wait in the ring: the normal answer at full speed (one per wake-up), not an error.
+        if errno == 0 || errno == libc::EAGAIN {
             self.nobufs.reset();
             return;
-        };
-        let errno = e.raw_os_error().unwrap_or(0);
+        }
         m.record_errno(errno);
         // The frames the refused wake-up left in the ring go with the next one.
         let waiting = u64::from(self.xsk.tx_queued());
         match errno {
-            libc::EAGAIN | libc::EINTR => {}
+            libc::EINTR => {}
             libc::ECONNREFUSED => m.resent_packets += waiting,
             libc::EBUSY => self.dropped += 1,
             libc::ENOBUFS => {
@@ -336,6 +342,7 @@ impl<S: XskSeam> XdpBackend<S> {
                 std::thread::sleep(self.nobufs.next());
             }
             _ => {
+                let e = io::Error::from_raw_os_error(errno);
                 log::warn!("xdp: the wake-up failed ({e}); the socket sends no more");
                 self.broken = Some(errno);
             }
