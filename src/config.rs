@@ -91,6 +91,7 @@ impl XdpMode {
     }
 
     /// As the backend's options take it: zero copy only, copy only, or either (None).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the backend is Linux's
     pub(crate) fn zero_copy(self) -> Option<bool> {
         match self {
             XdpMode::Auto => None,
@@ -250,7 +251,10 @@ pub struct SenderConfig {
     pub(crate) send_order: SendOrder,
     pub(crate) sndbuf: usize,
     pub(crate) on_refused: OnRefused,
+    // Read by the AF_XDP backend only (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) xdp_queue: u32,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) xdp_mode: XdpMode,
     pub(crate) stream_id: u32,
     pub(crate) window_packets: Option<u64>,

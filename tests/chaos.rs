@@ -35,7 +35,7 @@ mod process;
 use std::io::Write;
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -123,7 +123,8 @@ type Wire = ringshot::bench::wire::Wire;
 enum Wire {}
 
 /// The veth wire the xdp cells share while any of them runs; the last to let go removes it.
-static WIRE: Mutex<Weak<Wire>> = Mutex::new(Weak::new());
+#[cfg(ringshot_netns)]
+static WIRE: Mutex<std::sync::Weak<Wire>> = Mutex::new(std::sync::Weak::new());
 
 /// The shared wire, built when none is up; or why it cannot be built here.
 #[cfg(ringshot_netns)]
@@ -146,6 +147,7 @@ fn shared_wire() -> Result<Arc<Wire>, String> {
 }
 
 /// The wire a running xdp cell holds.
+#[cfg(ringshot_netns)]
 fn wire() -> Arc<Wire> {
     WIRE.lock()
         .unwrap()
