@@ -20,7 +20,8 @@ use serde::Serialize;
 #[cfg_attr(feature = "serde", derive(Serialize))]
 #[non_exhaustive]
 pub struct Capabilities {
-    /// Backends compiled in: `uring` (Linux only), `mmsg`, `send`.
+    /// Backends compiled in: `uring` (Linux only), `mmsg`, `iocp` (Windows), `send`, `xdp`
+    /// (Linux only; it also needs CAP_NET_RAW at run time).
     pub backends: Vec<&'static str>,
     /// An io_uring could be set up.
     pub io_uring: bool,
@@ -55,6 +56,7 @@ pub fn capabilities() -> Capabilities {
         ("mmsg", crate::sys::HAS_SENDMMSG),
         ("iocp", crate::sys::HAS_IOCP),
         ("send", true),
+        ("xdp", crate::sys::HAS_XDP),
     ]
     .into_iter()
     .filter_map(|(name, built)| built.then_some(name))

@@ -15,7 +15,7 @@ mod groups;
 #[cfg(test)]
 mod tests;
 
-pub use crate::sys::{BackendChoice, TxFaults, MAX_BATCH};
+pub use crate::sys::{BackendChoice, TxFaults, XdpMode, MAX_BATCH};
 pub use error::{ConfigError, FieldError};
 use groups::{
     FlowOptions, PacingOptions, SocketOptions, StreamOptions, ThreadOptions, UringOptions,
@@ -184,6 +184,11 @@ pub struct SenderConfig {
     pub(crate) send_order: SendOrder,
     pub(crate) sndbuf: usize,
     pub(crate) on_refused: OnRefused,
+    // Read by the AF_XDP backend only (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) xdp_queue: u32,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) xdp_mode: XdpMode,
     pub(crate) stream_id: u32,
     pub(crate) window_packets: Option<u64>,
     pub(crate) idle: IdlePolicy,
@@ -454,6 +459,16 @@ impl SenderConfigBuilder {
         self.socket.on_refused = policy;
         self
     }
+    /// The device queue the `xdp` backend binds to (default 0).
+    pub fn xdp_queue(mut self, queue: u32) -> Self {
+        self.socket.xdp_queue = queue;
+        self
+    }
+    /// Zero copy, copy mode, or either for the `xdp` backend (default: either).
+    pub fn xdp_mode(mut self, mode: XdpMode) -> Self {
+        self.socket.xdp_mode = mode;
+        self
+    }
     /// SO_SNDBUF in bytes (SO_SNDBUFFORCE is tried first).
     pub fn sndbuf(mut self, bytes: usize) -> Self {
         self.socket.sndbuf = bytes;
@@ -690,7 +705,7 @@ impl SenderConfigBuilder {
             let s = &self.stream;
             let batch = default_batch(
                 s.payload,
-                self.socket.gso,
+                self.socket.gso && self.socket.backend != BackendChoice::Xdp,
                 s.slots,
                 self.flow.window_packets,
             );
@@ -727,7 +742,8 @@ impl SenderConfigBuilder {
             dest: socket.dest,
             bind: socket.bind,
             backend: socket.backend,
-            gso: socket.gso,
+            // Frames built for AF_XDP are one datagram each.
+            gso: socket.gso && socket.backend != BackendChoice::Xdp,
             payload: stream.payload,
             batch: stream.batch(),
             slots: stream.slots,
@@ -740,6 +756,8 @@ impl SenderConfigBuilder {
             send_order: uring.send_order,
             sndbuf: socket.sndbuf,
             on_refused: socket.on_refused,
+            xdp_queue: socket.xdp_queue,
+            xdp_mode: socket.xdp_mode,
             stream_id: stream.stream_id,
             window_packets: flow.window_packets,
             idle: thread.idle,

@@ -105,7 +105,7 @@ pub use hdrhistogram;
 
 pub use caps::{capabilities, Capabilities};
 pub use config::{
-    BackendChoice, ConfigError, OnRefused, SendOrder, SenderConfig, SenderConfigBuilder,
+    BackendChoice, ConfigError, OnRefused, SendOrder, SenderConfig, SenderConfigBuilder, XdpMode,
 };
 pub use engine::{
     EngineError, PacketSource, PatternSource, ReserveFuture, Reserved, Sender, SourceSender,

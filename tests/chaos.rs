@@ -1,6 +1,6 @@
 //! The chaos matrix: backend {uring, mmsg, send} × GSO {on, off} × payload {1472, 4096, 8000,
 //! 65507} × fault {late receiver, receiver restarted mid-stream, no receiver, device restart},
-//! 96 cells, each run as separate `ringshot send` / `ringshot recv` processes over loopback so that
+//! 96 cells (and xdp's below), each run as separate `ringshot send` / `ringshot recv` processes over loopback so that
 //! exit statuses are part of what is checked.
 //!
 //! Every cell: no process hangs (a watchdog kills it and fails the cell), every receiver sees no
@@ -14,6 +14,15 @@
 //! run here (io_uring unavailable) is counted as skipped, with its reason, in the summary line,
 //! which is written straight to stderr so that a passing run shows it too.
 //!
+//! The `xdp` backend (Linux, root) joins the matrix with GSO off: AF_XDP sends out of a network
+//! device, never to this host, so its cells run across a veth wire between two network
+//! namespaces (sender in the near one, receivers in the far one, `ip netns exec`), one wire
+//! shared by the cells running at a time. Its frames bypass the kernel's UDP socket, so nothing
+//! reports ECONNREFUSED back: a late or restarted receiver simply misses what was sent before it
+//! bound (never a duplicate or a hole after it), and the sender completes with the exact count.
+//! Its cells above the wire's MTU (4096, 8000, 65507 B) must be refused at start: exit 2 with
+//! the reason in one line. Without root or the wire's tools they are skipped with the reason.
+//!
 //! `CHAOS_FILTER=uring` (a substring of the cell's label) runs a subset, and a filter that
 //! matches no cell of any fault fails; `CHAOS_JOBS=N` sets how many cells run at once across the
 //! four tests (default 3); `CHAOS_SEND_ARGS="--zc-threshold off"` adds flags to every sender.
@@ -22,11 +31,14 @@
 mod common;
 #[path = "common/process.rs"]
 mod process;
+#[cfg(ringshot_netns)]
+#[path = "common/wire.rs"]
+mod wire;
 
 use std::io::Write;
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -71,7 +83,7 @@ const RCVBUF: u64 = 256 << 20;
 const SENDER_WATCHDOG: Duration = Duration::from_secs(15);
 const RECEIVER_GRACE: Duration = Duration::from_millis(IDLE_EXIT_MS + 5_000);
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Inconclusive cells one fault's test may have (of its 24) before it fails: beyond that the
+/// Inconclusive cells one fault's test may have (of its 28) before it fails: beyond that the
 /// machine was too slow for the matrix to show anything, which must not read as a pass.
 const INCONCLUSIVE_BUDGET: usize = 2;
 
@@ -80,17 +92,100 @@ enum Backend {
     Uring,
     Mmsg,
     Send,
+    Xdp,
 }
 
 impl Backend {
-    const ALL: [Backend; 3] = [Backend::Uring, Backend::Mmsg, Backend::Send];
+    const ALL: [Backend; 4] = [Backend::Uring, Backend::Mmsg, Backend::Send, Backend::Xdp];
 
     fn name(self) -> &'static str {
         match self {
             Backend::Uring => "uring",
             Backend::Mmsg => "mmsg",
             Backend::Send => "send",
+            Backend::Xdp => "xdp",
         }
+    }
+
+    /// GSO on and off, or off only (xdp builds one frame per datagram).
+    fn gso_modes(self) -> &'static [bool] {
+        match self {
+            Backend::Xdp => &[false],
+            _ => &[true, false],
+        }
+    }
+}
+
+/// The largest payload the xdp cells' wire carries unfragmented (MTU 1500).
+const XDP_MAX_PAYLOAD: usize = 1472;
+
+/// Where a cell's processes run: on loopback, or across the veth wire (xdp).
+#[cfg(ringshot_netns)]
+type Wire = wire::Wire;
+#[cfg(not(ringshot_netns))]
+enum Wire {}
+
+/// The veth wire the xdp cells share while any of them runs; the last to let go removes it.
+#[cfg(ringshot_netns)]
+static WIRE: Mutex<std::sync::Weak<Wire>> = Mutex::new(std::sync::Weak::new());
+
+/// The shared wire, built when none is up; or why it cannot be built here.
+#[cfg(ringshot_netns)]
+fn shared_wire() -> Result<Arc<Wire>, String> {
+    if let Some(r) = wire::unavailable_reason() {
+        return Err(format!("the namespace wire {r}"));
+    }
+    let mut w = WIRE.lock().unwrap();
+    if let Some(up) = w.upgrade() {
+        return Ok(up);
+    }
+    let up = Arc::new(Wire::setup().map_err(|e| e.to_string())?);
+    *w = Arc::downgrade(&up);
+    Ok(up)
+}
+
+#[cfg(not(ringshot_netns))]
+fn shared_wire() -> Result<Arc<Wire>, String> {
+    Err("network namespaces are Linux-only".into())
+}
+
+/// The wire a running xdp cell holds.
+#[cfg(ringshot_netns)]
+fn wire() -> Arc<Wire> {
+    WIRE.lock()
+        .unwrap()
+        .upgrade()
+        .expect("the xdp cells hold the wire while they run")
+}
+
+/// The address of a cell's receivers: loopback, or the wire's far end.
+fn host(cell: &Cell) -> String {
+    match cell.backend {
+        #[cfg(ringshot_netns)]
+        Backend::Xdp => wire().far_addr.to_string(),
+        _ => "127.0.0.1".into(),
+    }
+}
+
+/// Starts `ringshot args`: on this host, or for an xdp cell in the wire's near (sender) or far
+/// (receiver) namespace.
+fn spawn(cell: &Cell, name: &str, args: &[String], near: bool) -> Proc {
+    if cell.backend != Backend::Xdp {
+        return Proc::spawn(name, args);
+    }
+    #[cfg(ringshot_netns)]
+    {
+        let w = wire();
+        let ns = if near { &w.near_ns } else { &w.far_ns };
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_ringshot")]);
+        cmd.args(args);
+        Proc::start(name, cmd)
+    }
+    #[cfg(not(ringshot_netns))]
+    {
+        let _ = (name, args, near);
+        unreachable!("xdp cells are skipped where there is no wire")
     }
 }
 
@@ -145,7 +240,7 @@ impl Cell {
 
     /// `ringshot send` to `port` with this cell's backend, GSO and payload.
     fn send_args(&self, port: u16, count: u64) -> Vec<String> {
-        let mut a = strings(&["send", "--to", &format!("127.0.0.1:{port}")]);
+        let mut a = strings(&["send", "--to", &format!("{}:{port}", host(self))]);
         a.extend(strings(&["--backend", self.backend.name()]));
         if !self.gso {
             a.push("--no-gso".into());
@@ -180,12 +275,12 @@ fn strings(s: &[&str]) -> Vec<String> {
     s.iter().map(|s| s.to_string()).collect()
 }
 
-/// `ringshot recv` on `port`, stopping `IDLE_EXIT_MS` after its last packet.
-fn recv_args(port: u16) -> Vec<String> {
+/// `ringshot recv` on `port` for `cell`, stopping `IDLE_EXIT_MS` after its last packet.
+fn recv_args(cell: &Cell, port: u16) -> Vec<String> {
     strings(&[
         "recv",
         "--bind",
-        &format!("127.0.0.1:{port}"),
+        &format!("{}:{port}", host(cell)),
         "--json",
         "--idle-exit-ms",
         &IDLE_EXIT_MS.to_string(),
@@ -382,8 +477,12 @@ fn check_completed_sender(o: &mut Outcome, cell: &Cell, exit: &Exit) -> Option<V
     Some(v)
 }
 
-/// Nobody listened for a while during the stream: the sender saw ECONNREFUSED.
-fn check_refused(o: &mut Outcome, sender: &Option<Value>) {
+/// Nobody listened for a while during the stream: the sender saw ECONNREFUSED (a socket
+/// backend; xdp's frames bypass the socket that would hear it).
+fn check_refused(o: &mut Outcome, cell: &Cell, sender: &Option<Value>) {
+    if cell.backend == Backend::Xdp {
+        return;
+    }
     if let Some(v) = sender {
         if num(v, "errors.ECONNREFUSED").unwrap_or(0) == 0 {
             o.fail(format!(
@@ -395,8 +494,8 @@ fn check_refused(o: &mut Outcome, sender: &Option<Value>) {
 }
 
 /// Starts a receiver on `port` and waits until it has bound.
-fn start_receiver(o: &mut Outcome, who: &str, args: &[String]) -> Proc {
-    let mut p = Proc::spawn(who, args);
+fn start_receiver(o: &mut Outcome, cell: &Cell, who: &str, args: &[String]) -> Proc {
+    let mut p = spawn(cell, who, args, false);
     if !p.wait_for_stderr("listening on", LISTEN_TIMEOUT) {
         o.fail(format!("{who}: never announced that it listens"));
     }
@@ -424,9 +523,14 @@ fn late_receiver(cell: &Cell, o: &mut Outcome) {
     o.count = LATE_COUNT;
     let port = free_port();
     let start = Instant::now();
-    let mut tx = Proc::spawn("sender", &cell.paced_send_args(port, LATE_COUNT));
+    let mut tx = spawn(
+        cell,
+        "sender",
+        &cell.paced_send_args(port, LATE_COUNT),
+        true,
+    );
     thread::sleep(LATE_START);
-    let rx = start_receiver(o, "receiver", &recv_args(port));
+    let rx = start_receiver(o, cell, "receiver", &recv_args(cell, port));
     let late = !tx.running();
     let sent = tx.finish_by(start + SENDER_WATCHDOG);
     let sender = check_completed_sender(o, cell, &sent);
@@ -440,7 +544,7 @@ fn late_receiver(cell: &Cell, o: &mut Outcome) {
         // The receiver has the whole stream: the sender started only after it had bound.
         o.inconclusive = Some("the stream started after the receiver had bound".into());
     } else {
-        check_refused(o, &sender);
+        check_refused(o, cell, &sender);
     }
 }
 
@@ -451,20 +555,25 @@ fn late_receiver(cell: &Cell, o: &mut Outcome) {
 fn receiver_restart(cell: &Cell, o: &mut Outcome) {
     o.count = RESTART_COUNT;
     let port = free_port();
-    let mut a_args = recv_args(port);
+    let mut a_args = recv_args(cell, port);
     a_args.extend(strings(&["--count", &FIRST_PART.to_string()]));
-    let rx_a = start_receiver(o, "receiver A", &a_args);
+    let rx_a = start_receiver(o, cell, "receiver A", &a_args);
     let start = Instant::now();
-    let mut tx = Proc::spawn("sender", &cell.paced_send_args(port, RESTART_COUNT));
+    let mut tx = spawn(
+        cell,
+        "sender",
+        &cell.paced_send_args(port, RESTART_COUNT),
+        true,
+    );
     let a = rx_a.finish_by(start + SENDER_WATCHDOG);
     let a_json = check_receiver(o, "receiver A", &a);
     thread::sleep(RESTART_GAP);
-    let rx_b = start_receiver(o, "receiver B", &recv_args(port));
+    let rx_b = start_receiver(o, cell, "receiver B", &recv_args(cell, port));
     let late = !tx.running();
     let sent = tx.finish_by(start + SENDER_WATCHDOG);
     let exit_a = a.status();
     let sender = check_completed_sender(o, cell, &sent);
-    check_refused(o, &sender);
+    check_refused(o, cell, &sender);
     o.exits = format!("{}/{exit_a}", o.exits);
     let b_json = finish_receiver(o, rx_b, sent.at, late);
     let mut a_end = None;
@@ -496,10 +605,15 @@ fn receiver_restart(cell: &Cell, o: &mut Outcome) {
 fn no_receiver(cell: &Cell, o: &mut Outcome) {
     o.count = NOBODY_COUNT;
     let start = Instant::now();
-    let tx = Proc::spawn("sender", &cell.send_args(free_port(), NOBODY_COUNT));
+    let tx = spawn(
+        cell,
+        "sender",
+        &cell.send_args(free_port(), NOBODY_COUNT),
+        true,
+    );
     let sent = tx.finish_by(start + SENDER_WATCHDOG);
     let sender = check_completed_sender(o, cell, &sent);
-    check_refused(o, &sender);
+    check_refused(o, cell, &sender);
     o.received = "-".into();
 }
 
@@ -510,7 +624,7 @@ fn no_receiver(cell: &Cell, o: &mut Outcome) {
 fn device_restart(cell: &Cell, o: &mut Outcome) {
     o.count = DEVICE_COUNT;
     let port = free_port();
-    let mut args = recv_args(port);
+    let mut args = recv_args(cell, port);
     let buffer = (DEVICE_BUFFER_PACKETS * cell.payload).to_string();
     let ack_every = DEVICE_ACK_EVERY.to_string();
     let restart_after = DEVICE_RESTART_AFTER.to_string();
@@ -523,12 +637,12 @@ fn device_restart(cell: &Cell, o: &mut Outcome) {
     ]));
     args.extend(strings(&["--ack", "native", "--ack-every", &ack_every]));
     args.extend(strings(&["--restart-after", &restart_after]));
-    let rx = start_receiver(o, "device", &args);
+    let rx = start_receiver(o, cell, "device", &args);
     let start = Instant::now();
     let mut tx_args = cell.send_args(port, DEVICE_COUNT);
     tx_args.extend(strings(&["--ack", "native", "--window-packets"]));
     tx_args.push(DEVICE_WINDOW.to_string());
-    let sent = Proc::spawn("sender", &tx_args).finish_by(start + SENDER_WATCHDOG);
+    let sent = spawn(cell, "sender", &tx_args, true).finish_by(start + SENDER_WATCHDOG);
     o.exits = sent.status();
     let sender_json = check_failed_sender(o, &sent);
     let Some(dev) = finish_receiver(o, rx, sent.at, false) else {
@@ -590,9 +704,36 @@ fn check_failed_sender(o: &mut Outcome, exit: &Exit) -> Option<Value> {
     Some(v)
 }
 
+/// An xdp cell whose payload the wire's MTU cannot carry: the sender refuses to start, exit 2
+/// with the reason in one line, whatever the fault would have been.
+fn refused_at_start(cell: &Cell, o: &mut Outcome) {
+    let start = Instant::now();
+    let tx = spawn(cell, "sender", &cell.send_args(free_port(), 10), true);
+    let sent = tx.finish_by(start + SENDER_WATCHDOG);
+    o.exits = sent.status();
+    o.received = "-".into();
+    if sent.code != Some(2) {
+        o.fail(format!("sender: exit {} (expected 2)", sent.status()));
+    }
+    let err = sent.stderr.trim();
+    if !err.contains("no fragments") || err.lines().count() != 1 {
+        o.fail(format!("sender: not the one-line MTU refusal: {err:?}"));
+    }
+}
+
 fn run_cell(cell: &Cell) -> Outcome {
     let mut o = Outcome::default();
     let start = Instant::now();
+    if cell.backend == Backend::Xdp && cell.payload > XDP_MAX_PAYLOAD {
+        refused_at_start(cell, &mut o);
+        o.seconds = start.elapsed().as_secs_f64();
+        return o;
+    }
+    // One AF_XDP socket per device queue (a second one's bind is refused, EBUSY): the xdp
+    // streams on the shared wire take turns.
+    static XDP_TURN: Mutex<()> = Mutex::new(());
+    let _turn =
+        (cell.backend == Backend::Xdp).then(|| XDP_TURN.lock().unwrap_or_else(|p| p.into_inner()));
     match cell.fault {
         Fault::LateReceiver => late_receiver(cell, &mut o),
         Fault::ReceiverRestart => receiver_restart(cell, &mut o),
@@ -654,11 +795,11 @@ fn line(cell: &Cell, o: &Outcome) -> String {
     s
 }
 
-/// The 24 cells of `fault`.
+/// The 28 cells of `fault`: 24 of the socket backends, 4 of xdp.
 fn cells_of(fault: Fault) -> Vec<Cell> {
     Backend::ALL
         .into_iter()
-        .flat_map(|backend| [true, false].map(|gso| (backend, gso)))
+        .flat_map(|backend| backend.gso_modes().iter().map(move |&gso| (backend, gso)))
         .flat_map(|(backend, gso)| {
             PAYLOADS.map(|payload| Cell {
                 backend,
@@ -676,7 +817,7 @@ fn visible(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// Runs the 24 cells of `fault` (those matching `CHAOS_FILTER`), prints a line per cell and a
+/// Runs the 28 cells of `fault` (those matching `CHAOS_FILTER`), prints a line per cell and a
 /// summary, and fails listing every failing cell. A filter that matches no cell of any fault
 /// fails; cells that cannot run here are reported as skipped, not left out.
 fn run_fault(fault: Fault) {
@@ -689,10 +830,20 @@ fn run_fault(fault: Fault) {
         "CHAOS_FILTER={filter:?} matches no cell of any fault: nothing would be tested"
     );
     let uring = common::uring_available();
-    let (cells, skipped): (Vec<Cell>, Vec<Cell>) = cells_of(fault)
-        .into_iter()
-        .filter(matches)
-        .partition(|c| uring || c.backend != Backend::Uring);
+    let wanted: Vec<Cell> = cells_of(fault).into_iter().filter(matches).collect();
+    // The xdp cells hold the wire (shared with the other faults' tests running now) until the
+    // end of this function.
+    let wire = match wanted.iter().any(|c| c.backend == Backend::Xdp) {
+        true => Some(shared_wire()),
+        false => None,
+    };
+    let skip_reason = |c: &Cell| match (c.backend, &wire) {
+        (Backend::Uring, _) if !uring => Some("io_uring is unavailable here".to_string()),
+        (Backend::Xdp, Some(Err(why))) => Some(why.clone()),
+        _ => None,
+    };
+    let (cells, skipped): (Vec<Cell>, Vec<Cell>) =
+        wanted.iter().partition(|c| skip_reason(c).is_none());
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::new());
     let start = Instant::now();
@@ -710,11 +861,12 @@ fn run_fault(fault: Fault) {
     let mut done = done.into_inner().unwrap();
     for cell in skipped {
         let o = Outcome {
-            skipped: Some("io_uring is unavailable here".into()),
+            skipped: skip_reason(&cell),
             ..Outcome::default()
         };
         done.push((cell, o));
     }
+    drop(wire);
     summarize(fault, &done, start.elapsed());
 }
 

@@ -23,6 +23,48 @@ use ringshot::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
 use ringshot::SendErrno;
 use ringshot::{BackendChoice, SendOrder, SenderConfig, TxReport};
 
+#[cfg(ringshot_netns)]
+#[path = "common/wire.rs"]
+mod wire;
+#[cfg(ringshot_netns)]
+use wire::Wire;
+
+/// A socket bound in the wire's far namespace.
+#[cfg(ringshot_netns)]
+fn far_socket(w: &Wire) -> UdpSocket {
+    let far = SocketAddr::from((w.far_addr, 0));
+    w.in_far(|| UdpSocket::bind(far)).unwrap().unwrap()
+}
+
+/// The engine started in the wire's near namespace (its threads stay there).
+#[cfg(ringshot_netns)]
+fn spawn_near(
+    w: &Wire,
+    cfg: SenderConfig,
+    source: PatternSource,
+) -> Result<SourceSender, EngineError> {
+    w.in_near(move || SourceSender::spawn(cfg, source))
+        .expect("near namespace")
+}
+
+/// No wire where network namespaces are not built: nothing runs across one.
+#[cfg(not(ringshot_netns))]
+enum Wire {}
+
+#[cfg(not(ringshot_netns))]
+fn far_socket(w: &Wire) -> UdpSocket {
+    match *w {}
+}
+
+#[cfg(not(ringshot_netns))]
+fn spawn_near(
+    w: &Wire,
+    _cfg: SenderConfig,
+    _source: PatternSource,
+) -> Result<SourceSender, EngineError> {
+    match *w {}
+}
+
 /// Longest a single case may take before it counts as a hang.
 const WATCHDOG: Duration = Duration::from_secs(90);
 
@@ -45,7 +87,11 @@ struct Receiver {
 
 impl Receiver {
     fn start(payload: usize) -> Receiver {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        Receiver::on(UdpSocket::bind("127.0.0.1:0").unwrap(), payload)
+    }
+
+    /// A receiver on `sock` (bound already, wherever the test needs it).
+    fn on(sock: UdpSocket, payload: usize) -> Receiver {
         ringshot::os::set_recv_buffer(&sock, 64 << 20);
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
@@ -89,6 +135,20 @@ type Ending = Option<String>;
 /// One engine run: its report, what arrived, and the error that ended it (a fatal send error
 /// still comes with its report; any other error fails the case).
 fn run_case(
+    route: (BackendChoice, SendOrder),
+    gso: bool,
+    payload: usize,
+    batch: usize,
+    n: u64,
+    plan: FaultPlan,
+) -> (TxReport, Arrivals, Ending) {
+    run_case_on(None, route, gso, payload, batch, n, plan)
+}
+
+/// [`run_case`] on loopback, or across `wire` (the receiver in its far namespace, the engine in
+/// its near one: the `xdp` backend sends out of a network device, never to this host).
+fn run_case_on(
+    wire: Option<&Wire>,
     (backend, order): (BackendChoice, SendOrder),
     gso: bool,
     payload: usize,
@@ -96,7 +156,10 @@ fn run_case(
     n: u64,
     plan: FaultPlan,
 ) -> (TxReport, Arrivals, Ending) {
-    let rx = Receiver::start(payload);
+    let rx = match wire {
+        None => Receiver::start(payload),
+        Some(w) => Receiver::on(far_socket(w), payload),
+    };
     let cfg = SenderConfig::builder(rx.addr)
         .backend(backend)
         .send_order(order)
@@ -111,8 +174,14 @@ fn run_case(
         .unwrap();
     // The watchdog: the engine runs on its own thread and must answer in time.
     let (tx, done) = mpsc::channel();
+    let source = PatternSource::new(payload, Some(n), None);
+    // Engine threads start in the namespace of the thread that spawns them.
+    let spawned = match wire {
+        None => SourceSender::spawn(cfg, source),
+        Some(w) => spawn_near(w, cfg, source),
+    };
     std::thread::spawn(move || {
-        let result = match SourceSender::spawn(cfg, PatternSource::new(payload, Some(n), None)) {
+        let result = match spawned {
             Err(e) => Err((e.to_string(), None)),
             Ok(s) => s.finish().map_err(|e| match e {
                 EngineError::Send { error, report } => (error.to_string(), Some(*report)),
@@ -553,4 +622,105 @@ proptest! {
         }
         fatal_case((BackendChoice::Uring, SendOrder::Relaxed), case)?;
     }
+}
+
+/// The `xdp` backend's seam answers at the ring and the wake-up: a veth wire between two
+/// namespaces carries its frames to the receiver (AF_XDP never sends to this host). Skipped,
+/// with the reason, without root or the wire's tools.
+/// One wire per process at a time (its names carry the pid): the xdp tests take turns, each
+/// holding its turn as long as its wire.
+#[cfg(ringshot_netns)]
+fn xdp_wire() -> Option<(std::sync::MutexGuard<'static, ()>, Wire)> {
+    static ONE_WIRE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if let Some(r) = wire::unavailable_reason() {
+        eprintln!("skipping the xdp cases: the namespace wire {r}");
+        return None;
+    }
+    let turn = ONE_WIRE.lock().unwrap_or_else(|p| p.into_inner());
+    Some((turn, Wire::setup().expect("wire setup")))
+}
+
+/// The xdp route: copy mode on veth, payloads the veth's MTU carries, GSO never.
+#[cfg(ringshot_netns)]
+const XDP: (BackendChoice, SendOrder) = (BackendChoice::Xdp, SendOrder::Strict);
+
+/// Runs `cases` of `strategy` on the xdp route across `w`, checking every one.
+#[cfg(ringshot_netns)]
+fn xdp_cases(
+    w: &Wire,
+    config: ProptestConfig,
+    strategy: impl Strategy<Value = (usize, usize, u64, FaultPlan)>,
+) {
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let result = runner.run(&strategy, |(payload, batch, n, plan)| {
+        let (report, got, ending) = run_case_on(Some(w), XDP, false, payload, batch, n, plan);
+        prop_assert_eq!(report.backend, "xdp");
+        check(XDP, batch, n, &plan, (&report, &got, &ending))
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Wire-size payloads for the xdp cases (the veth's MTU is 1500: no fragments).
+#[cfg(ringshot_netns)]
+fn xdp_payload() -> impl Strategy<Value = usize> {
+    prop_oneof![Just(64usize), Just(1472)]
+}
+
+#[cfg(ringshot_netns)]
+#[test]
+fn xdp_engine_keeps_every_packet_under_faults() {
+    let Some((_turn, w)) = xdp_wire() else { return };
+    let cases = (
+        xdp_payload(),
+        prop_oneof![Just(8usize), Just(64)],
+        1u64..2000,
+        plan_strategy(),
+    );
+    xdp_cases(&w, config(), cases);
+}
+
+#[cfg(ringshot_netns)]
+#[test]
+fn xdp_books_balance_on_fatal_endings() {
+    let Some((_turn, w)) = xdp_wire() else { return };
+    let cases = (
+        xdp_payload(),
+        prop_oneof![Just(8usize), Just(64)],
+        prop_oneof![1u64..100, 100u64..FATAL_MAX_N],
+        fatal_plan_strategy(),
+    );
+    let config = ProptestConfig {
+        cases: 12,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    xdp_cases(&w, config, cases);
+}
+
+/// A fatal wake-up at fixed points: on the first of a batch, or after the ring took part of it.
+#[cfg(ringshot_netns)]
+#[test]
+fn xdp_fatal_error_at_each_point_of_a_batch_keeps_the_books() {
+    let Some((_turn, w)) = xdp_wire() else { return };
+    let mut failures = Vec::new();
+    for payload in [64, 1472] {
+        for (seed, fatal, partial) in [(1, 1_000_000, 0), (2, 300_000, 1_000_000)] {
+            let plan = FaultPlan {
+                seed,
+                fatal,
+                partial,
+                ..FaultPlan::none()
+            };
+            let (report, got, ending) = run_case_on(Some(&w), XDP, false, payload, 64, 5_000, plan);
+            let ctx = format!("xdp payload={payload} plan {plan:?}");
+            if ending.is_none() {
+                failures.push(format!("{ctx}: no fatal ending"));
+            } else if let Err(e) = check(XDP, 64, 5_000, &plan, (&report, &got, &ending)) {
+                failures.push(format!("{ctx}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -1,8 +1,10 @@
-//! A real-kernel fault matrix: backend {uring, mmsg, send} × GSO {on, off} × ten faults, each
-//! cell in its own pair of network namespaces joined by a veth pair, with `ringshot send` in the
-//! near one and `ringshot recv` in the far one (`ip netns exec`), so real MTUs, a real `tbf`
-//! qdisc, a link going down, nftables `reject` / `drop` and a receiver killed outright meet the
-//! engine.
+//! A real-kernel fault matrix: backend {uring, mmsg, send} × GSO {on, off} × ten faults, plus xdp
+//! (GSO off) × the same ten, each cell in its own pair of network namespaces joined by a veth
+//! pair, with `ringshot send` in the near one and `ringshot recv` in the far one (`ip netns
+//! exec`), so real MTUs, a real `tbf` qdisc, a link going down, nftables `reject` / `drop` and a
+//! receiver killed outright meet the engine. xdp's frames skip the qdisc and the UDP socket, so a
+//! tbf shaper does not hold them back (and drops none) and no ICMP error reaches the sender; its
+//! payloads over the MTU are refused at start (exit 2, the reason in one line).
 //!
 //! Every cell checks the sender's books (`committed == packets + failed_packets`) against what
 //! crossed the wire (an nftables counter at the far end's earliest prerouting hook, one count per
@@ -77,16 +79,27 @@ enum Backend {
     Uring,
     Mmsg,
     Send,
+    Xdp,
 }
 
 impl Backend {
-    const ALL: [Backend; 3] = [Backend::Uring, Backend::Mmsg, Backend::Send];
+    // xdp last, so the socket backends' cells keep their numbers (and namespace names).
+    const ALL: [Backend; 4] = [Backend::Uring, Backend::Mmsg, Backend::Send, Backend::Xdp];
 
     fn name(self) -> &'static str {
         match self {
             Backend::Uring => "uring",
             Backend::Mmsg => "mmsg",
             Backend::Send => "send",
+            Backend::Xdp => "xdp",
+        }
+    }
+
+    /// GSO on and off, or off only (xdp builds one frame per datagram).
+    fn gso_modes(self) -> &'static [bool] {
+        match self {
+            Backend::Xdp => &[false],
+            _ => &[true, false],
         }
     }
 }
@@ -335,6 +348,22 @@ fn mtu(cell: &Cell, net: &Net, o: &mut Outcome, mtu: u32, payload: usize) {
     if let Err(e) = net.set_mtu(mtu) {
         return o.fail(format!("set mtu: {e}"));
     }
+    // AF_XDP never fragments: a payload the MTU cannot carry (IPv4 + UDP: 28 bytes) is refused
+    // at start, exit 2 with the reason in one line.
+    if cell.backend == Backend::Xdp && payload + 28 > mtu as usize {
+        let start = Instant::now();
+        let sent = sender(net, &cell.send_args(10, payload, STALL_TIMEOUT));
+        let sent = sent.finish_by(start + SENDER_WATCHDOG);
+        o.exits = sent.status();
+        let err = sent.stderr.trim();
+        if sent.code != Some(2) || !err.contains("no fragments") || err.lines().count() != 1 {
+            o.fail(format!(
+                "sender: exit {} (expected 2 and a one-line MTU refusal): {err:?}",
+                sent.status()
+            ));
+        }
+        return;
+    }
     exact(
         cell,
         net,
@@ -574,7 +603,7 @@ fn jobs() -> usize {
 fn all_cells() -> Vec<(usize, Cell)> {
     Backend::ALL
         .into_iter()
-        .flat_map(|backend| [true, false].map(|gso| (backend, gso)))
+        .flat_map(|backend| backend.gso_modes().iter().map(move |&gso| (backend, gso)))
         .flat_map(|(backend, gso)| {
             Fault::ALL.map(|fault| Cell {
                 backend,

@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// Payload sizes to run, comma separated.
     #[arg(long, value_delimiter = ',', default_values_t = [64usize, 1472], value_name = "BYTES")]
     payloads: Vec<usize>,
+    /// Wire suite: the ringshot backends to run, comma separated [default: send, mmsg, uring,
+    /// and xdp on Linux].
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    wire_backends: Vec<ringshot::BackendChoice>,
     /// Seconds of the SDR workload.
     #[arg(long, default_value = "60", value_name = "SECS", value_parser = super::parse::secs)]
     sdr_secs: Duration,
@@ -688,6 +692,14 @@ fn wire(
         payloads: a.payloads.clone(),
         profile_dir: a.profile.then(|| report.dir().to_path_buf()),
         ..WireOptions::default()
+    };
+    let o = if a.wire_backends.is_empty() {
+        o
+    } else {
+        WireOptions {
+            backends: a.wire_backends.clone(),
+            ..o
+        }
     };
     let watch = LoadWatch::start(place);
     let bar = ProgressBar::new(planned_steps(&o));

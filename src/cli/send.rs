@@ -20,8 +20,10 @@ use ringshot::{BackendChoice, SendOrder, SenderConfig, TxReport};
 /// The `--backend` values this build offers (auto is the first that works).
 #[cfg(windows)]
 const BACKEND_VALUES: &str = "auto|iocp|send";
-#[cfg(not(windows))]
+#[cfg(all(not(windows), not(target_os = "linux")))]
 const BACKEND_VALUES: &str = "auto|uring|mmsg|send";
+#[cfg(target_os = "linux")]
+const BACKEND_VALUES: &str = "auto|uring|mmsg|send|xdp";
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
@@ -149,6 +151,17 @@ pub struct SendArgs {
         value_name = BACKEND_VALUES
     )]
     backend: BackendChoice,
+    /// xdp: the device queue the AF_XDP socket binds to.
+    #[arg(help_heading = "Engine", long, default_value_t = 0, value_name = "N")]
+    xdp_queue: u32,
+    /// xdp: zero copy (zc, driver support needed), copy mode, or auto (zero copy, else copy).
+    #[arg(
+        help_heading = "Engine",
+        long,
+        default_value = "auto",
+        value_name = "copy|zc|auto"
+    )]
+    xdp_mode: ringshot::XdpMode,
     /// Use UDP GSO when the kernel has it (the default).
     #[arg(help_heading = "Engine", long, overrides_with = "no_gso")]
     gso: bool,
@@ -289,6 +302,8 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         .window_wait(a.window_wait)
         .sqpoll(a.sqpoll_idle_ms)
         .send_order(a.send_order)
+        .xdp_queue(a.xdp_queue)
+        .xdp_mode(a.xdp_mode)
         .framing(a.framing.timed(a.rate, a.framing.app_len(a.payload)?)?);
     if let Some(addr) = a.bind {
         b = b.bind(addr);
@@ -354,7 +369,16 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     let count = a.framing.count(app_len, count)?;
     let source = a.framing.source(app_len, count, a.duration)?;
     let to = cfg.dest();
-    let tx = SourceSender::spawn(cfg, source).context("starting the send engine")?;
+    let tx = match SourceSender::spawn(cfg, source) {
+        Ok(tx) => tx,
+        // AF_XDP refused here (no CAP_NET_RAW, no kernel support, a payload the MTU cannot
+        // carry): a usage error, with the reason.
+        Err(EngineError::BackendUnavailable {
+            backend: "xdp",
+            reason,
+        }) => return Err(super::usage(format!("backend: xdp: {reason}"))),
+        Err(e) => return Err(anyhow::Error::new(e).context("starting the send engine")),
+    };
     let mut intervals = Intervals::new(a.interval, a.json);
     watch(&tx, &signals, &mut intervals);
     // A stream that ended early (stall, device restart, send error) still reports what it
@@ -656,7 +680,7 @@ mod tests {
     use clap::CommandFactory;
 
     /// `--backend` lists the backends this platform has: iocp on Windows, the Unix ones
-    /// elsewhere; each listed name parses.
+    /// elsewhere, xdp on Linux; each listed name parses.
     #[test]
     fn backend_help_lists_this_platforms_backends() {
         let cli = super::super::Cli::command();
@@ -668,6 +692,8 @@ mod tests {
         let names: Vec<&str> = arg.get_value_names().unwrap()[0].split('|').collect();
         if cfg!(windows) {
             assert_eq!(names, ["auto", "iocp", "send"]);
+        } else if cfg!(target_os = "linux") {
+            assert_eq!(names, ["auto", "uring", "mmsg", "send", "xdp"]);
         } else {
             assert_eq!(names, ["auto", "uring", "mmsg", "send"]);
         }

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{
-    BackendChoice, ConfigError, IdlePolicy, OnRefused, SendOrder, DEFAULT_BATCH, DEFAULT_BURST,
-    DEFAULT_SLOTS, DEFAULT_STALL_TIMEOUT, DEFAULT_ZC_THRESHOLD, MAX_BATCH, MAX_DURATION,
-    MAX_RATE_PPS, MAX_SLOTS, MAX_UDP_PAYLOAD, MIN_RATE_PPS,
+    BackendChoice, ConfigError, IdlePolicy, OnRefused, SendOrder, XdpMode, DEFAULT_BATCH,
+    DEFAULT_BURST, DEFAULT_SLOTS, DEFAULT_STALL_TIMEOUT, DEFAULT_ZC_THRESHOLD, MAX_BATCH,
+    MAX_DURATION, MAX_RATE_PPS, MAX_SLOTS, MAX_UDP_PAYLOAD, MIN_RATE_PPS,
 };
 use crate::flow::AckFormat;
 use crate::framing::{Format, Framing};
@@ -151,6 +151,8 @@ pub(crate) struct SocketOptions {
     pub(crate) gso: bool,
     pub(crate) zc_threshold: Option<usize>,
     pub(crate) on_refused: OnRefused,
+    pub(crate) xdp_queue: u32,
+    pub(crate) xdp_mode: XdpMode,
 }
 
 impl SocketOptions {
@@ -163,6 +165,8 @@ impl SocketOptions {
             gso: true,
             zc_threshold: Some(DEFAULT_ZC_THRESHOLD),
             on_refused: OnRefused::Count,
+            xdp_queue: 0,
+            xdp_mode: XdpMode::Auto,
         }
     }
 
@@ -177,6 +181,7 @@ impl SocketOptions {
             BackendChoice::Uring => !crate::sys::HAS_URING,
             BackendChoice::Mmsg => !crate::sys::HAS_SENDMMSG,
             BackendChoice::Iocp => !crate::sys::HAS_IOCP,
+            BackendChoice::Xdp => !crate::sys::HAS_XDP,
             BackendChoice::Auto | BackendChoice::Send => false,
         };
         if unsupported {

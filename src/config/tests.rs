@@ -240,10 +240,32 @@ fn relaxed_send_order_is_refused_only_with_sequenced_framings() {
 
 #[test]
 fn backend_names_parse() {
-    for b in ["auto", "uring", "mmsg", "send"] {
+    for b in ["auto", "uring", "mmsg", "send", "xdp"] {
         assert_eq!(b.parse::<BackendChoice>().unwrap().name(), b);
     }
     assert!("epoll".parse::<BackendChoice>().is_err());
+    for m in ["auto", "copy", "zc"] {
+        assert_eq!(m.parse::<crate::XdpMode>().unwrap().name(), m);
+    }
+    assert!("zerocopy".parse::<crate::XdpMode>().is_err());
+}
+
+/// xdp builds one frame per datagram: GSO is off whatever was asked, and the default batch is
+/// the per-datagram one (not GSO's whole super-packets).
+#[cfg(target_os = "linux")]
+#[test]
+fn xdp_has_no_gso_and_the_per_datagram_batch() {
+    let c = SenderConfig::builder("10.0.0.2:9000".parse().unwrap())
+        .backend(BackendChoice::Xdp)
+        .gso(true)
+        .payload(1472)
+        .xdp_queue(3)
+        .xdp_mode(crate::XdpMode::Copy)
+        .build()
+        .unwrap();
+    assert!(!c.gso());
+    assert_eq!(c.batch(), crate::config::DEFAULT_BATCH);
+    assert_eq!((c.xdp_queue, c.xdp_mode), (3, crate::XdpMode::Copy));
 }
 
 /// One wrong value per option group; each error names the builder method that set it.

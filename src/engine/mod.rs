@@ -272,17 +272,24 @@ pub(crate) fn tx_opts(cfg: &SenderConfig) -> sys::TxOpts {
         sqpoll_idle: cfg.sqpoll_idle,
         sqpoll_cpu: cfg.sqpoll_cpu,
         relaxed_order: cfg.send_order == crate::SendOrder::Relaxed,
+        xdp_queue: cfg.xdp_queue,
+        xdp_zero_copy: cfg.xdp_mode.zero_copy(),
+        payload: cfg.payload,
         faults: cfg.faults,
     }
 }
 
 fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
-    let (slab, tokens) = Slab::new(cfg.slots, cfg.payload);
+    let xdp = cfg.backend == crate::BackendChoice::Xdp;
+    let headroom = if xdp { sys::XDP_HEADROOM } else { 0 };
+    let (slab, tokens) = Slab::with_headroom(cfg.slots, cfg.payload, headroom);
     let slab = Arc::new(slab);
     let egress = sys::EgressWatch::start(cfg.dest);
     let mut early = Vec::new();
     let mut opts = tx_opts(cfg);
     let (backend, mut notices, data_sock) = match egress.gso_segmenting_qdisc() {
+        // AF_XDP frames pass no qdisc.
+        _ if xdp => sys::open_tx(&opts, &slab)?,
         // Such a qdisc reports a GSO super-packet queued as soon as one of its segments is,
         // and drops the rest without a word: one datagram per send keeps every drop reported.
         Some(qdisc) if cfg.gso => {

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 /// What the kernel counted below the socket during one stream. Every field is `None` where the
-/// system does not tell. A stream's [`TxReport::kernel`](crate::TxReport::kernel):
+/// system does not tell. A stream's `TxReport::kernel`:
 ///
 /// ```
 /// use ringshot::{Sender, SenderConfig};

@@ -49,7 +49,7 @@ pub(crate) mod slab;
 mod tx;
 
 // The roles portable code calls. Nothing outside `sys` names a platform module.
-pub use opts::{BackendChoice, TxFaults, MAX_BATCH};
+pub use opts::{BackendChoice, TxFaults, XdpMode, MAX_BATCH};
 pub(crate) use opts::{OpenError, TxOpts};
 #[cfg(ringshot_uring)]
 pub(crate) use tx::cqe_result;
@@ -91,6 +91,14 @@ pub(crate) use windows::thread::{
 pub(crate) const HAS_URING: bool = cfg!(ringshot_uring);
 /// Whether this target has the sendmmsg send backend.
 pub(crate) const HAS_SENDMMSG: bool = cfg!(ringshot_mmsg);
+/// Whether this target has the AF_XDP send backend.
+pub(crate) const HAS_XDP: bool = cfg!(target_os = "linux");
+/// The headroom the AF_XDP backend needs in front of every slab slot for the headers it writes
+/// (0 where there is no such backend).
+#[cfg(target_os = "linux")]
+pub(crate) use linux::xdp::XDP_HEADROOM;
+#[cfg(not(target_os = "linux"))]
+pub(crate) const XDP_HEADROOM: usize = 0;
 /// Whether this target has the overlapped completion-port send backend.
 pub(crate) const HAS_IOCP: bool = cfg!(ringshot_iocp);
 

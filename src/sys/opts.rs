@@ -50,6 +50,73 @@ pub enum BackendChoice {
     Send,
     /// Overlapped WSASend calls drained from an I/O completion port. Windows only.
     Iocp,
+    /// An AF_XDP socket: frames built here (Ethernet, IP, UDP headers) and sent past the
+    /// kernel's IP stack, from the slab itself. Linux only; needs CAP_NET_RAW; `auto` never
+    /// picks it.
+    Xdp,
+}
+
+/// How the `xdp` backend binds to its device queue.
+///
+/// ```
+/// use ringshot::config::XdpMode;
+///
+/// for m in [XdpMode::Auto, XdpMode::Copy, XdpMode::ZeroCopy] {
+///     assert_eq!(m.name().parse::<XdpMode>(), Ok(m));
+/// }
+/// assert_eq!("zc".parse::<XdpMode>(), Ok(XdpMode::ZeroCopy));
+/// assert!("fast".parse::<XdpMode>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XdpMode {
+    /// Zero copy where the driver supports it, copy mode otherwise.
+    #[default]
+    Auto,
+    /// Copy mode: works on any device (the kernel copies each frame into a socket buffer).
+    Copy,
+    /// Zero copy only (the device's driver must support it).
+    ZeroCopy,
+}
+
+impl XdpMode {
+    /// The name used on the command line and in reports (`auto`, `copy`, `zc`).
+    pub fn name(self) -> &'static str {
+        match self {
+            XdpMode::Auto => "auto",
+            XdpMode::Copy => "copy",
+            XdpMode::ZeroCopy => "zc",
+        }
+    }
+
+    /// As the backend's options take it: zero copy only, copy only, or either (None).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the backend is Linux's
+    pub(crate) fn zero_copy(self) -> Option<bool> {
+        match self {
+            XdpMode::Auto => None,
+            XdpMode::Copy => Some(false),
+            XdpMode::ZeroCopy => Some(true),
+        }
+    }
+}
+
+impl FromStr for XdpMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(XdpMode::Auto),
+            "copy" => Ok(XdpMode::Copy),
+            "zc" => Ok(XdpMode::ZeroCopy),
+            _ => Err(format!(
+                "unknown xdp mode '{s}' (expected copy, zc or auto)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for XdpMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl BackendChoice {
@@ -59,7 +126,7 @@ impl BackendChoice {
     /// ```
     /// use ringshot::BackendChoice;
     ///
-    /// let all = [BackendChoice::Auto, BackendChoice::Uring, BackendChoice::Mmsg, BackendChoice::Send, BackendChoice::Iocp];
+    /// let all = [BackendChoice::Auto, BackendChoice::Uring, BackendChoice::Mmsg, BackendChoice::Send, BackendChoice::Iocp, BackendChoice::Xdp];
     /// for b in all {
     ///     assert_eq!(b.name().parse::<BackendChoice>(), Ok(b));
     /// }
@@ -71,6 +138,7 @@ impl BackendChoice {
             BackendChoice::Mmsg => "mmsg",
             BackendChoice::Send => "send",
             BackendChoice::Iocp => "iocp",
+            BackendChoice::Xdp => "xdp",
         }
     }
 }
@@ -84,8 +152,9 @@ impl FromStr for BackendChoice {
             "mmsg" => Ok(BackendChoice::Mmsg),
             "send" => Ok(BackendChoice::Send),
             "iocp" => Ok(BackendChoice::Iocp),
+            "xdp" => Ok(BackendChoice::Xdp),
             _ => Err(format!(
-                "unknown backend '{s}' (expected auto, uring, mmsg, iocp or send)"
+                "unknown backend '{s}' (expected auto, uring, mmsg, iocp, xdp or send)"
             )),
         }
     }
@@ -106,6 +175,8 @@ pub struct TxFaults {
     pub gso_fail_at: Option<u64>,
     /// Behave as if io_uring were disabled (as with sysctl kernel.io_uring_disabled=2).
     pub uring_unavailable: bool,
+    /// Behave as if AF_XDP sockets were unavailable (no CAP_NET_RAW, or no kernel support).
+    pub xdp_unavailable: bool,
     /// A seeded plan of syscall-level faults (see [`crate::fault`]), injected by a wrapper
     /// around the backend's kernel calls.
     pub plan: Option<crate::fault::FaultPlan>,
@@ -153,6 +224,15 @@ pub(crate) struct TxOpts {
     /// (the relaxed send order). The other backends never reorder.
     #[cfg_attr(not(ringshot_uring), allow(dead_code))]
     pub relaxed_order: bool,
+    /// AF_XDP: the device queue to bind to.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub xdp_queue: u32,
+    /// AF_XDP: `Some(true)` zero copy only, `Some(false)` copy mode only, `None` either.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub xdp_zero_copy: Option<bool>,
+    /// Largest UDP payload a packet may have (AF_XDP refuses one its path's MTU cannot carry).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub payload: usize,
     /// Test-only faults on the send path (all off in production).
     pub faults: TxFaults,
 }
@@ -173,6 +253,9 @@ impl TxOpts {
             sqpoll_idle: None,
             sqpoll_cpu: None,
             relaxed_order: false,
+            xdp_queue: 0,
+            xdp_zero_copy: None,
+            payload: 1472,
             faults: TxFaults::default(),
         }
     }

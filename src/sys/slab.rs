@@ -70,6 +70,10 @@ impl SlotToken {
 pub struct Slab {
     base: NonNull<u8>,
     slot_size: usize,
+    /// Bytes reserved in front of each slot (for headers a backend writes there), a multiple of 4.
+    headroom: usize,
+    /// Distance from one slot's first byte to the next one's: headroom + slot size.
+    stride: usize,
     slots: u32,
     layout: Layout,
     id: u32,
@@ -98,11 +102,23 @@ impl Slab {
     /// assert!(tokens.iter().all(|t| slab.bytes(t).iter().all(|&b| b == 0)));
     /// ```
     pub fn new(slots: u32, slot_size: usize) -> (Slab, Vec<SlotToken>) {
+        Slab::with_headroom(slots, slot_size, 0)
+    }
+
+    /// As [`Slab::new`], with `headroom` bytes (rounded up to a multiple of 4) reserved in front
+    /// of every slot: a backend that writes link-layer and IP headers before each packet's
+    /// payload (`xdp`) writes them there, so header and payload are one contiguous frame. The
+    /// headroom belongs to the backend, not to the slot's token. The whole region is a multiple
+    /// of the page size.
+    pub fn with_headroom(slots: u32, slot_size: usize, headroom: usize) -> (Slab, Vec<SlotToken>) {
         static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
         assert!(slots > 0 && slot_size > 0, "empty slab");
         let slot_size = slot_size.div_ceil(SLOT_ALIGN) * SLOT_ALIGN;
-        let len = slot_size
+        let headroom = headroom.div_ceil(SLOT_ALIGN) * SLOT_ALIGN;
+        let stride = slot_size + headroom;
+        let len = stride
             .checked_mul(slots as usize)
+            .and_then(|l| l.checked_next_multiple_of(ALIGN))
             .expect("slab size overflows usize");
         let layout = Layout::from_size_align(len, ALIGN).expect("slab layout");
         // SAFETY: layout has non-zero size (slots > 0, slot_size > 0).
@@ -116,6 +132,8 @@ impl Slab {
             Slab {
                 base,
                 slot_size,
+                headroom,
+                stride,
                 slots,
                 layout,
                 id,
@@ -132,6 +150,11 @@ impl Slab {
     /// ```
     pub fn slot_size(&self) -> usize {
         self.slot_size
+    }
+
+    /// Bytes reserved in front of each slot (see [`Slab::with_headroom`]).
+    pub fn headroom(&self) -> usize {
+        self.headroom
     }
 
     /// Number of slots.
@@ -173,7 +196,11 @@ impl Slab {
     pub fn slot_ptr(&self, index: u32) -> *mut u8 {
         assert!(index < self.slots, "slot index out of range");
         // SAFETY: index < slots, so the offset stays inside the allocation.
-        unsafe { self.base.as_ptr().add(index as usize * self.slot_size) }
+        unsafe {
+            self.base
+                .as_ptr()
+                .add(index as usize * self.stride + self.headroom)
+        }
     }
 
     /// Walks `pkts` as the fewest byte spans their places allow and calls `span` with each
@@ -193,7 +220,7 @@ impl Slab {
             );
             if let Some((first, len, last)) = &mut open {
                 let follows = last.slot.checked_add(1) == Some(p.slot);
-                if follows && last.len as usize == self.slot_size {
+                if follows && last.len as usize == self.slot_size && self.headroom == 0 {
                     *len += p.len as usize;
                     *last = p;
                     continue;
@@ -302,6 +329,23 @@ mod tests {
             assert!(slab.bytes(t).iter().all(|&b| b == i as u8));
         }
         assert_eq!(slab.region().0 as usize % ALIGN, 0);
+    }
+
+    #[test]
+    fn headroom_sits_in_front_of_every_slot_and_breaks_spans() {
+        let (slab, mut tokens) = Slab::with_headroom(3, 62, 62);
+        assert_eq!((slab.slot_size(), slab.headroom()), (64, 64));
+        let base = slab.region().0 as usize;
+        assert_eq!(slab.region().1, ALIGN, "rounded up to whole pages");
+        for (i, t) in tokens.iter_mut().enumerate() {
+            assert_eq!(slab.slot_ptr(i as u32) as usize - base, 128 * i + 64);
+            slab.bytes_mut(t).fill(0xaa);
+        }
+        // The headroom of slot 1 was not written through slot 0's bytes.
+        // SAFETY: inside the allocation, and no slice of these bytes is alive.
+        let gap = unsafe { std::slice::from_raw_parts(slab.slot_ptr(1).sub(64), 64) };
+        assert!(gap.iter().all(|&b| b == 0));
+        assert_eq!(spans_of(&slab, &[(0, 64), (1, 64)]), [(64, 64), (192, 64)]);
     }
 
     #[test]

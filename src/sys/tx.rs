@@ -120,7 +120,7 @@ pub struct TxDesc {
 /// assert_eq!(backend.first_bytes, [0, 1, 2, 3, 4, 5, 6, 7]);
 /// ```
 ///
-/// [`BackendChoice`]: crate::BackendChoice
+/// [`BackendChoice`]: crate::sys::BackendChoice
 pub trait TxBackend: Send {
     /// Short name used in reports: `uring`, `mmsg` or `send`.
     fn name(&self) -> &'static str;

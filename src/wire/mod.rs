@@ -5,6 +5,7 @@
 pub mod ack;
 pub mod chdr;
 mod crc32c;
+pub mod ethip;
 pub mod header;
 pub mod seq;
 pub mod spead;

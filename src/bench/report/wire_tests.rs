@@ -406,3 +406,64 @@ fn the_report_folder_has_every_field_and_valid_svgs() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// xdp rows bring two goals: xdp ÷ mmsg per datagram (target 1.8; from the pair's rounds where
+/// measured, else from the two rows) and xdp ÷ its raw AF_XDP loop (target 0.95; the xdp row's
+/// rounds beside `xdp-tx`, else pps over the raw row). Runs without xdp rows have neither.
+#[test]
+fn xdp_goals_read_the_xdp_rows_and_their_rounds() {
+    let mut r = sample();
+    assert!(
+        !r.goals.iter().any(|g| g.goal.contains("xdp")),
+        "no xdp rows, no xdp goals"
+    );
+    let s = Mode::SenderSide;
+    r.rows.push(row("ringshot", "xdp", false, 1472, s, 1500.0));
+    r.rows.push(row("raw", "xdp-tx", false, 1472, s, 1600.0));
+    for x in r.rows.iter_mut() {
+        x.raw_ratio = None;
+    }
+    fill_raw_ratios(&mut r.rows);
+    let g = goals(&r.rows, &[]);
+    let find = |g: &[crate::bench::wire::WireGoal], name: &str| {
+        g.iter()
+            .find(|g| g.goal == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    // From the rows: 1500 / 900 (mmsg) and 1500 / 1600 (xdp-tx).
+    let m = find(&g, "1472 B: xdp ÷ mmsg per datagram");
+    assert!(
+        (m.measured.unwrap() - 1500.0 / 900.0).abs() < 1e-12,
+        "{m:?}"
+    );
+    assert_eq!((m.target, m.pass), (1.8, Some(false)));
+    let raw = find(&g, "1472 B: xdp ÷ its raw AF_XDP loop");
+    assert!(
+        (raw.measured.unwrap() - 1500.0 / 1600.0).abs() < 1e-12,
+        "{raw:?}"
+    );
+    assert_eq!((raw.target, raw.pass), (0.95, Some(false)));
+    // From rounds: the pair's median (1.9, 2.0, 1.7 → 1.9) and the row's (0.9, 1.0, 0.98).
+    let pair = BackendRounds {
+        payload: 1472,
+        backends: ["xdp".into(), "mmsg".into()],
+        what: "xdp ÷ mmsg per datagram".into(),
+        rounds: vec![[1900.0, 1000.0], [2000.0, 1000.0], [1700.0, 1000.0]],
+        ratio: crate::bench::wire::median_ratio(&[
+            [1900.0, 1000.0],
+            [2000.0, 1000.0],
+            [1700.0, 1000.0],
+        ]),
+    };
+    let xdp = r.rows.iter_mut().find(|x| x.backend == "xdp").unwrap();
+    xdp.raw_rounds = vec![[900.0, 1000.0], [1000.0, 1000.0], [980.0, 1000.0]];
+    fill_raw_ratios(&mut r.rows);
+    let g = goals(&r.rows, std::slice::from_ref(&pair));
+    let m = find(&g, "1472 B: xdp ÷ mmsg per datagram (3 rounds)");
+    assert!((m.measured.unwrap() - 1.9).abs() < 1e-12, "{m:?}");
+    assert_eq!((m.pass, m.rounds_range), (Some(true), Some([1.7, 2.0])));
+    let raw = find(&g, "1472 B: xdp ÷ its raw AF_XDP loop");
+    assert!((raw.measured.unwrap() - 0.98).abs() < 1e-12, "{raw:?}");
+    assert_eq!((raw.pass, raw.rounds_range), (Some(true), Some([0.9, 1.0])));
+}

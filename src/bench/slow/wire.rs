@@ -159,7 +159,8 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
     let ring: Vec<_> = r.rows.iter().filter(|x| x.sender == "ringshot").collect();
     let raw: Vec<_> = r.rows.iter().filter(|x| x.sender == "raw").collect();
     assert_eq!(ring.len(), 8, "{:?}", r.rows);
-    assert_eq!(raw.len(), 7, "{:?}", r.rows);
+    // Every raw loop, the AF_XDP one included (it needs no ringshot backend of its own).
+    assert_eq!(raw.len(), 8, "{:?}", r.rows);
     for x in &r.rows {
         assert!(x.sent > 0 && x.crossed > 0, "{x:?}");
         // Nothing but the stream crosses the wire (no IPv6, a permanent neighbour entry), bar
@@ -260,7 +261,7 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
     for f in REPORT_FIELDS {
         assert!(json.get(f).is_some(), "report.json lacks {f}");
     }
-    assert_eq!(json["wire"]["rows"].as_array().unwrap().len(), 15);
+    assert_eq!(json["wire"]["rows"].as_array().unwrap().len(), 16);
     assert_eq!(
         json["wire"]["backend_rounds"][0]["rounds"]
             .as_array()
@@ -332,4 +333,69 @@ fn every_installed_peer_crosses_the_wire() {
             assert_eq!(row.lost, Some(row.sent - delivered), "{row:?}");
         }
     }
+}
+
+/// The wire suite with xdp and mmsg: the xdp rows beside the raw AF_XDP loop in rounds, the
+/// xdp ÷ mmsg pair in rounds, and both goals read from them. No figure is judged.
+#[test]
+fn the_wire_suite_pairs_xdp_with_mmsg_and_with_its_raw_loop() {
+    if skip() {
+        return;
+    }
+    let _g = ONE_WIRE.lock().unwrap_or_else(|e| e.into_inner());
+    let o = WireOptions {
+        case_secs: Duration::from_millis(300),
+        payloads: vec![64],
+        backends: vec![BackendChoice::Mmsg, BackendChoice::Xdp],
+        peers: false,
+        end_to_end: false,
+        ratio_rounds: 2,
+        ..WireOptions::default()
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut steps = 0;
+    let r =
+        run_wire(&o, &crate::bench::Placement::auto(), &stop, |_| steps += 1).expect("wire run");
+    assert_eq!(
+        steps,
+        crate::bench::wire::planned_steps(&o),
+        "{:?}",
+        r.skipped
+    );
+    let xdp: Vec<_> = r.rows.iter().filter(|x| x.backend == "xdp").collect();
+    assert_eq!(xdp.len(), 1, "GSO off only: {:?}", r.rows);
+    let x = xdp[0];
+    assert!(
+        x.mode == Mode::SenderSide && !x.gso && x.crossed > 0,
+        "{x:?}"
+    );
+    assert_eq!(x.raw_rounds.len(), 2, "{x:?}");
+    let raw = r
+        .rows
+        .iter()
+        .find(|x| x.backend == "xdp-tx")
+        .expect("raw AF_XDP row");
+    assert!(raw.crossed > 0 && raw.crossed <= raw.sent + 8, "{raw:?}");
+    let pair = r
+        .backend_rounds
+        .iter()
+        .find(|p| p.backends == ["xdp".to_string(), "mmsg".to_string()])
+        .expect("xdp ÷ mmsg rounds");
+    assert_eq!(pair.rounds.len(), 2, "{pair:?}");
+    assert!(
+        pair.rounds.iter().all(|[a, b]| *a > 0.0 && *b > 0.0),
+        "{pair:?}"
+    );
+    let g = |name: &str| {
+        r.goals
+            .iter()
+            .find(|g| g.goal == name)
+            .unwrap_or_else(|| panic!("no goal {name}: {:?}", r.goals))
+    };
+    assert_eq!(
+        g("64 B: xdp ÷ mmsg per datagram (2 rounds)").measured,
+        pair.ratio
+    );
+    assert_eq!(g("64 B: xdp ÷ its raw AF_XDP loop").measured, x.raw_ratio);
+    assert!(x.raw_ratio.is_some());
 }

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{BenchError, Placement};
+use super::{which, BenchError, Placement};
 use ringshot::config::BackendChoice;
 use ringshot::engine::{EngineError, PatternSource, SourceSender};
 use ringshot::rawloop::{raw_send_loop, RawSyscall};
@@ -157,6 +157,7 @@ impl Default for WireOptions {
                 BackendChoice::Send,
                 BackendChoice::Mmsg,
                 BackendChoice::Uring,
+                BackendChoice::Xdp,
             ],
             batch: None,
             end_to_end: true,
@@ -250,6 +251,7 @@ pub fn raw_syscall_for(backend: &str, gso: bool) -> Option<RawSyscall> {
         ("send", true) => Some(RawSyscall::GsoSendmsg),
         ("mmsg", true) => Some(RawSyscall::GsoSendmmsg),
         ("uring", true) => Some(RawSyscall::UringGsoSendmsg),
+        ("xdp", false) => Some(RawSyscall::XdpTx),
         _ => None,
     }
 }
@@ -292,6 +294,7 @@ pub fn raw_name(sys: RawSyscall) -> &'static str {
         RawSyscall::GsoSendmsg => "gso-sendmsg",
         RawSyscall::GsoSendmmsg => "gso-sendmmsg",
         RawSyscall::UringGsoSendmsg => "uring-gso-sendmsg",
+        RawSyscall::XdpTx => "xdp-tx",
     }
 }
 
@@ -299,7 +302,8 @@ pub fn raw_name(sys: RawSyscall) -> &'static str {
 pub fn planned_steps(o: &WireOptions) -> u64 {
     // With raw loops, each sender-side case is followed by its rounds beside the raw loop.
     let per_case = 1 + usize::from(o.end_to_end) + if o.raw_loops { o.ratio_rounds } else { 0 };
-    let per_payload = o.backends.len() * 2 * per_case
+    let cases: usize = o.backends.iter().map(|&b| gso_modes(b).len()).sum();
+    let per_payload = cases * per_case
         + if o.raw_loops {
             RawSyscall::ALL.len()
         } else {
@@ -310,21 +314,44 @@ pub fn planned_steps(o: &WireOptions) -> u64 {
     (per_payload * o.payloads.len()) as u64
 }
 
+/// GSO off and on, or off only for a backend without GSO (`xdp` builds one frame per datagram).
+fn gso_modes(backend: BackendChoice) -> &'static [bool] {
+    if backend == BackendChoice::Xdp {
+        &[false]
+    } else {
+        &[false, true]
+    }
+}
+
 /// Two senders a run compares in rounds at every payload.
 struct Pair {
     sides: [ratio::Side; 2],
     what: &'static str,
 }
 
-/// The pairs `o` asks for. Rounds come with the raw loops; all need the uring backend:
-/// - uring ÷ mmsg per datagram, and the same with uring's send order relaxed, when both
-///   backends run;
-/// - raw io_uring SEND linked ÷ unlinked: what keeping order costs io_uring per datagram.
+/// The pairs `o` asks for. Rounds come with the raw loops:
+/// - xdp ÷ mmsg per datagram, when both backends run;
+/// - with the uring backend: uring ÷ mmsg per datagram, and the same with uring's send order
+///   relaxed, when mmsg runs too;
+/// - with the uring backend: raw io_uring SEND linked ÷ unlinked, what keeping order costs
+///   io_uring per datagram.
 fn pairs(o: &WireOptions) -> Vec<Pair> {
     use ratio::Side;
     let has = |b: BackendChoice| o.backends.contains(&b);
     let mut out = Vec::new();
-    if !(o.raw_loops && o.ratio_rounds > 0 && has(BackendChoice::Uring)) {
+    if !(o.raw_loops && o.ratio_rounds > 0) {
+        return out;
+    }
+    if has(BackendChoice::Xdp) && has(BackendChoice::Mmsg) {
+        out.push(Pair {
+            sides: [
+                Side::Ringshot(BackendChoice::Xdp, false, SendOrder::Strict),
+                Side::Ringshot(BackendChoice::Mmsg, false, SendOrder::Strict),
+            ],
+            what: "xdp ÷ mmsg per datagram",
+        });
+    }
+    if !has(BackendChoice::Uring) {
         return out;
     }
     if has(BackendChoice::Mmsg) {
@@ -410,7 +437,7 @@ fn measure_all(
     let drop_dest = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, Wire::DROP_PORT));
     for &payload in &o.payloads {
         for &backend in &o.backends {
-            for gso in [false, true] {
+            for &gso in gso_modes(backend) {
                 ringshot_case(wire, o, (backend, gso, payload), place, stop, progress, c)?;
             }
         }

@@ -18,7 +18,9 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::WireError;
+// What this file names of the module around it: `WireError` and `which` (tests compile this
+// file into their own crate through tests/common/wire.rs, which provides the same two names).
+use super::{which, WireError};
 
 /// Prefix of every namespace this module creates: `rsw-<pid>-near`, `rsw-<pid>-far`.
 const NS_PREFIX: &str = "rsw-";
@@ -37,9 +39,6 @@ pub struct Wire {
     pub far_addr: Ipv4Addr,
     removed: bool,
 }
-
-/// Finds `prog` on `PATH`.
-pub use crate::bench::which;
 
 /// Why the wire cannot be built here, if it cannot: not root, or a tool missing.
 pub fn unavailable_reason() -> Option<String> {

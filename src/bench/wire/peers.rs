@@ -79,7 +79,7 @@ fn push(
 }
 
 fn find(prog: &str) -> Result<std::path::PathBuf, String> {
-    super::netns::which(prog).ok_or_else(|| format!("{prog} is not installed"))
+    super::which(prog).ok_or_else(|| format!("{prog} is not installed"))
 }
 
 fn row(peer: &str, payload: usize, mode: Mode, sent: u64, crossed: u64, secs: f64) -> WireRow {

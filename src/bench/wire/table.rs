@@ -97,14 +97,27 @@ pub fn goals(rows: &[WireRow], pairs: &[BackendRounds]) -> Vec<WireGoal> {
             1.15,
             ratio(ring(false), peer),
         ));
-        out.push(pair_goal(rows, pairs, p, "uring", "uring ÷ mmsg"));
+        out.push(pair_goal(rows, pairs, p, "uring", "uring ÷ mmsg", 1.0));
         out.push(pair_goal(
             rows,
             pairs,
             p,
             "uring-relaxed",
             "uring (relaxed send order) ÷ mmsg",
+            1.0,
         ));
+        if side(rows, p).any(|r| r.sender == "ringshot" && r.backend == "xdp") {
+            out.push(pair_goal(rows, pairs, p, "xdp", "xdp ÷ mmsg", 1.8));
+            let xdp = side(rows, p).find(|r| r.sender == "ringshot" && r.backend == "xdp");
+            out.push(WireGoal {
+                rounds_range: xdp.and_then(|r| range(&r.raw_rounds)),
+                ..goal(
+                    format!("{p} B: xdp ÷ its raw AF_XDP loop"),
+                    0.95,
+                    xdp.and_then(|r| r.raw_ratio),
+                )
+            });
+        }
         let worst_raw = side(rows, p)
             .filter(|r| r.raw_ratio.is_some())
             .min_by(|a, b| a.raw_ratio.unwrap().total_cmp(&b.raw_ratio.unwrap()));
@@ -120,14 +133,16 @@ pub fn goals(rows: &[WireRow], pairs: &[BackendRounds]) -> Vec<WireGoal> {
     out
 }
 
-/// `uring` (or `uring-relaxed`) ÷ `mmsg` per datagram at payload `p`: from the pair's rounds
-/// where the run has them, else from the two rows (strict order only: the rows run strict).
+/// `uring` (or `uring-relaxed`, or `xdp`) ÷ `mmsg` per datagram at payload `p`, against
+/// `target`: from the pair's rounds where the run has them, else from the two rows (strict
+/// order only: the rows run strict).
 fn pair_goal(
     rows: &[WireRow],
     pairs: &[BackendRounds],
     p: usize,
     first: &str,
     what: &str,
+    target: f64,
 ) -> WireGoal {
     let rounds = pairs
         .iter()
@@ -137,7 +152,7 @@ fn pair_goal(
             rounds_range: range(&r.rounds),
             ..goal(
                 format!("{p} B: {what} per datagram ({} rounds)", r.rounds.len()),
-                1.0,
+                target,
                 r.ratio,
             )
         };
@@ -147,11 +162,11 @@ fn pair_goal(
             .find(|r| r.sender == "ringshot" && r.backend == b && !r.gso)
             .map(|r| r.pps)
     };
-    let measured = match (first, backend("uring"), backend("mmsg")) {
-        ("uring", Some(a), Some(b)) if b > 0.0 => Some(a / b),
+    let measured = match (first, backend(first), backend("mmsg")) {
+        ("uring" | "xdp", Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
     };
-    goal(format!("{p} B: {what} per datagram"), 1.0, measured)
+    goal(format!("{p} B: {what} per datagram"), target, measured)
 }
 
 fn opt(v: Option<f64>, prec: usize) -> String {

@@ -19,12 +19,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 /// reported to the sender as success.
 pub(crate) const SEGMENTING_QDISCS: [&str; 3] = ["tbf", "cake", "taprio"];
 
-const NLMSG_HDRLEN: usize = 16;
+pub(crate) const NLMSG_HDRLEN: usize = 16;
 /// `struct rtmsg`: family, dst_len, src_len, tos, table, protocol, scope, type, flags (u32).
-const RTMSG_LEN: usize = 12;
+pub(crate) const RTMSG_LEN: usize = 12;
 /// `struct tcmsg`: family, 3 pad bytes, ifindex (i32), handle, parent, info (u32 each).
 const TCMSG_LEN: usize = 20;
-const RTA_HDRLEN: usize = 4;
+pub(crate) const RTA_HDRLEN: usize = 4;
 /// `TCA_STATS2` nests `TCA_STATS_QUEUE` (3): qlen, backlog, drops, requeues, overlimits (u32).
 const TCA_STATS_QUEUE: u16 = 3;
 
@@ -39,11 +39,11 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
@@ -63,7 +63,7 @@ fn messages(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 }
 
 /// The route attributes in `b`: (type, value). Stops at the first that does not fit.
-fn attributes(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+pub(crate) fn attributes(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
         let len = u16_at(b, 0)? as usize;
         let kind = u16_at(b, 2)? & 0x3fff; // without the nested / byte-order flags
@@ -109,7 +109,7 @@ fn parse_qdisc(payload: &[u8]) -> Option<(u32, Qdisc)> {
 }
 
 /// A netlink header for a request of `body_len` bytes after it.
-fn header(kind: u16, flags: u16, body_len: usize) -> Vec<u8> {
+pub(crate) fn header(kind: u16, flags: u16, body_len: usize) -> Vec<u8> {
     let mut m = Vec::with_capacity(NLMSG_HDRLEN + body_len);
     m.extend_from_slice(&((NLMSG_HDRLEN + body_len) as u32).to_ne_bytes());
     m.extend_from_slice(&kind.to_ne_bytes());
@@ -120,7 +120,7 @@ fn header(kind: u16, flags: u16, body_len: usize) -> Vec<u8> {
 }
 
 /// A route lookup for `dest`: the route the kernel would use to send there.
-fn route_request(dest: SocketAddr) -> Vec<u8> {
+pub(crate) fn route_request(dest: SocketAddr) -> Vec<u8> {
     let (family, addr): (u8, Vec<u8>) = match dest {
         SocketAddr::V4(a) => (libc::AF_INET as u8, a.ip().octets().to_vec()),
         SocketAddr::V6(a) => (libc::AF_INET6 as u8, a.ip().octets().to_vec()),
@@ -150,7 +150,7 @@ fn qdisc_request() -> Vec<u8> {
 
 /// Sends `request` on a fresh rtnetlink socket and hands every reply message to `each` until
 /// the kernel says it is done (a dump) or has answered (a single request).
-fn ask(request: &[u8], dump: bool, mut each: impl FnMut(u16, &[u8])) -> io::Result<()> {
+pub(crate) fn ask(request: &[u8], dump: bool, mut each: impl FnMut(u16, &[u8])) -> io::Result<()> {
     let raw = syscall!(socket(
         libc::AF_NETLINK,
         libc::SOCK_RAW | libc::SOCK_CLOEXEC,

@@ -1,4 +1,4 @@
-//! Linux: the io_uring send backend, the io_uring and recvmmsg receive backends (with UDP GRO,
+//! Linux: the io_uring and AF_XDP send backends, the io_uring and recvmmsg receive backends (with UDP GRO,
 //! the SO_RXQ_OVFL drop counter and receive timestamps read from control messages).
 
 pub(crate) mod egress;
@@ -6,3 +6,4 @@ pub(crate) mod egress;
 pub(crate) mod uring;
 #[cfg(ringshot_uring)]
 pub(crate) mod uring_rx;
+pub(crate) mod xdp;

@@ -26,6 +26,9 @@ use errno::send_error_kind;
 /// Opens the socket and the backend `opts` asks for. `auto` tries io_uring, then sendmmsg, then
 /// plain send; every fallback or refused feature comes back as a one-line notice.
 pub(crate) fn open_tx(opts: &TxOpts, slab: &Arc<Slab>) -> Result<OpenedTx, OpenError> {
+    if opts.backend == BackendChoice::Xdp {
+        return open_xdp(opts, slab);
+    }
     let mut notices = Vec::new();
     let sock =
         socket::connected_udp(opts.dest, opts.bind, opts.sndbuf).map_err(OpenError::Socket)?;
@@ -200,6 +203,33 @@ pub(crate) fn downgrade_gso(gso: &mut bool, backend: &str, err: &io::Error, m: &
              stream and the refused packets are re-sent one datagram each"
         );
     }
+}
+
+/// The AF_XDP backend, with the options it takes from `opts`.
+#[cfg(target_os = "linux")]
+fn open_xdp(opts: &TxOpts, slab: &Arc<Slab>) -> Result<OpenedTx, OpenError> {
+    let xdp = crate::sys::linux::xdp::XdpOpts {
+        dest: opts.dest,
+        bind: opts.bind,
+        queue: opts.xdp_queue,
+        zero_copy: opts.xdp_zero_copy,
+        ring: 2048,
+        payload: opts.payload,
+        plan: opts.faults.plan,
+        unavailable: opts.faults.xdp_unavailable,
+    };
+    crate::sys::linux::xdp::open(&xdp, slab).map_err(|reason| OpenError::Unavailable {
+        backend: "xdp",
+        reason,
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_xdp(_opts: &TxOpts, _slab: &Arc<Slab>) -> Result<OpenedTx, OpenError> {
+    Err(OpenError::Unavailable {
+        backend: "xdp",
+        reason: "AF_XDP is Linux-only".into(),
+    })
 }
 
 #[cfg(test)]
