@@ -359,7 +359,7 @@ impl Sender {
 
     /// Tells the engine no more packets will come and collects its outcome, with the books
     /// settled against every commit.
-    fn close(&mut self) -> Result<TxReport, EngineError> {
+    pub(crate) fn close(&mut self) -> Result<TxReport, EngineError> {
         self.abandon_ready();
         let mut outcome = self.engine.outcome();
         let report = match &mut outcome {
@@ -428,6 +428,13 @@ fn settle_books(r: &mut TxReport, committed: u64) {
 }
 
 impl Sender {
+    /// Tells the engine no more packets come (SPEAD's stop heap queued first) without waiting
+    /// for it: a group ends every engine's input before it collects any outcome.
+    pub(crate) fn end_input(&mut self) {
+        self.send_end();
+        self.abandon_ready();
+    }
+
     /// SPEAD: queues the stop heap (the engine stamps it), unless the stream was stopped or the
     /// engine is gone.
     fn send_end(&mut self) {

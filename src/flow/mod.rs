@@ -9,6 +9,9 @@
 //!   and counts whatever is foreign, malformed, stale or beyond what was sent, publishes the rest,
 //!   and queues device events for [`AckCore::events`]. ICMP errors queued on the socket are read
 //!   and counted by kind ([`IcmpErrors`]).
+//! - [`SharedWindow`]: one window of packets shared by the engines of a
+//!   [`SenderGroup`](crate::SenderGroup), credit claimed atomically, given back by each
+//!   engine's ACK core as its device acknowledges.
 //! - [`AckWatch`]: ACK-to-TX visibility, measured on the TX core.
 //!
 //! Typical wiring on the TX side:
@@ -29,10 +32,12 @@
 
 mod ack_core;
 mod parse;
+mod shared;
 mod state;
 
 pub use self::ack_core::{AckCore, AckCoreConfig, AckEvent, AckStats, AckWait, IcmpErrors};
 pub use self::parse::{AckFormat, AckParser, AckUpdate, ChdrParser, NativeParser, Usrp2Parser};
+pub use self::shared::SharedWindow;
 pub use self::state::{AckWatch, FlowSnapshot, FlowState};
 pub use crate::wire::ack::EventSet;
 
