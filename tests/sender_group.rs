@@ -380,3 +380,99 @@ fn bad_group_settings_are_refused_before_anything_starts() {
     let m = config(SenderGroup::builder(slow).tx_cores(&[0, 0]).spawn());
     assert!(m.contains("below"), "{m}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The CLI: `ringshot send --engines N` / `--tx-cores LIST`.
+
+use binary::RunExt;
+
+#[test]
+fn cli_bad_engine_values_exit_2_with_one_line() {
+    for (args, says) in [
+        (&["--engines", "0"][..], "--engines"),
+        (&["--tx-cores", "x"][..], "--tx-cores"),
+        (&["--tx-cores", "1-0"][..], "--tx-cores"),
+        (&["--tx-cores", "0,100000"][..], "--tx-cores"),
+        (&["--engines", "3", "--tx-cores", "0,1"][..], "--engines"),
+        (&["--engines", "100000"][..], "--engines"),
+    ] {
+        let out = binary::ringshot()
+            .args(["send", "--to", "127.0.0.1:9", "--count", "10"])
+            .args(args)
+            .run();
+        let err = binary::text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // More engines than cores, without naming cores to share: refused by name.
+    let many = (ringshot::available_cores().len() + 1).to_string();
+    let out = binary::ringshot()
+        .args(["send", "--to", "127.0.0.1:9", "--engines", &many])
+        .run();
+    let err = binary::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cores available"), "{err}");
+}
+
+#[test]
+fn cli_two_engines_report_a_row_each_and_the_total() {
+    const N: u64 = 10_001;
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ringshot::os::set_recv_buffer(&sock, 16 << 20);
+    let dest = sock.local_addr().unwrap().to_string();
+    let reader = std::thread::spawn(move || collect(sock, N as usize));
+    let out = binary::ringshot()
+        .args([
+            "send",
+            "--to",
+            &dest,
+            "--payload",
+            "64",
+            "--rate",
+            "100kpps",
+        ])
+        .args(["--count", &N.to_string(), "--tx-cores", "0,0", "--json"])
+        .run();
+    assert_eq!(out.status.code(), Some(0), "{}", binary::text(&out.stderr));
+    let v = binary::json_of(&out);
+    let engines = v["engines"].as_array().unwrap();
+    assert_eq!(engines.len(), 2);
+    // The count's remainder goes to the first engine.
+    assert_eq!(engines[0]["report"]["packets"], 5_001);
+    assert_eq!(engines[1]["report"]["packets"], 5_000);
+    assert_eq!(engines[1]["core"], 0);
+    assert_eq!(v["total"]["packets"], N);
+    assert_eq!(v["total"]["committed"], N);
+    assert_eq!(v["total"]["failed_packets"], 0);
+    let got = reader.join().unwrap();
+    let mut per_source: Vec<usize> = got.values().map(|p| p.len()).collect();
+    per_source.sort();
+    assert_eq!(per_source, vec![5_000, 5_001]);
+}
+
+#[test]
+fn cli_fail_on_loss_goes_by_every_engine() {
+    // Nothing listens: every engine's sends are refused; --fail-on-loss fails the run.
+    let dead = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = binary::ringshot()
+        .args(["send", "--to", &dead.to_string(), "--count", "2000"])
+        .args([
+            "--engines",
+            "2",
+            "--tx-cores",
+            "0,0",
+            "--fail-on-loss",
+            "--json",
+        ])
+        .run();
+    assert_eq!(out.status.code(), Some(1), "{}", binary::text(&out.stderr));
+    let v = binary::json_of(&out);
+    let e = v["error"].as_str().unwrap();
+    assert!(e.starts_with("engine "), "{e}");
+    assert!(e.contains("--fail-on-loss"), "{e}");
+    assert_eq!(v["total"]["committed"], 2000);
+}
