@@ -96,6 +96,7 @@ fn sample() -> WireReport {
         goals,
         profiles: Vec::new(),
         profile_summaries: Vec::new(),
+        engines: None,
     }
 }
 

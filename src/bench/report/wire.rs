@@ -155,6 +155,9 @@ pub fn wire_markdown(r: &WireReport) -> String {
             cell(p.ratio, 3)
         );
     }
+    if let Some(t) = &r.engines {
+        s += &crate::bench::wire::engines_markdown(t);
+    }
     for k in &r.skipped {
         s += &format!("\nskipped: {k}\n");
     }
