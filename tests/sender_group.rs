@@ -250,15 +250,26 @@ fn a_device_per_engine_each_with_its_own_window() {
 #[test]
 fn one_window_shared_by_the_engines_bounds_the_sum() {
     const N: u64 = 4_000;
-    // Each device could take the whole window; the engines together never have more out.
-    let (report, runs) = against_devices(WINDOW, |b| b.shared_window(WINDOW), None, N);
+    const SHARED: u64 = WINDOW / 2;
+    // Each engine's own window (and each device) would take 64 packets; the engines share 32.
+    // Even an engine running alone fills what the shared window gives it, so it binds
+    // whatever the scheduling.
+    let (report, runs) = against_devices(WINDOW, |b| b.shared_window(SHARED), Some(WINDOW), N);
     assert!(report.books_balance());
     let w = report.shared_window.expect("a shared window report");
-    assert_eq!(w.window_packets, WINDOW);
-    assert!(w.peak_outstanding <= WINDOW, "{w:?}");
+    assert_eq!(w.window_packets, SHARED);
+    assert!(w.peak_outstanding <= SHARED, "{w:?}");
     assert!(w.peak_outstanding > 0, "{w:?}");
-    // Two unpaced engines against a window both need: claims found it full.
+    // Claims found it full: the shared window, not the engines' own, held them back.
     assert!(w.refused_claims > 0, "{w:?}");
+    for (i, r) in runs.iter().enumerate() {
+        // What a device holds was sent and not yet acknowledged: within the shared window.
+        assert!(
+            r.device.max_fill_bytes <= SHARED * PAYLOAD as u64,
+            "device {i}: {} bytes",
+            r.device.max_fill_bytes
+        );
+    }
     for row in &report.engines {
         let r = row.report.as_ref().unwrap();
         assert_eq!((r.packets, r.failed_packets), (N, 0));
