@@ -108,6 +108,12 @@ pub(super) fn run(a: &SendArgs, cfg: SenderConfig, count: Option<u64>) -> anyhow
     }
     let cores = cores(a)?;
     let n = cores.len();
+    if a.interval.is_some_and(|d| !d.is_zero()) {
+        eprintln!(
+            "ringshot: note: --interval: no interval lines with --engines; the report has each \
+             engine's totals"
+        );
+    }
     let app_len = a.framing.app_len(cfg.payload())?;
     let count = a.framing.count(app_len, count)?;
     let mut sources = (0..n)
