@@ -376,7 +376,7 @@ impl<E: GroupEngine> SenderGroup<E> {
             e.end_engine_input();
         }
         while !self.is_finished() {
-            std::thread::sleep(Duration::from_micros(200));
+            std::thread::sleep(Duration::from_millis(1));
         }
         self.collect()
     }
@@ -392,7 +392,7 @@ impl<E: GroupEngine> SenderGroup<E> {
             if Instant::now() >= deadline {
                 self.stop();
             }
-            std::thread::sleep(Duration::from_micros(200));
+            std::thread::sleep(Duration::from_millis(1));
         }
         self.collect()
     }

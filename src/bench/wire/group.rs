@@ -1,7 +1,9 @@
 //! The wire suite's pps-vs-N table: a [`SenderGroup`] of N engines (mmsg, no GSO, 64 B by
 //! default), each pinned to a core of its own, measured sender-side (what crossed the far
 //! interface ÷ the longest engine's time) for N = 1, 2, … up to the cores available (at most
-//! [`MAX_ENGINES`]). Rounds alternate the order of the N (ascending, then descending), as the
+//! [`MAX_ENGINES`]). N engines run on the first N cores; "one engine" is the mean of one engine
+//! run on each of those cores in turn, since on a small machine one core is often busier than
+//! another (it takes the interrupts), and one engine pinned there alone would flatter the ratio. Rounds alternate the order of the N (ascending, then descending), as the
 //! other pairs of the suite do, so that drift on this machine cannot decide the ratio; the
 //! table gives each N's median over the rounds, and the goal is the median over the rounds of
 //! two engines ÷ one.
@@ -36,8 +38,11 @@ pub struct EnginesTable {
     pub gso: bool,
     /// The N measured, ascending.
     pub engines: Vec<usize>,
-    /// Per round, the sender-side pps of each N (in the order of `engines`).
+    /// Per round, the sender-side pps of each N (in the order of `engines`); for N = 1 the
+    /// mean of one engine on each core of `cores` in turn (`single_rounds`).
     pub rounds: Vec<Vec<f64>>,
+    /// Per round, one engine's pps on each core of `cores`, in order.
+    pub single_rounds: Vec<Vec<f64>>,
     /// Per N, the median over the rounds.
     pub median_pps: Vec<f64>,
     /// Median over the rounds of two engines ÷ one, and the rounds' lowest and highest.
@@ -56,7 +61,8 @@ fn engine_counts(max: usize, cores: usize) -> Vec<usize> {
 pub fn planned_steps(o: &WireOptions) -> usize {
     match engine_counts(o.engines_max, crate::available_cores().len()).len() {
         n if n < 2 => 0,
-        n => n * o.ratio_rounds.max(1),
+        // N = 2.. once each, N = 1 once per core of the largest group.
+        n => (n - 1 + n) * o.ratio_rounds.max(1),
     }
 }
 
@@ -83,7 +89,8 @@ pub(super) fn measure(
     }
     let dest = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, Wire::DROP_PORT));
     let secs = o.case_secs.min(ROUND_SECS);
-    let mut rounds = Vec::new();
+    let used = &cores[..*counts.last().expect("two or more")];
+    let (mut rounds, mut single_rounds) = (Vec::new(), Vec::new());
     for round in 0..o.ratio_rounds.max(1) {
         let mut pps = vec![0.0; counts.len()];
         let order: Vec<usize> = if round % 2 == 0 {
@@ -91,16 +98,33 @@ pub(super) fn measure(
         } else {
             (0..counts.len()).rev().collect()
         };
+        let mut singles = Vec::with_capacity(used.len());
         for i in order {
-            check(stop)?;
             let n = counts[i];
-            progress(&format!(
-                "{n} engines {BACKEND} {PAYLOAD} B, round {}",
-                round + 1
-            ));
-            pps[i] = group_pps(wire, dest, &cores[..n], secs, stop)?;
+            if n > 1 {
+                check(stop)?;
+                progress(&format!(
+                    "{n} engines {BACKEND} {PAYLOAD} B, round {}",
+                    round + 1
+                ));
+                pps[i] = group_pps(wire, dest, &cores[..n], secs, stop)?;
+                continue;
+            }
+            // One engine on each core the groups use, in turn: "one engine" is their mean, so
+            // that a core busier than the others (interrupts, other work) weighs on both
+            // sides of the ratio alike.
+            for &core in used {
+                check(stop)?;
+                progress(&format!(
+                    "1 engine {BACKEND} {PAYLOAD} B on core {core}, round {}",
+                    round + 1
+                ));
+                singles.push(group_pps(wire, dest, &[core], secs, stop)?);
+            }
+            pps[i] = singles.iter().sum::<f64>() / singles.len() as f64;
         }
         rounds.push(pps);
+        single_rounds.push(singles);
     }
     let median_pps = (0..counts.len())
         .map(|i| {
@@ -127,7 +151,8 @@ pub(super) fn measure(
         median_pps,
         two_over_one: median_ratio(&pairs),
         two_over_one_range: range,
-        cores: cores[..*counts.last().expect("two or more")].to_vec(),
+        cores: used.to_vec(),
+        single_rounds,
     }))
 }
 
@@ -207,6 +232,30 @@ pub fn engines_lines(t: &EnginesTable) -> String {
             if one > 0.0 { pps / one } else { 0.0 }
         );
     }
+    if !t.single_rounds.is_empty() {
+        let per_core: Vec<String> = t
+            .cores
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let v: Vec<f64> = t
+                    .single_rounds
+                    .iter()
+                    .filter_map(|r| r.get(k))
+                    .copied()
+                    .collect();
+                format!(
+                    "core {c} {:.0}",
+                    v.iter().sum::<f64>() / v.len().max(1) as f64
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "    N = 1 is one engine on each core in turn, mean pps: {}",
+            per_core.join(", ")
+        );
+    }
     if let Some(r) = t.two_over_one {
         let range = t.two_over_one_range.map_or(String::new(), |[lo, hi]| {
             format!(" (rounds {lo:.2}–{hi:.2})")
@@ -236,6 +285,14 @@ pub fn engines_markdown(t: &EnginesTable) -> String {
             rounds.join(", ")
         );
     }
+    s += &format!(
+        "\n(N = 1 is the mean of one engine on each core in turn; per round, core by core: {}.)\n\n",
+        t.single_rounds
+            .iter()
+            .map(|r| r.iter().map(|p| format!("{p:.0}")).collect::<Vec<_>>().join(" / "))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     s
 }
 
@@ -263,6 +320,7 @@ mod tests {
             two_over_one: Some(1.95),
             two_over_one_range: Some([1.9, 2.0]),
             cores: vec![0, 1],
+            single_rounds: vec![vec![390.0, 410.0], vec![400.0, 420.0]],
         };
         let s = engines_lines(&t);
         assert!(s.contains("N = 2:"), "{s}");
