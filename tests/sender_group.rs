@@ -487,3 +487,60 @@ fn cli_fail_on_loss_goes_by_every_engine() {
     assert!(e.contains("--fail-on-loss"), "{e}");
     assert_eq!(v["total"]["committed"], 2000);
 }
+
+/// SIGINT stops every engine: exit 130, the report says interrupted, and each engine's books
+/// balance (what was queued or in flight counted failed).
+#[cfg(unix)]
+#[test]
+fn cli_sigint_stops_every_engine_with_balanced_books() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let (sock, addr) = binary::held_socket(Duration::from_secs(10));
+    let child = binary::ringshot()
+        .args([
+            "send",
+            "--to",
+            &addr,
+            "--duration",
+            "600",
+            "--rate",
+            "4kpps",
+        ])
+        .args(["--tx-cores", "0,0", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both engines are sending once a datagram from each source has arrived.
+    let mut sources = std::collections::BTreeSet::new();
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sources.len() < 2 && Instant::now() < deadline {
+        if let Ok((_, src)) = sock.recv_from(&mut buf) {
+            sources.insert(src);
+        }
+    }
+    assert_eq!(sources.len(), 2, "two engines, two source ports");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let out = binary::output_within(child, Duration::from_secs(30));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        binary::text(&out.stderr)
+    );
+    let v = binary::json_of(&out);
+    assert_eq!(v["interrupted"], true, "{v}");
+    assert_eq!(v["total"]["interrupted"], true, "{v}");
+    for e in v["engines"].as_array().unwrap() {
+        let r = &e["report"];
+        assert_eq!(r["interrupted"], true, "{e}");
+        let (p, f, c) = (
+            r["packets"].as_u64(),
+            r["failed_packets"].as_u64(),
+            r["committed"].as_u64(),
+        );
+        assert_eq!(p.unwrap() + f.unwrap(), c.unwrap(), "{e}");
+        assert!(p.unwrap() > 0, "{e}");
+    }
+}
