@@ -107,6 +107,10 @@ fn two_engines_into_one_socket_arrive_exactly_once_in_order_per_stream() {
         "sources: {:?}",
         got.keys().collect::<Vec<_>>()
     );
+    // The source ports the report names are the ones that arrived.
+    let named: std::collections::BTreeSet<SocketAddr> =
+        report.engines.iter().map(|e| e.source.unwrap()).collect();
+    assert_eq!(named, got.keys().copied().collect());
     let mut ids: Vec<u32> = Vec::new();
     for (src, pkts) in &got {
         assert_eq!(pkts.len() as u64, N, "{src}: every packet exactly once");

@@ -51,6 +51,8 @@ pub trait GroupEngine: Send + std::fmt::Debug + sealed::Sealed {
     fn engine_finished(&self) -> bool;
     #[doc(hidden)]
     fn collect(self) -> Result<TxReport, EngineError>;
+    #[doc(hidden)]
+    fn source_addr(&self) -> Option<SocketAddr>;
 }
 
 mod sealed {
@@ -72,6 +74,9 @@ impl GroupEngine for Sender {
     fn collect(mut self) -> Result<TxReport, EngineError> {
         self.close()
     }
+    fn source_addr(&self) -> Option<SocketAddr> {
+        self.local_addr()
+    }
 }
 
 impl GroupEngine for SourceSender {
@@ -84,6 +89,9 @@ impl GroupEngine for SourceSender {
     }
     fn collect(self) -> Result<TxReport, EngineError> {
         self.finish()
+    }
+    fn source_addr(&self) -> Option<SocketAddr> {
+        self.local_addr()
     }
 }
 
@@ -402,6 +410,7 @@ impl<E: GroupEngine> SenderGroup<E> {
         let mut errors = Vec::new();
         for (i, e) in std::mem::take(&mut self.engines).into_iter().enumerate() {
             let (core, stream_id, dest) = self.rows[i];
+            let source = e.source_addr();
             let (report, error) = match e.collect() {
                 Ok(r) => (Some(r), None),
                 Err(err) => {
@@ -414,6 +423,7 @@ impl<E: GroupEngine> SenderGroup<E> {
                 index: i,
                 core,
                 stream_id,
+                source,
                 dest,
                 report,
                 error,

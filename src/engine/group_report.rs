@@ -18,6 +18,8 @@ pub struct EngineRow {
     pub core: Option<usize>,
     /// Its stream id (the group's base stream id + index).
     pub stream_id: u32,
+    /// The address its socket sent from: its own source port (where the OS says).
+    pub source: Option<SocketAddr>,
     /// Where it sent.
     pub dest: SocketAddr,
     /// Its report: the whole stream's, or up to the error that ended it (`None` only when the

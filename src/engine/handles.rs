@@ -89,6 +89,11 @@ impl Sender {
         self.shared.sent.load(Ordering::Relaxed)
     }
 
+    /// The address the engine's socket sends from (its source port), where the OS says.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.engine.local
+    }
+
     /// Packets the device has room for now, per the latest ACK, or `None` without flow control.
     /// Packets committed but not yet sent are not subtracted.
     pub fn credit(&self) -> Option<u64> {
@@ -606,6 +611,11 @@ impl SourceSender {
     /// One-line messages from set-up: backend fallbacks, features the kernel lacks.
     pub fn notices(&self) -> &[String] {
         &self.notices
+    }
+
+    /// The address the engine's socket sends from (its source port), where the OS says.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.engine.local
     }
 
     /// The flow-control state shared with the ACK core.

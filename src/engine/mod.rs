@@ -238,6 +238,8 @@ pub(crate) struct Opened {
     wait: Option<WaitMode>,
     /// The kernel's drop counters below the socket, read at the start.
     egress: Option<sys::EgressWatch>,
+    /// The data socket's own address (its source port).
+    local: Option<std::net::SocketAddr>,
 }
 
 impl Opened {
@@ -259,6 +261,7 @@ impl Opened {
             ack: None,
             wait,
             egress: None,
+            local: None,
         }
     }
 }
@@ -292,6 +295,7 @@ pub(crate) fn open_shared(
         _ => sys::open_tx(cfg, &slab)?,
     };
     notices.splice(0..0, early);
+    let local = data_sock.local_addr().ok();
     if backend.gso_active() {
         notices.extend(cfg.framing.heap_gso_notice(cfg.payload));
     }
@@ -342,6 +346,7 @@ pub(crate) fn open_shared(
         ack,
         wait: None,
         egress: Some(egress),
+        local,
     })
 }
 
@@ -354,6 +359,8 @@ struct EngineThread {
     /// The outcome, once collected before `finish` asked for it (a `reserve` that found the
     /// engine gone): `finish` returns it then.
     ended: Option<Result<TxReport, EngineError>>,
+    /// The data socket's own address.
+    local: Option<std::net::SocketAddr>,
 }
 
 impl EngineThread {
@@ -493,6 +500,7 @@ fn start(
             ack: opened.ack,
             flow: opened.flow,
             ended: None,
+            local: opened.local,
         },
         shared,
         notices,

@@ -223,9 +223,10 @@ fn print_group_table(report: &GroupReport) {
         report.engines.len()
     );
     println!(
-        "  {:>6}  {:>4}  {:>6}  {:>12}  {:>8}  {:>11}  {:>9}  {:>8}  {:>8}  {:>10}  {:>5}",
+        "  {:>6}  {:>4}  {:>5}  {:>6}  {:>12}  {:>8}  {:>11}  {:>9}  {:>8}  {:>8}  {:>10}  {:>5}",
         "engine",
         "core",
+        "port",
         "stream",
         "packets",
         "failed",
@@ -238,11 +239,13 @@ fn print_group_table(report: &GroupReport) {
     );
     for row in &report.engines {
         let core = row.core.map_or("-".into(), |c| c.to_string());
+        let port = row.source.map_or("-".into(), |a| a.port().to_string());
         match &row.report {
             Some(r) => println!(
-                "  {:>6}  {:>4}  {:>6}  {:>12}  {:>8}  {:>11}  {:>9.3}  {:>8}  {:>8}  {:>10}  {:>5.0}{}",
+                "  {:>6}  {:>4}  {:>5}  {:>6}  {:>12}  {:>8}  {:>11}  {:>9.3}  {:>8}  {:>8}  {:>10}  {:>5.0}{}",
                 row.index,
                 core,
+                port,
                 row.stream_id,
                 r.packets,
                 r.failed_packets,
@@ -255,9 +258,10 @@ fn print_group_table(report: &GroupReport) {
                 row.error.as_ref().map_or(String::new(), |e| format!("  error: {e}")),
             ),
             None => println!(
-                "  {:>6}  {:>4}  {:>6}  error: {}",
+                "  {:>6}  {:>4}  {:>5}  {:>6}  error: {}",
                 row.index,
                 core,
+                port,
                 row.stream_id,
                 row.error.as_deref().unwrap_or("no report")
             ),
@@ -265,8 +269,9 @@ fn print_group_table(report: &GroupReport) {
     }
     let t = &report.total;
     println!(
-        "  {:>6}  {:>4}  {:>6}  {:>12}  {:>8}  {:>11}  {:>9.3}  {:>8}  {:>8}  {:>10}  {:>5.0}",
+        "  {:>6}  {:>4}  {:>5}  {:>6}  {:>12}  {:>8}  {:>11}  {:>9.3}  {:>8}  {:>8}  {:>10}  {:>5.0}",
         "total",
+        "",
         "",
         "",
         t.packets,
