@@ -152,6 +152,8 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
         backends: vec![BackendChoice::Mmsg, BackendChoice::Uring],
         peers: false,
         ratio_rounds: 3,
+        // The engines table has its own test below.
+        engines_max: 0,
         ..WireOptions::default()
     };
     let stop = AtomicBool::new(false);
@@ -307,6 +309,7 @@ fn every_installed_peer_crosses_the_wire() {
         raw_loops: false,
         ratio_rounds: 0,
         peers: true,
+        engines_max: 0,
         ..WireOptions::default()
     };
     let stop = AtomicBool::new(false);
