@@ -83,6 +83,7 @@ pub const SUITE_FIELDS: [(&str, &[&str]); 6] = [
             "skipped",
             "backend_rounds",
             "goals",
+            "engines",
         ],
     ),
 ];
