@@ -3,7 +3,7 @@
 #
 #   ci/test.sh          everything: format, lints on every target, Windows under Wine, every test
 #                       target (debug: overflow checks on), the chaos matrix and the fault harness
-#                       optimised, the three examples, doc tests, docs. Installs the Rust
+#                       optimised, the four examples, doc tests, docs. Installs the Rust
 #                       targets, mingw-w64 and wine64 when missing (ci/targets.sh,
 #                       ci/wine-test.sh); as root it raises net.core.rmem_max for Wine.
 #   ci/test.sh --quick  day to day: format, host lints, unit tests (the binary's but its
@@ -126,8 +126,8 @@ cargo test --all-targets
 stage "chaos matrix and fault harness, optimised (profile ci-release: release without LTO)"
 cargo test "${CI_RELEASE[@]}" --test chaos --test fault_harness
 
-stage "examples: paced_stream, device_flow, async_tokio (each exits 0 only when nothing was lost)"
-for example in paced_stream device_flow async_tokio; do
+stage "examples: paced_stream, device_flow, async_tokio, sender_group (each exits 0 only when nothing was lost)"
+for example in paced_stream device_flow async_tokio sender_group; do
     cargo run --quiet "${CI_RELEASE[@]}" --example "$example"
 done
 

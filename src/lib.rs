@@ -47,7 +47,8 @@
 //! Async producers use [`Sender::reserve_async`] and [`Sender::finish_async`] (no runtime is
 //! needed by the library; the engine wakes the task when slots come back). Flow control against a
 //! device's ACKs is [`SenderConfigBuilder::ack`] with a window; `examples/` has a paced stream, a
-//! device with flow control and a tokio producer.
+//! device with flow control and a tokio producer. Past one core, [`SenderGroup`] runs N pinned
+//! engines as one sender (one report, a row per engine).
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
@@ -108,8 +109,8 @@ pub use config::{
     BackendChoice, ConfigError, OnRefused, SendOrder, SenderConfig, SenderConfigBuilder, XdpMode,
 };
 pub use engine::{
-    EngineError, PacketSource, PatternSource, ReserveFuture, Reserved, Sender, SourceSender,
-    TxReport,
+    EngineError, GroupError, GroupReport, PacketSource, PatternSource, ReserveFuture, Reserved,
+    Sender, SenderGroup, SourceSender, TxReport,
 };
 pub use flow::AckFormat;
 pub use os::available_cores;
@@ -130,7 +131,8 @@ mod embedding_examples {}
 /// Everything an app that streams packets needs, in one import: `use ringshot::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        available_cores, AckFormat, BackendChoice, EngineError, PacketSource, Percentiles, Rate,
-        Reserved, Sender, SenderConfig, SourceSender, Spacing, TxReport,
+        available_cores, AckFormat, BackendChoice, EngineError, GroupError, GroupReport,
+        PacketSource, Percentiles, Rate, Reserved, Sender, SenderConfig, SenderGroup, SourceSender,
+        Spacing, TxReport,
     };
 }

@@ -68,6 +68,13 @@ pub struct BenchArgs {
     /// sender-side case and write folded stacks and a flame graph (SVG) into the report folder.
     #[arg(long)]
     profile: bool,
+    /// Wire suite: the pps-vs-N table of engine groups (mmsg, 64 B) goes up to N engines, at
+    /// most the cores available; 0 leaves it out.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    wire_engines: usize,
+    /// Wire suite: measure only the pps-vs-N table of engine groups.
+    #[arg(long)]
+    wire_engines_only: bool,
     /// Report folder: report.json, summary.md, HdrHistogram logs (*.hlog) and SVG plots
     /// (created, and checked to take files, before the first case: otherwise exit 2).
     #[arg(long, default_value = "bench-report", value_name = "DIR")]
@@ -691,6 +698,8 @@ fn wire(
         case_secs: a.case_secs,
         payloads: a.payloads.clone(),
         profile_dir: a.profile.then(|| report.dir().to_path_buf()),
+        engines_max: a.wire_engines,
+        engines_only: a.wire_engines_only,
         ..WireOptions::default()
     };
     let o = if a.wire_backends.is_empty() {
@@ -733,6 +742,9 @@ fn wire(
         );
         print!("{}", wire_table(&r.rows, &r.goals));
         print!("{}", pair_lines(&r.backend_rounds));
+        if let Some(t) = &r.engines {
+            print!("{}", crate::bench::wire::engines_lines(t));
+        }
         for s in &r.skipped {
             println!("  skipped: {s}");
         }

@@ -17,6 +17,8 @@ use ringshot::engine::SourceSender;
 use ringshot::flow::AckFormat;
 use ringshot::{BackendChoice, SendOrder, SenderConfig, TxReport};
 
+mod group;
+
 /// The `--backend` values this build offers (auto is the first that works).
 #[cfg(windows)]
 const BACKEND_VALUES: &str = "auto|iocp|send";
@@ -180,8 +182,30 @@ pub struct SendArgs {
     )]
     slots: u32,
     /// Pin the engine thread to this core.
-    #[arg(help_heading = "Engine", long, value_name = "N")]
+    #[arg(
+        help_heading = "Engine",
+        long,
+        value_name = "N",
+        conflicts_with = "tx_cores"
+    )]
     tx_core: Option<usize>,
+    /// Run N engines as one sender, each pinned to a core of its own.
+    ///
+    /// Each has its own socket (its own source port), slab and sequence space (stream id
+    /// --stream-id + its index); the rate and --count are split between them (the count's
+    /// remainder to the first engines), --duration applies to each. Cores: --tx-cores, else the
+    /// first N available (more engines than cores is refused). The report has a row per engine
+    /// and the total; --fail-on-* and the exit status go by the total.
+    #[arg(help_heading = "Engine", long, value_name = "N", default_value_t = 1, value_parser = group::engines)]
+    engines: usize,
+    /// The engines' cores: a list such as 0,1 or 0-3 (one engine per entry; a core named twice
+    /// is shared).
+    #[arg(help_heading = "Engine", long, value_name = "LIST", value_parser = group::core_list)]
+    tx_cores: Option<group::CoreList>,
+    /// With --engines and --window-packets: one window shared by all the engines (the packets
+    /// outstanding, summed over the engines, stay within it) instead of one window each.
+    #[arg(help_heading = "Engine", long, requires = "window_packets")]
+    shared_window: bool,
     /// Datagram size at or above which io_uring sends zero-copy; "off" never.
     ///
     /// 1 byte or more, or "off".
@@ -359,6 +383,9 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
         (c, _) => c,
     };
     check_stream_length(cfg.start_seq(), count).map_err(config_usage)?;
+    if a.engines > 1 || a.tx_cores.is_some() {
+        return group::run(&a, cfg, count);
+    }
     // Created now, so a path that cannot be written stops the run before its first packet.
     let hdr_log = match &a.hdr_log {
         Some(path) => Some((paths::create_output_file("hdr-log", path)?, path)),

@@ -118,6 +118,11 @@ impl Sender {
         self.shared.sent.load(Ordering::Relaxed)
     }
 
+    /// The address the engine's socket sends from (its source port), where the OS says.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.engine.local
+    }
+
     /// Packets the device has room for now, per the latest ACK, or `None` without flow control.
     /// Packets committed but not yet sent are not subtracted.
     pub fn credit(&self) -> Option<u64> {
@@ -480,7 +485,7 @@ impl Sender {
 
     /// Tells the engine no more packets will come and collects its outcome, with the books
     /// settled against every commit.
-    fn close(&mut self) -> Result<TxReport, EngineError> {
+    pub(crate) fn close(&mut self) -> Result<TxReport, EngineError> {
         self.abandon_ready();
         let mut outcome = self.engine.outcome();
         let report = match &mut outcome {
@@ -565,6 +570,13 @@ fn settle_books(r: &mut TxReport, committed: u64) {
 }
 
 impl Sender {
+    /// Tells the engine no more packets come (SPEAD's stop heap queued first) without waiting
+    /// for it: a group ends every engine's input before it collects any outcome.
+    pub(crate) fn end_input(&mut self) {
+        self.send_end();
+        self.abandon_ready();
+    }
+
     /// SPEAD: queues the stop heap (the engine stamps it), unless the stream was stopped or the
     /// engine is gone.
     fn send_end(&mut self) {
@@ -796,6 +808,11 @@ impl SourceSender {
     /// One-line messages from set-up: backend fallbacks, features the kernel lacks.
     pub fn notices(&self) -> &[String] {
         &self.notices
+    }
+
+    /// The address the engine's socket sends from (its source port), where the OS says.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.engine.local
     }
 
     /// The flow-control state shared with the ACK core.

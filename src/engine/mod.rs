@@ -24,6 +24,8 @@ use crate::stats::{latency_histogram, record_clamped, record_interval, TxMetrics
 use crate::sys::{self, Slab, SlotToken, TxBackend, TxDesc};
 
 mod error;
+mod group;
+mod group_report;
 mod handles;
 mod live;
 #[cfg(test)]
@@ -37,6 +39,8 @@ mod timeline;
 mod wait;
 
 pub use error::EngineError;
+pub use group::{GroupBuilder, GroupEngine, SenderGroup};
+pub use group_report::{EngineRow, GroupError, GroupReport, GroupTotals, SharedWindowReport};
 pub use handles::{ReserveFuture, Reserved, Sender, SourceSender};
 pub use live::LiveSnapshot;
 pub use pattern::PatternSource;
@@ -192,6 +196,9 @@ struct TxFlow {
     /// With a time series: the same values since the last interval cut.
     wait_interval: Option<hdrhistogram::Histogram<u64>>,
     visibility_interval: Option<hdrhistogram::Histogram<u64>>,
+    /// With a window shared by a group of engines: the sequence number up to which this
+    /// engine holds credit claimed from it (never below the next sequence to send).
+    claimed_to: u64,
 }
 
 impl TxFlow {
@@ -204,8 +211,31 @@ impl TxFlow {
         }
     }
 
+    /// With a shared window: tops this engine's claim up to `want` packets past `sent` and
+    /// returns how many it may send now (all of `want` without one).
+    fn claim_shared(&mut self, sent: u64, want: u64) -> u64 {
+        let Some(w) = self.state.shared_window() else {
+            return want;
+        };
+        let held = self.claimed_to.saturating_sub(sent);
+        if held < want {
+            self.claimed_to = sent + held + w.claim(want - held);
+        }
+        self.claimed_to.saturating_sub(sent).min(want)
+    }
+
+    /// Gives back to the shared window what this engine claimed and never sent (`sent`: the
+    /// count published to the ACK core); what it sent goes back as the device acknowledges it.
+    fn release_unsent(&mut self, sent: u64) {
+        if let Some(w) = self.state.shared_window() {
+            w.release(self.claimed_to.saturating_sub(sent));
+            self.claimed_to = self.claimed_to.min(sent);
+        }
+    }
+
     fn new(cfg: &SenderConfig, state: Arc<FlowState>) -> TxFlow {
         TxFlow {
+            claimed_to: cfg.start_seq,
             watch: AckWatch::new(&state),
             generation: state.generation(),
             state,
@@ -233,6 +263,8 @@ pub(crate) struct Opened {
     wait: Option<WaitMode>,
     /// The kernel's drop counters below the socket, read at the start.
     egress: Option<sys::EgressWatch>,
+    /// The data socket's own address (its source port).
+    local: Option<std::net::SocketAddr>,
 }
 
 impl Opened {
@@ -254,6 +286,7 @@ impl Opened {
             ack: None,
             wait,
             egress: None,
+            local: None,
         }
     }
 }
@@ -280,6 +313,15 @@ pub(crate) fn tx_opts(cfg: &SenderConfig) -> sys::TxOpts {
 }
 
 fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
+    open_shared(cfg, None)
+}
+
+/// [`open`], for an engine whose flow control also claims from a window shared with other
+/// engines (ignored without flow control).
+pub(crate) fn open_shared(
+    cfg: &SenderConfig,
+    shared: Option<Arc<crate::flow::SharedWindow>>,
+) -> Result<Opened, EngineError> {
     let xdp = cfg.backend == crate::BackendChoice::Xdp;
     let headroom = if xdp { sys::XDP_HEADROOM } else { 0 };
     let (slab, tokens) = Slab::with_headroom(cfg.slots, cfg.payload, headroom);
@@ -303,6 +345,7 @@ fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
         _ => sys::open_tx(&opts, &slab)?,
     };
     notices.splice(0..0, early);
+    let local = data_sock.local_addr().ok();
     if backend.gso_active() {
         notices.extend(cfg.framing.heap_gso_notice(cfg.payload));
     }
@@ -318,7 +361,7 @@ fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
     let (flow, ack) = match cfg.ack {
         None => (None, None),
         Some(format) => {
-            let state = Arc::new(FlowState::new(cfg.start_seq));
+            let state = Arc::new(FlowState::with_shared(cfg.start_seq, shared));
             let (sock, device) = match cfg.ack_bind {
                 // The data socket is connected to the device, so the kernel filters sources.
                 None => (data_sock, Some(cfg.dest)),
@@ -353,6 +396,7 @@ fn open(cfg: &SenderConfig) -> Result<Opened, EngineError> {
         ack,
         wait: None,
         egress: Some(egress),
+        local,
     })
 }
 
@@ -365,6 +409,8 @@ struct EngineThread {
     /// The outcome, once collected before `finish` asked for it (a `reserve` that found the
     /// engine gone): `finish` returns it then.
     ended: Option<Result<TxReport, EngineError>>,
+    /// The data socket's own address.
+    local: Option<std::net::SocketAddr>,
 }
 
 impl EngineThread {
@@ -504,6 +550,7 @@ fn start(
             ack: opened.ack,
             flow: opened.flow,
             ended: None,
+            local: opened.local,
         },
         shared,
         notices,

@@ -114,6 +114,10 @@ impl Engine {
             ending = self.drain();
         }
         self.wind_down();
+        if let Some(f) = &mut self.flow {
+            // Credit claimed from a shared window for packets that never left goes back now.
+            f.release_unsent(f.state.sent_packets());
+        }
         // The last interval gets its figures too: one final cut once nothing more will leave.
         self.shared.live.request_cut();
         self.publish_live(&sched);

@@ -105,6 +105,7 @@ impl Engine {
     /// passes or the stream is stopped.
     pub(super) fn credit(&mut self) -> Result<u64, FlowStop> {
         let sent = self.next_seq;
+        let batch = self.cfg.batch as u64;
         let timeout = self.cfg.stall_timeout;
         let mode = self.wait;
         let mut backoff = Backoff::new(self.cfg.window_wait, mode);
@@ -119,13 +120,18 @@ impl Engine {
             if f.state.generation() != f.generation {
                 return Err(FlowStop::Restarted);
             }
-            let credit = f.state.credit(
+            let mut credit = f.state.credit(
                 sent,
                 f.sent_bytes,
                 f.window_packets,
                 f.window_bytes,
                 f.frame,
             );
+            if credit > 0 {
+                // A window shared with other engines: what this device allows, and only as
+                // much of it as this engine has claimed from the shared window.
+                credit = f.claim_shared(sent, credit.min(batch));
+            }
             if credit > 0 {
                 if let Some(t) = closed_since {
                     let ns = t.elapsed().as_nanos() as u64;

@@ -11,6 +11,9 @@
 //!   and counted by kind ([`IcmpErrors`]).
 //! - [`SentPublisher`]: the one writer of a state's sent counts, for an app running its own
 //!   [`AckCore`] (the engine publishes for the states it makes).
+//! - [`SharedWindow`]: one window of packets shared by the engines of a
+//!   [`SenderGroup`](crate::SenderGroup), credit claimed atomically, given back by each
+//!   engine's ACK core as its device acknowledges.
 //! - [`AckWatch`]: ACK-to-TX visibility, measured on the TX core.
 //!
 //! Typical wiring on the TX side:
@@ -32,10 +35,12 @@
 
 mod ack_core;
 mod parse;
+mod shared;
 mod state;
 
 pub use self::ack_core::{AckCore, AckCoreConfig, AckEvent, AckStats, AckWait, IcmpErrors};
 pub use self::parse::{AckFormat, AckParser, AckUpdate, ChdrParser, NativeParser, Usrp2Parser};
+pub use self::shared::SharedWindow;
 pub use self::state::{AckWatch, FlowSnapshot, FlowState, SentPublisher};
 pub use crate::wire::ack::EventSet;
 

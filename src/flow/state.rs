@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::shared::SharedWindow;
+
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct AckSide {
@@ -82,16 +84,26 @@ pub struct FlowState {
     start_seq: u64,
     ack: AckSide,
     tx: TxSide,
+    /// A window shared with other engines: the acknowledged packets go back to it as the
+    /// count moves.
+    shared: Option<Arc<SharedWindow>>,
 }
 
 impl FlowState {
     /// State for a stream whose first data packet has sequence number `start_seq`.
     pub fn new(start_seq: u64) -> FlowState {
+        FlowState::with_shared(start_seq, None)
+    }
+
+    /// State for a stream that also claims credit from `shared`, a window shared with other
+    /// engines: every packet the device acknowledges is given back to it.
+    pub fn with_shared(start_seq: u64, shared: Option<Arc<SharedWindow>>) -> FlowState {
         let s = FlowState {
             epoch: Instant::now(),
             start_seq,
             ack: AckSide::default(),
             tx: TxSide::default(),
+            shared,
         };
         s.ack.acked_packets.store(start_seq, Relaxed);
         s.tx.sent_packets.store(start_seq, Relaxed);
@@ -252,10 +264,16 @@ impl FlowState {
                 self.ack.acked_bytes.store(b, Release);
             }
         }
-        if packets > self.ack.acked_packets.load(Relaxed) {
+        let before = self.ack.acked_packets.load(Relaxed);
+        if packets > before {
             self.ack.ack_rx_ns.store(rx_ns, Release);
             // Last: a reader that sees this count also sees the bytes and time stored above.
             self.ack.acked_packets.store(packets, Release);
+            if let Some(w) = &self.shared {
+                // Every acknowledged packet was claimed from the shared window before it was
+                // sent (and an ACK beyond what was sent never gets here).
+                w.release(packets - before);
+            }
             true
         } else {
             false
@@ -274,6 +292,11 @@ impl FlowState {
             self.ack.capacity_packets.store(p, Release);
             self.ack.capacity_packets_known.store(true, Release);
         }
+    }
+
+    /// The window shared with other engines, if this stream claims from one.
+    pub fn shared_window(&self) -> Option<&Arc<SharedWindow>> {
+        self.shared.as_ref()
     }
 
     /// Records a device restart; returns the new generation.

@@ -90,6 +90,7 @@ pub const SUITE_FIELDS: [(&str, &[&str]); 6] = [
             "skipped",
             "backend_rounds",
             "goals",
+            "engines",
         ],
     ),
 ];

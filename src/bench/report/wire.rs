@@ -79,6 +79,25 @@ pub fn write_wire(w: &mut ReportWriter, r: &WireReport) -> io::Result<()> {
             )?;
         }
     }
+    if let Some(t) = &r.engines {
+        // The pps-vs-N table as a plot: each N's median.
+        let bars: Vec<(String, f64)> = t
+            .engines
+            .iter()
+            .zip(&t.median_pps)
+            .map(|(n, pps)| (format!("N = {n}"), *pps))
+            .collect();
+        let path = w.path("wire-engines-pps.svg");
+        plot::bars_svg(
+            &path,
+            &format!(
+                "engines as one sender, {} {} B, sender-side (median)",
+                t.backend, t.payload
+            ),
+            "packets/s",
+            &bars,
+        )?;
+    }
     Ok(())
 }
 
@@ -154,6 +173,9 @@ pub fn wire_markdown(r: &WireReport) -> String {
             rounds.join(", "),
             cell(p.ratio, 3)
         );
+    }
+    if let Some(t) = &r.engines {
+        s += &crate::bench::wire::engines_markdown(t);
     }
     for k in &r.skipped {
         s += &format!("\nskipped: {k}\n");

@@ -94,6 +94,7 @@ fn sample() -> WireReport {
         goals,
         profiles: Vec::new(),
         profile_summaries: Vec::new(),
+        engines: None,
     }
 }
 
@@ -466,4 +467,50 @@ fn xdp_goals_read_the_xdp_rows_and_their_rounds() {
     let raw = find(&g, "1472 B: xdp ÷ its raw AF_XDP loop");
     assert!((raw.measured.unwrap() - 0.98).abs() < 1e-12, "{raw:?}");
     assert_eq!((raw.pass, raw.rounds_range), (Some(true), Some([0.9, 1.0])));
+}
+
+/// The pps-vs-N table of engine groups: in the JSON, the summary and its own plot.
+#[test]
+fn the_engines_table_is_in_the_json_the_summary_and_a_plot() {
+    let t = crate::bench::wire::EnginesTable {
+        payload: 64,
+        backend: "mmsg".into(),
+        gso: false,
+        engines: vec![1, 2],
+        rounds: vec![
+            vec![1000.0, 1700.0],
+            vec![1100.0, 1900.0],
+            vec![900.0, 1800.0],
+        ],
+        median_pps: vec![1000.0, 1800.0],
+        two_over_one: Some(1.727),
+        two_over_one_range: Some([1.7, 2.0]),
+        cores: vec![0, 1],
+        single_rounds: vec![
+            vec![900.0, 1100.0],
+            vec![1000.0, 1200.0],
+            vec![800.0, 1000.0],
+        ],
+    };
+    let r = WireReport {
+        engines: Some(t),
+        ..sample()
+    };
+    let dir = std::env::temp_dir().join(format!("ringshot-engines-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut w = ReportWriter::create(&dir).unwrap();
+    write_wire(&mut w, &r).unwrap();
+    let svg = std::fs::read_to_string(dir.join("wire-engines-pps.svg")).unwrap();
+    roxmltree::Document::parse(&svg).expect("the plot parses as XML");
+    assert!(svg.contains("N = 2"), "{svg}");
+    let md = wire_markdown(&r);
+    assert!(
+        md.contains("| 2 | 1800 | 1.80 | 1700, 1900, 1800 |"),
+        "{md}"
+    );
+    assert!(md.contains("900 / 1100, 1000 / 1200, 800 / 1000"), "{md}");
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["engines"]["median_pps"][1], 1800.0);
+    assert_eq!(v["engines"]["single_rounds"][0][1], 1100.0);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -150,6 +150,8 @@ fn a_tiny_wire_run_fills_every_row_and_its_report() {
         backends: vec![BackendChoice::Mmsg, BackendChoice::Uring],
         peers: false,
         ratio_rounds: 3,
+        // The engines table has its own test below.
+        engines_max: 0,
         ..WireOptions::default()
     };
     let stop = AtomicBool::new(false);
@@ -306,6 +308,7 @@ fn every_installed_peer_crosses_the_wire() {
         raw_loops: false,
         ratio_rounds: 0,
         peers: true,
+        engines_max: 0,
         ..WireOptions::default()
     };
     let stop = AtomicBool::new(false);
@@ -398,4 +401,52 @@ fn the_wire_suite_pairs_xdp_with_mmsg_and_with_its_raw_loop() {
     );
     assert_eq!(g("64 B: xdp ÷ its raw AF_XDP loop").measured, x.raw_ratio);
     assert!(x.raw_ratio.is_some());
+}
+
+/// The pps-vs-N table of engine groups alone (`--wire-engines-only`): every N up to the cores
+/// has a rate from each round, the goal line is there, and nothing else was measured.
+#[test]
+fn the_engines_table_measures_every_n_in_every_round() {
+    if skip() {
+        return;
+    }
+    let cores = ringshot::available_cores().len();
+    if cores < 2 {
+        eprintln!("skipped: the engines table needs two cores, this process has {cores}");
+        return;
+    }
+    let _g = ONE_WIRE.lock().unwrap_or_else(|e| e.into_inner());
+    let o = WireOptions {
+        case_secs: Duration::from_millis(300),
+        ratio_rounds: 2,
+        engines_only: true,
+        ..WireOptions::default()
+    };
+    let stop = AtomicBool::new(false);
+    let mut steps = 0;
+    let r = run_wire(&o, &Placement::auto(), &stop, |_| steps += 1).expect("wire run");
+    assert_eq!(steps, crate::bench::wire::planned_steps(&o));
+    assert!(r.rows.is_empty(), "{:?}", r.rows);
+    let t = r.engines.expect("the engines table");
+    let want: Vec<usize> = (1..=cores.min(8)).collect();
+    assert_eq!(t.engines, want);
+    assert_eq!(t.rounds.len(), 2);
+    for round in &t.rounds {
+        assert_eq!(round.len(), want.len());
+        assert!(round.iter().all(|&pps| pps > 0.0), "{round:?}");
+    }
+    let ratio = t.two_over_one.expect("two ÷ one");
+    // Two rounds: the median of their two ÷ one is the mean of the two.
+    let each: Vec<f64> = t.rounds.iter().map(|r| r[1] / r[0]).collect();
+    assert!(
+        (ratio - (each[0] + each[1]) / 2.0).abs() < 1e-9,
+        "{ratio} vs {each:?}"
+    );
+    let goal = r
+        .goals
+        .iter()
+        .find(|g| g.goal.starts_with("two engines ÷ one"))
+        .expect("the goal line");
+    assert_eq!(goal.measured, Some(ratio));
+    assert!(crate::bench::wire::engines_lines(&t).contains("N = 2:"));
 }

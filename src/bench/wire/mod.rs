@@ -17,6 +17,7 @@
 //! the engine's overhead as a ratio. The peers (sockperf `tp`, spead2's sender; iperf3 end to end)
 //! run in the same setup; one that is missing is skipped with the reason.
 
+mod group;
 pub mod netns;
 mod peers;
 mod ratio;
@@ -36,6 +37,7 @@ use ringshot::recv::RecvConfig;
 use ringshot::stats::Percentiles;
 use ringshot::{SendOrder, SenderConfig};
 
+pub use group::{engines_lines, engines_markdown, EnginesTable};
 pub use netns::Wire;
 #[cfg(test)]
 pub use ratio::median_ratio;
@@ -146,6 +148,11 @@ pub struct WireOptions {
     pub profile_dir: Option<std::path::PathBuf>,
     /// The send order of every ringshot case (the pairs set their own).
     pub send_order: SendOrder,
+    /// The pps-vs-N table of engine groups goes up to this many engines (at most the cores
+    /// available, and 8); 0 leaves it out (see `group.rs`).
+    pub engines_max: usize,
+    /// Only the pps-vs-N table: no backend cases, raw loops or peers.
+    pub engines_only: bool,
 }
 
 impl Default for WireOptions {
@@ -166,6 +173,8 @@ impl Default for WireOptions {
             peers: true,
             profile_dir: None,
             send_order: SendOrder::Strict,
+            engines_max: group::MAX_ENGINES,
+            engines_only: false,
         }
     }
 }
@@ -206,6 +215,8 @@ pub struct WireReport {
     pub profiles: Vec<String>,
     /// Per profiled case: its flame graph's name and what the TX thread's samples say.
     pub profile_summaries: Vec<(String, super::profile::ProfileSummary)>,
+    /// The pps-vs-N table of engine groups, when measured.
+    pub engines: Option<EnginesTable>,
 }
 
 impl WireReport {
@@ -300,6 +311,15 @@ pub fn raw_name(sys: RawSyscall) -> &'static str {
 
 /// Number of measurements `run_wire` makes with `o` (for a progress bar).
 pub fn planned_steps(o: &WireOptions) -> u64 {
+    let engines = group::planned_steps(o) as u64;
+    if o.engines_only {
+        return engines;
+    }
+    engines + cases_steps(o)
+}
+
+/// Measurements of the backend cases, raw loops, pairs and peers.
+fn cases_steps(o: &WireOptions) -> u64 {
     // With raw loops, each sender-side case is followed by its rounds beside the raw loop.
     let per_case = 1 + usize::from(o.end_to_end) + if o.raw_loops { o.ratio_rounds } else { 0 };
     let cases: usize = o.backends.iter().map(|&b| gso_modes(b).len()).sum();
@@ -401,12 +421,17 @@ pub fn run_wire(
 ) -> Result<WireReport, WireError> {
     let mut wire = Wire::setup()?;
     let mut c = Collected::default();
-    let r = measure_all(&wire, o, place, stop, &mut progress, &mut c);
+    let r = match o.engines_only {
+        true => Ok(()),
+        false => measure_all(&wire, o, place, stop, &mut progress, &mut c),
+    };
+    let engines = r.and_then(|()| group::measure(&wire, o, stop, &mut progress, &mut c.skipped));
     let torn = wire.teardown();
-    r?;
+    let engines = engines?;
     torn?;
     fill_raw_ratios(&mut c.rows);
-    let goals = goals(&c.rows, &c.backend_rounds);
+    let mut goals = goals(&c.rows, &c.backend_rounds);
+    goals.extend(engines.as_ref().map(group::goal));
     Ok(WireReport {
         case_seconds: o.case_secs.as_secs_f64(),
         batch: o.batch,
@@ -422,6 +447,7 @@ pub fn run_wire(
         goals,
         profiles: c.profiles,
         profile_summaries: c.profile_summaries,
+        engines,
     })
 }
 
