@@ -266,7 +266,10 @@ fn config_usage(e: ConfigError) -> anyhow::Error {
     UsageError(format!("--{}: {}", flag_of(e.field()), e.reason())).into()
 }
 
-fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
+/// The library configuration from the flags: `--payload` goes to the builder once, here;
+/// `app_len` (what each generated packet carries, from [`framing::SendFraming::app_len`]) sizes the SPEAD
+/// heaps and turns a sample rate into packets.
+fn config(a: &SendArgs, app_len: usize) -> anyhow::Result<SenderConfig> {
     let mut b = SenderConfig::builder(a.to)
         .backend(a.backend)
         .gso(!a.no_gso)
@@ -289,7 +292,7 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         .window_wait(a.window_wait)
         .sqpoll(a.sqpoll_idle_ms)
         .send_order(a.send_order)
-        .framing(a.framing.timed(a.rate, a.framing.app_len(a.payload)?)?);
+        .framing(a.framing.timed(a.rate, app_len)?);
     if let Some(addr) = a.bind {
         b = b.bind(addr);
     }
@@ -303,7 +306,6 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         b = b.batch(n);
     }
     if let Some(r) = a.rate {
-        let app_len = a.framing.app_len(a.payload)?;
         b = b.rate(a.framing.rate(r, app_len)?);
     }
     if let Some(w) = a.window_packets {
@@ -335,7 +337,8 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
 pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     checks::online_cpu("sqpoll-cpu", a.sqpoll_cpu)?;
     let payload_note = a.framing.check_payload(a.payload)?;
-    let cfg = config(&a)?;
+    let app_len = a.framing.app_len(a.payload)?;
+    let cfg = config(&a, app_len)?;
     if let Some(n) = payload_note {
         eprintln!("ringshot: note: {n}");
     }
@@ -350,7 +353,6 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let signals = StopSignals::install().context("installing the stop signal handlers")?;
-    let app_len = a.framing.app_len(cfg.payload())?;
     let count = a.framing.count(app_len, count)?;
     let source = a.framing.source(app_len, count, a.duration)?;
     let to = cfg.dest();
