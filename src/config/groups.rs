@@ -1,6 +1,8 @@
-//! The builder's options in groups (stream shape, socket, io_uring, pacing, flow control,
-//! threads), each checked by its own function. A check that relates two groups (a window against
-//! the batch, a rate against the payload) takes the other group's values as arguments.
+//! The options in groups (stream shape, socket, io_uring, pacing, flow control, threads): the
+//! one place each option is declared. The builder writes into these groups, `build` checks each
+//! with its own function and moves them, unchanged, into the `SenderConfig` the engine reads. A
+//! check that relates two groups (a window against the batch, a rate against the payload) takes
+//! the other group's values as arguments.
 
 use std::net::SocketAddr;
 use std::time::Duration;
