@@ -17,7 +17,7 @@ mod tests;
 
 pub use crate::sys::{BackendChoice, TxFaults, XdpMode, MAX_BATCH};
 pub use error::{ConfigError, FieldError};
-use groups::{
+pub(crate) use groups::{
     FlowOptions, PacingOptions, SocketOptions, StreamOptions, ThreadOptions, UringOptions,
 };
 
@@ -168,47 +168,19 @@ pub enum IdlePolicy {
 /// ```
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
-    pub(crate) dest: SocketAddr,
-    pub(crate) bind: Option<SocketAddr>,
-    pub(crate) backend: BackendChoice,
-    pub(crate) gso: bool,
-    pub(crate) payload: usize,
-    pub(crate) batch: usize,
-    pub(crate) slots: u32,
-    pub(crate) tx_core: Option<usize>,
-    pub(crate) sched_fifo: Option<i32>,
-    pub(crate) mlockall: bool,
-    pub(crate) zc_threshold: Option<usize>,
-    pub(crate) sqpoll_idle: Option<Duration>,
-    pub(crate) sqpoll_cpu: Option<u32>,
-    pub(crate) send_order: SendOrder,
-    pub(crate) sndbuf: usize,
-    pub(crate) on_refused: OnRefused,
-    // Read by the AF_XDP backend only (Linux).
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    pub(crate) xdp_queue: u32,
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    pub(crate) xdp_mode: XdpMode,
-    pub(crate) stream_id: u32,
-    pub(crate) window_packets: Option<u64>,
-    pub(crate) idle: IdlePolicy,
-    pub(crate) rate: Option<Rate>,
-    pub(crate) burst: u64,
-    pub(crate) prefill: u64,
-    pub(crate) pace_quantum: Duration,
-    pub(crate) spacing: Spacing,
-    pub(crate) window_bytes: Option<u64>,
-    pub(crate) ack: Option<AckFormat>,
-    pub(crate) ack_bind: Option<SocketAddr>,
-    pub(crate) ack_from: Option<SocketAddr>,
-    pub(crate) ack_core: Option<usize>,
-    pub(crate) ack_busy_poll: bool,
-    pub(crate) window_wait: IdlePolicy,
-    pub(crate) stall_timeout: Duration,
-    pub(crate) start_seq: u64,
-    pub(crate) framing: Framing,
-    pub(crate) timeline: Option<Duration>,
+    // Each option lives in exactly one group, as the builder set and `build` validated it.
+    pub(crate) stream: StreamOptions,
+    pub(crate) socket: SocketOptions,
+    pub(crate) uring: UringOptions,
+    pub(crate) pacing: PacingOptions,
+    pub(crate) flow: FlowOptions,
+    pub(crate) thread: ThreadOptions,
     pub(crate) faults: TxFaults,
+    // Derived once, at build.
+    /// Packets per submit: as set, or the [`default_batch`] chosen for a stream that set none.
+    pub(crate) batch: usize,
+    /// Largest application payload per packet: the payload less the framing's header room.
+    pub(crate) app_room: usize,
 }
 
 impl SenderConfig {
@@ -240,78 +212,78 @@ impl SenderConfig {
     }
 
     pub fn dest(&self) -> SocketAddr {
-        self.dest
+        self.socket.dest
     }
     pub fn backend(&self) -> BackendChoice {
-        self.backend
+        self.socket.backend
     }
     pub fn gso(&self) -> bool {
-        self.gso
+        self.socket.gso
     }
     /// Largest UDP payload a packet may have (header included).
     pub fn payload(&self) -> usize {
-        self.payload
+        self.stream.payload
     }
     pub fn batch(&self) -> usize {
         self.batch
     }
     pub fn slots(&self) -> u32 {
-        self.slots
+        self.stream.slots
     }
     pub fn tx_core(&self) -> Option<usize> {
-        self.tx_core
+        self.thread.tx_core
     }
     pub fn window_packets(&self) -> Option<u64> {
-        self.window_packets
+        self.flow.window_packets
     }
     pub fn zc_threshold(&self) -> Option<usize> {
-        self.zc_threshold
+        self.socket.zc_threshold
     }
     pub fn send_order(&self) -> SendOrder {
-        self.send_order
+        self.uring.send_order
     }
     pub fn stream_id(&self) -> u32 {
-        self.stream_id
+        self.stream.stream_id
     }
     pub fn on_refused(&self) -> OnRefused {
-        self.on_refused
+        self.socket.on_refused
     }
     pub fn spacing(&self) -> Spacing {
-        self.spacing
+        self.pacing.spacing
     }
     pub fn rate(&self) -> Option<Rate> {
-        self.rate
+        self.pacing.rate
     }
     pub fn ack(&self) -> Option<AckFormat> {
-        self.ack
+        self.flow.ack
     }
     pub fn window_bytes(&self) -> Option<u64> {
-        self.window_bytes
+        self.flow.window_bytes
     }
     pub fn start_seq(&self) -> u64 {
-        self.start_seq
+        self.stream.start_seq
     }
     /// How each packet's header is written (default: the ringshot header).
     pub fn framing(&self) -> Framing {
-        self.framing
+        self.stream.framing
     }
     /// Largest application payload per packet: the payload less the framing's header room.
     pub fn max_app_payload(&self) -> usize {
-        self.framing.max_app_payload(self.payload)
+        self.app_room
     }
     /// The only address ACKs are accepted from, when set explicitly; `None` means the
     /// destination ([`dest`](Self::dest)) itself.
     pub fn ack_from(&self) -> Option<SocketAddr> {
-        self.ack_from
+        self.flow.ack_from
     }
     /// The exact address (IP and port) ACKs are accepted from: [`ack_from`](Self::ack_from) when
     /// set, else the destination.
     pub fn ack_source(&self) -> SocketAddr {
-        self.ack_from.unwrap_or(self.dest)
+        self.flow.ack_from.unwrap_or(self.socket.dest)
     }
     /// Whether the engine keeps a flow-control window.
     pub fn flow_controlled(&self) -> bool {
-        self.ack.is_some()
+        self.flow.ack.is_some()
     }
 }
 
@@ -700,35 +672,7 @@ impl SenderConfigBuilder {
     /// assert_eq!(err.field(), "payload");
     /// println!("{err}"); // "payload: ..." — the option, then why
     /// ```
-    pub fn build(mut self) -> Result<SenderConfig, ConfigError> {
-        if self.stream.batch.is_none() {
-            let s = &self.stream;
-            let batch = default_batch(
-                s.payload,
-                self.socket.gso && self.socket.backend != BackendChoice::Xdp,
-                s.slots,
-                self.flow.window_packets,
-            );
-            self.stream.batch = Some(batch);
-        }
-        self.stream.validate()?;
-        self.socket.validate()?;
-        self.flow.validate(&self.stream, self.pacing.prefill)?;
-        // The data socket is connected to the destination, so the kernel drops anything from
-        // another source: ACKs from elsewhere need their own socket.
-        if let Some(from) = self.flow.ack_from {
-            if from != self.socket.dest && self.flow.ack_bind.is_none() {
-                return Err(ConfigError::AckFromNeedsAckBind(from));
-            }
-        }
-        self.pacing.validate(self.stream.payload)?;
-        self.uring.validate(&self.stream.framing)?;
-        self.thread.validate()?;
-        Ok(self.into_config())
-    }
-
-    /// The engine's flat view of the validated groups.
-    fn into_config(self) -> SenderConfig {
+    pub fn build(self) -> Result<SenderConfig, ConfigError> {
         let SenderConfigBuilder {
             stream,
             socket,
@@ -738,47 +682,44 @@ impl SenderConfigBuilder {
             thread,
             faults,
         } = self;
-        SenderConfig {
-            dest: socket.dest,
-            bind: socket.bind,
-            backend: socket.backend,
-            // Frames built for AF_XDP are one datagram each.
-            gso: socket.gso && socket.backend != BackendChoice::Xdp,
-            payload: stream.payload,
-            batch: stream.batch(),
-            slots: stream.slots,
-            tx_core: thread.tx_core,
-            sched_fifo: thread.sched_fifo,
-            mlockall: thread.mlockall,
-            zc_threshold: socket.zc_threshold,
-            sqpoll_idle: uring.sqpoll_idle,
-            sqpoll_cpu: uring.sqpoll_cpu,
-            send_order: uring.send_order,
-            sndbuf: socket.sndbuf,
-            on_refused: socket.on_refused,
-            xdp_queue: socket.xdp_queue,
-            xdp_mode: socket.xdp_mode,
-            stream_id: stream.stream_id,
-            window_packets: flow.window_packets,
-            idle: thread.idle,
-            rate: pacing.rate,
-            burst: pacing.burst,
-            prefill: pacing.prefill,
-            pace_quantum: pacing.quantum,
-            spacing: pacing.spacing,
-            window_bytes: flow.window_bytes,
-            ack: flow.ack,
-            ack_bind: flow.ack_bind,
-            ack_from: flow.ack_from,
-            ack_core: flow.ack_core,
-            ack_busy_poll: flow.ack_busy_poll,
-            window_wait: flow.window_wait,
-            stall_timeout: flow.stall_timeout,
-            start_seq: stream.start_seq,
-            framing: stream.framing,
-            timeline: thread.timeline,
-            faults,
+        // Frames built for AF_XDP are one datagram each: no GSO.
+        let mut socket = socket;
+        if socket.backend == BackendChoice::Xdp {
+            socket.gso = false;
         }
+        let batch = stream.batch.unwrap_or_else(|| {
+            default_batch(
+                stream.payload,
+                socket.gso,
+                stream.slots,
+                flow.window_packets,
+            )
+        });
+        stream.validate(batch)?;
+        socket.validate()?;
+        flow.validate(&stream, batch, pacing.prefill)?;
+        // The data socket is connected to the destination, so the kernel drops anything from
+        // another source: ACKs from elsewhere need their own socket.
+        if let Some(from) = flow.ack_from {
+            if from != socket.dest && flow.ack_bind.is_none() {
+                return Err(ConfigError::AckFromNeedsAckBind(from));
+            }
+        }
+        pacing.validate(stream.payload)?;
+        uring.validate(&stream.framing)?;
+        thread.validate()?;
+        let app_room = stream.framing.max_app_payload(stream.payload);
+        Ok(SenderConfig {
+            stream,
+            socket,
+            uring,
+            pacing,
+            flow,
+            thread,
+            faults,
+            batch,
+            app_room,
+        })
     }
 }
 

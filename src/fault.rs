@@ -227,7 +227,7 @@ impl FaultInjector {
     }
 
     /// How many of `n` messages (n ≥ 1) a `sendmmsg` accepts: `n`, or a shorter non-empty prefix.
-    #[cfg_attr(not(unix), allow(dead_code))] // sendmmsg: Unix only
+    #[cfg_attr(not(unix), allow(dead_code))] // the Unix send seam
     pub fn accepted_prefix(&mut self, n: usize) -> usize {
         if n > 1 && self.hit(self.plan.partial) {
             self.injected.partial += 1;
@@ -240,7 +240,7 @@ impl FaultInjector {
     /// io_uring: the index (in `0..n`) of the SQE of an `n`-long linked chain that fails, if
     /// one does; the caller also takes its errno from [`FaultInjector::send_error`]-like kinds
     /// via [`FaultInjector::link_errno`].
-    #[cfg_attr(not(ringshot_uring), allow(dead_code))] // io_uring links: Linux only
+    #[cfg_attr(not(ringshot_uring), allow(dead_code))] // io_uring only
     pub fn cancel_link(&mut self, n: usize) -> Option<usize> {
         if n > 0 && self.hit(self.plan.cancel_link) {
             self.injected.cancel_link += 1;
@@ -252,7 +252,7 @@ impl FaultInjector {
 
     /// The errno for the failing SQE of a broken link: ENOBUFS or ECONNREFUSED (EIO when the
     /// SQE carries GSO and the plan refuses GSO).
-    #[cfg_attr(not(ringshot_uring), allow(dead_code))] // io_uring links: Linux only
+    #[cfg_attr(not(ringshot_uring), allow(dead_code))] // io_uring only
     pub fn link_errno(&mut self, gso: bool) -> i32 {
         if gso && self.plan.gso_refuse > 0 && self.rng.below(2) == 0 {
             libc::EIO
@@ -264,6 +264,7 @@ impl FaultInjector {
     }
 
     /// io_uring: how many reaps to hold this completion back (0: deliver now).
+    #[cfg_attr(not(ringshot_uring), allow(dead_code))] // io_uring only
     pub fn delay_cqe(&mut self) -> u32 {
         if self.hit(self.plan.delay_cqe) {
             self.injected.delay_cqe += 1;
@@ -274,6 +275,7 @@ impl FaultInjector {
     }
 
     /// io_uring: whether to shuffle this reap's completions; shuffles `items` in place if so.
+    #[cfg_attr(not(ringshot_uring), allow(dead_code))] // io_uring only
     pub fn maybe_shuffle<T>(&mut self, items: &mut [T]) -> bool {
         if items.len() > 1 && self.hit(self.plan.reorder_cqe) {
             self.injected.reorder_cqe += 1;

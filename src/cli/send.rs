@@ -303,7 +303,10 @@ fn config_usage(e: ConfigError) -> anyhow::Error {
     UsageError(format!("--{}: {}", flag_of(e.field()), e.reason())).into()
 }
 
-fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
+/// The library configuration from the flags: `--payload` goes to the builder once, here;
+/// `app_len` (what each generated packet carries, from [`framing::SendFraming::app_len`]) sizes the SPEAD
+/// heaps and turns a sample rate into packets.
+fn config(a: &SendArgs, app_len: usize) -> anyhow::Result<SenderConfig> {
     let mut b = SenderConfig::builder(a.to)
         .backend(a.backend)
         .gso(!a.no_gso)
@@ -328,7 +331,7 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         .send_order(a.send_order)
         .xdp_queue(a.xdp_queue)
         .xdp_mode(a.xdp_mode)
-        .framing(a.framing.timed(a.rate, a.framing.app_len(a.payload)?)?);
+        .framing(a.framing.timed(a.rate, app_len)?);
     if let Some(addr) = a.bind {
         b = b.bind(addr);
     }
@@ -342,7 +345,6 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
         b = b.batch(n);
     }
     if let Some(r) = a.rate {
-        let app_len = a.framing.app_len(a.payload)?;
         b = b.rate(a.framing.rate(r, app_len)?);
     }
     if let Some(w) = a.window_packets {
@@ -374,7 +376,8 @@ fn config(a: &SendArgs) -> anyhow::Result<SenderConfig> {
 pub fn run(a: SendArgs) -> anyhow::Result<i32> {
     checks::online_cpu("sqpoll-cpu", a.sqpoll_cpu)?;
     let payload_note = a.framing.check_payload(a.payload)?;
-    let cfg = config(&a)?;
+    let app_len = a.framing.app_len(a.payload)?;
+    let cfg = config(&a, app_len)?;
     if let Some(n) = payload_note {
         eprintln!("ringshot: note: {n}");
     }
@@ -392,7 +395,6 @@ pub fn run(a: SendArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let signals = StopSignals::install().context("installing the stop signal handlers")?;
-    let app_len = a.framing.app_len(cfg.payload())?;
     let count = a.framing.count(app_len, count)?;
     let source = a.framing.source(app_len, count, a.duration)?;
     let to = cfg.dest();

@@ -1,14 +1,16 @@
-//! The builder's options in groups (stream shape, socket, io_uring, pacing, flow control,
-//! threads), each checked by its own function. A check that relates two groups (a window against
-//! the batch, a rate against the payload) takes the other group's values as arguments.
+//! The options in groups (stream shape, socket, io_uring, pacing, flow control, threads): the
+//! one place each option is declared. The builder writes into these groups, `build` checks each
+//! with its own function and moves them, unchanged, into the `SenderConfig` the engine reads. A
+//! check that relates two groups (a window against the batch, a rate against the payload) takes
+//! the other group's values as arguments.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{
-    BackendChoice, ConfigError, IdlePolicy, OnRefused, SendOrder, XdpMode, DEFAULT_BATCH,
-    DEFAULT_BURST, DEFAULT_SLOTS, DEFAULT_STALL_TIMEOUT, DEFAULT_ZC_THRESHOLD, MAX_BATCH,
-    MAX_DURATION, MAX_RATE_PPS, MAX_SLOTS, MAX_UDP_PAYLOAD, MIN_RATE_PPS,
+    BackendChoice, ConfigError, IdlePolicy, OnRefused, SendOrder, XdpMode, DEFAULT_BURST,
+    DEFAULT_SLOTS, DEFAULT_STALL_TIMEOUT, DEFAULT_ZC_THRESHOLD, MAX_BATCH, MAX_DURATION,
+    MAX_RATE_PPS, MAX_SLOTS, MAX_UDP_PAYLOAD, MIN_RATE_PPS,
 };
 use crate::flow::AckFormat;
 use crate::framing::{Format, Framing};
@@ -26,7 +28,8 @@ fn check_duration(field: &'static str, d: Option<Duration>) -> Result<(), Config
 #[derive(Debug, Clone)]
 pub(crate) struct StreamOptions {
     pub(crate) payload: usize,
-    /// `None` until set; `build` fills in [`super::default_batch`] for a stream that sets none.
+    /// As set; `None` for a stream that sets none (`build` then chooses
+    /// [`super::default_batch`], kept in [`super::SenderConfig`]'s `batch`).
     pub(crate) batch: Option<usize>,
     pub(crate) slots: u32,
     pub(crate) stream_id: u32,
@@ -48,13 +51,8 @@ impl Default for StreamOptions {
 }
 
 impl StreamOptions {
-    /// The batch: as set, or once `build` has filled it in, the default it chose.
-    pub(crate) fn batch(&self) -> usize {
-        self.batch.unwrap_or(DEFAULT_BATCH)
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        let batch = self.batch();
+    /// `batch` is the one the stream sends with: as set, or the default `build` chose.
+    pub(crate) fn validate(&self, batch: usize) -> Result<(), ConfigError> {
         if batch == 0 {
             return Err(ConfigError::ZeroBatch);
         }
@@ -295,9 +293,14 @@ impl Default for FlowOptions {
 }
 
 impl FlowOptions {
-    /// The window must hold one batch (of `stream`) and the paced stream's `prefill`.
-    pub(crate) fn validate(&self, stream: &StreamOptions, prefill: u64) -> Result<(), ConfigError> {
-        self.validate_window(stream, prefill)?;
+    /// The window must hold one `batch` and the paced stream's `prefill`.
+    pub(crate) fn validate(
+        &self,
+        stream: &StreamOptions,
+        batch: usize,
+        prefill: u64,
+    ) -> Result<(), ConfigError> {
+        self.validate_window(stream, batch, prefill)?;
         self.validate_acks()?;
         if self.stall_timeout.is_zero() {
             return Err(ConfigError::ZeroStallTimeout);
@@ -312,13 +315,15 @@ impl FlowOptions {
         Ok(())
     }
 
-    fn validate_window(&self, stream: &StreamOptions, prefill: u64) -> Result<(), ConfigError> {
+    fn validate_window(
+        &self,
+        stream: &StreamOptions,
+        batch: usize,
+        prefill: u64,
+    ) -> Result<(), ConfigError> {
         if let Some(window) = self.window_packets {
-            if window < stream.batch() as u64 {
-                return Err(ConfigError::WindowSmallerThanBatch {
-                    window,
-                    batch: stream.batch(),
-                });
+            if window < batch as u64 {
+                return Err(ConfigError::WindowSmallerThanBatch { window, batch });
             }
             if prefill > window {
                 return Err(ConfigError::PrefillBeyondWindow { prefill, window });

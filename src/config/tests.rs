@@ -265,7 +265,10 @@ fn xdp_has_no_gso_and_the_per_datagram_batch() {
         .unwrap();
     assert!(!c.gso());
     assert_eq!(c.batch(), crate::config::DEFAULT_BATCH);
-    assert_eq!((c.xdp_queue, c.xdp_mode), (3, crate::XdpMode::Copy));
+    assert_eq!(
+        (c.socket.xdp_queue, c.socket.xdp_mode),
+        (3, crate::XdpMode::Copy)
+    );
 }
 
 /// One wrong value per option group; each error names the builder method that set it.
@@ -355,19 +358,40 @@ fn a_valid_builder_reaches_the_engine_unchanged() {
         .build()
         .unwrap();
     assert_eq!(
-        (c.payload, c.batch, c.slots, c.stream_id, c.start_seq),
+        (
+            c.stream.payload,
+            c.batch,
+            c.stream.slots,
+            c.stream.stream_id,
+            c.stream.start_seq
+        ),
         (9000, 32, 512, 7, 100)
     );
     assert_eq!(
-        (c.backend, c.gso, c.zc_threshold, c.sndbuf),
+        (
+            c.socket.backend,
+            c.socket.gso,
+            c.socket.zc_threshold,
+            c.socket.sndbuf
+        ),
         (BackendChoice::Send, false, None, 1 << 20)
     );
     assert_eq!(
-        (c.rate, c.burst, c.prefill, c.pace_quantum),
+        (
+            c.pacing.rate,
+            c.pacing.burst,
+            c.pacing.prefill,
+            c.pacing.quantum
+        ),
         (Some(Rate::Pps(1000.0)), 4, 64, Duration::from_micros(50))
     );
     assert_eq!(
-        (c.ack, c.window_packets, c.window_bytes, c.ack_from),
+        (
+            c.flow.ack,
+            c.flow.window_packets,
+            c.flow.window_bytes,
+            c.flow.ack_from
+        ),
         (
             Some(AckFormat::Native),
             Some(128),
@@ -375,9 +399,31 @@ fn a_valid_builder_reaches_the_engine_unchanged() {
             Some(from)
         )
     );
-    assert!(c.ack_busy_poll && c.mlockall);
+    assert!(c.flow.ack_busy_poll && c.thread.mlockall);
     assert_eq!(
-        (c.window_wait, c.idle, c.stall_timeout),
+        (c.flow.window_wait, c.thread.idle, c.flow.stall_timeout),
         (IdlePolicy::Spin, IdlePolicy::Spin, Duration::from_secs(3))
     );
+}
+
+#[test]
+fn the_room_is_derived_once_at_build_from_the_payload_and_framing() {
+    use crate::framing::{Format, Framing};
+    let c = SenderConfig::builder(dest()).payload(1200).build().unwrap();
+    assert_eq!(c.app_room, 1200 - crate::HEADER_LEN);
+    assert_eq!(c.max_app_payload(), c.app_room);
+    let raw = SenderConfig::builder(dest())
+        .payload(1200)
+        .framing(Framing::of(Format::Raw))
+        .build()
+        .unwrap();
+    assert_eq!(raw.app_room, 1200);
+    let vrt = Framing::of(Format::Vrt);
+    let c = SenderConfig::builder(dest())
+        .payload(1200)
+        .framing(vrt)
+        .build()
+        .unwrap();
+    assert_eq!(c.app_room, vrt.max_app_payload(1200));
+    assert!(c.app_room < 1200);
 }

@@ -210,18 +210,18 @@ impl GroupBuilder {
             }
         }
         let base = self.cfg;
-        if n > 1 && base.bind.is_some_and(|a| a.port() != 0) {
+        if n > 1 && base.socket.bind.is_some_and(|a| a.port() != 0) {
             return bad("each engine needs its own source port: bind to port 0".into());
         }
-        if n > 1 && base.ack_bind.is_some_and(|a| a.port() != 0) {
+        if n > 1 && base.flow.ack_bind.is_some_and(|a| a.port() != 0) {
             return bad("each engine needs its own ACK socket: bind ACKs to port 0".into());
         }
-        let rate = match base.rate {
-            Some(r) => Some(split_rate(r, n, base.payload)?),
+        let rate = match base.pacing.rate {
+            Some(r) => Some(split_rate(r, n, base.stream.payload)?),
             None => None,
         };
         let shared = match self.shared_window {
-            Some(_) if base.ack.is_none() => {
+            Some(_) if base.flow.ack.is_none() => {
                 return bad("a shared window needs flow control (ACKs) configured".into());
             }
             Some(0) => return bad("a shared window must hold at least one packet".into()),
@@ -231,15 +231,16 @@ impl GroupBuilder {
         let plans = (0..n)
             .map(|i| {
                 let mut cfg = base.clone();
-                cfg.tx_core = Some(cores[i]);
-                cfg.stream_id = base.stream_id.wrapping_add(i as u32);
-                cfg.rate = rate;
+                cfg.thread.tx_core = Some(cores[i]);
+                cfg.stream.stream_id = base.stream.stream_id.wrapping_add(i as u32);
+                cfg.pacing.rate = rate;
                 if let Some(d) = &self.dests {
-                    cfg.dest = d[i];
+                    cfg.socket.dest = d[i];
                 }
                 if let Some(w) = self.shared_window {
                     // The shared window bounds the sum; alone it bounds each engine too.
-                    cfg.window_packets = Some(cfg.window_packets.map_or(w, |own| own.min(w)));
+                    cfg.flow.window_packets =
+                        Some(cfg.flow.window_packets.map_or(w, |own| own.min(w)));
                 }
                 Plan {
                     cfg,
@@ -314,7 +315,9 @@ impl<E: GroupEngine> SenderGroup<E> {
             shared: shared.clone(),
         };
         for (i, p) in plans.into_iter().enumerate() {
-            group.rows.push((p.core, p.cfg.stream_id, p.cfg.dest));
+            group
+                .rows
+                .push((p.core, p.cfg.stream.stream_id, p.cfg.socket.dest));
             match spawn(i, p.cfg, shared.clone()) {
                 Ok(e) => group.engines.push(e),
                 // Dropping the group stops the engines already started.

@@ -87,11 +87,11 @@ impl Sender {
         for t in std::mem::take(&mut opened.tokens) {
             free_tx.push(t).expect("free ring sized for every slot");
         }
-        let payload = cfg.payload;
-        let (header_len, app_room) = (cfg.framing.header_len(), cfg.max_app_payload());
-        let window = (cfg.window_packets, cfg.window_bytes);
-        let heaps =
-            (cfg.framing.format == Format::Spead).then(|| Stamper::new(cfg.framing, cfg.stream_id));
+        let payload = cfg.stream.payload;
+        let (header_len, app_room) = (cfg.stream.framing.header_len(), cfg.max_app_payload());
+        let window = (cfg.flow.window_packets, cfg.flow.window_bytes);
+        let heaps = (cfg.stream.framing.format == Format::Spead)
+            .then(|| Stamper::new(cfg.stream.framing, cfg.stream.stream_id));
         let supply = Supply::Rings {
             ready: ready_rx,
             free: free_tx,

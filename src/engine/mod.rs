@@ -235,13 +235,13 @@ impl TxFlow {
 
     fn new(cfg: &SenderConfig, state: Arc<FlowState>) -> TxFlow {
         TxFlow {
-            claimed_to: cfg.start_seq,
+            claimed_to: cfg.stream.start_seq,
             watch: AckWatch::new(&state),
             generation: state.generation(),
             state,
-            window_packets: cfg.window_packets,
-            window_bytes: cfg.window_bytes,
-            frame: cfg.payload as u64,
+            window_packets: cfg.flow.window_packets,
+            window_bytes: cfg.flow.window_bytes,
+            frame: cfg.stream.payload as u64,
             sent_bytes: 0,
             waits: 0,
             wait_ns: latency_histogram(),
@@ -295,19 +295,19 @@ impl Opened {
 /// the OS layer's plain values.
 pub(crate) fn tx_opts(cfg: &SenderConfig) -> sys::TxOpts {
     sys::TxOpts {
-        dest: cfg.dest,
-        bind: cfg.bind,
-        sndbuf: cfg.sndbuf,
-        backend: cfg.backend,
-        gso: cfg.gso,
+        dest: cfg.socket.dest,
+        bind: cfg.socket.bind,
+        sndbuf: cfg.socket.sndbuf,
+        backend: cfg.socket.backend,
+        gso: cfg.socket.gso,
         batch: cfg.batch,
-        zc_threshold: cfg.zc_threshold,
-        sqpoll_idle: cfg.sqpoll_idle,
-        sqpoll_cpu: cfg.sqpoll_cpu,
-        relaxed_order: cfg.send_order == crate::SendOrder::Relaxed,
-        xdp_queue: cfg.xdp_queue,
-        xdp_zero_copy: cfg.xdp_mode.zero_copy(),
-        payload: cfg.payload,
+        zc_threshold: cfg.socket.zc_threshold,
+        sqpoll_idle: cfg.uring.sqpoll_idle,
+        sqpoll_cpu: cfg.uring.sqpoll_cpu,
+        relaxed_order: cfg.uring.send_order == crate::SendOrder::Relaxed,
+        xdp_queue: cfg.socket.xdp_queue,
+        xdp_zero_copy: cfg.socket.xdp_mode.zero_copy(),
+        payload: cfg.stream.payload,
         faults: cfg.faults,
     }
 }
@@ -322,11 +322,11 @@ pub(crate) fn open_shared(
     cfg: &SenderConfig,
     shared: Option<Arc<crate::flow::SharedWindow>>,
 ) -> Result<Opened, EngineError> {
-    let xdp = cfg.backend == crate::BackendChoice::Xdp;
+    let xdp = cfg.socket.backend == crate::BackendChoice::Xdp;
     let headroom = if xdp { sys::XDP_HEADROOM } else { 0 };
-    let (slab, tokens) = Slab::with_headroom(cfg.slots, cfg.payload, headroom);
+    let (slab, tokens) = Slab::with_headroom(cfg.stream.slots, cfg.stream.payload, headroom);
     let slab = Arc::new(slab);
-    let egress = sys::EgressWatch::start(cfg.dest);
+    let egress = sys::EgressWatch::start(cfg.socket.dest);
     let mut early = Vec::new();
     let mut opts = tx_opts(cfg);
     let (backend, mut notices, data_sock) = match egress.gso_segmenting_qdisc() {
@@ -334,7 +334,7 @@ pub(crate) fn open_shared(
         _ if xdp => sys::open_tx(&opts, &slab)?,
         // Such a qdisc reports a GSO super-packet queued as soon as one of its segments is,
         // and drops the rest without a word: one datagram per send keeps every drop reported.
-        Some(qdisc) if cfg.gso => {
+        Some(qdisc) if cfg.socket.gso => {
             early.push(format!(
                 "the {qdisc} cuts GSO super-packets into segments and would drop some of them \
                  unreported; sending one datagram per packet"
@@ -347,9 +347,9 @@ pub(crate) fn open_shared(
     notices.splice(0..0, early);
     let local = data_sock.local_addr().ok();
     if backend.gso_active() {
-        notices.extend(cfg.framing.heap_gso_notice(cfg.payload));
+        notices.extend(cfg.stream.framing.heap_gso_notice(cfg.stream.payload));
     }
-    if cfg.send_order == crate::SendOrder::Relaxed && backend.name() != "uring" {
+    if cfg.uring.send_order == crate::SendOrder::Relaxed && backend.name() != "uring" {
         notices.push(format!(
             "relaxed send order asked for, but the {} backend keeps packets in order anyway",
             backend.name()
@@ -358,13 +358,13 @@ pub(crate) fn open_shared(
     for n in &notices {
         log::info!("{n}");
     }
-    let (flow, ack) = match cfg.ack {
+    let (flow, ack) = match cfg.flow.ack {
         None => (None, None),
         Some(format) => {
-            let state = Arc::new(FlowState::with_shared(cfg.start_seq, shared));
-            let (sock, device) = match cfg.ack_bind {
+            let state = Arc::new(FlowState::with_shared(cfg.stream.start_seq, shared));
+            let (sock, device) = match cfg.flow.ack_bind {
                 // The data socket is connected to the device, so the kernel filters sources.
-                None => (data_sock, Some(cfg.dest)),
+                None => (data_sock, Some(cfg.socket.dest)),
                 // A separate socket: believe only the device's exact address and port.
                 Some(addr) => (
                     sys::open_ack_socket(addr).map_err(EngineError::AckCore)?,
@@ -374,8 +374,8 @@ pub(crate) fn open_shared(
             let ack_cfg = AckCoreConfig {
                 format,
                 device,
-                core: cfg.ack_core,
-                wait: if cfg.ack_busy_poll {
+                core: cfg.flow.ack_core,
+                wait: if cfg.flow.ack_busy_poll {
                     AckWait::BusyPoll
                 } else {
                     AckWait::Block
@@ -518,15 +518,20 @@ fn start(
     let mut flow = opened.flow.clone().map(|s| TxFlow::new(&cfg, s));
     let notices = opened.notices.clone();
     let mut metrics = TxMetrics::new();
-    let timeline = cfg.timeline.map(|period| {
-        timeline::Timeline::new(period, cfg.rate.is_some(), &mut metrics, flow.as_mut())
+    let timeline = cfg.thread.timeline.map(|period| {
+        timeline::Timeline::new(
+            period,
+            cfg.pacing.rate.is_some(),
+            &mut metrics,
+            flow.as_mut(),
+        )
     });
     let engine = Engine {
         slots: (0..slots).map(|_| SlotState::Away).collect(),
         pending: Vec::with_capacity(cfg.batch),
         accepted: 0,
-        next_seq: cfg.start_seq,
-        stamper: Stamper::new(cfg.framing, cfg.stream_id),
+        next_seq: cfg.stream.start_seq,
+        stamper: Stamper::new(cfg.stream.framing, cfg.stream.stream_id),
         cfg,
         slab: opened.slab,
         backend: opened.backend,
@@ -559,14 +564,14 @@ fn start(
 
 impl Engine {
     fn tune_thread(&mut self) {
-        if let Some(core) = self.cfg.tx_core {
+        if let Some(core) = self.cfg.thread.tx_core {
             if !sys::pin_current(core) {
                 self.notice(format!(
                     "could not pin ringshot-tx to core {core}; running unpinned"
                 ));
             }
         }
-        if let Some(prio) = self.cfg.sched_fifo {
+        if let Some(prio) = self.cfg.thread.sched_fifo {
             match sys::set_rt_priority(prio) {
                 // A spinning real-time thread is throttled by the kernel for tens of ms each
                 // second: from here on every wait sleeps to an absolute deadline.
@@ -581,21 +586,21 @@ impl Engine {
         }
         // Precise wake-ups for every sleeping wait of a paced or real-time stream: a paced
         // stream sleeps through each gap longer than a wake-up takes and spins only the rest.
-        if self.wait == WaitMode::SleepOnly || self.cfg.rate.is_some() {
+        if self.wait == WaitMode::SleepOnly || self.cfg.pacing.rate.is_some() {
             if let Err(e) = sys::set_timer_slack_ns(1) {
                 self.notice(format!(
                     "timer slack refused ({e}); sleeps may wake up to 50 µs late"
                 ));
             }
         }
-        if self.cfg.rate.is_some() && self.wait == WaitMode::SleepThenSpin {
+        if self.cfg.pacing.rate.is_some() && self.wait == WaitMode::SleepThenSpin {
             self.spin = crate::pacing::wake_up_latency(32);
             log::debug!(
                 "paced: wake-up latency {:?}; spinning only that long",
                 self.spin
             );
         }
-        if self.cfg.mlockall {
+        if self.cfg.thread.mlockall {
             if let Err(e) = sys::lock_memory() {
                 self.notice(format!(
                     "mlockall refused ({e}); pages may fault in on the hot path"

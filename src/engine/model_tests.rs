@@ -127,7 +127,7 @@ fn spawn(c: &Case) -> (Sender, Arc<Mutex<SimLog>>, Option<Arc<FlowState>>) {
         fail_after: c.fail_after,
         ..Default::default()
     };
-    let (slab, tokens) = Slab::new(cfg.slots, cfg.payload);
+    let (slab, tokens) = Slab::new(cfg.stream.slots, cfg.stream.payload);
     let (sim, log) = SimBackend::new(script);
     let mut opened = Opened::with_backend(Arc::new(slab), tokens, Box::new(sim), None);
     // The test is the device: it moves the acknowledged count itself (no ACK core).

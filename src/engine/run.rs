@@ -94,12 +94,13 @@ fn give_back(slots: &mut [SlotState], supply: &mut Supply, slot: u32, stray: &mu
 impl Engine {
     pub(super) fn run(mut self) -> Result<TxReport, EngineError> {
         let cpu0 = sys::thread_cpu_ns();
-        let pps = self.cfg.rate.map(|r| r.pps(self.cfg.payload));
+        let pps = self.cfg.pacing.rate.map(|r| r.pps(self.cfg.stream.payload));
         let group = self.group(pps);
         let mut sched = Schedule {
             // The catch-up allowance after a stall comes on top of the group sent early.
             pacer: pps.map(|pps| {
-                Pacer::new(pps, self.catch_up(pps) + (group - 1)).with_prefill(self.cfg.prefill)
+                Pacer::new(pps, self.catch_up(pps) + (group - 1))
+                    .with_prefill(self.cfg.pacing.prefill)
             }),
             group_span: pps.map_or(Duration::ZERO, |pps| {
                 Duration::from_secs_f64((group - 1) as f64 / pps)
@@ -133,7 +134,7 @@ impl Engine {
     /// The loop proper, until the stream ends one way or another.
     fn stream(&mut self, s: &mut Schedule) -> Ending {
         let batch = self.cfg.batch;
-        let mut backoff = Backoff::new(self.cfg.idle, self.wait);
+        let mut backoff = Backoff::new(self.cfg.thread.idle, self.wait);
         loop {
             if let Err(e) = self.reap(false) {
                 return Ending::Fatal(e);
@@ -217,9 +218,9 @@ impl Engine {
     /// few of this thread's wake-ups where one does not fit the gap (never under a real-time
     /// policy, whose waits are absolute sleeps that gather what falls due anyway).
     fn group(&self, pps: Option<f64>) -> u64 {
-        let full = (self.cfg.batch as u64).min(self.cfg.burst).max(1);
+        let full = (self.cfg.batch as u64).min(self.cfg.pacing.burst).max(1);
         let Some(pps) = pps else { return 1 };
-        match self.cfg.spacing {
+        match self.cfg.pacing.spacing {
             Spacing::Strict => 1,
             Spacing::Bursts => full,
             _ if self.wait == WaitMode::SleepOnly => 1,
@@ -232,12 +233,12 @@ impl Engine {
     /// [`AUTO_CATCH_UP`], so the VM's or scheduler's occasional multi-millisecond gaps are made
     /// up rather than dropped from the schedule (the average rate stays exact).
     fn catch_up(&self, pps: f64) -> u64 {
-        match self.cfg.spacing {
+        match self.cfg.pacing.spacing {
             Spacing::Auto if self.wait == WaitMode::SleepThenSpin => {
                 let due = (pps * AUTO_CATCH_UP.as_secs_f64()).ceil() as u64;
-                self.cfg.burst.max(due)
+                self.cfg.pacing.burst.max(due)
             }
-            _ => self.cfg.burst,
+            _ => self.cfg.pacing.burst,
         }
     }
 
@@ -256,10 +257,10 @@ impl Engine {
 
     /// Waits until packets are due; returns how many may leave, or `None` when stopped.
     fn pace(&mut self, s: &mut Schedule) -> Option<usize> {
-        let quantum = self.cfg.pace_quantum;
+        let quantum = self.cfg.pacing.quantum;
         // More than a burst never becomes due at once (the rest slips), so a full gathering is
         // whichever is smaller.
-        let full = (self.cfg.batch as u64).min(self.cfg.burst);
+        let full = (self.cfg.batch as u64).min(self.cfg.pacing.burst);
         let ahead = match self.wait {
             WaitMode::SleepOnly => RT_GATHER_AHEAD,
             WaitMode::SleepThenSpin => Duration::ZERO,
@@ -401,7 +402,7 @@ impl Engine {
     /// reaping (or a short rest when nothing is in flight) and another call, until the batch is
     /// in, `stop()` is called, or nothing was accepted for the stall timeout.
     fn submit_pending(&mut self) -> Result<(), Ending> {
-        let mut backoff = Backoff::new(self.cfg.idle, self.wait);
+        let mut backoff = Backoff::new(self.cfg.thread.idle, self.wait);
         let mut progress_at = Instant::now();
         while self.accepted < self.pending.len() {
             let left = &self.pending[self.accepted..];
@@ -426,7 +427,7 @@ impl Engine {
                 return Err(Ending::Stopped);
             }
             let waited = progress_at.elapsed();
-            if waited >= self.cfg.stall_timeout {
+            if waited >= self.cfg.flow.stall_timeout {
                 return Err(Ending::NoProgress(waited));
             }
             if self.backend.in_flight() > 0 {
@@ -456,7 +457,7 @@ impl Engine {
             }
             left = now_left;
             let waited = progress_at.elapsed();
-            if left > 0 && waited >= self.cfg.stall_timeout {
+            if left > 0 && waited >= self.cfg.flow.stall_timeout {
                 return Ending::NoProgress(waited);
             }
         }
@@ -500,7 +501,7 @@ impl Engine {
     fn report(&mut self, s: &Schedule, cpu_ns: u64, ending: &Ending) -> TxReport {
         let elapsed = s.started.map_or(Duration::ZERO, |t| t.elapsed());
         let mut report = TxReport::new(&self.metrics, self.backend.as_ref(), elapsed, cpu_ns);
-        report.committed = self.next_seq - self.cfg.start_seq;
+        report.committed = self.next_seq - self.cfg.stream.start_seq;
         report.interrupted = matches!(ending, Ending::Stopped);
         report.stalled = matches!(ending, Ending::WindowStalled(_) | Ending::NoProgress(_));
         if let Some(w) = &self.egress {
@@ -513,7 +514,12 @@ impl Engine {
             report.timeline = t.finish();
         }
         if let (Some(p), Some(t0)) = (&s.pacer, s.started) {
-            let target = self.cfg.rate.expect("paced").pps(self.cfg.payload);
+            let target = self
+                .cfg
+                .pacing
+                .rate
+                .expect("paced")
+                .pps(self.cfg.stream.payload);
             // Packets sent on schedule span (n − 1) intervals from the first departure to the
             // last; adding one interval makes an exact schedule measure exactly `target`.
             let span = s.last_submit.duration_since(t0).as_secs_f64() + 1.0 / target;
@@ -542,8 +548,8 @@ impl Engine {
             return None;
         }
         self.refused_seen = true;
-        let dest = self.cfg.dest;
-        match self.cfg.on_refused {
+        let dest = self.cfg.socket.dest;
+        match self.cfg.socket.on_refused {
             OnRefused::Fail => Some(Ending::Fatal(io::Error::from(
                 io::ErrorKind::ConnectionRefused,
             ))),
@@ -577,7 +583,7 @@ impl Engine {
     fn outcome(&self, ending: Ending, report: TxReport) -> Result<TxReport, EngineError> {
         // Counted from the start of the stream: what left the host, what the device
         // acknowledged, and what the window holds against it (taken, not acknowledged).
-        let start = self.cfg.start_seq;
+        let start = self.cfg.stream.start_seq;
         let acked_seq = self
             .flow
             .as_ref()

@@ -20,7 +20,7 @@ fn cfg() -> crate::SenderConfigBuilder {
 }
 
 fn opened(cfg: &SenderConfig, script: SimScript, wait: Option<WaitMode>) -> (Opened, Log) {
-    let (slab, tokens) = Slab::new(cfg.slots, cfg.payload);
+    let (slab, tokens) = Slab::new(cfg.stream.slots, cfg.stream.payload);
     let (sim, log) = SimBackend::new(script);
     let opened = Opened::with_backend(Arc::new(slab), tokens, Box::new(sim), wait);
     (opened, log)
@@ -37,7 +37,7 @@ fn spawn_source_in(
     wait: Option<WaitMode>,
 ) -> (SourceSender, Log) {
     let (opened, log) = opened(&cfg, script, wait);
-    let source = PatternSource::new(cfg.payload, n, None);
+    let source = PatternSource::new(cfg.stream.payload, n, None);
     (
         SourceSender::spawn_opened(cfg, source, opened).unwrap(),
         log,

@@ -106,9 +106,9 @@ impl Engine {
     pub(super) fn credit(&mut self) -> Result<u64, FlowStop> {
         let sent = self.next_seq;
         let batch = self.cfg.batch as u64;
-        let timeout = self.cfg.stall_timeout;
+        let timeout = self.cfg.flow.stall_timeout;
         let mode = self.wait;
-        let mut backoff = Backoff::new(self.cfg.window_wait, mode);
+        let mut backoff = Backoff::new(self.cfg.flow.window_wait, mode);
         let shared = &self.shared;
         let (backend, metrics) = (&mut self.backend, &mut self.metrics);
         let Some(f) = &mut self.flow else {
