@@ -42,11 +42,15 @@ mod linux {
         let Some(to) = args.next() else {
             return self_contained();
         };
-        let queue = args.next().map(|q| q.parse()).transpose()?.unwrap_or(0);
-        let cfg = SenderConfig::builder(to.parse()?)
+        let queue = args.next().map(|q| q.parse::<u32>()).transpose();
+        let (Ok(to), Ok(queue)) = (to.parse::<SocketAddr>(), queue) else {
+            eprintln!("usage: xdp_stream [HOST:PORT [QUEUE]] (no argument: its own veth wire)");
+            return Ok(ExitCode::from(2));
+        };
+        let cfg = SenderConfig::builder(to)
             .backend(BackendChoice::Xdp)
             .xdp_mode(XdpMode::Auto) // zero copy where the driver has it, copy mode otherwise
-            .xdp_queue(queue)
+            .xdp_queue(queue.unwrap_or(0))
             .payload(PAYLOAD)
             .build()?;
         let Some(report) = stream(cfg)? else {
