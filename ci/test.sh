@@ -3,8 +3,8 @@
 #
 #   ci/test.sh          everything: format, lints on every target, Windows under Wine, every test
 #                       target (debug: overflow checks on), the chaos matrix and the fault harness
-#                       optimised, the four examples, doc tests, docs. Installs the Rust
-#                       targets, mingw-w64 and wine64 when missing (ci/targets.sh,
+#                       optimised, the examples (xdp_stream as root), doc tests, docs. Installs
+#                       the Rust targets, mingw-w64 and wine64 when missing (ci/targets.sh,
 #                       ci/wine-test.sh); as root it raises net.core.rmem_max for Wine.
 #   ci/test.sh --quick  day to day: format, host lints, unit tests (the binary's but its
 #                       `::slow::` ones) and the fast integration tests (every tests/*.rs but
@@ -126,10 +126,16 @@ cargo test --all-targets
 stage "chaos matrix and fault harness, optimised (profile ci-release: release without LTO)"
 cargo test "${CI_RELEASE[@]}" --test chaos --test fault_harness
 
-stage "examples: paced_stream, device_flow, async_tokio, sender_group (each exits 0 only when nothing was lost)"
+stage "examples: paced_stream, device_flow, async_tokio, sender_group, xdp_stream (each exits 0 only when nothing was lost)"
 for example in paced_stream device_flow async_tokio sender_group; do
     cargo run --quiet "${CI_RELEASE[@]}" --example "$example"
 done
+# xdp_stream builds its own veth wire across two network namespaces: root only.
+if [ "$(id -u)" = 0 ]; then
+    cargo run --quiet "${CI_RELEASE[@]}" --example xdp_stream
+else
+    echo "examples: xdp_stream skipped: it needs root (network namespaces, a veth pair, AF_XDP)"
+fi
 
 stage "cargo test --doc"
 cargo test --doc
