@@ -108,6 +108,9 @@ mod linux {
             .backend(BackendChoice::Xdp)
             .xdp_mode(XdpMode::Copy) // a veth has no zero copy
             .payload(PAYLOAD)
+            // Paced, so the receiving socket on this same machine keeps up even while other
+            // work takes its CPU (unpaced, AF_XDP outruns it several times over).
+            .rate(Rate::Pps(250_000.0))
             .build()?;
         // The engine's thread inherits the namespace of the thread that starts it.
         let Some(report) = wire.in_ns(&wire.near, || stream(cfg))?? else {

@@ -329,9 +329,14 @@ pub(crate) fn open_shared(
     let egress = sys::EgressWatch::start(cfg.socket.dest);
     let mut early = Vec::new();
     let mut opts = tx_opts(cfg);
+    // The socket is connected on the core that will send from it (see `sys::on_core`).
+    let open_tx = |opts: &sys::TxOpts| match cfg.thread.tx_core {
+        Some(core) => sys::on_core(core, || sys::open_tx(opts, &slab)),
+        None => sys::open_tx(opts, &slab),
+    };
     let (backend, mut notices, data_sock) = match egress.gso_segmenting_qdisc() {
         // AF_XDP frames pass no qdisc.
-        _ if xdp => sys::open_tx(&opts, &slab)?,
+        _ if xdp => open_tx(&opts)?,
         // Such a qdisc reports a GSO super-packet queued as soon as one of its segments is,
         // and drops the rest without a word: one datagram per send keeps every drop reported.
         Some(qdisc) if cfg.socket.gso => {
@@ -340,9 +345,9 @@ pub(crate) fn open_shared(
                  unreported; sending one datagram per packet"
             ));
             opts.gso = false;
-            sys::open_tx(&opts, &slab)?
+            open_tx(&opts)?
         }
-        _ => sys::open_tx(&opts, &slab)?,
+        _ => open_tx(&opts)?,
     };
     notices.splice(0..0, early);
     let local = data_sock.local_addr().ok();

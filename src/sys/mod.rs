@@ -68,8 +68,8 @@ pub(crate) use unix::socket::bound_udp as open_recv_socket;
 pub(crate) use unix::socket::connected_udp;
 #[cfg(unix)]
 pub(crate) use unix::thread::{
-    available_cores, lock_memory, pin_current, set_fifo as set_rt_priority, set_timer_slack_ns,
-    sleep_until, thread_cpu_ns,
+    available_cores, lock_memory, on_core, pin_current, set_fifo as set_rt_priority,
+    set_timer_slack_ns, sleep_until, thread_cpu_ns,
 };
 #[cfg(windows)]
 pub(crate) use windows::ack_rx::{AckRx, AckWake, ACK_BATCH};
@@ -83,7 +83,7 @@ pub(crate) use windows::socket::bound_udp as open_recv_socket;
 pub(crate) use windows::socket::connected_udp;
 #[cfg(windows)]
 pub(crate) use windows::thread::{
-    available_cores, lock_memory, pin_current, set_time_critical as set_rt_priority,
+    available_cores, lock_memory, on_core, pin_current, set_time_critical as set_rt_priority,
     set_timer_slack_ns, sleep_until, thread_cpu_ns,
 };
 

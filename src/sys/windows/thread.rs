@@ -13,6 +13,13 @@ pub fn pin_current(core: usize) -> bool {
     core_affinity::set_for_current(core_affinity::CoreId { id: core })
 }
 
+/// Runs `f` on the calling thread (the Unix family pins it to `core` first, for the per-CPU
+/// route cache a connected socket takes; Windows has no such cache to keep local).
+pub fn on_core<T>(core: usize, f: impl FnOnce() -> T) -> T {
+    let _ = core;
+    f()
+}
+
 /// The counterpart of SCHED_FIFO: THREAD_PRIORITY_TIME_CRITICAL for the calling thread. Windows
 /// has one time-critical level per priority class, so `priority` only says "asked for".
 pub fn set_time_critical(priority: i32) -> io::Result<()> {

@@ -138,6 +138,12 @@ pub(crate) struct Xsk {
 // party and synchronises through the atomics. The value is used by one thread at a time.
 unsafe impl Send for Xsk {}
 
+/// The socket option that sets a copy-mode wake-up's frame budget (`linux/if_xdp.h`; the libc
+/// crate does not name it yet).
+const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
+/// The budget asked for: a few batches' worth, so one wake-up sends what a submit published.
+const TX_BUDGET: u32 = 256;
+
 fn set<T>(fd: RawFd, opt: libc::c_int, val: &T) -> io::Result<()> {
     syscall!(setsockopt(
         fd,
@@ -209,6 +215,10 @@ impl Xsk {
             (&sa as *const libc::sockaddr_xdp).cast(),
             std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t
         ))?;
+        // How many frames one wake-up may send in copy mode: 32 unless raised (Linux 6.17 and
+        // later take XDP_MAX_TX_SKB_BUDGET, up to the TX ring's size). Best effort: an older
+        // kernel refuses the option and keeps 32 a wake-up.
+        let _ = set(s, XDP_MAX_TX_SKB_BUDGET, &c.ring.min(TX_BUDGET));
         let mut tx = tx;
         // The TX ring starts empty with all its entries free.
         tx.local = tx.producer().load(Ordering::Relaxed);
