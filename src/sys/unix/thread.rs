@@ -155,4 +155,24 @@ mod tests {
         assert!(cpu < wall / 2, "cpu {cpu} ns over wall {wall} ns");
         sleep_until(start); // a past deadline returns at once
     }
+
+    /// `on_core` runs its closure pinned to the core asked for, then gives the thread back
+    /// exactly the CPUs it had (an app thread that opens a sender keeps its own affinity).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn on_core_runs_pinned_and_gives_the_cpus_back() {
+        use nix::sched::{sched_getaffinity, CpuSet};
+        use nix::unistd::Pid;
+        let cpus = |m: CpuSet| -> Vec<usize> {
+            (0..CpuSet::count())
+                .filter(|&c| m.is_set(c).unwrap_or(false))
+                .collect()
+        };
+        let before = sched_getaffinity(Pid::from_raw(0)).unwrap();
+        let core = *available_cores().last().unwrap();
+        let inside = on_core(core, || sched_getaffinity(Pid::from_raw(0)).unwrap());
+        assert_eq!(cpus(inside), vec![core]);
+        let after = sched_getaffinity(Pid::from_raw(0)).unwrap();
+        assert_eq!(cpus(after), cpus(before));
+    }
 }
