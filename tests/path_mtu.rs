@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use netns::{remove_stale, unavailable_reason, Net, FAR_ADDR};
 use ringshot::engine::{PatternSource, SourceSender};
-use ringshot::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
 use ringshot::{BackendChoice, SenderConfig, TxReport};
 
 const MTU: u32 = 1400;
@@ -44,27 +43,6 @@ fn far_addr() -> SocketAddr {
     SocketAddr::from((FAR_ADDR.parse::<Ipv4Addr>().expect("literal"), PORT))
 }
 
-/// Every datagram's sequence number, in arrival order, checking length, header and pattern;
-/// returns once 500 ms pass with nothing.
-fn receive_all(sock: &UdpSocket) -> Vec<u64> {
-    let mut seqs = Vec::new();
-    let mut buf = vec![0u8; 65_536];
-    sock.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    while let Ok(n) = sock.recv(&mut buf) {
-        assert_eq!(n, PAYLOAD, "datagram length");
-        let pkt = Packet::new_unchecked(&buf[..n]);
-        let repr = Repr::parse(&pkt).expect("a ringshot header");
-        assert!(
-            repr.flags & FLAG_PATTERN != 0 && check_pattern(repr.seq, pkt.payload()),
-            "packet {} corrupt",
-            repr.seq
-        );
-        seqs.push(repr.seq);
-    }
-    seqs
-}
-
 /// One backend's run across the wire: its report and what the far socket got.
 fn run(net: &Net, backend: BackendChoice) -> (TxReport, Vec<u64>) {
     // A socket made in the far namespace stays there; it is read from this thread.
@@ -84,7 +62,10 @@ fn run(net: &Net, backend: BackendChoice) -> (TxReport, Vec<u64>) {
             .and_then(|s| s.finish())
     })
     .unwrap_or_else(|e| panic!("{backend}: the stream failed: {e}"));
-    (report, receive_all(&rx))
+    (
+        report,
+        common::pattern_seqs(&rx, PAYLOAD, Duration::from_millis(500)),
+    )
 }
 
 #[test]

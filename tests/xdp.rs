@@ -14,10 +14,10 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
+mod common;
 #[path = "common/wire.rs"]
 mod wire;
 use ringshot::engine::{PatternSource, SourceSender};
-use ringshot::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
 use ringshot::{BackendChoice, EngineError, SenderConfig, TxReport, XdpMode};
 use wire::{unavailable_reason, Wire};
 
@@ -36,27 +36,10 @@ fn wire() -> Option<(std::sync::MutexGuard<'static, ()>, Wire)> {
     Some((turn, Wire::setup().expect("wire setup")))
 }
 
-/// Reads datagrams until 700 ms pass with nothing: each one's sequence number, in arrival
-/// order, checking its length, header and pattern.
+/// Reads datagrams on a thread until 700 ms pass with nothing: each one's sequence number, in
+/// arrival order, checked for its length, header and pattern.
 fn receive_all(sock: UdpSocket, payload: usize) -> thread::JoinHandle<Vec<u64>> {
-    thread::spawn(move || {
-        let mut seqs = Vec::new();
-        let mut buf = vec![0u8; 65_536];
-        sock.set_read_timeout(Some(Duration::from_millis(700)))
-            .unwrap();
-        while let Ok(n) = sock.recv(&mut buf) {
-            assert_eq!(n, payload, "datagram length");
-            let pkt = Packet::new_unchecked(&buf[..n]);
-            let repr = Repr::parse(&pkt).expect("a ringshot header");
-            assert!(
-                repr.flags & FLAG_PATTERN != 0 && check_pattern(repr.seq, pkt.payload()),
-                "packet {} corrupt",
-                repr.seq
-            );
-            seqs.push(repr.seq);
-        }
-        seqs
-    })
+    thread::spawn(move || common::pattern_seqs(&sock, payload, Duration::from_millis(700)))
 }
 
 fn xdp_config(w: &Wire, payload: usize) -> ringshot::SenderConfigBuilder {

@@ -108,3 +108,23 @@ fn io_uring_probe() -> std::io::Result<()> {
         Err(e) => Err(std::io::Error::other(e.to_string())),
     }
 }
+
+/// Every datagram's sequence number from `sock`, in arrival order, each checked for its length
+/// (`payload`), its ringshot header and its pattern; returns once `quiet` passes with nothing.
+pub fn pattern_seqs(sock: &UdpSocket, payload: usize, quiet: Duration) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    sock.set_read_timeout(Some(quiet)).unwrap();
+    while let Ok(n) = sock.recv(&mut buf) {
+        assert_eq!(n, payload, "datagram length");
+        let pkt = Packet::new_unchecked(&buf[..n]);
+        let repr = Repr::parse(&pkt).expect("a ringshot header");
+        assert!(
+            repr.flags & FLAG_PATTERN != 0 && check_pattern(repr.seq, pkt.payload()),
+            "packet {} corrupt",
+            repr.seq
+        );
+        seqs.push(repr.seq);
+    }
+    seqs
+}
