@@ -29,7 +29,10 @@ mod binary;
 const PAYLOAD: usize = 1472;
 const WINDOW: u64 = 64;
 const BUFFER: u64 = WINDOW * PAYLOAD as u64;
-const DRAIN_PPS: f64 = 100_000.0;
+/// Slow enough that every sender outruns it, so the window closes in every run (the tests
+/// assert it does). At 100,000 pps a slow sender (Windows under Wine on a busy machine) kept
+/// pace with the device and the window stayed open for a whole stream.
+const DRAIN_PPS: f64 = 25_000.0;
 const N: u64 = 4_000;
 const STALL: Duration = Duration::from_secs(3);
 
