@@ -1,34 +1,4 @@
-//! [`SenderGroup`]: N engines as one sender. Each engine is a whole [`Sender`] (or
-//! [`SourceSender`]) pinned to a core of its own, with its own socket (so its own source port,
-//! which lets a NIC's RSS spread the engines over its queues), its own slab and its own sequence
-//! space; a receiver tells the streams apart by their source. The group splits the rate, can
-//! share one flow-control window between the engines, and collects one [`GroupReport`] with a
-//! row per engine.
-//!
-//! ```
-//! use ringshot::prelude::*;
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
-//! let cfg = SenderConfig::builder(receiver.local_addr()?).payload(64).build()?;
-//! // Two engines, on the first two cores this process may use (or `spawn_on(cfg, &[2, 3])`).
-//! let mut group = SenderGroup::builder(cfg).engines(2).allow_shared_cores().spawn()?;
-//! std::thread::scope(|s| {
-//!     for tx in group.engines_mut() {
-//!         // One producer per engine.
-//!         s.spawn(move || -> Result<(), EngineError> {
-//!             for i in 0..100u32 {
-//!                 tx.send(&i.to_be_bytes())?;
-//!             }
-//!             Ok(())
-//!         });
-//!     }
-//! });
-//! let report: GroupReport = group.finish()?;
-//! assert_eq!(report.total.committed, 200);
-//! assert!(report.books_balance());
-//! # Ok(())
-//! # }
-//! ```
+//! N pinned engines as one sender: [`SenderGroup`] and its builder.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -270,8 +240,39 @@ fn split_rate(rate: Rate, n: usize, payload: usize) -> Result<Rate, GroupError> 
     Ok(share)
 }
 
-/// N engines as one sender (see the [module](self) documentation). Dropping a group stops
-/// every engine and waits only for them to wind down.
+/// [`SenderGroup`]: N engines as one sender. Each engine is a whole [`Sender`] (or
+/// [`SourceSender`]) pinned to a core of its own, with its own socket (so its own source port,
+/// which lets a NIC's RSS spread the engines over its queues), its own slab and its own sequence
+/// space; a receiver tells the streams apart by their source. The group splits the rate, can
+/// share one flow-control window between the engines, and collects one [`GroupReport`] with a
+/// row per engine.
+///
+/// ```
+/// use ringshot::prelude::*;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let cfg = SenderConfig::builder(receiver.local_addr()?).payload(64).build()?;
+/// // Two engines, on the first two cores this process may use (or `spawn_on(cfg, &[2, 3])`).
+/// let mut group = SenderGroup::builder(cfg).engines(2).allow_shared_cores().spawn()?;
+/// std::thread::scope(|s| {
+///     for tx in group.engines_mut() {
+///         // One producer per engine.
+///         s.spawn(move || -> Result<(), EngineError> {
+///             for i in 0..100u32 {
+///                 tx.send(&i.to_be_bytes())?;
+///             }
+///             Ok(())
+///         });
+///     }
+/// });
+/// let report: GroupReport = group.finish()?;
+/// assert_eq!(report.total.committed, 200);
+/// assert!(report.books_balance());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Dropping a group stops every engine and waits only for them to wind down.
 #[derive(Debug)]
 pub struct SenderGroup<E: GroupEngine = Sender> {
     engines: Vec<E>,

@@ -168,13 +168,14 @@ impl Slab {
     }
 
     /// Start and length of the whole region, for buffer registration. The start is
-    /// page-aligned (4096 bytes); the length is `slots × slot_size`.
+    /// page-aligned (4096 bytes); the length is the slots (each its headroom and `slot_size`
+    /// bytes) rounded up to whole pages, since the kernel registers whole pages.
     ///
     /// ```
     /// let (slab, _tokens) = ringshot::backend::Slab::new(4, 1500);
     /// let (base, len) = slab.region();
     /// assert_eq!(base as usize % 4096, 0);
-    /// assert_eq!(len, 4 * 1500);
+    /// assert_eq!(len, (4 * 1500usize).next_multiple_of(4096)); // 8192
     /// ```
     pub fn region(&self) -> (*mut u8, usize) {
         (self.base.as_ptr(), self.layout.size())
