@@ -26,6 +26,24 @@ pub const MAX_UDP_PAYLOAD: usize = 65_507;
 /// Default batch: packets taken from the ready queue per submit (with GSO, see
 /// [`default_batch`]).
 pub const DEFAULT_BATCH: usize = 64;
+/// Default batch of the `xdp` backend: in copy mode one wake-up sends up to this many frames
+/// (the budget the backend asks the kernel for), so a batch this size goes out in one system
+/// call and the engine's per-batch work is spread over four times the packets of
+/// [`DEFAULT_BATCH`]. Used where the slab and the packet window hold it (see
+/// [`SenderConfigBuilder::build`]).
+///
+/// ```
+/// # #[cfg(target_os = "linux")] {
+/// use ringshot::{BackendChoice, SenderConfig};
+///
+/// let cfg = SenderConfig::builder("10.0.0.2:9".parse().unwrap())
+///     .backend(BackendChoice::Xdp)
+///     .build()
+///     .unwrap();
+/// assert_eq!(cfg.batch(), ringshot::config::XDP_DEFAULT_BATCH);
+/// # }
+/// ```
+pub const XDP_DEFAULT_BATCH: usize = 256;
 /// Default slab size in slots.
 pub const DEFAULT_SLOTS: u32 = 4096;
 /// Default size at or above which io_uring uses SEND_ZC (per datagram).
@@ -688,6 +706,12 @@ impl SenderConfigBuilder {
             socket.gso = false;
         }
         let batch = stream.batch.unwrap_or_else(|| {
+            let xdp = XDP_DEFAULT_BATCH;
+            let xdp_fits =
+                xdp <= stream.slots as usize && flow.window_packets.is_none_or(|w| xdp as u64 <= w);
+            if socket.backend == BackendChoice::Xdp && xdp_fits {
+                return xdp;
+            }
             default_batch(
                 stream.payload,
                 socket.gso,

@@ -114,6 +114,45 @@ fn every_datagram_crosses_the_veth_wire_once_in_order_and_intact() {
     }
 }
 
+/// The kernel lets go of a closed AF_XDP socket's queue a little after the close: a sender
+/// opening the same queue right after another ended waits for it instead of failing with
+/// EBUSY. Three streams back to back, each exact.
+#[test]
+fn senders_back_to_back_on_one_queue_each_open_and_deliver() {
+    let Some((_turn, w)) = wire() else { return };
+    let to = SocketAddr::from((w.far_addr, PORT));
+    let rx = w
+        .in_far(|| {
+            let sock = UdpSocket::bind(to).unwrap();
+            ringshot::os::set_recv_buffer(&sock, 32 << 20);
+            sock
+        })
+        .expect("far socket");
+    let reader = receive_all(rx, 64);
+    let count = 2_000u64;
+    let reports = w
+        .in_near(|| {
+            (0..3u64)
+                .map(|i| {
+                    let cfg = xdp_config(&w, 64).start_seq(i * count).build().unwrap();
+                    SourceSender::spawn(cfg, PatternSource::new(64, Some(count), None))
+                        .and_then(|s| s.finish())
+                })
+                .collect::<Vec<_>>()
+        })
+        .expect("near namespace");
+    let seqs = reader.join().expect("reader");
+    for (i, r) in reports.into_iter().enumerate() {
+        let r = r.unwrap_or_else(|e| panic!("stream {i}: {e}"));
+        assert_eq!((r.packets, r.failed_packets), (count, 0), "stream {i}");
+    }
+    assert!(
+        seqs.iter().copied().eq(0..3 * count),
+        "{} arrived: out of order, lost or duplicated",
+        seqs.len()
+    );
+}
+
 /// Checks one stream's report and arrivals: all `count` packets sent, none failed, each arrived
 /// once and in order.
 fn check_exact(report: &TxReport, seqs: &[u64], payload: usize, count: u64) {

@@ -251,7 +251,8 @@ fn backend_names_parse() {
 }
 
 /// xdp builds one frame per datagram: GSO is off whatever was asked, and the default batch is
-/// the per-datagram one (not GSO's whole super-packets).
+/// the copy mode's wake-up budget (not GSO's whole super-packets), or the plain default where
+/// the slab or the packet window cannot hold that many.
 #[cfg(target_os = "linux")]
 #[test]
 fn xdp_has_no_gso_and_the_per_datagram_batch() {
@@ -264,11 +265,22 @@ fn xdp_has_no_gso_and_the_per_datagram_batch() {
         .build()
         .unwrap();
     assert!(!c.gso());
-    assert_eq!(c.batch(), crate::config::DEFAULT_BATCH);
+    assert_eq!(c.batch(), crate::config::XDP_DEFAULT_BATCH);
     assert_eq!(
         (c.socket.xdp_queue, c.socket.xdp_mode),
         (3, crate::XdpMode::Copy)
     );
+    let xdp =
+        || SenderConfig::builder("10.0.0.2:9000".parse().unwrap()).backend(BackendChoice::Xdp);
+    let few_slots = xdp().slots(200).build().unwrap();
+    assert_eq!(few_slots.batch(), crate::config::DEFAULT_BATCH);
+    let small_window = xdp()
+        .window_packets(100)
+        .ack(crate::AckFormat::Native)
+        .build()
+        .unwrap();
+    assert_eq!(small_window.batch(), crate::config::DEFAULT_BATCH);
+    assert_eq!(xdp().batch(32).build().unwrap().batch(), 32);
 }
 
 /// One wrong value per option group; each error names the builder method that set it.

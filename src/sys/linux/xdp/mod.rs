@@ -243,16 +243,46 @@ pub(crate) fn bind(
         chunk: CHUNK,
         ring: ring.clamp(64, 1 << 16).next_power_of_two(),
     };
+    let open = |mode| open_when_free(&cfg(mode));
     let (xsk, used, why_not_zc) = match zero_copy {
-        Some(true) => (Xsk::open(&cfg(BindMode::ZeroCopy)), "zero-copy", None),
-        Some(false) => (Xsk::open(&cfg(BindMode::Copy)), "copy", None),
-        None => match Xsk::open(&cfg(BindMode::ZeroCopy)) {
+        Some(true) => (open(BindMode::ZeroCopy), "zero-copy", None),
+        Some(false) => (open(BindMode::Copy), "copy", None),
+        None => match open(BindMode::ZeroCopy) {
             Ok(x) => (Ok(x), "zero-copy", None),
-            Err(e) => (Xsk::open(&cfg(BindMode::Copy)), "copy", Some(e)),
+            Err(e) => (open(BindMode::Copy), "copy", Some(e)),
         },
     };
-    let xsk = xsk.map_err(|e| explain(&e, &format!("AF_XDP on {} queue {queue}", path.dev)))?;
+    let xsk = xsk.map_err(|e| {
+        let mut why = explain(&e, &format!("AF_XDP on {} queue {queue}", path.dev));
+        if e.raw_os_error() == Some(libc::EBUSY) {
+            why += " (another AF_XDP socket holds this queue: give each sender its own \
+                    --xdp-queue)";
+        }
+        why
+    })?;
     Ok((xsk, used, why_not_zc))
+}
+
+/// How long binding waits for a queue that an AF_XDP socket closed just before still holds.
+const QUEUE_RELEASE_WAIT: Duration = Duration::from_secs(1);
+
+/// Opens the socket; while the queue is busy (EBUSY), tries again for up to
+/// [`QUEUE_RELEASE_WAIT`]: the kernel lets go of a closed socket's queue a little after the
+/// close (deferred work), so a sender started right after another on the same queue would
+/// otherwise fail for no lasting reason.
+fn open_when_free(cfg: &XskConfig) -> io::Result<Xsk> {
+    let start = Instant::now();
+    loop {
+        match Xsk::open(cfg) {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EBUSY)
+                    && start.elapsed() < QUEUE_RELEASE_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Marks a slot not in flight in [`XdpBackend::lens`].
@@ -275,8 +305,51 @@ pub(crate) struct XdpBackend<S> {
     broken: Option<i32>,
     /// Rests after ENOBUFS, doubling while refusals continue.
     nobufs: crate::sys::unix::NoBufsRest,
-    /// Completed UMEM offsets of one reap (kept to avoid allocating per reap).
-    scratch: Vec<u64>,
+    /// Slot ↔ frame offset in the UMEM.
+    frames: FrameMap,
+}
+
+/// Where each slot's frame starts in the UMEM (its headers `hl` bytes before the payload), and
+/// back: a completion names a frame by that offset. The way back divides by the slab's stride
+/// once per packet, so it multiplies by the stride's precomputed reciprocal instead (exact for
+/// offsets below 2^32, see [`FrameMap::slot_of`]) and checks the product.
+#[derive(Debug, Clone, Copy)]
+struct FrameMap {
+    stride: u64,
+    /// `headroom - hl`: the frame's start within a slot's stride.
+    lead: u64,
+    /// ⌈2^64 / stride⌉.
+    reciprocal: u64,
+}
+
+impl FrameMap {
+    fn new(slab: &Slab, hl: usize) -> FrameMap {
+        let stride = (slab.slot_size() + slab.headroom()) as u64;
+        FrameMap {
+            stride,
+            lead: (slab.headroom() - hl) as u64,
+            reciprocal: u64::MAX / stride + 1,
+        }
+    }
+
+    /// UMEM offset of the frame of `slot`.
+    fn addr(&self, slot: u32) -> u64 {
+        u64::from(slot) * self.stride + self.lead
+    }
+
+    /// The slot whose frame starts at UMEM offset `addr`, if any frame starts there. For a
+    /// dividend and divisor both below 2^32, the high 64 bits of `dividend × ⌈2^64 / divisor⌉`
+    /// are the quotient exactly; a larger offset takes the plain division.
+    fn slot_of(&self, addr: u64) -> Option<u32> {
+        let at = addr.checked_sub(self.lead)?;
+        let slot = match u32::try_from(at) {
+            Ok(small) if self.stride <= u64::from(u32::MAX) => {
+                ((u128::from(self.reciprocal) * u128::from(small)) >> 64) as u64
+            }
+            _ => at / self.stride,
+        };
+        (slot * self.stride == at).then_some(u32::try_from(slot).ok()?)
+    }
 }
 
 impl<S: XskSeam> XdpBackend<S> {
@@ -285,6 +358,7 @@ impl<S: XskSeam> XdpBackend<S> {
             xsk,
             seam,
             lens: vec![IDLE; slab.slots() as usize],
+            frames: FrameMap::new(&slab, tmpl.len()),
             slab,
             tmpl,
             ip_id: 0,
@@ -292,22 +366,7 @@ impl<S: XskSeam> XdpBackend<S> {
             dropped: 0,
             broken: None,
             nobufs: Default::default(),
-            scratch: Vec::with_capacity(4096),
         }
-    }
-
-    /// UMEM offset of the frame of `slot` (its headers start `tmpl.len()` before the payload).
-    fn frame_addr(&self, slot: u32) -> u64 {
-        (self.slab.slot_ptr(slot) as usize - self.slab.region().0 as usize - self.tmpl.len()) as u64
-    }
-
-    /// The slot whose frame starts at UMEM offset `addr`, if one is in flight there.
-    fn slot_of(&self, addr: u64) -> Option<u32> {
-        let stride = (self.slab.slot_size() + self.slab.headroom()) as u64;
-        let at = (addr + self.tmpl.len() as u64).checked_sub(self.slab.headroom() as u64)?;
-        let slot = u32::try_from(at / stride).ok()?;
-        let known = at % stride == 0 && self.lens.get(slot as usize).is_some_and(|&l| l != IDLE);
-        known.then_some(slot)
     }
 
     /// Wakes the kernel (timed and counted as a submit of `packets`), and sorts out a refusal:
@@ -351,27 +410,34 @@ impl<S: XskSeam> XdpBackend<S> {
 
     /// Takes every completion, counting it and handing its slot back.
     fn complete(&mut self, done: &mut dyn FnMut(u32), m: &mut TxMetrics) -> u32 {
-        let mut addrs = std::mem::take(&mut self.scratch);
-        addrs.clear();
-        let n = self.xsk.complete(|a| addrs.push(a));
-        for &a in &addrs {
-            let Some(slot) = self.slot_of(a) else {
+        let XdpBackend {
+            xsk,
+            lens,
+            in_flight,
+            dropped,
+            frames,
+            ..
+        } = self;
+        xsk.complete(|addr| {
+            // Only a slot in flight completes; anything else is counted, never handed back.
+            let known = frames
+                .slot_of(addr)
+                .filter(|&s| lens.get(s as usize).is_some_and(|&l| l != IDLE));
+            let Some(slot) = known else {
                 m.stray_completions += 1;
-                continue;
+                return;
             };
-            let len = std::mem::replace(&mut self.lens[slot as usize], IDLE);
-            self.in_flight -= 1;
-            if self.dropped > 0 {
-                self.dropped -= 1;
+            let len = std::mem::replace(&mut lens[slot as usize], IDLE);
+            *in_flight -= 1;
+            if *dropped > 0 {
+                *dropped -= 1;
                 m.failed_packets += 1;
             } else {
                 m.packets += 1;
                 m.bytes += u64::from(len);
             }
             done(slot);
-        }
-        self.scratch = addrs;
-        n
+        })
     }
 }
 
@@ -408,7 +474,7 @@ impl<S: XskSeam> TxBackend for XdpBackend<S> {
             self.ip_id = self.ip_id.wrapping_add(1);
             let pushed = self
                 .xsk
-                .tx_push(self.frame_addr(p.slot), (hl + body.len()) as u32);
+                .tx_push(self.frames.addr(p.slot), (hl + body.len()) as u32);
             debug_assert!(pushed, "the ring had room and the frame fits");
             self.lens[p.slot as usize] = p.len;
         }
@@ -458,5 +524,36 @@ impl<S: XskSeam> TxBackend for XdpBackend<S> {
         // What the kernel did not complete never left (or cannot be known to have): failed.
         m.failed_packets += self.in_flight as u64;
         self.in_flight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every slot's frame maps back to that slot, whatever the stride (a power of two or not,
+    /// and one past 2^32 bytes into the UMEM, where the division is the plain one); an offset
+    /// that is not a frame's start maps to none.
+    #[test]
+    fn frame_offsets_map_back_to_their_slots() {
+        for (slot_size, hl) in [(64, 42), (1472, 42), (1472, 62), (9000, 62), (65_507, 42)] {
+            let (slab, _tokens) = Slab::with_headroom(16, slot_size, XDP_HEADROOM);
+            let map = FrameMap::new(&slab, hl);
+            for slot in 0..16 {
+                let addr = map.addr(slot);
+                assert_eq!(
+                    addr as usize + hl,
+                    slab.slot_ptr(slot) as usize - slab.region().0 as usize
+                );
+                assert_eq!(map.slot_of(addr), Some(slot), "stride {}", map.stride);
+                assert_eq!(map.slot_of(addr + 1), None);
+                assert_eq!(map.slot_of(addr + map.stride - 1), None);
+            }
+            assert_eq!(map.slot_of(map.lead.wrapping_sub(1)), None);
+            // Far offsets (a UMEM past 4 GiB) take the division and still map exactly.
+            let far = 70_000u32;
+            assert_eq!(map.slot_of(map.addr(far)), Some(far));
+            assert_eq!(map.slot_of(map.addr(far) + 4), None);
+        }
     }
 }
