@@ -403,7 +403,9 @@ impl Engine {
     /// in, `stop()` is called, or nothing was accepted for the stall timeout.
     fn submit_pending(&mut self) -> Result<(), Ending> {
         let mut backoff = Backoff::new(self.cfg.thread.idle, self.wait);
-        let mut progress_at = Instant::now();
+        // Read from the clock at the first refusal after progress, not on every submit: a
+        // batch the backend takes whole (the usual case) costs no clock read here.
+        let mut refused_since: Option<Instant> = None;
         while self.accepted < self.pending.len() {
             let left = &self.pending[self.accepted..];
             let k = self
@@ -419,14 +421,14 @@ impl Engine {
                     }
                 }
                 self.accepted += k;
-                progress_at = Instant::now();
+                refused_since = None;
                 backoff.reset();
                 continue;
             }
             if self.stop_requested() {
                 return Err(Ending::Stopped);
             }
-            let waited = progress_at.elapsed();
+            let waited = refused_since.get_or_insert_with(Instant::now).elapsed();
             if waited >= self.cfg.flow.stall_timeout {
                 return Err(Ending::NoProgress(waited));
             }

@@ -240,6 +240,7 @@ impl Template {
     ///
     /// If `hdr` is shorter than [`Template::len`] (a bug in the caller, who sized the
     /// headroom from that length).
+    #[inline]
     pub fn write(&self, hdr: &mut [u8], payload: &[u8], ip_id: u16) {
         // Each family's copy has a length known at compile time: a few vector moves inline
         // rather than a call to memmove, once per packet on the xdp backend's path.

@@ -333,6 +333,7 @@ impl FrameMap {
     }
 
     /// UMEM offset of the frame of `slot`.
+    #[inline]
     fn addr(&self, slot: u32) -> u64 {
         u64::from(slot) * self.stride + self.lead
     }
@@ -340,6 +341,7 @@ impl FrameMap {
     /// The slot whose frame starts at UMEM offset `addr`, if any frame starts there. For a
     /// dividend and divisor both below 2^32, the high 64 bits of `dividend × ⌈2^64 / divisor⌉`
     /// are the quotient exactly; a larger offset takes the plain division.
+    #[inline]
     fn slot_of(&self, addr: u64) -> Option<u32> {
         let at = addr.checked_sub(self.lead)?;
         let slot = match u32::try_from(at) {
@@ -489,7 +491,8 @@ impl<S: XskSeam> TxBackend for XdpBackend<S> {
     }
 
     fn reap(&mut self, wait: bool, done: &mut dyn FnMut(u32), m: &mut TxMetrics) -> io::Result<()> {
-        let start = Instant::now();
+        // The clock is read only once waiting starts (most calls return before).
+        let mut start = None;
         loop {
             if self.complete(done, m) > 0 || self.in_flight == 0 {
                 return Ok(());
@@ -504,7 +507,7 @@ impl<S: XskSeam> TxBackend for XdpBackend<S> {
                     return Ok(());
                 }
             }
-            if !wait || start.elapsed() >= REAP_WAIT {
+            if !wait || start.get_or_insert_with(Instant::now).elapsed() >= REAP_WAIT {
                 return Ok(());
             }
             std::thread::yield_now();

@@ -255,6 +255,7 @@ impl Xsk {
     /// Writes one descriptor (frame at UMEM offset `addr`, `len` bytes) into the next free TX
     /// entry; it is not the kernel's until [`Xsk::tx_publish`]. Returns false (writing nothing)
     /// when the ring is full or the frame lies outside the UMEM or is longer than a chunk.
+    #[inline]
     pub(crate) fn tx_push(&mut self, addr: u64, len: u32) -> bool {
         let in_umem = addr
             .checked_add(u64::from(len))
@@ -294,6 +295,7 @@ impl Xsk {
 
     /// Hands every completed frame's UMEM offset to `done`, then releases the entries to the
     /// kernel. Returns how many there were.
+    #[inline]
     pub(crate) fn complete(&mut self, mut done: impl FnMut(u64)) -> u32 {
         self.comp.cached = self.comp.producer().load(Ordering::Acquire);
         let n = self.comp.cached.wrapping_sub(self.comp.local);
