@@ -7,7 +7,8 @@
 //! Set-up ([`open`]) finds the route's device, next hop and MACs over rtnetlink ([`route`]),
 //! refuses a payload the device's MTU cannot carry (no fragments), and binds to the queue asked
 //! for, zero copy or copy mode. Sending needs no XDP program. The kernel sends in copy mode only
-//! when woken (`sendto`), at most a few dozen frames per wake-up: `submit` wakes it once per
+//! when woken (`sendto`), at most a budget of frames per wake-up (32, or
+//! the 256 the socket asks for where the kernel takes it): `submit` wakes it once per
 //! batch, `reap` again while frames wait in the ring.
 //!
 //! The books: a packet counts in `packets` when its completion arrives. A wake-up the kernel
@@ -385,7 +386,7 @@ impl<S: XskSeam> XdpBackend<S> {
             Ok(()) => 0,
             Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
         };
-        // In copy mode a wake-up sends a budget of frames (32 here) and answers EAGAIN when more
+        // In copy mode a wake-up sends a budget of frames (32, or 256) and answers EAGAIN when more
         // wait in the ring: the normal answer at full speed (one per wake-up), not an error.
         if errno == 0 || errno == libc::EAGAIN {
             self.nobufs.reset();
