@@ -216,6 +216,9 @@ fn until_counted(rx: &Receiver, n: u64) {
     }
 }
 
+/// A stream as (source, packets, first_seq, last_seq, closed_by).
+type Row<'a> = (&'a str, u64, Option<u64>, Option<u64>, &'a str);
+
 /// A reusable receiver following two: one sender restarting ends its own stream only; one going
 /// quiet gives its place to a new source while the other streams on.
 #[test]
@@ -246,7 +249,7 @@ fn reusable_streams_end_per_sender() {
         txs[1].local_addr().unwrap().to_string(),
         txs[2].local_addr().unwrap().to_string(),
     );
-    let got: Vec<(&str, u64, Option<u64>, Option<u64>, &str)> = r
+    let got: Vec<Row> = r
         .streams
         .iter()
         .map(|s| {
@@ -277,4 +280,23 @@ fn reusable_streams_end_per_sender() {
     );
     assert_eq!((r.duplicates, r.late, r.foreign), (0, 0, 0), "{r:?}");
     totals_add_up(&r);
+}
+
+/// A sink stack whose checker tells fewer senders apart than the configuration asks for: the
+/// receiver follows only as many (the rest foreign) rather than mixing their sequence spaces.
+#[test]
+fn a_checker_for_fewer_senders_is_never_fed_a_mix() {
+    const N: u64 = 500;
+    let cfg = RecvConfig::builder("127.0.0.1:0".parse().unwrap())
+        .senders(2)
+        .idle_exit(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let one = ringshot::recv::StreamChecker::new(cfg.window(), true); // one sender
+    let rx = Receiver::spawn_with(cfg, one).unwrap();
+    let txs = sockets(2);
+    interleave(&txs, rx.local_addr(), 0..N, &[]);
+    let r = rx.join().unwrap();
+    assert_eq!((r.packets, r.lost, r.duplicates), (N, 0, 0), "{r:?}");
+    assert_eq!((r.foreign, r.streams.len()), (N, 1), "{r:?}");
 }

@@ -241,9 +241,9 @@ impl RecvConfigBuilder {
         self.cfg.max_seq_jump = packets;
         self
     }
-    /// Be reusable: follow one sender at a time and split the run into streams (see
-    /// [`streams`](super::streams)); without it (the default) the receiver follows one sender for the whole
-    /// run. Needs a sink stack that forwards [`DatagramSink::new_stream`](super::DatagramSink::new_stream) to its checker, and no
+    /// Be reusable: follow one sender at a time (or [`senders`](Self::senders) at a time) and
+    /// split the run into streams (see [`streams`](super::streams)); without it (the default)
+    /// the receiver follows its first sender (or first `senders`) for the whole run. Needs a sink stack that forwards [`DatagramSink::new_stream`](super::DatagramSink::new_stream) to its checker, and no
     /// [`from_addr`](Self::from_addr).
     pub fn streams(mut self, on: bool) -> Self {
         self.cfg.streams = on;

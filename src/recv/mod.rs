@@ -31,9 +31,9 @@
 //! 3. **Sinks** ([`DatagramSink`]). Everything that looks at the datagrams. The
 //!    [`StreamChecker`] at the bottom parses the ringshot header (malformed datagrams are counted
 //!    by [`crate::wire::WireError::name`] and dropped), verifies the payload pattern, records the
-//!    inter-arrival gap in a pre-allocated HDR histogram and feeds a [`SeqTracker`] per stream
-//!    id, which classifies each sequence number exactly (lost, reordered, duplicate, late) with a
-//!    bounded reorder window. Middleware such as the device emulator's seeded fault injector
+//!    inter-arrival gap in a pre-allocated HDR histogram and feeds a [`SeqTracker`] per sender
+//!    ([`RecvConfigBuilder::senders`]) and stream id, which classifies each sequence number
+//!    exactly (lost, reordered, duplicate, late) with a bounded reorder window. Middleware such as the device emulator's seeded fault injector
 //!    wraps the checker, as smoltcp's `FaultInjector` wraps a device, and forwards
 //!    [`DatagramSink::checker`] so the report can still be built.
 //!

@@ -256,7 +256,7 @@ impl Streams {
     }
 
     /// Follows up to `senders` senders at the same time (1 to
-    /// [`MAX_SENDERS`](super::lanes::MAX_SENDERS); 1 by default).
+    /// [`MAX_SENDERS`]; 1 by default).
     pub fn with_senders(mut self, senders: usize) -> Streams {
         self.senders = senders.clamp(1, MAX_SENDERS);
         self.open = Vec::with_capacity(self.senders);
@@ -310,9 +310,13 @@ impl Streams {
         }
         // Every stream is open: a new source takes the place of the one quiet longest, if it
         // has been quiet for the stream idle time.
-        let quietest = (0..self.open.len()).min_by_key(|&i| self.open[i].last_ns);
+        let quietest = if self.split {
+            (0..self.open.len()).min_by_key(|&i| self.open[i].last_ns)
+        } else {
+            None
+        };
         match quietest {
-            Some(i) if self.split && at_ns.saturating_sub(self.open[i].last_ns) >= self.idle_ns => {
+            Some(i) if at_ns.saturating_sub(self.open[i].last_ns) >= self.idle_ns => {
                 self.pending = Some(i);
                 Admit::NewStream("new_source")
             }
