@@ -72,6 +72,28 @@ fn usage_error(args: &[&str], flag: &str, also: &str) {
     assert!(err.contains(flag) && err.contains(also), "{args:?}: {err}");
 }
 
+/// `recv --senders`: a count from 1 to 256, and not where the run checks one sender.
+#[test]
+fn recv_senders_bad_values_exit_2_naming_the_flag() {
+    let recv = |more: &[&'static str]| [&["recv", "--bind", "127.0.0.1:0"][..], more].concat();
+    usage_error(&recv(&["--senders", "0"]), "--senders", "between 1 and 256");
+    usage_error(
+        &recv(&["--senders", "257"]),
+        "--senders",
+        "between 1 and 256",
+    );
+    usage_error(&recv(&["--senders", "two"]), "--senders", "not a number");
+    let from = ["--senders", "2", "--from", "127.0.0.1:9"];
+    usage_error(&recv(&from), "--from", "several senders");
+    usage_error(
+        &recv(&["--senders", "2", "--device"]),
+        "--senders",
+        "device",
+    );
+    let spead = ["--senders", "2", "--format", "spead"];
+    usage_error(&recv(&spead), "--senders", "SPEAD");
+}
+
 #[test]
 fn units_durations_and_addresses_as_typed() {
     let (sock, port) = {

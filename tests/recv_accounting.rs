@@ -1,7 +1,8 @@
 //! What `ringshot recv` counts, and in what unit, over real loopback sockets: a format without
 //! sequence numbers gets no sequence accounting (no loss is read out of bytes that are not a
-//! sequence), and datagrams from another sender are counted one by one even when GRO hands them
-//! over coalesced.
+//! sequence), datagrams from another sender are counted one by one even when GRO hands them
+//! over coalesced, and the engines of `send --engines 2` are checked each on its own by
+//! `recv --senders 2`.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::Output;
@@ -170,4 +171,115 @@ fn foreign_counts_a_second_gso_senders_datagrams() {
         "{r}"
     );
     assert_eq!(r["foreign"].as_u64(), Some(20_000), "{r}");
+}
+
+/// `ringshot send --engines 2` (2 sockets, 2 sequence spaces) with `count` packets to `to`,
+/// pattern-filled and paced; must succeed.
+fn send_two_engines(to: SocketAddr, count: u64) {
+    use binary::RunExt;
+    let out = binary::ringshot()
+        .args(["send", "--to", &to.to_string(), "--engines", "2"])
+        .args(["--tx-cores", "0,0", "--rate", "100kpps"])
+        .args(["--count", &count.to_string()])
+        .run();
+    assert!(out.status.success(), "send: {}", text(&out.stderr));
+}
+
+/// The engines of `send --engines 2` into one `recv --senders 2`: each engine's packets all
+/// arrive, once and in order, in a stream of its own; nothing is foreign, and the totals are
+/// the streams' sums.
+#[test]
+fn two_engines_into_recv_senders_2_are_each_checked_whole() {
+    const N: u64 = 20_001;
+    let (rx, addr) = start_recv(&[
+        "--senders",
+        "2",
+        "--json",
+        "--fail-on-loss",
+        "--idle-exit-ms",
+        "1500",
+    ]);
+    send_two_engines(addr, N);
+    let out = output_within(rx, Duration::from_secs(60));
+    let r = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{r}\n{}", text(&out.stderr));
+    let totals: Vec<Option<u64>> = ["packets", "lost", "reordered", "duplicates", "late"]
+        .iter()
+        .map(|k| r[k].as_u64())
+        .collect();
+    assert_eq!(totals, [Some(N), Some(0), Some(0), Some(0), Some(0)], "{r}");
+    let others: Vec<Option<u64>> = ["corrupt", "foreign", "implausible"]
+        .iter()
+        .map(|k| r[k].as_u64())
+        .collect();
+    assert_eq!(others, [Some(0), Some(0), Some(0)], "{r}");
+    let streams = r["streams"].as_array().expect("streams[]");
+    assert_eq!(streams.len(), 2, "one stream per engine: {r}");
+    // The count's remainder goes to the first engine: 10,001 and 10,000.
+    let mut sizes: Vec<u64> = streams
+        .iter()
+        .map(|s| s["packets"].as_u64().unwrap())
+        .collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [N / 2, N / 2 + 1], "{r}");
+    for s in streams {
+        let n = s["packets"].as_u64().unwrap();
+        let seq: Vec<Option<u64>> = ["lost", "reordered", "duplicates", "late"]
+            .iter()
+            .map(|k| s[k].as_u64())
+            .collect();
+        assert_eq!(seq, [Some(0), Some(0), Some(0), Some(0)], "{s}");
+        assert_eq!(
+            (s["first_seq"].as_u64(), s["last_seq"].as_u64()),
+            (Some(0), Some(n - 1)),
+            "{s}"
+        );
+        assert_eq!(s["closed_by"], "end", "{s}");
+    }
+    assert_ne!(streams[0]["source"], streams[1]["source"], "{r}");
+}
+
+/// The same engines into a receiver without `--senders`: the second engine is foreign, by
+/// reason and address, and the receiver says which flag checks both.
+#[test]
+fn two_engines_into_one_sender_recv_are_foreign_with_a_hint() {
+    use std::io::{BufReader, Read};
+    const N: u64 = 4_000;
+    let mut rx = binary::spawn_piped(&[
+        "recv",
+        "--bind",
+        "127.0.0.1:0",
+        "--json",
+        "--idle-exit-ms",
+        "1000",
+    ]);
+    let mut stderr = BufReader::new(rx.stderr.take().unwrap());
+    let addr = binary::read_announced_addr(&mut stderr);
+    let rest = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        rest
+    });
+    send_two_engines(addr, N);
+    let out = output_within(rx, Duration::from_secs(30));
+    let err = rest.join().unwrap();
+    let r = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{r}\n{err}");
+    assert_eq!(
+        (r["packets"].as_u64(), r["lost"].as_u64()),
+        (Some(N / 2), Some(0)),
+        "{r}"
+    );
+    assert_eq!(r["foreign"].as_u64(), Some(N / 2), "{r}");
+    assert_eq!(
+        r["foreign_reasons"]["senders_busy"].as_u64(),
+        Some(N / 2),
+        "{r}"
+    );
+    assert_eq!(
+        r["foreign_sources"].as_array().map(Vec::len),
+        Some(1),
+        "{r}"
+    );
+    assert!(err.contains("run recv --senders 2"), "{err}");
 }

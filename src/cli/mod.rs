@@ -101,6 +101,7 @@ macro_rules! recv_examples {
         "\
 Examples:
   ringshot recv --bind :5000 --idle-exit-ms 2s          (all addresses; one stream after another)
+  ringshot recv --bind :5000 --senders 2 --idle-exit-ms 2s   (send --engines 2: each engine checked)
   ringshot recv --bind 127.0.0.1:5000 --one-off --idle-exit-ms 500ms --fail-on-loss --json
   ringshot recv --bind 127.0.0.1:5000 --device --drain-rate 68870pps --idle-exit-ms 2s
 "

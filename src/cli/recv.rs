@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use super::interval::{Intervals, Sample};
 use super::output::{report_json, Progress};
-use super::recv_tables::{print_device, print_injected, print_recv_table, start_seq_note};
+use super::recv_tables::{
+    foreign_note, print_device, print_injected, print_recv_table, start_seq_note,
+};
 use super::signals::{StopSignal, StopSignals};
 use super::{framing, parse, units, Reported, UsageError};
 use ringshot::config::FieldError;
@@ -45,6 +47,14 @@ pub struct RecvArgs {
     /// [default: one sender at a time, a new stream when it has finished].
     #[arg(help_heading = "Target", long, value_name = "ADDR", value_parser = units::addr)]
     from: Option<SocketAddr>,
+    /// Check up to N senders at the same time, each on its own (send --engines N) [default: 1].
+    ///
+    /// Each source address and port (each engine of `send --engines N`, with its own sequence
+    /// space) gets a stream and a sequence check of its own; `streams[]` has one summary per
+    /// sender and the totals are their sums. A further source while all N are streaming is
+    /// `foreign` (reason `senders_busy`). Not with --from, --device or --format spead.
+    #[arg(help_heading = "Target", long, value_name = "N", value_parser = senders)]
+    senders: Option<usize>,
     /// Stop after this many packets (at least 1); one run, no new streams.
     #[arg(help_heading = "Target", long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), allow_hyphen_values = true)]
     count: Option<u64>,
@@ -303,6 +313,33 @@ struct FaultyRecvReport {
     injected: FaultCounts,
 }
 
+/// `--senders`: 1 to [`ringshot::recv::MAX_SENDERS`].
+fn senders(s: &str) -> Result<usize, String> {
+    let max = ringshot::recv::MAX_SENDERS;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        Ok(_) => Err(format!("between 1 and {max} senders")),
+        Err(_) => Err(format!("'{s}' is not a number of senders")),
+    }
+}
+
+/// `--senders` above 1 where the run checks one sender: the device emulator and SPEAD heap
+/// reassembly.
+fn check_senders(a: &RecvArgs) -> anyhow::Result<usize> {
+    let n = a.senders.unwrap_or(1);
+    let why = if a.device.device {
+        "the device emulator follows one sender"
+    } else if a.framing.format == Format::Spead {
+        "SPEAD heaps are reassembled from one sender"
+    } else {
+        return Ok(n);
+    };
+    if n > 1 {
+        return Err(UsageError(format!("--senders: {why}")).into());
+    }
+    Ok(n)
+}
+
 /// `--from` must name one sender: a specific address and a port.
 fn check_from(from: Option<SocketAddr>) -> anyhow::Result<()> {
     match from {
@@ -326,6 +363,8 @@ struct Out {
     sequenced: bool,
     /// `--start-seq`, when given.
     start_seq: Option<u64>,
+    /// `--senders` (1 without it).
+    senders: usize,
 }
 
 /// Runs the receiver; returns the exit status (0, or 130 / 143 / 129 when a signal stopped it).
@@ -342,6 +381,7 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
         }
     }
     check_from(a.from)?;
+    let senders = check_senders(&a)?;
     let format = a.framing.format;
     let spead = a.framing.spead()?;
     let device = if a.device.device {
@@ -372,6 +412,7 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
         .gro(!a.no_gro)
         .verify(!a.framing.no_verify)
         .from_addr(a.from)
+        .senders(senders)
         .streams(reusable)
         .idle_from_start(true);
     if let Some(n) = a.count {
@@ -396,6 +437,7 @@ pub fn run(a: RecvArgs) -> anyhow::Result<i32> {
         fail_on_overflow: a.fail_on_overflow,
         sequenced: ringshot::recv::formats::has_sequence(format),
         start_seq: a.device.start_seq,
+        senders,
     };
     match device {
         Some(d) => run_device(cfg, d, faults, out, &signals),
@@ -465,6 +507,9 @@ fn print_ending(
     print_tables: impl FnOnce(),
 ) -> anyhow::Result<i32> {
     if let Some(n) = start_seq_note(recv, out.start_seq) {
+        eprintln!("ringshot: note: {n}");
+    }
+    if let Some(n) = foreign_note(recv, out.senders) {
         eprintln!("ringshot: note: {n}");
     }
     if out.json {
@@ -569,6 +614,7 @@ fn run_faulty(
 ) -> anyhow::Result<i32> {
     let sink = DataFaults::new(
         StreamChecker::new(cfg.window(), cfg.verify())
+            .with_senders(cfg.senders())
             .with_start_seq(cfg.start_seq())
             .with_format(format),
         &faults,

@@ -26,7 +26,7 @@ pub fn print_recv_rows(r: &RecvReport, loss: (&str, String)) {
             loss,
             ("kernel drops", kernel_drops_line(r)),
             ("corrupt", r.corrupt.to_string()),
-            ("foreign", r.foreign.to_string()),
+            ("foreign", foreign_line(r)),
             ("malformed", fmt_map(&r.malformed)),
             ("framing errors", fmt_map(&r.framing_errors)),
             (
@@ -63,6 +63,42 @@ pub fn start_seq_note(r: &RecvReport, start_seq: Option<u64>) -> Option<String> 
              sender started with --start-seq {first} needs recv --start-seq {first}"
         )
     })
+}
+
+/// The note for datagrams dropped as foreign because every followed sender was streaming: most
+/// likely the engines of a `send --engines N` into a receiver without `--senders N`.
+pub fn foreign_note(r: &RecvReport, senders: usize) -> Option<String> {
+    let busy = *r.foreign_reasons.get("senders_busy")?;
+    let k = r.foreign_sources.len();
+    let (more, s) = match k {
+        _ if k >= ringshot::recv::MAX_FOREIGN_LISTED => (" or more", "s"),
+        1 => ("", ""),
+        _ => ("", "s"),
+    };
+    let followed = if senders == 1 {
+        "the followed sender was".to_string()
+    } else {
+        format!("all {senders} followed senders were")
+    };
+    Some(format!(
+        "{busy} datagrams from {k}{more} other source{s} were counted foreign (unchecked) while \
+         {followed} streaming: to check them all at once (the engines of send --engines N, say), \
+         run recv --senders {}",
+        senders + k
+    ))
+}
+
+/// `foreign`: the count, and when there were any, by reason and from where.
+fn foreign_line(r: &RecvReport) -> String {
+    if r.foreign == 0 {
+        return "0".into();
+    }
+    format!(
+        "{} ({}) from {}",
+        r.foreign,
+        fmt_map(&r.foreign_reasons),
+        r.foreign_sources.join(" ")
+    )
 }
 
 /// The sequence counts, or why there are none.

@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 
 use super::formats::{decode, has_sequence, widen};
 use super::framecheck::FramingChecks;
+use super::lanes::{Counts, Lanes, Placed};
 use super::seq::SeqTracker;
 use super::sink::{DatagramSink, RxMeta};
 use crate::framing::Format;
@@ -15,7 +16,7 @@ use crate::stats::{latency_histogram, record_clamped};
 use crate::wire::header::{check_pattern, Packet, Repr, FLAG_PATTERN};
 use crate::wire::WireError;
 
-/// Distinct stream ids tracked; packets of further streams are counted as malformed
+/// Distinct stream ids tracked per sender; packets of further streams are counted as malformed
 /// (`unexpected`).
 pub const MAX_STREAMS: usize = 16;
 
@@ -48,14 +49,15 @@ pub const MAX_STREAMS: usize = 16;
 pub struct StreamChecker {
     /// The data format expected (ringshot's header by default).
     format: Format,
-    /// Datagrams of a format without sequence numbers so far in this stream: the n-th carries
-    /// the check pattern of sequence `start_seq + n`, if it carries the pattern at all.
-    arrivals: u64,
+    /// One lane per sender tracked at a time (see [`super::lanes`]); one by default.
+    lanes: Lanes,
     verify: bool,
     window: usize,
     start_seq: u64,
     max_seq_jump: u64,
     streams: Vec<(u32, SeqTracker)>,
+    /// Per stream (same index): the lane (sender) it belongs to.
+    lane: Vec<usize>,
     /// Per stream (same index): the TSI of its newest packet.
     tsi: Vec<Option<u32>>,
     /// TSI and SPEAD heap checks.
@@ -79,12 +81,13 @@ impl StreamChecker {
     pub fn new(window: usize, verify: bool) -> StreamChecker {
         StreamChecker {
             format: Format::Ringshot,
-            arrivals: 0,
+            lanes: Lanes::new(1),
             verify,
             window,
             start_seq: 0,
             max_seq_jump: super::seq::DEFAULT_MAX_SEQ_JUMP,
             streams: Vec::with_capacity(MAX_STREAMS),
+            lane: Vec::with_capacity(MAX_STREAMS),
             tsi: Vec::with_capacity(MAX_STREAMS),
             framing: FramingChecks::new(1),
             last: 0,
@@ -332,27 +335,26 @@ impl StreamChecker {
     }
 
     #[inline]
-    fn tracker(&mut self, stream: u32) -> Option<&mut SeqTracker> {
-        let i = self.stream_index(stream)?;
+    fn tracker(&mut self, lane: usize, stream: u32) -> Option<&mut SeqTracker> {
+        let i = self.stream_index(lane, stream)?;
         Some(&mut self.streams[i].1)
     }
 
-    /// The index of `stream`'s tracker, making one for a new stream (up to [`MAX_STREAMS`]).
+    /// The index of `stream`'s tracker in `lane`, making one for a new stream (up to
+    /// [`MAX_STREAMS`] per lane).
     #[inline]
-    fn stream_index(&mut self, stream: u32) -> Option<usize> {
-        if self
-            .streams
-            .get(self.last)
-            .is_some_and(|(id, _)| *id == stream)
-        {
+    fn stream_index(&mut self, lane: usize, stream: u32) -> Option<usize> {
+        let at = |c: &Self, i: usize| c.lane[i] == lane && c.streams[i].0 == stream;
+        if self.last < self.streams.len() && at(self, self.last) {
             return Some(self.last);
         }
-        let i = match self.streams.iter().position(|(id, _)| *id == stream) {
+        let i = match (0..self.streams.len()).find(|&i| at(self, i)) {
             Some(i) => i,
-            None if self.streams.len() < MAX_STREAMS => {
+            None if self.streams.len() < MAX_STREAMS * self.lanes.senders() => {
                 let t = SeqTracker::with_start(self.window, self.start_seq)
                     .with_max_jump(self.max_seq_jump);
                 self.streams.push((stream, t));
+                self.lane.push(lane);
                 self.tsi.push(None);
                 self.streams.len() - 1
             }
@@ -360,6 +362,85 @@ impl StreamChecker {
         };
         self.last = i;
         Some(i)
+    }
+
+    /// The lane of a datagram from `src`; `None` when every lane is taken (see
+    /// [`super::lanes`]).
+    #[inline]
+    fn lane_of(&mut self, src: std::net::SocketAddr) -> Option<usize> {
+        match self.lanes.place(src)? {
+            Placed::In(i) => Some(i),
+            Placed::Bound(i) => {
+                let seq = self.seq_counts(i);
+                self.lanes.rebase(i, seq);
+                Some(i)
+            }
+        }
+    }
+
+    /// The sequence counts of lane `i`'s trackers (packets and bytes left 0).
+    fn seq_counts(&self, i: usize) -> Counts {
+        let mut c = Counts::default();
+        for ((_, t), _) in self
+            .streams
+            .iter()
+            .zip(&self.lane)
+            .filter(|(_, l)| **l == i)
+        {
+            let n = t.counts();
+            c.lost += t.lost();
+            c.reordered += n.reordered;
+            c.duplicates += n.duplicates;
+            c.late += n.late;
+        }
+        c
+    }
+
+    /// Tracks up to `senders` senders at the same time, each by its source address with
+    /// trackers of its own (1, the default, checks whatever the receiver lets through as one
+    /// sender; at most [`MAX_SENDERS`](super::lanes::MAX_SENDERS)). Datagrams from a further
+    /// source while every lane is taken are counted as malformed (`unexpected`); a receiver
+    /// configured with the same [`senders`](super::RecvConfigBuilder::senders) never passes
+    /// one on.
+    ///
+    /// ```
+    /// use ringshot::recv::{DatagramSink, RxMeta, StreamChecker};
+    /// use ringshot::wire::header::pattern_packet;
+    ///
+    /// // Two senders, both on stream id 0 from sequence 0, interleaved: each checked on its own.
+    /// let mut c = StreamChecker::new(64, true).with_senders(2);
+    /// let a = RxMeta { src: "10.0.0.1:4000".parse().unwrap(), at_ns: 0 };
+    /// let b = RxMeta { src: "10.0.0.2:4000".parse().unwrap(), at_ns: 0 };
+    /// for seq in 0..10 {
+    ///     c.datagram(&pattern_packet(0, seq, 64), &a);
+    ///     if seq != 4 {
+    ///         c.datagram(&pattern_packet(0, seq, 64), &b); // b's 4 is lost
+    ///     }
+    /// }
+    /// assert_eq!((c.packets(), c.senders()), (19, 2));
+    /// assert_eq!(c.totals(), (1, 0, 0, 0)); // one lost, no duplicates: two sequence spaces
+    /// ```
+    pub fn with_senders(mut self, senders: usize) -> StreamChecker {
+        self.lanes = Lanes::new(senders);
+        let n = MAX_STREAMS * self.lanes.senders();
+        self.streams.reserve(n);
+        self.lane.reserve(n);
+        self.tsi.reserve(n);
+        self
+    }
+
+    /// How many senders it tracks at the same time ([`with_senders`](Self::with_senders)).
+    pub fn senders(&self) -> usize {
+        self.lanes.senders()
+    }
+
+    /// The counts of `src`'s lane since the lane was bound to it (with one lane: of the whole
+    /// run); zero when `src` has no lane.
+    pub(crate) fn source_counts(&self, src: std::net::SocketAddr) -> Counts {
+        match self.lanes.find(src) {
+            Some(i) => self.lanes.counts(i, self.seq_counts(i)),
+            None => Counts::default(),
+        }
     }
 
     #[inline]
@@ -379,7 +460,10 @@ impl DatagramSink for StreamChecker {
             Ok(r) => r,
             Err(e) => return self.reject(e),
         };
-        let Some(tracker) = self.tracker(repr.stream_id) else {
+        let Some(lane) = self.lane_of(meta.src) else {
+            return self.reject(WireError::Unexpected);
+        };
+        let Some(tracker) = self.tracker(lane, repr.stream_id) else {
             return self.reject(WireError::Unexpected);
         };
         tracker.record(repr.seq);
@@ -389,7 +473,7 @@ impl DatagramSink for StreamChecker {
         {
             self.corrupt += 1;
         }
-        self.arrived(payload.len(), meta);
+        self.arrived(lane, payload.len(), meta);
     }
 
     fn checker(&self) -> Option<&StreamChecker> {
@@ -398,7 +482,24 @@ impl DatagramSink for StreamChecker {
 
     fn new_stream(&mut self) {
         self.restart();
-        self.arrivals = 0;
+        self.lanes.restart_arrivals();
+    }
+
+    /// With one lane, [`new_stream`](DatagramSink::new_stream); with several, forgets the
+    /// windows of `src`'s trackers only and lets another source take its lane over.
+    fn end_stream(&mut self, src: std::net::SocketAddr) {
+        if self.lanes.senders() == 1 {
+            return self.new_stream();
+        }
+        let Some(lane) = self.lanes.end(src) else {
+            return;
+        };
+        for i in 0..self.streams.len() {
+            if self.lane[i] == lane {
+                self.streams[i].1.restart();
+                self.tsi[i] = None;
+            }
+        }
     }
 }
 
@@ -409,11 +510,14 @@ impl StreamChecker {
             Ok(d) => d,
             Err(e) => return self.reject(e),
         };
+        let Some(lane) = self.lane_of(meta.src) else {
+            return self.reject(WireError::Unexpected);
+        };
         if d.seq_bits == 0 {
-            return self.unsequenced(&d, datagram.len(), meta);
+            return self.unsequenced(lane, &d, datagram.len(), meta);
         }
         let start = self.start_seq;
-        let Some(i) = self.stream_index(d.stream_id) else {
+        let Some(i) = self.stream_index(lane, d.stream_id) else {
             return self.reject(WireError::Unexpected);
         };
         let tracker = &mut self.streams[i].1;
@@ -427,25 +531,31 @@ impl StreamChecker {
         if self.verify && !check_pattern(seq, d.payload) {
             self.corrupt += 1;
         }
-        self.arrived(datagram.len(), meta);
+        self.arrived(lane, datagram.len(), meta);
     }
 
     /// A datagram of a format without sequence numbers (raw, SPEAD): no sequence tracker sees
     /// it; the SPEAD heap checks do, and the pattern check follows the order of arrival.
-    fn unsequenced(&mut self, d: &super::formats::Decoded<'_>, len: usize, meta: &RxMeta) {
+    fn unsequenced(
+        &mut self,
+        lane: usize,
+        d: &super::formats::Decoded<'_>,
+        len: usize,
+        meta: &RxMeta,
+    ) {
         if let Some(pos) = d.heap {
             self.framing.heap(pos, d.payload.len() as u64);
         }
-        let seq = self.start_seq.saturating_add(self.arrivals);
-        self.arrivals += 1;
+        let seq = self.start_seq.saturating_add(self.lanes.next_arrival(lane));
         if self.verify && !check_pattern(seq, d.payload) {
             self.corrupt += 1;
         }
-        self.arrived(len, meta);
+        self.arrived(lane, len, meta);
     }
 
     #[inline]
-    fn arrived(&mut self, len: usize, meta: &RxMeta) {
+    fn arrived(&mut self, lane: usize, len: usize, meta: &RxMeta) {
+        self.lanes.arrived(lane, len);
         self.packets += 1;
         self.bytes += len as u64;
         let gap = match self.first_ns {
@@ -478,217 +588,5 @@ pub(crate) fn malformed_by_name(counts: &[u64; WireError::ALL.len()]) -> BTreeMa
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::header::HEADER_LEN;
-
-    fn packet(stream: u32, seq: u64, len: usize) -> Vec<u8> {
-        crate::wire::header::pattern_packet(stream, seq, len)
-    }
-
-    fn meta(at_ns: u64) -> RxMeta {
-        RxMeta {
-            src: "127.0.0.1:9".parse().unwrap(),
-            at_ns,
-        }
-    }
-
-    #[test]
-    fn counts_packets_malformed_corrupt_and_gaps() {
-        let mut c = StreamChecker::new(64, true);
-        for (i, seq) in [0u64, 1, 3, 2, 2].into_iter().enumerate() {
-            c.datagram(&packet(7, seq, 100), &meta(1_000 + i as u64 * 500));
-        }
-        c.datagram(&[1, 2, 3], &meta(4_000)); // short
-        let mut bad = packet(7, 4, 100);
-        bad[0] = b'X';
-        c.datagram(&bad, &meta(4_000));
-        let mut bad = packet(7, 4, 100);
-        bad[2] = 9;
-        c.datagram(&bad, &meta(4_000));
-        let mut flipped = packet(7, 4, 100);
-        flipped[HEADER_LEN + 10] ^= 1;
-        c.datagram(&flipped, &meta(5_000));
-
-        assert_eq!(c.packets(), 6);
-        assert_eq!(c.bytes(), 600);
-        assert_eq!(c.corrupt(), 1);
-        assert_eq!(c.totals(), (0, 1, 1, 0));
-        let m = c.malformed();
-        assert_eq!(m.len(), 3);
-        assert_eq!(m["truncated"], 1);
-        assert_eq!(m["bad_magic"], 1);
-        assert_eq!(m["bad_version"], 1);
-        assert_eq!(c.gaps().len(), 5);
-        assert_eq!(c.gaps().max(), c.gaps().highest_equivalent(2_000));
-        assert_eq!(
-            c.gaps().value_at_quantile(0.5),
-            c.gaps().highest_equivalent(500)
-        );
-        assert!((c.seconds() - 4e-6).abs() < 1e-12);
-    }
-
-    #[test]
-    fn unflagged_payload_is_not_checked_and_verify_can_be_off() {
-        let mut c = StreamChecker::new(64, true);
-        let mut p = packet(0, 0, 64);
-        p[3] = 0; // no FLAG_PATTERN
-        p[HEADER_LEN] ^= 0xff;
-        c.datagram(&p, &meta(1));
-        assert_eq!(c.corrupt(), 0);
-        let mut c = StreamChecker::new(64, false);
-        let mut p = packet(0, 0, 64);
-        p[HEADER_LEN] ^= 0xff;
-        c.datagram(&p, &meta(1));
-        assert_eq!((c.packets(), c.corrupt()), (1, 0));
-    }
-
-    #[test]
-    fn streams_are_tracked_apart_up_to_the_limit() {
-        let mut c = StreamChecker::new(64, true);
-        for s in 0..MAX_STREAMS as u32 + 2 {
-            c.datagram(&packet(s, 1, 32), &meta(1)); // seq 0 of every stream missing
-        }
-        assert_eq!(c.packets(), MAX_STREAMS as u64);
-        assert_eq!(c.malformed_count(WireError::Unexpected), 2);
-        assert_eq!(c.totals().0, MAX_STREAMS as u64);
-        c.datagram(&packet(3, 0, 32), &meta(2));
-        assert_eq!(c.totals(), (MAX_STREAMS as u64 - 1, 1, 0, 0));
-        assert_eq!(c.streams().count(), MAX_STREAMS);
-    }
-
-    /// Each format's own counter is tracked across its wrap: a lost packet and a corrupted one
-    /// are found, a context packet is counted by reason.
-    #[test]
-    fn foreign_formats_track_their_own_counters() {
-        use crate::framing::{Framing, Stamper};
-        for format in [Format::Vrt, Format::Usrp2, Format::Chdr] {
-            let mut s = Stamper::new(Framing::of(format), 3);
-            let mut c = StreamChecker::new(64, true).with_format(format);
-            let h = s.header_len();
-            // Start just below the 16-bit CHDR wrap; 40 packets cross it (and VRT's many times).
-            let start = 0xFFF0;
-            c = c.with_start_seq(start);
-            for seq in start..start + 40 {
-                let mut buf = [0u8; 64];
-                crate::wire::header::fill_pattern(seq, &mut buf[h..h + 32]);
-                if seq == start + 21 {
-                    buf[h] ^= 1;
-                }
-                let n = s.stamp(&mut buf, seq, 0, 32);
-                if seq != start + 20 {
-                    c.datagram(&buf[..n], &meta(seq));
-                }
-            }
-            c.datagram(&[0x40, 0, 0, 2, 0, 0, 0, 3], &meta(0));
-            assert_eq!(c.packets(), 39, "{format}");
-            assert_eq!(c.totals().0, 1, "{format} lost");
-            assert_eq!(c.corrupt(), 1, "{format} corrupt");
-            assert_eq!(c.seq_range(), (Some(start), Some(start + 39)), "{format}");
-            assert_eq!(c.malformed().values().sum::<u64>(), 1, "{format}");
-        }
-    }
-
-    /// Raw datagrams carry no sequence number: whatever bytes sit where another format keeps
-    /// one, nothing is tracked, so nothing is lost, reordered, duplicate or late; the pattern
-    /// is checked in order of arrival, starting again with a new stream.
-    #[test]
-    fn raw_datagrams_get_no_sequence_accounting() {
-        let mut c = StreamChecker::new(64, true).with_format(Format::Raw);
-        assert!(!c.sequenced());
-        let mut garbage = packet(0, 1 << 40, 64);
-        garbage[HEADER_LEN] ^= 0xff;
-        for seq in [5u64, 0, 9, 9, 1 << 40] {
-            c.datagram(&packet(0, seq, 64), &meta(seq));
-        }
-        c.datagram(&garbage, &meta(1));
-        assert_eq!(c.packets(), 6);
-        assert_eq!(c.totals(), (0, 0, 0, 0));
-        assert_eq!((c.seq_range(), c.implausible()), ((None, None), 0));
-        assert_eq!(c.streams().count(), 0);
-        // Arrival n carries the pattern of n: a ramp from 0, then from 0 again after a new
-        // stream.
-        let mut c = StreamChecker::new(64, true).with_format(Format::Raw);
-        let ramp = |n: u64| {
-            let mut b = vec![0u8; 32];
-            crate::wire::header::fill_pattern(n, &mut b);
-            b
-        };
-        c.datagram(&ramp(0), &meta(1));
-        c.datagram(&ramp(1), &meta(2));
-        c.new_stream();
-        c.datagram(&ramp(0), &meta(3));
-        c.datagram(&ramp(0), &meta(4));
-        assert_eq!((c.packets(), c.corrupt()), (4, 1));
-        assert!(StreamChecker::new(64, true).sequenced());
-    }
-
-    /// A VRT stream whose integer timestamp steps back once (a second sender restarted its
-    /// clock): counted once, under `tsi_backwards`; a reordered packet with an older TSI is not.
-    #[test]
-    fn tsi_going_backwards_is_counted() {
-        use crate::framing::{Framing, IntegerTime, Stamper};
-        use crate::wire::vrt::Tsi;
-        let at = |start| Framing {
-            tsi: Some(IntegerTime {
-                kind: Tsi::Utc,
-                start,
-            }),
-            sample_rate: 8,
-            ..Framing::of(Format::Usrp2)
-        };
-        let mut c = StreamChecker::new(64, false).with_format(Format::Usrp2);
-        let (mut early, mut late) = (Stamper::new(at(10), 1), Stamper::new(at(5), 1));
-        let mut packets = Vec::new();
-        for seq in 0..12u64 {
-            // 8 bytes = 2 samples a packet: a second every 4 packets.
-            let s = if seq < 8 { &mut early } else { &mut late };
-            let mut buf = [0u8; 64];
-            let n = s.stamp(&mut buf, seq, 0, 8);
-            packets.push(buf[..n].to_vec());
-        }
-        packets.swap(3, 4); // seq 4 (second 11) before seq 3 (second 10): reordered, fine
-        for p in &packets {
-            c.datagram(p, &meta(1));
-        }
-        assert_eq!(c.packets(), 12);
-        assert_eq!(c.totals().1, 1, "one reordered");
-        let want: BTreeMap<String, u64> = [("tsi_backwards".to_string(), 1)].into();
-        assert_eq!(c.framing_errors(), want);
-    }
-
-    /// A SPEAD stream of 4-packet heaps through the checker: one packet lost inside a heap and
-    /// one heap lost whole are each counted by reason; the stop heap is not.
-    #[test]
-    fn spead_heap_sequence_is_checked() {
-        use crate::framing::{Framing, Spead, Stamper};
-        let framing = Framing {
-            spead: Spead {
-                heap_size: 64,
-                ..Spead::default()
-            },
-            ..Framing::of(Format::Spead)
-        };
-        let mut s = Stamper::new(framing, 0);
-        let mut c = StreamChecker::new(64, false).with_format(Format::Spead);
-        for seq in 0..20u64 {
-            let mut buf = [0u8; 128];
-            let n = s.stamp(&mut buf, seq, 0, 16);
-            // seq 5: heap 2's second packet; 12..16: heap 4 whole.
-            if seq != 5 && !(12..16).contains(&seq) {
-                c.datagram(&buf[..n], &meta(1));
-            }
-        }
-        let mut buf = [0u8; 128];
-        let n = s.stamp_end(&mut buf, 20).unwrap();
-        c.datagram(&buf[..n], &meta(1));
-        let want: BTreeMap<String, u64> = [
-            ("heap_offset_gap".to_string(), 1),
-            ("heaps_skipped".to_string(), 1),
-        ]
-        .into();
-        assert_eq!(c.framing_errors(), want);
-        assert_eq!(c.packets(), 16);
-        assert!(c.malformed().is_empty());
-    }
-}
+#[path = "check_tests.rs"]
+mod tests;

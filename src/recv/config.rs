@@ -40,6 +40,7 @@ pub struct RecvConfig {
     pub(crate) from: Option<SocketAddr>,
     pub(crate) max_seq_jump: u64,
     pub(crate) streams: bool,
+    pub(crate) senders: usize,
     pub(crate) stream_idle: Duration,
     pub(crate) idle_from_start: bool,
     pub(crate) timeline: Option<Duration>,
@@ -67,6 +68,7 @@ impl RecvConfig {
                 from: None,
                 max_seq_jump: DEFAULT_MAX_SEQ_JUMP,
                 streams: false,
+                senders: 1,
                 stream_idle: DEFAULT_STREAM_IDLE,
                 idle_from_start: false,
                 timeline: None,
@@ -113,6 +115,11 @@ impl RecvConfig {
     pub fn max_seq_jump(&self) -> u64 {
         self.max_seq_jump
     }
+    /// How many senders are followed at the same time (see
+    /// [`RecvConfigBuilder::senders`]).
+    pub fn senders(&self) -> usize {
+        self.senders
+    }
     /// The [`StreamChecker`] this configuration asks for.
     ///
     /// ```
@@ -124,6 +131,7 @@ impl RecvConfig {
     /// ```
     pub fn checker(&self) -> StreamChecker {
         StreamChecker::new(self.window, self.verify)
+            .with_senders(self.senders)
             .with_start_seq(self.start_seq)
             .with_max_seq_jump(self.max_seq_jump)
             .with_timeline(self.timeline)
@@ -233,16 +241,54 @@ impl RecvConfigBuilder {
         self.cfg.max_seq_jump = packets;
         self
     }
-    /// Be reusable: follow one sender at a time and split the run into streams (see
-    /// [`streams`](super::streams)); without it (the default) the receiver follows one sender for the whole
-    /// run. Needs a sink stack that forwards [`DatagramSink::new_stream`](super::DatagramSink::new_stream) to its checker, and no
+    /// Be reusable: follow one sender at a time (or [`senders`](Self::senders) at a time) and
+    /// split the run into streams (see [`streams`](super::streams)); without it (the default)
+    /// the receiver follows its first sender (or first `senders`) for the whole run. Needs a sink stack that forwards [`DatagramSink::new_stream`](super::DatagramSink::new_stream) to its checker, and no
     /// [`from_addr`](Self::from_addr).
     pub fn streams(mut self, on: bool) -> Self {
         self.cfg.streams = on;
         self
     }
-    /// How long the followed sender must be quiet before another source opens a new stream
-    /// (default 500 ms).
+    /// Follow up to `n` senders at the same time, each by its source address with a stream and
+    /// sequence checker of its own (default 1: one sender at a time). The first `n` distinct
+    /// sources are followed; datagrams from a further one while all `n` stream are counted as
+    /// `foreign` (reason `senders_busy`). With [`streams`](Self::streams) a followed sender that
+    /// went quiet for the [`stream_idle`](Self::stream_idle) time gives its place to a new
+    /// source, and each restarts on its own. 1 to [`MAX_SENDERS`](super::MAX_SENDERS); not with
+    /// [`from_addr`](Self::from_addr). The sink stack's [`StreamChecker`] must be made for as many
+    /// senders ([`RecvConfig::checker`] is); a stack that keeps per-sender state of its own
+    /// forwards [`DatagramSink::end_stream`](super::DatagramSink::end_stream).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringshot::recv::{Receiver, RecvConfig};
+    /// use ringshot::wire::header::pattern_packet;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Two senders at once (as `ringshot send --engines 2`), each its own sequence space.
+    /// let cfg = RecvConfig::builder("127.0.0.1:0".parse()?)
+    ///     .senders(2)
+    ///     .count(20)
+    ///     .idle_exit(Duration::from_secs(5))
+    ///     .build()?;
+    /// let rx = Receiver::spawn(cfg)?;
+    /// let (a, b) = (std::net::UdpSocket::bind("127.0.0.1:0")?, std::net::UdpSocket::bind("127.0.0.1:0")?);
+    /// for seq in 0..10 {
+    ///     a.send_to(&pattern_packet(0, seq, 64), rx.local_addr())?;
+    ///     b.send_to(&pattern_packet(0, seq, 64), rx.local_addr())?;
+    /// }
+    /// let r = rx.join()?;
+    /// assert_eq!((r.packets, r.lost, r.duplicates, r.foreign), (20, 0, 0, 0));
+    /// assert_eq!(r.streams.len(), 2); // one summary per sender
+    /// assert!(r.streams.iter().all(|s| s.packets == 10 && s.last_seq == Some(9)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn senders(mut self, n: usize) -> Self {
+        self.cfg.senders = n;
+        self
+    }
+    /// How long a followed sender must be quiet before another source opens a new stream in its
+    /// place (default 500 ms).
     pub fn stream_idle(mut self, d: Duration) -> Self {
         self.cfg.stream_idle = d;
         self
@@ -293,6 +339,18 @@ impl RecvConfigBuilder {
             return err(
                 "from",
                 "follows one sender: it cannot be used with streams".into(),
+            );
+        }
+        if c.senders == 0 || c.senders > super::MAX_SENDERS {
+            return err(
+                "senders",
+                format!("must be between 1 and {}", super::MAX_SENDERS),
+            );
+        }
+        if c.senders > 1 && c.from.is_some() {
+            return err(
+                "from",
+                "follows one sender: it cannot be used with several senders".into(),
             );
         }
         if c.max_seq_jump == 0 {

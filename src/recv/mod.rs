@@ -31,9 +31,9 @@
 //! 3. **Sinks** ([`DatagramSink`]). Everything that looks at the datagrams. The
 //!    [`StreamChecker`] at the bottom parses the ringshot header (malformed datagrams are counted
 //!    by [`crate::wire::WireError::name`] and dropped), verifies the payload pattern, records the
-//!    inter-arrival gap in a pre-allocated HDR histogram and feeds a [`SeqTracker`] per stream
-//!    id, which classifies each sequence number exactly (lost, reordered, duplicate, late) with a
-//!    bounded reorder window. Middleware such as the device emulator's seeded fault injector
+//!    inter-arrival gap in a pre-allocated HDR histogram and feeds a [`SeqTracker`] per sender
+//!    ([`RecvConfigBuilder::senders`]) and stream id, which classifies each sequence number
+//!    exactly (lost, reordered, duplicate, late) with a bounded reorder window. Middleware such as the device emulator's seeded fault injector
 //!    wraps the checker, as smoltcp's `FaultInjector` wraps a device, and forwards
 //!    [`DatagramSink::checker`] so the report can still be built.
 //!
@@ -45,6 +45,7 @@ mod config;
 pub mod formats;
 pub mod framecheck;
 mod gaps;
+pub mod lanes;
 mod report;
 pub mod seq;
 pub mod sink;
@@ -69,10 +70,12 @@ pub use config::{
     RecvConfig, RecvConfigBuilder, RecvConfigError, DEFAULT_RCVBUF, DEFAULT_URING_BUFFERS,
 };
 pub use gaps::GapInterval;
+pub use lanes::MAX_SENDERS;
 pub use report::{GapSummary, RecvReport};
 pub use seq::{Arrival, SeqCounts, SeqTracker, DEFAULT_MAX_SEQ_JUMP, DEFAULT_WINDOW};
 pub use sink::{now_ns, DatagramSink, RxMeta};
-use source::SourceFilter;
+pub use source::MAX_FOREIGN_LISTED;
+use source::{ForeignTally, SourceFilter};
 pub use streams::{StreamSummary, Streams, DEFAULT_STREAM_IDLE};
 
 /// Longest single wait for data, so stop requests and idle exits are noticed promptly.
@@ -215,7 +218,7 @@ pub enum StopReason {
 struct RunStats {
     streams: Vec<StreamSummary>,
     datagrams: u64,
-    foreign: u64,
+    foreign: ForeignTally,
     bytes: u64,
     truncated: u64,
     batches: u64,
@@ -254,7 +257,7 @@ fn drive<S: DatagramSink + ?Sized>(
         }
         intake.batch_ns = 0;
         let n = backend
-            .recv_batch(&mut |d| intake.take(d, cfg.streams, sink))
+            .recv_batch(&mut |d| intake.take(d, sink))
             .map_err(RecvError::Io)?;
         if n > 0 {
             run.batches += 1;
@@ -291,16 +294,21 @@ fn drive<S: DatagramSink + ?Sized>(
     intake.streams.close(sink.checker(), "end");
     run.streams = intake.streams.take();
     run.datagrams = intake.datagrams;
-    run.foreign = intake.sources.foreign() + intake.streams.foreign();
+    run.foreign = intake.streams.tally().clone();
+    if let Some(f) = &intake.sources {
+        run.foreign.merge(f.tally());
+    }
     run.bytes = intake.bytes;
     run.truncated = intake.truncated;
     Ok(run)
 }
 
-/// The run loop's intake: which sender it follows, which stream is open, and the running counts
-/// of what it handed on.
+/// The run loop's intake: which senders it follows, which streams are open, and the running
+/// counts of what it handed on.
 struct Intake {
-    sources: SourceFilter,
+    /// Follows one sender for the whole run (one sender, not reusable); else everything goes
+    /// to `streams`.
+    sources: Option<SourceFilter>,
     streams: Streams,
     /// The current batch's read time, for buffers without a kernel timestamp (0: not read yet).
     batch_ns: u64,
@@ -316,10 +324,26 @@ impl Intake {
         // Sequence numbers are read as the checker's format has them; a stack without a checker
         // reads none.
         let format = checker.map_or(Format::Raw, StreamChecker::format);
+        // A checker with fewer lanes than senders would mix their sequence spaces: follow no
+        // more senders than it checks apart.
+        let senders = match checker {
+            Some(c) if c.senders() < cfg.senders => {
+                log::warn!(
+                    "the sink stack's checker tells {} senders apart, not {}: following {}",
+                    c.senders(),
+                    cfg.senders,
+                    c.senders()
+                );
+                c.senders()
+            }
+            _ => cfg.senders,
+        };
+        let one = senders == 1 && !cfg.streams;
         Intake {
-            sources: SourceFilter::new(cfg.from),
+            sources: one.then(|| SourceFilter::new(cfg.from)),
             streams: Streams::with_split(cfg.streams, cfg.start_seq, cfg.stream_idle)
-                .with_format(format),
+                .with_format(format)
+                .with_senders(senders),
             batch_ns: 0,
             datagrams: 0,
             bytes: 0,
@@ -327,15 +351,16 @@ impl Intake {
         }
     }
 
-    /// Takes one received buffer: drops it if it comes from a sender not followed (`split`:
-    /// the receiver splits its run into streams), opens a new stream if it starts one, and
-    /// hands it to `sink` cut into its GRO segments.
+    /// Takes one received buffer: drops it if it comes from a sender not followed, opens a new
+    /// stream if it starts one, and hands it to `sink` cut into its GRO segments.
     #[inline]
-    fn take<S: DatagramSink + ?Sized>(&mut self, d: &RxDatagram<'_>, split: bool, sink: &mut S) {
+    fn take<S: DatagramSink + ?Sized>(&mut self, d: &RxDatagram<'_>, sink: &mut S) {
         // Foreign datagrams are counted one by one, however many one GRO buffer holds.
         let count = segments(d);
-        if !split && !self.sources.admit(d.src, count) {
-            return;
+        if let Some(f) = &mut self.sources {
+            if !f.admit(d.src, count) {
+                return;
+            }
         }
         let at_ns = if d.at_ns != 0 {
             d.at_ns
@@ -345,13 +370,19 @@ impl Intake {
             }
             self.batch_ns
         };
-        match self.streams.admit(d.src, d.data, count, at_ns) {
+        match self
+            .streams
+            .admit(sink.checker(), d.src, d.data, count, at_ns)
+        {
             streams::Admit::Yes => {}
             streams::Admit::Foreign => return,
             streams::Admit::NewStream(why) => {
-                sink.new_stream();
+                if let Some(src) = self.streams.closing() {
+                    sink.end_stream(src);
+                }
                 self.streams.close(sink.checker(), why);
-                self.streams.admit(d.src, d.data, count, at_ns);
+                self.streams
+                    .admit(sink.checker(), d.src, d.data, count, at_ns);
             }
         }
         if d.truncated {

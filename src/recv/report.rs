@@ -79,15 +79,24 @@ pub struct RecvReport {
     pub duplicates: u64,
     /// Arrived after having been declared lost (below the reorder window).
     pub late: u64,
-    /// Datagrams from a source other than the followed sender, dropped unchecked (each
+    /// Datagrams from a source other than the followed senders, dropped unchecked (each
     /// datagram of a GRO buffer counted).
     pub foreign: u64,
+    /// `foreign` by reason, non-zero ones only: `not_from_addr` (not the configured
+    /// [`from_addr`](super::RecvConfigBuilder::from_addr)), `senders_busy` (every sender the
+    /// receiver follows at a time, [`senders`](super::RecvConfigBuilder::senders), was
+    /// streaming).
+    pub foreign_reasons: BTreeMap<String, u64>,
+    /// The distinct sources of the foreign datagrams, the first
+    /// [`MAX_FOREIGN_LISTED`](super::MAX_FOREIGN_LISTED) of them.
+    pub foreign_sources: Vec<String>,
     /// Packets not believed because their sequence number was implausibly far ahead.
     pub implausible: u64,
     /// Lowest and highest sequence numbers received and believed (null before any packet). When
     /// `packets − duplicates = last_seq − first_seq + 1`, the range arrived whole (a receiver
     /// that joined late can check its run this way, whatever `lost` says about the numbers
-    /// before it joined).
+    /// before it joined). Over all senders: with several, each stream's own range is in
+    /// `streams`.
     pub first_seq: Option<u64>,
     pub last_seq: Option<u64>,
     /// Receive buffers the kernel dropped at the socket queue (SO_RXQ_OVFL), as last reported:
@@ -104,7 +113,9 @@ pub struct RecvReport {
     pub corrupt: u64,
     pub backend: &'static str,
     pub gro: bool,
-    /// One summary per stream, oldest first (see [`super::streams`]); a single-run receiver has one.
+    /// One summary per stream, in the order they opened (see [`super::streams`]); a single-run
+    /// receiver has one per sender it followed. `packets`, `bytes`, `lost`, `reordered`,
+    /// `duplicates` and `late` above are the sums over them.
     pub streams: Vec<StreamSummary>,
     /// Gaps per interval when the configuration asked for a timeline (absent from the JSON
     /// otherwise), from the first packet on.
@@ -149,6 +160,8 @@ struct RecvJson<'a> {
     duplicates: Option<u64>,
     late: Option<u64>,
     foreign: u64,
+    foreign_reasons: &'a BTreeMap<String, u64>,
+    foreign_sources: &'a [String],
     implausible: Option<u64>,
     first_seq: Option<u64>,
     last_seq: Option<u64>,
@@ -178,6 +191,8 @@ impl Serialize for RecvReport {
             duplicates: seq(self.duplicates),
             late: seq(self.late),
             foreign: self.foreign,
+            foreign_reasons: &self.foreign_reasons,
+            foreign_sources: &self.foreign_sources,
             implausible: seq(self.implausible),
             first_seq: self.first_seq.filter(|_| self.sequenced()),
             last_seq: self.last_seq.filter(|_| self.sequenced()),
@@ -242,7 +257,14 @@ impl RecvReport {
             reordered,
             duplicates,
             late,
-            foreign: run.foreign,
+            foreign: run.foreign.datagrams(),
+            foreign_reasons: run.foreign.reasons(),
+            foreign_sources: run
+                .foreign
+                .sources()
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
             implausible: c.implausible(),
             first_seq: c.seq_range().0,
             last_seq: c.seq_range().1,

@@ -124,6 +124,17 @@ pub trait DatagramSink: Send {
     /// A new stream begins (a reusable receiver saw a new sender, or the start sequence again):
     /// forget per-stream state such as sequence windows. Counts carry on.
     fn new_stream(&mut self) {}
+
+    /// The stream from `src` has ended (a receiver tracking several senders at once,
+    /// [`RecvConfigBuilder::senders`](super::RecvConfigBuilder::senders), closed it: the sender
+    /// started again, or went quiet and another took its place): forget that sender's
+    /// per-stream state only. The default calls [`new_stream`](Self::new_stream), which is right
+    /// for a stack that checks one sender at a time; a wrapper that keeps per-sender state, or
+    /// wraps a [`StreamChecker`] made for several senders, forwards it.
+    fn end_stream(&mut self, src: SocketAddr) {
+        let _ = src;
+        self.new_stream();
+    }
 }
 
 impl<S: DatagramSink + ?Sized> DatagramSink for Box<S> {
@@ -142,6 +153,9 @@ impl<S: DatagramSink + ?Sized> DatagramSink for Box<S> {
     fn new_stream(&mut self) {
         (**self).new_stream()
     }
+    fn end_stream(&mut self, src: SocketAddr) {
+        (**self).end_stream(src)
+    }
 }
 
 impl<S: DatagramSink + ?Sized> DatagramSink for &mut S {
@@ -159,6 +173,9 @@ impl<S: DatagramSink + ?Sized> DatagramSink for &mut S {
     }
     fn new_stream(&mut self) {
         (**self).new_stream()
+    }
+    fn end_stream(&mut self, src: SocketAddr) {
+        (**self).end_stream(src)
     }
 }
 

@@ -1,29 +1,39 @@
-//! Streams: a reusable receiver's view of who sent what, one stream after another.
+//! Streams: a receiver's view of who sent what, one summary per sender's stream.
 //!
-//! A receiver that is not told otherwise ([`super::RecvConfigBuilder::streams`]) follows one
-//! sender at a time, as an iperf3 server serves one client at a time:
+//! A receiver follows up to [`senders`](super::RecvConfigBuilder::senders) senders at the same
+//! time (one by default), each by its source address (IPv4-mapped IPv6 read as IPv4), with one
+//! stream open for each:
 //!
-//! - the first datagram's source opens stream 1;
-//! - a datagram from another source while the followed sender is still streaming (heard from
-//!   within the stream idle time, [`DEFAULT_STREAM_IDLE`]) is counted as `foreign` and dropped
-//!   unchecked, as a single-run receiver does;
-//! - a datagram from another source once the followed sender has been quiet for the stream idle
-//!   time closes the stream and opens a new one from that source;
-//! - a datagram from the followed source that carries the start sequence again, after that
-//!   source got at least [`RESTART_MARGIN`] packets past it or after a quiet stream idle time,
-//!   is a restarted sender (`--bind` with a fixed port): it closes the stream and opens a new one.
-//!   The sequence is read as the format has it ([`super::formats::sequence`]: a narrow counter
-//!   widened against the highest seen, so a wrap of CHDR's 16-bit SeqNum is not a restart). A
-//!   format without sequence numbers (raw, SPEAD) never restarts on a sequence value: its
-//!   streams are told apart by source alone, and their summaries carry no sequence counts.
+//! - a datagram from a followed source goes on in its stream;
+//! - a datagram from a new source opens a stream while fewer than `senders` are open;
+//! - when all are open, and one of the followed senders has been quiet for the stream idle time
+//!   ([`DEFAULT_STREAM_IDLE`]) in a reusable receiver ([`super::RecvConfigBuilder::streams`]),
+//!   the new source closes that stream (`new_source`) and opens its own;
+//! - otherwise the datagram is counted as `foreign` (reason `senders_busy`) and dropped
+//!   unchecked, as a single-run receiver drops everything but its one sender;
+//! - in a reusable receiver, a datagram from a followed source that carries the start sequence
+//!   again, after that source got at least [`RESTART_MARGIN`] packets past it or after a quiet
+//!   stream idle time, is a restarted sender (`--bind` with a fixed port): it closes that
+//!   source's stream (`restart`) and opens a new one. The sequence is read as the format has it
+//!   ([`super::formats::sequence`]: a narrow counter widened against the highest seen, so a wrap
+//!   of CHDR's 16-bit SeqNum is not a restart). A format without sequence numbers (raw, SPEAD)
+//!   never restarts on a sequence value: its streams are told apart by source alone, and their
+//!   summaries carry no sequence counts.
 //!
-//! Closing a stream records its [`StreamSummary`] (the differences of the checker's running
-//! totals since it opened) and forgets the sequence windows, so the next stream's numbers are
-//! neither duplicates nor late. A concurrent second sender is not tracked as its own stream:
-//! that would need a checker per source on the per-packet path.
+//! So the default (one sender) follows one sender at a time, as an iperf3 server serves one
+//! client at a time, and `senders(N)` checks the N engines of `ringshot send --engines N` (each
+//! its own socket and sequence space) in one receiver, each exactly.
 //!
-//! Per datagram this costs a comparison of addresses and, for the followed sender, one read of
-//! the packet's sequence number; nothing allocates but the closing of a stream.
+//! Each sender is checked in its own lane of the [`StreamChecker`] (see [`super::lanes`]), so
+//! the streams' sequence spaces never mix. Closing a stream records its [`StreamSummary`] (the
+//! differences of the checker's counts for its source since it opened) and tells the sink stack
+//! that the source's stream ended ([`super::DatagramSink::end_stream`]), which forgets that
+//! source's sequence windows, so its next stream's numbers are neither duplicates nor late. The
+//! run's totals are the sums over its streams.
+//!
+//! Per datagram this costs a comparison with the source matched last and, when that differs, a
+//! scan of the open streams (at most `senders`), and for a followed sender one read of the
+//! packet's sequence number; nothing allocates or locks but the closing of a stream.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -33,9 +43,11 @@ use serde::Serialize;
 
 use super::check::StreamChecker;
 use super::formats::{has_sequence, sequence};
+use super::lanes::{canonical, Counts, MAX_SENDERS};
+use super::source::{ForeignTally, Why};
 use crate::framing::Format;
 
-/// Default quiet time after which the followed sender's stream is over for a new source.
+/// Default quiet time after which a followed sender's stream is over for a new source.
 pub const DEFAULT_STREAM_IDLE: Duration = Duration::from_millis(500);
 /// How far past the start sequence a sender must have got before the start sequence again means
 /// a restart rather than a late duplicate.
@@ -76,7 +88,7 @@ pub const RESTART_MARGIN: u64 = 64;
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct StreamSummary {
-    /// 1 for the first stream of the run.
+    /// 1 for the first stream of the run, in the order the streams opened.
     pub index: u32,
     /// The sender's address and port.
     pub source: String,
@@ -108,51 +120,39 @@ pub struct StreamSummary {
 /// let mut streams = Streams::new(0, Duration::from_millis(500));
 /// let (a, b) = ("10.0.0.1:4000".parse().unwrap(), "10.0.0.2:4000".parse().unwrap());
 /// let first = pattern_packet(0, 0, 64);
-/// assert_eq!(streams.admit(a, &first, 1, 0), Admit::Yes); // opens stream 1
+/// assert_eq!(streams.admit(None, a, &first, 1, 0), Admit::Yes); // opens stream 1
 /// streams.saw(&first);
-/// assert_eq!(streams.admit(b, &first, 1, 1_000_000), Admit::Foreign); // a is still streaming
-/// // A second later a has gone quiet: b opens a new stream once the first is closed.
-/// assert_eq!(streams.admit(b, &first, 1, 1_000_000_000), Admit::NewStream("new_source"));
+/// assert_eq!(streams.admit(None, b, &first, 1, 1_000_000), Admit::Foreign); // a is still streaming
+/// // A second later a has gone quiet: b opens a new stream once a's is closed.
+/// assert_eq!(streams.admit(None, b, &first, 1, 1_000_000_000), Admit::NewStream("new_source"));
+/// assert_eq!(streams.closing(), Some(a));
 /// streams.close(None, "new_source");
-/// assert_eq!(streams.admit(b, &first, 1, 1_000_000_000), Admit::Yes);
+/// assert_eq!(streams.admit(None, b, &first, 1, 1_000_000_000), Admit::Yes);
 /// assert_eq!((streams.closed().len(), streams.foreign()), (1, 1));
+/// assert_eq!(streams.foreign_sources(), &[b]);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {
-    /// From the followed sender, in the current stream.
+    /// From a followed sender, in its current stream.
     Yes,
-    /// From another source while the followed sender streams: drop and count.
+    /// From another source while every followed sender streams: drop and count.
     Foreign,
-    /// Opens a new stream: close the current one first (`new_source` or `restart`).
+    /// Opens a new stream: close the one [`Streams::closing`] names first (`new_source` or
+    /// `restart`).
     NewStream(&'static str),
 }
 
-/// Running totals of a checker, to take differences of.
-#[derive(Debug, Clone, Copy, Default)]
-struct Totals {
-    packets: u64,
-    bytes: u64,
-    lost: u64,
-    reordered: u64,
-    duplicates: u64,
-    late: u64,
-}
-
-impl Totals {
-    fn of(c: Option<&StreamChecker>) -> Totals {
-        let Some(c) = c else {
-            return Totals::default();
-        };
-        let (lost, reordered, duplicates, late) = c.totals();
-        Totals {
-            packets: c.packets(),
-            bytes: c.bytes(),
-            lost,
-            reordered,
-            duplicates,
-            late,
-        }
-    }
+/// One open stream.
+#[derive(Debug, Clone)]
+struct Open {
+    src: SocketAddr,
+    index: u32,
+    first_ns: u64,
+    last_ns: u64,
+    /// Lowest and highest sequence numbers seen.
+    seq: Option<(u64, u64)>,
+    /// The checker's counts for the source when the stream opened.
+    opened: Counts,
 }
 
 /// The stream tracker (see the module documentation).
@@ -167,29 +167,60 @@ impl Totals {
 /// let src = "10.0.0.1:4000".parse().unwrap();
 /// for seq in 0..100 {
 ///     let p = pattern_packet(0, seq, 64);
-///     assert_eq!(streams.admit(src, &p, 1, seq * 1000), Admit::Yes);
+///     assert_eq!(streams.admit(None, src, &p, 1, seq * 1000), Admit::Yes);
 ///     streams.saw(&p);
 /// }
 /// let again = pattern_packet(0, 0, 64);
-/// assert_eq!(streams.admit(src, &again, 1, 200_000), Admit::NewStream("restart"));
+/// assert_eq!(streams.admit(None, src, &again, 1, 200_000), Admit::NewStream("restart"));
 /// streams.close(None, "restart");
 /// let done = streams.take();
 /// assert_eq!((done.len(), done[0].first_seq, done[0].last_seq), (1, Some(0), Some(99)));
 /// ```
+///
+/// Two senders at the same time, each with its own stream:
+///
+/// ```
+/// use std::time::Duration;
+/// use ringshot::recv::streams::{Admit, Streams};
+/// use ringshot::wire::header::pattern_packet;
+///
+/// let mut streams = Streams::new(0, Duration::from_millis(500)).with_senders(2);
+/// let (a, b, c) = (
+///     "10.0.0.1:4000".parse().unwrap(),
+///     "10.0.0.1:4001".parse().unwrap(),
+///     "10.0.0.1:4002".parse().unwrap(),
+/// );
+/// for seq in 0..10 {
+///     let p = pattern_packet(0, seq, 64);
+///     for src in [a, b] {
+///         assert_eq!(streams.admit(None, src, &p, 1, seq * 1000), Admit::Yes);
+///         streams.saw(&p);
+///     }
+///     assert_eq!(streams.admit(None, c, &p, 1, seq * 1000), Admit::Foreign); // a third
+/// }
+/// streams.close(None, "end");
+/// let done = streams.take();
+/// assert_eq!((done.len(), done[1].index, done[1].last_seq), (2, 2, Some(9)));
+/// assert_eq!(streams.foreign(), 10);
+/// ```
 #[derive(Debug)]
 pub struct Streams {
-    /// Whether to open new streams at all (a single-run receiver only records its one stream).
+    /// Whether to open new streams for a source that follows a quiet one, and on restarts (a
+    /// single-run receiver records each followed sender's one stream).
     split: bool,
     /// The data format, whose sequence numbers (if it has any) are read.
     format: Format,
     start_seq: u64,
     idle_ns: u64,
-    followed: Option<SocketAddr>,
-    foreign: u64,
-    last_ns: u64,
-    first_ns: u64,
-    seq: Option<(u64, u64)>,
-    opened: Totals,
+    /// How many streams may be open at a time.
+    senders: usize,
+    open: Vec<Open>,
+    /// Index into `open` of the stream matched last.
+    last: usize,
+    /// The stream a [`Admit::NewStream`] asked to close.
+    pending: Option<usize>,
+    opened: u32,
+    foreign: ForeignTally,
     closed: Vec<StreamSummary>,
 }
 
@@ -199,19 +230,20 @@ impl Streams {
         Streams::with_split(true, start_seq, idle)
     }
 
-    /// A tracker that records one stream and never opens another (`split` false).
+    /// A tracker that records each followed sender's one stream and never opens another
+    /// (`split` false).
     pub fn with_split(split: bool, start_seq: u64, idle: Duration) -> Streams {
         Streams {
             split,
             format: Format::Ringshot,
             start_seq,
             idle_ns: idle.as_nanos().min(u128::from(u64::MAX)) as u64,
-            followed: None,
-            foreign: 0,
-            last_ns: 0,
-            first_ns: 0,
-            seq: None,
-            opened: Totals::default(),
+            senders: 1,
+            open: Vec::with_capacity(1),
+            last: 0,
+            pending: None,
+            opened: 0,
+            foreign: ForeignTally::default(),
             closed: Vec::with_capacity(16),
         }
     }
@@ -223,265 +255,191 @@ impl Streams {
         self
     }
 
-    /// Decides about a receive buffer from `src` of `datagrams` datagrams (more than one when GRO
-    /// coalesced them; a foreign buffer counts them all) starting with UDP payload `data` (the
-    /// first segment of a GRO buffer is enough) that arrived at `at_ns`. On [`Admit::NewStream`] nothing is recorded:
-    /// the caller resets its checker's windows, calls [`close`](Self::close), then admits the
-    /// datagram again (it then opens the new stream).
-    #[inline]
-    pub fn admit(&mut self, src: SocketAddr, data: &[u8], datagrams: u64, at_ns: u64) -> Admit {
-        let src = SocketAddr::new(src.ip().to_canonical(), src.port());
-        let quiet = at_ns.saturating_sub(self.last_ns) >= self.idle_ns;
-        match self.followed {
-            None => {
-                self.followed = Some(src);
-                self.first_ns = at_ns;
-            }
-            Some(_) if !self.split => {}
-            Some(f) if f != src => {
-                if !quiet {
-                    self.foreign += datagrams;
-                    return Admit::Foreign;
-                }
-                return Admit::NewStream("new_source");
-            }
-            Some(_) => {
-                if self.seq_of(data) == Some(self.start_seq) && self.restarted(quiet) {
-                    return Admit::NewStream("restart");
-                }
-            }
-        }
-        self.last_ns = at_ns;
-        Admit::Yes
+    /// Follows up to `senders` senders at the same time (1 to
+    /// [`MAX_SENDERS`]; 1 by default).
+    pub fn with_senders(mut self, senders: usize) -> Streams {
+        self.senders = senders.clamp(1, MAX_SENDERS);
+        self.open = Vec::with_capacity(self.senders);
+        self
     }
 
-    /// Records the sequence number of one admitted datagram (each GRO segment on its own).
+    /// Decides about a receive buffer from `src` of `datagrams` datagrams (more than one when GRO
+    /// coalesced them; a foreign buffer counts them all) starting with UDP payload `data` (the
+    /// first segment of a GRO buffer is enough) that arrived at `at_ns`. `checker` (the sink
+    /// stack's) gives a new stream's starting counts. On [`Admit::NewStream`] nothing is
+    /// recorded: the caller tells its sink stack that the stream of
+    /// [`closing`](Self::closing) ended ([`DatagramSink::end_stream`](super::DatagramSink::end_stream)),
+    /// calls [`close`](Self::close), then admits the datagram again (it then opens the new
+    /// stream).
+    #[inline]
+    pub fn admit(
+        &mut self,
+        checker: Option<&StreamChecker>,
+        src: SocketAddr,
+        data: &[u8],
+        datagrams: u64,
+        at_ns: u64,
+    ) -> Admit {
+        let src = canonical(src);
+        if let Some(i) = self.find(src) {
+            let s = &self.open[i];
+            let quiet = at_ns.saturating_sub(s.last_ns) >= self.idle_ns;
+            if self.split
+                && self.seq_of(s, data) == Some(self.start_seq)
+                && self.restarted(s, quiet)
+            {
+                self.pending = Some(i);
+                return Admit::NewStream("restart");
+            }
+            self.last = i;
+            self.open[i].last_ns = at_ns;
+            return Admit::Yes;
+        }
+        if self.open.len() < self.senders {
+            self.opened = self.opened.saturating_add(1);
+            self.open.push(Open {
+                src,
+                index: self.opened,
+                first_ns: at_ns,
+                last_ns: at_ns,
+                seq: None,
+                opened: checker.map_or_else(Counts::default, |c| c.source_counts(src)),
+            });
+            self.last = self.open.len() - 1;
+            return Admit::Yes;
+        }
+        // Every stream is open: a new source takes the place of the one quiet longest, if it
+        // has been quiet for the stream idle time.
+        let quietest = if self.split {
+            (0..self.open.len()).min_by_key(|&i| self.open[i].last_ns)
+        } else {
+            None
+        };
+        match quietest {
+            Some(i) if at_ns.saturating_sub(self.open[i].last_ns) >= self.idle_ns => {
+                self.pending = Some(i);
+                Admit::NewStream("new_source")
+            }
+            _ => {
+                self.foreign.count(src, datagrams, Why::SendersBusy);
+                Admit::Foreign
+            }
+        }
+    }
+
+    /// The open stream of `src` (canonical): the one matched last, else a scan.
+    #[inline]
+    fn find(&self, src: SocketAddr) -> Option<usize> {
+        match self.open.get(self.last) {
+            Some(s) if s.src == src => Some(self.last),
+            _ => self.open.iter().position(|s| s.src == src),
+        }
+    }
+
+    /// The source whose stream the last [`Admit::NewStream`] closes.
+    pub fn closing(&self) -> Option<SocketAddr> {
+        self.pending.and_then(|i| self.open.get(i)).map(|s| s.src)
+    }
+
+    /// Records the sequence number of one admitted datagram (each GRO segment on its own), in
+    /// the stream [`admit`](Self::admit) matched.
     #[inline]
     pub fn saw(&mut self, data: &[u8]) {
-        if let Some(s) = self.seq_of(data) {
-            self.seq = Some(self.seq.map_or((s, s), |(lo, hi)| (lo.min(s), hi.max(s))));
+        let Some(s) = self.open.get(self.last) else {
+            return;
+        };
+        if let Some(n) = self.seq_of(s, data) {
+            let s = &mut self.open[self.last];
+            s.seq = Some(s.seq.map_or((n, n), |(lo, hi)| (lo.min(n), hi.max(n))));
         }
     }
 
     /// The sequence number `data` carries in the stream's format, widened against the highest
-    /// seen so far.
+    /// seen so far in stream `s`.
     #[inline]
-    fn seq_of(&self, data: &[u8]) -> Option<u64> {
-        let reference = self.seq.map_or(self.start_seq, |(_, hi)| hi);
+    fn seq_of(&self, s: &Open, data: &[u8]) -> Option<u64> {
+        let reference = s.seq.map_or(self.start_seq, |(_, hi)| hi);
         sequence(self.format, data, reference)
     }
 
-    fn restarted(&self, quiet: bool) -> bool {
-        self.seq.is_some_and(|(_, hi)| {
+    fn restarted(&self, s: &Open, quiet: bool) -> bool {
+        s.seq.is_some_and(|(_, hi)| {
             hi >= self.start_seq.saturating_add(RESTART_MARGIN) || (quiet && hi > self.start_seq)
         })
     }
 
-    /// Closes the current stream (`why`), if one is open, with the checker's totals now (after
-    /// the caller reset its windows, which settles what the stream lost).
+    /// Closes the stream the last [`Admit::NewStream`] named (`why`), or, when none is pending,
+    /// every open stream (the end of the run), with the checker's counts for their sources now.
     pub fn close(&mut self, checker: Option<&StreamChecker>, why: &'static str) {
-        let Some(src) = self.followed.take() else {
-            return;
-        };
-        let now = Totals::of(checker);
-        let o = self.opened;
-        let seconds = self.last_ns.saturating_sub(self.first_ns) as f64 / 1e9;
-        let packets = now.packets.saturating_sub(o.packets);
-        let counted =
-            |now: u64, then: u64| has_sequence(self.format).then(|| now.saturating_sub(then));
-        let (first_seq, last_seq) = match self.seq.take() {
-            Some((lo, hi)) => (Some(lo), Some(hi)),
-            None => (None, None),
-        };
+        match self.pending.take() {
+            Some(i) if i < self.open.len() => {
+                let s = self.open.swap_remove(i);
+                self.record(s, checker, why);
+            }
+            Some(_) => {}
+            None => {
+                while let Some(s) = self.open.pop() {
+                    self.record(s, checker, why);
+                }
+            }
+        }
+        self.last = 0;
+    }
+
+    fn record(&mut self, s: Open, checker: Option<&StreamChecker>, why: &'static str) {
+        let now = checker.map_or(s.opened, |c| c.source_counts(s.src));
+        let d = now.since(s.opened);
+        let seconds = s.last_ns.saturating_sub(s.first_ns) as f64 / 1e9;
+        let counted = |n: u64| has_sequence(self.format).then_some(n);
         self.closed.push(StreamSummary {
-            index: u32::try_from(self.closed.len() + 1).unwrap_or(u32::MAX),
-            source: src.to_string(),
-            packets,
-            bytes: now.bytes.saturating_sub(o.bytes),
-            lost: counted(now.lost, o.lost),
-            reordered: counted(now.reordered, o.reordered),
-            duplicates: counted(now.duplicates, o.duplicates),
-            late: counted(now.late, o.late),
+            index: s.index,
+            source: s.src.to_string(),
+            packets: d.packets,
+            bytes: d.bytes,
+            lost: counted(d.lost),
+            reordered: counted(d.reordered),
+            duplicates: counted(d.duplicates),
+            late: counted(d.late),
             seconds,
             pps: if seconds > 0.0 {
-                packets as f64 / seconds
+                d.packets as f64 / seconds
             } else {
                 0.0
             },
-            first_seq,
-            last_seq,
+            first_seq: s.seq.map(|(lo, _)| lo),
+            last_seq: s.seq.map(|(_, hi)| hi),
             closed_by: why,
         });
-        self.opened = now;
     }
 
-    /// Datagrams dropped because another sender was streaming.
+    /// Datagrams dropped because every followed sender was streaming.
     pub fn foreign(&self) -> u64 {
-        self.foreign
+        self.foreign.datagrams()
     }
 
-    /// The streams closed so far, oldest first.
+    /// The distinct sources of those datagrams (the first
+    /// [`MAX_FOREIGN_LISTED`](super::MAX_FOREIGN_LISTED)).
+    pub fn foreign_sources(&self) -> &[SocketAddr] {
+        self.foreign.sources()
+    }
+
+    pub(crate) fn tally(&self) -> &ForeignTally {
+        &self.foreign
+    }
+
+    /// The streams closed so far, in the order they closed.
     pub fn closed(&self) -> &[StreamSummary] {
         &self.closed
     }
 
-    /// Takes the closed streams (at the end of the run).
+    /// Takes the closed streams (at the end of the run), in the order they opened.
     pub fn take(&mut self) -> Vec<StreamSummary> {
-        std::mem::take(&mut self.closed)
+        let mut done = std::mem::take(&mut self.closed);
+        done.sort_unstable_by_key(|s| s.index);
+        done
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::recv::sink::{DatagramSink, RxMeta};
-    use crate::wire::header::{Packet, Repr};
-
-    fn packet(seq: u64) -> Vec<u8> {
-        let mut b = vec![0u8; 64];
-        Repr {
-            stream_id: 0,
-            seq,
-            flags: 0,
-        }
-        .emit(&mut Packet::new_unchecked(&mut b[..]));
-        b
-    }
-
-    /// Feeds `seqs` from `src` starting at `t0` ms, 1 ms apart, as `drive` does.
-    fn feed(
-        st: &mut Streams,
-        c: &mut StreamChecker,
-        src: &str,
-        seqs: std::ops::Range<u64>,
-        t0: u64,
-    ) {
-        feed_packets(st, c, src, seqs.map(packet), t0);
-    }
-
-    /// Feeds `packets` from `src` starting at `t0` ms, 1 ms apart, as `drive` does.
-    fn feed_packets(
-        st: &mut Streams,
-        c: &mut StreamChecker,
-        src: &str,
-        packets: impl Iterator<Item = Vec<u8>>,
-        t0: u64,
-    ) {
-        let src: SocketAddr = src.parse().unwrap();
-        for (i, p) in packets.enumerate() {
-            let at = (t0 + i as u64) * 1_000_000;
-            let mut v = st.admit(src, &p, 1, at);
-            if let Admit::NewStream(why) = v {
-                c.restart();
-                st.close(Some(c), why);
-                v = st.admit(src, &p, 1, at);
-            }
-            if v == Admit::Yes {
-                st.saw(&p);
-                c.datagram(&p, &RxMeta { src, at_ns: at });
-            }
-        }
-    }
-
-    #[test]
-    fn a_second_sender_after_the_first_is_a_new_stream_not_duplicates() {
-        let mut st = Streams::new(0, DEFAULT_STREAM_IDLE);
-        let mut c = StreamChecker::new(4096, false);
-        feed(&mut st, &mut c, "127.0.0.1:4000", 0..1000, 0);
-        // Concurrent: another source while the first streams is foreign.
-        feed(&mut st, &mut c, "127.0.0.1:4001", 0..3, 1000);
-        feed(&mut st, &mut c, "127.0.0.1:4001", 0..1000, 3000);
-        // The same source restarting from 0 at once.
-        feed(&mut st, &mut c, "127.0.0.1:4001", 0..500, 4000);
-        c.restart();
-        st.close(Some(&c), "end");
-        let s = st.take();
-        assert_eq!(st.foreign(), 3);
-        assert_eq!(s.len(), 3, "{s:?}");
-        for (x, (n, src, why)) in s.iter().zip([
-            (1000, "127.0.0.1:4000", "new_source"),
-            (1000, "127.0.0.1:4001", "restart"),
-            (500, "127.0.0.1:4001", "end"),
-        ]) {
-            assert_eq!(
-                (x.packets, x.source.as_str(), x.closed_by),
-                (n, src, why),
-                "{x:?}"
-            );
-            assert_eq!(
-                (x.lost, x.duplicates, x.late),
-                (Some(0), Some(0), Some(0)),
-                "{x:?}"
-            );
-            assert_eq!((x.first_seq, x.last_seq), (Some(0), Some(n - 1)));
-        }
-        assert_eq!(c.totals().2, 0, "no duplicates over the run");
-    }
-
-    #[test]
-    fn a_duplicate_of_the_first_packet_is_not_a_restart() {
-        let mut st = Streams::new(0, DEFAULT_STREAM_IDLE);
-        let mut c = StreamChecker::new(4096, false);
-        feed(&mut st, &mut c, "127.0.0.1:4000", 0..10, 0);
-        feed(&mut st, &mut c, "127.0.0.1:4000", 0..1, 10);
-        feed(&mut st, &mut c, "127.0.0.1:4000", 10..20, 11);
-        st.close(Some(&c), "end");
-        let s = st.take();
-        assert_eq!(s.len(), 1);
-        assert_eq!((s[0].packets, s[0].duplicates), (21, Some(1)));
-        assert_eq!(Streams::new(0, DEFAULT_STREAM_IDLE).take().len(), 0);
-    }
-
-    /// Raw datagrams have no sequence number: bytes that would be ringshot's sequence 0 (the
-    /// start) after many packets are not a restart, and the stream's summary has no sequence
-    /// counts.
-    #[test]
-    fn raw_streams_never_restart_on_bytes() {
-        let mut st = Streams::new(0, DEFAULT_STREAM_IDLE).with_format(Format::Raw);
-        let mut c = StreamChecker::new(4096, false).with_format(Format::Raw);
-        let packets = (1000..1100)
-            .chain([0])
-            .chain(1100..1200)
-            .map(packet)
-            .chain([vec![0u8; 64]]);
-        feed_packets(&mut st, &mut c, "127.0.0.1:4000", packets, 0);
-        st.close(Some(&c), "end");
-        let s = st.take();
-        assert_eq!(s.len(), 1, "{s:?}");
-        assert_eq!((s[0].packets, s[0].closed_by), (202, "end"));
-        assert_eq!(
-            (s[0].lost, s[0].reordered, s[0].duplicates, s[0].late),
-            (None, None, None, None)
-        );
-        assert_eq!((s[0].first_seq, s[0].last_seq), (None, None));
-    }
-
-    /// CHDR's 16-bit SeqNum is read as CHDR has it and widened: its wrap to 0 is not a restart,
-    /// a sender starting again from 0 early on is.
-    #[test]
-    fn chdr_streams_restart_on_their_own_counter_not_its_wrap() {
-        use crate::framing::{Framing, Stamper};
-        let mut stamper = Stamper::new(Framing::of(Format::Chdr), 0);
-        let mut chdr = |seq: u64| {
-            let mut buf = vec![0u8; 64];
-            let h = stamper.header_len();
-            let n = stamper.stamp(&mut buf, seq, 0, 8);
-            buf.truncate(n.max(h));
-            buf
-        };
-        let first: Vec<Vec<u8>> = (0..1000).map(&mut chdr).collect();
-        let second: Vec<Vec<u8>> = (0..70_000).map(&mut chdr).collect();
-        let mut st = Streams::new(0, DEFAULT_STREAM_IDLE).with_format(Format::Chdr);
-        let mut c = StreamChecker::new(4096, false).with_format(Format::Chdr);
-        feed_packets(&mut st, &mut c, "127.0.0.1:4000", first.into_iter(), 0);
-        feed_packets(&mut st, &mut c, "127.0.0.1:4000", second.into_iter(), 1000);
-        st.close(Some(&c), "end");
-        let s = st.take();
-        assert_eq!(s.len(), 2, "{s:?}");
-        for (x, (n, why)) in s.iter().zip([(1000, "restart"), (70_000, "end")]) {
-            assert_eq!((x.packets, x.closed_by), (n, why), "{x:?}");
-            assert_eq!((x.lost, x.duplicates), (Some(0), Some(0)), "{x:?}");
-            assert_eq!((x.first_seq, x.last_seq), (Some(0), Some(n - 1)), "{x:?}");
-        }
-    }
-}
+#[path = "streams_tests.rs"]
+mod tests;

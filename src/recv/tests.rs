@@ -572,6 +572,8 @@ fn json_has_exactly_the_documented_keys() {
         "duplicates",
         "late",
         "foreign",
+        "foreign_reasons",
+        "foreign_sources",
         "implausible",
         "first_seq",
         "last_seq",
