@@ -525,18 +525,16 @@ fn engine_usrp2_across_the_32_bit_wrap() {
 
 /// Data faults depend only on the order of the data packets: the same seed gives the same
 /// faults in a live run as in a replay of the stream through the injector alone.
-#[test]
-fn data_faults_replay_exactly_from_the_seed() {
-    let f = faults(|b| b.seed(42).drop_data(0.03).dup_data(0.03));
-    let (res, run) = engine_run(AckFormat::Native, &f);
-    res.unwrap();
-    let mut replay = DataFaults::new(StreamChecker::new(4096, true), &f);
+/// The data injector of `f` fed the stream the senders send, pattern packets `0..n` (what it
+/// drops, duplicates and reorders depends only on its seed and the order of the packets).
+fn replayed(f: &FaultConfig, n: u64) -> DataFaults<StreamChecker> {
+    let mut replay = DataFaults::new(StreamChecker::new(4096, true), f);
     let mut buf = vec![0u8; PAYLOAD];
     let meta = RxMeta {
         src: "127.0.0.1:1".parse().unwrap(),
         at_ns: 1,
     };
-    for seq in 0..N {
+    for seq in 0..n {
         let mut p = Packet::new_unchecked(&mut buf[..]);
         Repr {
             flags: FLAG_PATTERN,
@@ -547,6 +545,15 @@ fn data_faults_replay_exactly_from_the_seed() {
         fill_pattern(seq, p.payload_mut());
         replay.datagram(&buf, &meta);
     }
+    replay
+}
+
+#[test]
+fn data_faults_replay_exactly_from_the_seed() {
+    let f = faults(|b| b.seed(42).drop_data(0.03).dup_data(0.03));
+    let (res, run) = engine_run(AckFormat::Native, &f);
+    res.unwrap();
+    let mut replay = replayed(&f, N);
     replay.finish(2);
     assert_eq!(replay.counts().drop_data, run.r.injected.drop_data);
     assert_eq!(replay.counts().dup_data, run.r.injected.dup_data);
@@ -626,25 +633,7 @@ fn cli_device_json_reports_device_and_injected() {
         "{out}"
     );
     // Same seed, same stream: the injector alone predicts the drops exactly.
-    let mut replay = DataFaults::new(StreamChecker::new(4096, true), &f);
-    let mut buf = vec![0u8; PAYLOAD];
-    for seq in 0..N {
-        let mut p = Packet::new_unchecked(&mut buf[..]);
-        Repr {
-            flags: FLAG_PATTERN,
-            stream_id: 0,
-            seq,
-        }
-        .emit(&mut p);
-        replay.datagram(
-            &buf,
-            &RxMeta {
-                src: addr,
-                at_ns: 1,
-            },
-        );
-    }
-    assert_eq!(replay.counts().drop_data, drops);
+    assert_eq!(replayed(&f, N).counts().drop_data, drops);
 }
 
 #[test]
