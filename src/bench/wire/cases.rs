@@ -71,7 +71,7 @@ pub(super) fn ringshot_case(
 
 /// One sender-side case, recorded with perf when `o.profile_dir` is set (its files' names and
 /// summary are collected; a failed recording is a skip reason, not an error).
-pub(super) fn sender_side_profiled(
+fn sender_side_profiled(
     wire: &Wire,
     o: &WireOptions,
     case: (BackendChoice, bool, usize),
@@ -104,7 +104,7 @@ pub(super) fn sender_side_profiled(
     measured
 }
 
-pub(super) fn sender_config(
+fn sender_config(
     o: &WireOptions,
     (backend, gso, payload): (BackendChoice, bool, usize),
     dest: SocketAddr,
@@ -129,7 +129,7 @@ pub(super) fn sender_config(
 /// Runs the engine in the near namespace for the case's time, stopping early on `stop`. With
 /// `fill` the app writes the check pattern into every packet (a receiver checks it); without,
 /// it writes nothing, like the raw loops and the peers, which send the same bytes again.
-pub(super) fn run_sender(
+fn run_sender(
     wire: &Wire,
     cfg: SenderConfig,
     o: &WireOptions,
@@ -191,7 +191,7 @@ pub(super) fn ringshot_sender_side(
     })
 }
 
-pub(super) fn ringshot_end_to_end(
+fn ringshot_end_to_end(
     wire: &Wire,
     o: &WireOptions,
     case: (BackendChoice, bool, usize),

@@ -91,7 +91,7 @@ pub(super) fn raw_rows(
 
 /// A raw loop's batch: the one given, or the engine's default for its ringshot case (with GSO,
 /// whole super-packets), so that ringshot and its raw loop always batch alike.
-pub(super) fn raw_batch(o: &WireOptions, sys: RawSyscall, payload: usize) -> usize {
+fn raw_batch(o: &WireOptions, sys: RawSyscall, payload: usize) -> usize {
     let gso = sys.gso();
     o.batch.unwrap_or_else(|| {
         ringshot::config::default_batch(payload, gso, ringshot::config::DEFAULT_SLOTS, None)
