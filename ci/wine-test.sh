@@ -29,6 +29,9 @@ SKIPS=(
     "cli_ux nothing_listening_warns_and_maps_print_as_name_count"
     "device_e2e without_flow_control_the_device_overflows_and_says_so"
 )
+# The examples run under Wine (each exits 0 only when nothing was lost): sender_group, N
+# engines as one sender (SenderGroup: each engine pinned, with its own socket and receiver).
+EXAMPLES=(sender_group)
 # Not run under Wine at all:
 # - chaos: its matrix is the Unix backends (uring, mmsg, send) with device restarts and
 #   netem-style faults; `mmsg` and `uring` are configuration errors on Windows.
@@ -104,11 +107,13 @@ fi
 echo "wine-test: $("$WINE" --version 2>/dev/null | head -1), target $TARGET"
 cargo build --quiet --target "$TARGET" --bins
 cargo test --quiet --target "$TARGET" --no-run --lib "${TESTS[@]/#/--test=}" 2>&1 | grep -v '^ *Executable' || true
+cargo build --quiet --target "$TARGET" "${EXAMPLES[@]/#/--example=}"
 
 # The stand-in DLL next to every test executable and the binary.
 OUT=$TARGET_DIR/$TARGET/debug
 x86_64-w64-mingw32-gcc -shared -O2 -o "$OUT/bcryptprimitives.dll" ci/wine/processprng.c -lbcrypt
 cp "$OUT/bcryptprimitives.dll" "$OUT/deps/"
+cp "$OUT/bcryptprimitives.dll" "$OUT/examples/"
 
 fail=0
 # `--skip NAME` for every skipped test of integration test $1.
@@ -142,6 +147,18 @@ if [ "${1:-}" != "--cli-only" ]; then
         else
             run "$t" --test "$t"
         fi
+    done
+    for example in "${EXAMPLES[@]}"; do
+        out=$(mktemp)
+        err=$(mktemp)
+        if timeout 300 cargo run --quiet --target "$TARGET" --example "$example" >"$out" 2>"$err"; then
+            echo "wine-test: example $example: $(tail -1 "$out")"
+        else
+            echo "wine-test: example $example FAILED"
+            tail -20 "$out" "$err"
+            fail=1
+        fi
+        rm -f "$out" "$err"
     done
 fi
 

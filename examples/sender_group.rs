@@ -16,8 +16,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     const PER_ENGINE: u32 = 100_000;
     let receivers = (0..ENGINES)
         .map(|_| {
+            // Room for an engine's whole stream (100,000 packets of 1 KiB, as the kernel counts
+            // them), so a receiver slower than its sender (as under Wine) still loses nothing.
             let cfg = RecvConfig::builder("127.0.0.1:0".parse()?)
-                .rcvbuf(16 << 20)
+                .rcvbuf(256 << 20)
                 .idle_exit(Duration::from_millis(500))
                 .build()?;
             Ok(Receiver::spawn(cfg)?)

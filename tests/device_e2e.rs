@@ -6,25 +6,27 @@
 //! ACK core (`SenderConfig::ack`, `window_packets`, `stall_timeout`).
 //!
 //! The device buffer holds exactly the sender's window (64 packets of 1472 B) and drains at
-//! 100,000 packets per second while the senders are unpaced, so the window is full most of the
-//! time: without flow control the buffer overflows (checked), with it it never does.
+//! 25,000 packets per second (`DRAIN_PPS`) while the senders are unpaced, so the window is full
+//! most of the time: without flow control the buffer overflows (checked), with it it never does.
 
-use std::collections::BTreeMap;
+#[path = "common/binary.rs"]
+mod binary;
+#[path = "device_e2e/test_sender.rs"]
+mod test_sender;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use ringshot::device::{
     DataFaults, DeviceConfig, Emulator, EmulatorReport, FaultConfig, FaultConfigBuilder,
-    FaultCounts, USRP2_CODE_RESTART,
+    FaultCounts,
 };
 use ringshot::engine::{EngineError, PatternSource, SourceSender};
-use ringshot::flow::{AckFormat, AckParser, EventSet};
+use ringshot::flow::AckFormat;
 use ringshot::recv::{DatagramSink, RecvConfig, RxMeta, StreamChecker};
 use ringshot::wire::header::{fill_pattern, Packet, Repr, FLAG_PATTERN};
 use ringshot::{SenderConfig, TxReport};
-
-#[path = "common/binary.rs"]
-mod binary;
+use test_sender::{Outcome, TestSender, TestTx};
 
 const PAYLOAD: usize = 1472;
 const WINDOW: u64 = 64;
@@ -156,177 +158,6 @@ fn assert_accounted(run: &Run, sent: u64, what: &str) {
     assert!(d.seq_errors <= i.drop_data + i.reorder_data, "{what}");
     assert_eq!((d.restarts, d.lost_in_restart, i.restarts), (0, 0, 0));
     assert!(d.acks_sent > 0, "{what}");
-}
-
-// ---------------------------------------------------------------------------------------------
-// The in-test sender.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Finished,
-    Stalled,
-    Restarted,
-}
-
-#[derive(Debug)]
-struct TestTx {
-    sent: u64,
-    /// Acknowledged position, in sequence space.
-    acked: u64,
-    accepted: u64,
-    stale: u64,
-    beyond: u64,
-    malformed: u64,
-    events: BTreeMap<&'static str, u64>,
-    restarts: u64,
-    outcome: Outcome,
-}
-
-/// Sends ringshot pattern packets only while fewer than `window` are unacknowledged; reads and
-/// checks every ACK like the engine's ACK core. Its restart policy is the engine's: stop.
-struct TestSender {
-    sock: UdpSocket,
-    dest: SocketAddr,
-    format: AckFormat,
-    parser: Box<dyn AckParser>,
-    start: u64,
-    window: u64,
-    buf: Vec<u8>,
-    rx: Vec<u8>,
-    st: TestTx,
-}
-
-impl TestSender {
-    fn new(dest: SocketAddr, format: AckFormat, start: u64, window: u64) -> TestSender {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        TestSender::on(sock, dest, format, start, window)
-    }
-
-    /// A sender on a socket of the caller's (the emulator follows one source address).
-    fn on(
-        sock: UdpSocket,
-        dest: SocketAddr,
-        format: AckFormat,
-        start: u64,
-        window: u64,
-    ) -> TestSender {
-        sock.set_nonblocking(true).unwrap();
-        ringshot::os::set_recv_buffer(&sock, 16 << 20);
-        TestSender {
-            sock,
-            dest,
-            format,
-            parser: format.parser(start),
-            start,
-            window,
-            buf: vec![0u8; PAYLOAD],
-            rx: vec![0u8; 2048],
-            st: TestTx {
-                sent: 0,
-                acked: start,
-                accepted: 0,
-                stale: 0,
-                beyond: 0,
-                malformed: 0,
-                events: BTreeMap::new(),
-                restarts: 0,
-                outcome: Outcome::Finished,
-            },
-        }
-    }
-
-    fn send_next(&mut self) {
-        let seq = self.start + self.st.sent;
-        let mut p = Packet::new_unchecked(&mut self.buf[..]);
-        Repr {
-            flags: FLAG_PATTERN,
-            stream_id: 0,
-            seq,
-        }
-        .emit(&mut p);
-        fill_pattern(seq, p.payload_mut());
-        loop {
-            match self.sock.send_to(&self.buf, self.dest) {
-                Ok(_) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::yield_now(),
-                Err(e) => panic!("send: {e}"),
-            }
-        }
-        self.st.sent += 1;
-    }
-
-    /// Reads every ACK queued; returns whether one announced a device restart.
-    fn drain_acks(&mut self) -> bool {
-        let mut restarted = false;
-        loop {
-            let n = match self.sock.recv_from(&mut self.rx) {
-                Ok((n, _)) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return restarted,
-                Err(e) => panic!("recv: {e}"),
-            };
-            let st = &mut self.st;
-            let u = match self.parser.parse(&self.rx[..n], st.acked) {
-                Ok(u) => u,
-                Err(_) => {
-                    st.malformed += 1;
-                    continue;
-                }
-            };
-            match u.acked_packets {
-                Some(p) if p > self.start + st.sent => st.beyond += 1,
-                Some(p) if p < st.acked => st.stale += 1,
-                Some(p) => {
-                    st.accepted += 1;
-                    st.acked = p;
-                }
-                None => st.accepted += 1,
-            }
-            for (e, name) in EventSet::NAMED {
-                if u.events.contains_any(e) {
-                    *st.events.entry(name).or_default() += 1;
-                }
-            }
-            // RESTART (native), the emulator's USRP2 restart code, CMDERR (CHDR).
-            let restart = u.events.contains_any(EventSet::RESTART)
-                || u.events.contains_any(EventSet::CMD_ERROR)
-                || (self.format != AckFormat::Native
-                    && self.format != AckFormat::Chdr
-                    && u.events.0 == u16::from(USRP2_CODE_RESTART));
-            if restart {
-                st.restarts += 1;
-                restarted = true;
-            }
-        }
-    }
-
-    /// Streams `n` packets (or stops on a restart or a 2 s stall), then keeps reading ACKs until
-    /// the emulator has stopped.
-    fn run(mut self, n: u64, emu: &Emulator) -> TestTx {
-        let mut progress = (self.st.acked, Instant::now());
-        while self.st.sent < n {
-            if self.drain_acks() {
-                self.st.outcome = Outcome::Restarted;
-                break;
-            }
-            if self.st.acked != progress.0 {
-                progress = (self.st.acked, Instant::now());
-            }
-            if self.start + self.st.sent - self.st.acked < self.window {
-                self.send_next();
-            } else if progress.1.elapsed() > Duration::from_secs(2) {
-                self.st.outcome = Outcome::Stalled;
-                break;
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-        }
-        while !emu.is_finished() {
-            self.drain_acks();
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        self.drain_acks();
-        self.st
-    }
 }
 
 fn test_sender(format: AckFormat, faults: &FaultConfig, window: u64, n: u64) -> (TestTx, Run) {
@@ -694,18 +525,16 @@ fn engine_usrp2_across_the_32_bit_wrap() {
 
 /// Data faults depend only on the order of the data packets: the same seed gives the same
 /// faults in a live run as in a replay of the stream through the injector alone.
-#[test]
-fn data_faults_replay_exactly_from_the_seed() {
-    let f = faults(|b| b.seed(42).drop_data(0.03).dup_data(0.03));
-    let (res, run) = engine_run(AckFormat::Native, &f);
-    res.unwrap();
-    let mut replay = DataFaults::new(StreamChecker::new(4096, true), &f);
+/// The data injector of `f` fed the stream the senders send, pattern packets `0..n` (what it
+/// drops, duplicates and reorders depends only on its seed and the order of the packets).
+fn replayed(f: &FaultConfig, n: u64) -> DataFaults<StreamChecker> {
+    let mut replay = DataFaults::new(StreamChecker::new(4096, true), f);
     let mut buf = vec![0u8; PAYLOAD];
     let meta = RxMeta {
         src: "127.0.0.1:1".parse().unwrap(),
         at_ns: 1,
     };
-    for seq in 0..N {
+    for seq in 0..n {
         let mut p = Packet::new_unchecked(&mut buf[..]);
         Repr {
             flags: FLAG_PATTERN,
@@ -716,6 +545,15 @@ fn data_faults_replay_exactly_from_the_seed() {
         fill_pattern(seq, p.payload_mut());
         replay.datagram(&buf, &meta);
     }
+    replay
+}
+
+#[test]
+fn data_faults_replay_exactly_from_the_seed() {
+    let f = faults(|b| b.seed(42).drop_data(0.03).dup_data(0.03));
+    let (res, run) = engine_run(AckFormat::Native, &f);
+    res.unwrap();
+    let mut replay = replayed(&f, N);
     replay.finish(2);
     assert_eq!(replay.counts().drop_data, run.r.injected.drop_data);
     assert_eq!(replay.counts().dup_data, run.r.injected.dup_data);
@@ -795,25 +633,7 @@ fn cli_device_json_reports_device_and_injected() {
         "{out}"
     );
     // Same seed, same stream: the injector alone predicts the drops exactly.
-    let mut replay = DataFaults::new(StreamChecker::new(4096, true), &f);
-    let mut buf = vec![0u8; PAYLOAD];
-    for seq in 0..N {
-        let mut p = Packet::new_unchecked(&mut buf[..]);
-        Repr {
-            flags: FLAG_PATTERN,
-            stream_id: 0,
-            seq,
-        }
-        .emit(&mut p);
-        replay.datagram(
-            &buf,
-            &RxMeta {
-                src: addr,
-                at_ns: 1,
-            },
-        );
-    }
-    assert_eq!(replay.counts().drop_data, drops);
+    assert_eq!(replayed(&f, N).counts().drop_data, drops);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! emitters. The sender's [`crate::flow::AckFormat::parser`] reads every one of them.
 
 use super::link::MAX_ACK_LEN;
-use super::model::AckState;
+use super::report::AckState;
 use crate::flow::{AckFormat, EventSet};
 use crate::wire::{ack, chdr, usrp2};
 

@@ -32,6 +32,7 @@ mod encode;
 pub mod fault;
 mod link;
 mod model;
+mod report;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -46,7 +47,8 @@ pub use fault::{
     FaultCounts, Restart, SplitMix64,
 };
 pub use link::{AckLink, SocketLink, MAX_ACK_LEN};
-pub use model::{AckState, DeviceModel, DeviceReport, HEARTBEATS};
+pub use model::{DeviceModel, HEARTBEATS};
+pub use report::{AckState, DeviceReport};
 
 use crate::flow::AckFormat;
 use crate::pacing::Rate;

@@ -1,11 +1,31 @@
-//! The platform's part of the capabilities report (`caps`, above): probe what the kernel
-//! offers.
+//! The capabilities report, filled in where the answers are: which backends this build has
+//! (this floor's `HAS_*` constants) and what the running kernel offers (probed here). The crate
+//! root re-exports it as `ringshot::Capabilities`, next to `ringshot::capabilities()`.
 
 use std::net::UdpSocket;
 
-/// What the running kernel offers the send and receive paths.
+#[cfg(feature = "serde")]
+use serde::Serialize;
+
+/// The features compiled into this build and those the running kernel offers.
+///
+/// ```
+/// let caps = ringshot::capabilities();
+/// assert!(caps.backends.contains(&"send")); // always built
+/// println!("io_uring: {}, GSO: {}, zero copy: {}", caps.io_uring, caps.gso, caps.zero_copy);
+/// for (opcode, present) in &caps.uring_opcodes {
+///     println!("  {opcode}: {}", if *present { "yes" } else { "no" });
+/// }
+/// // Zero-copy sends are io_uring's: never offered without it.
+/// assert!(caps.io_uring || !caps.zero_copy);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct KernelFeatures {
+#[cfg_attr(feature = "serde", derive(Serialize))]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Backends compiled in: `uring` (Linux only), `mmsg`, `iocp` (Windows), `send`, `xdp`
+    /// (Linux only; it also needs CAP_NET_RAW at run time).
+    pub backends: Vec<&'static str>,
     /// An io_uring could be set up.
     pub io_uring: bool,
     /// The io_uring opcodes the engine uses, by name, and whether the kernel has each.
@@ -20,9 +40,22 @@ pub(crate) struct KernelFeatures {
     pub sqpoll: bool,
 }
 
-/// Opens a UDP socket and small io_uring instances to see what the kernel has.
-pub(crate) fn kernel() -> KernelFeatures {
-    let mut c = KernelFeatures::default();
+/// Lists the backends built in, and opens a UDP socket and small io_uring instances to see what
+/// the kernel has.
+pub(crate) fn capabilities() -> Capabilities {
+    let mut c = Capabilities {
+        backends: [
+            ("uring", super::HAS_URING),
+            ("mmsg", super::HAS_SENDMMSG),
+            ("iocp", super::HAS_IOCP),
+            ("send", true),
+            ("xdp", super::HAS_XDP),
+        ]
+        .into_iter()
+        .filter_map(|(name, built)| built.then_some(name))
+        .collect(),
+        ..Capabilities::default()
+    };
     if let Ok(sock) = UdpSocket::bind("127.0.0.1:0") {
         #[cfg(unix)]
         {
@@ -37,7 +70,7 @@ pub(crate) fn kernel() -> KernelFeatures {
 }
 
 #[cfg(ringshot_uring)]
-fn uring(c: &mut KernelFeatures) {
+fn uring(c: &mut Capabilities) {
     use io_uring::{opcode, IoUring, Probe};
     let Ok(ring) = IoUring::new(8) else {
         return;
@@ -73,4 +106,4 @@ fn uring(c: &mut KernelFeatures) {
 }
 
 #[cfg(not(ringshot_uring))]
-fn uring(_: &mut KernelFeatures) {}
+fn uring(_: &mut Capabilities) {}

@@ -16,11 +16,16 @@
 //! raw loop of the same syscall with the same batch (`src/sys/rawloop.rs`), so the table shows
 //! the engine's overhead as a ratio. The peers (sockperf `tp`, spead2's sender; iperf3 end to end)
 //! run in the same setup; one that is missing is skipped with the reason.
+//!
+//! This file holds the suite's options, rows and report and runs it; the ringshot cases are in
+//! `cases.rs`, the raw loops in `raw.rs`.
 
+mod cases;
 mod group;
 pub mod netns;
 mod peers;
 mod ratio;
+mod raw;
 mod table;
 
 use std::net::{SocketAddr, SocketAddrV4};
@@ -31,11 +36,13 @@ use serde::Serialize;
 
 use super::{which, BenchError, Placement};
 use ringshot::config::BackendChoice;
-use ringshot::engine::{EngineError, PatternSource, SourceSender};
-use ringshot::rawloop::{raw_send_loop, RawSyscall};
-use ringshot::recv::RecvConfig;
+use ringshot::rawloop::RawSyscall;
 use ringshot::stats::Percentiles;
-use ringshot::{SendOrder, SenderConfig};
+use ringshot::SendOrder;
+
+use cases::{ringshot_case, ringshot_sender_side};
+pub use raw::{fill_raw_ratios, raw_name, raw_syscall_for};
+use raw::{raw_row, raw_rows};
 
 pub use group::{engines_lines, engines_markdown, EnginesTable};
 pub use netns::Wire;
@@ -253,62 +260,6 @@ impl WireReport {
     }
 }
 
-/// The raw loop that matches a ringshot backend with or without GSO.
-pub fn raw_syscall_for(backend: &str, gso: bool) -> Option<RawSyscall> {
-    match (backend, gso) {
-        ("send", false) => Some(RawSyscall::Sendmsg),
-        ("mmsg", false) => Some(RawSyscall::Sendmmsg),
-        ("uring", false) => Some(RawSyscall::UringSend),
-        ("send", true) => Some(RawSyscall::GsoSendmsg),
-        ("mmsg", true) => Some(RawSyscall::GsoSendmmsg),
-        ("uring", true) => Some(RawSyscall::UringGsoSendmsg),
-        ("xdp", false) => Some(RawSyscall::XdpTx),
-        _ => None,
-    }
-}
-
-/// Fills `raw_ratio` of every sender-side ringshot row: the median of its rounds beside the raw
-/// loop where it has them, else its pps over the raw row of its syscall.
-pub fn fill_raw_ratios(rows: &mut [WireRow]) {
-    let raw: Vec<(String, bool, usize, f64)> = rows
-        .iter()
-        .filter(|r| r.sender == "raw" && r.mode == Mode::SenderSide)
-        .map(|r| (r.backend.clone(), r.gso, r.payload, r.pps))
-        .collect();
-    for r in rows.iter_mut() {
-        if r.sender != "ringshot" || r.mode != Mode::SenderSide {
-            continue;
-        }
-        if !r.raw_rounds.is_empty() {
-            r.raw_ratio = ratio::median_ratio(&r.raw_rounds);
-            continue;
-        }
-        let Some(sys) = raw_syscall_for(&r.backend, r.gso) else {
-            continue;
-        };
-        let name = raw_name(sys);
-        r.raw_ratio = raw
-            .iter()
-            .find(|(b, g, p, _)| *b == name && *g == r.gso && *p == r.payload)
-            .filter(|(.., pps)| *pps > 0.0)
-            .map(|(.., pps)| r.pps / pps);
-    }
-}
-
-/// The `backend` column of a raw loop's row.
-pub fn raw_name(sys: RawSyscall) -> &'static str {
-    match sys {
-        RawSyscall::Sendmsg => "sendmsg",
-        RawSyscall::Sendmmsg => "sendmmsg",
-        RawSyscall::UringSend => "uring-send",
-        RawSyscall::UringSendUnlinked => "uring-send-unlinked",
-        RawSyscall::GsoSendmsg => "gso-sendmsg",
-        RawSyscall::GsoSendmmsg => "gso-sendmmsg",
-        RawSyscall::UringGsoSendmsg => "uring-gso-sendmsg",
-        RawSyscall::XdpTx => "xdp-tx",
-    }
-}
-
 /// Number of measurements `run_wire` makes with `o` (for a progress bar).
 pub fn planned_steps(o: &WireOptions) -> u64 {
     let engines = group::planned_steps(o) as u64;
@@ -493,96 +444,6 @@ fn measure_all(
     Ok(())
 }
 
-/// One ringshot backend × GSO × payload: sender-side (profiled when asked), then end to end. A
-/// backend that cannot open here is a skip reason.
-fn ringshot_case(
-    wire: &Wire,
-    o: &WireOptions,
-    case: (BackendChoice, bool, usize),
-    place: &Placement,
-    stop: &AtomicBool,
-    progress: &mut impl FnMut(&str),
-    c: &mut Collected,
-) -> Result<(), WireError> {
-    let (backend, gso, payload) = case;
-    let drop_dest = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, Wire::DROP_PORT));
-    let label = format!("ringshot {backend} GSO {} {payload} B", on(gso));
-    check(stop)?;
-    progress(&format!("{label}, sender-side"));
-    match sender_side_profiled(wire, o, case, drop_dest, place, stop, c) {
-        Ok(mut row) => {
-            if let Some(sys) = raw_syscall_for(backend.name(), gso).filter(|_| o.raw_loops) {
-                row.raw_rounds = ratio::rounds(
-                    wire,
-                    o,
-                    payload,
-                    [
-                        ratio::Side::Ringshot(backend, gso, o.send_order),
-                        ratio::Side::Raw(sys),
-                    ],
-                    drop_dest,
-                    place,
-                    stop,
-                    progress,
-                    c,
-                )?;
-            }
-            c.rows.push(row)
-        }
-        Err(WireError::Bench(BenchError::Sender(EngineError::BackendUnavailable {
-            backend,
-            reason,
-        }))) => c.skipped.push(format!("{backend}: {reason}")),
-        Err(e) => return Err(e),
-    }
-    if o.end_to_end {
-        check(stop)?;
-        progress(&format!("{label}, end-to-end"));
-        match ringshot_end_to_end(wire, o, case, place, stop) {
-            Ok(row) => c.rows.push(row),
-            Err(WireError::Bench(BenchError::Sender(EngineError::BackendUnavailable {
-                ..
-            }))) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// One sender-side case, recorded with perf when `o.profile_dir` is set (its files' names and
-/// summary are collected; a failed recording is a skip reason, not an error).
-fn sender_side_profiled(
-    wire: &Wire,
-    o: &WireOptions,
-    case: (BackendChoice, bool, usize),
-    dest: SocketAddr,
-    place: &Placement,
-    stop: &AtomicBool,
-    c: &mut Collected,
-) -> Result<WireRow, WireError> {
-    let Some(dir) = o.profile_dir.as_deref() else {
-        return ringshot_sender_side(wire, o, case, dest, place, stop);
-    };
-    let (backend, gso, payload) = case;
-    let stem = format!("flame-wire-{backend}-gso-{}-{payload}", on(gso));
-    let limit = o.case_secs * 2 + Duration::from_secs(5);
-    let rec = super::profile::start(place.tx_core, &dir.join(format!("{stem}.perf.data")), limit);
-    let measured = ringshot_sender_side(wire, o, case, dest, place, stop);
-    let (folded, svg) = (format!("{stem}.folded"), format!("{stem}.svg"));
-    let title = format!(
-        "ringshot {backend}, GSO {}, {payload} B, wire, TX core",
-        on(gso)
-    );
-    match rec.and_then(|r| r.finish(&dir.join(&folded), &dir.join(&svg), &title)) {
-        Ok(sum) => {
-            c.profile_summaries.push((svg.clone(), sum));
-            c.profiles.extend([folded, svg]);
-        }
-        Err(e) => c.skipped.push(format!("profile of {stem}: {e}")),
-    }
-    measured
-}
-
 fn on(b: bool) -> &'static str {
     if b {
         "on"
@@ -597,222 +458,4 @@ fn check(stop: &AtomicBool) -> Result<(), WireError> {
     } else {
         Ok(())
     }
-}
-
-fn sender_config(
-    o: &WireOptions,
-    (backend, gso, payload): (BackendChoice, bool, usize),
-    dest: SocketAddr,
-    place: &Placement,
-) -> Result<SenderConfig, WireError> {
-    let mut b = SenderConfig::builder(dest)
-        .backend(backend)
-        .gso(gso)
-        .payload(payload)
-        .send_order(o.send_order)
-        .timeline(super::SERIES_PERIOD);
-    if let Some(n) = o.batch {
-        b = b.batch(n);
-    }
-    if let Some(c) = place.tx_core {
-        b = b.tx_core(c);
-    }
-    b.build()
-        .map_err(|e| WireError::Bench(BenchError::Config(e.to_string())))
-}
-
-/// Runs the engine in the near namespace for the case's time, stopping early on `stop`. With
-/// `fill` the app writes the check pattern into every packet (a receiver checks it); without,
-/// it writes nothing, like the raw loops and the peers, which send the same bytes again.
-fn run_sender(
-    wire: &Wire,
-    cfg: SenderConfig,
-    o: &WireOptions,
-    stop: &AtomicBool,
-    fill: bool,
-) -> Result<ringshot::TxReport, WireError> {
-    let payload = cfg.payload();
-    let secs = o.case_secs;
-    let source = PatternSource::new(payload, None, Some(secs));
-    let source = if fill { source } else { source.without_fill() };
-    let tx = wire
-        .in_near(move || SourceSender::spawn(cfg, source))?
-        .map_err(BenchError::Sender)?;
-    while !tx.is_finished() {
-        if stop.load(Ordering::Relaxed) {
-            tx.stop();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(tx.finish().map_err(BenchError::Sender)?)
-}
-
-fn ringshot_sender_side(
-    wire: &Wire,
-    o: &WireOptions,
-    case: (BackendChoice, bool, usize),
-    dest: SocketAddr,
-    place: &Placement,
-    stop: &AtomicBool,
-) -> Result<WireRow, WireError> {
-    let cfg = sender_config(o, case, dest, place)?;
-    let batch = cfg.batch();
-    let before = wire.far_rx_packets()?;
-    let rep = run_sender(wire, cfg, o, stop, false)?;
-    std::thread::sleep(Duration::from_millis(100));
-    let crossed = wire.far_rx_packets()?.saturating_sub(before);
-    let pps = crossed as f64 / rep.seconds.max(1e-9);
-    Ok(WireRow {
-        sender: "ringshot".into(),
-        backend: rep.backend.into(),
-        gso: case.1,
-        payload: case.2,
-        mode: Mode::SenderSide,
-        batch: Some(batch),
-        sent: rep.packets,
-        crossed,
-        delivered: None,
-        lost: None,
-        seconds: rep.seconds,
-        pps,
-        gbps: pps * case.2 as f64 * 8.0 / 1e9,
-        sent_pps: rep.packets as f64 / rep.seconds.max(1e-9),
-        cpu_ns_per_packet: Some(rep.cpu_ns as f64 / crossed.max(1) as f64),
-        cpu_pct: Some(crate::bench::cpu_pct(rep.cpu_ns, rep.seconds)),
-        submit_ns: Some(rep.submit_ns),
-        raw_rounds: Vec::new(),
-        raw_ratio: None,
-        series: super::Series::new(Some(&rep), None),
-    })
-}
-
-fn ringshot_end_to_end(
-    wire: &Wire,
-    o: &WireOptions,
-    case: (BackendChoice, bool, usize),
-    place: &Placement,
-    stop: &AtomicBool,
-) -> Result<WireRow, WireError> {
-    let bind = SocketAddr::V4(SocketAddrV4::new(wire.far_addr, 0));
-    let mut rb = RecvConfig::builder(bind)
-        .rcvbuf(64 << 20)
-        .timeline(super::SERIES_PERIOD);
-    if let Some(c) = place.rx_core {
-        rb = rb.rx_core(c);
-    }
-    let rcfg = rb.build().map_err(|e| BenchError::Config(e.to_string()))?;
-    let rx = wire
-        .in_far(move || ringshot::recv::Receiver::spawn(rcfg))?
-        .map_err(BenchError::Receiver)?;
-    let cfg = sender_config(o, case, rx.local_addr(), place)?;
-    let batch = cfg.batch();
-    let before = wire.far_rx_packets()?;
-    let rep = run_sender(wire, cfg, o, stop, true);
-    let got = super::drain_and_stop(rx, Duration::from_millis(150))?;
-    let rep = rep?;
-    let crossed = wire.far_rx_packets()?.saturating_sub(before);
-    let delivered = got.packets - got.duplicates;
-    Ok(WireRow {
-        sender: "ringshot".into(),
-        backend: rep.backend.into(),
-        gso: case.1,
-        payload: case.2,
-        mode: Mode::EndToEnd,
-        batch: Some(batch),
-        sent: rep.packets,
-        crossed,
-        delivered: Some(delivered),
-        lost: Some(rep.packets.saturating_sub(delivered)),
-        seconds: rep.seconds,
-        pps: got.pps,
-        gbps: got.pps * case.2 as f64 * 8.0 / 1e9,
-        sent_pps: rep.packets as f64 / rep.seconds.max(1e-9),
-        cpu_ns_per_packet: Some(rep.cpu_ns as f64 / delivered.max(1) as f64),
-        cpu_pct: Some(crate::bench::cpu_pct(rep.cpu_ns, rep.seconds)),
-        submit_ns: Some(rep.submit_ns),
-        raw_rounds: Vec::new(),
-        raw_ratio: None,
-        series: super::Series::new(Some(&rep), Some(&got)),
-    })
-}
-
-/// Every raw loop at `payload`, appended to `rows` (a loop that fails is a skip reason).
-#[allow(clippy::too_many_arguments)]
-fn raw_rows(
-    wire: &Wire,
-    o: &WireOptions,
-    payload: usize,
-    drop_dest: SocketAddr,
-    place: &Placement,
-    stop: &AtomicBool,
-    progress: &mut impl FnMut(&str),
-    rows: &mut Vec<WireRow>,
-    skipped: &mut Vec<String>,
-) -> Result<(), WireError> {
-    for sys in RawSyscall::ALL {
-        check(stop)?;
-        progress(&format!("raw {} loop {payload} B", raw_name(sys)));
-        match raw_row(wire, o, sys, payload, drop_dest, place) {
-            Ok(row) => rows.push(row),
-            Err(e) => skipped.push(format!("raw {}: {e}", raw_name(sys))),
-        }
-    }
-    Ok(())
-}
-
-/// A raw loop's batch: the one given, or the engine's default for its ringshot case (with GSO,
-/// whole super-packets), so that ringshot and its raw loop always batch alike.
-fn raw_batch(o: &WireOptions, sys: RawSyscall, payload: usize) -> usize {
-    let gso = sys.gso();
-    o.batch.unwrap_or_else(|| {
-        ringshot::config::default_batch(payload, gso, ringshot::config::DEFAULT_SLOTS, None)
-    })
-}
-
-fn raw_row(
-    wire: &Wire,
-    o: &WireOptions,
-    sys: RawSyscall,
-    payload: usize,
-    dest: SocketAddr,
-    place: &Placement,
-) -> Result<WireRow, WireError> {
-    let before = wire.far_rx_packets()?;
-    let batch = raw_batch(o, sys, payload);
-    let (secs, core) = (o.case_secs, place.tx_core);
-    let r = wire
-        .in_near(move || {
-            if let Some(c) = core {
-                core_affinity::set_for_current(core_affinity::CoreId { id: c });
-            }
-            let sock = std::net::UdpSocket::bind("0.0.0.0:0")?;
-            sock.connect(dest)?;
-            raw_send_loop(sys, &sock, payload, batch, secs)
-        })?
-        .map_err(|e| WireError::Setup(format!("raw {}: {e}", raw_name(sys))))?;
-    std::thread::sleep(Duration::from_millis(100));
-    let crossed = wire.far_rx_packets()?.saturating_sub(before);
-    let pps = crossed as f64 / r.seconds.max(1e-9);
-    Ok(WireRow {
-        sender: "raw".into(),
-        backend: raw_name(sys).into(),
-        gso: sys.gso(),
-        payload,
-        mode: Mode::SenderSide,
-        batch: Some(batch),
-        sent: r.datagrams,
-        crossed,
-        delivered: None,
-        lost: None,
-        seconds: r.seconds,
-        pps,
-        gbps: pps * payload as f64 * 8.0 / 1e9,
-        sent_pps: r.datagrams as f64 / r.seconds.max(1e-9),
-        cpu_ns_per_packet: None,
-        cpu_pct: None,
-        submit_ns: None,
-        raw_rounds: Vec::new(),
-        raw_ratio: None,
-        series: super::Series::default(),
-    })
 }

@@ -332,7 +332,7 @@ mod tests {
     #[test]
     fn corrupted_acks_are_always_detected() {
         use crate::device::encode::AckEncoder;
-        use crate::device::model::AckState;
+        use crate::device::AckState;
         use crate::flow::EventSet;
         for format in [
             AckFormat::Native,
