@@ -57,6 +57,7 @@ struct Schedule {
 
 impl Supply {
     /// Hands a slot the kernel is done with to whoever hands slots out next.
+    #[inline]
     fn give(&mut self, token: SlotToken) {
         match self {
             // Capacity equals the slot count, so the push cannot fail.
@@ -77,6 +78,7 @@ impl Supply {
 /// Returns the slot of a completion to the supply. Only a slot in the kernel can complete; any
 /// other (out of range, never submitted, already completed) is a stray completion, counted and
 /// otherwise ignored, never a reuse.
+#[inline]
 fn give_back(slots: &mut [SlotState], supply: &mut Supply, slot: u32, stray: &mut u64) {
     let Some(state) = slots.get_mut(slot as usize) else {
         *stray += 1;

@@ -242,27 +242,60 @@ impl Template {
     /// headroom from that length).
     #[inline]
     pub fn write(&self, hdr: &mut [u8], payload: &[u8], ip_id: u16) {
-        // Each family's copy has a length known at compile time: a few vector moves inline
-        // rather than a call to memmove, once per packet on the xdp backend's path.
+        // A length known at compile time: a few vector moves inline rather than a memmove call.
         if self.v6 {
-            const HL: usize = ETH_LEN + IPV6_LEN + UDP_LEN;
-            let hdr: &mut [u8; HL] = (&mut hdr[..HL]).try_into().expect("IPv6 header length");
-            hdr.copy_from_slice(&self.bytes[..HL]);
-            let l4 = (UDP_LEN + payload.len()) as u16;
+            hdr[..V6_HEADER].copy_from_slice(&self.bytes[..V6_HEADER]);
+        } else {
+            hdr[..V4_HEADER].copy_from_slice(&self.bytes[..V4_HEADER]);
+        }
+        self.patch(hdr, payload, ip_id);
+    }
+
+    /// As [`Template::write`] for a `hdr` that already holds this template's headers from an
+    /// earlier `write` (any payload, any ID): writes only the fields that change per packet,
+    /// the lengths, the IPv4 ID and header checksum, the IPv6 UDP checksum. A sender that keeps
+    /// each frame's headroom for itself writes a frame's headers once and patches them after.
+    ///
+    /// ```
+    /// use ringshot::wire::ethip::{Repr, Template, DEFAULT_TTL};
+    ///
+    /// let repr = Repr {
+    ///     src_mac: [2, 0, 0, 0, 0, 1],
+    ///     dst_mac: [2, 0, 0, 0, 0, 2],
+    ///     src: "10.0.0.1:4000".parse().unwrap(),
+    ///     dst: "10.0.0.2:5000".parse().unwrap(),
+    ///     ip_id: 0,
+    ///     ttl: DEFAULT_TTL,
+    ///     payload_len: 0,
+    ///     udp_checksum: 0,
+    /// };
+    /// let t = Template::new(&repr).unwrap();
+    /// let (mut a, mut b) = ([0u8; 42], [0u8; 42]);
+    /// t.write(&mut a, &[0; 100], 1);
+    /// t.patch(&mut a, &[0; 7], 2); // the next packet in the same frame
+    /// t.write(&mut b, &[0; 7], 2); // written whole
+    /// assert_eq!(a, b);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`Template::write`].
+    #[inline]
+    pub fn patch(&self, hdr: &mut [u8], payload: &[u8], ip_id: u16) {
+        let l4 = (UDP_LEN + payload.len()) as u16;
+        if self.v6 {
+            let hdr: &mut [u8; V6_HEADER] = (&mut hdr[..V6_HEADER]).try_into().expect("length");
             put16(hdr, ETH_LEN + 4, l4);
-            put16(hdr, HL - UDP_LEN + 4, l4);
+            put16(hdr, V6_HEADER - UDP_LEN + 4, l4);
             let s = self.base + 2 * u64::from(l4) + sum(payload, 0);
             let c = match !checksum_fold(s) {
                 0 => 0xffff,
                 c => c,
             };
-            put16(hdr, HL - UDP_LEN + 6, c);
+            put16(hdr, V6_HEADER - UDP_LEN + 6, c);
         } else {
-            const HL: usize = ETH_LEN + IPV4_LEN + UDP_LEN;
-            let hdr: &mut [u8; HL] = (&mut hdr[..HL]).try_into().expect("IPv4 header length");
-            hdr.copy_from_slice(&self.bytes[..HL]);
-            let l4 = (UDP_LEN + payload.len()) as u16;
-            put16(hdr, HL - UDP_LEN + 4, l4);
+            let hdr: &mut [u8; V4_HEADER] = (&mut hdr[..V4_HEADER]).try_into().expect("length");
+            put16(hdr, V4_HEADER - UDP_LEN + 4, l4);
             let total = l4 + IPV4_LEN as u16;
             put16(hdr, ETH_LEN + 2, total);
             put16(hdr, ETH_LEN + 4, ip_id);
@@ -271,6 +304,11 @@ impl Template {
         }
     }
 }
+
+/// Ethernet + IPv4 + UDP header length.
+const V4_HEADER: usize = ETH_LEN + IPV4_LEN + UDP_LEN;
+/// Ethernet + IPv6 + UDP header length.
+const V6_HEADER: usize = ETH_LEN + IPV6_LEN + UDP_LEN;
 
 /// Header length (Ethernet + IP + UDP) for IPv6 or IPv4.
 pub fn header_len(v6: bool) -> usize {
@@ -512,13 +550,18 @@ mod tests {
                 ..v4_repr(0)
             };
             let t = Template::new(&repr).unwrap();
-            for (len, id) in [
+            // One frame's headroom across all the packets: written once, patched after.
+            let mut kept = vec![0u8; t.len()];
+            for (i, (len, id)) in [
                 (0usize, 0u16),
                 (1, 1),
                 (4, 0xffff),
                 (1472, 0x8000),
                 (333, 7),
-            ] {
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 let payload: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
                 let hl = t.len();
                 let mut a = vec![0u8; hl + len];
@@ -529,6 +572,12 @@ mod tests {
                 repr.emit(&mut a).unwrap();
                 t.write(&mut b[..hl], &payload, id);
                 assert_eq!(a, b, "{dst} len {len} id {id}");
+                if i == 0 {
+                    t.write(&mut kept, &payload, id);
+                } else {
+                    t.patch(&mut kept, &payload, id);
+                }
+                assert_eq!(kept[..], a[..hl], "patched: {dst} len {len} id {id}");
                 let f = Frame::new_checked(&b[..]).unwrap();
                 assert_eq!(Repr::parse(&f).unwrap().payload_len, len);
             }

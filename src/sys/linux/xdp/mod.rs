@@ -299,6 +299,10 @@ pub(crate) struct XdpBackend<S> {
     ip_id: u16,
     /// Payload length of each slot in flight, [`IDLE`] for the others.
     lens: Vec<u32>,
+    /// Whether a slot's headroom holds the flow's headers already (from an earlier packet in
+    /// it): then only the per-packet fields are written ([`Template::patch`]). The headroom is
+    /// this backend's alone, so nothing else changes those bytes between two packets.
+    primed: Vec<bool>,
     in_flight: usize,
     /// Frames the kernel completed without sending (EBUSY from a wake-up), to be counted failed.
     dropped: u64,
@@ -361,6 +365,7 @@ impl<S: XskSeam> XdpBackend<S> {
             xsk,
             seam,
             lens: vec![IDLE; slab.slots() as usize],
+            primed: vec![false; slab.slots() as usize],
             frames: FrameMap::new(&slab, tmpl.len()),
             slab,
             tmpl,
@@ -473,7 +478,13 @@ impl<S: XskSeam> TxBackend for XdpBackend<S> {
                     std::slice::from_raw_parts(payload, p.len as usize),
                 )
             };
-            self.tmpl.write(hdr, body, self.ip_id);
+            let primed = &mut self.primed[p.slot as usize];
+            if *primed {
+                self.tmpl.patch(hdr, body, self.ip_id);
+            } else {
+                self.tmpl.write(hdr, body, self.ip_id);
+                *primed = true;
+            }
             self.ip_id = self.ip_id.wrapping_add(1);
             let pushed = self
                 .xsk
