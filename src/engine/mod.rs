@@ -83,6 +83,46 @@ pub trait PacketSource: Send + 'static {
     fn flags(&self) -> u8 {
         0
     }
+
+    /// Where the bytes [`fill`](Self::fill) writes repeat, if they do: `Some(p)` promises that
+    /// `fill(seq, buf)` and `fill(seq + p, buf)` write the same bytes, and only the first `n`
+    /// they return, into buffers of the same length (a check pattern that depends on the
+    /// sequence number modulo `p`). The engine then remembers which bytes each slot holds, and
+    /// for a slot that holds packet `seq`'s already it calls [`fill_again`](Self::fill_again)
+    /// instead of `fill`: the slot is not written again (nothing else writes a slot's app
+    /// bytes). `None`, the default: every packet is written.
+    ///
+    /// ```
+    /// use ringshot::{PacketSource, PatternSource};
+    ///
+    /// // Byte i of packet seq is (seq + i) mod 256: the pattern repeats every 256 packets.
+    /// assert_eq!(PatternSource::new(64, None, None).period(), Some(256));
+    /// // Without the fill nothing is written, so nothing repeats that could be skipped.
+    /// assert_eq!(PatternSource::new(64, None, None).without_fill().period(), None);
+    /// ```
+    fn period(&self) -> Option<u64> {
+        None
+    }
+
+    /// Packet `seq`, for a `buf` that holds what [`fill`](Self::fill) would write already (see
+    /// [`period`](Self::period)): returns what `fill` would and counts the packet as `fill`
+    /// does, but need not write. The default calls `fill`.
+    ///
+    /// ```
+    /// use ringshot::wire::header::check_pattern;
+    /// use ringshot::{PacketSource, PatternSource};
+    ///
+    /// let mut src = PatternSource::new(64, Some(2), None);
+    /// let mut buf = [0u8; 48];
+    /// assert_eq!(src.fill(5, &mut buf), Some(48));
+    /// // Packet 5 + 256 has the same bytes: counted, not written, still right.
+    /// assert_eq!(src.fill_again(5 + 256, &mut buf), Some(48));
+    /// assert!(check_pattern(5 + 256, &buf));
+    /// assert_eq!(src.fill_again(6, &mut buf), None); // two packets: over
+    /// ```
+    fn fill_again(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize> {
+        self.fill(seq, buf)
+    }
 }
 
 impl<P: PacketSource + ?Sized> PacketSource for Box<P> {
@@ -92,6 +132,14 @@ impl<P: PacketSource + ?Sized> PacketSource for Box<P> {
 
     fn flags(&self) -> u8 {
         (**self).flags()
+    }
+
+    fn period(&self) -> Option<u64> {
+        (**self).period()
+    }
+
+    fn fill_again(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize> {
+        (**self).fill_again(seq, buf)
     }
 }
 
@@ -131,7 +179,68 @@ enum Supply {
         free: Vec<SlotToken>,
         flags: u8,
         ended: bool,
+        /// For a source whose bytes repeat ([`PacketSource::period`]): what each slot holds.
+        held: Option<Held>,
     },
+}
+
+/// Which of a repeating source's packets each slot holds (see [`PacketSource::period`]), so
+/// that a slot holding the bytes of the packet about to go into it is not written again.
+#[derive(Debug)]
+struct Held {
+    period: u64,
+    /// Per slot: the phase (`seq % period`) and the buffer length of its last fill, packed as
+    /// `phase << 32 | len`; [`Held::UNKNOWN`] where anything else wrote the slot, or nothing.
+    slots: Vec<u64>,
+}
+
+impl Held {
+    const UNKNOWN: u64 = u64::MAX;
+
+    /// Tracking for `slots` slots, where the source's bytes repeat with a period small enough
+    /// to pack (at most 2^32 − 1).
+    fn new(period: Option<u64>, slots: usize) -> Option<Held> {
+        let period = period.filter(|&p| p > 0 && p < u64::from(u32::MAX))?;
+        Some(Held {
+            period,
+            slots: vec![Held::UNKNOWN; slots],
+        })
+    }
+
+    /// The key of packet `seq` in a buffer of `len` bytes.
+    #[inline]
+    fn key(&self, seq: u64, len: usize) -> u64 {
+        ((seq % self.period) << 32) | (len as u64 & 0xffff_ffff)
+    }
+
+    /// Packet `seq` from `source` into `buf`, the app bytes of slot `slot`: written by
+    /// [`PacketSource::fill`], or only counted by [`PacketSource::fill_again`] where `held`
+    /// knows the slot holds those bytes already.
+    #[inline]
+    fn fill(
+        held: Option<&mut Held>,
+        source: &mut dyn PacketSource,
+        seq: u64,
+        slot: usize,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let Some(held) = held else {
+            return source.fill(seq, buf);
+        };
+        let key = held.key(seq, buf.len());
+        let at = &mut held.slots[slot];
+        if *at == key {
+            source.fill_again(seq, buf)
+        } else {
+            *at = key;
+            source.fill(seq, buf)
+        }
+    }
+
+    /// Slot `slot` holds bytes that did not come from the source (or none).
+    fn forget(&mut self, slot: usize) {
+        self.slots[slot] = Held::UNKNOWN;
+    }
 }
 
 /// Where a slot is, as far as the engine knows.

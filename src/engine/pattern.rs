@@ -106,8 +106,11 @@ impl PatternSource {
     }
 }
 
-impl PacketSource for PatternSource {
-    fn fill(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize> {
+impl PatternSource {
+    /// Counts the next packet for a buffer of `len` bytes: how many bytes it has, or `None`
+    /// when the stream is over.
+    #[inline]
+    fn next(&mut self, len: usize) -> Option<usize> {
         if self.count.is_some_and(|c| self.sent >= c) {
             return None;
         }
@@ -121,12 +124,27 @@ impl PacketSource for PatternSource {
                 }
             }
         }
-        let n = self.app_len.min(buf.len());
+        self.sent += 1;
+        Some(self.app_len.min(len))
+    }
+}
+
+impl PacketSource for PatternSource {
+    fn fill(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize> {
+        let n = self.next(buf.len())?;
         if self.fill {
             header::fill_pattern(seq, &mut buf[..n]);
         }
-        self.sent += 1;
         Some(n)
+    }
+
+    /// Byte `i` of packet `seq` is `(seq + i) mod 256`.
+    fn period(&self) -> Option<u64> {
+        self.fill.then_some(256)
+    }
+
+    fn fill_again(&mut self, _seq: u64, buf: &mut [u8]) -> Option<usize> {
+        self.next(buf.len())
     }
 
     fn flags(&self) -> u8 {

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::wait::{Backoff, FlowStop};
-use super::{Engine, EngineError, SlotState, Supply, TxReport};
+use super::{Engine, EngineError, Held, SlotState, Supply, TxReport};
 use crate::config::OnRefused;
 use crate::pacing::{Pacer, Spacing, WaitMode};
 use crate::stats::{latency_histogram, record_clamped, record_interval, Percentiles};
@@ -356,6 +356,7 @@ impl Engine {
                     free,
                     flags,
                     ended,
+                    held,
                 } => {
                     if *ended {
                         return false;
@@ -364,11 +365,18 @@ impl Engine {
                         return true;
                     };
                     let room = self.stamper.next_room(max_app);
+                    let slot = token.index() as usize;
                     let buf = &mut self.slab.bytes_mut(&mut token)[h..h + room];
-                    match source.fill(self.next_seq, buf) {
+                    let seq = self.next_seq;
+                    let filled = Held::fill(held.as_mut(), source.as_mut(), seq, slot, buf);
+                    match filled {
                         Some(n) => (token, (h + n.min(room)) as u32, *flags),
                         None => {
                             *ended = true;
+                            // Written over below, or never filled: either way unknown now.
+                            if let Some(held) = held {
+                                held.forget(slot);
+                            }
                             // A framing that ends its stream with a packet of its own (the SPEAD
                             // stop item) sends it now.
                             let bytes = self.slab.bytes_mut(&mut token);

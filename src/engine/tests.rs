@@ -360,3 +360,79 @@ fn pattern_source_without_fill_leaves_the_bytes_and_the_flag_alone() {
     assert_eq!(blank.fill(6, &mut b), Some(48));
     assert_eq!(blank.fill(7, &mut b), None);
 }
+
+/// A [`PatternSource`] that counts the packets the engine only counted (`fill_again`), and may
+/// claim a period its bytes do not have.
+struct CountingPattern {
+    inner: PatternSource,
+    claimed_period: Option<u64>,
+    again: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl PacketSource for CountingPattern {
+    fn fill(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize> {
+        self.inner.fill(seq, buf)
+    }
+    fn flags(&self) -> u8 {
+        self.inner.flags()
+    }
+    fn period(&self) -> Option<u64> {
+        self.claimed_period
+    }
+    fn fill_again(&mut self, seq: u64, buf: &mut [u8]) -> Option<usize> {
+        self.again
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.fill_again(seq, buf)
+    }
+}
+
+/// Runs `n` pattern packets over `slots` slots in batches of as many (each batch reuses the
+/// slots of the one before, in the same order, so a slot's next packet is `slots` further on)
+/// from a source claiming `period`: the packets only counted, and the simulated kernel's log.
+fn run_repeating(period: Option<u64>, slots: u32, n: u64) -> (u64, Log) {
+    let c = cfg().slots(slots).batch(slots as usize).build().unwrap();
+    let (opened, log) = opened(&c, SimScript::default(), None);
+    let again = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let source = CountingPattern {
+        inner: PatternSource::new(c.stream.payload, Some(n), None),
+        claimed_period: period,
+        again: again.clone(),
+    };
+    let tx = SourceSender::spawn_opened(c, source, opened).unwrap();
+    let r = finish_within(tx, Duration::from_secs(60)).unwrap();
+    assert_eq!((r.packets, r.failed_packets), (n, 0));
+    (again.load(std::sync::atomic::Ordering::Relaxed), log)
+}
+
+/// The check pattern repeats every 256 packets: a slot that holds packet `seq`'s bytes is not
+/// written again for packet `seq + 256`, and every packet the kernel gets still carries its own
+/// pattern (the simulated kernel checks each one).
+#[test]
+fn a_repeating_source_skips_rewriting_a_slot_that_holds_its_bytes() {
+    const N: u64 = 256 * 20;
+    let (again, log) = run_repeating(Some(256), 256, N);
+    assert_in_order(&log, N);
+    assert!(
+        again >= N / 2,
+        "only {again} of {N} packets found their slot holding their bytes"
+    );
+    // A slot's next packet 128 further on has other bytes: every packet is written.
+    let (again, log) = run_repeating(Some(256), 128, 128 * 10);
+    assert_in_order(&log, 128 * 10);
+    assert_eq!(again, 0);
+}
+
+/// The check can fail: a source that claims a period its bytes do not have leaves stale bytes
+/// in the slots it is not asked to write (a slot's next packet is 128 further on, whose
+/// pattern differs), and the simulated kernel sees wrong patterns.
+#[test]
+fn a_source_claiming_a_false_period_is_caught_by_the_pattern_check() {
+    let (again, log) = run_repeating(Some(1), 128, 128 * 4);
+    assert!(again > 0);
+    let log = log.lock().unwrap();
+    assert!(
+        log.violations.iter().any(|v| v.contains("not its pattern")),
+        "{:?}",
+        &log.violations[..log.violations.len().min(3)]
+    );
+}

@@ -83,6 +83,19 @@ impl SimBackend {
     }
 }
 
+/// Whether a packet of `len` bytes in `slot` that carries the check-pattern flag has its
+/// sequence number's pattern (packets without the flag pass).
+fn pattern_ok(slab: &Slab, slot: u32, len: u32) -> bool {
+    let len = (len as usize).min(slab.slot_size());
+    // SAFETY: as in `read_seq`: nobody writes the slot while the backend holds it, and `len`
+    // is within the slot.
+    let bytes = unsafe { std::slice::from_raw_parts(slab.slot_ptr(slot), len) };
+    let Ok(p) = header::Packet::new_checked(bytes) else {
+        return true;
+    };
+    p.flags() & header::FLAG_PATTERN == 0 || header::check_pattern(p.seq(), p.payload())
+}
+
 fn read_seq(slab: &Slab, slot: u32) -> u64 {
     let mut hdr = [0u8; HEADER_LEN];
     // The engine parks the slot's token while the backend has it (the real backends' contract).
@@ -131,7 +144,14 @@ impl TxBackend for SimBackend {
                 log.violations
                     .push(format!("slot {} submitted while held", p.slot));
             }
-            log.seqs.push(read_seq(slab, p.slot));
+            let seq = read_seq(slab, p.slot);
+            if !pattern_ok(slab, p.slot, p.len) {
+                log.violations.push(format!(
+                    "slot {} packet {seq}: its payload is not its pattern",
+                    p.slot
+                ));
+            }
+            log.seqs.push(seq);
             self.flights.push_back((p.slot, 0));
         }
         if n > 0 {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::config::SenderConfig;
 use crate::engine::{open, start, EngineError, EngineThread, Opened, PacketSource, Shared};
-use crate::engine::{Supply, TxReport};
+use crate::engine::{Held, Supply, TxReport};
 use crate::flow::FlowState;
 
 /// An engine fed in pull mode by a [`PacketSource`] on its own thread.
@@ -54,6 +54,7 @@ impl SourceSender {
         mut opened: Opened,
     ) -> Result<SourceSender, EngineError> {
         let flags = source.flags();
+        let held = Held::new(source.period(), opened.tokens.len());
         let supply = Supply::Source {
             source: Box::new(source),
             free: std::mem::take(&mut opened.tokens)
@@ -62,6 +63,7 @@ impl SourceSender {
                 .collect(),
             flags,
             ended: false,
+            held,
         };
         let (engine, shared, notices) = start(cfg, opened, supply)?;
         Ok(SourceSender {
