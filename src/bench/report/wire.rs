@@ -80,18 +80,24 @@ pub fn write_wire(w: &mut ReportWriter, r: &WireReport) -> io::Result<()> {
         }
     }
     if let Some(t) = &r.engines {
-        // The pps-vs-N table as a plot: each N's median.
+        // The pps-vs-N table as a plot: each N's median, the engines' beside the bare loops'.
         let bars: Vec<(String, f64)> = t
             .engines
             .iter()
-            .zip(&t.median_pps)
-            .map(|(n, pps)| (format!("N = {n}"), *pps))
+            .enumerate()
+            .flat_map(|(i, n)| {
+                let raw = t.raw_median_pps.get(i).copied().unwrap_or(0.0);
+                [
+                    (format!("N = {n} engines"), t.median_pps[i]),
+                    (format!("N = {n} raw loops"), raw),
+                ]
+            })
             .collect();
         let path = w.path("wire-engines-pps.svg");
         plot::bars_svg(
             &path,
             &format!(
-                "engines as one sender, {} {} B, sender-side (median)",
+                "engines as one sender beside bare sendmmsg loops, {} {} B, sender-side (median)",
                 t.backend, t.payload
             ),
             "packets/s",

@@ -491,6 +491,21 @@ fn the_engines_table_is_in_the_json_the_summary_and_a_plot() {
             vec![1000.0, 1200.0],
             vec![800.0, 1000.0],
         ],
+        raw_rounds: vec![
+            vec![1200.0, 2100.0],
+            vec![1300.0, 2300.0],
+            vec![1100.0, 2000.0],
+        ],
+        raw_single_rounds: vec![
+            vec![1100.0, 1300.0],
+            vec![1250.0, 1350.0],
+            vec![1000.0, 1200.0],
+        ],
+        raw_median_pps: vec![1200.0, 2100.0],
+        raw_two_over_one: Some(1.769),
+        raw_two_over_one_range: Some([1.75, 1.82]),
+        raw_batch: 64,
+        engines_over_raw: vec![Some(0.833), Some(0.857)],
     };
     let r = WireReport {
         engines: Some(t),
@@ -503,14 +518,31 @@ fn the_engines_table_is_in_the_json_the_summary_and_a_plot() {
     let svg = std::fs::read_to_string(dir.join("wire-engines-pps.svg")).unwrap();
     roxmltree::Document::parse(&svg).expect("the plot parses as XML");
     assert!(svg.contains("N = 2"), "{svg}");
+    assert!(svg.contains("N = 2 engines"), "{svg}");
+    assert!(svg.contains("N = 2 raw loops"), "{svg}");
     let md = wire_markdown(&r);
     assert!(
         md.contains("| 2 | 1800 | 1.80 | 1700, 1900, 1800 |"),
         "{md}"
     );
     assert!(md.contains("900 / 1100, 1000 / 1200, 800 / 1000"), "{md}");
+    assert!(
+        md.contains(
+            "| 2 | 1800 | 1.80 | 1700, 1900, 1800 | 2100 | 1.75 | 0.86 | 2100, 2300, 2000 |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("against bare loops' 1.77 (rounds 1.75–1.82) (the machine's ceiling here)"),
+        "{md}"
+    );
     let v = serde_json::to_value(&r).unwrap();
     assert_eq!(v["engines"]["median_pps"][1], 1800.0);
     assert_eq!(v["engines"]["single_rounds"][0][1], 1100.0);
+    assert_eq!(v["engines"]["raw_median_pps"][1], 2100.0);
+    assert_eq!(v["engines"]["raw_single_rounds"][1][0], 1250.0);
+    assert_eq!(v["engines"]["raw_two_over_one"], 1.769);
+    assert_eq!(v["engines"]["raw_batch"], 64);
+    assert_eq!(v["engines"]["engines_over_raw"][1], 0.857);
     let _ = std::fs::remove_dir_all(&dir);
 }

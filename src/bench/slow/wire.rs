@@ -449,4 +449,39 @@ fn the_engines_table_measures_every_n_in_every_round() {
         .expect("the goal line");
     assert_eq!(goal.measured, Some(ratio));
     assert!(crate::bench::wire::engines_lines(&t).contains("N = 2:"));
+    // The bare loops' baseline, measured in the same rounds: every N, every round, every core.
+    assert_eq!(t.raw_rounds.len(), 2);
+    for round in &t.raw_rounds {
+        assert_eq!(round.len(), want.len());
+        assert!(round.iter().all(|&pps| pps > 0.0), "{round:?}");
+    }
+    assert_eq!(t.raw_single_rounds.len(), 2);
+    for round in &t.raw_single_rounds {
+        assert_eq!(round.len(), t.cores.len());
+        assert!(round.iter().all(|&pps| pps > 0.0), "{round:?}");
+    }
+    assert_eq!(t.raw_median_pps.len(), want.len());
+    assert!(t.raw_median_pps.iter().all(|&pps| pps > 0.0));
+    let raw = t.raw_two_over_one.expect("raw loops' two ÷ one");
+    let each: Vec<f64> = t.raw_rounds.iter().map(|r| r[1] / r[0]).collect();
+    assert!(
+        (raw - (each[0] + each[1]) / 2.0).abs() < 1e-9,
+        "{raw} vs {each:?}"
+    );
+    assert_eq!(t.engines_over_raw.len(), want.len());
+    assert!(t
+        .engines_over_raw
+        .iter()
+        .all(|r| r.is_some_and(|r| r > 0.0)));
+    assert!(crate::bench::wire::engines_lines(&t).contains("against bare loops'"));
+    // No goal for the baseline: the table's goal stays the one line.
+    assert_eq!(
+        r.goals
+            .iter()
+            .filter(|g| g.goal.contains("two engines") || g.goal.contains("raw loops"))
+            .count(),
+        1,
+        "{:?}",
+        r.goals
+    );
 }
