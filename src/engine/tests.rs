@@ -436,3 +436,18 @@ fn a_source_claiming_a_false_period_is_caught_by_the_pattern_check() {
         &log.violations[..log.violations.len().min(3)]
     );
 }
+
+/// A slot's key is the packet's phase in the period and the buffer's length, whether the period
+/// is a power of two (a mask) or not (a division).
+#[test]
+fn held_keys_are_the_phase_and_the_length() {
+    for period in [3u64, 256, 1000] {
+        let held = Held::new(Some(period), 4).unwrap();
+        for seq in [0u64, 1, 255, 256, 257, 999, 1000, u64::MAX] {
+            let want = ((seq % period) << 32) | 1456;
+            assert_eq!(held.key(seq, 1456), want, "period {period} seq {seq}");
+        }
+    }
+    assert!(Held::new(None, 4).is_none());
+    assert!(Held::new(Some(0), 4).is_none());
+}
